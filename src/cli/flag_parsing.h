@@ -1,0 +1,35 @@
+#ifndef DUALRPC_CLI_FLAG_PARSING_H_
+#define DUALRPC_CLI_FLAG_PARSING_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace dualrpc::cli {
+
+struct ParsedCommandLine {
+  // Arguments that are not flags, in order, without argv[0].
+  std::vector<std::string> positional;
+  // --help, -help, -h or --h was given.
+  bool help_requested = false;
+};
+
+// Sets the process's registered Abseil flags from `argv` (argv[0] is the
+// program and is skipped). Flags may appear anywhere among the positional
+// arguments:
+//   --name=value, --name value   any flag ("-name" works like "--name")
+//   --name, --noname             bool flags (so "-l" sets flag `l`)
+// A lone "--" ends flag parsing; "-" is positional.
+//
+// Unlike absl::ParseCommandLine, which prints and exit(1)s on a bad flag,
+// this returns INVALID_ARGUMENT, so the caller decides how usage errors
+// look and with which exit status. Flags already set before the error stay
+// set. Not thread-safe with other code that sets flags.
+absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
+    absl::Span<const char* const> argv);
+
+}  // namespace dualrpc::cli
+
+#endif  // DUALRPC_CLI_FLAG_PARSING_H_

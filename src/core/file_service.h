@@ -1,0 +1,46 @@
+#ifndef DUALRPC_CORE_FILE_SERVICE_H_
+#define DUALRPC_CORE_FILE_SERVICE_H_
+
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "core/served_root.h"
+#include "dualrpc/v1/file_service.pb.h"
+
+namespace dualrpc {
+
+struct FileServiceOptions {
+  // page_size 0 means this many entries.
+  int32_t default_page_size = 1000;
+  // Larger page_size values are coerced down to this.
+  int32_t max_page_size = 10000;
+};
+
+// The transport-neutral implementation of dualrpc.v1.FileService. Knows
+// nothing of gRPC or sockets: requests in, absl::Status out. Transports map
+// the status codes (which are the gRPC codes) onto their wire.
+// Thread-safe; holds no per-call state.
+class FileServiceCore {
+ public:
+  FileServiceCore(ServedRoot root, FileServiceOptions options);
+
+  // Cheap and non-blocking: safe to run on a transport thread.
+  absl::Status Echo(const v1::EchoRequest& request,
+                    v1::EchoResponse* response) const;
+
+  // Blocking filesystem work: run it on a BlockingExecutor, never on a
+  // transport thread. Entries are lstat'ed (symlinks reported, not followed)
+  // and ordered by raw name bytes; see file_service.proto for paging rules.
+  absl::Status ListDirectory(const v1::ListDirectoryRequest& request,
+                             v1::ListDirectoryResponse* response) const;
+
+  const FileServiceOptions& options() const { return options_; }
+
+ private:
+  const ServedRoot root_;
+  const FileServiceOptions options_;
+};
+
+}  // namespace dualrpc
+
+#endif  // DUALRPC_CORE_FILE_SERVICE_H_

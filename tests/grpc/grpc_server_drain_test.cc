@@ -1,0 +1,110 @@
+// Graceful shutdown of the gRPC transport, made deterministic in-process: the
+// only blocking-executor thread is held by a latch, so a ListDirectory call is
+// provably in flight (accepted and queued) when Shutdown begins.
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "core/blocking_executor.h"
+#include "core/file_service.h"
+#include "core/served_root.h"
+#include "grpc/grpc_file_service.h"
+#include "grpc/grpc_server.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "testing/temp_dir.h"
+
+namespace dualrpc {
+namespace {
+
+using ::dualrpc::testing::TempDir;
+using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+
+// Polls `condition` every millisecond for up to 30 s.
+template <typename Condition>
+bool Eventually(Condition condition) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
+HealthStatus CheckHealth(grpc::health::v1::Health::Stub* health) {
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = health->Check(&context, request, &response);
+  return status.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+}
+
+TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
+  TempDir root;
+  root.WriteFile("only.txt", "x");
+  absl::StatusOr<ServedRoot> served = ServedRoot::Open(root.path());
+  ASSERT_TRUE(served.ok()) << served.status();
+  FileServiceCore core(*std::move(served), FileServiceOptions());
+  BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
+  GrpcFileService service(&core, &executor);
+  GrpcServerOptions options;
+  options.listen_address = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options, {&service});
+  ASSERT_TRUE(server.ok()) << server.status();
+
+  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto stub = v1::FileService::NewStub(channel);
+  auto health = grpc::health::v1::Health::NewStub(channel);
+  ASSERT_EQ(CheckHealth(health.get()), grpc::health::v1::HealthCheckResponse::SERVING);
+
+  // Occupy the executor's only thread.
+  absl::Notification blocker_running, release_blocker;
+  ASSERT_TRUE(executor
+                  .Submit([&]() {
+                    blocker_running.Notify();
+                    release_blocker.WaitForNotification();
+                  })
+                  .ok());
+  blocker_running.WaitForNotification();
+
+  grpc::ClientContext call_context;
+  v1::ListDirectoryRequest request;
+  v1::ListDirectoryResponse response;
+  grpc::Status call_status;
+  absl::Notification call_done;
+  stub->async()->ListDirectory(&call_context, &request, &response, [&](grpc::Status status) {
+    call_status = std::move(status);
+    call_done.Notify();
+  });
+  ASSERT_TRUE(Eventually([&] { return executor.queued() == 1; }));
+
+  std::thread shutdown([&] { (*server)->Shutdown(absl::Seconds(30)); });
+  ASSERT_TRUE(Eventually([&] {
+    return CheckHealth(health.get()) != grpc::health::v1::HealthCheckResponse::SERVING;
+  }));
+  EXPECT_FALSE(call_done.HasBeenNotified());
+
+  release_blocker.Notify();
+  call_done.WaitForNotification();
+  shutdown.join();
+  ASSERT_TRUE(call_status.ok()) << call_status.error_message();
+  ASSERT_EQ(response.entries_size(), 1);
+  EXPECT_EQ(response.entries(0).name(), "only.txt");
+
+  // Once shut down, new calls are refused as UNAVAILABLE.
+  grpc::ClientContext late_context;
+  late_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  v1::EchoRequest echo;
+  v1::EchoResponse echo_response;
+  EXPECT_EQ(stub->Echo(&late_context, echo, &echo_response).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+}  // namespace
+}  // namespace dualrpc

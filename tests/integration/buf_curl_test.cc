@@ -1,0 +1,87 @@
+// Inspection with a real third-party client: buf curl (npm @bufbuild/buf),
+// speaking gRPC over HTTP/2 prior knowledge and using server reflection
+// (v1alpha on grpc 1.51) instead of any .proto file.
+
+#include <memory>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/subprocess.h"
+#include "testing/temp_dir.h"
+
+namespace dualrpc {
+namespace {
+
+using ::dualrpc::testing::CommandResult;
+using ::dualrpc::testing::RunCommand;
+using ::dualrpc::testing::ServerProcess;
+using ::dualrpc::testing::TempDir;
+using ::testing::HasSubstr;
+
+class BufCurlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_.WriteFile("a.txt", "a");
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(root_.path());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  CommandResult BufCurl(std::vector<std::string> args, const std::string& stdin_text = "") {
+    args.insert(args.begin(), {DUALRPC_BUF_PATH, "curl", "--protocol", "grpc",
+                               "--http2-prior-knowledge"});
+    return RunCommand(args, stdin_text);
+  }
+
+  std::string Url(const std::string& method = "") {
+    return "http://" + server_->address("grpc") + (method.empty() ? "" : "/" + method);
+  }
+
+  TempDir root_;
+  std::unique_ptr<ServerProcess> server_;
+};
+
+TEST_F(BufCurlTest, ListsServicesThroughReflection) {
+  CommandResult result = BufCurl({"--list-services", Url()});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health"));
+}
+
+TEST_F(BufCurlTest, DescribesServiceMethods) {
+  CommandResult result = BufCurl({"--list-methods", Url("dualrpc.v1.FileService")});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/Echo"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/ListDirectory"));
+}
+
+TEST_F(BufCurlTest, CallsEchoWithJson) {
+  CommandResult result =
+      BufCurl({"-d", R"({"payload": "aGVsbG8="})", Url("dualrpc.v1.FileService/Echo")});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("payload": "aGVsbG8=")"));
+}
+
+TEST_F(BufCurlTest, CallsListDirectoryFromStdin) {
+  CommandResult result =
+      BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/ListDirectory")}, R"({"path": ""})");
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("name": "a.txt")"));
+}
+
+TEST_F(BufCurlTest, ChecksHealth) {
+  CommandResult result = BufCurl({"-d", "{}", Url("grpc.health.v1.Health/Check")});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("SERVING"));
+}
+
+TEST_F(BufCurlTest, ReportsStatusCodeOfFailedCall) {
+  CommandResult result = BufCurl(
+      {"-d", R"({"path": "../.."})", Url("dualrpc.v1.FileService/ListDirectory")});
+  EXPECT_NE(result.exit_code, 0);
+  EXPECT_THAT(result.stderr_text, HasSubstr("permission_denied"));
+}
+
+}  // namespace
+}  // namespace dualrpc

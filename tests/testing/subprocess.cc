@@ -1,0 +1,194 @@
+#include "testing/subprocess.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace dualrpc::testing {
+namespace {
+
+std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
+  std::vector<char*> pointers;
+  for (const std::string& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+constexpr int kStillRunning = -2;
+
+// Polls waitpid until the child exits or `timeout` passes. Returns the exit
+// code, -1 if it died of a signal, kStillRunning on timeout.
+int WaitForPid(pid_t pid, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    int status = 0;
+    pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    if (done < 0 && errno != EINTR) return -1;
+    if (absl::Now() > deadline) return kStillRunning;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+}  // namespace
+
+std::string BinaryPath(const std::string& name) {
+  const char* dir = std::getenv("DUALRPC_BIN_DIR");
+  return absl::StrCat(dir != nullptr ? dir : "build/bin", "/", name);
+}
+
+CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_text,
+                         absl::Duration timeout) {
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
+      ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    return {};
+  }
+  std::vector<char*> args = ArgvPointers(argv);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  CommandResult result;
+  std::size_t written = 0;
+  int stdin_fd = in_pipe[1];
+  if (stdin_text.empty()) {
+    ::close(stdin_fd);
+    stdin_fd = -1;
+  }
+  const absl::Time deadline = absl::Now() + timeout;
+  int open_outputs = 2;
+  while (open_outputs > 0 && absl::Now() < deadline) {
+    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {stdin_fd, POLLOUT, 0}};
+    if (::poll(fds, stdin_fd >= 0 ? 3 : 2, 100) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[65536];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        (i == 0 ? result.stdout_text : result.stderr_text).append(buffer, n);
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        (i == 0 ? out_pipe[0] : err_pipe[0]) = -1;
+        --open_outputs;
+      }
+    }
+    if (stdin_fd >= 0 && fds[2].revents != 0) {
+      ssize_t n = ::write(stdin_fd, stdin_text.data() + written, stdin_text.size() - written);
+      if (n > 0) written += n;
+      if (n < 0 || written == stdin_text.size()) {
+        ::close(stdin_fd);
+        stdin_fd = -1;
+      }
+    }
+  }
+  for (int fd : {stdin_fd, out_pipe[0], err_pipe[0]}) {
+    if (fd >= 0) ::close(fd);
+  }
+  if (open_outputs > 0) ::kill(pid, SIGKILL);
+  result.exit_code = std::max(-1, WaitForPid(pid, absl::Seconds(10)));
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    const std::string& root, const std::vector<std::string>& extra_flags) {
+  std::unique_ptr<ServerProcess> server(new ServerProcess());
+  char work_dir[] = "/tmp/dualrpc-server-XXXXXX";
+  if (::mkdtemp(work_dir) == nullptr) return absl::InternalError("mkdtemp");
+  server->work_dir_ = work_dir;
+  const std::string ready_path = server->work_dir_ + "/ready.json";
+  const std::string stderr_path = server->work_dir_ + "/stderr.log";
+
+  std::vector<std::string> argv = {BinaryPath("dualrpc-server"), "--root=" + root,
+                                   "--grpc_listen=127.0.0.1:0", "--ready_file=" + ready_path};
+  argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+  std::vector<char*> args = ArgvPointers(argv);
+  server->pid_ = ::fork();
+  if (server->pid_ == 0) {
+    int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(err, 2);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (::access(ready_path.c_str(), F_OK) != 0) {
+    int status = 0;
+    if (::waitpid(server->pid_, &status, WNOHANG) == server->pid_) {
+      server->pid_ = -1;
+      return absl::InternalError("dualrpc-server exited early: " + server->StderrText());
+    }
+    if (absl::Now() > deadline) return absl::DeadlineExceededError("no ready file");
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const std::string ready = ReadWholeFile(ready_path);
+  std::regex pair_pattern("\"([a-z]+)\": \"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(ready.begin(), ready.end(), pair_pattern);
+       it != std::sregex_iterator(); ++it) {
+    server->addresses_[(*it)[1]] = (*it)[2];
+  }
+  return server;
+}
+
+ServerProcess::~ServerProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    WaitForPid(pid_, absl::Seconds(10));
+  }
+  std::remove((work_dir_ + "/ready.json").c_str());
+  std::remove((work_dir_ + "/stderr.log").c_str());
+  ::rmdir(work_dir_.c_str());
+}
+
+std::string ServerProcess::address(const std::string& transport) const {
+  auto it = addresses_.find(transport);
+  return it == addresses_.end() ? "" : it->second;
+}
+
+void ServerProcess::Signal(int signal_number) const {
+  if (pid_ > 0) ::kill(pid_, signal_number);
+}
+
+int ServerProcess::WaitForExit(absl::Duration timeout) {
+  if (pid_ <= 0) return -1;
+  int code = WaitForPid(pid_, timeout);
+  if (code == kStillRunning) return -1;
+  pid_ = -1;
+  return code;
+}
+
+std::string ServerProcess::StderrText() const {
+  return ReadWholeFile(work_dir_ + "/stderr.log");
+}
+
+}  // namespace dualrpc::testing
