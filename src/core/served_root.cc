@@ -80,7 +80,7 @@ absl::StatusOr<ScopedFd> ServedRoot::OpenDirectory(
 
   struct open_how how = {};
   how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = 0;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
   int error_number = 0;
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace dualrpc {
 namespace {
@@ -29,6 +30,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // Both are process-wide switches that apply to servers built afterwards.
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // The default health service has no descriptors of its own; touching the
+  // compiled-in health.proto links it into the generated pool, so that
+  // reflection can describe grpc.health.v1.Health, not only name it.
+  grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
   int selected_port = 0;

@@ -5,10 +5,12 @@
 #include <sys/stat.h>
 
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "core/file_service.h"
@@ -160,6 +162,11 @@ struct RejectedPath {
   std::string path;
   absl::StatusCode code;
 };
+
+void PrintTo(const RejectedPath& rejected, std::ostream* os) {
+  *os << "\"" << absl::CHexEscape(rejected.path) << "\" -> "
+      << absl::StatusCodeToString(rejected.code);
+}
 
 class ServedRootRejectsTest
     : public ServedRootTest,

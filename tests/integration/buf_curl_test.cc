@@ -49,11 +49,15 @@ TEST_F(BufCurlTest, ListsServicesThroughReflection) {
   EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health"));
 }
 
+// --list-methods needs each service's file descriptor from reflection, so
+// it proves the services are described, not only named.
 TEST_F(BufCurlTest, DescribesServiceMethods) {
-  CommandResult result = BufCurl({"--list-methods", Url("dualrpc.v1.FileService")});
+  CommandResult result = BufCurl({"--list-methods", Url()});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/Echo"));
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/ListDirectory"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health/Check"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health/Watch"));
 }
 
 TEST_F(BufCurlTest, CallsEchoWithJson) {
