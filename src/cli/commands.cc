@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "cli/listing_format.h"
 
 namespace dualrpc::cli {
@@ -30,6 +31,24 @@ absl::Status WriteJson(const google::protobuf::Message& message,
   return absl::OkStatus();
 }
 
+// The contract orders entries by raw name bytes across the whole listing, so
+// every name must sort after `*last_name` (the previous one, "" at the
+// start). Checked before a page is shown, so that a server that restarts or
+// repeats the listing is an error instead of an endless loop.
+absl::Status CheckNameOrder(const v1::ListDirectoryResponse& page,
+                            std::string* last_name) {
+  for (const v1::DirectoryEntry& entry : page.entries()) {
+    const absl::string_view name = DisplayName(entry);
+    if (!last_name->empty() && name <= *last_name) {
+      return absl::InternalError(
+          "server returned directory entries out of order; stopping the "
+          "listing");
+    }
+    last_name->assign(name.data(), name.size());
+  }
+  return absl::OkStatus();
+}
+
 // Fetches pages of `request`, handing each to `on_page`: every page when
 // `follow_pages`, else only the first. Returns the next_page_token that was
 // not followed ("" once the listing is complete).
@@ -37,14 +56,17 @@ absl::StatusOr<std::string> FetchPages(
     FileServiceClient& client, v1::ListDirectoryRequest request,
     bool follow_pages, absl::Duration timeout,
     absl::FunctionRef<void(const v1::ListDirectoryResponse&)> on_page) {
+  std::string last_name;
   while (true) {
     absl::StatusOr<v1::ListDirectoryResponse> page =
         client.ListDirectory(request, timeout);
     if (!page.ok()) return page.status();
+    const absl::Status order = CheckNameOrder(*page, &last_name);
+    if (!order.ok()) return order;
     on_page(*page);
     const std::string& next = page->next_page_token();
     if (next.empty() || !follow_pages) return next;
-    // A server that hands back the token it was given would loop us forever.
+    // Pages may be empty, so names alone cannot prove progress.
     if (next == request.page_token()) {
       return absl::InternalError(
           "server returned the same next_page_token it was sent");

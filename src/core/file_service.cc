@@ -114,9 +114,9 @@ absl::StatusOr<std::size_t> EffectivePageSize(int32_t requested,
     return absl::InvalidArgumentError("page_size must not be negative");
   }
   const int32_t max = std::max<int32_t>(o.max_page_size, 1);
-  const int32_t size =
-      requested == 0 ? std::clamp<int32_t>(o.default_page_size, 1, max)
-                     : std::min(requested, max);
+  const int32_t size = requested == 0
+                           ? std::clamp<int32_t>(o.default_page_size, 1, max)
+                           : std::min(requested, max);
   return static_cast<std::size_t>(size);
 }
 
@@ -218,7 +218,8 @@ absl::Status AppendEntry(int dir_fd, const std::string& name,
   entry->set_size_bytes(static_cast<uint64_t>(st.st_size));
   entry->set_mode(static_cast<uint32_t>(st.st_mode & 07777));
   entry->mutable_modify_time()->set_seconds(st.st_mtim.tv_sec);
-  entry->mutable_modify_time()->set_nanos(static_cast<int32_t>(st.st_mtim.tv_nsec));
+  entry->mutable_modify_time()->set_nanos(
+      static_cast<int32_t>(st.st_mtim.tv_nsec));
   if (S_ISLNK(st.st_mode)) {
     SetTextField(symlink_target, entry->mutable_symlink_target(),
                  entry->mutable_raw_symlink_target());

@@ -40,8 +40,8 @@ void AppendLengthPrefixed(absl::string_view bytes, std::string* out) {
 bool ConsumeLengthPrefixed(absl::string_view* in, std::size_t max_bytes,
                            std::string* out) {
   if (in->size() < 2) return false;
-  const std::size_t length = (static_cast<uint8_t>((*in)[0]) << 8) |
-                             static_cast<uint8_t>((*in)[1]);
+  const std::size_t length =
+      (static_cast<uint8_t>((*in)[0]) << 8) | static_cast<uint8_t>((*in)[1]);
   in->remove_prefix(2);
   if (length > max_bytes || in->size() < length) return false;
   out->assign(in->data(), length);

@@ -84,8 +84,8 @@ absl::StatusOr<ScopedFd> ServedRoot::OpenDirectory(
 
   int error_number = 0;
   for (int attempt = 0; attempt < kMaxOpenAttempts; ++attempt) {
-    const long fd = ::syscall(SYS_openat2, root_fd_.get(), path.c_str(), &how,
-                              sizeof(how));
+    const long fd =
+        ::syscall(SYS_openat2, root_fd_.get(), path.c_str(), &how, sizeof(how));
     if (fd >= 0) return ScopedFd(static_cast<int>(fd));
     error_number = errno;
     if (error_number != EINTR && error_number != EAGAIN) break;

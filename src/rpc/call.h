@@ -20,6 +20,10 @@ struct CallOptions {
   // Relative deadline; InfiniteDuration() means none.
   absl::Duration timeout = absl::InfiniteDuration();
   Metadata metadata;
+  // If set, receives the server's response metadata (what it passed to
+  // ServerCallContext::AddResponseMetadata), whatever the call's status,
+  // before the call's done runs. Not owned; must stay valid until then.
+  Metadata* response_metadata = nullptr;
 };
 
 // Completes one unary call. Invoked exactly once, on any thread (possibly

@@ -5,6 +5,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -34,16 +36,56 @@ struct UnaryMethod {
 // Does not own the service implementations.
 class ServiceRegistry {
  public:
-  // ALREADY_EXISTS if the path is taken.
+  // ALREADY_EXISTS if the path is taken; INVALID_ARGUMENT if the path is not
+  // "/service/method" (both parts non-empty, no further '/') or a function
+  // is missing.
   absl::Status AddMethod(UnaryMethod method);
+  // Adds all of `methods` or, on the first error AddMethod would report
+  // (including two of `methods` sharing a path), none of them.
+  absl::Status AddMethods(std::vector<UnaryMethod> methods);
   // nullptr when no such method.
   const UnaryMethod* FindMethod(absl::string_view path) const;
-  // Fully qualified names of the services that have methods here.
+  // Fully qualified names of the services that have methods here, sorted.
   std::vector<std::string> ServiceNames() const;
+  // The methods of `service_name` ("package.Service"), sorted by path. The
+  // pointers stay valid as long as this registry.
+  std::vector<const UnaryMethod*> ServiceMethods(
+      absl::string_view service_name) const;
 
  private:
   std::map<std::string, UnaryMethod, std::less<>> methods_;
 };
+
+// The service name of a method path: "pkg.Svc" for "/pkg.Svc/Method";
+// empty when `path` is not of that form.
+absl::string_view ServiceNameOfPath(absl::string_view path);
+
+// A UnaryMethod that calls `implementation` on `service` with the concrete
+// message types. Used by generated Register*() functions. Does not own
+// `service`, which must outlive every server that serves the method.
+template <typename Service, typename Request, typename Response>
+UnaryMethod MakeUnaryMethod(
+    std::string path, Service* service,
+    void (Service::*implementation)(ServerCallContext*, const Request*,
+                                    Response*, UnaryDone)) {
+  static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
+                    std::is_base_of_v<google::protobuf::Message, Response>,
+                "methods take generated protobuf messages");
+  UnaryMethod method;
+  method.path = std::move(path);
+  method.new_request = [] { return std::make_unique<Request>(); };
+  method.new_response = [] { return std::make_unique<Response>(); };
+  method.invoke = [service, implementation](
+                      ServerCallContext* context,
+                      const google::protobuf::Message* request,
+                      google::protobuf::Message* response, UnaryDone done) {
+    // The transport created both messages with new_request/new_response.
+    (service->*implementation)(context, static_cast<const Request*>(request),
+                               static_cast<Response*>(response),
+                               std::move(done));
+  };
+  return method;
+}
 
 }  // namespace dualrpc
 

@@ -3,6 +3,7 @@
 #include <map>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,7 +22,7 @@ using ::testing::IsEmpty;
 // command sent.
 class FakeFileServiceClient : public FileServiceClient {
  public:
-  // `entries` become TYPE_FILE entries with those names.
+  // The page served for `token`: TYPE_FILE entries named `names`.
   void AddPage(const std::string& token, const std::vector<std::string>& names,
                const std::string& next_page_token) {
     v1::ListDirectoryResponse& page = pages_[token];
@@ -206,6 +207,23 @@ TEST_F(RunLsTest, RepeatedTokenStopsInsteadOfLooping) {
   const absl::Status status = Run(CallOptions(), LsOptions());
   EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
   EXPECT_THAT(client_.SentPageTokens(), ElementsAre("", "t1"));
+}
+
+TEST_F(RunLsTest, RestartedListingStopsBeforeRepeatingNames) {
+  client_.AddPage("", {"a", "b"}, "t1");
+  client_.AddPage("t1", {"a", "b"}, "t2");
+  client_.AddPage("t2", {"a", "b"}, "t3");
+  const absl::Status status = Run(CallOptions(), LsOptions());
+  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_EQ(out_.str(), "a\nb\n");
+  EXPECT_THAT(client_.SentPageTokens(), ElementsAre("", "t1"));
+}
+
+TEST_F(RunLsTest, EntriesOutOfOrderWithinAPage) {
+  client_.AddPage("", {"b", "a"}, "");
+  EXPECT_EQ(Run(CallOptions(), LsOptions()).code(),
+            absl::StatusCode::kInternal);
+  EXPECT_EQ(out_.str(), "");
 }
 
 TEST(RunEchoTest, TextGetsANewline) {

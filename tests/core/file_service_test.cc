@@ -127,8 +127,7 @@ TEST_F(FileServiceTest, EmptyDirectoryHasNoEntriesAndNoDots) {
   ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("empty"));
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
-  absl::StatusOr<v1::ListDirectoryResponse> response =
-      List(*service, "empty");
+  absl::StatusOr<v1::ListDirectoryResponse> response = List(*service, "empty");
   ASSERT_TRUE(response.ok()) << response.status();
   EXPECT_EQ(response->entries_size(), 0);
   EXPECT_EQ(response->next_page_token(), "");
@@ -181,17 +180,16 @@ TEST_F(FileServiceTest, FollowsSymlinkInsideRootAndReportsItUnfollowed) {
 
 void SetMtime(const std::string& host_path, int64_t seconds, int64_t nanos) {
   const struct timespec times[2] = {{seconds, nanos}, {seconds, nanos}};
-  ASSERT_EQ(::utimensat(AT_FDCWD, host_path.c_str(), times,
-                        AT_SYMLINK_NOFOLLOW),
-            0)
+  ASSERT_EQ(
+      ::utimensat(AT_FDCWD, host_path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0)
       << host_path;
 }
 
 TEST_F(FileServiceTest, ReportsLstatFieldsOfEachEntry) {
   ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("data.txt", std::string(12345, 'd')));
   ASSERT_EQ(::chmod(tree_.HostPath("data.txt").c_str(), 04751), 0);
-  ASSERT_NO_FATAL_FAILURE(SetMtime(tree_.HostPath("data.txt"), 1700000000,
-                                   123456789));
+  ASSERT_NO_FATAL_FAILURE(
+      SetMtime(tree_.HostPath("data.txt"), 1700000000, 123456789));
   ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("dir", 0750));
   ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("dir/inside"));
   ASSERT_NO_FATAL_FAILURE(SetMtime(tree_.HostPath("dir"), 1600000000, 5));
@@ -244,13 +242,13 @@ TEST_F(FileServiceTest, ReplacesInvalidUtf8AndKeepsRawBytes) {
   const std::string r(kFffd);
   const std::vector<Case> cases = {
       {"\xff\xfe", r + r},
-      {"a\xe2\x82", "a" + r},              // Truncated 3-byte sequence.
-      {"b\xe2\x82z", "b" + r + "z"},       // ... followed by ASCII.
-      {"c\xf0\x9f\x98", "c" + r},          // Truncated 4-byte sequence.
-      {"d\xc0\xaf", "d" + r + r},          // Overlong '/'.
-      {"e\xed\xa0\x80", "e" + r + r + r},  // UTF-16 surrogate.
+      {"a\xe2\x82", "a" + r},                      // Truncated 3-byte sequence.
+      {"b\xe2\x82z", "b" + r + "z"},               // ... followed by ASCII.
+      {"c\xf0\x9f\x98", "c" + r},                  // Truncated 4-byte sequence.
+      {"d\xc0\xaf", "d" + r + r},                  // Overlong '/'.
+      {"e\xed\xa0\x80", "e" + r + r + r},          // UTF-16 surrogate.
       {"f\xf4\x90\x80\x80", "f" + r + r + r + r},  // Above U+10FFFF.
-      {"g\x80", "g" + r},                  // Lone continuation byte.
+      {"g\x80", "g" + r},                          // Lone continuation byte.
       {"caf\xc3\xa9", "caf\xc3\xa9"},
       {"smile\xf0\x9f\x98\x80", "smile\xf0\x9f\x98\x80"},
   };
@@ -258,7 +256,10 @@ TEST_F(FileServiceTest, ReplacesInvalidUtf8AndKeepsRawBytes) {
   for (const Case& c : cases) {
     ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("names/" + c.raw));
   }
-  ASSERT_NO_FATAL_FAILURE(tree_.Symlink("\xff" "A", "names/zz_link"));
+  ASSERT_NO_FATAL_FAILURE(
+      tree_.Symlink("\xff"
+                    "A",
+                    "names/zz_link"));
 
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
@@ -274,13 +275,14 @@ TEST_F(FileServiceTest, ReplacesInvalidUtf8AndKeepsRawBytes) {
     const v1::DirectoryEntry& entry = by_raw[c.raw];
     EXPECT_EQ(entry.name(), c.expected_name) << absl::CHexEscape(c.raw);
     const bool valid = c.raw == c.expected_name;
-    EXPECT_EQ(entry.raw_name(), valid ? "" : c.raw)
-        << absl::CHexEscape(c.raw);
+    EXPECT_EQ(entry.raw_name(), valid ? "" : c.raw) << absl::CHexEscape(c.raw);
   }
   const v1::DirectoryEntry& link = by_raw["zz_link"];
   EXPECT_EQ(link.type(), v1::DirectoryEntry::TYPE_SYMLINK);
   EXPECT_EQ(link.symlink_target(), r + "A");
-  EXPECT_EQ(link.raw_symlink_target(), "\xff" "A");
+  EXPECT_EQ(link.raw_symlink_target(),
+            "\xff"
+            "A");
 }
 
 TEST_F(FileServiceTest, NegativePageSizeIsInvalidArgument) {
@@ -303,7 +305,12 @@ TEST_F(FileServiceTest, HonoursConfiguredPageSizeLimits) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_, options);
   ASSERT_NE(service, nullptr);
   const std::vector<std::pair<int32_t, int>> expected_lengths = {
-      {0, 7}, {1, 1}, {49, 49}, {50, 50}, {51, 50}, {20000, 50},
+      {0, 7},
+      {1, 1},
+      {49, 49},
+      {50, 50},
+      {51, 50},
+      {20000, 50},
       {std::numeric_limits<int32_t>::max(), 50}};
   for (const auto& [page_size, length] : expected_lengths) {
     absl::StatusOr<v1::ListDirectoryResponse> response =
@@ -328,8 +335,8 @@ TEST_F(FileServiceTest, GarbageTokenIsInvalidArgument) {
 TEST_F(FileServiceTest, TokenIsBoundToItsPath) {
   for (absl::string_view dir : {"a", "b"}) {
     ASSERT_NO_FATAL_FAILURE(tree_.MakeDir(dir));
-    ASSERT_NO_FATAL_FAILURE(tree_.MakeFiles(
-        dir, 3, [](int i) { return absl::StrCat("f", i); }));
+    ASSERT_NO_FATAL_FAILURE(
+        tree_.MakeFiles(dir, 3, [](int i) { return absl::StrCat("f", i); }));
   }
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
@@ -337,15 +344,14 @@ TEST_F(FileServiceTest, TokenIsBoundToItsPath) {
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "a", 1);
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_NE(first->next_page_token(), "");
-  EXPECT_EQ(
-      List(*service, "b", 1, first->next_page_token()).status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(List(*service, "b", 1, first->next_page_token()).status().code(),
+            absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(List(*service, "a", 1, first->next_page_token()).ok());
 }
 
 TEST_F(FileServiceTest, RootTokenWorksForEmptyAndDot) {
-  ASSERT_NO_FATAL_FAILURE(tree_.MakeFiles(
-      ".", 3, [](int i) { return absl::StrCat("f", i); }));
+  ASSERT_NO_FATAL_FAILURE(
+      tree_.MakeFiles(".", 3, [](int i) { return absl::StrCat("f", i); }));
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "", 1);
@@ -360,8 +366,8 @@ TEST_F(FileServiceTest, RootTokenWorksForEmptyAndDot) {
 // appear, vanish or are renamed between pages are seen iff they sort after it.
 TEST_F(FileServiceTest, NextPageStartsAfterLastNameEvenIfDirectoryChanged) {
   ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("d"));
-  ASSERT_NO_FATAL_FAILURE(tree_.MakeFiles(
-      "d", 10, [](int i) { return absl::StrCat("f", i); }));
+  ASSERT_NO_FATAL_FAILURE(
+      tree_.MakeFiles("d", 10, [](int i) { return absl::StrCat("f", i); }));
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
 
@@ -503,13 +509,12 @@ TEST(FileServiceCoercionTest, LargePageSizeIsCoercedToMax) {
   const int32_t max = FileServiceOptions().max_page_size;
   TempTree tree;
   ASSERT_NO_FATAL_FAILURE(tree.MakeDir("d"));
-  ASSERT_NO_FATAL_FAILURE(tree.MakeFiles(
-      "d", max + 1, [](int i) { return absl::StrCat("g", i); }));
+  ASSERT_NO_FATAL_FAILURE(
+      tree.MakeFiles("d", max + 1, [](int i) { return absl::StrCat("g", i); }));
   std::unique_ptr<FileServiceCore> service = Serve(tree);
   ASSERT_NE(service, nullptr);
 
-  absl::StatusOr<v1::ListDirectoryResponse> first =
-      List(*service, "d", 20000);
+  absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "d", 20000);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->entries_size(), max);
   ASSERT_NE(first->next_page_token(), "");

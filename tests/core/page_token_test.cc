@@ -45,8 +45,8 @@ TEST(PageTokenTest, EmptyAndDotAreTheSameRoot) {
     const std::string token = EncodePageToken({std::string(issued), "n"});
     for (absl::string_view used : {"", "."}) {
       absl::StatusOr<PageCursor> decoded = DecodePageToken(token, used);
-      ASSERT_TRUE(decoded.ok()) << issued << " -> " << used << ": "
-                                << decoded.status();
+      ASSERT_TRUE(decoded.ok())
+          << issued << " -> " << used << ": " << decoded.status();
       EXPECT_EQ(decoded->path, ".");
       EXPECT_EQ(decoded->last_name, "n");
     }
@@ -78,8 +78,7 @@ TEST(PageTokenTest, RejectsEveryTruncation) {
 
 TEST(PageTokenTest, RejectsTrailingBytes) {
   std::string raw;
-  ASSERT_TRUE(
-      absl::WebSafeBase64Unescape(EncodePageToken({"d", "n"}), &raw));
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(EncodePageToken({"d", "n"}), &raw));
   for (absl::string_view extra :
        {absl::string_view("\0", 1), absl::string_view("x"),
         absl::string_view("xyz")}) {
@@ -93,16 +92,14 @@ TEST(PageTokenTest, RejectsTrailingBytes) {
 
 TEST(PageTokenTest, RejectsUnknownVersion) {
   std::string raw;
-  ASSERT_TRUE(
-      absl::WebSafeBase64Unescape(EncodePageToken({"d", "n"}), &raw));
+  ASSERT_TRUE(absl::WebSafeBase64Unescape(EncodePageToken({"d", "n"}), &raw));
   const int issued_version = static_cast<unsigned char>(raw[0]);
   for (int version = 0; version < 256; ++version) {
     if (version == issued_version) continue;
     raw[0] = static_cast<char>(version);
-    EXPECT_EQ(DecodePageToken(absl::WebSafeBase64Escape(raw), "d")
-                  .status()
-                  .code(),
-              absl::StatusCode::kInvalidArgument)
+    EXPECT_EQ(
+        DecodePageToken(absl::WebSafeBase64Escape(raw), "d").status().code(),
+        absl::StatusCode::kInvalidArgument)
         << "version " << version;
   }
 }

@@ -138,15 +138,13 @@ TEST_F(ServedRootTest, OutAndBackInIsPermissionDenied) {
   absl::StatusOr<ScopedFd> fd = root_->OpenDirectory(path);
   EXPECT_EQ(fd.status().code(), absl::StatusCode::kPermissionDenied)
       << fd.status();
-  EXPECT_FALSE(absl::StrContains(fd.status().message(), host))
-      << fd.status();
+  EXPECT_FALSE(absl::StrContains(fd.status().message(), host)) << fd.status();
 }
 
 TEST(ServedRootOpenTest, MissingDirectoryIsNotFound) {
   TempTree tree;
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.HostPath("missing"));
-  EXPECT_EQ(root.status().code(), absl::StatusCode::kNotFound)
-      << root.status();
+  EXPECT_EQ(root.status().code(), absl::StatusCode::kNotFound) << root.status();
 }
 
 TEST(ServedRootOpenTest, RegularFileIsFailedPrecondition) {

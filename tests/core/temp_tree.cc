@@ -27,9 +27,9 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 TempTree::TempTree() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(
-      tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-      "/dualrpc_core_test.XXXXXX");
+  std::string templ =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
+                   "/dualrpc_core_test.XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << templ << ": " << ErrnoText();
     return;
