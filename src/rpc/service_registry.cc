@@ -1,7 +1,9 @@
 #include "rpc/service_registry.h"
 
+#include <algorithm>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace dualrpc {
@@ -68,21 +70,24 @@ const UnaryMethod* ServiceRegistry::FindMethod(absl::string_view path) const {
 
 std::vector<std::string> ServiceRegistry::ServiceNames() const {
   std::vector<std::string> names;
-  // methods_ is sorted by path, so one service's methods are adjacent.
+  // Paths sharing the prefix "/service/" are adjacent in methods_.
   for (const auto& [path, method] : methods_) {
     absl::string_view service = ServiceNameOfPath(path);
     if (names.empty() || names.back() != service) {
       names.emplace_back(service);
     }
   }
+  std::sort(names.begin(), names.end());
   return names;
 }
 
 std::vector<const UnaryMethod*> ServiceRegistry::ServiceMethods(
     absl::string_view service_name) const {
+  std::string prefix = absl::StrCat("/", service_name, "/");
   std::vector<const UnaryMethod*> methods;
-  for (const auto& [path, method] : methods_) {
-    if (ServiceNameOfPath(path) == service_name) methods.push_back(&method);
+  for (auto it = methods_.lower_bound(prefix);
+       it != methods_.end() && absl::StartsWith(it->first, prefix); ++it) {
+    methods.push_back(&it->second);
   }
   return methods;
 }

@@ -64,10 +64,11 @@ absl::string_view ServiceNameOfPath(absl::string_view path);
 // message types. Used by generated Register*() functions. Does not own
 // `service`, which must outlive every server that serves the method.
 template <typename Service, typename Request, typename Response>
-UnaryMethod MakeUnaryMethod(
-    std::string path, Service* service,
-    void (Service::*implementation)(ServerCallContext*, const Request*,
-                                    Response*, UnaryDone)) {
+UnaryMethod MakeUnaryMethod(std::string path, Service* service,
+                            void (Service::*implementation)(ServerCallContext*,
+                                                            const Request*,
+                                                            Response*,
+                                                            UnaryDone)) {
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take generated protobuf messages");

@@ -1,0 +1,424 @@
+#include "raw/framed_channel.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "base/posix_error.h"
+#include "dualrpc/wire/v1/wire.pb.h"
+#include "raw/buffer.h"
+#include "raw/call_payload.h"
+#include "raw/frame_decoder.h"
+#include "raw/tcp_connection.h"
+
+namespace dualrpc::raw {
+
+struct FramedChannel::Outgoing {
+  // A complete REQUEST frame; its call id is filled in on the loop.
+  Buffer frame;
+  google::protobuf::MessageLite* response = nullptr;
+  UnaryDone done;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+namespace {
+
+constexpr std::size_t kCallIdOffset = 8;
+
+// Connects a blocking-style TCP socket to `host_port` within `timeout`, then
+// makes it non-blocking with TCP_NODELAY. UNAVAILABLE on failure (the code a
+// client reports for a server it cannot reach).
+// TODO(perf): runs on the channel's I/O thread; a slow connect to a remote
+// host delays the other connections of this channel by up to `timeout`.
+absl::StatusOr<ScopedFd> Connect(const std::string& host_port,
+                                 absl::Duration timeout) {
+  std::string host, port;
+  const std::size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("bad address ", host_port));
+  }
+  host = host_port.substr(0, colon);
+  port = host_port.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  const int resolved = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &results);
+  if (resolved != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host_port, ": ",
+                                               ::gai_strerror(resolved)));
+  }
+  absl::Status last_error =
+      absl::UnavailableError(absl::StrCat("no address for ", host_port));
+  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                         ai->ai_protocol));
+    if (!fd.valid()) {
+      last_error = PosixError("socket", errno);
+      continue;
+    }
+    int error = 0;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+      error = errno;
+      if (error == EINPROGRESS) {
+        pollfd poll_fd{fd.get(), POLLOUT, 0};
+        const int ready = ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
+        socklen_t length = sizeof error;
+        if (ready == 1) {
+          ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+        } else {
+          error = ready == 0 ? ETIMEDOUT : errno;
+        }
+      }
+    }
+    if (error != 0) {
+      last_error = absl::UnavailableError(
+          PosixError(absl::StrCat("connect to ", host_port), error).message());
+      continue;
+    }
+    const int on = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    ::freeaddrinfo(results);
+    return fd;
+  }
+  ::freeaddrinfo(results);
+  return last_error;
+}
+
+}  // namespace
+
+// One TCP connection of a FramedChannel and the calls waiting on it. Loop
+// thread only. The TcpConnection is replaced after each failure
+// (reconnect); calls waiting on a lost one fail with UNAVAILABLE.
+class FramedChannel::Connection final : private TcpConnection::Handler {
+ public:
+  Connection(EventLoop* loop, const std::string& host_port,
+             const FramedChannelOptions& options)
+      : loop_(loop), host_port_(host_port), options_(options) {}
+
+  ~Connection() { FailAll(absl::CancelledError("channel destroyed")); }
+
+  // False once the server sent GOAWAY: new calls belong on a new connection.
+  bool accepting() const { return !going_away_; }
+  // Nothing waits on it and it will take no new calls.
+  bool retired() const { return going_away_ && pending_.empty(); }
+
+  void Send(std::unique_ptr<Outgoing> call) {
+    if (tcp_ == nullptr) {
+      absl::Status connected = Reconnect();
+      if (!connected.ok()) {
+        std::move(call->done)(connected);
+        return;
+      }
+    }
+    const std::uint32_t call_id = next_call_id_++;
+    Buffer* output = tcp_->output();
+    const std::size_t size = call->frame.readable_bytes();
+    output->Append(call->frame.View());
+    StoreUint32(output->BeginWrite() - size + kCallIdOffset, call_id);
+
+    Pending& pending = pending_[call_id];
+    pending.response = call->response;
+    pending.done = std::move(call->done);
+    if (call->deadline != absl::InfiniteFuture()) {
+      const auto delay = absl::ToChronoNanoseconds(
+          std::max(call->deadline - absl::Now(), absl::ZeroDuration()));
+      pending.timer = loop_->RunAt(EventLoop::Clock::now() + delay,
+                                   [this, call_id]() { OnDeadline(call_id); });
+    }
+    tcp_->ScheduleFlush();
+  }
+
+  // Closes the socket now; every waiting call fails with `reason`.
+  void Abort(const absl::Status& reason) {
+    FailAll(reason);
+    if (tcp_ != nullptr) tcp_->Close(reason);
+  }
+
+ private:
+  struct Pending {
+    google::protobuf::MessageLite* response = nullptr;
+    UnaryDone done;
+    EventLoop::TimerId timer;
+  };
+
+  absl::Status Reconnect() {
+    absl::StatusOr<ScopedFd> fd = Connect(host_port_, options_.connect_timeout);
+    if (!fd.ok()) return fd.status();
+    tcp_ = std::make_unique<TcpConnection>(loop_, *std::move(fd),
+                                           TcpConnection::Options(), this);
+    decoder_ = std::make_unique<FrameDecoder>(options_.limits);
+    absl::Status started = tcp_->Start();
+    if (!started.ok()) {
+      tcp_.reset();
+      return absl::UnavailableError(started.message());
+    }
+    AppendPreface(tcp_->output());
+    tcp_->ScheduleFlush();
+    return absl::OkStatus();
+  }
+
+  // TcpConnection::Handler
+  void OnInput(Buffer* input) override {
+    while (tcp_ != nullptr && tcp_->state() == TcpConnection::State::kConnected) {
+      FrameDecoder::Event event = decoder_->Next(input);
+      switch (event.kind) {
+        case FrameDecoder::Event::kNeedMoreInput:
+          return;
+        case FrameDecoder::Event::kPreface:
+          if (event.major != kMajorVersion) {
+            tcp_->Close(absl::UnavailableError(absl::StrCat(
+                "server speaks protocol version ", static_cast<int>(event.major),
+                ", not ", static_cast<int>(kMajorVersion))));
+            return;
+          }
+          break;
+        case FrameDecoder::Event::kFrame:
+          HandleFrame(event.header, event.payload);
+          break;
+        case FrameDecoder::Event::kBadMagic:
+          tcp_->Close(absl::UnavailableError("not a dualrpc framed server"));
+          return;
+        case FrameDecoder::Event::kOversizedRequest:
+          tcp_->Close(absl::UnavailableError("protocol error: REQUEST from server"));
+          return;
+        case FrameDecoder::Event::kError:
+          tcp_->Close(absl::UnavailableError(
+              absl::StrCat("protocol error: ", event.error.message())));
+          return;
+      }
+    }
+  }
+
+  void OnPeerEof() override {
+    tcp_->Close(absl::UnavailableError("server closed the connection"));
+  }
+
+  void OnClosed(const absl::Status& reason) override {
+    FailAll(reason.ok() ? absl::UnavailableError("connection closed")
+                        : absl::UnavailableError(reason.message()));
+    // Never destroyed inside its own callback: later, on the loop.
+    loop_->Defer([tcp = std::move(tcp_)]() {});
+  }
+
+  void HandleFrame(const FrameHeader& header, absl::string_view payload) {
+    switch (header.type) {
+      case FrameType::kResponse:
+        HandleResponse(header.call_id, payload);
+        break;
+      case FrameType::kPing:
+        if ((header.flags & kFlagAck) == 0) {
+          AppendFrame(tcp_->output(), FrameType::kPing, kFlagAck, 0, {payload});
+          tcp_->ScheduleFlush();
+        }
+        break;
+      case FrameType::kGoaway:
+        HandleGoaway(payload);
+        break;
+      default:
+        tcp_->Close(absl::UnavailableError(absl::StrCat(
+            "protocol error: ", FrameTypeName(header.type), " from server")));
+        break;
+    }
+  }
+
+  void HandleResponse(std::uint32_t call_id, absl::string_view payload) {
+    auto it = pending_.find(call_id);
+    if (it == pending_.end()) return;  // Expired or cancelled (§4.5).
+    Pending pending = std::move(it->second);
+    pending_.erase(it);
+    loop_->CancelTimer(pending.timer);
+    std::move(pending.done)(DecodeResponse(payload, pending.response));
+    if (going_away_ && pending_.empty() && tcp_ != nullptr) tcp_->CloseAfterFlush();
+  }
+
+  absl::Status DecodeResponse(absl::string_view payload,
+                              google::protobuf::MessageLite* response) const {
+    absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, options_.limits);
+    if (!parts.ok()) return absl::InternalError(parts.status().message());
+    wire::v1::ResponseHeader header;
+    if (!parts->header.empty() &&
+        !header.ParseFromArray(parts->header.data(), parts->header.size())) {
+      return absl::InternalError("cannot parse the response header");
+    }
+    absl::Status status = ResponseStatus(header);
+    if (!status.ok()) return status;
+    if (!response->ParseFromArray(parts->message.data(), parts->message.size())) {
+      return absl::InternalError("cannot parse the response message");
+    }
+    return absl::OkStatus();
+  }
+
+  void HandleGoaway(absl::string_view payload) {
+    absl::StatusOr<Goaway> goaway = ParseGoaway(payload);
+    if (!goaway.ok()) {
+      tcp_->Close(absl::UnavailableError("protocol error: bad GOAWAY"));
+      return;
+    }
+    going_away_ = true;
+    // Calls after last_call_id were not run: safe to retry (§5.3).
+    std::vector<std::uint32_t> not_run;
+    for (const auto& [call_id, pending] : pending_) {
+      if (call_id > goaway->last_call_id) not_run.push_back(call_id);
+    }
+    for (std::uint32_t call_id : not_run) {
+      Complete(call_id, absl::UnavailableError(
+                            absl::StrCat("server is going away: ", goaway->message)));
+    }
+    if (goaway->code != absl::StatusCode::kOk &&
+        goaway->code != absl::StatusCode::kUnavailable) {
+      tcp_->Close(absl::Status(goaway->code, goaway->message));
+    } else if (pending_.empty()) {
+      tcp_->CloseAfterFlush();
+    }
+  }
+
+  void OnDeadline(std::uint32_t call_id) {
+    if (!pending_.contains(call_id)) return;
+    pending_[call_id].timer = EventLoop::TimerId();
+    Complete(call_id, absl::DeadlineExceededError("deadline exceeded"));
+    if (tcp_ != nullptr && tcp_->state() == TcpConnection::State::kConnected) {
+      AppendFrame(tcp_->output(), FrameType::kCancel, 0, call_id);
+      tcp_->ScheduleFlush();
+    }
+  }
+
+  // Ends one waiting call with `status` (never OK: no response to fill).
+  void Complete(std::uint32_t call_id, absl::Status status) {
+    auto it = pending_.find(call_id);
+    if (it == pending_.end()) return;
+    Pending pending = std::move(it->second);
+    pending_.erase(it);
+    loop_->CancelTimer(pending.timer);
+    std::move(pending.done)(std::move(status));
+  }
+
+  void FailAll(const absl::Status& status) {
+    // `done` callbacks may start calls (posted, so never into this map).
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [call_id, call] : pending) {
+      loop_->CancelTimer(call.timer);
+      std::move(call.done)(status);
+    }
+  }
+
+  EventLoop* const loop_;
+  const std::string host_port_;
+  const FramedChannelOptions options_;
+  std::unique_ptr<TcpConnection> tcp_;
+  std::unique_ptr<FrameDecoder> decoder_;
+  absl::flat_hash_map<std::uint32_t, Pending> pending_;
+  // Strictly increasing per connection (§3.3), across reconnects too.
+  std::uint32_t next_call_id_ = 1;
+  bool going_away_ = false;
+};
+
+absl::StatusOr<std::shared_ptr<FramedChannel>> FramedChannel::Create(
+    std::string host_port, FramedChannelOptions options) {
+  if (options.connections < 1) {
+    return absl::InvalidArgumentError("a channel needs at least one connection");
+  }
+  absl::StatusOr<std::unique_ptr<EventLoop>> loop = EventLoop::Create();
+  if (!loop.ok()) return loop.status();
+  return std::shared_ptr<FramedChannel>(
+      new FramedChannel(std::move(host_port), options, *std::move(loop)));
+}
+
+FramedChannel::FramedChannel(std::string host_port, FramedChannelOptions options,
+                             std::unique_ptr<EventLoop> loop)
+    : host_port_(std::move(host_port)),
+      options_(options),
+      loop_(std::move(loop)),
+      connections_(options_.connections) {
+  io_thread_ = std::thread([this]() { loop_->Run(); });
+}
+
+FramedChannel::~FramedChannel() {
+  // Connections are loop-owned: they are closed and destroyed on the loop.
+  loop_->Post([this]() {
+    for (auto* list : {&connections_, &retiring_}) {
+      for (auto& connection : *list) {
+        if (connection != nullptr) {
+          connection->Abort(absl::CancelledError("channel destroyed"));
+        }
+      }
+    }
+    loop_->Defer([this]() {
+      connections_.clear();
+      retiring_.clear();
+    });
+    loop_->Quit();
+  });
+  io_thread_.join();
+  loop_->CloseMailbox();
+}
+
+void FramedChannel::StartUnaryCall(absl::string_view method,
+                                   const google::protobuf::MessageLite& request,
+                                   google::protobuf::MessageLite* response,
+                                   const CallOptions& options, UnaryDone done) {
+  if (options.timeout <= absl::ZeroDuration()) {
+    std::move(done)(absl::DeadlineExceededError("deadline exceeded before the call"));
+    return;
+  }
+  wire::v1::RequestHeader header;
+  header.set_method(std::string(method));
+  if (options.timeout != absl::InfiniteDuration()) {
+    header.set_timeout_micros(
+        std::max<int64_t>(1, absl::ToInt64Microseconds(options.timeout)));
+  }
+  for (const auto& [key, value] : options.metadata) {
+    wire::v1::MetadataEntry* entry = header.add_metadata();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  auto call = std::make_unique<Outgoing>();
+  absl::Status encoded =
+      AppendCallFrame(&call->frame, FrameType::kRequest, kFlagEndStream,
+                      /*call_id=*/0, &header, &request, options_.limits);
+  if (!encoded.ok()) {
+    std::move(done)(encoded);
+    return;
+  }
+  call->response = response;
+  call->done = std::move(done);
+  if (options.timeout != absl::InfiniteDuration()) {
+    call->deadline = absl::Now() + options.timeout;
+  }
+  // Posting fails only once the channel is being destroyed, which callers
+  // must not race with their own calls.
+  loop_->Post([this, call = std::move(call)]() mutable { Send(std::move(call)); });
+}
+
+void FramedChannel::Send(std::unique_ptr<Outgoing> call) {
+  const std::size_t index = next_connection_++ % connections_.size();
+  std::unique_ptr<Connection>& connection = connections_[index];
+  if (connection != nullptr && !connection->accepting()) {
+    // Its calls finish on their own; the old connection is kept until then.
+    retiring_.push_back(std::move(connection));
+  }
+  if (connection == nullptr) {
+    connection = std::make_unique<Connection>(loop_.get(), host_port_, options_);
+  }
+  retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
+                                 [](const auto& old) { return old->retired(); }),
+                  retiring_.end());
+  connection->Send(std::move(call));
+}
+
+}  // namespace dualrpc::raw

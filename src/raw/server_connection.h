@@ -1,0 +1,139 @@
+#ifndef DUALRPC_RAW_SERVER_CONNECTION_H_
+#define DUALRPC_RAW_SERVER_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "base/scoped_fd.h"
+#include "raw/buffer.h"
+#include "raw/event_loop.h"
+#include "raw/frame.h"
+#include "raw/frame_decoder.h"
+#include "raw/server_call.h"
+#include "raw/server_config.h"
+#include "raw/socket_ops.h"
+#include "raw/tcp_connection.h"
+
+namespace dualrpc::raw {
+
+class ServerLoop;
+
+// The server side of one framed-protocol connection (docs/PROTOCOL.md):
+// decodes what the client sends, starts calls, writes their responses, and
+// implements PING, CANCEL, deadlines, GOAWAY, drain and idle close. Owns its
+// TcpConnection; owned by its ServerLoop, which destroys it (deferred) after
+// OnClosed. Loop thread only.
+//
+// Invariant: calls_ is empty whenever the TcpConnection is not kConnected.
+// Every path that ends a connection cancels its calls first, and every call
+// leaves calls_ through TakeCall, which also cancels its deadline timer.
+class ServerConnection : private TcpConnection::Handler {
+ public:
+  ServerConnection(ServerLoop* owner, std::uint64_t id, ScopedFd socket,
+                   const SocketAddress& peer);
+  ~ServerConnection();
+
+  ServerConnection(const ServerConnection&) = delete;
+  ServerConnection& operator=(const ServerConnection&) = delete;
+
+  // Registers with the loop and arms the idle timer.
+  absl::Status Start();
+
+  std::uint64_t id() const { return id_; }
+
+  // Too many connections: preface, GOAWAY RESOURCE_EXHAUSTED, close.
+  void Reject(const absl::Status& reason);
+  // §5.3 steps 2–5: GOAWAY UNAVAILABLE, refuse new calls, close once no call
+  // is in flight.
+  void BeginDrain();
+  // §5.3 at the drain deadline: answer what is in flight with UNAVAILABLE and
+  // close; or, already closing, close now.
+  void FinishDrain();
+  // Closes at once (server teardown).
+  void CloseNow();
+
+  // The implementation finished `call` with `status`. Sends the response
+  // unless the call was cancelled, timed out or its connection closed.
+  void FinishCall(std::unique_ptr<ServerCall> call, absl::Status status);
+
+ private:
+  enum class State {
+    // Nothing written yet; the client's preface has not arrived.
+    kAwaitingPreface,
+    // Serving calls.
+    kOpen,
+    // GOAWAY sent (drain) or received: new REQUESTs get UNAVAILABLE, and
+    // the connection closes once no call is in flight.
+    kDraining,
+    // OnClosed has run.
+    kClosed,
+  };
+
+  struct InFlightCall {
+    // Borrowed: owned by the call's UnaryDone (or a completion queued to
+    // this loop); see ServerCall.
+    ServerCall* call;
+    EventLoop::TimerId deadline_timer;
+  };
+
+  // TcpConnection::Handler.
+  void OnInput(Buffer* input) override;
+  void OnPeerEof() override;
+  void OnClosed(const absl::Status& reason) override;
+
+  void OnPreface(std::uint8_t major, std::uint8_t minor);
+  void OnFrame(const FrameHeader& header, absl::string_view payload);
+  void OnRequest(const FrameHeader& header, absl::string_view payload);
+  void OnOversizedRequest(const FrameHeader& header);
+  void OnCancel(std::uint32_t call_id);
+  void OnPing(const FrameHeader& header, absl::string_view payload);
+  void OnGoaway(absl::string_view payload);
+  void OnDeadline(std::uint32_t call_id);
+  void OnIdleTimer();
+
+  // §3.3: false (and the connection failed) if `call_id` does not increase.
+  bool AcceptCallId(std::uint32_t call_id);
+  // Why a new REQUEST with `flags` cannot start now, or OK.
+  absl::Status CheckAdmission(std::uint8_t flags) const;
+  // Parses the payload, finds the method and runs it.
+  absl::Status StartCall(std::uint32_t call_id, absl::string_view payload);
+
+  void SendResponse(ServerCall* call, absl::Status status);
+  void SendError(std::uint32_t call_id, const absl::Status& status,
+                 const Metadata& metadata = {});
+  void SendGoaway(absl::StatusCode code, absl::string_view message);
+  void EnsurePrefaceSent();
+  // §6.3: GOAWAY with `error`, then close.
+  void FailConnection(const absl::Status& error);
+  void CloseIfDrained();
+
+  // Removes a call from calls_, cancelling its timer. nullptr if unknown.
+  ServerCall* TakeCall(std::uint32_t call_id);
+  void CancelAllCalls();
+  void ArmIdleTimer(EventLoop::Clock::time_point when);
+
+  ServerLoop* const owner_;
+  EventLoop* const loop_;
+  const ServerConfig& config_;
+  const std::uint64_t id_;
+  const SocketAddress peer_;
+  TcpConnection connection_;
+  FrameDecoder decoder_;
+
+  State state_ = State::kAwaitingPreface;
+  bool preface_sent_ = false;
+  bool goaway_sent_ = false;
+  // Highest call id read so far (GOAWAY's last_call_id).
+  std::uint32_t last_call_id_ = 0;
+  absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
+  // Last input or call completion: what the idle timeout counts from.
+  EventLoop::Clock::time_point last_activity_;
+  EventLoop::TimerId idle_timer_;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_SERVER_CONNECTION_H_

@@ -1,0 +1,87 @@
+#ifndef DUALRPC_RAW_SERVER_LOOP_H_
+#define DUALRPC_RAW_SERVER_LOOP_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "raw/event_loop.h"
+#include "raw/server_call.h"
+#include "raw/server_config.h"
+#include "raw/socket_ops.h"
+
+namespace dualrpc::raw {
+
+class ServerConnection;
+
+// One event-loop thread of a RawServer: accepts from the shared listening
+// socket and owns the connections it accepted, for their whole life.
+// Loop thread only, except where noted.
+//
+// Accepting: every loop registers the one listening socket with
+// EPOLLEXCLUSIVE, so the kernel wakes one waiting loop (an idle one, by
+// construction) per incoming connection instead of all of them. Unlike
+// SO_REUSEPORT listeners this needs one bind (port 0 just works), does not
+// let another process of the same user bind the port alongside us, and does
+// not strand connections queued on a listener that closes during drain.
+class ServerLoop : private IoWatcher {
+ public:
+  ServerLoop(std::unique_ptr<EventLoop> loop, SharedServerState* shared);
+  ~ServerLoop();
+
+  ServerLoop(const ServerLoop&) = delete;
+  ServerLoop& operator=(const ServerLoop&) = delete;
+
+  // Joins the loops accepting from the listening socket. Call once, before
+  // Run(), on the thread that created this object.
+  absl::Status StartListening();
+
+  // Runs the loop on the calling thread until it has drained, then tears
+  // down what is left.
+  void Run();
+
+  // Thread-safe. Begins the drain (§5.3) with `deadline` for in-flight
+  // calls, or brings the deadline of a drain in progress forward.
+  void PostDrain(EventLoop::Clock::time_point deadline);
+
+  // Delivers a finished call to its connection, if it is still there.
+  void CompleteCall(std::unique_ptr<ServerCall> call, absl::Status status);
+  // Called by a connection from OnClosed; destroys it later in this
+  // iteration.
+  void OnConnectionClosed(std::uint64_t connection_id);
+
+  EventLoop* loop() { return loop_.get(); }
+  const std::shared_ptr<EventLoop::Mailbox>& mailbox() const {
+    return loop_->mailbox();
+  }
+  const ServerConfig& config() const { return shared_->config; }
+
+ private:
+  // Accepts (the listening socket is readable).
+  void OnIoEvents(std::uint32_t events) override;
+  void AddConnection(ScopedFd socket, const SocketAddress& peer);
+  absl::Status WatchListener();
+  void PauseAccepting();
+  void StopAccepting();
+  void BeginDrain(EventLoop::Clock::time_point deadline);
+  void FinishDrain();
+  void QuitIfDrained();
+
+  const std::unique_ptr<EventLoop> loop_;
+  SharedServerState* const shared_;
+  absl::flat_hash_map<std::uint64_t, std::unique_ptr<ServerConnection>>
+      connections_;
+  std::uint64_t next_connection_id_ = 1;
+  // Still one of the loops accepting (until drain).
+  bool listening_ = false;
+  // listen_fd is in this loop's epoll set.
+  bool listener_watched_ = false;
+  bool draining_ = false;
+  EventLoop::TimerId accept_retry_timer_;
+  EventLoop::TimerId drain_deadline_timer_;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_SERVER_LOOP_H_

@@ -1,0 +1,487 @@
+// The frame codec on its own: Buffer in, events out, no sockets.
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "dualrpc/wire/v1/wire.pb.h"
+#include "gtest/gtest.h"
+#include "raw/buffer.h"
+#include "raw/call_payload.h"
+#include "raw/frame.h"
+#include "raw/frame_decoder.h"
+
+// Counts heap allocations, to check that the hot paths make none.
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(std::size_t size) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace dualrpc::raw {
+namespace {
+
+using Event = FrameDecoder::Event;
+
+// One line per event, so that whole streams compare with EXPECT_EQ.
+std::string Describe(const Event& event) {
+  switch (event.kind) {
+    case Event::kNeedMoreInput:
+      return "need-more";
+    case Event::kPreface:
+      return absl::StrCat("preface ", event.major, ".", event.minor);
+    case Event::kFrame:
+      return absl::StrCat(FrameTypeName(event.header.type), " flags=",
+                          event.header.flags, " id=", event.header.call_id,
+                          " payload=", absl::BytesToHexString(event.payload));
+    case Event::kOversizedRequest:
+      return absl::StrCat("oversized-request id=", event.header.call_id,
+                          " length=", event.header.payload_length);
+    case Event::kBadMagic:
+      return "bad-magic";
+    case Event::kError:
+      return absl::StrCat("error ", event.error.ToString());
+  }
+  return "?";
+}
+
+// Every event decodable from what `input` holds now (up to need-more or a
+// failure).
+void DrainEvents(FrameDecoder* decoder, Buffer* input,
+                 std::vector<std::string>* events) {
+  for (;;) {
+    Event event = decoder->Next(input);
+    if (event.kind == Event::kNeedMoreInput) return;
+    events->push_back(Describe(event));
+    if (event.kind == Event::kBadMagic || event.kind == Event::kError) return;
+  }
+}
+
+std::vector<std::string> DecodeInOnePiece(absl::string_view bytes,
+                                          FrameLimits limits = {}) {
+  FrameDecoder decoder(limits);
+  Buffer input;
+  input.Append(bytes);
+  std::vector<std::string> events;
+  DrainEvents(&decoder, &input, &events);
+  return events;
+}
+
+std::string Preface(std::uint8_t major = kMajorVersion,
+                    std::uint8_t minor = kMinorVersion) {
+  Buffer out;
+  AppendPreface(&out, major, minor);
+  return std::string(out.View());
+}
+
+std::string Frame(FrameType type, std::uint8_t flags, std::uint32_t call_id,
+                  absl::string_view payload) {
+  Buffer out;
+  AppendFrame(&out, type, flags, call_id, {payload});
+  return std::string(out.View());
+}
+
+std::string RequestFrame(std::uint32_t call_id, absl::string_view method,
+                         absl::string_view echo_payload) {
+  wire::v1::RequestHeader header;
+  header.set_method(std::string(method));
+  header.set_timeout_micros(1000);
+  v1::EchoRequest request;
+  request.set_payload(std::string(echo_payload));
+  Buffer out;
+  EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream,
+                              call_id, &header, &request, FrameLimits{})
+                  .ok());
+  return std::string(out.View());
+}
+
+// A stream that exercises every frame type and the oversized path.
+std::string EveryKindOfInput(const FrameLimits& limits) {
+  std::string stream = Preface();
+  stream += RequestFrame(1, "/dualrpc.v1.FileService/Echo", "hello");
+  stream += Frame(FrameType::kCancel, 0, 1, "");
+  stream += Frame(FrameType::kPing, 0, 0, "12345678");
+  stream += Frame(FrameType::kPing, kFlagAck, 0, "abcdefgh");
+  const std::string big(limits.max_frame_payload_bytes() + 10, 'x');
+  stream += Frame(FrameType::kRequest, kFlagEndStream, 2, big);
+  stream += Frame(FrameType::kResponse, kFlagEndStream, 3,
+                  std::string("\0\0\0\0", 4));
+  stream += Frame(FrameType::kMessage, 0, 4, "m");
+  Buffer goaway;
+  AppendGoaway(&goaway, Goaway{4, absl::StatusCode::kUnavailable, "bye"});
+  stream += std::string(goaway.View());
+  return stream;
+}
+
+FrameLimits SmallLimits() {
+  FrameLimits limits;
+  limits.max_message_bytes = 64;
+  limits.max_header_bytes = 64;
+  return limits;
+}
+
+// ---- Encoding -------------------------------------------------------------
+
+TEST(FrameCodecTest, PrefaceBytes) {
+  EXPECT_EQ(absl::BytesToHexString(Preface()), "4452504301000000");
+}
+
+TEST(FrameCodecTest, FrameHeaderLayout) {
+  EXPECT_EQ(absl::BytesToHexString(
+                Frame(FrameType::kPing, kFlagAck, 0, "12345678")),
+            "00000008" "04" "80" "0000" "00000000" "3132333435363738");
+  EXPECT_EQ(absl::BytesToHexString(Frame(FrameType::kCancel, 0, 0x01020304, "")),
+            "00000000" "03" "00" "0000" "01020304");
+}
+
+TEST(FrameCodecTest, OkResponseWithoutMetadataHasEmptyHeader) {
+  v1::EchoResponse response;
+  response.set_payload("hi");
+  Buffer out;
+  ASSERT_TRUE(AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream, 1,
+                              nullptr, &response, FrameLimits{})
+                  .ok());
+  EXPECT_EQ(absl::BytesToHexString(out.View()),
+            "00000008" "02" "01" "0000" "00000001" "00000000" "0a026869");
+}
+
+TEST(FrameCodecTest, OkResponseEncodingAllocatesNothing) {
+  v1::EchoResponse response;
+  response.set_payload(std::string(1000, 'p'));
+  Buffer out(64 * 1024);
+  const long before = g_allocations.load();
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream,
+                                static_cast<std::uint32_t>(i + 1), nullptr,
+                                &response, FrameLimits{})
+                    .ok());
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
+}
+
+TEST(FrameCodecTest, DecodingAFrameAllocatesNothing) {
+  Buffer input(64 * 1024);
+  input.Append(Preface());
+  for (std::uint32_t id = 1; id <= 10; ++id) {
+    input.Append(RequestFrame(id, "/a.B/C", "payload"));
+  }
+  FrameDecoder decoder{FrameLimits{}};
+  const long before = g_allocations.load();
+  int frames = 0;
+  for (Event event = decoder.Next(&input); event.kind != Event::kNeedMoreInput;
+       event = decoder.Next(&input)) {
+    if (event.kind == Event::kFrame) ++frames;
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(frames, 10);
+}
+
+TEST(FrameCodecTest, CallFrameOverLimitsAppendsNothing) {
+  FrameLimits limits = SmallLimits();
+  v1::EchoResponse response;
+  response.set_payload(std::string(100, 'p'));
+  Buffer out;
+  absl::Status status = AppendCallFrame(&out, FrameType::kResponse,
+                                        kFlagEndStream, 1, nullptr, &response,
+                                        limits);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(out.readable_bytes(), 0u);
+
+  wire::v1::ResponseHeader header;
+  header.set_status_message(std::string(100, 'm'));
+  status = AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream, 1,
+                           &header, nullptr, limits);
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(out.readable_bytes(), 0u);
+}
+
+TEST(FrameCodecTest, SplitCallPayloadChecksLengthsAndLimits) {
+  const FrameLimits limits = SmallLimits();
+  EXPECT_EQ(SplitCallPayload("\0\0", limits).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\x05" "abc", 7), limits)
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\x41", 4) + std::string(65, 'h'),
+                             limits)
+                .status()
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\0", 4) + std::string(65, 'm'),
+                             limits)
+                .status()
+                .code(),
+            absl::StatusCode::kResourceExhausted);
+  absl::StatusOr<CallPayload> parts =
+      SplitCallPayload(std::string("\0\0\0\x02" "hhmsg", 9), limits);
+  ASSERT_TRUE(parts.ok());
+  EXPECT_EQ(parts->header, "hh");
+  EXPECT_EQ(parts->message, "msg");
+}
+
+TEST(FrameCodecTest, StatusCodesOutsideTheGrpcRangeReadAsUnknown) {
+  wire::v1::ResponseHeader header;
+  header.set_status_code(99);
+  header.set_status_message("odd");
+  EXPECT_EQ(ResponseStatus(header).code(), absl::StatusCode::kUnknown);
+  header.set_status_code(7);
+  EXPECT_EQ(ResponseStatus(header), absl::PermissionDeniedError("odd"));
+}
+
+// ---- Decoding -------------------------------------------------------------
+
+TEST(FrameDecoderTest, RoundTripsEveryFrameType) {
+  const FrameLimits limits = SmallLimits();
+  std::vector<std::string> events =
+      DecodeInOnePiece(EveryKindOfInput(limits), limits);
+  ASSERT_EQ(events.size(), 9u);
+  EXPECT_EQ(events[0], "preface 1.0");
+  EXPECT_EQ(events[1].substr(0, 24), "REQUEST flags=1 id=1 pay");
+  EXPECT_EQ(events[2], "CANCEL flags=0 id=1 payload=");
+  EXPECT_EQ(events[3], "PING flags=0 id=0 payload=3132333435363738");
+  EXPECT_EQ(events[4], "PING flags=128 id=0 payload=6162636465666768");
+  EXPECT_EQ(events[5], absl::StrCat("oversized-request id=2 length=",
+                                    limits.max_frame_payload_bytes() + 10));
+  EXPECT_EQ(events[6], "RESPONSE flags=1 id=3 payload=00000000");
+  EXPECT_EQ(events[7], "MESSAGE flags=0 id=4 payload=6d");
+  EXPECT_EQ(events[8].substr(0, 21), "GOAWAY flags=0 id=0 p");
+}
+
+TEST(FrameDecoderTest, RequestPayloadRoundTrips) {
+  FrameDecoder decoder{FrameLimits{}, /*expect_preface=*/false};
+  Buffer input;
+  input.Append(RequestFrame(7, "/dualrpc.v1.FileService/Echo", "hi"));
+  Event event = decoder.Next(&input);
+  ASSERT_EQ(event.kind, Event::kFrame);
+  absl::StatusOr<CallPayload> parts = SplitCallPayload(event.payload, {});
+  ASSERT_TRUE(parts.ok());
+  wire::v1::RequestHeader header;
+  ASSERT_TRUE(header.ParseFromArray(parts->header.data(),
+                                    static_cast<int>(parts->header.size())));
+  EXPECT_EQ(header.method(), "/dualrpc.v1.FileService/Echo");
+  EXPECT_EQ(header.timeout_micros(), 1000u);
+  v1::EchoRequest request;
+  ASSERT_TRUE(request.ParseFromArray(parts->message.data(),
+                                     static_cast<int>(parts->message.size())));
+  EXPECT_EQ(request.payload(), "hi");
+}
+
+TEST(FrameDecoderTest, GoawayRoundTrips) {
+  Buffer out;
+  AppendGoaway(&out, Goaway{42, absl::StatusCode::kOk, "idle"});
+  FrameDecoder decoder{FrameLimits{}, /*expect_preface=*/false};
+  Event event = decoder.Next(&out);
+  ASSERT_EQ(event.kind, Event::kFrame);
+  absl::StatusOr<Goaway> goaway = ParseGoaway(event.payload);
+  ASSERT_TRUE(goaway.ok());
+  EXPECT_EQ(goaway->last_call_id, 42u);
+  EXPECT_EQ(goaway->code, absl::StatusCode::kOk);
+  EXPECT_EQ(goaway->message, "idle");
+  EXPECT_FALSE(ParseGoaway("abc").ok());
+}
+
+TEST(FrameDecoderTest, SplitAtEveryByteBoundaryDecodesIdentically) {
+  const FrameLimits limits = SmallLimits();
+  const std::string stream = EveryKindOfInput(limits);
+  const std::vector<std::string> expected = DecodeInOnePiece(stream, limits);
+  for (std::size_t split = 0; split <= stream.size(); ++split) {
+    FrameDecoder decoder(limits);
+    Buffer input;
+    std::vector<std::string> events;
+    input.Append(absl::string_view(stream).substr(0, split));
+    DrainEvents(&decoder, &input, &events);
+    input.Append(absl::string_view(stream).substr(split));
+    DrainEvents(&decoder, &input, &events);
+    ASSERT_EQ(events, expected) << "split at byte " << split;
+    EXPECT_TRUE(decoder.CheckEof(input).ok());
+  }
+}
+
+TEST(FrameDecoderTest, ByteByByteDecodesIdentically) {
+  const FrameLimits limits = SmallLimits();
+  const std::string stream = EveryKindOfInput(limits);
+  FrameDecoder decoder(limits);
+  Buffer input;
+  std::vector<std::string> events;
+  for (char byte : stream) {
+    input.Append(&byte, 1);
+    DrainEvents(&decoder, &input, &events);
+  }
+  EXPECT_EQ(events, DecodeInOnePiece(stream, limits));
+}
+
+TEST(FrameDecoderTest, ManyFramesInOneBuffer) {
+  std::string stream = Preface();
+  for (std::uint32_t id = 1; id <= 1000; ++id) {
+    stream += RequestFrame(id, "/a.B/C", absl::StrCat("payload ", id));
+  }
+  std::vector<std::string> events = DecodeInOnePiece(stream);
+  ASSERT_EQ(events.size(), 1001u);
+  for (std::uint32_t id = 1; id <= 1000; ++id) {
+    EXPECT_EQ(events[id].substr(0, 20 + std::to_string(id).size()),
+              absl::StrCat("REQUEST flags=1 id=", id, " "));
+  }
+}
+
+TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
+  const FrameLimits limits = SmallLimits();
+  const std::uint32_t declared = 100 * 1024 * 1024;
+  FrameDecoder decoder(limits);
+  Buffer input;
+  input.Append(Preface());
+  char header[kFrameHeaderSize];
+  StoreUint32(header, declared);
+  header[4] = static_cast<char>(FrameType::kRequest);
+  header[5] = kFlagEndStream;
+  header[6] = header[7] = 0;
+  StoreUint32(header + 8, 9);
+  input.Append(header, sizeof header);
+
+  EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.0");
+  Event event = decoder.Next(&input);
+  ASSERT_EQ(event.kind, Event::kOversizedRequest);
+  EXPECT_EQ(event.header.call_id, 9u);
+  EXPECT_EQ(event.header.payload_length, declared);
+
+  // The body arrives in socket-read-sized pieces and is dropped as it comes.
+  const std::string chunk(64 * 1024, 'j');
+  const std::size_t capacity_bound = 2 * (chunk.size() + Buffer::kInitialSize);
+  for (std::uint32_t sent = 0; sent < declared; sent += chunk.size()) {
+    input.Append(chunk);
+    ASSERT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
+    ASSERT_EQ(input.readable_bytes(), 0u);
+    ASSERT_LE(input.capacity(), capacity_bound);
+  }
+  EXPECT_FALSE(decoder.CheckEof(input).ok()) << "still inside the frame";
+  // declared is a multiple of the chunk size: exactly in sync again.
+  input.Append(Frame(FrameType::kPing, 0, 0, "in sync!"));
+  EXPECT_EQ(Describe(decoder.Next(&input)),
+            "PING flags=0 id=0 payload=696e2073796e6321");
+  EXPECT_TRUE(decoder.CheckEof(input).ok());
+}
+
+TEST(FrameDecoderTest, OversizedFrameOfAnotherTypeIsAConnectionError) {
+  const FrameLimits limits = SmallLimits();
+  for (FrameType type : {FrameType::kResponse, FrameType::kMessage,
+                         FrameType::kGoaway, FrameType::kPing}) {
+    char header[kFrameHeaderSize] = {};
+    StoreUint32(header, 1000);
+    header[4] = static_cast<char>(type);
+    StoreUint32(header + 8, type == FrameType::kGoaway ||
+                                    type == FrameType::kPing
+                                ? 0
+                                : 1);
+    std::vector<std::string> events = DecodeInOnePiece(
+        Preface() + std::string(header, sizeof header), limits);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[1].substr(0, 25), "error RESOURCE_EXHAUSTED:")
+        << FrameTypeName(type);
+  }
+}
+
+TEST(FrameDecoderTest, BadMagicIsReportedFromTheFirstByte) {
+  EXPECT_EQ(DecodeInOnePiece("G"), std::vector<std::string>{"bad-magic"});
+  EXPECT_EQ(DecodeInOnePiece("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            std::vector<std::string>{"bad-magic"});
+  EXPECT_EQ(DecodeInOnePiece("DRPX0000"),
+            std::vector<std::string>{"bad-magic"});
+  // A correct prefix is just incomplete.
+  EXPECT_TRUE(DecodeInOnePiece("DRP").empty());
+}
+
+TEST(FrameDecoderTest, ReportsAnyVersionForTheCallerToJudge) {
+  EXPECT_EQ(DecodeInOnePiece(Preface(2, 7)),
+            std::vector<std::string>{"preface 2.7"});
+  // Reserved bytes are ignored.
+  EXPECT_EQ(DecodeInOnePiece(std::string("DRPC\x01\x03\xff\xff", 8)),
+            std::vector<std::string>{"preface 1.3"});
+}
+
+TEST(FrameDecoderTest, TruncatedInputThenEof) {
+  const std::string frame = Frame(FrameType::kPing, 0, 0, "12345678");
+  FrameDecoder decoder{FrameLimits{}};
+  Buffer input;
+  EXPECT_EQ(decoder.CheckEof(input).code(), absl::StatusCode::kUnavailable)
+      << "no preface";
+  input.Append("DRPC\x01");
+  EXPECT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
+  EXPECT_EQ(decoder.CheckEof(input).code(), absl::StatusCode::kUnavailable);
+  input.Append(std::string("\0\0\0", 3));
+  EXPECT_EQ(decoder.Next(&input).kind, Event::kPreface);
+  EXPECT_TRUE(decoder.CheckEof(input).ok());
+  input.Append(frame.substr(0, 5));  // Inside the header.
+  EXPECT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
+  EXPECT_EQ(decoder.CheckEof(input).code(), absl::StatusCode::kUnavailable);
+  input.Append(frame.substr(5, 10));  // Inside the payload.
+  EXPECT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
+  EXPECT_EQ(decoder.CheckEof(input).code(), absl::StatusCode::kUnavailable);
+  input.Append(frame.substr(15));
+  EXPECT_EQ(decoder.Next(&input).kind, Event::kFrame);
+  EXPECT_TRUE(decoder.CheckEof(input).ok());
+}
+
+TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
+  struct Case {
+    std::string frame;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {Frame(static_cast<FrameType>(0x7f), 0, 1, ""),
+       "error UNIMPLEMENTED: unknown frame type 0x7f"},
+      {Frame(static_cast<FrameType>(0x00), 0, 1, ""),
+       "error UNIMPLEMENTED: unknown frame type 0x00"},
+      {Frame(FrameType::kPing, 0, 0, "1234567"),
+       "error INTERNAL: PING payload must be 8 bytes, not 7"},
+      {Frame(FrameType::kPing, 0, 5, "12345678"),
+       "error INTERNAL: PING frame must have call id 0"},
+      {Frame(FrameType::kGoaway, 0, 5, std::string(4, '\0')),
+       "error INTERNAL: GOAWAY frame must have call id 0"},
+      {Frame(FrameType::kRequest, kFlagEndStream, 0, std::string(4, '\0')),
+       "error INTERNAL: REQUEST frame must have a non-zero call id"},
+      {Frame(FrameType::kCancel, 0, 3, "x"),
+       "error INTERNAL: CANCEL payload must be empty, not 1 bytes"},
+  };
+  for (const Case& c : cases) {
+    FrameDecoder decoder{FrameLimits{}};
+    Buffer input;
+    input.Append(Preface() + c.frame + Frame(FrameType::kCancel, 0, 1, ""));
+    std::vector<std::string> events;
+    DrainEvents(&decoder, &input, &events);
+    EXPECT_EQ(events, (std::vector<std::string>{"preface 1.0", c.expected}));
+    // Stuck: the error repeats and nothing after it is decoded.
+    EXPECT_EQ(Describe(decoder.Next(&input)), c.expected);
+  }
+}
+
+TEST(FrameDecoderTest, RandomGarbageNeverCrashesOrOverAllocates) {
+  std::mt19937 random(20240601);
+  for (int round = 0; round < 2000; ++round) {
+    std::string garbage(kFrameHeaderSize + random() % 300, '\0');
+    for (char& c : garbage) c = static_cast<char>(random());
+    FrameDecoder decoder{SmallLimits()};
+    Buffer input;
+    input.Append(Preface());
+    input.Append(garbage);
+    std::vector<std::string> events;
+    DrainEvents(&decoder, &input, &events);
+    ASSERT_FALSE(events.empty());
+    EXPECT_LE(input.capacity(),
+              Buffer::kCheapPrepend + Buffer::kInitialSize + 2 * 400);
+  }
+}
+
+}  // namespace
+}  // namespace dualrpc::raw

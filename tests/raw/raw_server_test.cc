@@ -1,0 +1,860 @@
+// RawServer over real sockets: a server started in-process on 127.0.0.1:0,
+// a hand-built registry, and a blocking test client that writes exact bytes.
+
+#include "raw/raw_server.h"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "gtest/gtest.h"
+#include "raw/call_payload.h"
+#include "raw/frame.h"
+#include "raw/frame_decoder.h"
+#include "raw/test_client.h"
+#include "rpc/service_registry.h"
+
+namespace dualrpc::raw {
+namespace {
+
+using testing::CanConnect;
+using testing::FrameBytes;
+using testing::PrefaceBytes;
+using testing::ReceivedFrame;
+using testing::RequestBytes;
+using testing::Response;
+using testing::TestClient;
+
+constexpr char kEcho[] = "/dualrpc.v1.FileService/Echo";
+// Completes when the test releases it (Release below, or ParkingLot).
+constexpr char kPark[] = "/dualrpc.test.Test/Park";
+// Completes the parked call named by its payload, inline on the loop thread,
+// then itself.
+constexpr char kRelease[] = "/dualrpc.test.Test/Release";
+// Responds with its payload four times over.
+constexpr char kGrow[] = "/dualrpc.test.Test/Grow";
+// Destroys its done without running it.
+constexpr char kDrop[] = "/dualrpc.test.Test/Drop";
+// NOT_FOUND with response metadata.
+constexpr char kFail[] = "/dualrpc.test.Test/Fail";
+// Returns request metadata as response metadata, and peer() as payload.
+constexpr char kInspect[] = "/dualrpc.test.Test/Inspect";
+
+v1::EchoRequest EchoRequestOf(absl::string_view payload) {
+  v1::EchoRequest request;
+  request.set_payload(std::string(payload));
+  return request;
+}
+
+std::string EchoPayload(const Response& response) {
+  v1::EchoResponse message;
+  EXPECT_TRUE(message.ParseFromString(response.message));
+  return message.payload();
+}
+
+// Calls parked by kPark, keyed by their request payload, until released.
+class ParkingLot {
+ public:
+  struct Parked {
+    ServerCallContext* context = nullptr;
+    v1::EchoResponse* response = nullptr;
+    UnaryDone done;
+  };
+
+  void Park(std::string key, Parked parked) {
+    absl::MutexLock lock(&mu_);
+    parked_[std::move(key)] = std::move(parked);
+  }
+
+  bool WaitForCount(std::size_t count,
+                    absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return parked_.size() >= count;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+  }
+
+  bool WaitForKey(const std::string& key,
+                  absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mu_);
+    auto parked = [this, &key]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return parked_.count(key) != 0;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&parked), timeout);
+  }
+
+  // Polls the parked call's IsCancelled() until it is true or time is up.
+  bool WaitUntilCancelled(const std::string& key,
+                          absl::Duration timeout = absl::Seconds(10)) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = parked_.find(key);
+        if (it == parked_.end()) return false;
+        if (it->second.context->IsCancelled()) return true;
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  }
+
+  absl::Time Deadline(const std::string& key) {
+    absl::MutexLock lock(&mu_);
+    return parked_.at(key).context->deadline();
+  }
+
+  // Completes the call parked as `key` on the calling thread, with the key
+  // as its response payload. False if no such call.
+  bool Release(const std::string& key) {
+    Parked parked;
+    {
+      absl::MutexLock lock(&mu_);
+      auto it = parked_.find(key);
+      if (it == parked_.end()) return false;
+      parked = std::move(it->second);
+      parked_.erase(it);
+    }
+    parked.response->set_payload(key);
+    std::move(parked.done)(absl::OkStatus());
+    return true;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<std::string, Parked> parked_ ABSL_GUARDED_BY(mu_);
+};
+
+UnaryMethod EchoLikeMethod(
+    std::string path,
+    std::function<void(ServerCallContext*, const v1::EchoRequest&,
+                       v1::EchoResponse*, UnaryDone)>
+        body) {
+  UnaryMethod method;
+  method.path = std::move(path);
+  method.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
+  method.new_response = [] { return std::make_unique<v1::EchoResponse>(); };
+  method.invoke = [body = std::move(body)](
+                      ServerCallContext* context,
+                      const google::protobuf::Message* request,
+                      google::protobuf::Message* response, UnaryDone done) {
+    body(context, static_cast<const v1::EchoRequest&>(*request),
+         static_cast<v1::EchoResponse*>(response), std::move(done));
+  };
+  return method;
+}
+
+class RawServerTest : public ::testing::Test {
+ protected:
+  RawServerTest() {
+    Add(EchoLikeMethod(kEcho, [](ServerCallContext*, const v1::EchoRequest& in,
+                                 v1::EchoResponse* out, UnaryDone done) {
+      out->set_payload(in.payload());
+      std::move(done)(absl::OkStatus());
+    }));
+    Add(EchoLikeMethod(kPark, [this](ServerCallContext* context,
+                                     const v1::EchoRequest& in,
+                                     v1::EchoResponse* out, UnaryDone done) {
+      lot_.Park(in.payload(), {context, out, std::move(done)});
+    }));
+    Add(EchoLikeMethod(kRelease, [this](ServerCallContext*,
+                                        const v1::EchoRequest& in,
+                                        v1::EchoResponse*, UnaryDone done) {
+      std::move(done)(lot_.Release(in.payload())
+                          ? absl::OkStatus()
+                          : absl::NotFoundError("nothing parked"));
+    }));
+    Add(EchoLikeMethod(kGrow, [](ServerCallContext*, const v1::EchoRequest& in,
+                                 v1::EchoResponse* out, UnaryDone done) {
+      out->set_payload(absl::StrCat(in.payload(), in.payload(), in.payload(),
+                                    in.payload()));
+      std::move(done)(absl::OkStatus());
+    }));
+    Add(EchoLikeMethod(kDrop, [](ServerCallContext*, const v1::EchoRequest&,
+                                 v1::EchoResponse*, UnaryDone done) {
+      UnaryDone dropped = std::move(done);
+    }));
+    Add(EchoLikeMethod(kFail, [](ServerCallContext* context,
+                                 const v1::EchoRequest&, v1::EchoResponse*,
+                                 UnaryDone done) {
+      context->AddResponseMetadata("why", "because");
+      std::move(done)(absl::NotFoundError("no such thing"));
+    }));
+    Add(EchoLikeMethod(kInspect, [](ServerCallContext* context,
+                                    const v1::EchoRequest&,
+                                    v1::EchoResponse* out, UnaryDone done) {
+      for (const auto& [key, value] : context->request_metadata()) {
+        context->AddResponseMetadata(key, value);
+      }
+      out->set_payload(context->peer());
+      std::move(done)(absl::OkStatus());
+    }));
+  }
+
+  void Add(UnaryMethod method) {
+    ASSERT_TRUE(registry_.AddMethod(std::move(method)).ok());
+  }
+
+  void StartServer(RawServer::Options options = {}) {
+    options.listen_address = "127.0.0.1:0";
+    options.event_loop_threads = 2;
+    absl::StatusOr<std::unique_ptr<RawServer>> server =
+        RawServer::Start(options, &registry_);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+  }
+
+  // A connection past the preface exchange.
+  std::unique_ptr<TestClient> Connect() {
+    auto client = std::make_unique<TestClient>(server_->address());
+    client->Send(PrefaceBytes());
+    EXPECT_TRUE(client->ReadPreface().ok());
+    return client;
+  }
+
+  static absl::StatusOr<Response> Call(TestClient& client,
+                                       std::uint32_t call_id,
+                                       absl::string_view method,
+                                       absl::string_view payload,
+                                       std::uint64_t timeout_micros = 0) {
+    client.Send(RequestBytes(call_id, method, EchoRequestOf(payload),
+                             timeout_micros));
+    return client.ReadResponse(call_id);
+  }
+
+  // The server is healthy: a fresh connection gets an echo answered.
+  void ExpectServedOnNewConnection() {
+    std::unique_ptr<TestClient> client = Connect();
+    absl::StatusOr<Response> response = Call(*client, 1, kEcho, "still here");
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(response->status.ok()) << response->status;
+    EXPECT_EQ(EchoPayload(*response), "still here");
+  }
+
+  static void ExpectGoaway(TestClient& client, absl::StatusCode code,
+                           std::uint32_t last_call_id,
+                           absl::string_view message_part = "") {
+    absl::StatusOr<ReceivedFrame> frame = client.ReadFrame();
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_EQ(frame->header.type, FrameType::kGoaway);
+    absl::StatusOr<Goaway> goaway = ParseGoaway(frame->payload);
+    ASSERT_TRUE(goaway.ok()) << goaway.status();
+    EXPECT_EQ(goaway->code, code) << goaway->message;
+    EXPECT_EQ(goaway->last_call_id, last_call_id);
+    EXPECT_TRUE(absl::StrContains(goaway->message, message_part))
+        << goaway->message;
+  }
+
+  // Declared before server_ so that they outlive it: parked calls may still
+  // hold their done when the server is destroyed.
+  ParkingLot lot_;
+  ServiceRegistry registry_;
+  std::unique_ptr<RawServer> server_;
+};
+
+#define ASSERT_RESPONSE(response)                 \
+  ASSERT_TRUE((response).ok()) << (response).status()
+
+// ---- Basics -----------------------------------------------------------------
+
+TEST_F(RawServerTest, EchoRoundTrip) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  absl::StatusOr<Response> response = Call(*client, 1, kEcho, "hello");
+  ASSERT_RESPONSE(response);
+  EXPECT_TRUE(response->status.ok());
+  EXPECT_TRUE(response->metadata.empty());
+  EXPECT_EQ(EchoPayload(*response), "hello");
+}
+
+TEST_F(RawServerTest, ReportsTheBoundAddress) {
+  StartServer();
+  EXPECT_TRUE(absl::StartsWith(server_->address(), "127.0.0.1:"));
+  EXPECT_NE(server_->address(), "127.0.0.1:0");
+}
+
+TEST_F(RawServerTest, RejectsBadOptions) {
+  RawServer::Options options;
+  options.max_header_bytes = 10;
+  EXPECT_EQ(RawServer::Start(options, &registry_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(RawServer::Start({}, nullptr).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options = {};
+  options.listen_address = "no-port";
+  EXPECT_EQ(RawServer::Start(options, &registry_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RawServerTest, ServiceErrorsCarryStatusAndMetadata) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  absl::StatusOr<Response> response = Call(*client, 1, kFail, "");
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status, absl::NotFoundError("no such thing"));
+  EXPECT_TRUE(response->message.empty());
+  EXPECT_EQ(response->metadata, (Metadata{{"why", "because"}}));
+}
+
+TEST_F(RawServerTest, MetadataAndPeerReachTheImplementation) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  const Metadata metadata = {{"authorization", "Bearer x"},
+                             {"trace-bin", std::string("\0\xff", 2)},
+                             {"authorization", "again"}};
+  client->Send(RequestBytes(1, kInspect, EchoRequestOf(""), 0, metadata));
+  absl::StatusOr<Response> response = client->ReadResponse(1);
+  ASSERT_RESPONSE(response);
+  EXPECT_TRUE(response->status.ok()) << response->status;
+  EXPECT_EQ(response->metadata, metadata);
+  EXPECT_TRUE(absl::StartsWith(EchoPayload(*response), "ipv4:127.0.0.1:"));
+}
+
+TEST_F(RawServerTest, InvalidMetadataIsInvalidArgument) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kInspect, EchoRequestOf(""), 0,
+                            {{"Upper-Case", "x"}}));
+  absl::StatusOr<Response> response = client->ReadResponse(1);
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status.code(), absl::StatusCode::kInvalidArgument);
+  absl::StatusOr<Response> after = Call(*client, 2, kEcho, "ok");
+  ASSERT_RESPONSE(after);
+  EXPECT_TRUE(after->status.ok());
+}
+
+TEST_F(RawServerTest, UnknownMethodIsUnimplemented) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  absl::StatusOr<Response> response = Call(*client, 1, "/x.Y/Z", "");
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status, absl::UnimplementedError("unknown method /x.Y/Z"));
+}
+
+TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  const std::string bad_payloads[] = {
+      // Header length beyond the payload.
+      std::string("\0\0\0\x09" "abc", 7),
+      // Header that is not a RequestHeader.
+      std::string("\0\0\0\x02\xff\xff", 6),
+      // Too short for a header length.
+      std::string("\0\0", 2),
+  };
+  std::uint32_t id = 0;
+  for (const std::string& payload : bad_payloads) {
+    client->Send(FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
+    absl::StatusOr<Response> response = client->ReadResponse(id);
+    ASSERT_RESPONSE(response);
+    EXPECT_EQ(response->status.code(), absl::StatusCode::kInvalidArgument)
+        << response->status;
+  }
+  // A message that is not an EchoRequest (field 1 with a bad wire type).
+  wire::v1::RequestHeader header;
+  header.set_method(kEcho);
+  const std::string header_bytes = header.SerializeAsString();
+  std::string payload(4, '\0');
+  StoreUint32(payload.data(), static_cast<std::uint32_t>(header_bytes.size()));
+  payload += header_bytes + "\x0f\xff";
+  client->Send(FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
+  absl::StatusOr<Response> response = client->ReadResponse(id);
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status,
+            absl::InvalidArgumentError(
+                "request message does not parse as dualrpc.v1.EchoRequest"));
+  absl::StatusOr<Response> after = Call(*client, ++id, kEcho, "fine");
+  ASSERT_RESPONSE(after);
+  EXPECT_EQ(EchoPayload(*after), "fine");
+}
+
+TEST_F(RawServerTest, StreamingAndCompressionAreUnimplementedPerCall) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kEcho, EchoRequestOf("x"), 0, {}, /*flags=*/0));
+  absl::StatusOr<Response> streaming = client->ReadResponse(1);
+  ASSERT_RESPONSE(streaming);
+  EXPECT_EQ(streaming->status,
+            absl::UnimplementedError("streaming calls are not supported"));
+  client->Send(RequestBytes(2, kEcho, EchoRequestOf("x"), 0, {},
+                            kFlagEndStream | kFlagCompressed));
+  absl::StatusOr<Response> compressed = client->ReadResponse(2);
+  ASSERT_RESPONSE(compressed);
+  EXPECT_EQ(compressed->status,
+            absl::UnimplementedError("compression is not supported"));
+  absl::StatusOr<Response> after = Call(*client, 3, kEcho, "open");
+  ASSERT_RESPONSE(after);
+  EXPECT_EQ(EchoPayload(*after), "open");
+}
+
+TEST_F(RawServerTest, ResponseOverTheMessageLimitIsResourceExhausted) {
+  RawServer::Options options;
+  options.max_message_bytes = 1024;
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  absl::StatusOr<Response> response =
+      Call(*client, 1, kGrow, std::string(600, 'g'));
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(response->status.message(), "exceeds"));
+}
+
+TEST_F(RawServerTest, DroppedDoneCompletesWithInternal) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  absl::StatusOr<Response> response = Call(*client, 1, kDrop, "");
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status.code(), absl::StatusCode::kInternal);
+}
+
+TEST_F(RawServerTest, PingIsAnsweredWithAck) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  // An ACK from the client answers nothing of ours and is ignored.
+  client->Send(FrameBytes(FrameType::kPing, kFlagAck, 0, "ignored!"));
+  client->Send(FrameBytes(FrameType::kPing, 0, 0, "pingpong"));
+  absl::StatusOr<ReceivedFrame> frame = client->ReadFrame();
+  ASSERT_TRUE(frame.ok()) << frame.status();
+  EXPECT_EQ(frame->header.type, FrameType::kPing);
+  EXPECT_EQ(frame->header.flags, kFlagAck);
+  EXPECT_EQ(frame->header.call_id, 0u);
+  EXPECT_EQ(frame->payload, "pingpong");
+}
+
+// ---- Framing over a socket ----------------------------------------------------
+
+TEST_F(RawServerTest, FrameSplitAtEveryByteBoundary) {
+  StartServer();
+  TestClient client(server_->address());
+  client.SendByteByByte(PrefaceBytes() +
+                        RequestBytes(1, kEcho, EchoRequestOf("drip"), 5000000));
+  ASSERT_TRUE(client.ReadPreface().ok());
+  absl::StatusOr<Response> response = client.ReadResponse(1);
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(EchoPayload(*response), "drip");
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, ManyFramesInOneSend) {
+  StartServer();
+  TestClient client(server_->address());
+  std::string burst = PrefaceBytes();
+  for (std::uint32_t id = 1; id <= 200; ++id) {
+    burst += RequestBytes(id, kEcho, EchoRequestOf(absl::StrCat("m", id)));
+  }
+  client.Send(burst);
+  ASSERT_TRUE(client.ReadPreface().ok());
+  for (std::uint32_t id = 1; id <= 200; ++id) {
+    absl::StatusOr<Response> response = client.ReadResponse(id);
+    ASSERT_RESPONSE(response);
+    EXPECT_EQ(EchoPayload(*response), absl::StrCat("m", id));
+  }
+}
+
+TEST_F(RawServerTest, OversizedRequestIsRejectedAndTheConnectionStaysInSync) {
+  RawServer::Options options;
+  options.max_message_bytes = 1024;
+  options.max_header_bytes = 256;
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  const std::uint32_t declared = 8 * 1024 * 1024;
+  std::string header(kFrameHeaderSize, '\0');
+  StoreUint32(header.data(), declared);
+  header[4] = static_cast<char>(FrameType::kRequest);
+  header[5] = kFlagEndStream;
+  StoreUint32(header.data() + 8, 1);
+  // Answered as soon as the header is read, before any of the body.
+  client->Send(header);
+  absl::StatusOr<Response> rejected = client->ReadResponse(1);
+  ASSERT_RESPONSE(rejected);
+  EXPECT_EQ(rejected->status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(absl::StrContains(rejected->status.message(), "8388608"))
+      << rejected->status;
+  // The body is discarded as it arrives; the next frame is served.
+  client->Send(std::string(declared, 'j'));
+  absl::StatusOr<Response> after = Call(*client, 2, kEcho, "in sync");
+  ASSERT_RESPONSE(after);
+  EXPECT_EQ(EchoPayload(*after), "in sync");
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, BadPrefaceClosesSilently) {
+  StartServer();
+  for (absl::string_view preface :
+       {absl::string_view("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        absl::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        absl::string_view("DRPX\x01\x00\x00\x00", 8)}) {
+    TestClient client(server_->address());
+    client.Send(preface);
+    EXPECT_TRUE(client.ReadEof()) << preface;
+  }
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, UnsupportedMajorVersionGetsPrefaceAndGoaway) {
+  StartServer();
+  TestClient client(server_->address());
+  client.Send(PrefaceBytes(2, 0));
+  ASSERT_TRUE(client.ReadPreface().ok());  // Ours names 1.0.
+  ExpectGoaway(client, absl::StatusCode::kUnimplemented, 0,
+               "unsupported protocol version 2.0; this server speaks 1.0");
+  EXPECT_TRUE(client.ReadEof());
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, NewerMinorVersionIsAccepted) {
+  StartServer();
+  TestClient client(server_->address());
+  client.Send(PrefaceBytes(1, 9));
+  ASSERT_TRUE(client.ReadPreface().ok());
+  absl::StatusOr<Response> response = Call(client, 1, kEcho, "minor");
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(EchoPayload(*response), "minor");
+}
+
+TEST_F(RawServerTest, TruncatedFrameThenCloseJustCloses) {
+  StartServer();
+  TestClient client(server_->address());
+  const std::string request = RequestBytes(1, kEcho, EchoRequestOf("cut"));
+  client.Send(PrefaceBytes() + request.substr(0, 7));
+  client.ShutdownWrite();
+  ASSERT_TRUE(client.ReadPreface().ok());
+  EXPECT_TRUE(client.ReadEof());
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, UnknownFrameTypeIsAConnectionError) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  ASSERT_RESPONSE(Call(*client, 3, kEcho, "before"));
+  client->Send(FrameBytes(static_cast<FrameType>(0x42), 0, 4, ""));
+  ExpectGoaway(*client, absl::StatusCode::kUnimplemented, 3,
+               "unknown frame type 0x42");
+  EXPECT_TRUE(client->ReadEof());
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, NonIncreasingCallIdIsAConnectionError) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  ASSERT_RESPONSE(Call(*client, 5, kEcho, "five"));
+  client->Send(RequestBytes(5, kEcho, EchoRequestOf("again")));
+  ExpectGoaway(*client, absl::StatusCode::kInternal, 5,
+               "call ids must increase");
+  EXPECT_TRUE(client->ReadEof());
+}
+
+TEST_F(RawServerTest, ResponseFromAClientIsAConnectionError) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(FrameBytes(FrameType::kResponse, kFlagEndStream, 1,
+                          std::string(4, '\0')));
+  ExpectGoaway(*client, absl::StatusCode::kInternal, 0, "RESPONSE");
+  EXPECT_TRUE(client->ReadEof());
+}
+
+TEST_F(RawServerTest, RandomGarbageNeverHurtsTheServer) {
+  StartServer();
+  std::mt19937 random(7);
+  for (int round = 0; round < 20; ++round) {
+    TestClient client(server_->address());
+    std::string garbage(1 + random() % 2000, '\0');
+    for (char& c : garbage) c = static_cast<char>(random());
+    // Half the rounds speak the preface first, to get past the magic check.
+    client.Send(round % 2 == 0 ? PrefaceBytes() + garbage : garbage);
+    client.ShutdownWrite();
+    absl::StatusOr<std::string> output = client.ReadAll();
+    ASSERT_TRUE(output.ok()) << "server did not close: " << output.status();
+    // Whatever the server said is well-formed.
+    FrameDecoder decoder{FrameLimits{}};
+    Buffer input;
+    input.Append(*output);
+    for (FrameDecoder::Event event = decoder.Next(&input);
+         event.kind != FrameDecoder::Event::kNeedMoreInput;
+         event = decoder.Next(&input)) {
+      ASSERT_NE(event.kind, FrameDecoder::Event::kError) << event.error;
+      ASSERT_NE(event.kind, FrameDecoder::Event::kBadMagic);
+    }
+    EXPECT_TRUE(decoder.CheckEof(input).ok() || output->empty());
+  }
+  ExpectServedOnNewConnection();
+}
+
+// ---- Concurrency, deadlines, cancellation -------------------------------------
+
+TEST_F(RawServerTest, ConcurrentCallsCompleteOutOfOrder) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  constexpr int kCalls = 64;
+  std::string burst;
+  for (int i = 0; i < kCalls; ++i) {
+    burst += RequestBytes(static_cast<std::uint32_t>(i + 1), kPark,
+                          EchoRequestOf(absl::StrCat(i)));
+  }
+  client->Send(burst);
+  ASSERT_TRUE(lot_.WaitForCount(kCalls));
+  // Released from this thread (not a loop thread), in an order unlike the
+  // requests'. Completions reach the loop in release order, so responses
+  // must come out in exactly that order.
+  std::vector<int> order(kCalls);
+  for (int i = 0; i < kCalls; ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(42));
+  std::reverse(order.begin(), order.begin() + kCalls / 2);
+  for (int i : order) ASSERT_TRUE(lot_.Release(absl::StrCat(i)));
+
+  std::vector<int> responded;
+  for (int i = 0; i < kCalls; ++i) {
+    absl::StatusOr<ReceivedFrame> frame = client->ReadFrame();
+    ASSERT_TRUE(frame.ok()) << frame.status();
+    ASSERT_EQ(frame->header.type, FrameType::kResponse);
+    absl::StatusOr<Response> response = testing::ParseResponse(frame->payload);
+    ASSERT_RESPONSE(response);
+    const int index = static_cast<int>(frame->header.call_id) - 1;
+    EXPECT_EQ(EchoPayload(*response), absl::StrCat(index));
+    responded.push_back(index);
+  }
+  EXPECT_EQ(responded, order);
+  std::vector<int> request_order(kCalls);
+  for (int i = 0; i < kCalls; ++i) request_order[i] = i;
+  EXPECT_NE(responded, request_order);
+}
+
+TEST_F(RawServerTest, DeadlineExpiryAnswersDeadlineExceededAndCancels) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  const absl::Time before = absl::Now();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("slow"), 50 * 1000));
+  ASSERT_TRUE(lot_.WaitForKey("slow"));
+  const absl::Time deadline = lot_.Deadline("slow");
+  EXPECT_GE(deadline, before + absl::Milliseconds(50));
+  EXPECT_LE(deadline, absl::Now() + absl::Milliseconds(50));
+
+  absl::StatusOr<Response> response = client->ReadResponse(1);
+  ASSERT_RESPONSE(response);
+  EXPECT_EQ(response->status, absl::DeadlineExceededError("deadline exceeded"));
+  EXPECT_TRUE(lot_.WaitUntilCancelled("slow"));
+  // The late completion (inline, on the loop thread) is dropped: the next
+  // frame is the releasing call's own response.
+  absl::StatusOr<Response> released = Call(*client, 2, kRelease, "slow");
+  ASSERT_RESPONSE(released);
+  EXPECT_TRUE(released->status.ok()) << released->status;
+}
+
+TEST_F(RawServerTest, CancelSendsNothingAndCancelsTheImplementation) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("doomed")));
+  ASSERT_TRUE(lot_.WaitForKey("doomed"));
+  client->Send(FrameBytes(FrameType::kCancel, 0, 1, ""));
+  EXPECT_TRUE(lot_.WaitUntilCancelled("doomed"));
+  // CANCEL for an unknown id is ignored.
+  client->Send(FrameBytes(FrameType::kCancel, 0, 99, ""));
+  absl::StatusOr<Response> released = Call(*client, 2, kRelease, "doomed");
+  ASSERT_RESPONSE(released);
+  EXPECT_TRUE(released->status.ok()) << released->status;
+}
+
+TEST_F(RawServerTest, CompletionAfterTheConnectionClosedIsDropped) {
+  StartServer();
+  {
+    std::unique_ptr<TestClient> client = Connect();
+    client->Send(RequestBytes(1, kPark, EchoRequestOf("orphan")));
+    ASSERT_TRUE(lot_.WaitForKey("orphan"));
+  }  // Closed with the call in flight.
+  EXPECT_TRUE(lot_.WaitUntilCancelled("orphan"));
+  EXPECT_TRUE(lot_.Release("orphan"));  // From this thread: posted, dropped.
+  ExpectServedOnNewConnection();
+}
+
+TEST_F(RawServerTest, TooManyCallsInFlightIsResourceExhausted) {
+  RawServer::Options options;
+  options.max_calls_in_flight = 2;
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("a")) +
+               RequestBytes(2, kPark, EchoRequestOf("b")) +
+               RequestBytes(3, kPark, EchoRequestOf("c")));
+  absl::StatusOr<Response> third = client->ReadResponse(3);
+  ASSERT_RESPONSE(third);
+  EXPECT_EQ(third->status.code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_TRUE(lot_.Release("a"));
+  absl::StatusOr<Response> first = client->ReadResponse(1);
+  ASSERT_RESPONSE(first);
+  EXPECT_EQ(EchoPayload(*first), "a");
+  // The slot is free again.
+  client->Send(RequestBytes(4, kPark, EchoRequestOf("d")));
+  ASSERT_TRUE(lot_.WaitForKey("d"));
+  ASSERT_TRUE(lot_.Release("d"));
+  ASSERT_RESPONSE(client->ReadResponse(4));
+  ASSERT_TRUE(lot_.Release("b"));
+  ASSERT_RESPONSE(client->ReadResponse(2));
+}
+
+// ---- Limits on connections ----------------------------------------------------
+
+TEST_F(RawServerTest, TooManyConnectionsGetGoawayResourceExhausted) {
+  RawServer::Options options;
+  options.max_connections = 1;
+  StartServer(options);
+  std::unique_ptr<TestClient> first = Connect();
+  ASSERT_RESPONSE(Call(*first, 1, kEcho, "first"));
+  TestClient second(server_->address());
+  ASSERT_TRUE(second.ReadPreface().ok());
+  ExpectGoaway(second, absl::StatusCode::kResourceExhausted, 0,
+               "too many connections");
+  EXPECT_TRUE(second.ReadEof());
+  ASSERT_RESPONSE(Call(*first, 2, kEcho, "first again"));
+}
+
+TEST_F(RawServerTest, IdleConnectionGetsGoawayOk) {
+  RawServer::Options options;
+  options.idle_timeout = absl::Milliseconds(100);
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  ASSERT_RESPONSE(Call(*client, 1, kEcho, "then silence"));
+  ExpectGoaway(*client, absl::StatusCode::kOk, 1, "idle");
+  EXPECT_TRUE(client->ReadEof());
+}
+
+TEST_F(RawServerTest, CallInFlightKeepsAConnectionFromIdling) {
+  RawServer::Options options;
+  options.idle_timeout = absl::Milliseconds(50);
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("busy")));
+  ASSERT_TRUE(lot_.WaitForKey("busy"));
+  // Several idle periods pass without a GOAWAY.
+  EXPECT_EQ(client->ReadFrame(absl::Milliseconds(300)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(lot_.Release("busy"));
+  ASSERT_RESPONSE(client->ReadResponse(1));
+  ExpectGoaway(*client, absl::StatusCode::kOk, 1, "idle");
+}
+
+TEST_F(RawServerTest, BackpressureStopsReadingAndDropsNothing) {
+  RawServer::Options options;
+  options.output_high_water_bytes = 64 * 1024;
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  const v1::EchoRequest big = EchoRequestOf(std::string(32 * 1024, 'b'));
+  // Send without reading until the socket stays full: the server must stop
+  // reading long before 256 MiB (without backpressure it would buffer all).
+  constexpr std::size_t kGiveUpBytes = 256 * 1024 * 1024;
+  std::size_t sent_bytes = 0;
+  std::uint32_t last_id = 0;
+  std::string pending;
+  bool blocked = false;
+  while (!blocked && sent_bytes < kGiveUpBytes) {
+    if (pending.empty()) pending = RequestBytes(++last_id, kEcho, big);
+    const std::size_t n = client->TrySend(pending);
+    pending.erase(0, n);
+    sent_bytes += n;
+    if (n == 0) {
+      pollfd writable{client->fd(), POLLOUT, 0};
+      blocked = ::poll(&writable, 1, /*timeout_ms=*/500) == 0;
+    }
+  }
+  ASSERT_TRUE(blocked) << "server kept reading " << sent_bytes << " bytes";
+
+  // Other connections are unaffected.
+  ExpectServedOnNewConnection();
+
+  // Reading the responses lets the server resume; every request is answered.
+  std::thread finish_sending([&] { client->Send(pending); });
+  for (std::uint32_t id = 1; id <= last_id; ++id) {
+    absl::StatusOr<Response> response = client->ReadResponse(id);
+    ASSERT_RESPONSE(response);
+    ASSERT_EQ(response->message.size(), big.ByteSizeLong());
+  }
+  finish_sending.join();
+  absl::StatusOr<Response> after = Call(*client, last_id + 1, kEcho, "drained");
+  ASSERT_RESPONSE(after);
+  EXPECT_EQ(EchoPayload(*after), "drained");
+}
+
+// ---- Drain ----------------------------------------------------------------------
+
+TEST_F(RawServerTest, DrainFinishesInFlightCallsAndRefusesNewOnes) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("in flight")));
+  ASSERT_TRUE(lot_.WaitForKey("in flight"));
+
+  server_->Drain(absl::Seconds(30));
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1,
+               "server is shutting down");
+  // REQUESTs after the GOAWAY were not run: UNAVAILABLE, safe to retry.
+  absl::StatusOr<Response> late = Call(*client, 2, kEcho, "late");
+  ASSERT_RESPONSE(late);
+  EXPECT_EQ(late->status, absl::UnavailableError("server is shutting down"));
+  // No new connections.
+  EXPECT_FALSE(CanConnect(server_->address()));
+
+  ASSERT_TRUE(lot_.Release("in flight"));
+  absl::StatusOr<Response> finished = client->ReadResponse(1);
+  ASSERT_RESPONSE(finished);
+  EXPECT_TRUE(finished->status.ok());
+  EXPECT_EQ(EchoPayload(*finished), "in flight");
+  EXPECT_TRUE(client->ReadEof());
+  server_->Wait();
+}
+
+TEST_F(RawServerTest, DrainDeadlineAnswersLeftoversUnavailable) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  std::unique_ptr<TestClient> idle = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("stuck")));
+  ASSERT_TRUE(lot_.WaitForKey("stuck"));
+
+  server_->Drain(absl::Milliseconds(100));
+  ExpectGoaway(*idle, absl::StatusCode::kUnavailable, 0);
+  EXPECT_TRUE(idle->ReadEof());  // Nothing in flight: closed at once.
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1);
+  absl::StatusOr<Response> leftover = client->ReadResponse(1);
+  ASSERT_RESPONSE(leftover);
+  EXPECT_EQ(leftover->status, absl::UnavailableError("server is shutting down"));
+  EXPECT_TRUE(client->ReadEof());
+  EXPECT_TRUE(lot_.WaitUntilCancelled("stuck"));
+  server_->Wait();
+  // The implementation finishes after the server stopped: dropped safely.
+  EXPECT_TRUE(lot_.Release("stuck"));
+}
+
+TEST_F(RawServerTest, ClientGoawayClosesAfterInFlightCalls) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("last")));
+  ASSERT_TRUE(lot_.WaitForKey("last"));
+  Buffer goaway;
+  AppendGoaway(&goaway, Goaway{0, absl::StatusCode::kOk, "bye"});
+  client->Send(goaway.View());
+  ASSERT_TRUE(lot_.Release("last"));
+  ASSERT_RESPONSE(client->ReadResponse(1));
+  EXPECT_TRUE(client->ReadEof());
+}
+
+TEST_F(RawServerTest, DestroyingARunningServerIsSafe) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("abandoned")));
+  ASSERT_TRUE(lot_.WaitForKey("abandoned"));
+  server_.reset();  // Drain(0) + Wait.
+  EXPECT_TRUE(lot_.WaitUntilCancelled("abandoned"));
+  EXPECT_TRUE(lot_.Release("abandoned"));
+}
+
+}  // namespace
+}  // namespace dualrpc::raw

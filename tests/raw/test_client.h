@@ -1,0 +1,95 @@
+#ifndef DUALRPC_TESTS_RAW_TEST_CLIENT_H_
+#define DUALRPC_TESTS_RAW_TEST_CLIENT_H_
+
+// A tiny blocking client for the framed protocol, for tests that must control
+// every byte on the wire: it sends exactly what it is given and decodes what
+// comes back with the production FrameDecoder.
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "base/scoped_fd.h"
+#include "google/protobuf/message_lite.h"
+#include "raw/buffer.h"
+#include "raw/frame.h"
+#include "raw/frame_decoder.h"
+#include "rpc/call.h"
+
+namespace dualrpc::raw::testing {
+
+// Encoders for what a client sends. Each returns the bytes of one frame.
+std::string PrefaceBytes(std::uint8_t major = kMajorVersion,
+                         std::uint8_t minor = kMinorVersion);
+std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
+                         const google::protobuf::MessageLite& message,
+                         std::uint64_t timeout_micros = 0,
+                         const Metadata& metadata = {},
+                         std::uint8_t flags = kFlagEndStream);
+std::string FrameBytes(FrameType type, std::uint8_t flags,
+                       std::uint32_t call_id, absl::string_view payload);
+
+// A RESPONSE payload, decoded.
+struct Response {
+  absl::Status status;
+  std::string message;  // Serialized response message (OK only).
+  Metadata metadata;
+};
+absl::StatusOr<Response> ParseResponse(absl::string_view payload);
+
+struct ReceivedFrame {
+  FrameHeader header;
+  std::string payload;
+};
+
+// Whether a TCP connection to HOST:PORT (IPv4) can be established now.
+bool CanConnect(const std::string& host_port);
+
+class TestClient {
+ public:
+  // Connects to HOST:PORT (IPv4) with TCP_NODELAY. Aborts the test binary on
+  // failure (a fixture problem, not a result).
+  explicit TestClient(const std::string& host_port);
+
+  // Writes all of `bytes`.
+  void Send(absl::string_view bytes);
+  // Writes `bytes` one send() per byte.
+  void SendByteByByte(absl::string_view bytes);
+  // Non-blocking send; returns the bytes taken (0 when the socket is full).
+  std::size_t TrySend(absl::string_view bytes);
+  void ShutdownWrite();
+
+  // The server's preface. DEADLINE_EXCEEDED after `timeout`; UNAVAILABLE
+  // on EOF; INTERNAL if something else arrives.
+  absl::Status ReadPreface(absl::Duration timeout = absl::Seconds(10));
+  // The next frame (after ReadPreface). Same errors.
+  absl::StatusOr<ReceivedFrame> ReadFrame(
+      absl::Duration timeout = absl::Seconds(10));
+  // ReadFrame, checked to be a RESPONSE for `call_id`, decoded.
+  absl::StatusOr<Response> ReadResponse(
+      std::uint32_t call_id, absl::Duration timeout = absl::Seconds(10));
+  // True if the server closes the connection with nothing more to read;
+  // false if bytes arrive or nothing happens within `timeout`.
+  bool ReadEof(absl::Duration timeout = absl::Seconds(10));
+  // Every byte until EOF; DEADLINE_EXCEEDED if EOF does not come in time.
+  absl::StatusOr<std::string> ReadAll(
+      absl::Duration timeout = absl::Seconds(10));
+
+  int fd() const { return fd_.get(); }
+
+ private:
+  // Appends one read's worth to input_; false on EOF, error or timeout.
+  bool ReadMore(absl::Time deadline, absl::Status* why);
+  absl::StatusOr<FrameDecoder::Event> NextEvent(absl::Duration timeout);
+
+  ScopedFd fd_;
+  Buffer input_;
+  FrameDecoder decoder_{FrameLimits{}, /*expect_preface=*/true};
+};
+
+}  // namespace dualrpc::raw::testing
+
+#endif  // DUALRPC_TESTS_RAW_TEST_CLIENT_H_

@@ -1,0 +1,276 @@
+// The generated client and service base (protoc-gen-dualrpc, for the
+// test-only inventory.proto) over the gRPC glue: InventoryService registered
+// in a ServiceRegistry, served by GrpcServer through MakeGrpcServices on a
+// real loopback socket, called through InventoryClient over GrpcChannel.
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "dualrpc/testing/v1/inventory.dualrpc.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/empty.pb.h"
+#include "grpc/grpc_channel.h"
+#include "grpc/grpc_server.h"
+#include "grpc/registry_grpc_service.h"
+#include "gtest/gtest.h"
+#include "rpc/inventory_service.h"
+#include "rpc/service_registry.h"
+#include "testing/subprocess.h"
+
+namespace dualrpc {
+namespace {
+
+using ::dualrpc::testing::InventoryService;
+using ::dualrpc::testing::v1::AddItemsRequest;
+using ::dualrpc::testing::v1::AddItemsResponse;
+using ::dualrpc::testing::v1::InventoryClient;
+using ::dualrpc::testing::v1::Item;
+using ::dualrpc::testing::v1::Item_Key;
+using ::dualrpc::testing::v1::Summary;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::Pair;
+
+AddItemsRequest AddRequest(
+    const std::vector<std::pair<std::string, int64_t>>& lines) {
+  AddItemsRequest request;
+  for (const auto& [sku, quantity] : lines) {
+    AddItemsRequest::Line* line = request.add_lines();
+    line->mutable_key()->set_sku(sku);
+    line->set_quantity(quantity);
+  }
+  return request;
+}
+
+Item_Key Key(const std::string& sku) {
+  Item_Key key;
+  key.set_sku(sku);
+  return key;
+}
+
+class PluginGrpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(testing::v1::RegisterInventory(&service_, &registry_).ok());
+    absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> services =
+        MakeGrpcServices(registry_);
+    ASSERT_TRUE(services.ok()) << services.status();
+    grpc_services_ = *std::move(services);
+    std::vector<grpc::Service*> raw_services;
+    for (const auto& service : grpc_services_) {
+      raw_services.push_back(service.get());
+    }
+    GrpcServerOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.health_service_names = registry_.ServiceNames();
+    absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+        GrpcServer::Start(options, raw_services);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+
+    absl::StatusOr<std::shared_ptr<GrpcChannel>> channel =
+        GrpcChannel::Create(server_->address());
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    client_ = std::make_unique<InventoryClient>(*std::move(channel));
+  }
+
+  // A server waits for its calls: held ones must be completed first.
+  void TearDown() override { service_.Shutdown(); }
+
+  // Declared in dependency order: destroyed client first, service last.
+  InventoryService service_;
+  ServiceRegistry registry_;
+  std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
+  std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<InventoryClient> client_;
+};
+
+TEST_F(PluginGrpcTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
+  absl::StatusOr<AddItemsResponse> added =
+      client_->AddItems(AddRequest({{"apple", 3}, {"pear", 2}, {"apple", 4}}));
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_EQ(added->items_size(), 3);
+  EXPECT_EQ(added->items(0).key().sku(), "apple");
+  EXPECT_EQ(added->items(0).quantity(), 3);
+  EXPECT_EQ(added->items(2).quantity(), 7);
+  EXPECT_GT(added->update_time().seconds(), 0);
+
+  absl::StatusOr<Item> apple = client_->GetItem(Key("apple"));
+  ASSERT_TRUE(apple.ok()) << apple.status();
+  EXPECT_EQ(apple->quantity(), 7);
+
+  absl::StatusOr<Summary> summary =
+      client_->GetSummary(google::protobuf::Empty());
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_EQ(summary->item_count(), 2);
+  EXPECT_EQ(summary->total_quantity(), 9);
+  EXPECT_EQ(summary->update_time().seconds(), added->update_time().seconds());
+  EXPECT_EQ(summary->update_time().nanos(), added->update_time().nanos());
+}
+
+TEST_F(PluginGrpcTest, AsynchronousCallsComplete) {
+  constexpr int kCalls = 100;
+  absl::BlockingCounter pending(kCalls);
+  absl::Mutex mutex;
+  int ok_calls = 0;
+  for (int i = 0; i < kCalls; ++i) {
+    client_->AddItemsAsync(AddRequest({{"plum", 1}}), {},
+                           [&](absl::StatusOr<AddItemsResponse> response) {
+                             if (response.ok() && response->items_size() == 1) {
+                               absl::MutexLock lock(&mutex);
+                               ++ok_calls;
+                             }
+                             pending.DecrementCount();
+                           });
+  }
+  pending.Wait();
+  EXPECT_EQ(ok_calls, kCalls);
+
+  absl::Notification done;
+  absl::StatusOr<Item> plum;
+  client_->GetItemAsync(Key("plum"), {}, [&](absl::StatusOr<Item> item) {
+    plum = std::move(item);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  ASSERT_TRUE(plum.ok()) << plum.status();
+  EXPECT_EQ(plum->quantity(), kCalls);
+}
+
+TEST_F(PluginGrpcTest, DeadlineExceededWhileServerHoldsTheCall) {
+  CallOptions options;
+  options.timeout = absl::Milliseconds(100);
+  absl::StatusOr<google::protobuf::Empty> held =
+      client_->Hold(google::protobuf::Empty(), options);
+  EXPECT_EQ(held.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << held.status();
+}
+
+TEST_F(PluginGrpcTest, HeldCallEndsWhenServiceShutsDown) {
+  absl::Notification done;
+  absl::Status status;
+  client_->HoldAsync(google::protobuf::Empty(), {},
+                     [&](absl::StatusOr<google::protobuf::Empty> response) {
+                       status = response.status();
+                       done.Notify();
+                     });
+  service_.WaitForHeldCalls(1);
+  service_.Shutdown();
+  done.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+}
+
+TEST_F(PluginGrpcTest, CallInFlightOutlivesClientAndChannel) {
+  absl::Notification done;
+  absl::Status status;
+  client_->HoldAsync(google::protobuf::Empty(), {},
+                     [&](absl::StatusOr<google::protobuf::Empty> response) {
+                       status = response.status();
+                       done.Notify();
+                     });
+  service_.WaitForHeldCalls(1);
+  client_.reset();  // the last reference to the GrpcChannel
+  service_.Shutdown();
+  done.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+}
+
+TEST_F(PluginGrpcTest, MetadataRoundTrip) {
+  const std::string binary("\0\xff\n", 3);
+  Metadata response_metadata;
+  CallOptions options;
+  options.metadata = {
+      {"echo-text", "hello"}, {"echo-blob-bin", binary}, {"not-echoed", "x"}};
+  options.response_metadata = &response_metadata;
+  absl::StatusOr<Summary> summary =
+      client_->GetSummary(google::protobuf::Empty(), options);
+  ASSERT_TRUE(summary.ok()) << summary.status();
+  EXPECT_THAT(response_metadata, Contains(Pair("echo-text", "hello")));
+  EXPECT_THAT(response_metadata, Contains(Pair("echo-blob-bin", binary)));
+  EXPECT_THAT(response_metadata, Not(Contains(Pair("not-echoed", "x"))));
+}
+
+TEST_F(PluginGrpcTest, ResponseMetadataArrivesWithErrors) {
+  Metadata response_metadata;
+  CallOptions options;
+  options.metadata = {{"echo-text", "sorry"}};
+  options.response_metadata = &response_metadata;
+  absl::StatusOr<Item> item = client_->GetItem(Key("missing"), options);
+  EXPECT_EQ(item.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(response_metadata, Contains(Pair("echo-text", "sorry")));
+}
+
+TEST_F(PluginGrpcTest, InvalidRequestMetadataFailsBeforeSending) {
+  for (const auto& [key, value] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Upper", "x"},
+           {"grpc-reserved", "x"},
+           {"", "x"},
+           {"text", std::string("\n", 1)}}) {
+    CallOptions options;
+    options.metadata = {{key, value}};
+    EXPECT_EQ(
+        client_->GetSummary(google::protobuf::Empty(), options).status().code(),
+        absl::StatusCode::kInvalidArgument)
+        << key;
+  }
+}
+
+TEST_F(PluginGrpcTest, MethodNotOverriddenIsUnimplemented) {
+  absl::StatusOr<google::protobuf::Empty> removed =
+      client_->RemoveItem(Key("apple"));
+  EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(removed.status().message(), HasSubstr("RemoveItem"));
+}
+
+TEST_F(PluginGrpcTest, ErrorStatusPassesThrough) {
+  absl::StatusOr<AddItemsResponse> added =
+      client_->AddItems(AddRequest({{"fig", 1}, {"fig", 0}}));
+  EXPECT_EQ(added.status(),
+            absl::InvalidArgumentError("quantity 0 for fig is below 1"));
+  // Nothing was added.
+  EXPECT_EQ(client_->GetItem(Key("fig")).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// buf curl knows nothing of this service but what server reflection says.
+TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
+  const std::string url = "http://" + server_->address();
+  const std::vector<std::string> buf = {DUALRPC_BUF_PATH, "curl", "--protocol",
+                                        "grpc", "--http2-prior-knowledge"};
+  auto run = [&](std::vector<std::string> args,
+                 const std::string& stdin_text = "") {
+    args.insert(args.begin(), buf.begin(), buf.end());
+    return testing::RunCommand(args, stdin_text);
+  };
+
+  testing::CommandResult methods = run({"--list-methods", url});
+  ASSERT_EQ(methods.exit_code, 0) << methods.stderr_text;
+  EXPECT_THAT(methods.stdout_text,
+              HasSubstr("dualrpc.testing.v1.Inventory/AddItems"));
+  EXPECT_THAT(methods.stdout_text,
+              HasSubstr("dualrpc.testing.v1.Inventory/GetItem"));
+
+  testing::CommandResult added =
+      run({"-d", "@-", url + "/dualrpc.testing.v1.Inventory/AddItems"},
+          R"({"lines": [{"key": {"sku": "kiwi"}, "quantity": "5"}]})");
+  ASSERT_EQ(added.exit_code, 0) << added.stderr_text;
+  EXPECT_THAT(added.stdout_text, HasSubstr(R"("sku": "kiwi")"));
+  EXPECT_THAT(added.stdout_text, HasSubstr(R"("quantity": "5")"));
+
+  absl::StatusOr<Item> kiwi = client_->GetItem(Key("kiwi"));
+  ASSERT_TRUE(kiwi.ok()) << kiwi.status();
+  EXPECT_EQ(kiwi->quantity(), 5);
+}
+
+}  // namespace
+}  // namespace dualrpc
