@@ -2,24 +2,19 @@
 
 #include <memory>
 
-#include "absl/status/status.h"
-#include "cli/grpc_file_service_client.h"
-#include "cli/target.h"
+#include "cli/channel_file_service_client.h"
+#include "client/channel_factory.h"
 
 namespace dualrpc::cli {
 
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
     absl::string_view target) {
-  absl::StatusOr<Target> parsed = ParseTarget(target);
-  if (!parsed.ok()) return parsed.status();
-  switch (parsed->scheme) {
-    case TransportScheme::kGrpc:
-      return MakeGrpcFileServiceClient(parsed->HostPort());
-    case TransportScheme::kRaw:
-      return absl::UnimplementedError(
-          "raw:// targets are not supported by this client yet");
-  }
-  return absl::InternalError("unhandled transport scheme");
+  ChannelFactoryOptions options;
+  options.max_response_bytes = kMaxResponseBytes;
+  absl::StatusOr<std::shared_ptr<Channel>> channel =
+      CreateChannel(target, options);
+  if (!channel.ok()) return channel.status();
+  return MakeChannelFileServiceClient(*std::move(channel));
 }
 
 }  // namespace dualrpc::cli

@@ -24,10 +24,17 @@ class FileServiceClient {
       const v1::ListDirectoryRequest& request, absl::Duration timeout) = 0;
 };
 
-// The one place a --target value becomes a client. Connection happens on the
-// first call, so a reachable server is not needed here. Bad targets are
-// INVALID_ARGUMENT; raw:// is UNIMPLEMENTED until that transport's client
-// exists.
+// Largest response the CLI accepts, on either transport. Above the 4 MiB
+// channel default (kDefaultMaxResponseBytes) because a full ListDirectory page
+// (10000 entries with long symlink targets) or a large echo can legitimately
+// exceed it over gRPC. On raw:// the server's message limit (4 MiB unless
+// configured otherwise) still bounds what it sends.
+inline constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
+
+// The one place a --target value (grpc://HOST:PORT or raw://HOST:PORT)
+// becomes a client, through dualrpc::CreateChannel. Connection happens on the
+// first call, so a reachable server is not needed here; an unreachable one
+// makes calls fail with UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
     absl::string_view target);
 

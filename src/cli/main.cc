@@ -20,7 +20,7 @@
 #include "cli/flag_parsing.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
-          "Server to call: grpc://HOST:PORT.");
+          "Server to call: grpc://HOST:PORT or raw://HOST:PORT.");
 ABSL_FLAG(absl::Duration, timeout, dualrpc::cli::kDefaultCallTimeout,
           "Deadline of each call, e.g. 5s or 250ms.");
 ABSL_FLAG(bool, json, false, "Print responses as proto3 JSON.");
@@ -39,7 +39,7 @@ constexpr int kExitCallFailed = 1;
 constexpr int kExitUsage = 2;
 
 constexpr absl::string_view kUsage =
-    R"(usage: dualrpc [--target=grpc://HOST:PORT] [--timeout=DURATION] [--json] COMMAND [ARGS]
+    R"(usage: dualrpc [--target=URI] [--timeout=DURATION] [--json] COMMAND [ARGS]
 
 commands:
   ls [-l] [--page_size=N] [--no_follow_pages] [PATH]
@@ -50,7 +50,8 @@ commands:
       echoed payload (a newline follows only TEXT).
 
 flags (before or after COMMAND; "--" ends flags):
-  --target=URI        server, grpc://HOST:PORT (default grpc://127.0.0.1:50051)
+  --target=URI        server, grpc://HOST:PORT (gRPC) or raw://HOST:PORT (framed
+                      TCP); HOST may be [IPv6] (default grpc://127.0.0.1:50051)
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
   --json              print responses as proto3 JSON; ls merges all pages
   --page_size=N       ls: entries per page asked of the server (default 0: server's)

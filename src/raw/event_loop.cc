@@ -36,16 +36,19 @@ void ConsumeWakeups(int eventfd) {
 }  // namespace
 
 bool EventLoop::Mailbox::Post(Task task) {
+  bool accepted = false;
   bool was_empty = false;
   {
     absl::MutexLock lock(&mu_);
     if (!closed_) {
       was_empty = tasks_.empty();
       tasks_.push_back(std::move(task));
-      task = nullptr;
+      accepted = true;
     }
   }
-  if (task != nullptr) return false;  // Destroyed here, outside the lock.
+  // A refused task is destroyed on return, outside the lock (its destructor
+  // may post again).
+  if (!accepted) return false;
   // The loop takes every queued task per wakeup, so only the first post
   // into an empty queue needs to wake it.
   if (was_empty) Wake(wakeup_fd_.get());
@@ -120,7 +123,9 @@ void EventLoop::Run() {
 
 void EventLoop::Quit() {
   quit_.store(true, std::memory_order_release);
-  if (!IsInLoopThread()) Wake(mailbox_->wakeup_fd_.get());
+  // Harmless on the loop thread too (one spare wakeup), and it keeps this
+  // free of reads of loop-thread state.
+  Wake(mailbox_->wakeup_fd_.get());
 }
 
 void EventLoop::CloseMailbox() {

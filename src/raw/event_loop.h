@@ -106,7 +106,8 @@ class EventLoop {
   // Aborts when called off the loop thread: a broken invariant, never input.
   void AssertInLoopThread() const;
 
-  // Loop thread only. `watcher` must stay valid until Unwatch(fd).
+  // Loop thread only (or before Run() starts). `watcher` must stay valid
+  // until Unwatch(fd).
   absl::Status Watch(int fd, std::uint32_t events, IoWatcher* watcher);
   absl::Status Rewatch(int fd, std::uint32_t events, IoWatcher* watcher);
   void Unwatch(int fd);

@@ -24,7 +24,9 @@ FrameDecoder::FrameDecoder(FrameLimits limits, bool expect_preface)
 
 FrameDecoder::Event FrameDecoder::Next(Buffer* input) {
   if (consume_on_next_ != 0) {
-    input->Retrieve(consume_on_next_);
+    // Clamped: the owner may have discarded the input meanwhile (a
+    // connection that started closing drops what it has not read).
+    input->Retrieve(std::min(consume_on_next_, input->readable_bytes()));
     consume_on_next_ = 0;
   }
   switch (state_) {

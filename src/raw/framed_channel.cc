@@ -160,7 +160,8 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     absl::StatusOr<ScopedFd> fd = Connect(host_port_, options_.connect_timeout);
     if (!fd.ok()) return fd.status();
     tcp_ = std::make_unique<TcpConnection>(loop_, *std::move(fd),
-                                           TcpConnection::Options(), this);
+                                           TcpConnection::Options(),
+                                           static_cast<TcpConnection::Handler*>(this));
     decoder_ = std::make_unique<FrameDecoder>(options_.limits);
     absl::Status started = tcp_->Start();
     if (!started.ok()) {

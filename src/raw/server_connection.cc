@@ -221,6 +221,11 @@ absl::Status ServerConnection::CheckAdmission(std::uint8_t flags) const {
   if (flags & kFlagCompressed) {
     return absl::UnimplementedError("compression is not supported");
   }
+  // TODO(security): unsent output is bounded by backpressure only for what
+  // new input produces; responses of calls already in flight are appended
+  // regardless, so one connection can hold up to max_calls_in_flight *
+  // max_message_bytes of output. A per-connection memory budget would
+  // tighten that.
   if (calls_.size() >= static_cast<std::size_t>(config_.max_calls_in_flight)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many calls in flight on this connection (limit ",

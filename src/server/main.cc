@@ -1,9 +1,12 @@
-// dualrpc-server: serves dualrpc.v1.FileService over gRPC.
+// dualrpc-server: serves dualrpc.v1.FileService over gRPC and over the raw
+// framed protocol (docs/PROTOCOL.md), side by side.
 //
 // main() owns every part and wires them: the served root, the service core,
-// the executor for blocking work, and the transports. SIGINT/SIGTERM begin a
-// graceful shutdown: health flips to NOT_SERVING, listeners close, in-flight
-// calls get --shutdown_grace to finish.
+// the executor for blocking work, the one FileServiceImpl, the registry both
+// transports serve it from, and the transports. SIGINT/SIGTERM begin a
+// graceful shutdown of both at once: health flips to NOT_SERVING, listeners
+// close, GOAWAY goes out on raw connections, in-flight calls get
+// --shutdown_grace to finish.
 
 #include <pthread.h>
 #include <signal.h>
@@ -23,16 +26,29 @@
 #include "core/blocking_executor.h"
 #include "core/file_service.h"
 #include "core/served_root.h"
-#include "grpc/grpc_file_service.h"
 #include "grpc/grpc_server.h"
+#include "grpc/registry_grpc_service.h"
+#include "raw/raw_server.h"
+#include "rpc/service_registry.h"
 #include "server/ready_file.h"
+#include "service/file_service_impl.h"
 
 ABSL_FLAG(std::string, root, ".", "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT for the gRPC transport; port 0 picks a free port.");
+ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
+          "HOST:PORT for the raw framed transport; port 0 picks a free port; "
+          "empty disables it.");
+ABSL_FLAG(int32_t, raw_threads, 0,
+          "Raw transport event-loop threads; 0 means one per core.");
+ABSL_FLAG(int32_t, raw_max_connections, 10000, "Raw transport: open connections at most.");
+ABSL_FLAG(int32_t, raw_max_calls_in_flight, 1024,
+          "Raw transport: calls in flight per connection at most.");
+ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
+          "Raw transport: close connections idle for this long.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
-          "{\"grpc\": \"127.0.0.1:41234\"}.");
+          "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"127.0.0.1:41235\"}.");
 ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message, in bytes (gRPC's default receive limit).");
 ABSL_FLAG(int32_t, default_page_size, 1000, "ListDirectory entries per page when page_size is 0.");
@@ -89,24 +105,62 @@ int Run() {
   BlockingExecutor executor({absl::GetFlag(FLAGS_blocking_threads),
                              static_cast<std::size_t>(absl::GetFlag(FLAGS_blocking_queue))});
 
-  GrpcFileService grpc_service(&core, &executor);
+  FileServiceImpl service(&core, &executor);
+  ServiceRegistry registry;
+  if (absl::Status registered = v1::RegisterFileService(&service, &registry); !registered.ok()) {
+    Log("%s", registered.ToString());
+    return 1;
+  }
+  absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> grpc_services =
+      MakeGrpcServices(registry);
+  if (!grpc_services.ok()) {
+    Log("%s", grpc_services.status().ToString());
+    return 1;
+  }
+  std::vector<grpc::Service*> grpc_service_pointers;
+  for (const auto& grpc_service : *grpc_services) grpc_service_pointers.push_back(grpc_service.get());
+
   GrpcServerOptions grpc_options;
   grpc_options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
   grpc_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   grpc_options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  grpc_options.health_service_names = {v1::FileService::service_full_name()};
+  grpc_options.health_service_names = registry.ServiceNames();
   absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
-      GrpcServer::Start(grpc_options, {&grpc_service});
+      GrpcServer::Start(grpc_options, grpc_service_pointers);
   if (!grpc_server.ok()) {
     Log("%s", grpc_server.status().ToString());
     return 1;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
   Log("grpc listening on %s", (*grpc_server)->address());
+  std::vector<std::pair<std::string, std::string>> addresses = {
+      {"grpc", (*grpc_server)->address()}};
+
+  std::unique_ptr<RawServer> raw_server;
+  if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen); !raw_listen.empty()) {
+    RawServer::Options raw_options;
+    raw_options.listen_address = raw_listen;
+    if (absl::GetFlag(FLAGS_raw_threads) > 0) {
+      raw_options.event_loop_threads = absl::GetFlag(FLAGS_raw_threads);
+    }
+    raw_options.max_connections = absl::GetFlag(FLAGS_raw_max_connections);
+    raw_options.max_calls_in_flight = absl::GetFlag(FLAGS_raw_max_calls_in_flight);
+    raw_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+    raw_options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
+    absl::StatusOr<std::unique_ptr<RawServer>> started =
+        RawServer::Start(raw_options, &registry);
+    if (!started.ok()) {
+      Log("%s", started.status().ToString());
+      return 1;
+    }
+    raw_server = *std::move(started);
+    Log("raw listening on %s", raw_server->address());
+    addresses.emplace_back("raw", raw_server->address());
+  }
 
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
-    absl::Status written = WriteReadyFile(ready_file, {{"grpc", (*grpc_server)->address()}});
+    absl::Status written = WriteReadyFile(ready_file, addresses);
     if (!written.ok()) {
       Log("%s", written.ToString());
       return 1;
@@ -117,8 +171,12 @@ int Run() {
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   Log("received %s, draining for up to %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
       absl::FormatDuration(grace));
+  // Both transports drain at once; the gRPC shutdown blocks until its calls
+  // are done, so the raw drain is started first.
+  if (raw_server != nullptr) raw_server->Drain(grace);
   (*grpc_server)->Shutdown(grace);
   (*grpc_server)->Wait();
+  if (raw_server != nullptr) raw_server->Wait();
   Log("stopped");
   return 0;
 }

@@ -13,10 +13,12 @@
 #include "core/blocking_executor.h"
 #include "core/file_service.h"
 #include "core/served_root.h"
-#include "grpc/grpc_file_service.h"
 #include "grpc/grpc_server.h"
+#include "grpc/registry_grpc_service.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "dualrpc/v1/file_service.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "service/file_service_impl.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc {
@@ -52,10 +54,16 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   ASSERT_TRUE(served.ok()) << served.status();
   FileServiceCore core(*std::move(served), FileServiceOptions());
   BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
-  GrpcFileService service(&core, &executor);
+  FileServiceImpl service(&core, &executor);
+  ServiceRegistry registry;
+  ASSERT_TRUE(v1::RegisterFileService(&service, &registry).ok());
+  absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> grpc_services =
+      MakeGrpcServices(registry);
+  ASSERT_TRUE(grpc_services.ok()) << grpc_services.status();
   GrpcServerOptions options;
   options.listen_address = "127.0.0.1:0";
-  absl::StatusOr<std::unique_ptr<GrpcServer>> server = GrpcServer::Start(options, {&service});
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start(options, {(*grpc_services)[0].get()});
   ASSERT_TRUE(server.ok()) << server.status();
 
   auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());

@@ -225,8 +225,8 @@ TEST(FrameCodecTest, SplitCallPayloadChecksLengthsAndLimits) {
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
-  absl::StatusOr<CallPayload> parts =
-      SplitCallPayload(std::string("\0\0\0\x02" "hhmsg", 9), limits);
+  const std::string payload("\0\0\0\x02" "hhmsg", 9);
+  absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, limits);
   ASSERT_TRUE(parts.ok());
   EXPECT_EQ(parts->header, "hh");
   EXPECT_EQ(parts->message, "msg");
@@ -364,9 +364,12 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
     ASSERT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
     ASSERT_EQ(input.readable_bytes(), 0u);
     ASSERT_LE(input.capacity(), capacity_bound);
+    if (sent == 0) {
+      EXPECT_FALSE(decoder.CheckEof(input).ok()) << "inside the frame";
+    }
   }
-  EXPECT_FALSE(decoder.CheckEof(input).ok()) << "still inside the frame";
   // declared is a multiple of the chunk size: exactly in sync again.
+  EXPECT_TRUE(decoder.CheckEof(input).ok());
   input.Append(Frame(FrameType::kPing, 0, 0, "in sync!"));
   EXPECT_EQ(Describe(decoder.Next(&input)),
             "PING flags=0 id=0 payload=696e2073796e6321");

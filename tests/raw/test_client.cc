@@ -234,6 +234,18 @@ bool TestClient::ReadEof(absl::Duration timeout) {
   return absl::IsUnavailable(why) && input_.readable_bytes() == before;
 }
 
+absl::StatusOr<std::string> TestClient::ReadExactly(std::size_t n,
+                                                    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::Status why;
+  while (input_.readable_bytes() < n) {
+    if (!ReadMore(deadline, &why)) return why;
+  }
+  std::string bytes(input_.Peek(), n);
+  input_.Retrieve(n);
+  return bytes;
+}
+
 absl::StatusOr<std::string> TestClient::ReadAll(absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::Status why;

@@ -74,6 +74,9 @@ class TestClient {
   // True if the server closes the connection with nothing more to read;
   // false if bytes arrive or nothing happens within `timeout`.
   bool ReadEof(absl::Duration timeout = absl::Seconds(10));
+  // Exactly `n` raw bytes (do not mix with the frame readers).
+  absl::StatusOr<std::string> ReadExactly(
+      std::size_t n, absl::Duration timeout = absl::Seconds(10));
   // Every byte until EOF; DEADLINE_EXCEEDED if EOF does not come in time.
   absl::StatusOr<std::string> ReadAll(
       absl::Duration timeout = absl::Seconds(10));

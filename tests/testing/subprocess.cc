@@ -130,7 +130,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   const std::string stderr_path = server->work_dir_ + "/stderr.log";
 
   std::vector<std::string> argv = {BinaryPath("dualrpc-server"), "--root=" + root,
-                                   "--grpc_listen=127.0.0.1:0", "--ready_file=" + ready_path};
+                                   "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
+                                   "--ready_file=" + ready_path};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> args = ArgvPointers(argv);
   server->pid_ = ::fork();

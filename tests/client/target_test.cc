@@ -1,4 +1,4 @@
-#include "cli/target.h"
+#include "client/target.h"
 
 #include <string>
 
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace dualrpc::cli {
+namespace dualrpc {
 namespace {
 
 using ::testing::HasSubstr;
@@ -59,4 +59,4 @@ TEST(ParseTargetTest, GarbageIsInvalidArgument) {
 }
 
 }  // namespace
-}  // namespace dualrpc::cli
+}  // namespace dualrpc

@@ -1,4 +1,4 @@
-#include "cli/target.h"
+#include "client/target.h"
 
 #include <cstdint>
 #include <string>
@@ -8,11 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
-namespace dualrpc::cli {
+namespace dualrpc {
 namespace {
 
 constexpr absl::string_view kSchemeSeparator = "://";
-constexpr absl::string_view kExpectedForm = "expected grpc://HOST:PORT";
+constexpr absl::string_view kExpectedForm =
+    "expected grpc://HOST:PORT or raw://HOST:PORT";
 
 absl::Status BadTarget(absl::string_view uri, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(
@@ -66,4 +67,4 @@ absl::StatusOr<Target> ParseTarget(absl::string_view uri) {
   return Target{*scheme, std::string(host), static_cast<uint16_t>(port)};
 }
 
-}  // namespace dualrpc::cli
+}  // namespace dualrpc

@@ -1,5 +1,5 @@
-#ifndef DUALRPC_CLI_TARGET_H_
-#define DUALRPC_CLI_TARGET_H_
+#ifndef DUALRPC_CLIENT_TARGET_H_
+#define DUALRPC_CLIENT_TARGET_H_
 
 #include <cstdint>
 #include <string>
@@ -7,7 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace dualrpc::cli {
+namespace dualrpc {
 
 // The transports a target URI can name.
 enum class TransportScheme {
@@ -31,6 +31,6 @@ struct Target {
 // "unsupported target scheme".
 absl::StatusOr<Target> ParseTarget(absl::string_view uri);
 
-}  // namespace dualrpc::cli
+}  // namespace dualrpc
 
-#endif  // DUALRPC_CLI_TARGET_H_
+#endif  // DUALRPC_CLIENT_TARGET_H_

@@ -1,0 +1,74 @@
+#include "client/channel_factory.h"
+
+#include <memory>
+
+#include "absl/status/status.h"
+#include "client/target.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace dualrpc {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Port 1 on loopback: nothing listens there, and nothing may be dialled,
+// because creating a channel does not connect.
+TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
+  for (const char* target :
+       {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
+        "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
+    absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target);
+    ASSERT_TRUE(channel.ok()) << target << ": " << channel.status();
+    EXPECT_NE(*channel, nullptr) << target;
+  }
+}
+
+TEST(CreateChannelTest, SeveralConnectionsAndALargerLimitAreAccepted) {
+  ChannelFactoryOptions options;
+  options.connections = kMaxChannelConnections;
+  options.max_response_bytes = 64 * 1024 * 1024;
+  for (const char* target : {"grpc://127.0.0.1:1", "raw://127.0.0.1:1"}) {
+    EXPECT_TRUE(CreateChannel(target, options).ok()) << target;
+  }
+}
+
+TEST(CreateChannelTest, BadTargetIsInvalidArgumentWithTheParsersMessage) {
+  for (const char* target :
+       {"", "garbage", "127.0.0.1:1", "grpc://h", "raw://h:0", "raw://:1",
+        "http://h:1", "unix:///tmp/socket", "RAW://h:1"}) {
+    const absl::Status status = CreateChannel(target).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << target;
+    EXPECT_EQ(status.message(), ParseTarget(target).status().message())
+        << target;
+  }
+}
+
+TEST(CreateChannelTest, UnknownSchemeIsNamed) {
+  const absl::Status status = CreateChannel("http://h:1").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status.message(), HasSubstr("unsupported target scheme"));
+}
+
+TEST(CreateChannelTest, OptionsOutOfRangeAreInvalidArgumentOnEveryScheme) {
+  ChannelFactoryOptions no_connections;
+  no_connections.connections = 0;
+  ChannelFactoryOptions too_many_connections;
+  too_many_connections.connections = kMaxChannelConnections + 1;
+  ChannelFactoryOptions no_response_bytes;
+  no_response_bytes.max_response_bytes = 0;
+  ChannelFactoryOptions no_connect_timeout;
+  no_connect_timeout.connect_timeout = absl::ZeroDuration();
+  for (const char* target : {"grpc://h:1", "raw://h:1"}) {
+    for (const ChannelFactoryOptions& options :
+         {no_connections, too_many_connections, no_response_bytes,
+          no_connect_timeout}) {
+      EXPECT_EQ(CreateChannel(target, options).status().code(),
+                absl::StatusCode::kInvalidArgument)
+          << target;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dualrpc

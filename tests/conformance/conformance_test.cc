@@ -1,0 +1,199 @@
+// The conformance suite (cases.json, schema conformance.proto) run through
+// the generated C++ client against one real dualrpc-server process, over
+// both transports. Every case must give the same status code and the same
+// response on grpc:// and raw:// — the expectation in cases.json.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "dualrpc/conformance/v1/conformance.pb.h"
+#include "dualrpc/v1/file_service.dualrpc.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "grpc/grpc_channel.h"
+#include "gtest/gtest.h"
+#include "raw/framed_channel.h"
+#include "testing/subprocess.h"
+#include "testing/temp_dir.h"
+
+namespace dualrpc {
+namespace {
+
+using conformance::v1::Case;
+using conformance::v1::Suite;
+
+Suite LoadSuite() {
+  std::ifstream in(DUALRPC_CONFORMANCE_CASES);
+  std::stringstream json;
+  json << in.rdbuf();
+  Suite suite;
+  auto status = google::protobuf::util::JsonStringToMessage(json.str(), &suite);
+  if (!status.ok()) {
+    ADD_FAILURE() << "cannot parse " << DUALRPC_CONFORMANCE_CASES << ": " << status;
+  }
+  return suite;
+}
+
+const Suite& TheSuite() {
+  static const Suite* suite = new Suite(LoadSuite());
+  return *suite;
+}
+
+void BuildFixture(const Suite& suite, const testing::TempDir& root) {
+  for (const conformance::v1::Node& node : suite.fixture()) {
+    switch (node.kind_case()) {
+      case conformance::v1::Node::kFileContents:
+        root.WriteFile(node.path(), node.file_contents());
+        ::chmod(root.Join(node.path()).c_str(), 0644);
+        break;
+      case conformance::v1::Node::kDirectory:
+        root.MakeDirectory(node.path());
+        break;
+      case conformance::v1::Node::kSymlinkTarget:
+        root.MakeSymlink(node.symlink_target(), node.path());
+        break;
+      default:
+        ADD_FAILURE() << "fixture node without a kind: " << node.path();
+    }
+  }
+}
+
+// One dualrpc-server for the whole suite, serving the fixture on both
+// transports.
+class ConformanceEnvironment {
+ public:
+  static ConformanceEnvironment& Get() {
+    static ConformanceEnvironment* environment = new ConformanceEnvironment();
+    return *environment;
+  }
+  std::string address(const std::string& transport) const {
+    return server_ == nullptr ? "" : server_->address(transport);
+  }
+
+ private:
+  ConformanceEnvironment() {
+    BuildFixture(TheSuite(), root_);
+    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
+        testing::ServerProcess::Start(root_.path());
+    if (server.ok()) server_ = *std::move(server);
+    EXPECT_TRUE(server.ok()) << server.status();
+  }
+
+  testing::TempDir root_;
+  std::unique_ptr<testing::ServerProcess> server_;
+};
+
+std::shared_ptr<Channel> MakeChannel(const std::string& transport) {
+  const std::string address = ConformanceEnvironment::Get().address(transport);
+  if (transport == "grpc") return *GrpcChannel::Create(address);
+  return *raw::FramedChannel::Create(address);
+}
+
+CallOptions Deadline() {
+  CallOptions options;
+  options.timeout = absl::Seconds(30);
+  return options;
+}
+
+// What a case produced: a status and, for OK, the response.
+struct Outcome {
+  absl::Status status;
+  v1::EchoResponse echo;
+  std::vector<v1::DirectoryEntry> entries;
+  bool more_pages = false;
+};
+
+Outcome RunEcho(v1::FileServiceClient& client, const Case& c) {
+  v1::EchoRequest request = c.echo();
+  if (c.echo_payload_bytes() > 0) request.set_payload(std::string(c.echo_payload_bytes(), 'x'));
+  absl::StatusOr<v1::EchoResponse> response = client.Echo(request, Deadline());
+  Outcome outcome{response.status()};
+  if (response.ok()) outcome.echo = *std::move(response);
+  return outcome;
+}
+
+Outcome RunListDirectory(v1::FileServiceClient& client, const Case& c) {
+  v1::ListDirectoryRequest request = c.list_directory();
+  if (!c.page_token_from_path().empty()) {
+    v1::ListDirectoryRequest first;
+    first.set_path(c.page_token_from_path());
+    first.set_page_size(1);
+    absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(first, Deadline());
+    if (!page.ok()) return {page.status()};
+    request.set_page_token(page->next_page_token());
+  }
+  Outcome outcome;
+  for (int pages = 0; pages < 1000; ++pages) {
+    absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(request, Deadline());
+    if (!page.ok()) return {page.status()};
+    outcome.entries.insert(outcome.entries.end(), page->entries().begin(), page->entries().end());
+    outcome.more_pages = !page->next_page_token().empty();
+    if (!c.follow_pages() || !outcome.more_pages) break;
+    request.set_page_token(page->next_page_token());
+  }
+  return outcome;
+}
+
+// The fields set in `expected` (besides the name) must match.
+void ExpectEntryMatches(const v1::DirectoryEntry& expected, const v1::DirectoryEntry& actual) {
+  EXPECT_EQ(actual.name(), expected.name());
+  if (expected.type() != v1::DirectoryEntry::TYPE_UNSPECIFIED) {
+    EXPECT_EQ(actual.type(), expected.type()) << expected.name();
+  }
+  if (expected.size_bytes() != 0) EXPECT_EQ(actual.size_bytes(), expected.size_bytes()) << expected.name();
+  EXPECT_EQ(actual.symlink_target(), expected.symlink_target()) << expected.name();
+  EXPECT_TRUE(actual.has_modify_time()) << expected.name();
+}
+
+class ConformanceTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+
+TEST_P(ConformanceTest, MatchesExpectation) {
+  const auto& [transport, index] = GetParam();
+  const Case& c = TheSuite().cases(index);
+  ASSERT_FALSE(ConformanceEnvironment::Get().address(transport).empty());
+  v1::FileServiceClient client(MakeChannel(transport));
+
+  Outcome outcome = c.has_echo() ? RunEcho(client, c) : RunListDirectory(client, c);
+
+  ASSERT_EQ(absl::StatusCodeToString(outcome.status.code()), c.expect().code())
+      << transport << " " << c.name() << ": " << outcome.status;
+  if (!outcome.status.ok()) return;
+  if (c.has_echo()) {
+    if (c.expect().echo_payload_bytes() > 0) {
+      EXPECT_EQ(outcome.echo.payload(), std::string(c.expect().echo_payload_bytes(), 'x'));
+    } else {
+      EXPECT_EQ(outcome.echo.payload(), c.expect().echo().payload());
+    }
+    return;
+  }
+  ASSERT_EQ(outcome.entries.size(), static_cast<std::size_t>(c.expect().entries_size()));
+  for (int i = 0; i < c.expect().entries_size(); ++i) {
+    ExpectEntryMatches(c.expect().entries(i), outcome.entries[i]);
+  }
+  if (!c.follow_pages()) EXPECT_EQ(outcome.more_pages, c.expect().more_pages());
+}
+
+std::vector<int> CaseIndexes() {
+  std::vector<int> indexes;
+  for (int i = 0; i < TheSuite().cases_size(); ++i) indexes.push_back(i);
+  return indexes;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BothTransports, ConformanceTest,
+    ::testing::Combine(::testing::Values("grpc", "raw"), ::testing::ValuesIn(CaseIndexes())),
+    [](const ::testing::TestParamInfo<ConformanceTest::ParamType>& info) {
+      return absl::StrCat(std::get<0>(info.param), "_",
+                          TheSuite().cases(std::get<1>(info.param)).name());
+    });
+
+}  // namespace
+}  // namespace dualrpc
