@@ -20,6 +20,7 @@
 #include "raw/call_payload.h"
 #include "raw/frame_decoder.h"
 #include "raw/tcp_connection.h"
+#include "rpc/metadata.h"
 
 namespace dualrpc::raw {
 
@@ -27,6 +28,7 @@ struct FramedChannel::Outgoing {
   // A complete REQUEST frame; its call id is filled in on the loop.
   Buffer frame;
   google::protobuf::MessageLite* response = nullptr;
+  Metadata* response_metadata = nullptr;
   UnaryDone done;
   absl::Time deadline = absl::InfiniteFuture();
 };
@@ -133,6 +135,7 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
 
     Pending& pending = pending_[call_id];
     pending.response = call->response;
+    pending.response_metadata = call->response_metadata;
     pending.done = std::move(call->done);
     if (call->deadline != absl::InfiniteFuture()) {
       const auto delay = absl::ToChronoNanoseconds(
@@ -152,6 +155,7 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
  private:
   struct Pending {
     google::protobuf::MessageLite* response = nullptr;
+    Metadata* response_metadata = nullptr;
     UnaryDone done;
     EventLoop::TimerId timer;
   };
@@ -243,18 +247,25 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     Pending pending = std::move(it->second);
     pending_.erase(it);
     loop_->CancelTimer(pending.timer);
-    std::move(pending.done)(DecodeResponse(payload, pending.response));
+    std::move(pending.done)(
+        DecodeResponse(payload, pending.response, pending.response_metadata));
     if (going_away_ && pending_.empty() && tcp_ != nullptr) tcp_->CloseAfterFlush();
   }
 
   absl::Status DecodeResponse(absl::string_view payload,
-                              google::protobuf::MessageLite* response) const {
+                              google::protobuf::MessageLite* response,
+                              Metadata* response_metadata) const {
     absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, options_.limits);
     if (!parts.ok()) return absl::InternalError(parts.status().message());
     wire::v1::ResponseHeader header;
     if (!parts->header.empty() &&
         !header.ParseFromArray(parts->header.data(), parts->header.size())) {
       return absl::InternalError("cannot parse the response header");
+    }
+    if (response_metadata != nullptr) {
+      for (const wire::v1::MetadataEntry& entry : header.metadata()) {
+        response_metadata->emplace_back(entry.key(), entry.value());
+      }
     }
     absl::Status status = ResponseStatus(header);
     if (!status.ok()) return status;
@@ -377,6 +388,10 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
     std::move(done)(absl::DeadlineExceededError("deadline exceeded before the call"));
     return;
   }
+  if (absl::Status valid = ValidateMetadata(options.metadata); !valid.ok()) {
+    std::move(done)(valid);
+    return;
+  }
   wire::v1::RequestHeader header;
   header.set_method(std::string(method));
   if (options.timeout != absl::InfiniteDuration()) {
@@ -397,6 +412,7 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
     return;
   }
   call->response = response;
+  call->response_metadata = options.response_metadata;
   call->done = std::move(done);
   if (options.timeout != absl::InfiniteDuration()) {
     call->deadline = absl::Now() + options.timeout;

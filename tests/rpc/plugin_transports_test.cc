@@ -1,7 +1,9 @@
 // The generated client and service base (protoc-gen-dualrpc, for the
-// test-only inventory.proto) over the gRPC glue: InventoryService registered
-// in a ServiceRegistry, served by GrpcServer through MakeGrpcServices on a
-// real loopback socket, called through InventoryClient over GrpcChannel.
+// test-only inventory.proto — another package, nested messages, well-known
+// types) over BOTH transports: one InventoryService registered in a
+// ServiceRegistry, served on a real loopback socket either by GrpcServer
+// (through MakeGrpcServices) or by RawServer, and called through the same
+// InventoryClient over GrpcChannel or FramedChannel. Every test runs on both.
 
 #include <memory>
 #include <string>
@@ -20,6 +22,8 @@
 #include "grpc/grpc_channel.h"
 #include "grpc/grpc_server.h"
 #include "grpc/registry_grpc_service.h"
+#include "raw/framed_channel.h"
+#include "raw/raw_server.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
 #include "rpc/service_registry.h"
@@ -57,10 +61,23 @@ Item_Key Key(const std::string& sku) {
   return key;
 }
 
-class PluginGrpcTest : public ::testing::Test {
+class PluginTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     ASSERT_TRUE(testing::v1::RegisterInventory(&service_, &registry_).ok());
+    if (GetParam() == "raw") {
+      RawServer::Options options;
+      options.event_loop_threads = 2;
+      absl::StatusOr<std::unique_ptr<RawServer>> server =
+          RawServer::Start(options, &registry_);
+      ASSERT_TRUE(server.ok()) << server.status();
+      raw_server_ = *std::move(server);
+      absl::StatusOr<std::shared_ptr<raw::FramedChannel>> channel =
+          raw::FramedChannel::Create(raw_server_->address());
+      ASSERT_TRUE(channel.ok()) << channel.status();
+      client_ = std::make_unique<InventoryClient>(*std::move(channel));
+      return;
+    }
     absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> services =
         MakeGrpcServices(registry_);
     ASSERT_TRUE(services.ok()) << services.status();
@@ -91,10 +108,11 @@ class PluginGrpcTest : public ::testing::Test {
   ServiceRegistry registry_;
   std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
   std::unique_ptr<GrpcServer> server_;
+  std::unique_ptr<RawServer> raw_server_;
   std::unique_ptr<InventoryClient> client_;
 };
 
-TEST_F(PluginGrpcTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
+TEST_P(PluginTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
   absl::StatusOr<AddItemsResponse> added =
       client_->AddItems(AddRequest({{"apple", 3}, {"pear", 2}, {"apple", 4}}));
   ASSERT_TRUE(added.ok()) << added.status();
@@ -117,7 +135,7 @@ TEST_F(PluginGrpcTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
   EXPECT_EQ(summary->update_time().nanos(), added->update_time().nanos());
 }
 
-TEST_F(PluginGrpcTest, AsynchronousCallsComplete) {
+TEST_P(PluginTest, AsynchronousCallsComplete) {
   constexpr int kCalls = 100;
   absl::BlockingCounter pending(kCalls);
   absl::Mutex mutex;
@@ -146,7 +164,7 @@ TEST_F(PluginGrpcTest, AsynchronousCallsComplete) {
   EXPECT_EQ(plum->quantity(), kCalls);
 }
 
-TEST_F(PluginGrpcTest, DeadlineExceededWhileServerHoldsTheCall) {
+TEST_P(PluginTest, DeadlineExceededWhileServerHoldsTheCall) {
   CallOptions options;
   options.timeout = absl::Milliseconds(100);
   absl::StatusOr<google::protobuf::Empty> held =
@@ -155,7 +173,7 @@ TEST_F(PluginGrpcTest, DeadlineExceededWhileServerHoldsTheCall) {
       << held.status();
 }
 
-TEST_F(PluginGrpcTest, HeldCallEndsWhenServiceShutsDown) {
+TEST_P(PluginTest, HeldCallEndsWhenServiceShutsDown) {
   absl::Notification done;
   absl::Status status;
   client_->HoldAsync(google::protobuf::Empty(), {},
@@ -169,7 +187,7 @@ TEST_F(PluginGrpcTest, HeldCallEndsWhenServiceShutsDown) {
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
 }
 
-TEST_F(PluginGrpcTest, CallInFlightOutlivesClientAndChannel) {
+TEST_P(PluginTest, CallInFlightOutlivesClientAndChannel) {
   absl::Notification done;
   absl::Status status;
   client_->HoldAsync(google::protobuf::Empty(), {},
@@ -184,7 +202,7 @@ TEST_F(PluginGrpcTest, CallInFlightOutlivesClientAndChannel) {
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
 }
 
-TEST_F(PluginGrpcTest, MetadataRoundTrip) {
+TEST_P(PluginTest, MetadataRoundTrip) {
   const std::string binary("\0\xff\n", 3);
   Metadata response_metadata;
   CallOptions options;
@@ -199,7 +217,7 @@ TEST_F(PluginGrpcTest, MetadataRoundTrip) {
   EXPECT_THAT(response_metadata, Not(Contains(Pair("not-echoed", "x"))));
 }
 
-TEST_F(PluginGrpcTest, ResponseMetadataArrivesWithErrors) {
+TEST_P(PluginTest, ResponseMetadataArrivesWithErrors) {
   Metadata response_metadata;
   CallOptions options;
   options.metadata = {{"echo-text", "sorry"}};
@@ -209,7 +227,7 @@ TEST_F(PluginGrpcTest, ResponseMetadataArrivesWithErrors) {
   EXPECT_THAT(response_metadata, Contains(Pair("echo-text", "sorry")));
 }
 
-TEST_F(PluginGrpcTest, InvalidRequestMetadataFailsBeforeSending) {
+TEST_P(PluginTest, InvalidRequestMetadataFailsBeforeSending) {
   for (const auto& [key, value] :
        std::vector<std::pair<std::string, std::string>>{
            {"Upper", "x"},
@@ -225,14 +243,14 @@ TEST_F(PluginGrpcTest, InvalidRequestMetadataFailsBeforeSending) {
   }
 }
 
-TEST_F(PluginGrpcTest, MethodNotOverriddenIsUnimplemented) {
+TEST_P(PluginTest, MethodNotOverriddenIsUnimplemented) {
   absl::StatusOr<google::protobuf::Empty> removed =
       client_->RemoveItem(Key("apple"));
   EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(removed.status().message(), HasSubstr("RemoveItem"));
 }
 
-TEST_F(PluginGrpcTest, ErrorStatusPassesThrough) {
+TEST_P(PluginTest, ErrorStatusPassesThrough) {
   absl::StatusOr<AddItemsResponse> added =
       client_->AddItems(AddRequest({{"fig", 1}, {"fig", 0}}));
   EXPECT_EQ(added.status(),
@@ -243,7 +261,8 @@ TEST_F(PluginGrpcTest, ErrorStatusPassesThrough) {
 }
 
 // buf curl knows nothing of this service but what server reflection says.
-TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
+TEST_P(PluginTest, ReflectionDescribesRegistryServices) {
+  if (GetParam() != "grpc") GTEST_SKIP() << "buf curl speaks gRPC only";
   const std::string url = "http://" + server_->address();
   const std::vector<std::string> buf = {DUALRPC_BUF_PATH, "curl", "--protocol",
                                         "grpc", "--http2-prior-knowledge"};
@@ -271,6 +290,11 @@ TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
   ASSERT_TRUE(kiwi.ok()) << kiwi.status();
   EXPECT_EQ(kiwi->quantity(), 5);
 }
+
+INSTANTIATE_TEST_SUITE_P(BothTransports, PluginTest, ::testing::Values("grpc", "raw"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 }  // namespace
 }  // namespace dualrpc
