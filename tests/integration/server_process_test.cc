@@ -1,4 +1,4 @@
-// dualrpc-server as a real process on port 0, called through the generated
+// dualrpc-server as a real process on port 0 (gRPC and raw), called through the generated
 // gRPC stub, the dualrpc CLI and the health service.
 
 #include <signal.h>
@@ -10,6 +10,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/strings/str_join.h"
 #include "dualrpc/v1/file_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gmock/gmock.h"
@@ -29,7 +30,7 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-class GrpcServerProcessTest : public ::testing::Test {
+class ServerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("hello.txt", "hello, world\n");
@@ -63,7 +64,7 @@ class GrpcServerProcessTest : public ::testing::Test {
   std::unique_ptr<v1::FileService::Stub> stub_;
 };
 
-TEST_F(GrpcServerProcessTest, EchoReturnsPayloadUnchanged) {
+TEST_F(ServerProcessTest, EchoReturnsPayloadUnchanged) {
   v1::EchoRequest request;
   request.set_payload(std::string("bytes\0with nul\xff", 15));
   v1::EchoResponse response;
@@ -72,7 +73,7 @@ TEST_F(GrpcServerProcessTest, EchoReturnsPayloadUnchanged) {
   EXPECT_EQ(response.payload(), request.payload());
 }
 
-TEST_F(GrpcServerProcessTest, ListsRootInNameOrder) {
+TEST_F(ServerProcessTest, ListsRootInNameOrder) {
   v1::ListDirectoryRequest request;
   v1::ListDirectoryResponse response;
   grpc::Status status = stub_->ListDirectory(Context().get(), request, &response);
@@ -87,7 +88,7 @@ TEST_F(GrpcServerProcessTest, ListsRootInNameOrder) {
   EXPECT_TRUE(response.next_page_token().empty());
 }
 
-TEST_F(GrpcServerProcessTest, ErrorsCarryGrpcCodes) {
+TEST_F(ServerProcessTest, ErrorsCarryGrpcCodes) {
   struct Case {
     std::string path;
     grpc::StatusCode code;
@@ -110,7 +111,7 @@ TEST_F(GrpcServerProcessTest, ErrorsCarryGrpcCodes) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
-TEST_F(GrpcServerProcessTest, MessageOverReceiveLimitIsResourceExhausted) {
+TEST_F(ServerProcessTest, MessageOverReceiveLimitIsResourceExhausted) {
   v1::EchoRequest request;
   request.set_payload(std::string(5 * 1024 * 1024, 'x'));
   v1::EchoResponse response;
@@ -122,7 +123,7 @@ TEST_F(GrpcServerProcessTest, MessageOverReceiveLimitIsResourceExhausted) {
   EXPECT_EQ(response.payload(), "still there");
 }
 
-TEST_F(GrpcServerProcessTest, HealthIsServing) {
+TEST_F(ServerProcessTest, HealthIsServing) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   for (const std::string service : {"", "dualrpc.v1.FileService"}) {
     grpc::health::v1::HealthCheckRequest request;
@@ -139,7 +140,7 @@ TEST_F(GrpcServerProcessTest, HealthIsServing) {
             grpc::StatusCode::NOT_FOUND);
 }
 
-TEST_F(GrpcServerProcessTest, SigtermStopsCleanlyWithLifecycleLog) {
+TEST_F(ServerProcessTest, SigtermStopsCleanlyWithLifecycleLog) {
   v1::EchoRequest request;
   v1::EchoResponse response;
   ASSERT_TRUE(stub_->Echo(Context().get(), request, &response).ok());
@@ -151,7 +152,7 @@ TEST_F(GrpcServerProcessTest, SigtermStopsCleanlyWithLifecycleLog) {
   EXPECT_THAT(log, HasSubstr("stopped"));
 }
 
-TEST_F(GrpcServerProcessTest, CliListsAndEchoes) {
+TEST_F(ServerProcessTest, CliListsAndEchoes) {
   CommandResult ls = Cli({"ls"});
   EXPECT_EQ(ls.exit_code, 0) << ls.stderr_text;
   EXPECT_EQ(ls.stdout_text, "docs\nhello.txt\nlink\n");
@@ -175,7 +176,7 @@ TEST_F(GrpcServerProcessTest, CliListsAndEchoes) {
   EXPECT_THAT(json.stdout_text, ::testing::ContainsRegex("\"payload\": ?\"aGk=\""));
 }
 
-TEST_F(GrpcServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
+TEST_F(ServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
   CommandResult missing = Cli({"ls", "missing"});
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.stderr_text, StartsWith("NOT_FOUND: "));
@@ -185,7 +186,33 @@ TEST_F(GrpcServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
   EXPECT_THAT(escape.stderr_text, StartsWith("PERMISSION_DENIED: "));
 }
 
-TEST_F(GrpcServerProcessTest, CliFollowsEveryPage) {
+// `dualrpc --target raw://…` does everything grpc:// does, with the same
+// output, exit codes and error lines.
+TEST_F(ServerProcessTest, CliGivesIdenticalResultsOverRaw) {
+  for (int i = 0; i < 7; ++i) root_.WriteFile("docs/p" + std::to_string(i), "");
+  ASSERT_EQ(::chmod(root_.Join("docs/readme.md").c_str(), 0644), 0);
+  const std::string raw_target = "--target=raw://" + server_->address("raw");
+  ASSERT_NE(server_->address("raw"), "");
+  const std::vector<std::vector<std::string>> commands = {
+      {"ls"},           {"ls", "-l", "docs"},         {"ls", "--page_size=2", "docs"},
+      {"--json", "ls"}, {"echo", "hello over raw"},   {"--json", "echo", "hi"},
+      {"ls", "../.."},  {"ls", "hello.txt"},          {"ls", "missing"}};
+  for (const auto& command : commands) {
+    CommandResult grpc = Cli(command);
+    std::vector<std::string> raw_args = {BinaryPath("dualrpc"), raw_target};
+    raw_args.insert(raw_args.end(), command.begin(), command.end());
+    CommandResult raw = RunCommand(raw_args);
+    const std::string name = absl::StrJoin(command, " ");
+    EXPECT_EQ(raw.exit_code, grpc.exit_code) << name << ": " << raw.stderr_text;
+    EXPECT_EQ(raw.stdout_text, grpc.stdout_text) << name;
+    EXPECT_EQ(raw.stderr_text, grpc.stderr_text) << name;
+  }
+  CommandResult piped = RunCommand({BinaryPath("dualrpc"), raw_target, "echo"}, "stdin over raw");
+  EXPECT_EQ(piped.exit_code, 0) << piped.stderr_text;
+  EXPECT_EQ(piped.stdout_text, "stdin over raw");
+}
+
+TEST_F(ServerProcessTest, CliFollowsEveryPage) {
   for (int i = 0; i < 25; ++i) root_.WriteFile("docs/f" + std::to_string(100 + i), "");
   CommandResult ls = Cli({"ls", "--page_size=4", "docs"});
   EXPECT_EQ(ls.exit_code, 0) << ls.stderr_text;
