@@ -1,24 +1,18 @@
 #include "raw/framed_channel.h"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/socket.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "base/posix_error.h"
 #include "dualrpc/wire/v1/wire.pb.h"
 #include "raw/buffer.h"
 #include "raw/call_payload.h"
 #include "raw/frame_decoder.h"
+#include "raw/socket_ops.h"
 #include "raw/tcp_connection.h"
 #include "rpc/metadata.h"
 
@@ -36,70 +30,6 @@ struct FramedChannel::Outgoing {
 namespace {
 
 constexpr std::size_t kCallIdOffset = 8;
-
-// Connects a blocking-style TCP socket to `host_port` within `timeout`, then
-// makes it non-blocking with TCP_NODELAY. UNAVAILABLE on failure (the code a
-// client reports for a server it cannot reach).
-// TODO(perf): runs on the channel's I/O thread; a slow connect to a remote
-// host delays the other connections of this channel by up to `timeout`.
-absl::StatusOr<ScopedFd> Connect(const std::string& host_port,
-                                 absl::Duration timeout) {
-  std::string host, port;
-  const std::size_t colon = host_port.rfind(':');
-  if (colon == std::string::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("bad address ", host_port));
-  }
-  host = host_port.substr(0, colon);
-  port = host_port.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* results = nullptr;
-  const int resolved = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &results);
-  if (resolved != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", host_port, ": ",
-                                               ::gai_strerror(resolved)));
-  }
-  absl::Status last_error =
-      absl::UnavailableError(absl::StrCat("no address for ", host_port));
-  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
-    if (!fd.valid()) {
-      last_error = PosixError("socket", errno);
-      continue;
-    }
-    int error = 0;
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      error = errno;
-      if (error == EINPROGRESS) {
-        pollfd poll_fd{fd.get(), POLLOUT, 0};
-        const int ready = ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
-        socklen_t length = sizeof error;
-        if (ready == 1) {
-          ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-        } else {
-          error = ready == 0 ? ETIMEDOUT : errno;
-        }
-      }
-    }
-    if (error != 0) {
-      last_error = absl::UnavailableError(
-          PosixError(absl::StrCat("connect to ", host_port), error).message());
-      continue;
-    }
-    const int on = 1;
-    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    ::freeaddrinfo(results);
-    return fd;
-  }
-  ::freeaddrinfo(results);
-  return last_error;
-}
 
 }  // namespace
 

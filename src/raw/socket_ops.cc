@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -140,6 +141,63 @@ absl::StatusOr<ScopedFd> Listen(absl::string_view host_port, int backlog) {
     }
     if (::listen(fd.get(), backlog) != 0) {
       last_error = PosixError(absl::StrCat("listen ", host_port), errno);
+      continue;
+    }
+    ::freeaddrinfo(results);
+    return fd;
+  }
+  ::freeaddrinfo(results);
+  return last_error;
+}
+
+absl::StatusOr<ScopedFd> Connect(absl::string_view host_port,
+                                 absl::Duration timeout) {
+  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
+  if (!parts.ok()) return parts.status();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  const int resolved =
+      ::getaddrinfo(parts->host.empty() ? nullptr : parts->host.c_str(),
+                    parts->port.c_str(), &hints, &results);
+  if (resolved != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
+  }
+  absl::Status last_error = absl::UnavailableError(
+      absl::StrCat("no address to connect to for \"", host_port, "\""));
+  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    ScopedFd fd(::socket(ai->ai_family,
+                         ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                         ai->ai_protocol));
+    if (!fd.valid()) {
+      last_error = PosixError("socket", errno);
+      continue;
+    }
+    int error = 0;
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+      error = errno;
+      if (error == EINPROGRESS) {
+        pollfd poll_fd{fd.get(), POLLOUT, 0};
+        const int ready =
+            ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
+        socklen_t length = sizeof error;
+        if (ready == 1) {
+          ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
+        } else {
+          error = ready == 0 ? ETIMEDOUT : errno;
+        }
+      }
+    }
+    if (error != 0) {
+      last_error = absl::UnavailableError(
+          PosixError(absl::StrCat("connect to ", host_port), error).message());
+      continue;
+    }
+    if (absl::Status no_delay = SetNoDelay(fd.get()); !no_delay.ok()) {
+      last_error = no_delay;
       continue;
     }
     ::freeaddrinfo(results);

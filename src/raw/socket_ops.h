@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "base/scoped_fd.h"
 #include "raw/buffer.h"
 
@@ -34,6 +35,14 @@ struct SocketAddress {
 // name; port 0 picks a free port). Non-blocking, SO_REUSEADDR.
 // INVALID_ARGUMENT for a malformed address, else the syscall's error.
 absl::StatusOr<ScopedFd> Listen(absl::string_view host_port, int backlog);
+
+// Connects to `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a name)
+// within `timeout`, trying each resolved address in turn. The socket is
+// non-blocking, close-on-exec, with TCP_NODELAY. UNAVAILABLE when no address
+// answers (what a client reports for a server it cannot reach).
+// TODO(perf): blocks the calling thread (an event loop) for up to `timeout`.
+absl::StatusOr<ScopedFd> Connect(absl::string_view host_port,
+                                 absl::Duration timeout);
 
 // The address a socket is bound to.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
