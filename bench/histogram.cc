@@ -69,8 +69,11 @@ double LatencyHistogram::mean() const {
 int64_t LatencyHistogram::ValueAtPercentile(double percentile) const {
   if (count_ == 0) return 0;
   percentile = std::clamp(percentile, 0.0, 100.0);
-  const int64_t rank = std::max<int64_t>(
-      1, static_cast<int64_t>(std::ceil(percentile / 100.0 * static_cast<double>(count_))));
+  // The slack keeps 99.9 % of 1000 at rank 999 despite rounding (99.9 / 100
+  // is not exact in binary).
+  const double target = percentile / 100.0 * static_cast<double>(count_);
+  const int64_t rank =
+      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(target - target * 1e-12 - 1e-9)));
   int64_t seen = 0;
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

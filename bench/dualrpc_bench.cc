@@ -1,0 +1,426 @@
+// dualrpc-bench: measures dualrpc's transports against gRPC, Cap'n Proto RPC
+// and a bare-socket floor, each served by its own process that the bench
+// starts, pins and measures (docs/BENCHMARKS.md).
+//
+// main() wires the parts: the scratch directory, the server processes, one
+// Contender per transport, and the harness loop, which runs every point of
+// the scenario with the contenders interleaved (A B C D A B C D ...) and
+// prints a Markdown report (stdout), progress (stderr) and, with --json,
+// one record per measured point.
+
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "capnp_contender.h"
+#include "contender.h"
+#include "dualrpc_contender.h"
+#include "floor_contender.h"
+#include "local_list_contender.h"
+#include "pinning.h"
+#include "report.h"
+#include "scenario.h"
+#include "server_process.h"
+#include "work_dir.h"
+
+ABSL_FLAG(std::string, scenario, "quick", "smoke, quick or full.");
+ABSL_FLAG(std::string, json, "", "Also write the results here as JSON.");
+ABSL_FLAG(std::vector<std::string>, transports,
+          std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local"}),
+          "Contenders to run (floor, raw, grpc, capnp, local).");
+ABSL_FLAG(std::vector<std::string>, pinning, {},
+          "Only points in these pinning modes (same-core, cross-core, unpinned); default all.");
+ABSL_FLAG(std::vector<std::string>, groups, {},
+          "Only these groups (echo-closed, echo-pinning, echo-pipelined, echo-open, list).");
+ABSL_FLAG(int32_t, repetitions, 0, "Override the scenario's repetitions.");
+ABSL_FLAG(double, duration_scale, 1.0, "Multiply the scenario's warm-up and measurement times.");
+ABSL_FLAG(std::string, bin_dir, "",
+          "Where dualrpc-server and the bench servers are; default: beside this program.");
+ABSL_FLAG(bool, keep_work_dir, false, "Keep the scratch directory (server logs) at exit.");
+ABSL_FLAG(std::string, server_wrapper, "",
+          "Profiling: run every server under this command, e.g. \"valgrind --tool=callgrind\" "
+          "(pinning and /proc figures then apply to the wrapper's process).");
+
+namespace dualrpc::bench {
+namespace {
+
+// Longest a contender may take to connect, or to finish its calls after the stop.
+constexpr absl::Duration kStartTimeout = absl::Seconds(30);
+constexpr absl::Duration kDrainTimeout = absl::Seconds(60);
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
+constexpr absl::Duration kServerStartTimeout = absl::Seconds(60);
+
+std::string ProgramDir() {
+  char path[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return ".";
+  std::string dir(path, n);
+  return dir.substr(0, dir.rfind('/'));
+}
+
+double ClientCpuSeconds() {
+  rusage usage;
+  ::getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// The live progress line on stderr.
+class Progress {
+ public:
+  explicit Progress(int total) : total_(total), start_(absl::Now()), tty_(::isatty(2)) {}
+
+  void Begin(const std::string& label) {
+    ++current_;
+    label_ = label;
+  }
+  void Update(double measured_seconds, int64_t calls) {
+    const std::string line = absl::StrFormat(
+        "[%d/%d] %s | elapsed %.0fs | %.0f calls/s", current_, total_, label_,
+        absl::ToDoubleSeconds(absl::Now() - start_),
+        measured_seconds > 0 ? calls / measured_seconds : 0.0);
+    if (tty_) std::fprintf(stderr, "\r\033[K%s", line.c_str());
+    last_line_ = line;
+  }
+  void End() {
+    std::fprintf(stderr, tty_ ? "\r\033[K%s\n" : "%s\n", last_line_.c_str());
+  }
+
+ private:
+  const int total_;
+  const absl::Time start_;
+  const bool tty_;
+  int current_ = 0;
+  std::string label_;
+  std::string last_line_;
+};
+
+std::string Label(const Point& point, absl::string_view transport) {
+  const bool echo = point.workload.kind == Workload::Kind::kEcho;
+  return absl::StrFormat(
+      "%s %s %s %s conn=%d conc=%d%s %s", point.group, transport,
+      echo ? absl::StrCat(point.workload.payload_bytes, "B")
+           : absl::StrCat(point.workload.entries, " entries"),
+      ModeName(point.shape.mode), point.shape.connections, point.shape.concurrency,
+      point.shape.mode == LoadShape::Mode::kOpen ? absl::StrFormat(" rate=%.0f", point.shape.rate)
+                                                 : "",
+      PinningName(point.pinning));
+}
+
+// Sleeps `duration`, updating the progress line.
+void Wait(absl::Duration duration, const RunControl& control, absl::Time measure_start,
+          Progress* progress) {
+  const absl::Time end = absl::Now() + duration;
+  for (absl::Time now = absl::Now(); now < end; now = absl::Now()) {
+    absl::SleepFor(std::min(kProgressInterval, end - now));
+    if (measure_start != absl::InfiniteFuture()) {
+      progress->Update(absl::ToDoubleSeconds(absl::Now() - measure_start),
+                       control.measured_calls());
+    }
+  }
+}
+
+// One run of one contender at one point: pin, start, warm up, measure for
+// `duration` (longer, up to `max_duration`, until `min_calls` completed),
+// stop.
+absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
+                                   const CpuPlan& cpus, absl::Duration warmup,
+                                   absl::Duration duration, int min_calls,
+                                   absl::Duration max_duration, Progress* progress) {
+  const ServerProcess* server = contender.server();
+  auto pin = [&]() -> absl::Status {
+    if (server != nullptr) {
+      if (absl::Status pinned = server->Pin(cpus.server); !pinned.ok()) return pinned;
+    }
+    return PinProcess(0, cpus.client);
+  };
+  if (absl::Status pinned = pin(); !pinned.ok()) return pinned;
+  if (server != nullptr) {
+    if (!server->Alive()) return absl::UnavailableError(absl::StrCat(server->name(), " died"));
+    if (absl::Status reset = server->ResetPeakRss(); !reset.ok()) return reset;
+  }
+
+  RunControl control;
+  absl::Status run_status;
+  absl::Notification finished;
+  std::thread load([&]() {
+    run_status = contender.Run(point.workload, point.shape, &control);
+    finished.Notify();
+  });
+  const absl::Time give_up = absl::Now() + kStartTimeout;
+  while (!control.WaitStarted(absl::Milliseconds(10)) && !finished.HasBeenNotified()) {
+    if (absl::Now() > give_up) {
+      std::fprintf(stderr, "\n%s did not start within %s\n", std::string(contender.transport()).c_str(),
+                   absl::FormatDuration(kStartTimeout).c_str());
+      std::_Exit(3);
+    }
+  }
+  if (finished.HasBeenNotified()) {
+    load.join();
+    return run_status.ok() ? absl::InternalError("the load ended before it started") : run_status;
+  }
+
+  Wait(warmup, control, absl::InfiniteFuture(), progress);
+  // Threads created during warm-up (gRPC makes them lazily) inherit the
+  // affinity of their creator, but pinning again costs nothing.
+  if (absl::Status pinned = pin(); !pinned.ok()) return pinned;
+  Repetition rep;
+  const double client_cpu_start = ClientCpuSeconds();
+  absl::StatusOr<double> server_cpu_start =
+      server != nullptr ? server->CpuSeconds() : absl::StatusOr<double>(0.0);
+  const absl::Time measure_start = absl::Now();
+  control.SetPhase(Phase::kMeasure);
+  Wait(duration, control, measure_start, progress);
+  while (control.measured_calls() < min_calls && absl::Now() - measure_start < max_duration) {
+    Wait(absl::Milliseconds(10), control, measure_start, progress);
+  }
+  control.SetPhase(Phase::kStop);
+  const absl::Time measure_end = absl::Now();
+  rep.client_cpu_seconds = ClientCpuSeconds() - client_cpu_start;
+  if (server != nullptr && server_cpu_start.ok()) {
+    absl::StatusOr<double> server_cpu_end = server->CpuSeconds();
+    if (server_cpu_end.ok()) rep.server_cpu_seconds = *server_cpu_end - *server_cpu_start;
+  }
+  rep.measured_seconds = absl::ToDoubleSeconds(measure_end - measure_start);
+  progress->Update(rep.measured_seconds, control.measured_calls());
+
+  if (!finished.WaitForNotificationWithTimeout(kDrainTimeout)) {
+    std::fprintf(stderr, "\n%s did not finish its calls within %s of the stop\n",
+                 std::string(contender.transport()).c_str(),
+                 absl::FormatDuration(kDrainTimeout).c_str());
+    std::_Exit(3);
+  }
+  load.join();
+  if (!run_status.ok()) return run_status;
+  if (server != nullptr) {
+    absl::StatusOr<int64_t> rss = server->PeakRssBytes();
+    if (rss.ok()) rep.server_rss_bytes = *rss;
+  }
+  rep.histogram = control.MergedHistogram();
+  rep.calls = rep.histogram.count();
+  rep.errors = control.errors();
+  rep.first_error = control.first_error();
+  return rep;
+}
+
+bool Selected(const std::vector<std::string>& filter, absl::string_view name) {
+  return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
+}
+
+int Run() {
+  absl::StatusOr<Scenario> made = MakeScenario(absl::GetFlag(FLAGS_scenario));
+  if (!made.ok()) {
+    std::fprintf(stderr, "dualrpc-bench: %s\n", made.status().ToString().c_str());
+    return 2;
+  }
+  Scenario scenario = *std::move(made);
+  if (absl::GetFlag(FLAGS_repetitions) > 0) scenario.repetitions = absl::GetFlag(FLAGS_repetitions);
+  const double scale = absl::GetFlag(FLAGS_duration_scale);
+  for (absl::Duration* d : {&scenario.warmup, &scenario.duration, &scenario.list_warmup,
+                            &scenario.list_duration}) {
+    *d = *d * scale;
+  }
+  const std::vector<std::string> pinning_filter = absl::GetFlag(FLAGS_pinning);
+  const std::vector<std::string> group_filter = absl::GetFlag(FLAGS_groups);
+  for (const std::string& name : pinning_filter) {
+    if (absl::Status valid = ParsePinning(name).status(); !valid.ok()) {
+      std::fprintf(stderr, "dualrpc-bench: %s\n", valid.ToString().c_str());
+      return 2;
+    }
+  }
+  std::vector<Point> points;
+  for (const Point& point : scenario.points) {
+    if (Selected(pinning_filter, PinningName(point.pinning)) &&
+        Selected(group_filter, point.group)) {
+      points.push_back(point);
+    }
+  }
+  scenario.points = std::move(points);
+
+  cpu_set_t available;
+  CPU_ZERO(&available);
+  ::sched_getaffinity(0, sizeof available, &available);
+
+  absl::StatusOr<WorkDir> work_dir = WorkDir::Create(absl::GetFlag(FLAGS_keep_work_dir));
+  if (!work_dir.ok()) {
+    std::fprintf(stderr, "dualrpc-bench: %s\n", work_dir.status().ToString().c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_keep_work_dir)) {
+    std::fprintf(stderr, "dualrpc-bench: scratch directory %s\n", work_dir->path().c_str());
+  }
+  const std::vector<std::string> transports = absl::GetFlag(FLAGS_transports);
+  auto wanted = [&](absl::string_view transport) { return Selected(transports, transport); };
+  if (wanted("raw") || wanted("grpc") || wanted("local")) {
+    for (int entries : scenario.list_entries) {
+      absl::Status made_dir = work_dir->MakeListDirectory(ListDirectoryPath(entries), entries);
+      if (!made_dir.ok()) {
+        std::fprintf(stderr, "dualrpc-bench: %s\n", made_dir.ToString().c_str());
+        return 1;
+      }
+    }
+  }
+
+  std::string bin_dir = absl::GetFlag(FLAGS_bin_dir);
+  if (bin_dir.empty()) bin_dir = ProgramDir();
+  const std::string root = work_dir->root();
+  struct ServerSpec {
+    std::string transport;
+    std::vector<std::string> argv;
+    std::string address_key;
+  };
+  // The raw and gRPC contenders each get their own dualrpc-server process,
+  // so that CPU and RSS belong to one transport (the raw one also listens
+  // on gRPC, idle).
+  const std::vector<ServerSpec> specs = {
+      {"floor", {bin_dir + "/dualrpc-bench-floor-server", "--listen=127.0.0.1:0"}, "floor"},
+      {"raw",
+       {bin_dir + "/dualrpc-server", "--root=" + root, "--grpc_listen=127.0.0.1:0",
+        "--raw_listen=127.0.0.1:0"},
+       "raw"},
+      {"grpc",
+       {bin_dir + "/dualrpc-server", "--root=" + root, "--grpc_listen=127.0.0.1:0",
+        "--raw_listen="},
+       "grpc"},
+      {"capnp", {bin_dir + "/dualrpc-bench-capnp-server", "--listen=127.0.0.1:0"}, "capnp"},
+  };
+  std::vector<std::unique_ptr<ServerProcess>> servers;
+  std::vector<std::unique_ptr<Contender>> contenders;
+  std::vector<std::string> server_commands;
+  const std::vector<std::string> wrapper =
+      absl::StrSplit(absl::GetFlag(FLAGS_server_wrapper), ' ', absl::SkipEmpty());
+  for (const ServerSpec& spec : specs) {
+    if (!wanted(spec.transport)) continue;
+    std::vector<std::string> argv = wrapper;
+    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(spec.transport, argv, work_dir->path(), kServerStartTimeout);
+    if (!server.ok()) {
+      std::fprintf(stderr, "dualrpc-bench: starting %s: %s\n", spec.transport.c_str(),
+                   server.status().ToString().c_str());
+      return 1;
+    }
+    absl::StatusOr<std::string> address = (*server)->Address(spec.address_key);
+    if (!address.ok()) {
+      std::fprintf(stderr, "dualrpc-bench: %s\n", address.status().ToString().c_str());
+      return 1;
+    }
+    server_commands.push_back(absl::StrCat(spec.transport, ": ", absl::StrJoin(argv, " ")));
+    const ServerProcess* process = server->get();
+    if (spec.transport == "floor") {
+      contenders.push_back(std::make_unique<FloorContender>(*address, process));
+    } else if (spec.transport == "capnp") {
+      contenders.push_back(std::make_unique<CapnpContender>(*address, process));
+    } else {
+      contenders.push_back(std::make_unique<DualrpcContender>(
+          spec.transport, absl::StrCat(spec.transport, "://", *address), process));
+    }
+    servers.push_back(*std::move(server));
+  }
+  if (wanted("local")) contenders.push_back(std::make_unique<LocalListContender>(root));
+
+  int total = 0;
+  for (const Point& point : scenario.points) {
+    for (const auto& contender : contenders) {
+      if (contender->Supports(point.workload)) total += scenario.repetitions;
+    }
+  }
+  Progress progress(total);
+  std::vector<PointRecord> records;
+  bool failed = false;
+  for (const Point& point : scenario.points) {
+    absl::StatusOr<CpuPlan> cpus = PlanCpus(point.pinning, available);
+    if (!cpus.ok()) {
+      std::fprintf(stderr, "dualrpc-bench: skipping %s: %s\n", Label(point, "").c_str(),
+                   cpus.status().ToString().c_str());
+      continue;
+    }
+    const bool echo = point.workload.kind == Workload::Kind::kEcho;
+    const std::size_t first = records.size();
+    for (const auto& contender : contenders) {
+      if (!contender->Supports(point.workload)) continue;
+      PointRecord record;
+      record.point = &point;
+      record.transport = std::string(contender->transport());
+      record.client_cpus = CpuSetString(cpus->client);
+      record.server_cpus = contender->server() != nullptr ? CpuSetString(cpus->server) : "";
+      records.push_back(std::move(record));
+    }
+    for (int rep = 0; rep < scenario.repetitions; ++rep) {
+      std::size_t index = first;
+      for (const auto& contender : contenders) {
+        if (!contender->Supports(point.workload)) continue;
+        progress.Begin(absl::StrCat(Label(point, contender->transport()), " rep ", rep + 1, "/",
+                                    scenario.repetitions));
+        absl::StatusOr<Repetition> measured = Measure(
+            *contender, point, *cpus, echo ? scenario.warmup : scenario.list_warmup,
+            echo ? scenario.duration : scenario.list_duration,
+            echo ? 0 : scenario.list_min_calls,
+            echo ? scenario.duration : scenario.list_max_duration, &progress);
+        progress.End();
+        if (!measured.ok()) {
+          std::fprintf(stderr, "dualrpc-bench: %s failed: %s\n",
+                       std::string(contender->transport()).c_str(),
+                       measured.status().ToString().c_str());
+          Repetition broken;
+          broken.errors = 1;
+          broken.first_error = measured.status().ToString();
+          measured = std::move(broken);
+        }
+        records[index++].repetitions.push_back(*std::move(measured));
+      }
+    }
+  }
+  // Restore the client's affinity for whatever runs after.
+  PinProcess(0, available).IgnoreError();
+
+  const MachineInfo machine = DescribeMachine();
+  PrintReport(scenario, machine, records, std::cout);
+  std::cout.flush();
+  if (const std::string json = absl::GetFlag(FLAGS_json); !json.empty()) {
+    absl::Status written = WriteJson(json, scenario, machine, server_commands, records);
+    if (!written.ok()) {
+      std::fprintf(stderr, "dualrpc-bench: %s\n", written.ToString().c_str());
+      return 1;
+    }
+  }
+  const bool smoke = scenario.name == "smoke";
+  for (const PointRecord& record : records) {
+    const Summary summary = Summarize(record);
+    if (summary.errors > 0 || (smoke && summary.calls == 0)) {
+      std::fprintf(stderr, "dualrpc-bench: %s at %s: %lld calls, %lld errors %s\n",
+                   record.transport.c_str(), Label(*record.point, "").c_str(),
+                   static_cast<long long>(summary.calls),
+                   static_cast<long long>(summary.errors), summary.first_error.c_str());
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace dualrpc::bench
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n Proto.\n"
+      "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]");
+  absl::ParseCommandLine(argc, argv);
+  return dualrpc::bench::Run();
+}

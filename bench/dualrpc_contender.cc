@@ -1,0 +1,174 @@
+#include "dualrpc_contender.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
+#include "client/channel_factory.h"
+#include "dualrpc/v1/file_service.dualrpc.h"
+
+namespace dualrpc::bench {
+namespace {
+
+// No deadline, no metadata: the cheapest call the API offers.
+const CallOptions& NoOptions() {
+  static const CallOptions* const options = new CallOptions();
+  return *options;
+}
+
+using OperationDone = absl::AnyInvocable<void(absl::Status) &&>;
+
+// One unit of measured work. Start is thread-safe; `done` runs once, on a
+// transport thread, with OK or what went wrong.
+class Operation {
+ public:
+  virtual ~Operation() = default;
+  virtual void Start(OperationDone done) = 0;
+};
+
+class EchoOperation final : public Operation {
+ public:
+  EchoOperation(v1::FileServiceClient* client, int payload_bytes) : client_(client) {
+    request_.set_payload(std::string(payload_bytes, 'x'));
+  }
+
+  void Start(OperationDone done) override {
+    // The request is serialized before EchoAsync returns: one request
+    // serves every caller.
+    client_->EchoAsync(
+        request_, NoOptions(),
+        [expected = request_.payload().size(),
+         done = std::move(done)](absl::StatusOr<v1::EchoResponse> response) mutable {
+          if (!response.ok()) {
+            std::move(done)(response.status());
+          } else if (response->payload().size() != expected) {
+            std::move(done)(absl::DataLossError(
+                absl::StrCat("echoed ", response->payload().size(), " bytes of ", expected)));
+          } else {
+            std::move(done)(absl::OkStatus());
+          }
+        });
+  }
+
+ private:
+  v1::FileServiceClient* const client_;
+  v1::EchoRequest request_;
+};
+
+// A whole listing: every page, in sequence.
+class ListOperation final : public Operation {
+ public:
+  ListOperation(v1::FileServiceClient* client, const Workload& workload)
+      : client_(client),
+        path_(workload.list_path),
+        page_size_(workload.page_size),
+        entries_(workload.entries) {}
+
+  void Start(OperationDone done) override { NextPage(std::string(), 0, std::move(done)); }
+
+ private:
+  void NextPage(std::string page_token, int64_t seen, OperationDone done) {
+    v1::ListDirectoryRequest request;
+    request.set_path(path_);
+    request.set_page_size(page_size_);
+    request.set_page_token(std::move(page_token));
+    client_->ListDirectoryAsync(
+        request, NoOptions(),
+        [this, seen,
+         done = std::move(done)](absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
+          if (!response.ok()) {
+            std::move(done)(response.status());
+            return;
+          }
+          const int64_t total = seen + response->entries_size();
+          if (!response->next_page_token().empty()) {
+            NextPage(std::move(*response->mutable_next_page_token()), total, std::move(done));
+          } else if (total != entries_) {
+            std::move(done)(
+                absl::DataLossError(absl::StrCat("listed ", total, " of ", entries_, " entries")));
+          } else {
+            std::move(done)(absl::OkStatus());
+          }
+        });
+  }
+
+  v1::FileServiceClient* const client_;
+  const std::string path_;
+  const int page_size_;
+  const int64_t entries_;
+};
+
+void Record(RunControl* control, int64_t since, const absl::Status& status) {
+  control->RecordCall(NowNanos() - since, status.ok());
+  if (!status.ok()) control->NoteError(status.ToString());
+}
+
+// A closed loop's shared state, kept alive by every callback that holds it.
+struct ClosedLoop {
+  ClosedLoop(Operation* operation, RunControl* control, int callers)
+      : operation(operation), control(control), running_callers(callers) {}
+  Operation* const operation;
+  RunControl* const control;
+  absl::BlockingCounter running_callers;
+};
+
+// One caller: starts its next operation from the previous one's completion.
+void StartCaller(std::shared_ptr<ClosedLoop> loop) {
+  const int64_t start = NowNanos();
+  Operation* operation = loop->operation;
+  operation->Start([loop = std::move(loop), start](absl::Status status) mutable {
+    Record(loop->control, start, status);
+    if (status.ok() && loop->control->running()) {
+      StartCaller(std::move(loop));
+    } else {
+      loop->running_callers.DecrementCount();
+    }
+  });
+}
+
+}  // namespace
+
+absl::Status DualrpcContender::Run(const Workload& workload, const LoadShape& shape,
+                                   RunControl* control) {
+  ChannelFactoryOptions options;
+  options.connections = shape.connections;
+  absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target_, options);
+  if (!channel.ok()) return channel.status();
+  v1::FileServiceClient client(*std::move(channel));
+  // Calls go round-robin over the connections: one empty call each opens
+  // them all before the clock starts.
+  for (int i = 0; i < shape.connections; ++i) {
+    absl::StatusOr<v1::EchoResponse> warm = client.Echo(v1::EchoRequest(), NoOptions());
+    if (!warm.ok()) return warm.status();
+  }
+
+  std::unique_ptr<Operation> operation;
+  if (workload.kind == Workload::Kind::kEcho) {
+    operation = std::make_unique<EchoOperation>(&client, workload.payload_bytes);
+  } else {
+    operation = std::make_unique<ListOperation>(&client, workload);
+  }
+
+  if (shape.mode == LoadShape::Mode::kOpen) {
+    auto pacer = std::make_shared<OpenLoopPacer>(shape.rate, kOpenLoopMaxInFlight);
+    control->MarkStarted();
+    pacer->Run(*control, [&](int64_t intended) {
+      operation->Start([pacer, control, intended](absl::Status status) {
+        Record(control, intended, status);
+        pacer->CallEnded();
+      });
+    });
+    return absl::OkStatus();
+  }
+
+  auto loop = std::make_shared<ClosedLoop>(operation.get(), control, shape.concurrency);
+  control->MarkStarted();
+  for (int i = 0; i < shape.concurrency; ++i) StartCaller(loop);
+  loop->running_callers.Wait();
+  return absl::OkStatus();
+}
+
+}  // namespace dualrpc::bench

@@ -1,0 +1,185 @@
+#include "scenario.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace dualrpc::bench {
+namespace {
+
+constexpr int kKiB = 1024;
+constexpr int kMiB = 1024 * 1024;
+
+// Connections a closed loop spreads its callers over (at most one per
+// caller): enough for gRPC (one HTTP/2 connection per channel) and for the
+// servers' two event loops, the same for every contender.
+constexpr int kClosedConnections = 4;
+// Connections an open loop sends over.
+constexpr int kOpenConnections = 4;
+// Closed loops keep at most this many payload bytes in flight (1 MiB echoes
+// stop at 32 callers): beyond it a point measures memory, and draining its
+// calls after the stop takes seconds.
+constexpr int64_t kMaxClosedBytesInFlight = 32 * 1024 * 1024;
+
+Point Echo(std::string group, int payload_bytes, LoadShape shape, Pinning pinning) {
+  Point point;
+  point.group = std::move(group);
+  point.workload.kind = Workload::Kind::kEcho;
+  point.workload.payload_bytes = payload_bytes;
+  point.shape = shape;
+  point.pinning = pinning;
+  return point;
+}
+
+LoadShape Closed(int callers) {
+  LoadShape shape;
+  shape.mode = LoadShape::Mode::kClosed;
+  shape.connections = std::min(callers, kClosedConnections);
+  shape.concurrency = callers;
+  shape.in_flight_per_connection = (callers + shape.connections - 1) / shape.connections;
+  return shape;
+}
+
+LoadShape Pipelined(int connections, int depth) {
+  LoadShape shape;
+  shape.mode = LoadShape::Mode::kPipelined;
+  shape.connections = connections;
+  shape.in_flight_per_connection = depth;
+  shape.concurrency = connections * depth;
+  return shape;
+}
+
+LoadShape Open(double rate) {
+  LoadShape shape;
+  shape.mode = LoadShape::Mode::kOpen;
+  shape.connections = kOpenConnections;
+  shape.concurrency = 0;
+  shape.in_flight_per_connection = 0;
+  shape.rate = rate;
+  return shape;
+}
+
+Point List(int entries, int callers, Pinning pinning) {
+  Point point;
+  point.group = "list";
+  point.workload.kind = Workload::Kind::kList;
+  point.workload.entries = entries;
+  point.workload.list_path = ListDirectoryPath(entries);
+  point.workload.page_size = kListPageSize;
+  point.shape = Closed(callers);
+  point.pinning = pinning;
+  return point;
+}
+
+// The points of quick and full; they differ in size only.
+struct Matrix {
+  std::vector<int> payloads;
+  std::vector<int> callers;
+  std::vector<Pinning> matrix_pinnings;
+  std::vector<int> pinning_callers;
+  std::vector<std::pair<int, int>> pipelines;  // connections, depth
+  std::vector<Pinning> pipeline_pinnings;
+  std::vector<double> rates;
+  std::vector<int> list_entries;
+};
+
+std::vector<Point> Points(const Matrix& m) {
+  std::vector<Point> points;
+  for (Pinning pinning : m.matrix_pinnings) {
+    for (int payload : m.payloads) {
+      for (int callers : m.callers) {
+        if (int64_t{callers} * payload > kMaxClosedBytesInFlight) continue;
+        points.push_back(Echo("echo-closed", payload, Closed(callers), pinning));
+      }
+    }
+  }
+  // The same small echo in every pinning mode the matrix did not cover.
+  for (Pinning pinning : {Pinning::kSameCore, Pinning::kCrossCore, Pinning::kUnpinned}) {
+    if (std::find(m.matrix_pinnings.begin(), m.matrix_pinnings.end(), pinning) !=
+        m.matrix_pinnings.end()) {
+      continue;
+    }
+    for (int callers : m.pinning_callers) {
+      points.push_back(Echo("echo-pinning", 64, Closed(callers), pinning));
+    }
+  }
+  for (Pinning pinning : m.pipeline_pinnings) {
+    for (const auto& [connections, depth] : m.pipelines) {
+      points.push_back(Echo("echo-pipelined", 64, Pipelined(connections, depth), pinning));
+    }
+  }
+  for (double rate : m.rates) {
+    points.push_back(Echo("echo-open", 64, Open(rate), Pinning::kSameCore));
+  }
+  for (int entries : m.list_entries) {
+    points.push_back(List(entries, 1, Pinning::kSameCore));
+  }
+  return points;
+}
+
+}  // namespace
+
+std::string ListDirectoryPath(int entries) { return absl::StrCat("list-", entries); }
+
+absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
+  Scenario scenario;
+  scenario.name = std::string(name);
+  if (name == "smoke") {
+    scenario.repetitions = 1;
+    scenario.warmup = absl::Milliseconds(50);
+    scenario.duration = absl::Milliseconds(150);
+    scenario.list_warmup = absl::Milliseconds(20);
+    scenario.list_duration = absl::Milliseconds(150);
+    scenario.list_entries = {100};
+    scenario.list_max_duration = absl::Seconds(5);
+    scenario.points = {
+        Echo("echo-closed", 64, Closed(2), Pinning::kUnpinned),
+        Echo("echo-pipelined", 64, Pipelined(1, 8), Pinning::kUnpinned),
+        Echo("echo-open", 64, Open(2000), Pinning::kUnpinned),
+        List(100, 1, Pinning::kUnpinned),
+    };
+    return scenario;
+  }
+  Matrix matrix;
+  matrix.payloads = {0, 64, kKiB, 64 * kKiB, kMiB};
+  // Client and server share one core in the big matrix: the mode with the
+  // least noise on this VM, where a call's cost is its CPU time. The other
+  // modes are measured for 64 B echoes (echo-pinning) and for pipelines.
+  matrix.matrix_pinnings = {Pinning::kSameCore};
+  matrix.pinning_callers = {1, 32};
+  matrix.list_entries = {100, 10000, 100000};
+  if (name == "quick") {
+    scenario.repetitions = 1;
+    scenario.warmup = absl::Milliseconds(50);
+    scenario.duration = absl::Milliseconds(150);
+    scenario.list_warmup = absl::Milliseconds(50);
+    scenario.list_duration = absl::Milliseconds(300);
+    scenario.list_min_calls = 1;
+    scenario.list_max_duration = absl::Seconds(10);
+    matrix.callers = {1, 32};
+    matrix.pipelines = {{2, 64}};
+    matrix.pipeline_pinnings = {Pinning::kUnpinned};
+    matrix.rates = {10000};
+  } else if (name == "full") {
+    scenario.repetitions = 3;
+    scenario.warmup = absl::Milliseconds(200);
+    scenario.duration = absl::Milliseconds(600);
+    scenario.list_warmup = absl::Milliseconds(200);
+    scenario.list_duration = absl::Milliseconds(1500);
+    scenario.list_min_calls = 3;
+    scenario.list_max_duration = absl::Seconds(20);
+    matrix.callers = {1, 8, 32, 128};
+    matrix.pipelines = {{1, 16}, {1, 128}, {2, 128}};
+    matrix.pipeline_pinnings = {Pinning::kSameCore, Pinning::kUnpinned};
+    matrix.rates = {10000, 40000};
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--scenario must be smoke, quick or full, not ", name));
+  }
+  scenario.list_entries = matrix.list_entries;
+  scenario.points = Points(matrix);
+  return scenario;
+}
+
+}  // namespace dualrpc::bench

@@ -1,0 +1,75 @@
+'use strict';
+// dualrpc: a client for dualrpc.v1.FileService (and any unary method of the
+// contract) over gRPC or over the dualrpc framed protocol, with one API:
+//
+//   const dualrpc = require('dualrpc');
+//   const client = dualrpc.connect('raw://127.0.0.1:50052');  // or grpc://
+//   const payload = await client.echo(Buffer.from('hi'), { deadlineMs: 1000 });
+//   const { entries, nextPageToken } = await client.listDirectory({ path: 'docs' });
+//   client.close();
+//
+// Failed calls reject with RpcError (.code, .codeName, .details).
+
+const { Client } = require('./client');
+const { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES } = require('./frame');
+const { GrpcTransport } = require('./grpc_transport');
+const { loadContract, PROTO_DIR_ENV } = require('./protos');
+const { RawTransport } = require('./raw_transport');
+const { Code, RpcError } = require('./status');
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const TARGET_PATTERN = /^(raw|grpc):\/\/(\[[0-9A-Fa-f:.]+\]|[^/:[\]]+):(\d{1,5})\/?$/;
+
+// { scheme, host, port } of "raw://host:port" or "grpc://host:port"
+// (IPv6 hosts in brackets); throws TypeError otherwise.
+function parseTarget(target) {
+  const match = typeof target === 'string' ? TARGET_PATTERN.exec(target) : null;
+  const port = match === null ? NaN : Number(match[3]);
+  if (match === null || port < 1 || port > 65535) {
+    throw new TypeError(`dualrpc.connect: want "raw://host:port" or "grpc://host:port", not ${JSON.stringify(target)}`);
+  }
+  const host = match[2].startsWith('[') ? match[2].slice(1, -1) : match[2];
+  return { scheme: match[1], host, hostPort: `${match[2]}:${port}`, port };
+}
+
+function positiveOption(options, name, fallback) {
+  const value = options[name] === undefined ? fallback : options[name];
+  if (value !== undefined && !(typeof value === 'number' && value > 0)) {
+    throw new TypeError(`dualrpc.connect: option ${name} must be a positive number, not ${String(value)}`);
+  }
+  return value;
+}
+
+// Returns a Client for `target`. Connections open lazily, on the first call.
+// Options (all optional):
+//   deadlineMs        default deadline of every call (none by default)
+//   maxMessageBytes   largest request/response message (4 MiB, as the server)
+//   maxHeaderBytes    raw: largest call header (16 KiB, as the server)
+//   connectTimeoutMs  raw: longest wait for a TCP connect (5000)
+//   protoDir          directory holding dualrpc/v1/*.proto (else $DUALRPC_PROTO_DIR,
+//                     else the repository's proto/ next to this package)
+function connect(target, options = {}) {
+  const { scheme, host, hostPort, port } = parseTarget(target);
+  const limits = {
+    maxMessageBytes: positiveOption(options, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES),
+    maxHeaderBytes: positiveOption(options, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES),
+  };
+  const connectTimeoutMs = positiveOption(options, 'connectTimeoutMs', DEFAULT_CONNECT_TIMEOUT_MS);
+  const defaultDeadlineMs = positiveOption(options, 'deadlineMs', undefined);
+  const contract = loadContract(options.protoDir);
+  const transport = scheme === 'raw'
+    ? new RawTransport({
+      host,
+      port,
+      limits,
+      connectTimeoutMs,
+      wire: {
+        RequestHeader: contract.lookupType('dualrpc.wire.v1.RequestHeader'),
+        ResponseHeader: contract.lookupType('dualrpc.wire.v1.ResponseHeader'),
+      },
+    })
+    : new GrpcTransport({ target: hostPort, limits });
+  return new Client({ transport, contract, defaultDeadlineMs, maxMessageBytes: limits.maxMessageBytes });
+}
+
+module.exports = { connect, RpcError, Code, PROTO_DIR_ENV };

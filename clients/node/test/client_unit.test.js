@@ -1,0 +1,470 @@
+'use strict';
+// Raw-protocol behaviour of the Node client against a tiny fake server
+// written here (net.createServer speaking the preface, frames encoded and
+// parsed by hand from docs/PROTOCOL.md, not with the client's codec), plus
+// the FrameDecoder on its own. Run: node --test test/
+
+const assert = require('node:assert/strict');
+const net = require('node:net');
+const path = require('node:path');
+const { test } = require('node:test');
+const protobuf = require('protobufjs');
+
+const dualrpc = require('..');
+const { FrameDecoder } = require('../lib/frame_decoder');
+
+const ECHO = '/dualrpc.v1.FileService/Echo';
+const T = Object.freeze({ REQUEST: 1, RESPONSE: 2, CANCEL: 3, PING: 4, GOAWAY: 5 });
+const END_STREAM = 0x01;
+const ACK = 0x80;
+const PREFACE = Buffer.from([0x44, 0x52, 0x50, 0x43, 1, 0, 0, 0]);
+
+const wire = protobuf.loadSync(
+  path.resolve(__dirname, '..', '..', '..', 'proto', 'dualrpc', 'wire', 'v1', 'wire.proto'));
+const RequestHeader = wire.lookupType('dualrpc.wire.v1.RequestHeader');
+
+// --- hand-written wire helpers -------------------------------------------------
+
+function frame(type, flags, callId, payload = Buffer.alloc(0)) {
+  const header = Buffer.alloc(12);
+  header.writeUInt32BE(payload.length, 0);
+  header[4] = type;
+  header[5] = flags;
+  header.writeUInt32BE(callId, 8);
+  return Buffer.concat([header, payload]);
+}
+
+function varint(value) {
+  const bytes = [];
+  while (value > 0x7f) {
+    bytes.push((value & 0x7f) | 0x80);
+    value >>>= 7;
+  }
+  bytes.push(value);
+  return Buffer.from(bytes);
+}
+
+// ResponseHeader { status_code = 1; status_message = 2 }, empty for OK.
+function responseHeader(code = 0, message = '') {
+  const parts = [];
+  if (code !== 0) parts.push(Buffer.from([0x08]), varint(code));
+  if (message) parts.push(Buffer.from([0x12]), varint(Buffer.byteLength(message)), Buffer.from(message));
+  return Buffer.concat(parts);
+}
+
+function u32(value) {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(value, 0);
+  return bytes;
+}
+
+// EchoRequest and EchoResponse share their encoding (bytes payload = 1), so
+// echoing the request message is a valid response message.
+function okResponse(callId, message) {
+  return frame(T.RESPONSE, END_STREAM, callId, Buffer.concat([u32(0), message]));
+}
+
+function errorResponse(callId, code, text) {
+  const header = responseHeader(code, text);
+  return frame(T.RESPONSE, END_STREAM, callId, Buffer.concat([u32(header.length), header]));
+}
+
+function goaway(lastCallId, code, text) {
+  return frame(T.GOAWAY, 0, 0, Buffer.concat([u32(lastCallId), responseHeader(code, text)]));
+}
+
+// --- the fake server -----------------------------------------------------------
+
+// One accepted connection: parses the client's preface and frames, answers
+// the preface, and hands frames out in order through next().
+class FakePeer {
+  constructor(socket, { preface }) {
+    this.socket = socket;
+    this.preface_ = preface;
+    this.buffer_ = Buffer.alloc(0);
+    this.sawPreface_ = false;
+    this.frames_ = [];
+    this.waiters_ = [];
+    this.ended = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('data', (chunk) => this.onData_(chunk));
+    socket.on('error', () => {});
+  }
+
+  onData_(chunk) {
+    this.buffer_ = Buffer.concat([this.buffer_, chunk]);
+    if (!this.sawPreface_) {
+      if (this.buffer_.length < 8) return;
+      assert.deepEqual(this.buffer_.subarray(0, 8), PREFACE, 'client preface');
+      this.buffer_ = this.buffer_.subarray(8);
+      this.sawPreface_ = true;
+      this.socket.write(this.preface_);
+    }
+    while (this.buffer_.length >= 12) {
+      const length = this.buffer_.readUInt32BE(0);
+      if (this.buffer_.length < 12 + length) return;
+      const parsed = {
+        type: this.buffer_[4],
+        flags: this.buffer_[5],
+        reserved: this.buffer_.readUInt16BE(6),
+        callId: this.buffer_.readUInt32BE(8),
+        payload: Buffer.from(this.buffer_.subarray(12, 12 + length)),
+      };
+      if (parsed.type === T.REQUEST) {
+        const headerLength = parsed.payload.readUInt32BE(0);
+        parsed.header = RequestHeader.decode(parsed.payload.subarray(4, 4 + headerLength));
+        parsed.message = parsed.payload.subarray(4 + headerLength);
+      }
+      this.buffer_ = this.buffer_.subarray(12 + length);
+      const waiter = this.waiters_.shift();
+      if (waiter) waiter(parsed); else this.frames_.push(parsed);
+    }
+  }
+
+  // The next frame from the client.
+  next() {
+    if (this.frames_.length > 0) return Promise.resolve(this.frames_.shift());
+    return new Promise((resolve) => this.waiters_.push(resolve));
+  }
+
+  async nextOfType(type) {
+    const received = await this.next();
+    assert.equal(received.type, type, `frame type ${received.type}, want ${type}`);
+    return received;
+  }
+
+  write(bytes) {
+    this.socket.write(bytes);
+  }
+}
+
+class FakeServer {
+  static async start(t, { preface = PREFACE } = {}) {
+    const server = new FakeServer(preface);
+    await new Promise((resolve) => server.server_.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    return server;
+  }
+
+  constructor(preface) {
+    this.peers = [];
+    this.waiters_ = [];
+    this.server_ = net.createServer((socket) => {
+      const peer = new FakePeer(socket, { preface });
+      this.peers.push(peer);
+      const waiter = this.waiters_.shift();
+      if (waiter) waiter(peer);
+    });
+  }
+
+  get target() {
+    return `raw://127.0.0.1:${this.server_.address().port}`;
+  }
+
+  // The n-th accepted connection (0-based), once accepted.
+  peer(n) {
+    if (n < this.peers.length) return Promise.resolve(this.peers[n]);
+    assert.equal(n, this.peers.length + this.waiters_.length, 'wait for connections in order');
+    return new Promise((resolve) => this.waiters_.push(resolve));
+  }
+
+  close() {
+    for (const peer of this.peers) peer.socket.destroy();
+    this.server_.close();
+  }
+}
+
+function connect(t, server, options) {
+  const client = dualrpc.connect(server.target, options);
+  t.after(() => client.close());
+  return client;
+}
+
+async function rejectsWith(promise, codeName) {
+  const error = await promise.then(
+    () => assert.fail(`resolved, want ${codeName}`),
+    (rejection) => rejection);
+  assert.ok(error instanceof dualrpc.RpcError, `want an RpcError, got ${error}`);
+  assert.equal(error.codeName, codeName, error.message);
+  assert.equal(error.code, dualrpc.Code[codeName]);
+  return error;
+}
+
+// --- FrameDecoder --------------------------------------------------------------
+
+test('decoder: preface and frames fed one byte at a time', () => {
+  const bytes = Buffer.concat([PREFACE, okResponse(1, Buffer.from('abc')), frame(T.PING, 0, 0, Buffer.alloc(8, 7))]);
+  const decoder = new FrameDecoder({ maxPayloadBytes: 1024 });
+  const events = [];
+  for (const byte of bytes) events.push(...decoder.push(Buffer.from([byte])));
+  assert.deepEqual(events.map((event) => event.kind), ['preface', 'frame', 'frame']);
+  assert.equal(events[1].callId, 1);
+  assert.deepEqual(events[1].payload, Buffer.concat([u32(0), Buffer.from('abc')]));
+  assert.equal(events[2].type, T.PING);
+  assert.equal(decoder.bufferedBytes, 0);
+});
+
+test('decoder: many frames in one chunk; oversized payload skipped unbuffered', () => {
+  const big = frame(T.RESPONSE, END_STREAM, 2, Buffer.alloc(5000, 1));
+  const bytes = Buffer.concat([PREFACE, okResponse(1, Buffer.from('a')), big, okResponse(3, Buffer.from('c'))]);
+  const decoder = new FrameDecoder({ maxPayloadBytes: 100 });
+  const events = decoder.push(bytes.subarray(0, 8 + 17 + 12 + 10));
+  assert.deepEqual(events.map((event) => event.kind), ['preface', 'frame', 'oversized']);
+  assert.equal(events[2].length, 5000);
+  assert.equal(decoder.bufferedBytes, 0, 'skipped bytes are not kept');
+  const rest = decoder.push(bytes.subarray(8 + 17 + 12 + 10));
+  assert.deepEqual(rest.map((event) => [event.kind, event.callId]), [['frame', 3]]);
+});
+
+test('decoder: wrong magic is an error', () => {
+  const events = new FrameDecoder({ maxPayloadBytes: 100 }).push(Buffer.from('HTTP/1.1 400'));
+  assert.equal(events.length, 1);
+  assert.equal(events[0].kind, 'error');
+});
+
+// --- the client against the fake server -----------------------------------------
+
+test('a frame split across chunks (inside header and payload); PING answered with ACK', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('split across chunks'));
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  assert.equal(request.header.method, ECHO);
+  assert.equal(request.flags & END_STREAM, END_STREAM);
+  const response = okResponse(request.callId, request.message);
+
+  // Each part goes out only after the client answered a PING sent with the
+  // previous part, so the client cannot have seen the parts together.
+  let offset = 0;
+  for (const [i, end] of [5, 20].entries()) {
+    const ping = Buffer.alloc(8, i + 1);
+    peer.write(Buffer.concat([frame(T.PING, 0, 0, ping), response.subarray(offset, end)]));
+    const ack = await peer.nextOfType(T.PING);
+    assert.equal(ack.flags, ACK);
+    assert.equal(ack.callId, 0);
+    assert.deepEqual(ack.payload, ping);
+    offset = end;
+  }
+  peer.write(response.subarray(offset));
+  assert.equal((await reply).toString(), 'split across chunks');
+});
+
+test('concurrent calls on one connection, answered out of order in one chunk', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const payloads = ['first', 'second', 'third', 'fourth'];
+  const replies = payloads.map((payload) => client.echo(Buffer.from(payload)));
+  const peer = await server.peer(0);
+  const requests = [];
+  for (let i = 0; i < payloads.length; ++i) requests.push(await peer.nextOfType(T.REQUEST));
+  const ids = requests.map((request) => request.callId);
+  assert.ok(ids[0] > 0);
+  ids.slice(1).forEach((id, i) => assert.ok(id > ids[i], `call ids ${ids} must increase`));
+
+  peer.write(Buffer.concat(requests.reverse().map((request) => okResponse(request.callId, request.message))));
+  assert.deepEqual((await Promise.all(replies)).map(String), payloads);
+  assert.equal(server.peers.length, 1);
+});
+
+test('deadline: DEADLINE_EXCEEDED locally, timeout_micros sent, CANCEL follows, late response ignored', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const started = performance.now();
+  const reply = client.echo(Buffer.from('slow'), { deadlineMs: 50 });
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  const timeoutMicros = Number(request.header.timeoutMicros);
+  assert.ok(timeoutMicros > 0 && timeoutMicros <= 50000, `timeout_micros ${timeoutMicros}`);
+
+  const error = await rejectsWith(reply, 'DEADLINE_EXCEEDED');
+  assert.ok(performance.now() - started >= 45, 'not before the deadline');
+  assert.match(error.details, /deadline/);
+  const cancel = await peer.nextOfType(T.CANCEL);
+  assert.equal(cancel.callId, request.callId);
+  assert.equal(cancel.payload.length, 0);
+
+  // A RESPONSE already on its way is ignored; the connection stays usable.
+  peer.write(okResponse(request.callId, request.message));
+  const next = client.echo(Buffer.from('next'));
+  const nextRequest = await peer.nextOfType(T.REQUEST);
+  assert.ok(nextRequest.callId > request.callId);
+  assert.equal(Number(nextRequest.header.timeoutMicros), 0, 'no deadline: no timeout_micros');
+  peer.write(okResponse(nextRequest.callId, nextRequest.message));
+  assert.equal((await next).toString(), 'next');
+});
+
+test('GOAWAY: later ids fail UNAVAILABLE, earlier ones are answered, new calls reconnect', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const replies = ['a', 'b', 'c'].map((payload) => client.echo(Buffer.from(payload)));
+  const first = await server.peer(0);
+  const requests = [];
+  for (let i = 0; i < 3; ++i) requests.push(await first.nextOfType(T.REQUEST));
+
+  first.write(goaway(requests[1].callId, 14, 'server is shutting down'));
+  const notRun = await rejectsWith(replies[2], 'UNAVAILABLE');
+  assert.match(notRun.details, /going away/);
+
+  // No new call goes to the connection that received GOAWAY.
+  const later = client.echo(Buffer.from('later'));
+  const second = await server.peer(1);
+  const laterRequest = await second.nextOfType(T.REQUEST);
+  second.write(okResponse(laterRequest.callId, laterRequest.message));
+  assert.equal((await later).toString(), 'later');
+
+  first.write(Buffer.concat(requests.slice(0, 2).map((request) => okResponse(request.callId, request.message))));
+  assert.deepEqual((await Promise.all(replies.slice(0, 2))).map(String), ['a', 'b']);
+  // Drained: the client closes it, having sent nothing more on it.
+  await first.ended;
+  assert.equal(first.frames_.length, 0);
+});
+
+test('GOAWAY with an error status fails every call at once', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('x'));
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  peer.write(goaway(request.callId, 13, 'call ids must increase'));
+  const error = await rejectsWith(reply, 'UNAVAILABLE');
+  assert.match(error.details, /INTERNAL: call ids must increase/);
+});
+
+test('connection loss: waiting calls fail UNAVAILABLE, the next call reconnects', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('lost'));
+  const first = await server.peer(0);
+  await first.nextOfType(T.REQUEST);
+  first.socket.destroy();
+  await rejectsWith(reply, 'UNAVAILABLE');
+
+  const again = client.echo(Buffer.from('again'));
+  const second = await server.peer(1);
+  const request = await second.nextOfType(T.REQUEST);
+  second.write(okResponse(request.callId, request.message));
+  assert.equal((await again).toString(), 'again');
+});
+
+test('a server that is not there: UNAVAILABLE', async (t) => {
+  const server = await FakeServer.start(t);
+  const target = server.target;
+  server.close();
+  const client = dualrpc.connect(target);
+  t.after(() => client.close());
+  await rejectsWith(client.echo(Buffer.from('x')), 'UNAVAILABLE');
+});
+
+test('wrong server preface: UNAVAILABLE', async (t) => {
+  const server = await FakeServer.start(t, { preface: Buffer.from('HTTP/1.1') });
+  const client = connect(t, server);
+  const error = await rejectsWith(client.echo(Buffer.from('x')), 'UNAVAILABLE');
+  assert.match(error.details, /magic/);
+});
+
+test('oversized RESPONSE frame: RESOURCE_EXHAUSTED for that call only, checked before buffering', async (t) => {
+  const server = await FakeServer.start(t);
+  // Frame limit = 1024 + 16384 + 4 bytes.
+  const client = connect(t, server, { maxMessageBytes: 1024 });
+  const tooBig = client.echo(Buffer.from('big'));
+  const fine = client.echo(Buffer.from('fine'));
+  const peer = await server.peer(0);
+  const bigRequest = await peer.nextOfType(T.REQUEST);
+  const fineRequest = await peer.nextOfType(T.REQUEST);
+  const declared = 1024 + 16384 + 5;
+  const header = frame(T.RESPONSE, END_STREAM, bigRequest.callId).subarray(0, 12);
+  header.writeUInt32BE(declared, 0);
+  // The header alone fails the call: the payload has not been sent yet.
+  peer.write(header);
+  await rejectsWith(tooBig, 'RESOURCE_EXHAUSTED');
+  peer.write(Buffer.concat([Buffer.alloc(declared), okResponse(fineRequest.callId, fineRequest.message)]));
+  assert.equal((await fine).toString(), 'fine');
+});
+
+test('request over the message limit: RESOURCE_EXHAUSTED locally, nothing sent', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server, { maxMessageBytes: 1024 });
+  await rejectsWith(client.echo(Buffer.alloc(2000)), 'RESOURCE_EXHAUSTED');
+  const reply = client.echo(Buffer.from('small'));
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  assert.equal(request.message.toString('latin1'), '\n\x05small', 'the first frame is the small call');
+  peer.write(okResponse(request.callId, request.message));
+  assert.equal((await reply).toString(), 'small');
+});
+
+test('error statuses map to RpcError; codes outside 0..16 become UNKNOWN', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const missing = client.listDirectory({ path: 'nope' });
+  const odd = client.echo(Buffer.from('x'));
+  const peer = await server.peer(0);
+  const listRequest = await peer.nextOfType(T.REQUEST);
+  const echoRequest = await peer.nextOfType(T.REQUEST);
+  assert.equal(listRequest.header.method, '/dualrpc.v1.FileService/ListDirectory');
+  peer.write(Buffer.concat([
+    errorResponse(listRequest.callId, 5, 'no such directory: "nope"'),
+    errorResponse(echoRequest.callId, 99, 'from the future'),
+  ]));
+  const notFound = await rejectsWith(missing, 'NOT_FOUND');
+  assert.equal(notFound.details, 'no such directory: "nope"');
+  assert.equal(notFound.message, 'NOT_FOUND: no such directory: "nope"');
+  await rejectsWith(odd, 'UNKNOWN');
+});
+
+test('metadata travels in the RequestHeader; invalid metadata fails locally', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  await rejectsWith(client.echo(Buffer.from('x'), { metadata: { 'Bad Key': 'v' } }), 'INVALID_ARGUMENT');
+  await rejectsWith(client.echo(Buffer.from('x'), { metadata: { 'grpc-timeout': '1S' } }), 'INVALID_ARGUMENT');
+  await rejectsWith(client.echo(Buffer.from('x'), { metadata: { text: 'tab\there' } }), 'INVALID_ARGUMENT');
+  const reply = client.echo(Buffer.from('x'), {
+    metadata: { authorization: 'Bearer t0ken', 'trace-bin': Buffer.from([0, 255]), multi: ['1', '2'] },
+  });
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  assert.deepEqual(request.header.metadata.map(({ key, value }) => [key, Buffer.from(value).toString('hex')]), [
+    ['authorization', Buffer.from('Bearer t0ken').toString('hex')],
+    ['trace-bin', '00ff'],
+    ['multi', '31'],
+    ['multi', '32'],
+  ]);
+  peer.write(okResponse(request.callId, request.message));
+  await reply;
+});
+
+test('an unknown frame type is a connection error: GOAWAY UNIMPLEMENTED, calls fail UNAVAILABLE', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('x'));
+  const peer = await server.peer(0);
+  await peer.nextOfType(T.REQUEST);
+  peer.write(frame(0x7f, 0, 0));
+  await rejectsWith(reply, 'UNAVAILABLE');
+  const away = await peer.nextOfType(T.GOAWAY);
+  assert.equal(away.callId, 0);
+  assert.equal(away.payload[4], 0x08);
+  assert.equal(away.payload[5], 12, 'status UNIMPLEMENTED');
+  await peer.ended;
+});
+
+test('close(): calls in flight and later calls fail with CANCELLED', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('x'));
+  const peer = await server.peer(0);
+  await peer.nextOfType(T.REQUEST);
+  client.close();
+  await rejectsWith(reply, 'CANCELLED');
+  await rejectsWith(client.echo(Buffer.from('y')), 'CANCELLED');
+  await peer.ended;
+});
+
+test('deadlineMs <= 0 fails before anything is sent; unknown methods are UNIMPLEMENTED', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  await rejectsWith(client.echo(Buffer.from('x'), { deadlineMs: 0 }), 'DEADLINE_EXCEEDED');
+  await rejectsWith(client.call('/dualrpc.v1.FileService/Nope', {}), 'UNIMPLEMENTED');
+  await rejectsWith(client.call('not a path', {}), 'UNIMPLEMENTED');
+  assert.equal(server.peers.length, 0, 'no connection was opened');
+});

@@ -1,0 +1,253 @@
+#!/usr/bin/env node
+'use strict';
+// The language-neutral conformance suite (tests/conformance/cases.json,
+// schema tests/conformance/conformance.proto) run through the Node client
+// against one real dualrpc-server, over both transports with the same code.
+//
+// Usage: node conformance_runner.js PATH/TO/dualrpc-server [PATH/TO/cases.json]
+// Prints one line per case per transport, then exactly "N passed, M failed";
+// exits 0 only when nothing failed. The server is always killed.
+
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const dualrpc = require('..');
+
+const DEFAULT_CASES = path.resolve(__dirname, '..', '..', '..', 'tests', 'conformance', 'cases.json');
+const TRANSPORTS = Object.freeze(['grpc', 'raw']);
+const CALL_DEADLINE_MS = 30000;
+const SERVER_START_TIMEOUT_MS = 30000;
+const SERVER_STOP_TIMEOUT_MS = 5000;
+// ListDirectory pages followed at most (a broken token chain must not loop).
+const MAX_PAGES = 1000;
+
+// --- fixture ---------------------------------------------------------------
+
+function buildFixture(root, nodes) {
+  for (const node of nodes) {
+    const where = path.join(root, node.path);
+    if (node.fileContents !== undefined) {
+      fs.writeFileSync(where, node.fileContents);
+      fs.chmodSync(where, 0o644);
+    } else if (node.directory) {
+      fs.mkdirSync(where);
+      fs.chmodSync(where, 0o755);
+    } else if (node.symlinkTarget !== undefined) {
+      fs.symlinkSync(node.symlinkTarget, where);
+    } else {
+      throw new Error(`fixture node without a kind: ${node.path}`);
+    }
+  }
+}
+
+// --- server ----------------------------------------------------------------
+
+// Starts the server on port 0 for both transports; resolves with
+// { process, addresses: { grpc, raw } } once it wrote its ready file.
+function startServer(serverPath, root, workDir) {
+  const readyFile = path.join(workDir, 'ready.json');
+  const logFile = path.join(workDir, 'server.log');
+  const log = fs.openSync(logFile, 'w');
+  const server = childProcess.spawn(serverPath, [
+    '--root', root,
+    '--grpc_listen', '127.0.0.1:0',
+    '--raw_listen', '127.0.0.1:0',
+    '--ready_file', readyFile,
+  ], { stdio: ['ignore', log, log] });
+  fs.closeSync(log);
+
+  return new Promise((resolve, reject) => {
+    let watcher = null;
+    let timer = null;
+    const finish = (error, addresses) => {
+      if (watcher === null) return;
+      watcher.close();
+      watcher = null;
+      clearTimeout(timer);
+      server.off('exit', onExit);
+      server.off('error', onError);
+      if (error) {
+        const serverLog = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+        reject(new Error(`${error.message}\n${serverLog}`));
+      } else {
+        resolve({ process: server, addresses });
+      }
+    };
+    // The server writes the ready file under a temporary name and renames
+    // it, so a file that exists is complete.
+    const check = () => {
+      if (!fs.existsSync(readyFile)) return;
+      finish(null, JSON.parse(fs.readFileSync(readyFile, 'utf8')));
+    };
+    const onExit = (code, signal) => finish(new Error(`${serverPath} exited (${signal || code}) before it was ready`));
+    const onError = (error) => finish(new Error(`cannot start ${serverPath}: ${error.message}`));
+    watcher = fs.watch(workDir, check);
+    timer = setTimeout(() => finish(new Error(`${serverPath} not ready after ${SERVER_START_TIMEOUT_MS} ms`)),
+      SERVER_START_TIMEOUT_MS);
+    server.on('exit', onExit);
+    server.on('error', onError);
+    check();
+  });
+}
+
+// SIGTERM (the server drains), then SIGKILL if it lingers.
+function stopServer(server) {
+  if (server.exitCode !== null || server.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.kill('SIGKILL'), SERVER_STOP_TIMEOUT_MS);
+    server.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.kill('SIGTERM');
+  });
+}
+
+// --- cases -----------------------------------------------------------------
+
+const callOptions = () => ({ deadlineMs: CALL_DEADLINE_MS });
+
+// What a case produced: { code, echoPayload } or { code, entries, morePages }.
+async function runCase(client, testCase) {
+  try {
+    return testCase.echo !== undefined ? await runEcho(client, testCase) : await runListDirectory(client, testCase);
+  } catch (error) {
+    if (!(error instanceof dualrpc.RpcError)) throw error;
+    return { code: error.codeName, details: error.details };
+  }
+}
+
+async function runEcho(client, testCase) {
+  const payload = testCase.echoPayloadBytes
+    ? Buffer.alloc(testCase.echoPayloadBytes, 'x')
+    : Buffer.from(testCase.echo.payload || '', 'base64');
+  return { code: 'OK', echoPayload: await client.echo(payload, callOptions()) };
+}
+
+async function runListDirectory(client, testCase) {
+  const request = { ...testCase.listDirectory };
+  if (testCase.pageTokenFromPath) {
+    const first = await client.listDirectory({ path: testCase.pageTokenFromPath, pageSize: 1 }, callOptions());
+    request.pageToken = first.nextPageToken;
+  }
+  const entries = [];
+  let morePages = false;
+  for (let pages = 0; pages < MAX_PAGES; ++pages) {
+    const page = await client.listDirectory(request, callOptions());
+    entries.push(...page.entries);
+    morePages = page.nextPageToken !== '';
+    if (!testCase.followPages || !morePages) break;
+    request.pageToken = page.nextPageToken;
+  }
+  return { code: 'OK', entries, morePages };
+}
+
+// A response value in the JSON form cases.json uses (bytes as base64).
+function jsonForm(value) {
+  if (Buffer.isBuffer(value)) return value.toString('base64');
+  if (value !== null && typeof value === 'object') return JSON.stringify(value);
+  return value;
+}
+
+// Mismatches between `outcome` and the case's expectation; empty when it passed.
+function compare(testCase, outcome) {
+  const expect = testCase.expect || {};
+  const expectedCode = expect.code || 'OK';
+  if (outcome.code !== expectedCode) {
+    return [`status ${outcome.code} (${outcome.details || ''}), want ${expectedCode}`];
+  }
+  if (outcome.code !== 'OK') return [];
+  if (testCase.echo !== undefined) {
+    const want = expect.echoPayloadBytes
+      ? Buffer.alloc(expect.echoPayloadBytes, 'x')
+      : Buffer.from((expect.echo && expect.echo.payload) || '', 'base64');
+    if (outcome.echoPayload.equals(want)) return [];
+    return want.length <= 64
+      ? [`echo payload ${outcome.echoPayload.toString('base64')}, want ${want.toString('base64')} (base64)`]
+      : [`echo payload of ${outcome.echoPayload.length} bytes differs from the ${want.length} expected`];
+  }
+  const problems = [];
+  const wantEntries = expect.entries || [];
+  const gotNames = outcome.entries.map((entry) => entry.name).join(',');
+  if (outcome.entries.length !== wantEntries.length) {
+    problems.push(`${outcome.entries.length} entries [${gotNames}], want ${wantEntries.length}`);
+    return problems;
+  }
+  wantEntries.forEach((want, i) => {
+    const got = outcome.entries[i];
+    // Only the fields the case sets are compared (mtime and mode vary).
+    for (const [field, value] of Object.entries(want)) {
+      if (jsonForm(got[field]) !== jsonForm(value)) {
+        problems.push(`entry ${i} ${field}: ${JSON.stringify(jsonForm(got[field]))}, want ${JSON.stringify(value)}`);
+      }
+    }
+    if (!got.modifyTime) problems.push(`entry ${i} (${got.name}) has no modifyTime`);
+  });
+  if (!testCase.followPages && outcome.morePages !== Boolean(expect.morePages)) {
+    problems.push(`more pages: ${outcome.morePages}, want ${Boolean(expect.morePages)}`);
+  }
+  return problems;
+}
+
+// --- main ------------------------------------------------------------------
+
+async function main() {
+  const [serverPath, casesPath = DEFAULT_CASES] = process.argv.slice(2);
+  if (!serverPath) {
+    console.error('usage: conformance_runner.js PATH/TO/dualrpc-server [PATH/TO/cases.json]');
+    return 2;
+  }
+  const suite = JSON.parse(fs.readFileSync(casesPath, 'utf8'));
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dualrpc-node-conformance-'));
+  const root = path.join(workDir, 'root');
+  fs.mkdirSync(root);
+  let server = null;
+  const killServer = () => {
+    if (server !== null && server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+  };
+  process.on('exit', killServer);
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      killServer();
+      process.exit(1);
+    });
+  }
+  let passed = 0;
+  let failed = 0;
+  try {
+    buildFixture(root, suite.fixture || []);
+    const started = await startServer(path.resolve(serverPath), root, workDir);
+    server = started.process;
+    for (const transport of TRANSPORTS) {
+      const client = dualrpc.connect(`${transport}://${started.addresses[transport]}`);
+      try {
+        for (const testCase of suite.cases) {
+          const problems = compare(testCase, await runCase(client, testCase));
+          if (problems.length === 0) {
+            passed += 1;
+            console.log(`PASS ${transport} ${testCase.name}`);
+          } else {
+            failed += 1;
+            console.log(`FAIL ${transport} ${testCase.name}: ${problems.join('; ')}`);
+          }
+        }
+      } finally {
+        client.close();
+      }
+    }
+  } catch (error) {
+    failed += 1;
+    console.log(`FAIL runner: ${error.stack || error}`);
+  } finally {
+    if (server !== null) await stopServer(server);
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 ? 0 : 1;
+}
+
+main().then((code) => {
+  process.exitCode = code;
+});

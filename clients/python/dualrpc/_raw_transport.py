@@ -1,0 +1,467 @@
+"""raw:// — the client side of the framed protocol (docs/PROTOCOL.md).
+
+RawTransport keeps one RawConnection for new calls and opens another when
+that one is lost or the server sent GOAWAY; a connection that received
+GOAWAY finishes the calls it still owns and then closes itself. Each
+RawConnection carries any number of concurrent calls, told apart by call id.
+
+Threads of a RawConnection:
+  * callers: start_call() assigns the call id and queues the REQUEST under
+    one lock, so ids reach the wire in increasing order (§3.3); each caller
+    then waits on its own _PendingCall, at most until its deadline.
+  * the writer thread is the only one that writes to the socket, so no caller
+    and not the reader (answering a PING) ever blocks on another's send.
+  * the reader thread is the only one that reads: it completes calls by id,
+    answers PING, handles GOAWAY and, however the connection ends, runs the
+    one close path (_finish) and then releases the socket.
+"""
+
+import math
+import queue
+import socket
+import threading
+import time
+from typing import NamedTuple
+
+from google.protobuf.message import DecodeError
+
+from . import _framing as framing
+from . import _metadata
+from .status import RpcError, StatusCode
+
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
+# After a connection error, how long the writer may take to flush what is
+# queued (our GOAWAY) before the socket is shut down under it.
+_WRITER_DRAIN_SECONDS = 1.0
+# The writer joins frames that were queued together into one send, up to this.
+_COALESCE_BYTES = 256 * 1024
+# An oversized RESPONSE payload is read and dropped in chunks of this size.
+_DISCARD_CHUNK_BYTES = 64 * 1024
+# Fresh connections one call tries when each goes away before taking it.
+_MAX_CONNECTION_ATTEMPTS = 3
+
+_STOP_WRITING = object()
+
+
+class _Outcome(NamedTuple):
+    code: StatusCode
+    message: str = ""
+    payload: bytes = b""
+    trailing_metadata: tuple = ()
+
+
+class _PendingCall:
+    """A call awaiting its RESPONSE. Whoever removes it from its connection's
+    table (under the connection's lock) finishes it, exactly once."""
+
+    __slots__ = ("_done", "outcome")
+
+    def __init__(self):
+        self._done = threading.Event()
+        self.outcome = None
+
+    def finish(self, outcome):
+        self.outcome = outcome
+        self._done.set()
+
+    def wait(self, timeout):
+        """True once finished; False if `timeout` seconds passed first."""
+        return self._done.wait(timeout)
+
+
+class _ConnectionRetired(Exception):
+    """The connection takes no new calls (GOAWAY, closed, or ids used up)."""
+
+
+class _Truncated(Exception):
+    """End of stream inside a frame or the preface."""
+
+
+class RawConnection:
+    """One TCP connection speaking the framed protocol. Thread-safe.
+
+    Owns its socket and its two threads; the socket is closed by the reader
+    thread when it exits, after the writer stopped.
+    """
+
+    def __init__(self, sock, max_message_bytes, name):
+        self._sock = sock
+        self._input = sock.makefile("rb")
+        self._max_message_bytes = max_message_bytes
+        self._max_frame_payload = framing.max_frame_payload(max_message_bytes)
+        self._lock = threading.Lock()
+        # Guarded by _lock.
+        self._pending = {}  # call id -> _PendingCall
+        self._next_call_id = 1
+        self._accepting = True
+        self._closed = False
+        self._goaway = None  # (StatusCode, message) once the server sent GOAWAY.
+        # Items: bytes, a tuple of bytes (one frame), or _STOP_WRITING.
+        self._outgoing = queue.SimpleQueue()
+        self._outgoing.put(framing.PREFACE)  # §2: a client may send frames right after it.
+        self._handlers = {
+            framing.FrameType.RESPONSE: self._on_response,
+            framing.FrameType.PING: self._on_ping,
+            framing.FrameType.GOAWAY: self._on_goaway,
+            framing.FrameType.REQUEST: self._on_client_only_frame,
+            framing.FrameType.CANCEL: self._on_client_only_frame,
+            framing.FrameType.MESSAGE: self._on_client_only_frame,
+        }
+        self._writer = threading.Thread(target=self._write_loop, name=f"{name}-writer", daemon=True)
+        self._reader = threading.Thread(target=self._read_loop, name=f"{name}-reader", daemon=True)
+        self._writer.start()
+        self._reader.start()
+
+    @property
+    def accepting_calls(self):
+        with self._lock:
+            return self._accepting
+
+    @property
+    def closed(self):
+        with self._lock:
+            return self._closed
+
+    def start_call(self, method, message, deadline, metadata):
+        """Queues a unary REQUEST; returns (call id, _PendingCall).
+
+        `deadline` is a time.monotonic() value or None. Raises
+        _ConnectionRetired if this connection takes no new calls, RpcError if
+        the call cannot be sent at all.
+        """
+        timeout_micros = 0
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before sending")
+            timeout_micros = max(1, math.ceil(remaining * 1e6))
+        try:
+            payload = framing.encode_call_payload(
+                framing.request_header(method, timeout_micros, metadata), message)
+        except framing.CallHeaderTooLarge as error:
+            raise RpcError(StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
+        call = _PendingCall()
+        with self._lock:
+            if not self._accepting:
+                raise _ConnectionRetired()
+            call_id = self._next_call_id
+            self._next_call_id += 1
+            if call_id == framing.MAX_CALL_ID:
+                self._accepting = False
+            self._pending[call_id] = call
+            self._outgoing.put((framing.encode_request(call_id, payload), payload))
+        return call_id, call
+
+    def abandon(self, call_id):
+        """Forgets a call whose deadline passed and sends CANCEL (§4.5).
+
+        Returns False if the call had already finished: its outcome stands.
+        """
+        with self._lock:
+            if self._pending.pop(call_id, None) is None:
+                return False
+            self._outgoing.put(framing.encode_cancel(call_id))
+            drained = self._drained_locked()
+        if drained:
+            self._shutdown_socket()
+        return True
+
+    def close(self, message="the client is closed"):
+        """Fails the calls still waiting with CANCELLED and ends the connection."""
+        self._finish(StatusCode.CANCELLED, message)
+        self._shutdown_socket()
+        if threading.current_thread() is not self._reader:
+            self._reader.join()
+
+    # The one close path.
+
+    def _finish(self, code, message):
+        """Takes no more calls and fails every waiting call. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._accepting = False
+            doomed = list(self._pending.values())
+            self._pending.clear()
+        self._outgoing.put(_STOP_WRITING)
+        for call in doomed:
+            call.finish(_Outcome(code, message))
+
+    def _drained_locked(self):
+        """After GOAWAY (or the last call id), the last call finished."""
+        return not self._accepting and not self._pending and not self._closed
+
+    def _shutdown_socket(self):
+        # Wakes the reader (EOF) and the writer (EPIPE); the fd stays open
+        # until the reader closes it, so no thread ever uses a reused fd.
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # Writer thread.
+
+    def _write_loop(self):
+        while True:
+            chunks, size, stop = [], 0, False
+            item = self._outgoing.get()
+            while True:
+                if item is _STOP_WRITING:
+                    stop = True
+                    break
+                for chunk in item if isinstance(item, tuple) else (item,):
+                    chunks.append(chunk)
+                    size += len(chunk)
+                if size >= _COALESCE_BYTES:
+                    break
+                try:
+                    item = self._outgoing.get_nowait()
+                except queue.Empty:
+                    break
+            try:
+                if chunks:
+                    self._sock.sendall(b"".join(chunks))
+            except OSError as error:
+                self._finish(StatusCode.UNAVAILABLE, f"connection lost: {error.strerror or error}")
+                self._shutdown_socket()
+                return
+            if stop:
+                return
+
+    # Reader thread.
+
+    def _read_loop(self):
+        code, message = StatusCode.UNAVAILABLE, "connection closed by the server"
+        try:
+            self._check_server_preface()
+            while self._read_frame():
+                pass
+            message = self._end_of_stream_message()
+        except framing.ProtocolError as error:
+            message = f"protocol error: {error.message}"
+            if error.send_goaway:
+                self._outgoing.put(
+                    framing.encode_goaway(self._last_call_id(), error.code, error.message))
+        except _Truncated:
+            message = "connection closed in the middle of a frame"
+        except OSError as error:
+            message = f"connection lost: {error.strerror or error}"
+        except Exception as error:  # A bug here must not leave callers waiting.
+            code, message = StatusCode.INTERNAL, f"raw client reader failed: {error!r}"
+        finally:
+            self._finish(code, message)
+            self._writer.join(_WRITER_DRAIN_SECONDS)
+            self._shutdown_socket()
+            self._writer.join()
+            self._input.close()
+            self._sock.close()
+
+    def _read_exactly(self, size):
+        data = self._input.read(size)
+        if len(data) != size:
+            raise _Truncated()
+        return data
+
+    def _check_server_preface(self):
+        data = self._input.read(framing.PREFACE_BYTES)
+        if len(data) != framing.PREFACE_BYTES:
+            raise framing.ProtocolError(StatusCode.UNAVAILABLE,
+                                        "the server closed the connection before its preface",
+                                        send_goaway=False)
+        framing.check_preface(data)
+
+    def _read_frame(self):
+        """Reads and handles one frame; False at a clean end of stream."""
+        raw_header = self._input.read(framing.FRAME_HEADER_BYTES)
+        if not raw_header:
+            return False
+        if len(raw_header) != framing.FRAME_HEADER_BYTES:
+            raise _Truncated()
+        header = framing.decode_frame_header(raw_header)
+        handler = self._handlers.get(header.type)
+        if handler is None:
+            raise framing.ProtocolError(StatusCode.UNIMPLEMENTED,
+                                        f"unknown frame type {header.type:#04x}")
+        connection_level = header.type in (framing.FrameType.PING, framing.FrameType.GOAWAY)
+        if connection_level != (header.call_id == 0):
+            raise framing.ProtocolError(
+                StatusCode.INTERNAL,
+                f"call id {header.call_id} on a {framing.FrameType(header.type).name} frame")
+        # §4.3: check the declared length before reading (or allocating) anything.
+        if header.length > self._max_frame_payload:
+            if header.type != framing.FrameType.RESPONSE:
+                raise framing.ProtocolError(StatusCode.RESOURCE_EXHAUSTED,
+                                            f"frame payload of {header.length} bytes is over "
+                                            f"the limit of {self._max_frame_payload}")
+            self._discard(header.length)
+            self._complete(header.call_id, _Outcome(
+                StatusCode.RESOURCE_EXHAUSTED,
+                f"response of {header.length} bytes is over the limit of "
+                f"{self._max_message_bytes} bytes"))
+            return True
+        handler(header, self._read_exactly(header.length))
+        return True
+
+    def _discard(self, size):
+        while size > 0:
+            size -= len(self._read_exactly(min(size, _DISCARD_CHUNK_BYTES)))
+
+    def _on_response(self, header, payload):
+        try:
+            response_header, message = framing.decode_response_payload(payload)
+        except DecodeError:
+            outcome = _Outcome(StatusCode.INTERNAL, "malformed RESPONSE from the server")
+        else:
+            outcome = self._outcome_of(response_header, message)
+        self._complete(header.call_id, outcome)
+
+    def _outcome_of(self, response_header, message):
+        metadata = tuple(_metadata.from_wire(entry.key, entry.value)
+                         for entry in response_header.metadata)
+        code = StatusCode.from_number(response_header.status_code)
+        if code != StatusCode.OK:
+            return _Outcome(code, response_header.status_message, b"", metadata)
+        if len(message) > self._max_message_bytes:
+            return _Outcome(StatusCode.RESOURCE_EXHAUSTED,
+                            f"response message of {len(message)} bytes is over the limit of "
+                            f"{self._max_message_bytes} bytes", b"", metadata)
+        return _Outcome(code, "", message, metadata)
+
+    def _complete(self, call_id, outcome):
+        with self._lock:
+            call = self._pending.pop(call_id, None)
+            drained = call is not None and self._drained_locked()
+        if call is None:
+            return  # Cancelled by its deadline, or never ours: ignored (§4.5).
+        call.finish(outcome)
+        if drained:
+            self._shutdown_socket()
+
+    def _on_ping(self, header, payload):
+        if len(payload) != framing.PING_PAYLOAD_BYTES:
+            raise framing.ProtocolError(StatusCode.INTERNAL,
+                                        f"PING with {len(payload)} bytes instead of 8")
+        if not header.flags & framing.Flag.ACK:
+            self._outgoing.put(framing.encode_ping(payload, ack=True))
+
+    def _on_goaway(self, _header, payload):
+        try:
+            last_call_id, reason = framing.decode_goaway(payload)
+        except DecodeError:
+            raise framing.ProtocolError(StatusCode.INTERNAL, "unparseable GOAWAY") from None
+        code = StatusCode.from_number(reason.status_code)
+        with self._lock:
+            self._accepting = False
+            self._goaway = (code, reason.status_message)
+            unprocessed = [call_id for call_id in self._pending if call_id > last_call_id]
+            doomed = [self._pending.pop(call_id) for call_id in unprocessed]
+            drained = self._drained_locked()
+        for call in doomed:
+            call.finish(_Outcome(StatusCode.UNAVAILABLE,
+                                 f"the server did not process the call: {self._goaway_text()}"))
+        if drained:
+            self._shutdown_socket()
+
+    def _on_client_only_frame(self, header, _payload):
+        raise framing.ProtocolError(
+            StatusCode.INTERNAL, f"{framing.FrameType(header.type).name} frame from a server")
+
+    def _goaway_text(self):
+        code, message = self._goaway
+        return f"GOAWAY {code.name}" + (f" ({message})" if message else "")
+
+    def _end_of_stream_message(self):
+        with self._lock:
+            if self._goaway is None:
+                return "connection closed by the server"
+        return f"connection closed after {self._goaway_text()}"
+
+    def _last_call_id(self):
+        with self._lock:
+            return self._next_call_id - 1
+
+
+class RawTransport:
+    """Unary calls over raw://, many at once on one connection. Thread-safe."""
+
+    def __init__(self, target, max_message_bytes,
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+        self._target = target
+        self._max_message_bytes = max_message_bytes
+        self._connect_timeout = connect_timeout
+        # Held while connecting, so that concurrent first calls share one
+        # connection. Guards the fields below.
+        self._lock = threading.Lock()
+        self._connection = None  # Where new calls go.
+        self._connections = []  # Every connection not known closed, for close().
+        self._closed = False
+
+    def unary_call(self, method, request, timeout, metadata):
+        """Sends `request` bytes, returns the response bytes or raises RpcError.
+
+        `timeout`: seconds (> 0) or None; `metadata`: normalized pairs.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        connection, call_id, call = self._start_call(method, request, deadline, metadata)
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if not call.wait(remaining) and connection.abandon(call_id):
+            raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+        call.wait(None)  # Finished, possibly just as the deadline passed.
+        outcome = call.outcome
+        if outcome.code != StatusCode.OK:
+            raise RpcError(outcome.code, outcome.message, outcome.trailing_metadata)
+        return outcome.payload
+
+    def close(self):
+        with self._lock:
+            self._closed = True
+            connections, self._connections, self._connection = self._connections, [], None
+        for connection in connections:
+            connection.close()
+
+    def _start_call(self, method, request, deadline, metadata):
+        for _ in range(_MAX_CONNECTION_ATTEMPTS):
+            connection = self._usable_connection(deadline)
+            try:
+                call_id, call = connection.start_call(method, request, deadline, metadata)
+            except _ConnectionRetired:
+                continue
+            return connection, call_id, call
+        raise RpcError(StatusCode.UNAVAILABLE,
+                       f"connections to {self._target.host_port} keep going away")
+
+    def _usable_connection(self, deadline):
+        with self._lock:
+            if self._closed:
+                raise RpcError(StatusCode.CANCELLED, "the client is closed")
+            if self._connection is not None and self._connection.accepting_calls:
+                return self._connection
+            self._connections = [c for c in self._connections if not c.closed]
+            self._connection = RawConnection(self._connect_socket(deadline),
+                                             self._max_message_bytes,
+                                             f"dualrpc-raw-{self._target.host_port}")
+            self._connections.append(self._connection)
+            return self._connection
+
+    def _connect_socket(self, deadline):
+        timeout = self._connect_timeout
+        if deadline is not None:
+            timeout = min(timeout, deadline - time.monotonic())
+            if timeout <= 0:
+                raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
+        address = (self._target.socket_host, self._target.port)
+        try:
+            sock = socket.create_connection(address, timeout=timeout)
+        except TimeoutError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RpcError(StatusCode.DEADLINE_EXCEEDED,
+                               "deadline exceeded while connecting") from None
+            raise RpcError(StatusCode.UNAVAILABLE,
+                           f"connecting to {self._target.host_port} timed out") from None
+        except OSError as error:
+            raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
+                           f"{self._target.host_port}: {error.strerror or error}") from None
+        sock.settimeout(None)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock

@@ -1,0 +1,174 @@
+"""A scripted raw-protocol peer for client unit tests (docs/PROTOCOL.md).
+
+FakeRawServer listens on 127.0.0.1:0 and hands every accepted connection to
+the test as a FakePeer; the test reads the client's frames and writes what it
+likes — including nothing (deadlines), a GOAWAY, or a close. It packs frames
+with its own struct code, not the client's codec, so that a codec bug cannot
+hide itself; only the generated wire messages are shared.
+"""
+
+import dataclasses
+import queue
+import socket
+import struct
+import threading
+
+from dualrpc.wire.v1 import wire_pb2
+
+SERVER_PREFACE = b"DRPC\x01\x00\x00\x00"
+REQUEST, RESPONSE, CANCEL, PING, GOAWAY = 1, 2, 3, 4, 5
+END_STREAM, ACK = 0x01, 0x80
+_HEADER = struct.Struct(">IBBHI")
+_U32 = struct.Struct(">I")
+# Longest a test waits for something the client should do.
+WAIT_SECONDS = 10.0
+
+
+@dataclasses.dataclass
+class Frame:
+    type: int
+    flags: int
+    call_id: int
+    payload: bytes
+
+
+@dataclasses.dataclass
+class Request:
+    call_id: int
+    flags: int
+    header: wire_pb2.RequestHeader
+    message: bytes
+
+
+def _recv_exactly(sock, size):
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+class FakePeer:
+    """The server side of one accepted connection. A reader thread queues what
+    the client sends: its preface first, then Frames, then None at EOF."""
+
+    def __init__(self, sock, server_preface):
+        self._sock = sock
+        self._server_preface = server_preface
+        self._received = queue.Queue()
+        self._send_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read_loop, daemon=True)
+        self._reader.start()
+
+    def _read_loop(self):
+        try:
+            preface = _recv_exactly(self._sock, len(SERVER_PREFACE))
+            self._received.put(preface)
+            if preface is None:
+                return
+            self.send(self._server_preface)
+            while True:
+                header = _recv_exactly(self._sock, _HEADER.size)
+                if header is None:
+                    break
+                length, frame_type, flags, _reserved, call_id = _HEADER.unpack(header)
+                payload = _recv_exactly(self._sock, length) if length else b""
+                if payload is None:
+                    break
+                self._received.put(Frame(frame_type, flags, call_id, payload))
+        except OSError:
+            pass
+        self._received.put(None)
+
+    def client_preface(self):
+        return self._received.get(timeout=WAIT_SECONDS)
+
+    def next_frame(self):
+        """The client's next frame (after its preface), or None at EOF."""
+        item = self._received.get(timeout=WAIT_SECONDS)
+        if isinstance(item, bytes):  # The preface, when the test did not ask for it.
+            item = self._received.get(timeout=WAIT_SECONDS)
+        return item
+
+    def next_request(self):
+        frame = self.next_frame()
+        assert frame is not None and frame.type == REQUEST, frame
+        (header_length,) = _U32.unpack_from(frame.payload)
+        header = wire_pb2.RequestHeader.FromString(frame.payload[4:4 + header_length])
+        return Request(frame.call_id, frame.flags, header, frame.payload[4 + header_length:])
+
+    def send(self, data):
+        with self._send_lock:
+            self._sock.sendall(data)
+
+    def send_frame(self, frame_type, flags, call_id, payload):
+        self.send(_HEADER.pack(len(payload), frame_type, flags, 0, call_id) + payload)
+
+    def respond(self, call_id, message=b"", code=0, status_message="", metadata=()):
+        header = wire_pb2.ResponseHeader(status_code=code, status_message=status_message)
+        for key, value in metadata:
+            header.metadata.add(key=key, value=value)
+        header_bytes = header.SerializeToString()
+        self.send_frame(RESPONSE, END_STREAM, call_id,
+                        _U32.pack(len(header_bytes)) + header_bytes + message)
+
+    def send_goaway(self, last_call_id, code, status_message=""):
+        reason = wire_pb2.ResponseHeader(status_code=code, status_message=status_message)
+        self.send_frame(GOAWAY, 0, 0, _U32.pack(last_call_id) + reason.SerializeToString())
+
+    def close(self):
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._reader.join(WAIT_SECONDS)
+        self._sock.close()
+
+
+class FakeRawServer:
+    def __init__(self, server_preface=SERVER_PREFACE):
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._server_preface = server_preface
+        self._accepted = queue.Queue()
+        self._peers = []  # Guarded by _lock.
+        self._lock = threading.Lock()
+        self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
+        self._acceptor.start()
+
+    @property
+    def target(self):
+        return f"raw://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    @property
+    def connections_accepted(self):
+        with self._lock:
+            return len(self._peers)
+
+    def _accept_loop(self):
+        while True:
+            try:
+                sock, _address = self._listener.accept()
+            except OSError:
+                return
+            peer = FakePeer(sock, self._server_preface)
+            with self._lock:
+                self._peers.append(peer)
+            self._accepted.put(peer)
+
+    def accept(self):
+        """The next connection the client opened."""
+        return self._accepted.get(timeout=WAIT_SECONDS)
+
+    def close(self):
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._listener.close()
+        self._acceptor.join(WAIT_SECONDS)
+        with self._lock:
+            peers = list(self._peers)
+        for peer in peers:
+            peer.close()
