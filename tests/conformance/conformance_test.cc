@@ -66,30 +66,40 @@ void BuildFixture(const Suite& suite, const testing::TempDir& root) {
   }
 }
 
-// One dualrpc-server for the whole suite, serving the fixture on both
-// transports.
-class ConformanceEnvironment {
+// One dualrpc-server per test process, serving the fixture on both
+// transports; stopped (and its fixture removed) when the process's tests end.
+class ConformanceEnvironment : public ::testing::Environment {
  public:
-  static ConformanceEnvironment& Get() {
-    static ConformanceEnvironment* environment = new ConformanceEnvironment();
-    return *environment;
+  static ConformanceEnvironment& Get() { return *instance_; }
+
+  void SetUp() override {
+    root_ = std::make_unique<testing::TempDir>();
+    BuildFixture(TheSuite(), *root_);
+    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
+        testing::ServerProcess::Start(root_->path());
+    if (server.ok()) server_ = *std::move(server);
+    EXPECT_TRUE(server.ok()) << server.status();
   }
+  void TearDown() override {
+    server_.reset();
+    root_.reset();
+  }
+
   std::string address(const std::string& transport) const {
     return server_ == nullptr ? "" : server_->address(transport);
   }
 
- private:
-  ConformanceEnvironment() {
-    BuildFixture(TheSuite(), root_);
-    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
-        testing::ServerProcess::Start(root_.path());
-    if (server.ok()) server_ = *std::move(server);
-    EXPECT_TRUE(server.ok()) << server.status();
-  }
+  // Owned by GoogleTest once registered.
+  static ConformanceEnvironment* const instance_;
 
-  testing::TempDir root_;
+ private:
+  std::unique_ptr<testing::TempDir> root_;
   std::unique_ptr<testing::ServerProcess> server_;
 };
+
+ConformanceEnvironment* const ConformanceEnvironment::instance_ =
+    static_cast<ConformanceEnvironment*>(
+        ::testing::AddGlobalTestEnvironment(new ConformanceEnvironment()));
 
 std::shared_ptr<Channel> MakeChannel(const std::string& transport) {
   const std::string address = ConformanceEnvironment::Get().address(transport);
@@ -111,11 +121,17 @@ struct Outcome {
   bool more_pages = false;
 };
 
+Outcome Failed(absl::Status status) {
+  Outcome outcome;
+  outcome.status = std::move(status);
+  return outcome;
+}
+
 Outcome RunEcho(v1::FileServiceClient& client, const Case& c) {
   v1::EchoRequest request = c.echo();
   if (c.echo_payload_bytes() > 0) request.set_payload(std::string(c.echo_payload_bytes(), 'x'));
   absl::StatusOr<v1::EchoResponse> response = client.Echo(request, Deadline());
-  Outcome outcome{response.status()};
+  Outcome outcome = Failed(response.status());
   if (response.ok()) outcome.echo = *std::move(response);
   return outcome;
 }
@@ -127,13 +143,13 @@ Outcome RunListDirectory(v1::FileServiceClient& client, const Case& c) {
     first.set_path(c.page_token_from_path());
     first.set_page_size(1);
     absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(first, Deadline());
-    if (!page.ok()) return {page.status()};
+    if (!page.ok()) return Failed(page.status());
     request.set_page_token(page->next_page_token());
   }
   Outcome outcome;
   for (int pages = 0; pages < 1000; ++pages) {
     absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(request, Deadline());
-    if (!page.ok()) return {page.status()};
+    if (!page.ok()) return Failed(page.status());
     outcome.entries.insert(outcome.entries.end(), page->entries().begin(), page->entries().end());
     outcome.more_pages = !page->next_page_token().empty();
     if (!c.follow_pages() || !outcome.more_pages) break;
@@ -148,7 +164,9 @@ void ExpectEntryMatches(const v1::DirectoryEntry& expected, const v1::DirectoryE
   if (expected.type() != v1::DirectoryEntry::TYPE_UNSPECIFIED) {
     EXPECT_EQ(actual.type(), expected.type()) << expected.name();
   }
-  if (expected.size_bytes() != 0) EXPECT_EQ(actual.size_bytes(), expected.size_bytes()) << expected.name();
+  if (expected.size_bytes() != 0) {
+    EXPECT_EQ(actual.size_bytes(), expected.size_bytes()) << expected.name();
+  }
   EXPECT_EQ(actual.symlink_target(), expected.symlink_target()) << expected.name();
   EXPECT_TRUE(actual.has_modify_time()) << expected.name();
 }
@@ -178,7 +196,9 @@ TEST_P(ConformanceTest, MatchesExpectation) {
   for (int i = 0; i < c.expect().entries_size(); ++i) {
     ExpectEntryMatches(c.expect().entries(i), outcome.entries[i]);
   }
-  if (!c.follow_pages()) EXPECT_EQ(outcome.more_pages, c.expect().more_pages());
+  if (!c.follow_pages()) {
+    EXPECT_EQ(outcome.more_pages, c.expect().more_pages());
+  }
 }
 
 std::vector<int> CaseIndexes() {

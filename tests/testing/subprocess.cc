@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,7 +137,13 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::vector<char*> args = ArgvPointers(argv);
   server->pid_ = ::fork();
   if (server->pid_ == 0) {
+    // The server must not outlive the test, nor hold the test's output pipes
+    // open (ctest waits for them to close).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int null = ::open("/dev/null", O_RDWR);
+    ::dup2(null, 0);
+    ::dup2(null, 1);
     ::dup2(err, 2);
     ::execv(args[0], args.data());
     ::_exit(127);
