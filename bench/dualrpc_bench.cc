@@ -26,6 +26,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "capnp_contender.h"
@@ -48,6 +49,8 @@ ABSL_FLAG(std::vector<std::string>, pinning, {},
           "Only points in these pinning modes (same-core, cross-core, unpinned); default all.");
 ABSL_FLAG(std::vector<std::string>, groups, {},
           "Only these groups (echo-closed, echo-pinning, echo-pipelined, echo-open, list).");
+ABSL_FLAG(std::vector<std::string>, payloads, {},
+          "Only Echo points with these payload sizes in bytes (list points are kept).");
 ABSL_FLAG(int32_t, repetitions, 0, "Override the scenario's repetitions.");
 ABSL_FLAG(double, duration_scale, 1.0, "Multiply the scenario's warm-up and measurement times.");
 ABSL_FLAG(std::string, bin_dir, "",
@@ -238,6 +241,7 @@ int Run() {
   }
   const std::vector<std::string> pinning_filter = absl::GetFlag(FLAGS_pinning);
   const std::vector<std::string> group_filter = absl::GetFlag(FLAGS_groups);
+  const std::vector<std::string> payload_filter = absl::GetFlag(FLAGS_payloads);
   for (const std::string& name : pinning_filter) {
     if (absl::Status valid = ParsePinning(name).status(); !valid.ok()) {
       std::fprintf(stderr, "dualrpc-bench: %s\n", valid.ToString().c_str());
@@ -246,8 +250,11 @@ int Run() {
   }
   std::vector<Point> points;
   for (const Point& point : scenario.points) {
+    const bool payload_selected =
+        point.workload.kind != Workload::Kind::kEcho ||
+        Selected(payload_filter, absl::StrCat(point.workload.payload_bytes));
     if (Selected(pinning_filter, PinningName(point.pinning)) &&
-        Selected(group_filter, point.group)) {
+        Selected(group_filter, point.group) && payload_selected) {
       points.push_back(point);
     }
   }
@@ -422,5 +429,10 @@ int main(int argc, char** argv) {
       "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n Proto.\n"
       "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]");
   absl::ParseCommandLine(argc, argv);
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock and
+  // unlock also maintains a deadlock graph. The bench's process (the
+  // clients) runs without that bookkeeping, as an optimized Abseil would;
+  // the servers keep their defaults (docs/BENCHMARKS.md).
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return dualrpc::bench::Run();
 }

@@ -111,6 +111,11 @@ class FloorConnection {
       if (n < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN) return false;
+        // Drops what was written, so that appends do not copy it again.
+        if (output_offset_ >= output_.size() / 2) {
+          output_.erase(0, output_offset_);
+          output_offset_ = 0;
+        }
         if (!watching_output_) Watch(EPOLLIN | EPOLLOUT);
         watching_output_ = true;
         return true;

@@ -72,6 +72,28 @@ function metadataToObject(entries) {
   return metadata;
 }
 
+// Whether a frame is one a server may send (§3.1, §6.3): null, or the
+// connection error it is ({ codeName, message }).
+function protocolViolation({ type, callId, payload }) {
+  const internal = (message) => ({ codeName: 'INTERNAL', message });
+  switch (type) {
+    case FrameType.RESPONSE:
+      return callId === 0 ? internal('RESPONSE with call id 0') : null;
+    case FrameType.PING:
+      if (callId !== 0) return internal('PING with a non-zero call id');
+      return payload.length === PING_PAYLOAD_BYTES ? null
+        : internal(`PING of ${payload.length} bytes, not ${PING_PAYLOAD_BYTES}`);
+    case FrameType.GOAWAY:
+      return callId === 0 ? null : internal('GOAWAY with a non-zero call id');
+    case FrameType.REQUEST:
+    case FrameType.CANCEL:
+    case FrameType.MESSAGE:
+      return internal(`${frameTypeName(type)} from the server`);
+    default:
+      return { codeName: 'UNIMPLEMENTED', message: `unknown ${frameTypeName(type)}` };
+  }
+}
+
 // One TCP connection and the calls waiting on it. Owned by a RawTransport;
 // reports its end through `onClosed(connection)` exactly once.
 class RawConnection {
@@ -148,27 +170,22 @@ class RawConnection {
     }
   }
 
-  onFrame_({ type, flags, callId, payload }) {
-    switch (type) {
+  onFrame_(frame) {
+    const violation = protocolViolation(frame);
+    if (violation !== null) {
+      this.protocolError_(violation.codeName, violation.message);
+      return;
+    }
+    switch (frame.type) {
       case FrameType.RESPONSE:
-        if (callId === 0) return this.protocolError_('INTERNAL', 'RESPONSE with call id 0');
-        return this.onResponse_(callId, payload);
+        this.onResponse_(frame.callId, frame.payload);
+        break;
       case FrameType.PING:
-        if (callId !== 0) return this.protocolError_('INTERNAL', 'PING with a non-zero call id');
-        if (payload.length !== PING_PAYLOAD_BYTES) {
-          return this.protocolError_('INTERNAL', `PING of ${payload.length} bytes, not ${PING_PAYLOAD_BYTES}`);
-        }
-        if ((flags & Flag.ACK) === 0) this.write_(encodeFrame(FrameType.PING, Flag.ACK, 0, [payload]));
-        return undefined;
-      case FrameType.GOAWAY:
-        if (callId !== 0) return this.protocolError_('INTERNAL', 'GOAWAY with a non-zero call id');
-        return this.onGoaway_(payload);
-      case FrameType.REQUEST:
-      case FrameType.CANCEL:
-      case FrameType.MESSAGE:
-        return this.protocolError_('INTERNAL', `${frameTypeName(type)} from the server`);
-      default:
-        return this.protocolError_('UNIMPLEMENTED', `unknown ${frameTypeName(type)}`);
+        if ((frame.flags & Flag.ACK) === 0) this.write_(encodeFrame(FrameType.PING, Flag.ACK, 0, [frame.payload]));
+        break;
+      default:  // GOAWAY
+        this.onGoaway_(frame.payload);
+        break;
     }
   }
 
@@ -197,12 +214,8 @@ class RawConnection {
       return rpcError('RESOURCE_EXHAUSTED',
         `response header of ${parts.header.length} bytes exceeds the limit of ${this.limits_.maxHeaderBytes} bytes`);
     }
-    let header;
-    try {
-      header = this.wire_.ResponseHeader.decode(parts.header);
-    } catch (error) {
-      return rpcError('INTERNAL', `cannot parse the response header: ${error.message}`);
-    }
+    const header = this.decodeResponseHeader_(parts.header);
+    if (header === null) return rpcError('INTERNAL', 'cannot parse the response header');
     if (header.statusCode !== Code.OK) {
       return new RpcError(header.statusCode, header.statusMessage, metadataToObject(header.metadata));
     }
@@ -215,13 +228,11 @@ class RawConnection {
 
   onGoaway_(payload) {
     const parts = splitGoawayPayload(payload);
-    let header = null;
-    try {
-      if (parts !== null) header = this.wire_.ResponseHeader.decode(parts.header);
-    } catch (error) {
-      header = null;
+    const header = parts === null ? null : this.decodeResponseHeader_(parts.header);
+    if (header === null) {
+      this.protocolError_('INTERNAL', 'unparseable GOAWAY');
+      return;
     }
-    if (header === null) return this.protocolError_('INTERNAL', 'unparseable GOAWAY');
     const reason = new RpcError(header.statusCode, header.statusMessage).message;
     this.stopTakingCalls_();
     // Calls after last_call_id were never run: safe to retry (§5.3).
@@ -236,7 +247,15 @@ class RawConnection {
     } else {
       this.closeIfDrained_();
     }
-    return undefined;
+  }
+
+  // A ResponseHeader, or null when it does not parse.
+  decodeResponseHeader_(bytes) {
+    try {
+      return this.wire_.ResponseHeader.decode(bytes);
+    } catch (error) {
+      return null;
+    }
   }
 
   onDeadline_(callId) {

@@ -83,7 +83,8 @@ class FakePeer {
     this.preface_ = preface;
     this.buffer_ = Buffer.alloc(0);
     this.sawPreface_ = false;
-    this.frames_ = [];
+    // Frames received and not yet taken by next().
+    this.unread = [];
     this.waiters_ = [];
     this.ended = new Promise((resolve) => socket.once('close', resolve));
     socket.on('data', (chunk) => this.onData_(chunk));
@@ -116,13 +117,13 @@ class FakePeer {
       }
       this.buffer_ = this.buffer_.subarray(12 + length);
       const waiter = this.waiters_.shift();
-      if (waiter) waiter(parsed); else this.frames_.push(parsed);
+      if (waiter) waiter(parsed); else this.unread.push(parsed);
     }
   }
 
   // The next frame from the client.
   next() {
-    if (this.frames_.length > 0) return Promise.resolve(this.frames_.shift());
+    if (this.unread.length > 0) return Promise.resolve(this.unread.shift());
     return new Promise((resolve) => this.waiters_.push(resolve));
   }
 
@@ -223,30 +224,32 @@ test('decoder: wrong magic is an error', () => {
 
 // --- the client against the fake server -----------------------------------------
 
-test('a frame split across chunks (inside header and payload); PING answered with ACK', async (t) => {
+test('frames split across chunks (inside a header, inside a payload); PING answered with ACK', async (t) => {
   const server = await FakeServer.start(t);
   const client = connect(t, server);
-  const reply = client.echo(Buffer.from('split across chunks'));
+  const replies = ['split in the header', 'split in the payload'].map((text) => client.echo(Buffer.from(text)));
   const peer = await server.peer(0);
-  const request = await peer.nextOfType(T.REQUEST);
-  assert.equal(request.header.method, ECHO);
-  assert.equal(request.flags & END_STREAM, END_STREAM);
-  const response = okResponse(request.callId, request.message);
-
-  // Each part goes out only after the client answered a PING sent with the
-  // previous part, so the client cannot have seen the parts together.
-  let offset = 0;
-  for (const [i, end] of [5, 20].entries()) {
-    const ping = Buffer.alloc(8, i + 1);
-    peer.write(Buffer.concat([frame(T.PING, 0, 0, ping), response.subarray(offset, end)]));
+  const requests = [await peer.nextOfType(T.REQUEST), await peer.nextOfType(T.REQUEST)];
+  assert.equal(requests[0].header.method, ECHO);
+  assert.equal(requests[0].flags & END_STREAM, END_STREAM);
+  const [first, second] = requests.map((request) => okResponse(request.callId, request.message));
+  const ping = (byte) => frame(T.PING, 0, 0, Buffer.alloc(8, byte));
+  const expectAck = async (byte) => {
     const ack = await peer.nextOfType(T.PING);
     assert.equal(ack.flags, ACK);
     assert.equal(ack.callId, 0);
-    assert.deepEqual(ack.payload, ping);
-    offset = end;
-  }
-  peer.write(response.subarray(offset));
-  assert.equal((await reply).toString(), 'split across chunks');
+    assert.deepEqual(ack.payload, Buffer.alloc(8, byte));
+  };
+
+  // The client ACKs a PING only after reading the chunk it came in, so the
+  // bytes sent after an ACK cannot share a chunk with those sent before it.
+  peer.write(Buffer.concat([ping(1), first.subarray(0, 5)]));
+  await expectAck(1);
+  peer.write(Buffer.concat([first.subarray(5), ping(2), second.subarray(0, 20)]));
+  await expectAck(2);
+  assert.equal((await replies[0]).toString(), 'split in the header');
+  peer.write(second.subarray(20));
+  assert.equal((await replies[1]).toString(), 'split in the payload');
 });
 
 test('concurrent calls on one connection, answered out of order in one chunk', async (t) => {
@@ -270,14 +273,17 @@ test('deadline: DEADLINE_EXCEEDED locally, timeout_micros sent, CANCEL follows, 
   const server = await FakeServer.start(t);
   const client = connect(t, server);
   const started = performance.now();
-  const reply = client.echo(Buffer.from('slow'), { deadlineMs: 50 });
+  // Expectations go on the promise at once: it may reject before the fake
+  // server has even read the request.
+  const expired = rejectsWith(client.echo(Buffer.from('slow'), { deadlineMs: 50 }), 'DEADLINE_EXCEEDED')
+    .then((error) => ({ error, elapsedMs: performance.now() - started }));
   const peer = await server.peer(0);
   const request = await peer.nextOfType(T.REQUEST);
   const timeoutMicros = Number(request.header.timeoutMicros);
   assert.ok(timeoutMicros > 0 && timeoutMicros <= 50000, `timeout_micros ${timeoutMicros}`);
 
-  const error = await rejectsWith(reply, 'DEADLINE_EXCEEDED');
-  assert.ok(performance.now() - started >= 45, 'not before the deadline');
+  const { error, elapsedMs } = await expired;
+  assert.ok(elapsedMs >= 45, `failed after ${elapsedMs} ms, before the deadline`);
   assert.match(error.details, /deadline/);
   const cancel = await peer.nextOfType(T.CANCEL);
   assert.equal(cancel.callId, request.callId);
@@ -316,7 +322,7 @@ test('GOAWAY: later ids fail UNAVAILABLE, earlier ones are answered, new calls r
   assert.deepEqual((await Promise.all(replies.slice(0, 2))).map(String), ['a', 'b']);
   // Drained: the client closes it, having sent nothing more on it.
   await first.ended;
-  assert.equal(first.frames_.length, 0);
+  assert.equal(first.unread.length, 0);
 });
 
 test('GOAWAY with an error status fails every call at once', async (t) => {
@@ -396,8 +402,8 @@ test('request over the message limit: RESOURCE_EXHAUSTED locally, nothing sent',
 test('error statuses map to RpcError; codes outside 0..16 become UNKNOWN', async (t) => {
   const server = await FakeServer.start(t);
   const client = connect(t, server);
-  const missing = client.listDirectory({ path: 'nope' });
-  const odd = client.echo(Buffer.from('x'));
+  const missing = rejectsWith(client.listDirectory({ path: 'nope' }), 'NOT_FOUND');
+  const odd = rejectsWith(client.echo(Buffer.from('x')), 'UNKNOWN');
   const peer = await server.peer(0);
   const listRequest = await peer.nextOfType(T.REQUEST);
   const echoRequest = await peer.nextOfType(T.REQUEST);
@@ -406,10 +412,10 @@ test('error statuses map to RpcError; codes outside 0..16 become UNKNOWN', async
     errorResponse(listRequest.callId, 5, 'no such directory: "nope"'),
     errorResponse(echoRequest.callId, 99, 'from the future'),
   ]));
-  const notFound = await rejectsWith(missing, 'NOT_FOUND');
+  const notFound = await missing;
   assert.equal(notFound.details, 'no such directory: "nope"');
   assert.equal(notFound.message, 'NOT_FOUND: no such directory: "nope"');
-  await rejectsWith(odd, 'UNKNOWN');
+  await odd;
 });
 
 test('metadata travels in the RequestHeader; invalid metadata fails locally', async (t) => {
@@ -433,20 +439,27 @@ test('metadata travels in the RequestHeader; invalid metadata fails locally', as
   await reply;
 });
 
-test('an unknown frame type is a connection error: GOAWAY UNIMPLEMENTED, calls fail UNAVAILABLE', async (t) => {
-  const server = await FakeServer.start(t);
-  const client = connect(t, server);
-  const reply = client.echo(Buffer.from('x'));
-  const peer = await server.peer(0);
-  await peer.nextOfType(T.REQUEST);
-  peer.write(frame(0x7f, 0, 0));
-  await rejectsWith(reply, 'UNAVAILABLE');
-  const away = await peer.nextOfType(T.GOAWAY);
-  assert.equal(away.callId, 0);
-  assert.equal(away.payload[4], 0x08);
-  assert.equal(away.payload[5], 12, 'status UNIMPLEMENTED');
-  await peer.ended;
-});
+for (const [what, bytes, code] of [
+  ['an unknown frame type', frame(0x7f, 0, 0), 12],
+  ['a REQUEST from the server', frame(T.REQUEST, END_STREAM, 1, u32(0)), 13],
+  ['a PING of the wrong size', frame(T.PING, 0, 0, Buffer.alloc(7)), 13],
+  ['a RESPONSE with call id 0', frame(T.RESPONSE, END_STREAM, 0, u32(0)), 13],
+]) {
+  test(`${what} is a connection error: GOAWAY with status ${code}, calls fail UNAVAILABLE`, async (t) => {
+    const server = await FakeServer.start(t);
+    const client = connect(t, server);
+    const reply = client.echo(Buffer.from('x'));
+    const peer = await server.peer(0);
+    await peer.nextOfType(T.REQUEST);
+    peer.write(bytes);
+    await rejectsWith(reply, 'UNAVAILABLE');
+    const away = await peer.nextOfType(T.GOAWAY);
+    assert.equal(away.callId, 0);
+    assert.equal(away.payload[4], 0x08, 'ResponseHeader.status_code');
+    assert.equal(away.payload[5], code);
+    await peer.ended;
+  });
+}
 
 test('close(): calls in flight and later calls fail with CANCELLED', async (t) => {
   const server = await FakeServer.start(t);
