@@ -112,6 +112,12 @@ class Client {
     if (request === null || typeof request !== 'object') {
       throw rpcError('INVALID_ARGUMENT', `want a ${type.fullName.slice(1)} object`);
     }
+    // fromObject would silently drop a misspelt field (e.g. page_size).
+    const unknown = Object.keys(request).filter((key) => !(key in type.fields));
+    if (unknown.length > 0) {
+      throw rpcError('INVALID_ARGUMENT', `${type.fullName.slice(1)} has no field ${unknown.join(', ')} ` +
+        `(fields: ${Object.keys(type.fields).join(', ')})`);
+    }
     try {
       const bytes = type.encode(type.fromObject(request)).finish();
       return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

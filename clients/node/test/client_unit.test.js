@@ -473,11 +473,12 @@ test('close(): calls in flight and later calls fail with CANCELLED', async (t) =
   await peer.ended;
 });
 
-test('deadlineMs <= 0 fails before anything is sent; unknown methods are UNIMPLEMENTED', async (t) => {
+test('local failures send nothing: deadlineMs <= 0, unknown methods, misspelt fields', async (t) => {
   const server = await FakeServer.start(t);
   const client = connect(t, server);
   await rejectsWith(client.echo(Buffer.from('x'), { deadlineMs: 0 }), 'DEADLINE_EXCEEDED');
   await rejectsWith(client.call('/dualrpc.v1.FileService/Nope', {}), 'UNIMPLEMENTED');
   await rejectsWith(client.call('not a path', {}), 'UNIMPLEMENTED');
+  await rejectsWith(client.listDirectory({ page_size: 1 }), 'INVALID_ARGUMENT');
   assert.equal(server.peers.length, 0, 'no connection was opened');
 });
