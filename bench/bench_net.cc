@@ -16,10 +16,12 @@
 namespace dualrpc::bench {
 namespace {
 
-absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(absl::string_view host_port) {
+absl::StatusOr<std::pair<std::string, std::string>> SplitHostPort(
+    absl::string_view host_port) {
   const std::size_t colon = host_port.rfind(':');
   if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("not HOST:PORT: ", host_port));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not HOST:PORT: ", host_port));
   }
   std::string host(host_port.substr(0, colon));
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
@@ -36,18 +38,20 @@ struct AddressList {
   }
 };
 
-absl::Status Resolve(absl::string_view host_port, bool passive, AddressList* out) {
-  absl::StatusOr<std::pair<std::string, std::string>> parts = SplitHostPort(host_port);
+absl::Status Resolve(absl::string_view host_port, bool passive,
+                     AddressList* out) {
+  absl::StatusOr<std::pair<std::string, std::string>> parts =
+      SplitHostPort(host_port);
   if (!parts.ok()) return parts.status();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-  const int resolved =
-      ::getaddrinfo(parts->first.c_str(), parts->second.c_str(), &hints, &out->head);
+  const int resolved = ::getaddrinfo(parts->first.c_str(),
+                                     parts->second.c_str(), &hints, &out->head);
   if (resolved != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve ", host_port, ": ", ::gai_strerror(resolved)));
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host_port,
+                                               ": ", ::gai_strerror(resolved)));
   }
   return absl::OkStatus();
 }
@@ -61,11 +65,13 @@ void SetNoDelay(int fd) {
 
 absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
   AddressList addresses;
-  if (absl::Status resolved = Resolve(host_port, /*passive=*/true, &addresses); !resolved.ok()) {
+  if (absl::Status resolved = Resolve(host_port, /*passive=*/true, &addresses);
+      !resolved.ok()) {
     return resolved;
   }
   const addrinfo* ai = addresses.head;
-  ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+  ScopedFd fd(
+      ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
   if (!fd.valid()) return PosixError("socket", errno);
   const int on = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
@@ -75,24 +81,31 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
   if (::listen(fd.get(), backlog) != 0) return PosixError("listen", errno);
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
-  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length) != 0) {
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length) !=
+      0) {
     return PosixError("getsockname", errno);
   }
-  const int port = bound.ss_family == AF_INET6
-                       ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
-                       : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  const int port =
+      bound.ss_family == AF_INET6
+          ? ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port)
+          : ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   const std::size_t colon = host_port.rfind(':');
-  return Listener{std::move(fd), absl::StrCat(host_port.substr(0, colon), ":", port)};
+  return Listener{std::move(fd),
+                  absl::StrCat(host_port.substr(0, colon), ":", port)};
 }
 
-absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port, bool non_blocking) {
+absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port,
+                                    bool non_blocking) {
   AddressList addresses;
-  if (absl::Status resolved = Resolve(host_port, /*passive=*/false, &addresses); !resolved.ok()) {
+  if (absl::Status resolved = Resolve(host_port, /*passive=*/false, &addresses);
+      !resolved.ok()) {
     return resolved;
   }
-  absl::Status last_error = absl::UnavailableError(absl::StrCat("no address for ", host_port));
+  absl::Status last_error =
+      absl::UnavailableError(absl::StrCat("no address for ", host_port));
   for (const addrinfo* ai = addresses.head; ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                         ai->ai_protocol));
     if (!fd.valid()) {
       last_error = PosixError("socket", errno);
       continue;
@@ -102,7 +115,8 @@ absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port, bool non_blocki
       continue;
     }
     SetNoDelay(fd.get());
-    if (non_blocking) ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
+    if (non_blocking)
+      ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
     return fd;
   }
   return last_error;
@@ -116,13 +130,14 @@ absl::Status PrepareAcceptedSocket(int fd) {
   return absl::OkStatus();
 }
 
-absl::Status WriteReadyFile(const std::string& path,
-                            const std::vector<std::pair<std::string, std::string>>& addresses) {
+absl::Status WriteReadyFile(
+    const std::string& path,
+    const std::vector<std::pair<std::string, std::string>>& addresses) {
   std::string json = "{";
   for (std::size_t i = 0; i < addresses.size(); ++i) {
     // Names and addresses are ours: nothing to escape.
-    absl::StrAppend(&json, i == 0 ? "" : ", ", "\"", addresses[i].first, "\": \"",
-                    addresses[i].second, "\"");
+    absl::StrAppend(&json, i == 0 ? "" : ", ", "\"", addresses[i].first,
+                    "\": \"", addresses[i].second, "\"");
   }
   json += "}\n";
   const std::string temp_path = path + ".tmp";
@@ -138,16 +153,19 @@ absl::Status WriteReadyFile(const std::string& path,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadyFileValue(absl::string_view json, absl::string_view key) {
+absl::StatusOr<std::string> ReadyFileValue(absl::string_view json,
+                                           absl::string_view key) {
   const std::string quoted_key = absl::StrCat("\"", key, "\"");
   std::size_t at = json.find(quoted_key);
   if (at == absl::string_view::npos) {
     return absl::NotFoundError(absl::StrCat("no \"", key, "\" in ", json));
   }
   at = json.find('"', json.find(':', at + quoted_key.size()));
-  const std::size_t end = at == absl::string_view::npos ? at : json.find('"', at + 1);
+  const std::size_t end =
+      at == absl::string_view::npos ? at : json.find('"', at + 1);
   if (end == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("malformed ready file: ", json));
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed ready file: ", json));
   }
   return std::string(json.substr(at + 1, end - at - 1));
 }

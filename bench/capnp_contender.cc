@@ -1,5 +1,9 @@
 #include "capnp_contender.h"
 
+#include <capnp/ez-rpc.h>
+#include <kj/async-io.h>
+#include <kj/async.h>
+#include <kj/exception.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -8,11 +12,6 @@
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <capnp/ez-rpc.h>
-#include <kj/async-io.h>
-#include <kj/async.h>
-#include <kj/exception.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -102,7 +101,8 @@ class CapnpRun {
     for (int i = 0; i < shape_.connections; ++i) {
       absl::StatusOr<ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
-      clients_.push_back(std::make_unique<capnp::EzRpcClient>(fd->get(), reader_options));
+      clients_.push_back(
+          std::make_unique<capnp::EzRpcClient>(fd->get(), reader_options));
       fds_.push_back(*std::move(fd));
       capabilities_.push_back(clients_.back()->getMain<EchoService>());
     }
@@ -132,9 +132,11 @@ class CapnpRun {
     OpenLoopPacer pacer(shape_.rate, kOpenLoopMaxInFlight);
     ErrorCounter errors(control_);
     kj::TaskSet calls(errors);
-    kj::Own<kj::AsyncInputStream> wakeups = clients_.front()->getLowLevelIoProvider().wrapInputFd(
-        queue.wakeup_fd(), kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
-                               kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
+    kj::Own<kj::AsyncInputStream> wakeups =
+        clients_.front()->getLowLevelIoProvider().wrapInputFd(
+            queue.wakeup_fd(),
+            kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+                kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
     std::thread pacer_thread([&]() {
       pacer.Run(*control_, [&](int64_t intended) { queue.Push(intended); });
       queue.Close();
@@ -142,8 +144,11 @@ class CapnpRun {
     control_->MarkStarted();
     std::size_t next = 0;
     kj::Function<void(int64_t)> start = [&](int64_t intended) {
-      EchoService::Client& capability = capabilities_[next++ % capabilities_.size()];
-      calls.add(Send(capability, intended).then([&pacer](bool) { pacer.CallEnded(); }));
+      EchoService::Client& capability =
+          capabilities_[next++ % capabilities_.size()];
+      calls.add(Send(capability, intended).then([&pacer](bool) {
+        pacer.CallEnded();
+      }));
     };
     DrainStarts(*wakeups, queue, start).wait(clients_.front()->getWaitScope());
     calls.onEmpty().wait(clients_.front()->getWaitScope());
@@ -156,12 +161,14 @@ class CapnpRun {
   kj::Promise<bool> Send(EchoService::Client& capability, int64_t since) {
     auto request = capability.echoRequest();
     request.setPayload(capnp::Data::Reader(
-        reinterpret_cast<const capnp::byte*>(payload_.data()), payload_.size()));
+        reinterpret_cast<const capnp::byte*>(payload_.data()),
+        payload_.size()));
     return request.send().then(
         [this, since](capnp::Response<EchoService::EchoResults>&& response) {
           const bool ok = response.getPayload().size() == payload_.size();
           control_->RecordCall(NowNanos() - since, ok);
-          if (!ok) control_->NoteError("capnp echo came back with the wrong size");
+          if (!ok)
+            control_->NoteError("capnp echo came back with the wrong size");
           return ok;
         },
         [this](kj::Exception&& exception) {
@@ -173,15 +180,18 @@ class CapnpRun {
 
   // One closed-loop caller: the next call from the previous response.
   kj::Promise<void> Caller(EchoService::Client& capability) {
-    return Send(capability, NowNanos()).then([this, &capability](bool ok) -> kj::Promise<void> {
-      if (!ok || !control_->running()) return kj::READY_NOW;
-      return Caller(capability);
-    });
+    return Send(capability, NowNanos())
+        .then([this, &capability](bool ok) -> kj::Promise<void> {
+          if (!ok || !control_->running()) return kj::READY_NOW;
+          return Caller(capability);
+        });
   }
 
-  kj::Promise<void> DrainStarts(kj::AsyncInputStream& wakeups, StartQueue& queue,
+  kj::Promise<void> DrainStarts(kj::AsyncInputStream& wakeups,
+                                StartQueue& queue,
                                 kj::Function<void(int64_t)>& start) {
-    return wakeups.tryRead(&wakeup_count_, sizeof wakeup_count_, sizeof wakeup_count_)
+    return wakeups
+        .tryRead(&wakeup_count_, sizeof wakeup_count_, sizeof wakeup_count_)
         .then([this, &wakeups, &queue, &start](size_t) -> kj::Promise<void> {
           bool closed = false;
           for (int64_t intended : queue.TakeAll(&closed)) start(intended);
@@ -201,10 +211,11 @@ class CapnpRun {
 
 }  // namespace
 
-absl::Status CapnpContender::Run(const Workload& workload, const LoadShape& shape,
-                                 RunControl* control) {
+absl::Status CapnpContender::Run(const Workload& workload,
+                                 const LoadShape& shape, RunControl* control) {
   CapnpRun run(shape, control, workload.payload_bytes);
-  if (absl::Status connected = run.Connect(address_); !connected.ok()) return connected;
+  if (absl::Status connected = run.Connect(address_); !connected.ok())
+    return connected;
   if (shape.mode == LoadShape::Mode::kOpen) {
     run.RunOpen();
   } else {

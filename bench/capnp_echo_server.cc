@@ -16,7 +16,8 @@
 #include "bench_net.h"
 #include "echo.capnp.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:0", "HOST:PORT to listen on; port 0 picks one.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "HOST:PORT to listen on; port 0 picks one.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write {\"capnp\": \"HOST:PORT\"} here.");
 
@@ -38,11 +39,14 @@ int Run() {
   const std::string listen = absl::GetFlag(FLAGS_listen);
   capnp::ReaderOptions reader_options;
   reader_options.traversalLimitInWords = kTraversalLimitWords;
-  capnp::EzRpcServer server(kj::heap<EchoServiceImpl>(), listen, 0, reader_options);
+  capnp::EzRpcServer server(kj::heap<EchoServiceImpl>(), listen, 0,
+                            reader_options);
   const unsigned port = server.getPort().wait(server.getWaitScope());
   const std::string host = listen.substr(0, listen.rfind(':'));
-  if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file); !ready_file.empty()) {
-    absl::Status written = WriteReadyFile(ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
+  if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+      !ready_file.empty()) {
+    absl::Status written =
+        WriteReadyFile(ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
     if (!written.ok()) {
       std::fprintf(stderr, "capnp-server: %s\n", written.ToString().c_str());
       return 1;
@@ -55,7 +59,8 @@ int Run() {
 }  // namespace dualrpc::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Cap'n Proto EchoService over EzRpcServer (a bench contender).");
+  absl::SetProgramUsageMessage(
+      "Cap'n Proto EchoService over EzRpcServer (a bench contender).");
   absl::ParseCommandLine(argc, argv);
   return dualrpc::bench::Run();
 }

@@ -46,24 +46,32 @@ ABSL_FLAG(std::vector<std::string>, transports,
           std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local"}),
           "Contenders to run (floor, raw, grpc, capnp, local).");
 ABSL_FLAG(std::vector<std::string>, pinning, {},
-          "Only points in these pinning modes (same-core, cross-core, unpinned); default all.");
+          "Only points in these pinning modes (same-core, cross-core, "
+          "unpinned); default all.");
 ABSL_FLAG(std::vector<std::string>, groups, {},
-          "Only these groups (echo-closed, echo-pinning, echo-pipelined, echo-open, list).");
+          "Only these groups (echo-closed, echo-pinning, echo-pipelined, "
+          "echo-open, list).");
 ABSL_FLAG(std::vector<std::string>, payloads, {},
-          "Only Echo points with these payload sizes in bytes (list points are kept).");
+          "Only Echo points with these payload sizes in bytes (list points are "
+          "kept).");
 ABSL_FLAG(int32_t, repetitions, 0, "Override the scenario's repetitions.");
-ABSL_FLAG(double, duration_scale, 1.0, "Multiply the scenario's warm-up and measurement times.");
+ABSL_FLAG(double, duration_scale, 1.0,
+          "Multiply the scenario's warm-up and measurement times.");
 ABSL_FLAG(std::string, bin_dir, "",
-          "Where dualrpc-server and the bench servers are; default: beside this program.");
-ABSL_FLAG(bool, keep_work_dir, false, "Keep the scratch directory (server logs) at exit.");
+          "Where dualrpc-server and the bench servers are; default: beside "
+          "this program.");
+ABSL_FLAG(bool, keep_work_dir, false,
+          "Keep the scratch directory (server logs) at exit.");
 ABSL_FLAG(std::string, server_wrapper, "",
-          "Profiling: run every server under this command, e.g. \"valgrind --tool=callgrind\" "
+          "Profiling: run every server under this command, e.g. \"valgrind "
+          "--tool=callgrind\" "
           "(pinning and /proc figures then apply to the wrapper's process).");
 
 namespace dualrpc::bench {
 namespace {
 
-// Longest a contender may take to connect, or to finish its calls after the stop.
+// Longest a contender may take to connect, or to finish its calls after the
+// stop.
 constexpr absl::Duration kStartTimeout = absl::Seconds(30);
 constexpr absl::Duration kDrainTimeout = absl::Seconds(60);
 constexpr absl::Duration kProgressInterval = absl::Milliseconds(250);
@@ -81,17 +89,20 @@ double ClientCpuSeconds() {
   rusage usage;
   ::getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) /
+             1e6;
 }
 
 // The live progress line on stderr.
 class Progress {
  public:
-  explicit Progress(int total) : total_(total), start_(absl::Now()), tty_(::isatty(2)) {}
+  explicit Progress(int total)
+      : total_(total), start_(absl::Now()), tty_(::isatty(2)) {}
 
   void Begin(const std::string& label) {
     ++current_;
     label_ = label;
+    last_line_ = absl::StrFormat("[%d/%d] %s", current_, total_, label_);
   }
   void Update(double measured_seconds, int64_t calls) {
     const std::string line = absl::StrFormat(
@@ -120,15 +131,17 @@ std::string Label(const Point& point, absl::string_view transport) {
       "%s %s %s %s conn=%d conc=%d%s %s", point.group, transport,
       echo ? absl::StrCat(point.workload.payload_bytes, "B")
            : absl::StrCat(point.workload.entries, " entries"),
-      ModeName(point.shape.mode), point.shape.connections, point.shape.concurrency,
-      point.shape.mode == LoadShape::Mode::kOpen ? absl::StrFormat(" rate=%.0f", point.shape.rate)
-                                                 : "",
+      ModeName(point.shape.mode), point.shape.connections,
+      point.shape.concurrency,
+      point.shape.mode == LoadShape::Mode::kOpen
+          ? absl::StrFormat(" rate=%.0f", point.shape.rate)
+          : "",
       PinningName(point.pinning));
 }
 
 // Sleeps `duration`, updating the progress line.
-void Wait(absl::Duration duration, const RunControl& control, absl::Time measure_start,
-          Progress* progress) {
+void Wait(absl::Duration duration, const RunControl& control,
+          absl::Time measure_start, Progress* progress) {
   const absl::Time end = absl::Now() + duration;
   for (absl::Time now = absl::Now(); now < end; now = absl::Now()) {
     absl::SleepFor(std::min(kProgressInterval, end - now));
@@ -145,17 +158,20 @@ void Wait(absl::Duration duration, const RunControl& control, absl::Time measure
 absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
                                    const CpuPlan& cpus, absl::Duration warmup,
                                    absl::Duration duration, int min_calls,
-                                   absl::Duration max_duration, Progress* progress) {
+                                   absl::Duration max_duration,
+                                   Progress* progress) {
   const ServerProcess* server = contender.server();
   auto pin = [&]() -> absl::Status {
     if (server != nullptr) {
-      if (absl::Status pinned = server->Pin(cpus.server); !pinned.ok()) return pinned;
+      if (absl::Status pinned = server->Pin(cpus.server); !pinned.ok())
+        return pinned;
     }
     return PinProcess(0, cpus.client);
   };
   if (absl::Status pinned = pin(); !pinned.ok()) return pinned;
   if (server != nullptr) {
-    if (!server->Alive()) return absl::UnavailableError(absl::StrCat(server->name(), " died"));
+    if (!server->Alive())
+      return absl::UnavailableError(absl::StrCat(server->name(), " died"));
     if (absl::Status reset = server->ResetPeakRss(); !reset.ok()) return reset;
   }
 
@@ -167,22 +183,28 @@ absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
     finished.Notify();
   });
   const absl::Time give_up = absl::Now() + kStartTimeout;
-  while (!control.WaitStarted(absl::Milliseconds(10)) && !finished.HasBeenNotified()) {
+  while (!control.WaitStarted(absl::Milliseconds(10)) &&
+         !finished.HasBeenNotified()) {
     if (absl::Now() > give_up) {
-      std::fprintf(stderr, "\n%s did not start within %s\n", std::string(contender.transport()).c_str(),
+      std::fprintf(stderr, "\n%s did not start within %s\n",
+                   std::string(contender.transport()).c_str(),
                    absl::FormatDuration(kStartTimeout).c_str());
       std::_Exit(3);
     }
   }
   if (finished.HasBeenNotified()) {
     load.join();
-    return run_status.ok() ? absl::InternalError("the load ended before it started") : run_status;
+    return run_status.ok()
+               ? absl::InternalError("the load ended before it started")
+               : run_status;
   }
 
   Wait(warmup, control, absl::InfiniteFuture(), progress);
   // Threads created during warm-up (gRPC makes them lazily) inherit the
-  // affinity of their creator, but pinning again costs nothing.
-  if (absl::Status pinned = pin(); !pinned.ok()) return pinned;
+  // affinity of their creator; pinning again is a cheap safeguard, and the
+  // first pinning succeeded, so a failure here (a thread that just exited)
+  // is ignored.
+  pin().IgnoreError();
   Repetition rep;
   const double client_cpu_start = ClientCpuSeconds();
   absl::StatusOr<double> server_cpu_start =
@@ -190,7 +212,8 @@ absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
   const absl::Time measure_start = absl::Now();
   control.SetPhase(Phase::kMeasure);
   Wait(duration, control, measure_start, progress);
-  while (control.measured_calls() < min_calls && absl::Now() - measure_start < max_duration) {
+  while (control.measured_calls() < min_calls &&
+         absl::Now() - measure_start < max_duration) {
     Wait(absl::Milliseconds(10), control, measure_start, progress);
   }
   control.SetPhase(Phase::kStop);
@@ -198,13 +221,15 @@ absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
   rep.client_cpu_seconds = ClientCpuSeconds() - client_cpu_start;
   if (server != nullptr && server_cpu_start.ok()) {
     absl::StatusOr<double> server_cpu_end = server->CpuSeconds();
-    if (server_cpu_end.ok()) rep.server_cpu_seconds = *server_cpu_end - *server_cpu_start;
+    if (server_cpu_end.ok())
+      rep.server_cpu_seconds = *server_cpu_end - *server_cpu_start;
   }
   rep.measured_seconds = absl::ToDoubleSeconds(measure_end - measure_start);
   progress->Update(rep.measured_seconds, control.measured_calls());
 
   if (!finished.WaitForNotificationWithTimeout(kDrainTimeout)) {
-    std::fprintf(stderr, "\n%s did not finish its calls within %s of the stop\n",
+    std::fprintf(stderr,
+                 "\n%s did not finish its calls within %s of the stop\n",
                  std::string(contender.transport()).c_str(),
                  absl::FormatDuration(kDrainTimeout).c_str());
     std::_Exit(3);
@@ -223,20 +248,23 @@ absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
 }
 
 bool Selected(const std::vector<std::string>& filter, absl::string_view name) {
-  return filter.empty() || std::find(filter.begin(), filter.end(), name) != filter.end();
+  return filter.empty() ||
+         std::find(filter.begin(), filter.end(), name) != filter.end();
 }
 
 int Run() {
   absl::StatusOr<Scenario> made = MakeScenario(absl::GetFlag(FLAGS_scenario));
   if (!made.ok()) {
-    std::fprintf(stderr, "dualrpc-bench: %s\n", made.status().ToString().c_str());
+    std::fprintf(stderr, "dualrpc-bench: %s\n",
+                 made.status().ToString().c_str());
     return 2;
   }
   Scenario scenario = *std::move(made);
-  if (absl::GetFlag(FLAGS_repetitions) > 0) scenario.repetitions = absl::GetFlag(FLAGS_repetitions);
+  if (absl::GetFlag(FLAGS_repetitions) > 0)
+    scenario.repetitions = absl::GetFlag(FLAGS_repetitions);
   const double scale = absl::GetFlag(FLAGS_duration_scale);
-  for (absl::Duration* d : {&scenario.warmup, &scenario.duration, &scenario.list_warmup,
-                            &scenario.list_duration}) {
+  for (absl::Duration* d : {&scenario.warmup, &scenario.duration,
+                            &scenario.list_warmup, &scenario.list_duration}) {
     *d = *d * scale;
   }
   const std::vector<std::string> pinning_filter = absl::GetFlag(FLAGS_pinning);
@@ -264,21 +292,28 @@ int Run() {
   CPU_ZERO(&available);
   ::sched_getaffinity(0, sizeof available, &available);
 
-  absl::StatusOr<WorkDir> work_dir = WorkDir::Create(absl::GetFlag(FLAGS_keep_work_dir));
+  absl::StatusOr<WorkDir> work_dir =
+      WorkDir::Create(absl::GetFlag(FLAGS_keep_work_dir));
   if (!work_dir.ok()) {
-    std::fprintf(stderr, "dualrpc-bench: %s\n", work_dir.status().ToString().c_str());
+    std::fprintf(stderr, "dualrpc-bench: %s\n",
+                 work_dir.status().ToString().c_str());
     return 1;
   }
   if (absl::GetFlag(FLAGS_keep_work_dir)) {
-    std::fprintf(stderr, "dualrpc-bench: scratch directory %s\n", work_dir->path().c_str());
+    std::fprintf(stderr, "dualrpc-bench: scratch directory %s\n",
+                 work_dir->path().c_str());
   }
   const std::vector<std::string> transports = absl::GetFlag(FLAGS_transports);
-  auto wanted = [&](absl::string_view transport) { return Selected(transports, transport); };
+  auto wanted = [&](absl::string_view transport) {
+    return Selected(transports, transport);
+  };
   if (wanted("raw") || wanted("grpc") || wanted("local")) {
     for (int entries : scenario.list_entries) {
-      absl::Status made_dir = work_dir->MakeListDirectory(ListDirectoryPath(entries), entries);
+      absl::Status made_dir =
+          work_dir->MakeListDirectory(ListDirectoryPath(entries), entries);
       if (!made_dir.ok()) {
-        std::fprintf(stderr, "dualrpc-bench: %s\n", made_dir.ToString().c_str());
+        std::fprintf(stderr, "dualrpc-bench: %s\n",
+                     made_dir.ToString().c_str());
         return 1;
       }
     }
@@ -296,39 +331,46 @@ int Run() {
   // so that CPU and RSS belong to one transport (the raw one also listens
   // on gRPC, idle).
   const std::vector<ServerSpec> specs = {
-      {"floor", {bin_dir + "/dualrpc-bench-floor-server", "--listen=127.0.0.1:0"}, "floor"},
+      {"floor",
+       {bin_dir + "/dualrpc-bench-floor-server", "--listen=127.0.0.1:0"},
+       "floor"},
       {"raw",
-       {bin_dir + "/dualrpc-server", "--root=" + root, "--grpc_listen=127.0.0.1:0",
-        "--raw_listen=127.0.0.1:0"},
+       {bin_dir + "/dualrpc-server", "--root=" + root,
+        "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"},
        "raw"},
       {"grpc",
-       {bin_dir + "/dualrpc-server", "--root=" + root, "--grpc_listen=127.0.0.1:0",
-        "--raw_listen="},
+       {bin_dir + "/dualrpc-server", "--root=" + root,
+        "--grpc_listen=127.0.0.1:0", "--raw_listen="},
        "grpc"},
-      {"capnp", {bin_dir + "/dualrpc-bench-capnp-server", "--listen=127.0.0.1:0"}, "capnp"},
+      {"capnp",
+       {bin_dir + "/dualrpc-bench-capnp-server", "--listen=127.0.0.1:0"},
+       "capnp"},
   };
   std::vector<std::unique_ptr<ServerProcess>> servers;
   std::vector<std::unique_ptr<Contender>> contenders;
   std::vector<std::string> server_commands;
-  const std::vector<std::string> wrapper =
-      absl::StrSplit(absl::GetFlag(FLAGS_server_wrapper), ' ', absl::SkipEmpty());
+  const std::vector<std::string> wrapper = absl::StrSplit(
+      absl::GetFlag(FLAGS_server_wrapper), ' ', absl::SkipEmpty());
   for (const ServerSpec& spec : specs) {
     if (!wanted(spec.transport)) continue;
     std::vector<std::string> argv = wrapper;
     argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(spec.transport, argv, work_dir->path(), kServerStartTimeout);
+        ServerProcess::Start(spec.transport, argv, work_dir->path(),
+                             kServerStartTimeout);
     if (!server.ok()) {
-      std::fprintf(stderr, "dualrpc-bench: starting %s: %s\n", spec.transport.c_str(),
-                   server.status().ToString().c_str());
+      std::fprintf(stderr, "dualrpc-bench: starting %s: %s\n",
+                   spec.transport.c_str(), server.status().ToString().c_str());
       return 1;
     }
     absl::StatusOr<std::string> address = (*server)->Address(spec.address_key);
     if (!address.ok()) {
-      std::fprintf(stderr, "dualrpc-bench: %s\n", address.status().ToString().c_str());
+      std::fprintf(stderr, "dualrpc-bench: %s\n",
+                   address.status().ToString().c_str());
       return 1;
     }
-    server_commands.push_back(absl::StrCat(spec.transport, ": ", absl::StrJoin(argv, " ")));
+    server_commands.push_back(
+        absl::StrCat(spec.transport, ": ", absl::StrJoin(argv, " ")));
     const ServerProcess* process = server->get();
     if (spec.transport == "floor") {
       contenders.push_back(std::make_unique<FloorContender>(*address, process));
@@ -336,11 +378,13 @@ int Run() {
       contenders.push_back(std::make_unique<CapnpContender>(*address, process));
     } else {
       contenders.push_back(std::make_unique<DualrpcContender>(
-          spec.transport, absl::StrCat(spec.transport, "://", *address), process));
+          spec.transport, absl::StrCat(spec.transport, "://", *address),
+          process));
     }
     servers.push_back(*std::move(server));
   }
-  if (wanted("local")) contenders.push_back(std::make_unique<LocalListContender>(root));
+  if (wanted("local"))
+    contenders.push_back(std::make_unique<LocalListContender>(root));
 
   int total = 0;
   for (const Point& point : scenario.points) {
@@ -354,8 +398,8 @@ int Run() {
   for (const Point& point : scenario.points) {
     absl::StatusOr<CpuPlan> cpus = PlanCpus(point.pinning, available);
     if (!cpus.ok()) {
-      std::fprintf(stderr, "dualrpc-bench: skipping %s: %s\n", Label(point, "").c_str(),
-                   cpus.status().ToString().c_str());
+      std::fprintf(stderr, "dualrpc-bench: skipping %s: %s\n",
+                   Label(point, "").c_str(), cpus.status().ToString().c_str());
       continue;
     }
     const bool echo = point.workload.kind == Workload::Kind::kEcho;
@@ -366,17 +410,20 @@ int Run() {
       record.point = &point;
       record.transport = std::string(contender->transport());
       record.client_cpus = CpuSetString(cpus->client);
-      record.server_cpus = contender->server() != nullptr ? CpuSetString(cpus->server) : "";
+      record.server_cpus =
+          contender->server() != nullptr ? CpuSetString(cpus->server) : "";
       records.push_back(std::move(record));
     }
     for (int rep = 0; rep < scenario.repetitions; ++rep) {
       std::size_t index = first;
       for (const auto& contender : contenders) {
         if (!contender->Supports(point.workload)) continue;
-        progress.Begin(absl::StrCat(Label(point, contender->transport()), " rep ", rep + 1, "/",
+        progress.Begin(absl::StrCat(Label(point, contender->transport()),
+                                    " rep ", rep + 1, "/",
                                     scenario.repetitions));
         absl::StatusOr<Repetition> measured = Measure(
-            *contender, point, *cpus, echo ? scenario.warmup : scenario.list_warmup,
+            *contender, point, *cpus,
+            echo ? scenario.warmup : scenario.list_warmup,
             echo ? scenario.duration : scenario.list_duration,
             echo ? 0 : scenario.list_min_calls,
             echo ? scenario.duration : scenario.list_max_duration, &progress);
@@ -401,7 +448,8 @@ int Run() {
   PrintReport(scenario, machine, records, std::cout);
   std::cout.flush();
   if (const std::string json = absl::GetFlag(FLAGS_json); !json.empty()) {
-    absl::Status written = WriteJson(json, scenario, machine, server_commands, records);
+    absl::Status written =
+        WriteJson(json, scenario, machine, server_commands, records);
     if (!written.ok()) {
       std::fprintf(stderr, "dualrpc-bench: %s\n", written.ToString().c_str());
       return 1;
@@ -411,10 +459,11 @@ int Run() {
   for (const PointRecord& record : records) {
     const Summary summary = Summarize(record);
     if (summary.errors > 0 || (smoke && summary.calls == 0)) {
-      std::fprintf(stderr, "dualrpc-bench: %s at %s: %lld calls, %lld errors %s\n",
-                   record.transport.c_str(), Label(*record.point, "").c_str(),
-                   static_cast<long long>(summary.calls),
-                   static_cast<long long>(summary.errors), summary.first_error.c_str());
+      std::fprintf(
+          stderr, "dualrpc-bench: %s at %s: %lld calls, %lld errors %s\n",
+          record.transport.c_str(), Label(*record.point, "").c_str(),
+          static_cast<long long>(summary.calls),
+          static_cast<long long>(summary.errors), summary.first_error.c_str());
       failed = true;
     }
   }
@@ -426,7 +475,8 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n Proto.\n"
+      "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n "
+      "Proto.\n"
       "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]");
   absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock and

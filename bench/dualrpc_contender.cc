@@ -31,7 +31,8 @@ class Operation {
 
 class EchoOperation final : public Operation {
  public:
-  EchoOperation(v1::FileServiceClient* client, int payload_bytes) : client_(client) {
+  EchoOperation(v1::FileServiceClient* client, int payload_bytes)
+      : client_(client) {
     request_.set_payload(std::string(payload_bytes, 'x'));
   }
 
@@ -40,13 +41,14 @@ class EchoOperation final : public Operation {
     // serves every caller.
     client_->EchoAsync(
         request_, NoOptions(),
-        [expected = request_.payload().size(),
-         done = std::move(done)](absl::StatusOr<v1::EchoResponse> response) mutable {
+        [expected = request_.payload().size(), done = std::move(done)](
+            absl::StatusOr<v1::EchoResponse> response) mutable {
           if (!response.ok()) {
             std::move(done)(response.status());
           } else if (response->payload().size() != expected) {
             std::move(done)(absl::DataLossError(
-                absl::StrCat("echoed ", response->payload().size(), " bytes of ", expected)));
+                absl::StrCat("echoed ", response->payload().size(),
+                             " bytes of ", expected)));
           } else {
             std::move(done)(absl::OkStatus());
           }
@@ -67,7 +69,9 @@ class ListOperation final : public Operation {
         page_size_(workload.page_size),
         entries_(workload.entries) {}
 
-  void Start(OperationDone done) override { NextPage(std::string(), 0, std::move(done)); }
+  void Start(OperationDone done) override {
+    NextPage(std::string(), 0, std::move(done));
+  }
 
  private:
   void NextPage(std::string page_token, int64_t seen, OperationDone done) {
@@ -77,18 +81,19 @@ class ListOperation final : public Operation {
     request.set_page_token(std::move(page_token));
     client_->ListDirectoryAsync(
         request, NoOptions(),
-        [this, seen,
-         done = std::move(done)](absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
+        [this, seen, done = std::move(done)](
+            absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
           if (!response.ok()) {
             std::move(done)(response.status());
             return;
           }
           const int64_t total = seen + response->entries_size();
           if (!response->next_page_token().empty()) {
-            NextPage(std::move(*response->mutable_next_page_token()), total, std::move(done));
+            NextPage(std::move(*response->mutable_next_page_token()), total,
+                     std::move(done));
           } else if (total != entries_) {
-            std::move(done)(
-                absl::DataLossError(absl::StrCat("listed ", total, " of ", entries_, " entries")));
+            std::move(done)(absl::DataLossError(
+                absl::StrCat("listed ", total, " of ", entries_, " entries")));
           } else {
             std::move(done)(absl::OkStatus());
           }
@@ -119,41 +124,47 @@ struct ClosedLoop {
 void StartCaller(std::shared_ptr<ClosedLoop> loop) {
   const int64_t start = NowNanos();
   Operation* operation = loop->operation;
-  operation->Start([loop = std::move(loop), start](absl::Status status) mutable {
-    Record(loop->control, start, status);
-    if (status.ok() && loop->control->running()) {
-      StartCaller(std::move(loop));
-    } else {
-      loop->running_callers.DecrementCount();
-    }
-  });
+  operation->Start(
+      [loop = std::move(loop), start](absl::Status status) mutable {
+        Record(loop->control, start, status);
+        if (status.ok() && loop->control->running()) {
+          StartCaller(std::move(loop));
+        } else {
+          loop->running_callers.DecrementCount();
+        }
+      });
 }
 
 }  // namespace
 
-absl::Status DualrpcContender::Run(const Workload& workload, const LoadShape& shape,
+absl::Status DualrpcContender::Run(const Workload& workload,
+                                   const LoadShape& shape,
                                    RunControl* control) {
   ChannelFactoryOptions options;
   options.connections = shape.connections;
-  absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target_, options);
+  absl::StatusOr<std::shared_ptr<Channel>> channel =
+      CreateChannel(target_, options);
   if (!channel.ok()) return channel.status();
   v1::FileServiceClient client(*std::move(channel));
   // Calls go round-robin over the connections: one empty call each opens
   // them all before the clock starts.
   for (int i = 0; i < shape.connections; ++i) {
-    absl::StatusOr<v1::EchoResponse> warm = client.Echo(v1::EchoRequest(), NoOptions());
+    absl::StatusOr<v1::EchoResponse> warm =
+        client.Echo(v1::EchoRequest(), NoOptions());
     if (!warm.ok()) return warm.status();
   }
 
   std::unique_ptr<Operation> operation;
   if (workload.kind == Workload::Kind::kEcho) {
-    operation = std::make_unique<EchoOperation>(&client, workload.payload_bytes);
+    operation =
+        std::make_unique<EchoOperation>(&client, workload.payload_bytes);
   } else {
     operation = std::make_unique<ListOperation>(&client, workload);
   }
 
   if (shape.mode == LoadShape::Mode::kOpen) {
-    auto pacer = std::make_shared<OpenLoopPacer>(shape.rate, kOpenLoopMaxInFlight);
+    auto pacer =
+        std::make_shared<OpenLoopPacer>(shape.rate, kOpenLoopMaxInFlight);
     control->MarkStarted();
     pacer->Run(*control, [&](int64_t intended) {
       operation->Start([pacer, control, intended](absl::Status status) {
@@ -164,7 +175,8 @@ absl::Status DualrpcContender::Run(const Workload& workload, const LoadShape& sh
     return absl::OkStatus();
   }
 
-  auto loop = std::make_shared<ClosedLoop>(operation.get(), control, shape.concurrency);
+  auto loop =
+      std::make_shared<ClosedLoop>(operation.get(), control, shape.concurrency);
   control->MarkStarted();
   for (int i = 0; i < shape.concurrency; ++i) StartCaller(loop);
   loop->running_callers.Wait();

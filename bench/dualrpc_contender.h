@@ -16,8 +16,11 @@ class DualrpcContender final : public Contender {
  public:
   // `transport` is "raw" or "grpc"; `target` a URI for CreateChannel
   // ("raw://HOST:PORT", "grpc://HOST:PORT"); `server` is not owned.
-  DualrpcContender(std::string transport, std::string target, const ServerProcess* server)
-      : transport_(std::move(transport)), target_(std::move(target)), server_(server) {}
+  DualrpcContender(std::string transport, std::string target,
+                   const ServerProcess* server)
+      : transport_(std::move(transport)),
+        target_(std::move(target)),
+        server_(server) {}
 
   absl::string_view transport() const override { return transport_; }
   bool Supports(const Workload&) const override { return true; }

@@ -33,7 +33,10 @@ constexpr int kIdlePollMillis = 5;
 class FloorConnection {
  public:
   FloorConnection(ScopedFd fd, int epoll_fd, const std::string* request)
-      : fd_(std::move(fd)), epoll_fd_(epoll_fd), request_(request), input_(kReadChunkBytes) {}
+      : fd_(std::move(fd)),
+        epoll_fd_(epoll_fd),
+        request_(request),
+        input_(kReadChunkBytes) {}
 
   int fd() const { return fd_.get(); }
 
@@ -60,7 +63,8 @@ class FloorConnection {
   // error, or a response that is not the echo of the request).
   bool OnReadable(std::vector<int64_t>* ended) {
     for (;;) {
-      if (input_.size() - input_size_ < kReadChunkBytes) input_.resize(input_.size() * 2);
+      if (input_.size() - input_size_ < kReadChunkBytes)
+        input_.resize(input_.size() * 2);
       const std::size_t space = input_.size() - input_size_;
       const ssize_t n = ::read(fd_.get(), input_.data() + input_size_, space);
       if (n == 0) return false;
@@ -72,8 +76,10 @@ class FloorConnection {
       input_size_ += static_cast<std::size_t>(n);
       if (static_cast<std::size_t>(n) < space) break;
     }
-    const FloorScan scan = ScanFloorMessages(absl::string_view(input_.data(), input_size_));
-    if (scan.oversized || scan.complete_bytes != scan.messages * request_->size()) {
+    const FloorScan scan =
+        ScanFloorMessages(absl::string_view(input_.data(), input_size_));
+    if (scan.oversized ||
+        scan.complete_bytes != scan.messages * request_->size()) {
       return false;
     }
     {
@@ -154,7 +160,9 @@ class FloorConnection {
 class FloorClient {
  public:
   FloorClient(const LoadShape& shape, RunControl* control, std::string request)
-      : shape_(shape), control_(control), request_(std::move(request)),
+      : shape_(shape),
+        control_(control),
+        request_(std::move(request)),
         epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {}
 
   absl::Status Connect(const std::string& address) {
@@ -162,12 +170,13 @@ class FloorClient {
     for (int i = 0; i < shape_.connections; ++i) {
       absl::StatusOr<ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
-      auto connection =
-          std::make_unique<FloorConnection>(*std::move(fd), epoll_fd_.get(), &request_);
+      auto connection = std::make_unique<FloorConnection>(
+          *std::move(fd), epoll_fd_.get(), &request_);
       epoll_event event{};
       event.events = EPOLLIN;
       event.data.ptr = connection.get();
-      if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, connection->fd(), &event) != 0) {
+      if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, connection->fd(),
+                      &event) != 0) {
         return PosixError("epoll_ctl", errno);
       }
       connections_.push_back(std::move(connection));
@@ -179,7 +188,8 @@ class FloorClient {
     const int64_t now = NowNanos();
     const int count = static_cast<int>(connections_.size());
     for (int i = 0; i < count; ++i) {
-      const int callers = shape_.concurrency / count + (i < shape_.concurrency % count ? 1 : 0);
+      const int callers =
+          shape_.concurrency / count + (i < shape_.concurrency % count ? 1 : 0);
       if (!connections_[i]->Send(callers, now)) Fail(connections_[i].get());
     }
     control_->MarkStarted();
@@ -193,7 +203,8 @@ class FloorClient {
     control_->MarkStarted();
     std::size_t next = 0;
     pacer.Run(*control_, [&](int64_t intended) {
-      FloorConnection* connection = connections_[next++ % connections_.size()].get();
+      FloorConnection* connection =
+          connections_[next++ % connections_.size()].get();
       if (!connection->Send(1, intended)) {
         control_->RecordCall(0, false);
         pacer.CallEnded();
@@ -206,11 +217,13 @@ class FloorClient {
  private:
   // Reads responses until the run is over and nothing is outstanding.
   // Closed loop (`reissue`): every response sends the next request.
-  void IoLoop(bool reissue, OpenLoopPacer* pacer, std::atomic<bool>* pacing_done = nullptr) {
+  void IoLoop(bool reissue, OpenLoopPacer* pacer,
+              std::atomic<bool>* pacing_done = nullptr) {
     epoll_event events[kMaxEventsPerPoll];
     std::vector<int64_t> ended;
     for (;;) {
-      const int ready = ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll, kIdlePollMillis);
+      const int ready = ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll,
+                                     kIdlePollMillis);
       for (int i = 0; i < ready; ++i) {
         auto* connection = static_cast<FloorConnection*>(events[i].data.ptr);
         bool ok = true;
@@ -229,7 +242,8 @@ class FloorClient {
         }
         if (!ok) Fail(connection, pacer);
       }
-      const bool generating = pacing_done != nullptr ? !pacing_done->load() : control_->running();
+      const bool generating =
+          pacing_done != nullptr ? !pacing_done->load() : control_->running();
       if (!generating && Outstanding() == 0) return;
     }
   }
@@ -246,7 +260,8 @@ class FloorClient {
 
   std::size_t Outstanding() {
     std::size_t total = 0;
-    for (const auto& connection : connections_) total += connection->outstanding();
+    for (const auto& connection : connections_)
+      total += connection->outstanding();
     return total;
   }
 
@@ -259,12 +274,13 @@ class FloorClient {
 
 }  // namespace
 
-absl::Status FloorContender::Run(const Workload& workload, const LoadShape& shape,
-                                 RunControl* control) {
+absl::Status FloorContender::Run(const Workload& workload,
+                                 const LoadShape& shape, RunControl* control) {
   std::string request;
   AppendFloorMessage(std::string(workload.payload_bytes, 'x'), &request);
   FloorClient client(shape, control, std::move(request));
-  if (absl::Status connected = client.Connect(address_); !connected.ok()) return connected;
+  if (absl::Status connected = client.Connect(address_); !connected.ok())
+    return connected;
   if (shape.mode == LoadShape::Mode::kOpen) {
     client.RunOpen();
   } else {

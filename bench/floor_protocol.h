@@ -39,7 +39,8 @@ struct FloorScan {
 inline FloorScan ScanFloorMessages(absl::string_view input) {
   FloorScan scan;
   while (input.size() - scan.complete_bytes >= kFloorLengthBytes) {
-    const auto* p = reinterpret_cast<const unsigned char*>(input.data() + scan.complete_bytes);
+    const auto* p = reinterpret_cast<const unsigned char*>(input.data() +
+                                                           scan.complete_bytes);
     const uint32_t length = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) |
                             (uint32_t{p[2]} << 8) | uint32_t{p[3]};
     if (length > kFloorMaxMessageBytes) {

@@ -27,7 +27,8 @@
 #include "bench_net.h"
 #include "floor_protocol.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:0", "HOST:PORT to listen on; port 0 picks one.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:0",
+          "HOST:PORT to listen on; port 0 picks one.");
 ABSL_FLAG(int32_t, threads, 0, "Event-loop threads; 0 means one per core.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write {\"floor\": \"HOST:PORT\"} here.");
@@ -42,7 +43,8 @@ constexpr int kMaxEventsPerPoll = 64;
 // One accepted socket. Owned by its FloorLoop; used on that loop only.
 class FloorConnection {
  public:
-  explicit FloorConnection(ScopedFd fd) : fd_(std::move(fd)), input_(kReadChunkBytes) {}
+  explicit FloorConnection(ScopedFd fd)
+      : fd_(std::move(fd)), input_(kReadChunkBytes) {}
 
   int fd() const { return fd_.get(); }
   // Whether the loop should watch for writability (output pending) instead of
@@ -51,7 +53,8 @@ class FloorConnection {
 
   // Handles epoll `events`. False: close the connection.
   bool OnEvents(uint32_t events) {
-    if ((events & (EPOLLERR | EPOLLHUP)) != 0 && (events & EPOLLIN) == 0) return false;
+    if ((events & (EPOLLERR | EPOLLHUP)) != 0 && (events & EPOLLIN) == 0)
+      return false;
     if ((events & EPOLLOUT) != 0 && !Flush()) return false;
     if ((events & EPOLLIN) != 0 && !wants_write()) return ReadAndEcho();
     return true;
@@ -60,7 +63,8 @@ class FloorConnection {
  private:
   bool ReadAndEcho() {
     for (;;) {
-      if (input_.size() - input_size_ < kReadChunkBytes) input_.resize(input_.size() * 2);
+      if (input_.size() - input_size_ < kReadChunkBytes)
+        input_.resize(input_.size() * 2);
       const std::size_t space = input_.size() - input_size_;
       const ssize_t n = ::read(fd_.get(), input_.data() + input_size_, space);
       if (n == 0) return false;
@@ -72,7 +76,8 @@ class FloorConnection {
       input_size_ += static_cast<std::size_t>(n);
       if (static_cast<std::size_t>(n) < space) break;  // Drained the socket.
     }
-    const FloorScan scan = ScanFloorMessages(absl::string_view(input_.data(), input_size_));
+    const FloorScan scan =
+        ScanFloorMessages(absl::string_view(input_.data(), input_size_));
     if (scan.oversized) return false;
     if (scan.complete_bytes > 0 && !Echo(scan.complete_bytes)) return false;
     std::memmove(input_.data(), input_.data() + scan.complete_bytes,
@@ -126,7 +131,8 @@ class FloorLoop {
         wakeup_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     epoll_event event{};
     event.events = EPOLLIN;
-    event.data.ptr = nullptr;  // The wakeup fd is the registration without a connection.
+    event.data.ptr =
+        nullptr;  // The wakeup fd is the registration without a connection.
     ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, wakeup_fd_.get(), &event);
     thread_ = std::thread([this]() { Run(); });
     thread_.detach();  // Lives until the process is killed.
@@ -146,7 +152,8 @@ class FloorLoop {
   void Run() {
     epoll_event events[kMaxEventsPerPoll];
     for (;;) {
-      const int ready = ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll, -1);
+      const int ready =
+          ::epoll_wait(epoll_fd_.get(), events, kMaxEventsPerPoll, -1);
       for (int i = 0; i < ready; ++i) {
         auto* connection = static_cast<FloorConnection*>(events[i].data.ptr);
         if (connection == nullptr) {
@@ -155,7 +162,8 @@ class FloorLoop {
         }
         const bool was_writing = connection->wants_write();
         if (!connection->OnEvents(events[i].events)) {
-          ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, connection->fd(), nullptr);
+          ::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_DEL, connection->fd(),
+                      nullptr);
           connections_.erase(connection);
         } else if (connection->wants_write() != was_writing) {
           Watch(EPOLL_CTL_MOD, connection);
@@ -193,21 +201,27 @@ class FloorLoop {
   absl::Mutex mu_;
   std::vector<ScopedFd> incoming_ ABSL_GUARDED_BY(mu_);
   // Loop thread only.
-  absl::flat_hash_map<FloorConnection*, std::unique_ptr<FloorConnection>> connections_;
+  absl::flat_hash_map<FloorConnection*, std::unique_ptr<FloorConnection>>
+      connections_;
 };
 
 int Run() {
   absl::StatusOr<Listener> listener = ListenTcp(absl::GetFlag(FLAGS_listen));
   if (!listener.ok()) {
-    std::fprintf(stderr, "floor-server: %s\n", listener.status().ToString().c_str());
+    std::fprintf(stderr, "floor-server: %s\n",
+                 listener.status().ToString().c_str());
     return 1;
   }
   int threads = absl::GetFlag(FLAGS_threads);
-  if (threads <= 0) threads = static_cast<int>(std::thread::hardware_concurrency());
+  if (threads <= 0)
+    threads = static_cast<int>(std::thread::hardware_concurrency());
   std::vector<std::unique_ptr<FloorLoop>> loops;
-  for (int i = 0; i < threads; ++i) loops.push_back(std::make_unique<FloorLoop>());
-  if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file); !ready_file.empty()) {
-    absl::Status written = WriteReadyFile(ready_file, {{"floor", listener->address}});
+  for (int i = 0; i < threads; ++i)
+    loops.push_back(std::make_unique<FloorLoop>());
+  if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
+      !ready_file.empty()) {
+    absl::Status written =
+        WriteReadyFile(ready_file, {{"floor", listener->address}});
     if (!written.ok()) {
       std::fprintf(stderr, "floor-server: %s\n", written.ToString().c_str());
       return 1;
@@ -229,7 +243,8 @@ int Run() {
 }  // namespace dualrpc::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Bare length-prefixed TCP echo (the bench's floor).");
+  absl::SetProgramUsageMessage(
+      "Bare length-prefixed TCP echo (the bench's floor).");
   absl::ParseCommandLine(argc, argv);
   return dualrpc::bench::Run();
 }

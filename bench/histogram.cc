@@ -8,7 +8,9 @@ namespace {
 
 constexpr int64_t kHalf = LatencyHistogram::kSubBuckets / 2;
 
-int HighestBit(int64_t value) { return 63 - __builtin_clzll(static_cast<uint64_t>(value)); }
+int HighestBit(int64_t value) {
+  return 63 - __builtin_clzll(static_cast<uint64_t>(value));
+}
 
 // How far values of this magnitude are shifted to land in [kHalf, kSubBuckets).
 int ShiftOf(int64_t value) {
@@ -50,7 +52,8 @@ void LatencyHistogram::Record(int64_t value) {
 
 void LatencyHistogram::Merge(const LatencyHistogram& other) {
   if (other.count_ == 0) return;
-  for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+  for (std::size_t i = 0; i < counts_.size(); ++i)
+    counts_[i] += other.counts_[i];
   min_ = count_ == 0 ? other.min_ : std::min(min_, other.min_);
   max_ = std::max(max_, other.max_);
   count_ += other.count_;
@@ -63,7 +66,8 @@ void LatencyHistogram::Clear() {
 }
 
 double LatencyHistogram::mean() const {
-  return count_ == 0 ? 0.0 : static_cast<double>(sum_) / static_cast<double>(count_);
+  return count_ == 0 ? 0.0
+                     : static_cast<double>(sum_) / static_cast<double>(count_);
 }
 
 int64_t LatencyHistogram::ValueAtPercentile(double percentile) const {
@@ -72,8 +76,8 @@ int64_t LatencyHistogram::ValueAtPercentile(double percentile) const {
   // The slack keeps 99.9 % of 1000 at rank 999 despite rounding (99.9 / 100
   // is not exact in binary).
   const double target = percentile / 100.0 * static_cast<double>(count_);
-  const int64_t rank =
-      std::max<int64_t>(1, static_cast<int64_t>(std::ceil(target - target * 1e-12 - 1e-9)));
+  const int64_t rank = std::max<int64_t>(
+      1, static_cast<int64_t>(std::ceil(target - target * 1e-12 - 1e-9)));
   int64_t seen = 0;
   for (std::size_t i = 0; i < counts_.size(); ++i) {
     seen += counts_[i];

@@ -32,22 +32,30 @@ TEST(LatencyHistogramTest, BucketsTileTheRangeWithoutGaps) {
     ASSERT_EQ(LatencyHistogram::BucketHighest(index) + 1,
               LatencyHistogram::BucketLowest(index + 1))
         << "index " << index;
-    ASSERT_EQ(LatencyHistogram::BucketIndex(LatencyHistogram::BucketLowest(index)), index);
-    ASSERT_EQ(LatencyHistogram::BucketIndex(LatencyHistogram::BucketHighest(index)), index);
+    ASSERT_EQ(
+        LatencyHistogram::BucketIndex(LatencyHistogram::BucketLowest(index)),
+        index);
+    ASSERT_EQ(
+        LatencyHistogram::BucketIndex(LatencyHistogram::BucketHighest(index)),
+        index);
   }
-  EXPECT_EQ(LatencyHistogram::BucketHighest(LatencyHistogram::BucketCount() - 1),
-            LatencyHistogram::kMaxValue);
+  EXPECT_EQ(
+      LatencyHistogram::BucketHighest(LatencyHistogram::BucketCount() - 1),
+      LatencyHistogram::kMaxValue);
 }
 
 TEST(LatencyHistogramTest, RelativeErrorIsBounded) {
   const double bound = 2.0 / LatencyHistogram::kSubBuckets;
   std::mt19937_64 random(42);
   for (int i = 0; i < 100000; ++i) {
-    const int64_t value = static_cast<int64_t>(random() % LatencyHistogram::kMaxValue);
+    const int64_t value =
+        static_cast<int64_t>(random() % LatencyHistogram::kMaxValue);
     const int index = LatencyHistogram::BucketIndex(value);
-    const int64_t width =
-        LatencyHistogram::BucketHighest(index) - LatencyHistogram::BucketLowest(index);
-    ASSERT_LE(static_cast<double>(width), bound * static_cast<double>(value) + 1) << value;
+    const int64_t width = LatencyHistogram::BucketHighest(index) -
+                          LatencyHistogram::BucketLowest(index);
+    ASSERT_LE(static_cast<double>(width),
+              bound * static_cast<double>(value) + 1)
+        << value;
   }
 }
 
@@ -98,7 +106,8 @@ TEST(LatencyHistogramTest, MergeEqualsRecordingEverything) {
   EXPECT_EQ(first.min(), all.min());
   EXPECT_EQ(first.max(), all.max());
   for (double percentile : {0.0, 10.0, 50.0, 90.0, 99.0, 99.9, 100.0}) {
-    EXPECT_EQ(first.ValueAtPercentile(percentile), all.ValueAtPercentile(percentile));
+    EXPECT_EQ(first.ValueAtPercentile(percentile),
+              all.ValueAtPercentile(percentile));
   }
   LatencyHistogram empty;
   first.Merge(empty);

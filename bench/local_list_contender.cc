@@ -23,7 +23,9 @@ absl::StatusOr<int64_t> ListOnce(const std::string& path) {
   int64_t entries = 0;
   absl::Status status;
   while (const dirent* entry = ::readdir(dir)) {
-    if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
+    if (std::strcmp(entry->d_name, ".") == 0 ||
+        std::strcmp(entry->d_name, "..") == 0)
+      continue;
     struct stat st;
     if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       status = PosixError(absl::StrCat("lstat ", entry->d_name), errno);
@@ -38,10 +40,12 @@ absl::StatusOr<int64_t> ListOnce(const std::string& path) {
 
 }  // namespace
 
-absl::Status LocalListContender::Run(const Workload& workload, const LoadShape& shape,
+absl::Status LocalListContender::Run(const Workload& workload,
+                                     const LoadShape& shape,
                                      RunControl* control) {
   if (shape.mode == LoadShape::Mode::kOpen) {
-    return absl::UnimplementedError("the local reference runs closed loops only");
+    return absl::UnimplementedError(
+        "the local reference runs closed loops only");
   }
   const std::string path = absl::StrCat(root_, "/", workload.list_path);
   std::vector<std::thread> callers;
@@ -54,8 +58,9 @@ absl::Status LocalListContender::Run(const Workload& workload, const LoadShape& 
         const bool ok = entries.ok() && *entries == workload.entries;
         control->RecordCall(NowNanos() - start, ok);
         if (!ok) {
-          control->NoteError(entries.ok() ? absl::StrCat("listed ", *entries, " entries")
-                                          : entries.status().ToString());
+          control->NoteError(entries.ok()
+                                 ? absl::StrCat("listed ", *entries, " entries")
+                                 : entries.status().ToString());
           return;
         }
       }

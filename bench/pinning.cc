@@ -26,11 +26,12 @@ absl::string_view PinningName(Pinning pinning) {
 }
 
 absl::StatusOr<Pinning> ParsePinning(absl::string_view name) {
-  for (Pinning pinning : {Pinning::kSameCore, Pinning::kCrossCore, Pinning::kUnpinned}) {
+  for (Pinning pinning :
+       {Pinning::kSameCore, Pinning::kCrossCore, Pinning::kUnpinned}) {
     if (name == PinningName(pinning)) return pinning;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("pinning must be same-core, cross-core or unpinned, not ", name));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "pinning must be same-core, cross-core or unpinned, not ", name));
 }
 
 absl::StatusOr<CpuPlan> PlanCpus(Pinning pinning, const cpu_set_t& available) {
@@ -49,7 +50,8 @@ absl::StatusOr<CpuPlan> PlanCpus(Pinning pinning, const cpu_set_t& available) {
       break;
     case Pinning::kCrossCore:
       if (cpus.size() < 2) {
-        return absl::FailedPreconditionError("cross-core pinning needs two CPUs");
+        return absl::FailedPreconditionError(
+            "cross-core pinning needs two CPUs");
       }
       CPU_SET(cpus[0], &plan.client);
       CPU_SET(cpus[1], &plan.server);
@@ -63,10 +65,11 @@ absl::StatusOr<CpuPlan> PlanCpus(Pinning pinning, const cpu_set_t& available) {
 }
 
 absl::Status PinProcess(pid_t pid, const cpu_set_t& cpus) {
-  const std::string task_dir =
-      pid == 0 ? std::string("/proc/self/task") : absl::StrCat("/proc/", pid, "/task");
+  const std::string task_dir = pid == 0 ? std::string("/proc/self/task")
+                                        : absl::StrCat("/proc/", pid, "/task");
   DIR* dir = ::opendir(task_dir.c_str());
-  if (dir == nullptr) return PosixError(absl::StrCat("opendir ", task_dir), errno);
+  if (dir == nullptr)
+    return PosixError(absl::StrCat("opendir ", task_dir), errno);
   absl::Status result;
   while (const dirent* entry = ::readdir(dir)) {
     if (entry->d_name[0] == '.') continue;

@@ -21,7 +21,8 @@ double Median(std::vector<double> values) {
   if (values.empty()) return 0;
   std::sort(values.begin(), values.end());
   const std::size_t middle = values.size() / 2;
-  return values.size() % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2;
+  return values.size() % 2 == 1 ? values[middle]
+                                : (values[middle - 1] + values[middle]) / 2;
 }
 
 double Micros(int64_t nanos) { return static_cast<double>(nanos) / 1000.0; }
@@ -35,18 +36,22 @@ std::vector<double> CurvePercentiles() {
   return percentiles;
 }
 
-bool IsEcho(const Point& point) { return point.workload.kind == Workload::Kind::kEcho; }
+bool IsEcho(const Point& point) {
+  return point.workload.kind == Workload::Kind::kEcho;
+}
 
 std::string Shape(const Point& point) {
   const LoadShape& shape = point.shape;
   switch (shape.mode) {
     case LoadShape::Mode::kClosed:
-      return absl::StrFormat("closed %d callers / %d conn", shape.concurrency, shape.connections);
+      return absl::StrFormat("closed %d callers / %d conn", shape.concurrency,
+                             shape.connections);
     case LoadShape::Mode::kPipelined:
       return absl::StrFormat("pipelined %d conn × %d deep", shape.connections,
                              shape.in_flight_per_connection);
     case LoadShape::Mode::kOpen:
-      return absl::StrFormat("open %.0f/s / %d conn", shape.rate, shape.connections);
+      return absl::StrFormat("open %.0f/s / %d conn", shape.rate,
+                             shape.connections);
   }
   return "?";
 }
@@ -55,7 +60,8 @@ std::string Bytes(int bytes) {
   if (bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0) {
     return absl::StrCat(bytes / (1024 * 1024), " MiB");
   }
-  if (bytes >= 1024 && bytes % 1024 == 0) return absl::StrCat(bytes / 1024, " KiB");
+  if (bytes >= 1024 && bytes % 1024 == 0)
+    return absl::StrCat(bytes / 1024, " KiB");
   return absl::StrCat(bytes, " B");
 }
 
@@ -66,8 +72,10 @@ std::string Ratio(std::optional<double> ratio) {
 // Summaries of every record, indexed like `records`.
 class Results {
  public:
-  explicit Results(const std::vector<PointRecord>& records) : records_(records) {
-    for (const PointRecord& record : records) summaries_.push_back(Summarize(record));
+  explicit Results(const std::vector<PointRecord>& records)
+      : records_(records) {
+    for (const PointRecord& record : records)
+      summaries_.push_back(Summarize(record));
   }
 
   const std::vector<PointRecord>& records() const { return records_; }
@@ -76,7 +84,8 @@ class Results {
   // The summary of `transport` at `point`, if it ran there.
   const Summary* At(const Point* point, absl::string_view transport) const {
     for (std::size_t i = 0; i < records_.size(); ++i) {
-      if (records_[i].point == point && records_[i].transport == transport) return &summaries_[i];
+      if (records_[i].point == point && records_[i].transport == transport)
+        return &summaries_[i];
     }
     return nullptr;
   }
@@ -85,19 +94,23 @@ class Results {
   const Summary* Find(const std::function<bool(const Point&)>& match,
                       absl::string_view transport) const {
     for (std::size_t i = 0; i < records_.size(); ++i) {
-      if (records_[i].transport == transport && match(*records_[i].point)) return &summaries_[i];
+      if (records_[i].transport == transport && match(*records_[i].point))
+        return &summaries_[i];
     }
     return nullptr;
   }
 
   std::optional<double> QpsRatio(std::size_t i, absl::string_view other) const {
     const Summary* base = At(records_[i].point, other);
-    if (base == nullptr || base->qps <= 0 || records_[i].transport == other) return std::nullopt;
+    if (base == nullptr || base->qps <= 0 || records_[i].transport == other)
+      return std::nullopt;
     return summaries_[i].qps / base->qps;
   }
-  std::optional<double> TimeRatio(std::size_t i, absl::string_view other) const {
+  std::optional<double> TimeRatio(std::size_t i,
+                                  absl::string_view other) const {
     const Summary* base = At(records_[i].point, other);
-    if (base == nullptr || base->p50_us <= 0 || records_[i].transport == other) {
+    if (base == nullptr || base->p50_us <= 0 ||
+        records_[i].transport == other) {
       return std::nullopt;
     }
     return summaries_[i].p50_us / base->p50_us;
@@ -108,7 +121,8 @@ class Results {
   std::vector<Summary> summaries_;
 };
 
-void PrintGroup(const Results& results, const std::string& group, std::ostream& out) {
+void PrintGroup(const Results& results, const std::string& group,
+                std::ostream& out) {
   bool echo = true;
   std::vector<std::size_t> rows;
   for (std::size_t i = 0; i < results.records().size(); ++i) {
@@ -119,39 +133,49 @@ void PrintGroup(const Results& results, const std::string& group, std::ostream& 
   out << "\n### " << group << "\n\n";
   out << (echo ? "| payload " : "| entries (page) ")
       << "| load | pinning | transport | " << (echo ? "calls/s" : "listings/s")
-      << " | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | errors | client CPU s/1k | "
+      << " | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | errors | client "
+         "CPU s/1k | "
          "server CPU s/1k | server RSS MiB | "
-      << (echo ? "calls/s ×gRPC | calls/s ×floor |\n" : "calls/s ×gRPC | time ×local |\n");
+      << (echo ? "calls/s ×gRPC | calls/s ×floor |\n"
+               : "calls/s ×gRPC | time ×local |\n");
   out << "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
   for (std::size_t i : rows) {
     const PointRecord& record = results.records()[i];
     const Point& point = *record.point;
     const Summary& s = results.summary(i);
-    const std::string size =
-        echo ? Bytes(point.workload.payload_bytes)
-             : absl::StrCat(point.workload.entries, " (", point.workload.page_size, ")");
+    const std::string size = echo ? Bytes(point.workload.payload_bytes)
+                                  : absl::StrCat(point.workload.entries, " (",
+                                                 point.workload.page_size, ")");
     out << absl::StrFormat(
-        "| %s | %s | %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %s | %s | %s | %s "
+        "| %s | %s | %s | %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | "
+        "%s | %s | %s | %s "
         "| %s |\n",
-        size, Shape(point), PinningName(point.pinning), record.transport, s.qps, s.p50_us,
-        s.p90_us, s.p99_us, s.p999_us, s.max_us, s.errors,
-        std::isfinite(s.client_cpu_s_per_1k) ? absl::StrFormat("%.4f", s.client_cpu_s_per_1k) : "—",
-        s.server_cpu_s_per_1k ? absl::StrFormat("%.4f", *s.server_cpu_s_per_1k) : "—",
-        s.server_rss_bytes ? absl::StrFormat("%.1f", *s.server_rss_bytes / 1048576.0) : "—",
+        size, Shape(point), PinningName(point.pinning), record.transport, s.qps,
+        s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us, s.errors,
+        std::isfinite(s.client_cpu_s_per_1k)
+            ? absl::StrFormat("%.4f", s.client_cpu_s_per_1k)
+            : "—",
+        s.server_cpu_s_per_1k ? absl::StrFormat("%.4f", *s.server_cpu_s_per_1k)
+                              : "—",
+        s.server_rss_bytes
+            ? absl::StrFormat("%.1f", *s.server_rss_bytes / 1048576.0)
+            : "—",
         Ratio(results.QpsRatio(i, "grpc")),
-        Ratio(echo ? results.QpsRatio(i, "floor") : results.TimeRatio(i, "local")));
+        Ratio(echo ? results.QpsRatio(i, "floor")
+                   : results.TimeRatio(i, "local")));
   }
 }
 
 std::string Verdict(bool met) { return met ? "**met**" : "**missed**"; }
 
 void PrintGoals(const Results& results, std::ostream& out) {
-  out << "\n### Goals (ratios from this run)\n\n| goal | measured | verdict |\n|---|---|---|\n";
+  out << "\n### Goals (ratios from this run)\n\n| goal | measured | verdict "
+         "|\n|---|---|---|\n";
   auto echo64_closed = [](int callers, Pinning pinning) {
     return [callers, pinning](const Point& p) {
       return IsEcho(p) && p.workload.payload_bytes == 64 &&
-             p.shape.mode == LoadShape::Mode::kClosed && p.shape.concurrency == callers &&
-             p.pinning == pinning;
+             p.shape.mode == LoadShape::Mode::kClosed &&
+             p.shape.concurrency == callers && p.pinning == pinning;
     };
   };
   // (a)
@@ -162,29 +186,34 @@ void PrintGoals(const Results& results, std::ostream& out) {
     if (raw != nullptr && floor != nullptr && floor->p50_us > 0) {
       const double ratio = raw->p50_us / floor->p50_us;
       out << absl::StrFormat(
-          "| (a) 64 B echo, 1 conn, 1 in flight, same-core: raw p50 ≤ 1.5× floor p50 | raw "
+          "| (a) 64 B echo, 1 conn, 1 in flight, same-core: raw p50 ≤ 1.5× "
+          "floor p50 | raw "
           "%.1f µs / floor %.1f µs = %.2f× | %s |\n",
           raw->p50_us, floor->p50_us, ratio, Verdict(ratio <= 1.5));
     } else {
-      out << "| (a) raw p50 ≤ 1.5× floor p50 | not measured in this scenario | — |\n";
+      out << "| (a) raw p50 ≤ 1.5× floor p50 | not measured in this scenario | "
+             "— |\n";
     }
   }
   // (b), in every pinning mode measured.
-  for (Pinning pinning : {Pinning::kCrossCore, Pinning::kSameCore, Pinning::kUnpinned}) {
+  for (Pinning pinning :
+       {Pinning::kCrossCore, Pinning::kSameCore, Pinning::kUnpinned}) {
     const auto match = echo64_closed(32, pinning);
     const Summary* raw = results.Find(match, "raw");
     const Summary* grpc = results.Find(match, "grpc");
     const Summary* floor = results.Find(match, "floor");
-    if (raw == nullptr || grpc == nullptr || floor == nullptr || grpc->qps <= 0 ||
-        floor->qps <= 0) {
+    if (raw == nullptr || grpc == nullptr || floor == nullptr ||
+        grpc->qps <= 0 || floor->qps <= 0) {
       continue;
     }
-    const double vs_grpc = raw->qps / grpc->qps, vs_floor = raw->qps / floor->qps;
+    const double vs_grpc = raw->qps / grpc->qps,
+                 vs_floor = raw->qps / floor->qps;
     out << absl::StrFormat(
-        "| (b) 64 B echo, 32 closed-loop callers, %s: raw ≥ 8× gRPC and ≥ 0.8× floor | raw "
+        "| (b) 64 B echo, 32 closed-loop callers, %s: raw ≥ 8× gRPC and ≥ 0.8× "
+        "floor | raw "
         "%.0f/s, gRPC %.0f/s (%.2f×), floor %.0f/s (%.2f×) | %s |\n",
-        PinningName(pinning), raw->qps, grpc->qps, vs_grpc, floor->qps, vs_floor,
-        Verdict(vs_grpc >= 8 && vs_floor >= 0.8));
+        PinningName(pinning), raw->qps, grpc->qps, vs_grpc, floor->qps,
+        vs_floor, Verdict(vs_grpc >= 8 && vs_floor >= 0.8));
   }
   // (c)
   {
@@ -192,19 +221,23 @@ void PrintGoals(const Results& results, std::ostream& out) {
     std::string where;
     for (std::size_t i = 0; i < results.records().size(); ++i) {
       const PointRecord& record = results.records()[i];
-      if (record.transport != "raw" || record.point->shape.mode != LoadShape::Mode::kPipelined) {
+      if (record.transport != "raw" ||
+          record.point->shape.mode != LoadShape::Mode::kPipelined) {
         continue;
       }
       if (results.summary(i).qps > best) {
         best = results.summary(i).qps;
-        where = absl::StrCat(Shape(*record.point), ", ", PinningName(record.point->pinning));
+        where = absl::StrCat(Shape(*record.point), ", ",
+                             PinningName(record.point->pinning));
       }
     }
     if (where.empty()) {
-      out << "| (c) pipelined ≥ 1,000,000 Echo/s | not measured in this scenario | — |\n";
+      out << "| (c) pipelined ≥ 1,000,000 Echo/s | not measured in this "
+             "scenario | — |\n";
     } else {
       out << absl::StrFormat(
-          "| (c) pipelined through the generated client ≥ 1,000,000 Echo/s | best raw %.0f/s "
+          "| (c) pipelined through the generated client ≥ 1,000,000 Echo/s | "
+          "best raw %.0f/s "
           "(%s) | %s |\n",
           best, where, Verdict(best >= 1e6));
     }
@@ -212,19 +245,21 @@ void PrintGoals(const Results& results, std::ostream& out) {
   // (d)
   {
     const auto match = [](const Point& p) {
-      return p.workload.kind == Workload::Kind::kList && p.workload.entries == 100000 &&
-             p.shape.concurrency == 1;
+      return p.workload.kind == Workload::Kind::kList &&
+             p.workload.entries == 100000 && p.shape.concurrency == 1;
     };
     const Summary* raw = results.Find(match, "raw");
     const Summary* local = results.Find(match, "local");
     if (raw != nullptr && local != nullptr && local->p50_us > 0) {
       const double ratio = raw->p50_us / local->p50_us;
       out << absl::StrFormat(
-          "| (d) ListDirectory 100k entries, all pages, raw ≤ 2× local readdir+lstat | raw %.1f "
+          "| (d) ListDirectory 100k entries, all pages, raw ≤ 2× local "
+          "readdir+lstat | raw %.1f "
           "ms / local %.1f ms = %.2f× | %s |\n",
           raw->p50_us / 1000, local->p50_us / 1000, ratio, Verdict(ratio <= 2));
     } else {
-      out << "| (d) ListDirectory 100k ≤ 2× local | not measured in this scenario | — |\n";
+      out << "| (d) ListDirectory 100k ≤ 2× local | not measured in this "
+             "scenario | — |\n";
     }
   }
   // (e): throughput for closed and pipelined points, p50 for open ones.
@@ -242,19 +277,24 @@ void PrintGoals(const Results& results, std::ostream& out) {
       if (open ? raw.p50_us < capnp->p50_us : raw.qps > capnp->qps) {
         ++ahead;
       } else {
-        behind.push_back(absl::StrCat(Bytes(record.point->workload.payload_bytes), " ",
-                                      Shape(*record.point), " ",
-                                      PinningName(record.point->pinning)));
+        behind.push_back(absl::StrCat(
+            Bytes(record.point->workload.payload_bytes), " ",
+            Shape(*record.point), " ", PinningName(record.point->pinning)));
       }
     }
     if (points == 0) {
-      out << "| (e) raw ahead of capnp on every Echo point | not measured in this scenario | — |\n";
+      out << "| (e) raw ahead of capnp on every Echo point | not measured in "
+             "this scenario | — |\n";
       return;
     }
     out << absl::StrFormat(
-        "| (e) raw ahead of capnp on every Echo point (calls/s; open loop: p50) | ahead on %d "
+        "| (e) raw ahead of capnp on every Echo point (calls/s; open loop: "
+        "p50) | ahead on %d "
         "of %d%s | %s |\n",
-        ahead, points, behind.empty() ? "" : absl::StrCat("; behind on: ", absl::StrJoin(behind, "; ")),
+        ahead, points,
+        behind.empty()
+            ? ""
+            : absl::StrCat("; behind on: ", absl::StrJoin(behind, "; ")),
         Verdict(ahead == points));
   }
 }
@@ -300,7 +340,8 @@ Summary Summarize(const PointRecord& record) {
   std::vector<double> p50, p90, p99, p999, max, client_cpu, server_cpu, calls;
   LatencyHistogram merged;
   for (const Repetition& rep : record.repetitions) {
-    const double qps = rep.measured_seconds > 0 ? rep.calls / rep.measured_seconds : 0;
+    const double qps =
+        rep.measured_seconds > 0 ? rep.calls / rep.measured_seconds : 0;
     s.qps_repetitions.push_back(qps);
     calls.push_back(static_cast<double>(rep.calls));
     p50.push_back(Micros(rep.histogram.ValueAtPercentile(50)));
@@ -317,7 +358,8 @@ Summary Summarize(const PointRecord& record) {
       }
     }
     if (rep.server_rss_bytes.has_value()) {
-      s.server_rss_bytes = std::max(s.server_rss_bytes.value_or(0), *rep.server_rss_bytes);
+      s.server_rss_bytes =
+          std::max(s.server_rss_bytes.value_or(0), *rep.server_rss_bytes);
     }
     s.errors += rep.errors;
     if (s.first_error.empty()) s.first_error = rep.first_error;
@@ -330,10 +372,12 @@ Summary Summarize(const PointRecord& record) {
   s.p99_us = Median(p99);
   s.p999_us = Median(p999);
   s.max_us = Median(max);
-  s.client_cpu_s_per_1k = client_cpu.empty() ? std::nan("") : Median(client_cpu);
+  s.client_cpu_s_per_1k =
+      client_cpu.empty() ? std::nan("") : Median(client_cpu);
   if (!server_cpu.empty()) s.server_cpu_s_per_1k = Median(server_cpu);
   for (double percentile : CurvePercentiles()) {
-    s.latency_curve_us.emplace_back(percentile, Micros(merged.ValueAtPercentile(percentile)));
+    s.latency_curve_us.emplace_back(
+        percentile, Micros(merged.ValueAtPercentile(percentile)));
   }
   return s;
 }
@@ -349,7 +393,8 @@ MachineInfo DescribeMachine() {
     }
   }
   utsname name;
-  if (::uname(&name) == 0) machine.kernel = absl::StrCat(name.sysname, " ", name.release);
+  if (::uname(&name) == 0)
+    machine.kernel = absl::StrCat(name.sysname, " ", name.release);
   return machine;
 }
 
@@ -358,15 +403,18 @@ void PrintReport(const Scenario& scenario, const MachineInfo& machine,
   const Results results(records);
   out << "## dualrpc-bench --scenario " << scenario.name << "\n\n"
       << absl::StrFormat(
-             "Machine: %d CPUs, %s, %s. Medians of %d repetition(s), contenders interleaved; "
+             "Machine: %d CPUs, %s, %s. Medians of %d repetition(s), "
+             "contenders interleaved; "
              "each run %s warm-up + %s measured (ListDirectory: %s + %s).\n",
-             machine.nproc, machine.cpu_model, machine.kernel, scenario.repetitions,
-             absl::FormatDuration(scenario.warmup), absl::FormatDuration(scenario.duration),
+             machine.nproc, machine.cpu_model, machine.kernel,
+             scenario.repetitions, absl::FormatDuration(scenario.warmup),
+             absl::FormatDuration(scenario.duration),
              absl::FormatDuration(scenario.list_warmup),
              absl::FormatDuration(scenario.list_duration));
   std::vector<std::string> groups;
   for (const PointRecord& record : records) {
-    if (std::find(groups.begin(), groups.end(), record.point->group) == groups.end()) {
+    if (std::find(groups.begin(), groups.end(), record.point->group) ==
+        groups.end()) {
       groups.push_back(record.point->group);
     }
   }
@@ -374,27 +422,31 @@ void PrintReport(const Scenario& scenario, const MachineInfo& machine,
   PrintGoals(results, out);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (results.summary(i).errors == 0) continue;
-    out << absl::StrFormat("\n%s at %s: %d errors; first: %s\n", records[i].transport,
-                           Shape(*records[i].point), results.summary(i).errors,
+    out << absl::StrFormat("\n%s at %s: %d errors; first: %s\n",
+                           records[i].transport, Shape(*records[i].point),
+                           results.summary(i).errors,
                            results.summary(i).first_error);
   }
 }
 
 absl::Status WriteJson(const std::string& path, const Scenario& scenario,
-                       const MachineInfo& machine, const std::vector<std::string>& servers,
+                       const MachineInfo& machine,
+                       const std::vector<std::string>& servers,
                        const std::vector<PointRecord>& records) {
   const Results results(records);
   std::string json = "{\n";
-  absl::StrAppend(&json, "  \"schema_version\": 1,\n  \"scenario\": ", Quote(scenario.name),
-                  ",\n  \"repetitions\": ", scenario.repetitions,
-                  ",\n  \"warmup_s\": ", Number(absl::ToDoubleSeconds(scenario.warmup)),
-                  ",\n  \"duration_s\": ", Number(absl::ToDoubleSeconds(scenario.duration)),
-                  ",\n  \"list_warmup_s\": ", Number(absl::ToDoubleSeconds(scenario.list_warmup)),
-                  ",\n  \"list_duration_s\": ",
-                  Number(absl::ToDoubleSeconds(scenario.list_duration)),
-                  ",\n  \"machine\": {\"nproc\": ", machine.nproc,
-                  ", \"cpu_model\": ", Quote(machine.cpu_model),
-                  ", \"kernel\": ", Quote(machine.kernel), "},\n  \"servers\": [");
+  absl::StrAppend(
+      &json, "  \"schema_version\": 1,\n  \"scenario\": ", Quote(scenario.name),
+      ",\n  \"repetitions\": ", scenario.repetitions,
+      ",\n  \"warmup_s\": ", Number(absl::ToDoubleSeconds(scenario.warmup)),
+      ",\n  \"duration_s\": ", Number(absl::ToDoubleSeconds(scenario.duration)),
+      ",\n  \"list_warmup_s\": ",
+      Number(absl::ToDoubleSeconds(scenario.list_warmup)),
+      ",\n  \"list_duration_s\": ",
+      Number(absl::ToDoubleSeconds(scenario.list_duration)),
+      ",\n  \"machine\": {\"nproc\": ", machine.nproc,
+      ", \"cpu_model\": ", Quote(machine.cpu_model),
+      ", \"kernel\": ", Quote(machine.kernel), "},\n  \"servers\": [");
   for (std::size_t i = 0; i < servers.size(); ++i) {
     absl::StrAppend(&json, i == 0 ? "" : ", ", Quote(servers[i]));
   }
@@ -406,7 +458,8 @@ absl::Status WriteJson(const std::string& path, const Scenario& scenario,
     const bool echo = IsEcho(point);
     std::vector<std::string> curve, reps;
     for (const auto& [percentile, micros] : s.latency_curve_us) {
-      curve.push_back(absl::StrCat("[", Number(percentile), ", ", Number(micros), "]"));
+      curve.push_back(
+          absl::StrCat("[", Number(percentile), ", ", Number(micros), "]"));
     }
     for (double qps : s.qps_repetitions) reps.push_back(Number(qps));
     absl::StrAppend(
@@ -419,7 +472,8 @@ absl::Status WriteJson(const std::string& path, const Scenario& scenario,
         ", \"mode\": ", Quote(ModeName(point.shape.mode)),
         ", \"connections\": ", point.shape.connections,
         ", \"concurrency\": ", point.shape.concurrency,
-        ", \"in_flight_per_connection\": ", point.shape.in_flight_per_connection,
+        ", \"in_flight_per_connection\": ",
+        point.shape.in_flight_per_connection,
         ", \"rate\": ", Number(point.shape.rate),
         ", \"pinning\": ", Quote(PinningName(point.pinning)),
         ", \"client_cpus\": ", Quote(record.client_cpus),
@@ -427,18 +481,20 @@ absl::Status WriteJson(const std::string& path, const Scenario& scenario,
         ",\n     \"repetitions\": ", record.repetitions.size(),
         ", \"calls\": ", s.calls, ", \"qps\": ", Number(s.qps),
         ", \"qps_repetitions\": [", absl::StrJoin(reps, ", "), "]",
-        ",\n     \"latency_us\": {\"p50\": ", Number(s.p50_us), ", \"p90\": ", Number(s.p90_us),
-        ", \"p99\": ", Number(s.p99_us), ", \"p999\": ", Number(s.p999_us),
-        ", \"max\": ", Number(s.max_us), "}",
+        ",\n     \"latency_us\": {\"p50\": ", Number(s.p50_us),
+        ", \"p90\": ", Number(s.p90_us), ", \"p99\": ", Number(s.p99_us),
+        ", \"p999\": ", Number(s.p999_us), ", \"max\": ", Number(s.max_us), "}",
         ", \"errors\": ", s.errors,
         ", \"client_cpu_s_per_1k\": ", Number(s.client_cpu_s_per_1k),
         ", \"server_cpu_s_per_1k\": ", Number(s.server_cpu_s_per_1k),
         ", \"server_rss_bytes\": ",
-        s.server_rss_bytes ? absl::StrCat(*s.server_rss_bytes) : std::string("null"),
+        s.server_rss_bytes ? absl::StrCat(*s.server_rss_bytes)
+                           : std::string("null"),
         ",\n     \"qps_ratio_to_grpc\": ", Number(results.QpsRatio(i, "grpc")),
         ", \"qps_ratio_to_floor\": ", Number(results.QpsRatio(i, "floor")),
         ", \"time_ratio_to_local\": ", Number(results.TimeRatio(i, "local")),
-        ", \"first_error\": ", s.first_error.empty() ? "null" : Quote(s.first_error),
+        ", \"first_error\": ",
+        s.first_error.empty() ? "null" : Quote(s.first_error),
         ",\n     \"latency_curve_us\": [", absl::StrJoin(curve, ", "), "]}",
         i + 1 < records.size() ? ",\n" : "\n");
   }

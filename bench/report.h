@@ -68,7 +68,8 @@ void PrintReport(const Scenario& scenario, const MachineInfo& machine,
 
 // The JSON document (docs/BENCHMARKS.md, "JSON schema").
 absl::Status WriteJson(const std::string& path, const Scenario& scenario,
-                       const MachineInfo& machine, const std::vector<std::string>& servers,
+                       const MachineInfo& machine,
+                       const std::vector<std::string>& servers,
                        const std::vector<PointRecord>& records);
 
 }  // namespace dualrpc::bench

@@ -9,18 +9,12 @@
 namespace dualrpc::bench {
 namespace {
 
-// Spreads threads over the stripes in the order they first record.
-int ThisThreadStripe(int stripes) {
-  static std::atomic<int> next{0};
-  thread_local const int stripe = next.fetch_add(1, std::memory_order_relaxed);
-  return stripe % stripes;
-}
-
 void SleepUntilNanos(int64_t deadline) {
   timespec when;
   when.tv_sec = deadline / 1000000000;
   when.tv_nsec = deadline % 1000000000;
-  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &when, nullptr) != 0) {
+  while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &when, nullptr) !=
+         0) {
   }
 }
 
@@ -34,12 +28,24 @@ void RunControl::RecordCall(int64_t latency_nanos, bool ok) {
     return;
   }
   if (phase() != Phase::kMeasure) return;
-  Stripe& stripe = stripes_[ThisThreadStripe(kStripes)];
+  Stripe& stripe = stripes_[ThisThreadStripe()];
   {
     absl::MutexLock lock(&stripe.mu);
     stripe.histogram.Record(latency_nanos);
   }
   measured_calls_.fetch_add(1, std::memory_order_relaxed);
+}
+
+int RunControl::ThisThreadStripe() {
+  // Threads outlive runs (gRPC's pool), so the cache names its control; a
+  // control at a reused address keeps a stripe that is still valid.
+  thread_local const RunControl* owner = nullptr;
+  thread_local int stripe = 0;
+  if (owner != this) {
+    owner = this;
+    stripe = next_stripe_.fetch_add(1, std::memory_order_relaxed) % kStripes;
+  }
+  return stripe;
 }
 
 void RunControl::NoteError(const std::string& description) {
@@ -65,7 +71,8 @@ OpenLoopPacer::OpenLoopPacer(double rate, int max_in_flight)
     : interval_nanos_(std::max<int64_t>(1, std::llround(1e9 / rate))),
       max_in_flight_(max_in_flight) {}
 
-void OpenLoopPacer::Run(const RunControl& control, absl::FunctionRef<void(int64_t)> start) {
+void OpenLoopPacer::Run(const RunControl& control,
+                        absl::FunctionRef<void(int64_t)> start) {
   // The default 50 µs timer slack would bunch sends at these rates.
   ::prctl(PR_SET_TIMERSLACK, 1);
   int64_t intended = NowNanos();

@@ -52,7 +52,9 @@ class RunControl {
   void NoteError(const std::string& description);
   std::string first_error() const;
 
-  int64_t measured_calls() const { return measured_calls_.load(std::memory_order_relaxed); }
+  int64_t measured_calls() const {
+    return measured_calls_.load(std::memory_order_relaxed);
+  }
   int64_t errors() const { return errors_.load(std::memory_order_relaxed); }
   // Every latency recorded while measuring.
   LatencyHistogram MergedHistogram() const;
@@ -66,7 +68,11 @@ class RunControl {
     LatencyHistogram histogram ABSL_GUARDED_BY(mu);
   };
 
+  // Spreads threads over the stripes in the order they first record.
+  int ThisThreadStripe();
+
   std::atomic<Phase> phase_{Phase::kWarmup};
+  std::atomic<int> next_stripe_{0};
   absl::Notification started_;
   std::atomic<int64_t> measured_calls_{0};
   std::atomic<int64_t> errors_{0};

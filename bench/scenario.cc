@@ -17,12 +17,14 @@ constexpr int kMiB = 1024 * 1024;
 constexpr int kClosedConnections = 4;
 // Connections an open loop sends over.
 constexpr int kOpenConnections = 4;
-// Closed loops keep at most this many payload bytes in flight (1 MiB echoes
-// stop at 32 callers): beyond it a point measures memory, and draining its
-// calls after the stop takes seconds.
-constexpr int64_t kMaxClosedBytesInFlight = 32 * 1024 * 1024;
+// Closed loops keep at most this many payload bytes in flight (full: 1 MiB
+// echoes stop at 32 callers; quick: at 8): beyond it a point measures
+// memory, and draining its calls after the stop takes seconds.
+constexpr int64_t kFullMaxBytesInFlight = 32 * 1024 * 1024;
+constexpr int64_t kQuickMaxBytesInFlight = 8 * 1024 * 1024;
 
-Point Echo(std::string group, int payload_bytes, LoadShape shape, Pinning pinning) {
+Point Echo(std::string group, int payload_bytes, LoadShape shape,
+           Pinning pinning) {
   Point point;
   point.group = std::move(group);
   point.workload.kind = Workload::Kind::kEcho;
@@ -37,7 +39,8 @@ LoadShape Closed(int callers) {
   shape.mode = LoadShape::Mode::kClosed;
   shape.connections = std::min(callers, kClosedConnections);
   shape.concurrency = callers;
-  shape.in_flight_per_connection = (callers + shape.connections - 1) / shape.connections;
+  shape.in_flight_per_connection =
+      (callers + shape.connections - 1) / shape.connections;
   return shape;
 }
 
@@ -76,6 +79,7 @@ Point List(int entries, int callers, Pinning pinning) {
 struct Matrix {
   std::vector<int> payloads;
   std::vector<int> callers;
+  int64_t max_bytes_in_flight = 0;
   std::vector<Pinning> matrix_pinnings;
   std::vector<int> pinning_callers;
   std::vector<std::pair<int, int>> pipelines;  // connections, depth
@@ -89,15 +93,17 @@ std::vector<Point> Points(const Matrix& m) {
   for (Pinning pinning : m.matrix_pinnings) {
     for (int payload : m.payloads) {
       for (int callers : m.callers) {
-        if (int64_t{callers} * payload > kMaxClosedBytesInFlight) continue;
-        points.push_back(Echo("echo-closed", payload, Closed(callers), pinning));
+        if (int64_t{callers} * payload > m.max_bytes_in_flight) continue;
+        points.push_back(
+            Echo("echo-closed", payload, Closed(callers), pinning));
       }
     }
   }
   // The same small echo in every pinning mode the matrix did not cover.
-  for (Pinning pinning : {Pinning::kSameCore, Pinning::kCrossCore, Pinning::kUnpinned}) {
-    if (std::find(m.matrix_pinnings.begin(), m.matrix_pinnings.end(), pinning) !=
-        m.matrix_pinnings.end()) {
+  for (Pinning pinning :
+       {Pinning::kSameCore, Pinning::kCrossCore, Pinning::kUnpinned}) {
+    if (std::find(m.matrix_pinnings.begin(), m.matrix_pinnings.end(),
+                  pinning) != m.matrix_pinnings.end()) {
       continue;
     }
     for (int callers : m.pinning_callers) {
@@ -106,7 +112,8 @@ std::vector<Point> Points(const Matrix& m) {
   }
   for (Pinning pinning : m.pipeline_pinnings) {
     for (const auto& [connections, depth] : m.pipelines) {
-      points.push_back(Echo("echo-pipelined", 64, Pipelined(connections, depth), pinning));
+      points.push_back(
+          Echo("echo-pipelined", 64, Pipelined(connections, depth), pinning));
     }
   }
   for (double rate : m.rates) {
@@ -120,7 +127,9 @@ std::vector<Point> Points(const Matrix& m) {
 
 }  // namespace
 
-std::string ListDirectoryPath(int entries) { return absl::StrCat("list-", entries); }
+std::string ListDirectoryPath(int entries) {
+  return absl::StrCat("list-", entries);
+}
 
 absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
   Scenario scenario;
@@ -158,6 +167,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
     scenario.list_min_calls = 1;
     scenario.list_max_duration = absl::Seconds(10);
     matrix.callers = {1, 32};
+    matrix.max_bytes_in_flight = kQuickMaxBytesInFlight;
     matrix.pipelines = {{2, 64}};
     matrix.pipeline_pinnings = {Pinning::kUnpinned};
     matrix.rates = {10000};
@@ -170,6 +180,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
     scenario.list_min_calls = 3;
     scenario.list_max_duration = absl::Seconds(20);
     matrix.callers = {1, 8, 32, 128};
+    matrix.max_bytes_in_flight = kFullMaxBytesInFlight;
     matrix.pipelines = {{1, 16}, {1, 128}, {2, 128}};
     matrix.pipeline_pinnings = {Pinning::kSameCore, Pinning::kUnpinned};
     matrix.rates = {10000, 40000};

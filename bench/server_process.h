@@ -15,9 +15,10 @@
 
 namespace dualrpc::bench {
 
-// One contender's server, a child process of the bench: started with a
-// --ready_file, measured through /proc, stopped (SIGTERM, then SIGKILL after
-// a grace period) when this object is destroyed.
+// One contender's server, a child process of the bench in its own process
+// group: started with a --ready_file, measured through /proc, stopped
+// (SIGTERM to the group, then SIGKILL after a grace period) when this object
+// is destroyed.
 class ServerProcess {
  public:
   // Runs `argv` (argv[0] is the program, searched in PATH if it has no
@@ -27,8 +28,8 @@ class ServerProcess {
   // DEADLINE_EXCEEDED (with the log's tail) if it does not appear within
   // `timeout`, or if the child exits first.
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      std::string name, std::vector<std::string> argv, const std::string& work_dir,
-      absl::Duration timeout = absl::Seconds(20));
+      std::string name, std::vector<std::string> argv,
+      const std::string& work_dir, absl::Duration timeout = absl::Seconds(20));
 
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
@@ -46,13 +47,18 @@ class ServerProcess {
   // Starts a new VmHWM period (writes 5 to /proc/PID/clear_refs).
   absl::Status ResetPeakRss() const;
   // Pins every thread of the server (see PinProcess).
-  absl::Status Pin(const cpu_set_t& cpus) const { return PinProcess(pid_, cpus); }
+  absl::Status Pin(const cpu_set_t& cpus) const {
+    return PinProcess(pid_, cpus);
+  }
   // Still running?
   bool Alive() const;
 
  private:
-  ServerProcess(std::string name, pid_t pid, std::string ready_json, std::string log_path)
-      : name_(std::move(name)), pid_(pid), ready_json_(std::move(ready_json)),
+  ServerProcess(std::string name, pid_t pid, std::string ready_json,
+                std::string log_path)
+      : name_(std::move(name)),
+        pid_(pid),
+        ready_json_(std::move(ready_json)),
         log_path_(std::move(log_path)) {}
 
   const std::string name_;

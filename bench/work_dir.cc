@@ -27,13 +27,14 @@ int RemoveOne(const char* path, const struct stat*, int, struct FTW*) {
 
 absl::StatusOr<WorkDir> WorkDir::Create(bool keep) {
   const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
-                                     "/dualrpc-bench-XXXXXX");
+  std::string pattern = absl::StrCat(
+      tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/dualrpc-bench-XXXXXX");
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
   if (::mkdtemp(buffer.data()) == nullptr) return PosixError("mkdtemp", errno);
   WorkDir dir(buffer.data(), keep);
-  if (::mkdir(dir.root().c_str(), 0755) != 0) return PosixError("mkdir root", errno);
+  if (::mkdir(dir.root().c_str(), 0755) != 0)
+    return PosixError("mkdir root", errno);
   return dir;
 }
 
@@ -42,7 +43,8 @@ WorkDir::~WorkDir() {
   ::nftw(path_.c_str(), RemoveOne, 64, FTW_DEPTH | FTW_PHYS);
 }
 
-absl::Status WorkDir::MakeListDirectory(const std::string& relative_path, int entries) const {
+absl::Status WorkDir::MakeListDirectory(const std::string& relative_path,
+                                        int entries) const {
   const std::string path = absl::StrCat(root(), "/", relative_path);
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
     return PosixError(absl::StrCat("mkdir ", path), errno);
@@ -51,7 +53,8 @@ absl::Status WorkDir::MakeListDirectory(const std::string& relative_path, int en
   if (!dir.valid()) return PosixError(absl::StrCat("open ", path), errno);
   for (int i = 0; i < entries; ++i) {
     const std::string name = absl::StrFormat("entry-%07d", i);
-    ScopedFd file(::openat(dir.get(), name.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    ScopedFd file(::openat(dir.get(), name.c_str(),
+                           O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
     if (!file.valid()) return PosixError(absl::StrCat("create ", name), errno);
   }
   return absl::OkStatus();

@@ -13,7 +13,8 @@ namespace dualrpc::bench {
 class WorkDir {
  public:
   static absl::StatusOr<WorkDir> Create(bool keep);
-  WorkDir(WorkDir&& other) noexcept : path_(std::move(other.path_)), keep_(other.keep_) {
+  WorkDir(WorkDir&& other) noexcept
+      : path_(std::move(other.path_)), keep_(other.keep_) {
     other.path_.clear();
   }
   WorkDir(const WorkDir&) = delete;
@@ -24,9 +25,11 @@ class WorkDir {
   // The directory the dualrpc servers serve.
   std::string root() const { return path_ + "/root"; }
 
-  // Creates root()/<relative_path> holding `entries` empty files (entry-0000000,
+  // Creates root()/<relative_path> holding `entries` empty files
+  // (entry-0000000,
   // ...), unless it already holds exactly that many.
-  absl::Status MakeListDirectory(const std::string& relative_path, int entries) const;
+  absl::Status MakeListDirectory(const std::string& relative_path,
+                                 int entries) const;
 
  private:
   WorkDir(std::string path, bool keep) : path_(std::move(path)), keep_(keep) {}
