@@ -7,12 +7,16 @@
 
 namespace dualrpc::cli {
 
-absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
+absl::StatusOr<std::shared_ptr<Channel>> MakeChannel(
     absl::string_view target) {
   ChannelFactoryOptions options;
   options.max_response_bytes = kMaxResponseBytes;
-  absl::StatusOr<std::shared_ptr<Channel>> channel =
-      CreateChannel(target, options);
+  return CreateChannel(target, options);
+}
+
+absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
+    absl::string_view target) {
+  absl::StatusOr<std::shared_ptr<Channel>> channel = MakeChannel(target);
   if (!channel.ok()) return channel.status();
   return MakeChannelFileServiceClient(*std::move(channel));
 }

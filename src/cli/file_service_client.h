@@ -7,6 +7,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "dualrpc/v1/file_service.pb.h"
+#include "rpc/channel.h"
 
 namespace dualrpc::cli {
 
@@ -32,9 +33,13 @@ class FileServiceClient {
 inline constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
 
 // The one place a --target value (grpc://HOST:PORT or raw://HOST:PORT)
-// becomes a client, through dualrpc::CreateChannel. Connection happens on the
-// first call, so a reachable server is not needed here; an unreachable one
-// makes calls fail with UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
+// becomes a channel, through dualrpc::CreateChannel, accepting responses up
+// to kMaxResponseBytes. Connection happens on the first call, so a reachable
+// server is not needed here; an unreachable one makes calls fail with
+// UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
+absl::StatusOr<std::shared_ptr<Channel>> MakeChannel(absl::string_view target);
+
+// A FileServiceClient over MakeChannel(target); fails as MakeChannel does.
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
     absl::string_view target);
 

@@ -1,4 +1,5 @@
-// dualrpc — command-line client for dualrpc.v1.FileService.
+// dualrpc — command-line client for dualrpc.v1.FileService, and a grpcurl-like
+// inspector (list, describe, call) for any server with reflection.
 //
 // Exit status: 0 success; 1 a call failed ("CODE_NAME: message" on stderr);
 // 2 usage error (bad flag, command, argument count or target).
@@ -6,18 +7,23 @@
 #include <cstdint>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "cli/channel_file_service_client.h"
 #include "cli/commands.h"
 #include "cli/file_service_client.h"
 #include "cli/flag_parsing.h"
+#include "cli/inspect_commands.h"
+#include "cli/reflection_client.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
           "Server to call: grpc://HOST:PORT or raw://HOST:PORT.");
@@ -30,6 +36,9 @@ ABSL_FLAG(bool, no_follow_pages, false,
           "ls: fetch only the first page; print its next_page_token on "
           "stderr.");
 ABSL_FLAG(bool, l, false, "ls: long listing.");
+ABSL_FLAG(std::string, d, "",
+          "call: the request as JSON; @ or @- reads it from standard input, "
+          "@FILE from FILE; none means {}.");
 
 namespace dualrpc::cli {
 namespace {
@@ -49,14 +58,27 @@ commands:
       Send TEXT (or, without it, standard input up to EOF) and print the
       echoed payload (a newline follows only TEXT).
 
+inspection of any server with reflection, no .proto needed (like grpcurl):
+  list [TARGET]
+      The server's services, one per line, sorted.
+  describe [TARGET] [SYMBOL]
+      A service, method, message, enum or field in .proto form (without
+      SYMBOL: every service). Methods may be written pkg.Svc/Method.
+  call [TARGET] METHOD [-d JSON|@|@-|@FILE]
+      Call METHOD (pkg.Svc/Method) with the request given as proto3 JSON
+      (default {}; @ or @- reads standard input); print the response as
+      JSON.
+  TARGET, first among the arguments, stands for --target=TARGET.
+
 flags (before or after COMMAND; "--" ends flags):
   --target=URI        server, grpc://HOST:PORT (gRPC) or raw://HOST:PORT (framed
                       TCP); HOST may be [IPv6] (default grpc://127.0.0.1:50051)
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
-  --json              print responses as proto3 JSON; ls merges all pages
+  --json              ls, echo: print responses as proto3 JSON; ls merges all pages
   --page_size=N       ls: entries per page asked of the server (default 0: server's)
   --no_follow_pages   ls: first page only; its next_page_token goes to stderr
   -l                  ls: long listing
+  -d DATA             call: request JSON, @/@- for standard input, @FILE
 
 exit status: 0 ok, 1 call failed (stderr: CODE_NAME: message), 2 usage error
 )";
@@ -68,32 +90,72 @@ int UsageError(absl::string_view message) {
 
 using Args = absl::Span<const std::string>;
 
-absl::Status RunLsCommand(FileServiceClient& client, const CallOptions& call,
-                          Args args) {
+// What a command runs with; `channel` reaches --target (or TARGET).
+struct Invocation {
+  std::shared_ptr<Channel> channel;
+  CallOptions call;
+  Args args;
+};
+
+absl::Status RunLsCommand(const Invocation& invocation) {
   LsOptions ls;
-  if (!args.empty()) ls.path = args[0];
+  if (!invocation.args.empty()) ls.path = invocation.args[0];
   ls.page_size = absl::GetFlag(FLAGS_page_size);
   ls.follow_pages = !absl::GetFlag(FLAGS_no_follow_pages);
   ls.long_format = absl::GetFlag(FLAGS_l);
-  return RunLs(client, call, ls, std::cout, std::cerr);
+  std::unique_ptr<FileServiceClient> client =
+      MakeChannelFileServiceClient(invocation.channel);
+  return RunLs(*client, invocation.call, ls, std::cout, std::cerr);
 }
 
-absl::Status RunEchoCommand(FileServiceClient& client, const CallOptions& call,
-                            Args args) {
+absl::Status RunEchoCommand(const Invocation& invocation) {
   EchoOptions echo;
-  if (!args.empty()) echo.text = args[0];
-  return RunEcho(client, call, echo, std::cin, std::cout);
+  if (!invocation.args.empty()) echo.text = invocation.args[0];
+  std::unique_ptr<FileServiceClient> client =
+      MakeChannelFileServiceClient(invocation.channel);
+  return RunEcho(*client, invocation.call, echo, std::cin, std::cout);
+}
+
+absl::Status RunListCommand(const Invocation& invocation) {
+  ReflectionClient reflection(invocation.channel.get(),
+                              invocation.call.timeout);
+  return RunList(reflection, std::cout);
+}
+
+absl::Status RunDescribeCommand(const Invocation& invocation) {
+  ReflectionClient reflection(invocation.channel.get(),
+                              invocation.call.timeout);
+  std::optional<std::string> symbol;
+  if (!invocation.args.empty()) symbol = invocation.args[0];
+  return RunDescribe(reflection, symbol, std::cout);
+}
+
+absl::Status RunCallCommand(const Invocation& invocation) {
+  absl::StatusOr<std::string> request_json =
+      ReadRequestJson(absl::GetFlag(FLAGS_d), std::cin);
+  if (!request_json.ok()) return request_json.status();
+  ReflectionClient reflection(invocation.channel.get(),
+                              invocation.call.timeout);
+  return RunCall(*invocation.channel, reflection, invocation.args[0],
+                 *request_json, invocation.call.timeout, std::cout);
 }
 
 struct Command {
   absl::string_view name;
+  size_t min_args;
   size_t max_args;
-  absl::Status (*run)(FileServiceClient&, const CallOptions&, Args);
+  // Whether a first argument containing "://" is the target. Not for ls,
+  // whose PATH may contain anything.
+  bool target_argument;
+  absl::Status (*run)(const Invocation&);
 };
 
 constexpr Command kCommands[] = {
-    {"ls", 1, RunLsCommand},
-    {"echo", 1, RunEchoCommand},
+    {"ls", 0, 1, false, RunLsCommand},
+    {"echo", 0, 1, false, RunEchoCommand},
+    {"list", 0, 0, true, RunListCommand},
+    {"describe", 0, 1, true, RunDescribeCommand},
+    {"call", 1, 1, true, RunCallCommand},
 };
 
 const Command* FindCommand(absl::string_view name) {
@@ -117,24 +179,33 @@ int Main(absl::Span<const char* const> argv) {
   if (command == nullptr) {
     return UsageError("unknown command \"" + name + "\"");
   }
-  const Args args = Args(parsed->positional).subspan(1);
-  if (args.size() > command->max_args) {
+  Invocation invocation;
+  invocation.args = Args(parsed->positional).subspan(1);
+  std::string target = absl::GetFlag(FLAGS_target);
+  if (command->target_argument && !invocation.args.empty() &&
+      absl::StrContains(invocation.args[0], "://")) {
+    target = invocation.args[0];
+    invocation.args = invocation.args.subspan(1);
+  }
+  if (invocation.args.size() > command->max_args) {
     return UsageError("too many arguments for " + name +
                       " (quote TEXT that has spaces)");
   }
+  if (invocation.args.size() < command->min_args) {
+    return UsageError("missing arguments for " + name);
+  }
 
-  CallOptions call;
-  call.timeout = absl::GetFlag(FLAGS_timeout);
-  call.json = absl::GetFlag(FLAGS_json);
-  if (call.timeout <= absl::ZeroDuration()) {
+  invocation.call.timeout = absl::GetFlag(FLAGS_timeout);
+  invocation.call.json = absl::GetFlag(FLAGS_json);
+  if (invocation.call.timeout <= absl::ZeroDuration()) {
     return UsageError("--timeout must be positive");
   }
 
-  absl::StatusOr<std::unique_ptr<FileServiceClient>> client =
-      MakeClient(absl::GetFlag(FLAGS_target));
-  if (!client.ok()) return UsageError(client.status().message());
+  absl::StatusOr<std::shared_ptr<Channel>> channel = MakeChannel(target);
+  if (!channel.ok()) return UsageError(channel.status().message());
+  invocation.channel = *std::move(channel);
 
-  const absl::Status status = command->run(**client, call, args);
+  const absl::Status status = command->run(invocation);
   std::cout.flush();
   if (!status.ok()) {
     std::cerr << FormatStatusForCli(status) << '\n';

@@ -33,7 +33,8 @@ struct UnaryMethod {
 
 // The methods a server offers, by path. Filled in by generated Register*()
 // functions before the server starts; read-only (and so thread-safe) after.
-// Does not own the service implementations.
+// Does not own the service implementations; a copy serves the same ones
+// (a server may offer another's methods plus some of its own that way).
 class ServiceRegistry {
  public:
   // ALREADY_EXISTS if the path is taken; INVALID_ARGUMENT if the path is not

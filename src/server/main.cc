@@ -3,9 +3,11 @@
 //
 // main() owns every part and wires them: the served root, the service core,
 // the executor for blocking work, the one FileServiceImpl, the registry both
-// transports serve it from, and the transports. SIGINT/SIGTERM begin a
-// graceful shutdown of both at once: health flips to NOT_SERVING, listeners
-// close, GOAWAY goes out on raw connections, in-flight calls get
+// transports serve it from, and the transports. Health checks and server
+// reflection are grpc++'s own on the gRPC side and HealthService /
+// ReflectionService on the raw side (docs/PROTOCOL.md §10). SIGINT/SIGTERM
+// begin a graceful shutdown of both at once: health flips to NOT_SERVING,
+// listeners close, GOAWAY goes out on raw connections, in-flight calls get
 // --shutdown_grace to finish.
 
 #include <pthread.h>
@@ -32,6 +34,8 @@
 #include "rpc/service_registry.h"
 #include "server/ready_file.h"
 #include "service/file_service_impl.h"
+#include "service/health_service.h"
+#include "service/reflection_service.h"
 
 ABSL_FLAG(std::string, root, ".", "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
@@ -136,6 +140,22 @@ int Run() {
   std::vector<std::pair<std::string, std::string>> addresses = {
       {"grpc", (*grpc_server)->address()}};
 
+  // The raw transport serves the application's methods plus health Check
+  // and reflection. They must stay out of `registry`: the gRPC server has
+  // grpc++'s own, registered under the same names. A copy of the registry
+  // shares the implementations, it does not own them.
+  HealthService health(registry.ServiceNames());
+  ServiceRegistry raw_registry = registry;
+  ReflectionService reflection(&raw_registry);
+  if (absl::Status registered = health.Register(&raw_registry); !registered.ok()) {
+    Log("%s", registered.ToString());
+    return 1;
+  }
+  if (absl::Status registered = reflection.Register(&raw_registry); !registered.ok()) {
+    Log("%s", registered.ToString());
+    return 1;
+  }
+
   std::unique_ptr<RawServer> raw_server;
   if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen); !raw_listen.empty()) {
     RawServer::Options raw_options;
@@ -148,7 +168,7 @@ int Run() {
     raw_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
     raw_options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
     absl::StatusOr<std::unique_ptr<RawServer>> started =
-        RawServer::Start(raw_options, &registry);
+        RawServer::Start(raw_options, &raw_registry);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
@@ -171,8 +191,11 @@ int Run() {
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   Log("received %s, draining for up to %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
       absl::FormatDuration(grace));
-  // Both transports drain at once; the gRPC shutdown blocks until its calls
-  // are done, so the raw drain is started first.
+  // Health first, so that checks racing the drain already see NOT_SERVING
+  // (GrpcServer::Shutdown does the same for grpc++'s health service). Both
+  // transports drain at once; the gRPC shutdown blocks until its calls are
+  // done, so the raw drain is started first.
+  health.SetNotServing();
   if (raw_server != nullptr) raw_server->Drain(grace);
   (*grpc_server)->Shutdown(grace);
   (*grpc_server)->Wait();

@@ -1,0 +1,296 @@
+// list, describe and call against the real ReflectionService and
+// HealthService, served in-process through a Channel that calls a
+// ServiceRegistry directly (serializing both ways, as a transport does).
+// What the transports add is covered by tests/integration/inspection_test.
+
+#include "cli/inspect_commands.h"
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "cli/reflection_client.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "rpc/channel.h"
+#include "rpc/service_registry.h"
+#include "service/health_service.h"
+#include "service/reflection_service.h"
+#include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
+#include "testing/temp_dir.h"
+
+namespace dualrpc::cli {
+namespace {
+
+using ::grpc::reflection::v1alpha::ServerReflectionRequest;
+using ::grpc::reflection::v1alpha::ServerReflectionResponse;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+class RegistryChannel final : public Channel {
+ public:
+  explicit RegistryChannel(const ServiceRegistry* registry)
+      : registry_(registry) {}
+
+  void StartUnaryCall(absl::string_view path,
+                      const google::protobuf::MessageLite& request,
+                      google::protobuf::MessageLite* response,
+                      const ::dualrpc::CallOptions& /*options*/,
+                      UnaryDone done) override {
+    paths_.emplace_back(path);
+    const UnaryMethod* method = registry_->FindMethod(path);
+    if (method == nullptr) {
+      std::move(done)(absl::UnimplementedError(absl::StrCat(path)));
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> in = method->new_request();
+    if (!in->ParseFromString(request.SerializeAsString())) {
+      std::move(done)(absl::InternalError("unparseable request"));
+      return;
+    }
+    std::unique_ptr<google::protobuf::Message> out = method->new_response();
+    absl::Status status = absl::UnknownError("done never ran");
+    // Every method served here completes inline.
+    method->invoke(nullptr, in.get(), out.get(),
+                   [&status](absl::Status result) { status = result; });
+    if (status.ok() && !response->ParseFromString(out->SerializeAsString())) {
+      status = absl::InternalError("unparseable response");
+    }
+    std::move(done)(std::move(status));
+  }
+
+  const std::vector<std::string>& paths() const { return paths_; }
+
+ private:
+  const ServiceRegistry* const registry_;
+  std::vector<std::string> paths_;
+};
+
+struct FakeFileService {
+  void Echo(ServerCallContext*, const v1::EchoRequest* request,
+            v1::EchoResponse* response, UnaryDone done) {
+    if (request->payload() == "deny") {
+      std::move(done)(absl::PermissionDeniedError("denied"));
+      return;
+    }
+    response->set_payload(request->payload());
+    std::move(done)(absl::OkStatus());
+  }
+};
+
+class InspectCommandsTest : public ::testing::Test {
+ protected:
+  InspectCommandsTest()
+      : health_({"dualrpc.v1.FileService"}),
+        reflection_service_(&registry_),
+        channel_(&registry_),
+        reflection_(&channel_, absl::Seconds(5)) {
+    EXPECT_TRUE(
+        registry_
+            .AddMethod(MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+                                       &file_service_, &FakeFileService::Echo))
+            .ok());
+    EXPECT_TRUE(health_.Register(&registry_).ok());
+  }
+
+  // The usual reflection service; tests may register another instead.
+  void RegisterReflection() {
+    EXPECT_TRUE(reflection_service_.Register(&registry_).ok());
+  }
+
+  absl::Status Call(absl::string_view method, const std::string& json,
+                    std::string* out) {
+    std::ostringstream stream;
+    absl::Status status =
+        RunCall(channel_, reflection_, method, json, absl::Seconds(5), stream);
+    *out = stream.str();
+    return status;
+  }
+
+  absl::Status Describe(const std::optional<std::string>& symbol,
+                        std::string* out) {
+    std::ostringstream stream;
+    absl::Status status = RunDescribe(reflection_, symbol, stream);
+    *out = stream.str();
+    return status;
+  }
+
+  FakeFileService file_service_;
+  ServiceRegistry registry_;
+  HealthService health_;
+  ReflectionService reflection_service_;
+  RegistryChannel channel_;
+  ReflectionClient reflection_;
+};
+
+TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
+  RegisterReflection();
+  std::ostringstream out;
+  ASSERT_TRUE(RunList(reflection_, out).ok());
+  EXPECT_EQ(out.str(),
+            "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
+            "grpc.reflection.v1alpha.ServerReflection\n");
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionInfoPath));
+}
+
+TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_TRUE(Describe("dualrpc.v1.FileService", &out).ok());
+  EXPECT_EQ(out,
+            "dualrpc.v1.FileService is a service:\n"
+            "service FileService {\n"
+            "  rpc Echo(.dualrpc.v1.EchoRequest) returns "
+            "(.dualrpc.v1.EchoResponse);\n"
+            "  rpc ListDirectory(.dualrpc.v1.ListDirectoryRequest) returns "
+            "(.dualrpc.v1.ListDirectoryResponse);\n"
+            "}\n");
+  for (const std::string method :
+       {"dualrpc.v1.FileService.Echo", "dualrpc.v1.FileService/Echo",
+        "/dualrpc.v1.FileService/Echo"}) {
+    ASSERT_TRUE(Describe(method, &out).ok()) << method;
+    EXPECT_EQ(out,
+              "dualrpc.v1.FileService.Echo is a method:\n"
+              "rpc Echo(.dualrpc.v1.EchoRequest) returns "
+              "(.dualrpc.v1.EchoResponse);\n");
+  }
+  ASSERT_TRUE(Describe(".dualrpc.v1.ListDirectoryRequest", &out).ok());
+  EXPECT_THAT(out, HasSubstr("dualrpc.v1.ListDirectoryRequest is a message:\n"
+                             "message ListDirectoryRequest {\n"
+                             "  string path = 1;\n"));
+  ASSERT_TRUE(Describe("dualrpc.v1.DirectoryEntry.Type", &out).ok());
+  EXPECT_THAT(out, HasSubstr("is an enum:\nenum Type {"));
+}
+
+// The file was fetched once, for the first symbol; the rest were found in
+// the descriptors already received.
+TEST_F(InspectCommandsTest, FetchesEachFileOnce) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_TRUE(Describe("dualrpc.v1.FileService", &out).ok());
+  ASSERT_TRUE(Describe("dualrpc.v1.EchoRequest", &out).ok());
+  ASSERT_TRUE(Describe("google.protobuf.Timestamp", &out).ok());
+  EXPECT_EQ(channel_.paths().size(), 1u);
+}
+
+TEST_F(InspectCommandsTest, DescribeWithoutSymbolDescribesEveryService) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_TRUE(Describe(std::nullopt, &out).ok());
+  EXPECT_THAT(out, HasSubstr("dualrpc.v1.FileService is a service:\n"));
+  EXPECT_THAT(out, HasSubstr("}\n\ngrpc.health.v1.Health is a service:\n"));
+  EXPECT_THAT(out, HasSubstr("rpc Watch(.grpc.health.v1.HealthCheckRequest) "
+                             "returns (stream "));
+  EXPECT_THAT(out, HasSubstr("grpc.reflection.v1alpha.ServerReflection is a "
+                             "service:\n"));
+}
+
+TEST_F(InspectCommandsTest, UnknownSymbolIsNotFoundWithNoOutput) {
+  RegisterReflection();
+  std::string out;
+  absl::Status status = Describe("dualrpc.v1.Nope", &out);
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(status.message(),
+            "cannot resolve \"dualrpc.v1.Nope\": Symbol not found.");
+  EXPECT_THAT(out, IsEmpty());
+}
+
+// The generated pool (here as in grpc++'s reflection) knows a package name
+// only once a file of that package has been built, hence the descriptor()
+// call.
+TEST_F(InspectCommandsTest, PackageIsNotDescribable) {
+  RegisterReflection();
+  v1::EchoRequest::descriptor();
+  std::string out;
+  EXPECT_EQ(Describe("dualrpc.v1", &out).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(InspectCommandsTest, CallsWithJsonInAndOut) {
+  RegisterReflection();
+  std::string out;
+  for (const std::string method :
+       {"dualrpc.v1.FileService/Echo", "/dualrpc.v1.FileService/Echo",
+        "dualrpc.v1.FileService.Echo"}) {
+    ASSERT_TRUE(Call(method, R"({"payload":"aGk="})", &out).ok()) << method;
+    EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
+  }
+  ASSERT_TRUE(Call("grpc.health.v1.Health/Check", "{}", &out).ok());
+  EXPECT_EQ(out, "{\n \"status\": \"SERVING\"\n}\n");
+}
+
+TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
+  RegisterReflection();
+  std::string out;
+  absl::Status status =
+      Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})", &out);
+  EXPECT_EQ(status, absl::PermissionDeniedError("denied"));
+  EXPECT_EQ(Call("dualrpc.v1.FileService/Echo", R"({"bogus":1})", &out).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call("dualrpc.v1.FileService/Nope", "{}", &out).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call("dualrpc.v1.Nope/Echo", "{}", &out).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(Call("Echo", "{}", &out).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Call("grpc.health.v1.Health/Watch", "{}", &out).code(),
+            absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
+  std::ostringstream out;
+  EXPECT_EQ(RunList(reflection_, out).code(), absl::StatusCode::kUnimplemented);
+}
+
+// A server may send a file without its imports; the client asks for the
+// missing ones by name.
+TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
+  struct FirstFileOnly {
+    ReflectionService* full;
+    void Info(ServerCallContext*, const ServerReflectionRequest* request,
+              ServerReflectionResponse* response, UnaryDone done) {
+      *response = full->Answer(*request);
+      auto* files = response->mutable_file_descriptor_response()
+                        ->mutable_file_descriptor_proto();
+      if (files->size() > 1) files->DeleteSubrange(1, files->size() - 1);
+      std::move(done)(absl::OkStatus());
+    }
+  } first_file_only{&reflection_service_};
+  ASSERT_TRUE(
+      registry_
+          .AddMethod(MakeUnaryMethod(ReflectionService::kInfoPath,
+                                     &first_file_only, &FirstFileOnly::Info))
+          .ok());
+  std::string out;
+  ASSERT_TRUE(Describe("dualrpc.v1.DirectoryEntry", &out).ok()) << out;
+  EXPECT_THAT(out, HasSubstr(".google.protobuf.Timestamp modify_time"));
+  EXPECT_EQ(channel_.paths().size(), 2u);
+}
+
+TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
+  std::istringstream unused;
+  EXPECT_EQ(*ReadRequestJson("", unused), "{}");
+  EXPECT_EQ(*ReadRequestJson(R"({"a":1})", unused), R"({"a":1})");
+  for (const std::string stdin_flag : {"@", "@-"}) {
+    std::istringstream in(R"({"path":"docs"})");
+    EXPECT_EQ(*ReadRequestJson(stdin_flag, in), R"({"path":"docs"})");
+  }
+  testing::TempDir dir;
+  dir.WriteFile("request.json", R"({"payload":"aGk="})");
+  EXPECT_EQ(*ReadRequestJson("@" + dir.Join("request.json"), unused),
+            R"({"payload":"aGk="})");
+  EXPECT_EQ(
+      ReadRequestJson("@" + dir.Join("missing.json"), unused).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace dualrpc::cli

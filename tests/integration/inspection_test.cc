@@ -1,0 +1,239 @@
+// Inspection like grpcurl on both transports of one real dualrpc-server:
+// the dualrpc CLI's list/describe/call, with no .proto on the client side,
+// must print the same on grpc:// (grpc++'s health and bidi reflection
+// services) and raw:// (HealthService and unary ReflectionService,
+// docs/PROTOCOL.md §10). And the raw reflection answers must be the very
+// responses grpc++ gives.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/channel_factory.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
+#include "rpc/call.h"
+#include "rpc/channel.h"
+#include "rpc/client_call.h"
+#include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
+#include "testing/subprocess.h"
+#include "testing/temp_dir.h"
+
+namespace dualrpc {
+namespace {
+
+using ::dualrpc::testing::BinaryPath;
+using ::dualrpc::testing::CommandResult;
+using ::dualrpc::testing::RunCommand;
+using ::dualrpc::testing::ServerProcess;
+using ::dualrpc::testing::TempDir;
+using ::grpc::reflection::v1alpha::ServerReflectionRequest;
+using ::grpc::reflection::v1alpha::ServerReflectionResponse;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr char kReflectionInfo[] =
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
+
+class InspectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_.WriteFile("hello.txt", "hello\n");
+    root_.MakeDirectory("docs");
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+        ServerProcess::Start(root_.path());
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = *std::move(server);
+    targets_ = {"grpc://" + server_->address("grpc"),
+                "raw://" + server_->address("raw")};
+  }
+
+  // `dualrpc COMMAND TARGET ARGS...` on both transports. Asserts that both
+  // printed and exited the same, and returns that result.
+  CommandResult CliOnBoth(const std::string& command,
+                          const std::vector<std::string>& args,
+                          const std::string& stdin_text = "") {
+    std::vector<CommandResult> results;
+    for (const std::string& target : targets_) {
+      std::vector<std::string> argv = {BinaryPath("dualrpc"), command, target};
+      argv.insert(argv.end(), args.begin(), args.end());
+      results.push_back(RunCommand(argv, stdin_text));
+    }
+    EXPECT_EQ(results[0].stdout_text, results[1].stdout_text) << command;
+    EXPECT_EQ(results[0].stderr_text, results[1].stderr_text) << command;
+    EXPECT_EQ(results[0].exit_code, results[1].exit_code) << command;
+    return results[0];
+  }
+
+  TempDir root_;
+  std::unique_ptr<ServerProcess> server_;
+  std::vector<std::string> targets_;
+};
+
+TEST_F(InspectionTest, ListShowsApplicationHealthAndReflection) {
+  CommandResult result = CliOnBoth("list", {});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text,
+            "dualrpc.v1.FileService\n"
+            "grpc.health.v1.Health\n"
+            "grpc.reflection.v1alpha.ServerReflection\n");
+}
+
+TEST_F(InspectionTest, TargetFlagWorksLikeTargetArgument) {
+  for (const std::string& target : targets_) {
+    CommandResult result =
+        RunCommand({BinaryPath("dualrpc"), "--target", target, "list"});
+    ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+    EXPECT_THAT(result.stdout_text, StartsWith("dualrpc.v1.FileService\n"));
+  }
+}
+
+TEST_F(InspectionTest, DescribesServiceWithBothMethods) {
+  CommandResult result = CliOnBoth("describe", {"dualrpc.v1.FileService"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text,
+              StartsWith("dualrpc.v1.FileService is a service:\n"
+                         "service FileService {\n"));
+  EXPECT_THAT(result.stdout_text,
+              HasSubstr("rpc Echo(.dualrpc.v1.EchoRequest) returns "
+                        "(.dualrpc.v1.EchoResponse);"));
+  EXPECT_THAT(result.stdout_text,
+              HasSubstr("rpc ListDirectory(.dualrpc.v1.ListDirectoryRequest) "
+                        "returns (.dualrpc.v1.ListDirectoryResponse);"));
+}
+
+TEST_F(InspectionTest, DescribesMessageFields) {
+  CommandResult result =
+      CliOnBoth("describe", {"dualrpc.v1.ListDirectoryRequest"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text,
+            "dualrpc.v1.ListDirectoryRequest is a message:\n"
+            "message ListDirectoryRequest {\n"
+            "  string path = 1;\n"
+            "  int32 page_size = 2;\n"
+            "  string page_token = 3;\n"
+            "}\n");
+}
+
+TEST_F(InspectionTest, DescribesHealthAndReflectionServices) {
+  CommandResult result = CliOnBoth("describe", {"grpc.health.v1.Health"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("rpc Check("));
+  result = CliOnBoth("describe", {"grpc.reflection.v1alpha.ServerReflection"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("rpc ServerReflectionInfo(stream"));
+}
+
+TEST_F(InspectionTest, CallsEchoWithJson) {
+  CommandResult result = CliOnBoth(
+      "call", {"dualrpc.v1.FileService/Echo", "-d", R"({"payload":"aGk="})"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "{\n \"payload\": \"aGk=\"\n}\n");
+}
+
+TEST_F(InspectionTest, CallsListDirectoryWithJsonFromStdin) {
+  CommandResult result =
+      CliOnBoth("call", {"/dualrpc.v1.FileService/ListDirectory", "-d", "@-"},
+                R"({"path": "", "pageSize": 1})");
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("name": "docs")"));
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("type": "TYPE_DIRECTORY")"));
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("nextPageToken": ")"));
+  EXPECT_THAT(result.stdout_text, ::testing::Not(HasSubstr("hello.txt")));
+}
+
+TEST_F(InspectionTest, HealthCheckIsServingOnBoth) {
+  CommandResult result =
+      CliOnBoth("call", {"grpc.health.v1.Health/Check", "-d", "{}"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "{\n \"status\": \"SERVING\"\n}\n");
+  result = CliOnBoth("call", {"grpc.health.v1.Health/Check", "-d",
+                              R"({"service": "dualrpc.v1.FileService"})"});
+  EXPECT_EQ(result.stdout_text, "{\n \"status\": \"SERVING\"\n}\n");
+  result = CliOnBoth(
+      "call", {"grpc.health.v1.Health/Check", "-d", R"({"service": "nope"})"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.stderr_text, "NOT_FOUND: service name unknown\n");
+}
+
+TEST_F(InspectionTest, FailedCallPrintsCodeAndExitsOne) {
+  CommandResult result = CliOnBoth(
+      "call",
+      {"dualrpc.v1.FileService/ListDirectory", "-d", R"({"path": "../.."})"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.stdout_text, ::testing::IsEmpty());
+  EXPECT_EQ(result.stderr_text,
+            "PERMISSION_DENIED: path escapes the served root: \"../..\"\n");
+}
+
+TEST_F(InspectionTest, UnknownSymbolIsNotFound) {
+  CommandResult result = CliOnBoth("describe", {"dualrpc.v1.Nope"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(
+      result.stderr_text,
+      "NOT_FOUND: cannot resolve \"dualrpc.v1.Nope\": Symbol not found.\n");
+}
+
+// The raw ServerReflectionInfo is a unary call; over gRPC the same unary
+// call reaches grpc++'s bidi-streaming service (one request, half-close, one
+// response). The answers must be the same message, byte for byte except
+// for the order of list_services (grpc++ lists in registration order).
+TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
+  std::vector<ServerReflectionRequest> requests;
+  auto add = [&requests]() -> ServerReflectionRequest& {
+    requests.emplace_back();
+    requests.back().set_host("inspection-test");
+    return requests.back();
+  };
+  add().set_list_services("*");
+  add().set_file_by_filename("dualrpc/v1/file_service.proto");
+  add().set_file_by_filename("grpc/health/v1/health.proto");
+  add().set_file_by_filename("nope.proto");
+  for (const char* symbol :
+       {"dualrpc.v1.FileService", "dualrpc.v1.FileService.ListDirectory",
+        "dualrpc.v1.DirectoryEntry.Type", "google.protobuf.Timestamp",
+        "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
+        "dualrpc.v1", "dualrpc.v1.Nope"}) {
+    add().set_file_containing_symbol(symbol);
+  }
+  add().mutable_file_containing_extension()->set_containing_type(
+      "dualrpc.v1.EchoRequest");
+  add().mutable_file_containing_extension()->set_containing_type("nope.T");
+  add().set_all_extension_numbers_of_type("dualrpc.v1.EchoRequest");
+  add().set_all_extension_numbers_of_type("nope.T");
+  add();  // No message_request.
+
+  std::vector<std::shared_ptr<Channel>> channels;
+  for (const std::string& target : targets_) {
+    absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target);
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    channels.push_back(*channel);
+  }
+  CallOptions options;
+  options.timeout = absl::Seconds(10);
+  for (const ServerReflectionRequest& request : requests) {
+    absl::StatusOr<ServerReflectionResponse> grpc_answer =
+        CallUnaryAndWait<ServerReflectionResponse>(
+            *channels[0], kReflectionInfo, request, options);
+    absl::StatusOr<ServerReflectionResponse> raw_answer =
+        CallUnaryAndWait<ServerReflectionResponse>(
+            *channels[1], kReflectionInfo, request, options);
+    ASSERT_TRUE(grpc_answer.ok()) << grpc_answer.status();
+    ASSERT_TRUE(raw_answer.ok()) << raw_answer.status();
+    google::protobuf::util::MessageDifferencer differencer;
+    differencer.TreatAsSet(
+        grpc::reflection::v1alpha::ListServiceResponse::descriptor()
+            ->FindFieldByName("service"));
+    std::string differences;
+    differencer.ReportDifferencesToString(&differences);
+    EXPECT_TRUE(differencer.Compare(*grpc_answer, *raw_answer))
+        << request.ShortDebugString() << "\n"
+        << differences;
+  }
+}
+
+}  // namespace
+}  // namespace dualrpc
