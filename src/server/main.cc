@@ -23,6 +23,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "core/blocking_executor.h"
@@ -208,6 +209,10 @@ int Run() {
 }  // namespace dualrpc
 
 int main(int argc, char** argv) {
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex operation
+  // would maintain a deadlock graph (~330 instructions per per-call mutex
+  // destroyed, measured with callgrind; docs/BENCHMARKS.md). Tests keep it on.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   absl::SetProgramUsageMessage("Serves dualrpc.v1.FileService. Usage: dualrpc-server [flags]");
   absl::ParseCommandLine(argc, argv);
   return dualrpc::Run();
