@@ -9,7 +9,9 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "base/posix_error.h"
@@ -102,24 +104,34 @@ std::string SocketAddress::ToUri() const {
                       ToHostPort());
 }
 
-absl::StatusOr<ScopedFd> Listen(absl::string_view host_port, int backlog) {
+namespace {
+
+// Resolves `host_port` and, for each address in turn, makes a non-blocking,
+// close-on-exec socket and hands it to `prepare` (bind+listen, or connect).
+// Returns the first socket `prepare` accepts, else the last error. The one
+// resolve-and-try loop that Listen and Connect share.
+absl::StatusOr<ScopedFd> FirstUsableSocket(
+    absl::string_view host_port, int ai_flags, absl::StatusCode resolve_error,
+    absl::string_view purpose,
+    absl::FunctionRef<absl::Status(int fd, const addrinfo& address)> prepare) {
   absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
   if (!parts.ok()) return parts.status();
-
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  hints.ai_flags = ai_flags | AI_NUMERICSERV;
   addrinfo* results = nullptr;
   const int resolved =
       ::getaddrinfo(parts->host.empty() ? nullptr : parts->host.c_str(),
                     parts->port.c_str(), &hints, &results);
   if (resolved != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
+    return absl::Status(resolve_error,
+                        absl::StrCat("cannot resolve \"", host_port,
+                                     "\": ", ::gai_strerror(resolved)));
   }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(results, ::freeaddrinfo);
   absl::Status last_error = absl::UnavailableError(
-      absl::StrCat("no address to listen on for \"", host_port, "\""));
+      absl::StrCat("no address to ", purpose, " for \"", host_port, "\""));
   for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
     ScopedFd fd(::socket(ai->ai_family,
                          ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -128,83 +140,62 @@ absl::StatusOr<ScopedFd> Listen(absl::string_view host_port, int backlog) {
       last_error = PosixError("socket", errno);
       continue;
     }
-    const int on = 1;
-    if (::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
-      last_error = PosixError("setsockopt(SO_REUSEADDR)", errno);
-      continue;
-    }
-    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      // UNAVAILABLE, as gRPC reports an address it cannot bind.
-      last_error = absl::UnavailableError(
-          PosixError(absl::StrCat("bind ", host_port), errno).message());
-      continue;
-    }
-    if (::listen(fd.get(), backlog) != 0) {
-      last_error = PosixError(absl::StrCat("listen ", host_port), errno);
-      continue;
-    }
-    ::freeaddrinfo(results);
-    return fd;
+    absl::Status prepared = prepare(fd.get(), *ai);
+    if (prepared.ok()) return fd;
+    last_error = std::move(prepared);
   }
-  ::freeaddrinfo(results);
   return last_error;
+}
+
+}  // namespace
+
+absl::StatusOr<ScopedFd> Listen(absl::string_view host_port, int backlog) {
+  return FirstUsableSocket(
+      host_port, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
+      [&](int fd, const addrinfo& address) -> absl::Status {
+        const int on = 1;
+        if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
+          return PosixError("setsockopt(SO_REUSEADDR)", errno);
+        }
+        if (::bind(fd, address.ai_addr, address.ai_addrlen) != 0) {
+          // UNAVAILABLE, as gRPC reports an address it cannot bind.
+          return absl::UnavailableError(
+              PosixError(absl::StrCat("bind ", host_port), errno).message());
+        }
+        if (::listen(fd, backlog) != 0) {
+          return PosixError(absl::StrCat("listen ", host_port), errno);
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<ScopedFd> Connect(absl::string_view host_port,
                                  absl::Duration timeout) {
-  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
-  if (!parts.ok()) return parts.status();
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* results = nullptr;
-  const int resolved =
-      ::getaddrinfo(parts->host.empty() ? nullptr : parts->host.c_str(),
-                    parts->port.c_str(), &hints, &results);
-  if (resolved != 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
-  }
-  absl::Status last_error = absl::UnavailableError(
-      absl::StrCat("no address to connect to for \"", host_port, "\""));
-  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family,
-                         ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
-    if (!fd.valid()) {
-      last_error = PosixError("socket", errno);
-      continue;
-    }
-    int error = 0;
-    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      error = errno;
-      if (error == EINPROGRESS) {
-        pollfd poll_fd{fd.get(), POLLOUT, 0};
-        const int ready =
-            ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
-        socklen_t length = sizeof error;
-        if (ready == 1) {
-          ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-        } else {
-          error = ready == 0 ? ETIMEDOUT : errno;
+  return FirstUsableSocket(
+      host_port, 0, absl::StatusCode::kUnavailable, "connect to",
+      [&](int fd, const addrinfo& address) -> absl::Status {
+        int error = 0;
+        if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
+          error = errno;
+          if (error == EINPROGRESS) {
+            pollfd poll_fd{fd, POLLOUT, 0};
+            const int ready =
+                ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
+            socklen_t length = sizeof error;
+            if (ready == 1) {
+              ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            } else {
+              error = ready == 0 ? ETIMEDOUT : errno;
+            }
+          }
         }
-      }
-    }
-    if (error != 0) {
-      last_error = absl::UnavailableError(
-          PosixError(absl::StrCat("connect to ", host_port), error).message());
-      continue;
-    }
-    if (absl::Status no_delay = SetNoDelay(fd.get()); !no_delay.ok()) {
-      last_error = no_delay;
-      continue;
-    }
-    ::freeaddrinfo(results);
-    return fd;
-  }
-  ::freeaddrinfo(results);
-  return last_error;
+        if (error != 0) {
+          return absl::UnavailableError(
+              PosixError(absl::StrCat("connect to ", host_port), error)
+                  .message());
+        }
+        return SetNoDelay(fd);
+      });
 }
 
 absl::StatusOr<SocketAddress> LocalAddress(int fd) {
