@@ -90,6 +90,48 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   return signal_number;
 }
 
+// The gRPC transport: the registry's services as grpc::Services, and the
+// server that serves them (declared after them, so destroyed first).
+struct GrpcTransport {
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  std::unique_ptr<GrpcServer> server;
+};
+
+absl::StatusOr<GrpcTransport> StartGrpc(const ServiceRegistry& registry) {
+  GrpcTransport transport;
+  absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> services =
+      MakeGrpcServices(registry);
+  if (!services.ok()) return services.status();
+  transport.services = *std::move(services);
+  std::vector<grpc::Service*> service_pointers;
+  for (const auto& service : transport.services) service_pointers.push_back(service.get());
+
+  GrpcServerOptions options;
+  options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.health_service_names = registry.ServiceNames();
+  absl::StatusOr<std::unique_ptr<GrpcServer>> server =
+      GrpcServer::Start(options, service_pointers);
+  if (!server.ok()) return server.status();
+  transport.server = *std::move(server);
+  return transport;
+}
+
+absl::StatusOr<std::unique_ptr<RawServer>> StartRaw(const std::string& listen_address,
+                                                    const ServiceRegistry& registry) {
+  RawServer::Options options;
+  options.listen_address = listen_address;
+  if (absl::GetFlag(FLAGS_raw_threads) > 0) {
+    options.event_loop_threads = absl::GetFlag(FLAGS_raw_threads);
+  }
+  options.max_connections = absl::GetFlag(FLAGS_raw_max_connections);
+  options.max_calls_in_flight = absl::GetFlag(FLAGS_raw_max_calls_in_flight);
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
+  return RawServer::Start(options, &registry);
+}
+
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
 
@@ -116,30 +158,15 @@ int Run() {
     Log("%s", registered.ToString());
     return 1;
   }
-  absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> grpc_services =
-      MakeGrpcServices(registry);
-  if (!grpc_services.ok()) {
-    Log("%s", grpc_services.status().ToString());
-    return 1;
-  }
-  std::vector<grpc::Service*> grpc_service_pointers;
-  for (const auto& grpc_service : *grpc_services) grpc_service_pointers.push_back(grpc_service.get());
-
-  GrpcServerOptions grpc_options;
-  grpc_options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
-  grpc_options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  grpc_options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  grpc_options.health_service_names = registry.ServiceNames();
-  absl::StatusOr<std::unique_ptr<GrpcServer>> grpc_server =
-      GrpcServer::Start(grpc_options, grpc_service_pointers);
-  if (!grpc_server.ok()) {
-    Log("%s", grpc_server.status().ToString());
+  absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry);
+  if (!grpc.ok()) {
+    Log("%s", grpc.status().ToString());
     return 1;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
-  Log("grpc listening on %s", (*grpc_server)->address());
+  Log("grpc listening on %s", grpc->server->address());
   std::vector<std::pair<std::string, std::string>> addresses = {
-      {"grpc", (*grpc_server)->address()}};
+      {"grpc", grpc->server->address()}};
 
   // The raw transport serves the application's methods plus health Check
   // and reflection. They must stay out of `registry`: the gRPC server has
@@ -159,17 +186,7 @@ int Run() {
 
   std::unique_ptr<RawServer> raw_server;
   if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen); !raw_listen.empty()) {
-    RawServer::Options raw_options;
-    raw_options.listen_address = raw_listen;
-    if (absl::GetFlag(FLAGS_raw_threads) > 0) {
-      raw_options.event_loop_threads = absl::GetFlag(FLAGS_raw_threads);
-    }
-    raw_options.max_connections = absl::GetFlag(FLAGS_raw_max_connections);
-    raw_options.max_calls_in_flight = absl::GetFlag(FLAGS_raw_max_calls_in_flight);
-    raw_options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-    raw_options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
-    absl::StatusOr<std::unique_ptr<RawServer>> started =
-        RawServer::Start(raw_options, &raw_registry);
+    absl::StatusOr<std::unique_ptr<RawServer>> started = StartRaw(raw_listen, raw_registry);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
@@ -198,8 +215,8 @@ int Run() {
   // done, so the raw drain is started first.
   health.SetNotServing();
   if (raw_server != nullptr) raw_server->Drain(grace);
-  (*grpc_server)->Shutdown(grace);
-  (*grpc_server)->Wait();
+  grpc->server->Shutdown(grace);
+  grpc->server->Wait();
   if (raw_server != nullptr) raw_server->Wait();
   Log("stopped");
   return 0;
