@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "base/posix_error.h"
 #include "core/page_token.h"
 
@@ -135,8 +137,9 @@ struct PageOfNames {
 // strictly after `last_name`. Memory is O(page_size), time O(N log page_size)
 // for N names. std::string compares as unsigned bytes, which is the order
 // the contract promises.
-// TODO(perf): every page re-reads the whole directory (the token carries no
-// server state), so paging through N names costs O(N^2 / page_size) reads.
+// Used when the listing cache is off or the directory is too large for it:
+// then every page re-reads the whole directory (the token carries no server
+// state), so paging through N names costs O(N^2 / page_size) reads.
 absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
                                      std::size_t page_size,
                                      absl::string_view request_path) {
@@ -170,6 +173,44 @@ absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
   PageOfNames page;
   page.more = names_after_cursor > heap.size();
   page.names = std::move(heap);
+  return page;
+}
+
+// Every name in `dir`, sorted by bytes; nullopt (with the stream rewound) as
+// soon as there are more than `limit`, so memory stays bounded.
+absl::StatusOr<std::optional<std::vector<std::string>>> ReadAllNames(
+    DIR* dir, std::size_t limit, absl::string_view request_path) {
+  std::vector<std::string> names;
+  while (true) {
+    errno = 0;
+    const struct dirent* record = ::readdir(dir);
+    if (record == nullptr) {
+      if (errno != 0) {
+        return PosixError(absl::StrCat("read directory ", Quote(request_path)),
+                          errno);
+      }
+      break;
+    }
+    const absl::string_view name = record->d_name;
+    if (name == "." || name == "..") continue;
+    if (names.size() == limit) {
+      ::rewinddir(dir);
+      return std::nullopt;
+    }
+    names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// The page after `last_name` in a sorted list of names.
+PageOfNames PageFromSorted(const std::vector<std::string>& names,
+                           const std::string& last_name, std::size_t page_size) {
+  auto first = std::upper_bound(names.begin(), names.end(), last_name);
+  const std::size_t remaining = names.end() - first;
+  PageOfNames page;
+  page.more = remaining > page_size;
+  page.names.assign(first, first + std::min(remaining, page_size));
   return page;
 }
 
@@ -227,10 +268,45 @@ absl::Status AppendEntry(int dir_fd, const std::string& name,
   return absl::OkStatus();
 }
 
+// The page after `last_name`: from the listing cache when the directory is
+// unchanged since it was cached, else by reading the directory (and caching
+// the sorted names when it is small enough), else by one bounded streaming
+// pass (ReadPage).
+absl::StatusOr<PageOfNames> SelectPage(DIR* dir, ListingCache* cache,
+                                       const std::string& last_name,
+                                       std::size_t page_size,
+                                       absl::string_view request_path) {
+  if (cache == nullptr) return ReadPage(dir, last_name, page_size, request_path);
+  // The stat precedes the read: a change during the read makes the stored
+  // timestamps stale, so the entry can never be found with them.
+  struct stat st;
+  if (::fstat(::dirfd(dir), &st) != 0) {
+    return PosixError(absl::StrCat("stat directory ", Quote(request_path)), errno);
+  }
+  if (ListingCache::Names names = cache->Find(st)) {
+    return PageFromSorted(*names, last_name, page_size);
+  }
+  const absl::Time read_started = absl::Now();
+  absl::StatusOr<std::optional<std::vector<std::string>>> all =
+      ReadAllNames(dir, cache->max_names(), request_path);
+  if (!all.ok()) return all.status();
+  if (!all->has_value()) return ReadPage(dir, last_name, page_size, request_path);
+  auto names = std::make_shared<const std::vector<std::string>>(std::move(**all));
+  PageOfNames page = PageFromSorted(*names, last_name, page_size);
+  cache->Insert(st, std::move(names), read_started);
+  return page;
+}
+
 }  // namespace
 
 FileServiceCore::FileServiceCore(ServedRoot root, FileServiceOptions options)
-    : root_(std::move(root)), options_(options) {}
+    : root_(std::move(root)),
+      options_(options),
+      listing_cache_(options.listing_cache_names == 0
+                         ? nullptr
+                         : std::make_unique<ListingCache>(
+                               options.listing_cache_names,
+                               options.listing_cache_settle)) {}
 
 absl::Status FileServiceCore::Echo(const v1::EchoRequest& request,
                                    v1::EchoResponse* response) const {
@@ -266,8 +342,8 @@ absl::Status FileServiceCore::ListDirectory(
   }
   fd->Release();
 
-  absl::StatusOr<PageOfNames> page =
-      ReadPage(dir.get(), last_name, *page_size, request.path());
+  absl::StatusOr<PageOfNames> page = SelectPage(
+      dir.get(), listing_cache_.get(), last_name, *page_size, request.path());
   if (!page.ok()) return page.status();
   for (const std::string& name : page->names) {
     absl::Status status =

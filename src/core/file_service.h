@@ -1,9 +1,13 @@
 #ifndef DUALRPC_CORE_FILE_SERVICE_H_
 #define DUALRPC_CORE_FILE_SERVICE_H_
 
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/listing_cache.h"
 #include "core/served_root.h"
 #include "dualrpc/v1/file_service.pb.h"
 
@@ -14,6 +18,12 @@ struct FileServiceOptions {
   int32_t default_page_size = 1000;
   // Larger page_size values are coerced down to this.
   int32_t max_page_size = 10000;
+  // Names of recently listed directories kept so that later pages need not
+  // re-read them (ListingCache); 0 disables the cache. ~50 bytes a name.
+  std::size_t listing_cache_names = 1000000;
+  // A directory changed less than this long before it was read is not
+  // cached (its timestamps could not reveal a change in the same tick).
+  absl::Duration listing_cache_settle = absl::Milliseconds(100);
 };
 
 // The transport-neutral implementation of dualrpc.v1.FileService. Knows
@@ -39,6 +49,8 @@ class FileServiceCore {
  private:
   const ServedRoot root_;
   const FileServiceOptions options_;
+  // Null when disabled. Internally synchronized.
+  const std::unique_ptr<ListingCache> listing_cache_;
 };
 
 }  // namespace dualrpc

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -58,6 +59,9 @@ ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message, in bytes (gRPC's default receive limit).");
 ABSL_FLAG(int32_t, default_page_size, 1000, "ListDirectory entries per page when page_size is 0.");
 ABSL_FLAG(int32_t, max_page_size, 10000, "Larger ListDirectory page sizes are coerced to this.");
+ABSL_FLAG(int64_t, listing_cache_names, 1000000,
+          "Names of recently listed directories kept so that later pages need not "
+          "re-read them (about 50 bytes each); 0 disables the cache.");
 ABSL_FLAG(int32_t, blocking_threads, 4, "Threads for blocking filesystem work (ListDirectory).");
 ABSL_FLAG(int32_t, blocking_queue, 1024,
           "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
@@ -143,6 +147,8 @@ int Run() {
   FileServiceOptions service_options;
   service_options.default_page_size = absl::GetFlag(FLAGS_default_page_size);
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
+  service_options.listing_cache_names =
+      static_cast<std::size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_listing_cache_names)));
   if (service_options.default_page_size <= 0 ||
       service_options.max_page_size < service_options.default_page_size) {
     Log("need 0 < --default_page_size <= --max_page_size");

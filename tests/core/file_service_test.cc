@@ -492,6 +492,57 @@ TEST_F(FileServicePagingTest, ReturnsEveryEntryOnceInByteOrder) {
   }
 }
 
+// The same walk through the listing cache (settle 0, so the freshly built
+// directory is cached at once) and through the fallback for directories too
+// large for the cache: identical results.
+TEST_F(FileServicePagingTest, CachedAndOversizedListingsMatchTheStreamingOne) {
+  const std::vector<std::string> sorted = SortedBigNames();
+  FileServiceOptions cached;
+  cached.listing_cache_settle = absl::ZeroDuration();
+  FileServiceOptions too_small = cached;
+  too_small.listing_cache_names = 100;
+  FileServiceOptions no_cache;
+  no_cache.listing_cache_names = 0;
+  for (const FileServiceOptions& options : {cached, too_small, no_cache}) {
+    SCOPED_TRACE(absl::StrCat("cache names ", options.listing_cache_names));
+    std::unique_ptr<FileServiceCore> service = Serve(*tree_, options);
+    ASSERT_NE(service, nullptr);
+    for (int32_t page_size : {333, 10000}) {
+      const Walk walk = ListAllPages(*service, "big", page_size);
+      ASSERT_TRUE(walk.status.ok()) << walk.status;
+      EXPECT_EQ(walk.names, sorted) << "page_size " << page_size;
+    }
+  }
+}
+
+// A change between pages invalidates the cached listing: the directory's
+// timestamps are moved explicitly, so the test does not depend on the clock
+// ticking between the two operations.
+TEST(FileServiceListingCacheTest, ChangeBetweenPagesIsSeen) {
+  TempTree tree;
+  ASSERT_NO_FATAL_FAILURE(tree.MakeDir("dir"));
+  for (const char* name : {"a", "b", "c"}) {
+    ASSERT_NO_FATAL_FAILURE(tree.WriteFile(absl::StrCat("dir/", name)));
+  }
+  FileServiceOptions options;
+  options.listing_cache_settle = absl::ZeroDuration();
+  std::unique_ptr<FileServiceCore> service = Serve(tree, options);
+  ASSERT_NE(service, nullptr);
+
+  absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "dir", 1);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(RawNames(*first), std::vector<std::string>{"a"});
+
+  ASSERT_NO_FATAL_FAILURE(tree.WriteFile("dir/bb"));
+  const timespec later[2] = {{4000000000, 0}, {4000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, tree.HostPath("dir").c_str(), later, 0), 0);
+
+  absl::StatusOr<v1::ListDirectoryResponse> rest =
+      List(*service, "dir", 10, first->next_page_token());
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(RawNames(*rest), (std::vector<std::string>{"b", "bb", "c"}));
+}
+
 TEST_F(FileServicePagingTest, PageSizeZeroMeansDefault) {
   const int default_page_size = FileServiceOptions().default_page_size;
   absl::StatusOr<v1::ListDirectoryResponse> response =
