@@ -46,6 +46,11 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
 
   // False once the server sent GOAWAY: new calls belong on a new connection.
   bool accepting() const { return !going_away_; }
+  // Open and taking calls: Send() will neither connect nor fail inline.
+  bool connected() const {
+    return tcp_ != nullptr && !going_away_ &&
+           tcp_->state() == TcpConnection::State::kConnected;
+  }
   // Nothing waits on it and it will take no new calls.
   bool retired() const { return going_away_ && pending_.empty(); }
 
@@ -144,10 +149,12 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
   }
 
   void OnClosed(const absl::Status& reason) override {
+    // Detached first, so that a `done` below which starts another call sees
+    // this connection as closed. Never destroyed inside its own callback:
+    // later, on the loop.
+    loop_->Defer([tcp = std::move(tcp_)]() {});
     FailAll(reason.ok() ? absl::UnavailableError("connection closed")
                         : absl::UnavailableError(reason.message()));
-    // Never destroyed inside its own callback: later, on the loop.
-    loop_->Defer([tcp = std::move(tcp_)]() {});
   }
 
   void HandleFrame(const FrameHeader& header, absl::string_view payload) {
@@ -347,12 +354,27 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
   if (options.timeout != absl::InfiniteDuration()) {
     call->deadline = absl::Now() + options.timeout;
   }
+  // A call started on the I/O thread itself (typically from another call's
+  // done, as pipelined callers do) skips the mailbox when its connection is
+  // up. Otherwise it is posted: connecting, or failing, inline could recurse
+  // into a caller that retries from its done.
+  if (loop_->IsInLoopThread()) {
+    Connection* connection = PickConnection();
+    if (connection->connected()) {
+      connection->Send(std::move(call));
+      return;
+    }
+  }
   // Posting fails only once the channel is being destroyed, which callers
   // must not race with their own calls.
   loop_->Post([this, call = std::move(call)]() mutable { Send(std::move(call)); });
 }
 
 void FramedChannel::Send(std::unique_ptr<Outgoing> call) {
+  PickConnection()->Send(std::move(call));
+}
+
+FramedChannel::Connection* FramedChannel::PickConnection() {
   const std::size_t index = next_connection_++ % connections_.size();
   std::unique_ptr<Connection>& connection = connections_[index];
   if (connection != nullptr && !connection->accepting()) {
@@ -365,7 +387,7 @@ void FramedChannel::Send(std::unique_ptr<Outgoing> call) {
   retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
                                  [](const auto& old) { return old->retired(); }),
                   retiring_.end());
-  connection->Send(std::move(call));
+  return connection.get();
 }
 
 }  // namespace dualrpc::raw

@@ -32,7 +32,8 @@ struct FramedChannelOptions {
 // per-call state; StartUnaryCall serializes the request on the calling
 // thread and posts it to the loop, which assigns the call id and batches
 // frames (every request posted during one loop iteration leaves in one
-// send). `done` callbacks run on the I/O thread: they must not block on
+// send). Calls started on the I/O thread itself (from a done) go straight
+// to an open connection's output buffer, batched the same way. `done` callbacks run on the I/O thread: they must not block on
 // another call of this channel.
 //
 // Connections are opened lazily and reopened after a failure (the calls that
@@ -61,6 +62,9 @@ class FramedChannel final : public Channel {
                 std::unique_ptr<EventLoop> loop);
   // Loop thread.
   void Send(std::unique_ptr<Outgoing> call);
+  // Loop thread. The next connection round-robin, replacing one that got
+  // GOAWAY (kept in retiring_ until its calls finish).
+  Connection* PickConnection();
 
   const std::string host_port_;
   const FramedChannelOptions options_;

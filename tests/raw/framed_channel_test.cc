@@ -3,6 +3,7 @@
 // CANCEL, reconnect after the server went away, and GOAWAY during a drain.
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -201,6 +202,70 @@ TEST_F(FramedChannelTest, DrainFinishesCallsInFlight) {
   server_->Wait();
   // Not accepting any more: a new call cannot be served.
   EXPECT_EQ(Call(*channel_, kEcho, "late").status().code(), absl::StatusCode::kUnavailable);
+}
+
+// Each call starts the next from its done, on the channel's I/O thread (the
+// direct path that skips the mailbox), as pipelined callers do.
+TEST_F(FramedChannelTest, CallsChainedFromDoneComplete) {
+  constexpr int kCalls = 200;
+  struct Chain {
+    raw::FramedChannel* channel = nullptr;
+    v1::EchoRequest request;
+    v1::EchoResponse response;
+    int completed = 0;
+    int mismatches = 0;
+    absl::Status last_error;
+    absl::Notification done;
+
+    void Start() {
+      request.set_payload(absl::StrCat("link-", completed));
+      channel->StartUnaryCall(kEcho, request, &response, {}, [this](absl::Status status) {
+        if (!status.ok()) {
+          last_error = std::move(status);
+          done.Notify();
+          return;
+        }
+        if (response.payload() != request.payload()) ++mismatches;
+        if (++completed == kCalls) {
+          done.Notify();
+          return;
+        }
+        Start();
+      });
+    }
+  } chain;
+  chain.channel = channel_.get();
+  chain.Start();
+  chain.done.WaitForNotification();
+  ASSERT_TRUE(chain.last_error.ok()) << chain.last_error;
+  EXPECT_EQ(chain.completed, kCalls);
+  EXPECT_EQ(chain.mismatches, 0);
+}
+
+// A done that retries after the connection was lost goes through the
+// mailbox, not into unbounded recursion, and fails cleanly.
+TEST_F(FramedChannelTest, RetryFromDoneAfterServerLossFailsCleanly) {
+  ASSERT_EQ(*Call(*channel_, kEcho, "warm"), "warm");
+  server_.reset();
+  absl::Notification done;
+  int attempts = 0;
+  absl::Status last;
+  v1::EchoRequest request;
+  v1::EchoResponse response;
+  std::function<void()> attempt = [&] {
+    channel_->StartUnaryCall(kEcho, request, &response, {}, [&](absl::Status status) {
+      last = std::move(status);
+      if (++attempts < 50) {
+        attempt();
+      } else {
+        done.Notify();
+      }
+    });
+  };
+  attempt();
+  done.WaitForNotification();
+  EXPECT_EQ(attempts, 50);
+  EXPECT_EQ(last.code(), absl::StatusCode::kUnavailable) << last;
 }
 
 TEST(FramedChannelNoServerTest, UnreachableServerIsUnavailable) {
