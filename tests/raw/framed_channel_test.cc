@@ -143,8 +143,11 @@ TEST_F(FramedChannelTest, SixtyFourCallsOnOneConnectionCompleteOutOfOrder) {
     requests[i].set_payload(absl::StrCat("call-", i));
     channel_->StartUnaryCall(kPark, requests[i], &responses[i], {}, [&, i](absl::Status status) {
       statuses[i] = std::move(status);
-      absl::MutexLock lock(&mu);
-      completion_order.push_back(i);
+      {
+        absl::MutexLock lock(&mu);
+        completion_order.push_back(i);
+      }
+      // Last: once the count reaches zero the test may destroy `mu`.
       pending.DecrementCount();
     });
   }
