@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -133,6 +134,24 @@ struct PageOfNames {
   bool more = false;
 };
 
+// Calls `visit` with every name in `dir` except "." and "..", until it
+// returns false. The one readdir loop of this file.
+absl::Status ForEachName(DIR* dir, absl::string_view request_path,
+                         absl::FunctionRef<bool(absl::string_view)> visit) {
+  while (true) {
+    errno = 0;
+    const struct dirent* record = ::readdir(dir);
+    if (record == nullptr) {
+      if (errno == 0) return absl::OkStatus();
+      return PosixError(absl::StrCat("read directory ", Quote(request_path)),
+                        errno);
+    }
+    const absl::string_view name = record->d_name;
+    if (name == "." || name == "..") continue;
+    if (!visit(name)) return absl::OkStatus();
+  }
+}
+
 // Reads every name in `dir` and keeps the `page_size` smallest that sort
 // strictly after `last_name`. Memory is O(page_size), time O(N log page_size)
 // for N names. std::string compares as unsigned bytes, which is the order
@@ -147,18 +166,8 @@ absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
   std::vector<std::string> heap;
   heap.reserve(std::min<std::size_t>(page_size, 1024));
   std::size_t names_after_cursor = 0;
-  while (true) {
-    errno = 0;
-    const struct dirent* record = ::readdir(dir);
-    if (record == nullptr) {
-      if (errno != 0) {
-        return PosixError(absl::StrCat("read directory ", Quote(request_path)),
-                          errno);
-      }
-      break;
-    }
-    const absl::string_view name = record->d_name;
-    if (name == "." || name == ".." || name <= last_name) continue;
+  absl::Status read = ForEachName(dir, request_path, [&](absl::string_view name) {
+    if (name <= last_name) return true;
     ++names_after_cursor;
     if (heap.size() < page_size) {
       heap.emplace_back(name);
@@ -168,7 +177,9 @@ absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
       heap.back().assign(name.data(), name.size());
       std::push_heap(heap.begin(), heap.end());
     }
-  }
+    return true;
+  });
+  if (!read.ok()) return read;
   std::sort_heap(heap.begin(), heap.end());
   PageOfNames page;
   page.more = names_after_cursor > heap.size();
@@ -181,23 +192,19 @@ absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
 absl::StatusOr<std::optional<std::vector<std::string>>> ReadAllNames(
     DIR* dir, std::size_t limit, absl::string_view request_path) {
   std::vector<std::string> names;
-  while (true) {
-    errno = 0;
-    const struct dirent* record = ::readdir(dir);
-    if (record == nullptr) {
-      if (errno != 0) {
-        return PosixError(absl::StrCat("read directory ", Quote(request_path)),
-                          errno);
-      }
-      break;
-    }
-    const absl::string_view name = record->d_name;
-    if (name == "." || name == "..") continue;
+  bool over_limit = false;
+  absl::Status read = ForEachName(dir, request_path, [&](absl::string_view name) {
     if (names.size() == limit) {
-      ::rewinddir(dir);
-      return std::nullopt;
+      over_limit = true;
+      return false;
     }
     names.emplace_back(name);
+    return true;
+  });
+  if (!read.ok()) return read;
+  if (over_limit) {
+    ::rewinddir(dir);
+    return std::nullopt;
   }
   std::sort(names.begin(), names.end());
   return names;
