@@ -38,9 +38,9 @@ constexpr std::size_t kCallIdOffset = 8;
 // (reconnect); calls waiting on a lost one fail with UNAVAILABLE.
 class FramedChannel::Connection final : private TcpConnection::Handler {
  public:
-  Connection(EventLoop* loop, const std::string& host_port,
-             const FramedChannelOptions& options)
-      : loop_(loop), host_port_(host_port), options_(options) {}
+  Connection(FramedChannel* channel, EventLoop* loop,
+             const std::string& host_port, const FramedChannelOptions& options)
+      : channel_(channel), loop_(loop), host_port_(host_port), options_(options) {}
 
   ~Connection() { FailAll(absl::CancelledError("channel destroyed")); }
 
@@ -184,8 +184,13 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     Pending pending = std::move(it->second);
     pending_.erase(it);
     loop_->CancelTimer(pending.timer);
+    // A call that this done starts takes the slot this one freed (see
+    // StartUnaryCall): same connection, same send as the other responses'
+    // follow-ups.
+    Connection* const outer = std::exchange(channel_->completing_, this);
     std::move(pending.done)(
         DecodeResponse(payload, pending.response, pending.response_metadata));
+    channel_->completing_ = outer;
     if (going_away_ && pending_.empty() && tcp_ != nullptr) tcp_->CloseAfterFlush();
   }
 
@@ -266,6 +271,7 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     }
   }
 
+  FramedChannel* const channel_;
   EventLoop* const loop_;
   const std::string host_port_;
   const FramedChannelOptions options_;
@@ -359,7 +365,13 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
   // up. Otherwise it is posted: connecting, or failing, inline could recurse
   // into a caller that retries from its done.
   if (loop_->IsInLoopThread()) {
-    Connection* connection = PickConnection();
+    // From a response's done: the connection that response came on, so that
+    // a closed loop keeps each connection's share of calls and every
+    // follow-up leaves in that connection's one send per loop iteration
+    // (round-robin here would scatter them over every connection's send).
+    Connection* connection =
+        completing_ != nullptr && completing_->connected() ? completing_
+                                                            : PickConnection();
     if (connection->connected()) {
       connection->Send(std::move(call));
       return;
@@ -382,7 +394,8 @@ FramedChannel::Connection* FramedChannel::PickConnection() {
     retiring_.push_back(std::move(connection));
   }
   if (connection == nullptr) {
-    connection = std::make_unique<Connection>(loop_.get(), host_port_, options_);
+    connection =
+        std::make_unique<Connection>(this, loop_.get(), host_port_, options_);
   }
   retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
                                  [](const auto& old) { return old->retired(); }),

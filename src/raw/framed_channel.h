@@ -33,8 +33,10 @@ struct FramedChannelOptions {
 // thread and posts it to the loop, which assigns the call id and batches
 // frames (every request posted during one loop iteration leaves in one
 // send). Calls started on the I/O thread itself (from a done) go straight
-// to an open connection's output buffer, batched the same way. `done` callbacks run on the I/O thread: they must not block on
-// another call of this channel.
+// to an open connection's output buffer, batched the same way: the
+// connection whose response is being completed, else the next one
+// round-robin. `done` callbacks run on the I/O thread: they must not block
+// on another call of this channel.
 //
 // Connections are opened lazily and reopened after a failure (the calls that
 // were on a lost connection fail with UNAVAILABLE; later calls reconnect).
@@ -75,6 +77,8 @@ class FramedChannel final : public Channel {
   std::vector<std::unique_ptr<Connection>> connections_;
   // Connections that received GOAWAY, kept until their calls finish.
   std::vector<std::unique_ptr<Connection>> retiring_;
+  // The connection whose response's done is running, if any.
+  Connection* completing_ = nullptr;
 };
 
 }  // namespace dualrpc::raw

@@ -24,6 +24,7 @@ namespace {
 
 constexpr char kEcho[] = "/test.Parking/Echo";
 constexpr char kPark[] = "/test.Parking/Park";
+constexpr char kPeer[] = "/test.Parking/Peer";
 
 // Echo answers at once; Park holds every call until the test releases it.
 class Parking {
@@ -37,6 +38,16 @@ class Parking {
                                     google::protobuf::Message* response, UnaryDone done) {
                                    static_cast<v1::EchoResponse*>(response)->set_payload(
                                        static_cast<const v1::EchoRequest*>(request)->payload());
+                                   std::move(done)(absl::OkStatus());
+                                 }})
+                    .ok());
+    // Answers with the caller's address: which connection the call came on.
+    ASSERT_TRUE(registry
+                    ->AddMethod({kPeer, factory, response_factory,
+                                 [](ServerCallContext* context, const google::protobuf::Message*,
+                                    google::protobuf::Message* response, UnaryDone done) {
+                                   static_cast<v1::EchoResponse*>(response)->set_payload(
+                                       context->peer());
                                    std::move(done)(absl::OkStatus());
                                  }})
                     .ok());
@@ -243,6 +254,49 @@ TEST_F(FramedChannelTest, CallsChainedFromDoneComplete) {
   ASSERT_TRUE(chain.last_error.ok()) << chain.last_error;
   EXPECT_EQ(chain.completed, kCalls);
   EXPECT_EQ(chain.mismatches, 0);
+}
+
+// A call started from a response's done goes on the connection that response
+// came on (the slot it freed), not round-robin: a closed loop keeps its
+// follow-ups in one send per connection.
+TEST_F(FramedChannelTest, CallStartedFromDoneStaysOnItsConnection) {
+  raw::FramedChannelOptions options;
+  options.connections = 2;
+  std::shared_ptr<raw::FramedChannel> channel =
+      *raw::FramedChannel::Create(server_->address(), options);
+  // Round-robin from outside the I/O thread: two calls, two connections.
+  absl::StatusOr<std::string> first = Call(*channel, kPeer, "");
+  absl::StatusOr<std::string> second = Call(*channel, kPeer, "");
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_NE(*first, *second);
+
+  constexpr int kLinks = 6;
+  struct Chain {
+    raw::FramedChannel* channel = nullptr;
+    v1::EchoRequest request;
+    v1::EchoResponse response;
+    std::vector<std::string> peers;
+    absl::Status error;
+    absl::Notification done;
+
+    void Start() {
+      channel->StartUnaryCall(kPeer, request, &response, {}, [this](absl::Status status) {
+        if (!status.ok()) error = std::move(status);
+        peers.push_back(response.payload());
+        if (!error.ok() || peers.size() == kLinks) {
+          done.Notify();
+          return;
+        }
+        Start();
+      });
+    }
+  } chain;
+  chain.channel = channel.get();
+  chain.Start();
+  chain.done.WaitForNotification();
+  ASSERT_TRUE(chain.error.ok()) << chain.error;
+  ASSERT_EQ(chain.peers.size(), kLinks);
+  for (const std::string& peer : chain.peers) EXPECT_EQ(peer, chain.peers.front());
 }
 
 // A done that retries after the connection was lost goes through the
