@@ -18,20 +18,29 @@
 
 namespace dualrpc::raw {
 
-struct FramedChannel::Outgoing {
-  // A complete REQUEST frame; its call id is filled in on the loop.
-  Buffer frame;
+namespace {
+
+// Where a call's response goes, and when it expires.
+struct CallTarget {
   google::protobuf::MessageLite* response = nullptr;
   Metadata* response_metadata = nullptr;
-  UnaryDone done;
   absl::Time deadline = absl::InfiniteFuture();
 };
 
-namespace {
-
 constexpr std::size_t kCallIdOffset = 8;
 
+// A posted frame larger than this is swapped into an empty output buffer
+// rather than copied (below it, keeping the output's storage is cheaper).
+constexpr std::size_t kAdoptFrameBytes = 64 * 1024;
+
 }  // namespace
+
+struct FramedChannel::Outgoing {
+  // A complete REQUEST frame; its call id is filled in on the loop.
+  Buffer frame;
+  CallTarget target;
+  UnaryDone done;
+};
 
 // One TCP connection of a FramedChannel and the calls waiting on it. Loop
 // thread only. The TcpConnection is replaced after each failure
@@ -54,6 +63,7 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
   // Nothing waits on it and it will take no new calls.
   bool retired() const { return going_away_ && pending_.empty(); }
 
+  // A call encoded off the loop (posted).
   void Send(std::unique_ptr<Outgoing> call) {
     if (tcp_ == nullptr) {
       absl::Status connected = Reconnect();
@@ -65,20 +75,30 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     const std::uint32_t call_id = next_call_id_++;
     Buffer* output = tcp_->output();
     const std::size_t size = call->frame.readable_bytes();
-    output->Append(call->frame.View());
-    StoreUint32(output->BeginWrite() - size + kCallIdOffset, call_id);
-
-    Pending& pending = pending_[call_id];
-    pending.response = call->response;
-    pending.response_metadata = call->response_metadata;
-    pending.done = std::move(call->done);
-    if (call->deadline != absl::InfiniteFuture()) {
-      const auto delay = absl::ToChronoNanoseconds(
-          std::max(call->deadline - absl::Now(), absl::ZeroDuration()));
-      pending.timer = loop_->RunAt(EventLoop::Clock::now() + delay,
-                                   [this, call_id]() { OnDeadline(call_id); });
+    if (output->readable_bytes() == 0 && size > kAdoptFrameBytes) {
+      // A large frame becomes the output buffer instead of being copied.
+      std::swap(*output, call->frame);
+    } else {
+      output->Append(call->frame.View());
     }
-    tcp_->ScheduleFlush();
+    StoreUint32(output->BeginWrite() - size + kCallIdOffset, call_id);
+    Track(call_id, call->target, std::move(call->done));
+  }
+
+  // A call started on the loop while connected(): encoded straight into the
+  // output buffer, no intermediate frame.
+  void SendNow(absl::string_view method, std::uint64_t timeout_micros,
+               const Metadata& metadata,
+               const google::protobuf::MessageLite& request,
+               const CallTarget& target, UnaryDone done) {
+    absl::Status encoded =
+        AppendRequestFrame(tcp_->output(), next_call_id_, method,
+                           timeout_micros, metadata, request, options_.limits);
+    if (!encoded.ok()) {
+      std::move(done)(encoded);
+      return;
+    }
+    Track(next_call_id_++, target, std::move(done));
   }
 
   // Closes the socket now; every waiting call fails with `reason`.
@@ -94,6 +114,21 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
     UnaryDone done;
     EventLoop::TimerId timer;
   };
+
+  // Waits for the response to `call_id`, whose frame is in the output.
+  void Track(std::uint32_t call_id, const CallTarget& target, UnaryDone done) {
+    Pending& pending = pending_[call_id];
+    pending.response = target.response;
+    pending.response_metadata = target.response_metadata;
+    pending.done = std::move(done);
+    if (target.deadline != absl::InfiniteFuture()) {
+      const auto delay = absl::ToChronoNanoseconds(
+          std::max(target.deadline - absl::Now(), absl::ZeroDuration()));
+      pending.timer = loop_->RunAt(EventLoop::Clock::now() + delay,
+                                   [this, call_id]() { OnDeadline(call_id); });
+    }
+    tcp_->ScheduleFlush();
+  }
 
   absl::Status Reconnect() {
     absl::StatusOr<ScopedFd> fd = Connect(host_port_, options_.connect_timeout);
@@ -335,31 +370,13 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
     std::move(done)(valid);
     return;
   }
-  wire::v1::RequestHeader header;
-  header.set_method(std::string(method));
-  if (options.timeout != absl::InfiniteDuration()) {
-    header.set_timeout_micros(
-        std::max<int64_t>(1, absl::ToInt64Microseconds(options.timeout)));
-  }
-  for (const auto& [key, value] : options.metadata) {
-    wire::v1::MetadataEntry* entry = header.add_metadata();
-    entry->set_key(key);
-    entry->set_value(value);
-  }
-  auto call = std::make_unique<Outgoing>();
-  absl::Status encoded =
-      AppendCallFrame(&call->frame, FrameType::kRequest, kFlagEndStream,
-                      /*call_id=*/0, &header, &request, options_.limits);
-  if (!encoded.ok()) {
-    std::move(done)(encoded);
-    return;
-  }
-  call->response = response;
-  call->response_metadata = options.response_metadata;
-  call->done = std::move(done);
-  if (options.timeout != absl::InfiniteDuration()) {
-    call->deadline = absl::Now() + options.timeout;
-  }
+  const bool has_timeout = options.timeout != absl::InfiniteDuration();
+  const std::uint64_t timeout_micros =
+      has_timeout ? std::max<int64_t>(1, absl::ToInt64Microseconds(options.timeout))
+                  : 0;
+  const CallTarget target{
+      response, options.response_metadata,
+      has_timeout ? absl::Now() + options.timeout : absl::InfiniteFuture()};
   // A call started on the I/O thread itself (typically from another call's
   // done, as pipelined callers do) skips the mailbox when its connection is
   // up. Otherwise it is posted: connecting, or failing, inline could recurse
@@ -373,10 +390,21 @@ void FramedChannel::StartUnaryCall(absl::string_view method,
         completing_ != nullptr && completing_->connected() ? completing_
                                                             : PickConnection();
     if (connection->connected()) {
-      connection->Send(std::move(call));
+      connection->SendNow(method, timeout_micros, options.metadata, request,
+                          target, std::move(done));
       return;
     }
   }
+  auto call = std::make_unique<Outgoing>();
+  absl::Status encoded =
+      AppendRequestFrame(&call->frame, /*call_id=*/0, method, timeout_micros,
+                         options.metadata, request, options_.limits);
+  if (!encoded.ok()) {
+    std::move(done)(encoded);
+    return;
+  }
+  call->target = target;
+  call->done = std::move(done);
   // Posting fails only once the channel is being destroyed, which callers
   // must not race with their own calls.
   loop_->Post([this, call = std::move(call)]() mutable { Send(std::move(call)); });

@@ -46,11 +46,13 @@ class CallCompletion {
   std::unique_ptr<ServerCall> call_;
 };
 
-ServerCall::ServerCall(Identity identity, const SocketAddress& peer,
-                       absl::Time deadline, Metadata request_metadata,
+ServerCall::ServerCall(Identity identity, const UnaryMethod* method,
+                       const SocketAddress& peer, absl::Time deadline,
+                       Metadata request_metadata,
                        std::unique_ptr<google::protobuf::Message> request,
                        std::unique_ptr<google::protobuf::Message> response)
     : identity_(std::move(identity)),
+      method_(method),
       peer_(peer),
       deadline_(deadline),
       request_metadata_(std::move(request_metadata)),

@@ -14,6 +14,7 @@
 #include "raw/event_loop.h"
 #include "raw/socket_ops.h"
 #include "rpc/call.h"
+#include "rpc/service_registry.h"
 
 namespace dualrpc::raw {
 
@@ -46,8 +47,9 @@ class ServerCall final : public ServerCallContext {
     std::uint32_t call_id;
   };
 
-  ServerCall(Identity identity, const SocketAddress& peer,
-             absl::Time deadline, Metadata request_metadata,
+  ServerCall(Identity identity, const UnaryMethod* method,
+             const SocketAddress& peer, absl::Time deadline,
+             Metadata request_metadata,
              std::unique_ptr<google::protobuf::Message> request,
              std::unique_ptr<google::protobuf::Message> response);
 
@@ -65,10 +67,19 @@ class ServerCall final : public ServerCallContext {
   // Transport side.
   std::uint64_t connection_id() const { return identity_.connection_id; }
   std::uint32_t call_id() const { return identity_.call_id; }
+  const UnaryMethod* method() const { return method_; }
   const google::protobuf::Message* request() const { return request_.get(); }
   google::protobuf::Message* response() { return response_.get(); }
   // What the implementation added. Call after done has run.
   Metadata TakeResponseMetadata();
+  // Hands the messages back (for reuse) once done has run; the call is
+  // finished with them.
+  std::unique_ptr<google::protobuf::Message> TakeRequest() {
+    return std::move(request_);
+  }
+  std::unique_ptr<google::protobuf::Message> TakeResponse() {
+    return std::move(response_);
+  }
   // The response will not be delivered: tells the implementation to stop.
   void Cancel() { cancelled_.store(true, std::memory_order_release); }
 
@@ -83,11 +94,12 @@ class ServerCall final : public ServerCallContext {
   friend class CallCompletion;
 
   const Identity identity_;
+  const UnaryMethod* const method_;
   const SocketAddress peer_;
   const absl::Time deadline_;
   const Metadata request_metadata_;
-  const std::unique_ptr<google::protobuf::Message> request_;
-  const std::unique_ptr<google::protobuf::Message> response_;
+  std::unique_ptr<google::protobuf::Message> request_;
+  std::unique_ptr<google::protobuf::Message> response_;
   std::atomic<bool> cancelled_{false};
   absl::Mutex mu_;
   Metadata response_metadata_ ABSL_GUARDED_BY(mu_);

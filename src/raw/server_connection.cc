@@ -1,6 +1,7 @@
 #include "raw/server_connection.h"
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -238,26 +239,24 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
                                          absl::string_view payload) {
   absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, config_.limits);
   if (!parts.ok()) return parts.status();
-  wire::v1::RequestHeader header;
-  if (!header.ParseFromArray(parts->header.data(),
-                             static_cast<int>(parts->header.size()))) {
-    return absl::InvalidArgumentError("request header does not parse");
-  }
-  const UnaryMethod* method = config_.registry->FindMethod(header.method());
-  if (method == nullptr) {
-    return absl::UnimplementedError(
-        absl::StrCat("unknown method ", absl::CHexEscape(header.method())));
-  }
+  const UnaryMethod* method = nullptr;
+  std::uint64_t timeout_micros = 0;
   Metadata metadata;
-  metadata.reserve(header.metadata_size());
-  for (wire::v1::MetadataEntry& entry : *header.mutable_metadata()) {
-    metadata.emplace_back(std::move(*entry.mutable_key()),
-                          std::move(*entry.mutable_value()));
+  // The common header (method, maybe a timeout) is read without a message;
+  // metadata, errors and anything unusual take the generated parser.
+  if (std::optional<PlainRequestHeader> plain =
+          ReadPlainRequestHeader(parts->header)) {
+    method = FindMethod(plain->method);
+    timeout_micros = plain->timeout_micros;
   }
-  if (absl::Status valid = ValidateMetadata(metadata); !valid.ok()) {
-    return valid;
+  if (method == nullptr) {
+    absl::Status read = ReadFullRequestHeader(parts->header, &method,
+                                              &timeout_micros, &metadata);
+    if (!read.ok()) return read;
   }
-  std::unique_ptr<google::protobuf::Message> request = method->new_request();
+  MessagePool& messages = owner_->messages();
+  std::unique_ptr<google::protobuf::Message> request =
+      messages.NewRequest(*method);
   if (!request->ParseFromArray(parts->message.data(),
                                static_cast<int>(parts->message.size()))) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -265,7 +264,6 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
   }
 
   // §4.5: the deadline runs from when the REQUEST was read.
-  const std::uint64_t timeout_micros = header.timeout_micros();
   const bool has_deadline =
       timeout_micros != 0 && timeout_micros <= kMaxTimeoutMicros;
   const auto timeout = std::chrono::microseconds(timeout_micros);
@@ -274,11 +272,11 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
                    : absl::InfiniteFuture();
 
   auto call = std::make_unique<ServerCall>(
-      ServerCall::Identity{owner_, owner_->mailbox(), id_, call_id}, peer_,
-      deadline, std::move(metadata), std::move(request),
-      method->new_response());
+      ServerCall::Identity{owner_, owner_->mailbox(), id_, call_id}, method,
+      peer_, deadline, std::move(metadata), std::move(request),
+      messages.NewResponse(*method));
   ServerCall* const started = call.get();
-  calls_.emplace(call_id, InFlightCall{started, {}});
+  calls_.emplace(call_id, InFlightCall{started, {}, parts->message.size()});
   // On the loop thread, as the registry's contract allows: cheap methods
   // complete inline (and FinishCall runs before invoke returns); blocking
   // ones hand themselves to an executor.
@@ -295,15 +293,59 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
   return absl::OkStatus();
 }
 
+absl::Status ServerConnection::ReadFullRequestHeader(
+    absl::string_view bytes, const UnaryMethod** method,
+    std::uint64_t* timeout_micros, Metadata* metadata) {
+  wire::v1::RequestHeader header;
+  if (!header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("request header does not parse");
+  }
+  *method = FindMethod(header.method());
+  if (*method == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("unknown method ", absl::CHexEscape(header.method())));
+  }
+  metadata->reserve(header.metadata_size());
+  for (wire::v1::MetadataEntry& entry : *header.mutable_metadata()) {
+    metadata->emplace_back(std::move(*entry.mutable_key()),
+                           std::move(*entry.mutable_value()));
+  }
+  if (absl::Status valid = ValidateMetadata(*metadata); !valid.ok()) {
+    return valid;
+  }
+  *timeout_micros = header.timeout_micros();
+  return absl::OkStatus();
+}
+
+const UnaryMethod* ServerConnection::FindMethod(absl::string_view path) {
+  if (last_method_ != nullptr && last_method_->path == path) {
+    return last_method_;
+  }
+  const UnaryMethod* method = config_.registry->FindMethod(path);
+  if (method != nullptr) last_method_ = method;
+  return method;
+}
+
 void ServerConnection::FinishCall(std::unique_ptr<ServerCall> call,
                                   absl::Status status) {
   auto it = calls_.find(call->call_id());
   // Cancelled, timed out, or the connection closed: nobody wants the result.
   if (it == calls_.end() || it->second.call != call.get()) return;
+  const std::size_t request_bytes = it->second.request_bytes;
   loop_->CancelTimer(it->second.deadline_timer);
   calls_.erase(it);
   last_activity_ = loop_->now();
-  SendResponse(call.get(), std::move(status));
+  const bool response_sent = SendResponse(call.get(), std::move(status));
+  // Done has run: the call's messages serve the next calls on this loop.
+  MessagePool& messages = owner_->messages();
+  const UnaryMethod& method = *call->method();
+  messages.RecycleRequest(method, call->TakeRequest(), request_bytes);
+  if (response_sent) {
+    // Its size was computed for the serialization just done.
+    const std::size_t response_bytes =
+        static_cast<std::size_t>(call->response()->GetCachedSize());
+    messages.RecycleResponse(method, call->TakeResponse(), response_bytes);
+  }
   CloseIfDrained();
 }
 
@@ -338,11 +380,11 @@ void ServerConnection::CancelAllCalls() {
 
 // ---- Output ---------------------------------------------------------------
 
-void ServerConnection::SendResponse(ServerCall* call, absl::Status status) {
+bool ServerConnection::SendResponse(ServerCall* call, absl::Status status) {
   const Metadata metadata = call->TakeResponseMetadata();
   if (!status.ok()) {
     SendError(call->call_id(), status, metadata);
-    return;
+    return false;
   }
   absl::Status appended;
   if (metadata.empty()) {
@@ -362,9 +404,10 @@ void ServerConnection::SendResponse(ServerCall* call, absl::Status status) {
     // The response is over the message limit (or its metadata over the
     // header limit): §4.3 makes that the call's status.
     SendError(call->call_id(), appended);
-    return;
+    return false;
   }
   connection_.ScheduleFlush();
+  return true;
 }
 
 void ServerConnection::SendError(std::uint32_t call_id,

@@ -77,6 +77,8 @@ class ServerConnection : private TcpConnection::Handler {
     // this loop); see ServerCall.
     ServerCall* call;
     EventLoop::TimerId deadline_timer;
+    // The request message's size on the wire (MessagePool's measure).
+    std::size_t request_bytes;
   };
 
   // TcpConnection::Handler.
@@ -100,8 +102,18 @@ class ServerConnection : private TcpConnection::Handler {
   absl::Status CheckAdmission(std::uint8_t flags) const;
   // Parses the payload, finds the method and runs it.
   absl::Status StartCall(std::uint32_t call_id, absl::string_view payload);
+  // The generated parser's reading of a header that ReadPlainRequestHeader
+  // declined (or whose method it could not find): also every error.
+  absl::Status ReadFullRequestHeader(absl::string_view bytes,
+                                     const UnaryMethod** method,
+                                     std::uint64_t* timeout_micros,
+                                     Metadata* metadata);
+  // The registry's method, remembering the last one found (consecutive
+  // calls are mostly to the same method).
+  const UnaryMethod* FindMethod(absl::string_view path);
 
-  void SendResponse(ServerCall* call, absl::Status status);
+  // True if the response message was serialized (sent).
+  bool SendResponse(ServerCall* call, absl::Status status);
   void SendError(std::uint32_t call_id, const absl::Status& status,
                  const Metadata& metadata = {});
   void SendGoaway(absl::StatusCode code, absl::string_view message);
@@ -129,6 +141,7 @@ class ServerConnection : private TcpConnection::Handler {
   // Highest call id read so far (GOAWAY's last_call_id).
   std::uint32_t last_call_id_ = 0;
   absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
+  const UnaryMethod* last_method_ = nullptr;
   // Last input or call completion: what the idle timeout counts from.
   EventLoop::Clock::time_point last_activity_;
   EventLoop::TimerId idle_timer_;

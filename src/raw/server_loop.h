@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "raw/event_loop.h"
+#include "raw/message_pool.h"
 #include "raw/server_call.h"
 #include "raw/server_config.h"
 #include "raw/socket_ops.h"
@@ -56,6 +57,7 @@ class ServerLoop : private IoWatcher {
     return loop_->mailbox();
   }
   const ServerConfig& config() const { return shared_->config; }
+  MessagePool& messages() { return messages_; }
 
  private:
   // Accepts (the listening socket is readable).
@@ -73,6 +75,7 @@ class ServerLoop : private IoWatcher {
   absl::flat_hash_map<std::uint64_t, std::unique_ptr<ServerConnection>>
       connections_;
   std::uint64_t next_connection_id_ = 1;
+  MessagePool messages_;
   // Still one of the loops accepting (until drain).
   bool listening_ = false;
   // listen_fd is in this loop's epoll set.

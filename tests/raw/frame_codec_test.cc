@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -186,6 +188,117 @@ TEST(FrameCodecTest, DecodingAFrameAllocatesNothing) {
   }
   EXPECT_EQ(g_allocations.load() - before, 0);
   EXPECT_EQ(frames, 10);
+}
+
+// What protobuf itself encodes for the same header: the reference.
+std::string ProtobufRequestFrame(std::uint32_t call_id, const std::string& method,
+                                 std::uint64_t timeout_micros,
+                                 const std::vector<std::pair<std::string, std::string>>& metadata,
+                                 const google::protobuf::MessageLite& request) {
+  wire::v1::RequestHeader header;
+  header.set_method(method);
+  header.set_timeout_micros(timeout_micros);
+  for (const auto& [key, value] : metadata) {
+    wire::v1::MetadataEntry* entry = header.add_metadata();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  Buffer out;
+  EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream, call_id, &header,
+                              &request, FrameLimits{})
+                  .ok());
+  return std::string(out.View());
+}
+
+TEST(RequestHeaderTest, HandWrittenHeaderIsTheBytesProtobufWrites) {
+  v1::EchoRequest request;
+  request.set_payload("ping");
+  const std::string long_value(300, 'v');  // Two-byte varint lengths.
+  const std::vector<std::vector<std::pair<std::string, std::string>>> metadatas = {
+      {}, {{"k", "v"}}, {{"", ""}, {"a", ""}, {"", "b"}}, {{"x-long", long_value}}};
+  for (const std::string& method :
+       std::vector<std::string>{"/dualrpc.v1.FileService/Echo", "", std::string(200, 'm')}) {
+    for (std::uint64_t timeout : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127},
+                                  std::uint64_t{128}, ~std::uint64_t{0}}) {
+      for (const auto& metadata : metadatas) {
+        Buffer out;
+        ASSERT_TRUE(
+            AppendRequestFrame(&out, 7, method, timeout, metadata, request, FrameLimits{}).ok());
+        EXPECT_EQ(absl::BytesToHexString(out.View()),
+                  absl::BytesToHexString(ProtobufRequestFrame(7, method, timeout, metadata, request)))
+            << method.size() << " " << timeout << " " << metadata.size();
+      }
+    }
+  }
+}
+
+TEST(RequestHeaderTest, RequestFrameOverLimitsAppendsNothing) {
+  v1::EchoRequest request;
+  request.set_payload(std::string(100, 'x'));
+  FrameLimits limits;
+  limits.max_message_bytes = 50;
+  Buffer out;
+  EXPECT_EQ(AppendRequestFrame(&out, 1, "/s/m", 0, {}, request, limits).code(),
+            absl::StatusCode::kResourceExhausted);
+  limits = FrameLimits{};
+  limits.max_header_bytes = 8;
+  EXPECT_EQ(AppendRequestFrame(&out, 1, "/service/method", 0, {}, request, limits).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(out.readable_bytes(), 0u);
+}
+
+TEST(RequestHeaderTest, PlainHeaderReadsWhatProtobufWrote) {
+  wire::v1::RequestHeader header;
+  header.set_method("/dualrpc.v1.FileService/Echo");
+  header.set_timeout_micros(1500000);
+  const std::string bytes = header.SerializeAsString();
+  const long before = g_allocations.load();
+  std::optional<PlainRequestHeader> plain = ReadPlainRequestHeader(bytes);
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->method, "/dualrpc.v1.FileService/Echo");
+  EXPECT_EQ(plain->timeout_micros, 1500000u);
+
+  plain = ReadPlainRequestHeader("");
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->method, "");
+  EXPECT_EQ(plain->timeout_micros, 0u);
+}
+
+TEST(RequestHeaderTest, PlainHeaderSkipsUnknownFieldsAndKeepsTheLastMethod) {
+  // Unknown varint (field 9), fixed64 (10), fixed32 (11) and bytes (12);
+  // method twice (protobuf keeps the last); timeout with a bytes wire type
+  // is an unknown field, not the timeout.
+  const std::string bytes = absl::HexStringToBytes(
+      "0a0161" "4801" "510102030405060708" "5d01020304" "62026869" "0a0162" "12026869");
+  wire::v1::RequestHeader reference;
+  ASSERT_TRUE(reference.ParseFromString(bytes));
+  std::optional<PlainRequestHeader> plain = ReadPlainRequestHeader(bytes);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->method, reference.method());
+  EXPECT_EQ(plain->timeout_micros, reference.timeout_micros());
+  EXPECT_EQ(plain->method, "b");
+}
+
+TEST(RequestHeaderTest, PlainReaderDeclinesMetadataAndMalformedHeaders) {
+  wire::v1::RequestHeader with_metadata;
+  with_metadata.set_method("/s/m");
+  with_metadata.add_metadata()->set_key("k");
+  EXPECT_FALSE(ReadPlainRequestHeader(with_metadata.SerializeAsString()).has_value());
+  for (const char* hex : {
+           "0a05616263",              // length past the end
+           "0a",                      // tag without length
+           "10ffffffffffffffffffff01",  // varint longer than 10 bytes
+           "00",                      // field number 0
+           "0b0c",                    // group wire type
+           "0f",                      // invalid wire type 7
+           "51010203",                // truncated fixed64
+           "5d0102",                  // truncated fixed32
+           "8080808080010161",        // tag beyond 32 bits
+       }) {
+    const std::string bytes = absl::HexStringToBytes(hex);
+    EXPECT_FALSE(ReadPlainRequestHeader(bytes).has_value()) << hex;
+  }
 }
 
 TEST(FrameCodecTest, CallFrameOverLimitsAppendsNothing) {

@@ -51,6 +51,8 @@ constexpr char kDrop[] = "/dualrpc.test.Test/Drop";
 constexpr char kFail[] = "/dualrpc.test.Test/Fail";
 // Returns request metadata as response metadata, and peer() as payload.
 constexpr char kInspect[] = "/dualrpc.test.Test/Inspect";
+// Echoes a non-empty payload; leaves the response untouched otherwise.
+constexpr char kMaybeEcho[] = "/dualrpc.test.Test/MaybeEcho";
 
 v1::EchoRequest EchoRequestOf(absl::string_view payload) {
   v1::EchoRequest request;
@@ -193,6 +195,12 @@ class RawServerTest : public ::testing::Test {
       context->AddResponseMetadata("why", "because");
       std::move(done)(absl::NotFoundError("no such thing"));
     }));
+    Add(EchoLikeMethod(kMaybeEcho, [](ServerCallContext*,
+                                      const v1::EchoRequest& in,
+                                      v1::EchoResponse* out, UnaryDone done) {
+      if (!in.payload().empty()) out->set_payload(in.payload());
+      std::move(done)(absl::OkStatus());
+    }));
     Add(EchoLikeMethod(kInspect, [](ServerCallContext* context,
                                     const v1::EchoRequest&,
                                     v1::EchoResponse* out, UnaryDone done) {
@@ -294,6 +302,27 @@ TEST_F(RawServerTest, EchoRoundTrip) {
   EXPECT_TRUE(response->status.ok());
   EXPECT_TRUE(response->metadata.empty());
   EXPECT_EQ(EchoPayload(*response), "hello");
+}
+
+// Messages are reused across calls (MessagePool): nothing of one call's
+// request or response may show in the next one's, on any connection.
+TEST_F(RawServerTest, NoCallSeesAnotherCallsMessages) {
+  StartServer();
+  std::unique_ptr<TestClient> first = Connect();
+  std::unique_ptr<TestClient> second = Connect();
+  for (std::uint32_t round = 1; round <= 4; ++round) {
+    for (TestClient* client : {first.get(), second.get()}) {
+      absl::StatusOr<Response> full =
+          Call(*client, 2 * round - 1, kMaybeEcho, "secret");
+      ASSERT_RESPONSE(full);
+      EXPECT_EQ(EchoPayload(*full), "secret");
+      absl::StatusOr<Response> empty = Call(*client, 2 * round, kMaybeEcho, "");
+      ASSERT_RESPONSE(empty);
+      EXPECT_TRUE(empty->status.ok()) << empty->status;
+      EXPECT_EQ(EchoPayload(*empty), "");
+      EXPECT_TRUE(empty->message.empty());
+    }
+  }
 }
 
 TEST_F(RawServerTest, ReportsTheBoundAddress) {

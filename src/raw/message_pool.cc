@@ -1,0 +1,53 @@
+#include "raw/message_pool.h"
+
+#include <utility>
+
+namespace dualrpc::raw {
+
+std::unique_ptr<google::protobuf::Message> MessagePool::NewRequest(
+    const UnaryMethod& method) {
+  std::unique_ptr<google::protobuf::Message> message =
+      Take(&free_[&method].requests);
+  return message != nullptr ? std::move(message) : method.new_request();
+}
+
+std::unique_ptr<google::protobuf::Message> MessagePool::NewResponse(
+    const UnaryMethod& method) {
+  std::unique_ptr<google::protobuf::Message> message =
+      Take(&free_[&method].responses);
+  return message != nullptr ? std::move(message) : method.new_response();
+}
+
+void MessagePool::RecycleRequest(
+    const UnaryMethod& method,
+    std::unique_ptr<google::protobuf::Message> request,
+    std::size_t wire_bytes) {
+  Put(&free_[&method].requests, std::move(request), wire_bytes);
+}
+
+void MessagePool::RecycleResponse(
+    const UnaryMethod& method,
+    std::unique_ptr<google::protobuf::Message> response,
+    std::size_t wire_bytes) {
+  Put(&free_[&method].responses, std::move(response), wire_bytes);
+}
+
+std::unique_ptr<google::protobuf::Message> MessagePool::Take(FreeList* list) {
+  if (list->empty()) return nullptr;
+  std::unique_ptr<google::protobuf::Message> message = std::move(list->back());
+  list->pop_back();
+  return message;
+}
+
+void MessagePool::Put(FreeList* list,
+                      std::unique_ptr<google::protobuf::Message> message,
+                      std::size_t wire_bytes) {
+  if (message == nullptr || wire_bytes > kMaxRecycledBytes ||
+      list->size() >= kMaxPerMethod) {
+    return;
+  }
+  message->Clear();
+  list->push_back(std::move(message));
+}
+
+}  // namespace dualrpc::raw
