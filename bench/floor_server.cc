@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/heap.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -243,6 +244,10 @@ int Run() {
 }  // namespace dualrpc::bench
 
 int main(int argc, char** argv) {
+  // Every process of the bench, clients and all servers alike, keeps freed
+  // heap (base/heap.h): large messages then cost the same allocator work
+  // everywhere.
+  dualrpc::KeepFreedHeap();
   absl::SetProgramUsageMessage(
       "Bare length-prefixed TCP echo (the bench's floor).");
   absl::ParseCommandLine(argc, argv);

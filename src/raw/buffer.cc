@@ -28,6 +28,7 @@ void Buffer::Append(const void* data, std::size_t n) {
   EnsureWritable(n);
   std::memcpy(BeginWrite(), data, n);
   write_index_ += n;
+  fill_peak_ = std::max(fill_peak_, readable_bytes());
 }
 
 void Buffer::AppendUint16(std::uint16_t value) {
@@ -55,10 +56,14 @@ void Buffer::EnsureWritable(std::size_t n) {
 void Buffer::HasWritten(std::size_t n) {
   assert(n <= writable_bytes());
   write_index_ += n;
+  fill_peak_ = std::max(fill_peak_, readable_bytes());
 }
 
 void Buffer::ReleaseIfIdle(std::size_t max_idle_capacity) {
-  if (readable_bytes() != 0 || capacity_ <= max_idle_capacity) return;
+  if (readable_bytes() != 0) return;
+  const bool large_fill = fill_peak_ > max_idle_capacity;
+  fill_peak_ = 0;
+  if (large_fill || capacity_ <= max_idle_capacity) return;
   data_.reset(new char[kCheapPrepend + kInitialSize]);
   capacity_ = kCheapPrepend + kInitialSize;
   RetrieveAll();

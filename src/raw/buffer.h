@@ -62,9 +62,15 @@ class Buffer {
   char* BeginWrite() { return data_.get() + write_index_; }
   void HasWritten(std::size_t n);
 
-  // Frees the storage when nothing is readable and more than
-  // `max_idle_capacity` bytes are held, so that one burst of large frames
-  // does not pin memory for the rest of a connection's life.
+  // Frees the storage when nothing is readable, more than
+  // `max_idle_capacity` bytes are held, and the fill that has just been
+  // consumed stayed within `max_idle_capacity`. So one burst of large frames
+  // does not pin memory once small ones follow, while a connection that
+  // keeps carrying large frames keeps its storage from one to the next
+  // instead of allocating (and faulting in, and regrowing by copies) a fresh
+  // one per frame. What stays pinned is at most what the last frame needed,
+  // which the frame limits bound. Call it whenever the buffer may have
+  // become empty.
   void ReleaseIfIdle(std::size_t max_idle_capacity);
 
  private:
@@ -74,6 +80,8 @@ class Buffer {
   std::size_t capacity_;
   std::size_t read_index_ = kCheapPrepend;
   std::size_t write_index_ = kCheapPrepend;
+  // Most readable bytes since the buffer was last seen empty.
+  std::size_t fill_peak_ = 0;
 };
 
 // Big-endian loads and stores for the wire's unsigned integers.

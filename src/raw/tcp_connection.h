@@ -60,7 +60,8 @@ class TcpConnection : private IoWatcher {
     EventLoop::Clock::duration close_timeout = std::chrono::seconds(2);
   };
 
-  // Buffers larger than this are freed whenever they become empty.
+  // Buffers larger than this are freed when they become empty after a fill
+  // within this size (Buffer::ReleaseIfIdle).
   static constexpr std::size_t kMaxIdleBufferBytes = 64 * 1024;
 
   TcpConnection(EventLoop* loop, ScopedFd socket, Options options,

@@ -27,6 +27,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "base/heap.h"
 #include "core/blocking_executor.h"
 #include "core/file_service.h"
 #include "core/served_root.h"
@@ -236,6 +237,7 @@ int main(int argc, char** argv) {
   // would maintain a deadlock graph (~330 instructions per per-call mutex
   // destroyed, measured with callgrind; docs/BENCHMARKS.md). Tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  dualrpc::KeepFreedHeap();
   absl::SetProgramUsageMessage("Serves dualrpc.v1.FileService. Usage: dualrpc-server [flags]");
   absl::ParseCommandLine(argc, argv);
   return dualrpc::Run();

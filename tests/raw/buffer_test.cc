@@ -58,12 +58,25 @@ TEST(BufferTest, ReusesConsumedSpaceBeforeGrowing) {
   EXPECT_EQ(buffer.View(), std::string(10, 'a') + std::string(40, 'b'));
 }
 
-TEST(BufferTest, ReleaseIfIdleFreesLargeEmptyStorage) {
+TEST(BufferTest, ReleaseIfIdleFreesLargeStorageOnceFillsAreSmallAgain) {
   Buffer buffer;
   buffer.Append(std::string(1 << 20, 'z'));
   buffer.ReleaseIfIdle(64 * 1024);  // Not empty: kept.
   EXPECT_GE(buffer.capacity(), 1u << 20);
   buffer.RetrieveAll();
+  // The fill that just ended was large: the next one likely is too.
+  buffer.ReleaseIfIdle(64 * 1024);
+  EXPECT_GE(buffer.capacity(), 1u << 20);
+  // Another large frame reuses the storage.
+  const char* const storage = buffer.Peek();
+  buffer.Append(std::string(1 << 20, 'y'));
+  EXPECT_EQ(buffer.Peek(), storage);
+  buffer.Retrieve(1 << 20);
+  buffer.ReleaseIfIdle(64 * 1024);
+  EXPECT_GE(buffer.capacity(), 1u << 20);
+  // A small fill after them gives it back.
+  buffer.Append("small");
+  buffer.Retrieve(5);
   buffer.ReleaseIfIdle(64 * 1024);
   EXPECT_LE(buffer.capacity(), Buffer::kCheapPrepend + Buffer::kInitialSize);
   buffer.Append("still works");
