@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
         !listening.ok()) {
       return listening;
     }
+    server->shared_->loops.push_back(server_loop.get());
     server->loops_.push_back(std::move(server_loop));
   }
   absl::MutexLock lock(&server->wait_mu_);

@@ -28,9 +28,10 @@ struct SharedServerState;
 // protocol (docs/PROTOCOL.md) on plain TCP.
 //
 // Threading: `event_loop_threads` loops, each an epoll reactor on its own
-// thread, all accepting from one listening socket (EPOLLEXCLUSIVE). A
-// connection lives on the loop that accepted it, and everything about it
-// (decoding, dispatch, responses, timers) happens on that thread without
+// thread, all accepting from one listening socket (EPOLLEXCLUSIVE).
+// Connections are dealt to the loops round-robin, whichever loop accepted
+// them. A connection lives on the loop it was dealt to, and everything about
+// it (decoding, dispatch, responses, timers) happens on that thread without
 // locks. Methods are invoked on the loop thread; a method that blocks must
 // move its work to an executor and run `done` from there: the result is then
 // posted back to the connection's loop. Responses produced in one loop

@@ -2,6 +2,8 @@
 #define DUALRPC_RAW_SERVER_CONFIG_H_
 
 #include <atomic>
+#include <cstdint>
+#include <vector>
 
 #include "raw/event_loop.h"
 #include "raw/frame.h"
@@ -9,6 +11,8 @@
 #include "rpc/service_registry.h"
 
 namespace dualrpc::raw {
+
+class ServerLoop;
 
 // RawServer::Options, validated and in the units the loops use. Read-only
 // once the loops start.
@@ -36,6 +40,12 @@ struct SharedServerState {
   std::atomic<int> connections{0};
   // Loops still watching listen_fd; the last one to stop shuts it down.
   std::atomic<int> loops_listening{0};
+  // Every loop of the server, not owned. Filled before the loop threads
+  // start; read-only afterwards.
+  std::vector<ServerLoop*> loops;
+  // Connections accepted so far, by any loop: the n-th goes to
+  // loops[n % loops.size()].
+  std::atomic<std::uint64_t> connections_accepted{0};
 };
 
 }  // namespace dualrpc::raw

@@ -51,6 +51,8 @@ void ServerLoop::Run() {
   connections_.clear();
   // Completions still queued own their calls; with every connection gone,
   // nothing refers to those calls any more, so they can be destroyed.
+  // Sockets still queued for this loop (dealt, not yet added, not counted)
+  // are closed with their tasks.
   loop_->CloseMailbox();
 }
 
@@ -86,8 +88,23 @@ void ServerLoop::OnIoEvents(std::uint32_t /*events*/) {
       return;
     }
     if (!accepted->valid()) return;  // Another loop took it, or it vanished.
-    AddConnection(*std::move(accepted), peer);
+    DealConnection(*std::move(accepted), peer);
   }
+}
+
+void ServerLoop::DealConnection(ScopedFd socket, const SocketAddress& peer) {
+  const std::uint64_t turn =
+      shared_->connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  ServerLoop* const owner = shared_->loops[turn % shared_->loops.size()];
+  if (owner == this) {
+    AddConnection(std::move(socket), peer);
+    return;
+  }
+  // If `owner` has stopped, Post destroys the task here and the socket with
+  // it: the peer sees the connection closed, and nothing was counted yet.
+  owner->loop_->Post([owner, socket = std::move(socket), peer]() mutable {
+    owner->AddConnection(std::move(socket), peer);
+  });
 }
 
 void ServerLoop::AddConnection(ScopedFd socket, const SocketAddress& peer) {

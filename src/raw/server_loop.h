@@ -17,15 +17,25 @@ namespace dualrpc::raw {
 class ServerConnection;
 
 // One event-loop thread of a RawServer: accepts from the shared listening
-// socket and owns the connections it accepted, for their whole life.
+// socket and owns the connections dealt to it, for their whole life.
 // Loop thread only, except where noted.
 //
 // Accepting: every loop registers the one listening socket with
-// EPOLLEXCLUSIVE, so the kernel wakes one waiting loop (an idle one, by
-// construction) per incoming connection instead of all of them. Unlike
-// SO_REUSEPORT listeners this needs one bind (port 0 just works), does not
-// let another process of the same user bind the port alongside us, and does
-// not strand connections queued on a listener that closes during drain.
+// EPOLLEXCLUSIVE, so the kernel wakes one waiting loop per incoming
+// connection instead of all of them. Unlike SO_REUSEPORT listeners this needs
+// one bind (port 0 just works), does not let another process of the same user
+// bind the port alongside us, and does not strand connections queued on a
+// listener that closes during drain.
+//
+// Dealing: EPOLLEXCLUSIVE alone put every connection on one loop (the kernel
+// wakes the first idle waiter, the same loop whenever the server is idle), so
+// the other cores sat idle. The accepting loop therefore does not keep what
+// it accepts: connections are dealt round-robin over all loops from one
+// shared counter (muduo's scheme, with every loop acting as the acceptor), and
+// a connection dealt to another loop is posted to that loop's mailbox as the
+// bare socket. The owning loop counts it against max_connections, rejects or
+// drains it; a socket posted to a loop that has already stopped is closed
+// with the refused task, before it was ever counted.
 class ServerLoop : private IoWatcher {
  public:
   ServerLoop(std::unique_ptr<EventLoop> loop, SharedServerState* shared);
@@ -62,6 +72,8 @@ class ServerLoop : private IoWatcher {
  private:
   // Accepts (the listening socket is readable).
   void OnIoEvents(std::uint32_t events) override;
+  // Gives an accepted socket to the next loop in turn (maybe this one).
+  void DealConnection(ScopedFd socket, const SocketAddress& peer);
   void AddConnection(ScopedFd socket, const SocketAddress& peer);
   absl::Status WatchListener();
   void PauseAccepting();

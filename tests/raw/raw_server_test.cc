@@ -53,6 +53,9 @@ constexpr char kFail[] = "/dualrpc.test.Test/Fail";
 constexpr char kInspect[] = "/dualrpc.test.Test/Inspect";
 // Echoes a non-empty payload; leaves the response untouched otherwise.
 constexpr char kMaybeEcho[] = "/dualrpc.test.Test/MaybeEcho";
+// Responds with an identifier of the thread it ran on: inline, so the loop
+// thread of its connection.
+constexpr char kWhichThread[] = "/dualrpc.test.Test/WhichThread";
 
 v1::EchoRequest EchoRequestOf(absl::string_view payload) {
   v1::EchoRequest request;
@@ -208,6 +211,13 @@ class RawServerTest : public ::testing::Test {
         context->AddResponseMetadata(key, value);
       }
       out->set_payload(context->peer());
+      std::move(done)(absl::OkStatus());
+    }));
+    Add(EchoLikeMethod(kWhichThread, [](ServerCallContext*,
+                                        const v1::EchoRequest&,
+                                        v1::EchoResponse* out, UnaryDone done) {
+      out->set_payload(absl::StrCat(
+          std::hash<std::thread::id>()(std::this_thread::get_id())));
       std::move(done)(absl::OkStatus());
     }));
   }
@@ -746,6 +756,28 @@ TEST_F(RawServerTest, TooManyCallsInFlightIsResourceExhausted) {
   ASSERT_RESPONSE(client->ReadResponse(4));
   ASSERT_TRUE(lot_.Release("b"));
   ASSERT_RESPONSE(client->ReadResponse(2));
+}
+
+// ---- Loops -------------------------------------------------------------------
+
+// Connections are dealt to the loops in turn, whichever loop the kernel wakes
+// to accept them: with EPOLLEXCLUSIVE alone, an idle server's first loop took
+// every connection and the others stayed idle.
+TEST_F(RawServerTest, ConnectionsAreSpreadRoundRobinOverTheLoops) {
+  StartServer();  // Two loops.
+  std::vector<std::unique_ptr<TestClient>> clients;
+  std::map<std::string, int> connections_per_thread;
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    clients.push_back(Connect());
+    absl::StatusOr<Response> response =
+        Call(*clients.back(), 1, kWhichThread, "");
+    ASSERT_RESPONSE(response);
+    ++connections_per_thread[EchoPayload(*response)];
+  }
+  EXPECT_EQ(connections_per_thread.size(), 2u);
+  for (const auto& [thread, count] : connections_per_thread) {
+    EXPECT_EQ(count, 2) << "loop thread " << thread;
+  }
 }
 
 // ---- Limits on connections ----------------------------------------------------
