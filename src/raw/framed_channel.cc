@@ -153,6 +153,12 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
       FrameDecoder::Event event = decoder_->Next(input);
       switch (event.kind) {
         case FrameDecoder::Event::kNeedMoreInput:
+          // The calls that this input's dones started leave now, in one
+          // send, rather than at the end of the loop iteration: the server
+          // starts on them while this thread reads its other connections
+          // (as the bench's floor client does). Measured: 32 callers on one
+          // core, 0.72x -> 0.79x the floor's calls/s.
+          tcp_->FlushIfOver(1);
           return;
         case FrameDecoder::Event::kPreface:
           if (event.major != kMajorVersion) {

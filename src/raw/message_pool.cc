@@ -7,14 +7,14 @@ namespace dualrpc::raw {
 std::unique_ptr<google::protobuf::Message> MessagePool::NewRequest(
     const UnaryMethod& method) {
   std::unique_ptr<google::protobuf::Message> message =
-      Take(&free_[&method].requests);
+      Take(&FreeFor(method).requests);
   return message != nullptr ? std::move(message) : method.new_request();
 }
 
 std::unique_ptr<google::protobuf::Message> MessagePool::NewResponse(
     const UnaryMethod& method) {
   std::unique_ptr<google::protobuf::Message> message =
-      Take(&free_[&method].responses);
+      Take(&FreeFor(method).responses);
   return message != nullptr ? std::move(message) : method.new_response();
 }
 
@@ -22,14 +22,24 @@ void MessagePool::RecycleRequest(
     const UnaryMethod& method,
     std::unique_ptr<google::protobuf::Message> request,
     std::size_t wire_bytes) {
-  Put(&free_[&method].requests, std::move(request), wire_bytes);
+  Put(&FreeFor(method).requests, std::move(request), wire_bytes);
 }
 
 void MessagePool::RecycleResponse(
     const UnaryMethod& method,
     std::unique_ptr<google::protobuf::Message> response,
     std::size_t wire_bytes) {
-  Put(&free_[&method].responses, std::move(response), wire_bytes);
+  Put(&FreeFor(method).responses, std::move(response), wire_bytes);
+}
+
+MessagePool::Free& MessagePool::FreeFor(const UnaryMethod& method) {
+  if (last_method_ != &method) {
+    std::unique_ptr<Free>& free = free_[&method];
+    if (free == nullptr) free = std::make_unique<Free>();
+    last_method_ = &method;
+    last_free_ = free.get();
+  }
+  return *last_free_;
 }
 
 std::unique_ptr<google::protobuf::Message> MessagePool::Take(FreeList* list) {

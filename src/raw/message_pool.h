@@ -48,12 +48,18 @@ class MessagePool {
     FreeList responses;
   };
 
+  // The free lists of `method`, created on first use. Calls come mostly
+  // to the method of the call before, so the last one is remembered.
+  Free& FreeFor(const UnaryMethod& method);
   static std::unique_ptr<google::protobuf::Message> Take(FreeList* list);
   static void Put(FreeList* list,
                   std::unique_ptr<google::protobuf::Message> message,
                   std::size_t wire_bytes);
 
-  absl::flat_hash_map<const UnaryMethod*, Free> free_;
+  // Boxed: last_free_ must survive rehashing.
+  absl::flat_hash_map<const UnaryMethod*, std::unique_ptr<Free>> free_;
+  const UnaryMethod* last_method_ = nullptr;
+  Free* last_free_ = nullptr;
 };
 
 }  // namespace dualrpc::raw

@@ -62,9 +62,13 @@ ServerCall::ServerCall(Identity identity, const UnaryMethod* method,
 void ServerCall::AddResponseMetadata(std::string key, std::string value) {
   absl::MutexLock lock(&mu_);
   response_metadata_.emplace_back(std::move(key), std::move(value));
+  has_response_metadata_.store(true, std::memory_order_release);
 }
 
 Metadata ServerCall::TakeResponseMetadata() {
+  // Done has run, so whatever the implementation added happened before it
+  // (on any thread) and is visible through the flag.
+  if (!has_response_metadata_.load(std::memory_order_acquire)) return {};
   absl::MutexLock lock(&mu_);
   return std::move(response_metadata_);
 }

@@ -101,6 +101,9 @@ class ServerCall final : public ServerCallContext {
   std::unique_ptr<google::protobuf::Message> request_;
   std::unique_ptr<google::protobuf::Message> response_;
   std::atomic<bool> cancelled_{false};
+  // Set (under mu_) once response_metadata_ is not empty: most calls add
+  // none, and TakeResponseMetadata then skips the lock.
+  std::atomic<bool> has_response_metadata_{false};
   absl::Mutex mu_;
   Metadata response_metadata_ ABSL_GUARDED_BY(mu_);
 };

@@ -44,18 +44,26 @@ void StartTypedUnaryCall(
     Channel& channel, absl::string_view method,
     const google::protobuf::MessageLite& request, const CallOptions& options,
     absl::AnyInvocable<void(absl::StatusOr<Response>) &&> done) {
-  auto response = std::make_unique<Response>();
-  // Taken before `response` moves into the callback below.
-  Response* response_slot = response.get();
-  channel.StartUnaryCall(method, request, response_slot, options,
-                         [response = std::move(response),
-                          done = std::move(done)](absl::Status status) mutable {
-                           if (!status.ok()) {
-                             std::move(done)(std::move(status));
-                             return;
-                           }
-                           std::move(done)(std::move(*response));
-                         });
+  // One allocation per call: the response and the caller's done together,
+  // so that the UnaryDone below holds a single pointer (stored inline in
+  // the AnyInvocable, no second allocation).
+  struct Pending {
+    Response response;
+    absl::AnyInvocable<void(absl::StatusOr<Response>) &&> done;
+  };
+  auto pending = std::make_unique<Pending>();
+  pending->done = std::move(done);
+  // Taken before `pending` moves into the callback below.
+  Response* response_slot = &pending->response;
+  channel.StartUnaryCall(
+      method, request, response_slot, options,
+      [pending = std::move(pending)](absl::Status status) mutable {
+        if (!status.ok()) {
+          std::move(pending->done)(std::move(status));
+          return;
+        }
+        std::move(pending->done)(std::move(pending->response));
+      });
 }
 
 }  // namespace dualrpc
