@@ -240,18 +240,21 @@ class FramedChannel::Connection final : private TcpConnection::Handler {
                               Metadata* response_metadata) const {
     absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, options_.limits);
     if (!parts.ok()) return absl::InternalError(parts.status().message());
-    wire::v1::ResponseHeader header;
-    if (!parts->header.empty() &&
-        !header.ParseFromArray(parts->header.data(), parts->header.size())) {
-      return absl::InternalError("cannot parse the response header");
-    }
-    if (response_metadata != nullptr) {
-      for (const wire::v1::MetadataEntry& entry : header.metadata()) {
-        response_metadata->emplace_back(entry.key(), entry.value());
+    // An empty header is OK without metadata (§4.2), the common response:
+    // nothing to parse.
+    if (!parts->header.empty()) {
+      wire::v1::ResponseHeader header;
+      if (!header.ParseFromArray(parts->header.data(), parts->header.size())) {
+        return absl::InternalError("cannot parse the response header");
       }
+      if (response_metadata != nullptr) {
+        for (const wire::v1::MetadataEntry& entry : header.metadata()) {
+          response_metadata->emplace_back(entry.key(), entry.value());
+        }
+      }
+      absl::Status status = ResponseStatus(header);
+      if (!status.ok()) return status;
     }
-    absl::Status status = ResponseStatus(header);
-    if (!status.ok()) return status;
     if (!response->ParseFromArray(parts->message.data(), parts->message.size())) {
       return absl::InternalError("cannot parse the response message");
     }

@@ -280,8 +280,10 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
   // On the loop thread, as the registry's contract allows: cheap methods
   // complete inline (and FinishCall runs before invoke returns); blocking
   // ones hand themselves to an executor.
+  owner_->BeginInvoke(this);
   method->invoke(started, started->request(), started->response(),
                  ServerCall::MakeDone(std::move(call)));
+  owner_->EndInvoke();
   // `started` may be finished and destroyed now: look the call up again.
   if (has_deadline) {
     auto it = calls_.find(call_id);

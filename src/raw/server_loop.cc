@@ -62,6 +62,10 @@ void ServerLoop::PostDrain(EventLoop::Clock::time_point deadline) {
 
 void ServerLoop::CompleteCall(std::unique_ptr<ServerCall> call,
                               absl::Status status) {
+  if (invoking_ != nullptr && invoking_->id() == call->connection_id()) {
+    invoking_->FinishCall(std::move(call), std::move(status));
+    return;
+  }
   auto it = connections_.find(call->connection_id());
   if (it == connections_.end()) return;  // Closed since: drop the result.
   it->second->FinishCall(std::move(call), std::move(status));

@@ -58,6 +58,10 @@ class ServerLoop : private IoWatcher {
 
   // Delivers a finished call to its connection, if it is still there.
   void CompleteCall(std::unique_ptr<ServerCall> call, absl::Status status);
+  // A connection brackets running an implementation with these, so that a
+  // call completing inline (within invoke) goes straight back to it.
+  void BeginInvoke(ServerConnection* connection) { invoking_ = connection; }
+  void EndInvoke() { invoking_ = nullptr; }
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
@@ -88,6 +92,8 @@ class ServerLoop : private IoWatcher {
       connections_;
   std::uint64_t next_connection_id_ = 1;
   MessagePool messages_;
+  // The connection whose call is being invoked, if any.
+  ServerConnection* invoking_ = nullptr;
   // Still one of the loops accepting (until drain).
   bool listening_ = false;
   // listen_fd is in this loop's epoll set.
