@@ -120,12 +120,18 @@ void PrintClientDeclaration(pb::io::Printer& printer,
       ServiceVars(service),
       "// Calls $service_full_name$ through any ::dualrpc::Channel. "
       "Thread-safe.\n"
-      "// Each method Foo comes in two forms:\n"
+      "// Each method Foo comes in three forms:\n"
       "//   Foo()      blocks until the call completes; do not call it where\n"
       "//              blocking stops the channel from completing calls\n"
       "//              (inside another call's done on a transport thread);\n"
-      "//   FooAsync() returns at once; `done` runs exactly once, on any\n"
-      "//              thread, possibly before FooAsync() returns.\n"
+      "//   FooAsync(request, options, done) returns at once; `done` runs\n"
+      "//              exactly once, on any thread, possibly before FooAsync()\n"
+      "//              returns, with the response or the failure;\n"
+      "//   FooAsync(request, response, options, done) the same, filling in\n"
+      "//              the caller's `response` (valid until `done` runs;\n"
+      "//              unspecified after a failure): the client allocates\n"
+      "//              nothing, and a caller can reuse one response message\n"
+      "//              for call after call, as with grpc++'s callback API.\n"
       "class $service$Client final {\n"
       " public:\n");
   printer.Indent();
@@ -158,7 +164,12 @@ void PrintClientDeclaration(pb::io::Printer& printer,
         "    const $request$& request,\n"
         "    const ::dualrpc::CallOptions& options,\n"
         "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> "
-        "done);\n");
+        "done);\n"
+        "void $method$Async(\n"
+        "    const $request$& request,\n"
+        "    $response$* response,\n"
+        "    const ::dualrpc::CallOptions& options,\n"
+        "    ::dualrpc::UnaryDone done);\n");
   }
   printer.Outdent();
   printer.Print(
@@ -283,6 +294,16 @@ void PrintClientDefinitions(pb::io::Printer& printer,
         "  ::dualrpc::StartTypedUnaryCall<$response$>(\n"
         "      *channel_, k$method$Method, request, options, "
         "std::move(done));\n"
+        "}\n"
+        "\n"
+        "void $service$Client::$method$Async(\n"
+        "    const $request$& request,\n"
+        "    $response$* response,\n"
+        "    const ::dualrpc::CallOptions& options,\n"
+        "    ::dualrpc::UnaryDone done) {\n"
+        "  channel_->StartUnaryCall(k$method$Method, request, response, "
+        "options,\n"
+        "                           std::move(done));\n"
         "}\n");
   }
   printer.Print("\n");

@@ -80,6 +80,8 @@ service Shop {
   EXPECT_THAT(header, HasSubstr("#include \"plain.pb.h\""));
   EXPECT_THAT(header, HasSubstr("::absl::StatusOr<::Outer> Buy("));
   EXPECT_THAT(header, HasSubstr("const ::Outer_Inner& request"));
+  // The caller-supplied-response form.
+  EXPECT_THAT(header, HasSubstr("::Outer* response,"));
   EXPECT_THAT(header, HasSubstr("// Buys one; see $path$."));
   EXPECT_THAT(header, HasSubstr("// Costs $5.\\.\n"));
   EXPECT_THAT(header,

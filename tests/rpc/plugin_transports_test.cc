@@ -164,6 +164,34 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
   EXPECT_EQ(plum->quantity(), kCalls);
 }
 
+// The caller-supplied-response form: the same message serves call after
+// call, and each call leaves exactly its own response in it.
+TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
+  ASSERT_TRUE(client_->AddItems(AddRequest({{"plum", 3}, {"fig", 5}})).ok());
+  Item item;
+  for (const auto& [name, quantity] :
+       std::vector<std::pair<std::string, int64_t>>{{"plum", 3}, {"fig", 5}, {"plum", 3}}) {
+    absl::Notification done;
+    absl::Status status;
+    client_->GetItemAsync(Key(name), &item, {}, [&](absl::Status call_status) {
+      status = std::move(call_status);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(item.key().sku(), name);
+    EXPECT_EQ(item.quantity(), quantity);
+  }
+  absl::Notification failed;
+  absl::Status status;
+  client_->GetItemAsync(Key("durian"), &item, {}, [&](absl::Status call_status) {
+    status = std::move(call_status);
+    failed.Notify();
+  });
+  failed.WaitForNotification();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+}
+
 TEST_P(PluginTest, DeadlineExceededWhileServerHoldsTheCall) {
   CallOptions options;
   options.timeout = absl::Milliseconds(100);
