@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/heap.h"
 #include "google/protobuf/message.h"
 #include "raw/event_loop.h"
 #include "raw/socket_ops.h"
@@ -35,7 +36,8 @@ class ServerLoop;
 // closed, or for a call that was cancelled or timed out, is dropped.
 //
 // Thread-safety: the ServerCallContext methods may be called on any thread.
-class ServerCall final : public ServerCallContext {
+class ServerCall final : public ServerCallContext,
+                         public ThreadCachedAllocation<ServerCall> {
  public:
   struct Identity {
     // The loop that owns the connection. Dereferenced only on that loop's

@@ -276,21 +276,28 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
       peer_, deadline, std::move(metadata), std::move(request),
       messages.NewResponse(*method));
   ServerCall* const started = call.get();
-  calls_.emplace(call_id, InFlightCall{started, {}, parts->message.size()});
   // On the loop thread, as the registry's contract allows: cheap methods
-  // complete inline (and FinishCall runs before invoke returns); blocking
-  // ones hand themselves to an executor.
+  // complete inline (FinishCall runs before invoke returns, and the call
+  // never enters calls_); blocking ones hand themselves to an executor.
+  starting_ = started;
+  starting_request_bytes_ = parts->message.size();
+  starting_finished_ = false;
   owner_->BeginInvoke(this);
   method->invoke(started, started->request(), started->response(),
                  ServerCall::MakeDone(std::move(call)));
   owner_->EndInvoke();
-  // `started` may be finished and destroyed now: look the call up again.
+  starting_ = nullptr;
+  if (starting_finished_) return absl::OkStatus();
+  // Still running: `started` is alive, owned by its done (or by a
+  // completion queued to this loop, which runs after this returns).
+  InFlightCall& in_flight =
+      calls_
+          .emplace(call_id,
+                   InFlightCall{started, {}, starting_request_bytes_})
+          .first->second;
   if (has_deadline) {
-    auto it = calls_.find(call_id);
-    if (it != calls_.end()) {
-      it->second.deadline_timer = loop_->RunAt(
-          loop_->now() + timeout, [this, call_id] { OnDeadline(call_id); });
-    }
+    in_flight.deadline_timer = loop_->RunAt(
+        loop_->now() + timeout, [this, call_id] { OnDeadline(call_id); });
   }
   return absl::OkStatus();
 }
@@ -330,12 +337,20 @@ const UnaryMethod* ServerConnection::FindMethod(absl::string_view path) {
 
 void ServerConnection::FinishCall(std::unique_ptr<ServerCall> call,
                                   absl::Status status) {
-  auto it = calls_.find(call->call_id());
-  // Cancelled, timed out, or the connection closed: nobody wants the result.
-  if (it == calls_.end() || it->second.call != call.get()) return;
-  const std::size_t request_bytes = it->second.request_bytes;
-  loop_->CancelTimer(it->second.deadline_timer);
-  calls_.erase(it);
+  std::size_t request_bytes = 0;
+  if (call.get() == starting_) {
+    // Completed inside invoke: it never entered calls_ (StartCall).
+    starting_finished_ = true;
+    request_bytes = starting_request_bytes_;
+  } else {
+    auto it = calls_.find(call->call_id());
+    // Cancelled, timed out, or the connection closed: nobody wants the
+    // result.
+    if (it == calls_.end() || it->second.call != call.get()) return;
+    request_bytes = it->second.request_bytes;
+    loop_->CancelTimer(it->second.deadline_timer);
+    calls_.erase(it);
+  }
   last_activity_ = loop_->now();
   const bool response_sent = SendResponse(call.get(), std::move(status));
   // Done has run: the call's messages serve the next calls on this loop.

@@ -29,7 +29,9 @@ class ServerLoop;
 //
 // Invariant: calls_ is empty whenever the TcpConnection is not kConnected.
 // Every path that ends a connection cancels its calls first, and every call
-// leaves calls_ through TakeCall, which also cancels its deadline timer.
+// leaves calls_ through TakeCall or FinishCall, which also cancel its
+// deadline timer. A call that completes inside its invoke (Echo) never
+// enters calls_.
 class ServerConnection : private TcpConnection::Handler {
  public:
   ServerConnection(ServerLoop* owner, std::uint64_t id, ScopedFd socket,
@@ -140,7 +142,13 @@ class ServerConnection : private TcpConnection::Handler {
   bool goaway_sent_ = false;
   // Highest call id read so far (GOAWAY's last_call_id).
   std::uint32_t last_call_id_ = 0;
+  // Calls that did not complete inside their invoke.
   absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
+  // The call StartCall is invoking, whether it finished inside invoke, and
+  // its request size.
+  ServerCall* starting_ = nullptr;
+  bool starting_finished_ = false;
+  std::size_t starting_request_bytes_ = 0;
   const UnaryMethod* last_method_ = nullptr;
   // Last input or call completion: what the idle timeout counts from.
   EventLoop::Clock::time_point last_activity_;
