@@ -24,9 +24,14 @@ TEST(ThreadCachedAllocationTest, FreedBlockServesTheNextAllocation) {
   auto* first = new Widget;
   void* const block = first;
   delete first;
+  // The heap's own next block of that size: not the freed one, which the
+  // cache kept (glibc would otherwise hand the freed block straight back).
+  void* const from_heap = ::operator new(sizeof(Widget));
+  EXPECT_NE(from_heap, block);
   auto* second = new Widget;
   EXPECT_EQ(static_cast<void*>(second), block);
   delete second;
+  ::operator delete(from_heap);
   EXPECT_EQ(g_live, 0);
 }
 
