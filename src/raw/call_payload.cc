@@ -1,9 +1,10 @@
 #include "raw/call_payload.h"
 
-#include <cstring>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/wire_format_lite.h"
 
 namespace dualrpc::raw {
 namespace {
@@ -13,39 +14,36 @@ constexpr int kMaxStatusCode = 16;
 
 std::uint8_t* AsBytes(char* p) { return reinterpret_cast<std::uint8_t*>(p); }
 
-// RequestHeader / MetadataEntry field tags (wire.proto): field number << 3 |
-// wire type (0 varint, 2 length-delimited).
-constexpr char kMethodTag = (1 << 3) | 2;
-constexpr char kTimeoutTag = (2 << 3) | 0;
-constexpr char kMetadataTag = (3 << 3) | 2;
-constexpr char kKeyTag = (1 << 3) | 2;
-constexpr char kValueTag = (2 << 3) | 2;
+using ::google::protobuf::io::CodedInputStream;
+using ::google::protobuf::io::CodedOutputStream;
+using ::google::protobuf::internal::WireFormatLite;
 
-std::size_t VarintSize(std::uint64_t value) {
-  std::size_t size = 1;
-  for (; value >= 0x80; value >>= 7) ++size;
-  return size;
-}
+// RequestHeader / MetadataEntry field tags (wire.proto).
+constexpr std::uint32_t kMethodTag =
+    WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+constexpr std::uint32_t kTimeoutTag =
+    WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_VARINT);
+constexpr std::uint32_t kMetadataTag =
+    WireFormatLite::MakeTag(3, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+constexpr std::uint32_t kKeyTag =
+    WireFormatLite::MakeTag(1, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+constexpr std::uint32_t kValueTag =
+    WireFormatLite::MakeTag(2, WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
 
-char* WriteVarint(std::uint64_t value, char* out) {
-  for (; value >= 0x80; value >>= 7) {
-    *out++ = static_cast<char>(value | 0x80);
-  }
-  *out++ = static_cast<char>(value);
-  return out;
-}
-
-// A proto3 string/bytes field: omitted when empty, as protobuf does.
+// A proto3 string/bytes field: omitted when empty, as protobuf does. Every
+// tag here is one byte (field numbers below 16).
 std::size_t StringFieldSize(absl::string_view value) {
-  return value.empty() ? 0 : 1 + VarintSize(value.size()) + value.size();
+  return value.empty() ? 0 : 1 + WireFormatLite::LengthDelimitedSize(value.size());
 }
 
-char* WriteStringField(char tag, absl::string_view value, char* out) {
+std::uint8_t* WriteStringField(std::uint32_t tag, absl::string_view value,
+                               std::uint8_t* out) {
   if (value.empty()) return out;
-  *out++ = tag;
-  out = WriteVarint(value.size(), out);
-  std::memcpy(out, value.data(), value.size());
-  return out + value.size();
+  out = CodedOutputStream::WriteTagToArray(tag, out);
+  out = CodedOutputStream::WriteVarint32ToArray(
+      static_cast<std::uint32_t>(value.size()), out);
+  return CodedOutputStream::WriteRawToArray(
+      value.data(), static_cast<int>(value.size()), out);
 }
 
 std::size_t EntrySize(const std::pair<std::string, std::string>& entry) {
@@ -56,43 +54,31 @@ std::size_t RequestHeaderSize(absl::string_view method,
                               std::uint64_t timeout_micros,
                               HeaderEntries metadata) {
   std::size_t size = StringFieldSize(method);
-  if (timeout_micros != 0) size += 1 + VarintSize(timeout_micros);
+  if (timeout_micros != 0) {
+    size += 1 + CodedOutputStream::VarintSize64(timeout_micros);
+  }
   for (const auto& entry : metadata) {
-    const std::size_t entry_size = EntrySize(entry);
-    size += 1 + VarintSize(entry_size) + entry_size;
+    size += 1 + WireFormatLite::LengthDelimitedSize(EntrySize(entry));
   }
   return size;
 }
 
-char* WriteRequestHeader(absl::string_view method,
-                         std::uint64_t timeout_micros, HeaderEntries metadata,
-                         char* out) {
+std::uint8_t* WriteRequestHeader(absl::string_view method,
+                                 std::uint64_t timeout_micros,
+                                 HeaderEntries metadata, std::uint8_t* out) {
   out = WriteStringField(kMethodTag, method, out);
   if (timeout_micros != 0) {
-    *out++ = kTimeoutTag;
-    out = WriteVarint(timeout_micros, out);
+    out = CodedOutputStream::WriteTagToArray(kTimeoutTag, out);
+    out = CodedOutputStream::WriteVarint64ToArray(timeout_micros, out);
   }
   for (const auto& entry : metadata) {
-    *out++ = kMetadataTag;
-    out = WriteVarint(EntrySize(entry), out);
+    out = CodedOutputStream::WriteTagToArray(kMetadataTag, out);
+    out = CodedOutputStream::WriteVarint32ToArray(
+        static_cast<std::uint32_t>(EntrySize(entry)), out);
     out = WriteStringField(kKeyTag, entry.first, out);
     out = WriteStringField(kValueTag, entry.second, out);
   }
   return out;
-}
-
-bool ReadVarint(const char** cursor, const char* end, std::uint64_t* value) {
-  std::uint64_t result = 0;
-  // At most 10 bytes, as protobuf accepts.
-  for (int shift = 0; shift < 64 && *cursor < end; shift += 7) {
-    const auto byte = static_cast<std::uint8_t>(*(*cursor)++);
-    result |= std::uint64_t{byte & 0x7fu} << shift;
-    if ((byte & 0x80) == 0) {
-      *value = result;
-      return true;
-    }
-  }
-  return false;
 }
 
 absl::Status CheckCallFrameSizes(std::size_t header_size,
@@ -130,12 +116,11 @@ void AppendCheckedCallFrame(Buffer* out, FrameType type, std::uint8_t flags,
                     static_cast<std::uint32_t>(payload_size));
   char* const begin = out->BeginWrite();
   StoreUint32(begin, static_cast<std::uint32_t>(header_size));
-  char* cursor = write_header(begin + kCallHeaderLengthSize);
+  std::uint8_t* cursor = write_header(AsBytes(begin + kCallHeaderLengthSize));
   if (message != nullptr) {
-    cursor = reinterpret_cast<char*>(
-        message->SerializeWithCachedSizesToArray(AsBytes(cursor)));
+    cursor = message->SerializeWithCachedSizesToArray(cursor);
   }
-  out->HasWritten(static_cast<std::size_t>(cursor - begin));
+  out->HasWritten(static_cast<std::size_t>(cursor - AsBytes(begin)));
 }
 
 }  // namespace
@@ -151,10 +136,10 @@ absl::Status AppendCallFrame(Buffer* out, FrameType type, std::uint8_t flags,
   if (!fits.ok()) return fits;
   AppendCheckedCallFrame(
       out, type, flags, call_id, header_size,
-      [header](char* cursor) {
-        if (header == nullptr) return cursor;
-        return reinterpret_cast<char*>(
-            header->SerializeWithCachedSizesToArray(AsBytes(cursor)));
+      [header](std::uint8_t* cursor) {
+        return header == nullptr
+                   ? cursor
+                   : header->SerializeWithCachedSizesToArray(cursor);
       },
       message, message_size);
   return absl::OkStatus();
@@ -173,7 +158,7 @@ absl::Status AppendRequestFrame(Buffer* out, std::uint32_t call_id,
   if (!fits.ok()) return fits;
   AppendCheckedCallFrame(
       out, FrameType::kRequest, kFlagEndStream, call_id, header_size,
-      [&](char* cursor) {
+      [&](std::uint8_t* cursor) {
         return WriteRequestHeader(method, timeout_micros, metadata, cursor);
       },
       &request, message_size);
@@ -182,46 +167,36 @@ absl::Status AppendRequestFrame(Buffer* out, std::uint32_t call_id,
 
 std::optional<PlainRequestHeader> ReadPlainRequestHeader(
     absl::string_view bytes) {
+  CodedInputStream input(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                         static_cast<int>(bytes.size()));
   PlainRequestHeader header;
-  const char* cursor = bytes.data();
-  const char* const end = cursor + bytes.size();
-  while (cursor < end) {
-    std::uint64_t tag = 0;
-    if (!ReadVarint(&cursor, end, &tag)) return std::nullopt;
-    // Field 0 and tags beyond 32 bits are protobuf parse errors.
-    if ((tag >> 3) == 0 || tag > UINT32_MAX) return std::nullopt;
-    const std::uint64_t field = tag >> 3;
-    switch (tag & 7) {
-      case 0: {  // varint
-        std::uint64_t value = 0;
-        if (!ReadVarint(&cursor, end, &value)) return std::nullopt;
-        if (field == 2) header.timeout_micros = value;
-        break;
-      }
-      case 1:  // fixed64: an unknown field
-        if (end - cursor < 8) return std::nullopt;
-        cursor += 8;
-        break;
-      case 5:  // fixed32: an unknown field
-        if (end - cursor < 4) return std::nullopt;
-        cursor += 4;
-        break;
-      case 2: {  // length-delimited
-        std::uint64_t length = 0;
-        if (!ReadVarint(&cursor, end, &length) ||
-            length > static_cast<std::uint64_t>(end - cursor)) {
-          return std::nullopt;
-        }
-        if (field == 3) return std::nullopt;  // Metadata: the full parser.
-        // A repeated field 1 is legal protobuf: the last one wins.
-        if (field == 1) header.method = absl::string_view(cursor, length);
-        cursor += length;
-        break;
-      }
-      default:  // Groups and invalid wire types: the full parser decides.
+  // ReadTag() is 0 at the end, and for field 0 or a malformed tag, which
+  // ConsumedEntireMessage() below tells apart.
+  while (const std::uint32_t tag = input.ReadTag()) {
+    if (tag == kMethodTag) {
+      // A repeated field 1 is legal protobuf: the last one wins.
+      std::uint32_t length = 0;
+      const void* data = nullptr;
+      int available = 0;
+      if (!input.ReadVarint32(&length) ||
+          !input.GetDirectBufferPointer(&data, &available) ||
+          length > static_cast<std::uint32_t>(available)) {
         return std::nullopt;
+      }
+      header.method =
+          absl::string_view(static_cast<const char*>(data), length);
+      input.Skip(static_cast<int>(length));
+    } else if (tag == kTimeoutTag) {
+      if (!input.ReadVarint64(&header.timeout_micros)) return std::nullopt;
+    } else if (tag == kMetadataTag ||
+               WireFormatLite::GetTagWireType(tag) ==
+                   WireFormatLite::WIRETYPE_START_GROUP) {
+      return std::nullopt;  // Metadata and groups: the full parser.
+    } else if (!WireFormatLite::SkipField(&input, tag)) {
+      return std::nullopt;  // An unknown field that does not parse.
     }
   }
+  if (!input.ConsumedEntireMessage()) return std::nullopt;
   return header;
 }
 

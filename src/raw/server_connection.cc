@@ -281,13 +281,13 @@ absl::Status ServerConnection::StartCall(std::uint32_t call_id,
   // never enters calls_); blocking ones hand themselves to an executor.
   starting_ = started;
   starting_request_bytes_ = parts->message.size();
-  starting_finished_ = false;
   owner_->BeginInvoke(this);
   method->invoke(started, started->request(), started->response(),
                  ServerCall::MakeDone(std::move(call)));
   owner_->EndInvoke();
+  // FinishCall clears starting_ when the call completed inside invoke.
+  if (starting_ == nullptr) return absl::OkStatus();
   starting_ = nullptr;
-  if (starting_finished_) return absl::OkStatus();
   // Still running: `started` is alive, owned by its done (or by a
   // completion queued to this loop, which runs after this returns).
   InFlightCall& in_flight =
@@ -339,8 +339,8 @@ void ServerConnection::FinishCall(std::unique_ptr<ServerCall> call,
                                   absl::Status status) {
   std::size_t request_bytes = 0;
   if (call.get() == starting_) {
-    // Completed inside invoke: it never entered calls_ (StartCall).
-    starting_finished_ = true;
+    // Completed inside invoke: it never enters calls_ (StartCall).
+    starting_ = nullptr;
     request_bytes = starting_request_bytes_;
   } else {
     auto it = calls_.find(call->call_id());

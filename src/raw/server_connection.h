@@ -144,10 +144,9 @@ class ServerConnection : private TcpConnection::Handler {
   std::uint32_t last_call_id_ = 0;
   // Calls that did not complete inside their invoke.
   absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
-  // The call StartCall is invoking, whether it finished inside invoke, and
-  // its request size.
+  // The call StartCall is invoking until it completes (or invoke returns),
+  // and its request size.
   ServerCall* starting_ = nullptr;
-  bool starting_finished_ = false;
   std::size_t starting_request_bytes_ = 0;
   const UnaryMethod* last_method_ = nullptr;
   // Last input or call completion: what the idle timeout counts from.
