@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "base/posix_error.h"
+#include "dualrpc/base/posix_error.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -70,20 +70,20 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
     return resolved;
   }
   const addrinfo* ai = addresses.head;
-  ScopedFd fd(
+  base::ScopedFd fd(
       ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
-  if (!fd.valid()) return PosixError("socket", errno);
+  if (!fd.valid()) return base::PosixError("socket", errno);
   const int on = 1;
   ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
   if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-    return PosixError(absl::StrCat("bind ", host_port), errno);
+    return base::PosixError(absl::StrCat("bind ", host_port), errno);
   }
-  if (::listen(fd.get(), backlog) != 0) return PosixError("listen", errno);
+  if (::listen(fd.get(), backlog) != 0) return base::PosixError("listen", errno);
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length) !=
       0) {
-    return PosixError("getsockname", errno);
+    return base::PosixError("getsockname", errno);
   }
   const int port =
       bound.ss_family == AF_INET6
@@ -94,7 +94,7 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
                   absl::StrCat(host_port.substr(0, colon), ":", port)};
 }
 
-absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port,
+absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
                                     bool non_blocking) {
   AddressList addresses;
   if (absl::Status resolved = Resolve(host_port, /*passive=*/false, &addresses);
@@ -104,14 +104,14 @@ absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port,
   absl::Status last_error =
       absl::UnavailableError(absl::StrCat("no address for ", host_port));
   for (const addrinfo* ai = addresses.head; ai != nullptr; ai = ai->ai_next) {
-    ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+    base::ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
                          ai->ai_protocol));
     if (!fd.valid()) {
-      last_error = PosixError("socket", errno);
+      last_error = base::PosixError("socket", errno);
       continue;
     }
     if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      last_error = PosixError(absl::StrCat("connect to ", host_port), errno);
+      last_error = base::PosixError(absl::StrCat("connect to ", host_port), errno);
       continue;
     }
     SetNoDelay(fd.get());
@@ -125,7 +125,7 @@ absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port,
 absl::Status PrepareAcceptedSocket(int fd) {
   SetNoDelay(fd);
   if (::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
-    return PosixError("fcntl(O_NONBLOCK)", errno);
+    return base::PosixError("fcntl(O_NONBLOCK)", errno);
   }
   return absl::OkStatus();
 }
@@ -145,10 +145,10 @@ absl::Status WriteReadyFile(
     std::ofstream out(temp_path, std::ios::trunc);
     out << json;
     out.close();
-    if (!out) return PosixError("writing the ready file", errno);
+    if (!out) return base::PosixError("writing the ready file", errno);
   }
   if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return PosixError("renaming the ready file", errno);
+    return base::PosixError("renaming the ready file", errno);
   }
   return absl::OkStatus();
 }

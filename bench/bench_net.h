@@ -10,13 +10,13 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/scoped_fd.h"
 
 namespace dualrpc::bench {
 
 // A listening TCP socket bound to "HOST:PORT" (port 0 picks one).
 struct Listener {
-  ScopedFd fd;
+  base::ScopedFd fd;
   // "HOST:PORT" with the port actually bound.
   std::string address;
 };
@@ -24,7 +24,7 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port,
                                    int backlog = 1024);
 
 // A connected TCP socket with TCP_NODELAY, non-blocking if asked.
-absl::StatusOr<ScopedFd> ConnectTcp(absl::string_view host_port,
+absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
                                     bool non_blocking);
 
 // Sets O_NONBLOCK and TCP_NODELAY on an accepted socket.

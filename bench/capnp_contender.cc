@@ -15,8 +15,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "base/posix_error.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/posix_error.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "bench_net.h"
 #include "echo.capnp.h"
 
@@ -65,7 +65,7 @@ class StartQueue {
     [[maybe_unused]] ssize_t n = ::write(wakeup_fd_.get(), &one, sizeof one);
   }
 
-  ScopedFd wakeup_fd_;
+  base::ScopedFd wakeup_fd_;
   absl::Mutex mu_;
   std::vector<int64_t> starts_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
@@ -99,7 +99,7 @@ class CapnpRun {
     capnp::ReaderOptions reader_options;
     reader_options.traversalLimitInWords = kTraversalLimitWords;
     for (int i = 0; i < shape_.connections; ++i) {
-      absl::StatusOr<ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
+      absl::StatusOr<base::ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
       clients_.push_back(
           std::make_unique<capnp::EzRpcClient>(fd->get(), reader_options));
@@ -203,7 +203,7 @@ class CapnpRun {
   const LoadShape shape_;
   RunControl* const control_;
   const std::string payload_;
-  std::vector<ScopedFd> fds_;
+  std::vector<base::ScopedFd> fds_;
   std::vector<std::unique_ptr<capnp::EzRpcClient>> clients_;
   std::vector<EchoService::Client> capabilities_;
   uint64_t wakeup_count_ = 0;

@@ -9,7 +9,7 @@
 #include <cstdio>
 #include <string>
 
-#include "base/heap.h"
+#include "dualrpc/base/heap.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   // Every process of the bench, clients and all servers alike, keeps freed
   // heap (base/heap.h): large messages then cost the same allocator work
   // everywhere.
-  dualrpc::KeepFreedHeap();
+  dualrpc::base::KeepFreedHeap();
   absl::SetProgramUsageMessage(
       "Cap'n Proto EchoService over EzRpcServer (a bench contender).");
   absl::ParseCommandLine(argc, argv);

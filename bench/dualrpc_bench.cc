@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "base/heap.h"
+#include "dualrpc/base/heap.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -478,7 +478,7 @@ int main(int argc, char** argv) {
   // Every process of the bench, clients and all servers alike, keeps freed
   // heap (base/heap.h): large messages then cost the same allocator work
   // everywhere.
-  dualrpc::KeepFreedHeap();
+  dualrpc::base::KeepFreedHeap();
   absl::SetProgramUsageMessage(
       "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n "
       "Proto.\n"

@@ -6,15 +6,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
-#include "client/channel_factory.h"
+#include "dualrpc/client/channel_factory.h"
 #include "dualrpc/v1/file_service.dualrpc.h"
 
 namespace dualrpc::bench {
 namespace {
 
 // No deadline, no metadata: the cheapest call the API offers.
-const CallOptions& NoOptions() {
-  static const CallOptions* const options = new CallOptions();
+const rpc::CallOptions& NoOptions() {
+  static const rpc::CallOptions* const options = new rpc::CallOptions();
   return *options;
 }
 
@@ -186,10 +186,10 @@ class PacedCall final : public OperationDone {
 absl::Status DualrpcContender::Run(const Workload& workload,
                                    const LoadShape& shape,
                                    RunControl* control) {
-  ChannelFactoryOptions options;
+  client::ChannelFactoryOptions options;
   options.connections = shape.connections;
-  absl::StatusOr<std::shared_ptr<Channel>> channel =
-      CreateChannel(target_, options);
+  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+      client::CreateChannel(target_, options);
   if (!channel.ok()) return channel.status();
   v1::FileServiceClient client(*std::move(channel));
   // Calls go round-robin over the connections: one empty call each opens

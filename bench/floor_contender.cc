@@ -14,8 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "base/posix_error.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/posix_error.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "bench_net.h"
 #include "floor_protocol.h"
 
@@ -32,7 +32,7 @@ constexpr int kIdlePollMillis = 5;
 // thread's alone.
 class FloorConnection {
  public:
-  FloorConnection(ScopedFd fd, int epoll_fd, const std::string* request)
+  FloorConnection(base::ScopedFd fd, int epoll_fd, const std::string* request)
       : fd_(std::move(fd)),
         epoll_fd_(epoll_fd),
         request_(request),
@@ -142,7 +142,7 @@ class FloorConnection {
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd_.get(), &event);
   }
 
-  const ScopedFd fd_;
+  const base::ScopedFd fd_;
   const int epoll_fd_;
   const std::string* const request_;
   std::vector<char> input_;
@@ -166,9 +166,9 @@ class FloorClient {
         epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {}
 
   absl::Status Connect(const std::string& address) {
-    if (!epoll_fd_.valid()) return PosixError("epoll_create1", errno);
+    if (!epoll_fd_.valid()) return base::PosixError("epoll_create1", errno);
     for (int i = 0; i < shape_.connections; ++i) {
-      absl::StatusOr<ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
+      absl::StatusOr<base::ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
       auto connection = std::make_unique<FloorConnection>(
           *std::move(fd), epoll_fd_.get(), &request_);
@@ -177,7 +177,7 @@ class FloorClient {
       event.data.ptr = connection.get();
       if (::epoll_ctl(epoll_fd_.get(), EPOLL_CTL_ADD, connection->fd(),
                       &event) != 0) {
-        return PosixError("epoll_ctl", errno);
+        return base::PosixError("epoll_ctl", errno);
       }
       connections_.push_back(std::move(connection));
     }
@@ -268,7 +268,7 @@ class FloorClient {
   const LoadShape shape_;
   RunControl* const control_;
   const std::string request_;
-  ScopedFd epoll_fd_;
+  base::ScopedFd epoll_fd_;
   std::vector<std::unique_ptr<FloorConnection>> connections_;
 };
 

@@ -18,13 +18,13 @@
 #include <utility>
 #include <vector>
 
-#include "base/heap.h"
+#include "dualrpc/base/heap.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "bench_net.h"
 #include "floor_protocol.h"
 
@@ -44,7 +44,7 @@ constexpr int kMaxEventsPerPoll = 64;
 // One accepted socket. Owned by its FloorLoop; used on that loop only.
 class FloorConnection {
  public:
-  explicit FloorConnection(ScopedFd fd)
+  explicit FloorConnection(base::ScopedFd fd)
       : fd_(std::move(fd)), input_(kReadChunkBytes) {}
 
   int fd() const { return fd_.get(); }
@@ -116,7 +116,7 @@ class FloorConnection {
     return true;
   }
 
-  ScopedFd fd_;
+  base::ScopedFd fd_;
   std::vector<char> input_;
   std::size_t input_size_ = 0;
   std::string output_;
@@ -140,7 +140,7 @@ class FloorLoop {
   }
 
   // Any thread: hands `fd` to this loop.
-  void Adopt(ScopedFd fd) {
+  void Adopt(base::ScopedFd fd) {
     {
       absl::MutexLock lock(&mu_);
       incoming_.push_back(std::move(fd));
@@ -176,12 +176,12 @@ class FloorLoop {
   void TakeIncoming() {
     uint64_t count = 0;
     [[maybe_unused]] ssize_t n = ::read(wakeup_fd_.get(), &count, sizeof count);
-    std::vector<ScopedFd> fds;
+    std::vector<base::ScopedFd> fds;
     {
       absl::MutexLock lock(&mu_);
       fds.swap(incoming_);
     }
-    for (ScopedFd& fd : fds) {
+    for (base::ScopedFd& fd : fds) {
       auto connection = std::make_unique<FloorConnection>(std::move(fd));
       FloorConnection* raw = connection.get();
       connections_.emplace(raw, std::move(connection));
@@ -196,11 +196,11 @@ class FloorLoop {
     ::epoll_ctl(epoll_fd_.get(), op, connection->fd(), &event);
   }
 
-  ScopedFd epoll_fd_;
-  ScopedFd wakeup_fd_;
+  base::ScopedFd epoll_fd_;
+  base::ScopedFd wakeup_fd_;
   std::thread thread_;
   absl::Mutex mu_;
-  std::vector<ScopedFd> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<base::ScopedFd> incoming_ ABSL_GUARDED_BY(mu_);
   // Loop thread only.
   absl::flat_hash_map<FloorConnection*, std::unique_ptr<FloorConnection>>
       connections_;
@@ -229,7 +229,7 @@ int Run() {
     }
   }
   for (std::size_t next = 0;; ++next) {
-    ScopedFd fd(::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    base::ScopedFd fd(::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!fd.valid()) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
       std::fprintf(stderr, "floor-server: accept: %s\n", std::strerror(errno));
@@ -247,7 +247,7 @@ int main(int argc, char** argv) {
   // Every process of the bench, clients and all servers alike, keeps freed
   // heap (base/heap.h): large messages then cost the same allocator work
   // everywhere.
-  dualrpc::KeepFreedHeap();
+  dualrpc::base::KeepFreedHeap();
   absl::SetProgramUsageMessage(
       "Bare length-prefixed TCP echo (the bench's floor).");
   absl::ParseCommandLine(argc, argv);

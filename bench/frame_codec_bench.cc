@@ -17,12 +17,12 @@
 #include "benchmark/benchmark.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/wire/v1/wire.pb.h"
-#include "raw/buffer.h"
-#include "raw/call_payload.h"
-#include "raw/frame.h"
-#include "raw/frame_decoder.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
 
-namespace dualrpc::raw {
+namespace dualrpc::bench {
 namespace {
 
 constexpr char kMethod[] = "/dualrpc.v1.FileService/Echo";
@@ -39,9 +39,9 @@ std::string RequestFrameOfSize(std::int64_t payload_bytes) {
   header.set_timeout_micros(5000000);
   v1::EchoRequest request;
   request.set_payload(std::string(static_cast<std::size_t>(payload_bytes), 'x'));
-  Buffer out;
-  if (!AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream, 1, &header,
-                       &request, FrameLimits{})
+  net::Buffer out;
+  if (!raw::AppendCallFrame(&out, raw::FrameType::kRequest, raw::kFlagEndStream, 1, &header,
+                       &request, raw::FrameLimits{})
            .ok()) {
     std::abort();
   }
@@ -54,12 +54,12 @@ void SizeArgs(benchmark::internal::Benchmark* bench) {
 
 void BM_EncodeOkResponse(benchmark::State& state) {
   const v1::EchoResponse response = ResponseOfSize(state.range(0));
-  const FrameLimits limits;
-  Buffer out(128 * 1024);
+  const raw::FrameLimits limits;
+  net::Buffer out(128 * 1024);
   std::uint32_t call_id = 1;
   for (auto _ : state) {
     absl::Status appended =
-        AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream, call_id++,
+        raw::AppendCallFrame(&out, raw::FrameType::kResponse, raw::kFlagEndStream, call_id++,
                         nullptr, &response, limits);
     benchmark::DoNotOptimize(appended);
     benchmark::DoNotOptimize(out.Peek());
@@ -76,12 +76,12 @@ void BM_EncodeRequest(benchmark::State& state) {
   header.set_timeout_micros(5000000);
   v1::EchoRequest request;
   request.set_payload(std::string(static_cast<std::size_t>(state.range(0)), 'x'));
-  const FrameLimits limits;
-  Buffer out(128 * 1024);
+  const raw::FrameLimits limits;
+  net::Buffer out(128 * 1024);
   std::uint32_t call_id = 1;
   for (auto _ : state) {
     absl::Status appended =
-        AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream, call_id++,
+        raw::AppendCallFrame(&out, raw::FrameType::kRequest, raw::kFlagEndStream, call_id++,
                         &header, &request, limits);
     benchmark::DoNotOptimize(appended);
     benchmark::DoNotOptimize(out.Peek());
@@ -94,13 +94,13 @@ BENCHMARK(BM_EncodeRequest)->Apply(SizeArgs);
 
 void BM_DecodeFrame(benchmark::State& state) {
   const std::string frame = RequestFrameOfSize(state.range(0));
-  FrameDecoder decoder(FrameLimits{}, /*expect_preface=*/false);
-  Buffer input(128 * 1024);
+  raw::FrameDecoder decoder(raw::FrameLimits{}, /*expect_preface=*/false);
+  net::Buffer input(128 * 1024);
   for (auto _ : state) {
     input.Append(frame);
-    FrameDecoder::Event event = decoder.Next(&input);
+    raw::FrameDecoder::Event event = decoder.Next(&input);
     benchmark::DoNotOptimize(event.payload.data());
-    if (event.kind != FrameDecoder::Event::kFrame) state.SkipWithError("decode");
+    if (event.kind != raw::FrameDecoder::Event::kFrame) state.SkipWithError("decode");
     event = decoder.Next(&input);  // Consumes the frame; needs more.
     benchmark::DoNotOptimize(event.kind);
   }
@@ -111,14 +111,14 @@ BENCHMARK(BM_DecodeFrame)->Apply(SizeArgs);
 
 void BM_DecodeRequest(benchmark::State& state) {
   const std::string frame = RequestFrameOfSize(state.range(0));
-  const FrameLimits limits;
-  FrameDecoder decoder(limits, /*expect_preface=*/false);
-  Buffer input(128 * 1024);
+  const raw::FrameLimits limits;
+  raw::FrameDecoder decoder(limits, /*expect_preface=*/false);
+  net::Buffer input(128 * 1024);
   wire::v1::RequestHeader header;
   for (auto _ : state) {
     input.Append(frame);
-    FrameDecoder::Event event = decoder.Next(&input);
-    absl::StatusOr<CallPayload> parts = SplitCallPayload(event.payload, limits);
+    raw::FrameDecoder::Event event = decoder.Next(&input);
+    absl::StatusOr<raw::CallPayload> parts = raw::SplitCallPayload(event.payload, limits);
     if (!parts.ok() ||
         !header.ParseFromArray(parts->header.data(),
                                static_cast<int>(parts->header.size()))) {
@@ -138,13 +138,13 @@ void BM_DecodeBurst(benchmark::State& state) {
   std::string burst;
   const std::string frame = RequestFrameOfSize(state.range(0));
   for (int i = 0; i < frames_per_burst; ++i) burst += frame;
-  FrameDecoder decoder(FrameLimits{}, /*expect_preface=*/false);
-  Buffer input(burst.size() + 1024);
+  raw::FrameDecoder decoder(raw::FrameLimits{}, /*expect_preface=*/false);
+  net::Buffer input(burst.size() + 1024);
   for (auto _ : state) {
     input.Append(burst);
     int frames = 0;
-    for (FrameDecoder::Event event = decoder.Next(&input);
-         event.kind == FrameDecoder::Event::kFrame;
+    for (raw::FrameDecoder::Event event = decoder.Next(&input);
+         event.kind == raw::FrameDecoder::Event::kFrame;
          event = decoder.Next(&input)) {
       ++frames;
     }
@@ -157,4 +157,4 @@ void BM_DecodeBurst(benchmark::State& state) {
 BENCHMARK(BM_DecodeBurst)->Args({0, 1000})->Args({64, 1000});
 
 }  // namespace
-}  // namespace dualrpc::raw
+}  // namespace dualrpc::bench

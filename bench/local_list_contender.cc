@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "base/posix_error.h"
+#include "dualrpc/base/posix_error.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -19,7 +19,7 @@ namespace {
 // the number of entries.
 absl::StatusOr<int64_t> ListOnce(const std::string& path) {
   DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return PosixError(absl::StrCat("opendir ", path), errno);
+  if (dir == nullptr) return base::PosixError(absl::StrCat("opendir ", path), errno);
   int64_t entries = 0;
   absl::Status status;
   while (const dirent* entry = ::readdir(dir)) {
@@ -28,7 +28,7 @@ absl::StatusOr<int64_t> ListOnce(const std::string& path) {
       continue;
     struct stat st;
     if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      status = PosixError(absl::StrCat("lstat ", entry->d_name), errno);
+      status = base::PosixError(absl::StrCat("lstat ", entry->d_name), errno);
       break;
     }
     ++entries;

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "base/posix_error.h"
+#include "dualrpc/base/posix_error.h"
 
 namespace dualrpc::bench {
 
@@ -69,14 +69,14 @@ absl::Status PinProcess(pid_t pid, const cpu_set_t& cpus) {
                                         : absl::StrCat("/proc/", pid, "/task");
   DIR* dir = ::opendir(task_dir.c_str());
   if (dir == nullptr)
-    return PosixError(absl::StrCat("opendir ", task_dir), errno);
+    return base::PosixError(absl::StrCat("opendir ", task_dir), errno);
   absl::Status result;
   while (const dirent* entry = ::readdir(dir)) {
     if (entry->d_name[0] == '.') continue;
     const pid_t tid = static_cast<pid_t>(std::atoi(entry->d_name));
     // A thread may exit between readdir and here (ESRCH): nothing to pin.
     if (::sched_setaffinity(tid, sizeof cpus, &cpus) != 0 && errno != ESRCH) {
-      result = PosixError(absl::StrCat("sched_setaffinity ", tid), errno);
+      result = base::PosixError(absl::StrCat("sched_setaffinity ", tid), errno);
     }
   }
   ::closedir(dir);

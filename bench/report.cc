@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "base/posix_error.h"
+#include "dualrpc/base/posix_error.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -502,7 +502,7 @@ absl::Status WriteJson(const std::string& path, const Scenario& scenario,
   std::ofstream out(path, std::ios::trunc);
   out << json;
   out.close();
-  if (!out) return PosixError(absl::StrCat("writing ", path), errno);
+  if (!out) return base::PosixError(absl::StrCat("writing ", path), errno);
   return absl::OkStatus();
 }
 

@@ -17,7 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "base/posix_error.h"
+#include "dualrpc/base/posix_error.h"
 #include "bench_net.h"
 
 namespace dualrpc::bench {
@@ -28,7 +28,7 @@ constexpr absl::Duration kPollInterval = absl::Milliseconds(10);
 
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return PosixError(absl::StrCat("open ", path), errno);
+  if (!in) return base::PosixError(absl::StrCat("open ", path), errno);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
@@ -62,7 +62,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   c_argv.push_back(nullptr);
 
   const pid_t pid = ::fork();
-  if (pid < 0) return PosixError("fork", errno);
+  if (pid < 0) return base::PosixError("fork", errno);
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
     const int log_fd = ::open(log_path.c_str(),
@@ -168,7 +168,7 @@ absl::Status ServerProcess::ResetPeakRss() const {
   std::ofstream out(path);
   out << "5\n";
   out.close();
-  if (!out) return PosixError(absl::StrCat("write ", path), errno);
+  if (!out) return base::PosixError(absl::StrCat("write ", path), errno);
   return absl::OkStatus();
 }
 

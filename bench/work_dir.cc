@@ -12,8 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "base/posix_error.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/posix_error.h"
+#include "dualrpc/base/scoped_fd.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -31,10 +31,10 @@ absl::StatusOr<WorkDir> WorkDir::Create(bool keep) {
       tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/dualrpc-bench-XXXXXX");
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  if (::mkdtemp(buffer.data()) == nullptr) return PosixError("mkdtemp", errno);
+  if (::mkdtemp(buffer.data()) == nullptr) return base::PosixError("mkdtemp", errno);
   WorkDir dir(buffer.data(), keep);
   if (::mkdir(dir.root().c_str(), 0755) != 0)
-    return PosixError("mkdir root", errno);
+    return base::PosixError("mkdir root", errno);
   return dir;
 }
 
@@ -47,15 +47,15 @@ absl::Status WorkDir::MakeListDirectory(const std::string& relative_path,
                                         int entries) const {
   const std::string path = absl::StrCat(root(), "/", relative_path);
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) {
-    return PosixError(absl::StrCat("mkdir ", path), errno);
+    return base::PosixError(absl::StrCat("mkdir ", path), errno);
   }
-  ScopedFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) return PosixError(absl::StrCat("open ", path), errno);
+  base::ScopedFd dir(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return base::PosixError(absl::StrCat("open ", path), errno);
   for (int i = 0; i < entries; ++i) {
     const std::string name = absl::StrFormat("entry-%07d", i);
-    ScopedFd file(::openat(dir.get(), name.c_str(),
+    base::ScopedFd file(::openat(dir.get(), name.c_str(),
                            O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!file.valid()) return PosixError(absl::StrCat("create ", name), errno);
+    if (!file.valid()) return base::PosixError(absl::StrCat("create ", name), errno);
   }
   return absl::OkStatus();
 }

@@ -2,14 +2,14 @@
 // same thread; live objects never share a block; construction and
 // destruction run as usual.
 
-#include "base/heap.h"
+#include "dualrpc/base/heap.h"
 
 #include <memory>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace dualrpc {
+namespace dualrpc::base {
 namespace {
 
 int g_live = 0;
@@ -50,4 +50,4 @@ TEST(ThreadCachedAllocationTest, CacheIsBoundedAndObjectsStayDistinct) {
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::base

@@ -1,4 +1,4 @@
-#include "cli/channel_file_service_client.h"
+#include "dualrpc/cli/channel_file_service_client.h"
 
 #include <memory>
 #include <string>
@@ -7,15 +7,15 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "rpc/call.h"
-#include "rpc/channel.h"
+#include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/channel.h"
 
 namespace dualrpc::cli {
 namespace {
 
 // Completes every call inline with a scripted status and response, and
 // records what the call carried.
-class FakeChannel final : public Channel {
+class FakeChannel final : public rpc::Channel {
  public:
   void Reply(absl::Status status,
              const google::protobuf::MessageLite& response) {
@@ -26,8 +26,8 @@ class FakeChannel final : public Channel {
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const ::dualrpc::CallOptions& options,
-                      UnaryDone done) override {
+                      const ::dualrpc::rpc::CallOptions& options,
+                      rpc::UnaryDone done) override {
     last_method = std::string(method);
     last_request_bytes = request.SerializeAsString();
     last_timeout = options.timeout;

@@ -1,4 +1,4 @@
-#include "cli/commands.h"
+#include "dualrpc/cli/commands.h"
 
 #include <map>
 #include <sstream>

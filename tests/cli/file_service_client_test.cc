@@ -1,4 +1,4 @@
-#include "cli/file_service_client.h"
+#include "dualrpc/cli/file_service_client.h"
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"

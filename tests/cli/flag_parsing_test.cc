@@ -1,4 +1,4 @@
-#include "cli/flag_parsing.h"
+#include "dualrpc/cli/flag_parsing.h"
 
 #include <cstdint>
 #include <string>

@@ -3,7 +3,7 @@
 // ServiceRegistry directly (serializing both ways, as a transport does).
 // What the transports add is covered by tests/integration/inspection_test.
 
-#include "cli/inspect_commands.h"
+#include "dualrpc/cli/inspect_commands.h"
 
 #include <memory>
 #include <sstream>
@@ -13,14 +13,14 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "cli/reflection_client.h"
+#include "dualrpc/cli/reflection_client.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "rpc/channel.h"
-#include "rpc/service_registry.h"
-#include "service/health_service.h"
-#include "service/reflection_service.h"
+#include "dualrpc/rpc/channel.h"
+#include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/inspection/reflection_service.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/temp_dir.h"
 
@@ -33,18 +33,18 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-class RegistryChannel final : public Channel {
+class RegistryChannel final : public rpc::Channel {
  public:
-  explicit RegistryChannel(const ServiceRegistry* registry)
+  explicit RegistryChannel(const rpc::ServiceRegistry* registry)
       : registry_(registry) {}
 
   void StartUnaryCall(absl::string_view path,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const ::dualrpc::CallOptions& /*options*/,
-                      UnaryDone done) override {
+                      const ::dualrpc::rpc::CallOptions& /*options*/,
+                      rpc::UnaryDone done) override {
     paths_.emplace_back(path);
-    const UnaryMethod* method = registry_->FindMethod(path);
+    const rpc::UnaryMethod* method = registry_->FindMethod(path);
     if (method == nullptr) {
       std::move(done)(absl::UnimplementedError(absl::StrCat(path)));
       return;
@@ -68,13 +68,13 @@ class RegistryChannel final : public Channel {
   const std::vector<std::string>& paths() const { return paths_; }
 
  private:
-  const ServiceRegistry* const registry_;
+  const rpc::ServiceRegistry* const registry_;
   std::vector<std::string> paths_;
 };
 
 struct FakeFileService {
-  void Echo(ServerCallContext*, const v1::EchoRequest* request,
-            v1::EchoResponse* response, UnaryDone done) {
+  void Echo(rpc::ServerCallContext*, const v1::EchoRequest* request,
+            v1::EchoResponse* response, rpc::UnaryDone done) {
     if (request->payload() == "deny") {
       std::move(done)(absl::PermissionDeniedError("denied"));
       return;
@@ -93,7 +93,7 @@ class InspectCommandsTest : public ::testing::Test {
         reflection_(&channel_, absl::Seconds(5)) {
     EXPECT_TRUE(
         registry_
-            .AddMethod(MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+            .AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
                                        &file_service_, &FakeFileService::Echo))
             .ok());
     EXPECT_TRUE(health_.Register(&registry_).ok());
@@ -122,9 +122,9 @@ class InspectCommandsTest : public ::testing::Test {
   }
 
   FakeFileService file_service_;
-  ServiceRegistry registry_;
-  HealthService health_;
-  ReflectionService reflection_service_;
+  rpc::ServiceRegistry registry_;
+  inspection::HealthService health_;
+  inspection::ReflectionService reflection_service_;
   RegistryChannel channel_;
   ReflectionClient reflection_;
 };
@@ -254,9 +254,9 @@ TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
 // missing ones by name.
 TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
   struct FirstFileOnly {
-    ReflectionService* full;
-    void Info(ServerCallContext*, const ServerReflectionRequest* request,
-              ServerReflectionResponse* response, UnaryDone done) {
+    inspection::ReflectionService* full;
+    void Info(rpc::ServerCallContext*, const ServerReflectionRequest* request,
+              ServerReflectionResponse* response, rpc::UnaryDone done) {
       *response = full->Answer(*request);
       auto* files = response->mutable_file_descriptor_response()
                         ->mutable_file_descriptor_proto();
@@ -266,7 +266,7 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
   } first_file_only{&reflection_service_};
   ASSERT_TRUE(
       registry_
-          .AddMethod(MakeUnaryMethod(ReflectionService::kInfoPath,
+          .AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
                                      &first_file_only, &FirstFileOnly::Info))
           .ok());
   std::string out;
@@ -283,7 +283,7 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
     std::istringstream in(R"({"path":"docs"})");
     EXPECT_EQ(*ReadRequestJson(stdin_flag, in), R"({"path":"docs"})");
   }
-  testing::TempDir dir;
+  dualrpc_testing::TempDir dir;
   dir.WriteFile("request.json", R"({"payload":"aGk="})");
   EXPECT_EQ(*ReadRequestJson("@" + dir.Join("request.json"), unused),
             R"({"payload":"aGk="})");

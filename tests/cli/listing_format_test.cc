@@ -1,4 +1,4 @@
-#include "cli/listing_format.h"
+#include "dualrpc/cli/listing_format.h"
 
 #include <cstdint>
 

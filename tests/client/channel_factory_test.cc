@@ -1,13 +1,13 @@
-#include "client/channel_factory.h"
+#include "dualrpc/client/channel_factory.h"
 
 #include <memory>
 
 #include "absl/status/status.h"
-#include "client/target.h"
+#include "dualrpc/client/target.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace dualrpc {
+namespace dualrpc::client {
 namespace {
 
 using ::testing::HasSubstr;
@@ -18,7 +18,7 @@ TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
   for (const char* target :
        {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
         "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
-    absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target);
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = CreateChannel(target);
     ASSERT_TRUE(channel.ok()) << target << ": " << channel.status();
     EXPECT_NE(*channel, nullptr) << target;
   }
@@ -71,4 +71,4 @@ TEST(CreateChannelTest, OptionsOutOfRangeAreInvalidArgumentOnEveryScheme) {
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::client

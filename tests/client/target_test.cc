@@ -1,4 +1,4 @@
-#include "client/target.h"
+#include "dualrpc/client/target.h"
 
 #include <string>
 
@@ -6,7 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace dualrpc {
+namespace dualrpc::client {
 namespace {
 
 using ::testing::HasSubstr;
@@ -59,4 +59,4 @@ TEST(ParseTargetTest, GarbageIsInvalidArgument) {
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::client

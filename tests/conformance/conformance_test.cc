@@ -18,13 +18,13 @@
 #include "dualrpc/v1/file_service.dualrpc.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "grpc/grpc_channel.h"
+#include "dualrpc/grpc/grpc_channel.h"
 #include "gtest/gtest.h"
-#include "raw/framed_channel.h"
+#include "dualrpc/raw/client/raw_channel.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
-namespace dualrpc {
+namespace dualrpc::client {
 namespace {
 
 using conformance::v1::Case;
@@ -47,7 +47,7 @@ const Suite& TheSuite() {
   return *suite;
 }
 
-void BuildFixture(const Suite& suite, const testing::TempDir& root) {
+void BuildFixture(const Suite& suite, const dualrpc_testing::TempDir& root) {
   for (const conformance::v1::Node& node : suite.fixture()) {
     switch (node.kind_case()) {
       case conformance::v1::Node::kFileContents:
@@ -73,10 +73,10 @@ class ConformanceEnvironment : public ::testing::Environment {
   static ConformanceEnvironment& Get() { return *instance_; }
 
   void SetUp() override {
-    root_ = std::make_unique<testing::TempDir>();
+    root_ = std::make_unique<dualrpc_testing::TempDir>();
     BuildFixture(TheSuite(), *root_);
-    absl::StatusOr<std::unique_ptr<testing::ServerProcess>> server =
-        testing::ServerProcess::Start(root_->path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::ServerProcess::Start(root_->path());
     if (server.ok()) server_ = *std::move(server);
     EXPECT_TRUE(server.ok()) << server.status();
   }
@@ -93,22 +93,22 @@ class ConformanceEnvironment : public ::testing::Environment {
   static ConformanceEnvironment* const instance_;
 
  private:
-  std::unique_ptr<testing::TempDir> root_;
-  std::unique_ptr<testing::ServerProcess> server_;
+  std::unique_ptr<dualrpc_testing::TempDir> root_;
+  std::unique_ptr<dualrpc_testing::ServerProcess> server_;
 };
 
 ConformanceEnvironment* const ConformanceEnvironment::instance_ =
     static_cast<ConformanceEnvironment*>(
         ::testing::AddGlobalTestEnvironment(new ConformanceEnvironment()));
 
-std::shared_ptr<Channel> MakeChannel(const std::string& transport) {
+std::shared_ptr<rpc::Channel> MakeChannel(const std::string& transport) {
   const std::string address = ConformanceEnvironment::Get().address(transport);
-  if (transport == "grpc") return *GrpcChannel::Create(address);
-  return *raw::FramedChannel::Create(address);
+  if (transport == "grpc") return *grpc::GrpcChannel::Create(address);
+  return *raw::RawChannel::Create(address);
 }
 
-CallOptions Deadline() {
-  CallOptions options;
+rpc::CallOptions Deadline() {
+  rpc::CallOptions options;
   options.timeout = absl::Seconds(30);
   return options;
 }
@@ -216,4 +216,4 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::client

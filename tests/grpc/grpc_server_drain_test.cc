@@ -10,22 +10,22 @@
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
-#include "core/blocking_executor.h"
-#include "core/file_service.h"
-#include "core/served_root.h"
-#include "grpc/grpc_server.h"
-#include "grpc/registry_grpc_service.h"
+#include "dualrpc/base/blocking_executor.h"
+#include "dualrpc/fileservice/file_service.h"
+#include "dualrpc/fileservice/served_root.h"
+#include "dualrpc/grpc/grpc_server.h"
+#include "dualrpc/grpc/registry_grpc_service.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "dualrpc/v1/file_service.grpc.pb.h"
 #include "gtest/gtest.h"
-#include "service/file_service_impl.h"
+#include "dualrpc/service/file_service_impl.h"
 #include "testing/temp_dir.h"
 
-namespace dualrpc {
+namespace dualrpc::grpc {
 namespace {
 
-using ::dualrpc::testing::TempDir;
-using HealthStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+using ::dualrpc_testing::TempDir;
+using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
 
 // Polls `condition` every millisecond for up to 30 s.
 template <typename Condition>
@@ -38,26 +38,26 @@ bool Eventually(Condition condition) {
   return true;
 }
 
-HealthStatus CheckHealth(grpc::health::v1::Health::Stub* health) {
-  grpc::ClientContext context;
+HealthStatus CheckHealth(::grpc::health::v1::Health::Stub* health) {
+  ::grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  grpc::health::v1::HealthCheckRequest request;
-  grpc::health::v1::HealthCheckResponse response;
-  grpc::Status status = health->Check(&context, request, &response);
-  return status.ok() ? response.status() : grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  ::grpc::health::v1::HealthCheckRequest request;
+  ::grpc::health::v1::HealthCheckResponse response;
+  ::grpc::Status status = health->Check(&context, request, &response);
+  return status.ok() ? response.status() : ::grpc::health::v1::HealthCheckResponse::UNKNOWN;
 }
 
 TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
-  TempDir root;
+  dualrpc_testing::TempDir root;
   root.WriteFile("only.txt", "x");
-  absl::StatusOr<ServedRoot> served = ServedRoot::Open(root.path());
+  absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
   ASSERT_TRUE(served.ok()) << served.status();
-  FileServiceCore core(*std::move(served), FileServiceOptions());
-  BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
-  FileServiceImpl service(&core, &executor);
-  ServiceRegistry registry;
+  fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions());
+  base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
+  service::FileServiceImpl service(&core, &executor);
+  rpc::ServiceRegistry registry;
   ASSERT_TRUE(v1::RegisterFileService(&service, &registry).ok());
-  absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> grpc_services =
+  absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> grpc_services =
       MakeGrpcServices(registry);
   ASSERT_TRUE(grpc_services.ok()) << grpc_services.status();
   GrpcServerOptions options;
@@ -66,10 +66,10 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
       GrpcServer::Start(options, {(*grpc_services)[0].get()});
   ASSERT_TRUE(server.ok()) << server.status();
 
-  auto channel = grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials());
+  auto channel = ::grpc::CreateChannel((*server)->address(), ::grpc::InsecureChannelCredentials());
   auto stub = v1::FileService::NewStub(channel);
-  auto health = grpc::health::v1::Health::NewStub(channel);
-  ASSERT_EQ(CheckHealth(health.get()), grpc::health::v1::HealthCheckResponse::SERVING);
+  auto health = ::grpc::health::v1::Health::NewStub(channel);
+  ASSERT_EQ(CheckHealth(health.get()), ::grpc::health::v1::HealthCheckResponse::SERVING);
 
   // Occupy the executor's only thread.
   absl::Notification blocker_running, release_blocker;
@@ -81,12 +81,12 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
                   .ok());
   blocker_running.WaitForNotification();
 
-  grpc::ClientContext call_context;
+  ::grpc::ClientContext call_context;
   v1::ListDirectoryRequest request;
   v1::ListDirectoryResponse response;
-  grpc::Status call_status;
+  ::grpc::Status call_status;
   absl::Notification call_done;
-  stub->async()->ListDirectory(&call_context, &request, &response, [&](grpc::Status status) {
+  stub->async()->ListDirectory(&call_context, &request, &response, [&](::grpc::Status status) {
     call_status = std::move(status);
     call_done.Notify();
   });
@@ -94,7 +94,7 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
 
   std::thread shutdown([&] { (*server)->Shutdown(absl::Seconds(30)); });
   ASSERT_TRUE(Eventually([&] {
-    return CheckHealth(health.get()) != grpc::health::v1::HealthCheckResponse::SERVING;
+    return CheckHealth(health.get()) != ::grpc::health::v1::HealthCheckResponse::SERVING;
   }));
   EXPECT_FALSE(call_done.HasBeenNotified());
 
@@ -106,13 +106,13 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   EXPECT_EQ(response.entries(0).name(), "only.txt");
 
   // Once shut down, new calls are refused as UNAVAILABLE.
-  grpc::ClientContext late_context;
+  ::grpc::ClientContext late_context;
   late_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   v1::EchoRequest echo;
   v1::EchoResponse echo_response;
   EXPECT_EQ(stub->Echo(&late_context, echo, &echo_response).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+            ::grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::grpc

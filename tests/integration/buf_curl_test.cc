@@ -10,40 +10,40 @@
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
-namespace dualrpc {
+namespace dualrpc::server {
 namespace {
 
-using ::dualrpc::testing::CommandResult;
-using ::dualrpc::testing::RunCommand;
-using ::dualrpc::testing::ServerProcess;
-using ::dualrpc::testing::TempDir;
+using ::dualrpc_testing::CommandResult;
+using ::dualrpc_testing::RunCommand;
+using ::dualrpc_testing::ServerProcess;
+using ::dualrpc_testing::TempDir;
 using ::testing::HasSubstr;
 
 class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(root_.path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::ServerProcess::Start(root_.path());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
 
-  CommandResult BufCurl(std::vector<std::string> args, const std::string& stdin_text = "") {
+  dualrpc_testing::CommandResult BufCurl(std::vector<std::string> args, const std::string& stdin_text = "") {
     args.insert(args.begin(), {DUALRPC_BUF_PATH, "curl", "--protocol", "grpc",
                                "--http2-prior-knowledge"});
-    return RunCommand(args, stdin_text);
+    return dualrpc_testing::RunCommand(args, stdin_text);
   }
 
   std::string Url(const std::string& method = "") {
     return "http://" + server_->address("grpc") + (method.empty() ? "" : "/" + method);
   }
 
-  TempDir root_;
-  std::unique_ptr<ServerProcess> server_;
+  dualrpc_testing::TempDir root_;
+  std::unique_ptr<dualrpc_testing::ServerProcess> server_;
 };
 
 TEST_F(BufCurlTest, ListsServicesThroughReflection) {
-  CommandResult result = BufCurl({"--list-services", Url()});
+  dualrpc_testing::CommandResult result = BufCurl({"--list-services", Url()});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService"));
   EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health"));
@@ -52,7 +52,7 @@ TEST_F(BufCurlTest, ListsServicesThroughReflection) {
 // --list-methods needs each service's file descriptor from reflection, so
 // it proves the services are described, not only named.
 TEST_F(BufCurlTest, DescribesServiceMethods) {
-  CommandResult result = BufCurl({"--list-methods", Url()});
+  dualrpc_testing::CommandResult result = BufCurl({"--list-methods", Url()});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/Echo"));
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/ListDirectory"));
@@ -61,31 +61,31 @@ TEST_F(BufCurlTest, DescribesServiceMethods) {
 }
 
 TEST_F(BufCurlTest, CallsEchoWithJson) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       BufCurl({"-d", R"({"payload": "aGVsbG8="})", Url("dualrpc.v1.FileService/Echo")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("payload": "aGVsbG8=")"));
 }
 
 TEST_F(BufCurlTest, CallsListDirectoryFromStdin) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/ListDirectory")}, R"({"path": ""})");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("name": "a.txt")"));
 }
 
 TEST_F(BufCurlTest, ChecksHealth) {
-  CommandResult result = BufCurl({"-d", "{}", Url("grpc.health.v1.Health/Check")});
+  dualrpc_testing::CommandResult result = BufCurl({"-d", "{}", Url("grpc.health.v1.Health/Check")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("SERVING"));
 }
 
 TEST_F(BufCurlTest, ReportsStatusCodeOfFailedCall) {
-  CommandResult result = BufCurl(
+  dualrpc_testing::CommandResult result = BufCurl(
       {"-d", R"({"path": "../.."})", Url("dualrpc.v1.FileService/ListDirectory")});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("permission_denied"));
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::server

@@ -11,25 +11,25 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "client/channel_factory.h"
+#include "dualrpc/client/channel_factory.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "gtest/gtest.h"
-#include "rpc/call.h"
-#include "rpc/channel.h"
-#include "rpc/client_call.h"
+#include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/channel.h"
+#include "dualrpc/rpc/client_call.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
-namespace dualrpc {
+namespace dualrpc::server {
 namespace {
 
-using ::dualrpc::testing::BinaryPath;
-using ::dualrpc::testing::CommandResult;
-using ::dualrpc::testing::RunCommand;
-using ::dualrpc::testing::ServerProcess;
-using ::dualrpc::testing::TempDir;
+using ::dualrpc_testing::BinaryPath;
+using ::dualrpc_testing::CommandResult;
+using ::dualrpc_testing::RunCommand;
+using ::dualrpc_testing::ServerProcess;
+using ::dualrpc_testing::TempDir;
 using ::grpc::reflection::v1alpha::ServerReflectionRequest;
 using ::grpc::reflection::v1alpha::ServerReflectionResponse;
 using ::testing::HasSubstr;
@@ -43,8 +43,8 @@ class InspectionTest : public ::testing::Test {
   void SetUp() override {
     root_.WriteFile("hello.txt", "hello\n");
     root_.MakeDirectory("docs");
-    absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(root_.path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::ServerProcess::Start(root_.path());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     targets_ = {"grpc://" + server_->address("grpc"),
@@ -53,14 +53,14 @@ class InspectionTest : public ::testing::Test {
 
   // `dualrpc COMMAND TARGET ARGS...` on both transports. Asserts that both
   // printed and exited the same, and returns that result.
-  CommandResult CliOnBoth(const std::string& command,
+  dualrpc_testing::CommandResult CliOnBoth(const std::string& command,
                           const std::vector<std::string>& args,
                           const std::string& stdin_text = "") {
-    std::vector<CommandResult> results;
+    std::vector<dualrpc_testing::CommandResult> results;
     for (const std::string& target : targets_) {
-      std::vector<std::string> argv = {BinaryPath("dualrpc"), command, target};
+      std::vector<std::string> argv = {dualrpc_testing::BinaryPath("dualrpc"), command, target};
       argv.insert(argv.end(), args.begin(), args.end());
-      results.push_back(RunCommand(argv, stdin_text));
+      results.push_back(dualrpc_testing::RunCommand(argv, stdin_text));
     }
     EXPECT_EQ(results[0].stdout_text, results[1].stdout_text) << command;
     EXPECT_EQ(results[0].stderr_text, results[1].stderr_text) << command;
@@ -68,13 +68,13 @@ class InspectionTest : public ::testing::Test {
     return results[0];
   }
 
-  TempDir root_;
-  std::unique_ptr<ServerProcess> server_;
+  dualrpc_testing::TempDir root_;
+  std::unique_ptr<dualrpc_testing::ServerProcess> server_;
   std::vector<std::string> targets_;
 };
 
 TEST_F(InspectionTest, ListShowsApplicationHealthAndReflection) {
-  CommandResult result = CliOnBoth("list", {});
+  dualrpc_testing::CommandResult result = CliOnBoth("list", {});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text,
             "dualrpc.v1.FileService\n"
@@ -84,15 +84,15 @@ TEST_F(InspectionTest, ListShowsApplicationHealthAndReflection) {
 
 TEST_F(InspectionTest, TargetFlagWorksLikeTargetArgument) {
   for (const std::string& target : targets_) {
-    CommandResult result =
-        RunCommand({BinaryPath("dualrpc"), "--target", target, "list"});
+    dualrpc_testing::CommandResult result =
+        dualrpc_testing::RunCommand({dualrpc_testing::BinaryPath("dualrpc"), "--target", target, "list"});
     ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
     EXPECT_THAT(result.stdout_text, StartsWith("dualrpc.v1.FileService\n"));
   }
 }
 
 TEST_F(InspectionTest, DescribesServiceWithBothMethods) {
-  CommandResult result = CliOnBoth("describe", {"dualrpc.v1.FileService"});
+  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"dualrpc.v1.FileService"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text,
               StartsWith("dualrpc.v1.FileService is a service:\n"
@@ -106,7 +106,7 @@ TEST_F(InspectionTest, DescribesServiceWithBothMethods) {
 }
 
 TEST_F(InspectionTest, DescribesMessageFields) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       CliOnBoth("describe", {"dualrpc.v1.ListDirectoryRequest"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text,
@@ -119,7 +119,7 @@ TEST_F(InspectionTest, DescribesMessageFields) {
 }
 
 TEST_F(InspectionTest, DescribesHealthAndReflectionServices) {
-  CommandResult result = CliOnBoth("describe", {"grpc.health.v1.Health"});
+  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"grpc.health.v1.Health"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("rpc Check("));
   result = CliOnBoth("describe", {"grpc.reflection.v1alpha.ServerReflection"});
@@ -128,14 +128,14 @@ TEST_F(InspectionTest, DescribesHealthAndReflectionServices) {
 }
 
 TEST_F(InspectionTest, CallsEchoWithJson) {
-  CommandResult result = CliOnBoth(
+  dualrpc_testing::CommandResult result = CliOnBoth(
       "call", {"dualrpc.v1.FileService/Echo", "-d", R"({"payload":"aGk="})"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text, "{\n \"payload\": \"aGk=\"\n}\n");
 }
 
 TEST_F(InspectionTest, CallsListDirectoryWithJsonFromStdin) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       CliOnBoth("call", {"/dualrpc.v1.FileService/ListDirectory", "-d", "@-"},
                 R"({"path": "", "pageSize": 1})");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
@@ -146,7 +146,7 @@ TEST_F(InspectionTest, CallsListDirectoryWithJsonFromStdin) {
 }
 
 TEST_F(InspectionTest, HealthCheckIsServingOnBoth) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       CliOnBoth("call", {"grpc.health.v1.Health/Check", "-d", "{}"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text, "{\n \"status\": \"SERVING\"\n}\n");
@@ -160,7 +160,7 @@ TEST_F(InspectionTest, HealthCheckIsServingOnBoth) {
 }
 
 TEST_F(InspectionTest, FailedCallPrintsCodeAndExitsOne) {
-  CommandResult result = CliOnBoth(
+  dualrpc_testing::CommandResult result = CliOnBoth(
       "call",
       {"dualrpc.v1.FileService/ListDirectory", "-d", R"({"path": "../.."})"});
   EXPECT_EQ(result.exit_code, 1);
@@ -170,7 +170,7 @@ TEST_F(InspectionTest, FailedCallPrintsCodeAndExitsOne) {
 }
 
 TEST_F(InspectionTest, UnknownSymbolIsNotFound) {
-  CommandResult result = CliOnBoth("describe", {"dualrpc.v1.Nope"});
+  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"dualrpc.v1.Nope"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(
       result.stderr_text,
@@ -206,26 +206,26 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
   add().set_all_extension_numbers_of_type("nope.T");
   add();  // No message_request.
 
-  std::vector<std::shared_ptr<Channel>> channels;
+  std::vector<std::shared_ptr<rpc::Channel>> channels;
   for (const std::string& target : targets_) {
-    absl::StatusOr<std::shared_ptr<Channel>> channel = CreateChannel(target);
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = client::CreateChannel(target);
     ASSERT_TRUE(channel.ok()) << channel.status();
     channels.push_back(*channel);
   }
-  CallOptions options;
+  rpc::CallOptions options;
   options.timeout = absl::Seconds(10);
   for (const ServerReflectionRequest& request : requests) {
     absl::StatusOr<ServerReflectionResponse> grpc_answer =
-        CallUnaryAndWait<ServerReflectionResponse>(
+        rpc::CallUnaryAndWait<ServerReflectionResponse>(
             *channels[0], kReflectionInfo, request, options);
     absl::StatusOr<ServerReflectionResponse> raw_answer =
-        CallUnaryAndWait<ServerReflectionResponse>(
+        rpc::CallUnaryAndWait<ServerReflectionResponse>(
             *channels[1], kReflectionInfo, request, options);
     ASSERT_TRUE(grpc_answer.ok()) << grpc_answer.status();
     ASSERT_TRUE(raw_answer.ok()) << raw_answer.status();
     google::protobuf::util::MessageDifferencer differencer;
     differencer.TreatAsSet(
-        grpc::reflection::v1alpha::ListServiceResponse::descriptor()
+        ::grpc::reflection::v1alpha::ListServiceResponse::descriptor()
             ->FindFieldByName("service"));
     std::string differences;
     differencer.ReportDifferencesToString(&differences);
@@ -236,4 +236,4 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::server

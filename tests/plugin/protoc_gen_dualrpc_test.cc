@@ -13,12 +13,12 @@
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
-namespace dualrpc {
+namespace dualrpc::plugin {
 namespace {
 
-using ::dualrpc::testing::CommandResult;
-using ::dualrpc::testing::RunCommand;
-using ::dualrpc::testing::TempDir;
+using ::dualrpc_testing::CommandResult;
+using ::dualrpc_testing::RunCommand;
+using ::dualrpc_testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -33,23 +33,23 @@ class ProtocGenDualrpcTest : public ::testing::Test {
  protected:
   // Runs protoc with the plugin on `proto_name` below `import_dir`, writing
   // into out_; `option` is passed as the plugin's parameter if non-empty.
-  CommandResult Generate(const std::string& import_dir,
+  dualrpc_testing::CommandResult Generate(const std::string& import_dir,
                          const std::string& proto_name,
                          const std::string& option = "") {
     const std::string out_flag =
         "--dualrpc_out=" + (option.empty() ? "" : option + ":") + out_.path();
-    return RunCommand({DUALRPC_PROTOC_PATH,
+    return dualrpc_testing::RunCommand({DUALRPC_PROTOC_PATH,
                        "--plugin=protoc-gen-dualrpc=" DUALRPC_PLUGIN_PATH,
                        out_flag, "-I", import_dir,
                        import_dir + "/" + proto_name});
   }
 
-  TempDir in_;
-  TempDir out_;
+  dualrpc_testing::TempDir in_;
+  dualrpc_testing::TempDir out_;
 };
 
 TEST_F(ProtocGenDualrpcTest, FileWithoutServicesGetsBothFilesDeclaringNothing) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       Generate(DUALRPC_PROTO_DIR, "dualrpc/wire/v1/wire.proto");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stderr_text, "");
@@ -73,7 +73,7 @@ service Shop {
   rpc Chat(stream Outer) returns (stream Outer);
 }
 )");
-  CommandResult result = Generate(in_.path(), "plain.proto");
+  dualrpc_testing::CommandResult result = Generate(in_.path(), "plain.proto");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   const std::string header = ReadFile(out_.Join("plain.dualrpc.h"));
   EXPECT_THAT(header, Not(HasSubstr("namespace")));
@@ -92,11 +92,11 @@ service Shop {
 }
 
 TEST_F(ProtocGenDualrpcTest, RejectsOptions) {
-  CommandResult result =
+  dualrpc_testing::CommandResult result =
       Generate(DUALRPC_PROTO_DIR, "dualrpc/v1/file_service.proto", "lite");
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("takes no options"));
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::plugin

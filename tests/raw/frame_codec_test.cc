@@ -14,10 +14,10 @@
 #include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/wire/v1/wire.pb.h"
 #include "gtest/gtest.h"
-#include "raw/buffer.h"
-#include "raw/call_payload.h"
-#include "raw/frame.h"
-#include "raw/frame_decoder.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
 
 // Counts heap allocations, to check that the hot paths make none.
 namespace {
@@ -61,7 +61,7 @@ std::string Describe(const Event& event) {
 
 // Every event decodable from what `input` holds now (up to need-more or a
 // failure).
-void DrainEvents(FrameDecoder* decoder, Buffer* input,
+void DrainEvents(FrameDecoder* decoder, net::Buffer* input,
                  std::vector<std::string>* events) {
   for (;;) {
     Event event = decoder->Next(input);
@@ -74,7 +74,7 @@ void DrainEvents(FrameDecoder* decoder, Buffer* input,
 std::vector<std::string> DecodeInOnePiece(absl::string_view bytes,
                                           FrameLimits limits = {}) {
   FrameDecoder decoder(limits);
-  Buffer input;
+  net::Buffer input;
   input.Append(bytes);
   std::vector<std::string> events;
   DrainEvents(&decoder, &input, &events);
@@ -83,14 +83,14 @@ std::vector<std::string> DecodeInOnePiece(absl::string_view bytes,
 
 std::string Preface(std::uint8_t major = kMajorVersion,
                     std::uint8_t minor = kMinorVersion) {
-  Buffer out;
+  net::Buffer out;
   AppendPreface(&out, major, minor);
   return std::string(out.View());
 }
 
 std::string Frame(FrameType type, std::uint8_t flags, std::uint32_t call_id,
                   absl::string_view payload) {
-  Buffer out;
+  net::Buffer out;
   AppendFrame(&out, type, flags, call_id, {payload});
   return std::string(out.View());
 }
@@ -102,7 +102,7 @@ std::string RequestFrame(std::uint32_t call_id, absl::string_view method,
   header.set_timeout_micros(1000);
   v1::EchoRequest request;
   request.set_payload(std::string(echo_payload));
-  Buffer out;
+  net::Buffer out;
   EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream,
                               call_id, &header, &request, FrameLimits{})
                   .ok());
@@ -121,7 +121,7 @@ std::string EveryKindOfInput(const FrameLimits& limits) {
   stream += Frame(FrameType::kResponse, kFlagEndStream, 3,
                   std::string("\0\0\0\0", 4));
   stream += Frame(FrameType::kMessage, 0, 4, "m");
-  Buffer goaway;
+  net::Buffer goaway;
   AppendGoaway(&goaway, Goaway{4, absl::StatusCode::kUnavailable, "bye"});
   stream += std::string(goaway.View());
   return stream;
@@ -151,7 +151,7 @@ TEST(FrameCodecTest, FrameHeaderLayout) {
 TEST(FrameCodecTest, OkResponseWithoutMetadataHasEmptyHeader) {
   v1::EchoResponse response;
   response.set_payload("hi");
-  Buffer out;
+  net::Buffer out;
   ASSERT_TRUE(AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream, 1,
                               nullptr, &response, FrameLimits{})
                   .ok());
@@ -162,7 +162,7 @@ TEST(FrameCodecTest, OkResponseWithoutMetadataHasEmptyHeader) {
 TEST(FrameCodecTest, OkResponseEncodingAllocatesNothing) {
   v1::EchoResponse response;
   response.set_payload(std::string(1000, 'p'));
-  Buffer out(64 * 1024);
+  net::Buffer out(64 * 1024);
   const long before = g_allocations.load();
   for (int i = 0; i < 10; ++i) {
     ASSERT_TRUE(AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream,
@@ -174,7 +174,7 @@ TEST(FrameCodecTest, OkResponseEncodingAllocatesNothing) {
 }
 
 TEST(FrameCodecTest, DecodingAFrameAllocatesNothing) {
-  Buffer input(64 * 1024);
+  net::Buffer input(64 * 1024);
   input.Append(Preface());
   for (std::uint32_t id = 1; id <= 10; ++id) {
     input.Append(RequestFrame(id, "/a.B/C", "payload"));
@@ -203,7 +203,7 @@ std::string ProtobufRequestFrame(std::uint32_t call_id, const std::string& metho
     entry->set_key(key);
     entry->set_value(value);
   }
-  Buffer out;
+  net::Buffer out;
   EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream, call_id, &header,
                               &request, FrameLimits{})
                   .ok());
@@ -221,7 +221,7 @@ TEST(RequestHeaderTest, HandWrittenHeaderIsTheBytesProtobufWrites) {
     for (std::uint64_t timeout : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127},
                                   std::uint64_t{128}, ~std::uint64_t{0}}) {
       for (const auto& metadata : metadatas) {
-        Buffer out;
+        net::Buffer out;
         ASSERT_TRUE(
             AppendRequestFrame(&out, 7, method, timeout, metadata, request, FrameLimits{}).ok());
         EXPECT_EQ(absl::BytesToHexString(out.View()),
@@ -237,7 +237,7 @@ TEST(RequestHeaderTest, RequestFrameOverLimitsAppendsNothing) {
   request.set_payload(std::string(100, 'x'));
   FrameLimits limits;
   limits.max_message_bytes = 50;
-  Buffer out;
+  net::Buffer out;
   EXPECT_EQ(AppendRequestFrame(&out, 1, "/s/m", 0, {}, request, limits).code(),
             absl::StatusCode::kResourceExhausted);
   limits = FrameLimits{};
@@ -305,7 +305,7 @@ TEST(FrameCodecTest, CallFrameOverLimitsAppendsNothing) {
   FrameLimits limits = SmallLimits();
   v1::EchoResponse response;
   response.set_payload(std::string(100, 'p'));
-  Buffer out;
+  net::Buffer out;
   absl::Status status = AppendCallFrame(&out, FrameType::kResponse,
                                         kFlagEndStream, 1, nullptr, &response,
                                         limits);
@@ -375,7 +375,7 @@ TEST(FrameDecoderTest, RoundTripsEveryFrameType) {
 
 TEST(FrameDecoderTest, RequestPayloadRoundTrips) {
   FrameDecoder decoder{FrameLimits{}, /*expect_preface=*/false};
-  Buffer input;
+  net::Buffer input;
   input.Append(RequestFrame(7, "/dualrpc.v1.FileService/Echo", "hi"));
   Event event = decoder.Next(&input);
   ASSERT_EQ(event.kind, Event::kFrame);
@@ -393,7 +393,7 @@ TEST(FrameDecoderTest, RequestPayloadRoundTrips) {
 }
 
 TEST(FrameDecoderTest, GoawayRoundTrips) {
-  Buffer out;
+  net::Buffer out;
   AppendGoaway(&out, Goaway{42, absl::StatusCode::kOk, "idle"});
   FrameDecoder decoder{FrameLimits{}, /*expect_preface=*/false};
   Event event = decoder.Next(&out);
@@ -412,7 +412,7 @@ TEST(FrameDecoderTest, SplitAtEveryByteBoundaryDecodesIdentically) {
   const std::vector<std::string> expected = DecodeInOnePiece(stream, limits);
   for (std::size_t split = 0; split <= stream.size(); ++split) {
     FrameDecoder decoder(limits);
-    Buffer input;
+    net::Buffer input;
     std::vector<std::string> events;
     input.Append(absl::string_view(stream).substr(0, split));
     DrainEvents(&decoder, &input, &events);
@@ -427,7 +427,7 @@ TEST(FrameDecoderTest, ByteByByteDecodesIdentically) {
   const FrameLimits limits = SmallLimits();
   const std::string stream = EveryKindOfInput(limits);
   FrameDecoder decoder(limits);
-  Buffer input;
+  net::Buffer input;
   std::vector<std::string> events;
   for (char byte : stream) {
     input.Append(&byte, 1);
@@ -453,14 +453,14 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
   const FrameLimits limits = SmallLimits();
   const std::uint32_t declared = 100 * 1024 * 1024;
   FrameDecoder decoder(limits);
-  Buffer input;
+  net::Buffer input;
   input.Append(Preface());
   char header[kFrameHeaderSize];
-  StoreUint32(header, declared);
+  net::StoreUint32(header, declared);
   header[4] = static_cast<char>(FrameType::kRequest);
   header[5] = kFlagEndStream;
   header[6] = header[7] = 0;
-  StoreUint32(header + 8, 9);
+  net::StoreUint32(header + 8, 9);
   input.Append(header, sizeof header);
 
   EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.0");
@@ -471,7 +471,7 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
 
   // The body arrives in socket-read-sized pieces and is dropped as it comes.
   const std::string chunk(64 * 1024, 'j');
-  const std::size_t capacity_bound = 2 * (chunk.size() + Buffer::kInitialSize);
+  const std::size_t capacity_bound = 2 * (chunk.size() + net::Buffer::kInitialSize);
   for (std::uint32_t sent = 0; sent < declared; sent += chunk.size()) {
     input.Append(chunk);
     ASSERT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
@@ -494,9 +494,9 @@ TEST(FrameDecoderTest, OversizedFrameOfAnotherTypeIsAConnectionError) {
   for (FrameType type : {FrameType::kResponse, FrameType::kMessage,
                          FrameType::kGoaway, FrameType::kPing}) {
     char header[kFrameHeaderSize] = {};
-    StoreUint32(header, 1000);
+    net::StoreUint32(header, 1000);
     header[4] = static_cast<char>(type);
-    StoreUint32(header + 8, type == FrameType::kGoaway ||
+    net::StoreUint32(header + 8, type == FrameType::kGoaway ||
                                     type == FrameType::kPing
                                 ? 0
                                 : 1);
@@ -529,7 +529,7 @@ TEST(FrameDecoderTest, ReportsAnyVersionForTheCallerToJudge) {
 TEST(FrameDecoderTest, TruncatedInputThenEof) {
   const std::string frame = Frame(FrameType::kPing, 0, 0, "12345678");
   FrameDecoder decoder{FrameLimits{}};
-  Buffer input;
+  net::Buffer input;
   EXPECT_EQ(decoder.CheckEof(input).code(), absl::StatusCode::kUnavailable)
       << "no preface";
   input.Append("DRPC\x01");
@@ -572,7 +572,7 @@ TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
   };
   for (const Case& c : cases) {
     FrameDecoder decoder{FrameLimits{}};
-    Buffer input;
+    net::Buffer input;
     input.Append(Preface() + c.frame + Frame(FrameType::kCancel, 0, 1, ""));
     std::vector<std::string> events;
     DrainEvents(&decoder, &input, &events);
@@ -588,14 +588,14 @@ TEST(FrameDecoderTest, RandomGarbageNeverCrashesOrOverAllocates) {
     std::string garbage(kFrameHeaderSize + random() % 300, '\0');
     for (char& c : garbage) c = static_cast<char>(random());
     FrameDecoder decoder{SmallLimits()};
-    Buffer input;
+    net::Buffer input;
     input.Append(Preface());
     input.Append(garbage);
     std::vector<std::string> events;
     DrainEvents(&decoder, &input, &events);
     ASSERT_FALSE(events.empty());
     EXPECT_LE(input.capacity(),
-              Buffer::kCheapPrepend + Buffer::kInitialSize + 2 * 400);
+              net::Buffer::kCheapPrepend + net::Buffer::kInitialSize + 2 * 400);
   }
 }
 

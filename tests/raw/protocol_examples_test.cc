@@ -9,18 +9,18 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "core/blocking_executor.h"
-#include "core/file_service.h"
-#include "core/served_root.h"
+#include "dualrpc/base/blocking_executor.h"
+#include "dualrpc/fileservice/file_service.h"
+#include "dualrpc/fileservice/served_root.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/wire/v1/wire.pb.h"
 #include "gtest/gtest.h"
-#include "raw/buffer.h"
-#include "raw/call_payload.h"
-#include "raw/frame.h"
-#include "raw/raw_server.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/server/raw_server.h"
 #include "raw/test_client.h"
-#include "rpc/service_registry.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::raw {
@@ -105,12 +105,12 @@ constexpr char kEchoMethod[] = "/dualrpc.v1.FileService/Echo";
 constexpr char kListMethod[] = "/dualrpc.v1.FileService/ListDirectory";
 constexpr char kEscapeMessage[] = "path escapes the served root: \"../..\"";
 
-std::string Hex(const Buffer& buffer) {
+std::string Hex(const net::Buffer& buffer) {
   return absl::BytesToHexString(buffer.View());
 }
 
 TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
-  Buffer client;
+  net::Buffer client;
   AppendPreface(&client);
   EXPECT_EQ(Hex(client), kClientPreface);
 
@@ -125,7 +125,7 @@ TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
                   .ok());
   EXPECT_EQ(Hex(client), kEchoRequest);
 
-  Buffer server;
+  net::Buffer server;
   AppendPreface(&server);
   EXPECT_EQ(Hex(server), kServerPreface);
   server.RetrieveAll();
@@ -138,7 +138,7 @@ TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
 }
 
 TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
-  Buffer client;
+  net::Buffer client;
   wire::v1::RequestHeader header;
   header.set_method(kListMethod);
   v1::ListDirectoryRequest request;
@@ -148,7 +148,7 @@ TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
                   .ok());
   EXPECT_EQ(Hex(client), kListRequest);
 
-  Buffer server;
+  net::Buffer server;
   wire::v1::ResponseHeader response_header;
   SetResponseStatus(absl::PermissionDeniedError(kEscapeMessage),
                     &response_header);
@@ -160,35 +160,35 @@ TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
 
 // The real service behind a RawServer says exactly what the document says.
 TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
-  dualrpc::testing::TempDir root;
-  absl::StatusOr<ServedRoot> served = ServedRoot::Open(root.path());
+  dualrpc_testing::TempDir root;
+  absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
   ASSERT_TRUE(served.ok()) << served.status();
-  const FileServiceCore core(*std::move(served), FileServiceOptions{});
-  BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
+  const fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions{});
+  base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
 
-  ServiceRegistry registry;
-  UnaryMethod echo;
+  rpc::ServiceRegistry registry;
+  rpc::UnaryMethod echo;
   echo.path = kEchoMethod;
   echo.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
   echo.new_response = [] { return std::make_unique<v1::EchoResponse>(); };
-  echo.invoke = [&core](ServerCallContext*,
+  echo.invoke = [&core](rpc::ServerCallContext*,
                         const google::protobuf::Message* request,
-                        google::protobuf::Message* response, UnaryDone done) {
+                        google::protobuf::Message* response, rpc::UnaryDone done) {
     std::move(done)(
         core.Echo(static_cast<const v1::EchoRequest&>(*request),
                   static_cast<v1::EchoResponse*>(response)));
   };
   ASSERT_TRUE(registry.AddMethod(std::move(echo)).ok());
-  UnaryMethod list;
+  rpc::UnaryMethod list;
   list.path = kListMethod;
   list.new_request = [] { return std::make_unique<v1::ListDirectoryRequest>(); };
   list.new_response = [] {
     return std::make_unique<v1::ListDirectoryResponse>();
   };
-  list.invoke = [&core, &executor](ServerCallContext*,
+  list.invoke = [&core, &executor](rpc::ServerCallContext*,
                                    const google::protobuf::Message* request,
                                    google::protobuf::Message* response,
-                                   UnaryDone done) {
+                                   rpc::UnaryDone done) {
     // Blocking work leaves the loop thread, as in the real service.
     ASSERT_TRUE(executor
                     .Submit([&core, request, response,
@@ -208,7 +208,7 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
       RawServer::Start(options, &registry);
   ASSERT_TRUE(server.ok()) << server.status();
 
-  testing::TestClient client((*server)->address());
+  TestClient client((*server)->address());
   client.Send(absl::HexStringToBytes(absl::StrCat(kClientPreface, kEchoRequest)));
   const std::string expected_echo =
       absl::HexStringToBytes(absl::StrCat(kServerPreface, kEchoResponse));

@@ -1,7 +1,7 @@
 // RawServer over real sockets: a server started in-process on 127.0.0.1:0,
 // a hand-built registry, and a blocking test client that writes exact bytes.
 
-#include "raw/raw_server.h"
+#include "dualrpc/raw/server/raw_server.h"
 
 #include <poll.h>
 
@@ -20,22 +20,14 @@
 #include "absl/time/clock.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gtest/gtest.h"
-#include "raw/call_payload.h"
-#include "raw/frame.h"
-#include "raw/frame_decoder.h"
+#include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
 #include "raw/test_client.h"
-#include "rpc/service_registry.h"
+#include "dualrpc/rpc/service_registry.h"
 
 namespace dualrpc::raw {
 namespace {
-
-using testing::CanConnect;
-using testing::FrameBytes;
-using testing::PrefaceBytes;
-using testing::ReceivedFrame;
-using testing::RequestBytes;
-using testing::Response;
-using testing::TestClient;
 
 constexpr char kEcho[] = "/dualrpc.v1.FileService/Echo";
 // Completes when the test releases it (Release below, or ParkingLot).
@@ -73,9 +65,9 @@ std::string EchoPayload(const Response& response) {
 class ParkingLot {
  public:
   struct Parked {
-    ServerCallContext* context = nullptr;
+    rpc::ServerCallContext* context = nullptr;
     v1::EchoResponse* response = nullptr;
-    UnaryDone done;
+    rpc::UnaryDone done;
   };
 
   void Park(std::string key, Parked parked) {
@@ -143,19 +135,19 @@ class ParkingLot {
   std::map<std::string, Parked> parked_ ABSL_GUARDED_BY(mu_);
 };
 
-UnaryMethod EchoLikeMethod(
+rpc::UnaryMethod EchoLikeMethod(
     std::string path,
-    std::function<void(ServerCallContext*, const v1::EchoRequest&,
-                       v1::EchoResponse*, UnaryDone)>
+    std::function<void(rpc::ServerCallContext*, const v1::EchoRequest&,
+                       v1::EchoResponse*, rpc::UnaryDone)>
         body) {
-  UnaryMethod method;
+  rpc::UnaryMethod method;
   method.path = std::move(path);
   method.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
   method.new_response = [] { return std::make_unique<v1::EchoResponse>(); };
   method.invoke = [body = std::move(body)](
-                      ServerCallContext* context,
+                      rpc::ServerCallContext* context,
                       const google::protobuf::Message* request,
-                      google::protobuf::Message* response, UnaryDone done) {
+                      google::protobuf::Message* response, rpc::UnaryDone done) {
     body(context, static_cast<const v1::EchoRequest&>(*request),
          static_cast<v1::EchoResponse*>(response), std::move(done));
   };
@@ -165,64 +157,64 @@ UnaryMethod EchoLikeMethod(
 class RawServerTest : public ::testing::Test {
  protected:
   RawServerTest() {
-    Add(EchoLikeMethod(kEcho, [](ServerCallContext*, const v1::EchoRequest& in,
-                                 v1::EchoResponse* out, UnaryDone done) {
+    Add(EchoLikeMethod(kEcho, [](rpc::ServerCallContext*, const v1::EchoRequest& in,
+                                 v1::EchoResponse* out, rpc::UnaryDone done) {
       out->set_payload(in.payload());
       std::move(done)(absl::OkStatus());
     }));
-    Add(EchoLikeMethod(kPark, [this](ServerCallContext* context,
+    Add(EchoLikeMethod(kPark, [this](rpc::ServerCallContext* context,
                                      const v1::EchoRequest& in,
-                                     v1::EchoResponse* out, UnaryDone done) {
+                                     v1::EchoResponse* out, rpc::UnaryDone done) {
       lot_.Park(in.payload(), {context, out, std::move(done)});
     }));
-    Add(EchoLikeMethod(kRelease, [this](ServerCallContext*,
+    Add(EchoLikeMethod(kRelease, [this](rpc::ServerCallContext*,
                                         const v1::EchoRequest& in,
-                                        v1::EchoResponse*, UnaryDone done) {
+                                        v1::EchoResponse*, rpc::UnaryDone done) {
       std::move(done)(lot_.Release(in.payload())
                           ? absl::OkStatus()
                           : absl::NotFoundError("nothing parked"));
     }));
-    Add(EchoLikeMethod(kGrow, [](ServerCallContext*, const v1::EchoRequest& in,
-                                 v1::EchoResponse* out, UnaryDone done) {
+    Add(EchoLikeMethod(kGrow, [](rpc::ServerCallContext*, const v1::EchoRequest& in,
+                                 v1::EchoResponse* out, rpc::UnaryDone done) {
       out->set_payload(absl::StrCat(in.payload(), in.payload(), in.payload(),
                                     in.payload()));
       std::move(done)(absl::OkStatus());
     }));
-    Add(EchoLikeMethod(kDrop, [](ServerCallContext*, const v1::EchoRequest&,
-                                 v1::EchoResponse*, UnaryDone done) {
-      UnaryDone dropped = std::move(done);
+    Add(EchoLikeMethod(kDrop, [](rpc::ServerCallContext*, const v1::EchoRequest&,
+                                 v1::EchoResponse*, rpc::UnaryDone done) {
+      rpc::UnaryDone dropped = std::move(done);
     }));
-    Add(EchoLikeMethod(kFail, [](ServerCallContext* context,
+    Add(EchoLikeMethod(kFail, [](rpc::ServerCallContext* context,
                                  const v1::EchoRequest&, v1::EchoResponse*,
-                                 UnaryDone done) {
+                                 rpc::UnaryDone done) {
       context->AddResponseMetadata("why", "because");
       std::move(done)(absl::NotFoundError("no such thing"));
     }));
-    Add(EchoLikeMethod(kMaybeEcho, [](ServerCallContext*,
+    Add(EchoLikeMethod(kMaybeEcho, [](rpc::ServerCallContext*,
                                       const v1::EchoRequest& in,
-                                      v1::EchoResponse* out, UnaryDone done) {
+                                      v1::EchoResponse* out, rpc::UnaryDone done) {
       if (!in.payload().empty()) out->set_payload(in.payload());
       std::move(done)(absl::OkStatus());
     }));
-    Add(EchoLikeMethod(kInspect, [](ServerCallContext* context,
+    Add(EchoLikeMethod(kInspect, [](rpc::ServerCallContext* context,
                                     const v1::EchoRequest&,
-                                    v1::EchoResponse* out, UnaryDone done) {
+                                    v1::EchoResponse* out, rpc::UnaryDone done) {
       for (const auto& [key, value] : context->request_metadata()) {
         context->AddResponseMetadata(key, value);
       }
       out->set_payload(context->peer());
       std::move(done)(absl::OkStatus());
     }));
-    Add(EchoLikeMethod(kWhichThread, [](ServerCallContext*,
+    Add(EchoLikeMethod(kWhichThread, [](rpc::ServerCallContext*,
                                         const v1::EchoRequest&,
-                                        v1::EchoResponse* out, UnaryDone done) {
+                                        v1::EchoResponse* out, rpc::UnaryDone done) {
       out->set_payload(absl::StrCat(
           std::hash<std::thread::id>()(std::this_thread::get_id())));
       std::move(done)(absl::OkStatus());
     }));
   }
 
-  void Add(UnaryMethod method) {
+  void Add(rpc::UnaryMethod method) {
     ASSERT_TRUE(registry_.AddMethod(std::move(method)).ok());
   }
 
@@ -279,7 +271,7 @@ class RawServerTest : public ::testing::Test {
   // Declared before server_ so that they outlive it: parked calls may still
   // hold their done when the server is destroyed.
   ParkingLot lot_;
-  ServiceRegistry registry_;
+  rpc::ServiceRegistry registry_;
   std::unique_ptr<RawServer> server_;
 };
 
@@ -361,13 +353,13 @@ TEST_F(RawServerTest, ServiceErrorsCarryStatusAndMetadata) {
   ASSERT_RESPONSE(response);
   EXPECT_EQ(response->status, absl::NotFoundError("no such thing"));
   EXPECT_TRUE(response->message.empty());
-  EXPECT_EQ(response->metadata, (Metadata{{"why", "because"}}));
+  EXPECT_EQ(response->metadata, (rpc::Metadata{{"why", "because"}}));
 }
 
 TEST_F(RawServerTest, MetadataAndPeerReachTheImplementation) {
   StartServer();
   std::unique_ptr<TestClient> client = Connect();
-  const Metadata metadata = {{"authorization", "Bearer x"},
+  const rpc::Metadata metadata = {{"authorization", "Bearer x"},
                              {"trace-bin", std::string("\0\xff", 2)},
                              {"authorization", "again"}};
   client->Send(RequestBytes(1, kInspect, EchoRequestOf(""), 0, metadata));
@@ -423,7 +415,7 @@ TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
   header.set_method(kEcho);
   const std::string header_bytes = header.SerializeAsString();
   std::string payload(4, '\0');
-  StoreUint32(payload.data(), static_cast<std::uint32_t>(header_bytes.size()));
+  net::StoreUint32(payload.data(), static_cast<std::uint32_t>(header_bytes.size()));
   payload += header_bytes + "\x0f\xff";
   client->Send(FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
   absl::StatusOr<Response> response = client->ReadResponse(id);
@@ -527,10 +519,10 @@ TEST_F(RawServerTest, OversizedRequestIsRejectedAndTheConnectionStaysInSync) {
   std::unique_ptr<TestClient> client = Connect();
   const std::uint32_t declared = 8 * 1024 * 1024;
   std::string header(kFrameHeaderSize, '\0');
-  StoreUint32(header.data(), declared);
+  net::StoreUint32(header.data(), declared);
   header[4] = static_cast<char>(FrameType::kRequest);
   header[5] = kFlagEndStream;
-  StoreUint32(header.data() + 8, 1);
+  net::StoreUint32(header.data() + 8, 1);
   // Answered as soon as the header is read, before any of the body.
   client->Send(header);
   absl::StatusOr<Response> rejected = client->ReadResponse(1);
@@ -635,7 +627,7 @@ TEST_F(RawServerTest, RandomGarbageNeverHurtsTheServer) {
     ASSERT_TRUE(output.ok()) << "server did not close: " << output.status();
     // Whatever the server said is well-formed.
     FrameDecoder decoder{FrameLimits{}};
-    Buffer input;
+    net::Buffer input;
     input.Append(*output);
     for (FrameDecoder::Event event = decoder.Next(&input);
          event.kind != FrameDecoder::Event::kNeedMoreInput;
@@ -675,7 +667,7 @@ TEST_F(RawServerTest, ConcurrentCallsCompleteOutOfOrder) {
     absl::StatusOr<ReceivedFrame> frame = client->ReadFrame();
     ASSERT_TRUE(frame.ok()) << frame.status();
     ASSERT_EQ(frame->header.type, FrameType::kResponse);
-    absl::StatusOr<Response> response = testing::ParseResponse(frame->payload);
+    absl::StatusOr<Response> response = ParseResponse(frame->payload);
     ASSERT_RESPONSE(response);
     const int index = static_cast<int>(frame->header.call_id) - 1;
     EXPECT_EQ(EchoPayload(*response), absl::StrCat(index));
@@ -918,7 +910,7 @@ TEST_F(RawServerTest, ClientGoawayClosesAfterInFlightCalls) {
   std::unique_ptr<TestClient> client = Connect();
   client->Send(RequestBytes(1, kPark, EchoRequestOf("last")));
   ASSERT_TRUE(lot_.WaitForKey("last"));
-  Buffer goaway;
+  net::Buffer goaway;
   AppendGoaway(&goaway, Goaway{0, absl::StatusCode::kOk, "bye"});
   client->Send(goaway.View());
   ASSERT_TRUE(lot_.Release("last"));

@@ -14,9 +14,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/wire/v1/wire.pb.h"
-#include "raw/call_payload.h"
+#include "dualrpc/raw/wire/call_payload.h"
 
-namespace dualrpc::raw::testing {
+namespace dualrpc::raw {
 namespace {
 
 [[noreturn]] void Die(const char* what) {
@@ -33,7 +33,7 @@ int MillisUntil(absl::Time deadline) {
 }  // namespace
 
 std::string PrefaceBytes(std::uint8_t major, std::uint8_t minor) {
-  Buffer out;
+  dualrpc::net::Buffer out;
   AppendPreface(&out, major, minor);
   return std::string(out.View());
 }
@@ -41,7 +41,7 @@ std::string PrefaceBytes(std::uint8_t major, std::uint8_t minor) {
 std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
                          const google::protobuf::MessageLite& message,
                          std::uint64_t timeout_micros,
-                         const Metadata& metadata, std::uint8_t flags) {
+                         const dualrpc::rpc::Metadata& metadata, std::uint8_t flags) {
   wire::v1::RequestHeader header;
   header.set_method(std::string(method));
   header.set_timeout_micros(timeout_micros);
@@ -53,7 +53,7 @@ std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
   FrameLimits unlimited;
   unlimited.max_message_bytes = UINT32_MAX / 2;
   unlimited.max_header_bytes = UINT32_MAX / 4;
-  Buffer out;
+  dualrpc::net::Buffer out;
   absl::Status appended = AppendCallFrame(&out, FrameType::kRequest, flags,
                                           call_id, &header, &message, unlimited);
   if (!appended.ok()) Die("RequestBytes");
@@ -62,7 +62,7 @@ std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
 
 std::string FrameBytes(FrameType type, std::uint8_t flags,
                        std::uint32_t call_id, absl::string_view payload) {
-  Buffer out;
+  dualrpc::net::Buffer out;
   AppendFrame(&out, type, flags, call_id, {payload});
   return std::string(out.View());
 }
@@ -105,13 +105,13 @@ sockaddr_in ParseIpv4(const std::string& host_port) {
 }
 
 // A connected socket, or an invalid one if connect() fails.
-ScopedFd ConnectTo(const std::string& host_port) {
+dualrpc::base::ScopedFd ConnectTo(const std::string& host_port) {
   const sockaddr_in address = ParseIpv4(host_port);
-  ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  dualrpc::base::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd.valid()) Die("TestClient socket");
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address),
                 sizeof address) != 0) {
-    return ScopedFd();
+    return dualrpc::base::ScopedFd();
   }
   return fd;
 }
@@ -257,4 +257,4 @@ absl::StatusOr<std::string> TestClient::ReadAll(absl::Duration timeout) {
   return all;
 }
 
-}  // namespace dualrpc::raw::testing
+}  // namespace dualrpc::raw

@@ -12,14 +12,14 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "base/scoped_fd.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "google/protobuf/message_lite.h"
-#include "raw/buffer.h"
-#include "raw/frame.h"
-#include "raw/frame_decoder.h"
-#include "rpc/call.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
+#include "dualrpc/rpc/call.h"
 
-namespace dualrpc::raw::testing {
+namespace dualrpc::raw {
 
 // Encoders for what a client sends. Each returns the bytes of one frame.
 std::string PrefaceBytes(std::uint8_t major = kMajorVersion,
@@ -27,7 +27,7 @@ std::string PrefaceBytes(std::uint8_t major = kMajorVersion,
 std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
                          const google::protobuf::MessageLite& message,
                          std::uint64_t timeout_micros = 0,
-                         const Metadata& metadata = {},
+                         const dualrpc::rpc::Metadata& metadata = {},
                          std::uint8_t flags = kFlagEndStream);
 std::string FrameBytes(FrameType type, std::uint8_t flags,
                        std::uint32_t call_id, absl::string_view payload);
@@ -36,7 +36,7 @@ std::string FrameBytes(FrameType type, std::uint8_t flags,
 struct Response {
   absl::Status status;
   std::string message;  // Serialized response message (OK only).
-  Metadata metadata;
+  dualrpc::rpc::Metadata metadata;
 };
 absl::StatusOr<Response> ParseResponse(absl::string_view payload);
 
@@ -88,11 +88,11 @@ class TestClient {
   bool ReadMore(absl::Time deadline, absl::Status* why);
   absl::StatusOr<FrameDecoder::Event> NextEvent(absl::Duration timeout);
 
-  ScopedFd fd_;
-  Buffer input_;
+  dualrpc::base::ScopedFd fd_;
+  dualrpc::net::Buffer input_;
   FrameDecoder decoder_{FrameLimits{}, /*expect_preface=*/true};
 };
 
-}  // namespace dualrpc::raw::testing
+}  // namespace dualrpc::raw
 
 #endif  // DUALRPC_TESTS_RAW_TEST_CLIENT_H_

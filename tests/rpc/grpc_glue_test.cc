@@ -22,14 +22,14 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/wrappers.pb.h"
-#include "grpc/grpc_channel.h"
-#include "grpc/grpc_server.h"
-#include "grpc/registry_grpc_service.h"
+#include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/grpc/grpc_server.h"
+#include "dualrpc/grpc/registry_grpc_service.h"
 #include "gtest/gtest.h"
-#include "rpc/client_call.h"
-#include "rpc/service_registry.h"
+#include "dualrpc/rpc/client_call.h"
+#include "dualrpc/rpc/service_registry.h"
 
-namespace dualrpc {
+namespace dualrpc::rpc {
 namespace {
 
 using ::google::protobuf::BytesValue;
@@ -100,22 +100,22 @@ class GrpcGlueTest : public ::testing::Test {
         }));
     ASSERT_TRUE(registry_.AddMethods(std::move(methods)).ok());
 
-    absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> services =
-        MakeGrpcServices(registry_);
+    absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
+        grpc::MakeGrpcServices(registry_);
     ASSERT_TRUE(services.ok()) << services.status();
     grpc_services_ = *std::move(services);
     ASSERT_THAT(grpc_services_, SizeIs(1));
-    GrpcServerOptions options;
+    grpc::GrpcServerOptions options;
     options.listen_address = "127.0.0.1:0";
-    absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-        GrpcServer::Start(options, {grpc_services_[0].get()});
+    absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
+        grpc::GrpcServer::Start(options, {grpc_services_[0].get()});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
 
-  std::shared_ptr<GrpcChannel> NewChannel(GrpcChannelOptions options = {}) {
-    absl::StatusOr<std::shared_ptr<GrpcChannel>> channel =
-        GrpcChannel::Create(server_->address(), options);
+  std::shared_ptr<grpc::GrpcChannel> NewChannel(grpc::GrpcChannelOptions options = {}) {
+    absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
+        grpc::GrpcChannel::Create(server_->address(), options);
     EXPECT_TRUE(channel.ok()) << channel.status();
     return channel.ok() ? *std::move(channel) : nullptr;
   }
@@ -128,12 +128,12 @@ class GrpcGlueTest : public ::testing::Test {
   absl::Mutex mutex_;
   std::vector<SeenCall> seen_ ABSL_GUARDED_BY(mutex_);
   ServiceRegistry registry_;
-  std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
-  std::unique_ptr<GrpcServer> server_;
+  std::vector<std::unique_ptr<::grpc::Service>> grpc_services_;
+  std::unique_ptr<grpc::GrpcServer> server_;
 };
 
 TEST_F(GrpcGlueTest, EchoesThroughTypedHelpers) {
-  std::shared_ptr<GrpcChannel> channel = NewChannel();
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> echoed =
       CallUnaryAndWait<BytesValue>(*channel, kEcho, Bytes("abc"), {});
   ASSERT_TRUE(echoed.ok()) << echoed.status();
@@ -141,7 +141,7 @@ TEST_F(GrpcGlueTest, EchoesThroughTypedHelpers) {
 }
 
 TEST_F(GrpcGlueTest, ContextReportsDeadlinePeerAndMetadata) {
-  std::shared_ptr<GrpcChannel> channel = NewChannel();
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   CallOptions with_deadline;
   with_deadline.timeout = absl::Seconds(30);
   with_deadline.metadata = {{"k", "v1"}, {"k", "v2"}};
@@ -166,30 +166,30 @@ TEST_F(GrpcGlueTest, ContextReportsDeadlinePeerAndMetadata) {
 }
 
 TEST_F(GrpcGlueTest, UnparsableRequestIsInvalidArgument) {
-  grpc::GenericStub stub(grpc::CreateChannel(
-      server_->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
+  ::grpc::GenericStub stub(::grpc::CreateChannel(
+      server_->address(), ::grpc::InsecureChannelCredentials()));
+  ::grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::seconds(30));
   const std::string garbage = "\xff\xff\xff\xff";
-  grpc::Slice slice(garbage);
-  grpc::ByteBuffer request(&slice, 1);
-  grpc::ByteBuffer response;
+  ::grpc::Slice slice(garbage);
+  ::grpc::ByteBuffer request(&slice, 1);
+  ::grpc::ByteBuffer response;
   absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, kEcho, grpc::StubOptions(), &request, &response,
-                 [&](grpc::Status call_status) {
+  ::grpc::Status status;
+  stub.UnaryCall(&context, kEcho, ::grpc::StubOptions(), &request, &response,
+                 [&](::grpc::Status call_status) {
                    status = std::move(call_status);
                    done.Notify();
                  });
   done.WaitForNotification();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+  EXPECT_EQ(status.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
   EXPECT_THAT(Seen(), SizeIs(0)) << "the method must not run";
 }
 
 TEST_F(GrpcGlueTest, DroppedDoneFinishesTheCallAsInternal) {
-  std::shared_ptr<GrpcChannel> channel = NewChannel();
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> result =
       CallUnaryAndWait<BytesValue>(*channel, kDropDone, Bytes(""), {});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
@@ -197,7 +197,7 @@ TEST_F(GrpcGlueTest, DroppedDoneFinishesTheCallAsInternal) {
 }
 
 TEST_F(GrpcGlueTest, BadResponseMetadataIsInternal) {
-  std::shared_ptr<GrpcChannel> channel = NewChannel();
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> result =
       CallUnaryAndWait<BytesValue>(*channel, kBadTrailer, Bytes(""), {});
   EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
@@ -205,7 +205,7 @@ TEST_F(GrpcGlueTest, BadResponseMetadataIsInternal) {
 }
 
 TEST_F(GrpcGlueTest, UnknownMethodIsUnimplemented) {
-  std::shared_ptr<GrpcChannel> channel = NewChannel();
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   EXPECT_EQ(CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope",
                                          Bytes(""), {})
                 .status()
@@ -219,9 +219,9 @@ TEST_F(GrpcGlueTest, UnknownMethodIsUnimplemented) {
 }
 
 TEST_F(GrpcGlueTest, ResponseAboveReceiveLimitIsResourceExhausted) {
-  GrpcChannelOptions options;
+  grpc::GrpcChannelOptions options;
   options.max_receive_message_bytes = 1024;
-  std::shared_ptr<GrpcChannel> channel = NewChannel(options);
+  std::shared_ptr<grpc::GrpcChannel> channel = NewChannel(options);
   EXPECT_TRUE(CallUnaryAndWait<BytesValue>(*channel, kEcho,
                                            Bytes(std::string(512, 'x')), {})
                   .ok());
@@ -236,9 +236,9 @@ TEST_F(GrpcGlueTest, ResponseAboveReceiveLimitIsResourceExhausted) {
 // port per channel.
 TEST_F(GrpcGlueTest, CallsAreSpreadOverChannelConnections) {
   for (int channel_count : {1, 3}) {
-    GrpcChannelOptions options;
+    grpc::GrpcChannelOptions options;
     options.channel_count = channel_count;
-    std::shared_ptr<GrpcChannel> channel = NewChannel(options);
+    std::shared_ptr<grpc::GrpcChannel> channel = NewChannel(options);
     const size_t first = Seen().size();
     for (int i = 0; i < 2 * channel_count; ++i) {
       ASSERT_TRUE(
@@ -252,20 +252,20 @@ TEST_F(GrpcGlueTest, CallsAreSpreadOverChannelConnections) {
 }
 
 TEST(GrpcChannelTest, CreateRejectsBadOptions) {
-  GrpcChannelOptions no_channels;
+  grpc::GrpcChannelOptions no_channels;
   no_channels.channel_count = 0;
-  GrpcChannelOptions too_many;
-  too_many.channel_count = kMaxGrpcChannelCount + 1;
-  GrpcChannelOptions no_receive;
+  grpc::GrpcChannelOptions too_many;
+  too_many.channel_count = grpc::kMaxGrpcChannelCount + 1;
+  grpc::GrpcChannelOptions no_receive;
   no_receive.max_receive_message_bytes = 0;
-  for (const GrpcChannelOptions& options :
+  for (const grpc::GrpcChannelOptions& options :
        {no_channels, too_many, no_receive}) {
-    EXPECT_EQ(GrpcChannel::Create("127.0.0.1:1", options).status().code(),
+    EXPECT_EQ(grpc::GrpcChannel::Create("127.0.0.1:1", options).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
-  EXPECT_EQ(GrpcChannel::Create("").status().code(),
+  EXPECT_EQ(grpc::GrpcChannel::Create("").status().code(),
             absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::rpc

@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "google/protobuf/timestamp.pb.h"
 
-namespace dualrpc::testing {
+namespace dualrpc::rpc {
 namespace {
 
 constexpr absl::string_view kEchoPrefix = "echo-";
@@ -27,7 +27,7 @@ void SetTimestamp(absl::Time time, google::protobuf::Timestamp* timestamp) {
   timestamp->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
-absl::Status CheckLine(const v1::AddItemsRequest::Line& line) {
+absl::Status CheckLine(const test::v1::AddItemsRequest::Line& line) {
   if (line.key().sku().empty()) {
     return absl::InvalidArgumentError("empty sku");
   }
@@ -44,11 +44,11 @@ absl::Status CheckLine(const v1::AddItemsRequest::Line& line) {
 InventoryService::~InventoryService() { Shutdown(); }
 
 void InventoryService::AddItems(ServerCallContext* context,
-                                const v1::AddItemsRequest* request,
-                                v1::AddItemsResponse* response,
+                                const test::v1::AddItemsRequest* request,
+                                test::v1::AddItemsResponse* response,
                                 UnaryDone done) {
   EchoMetadata(context);
-  for (const v1::AddItemsRequest::Line& line : request->lines()) {
+  for (const test::v1::AddItemsRequest::Line& line : request->lines()) {
     if (absl::Status valid = CheckLine(line); !valid.ok()) {
       std::move(done)(std::move(valid));
       return;
@@ -56,10 +56,10 @@ void InventoryService::AddItems(ServerCallContext* context,
   }
   {
     absl::MutexLock lock(&mutex_);
-    for (const v1::AddItemsRequest::Line& line : request->lines()) {
+    for (const test::v1::AddItemsRequest::Line& line : request->lines()) {
       int64_t& stock = stock_[line.key().sku()];
       stock += line.quantity();
-      v1::Item* item = response->add_items();
+      test::v1::Item* item = response->add_items();
       *item->mutable_key() = line.key();
       item->set_quantity(stock);
     }
@@ -70,7 +70,7 @@ void InventoryService::AddItems(ServerCallContext* context,
 }
 
 void InventoryService::GetItem(ServerCallContext* context,
-                               const v1::Item_Key* request, v1::Item* response,
+                               const test::v1::Item_Key* request, test::v1::Item* response,
                                UnaryDone done) {
   EchoMetadata(context);
   {
@@ -91,7 +91,7 @@ void InventoryService::GetItem(ServerCallContext* context,
 
 void InventoryService::GetSummary(ServerCallContext* context,
                                   const google::protobuf::Empty* /*request*/,
-                                  v1::Summary* response, UnaryDone done) {
+                                  test::v1::Summary* response, UnaryDone done) {
   EchoMetadata(context);
   {
     absl::MutexLock lock(&mutex_);
@@ -142,4 +142,4 @@ void InventoryService::Shutdown() {
   }
 }
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc::rpc

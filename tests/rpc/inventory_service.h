@@ -9,29 +9,29 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "dualrpc/testing/v1/inventory.dualrpc.h"
+#include "dualrpc/test/v1/inventory.dualrpc.h"
 #include "google/protobuf/empty.pb.h"
-#include "rpc/call.h"
+#include "dualrpc/rpc/call.h"
 
-namespace dualrpc::testing {
+namespace dualrpc::rpc {
 
-// dualrpc.testing.v1.Inventory for transport tests: an in-memory stock per
+// dualrpc.test.v1.Inventory for transport tests: an in-memory stock per
 // SKU. Every implemented method echoes request metadata whose key starts
 // with "echo-" back as response metadata. Hold parks its call until
 // Shutdown(). RemoveItem is left to InventoryBase (UNIMPLEMENTED).
 // Thread-safe; completes calls inline, except Hold.
-class InventoryService final : public v1::InventoryBase {
+class InventoryService final : public test::v1::InventoryBase {
  public:
   InventoryService() = default;
   // Runs Shutdown().
   ~InventoryService() override;
 
-  void AddItems(ServerCallContext* context, const v1::AddItemsRequest* request,
-                v1::AddItemsResponse* response, UnaryDone done) override;
-  void GetItem(ServerCallContext* context, const v1::Item_Key* request,
-               v1::Item* response, UnaryDone done) override;
+  void AddItems(ServerCallContext* context, const test::v1::AddItemsRequest* request,
+                test::v1::AddItemsResponse* response, UnaryDone done) override;
+  void GetItem(ServerCallContext* context, const test::v1::Item_Key* request,
+               test::v1::Item* response, UnaryDone done) override;
   void GetSummary(ServerCallContext* context,
-                  const google::protobuf::Empty* request, v1::Summary* response,
+                  const google::protobuf::Empty* request, test::v1::Summary* response,
                   UnaryDone done) override;
   void Hold(ServerCallContext* context, const google::protobuf::Empty* request,
             google::protobuf::Empty* response, UnaryDone done) override;
@@ -51,6 +51,6 @@ class InventoryService final : public v1::InventoryBase {
   bool shut_down_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc::rpc
 
 #endif  // DUALRPC_TESTS_RPC_INVENTORY_SERVICE_H_

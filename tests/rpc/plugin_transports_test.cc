@@ -3,7 +3,7 @@
 // types) over BOTH transports: one InventoryService registered in a
 // ServiceRegistry, served on a real loopback socket either by GrpcServer
 // (through MakeGrpcServices) or by RawServer, and called through the same
-// InventoryClient over GrpcChannel or FramedChannel. Every test runs on both.
+// InventoryClient over GrpcChannel or RawChannel. Every test runs on both.
 
 #include <memory>
 #include <string>
@@ -16,29 +16,29 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "dualrpc/testing/v1/inventory.dualrpc.h"
+#include "dualrpc/test/v1/inventory.dualrpc.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
-#include "grpc/grpc_channel.h"
-#include "grpc/grpc_server.h"
-#include "grpc/registry_grpc_service.h"
-#include "raw/framed_channel.h"
-#include "raw/raw_server.h"
+#include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/grpc/grpc_server.h"
+#include "dualrpc/grpc/registry_grpc_service.h"
+#include "dualrpc/raw/client/raw_channel.h"
+#include "dualrpc/raw/server/raw_server.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
-#include "rpc/service_registry.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "testing/subprocess.h"
 
-namespace dualrpc {
+namespace dualrpc::rpc {
 namespace {
 
-using ::dualrpc::testing::InventoryService;
-using ::dualrpc::testing::v1::AddItemsRequest;
-using ::dualrpc::testing::v1::AddItemsResponse;
-using ::dualrpc::testing::v1::InventoryClient;
-using ::dualrpc::testing::v1::Item;
-using ::dualrpc::testing::v1::Item_Key;
-using ::dualrpc::testing::v1::Summary;
+using ::dualrpc::rpc::InventoryService;
+using ::dualrpc::test::v1::AddItemsRequest;
+using ::dualrpc::test::v1::AddItemsResponse;
+using ::dualrpc::test::v1::InventoryClient;
+using ::dualrpc::test::v1::Item;
+using ::dualrpc::test::v1::Item_Key;
+using ::dualrpc::test::v1::Summary;
 using ::testing::Contains;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -64,38 +64,38 @@ Item_Key Key(const std::string& sku) {
 class PluginTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    ASSERT_TRUE(testing::v1::RegisterInventory(&service_, &registry_).ok());
+    ASSERT_TRUE(test::v1::RegisterInventory(&service_, &registry_).ok());
     if (GetParam() == "raw") {
-      RawServer::Options options;
+      raw::RawServer::Options options;
       options.event_loop_threads = 2;
-      absl::StatusOr<std::unique_ptr<RawServer>> server =
-          RawServer::Start(options, &registry_);
+      absl::StatusOr<std::unique_ptr<raw::RawServer>> server =
+          raw::RawServer::Start(options, &registry_);
       ASSERT_TRUE(server.ok()) << server.status();
       raw_server_ = *std::move(server);
-      absl::StatusOr<std::shared_ptr<raw::FramedChannel>> channel =
-          raw::FramedChannel::Create(raw_server_->address());
+      absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
+          raw::RawChannel::Create(raw_server_->address());
       ASSERT_TRUE(channel.ok()) << channel.status();
       client_ = std::make_unique<InventoryClient>(*std::move(channel));
       return;
     }
-    absl::StatusOr<std::vector<std::unique_ptr<grpc::Service>>> services =
-        MakeGrpcServices(registry_);
+    absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
+        grpc::MakeGrpcServices(registry_);
     ASSERT_TRUE(services.ok()) << services.status();
     grpc_services_ = *std::move(services);
-    std::vector<grpc::Service*> raw_services;
+    std::vector<::grpc::Service*> raw_services;
     for (const auto& service : grpc_services_) {
       raw_services.push_back(service.get());
     }
-    GrpcServerOptions options;
+    grpc::GrpcServerOptions options;
     options.listen_address = "127.0.0.1:0";
     options.health_service_names = registry_.ServiceNames();
-    absl::StatusOr<std::unique_ptr<GrpcServer>> server =
-        GrpcServer::Start(options, raw_services);
+    absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
+        grpc::GrpcServer::Start(options, raw_services);
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
 
-    absl::StatusOr<std::shared_ptr<GrpcChannel>> channel =
-        GrpcChannel::Create(server_->address());
+    absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
+        grpc::GrpcChannel::Create(server_->address());
     ASSERT_TRUE(channel.ok()) << channel.status();
     client_ = std::make_unique<InventoryClient>(*std::move(channel));
   }
@@ -106,9 +106,9 @@ class PluginTest : public ::testing::TestWithParam<std::string> {
   // Declared in dependency order: destroyed client first, service last.
   InventoryService service_;
   ServiceRegistry registry_;
-  std::vector<std::unique_ptr<grpc::Service>> grpc_services_;
-  std::unique_ptr<GrpcServer> server_;
-  std::unique_ptr<RawServer> raw_server_;
+  std::vector<std::unique_ptr<::grpc::Service>> grpc_services_;
+  std::unique_ptr<grpc::GrpcServer> server_;
+  std::unique_ptr<raw::RawServer> raw_server_;
   std::unique_ptr<InventoryClient> client_;
 };
 
@@ -297,18 +297,18 @@ TEST_P(PluginTest, ReflectionDescribesRegistryServices) {
   auto run = [&](std::vector<std::string> args,
                  const std::string& stdin_text = "") {
     args.insert(args.begin(), buf.begin(), buf.end());
-    return testing::RunCommand(args, stdin_text);
+    return dualrpc_testing::RunCommand(args, stdin_text);
   };
 
-  testing::CommandResult methods = run({"--list-methods", url});
+  dualrpc_testing::CommandResult methods = run({"--list-methods", url});
   ASSERT_EQ(methods.exit_code, 0) << methods.stderr_text;
   EXPECT_THAT(methods.stdout_text,
-              HasSubstr("dualrpc.testing.v1.Inventory/AddItems"));
+              HasSubstr("dualrpc.test.v1.Inventory/AddItems"));
   EXPECT_THAT(methods.stdout_text,
-              HasSubstr("dualrpc.testing.v1.Inventory/GetItem"));
+              HasSubstr("dualrpc.test.v1.Inventory/GetItem"));
 
-  testing::CommandResult added =
-      run({"-d", "@-", url + "/dualrpc.testing.v1.Inventory/AddItems"},
+  dualrpc_testing::CommandResult added =
+      run({"-d", "@-", url + "/dualrpc.test.v1.Inventory/AddItems"},
           R"({"lines": [{"key": {"sku": "kiwi"}, "quantity": "5"}]})");
   ASSERT_EQ(added.exit_code, 0) << added.stderr_text;
   EXPECT_THAT(added.stdout_text, HasSubstr(R"("sku": "kiwi")"));
@@ -325,4 +325,4 @@ INSTANTIATE_TEST_SUITE_P(BothTransports, PluginTest, ::testing::Values("grpc", "
                          });
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::rpc

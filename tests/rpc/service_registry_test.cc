@@ -1,4 +1,4 @@
-#include "rpc/service_registry.h"
+#include "dualrpc/rpc/service_registry.h"
 
 #include <memory>
 #include <string>
@@ -6,18 +6,18 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "dualrpc/testing/v1/inventory.dualrpc.h"
+#include "dualrpc/test/v1/inventory.dualrpc.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
 
-namespace dualrpc {
+namespace dualrpc::rpc {
 namespace {
 
-using ::dualrpc::testing::InventoryService;
-using ::dualrpc::testing::v1::InventoryBase;
-using ::dualrpc::testing::v1::InventoryClient;
+using ::dualrpc::rpc::InventoryService;
+using ::dualrpc::test::v1::InventoryBase;
+using ::dualrpc::test::v1::InventoryClient;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
@@ -149,47 +149,47 @@ TEST(ServiceNameOfPathTest, SplitsPaths) {
 TEST(GeneratedRegisterTest, RegistersEveryUnaryMethodOnce) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(testing::v1::RegisterInventory(&service, &registry).ok());
+  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
   EXPECT_THAT(registry.ServiceNames(),
               ElementsAre(InventoryBase::kServiceName));
   // WatchItems streams, so it is not registered.
   EXPECT_THAT(Paths(registry.ServiceMethods(InventoryBase::kServiceName)),
-              ElementsAre("/dualrpc.testing.v1.Inventory/AddItems",
-                          "/dualrpc.testing.v1.Inventory/GetItem",
-                          "/dualrpc.testing.v1.Inventory/GetSummary",
-                          "/dualrpc.testing.v1.Inventory/Hold",
-                          "/dualrpc.testing.v1.Inventory/RemoveItem"));
+              ElementsAre("/dualrpc.test.v1.Inventory/AddItems",
+                          "/dualrpc.test.v1.Inventory/GetItem",
+                          "/dualrpc.test.v1.Inventory/GetSummary",
+                          "/dualrpc.test.v1.Inventory/Hold",
+                          "/dualrpc.test.v1.Inventory/RemoveItem"));
   EXPECT_EQ(std::string(InventoryClient::kGetItemMethod),
-            "/dualrpc.testing.v1.Inventory/GetItem");
+            "/dualrpc.test.v1.Inventory/GetItem");
 
   InventoryService second;
-  EXPECT_EQ(testing::v1::RegisterInventory(&second, &registry).code(),
+  EXPECT_EQ(test::v1::RegisterInventory(&second, &registry).code(),
             absl::StatusCode::kAlreadyExists);
 }
 
 TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(testing::v1::RegisterInventory(&service, &registry).ok());
+  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
   const UnaryMethod* get_item =
       registry.FindMethod(InventoryClient::kGetItemMethod);
   ASSERT_NE(get_item, nullptr);
   EXPECT_EQ(get_item->new_request()->GetDescriptor()->full_name(),
-            "dualrpc.testing.v1.Item.Key");
+            "dualrpc.test.v1.Item.Key");
   EXPECT_EQ(get_item->new_response()->GetDescriptor()->full_name(),
-            "dualrpc.testing.v1.Item");
+            "dualrpc.test.v1.Item");
 
-  testing::v1::AddItemsRequest add;
-  testing::v1::AddItemsRequest::Line* line = add.add_lines();
+  test::v1::AddItemsRequest add;
+  test::v1::AddItemsRequest::Line* line = add.add_lines();
   line->mutable_key()->set_sku("pear");
   line->set_quantity(2);
   ASSERT_TRUE(Invoke(*registry.FindMethod(InventoryClient::kAddItemsMethod),
                      add, nullptr)
                   .ok());
 
-  testing::v1::Item_Key key;
+  test::v1::Item_Key key;
   key.set_sku("pear");
-  testing::v1::Item item;
+  test::v1::Item item;
   ASSERT_TRUE(Invoke(*get_item, key, &item).ok());
   EXPECT_EQ(item.key().sku(), "pear");
   EXPECT_EQ(item.quantity(), 2);
@@ -198,8 +198,8 @@ TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
 TEST(GeneratedRegisterTest, BaseCompletesUnoverriddenMethodsAsUnimplemented) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(testing::v1::RegisterInventory(&service, &registry).ok());
-  testing::v1::Item_Key key;
+  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
+  test::v1::Item_Key key;
   EXPECT_EQ(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod),
                    key, nullptr)
                 .code(),
@@ -207,4 +207,4 @@ TEST(GeneratedRegisterTest, BaseCompletesUnoverriddenMethodsAsUnimplemented) {
 }
 
 }  // namespace
-}  // namespace dualrpc
+}  // namespace dualrpc::rpc

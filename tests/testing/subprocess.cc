@@ -19,7 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 
-namespace dualrpc::testing {
+namespace dualrpc_testing {
 namespace {
 
 std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
@@ -199,4 +199,4 @@ std::string ServerProcess::StderrText() const {
   return ReadWholeFile(work_dir_ + "/stderr.log");
 }
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc_testing

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
-namespace dualrpc::testing {
+namespace dualrpc_testing {
 
 // Directory holding the project's binaries (ctest sets DUALRPC_BIN_DIR).
 std::string BinaryPath(const std::string& name);
@@ -57,6 +57,6 @@ class ServerProcess {
   std::map<std::string, std::string> addresses_;
 };
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc_testing
 
 #endif  // DUALRPC_TESTS_TESTING_SUBPROCESS_H_

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <vector>
 
-namespace dualrpc::testing {
+namespace dualrpc_testing {
 namespace {
 
 [[noreturn]] void Die(const std::string& what) {
@@ -54,4 +54,4 @@ void TempDir::MakeSymlink(const std::string& target, const std::string& relative
   if (::symlink(target.c_str(), Join(relative).c_str()) != 0) Die("symlink " + relative);
 }
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc_testing

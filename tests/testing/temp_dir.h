@@ -3,7 +3,7 @@
 
 #include <string>
 
-namespace dualrpc::testing {
+namespace dualrpc_testing {
 
 // A fresh directory under $TMPDIR (or /tmp), removed with its contents on
 // destruction. Aborts the test binary if it cannot be created.
@@ -27,6 +27,6 @@ class TempDir {
   std::string path_;
 };
 
-}  // namespace dualrpc::testing
+}  // namespace dualrpc_testing
 
 #endif  // DUALRPC_TESTS_TESTING_TEMP_DIR_H_

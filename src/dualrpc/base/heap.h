@@ -1,0 +1,65 @@
+#ifndef DUALRPC_BASE_HEAP_H_
+#define DUALRPC_BASE_HEAP_H_
+
+#include <cstddef>
+#include <new>
+
+namespace dualrpc::base {
+
+// Keeps freed heap memory in the process instead of handing it back to the
+// kernel after every large block. Process-wide (glibc mallopt): for
+// programs, called first thing in main; the libraries never call it.
+//
+// Why: with glibc's defaults a freed block of a megabyte or so goes back to
+// the kernel (munmap, or MADV_DONTNEED when a thread arena's heap shrinks),
+// so every large message faults its pages in afresh. Measured with perf stat
+// on the 1 MiB Echo: ~600 page faults per call in the server, which made a
+// call cost ~10 ms of CPU on this VM instead of ~0.2 ms. After this, blocks
+// up to 32 MiB come from the heap and up to 64 MiB of free memory per arena
+// stays mapped: a bounded cost, since messages are limited in size.
+void KeepFreedHeap();
+
+// Derive `T` from ThreadCachedAllocation<T> to give it a class-specific
+// operator new/delete that keeps up to `kMaxCached` freed blocks per thread
+// for the next `new T` on that thread: for objects made and destroyed once
+// per call on a hot path (the raw server's ServerCall), where malloc + free
+// cost ~130 of the server's ~2,400 instructions per call (callgrind). A block
+// freed on another thread joins that thread's cache. Each thread's cache is
+// freed when the thread exits; objects of T must not be deleted by a thread
+// after its thread-local destructors have run.
+template <typename T, int kMaxCached = 256>
+class ThreadCachedAllocation {
+ public:
+  static void* operator new(std::size_t size) {
+    Cache& cache = LocalCache();
+    if (size == sizeof(T) && cache.count > 0) return cache.blocks[--cache.count];
+    return ::operator new(size);
+  }
+
+  static void operator delete(void* block, std::size_t size) {
+    Cache& cache = LocalCache();
+    if (size == sizeof(T) && cache.count < kMaxCached) {
+      cache.blocks[cache.count++] = block;
+      return;
+    }
+    ::operator delete(block);
+  }
+
+ private:
+  struct Cache {
+    ~Cache() {
+      while (count > 0) ::operator delete(blocks[--count]);
+    }
+    void* blocks[kMaxCached];
+    int count = 0;
+  };
+
+  static Cache& LocalCache() {
+    thread_local Cache cache;
+    return cache;
+  }
+};
+
+}  // namespace dualrpc::base
+
+#endif  // DUALRPC_BASE_HEAP_H_

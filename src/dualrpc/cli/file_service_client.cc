@@ -1,0 +1,24 @@
+#include "dualrpc/cli/file_service_client.h"
+
+#include <memory>
+
+#include "dualrpc/cli/channel_file_service_client.h"
+#include "dualrpc/client/channel_factory.h"
+
+namespace dualrpc::cli {
+
+absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
+    absl::string_view target) {
+  client::ChannelFactoryOptions options;
+  options.max_response_bytes = kMaxResponseBytes;
+  return client::CreateChannel(target, options);
+}
+
+absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
+    absl::string_view target) {
+  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = MakeChannel(target);
+  if (!channel.ok()) return channel.status();
+  return MakeChannelFileServiceClient(*std::move(channel));
+}
+
+}  // namespace dualrpc::cli

@@ -1,0 +1,48 @@
+#ifndef DUALRPC_CLI_FILE_SERVICE_CLIENT_H_
+#define DUALRPC_CLI_FILE_SERVICE_CLIENT_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "dualrpc/rpc/channel.h"
+
+namespace dualrpc::cli {
+
+// dualrpc.v1.FileService as the CLI sees it, whatever the transport. Each
+// call blocks until it completes or `timeout` (measured from the call;
+// absl::InfiniteDuration() for none) expires, and returns the server's status
+// code and message unchanged. Not required to be thread-safe.
+class FileServiceClient {
+ public:
+  virtual ~FileServiceClient() = default;
+
+  virtual absl::StatusOr<v1::EchoResponse> Echo(const v1::EchoRequest& request,
+                                                absl::Duration timeout) = 0;
+  virtual absl::StatusOr<v1::ListDirectoryResponse> ListDirectory(
+      const v1::ListDirectoryRequest& request, absl::Duration timeout) = 0;
+};
+
+// Largest response the CLI accepts, on either transport. Above the 4 MiB
+// channel default (kDefaultMaxResponseBytes) because a full ListDirectory page
+// (10000 entries with long symlink targets) or a large echo can legitimately
+// exceed it over gRPC. On raw:// the server's message limit (4 MiB unless
+// configured otherwise) still bounds what it sends.
+inline constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
+
+// The one place a --target value (grpc://HOST:PORT or raw://HOST:PORT)
+// becomes a channel, through dualrpc::CreateChannel, accepting responses up
+// to kMaxResponseBytes. Connection happens on the first call, so a reachable
+// server is not needed here; an unreachable one makes calls fail with
+// UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
+absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(absl::string_view target);
+
+// A FileServiceClient over MakeChannel(target); fails as MakeChannel does.
+absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(
+    absl::string_view target);
+
+}  // namespace dualrpc::cli
+
+#endif  // DUALRPC_CLI_FILE_SERVICE_CLIENT_H_

@@ -1,0 +1,88 @@
+#include "dualrpc/cli/flag_parsing.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/commandlineflag.h"
+#include "absl/flags/reflection.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace dualrpc::cli {
+namespace {
+
+bool IsHelp(absl::string_view name) { return name == "help" || name == "h"; }
+
+absl::Status SetFlag(absl::CommandLineFlag& flag, absl::string_view value) {
+  std::string error;
+  // absl's error names the flag and the value: "Illegal value 'x' specified
+  // for flag 'timeout'".
+  if (!flag.ParseFrom(value, &error)) {
+    return absl::InvalidArgumentError(error);
+  }
+  return absl::OkStatus();
+}
+
+// Parses the flag in `argv[*index]` (its dashes already stripped into
+// `body`), advancing `*index` past a separate value argument if it takes one.
+absl::Status ParseOneFlag(absl::string_view body,
+                          absl::Span<const char* const> argv, size_t* index) {
+  const size_t equals = body.find('=');
+  const absl::string_view name = body.substr(0, equals);
+  const bool has_value = equals != absl::string_view::npos;
+  const absl::string_view value =
+      has_value ? body.substr(equals + 1) : absl::string_view();
+
+  if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
+    if (has_value) return SetFlag(*flag, value);
+    if (flag->IsOfType<bool>()) return SetFlag(*flag, "true");
+    if (*index + 1 >= argv.size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("missing value for --", name));
+    }
+    return SetFlag(*flag, argv[++*index]);
+  }
+
+  absl::string_view negated = name;
+  if (!has_value && absl::ConsumePrefix(&negated, "no")) {
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(negated);
+    if (flag != nullptr && flag->IsOfType<bool>()) {
+      return SetFlag(*flag, "false");
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
+    absl::Span<const char* const> argv) {
+  ParsedCommandLine parsed;
+  bool flags_ended = false;
+  for (size_t i = 1; i < argv.size(); ++i) {
+    const absl::string_view arg = argv[i];
+    absl::string_view body = arg;
+    const bool looks_like_flag =
+        !flags_ended && arg.size() > 1 && absl::ConsumePrefix(&body, "-");
+    if (!looks_like_flag) {
+      parsed.positional.emplace_back(arg);
+      continue;
+    }
+    if (body == "-") {  // The argument was "--".
+      flags_ended = true;
+      continue;
+    }
+    absl::ConsumePrefix(&body, "-");
+    if (IsHelp(body)) {
+      parsed.help_requested = true;
+      continue;
+    }
+    const absl::Status status = ParseOneFlag(body, argv, &i);
+    if (!status.ok()) return status;
+  }
+  return parsed;
+}
+
+}  // namespace dualrpc::cli

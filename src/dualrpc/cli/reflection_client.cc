@@ -1,0 +1,161 @@
+#include "dualrpc/cli/reflection_client.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/client_call.h"
+
+namespace dualrpc::cli {
+namespace {
+
+using ::google::protobuf::FileDescriptorProto;
+
+// An error_response as a Status; a code outside the gRPC range is UNKNOWN.
+absl::Status ErrorResponseStatus(
+    const ::grpc::reflection::v1alpha::ErrorResponse& error) {
+  const int code = error.error_code();
+  const bool known = code > 0 && code <= 16;
+  return absl::Status(
+      known ? static_cast<absl::StatusCode>(code) : absl::StatusCode::kUnknown,
+      error.error_message());
+}
+
+}  // namespace
+
+void ReflectionClient::BuildErrors::AddError(
+    const std::string& filename, const std::string& element_name,
+    const google::protobuf::Message* /*descriptor*/, ErrorLocation /*location*/,
+    const std::string& message) {
+  if (first_error.empty()) {
+    first_error = absl::StrCat(filename, ": ", element_name, ": ", message);
+  }
+}
+
+ReflectionClient::ReflectionClient(rpc::Channel* channel, absl::Duration timeout)
+    : channel_(channel), timeout_(timeout), pool_(&database_, &build_errors_) {}
+
+absl::StatusOr<ReflectionClient::ServerReflectionResponse>
+ReflectionClient::Ask(const ServerReflectionRequest& request) {
+  rpc::CallOptions options;
+  options.timeout = timeout_;
+  absl::StatusOr<ServerReflectionResponse> response =
+      rpc::CallUnaryAndWait<ServerReflectionResponse>(
+          *channel_, kServerReflectionInfoPath, request, options);
+  if (!response.ok()) return response.status();
+  if (response->has_error_response()) {
+    return ErrorResponseStatus(response->error_response());
+  }
+  return response;
+}
+
+absl::StatusOr<std::vector<std::string>> ReflectionClient::ListServices() {
+  ServerReflectionRequest request;
+  request.set_list_services("");
+  absl::StatusOr<ServerReflectionResponse> response = Ask(request);
+  if (!response.ok()) return response.status();
+  if (!response->has_list_services_response()) {
+    return absl::InternalError(
+        "server answered list_services with another kind of response");
+  }
+  std::vector<std::string> names;
+  for (const auto& service : response->list_services_response().service()) {
+    names.push_back(service.name());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::Status ReflectionClient::LoadSymbol(absl::string_view symbol) {
+  const std::string name(symbol);
+  if (pool_.FindFileContainingSymbol(name) != nullptr) {
+    return absl::OkStatus();
+  }
+  ServerReflectionRequest request;
+  request.set_file_containing_symbol(name);
+  absl::StatusOr<ServerReflectionResponse> response = Ask(request);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        absl::StrCat("cannot resolve \"", name,
+                                     "\": ", response.status().message()));
+  }
+  if (absl::Status added = AddFiles(*response); !added.ok()) return added;
+  // Built now rather than on demand: a bad file fails here, with its
+  // reason, and package names (which the database does not index) resolve.
+  for (const std::string& file_name : file_names_) {
+    if (pool_.FindFileByName(file_name) == nullptr) {
+      return absl::InternalError(
+          absl::StrCat("server sent descriptors that do not build: ",
+                       build_errors_.first_error));
+    }
+  }
+  if (pool_.FindFileContainingSymbol(name) == nullptr) {
+    return absl::InternalError(
+        absl::StrCat("server sent no descriptor defining \"", name, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReflectionClient::AddFileResponse(
+    const ServerReflectionResponse& response, std::vector<std::string>* added) {
+  if (!response.has_file_descriptor_response()) {
+    return absl::InternalError(
+        "server answered a file request with another kind of response");
+  }
+  for (const std::string& serialized :
+       response.file_descriptor_response().file_descriptor_proto()) {
+    FileDescriptorProto file;
+    if (!file.ParseFromString(serialized)) {
+      return absl::InternalError("server sent an unparseable file descriptor");
+    }
+    if (file_names_.count(file.name()) != 0) continue;
+    if (!database_.Add(file)) {
+      return absl::InternalError(absl::StrCat(
+          "server sent a file descriptor that clashes with another: ",
+          file.name()));
+    }
+    file_names_.insert(file.name());
+    added->push_back(file.name());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReflectionClient::AddFiles(
+    const ServerReflectionResponse& response) {
+  // Files whose imports are yet to be checked.
+  std::vector<std::string> unchecked;
+  if (absl::Status added = AddFileResponse(response, &unchecked); !added.ok()) {
+    return added;
+  }
+  // Servers send the transitive imports along, but need not: fetch the
+  // rest by name. Each fetch adds the asked-for file or fails, so this ends.
+  while (!unchecked.empty()) {
+    FileDescriptorProto file;
+    database_.FindFileByName(unchecked.back(), &file);
+    unchecked.pop_back();
+    for (const std::string& dependency : file.dependency()) {
+      if (file_names_.count(dependency) != 0) continue;
+      ServerReflectionRequest request;
+      request.set_file_by_filename(dependency);
+      absl::StatusOr<ServerReflectionResponse> fetched = Ask(request);
+      if (!fetched.ok()) {
+        return absl::Status(fetched.status().code(),
+                            absl::StrCat("cannot fetch \"", dependency,
+                                         "\": ", fetched.status().message()));
+      }
+      if (absl::Status added = AddFileResponse(*fetched, &unchecked);
+          !added.ok()) {
+        return added;
+      }
+      if (file_names_.count(dependency) == 0) {
+        return absl::InternalError(absl::StrCat(
+            "server did not send \"", dependency, "\" when asked for it"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dualrpc::cli

@@ -1,0 +1,76 @@
+#include "dualrpc/client/channel_factory.h"
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "dualrpc/client/target.h"
+#include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/raw/client/raw_channel.h"
+
+namespace dualrpc::client {
+namespace {
+
+static_assert(kMaxChannelConnections <= grpc::kMaxGrpcChannelCount,
+              "every transport must accept kMaxChannelConnections");
+
+// Checked here rather than by each transport so that a bad option fails the
+// same way whatever the scheme.
+absl::Status ValidateOptions(const ChannelFactoryOptions& options) {
+  if (options.connections < 1 || options.connections > kMaxChannelConnections) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("connections ", options.connections, " is outside 1..",
+                     kMaxChannelConnections));
+  }
+  if (options.max_response_bytes < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_response_bytes ", options.max_response_bytes, " is not positive"));
+  }
+  if (options.connect_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("connect_timeout must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
+    const Target& target, const ChannelFactoryOptions& options) {
+  grpc::GrpcChannelOptions grpc_options;
+  grpc_options.channel_count = options.connections;
+  grpc_options.max_receive_message_bytes = options.max_response_bytes;
+  absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
+      grpc::GrpcChannel::Create(target.HostPort(), grpc_options);
+  if (!channel.ok()) return channel.status();
+  return std::shared_ptr<rpc::Channel>(*std::move(channel));
+}
+
+absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateRawChannel(
+    const Target& target, const ChannelFactoryOptions& options) {
+  raw::RawChannelOptions raw_options;
+  raw_options.connections = options.connections;
+  raw_options.limits.max_message_bytes =
+      static_cast<uint32_t>(options.max_response_bytes);
+  raw_options.connect_timeout = options.connect_timeout;
+  absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
+      raw::RawChannel::Create(target.HostPort(), raw_options);
+  if (!channel.ok()) return channel.status();
+  return std::shared_ptr<rpc::Channel>(*std::move(channel));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateChannel(
+    absl::string_view target, const ChannelFactoryOptions& options) {
+  absl::StatusOr<Target> parsed = ParseTarget(target);
+  if (!parsed.ok()) return parsed.status();
+  if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  switch (parsed->scheme) {
+    case TransportScheme::kGrpc:
+      return CreateGrpcChannel(*parsed, options);
+    case TransportScheme::kRaw:
+      return CreateRawChannel(*parsed, options);
+  }
+  return absl::InternalError("unhandled transport scheme");
+}
+
+}  // namespace dualrpc::client

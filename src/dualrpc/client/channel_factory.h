@@ -1,0 +1,49 @@
+#ifndef DUALRPC_CLIENT_CHANNEL_FACTORY_H_
+#define DUALRPC_CLIENT_CHANNEL_FACTORY_H_
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "dualrpc/rpc/channel.h"
+
+namespace dualrpc::client {
+
+// Upper bound on ChannelFactoryOptions::connections.
+inline constexpr int kMaxChannelConnections = 64;
+
+// Largest response a channel accepts unless told otherwise: gRPC's default
+// receive limit, which is also the framed protocol's message limit
+// (docs/PROTOCOL.md §4.3).
+inline constexpr int kDefaultMaxResponseBytes = 4 * 1024 * 1024;
+
+// Settings that mean the same on every transport.
+struct ChannelFactoryOptions {
+  // TCP connections that calls are spread over, round-robin
+  // (1..kMaxChannelConnections).
+  int connections = 1;
+  // Largest response message accepted; a larger one fails its call with
+  // RESOURCE_EXHAUSTED. On raw:// it is also the largest request the channel
+  // sends (the framed protocol has one message limit per direction pair).
+  // The server's own limits still apply.
+  int max_response_bytes = kDefaultMaxResponseBytes;
+  // raw:// only: longest wait for one TCP connect. gRPC connects under the
+  // call's deadline instead.
+  absl::Duration connect_timeout = absl::Seconds(5);
+};
+
+// The one place a target URI becomes a Channel:
+//   grpc://HOST:PORT  GrpcChannel (plaintext HTTP/2)
+//   raw://HOST:PORT   raw::RawChannel (docs/PROTOCOL.md)
+// HOST may be a bracketed IPv6 literal. Nothing connects here: connections
+// open on the first call, so an unreachable server shows as UNAVAILABLE
+// calls. A malformed target or unknown scheme is INVALID_ARGUMENT with
+// ParseTarget's message; options out of range are INVALID_ARGUMENT too.
+// The channel is thread-safe and shared by whoever holds it.
+absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateChannel(
+    absl::string_view target, const ChannelFactoryOptions& options = {});
+
+}  // namespace dualrpc::client
+
+#endif  // DUALRPC_CLIENT_CHANNEL_FACTORY_H_

@@ -1,0 +1,68 @@
+#ifndef DUALRPC_GRPC_GRPC_CHANNEL_H_
+#define DUALRPC_GRPC_GRPC_CHANNEL_H_
+
+#include <grpcpp/generic/generic_stub.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "google/protobuf/message_lite.h"
+#include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/channel.h"
+
+namespace dualrpc::grpc {
+
+// Upper bound on GrpcChannelOptions::channel_count.
+inline constexpr int kMaxGrpcChannelCount = 64;
+
+struct GrpcChannelOptions {
+  // Number of grpc::Channels, hence TCP connections, that calls are spread
+  // over round-robin (1..kMaxGrpcChannelCount). More than one helps when a
+  // single HTTP/2 connection is the bottleneck.
+  int channel_count = 1;
+  // Largest response accepted; a larger one fails the call with
+  // RESOURCE_EXHAUSTED. gRPC's default.
+  int max_receive_message_bytes = 4 * 1024 * 1024;
+};
+
+// A Channel to one server over gRPC (plaintext HTTP/2), through grpc++'s
+// generic stub and callback API: messages are serialized once, into gRPC's
+// byte buffers. Calls complete on gRPC's callback threads. Request metadata
+// that breaks gRPC's rules (rpc/metadata.h) fails the call with
+// INVALID_ARGUMENT before anything is sent. CallOptions::response_metadata
+// receives the server's initial metadata, then its trailers, without
+// gRPC's reserved "grpc-" keys.
+// Thread-safe. May be destroyed with calls in flight: they still complete
+// (gRPC keeps a call's channel alive until the call ends).
+class GrpcChannel final : public rpc::Channel {
+ public:
+  // `target` is a gRPC target: "HOST:PORT", "dns:///HOST:PORT", ...
+  // Connects lazily, so an unreachable server shows as UNAVAILABLE calls.
+  // INVALID_ARGUMENT for an empty target or options out of range.
+  static absl::StatusOr<std::shared_ptr<GrpcChannel>> Create(
+      absl::string_view target, const GrpcChannelOptions& options = {});
+
+  GrpcChannel(const GrpcChannel&) = delete;
+  GrpcChannel& operator=(const GrpcChannel&) = delete;
+
+  void StartUnaryCall(absl::string_view method,
+                      const google::protobuf::MessageLite& request,
+                      google::protobuf::MessageLite* response,
+                      const rpc::CallOptions& options, rpc::UnaryDone done) override;
+
+ private:
+  explicit GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
+      : stubs_(std::move(stubs)) {}
+
+  // One per grpc::Channel; never empty.
+  const std::vector<std::unique_ptr<::grpc::GenericStub>> stubs_;
+  std::atomic<uint64_t> next_stub_{0};
+};
+
+}  // namespace dualrpc::grpc
+
+#endif  // DUALRPC_GRPC_GRPC_CHANNEL_H_

@@ -1,0 +1,74 @@
+#include "dualrpc/grpc/grpc_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "grpc/health/v1/health.pb.h"
+
+namespace dualrpc::grpc {
+namespace {
+
+// "HOST:PORT" with PORT replaced by `port` (IPv6 hosts keep their brackets).
+std::string WithPort(const std::string& listen_address, int port) {
+  std::string::size_type colon = listen_address.rfind(':');
+  std::string host = colon == std::string::npos
+                         ? listen_address
+                         : listen_address.substr(0, colon);
+  return absl::StrCat(host, ":", port);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
+    const GrpcServerOptions& options,
+    const std::vector<::grpc::Service*>& services) {
+  // Both are process-wide switches that apply to servers built afterwards.
+  ::grpc::EnableDefaultHealthCheckService(true);
+  ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // The default health service has no descriptors of its own; touching the
+  // compiled-in health.proto links it into the generated pool, so that
+  // reflection can describe grpc.health.v1.Health, not only name it.
+  ::grpc::health::v1::HealthCheckRequest::descriptor();
+
+  ::grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(options.listen_address,
+                           ::grpc::InsecureServerCredentials(), &selected_port);
+  builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  builder.SetMaxSendMessageSize(options.max_send_message_bytes);
+  for (::grpc::Service* service : services) builder.RegisterService(service);
+
+  std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", options.listen_address));
+  }
+  ::grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  for (const std::string& name : options.health_service_names) {
+    health->SetServingStatus(name, true);
+  }
+  return std::unique_ptr<GrpcServer>(new GrpcServer(
+      std::move(server), WithPort(options.listen_address, selected_port)));
+}
+
+GrpcServer::~GrpcServer() {
+  Shutdown(absl::ZeroDuration());
+  Wait();
+}
+
+void GrpcServer::Shutdown(absl::Duration grace) {
+  // Health first, so that a Watch or a Check racing the shutdown sees
+  // NOT_SERVING; HealthCheckServiceInterface::Shutdown is idempotent.
+  server_->GetHealthCheckService()->Shutdown();
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void GrpcServer::Wait() { server_->Wait(); }
+
+}  // namespace dualrpc::grpc

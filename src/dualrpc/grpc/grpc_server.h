@@ -1,0 +1,63 @@
+#ifndef DUALRPC_GRPC_GRPC_SERVER_H_
+#define DUALRPC_GRPC_GRPC_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace dualrpc::grpc {
+
+struct GrpcServerOptions {
+  // HOST:PORT; port 0 picks a free port (see GrpcServer::address()).
+  std::string listen_address = "127.0.0.1:50051";
+  // Largest message accepted from a peer, as gRPC's default receive limit.
+  int max_receive_message_bytes = 4 * 1024 * 1024;
+  // Largest message this server sends. gRPC's own default is unlimited; we
+  // match the receive limit, which is also what gRPC clients accept.
+  int max_send_message_bytes = 4 * 1024 * 1024;
+  // Fully qualified service names reported SERVING by the health service,
+  // besides "" (the whole server).
+  std::vector<std::string> health_service_names;
+};
+
+// A started grpc::Server with server reflection and the standard health
+// service (grpc.health.v1.Health: "" and every registered service SERVING
+// while up, NOT_SERVING once Shutdown begins). Owns the grpc::Server, not the
+// services: they must outlive this object.
+class GrpcServer {
+ public:
+  // Builds and starts the server. Fails with UNAVAILABLE if the address
+  // cannot be bound.
+  static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
+      const GrpcServerOptions& options,
+      const std::vector<::grpc::Service*>& services);
+
+  ~GrpcServer();
+
+  // The bound HOST:PORT, with the real port when 0 was asked for.
+  const std::string& address() const { return address_; }
+
+  // Flips health to NOT_SERVING, stops accepting calls, lets in-flight calls
+  // finish until `grace` has passed, then cancels what is left. Idempotent.
+  // Thread-safe (call it from any thread but a gRPC callback).
+  void Shutdown(absl::Duration grace);
+
+  // Blocks until Shutdown() has completed.
+  void Wait();
+
+ private:
+  GrpcServer(std::unique_ptr<::grpc::Server> server, std::string address)
+      : server_(std::move(server)), address_(std::move(address)) {}
+
+  std::unique_ptr<::grpc::Server> server_;
+  std::string address_;
+};
+
+}  // namespace dualrpc::grpc
+
+#endif  // DUALRPC_GRPC_GRPC_SERVER_H_

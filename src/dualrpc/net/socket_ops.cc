@@ -1,0 +1,287 @@
+#include "dualrpc/net/socket_ops.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <memory>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "dualrpc/base/posix_error.h"
+
+namespace dualrpc::net {
+namespace {
+
+// Extra space for one read beyond the Buffer's free space (muduo's trick):
+// a read takes what is there without the Buffer pre-growing.
+constexpr std::size_t kReadStackBytes = 64 * 1024;
+
+struct HostPort {
+  std::string host;  // Empty: every local address.
+  std::string port;
+};
+
+absl::StatusOr<HostPort> SplitHostPort(absl::string_view host_port) {
+  absl::string_view host;
+  absl::string_view port;
+  if (!host_port.empty() && host_port.front() == '[') {
+    const std::size_t close = host_port.find("]:");
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("address \"", host_port, "\" is not [V6]:PORT"));
+    }
+    host = host_port.substr(1, close - 1);
+    port = host_port.substr(close + 2);
+  } else {
+    const std::size_t colon = host_port.rfind(':');
+    if (colon == absl::string_view::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("address \"", host_port, "\" is not HOST:PORT"));
+    }
+    host = host_port.substr(0, colon);
+    port = host_port.substr(colon + 1);
+  }
+  std::uint32_t port_number = 0;
+  if (!absl::SimpleAtoi(port, &port_number) || port_number > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address \"", host_port, "\" has no valid port"));
+  }
+  return HostPort{std::string(host), std::string(port)};
+}
+
+// Accept errors that concern only the connection being accepted (which is
+// gone), not the listener: accept(2) "Error handling" on Linux.
+bool IsTransientAcceptError(int error_number) {
+  switch (error_number) {
+    case EAGAIN:
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case ENETDOWN:
+    case ENOPROTOOPT:
+    case EHOSTDOWN:
+    case ENONET:
+    case EHOSTUNREACH:
+    case EOPNOTSUPP:
+    case ENETUNREACH:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status SetNoDelay(int fd) {
+  const int on = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) != 0) {
+    return base::PosixError("setsockopt(TCP_NODELAY)", errno);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string SocketAddress::ToHostPort() const {
+  char text[INET6_ADDRSTRLEN] = "?";
+  if (storage.ss_family == AF_INET6) {
+    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(storage);
+    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
+    return absl::StrCat("[", text, "]:", ntohs(v6.sin6_port));
+  }
+  const auto& v4 = reinterpret_cast<const sockaddr_in&>(storage);
+  ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
+  return absl::StrCat(text, ":", ntohs(v4.sin_port));
+}
+
+std::string SocketAddress::ToUri() const {
+  return absl::StrCat(storage.ss_family == AF_INET6 ? "ipv6:" : "ipv4:",
+                      ToHostPort());
+}
+
+namespace {
+
+// Resolves `host_port` and, for each address in turn, makes a non-blocking,
+// close-on-exec socket and hands it to `prepare` (bind+listen, or connect).
+// Returns the first socket `prepare` accepts, else the last error. The one
+// resolve-and-try loop that Listen and Connect share.
+absl::StatusOr<base::ScopedFd> FirstUsableSocket(
+    absl::string_view host_port, int ai_flags, absl::StatusCode resolve_error,
+    absl::string_view purpose,
+    absl::FunctionRef<absl::Status(int fd, const addrinfo& address)> prepare) {
+  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
+  if (!parts.ok()) return parts.status();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = ai_flags | AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  const int resolved =
+      ::getaddrinfo(parts->host.empty() ? nullptr : parts->host.c_str(),
+                    parts->port.c_str(), &hints, &results);
+  if (resolved != 0) {
+    return absl::Status(resolve_error,
+                        absl::StrCat("cannot resolve \"", host_port,
+                                     "\": ", ::gai_strerror(resolved)));
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(results, ::freeaddrinfo);
+  absl::Status last_error = absl::UnavailableError(
+      absl::StrCat("no address to ", purpose, " for \"", host_port, "\""));
+  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    base::ScopedFd fd(::socket(ai->ai_family,
+                         ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                         ai->ai_protocol));
+    if (!fd.valid()) {
+      last_error = base::PosixError("socket", errno);
+      continue;
+    }
+    absl::Status prepared = prepare(fd.get(), *ai);
+    if (prepared.ok()) return fd;
+    last_error = std::move(prepared);
+  }
+  return last_error;
+}
+
+}  // namespace
+
+absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog) {
+  return FirstUsableSocket(
+      host_port, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
+      [&](int fd, const addrinfo& address) -> absl::Status {
+        const int on = 1;
+        if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
+          return base::PosixError("setsockopt(SO_REUSEADDR)", errno);
+        }
+        if (::bind(fd, address.ai_addr, address.ai_addrlen) != 0) {
+          // UNAVAILABLE, as gRPC reports an address it cannot bind.
+          return absl::UnavailableError(
+              base::PosixError(absl::StrCat("bind ", host_port), errno).message());
+        }
+        if (::listen(fd, backlog) != 0) {
+          return base::PosixError(absl::StrCat("listen ", host_port), errno);
+        }
+        return absl::OkStatus();
+      });
+}
+
+absl::StatusOr<base::ScopedFd> Connect(absl::string_view host_port,
+                                 absl::Duration timeout) {
+  return FirstUsableSocket(
+      host_port, 0, absl::StatusCode::kUnavailable, "connect to",
+      [&](int fd, const addrinfo& address) -> absl::Status {
+        int error = 0;
+        if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
+          error = errno;
+          if (error == EINPROGRESS) {
+            pollfd poll_fd{fd, POLLOUT, 0};
+            const int ready =
+                ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
+            socklen_t length = sizeof error;
+            if (ready == 1) {
+              ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+            } else {
+              error = ready == 0 ? ETIMEDOUT : errno;
+            }
+          }
+        }
+        if (error != 0) {
+          return absl::UnavailableError(
+              base::PosixError(absl::StrCat("connect to ", host_port), error)
+                  .message());
+        }
+        return SetNoDelay(fd);
+      });
+}
+
+absl::StatusOr<SocketAddress> LocalAddress(int fd) {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address.storage),
+                    &address.length) != 0) {
+    return base::PosixError("getsockname", errno);
+  }
+  return address;
+}
+
+absl::StatusOr<base::ScopedFd> Accept(int listen_fd, SocketAddress* peer) {
+  peer->length = sizeof peer->storage;
+  base::ScopedFd fd(::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer->storage),
+                        &peer->length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!fd.valid()) {
+    if (IsTransientAcceptError(errno)) return base::ScopedFd();
+    return base::PosixError("accept", errno);
+  }
+  // Nagle plus delayed ACKs would hold every small response ~40 ms. A socket
+  // we cannot configure is dropped like a connection that vanished.
+  if (!SetNoDelay(fd.get()).ok()) return base::ScopedFd();
+  return fd;
+}
+
+void StopListening(int listen_fd) {
+  // On Linux, shutdown() of a listening socket stops it listening: queued and
+  // future connection attempts are reset. Nothing to report if it fails; the
+  // owner closes the fd later anyway.
+  ::shutdown(listen_fd, SHUT_RDWR);
+}
+
+void ShutdownWrite(int fd) {
+  // Fails only if the peer is already gone, which the next read reports.
+  ::shutdown(fd, SHUT_WR);
+}
+
+absl::StatusOr<Transfer> ReadToBuffer(int fd, Buffer* buffer) {
+  char stack[kReadStackBytes];
+  const std::size_t writable = buffer->writable_bytes();
+  iovec vec[2];
+  vec[0].iov_base = buffer->BeginWrite();
+  vec[0].iov_len = writable;
+  vec[1].iov_base = stack;
+  vec[1].iov_len = sizeof stack;
+  const int iov_count = writable < sizeof stack ? 2 : 1;
+  const ssize_t n = ::readv(fd, vec, iov_count);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      return Transfer{};
+    }
+    return base::PosixError("read", errno);
+  }
+  if (n == 0) return Transfer{0, true};
+  const auto bytes = static_cast<std::size_t>(n);
+  if (bytes <= writable) {
+    buffer->HasWritten(bytes);
+  } else {
+    buffer->HasWritten(writable);
+    buffer->Append(stack, bytes - writable);
+  }
+  return Transfer{bytes, false};
+}
+
+absl::StatusOr<Transfer> SendFromBuffer(int fd, Buffer* buffer) {
+  const ssize_t n = ::send(fd, buffer->Peek(), buffer->readable_bytes(),
+                           MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      return Transfer{};
+    }
+    return base::PosixError("send", errno);
+  }
+  buffer->Retrieve(static_cast<std::size_t>(n));
+  return Transfer{static_cast<std::size_t>(n), false};
+}
+
+absl::Status SocketError(int fd) {
+  int error_number = 0;
+  socklen_t length = sizeof error_number;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error_number, &length) != 0) {
+    return base::PosixError("getsockopt(SO_ERROR)", errno);
+  }
+  if (error_number == 0) return absl::UnavailableError("socket error");
+  return base::PosixError("socket", error_number);
+}
+
+}  // namespace dualrpc::net

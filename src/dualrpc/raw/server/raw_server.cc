@@ -1,0 +1,142 @@
+#include "dualrpc/raw/server/raw_server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "dualrpc/net/event_loop.h"
+#include "dualrpc/raw/server/server_config.h"
+#include "dualrpc/raw/server/server_loop.h"
+#include "dualrpc/net/socket_ops.h"
+
+namespace dualrpc::raw {
+namespace {
+
+using net::EventLoop;
+
+// Bounds on the limits, so that a frame payload (message + header + 4) fits
+// the 32-bit length field and protobuf's int sizes, and so that an error
+// response always fits the header limit.
+constexpr std::uint32_t kMaxMessageLimit = 1024 * 1024 * 1024;
+constexpr std::uint32_t kMinHeaderLimit = 256;
+constexpr std::uint32_t kMaxHeaderLimit = 1024 * 1024;
+
+// Durations beyond this are "forever" for the loops' clock (which would
+// overflow on InfiniteDuration()).
+constexpr absl::Duration kForever = absl::Hours(24 * 365 * 100);
+
+net::EventLoop::Clock::duration ToClockDuration(absl::Duration duration) {
+  duration = std::clamp(duration, absl::ZeroDuration(), kForever);
+  return std::chrono::duration_cast<net::EventLoop::Clock::duration>(
+      absl::ToChronoNanoseconds(duration));
+}
+
+absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
+                                             const rpc::ServiceRegistry* registry) {
+  if (registry == nullptr) {
+    return absl::InvalidArgumentError("RawServer needs a ServiceRegistry");
+  }
+  if (options.max_message_bytes < 1 ||
+      options.max_message_bytes > kMaxMessageLimit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_message_bytes must be in [1, ", kMaxMessageLimit, "]"));
+  }
+  if (options.max_header_bytes < kMinHeaderLimit ||
+      options.max_header_bytes > kMaxHeaderLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_header_bytes must be in [", kMinHeaderLimit, ", ",
+                     kMaxHeaderLimit, "]"));
+  }
+  if (options.max_connections < 1 || options.max_calls_in_flight < 1 ||
+      options.listen_backlog < 1) {
+    return absl::InvalidArgumentError(
+        "max_connections, max_calls_in_flight and listen_backlog must be "
+        "positive");
+  }
+  if (options.idle_timeout <= absl::ZeroDuration() ||
+      options.close_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "idle_timeout and close_timeout must be positive");
+  }
+  ServerConfig config;
+  config.limits.max_message_bytes = options.max_message_bytes;
+  config.limits.max_header_bytes = options.max_header_bytes;
+  config.max_connections = options.max_connections;
+  config.max_calls_in_flight = options.max_calls_in_flight;
+  config.connection.high_water_mark = options.output_high_water_bytes;
+  config.connection.close_timeout = ToClockDuration(options.close_timeout);
+  config.idle_timeout = ToClockDuration(options.idle_timeout);
+  config.registry = registry;
+  return config;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
+    const Options& options, const rpc::ServiceRegistry* registry) {
+  absl::StatusOr<ServerConfig> config = MakeConfig(options, registry);
+  if (!config.ok()) return config.status();
+  absl::StatusOr<base::ScopedFd> listener =
+      net::Listen(options.listen_address, options.listen_backlog);
+  if (!listener.ok()) return listener.status();
+  absl::StatusOr<net::SocketAddress> bound = net::LocalAddress(listener->get());
+  if (!bound.ok()) return bound.status();
+
+  const int listen_fd = listener->get();
+  std::unique_ptr<RawServer> server(new RawServer(
+      *std::move(listener), bound->ToHostPort(),
+      std::make_unique<SharedServerState>(*config, listen_fd)));
+
+  const int thread_count = std::max(1, options.event_loop_threads);
+  for (int i = 0; i < thread_count; ++i) {
+    absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
+    if (!loop.ok()) return loop.status();
+    auto server_loop = std::make_unique<ServerLoop>(*std::move(loop),
+                                                         server->shared_.get());
+    if (absl::Status listening = server_loop->StartListening();
+        !listening.ok()) {
+      return listening;
+    }
+    server->shared_->loops.push_back(server_loop.get());
+    server->loops_.push_back(std::move(server_loop));
+  }
+  absl::MutexLock lock(&server->wait_mu_);
+  for (const std::unique_ptr<ServerLoop>& loop : server->loops_) {
+    server->threads_.emplace_back([loop = loop.get()] { loop->Run(); });
+  }
+  return server;
+}
+
+RawServer::RawServer(base::ScopedFd listener, std::string address,
+                     std::unique_ptr<SharedServerState> shared)
+    : listener_(std::move(listener)),
+      address_(std::move(address)),
+      shared_(std::move(shared)) {}
+
+RawServer::~RawServer() {
+  Drain(absl::ZeroDuration());
+  Wait();
+}
+
+void RawServer::Drain(absl::Duration grace) {
+  const net::EventLoop::Clock::time_point deadline =
+      net::EventLoop::Clock::now() + ToClockDuration(grace);
+  {
+    absl::MutexLock lock(&drain_mu_);
+    if (drain_deadline_.has_value() && *drain_deadline_ <= deadline) return;
+    drain_deadline_ = deadline;
+  }
+  for (const std::unique_ptr<ServerLoop>& loop : loops_) {
+    loop->PostDrain(deadline);
+  }
+}
+
+void RawServer::Wait() {
+  absl::MutexLock lock(&wait_mu_);
+  for (std::thread& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+}
+
+}  // namespace dualrpc::raw

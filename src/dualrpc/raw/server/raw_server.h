@@ -1,0 +1,114 @@
+#ifndef DUALRPC_RAW_SERVER_RAW_SERVER_H_
+#define DUALRPC_RAW_SERVER_RAW_SERVER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/rpc/service_registry.h"
+
+namespace dualrpc::raw {
+
+class ServerLoop;
+struct SharedServerState;
+
+// Serves the unary methods of a ServiceRegistry over the dualrpc framed
+// protocol (docs/PROTOCOL.md) on plain TCP.
+//
+// Threading: `event_loop_threads` loops, each an epoll reactor on its own
+// thread, all accepting from one listening socket (EPOLLEXCLUSIVE).
+// Connections are dealt to the loops round-robin, whichever loop accepted
+// them. A connection lives on the loop it was dealt to, and everything about
+// it (decoding, dispatch, responses, timers) happens on that thread without
+// locks. Methods are invoked on the loop thread; a method that blocks must
+// move its work to an executor and run `done` from there: the result is then
+// posted back to the connection's loop. Responses produced in one loop
+// iteration leave in one send per connection.
+class RawServer {
+ public:
+  struct Options {
+    // HOST:PORT to listen on; port 0 picks a free port (see address()).
+    std::string listen_address = "127.0.0.1:0";
+    // Event-loop threads; values below 1 mean 1.
+    int event_loop_threads =
+        static_cast<int>(std::thread::hardware_concurrency());
+    // Open connections; one more gets GOAWAY RESOURCE_EXHAUSTED (§4.3).
+    int max_connections = 10000;
+    // Calls in flight per connection; one more gets RESOURCE_EXHAUSTED.
+    int max_calls_in_flight = 1024;
+    // Largest request or response message, 1 B to 1 GiB (gRPC's default).
+    std::uint32_t max_message_bytes = 4 * 1024 * 1024;
+    // Largest RequestHeader/ResponseHeader, 256 B to 1 MiB.
+    std::uint32_t max_header_bytes = 16 * 1024;
+    // Unsent output per connection above which it is not read (§4.3).
+    std::size_t output_high_water_bytes = 8 * 1024 * 1024;
+    // A connection with no call in flight that receives nothing for this
+    // long gets GOAWAY OK ("idle") and is closed.
+    absl::Duration idle_timeout = absl::Seconds(300);
+    // How long a closing connection waits for the peer to read our last
+    // frames and close its side, before it is closed anyway.
+    absl::Duration close_timeout = absl::Seconds(2);
+    // listen(2) backlog.
+    int listen_backlog = 1024;
+  };
+
+  // Binds, listens and starts the loops. `registry` is not owned and must
+  // outlive the server (and be fully populated: it is read without locks).
+  // INVALID_ARGUMENT for bad options; UNAVAILABLE if the address cannot be
+  // bound.
+  static absl::StatusOr<std::unique_ptr<RawServer>> Start(
+      const Options& options, const rpc::ServiceRegistry* registry);
+
+  // Drain(ZeroDuration()) and Wait(), unless that already happened. Calls
+  // still running afterwards may complete; their results are dropped.
+  ~RawServer();
+
+  RawServer(const RawServer&) = delete;
+  RawServer& operator=(const RawServer&) = delete;
+
+  // The bound HOST:PORT, with the real port when 0 was asked for.
+  const std::string& address() const { return address_; }
+
+  // Graceful shutdown (§5.3): stop accepting; GOAWAY UNAVAILABLE to every
+  // connection; REQUESTs read afterwards get UNAVAILABLE; each connection
+  // closes once it has no call in flight and its output is flushed. When
+  // `grace` has passed, calls still in flight are answered UNAVAILABLE and
+  // their connections closed (each then gets up to close_timeout to read
+  // that). Thread-safe; returns at once. A later call can only bring the
+  // deadline forward.
+  void Drain(absl::Duration grace);
+
+  // Blocks until every loop has drained and stopped. Thread-safe; not from a
+  // loop thread (that is, not from inside a method implementation).
+  void Wait();
+
+ private:
+  RawServer(base::ScopedFd listener, std::string address,
+            std::unique_ptr<SharedServerState> shared);
+
+  // Declared first so that it is destroyed last, after the loops.
+  const base::ScopedFd listener_;
+  const std::string address_;
+  const std::unique_ptr<SharedServerState> shared_;
+  std::vector<std::unique_ptr<ServerLoop>> loops_;
+
+  absl::Mutex drain_mu_;
+  std::optional<std::chrono::steady_clock::time_point> drain_deadline_
+      ABSL_GUARDED_BY(drain_mu_);
+  absl::Mutex wait_mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(wait_mu_);
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_SERVER_RAW_SERVER_H_

@@ -1,0 +1,108 @@
+#ifndef DUALRPC_RAW_SERVER_SERVER_LOOP_H_
+#define DUALRPC_RAW_SERVER_SERVER_LOOP_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "dualrpc/net/event_loop.h"
+#include "dualrpc/raw/server/message_pool.h"
+#include "dualrpc/raw/server/server_call.h"
+#include "dualrpc/raw/server/server_config.h"
+#include "dualrpc/net/socket_ops.h"
+
+namespace dualrpc::raw {
+
+class ServerConnection;
+
+// One event-loop thread of a RawServer: accepts from the shared listening
+// socket and owns the connections dealt to it, for their whole life.
+// Loop thread only, except where noted.
+//
+// Accepting: every loop registers the one listening socket with
+// EPOLLEXCLUSIVE, so the kernel wakes one waiting loop per incoming
+// connection instead of all of them. Unlike SO_REUSEPORT listeners this needs
+// one bind (port 0 just works), does not let another process of the same user
+// bind the port alongside us, and does not strand connections queued on a
+// listener that closes during drain.
+//
+// Dealing: EPOLLEXCLUSIVE alone put every connection on one loop (the kernel
+// wakes the first idle waiter, the same loop whenever the server is idle), so
+// the other cores sat idle. The accepting loop therefore does not keep what
+// it accepts: connections are dealt round-robin over all loops from one
+// shared counter (muduo's scheme, with every loop acting as the acceptor), and
+// a connection dealt to another loop is posted to that loop's mailbox as the
+// bare socket. The owning loop counts it against max_connections, rejects or
+// drains it; a socket posted to a loop that has already stopped is closed
+// with the refused task, before it was ever counted.
+class ServerLoop : private net::IoWatcher {
+ public:
+  ServerLoop(std::unique_ptr<net::EventLoop> loop, SharedServerState* shared);
+  ~ServerLoop();
+
+  ServerLoop(const ServerLoop&) = delete;
+  ServerLoop& operator=(const ServerLoop&) = delete;
+
+  // Joins the loops accepting from the listening socket. Call once, before
+  // Run(), on the thread that created this object.
+  absl::Status StartListening();
+
+  // Runs the loop on the calling thread until it has drained, then tears
+  // down what is left.
+  void Run();
+
+  // Thread-safe. Begins the drain (§5.3) with `deadline` for in-flight
+  // calls, or brings the deadline of a drain in progress forward.
+  void PostDrain(net::EventLoop::Clock::time_point deadline);
+
+  // Delivers a finished call to its connection, if it is still there.
+  void CompleteCall(std::unique_ptr<ServerCall> call, absl::Status status);
+  // A connection brackets running an implementation with these, so that a
+  // call completing inline (within invoke) goes straight back to it.
+  void BeginInvoke(ServerConnection* connection) { invoking_ = connection; }
+  void EndInvoke() { invoking_ = nullptr; }
+  // Called by a connection from OnClosed; destroys it later in this
+  // iteration.
+  void OnConnectionClosed(std::uint64_t connection_id);
+
+  net::EventLoop* loop() { return loop_.get(); }
+  const std::shared_ptr<net::EventLoop::Mailbox>& mailbox() const {
+    return loop_->mailbox();
+  }
+  const ServerConfig& config() const { return shared_->config; }
+  MessagePool& messages() { return messages_; }
+
+ private:
+  // Accepts (the listening socket is readable).
+  void OnIoEvents(std::uint32_t events) override;
+  // Gives an accepted socket to the next loop in turn (maybe this one).
+  void DealConnection(base::ScopedFd socket, const net::SocketAddress& peer);
+  void AddConnection(base::ScopedFd socket, const net::SocketAddress& peer);
+  absl::Status WatchListener();
+  void PauseAccepting();
+  void StopAccepting();
+  void BeginDrain(net::EventLoop::Clock::time_point deadline);
+  void FinishDrain();
+  void QuitIfDrained();
+
+  const std::unique_ptr<net::EventLoop> loop_;
+  SharedServerState* const shared_;
+  absl::flat_hash_map<std::uint64_t, std::unique_ptr<ServerConnection>>
+      connections_;
+  std::uint64_t next_connection_id_ = 1;
+  MessagePool messages_;
+  // The connection whose call is being invoked, if any.
+  ServerConnection* invoking_ = nullptr;
+  // Still one of the loops accepting (until drain).
+  bool listening_ = false;
+  // listen_fd is in this loop's epoll set.
+  bool listener_watched_ = false;
+  bool draining_ = false;
+  net::EventLoop::TimerId accept_retry_timer_;
+  net::EventLoop::TimerId drain_deadline_timer_;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_SERVER_SERVER_LOOP_H_

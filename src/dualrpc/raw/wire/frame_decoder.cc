@@ -1,0 +1,159 @@
+#include "dualrpc/raw/wire/frame_decoder.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+
+namespace dualrpc::raw {
+namespace {
+
+bool IsKnownType(FrameType type) {
+  return type >= FrameType::kRequest && type <= FrameType::kMessage;
+}
+
+bool IsConnectionLevel(FrameType type) {
+  return type == FrameType::kPing || type == FrameType::kGoaway;
+}
+
+}  // namespace
+
+FrameDecoder::FrameDecoder(FrameLimits limits, bool expect_preface)
+    : limits_(limits),
+      state_(expect_preface ? State::kPreface : State::kFrames) {}
+
+FrameDecoder::Event FrameDecoder::Next(net::Buffer* input) {
+  if (consume_on_next_ != 0) {
+    // Clamped: the owner may have discarded the input meanwhile (a
+    // connection that started closing drops what it has not read).
+    input->Retrieve(std::min(consume_on_next_, input->readable_bytes()));
+    consume_on_next_ = 0;
+  }
+  switch (state_) {
+    case State::kFailed:
+      return failure_;
+    case State::kPreface:
+      return DecodePreface(input);
+    case State::kDiscarding: {
+      const std::size_t dropped = static_cast<std::size_t>(
+          std::min<std::uint64_t>(discard_remaining_, input->readable_bytes()));
+      input->Retrieve(dropped);
+      discard_remaining_ -= dropped;
+      if (discard_remaining_ != 0) return Event{};
+      state_ = State::kFrames;
+      return DecodeFrame(input);
+    }
+    case State::kFrames:
+      return DecodeFrame(input);
+  }
+  return Event{};
+}
+
+FrameDecoder::Event FrameDecoder::DecodePreface(net::Buffer* input) {
+  // Compare the magic byte by byte as it arrives, so that a peer speaking
+  // another protocol is turned away without waiting for 8 bytes.
+  const std::size_t available =
+      std::min(input->readable_bytes(), kPrefaceMagic.size());
+  if (absl::string_view(input->Peek(), available) !=
+      kPrefaceMagic.substr(0, available)) {
+    return Fail(Event::kBadMagic,
+                absl::UnavailableError(
+                    "peer does not speak the dualrpc framed protocol"));
+  }
+  if (input->readable_bytes() < kPrefaceSize) return Event{};
+  Event event;
+  event.kind = Event::kPreface;
+  event.major = static_cast<std::uint8_t>(input->Peek()[4]);
+  event.minor = static_cast<std::uint8_t>(input->Peek()[5]);
+  // Bytes 6..7 are reserved: ignored on receipt.
+  input->Retrieve(kPrefaceSize);
+  state_ = State::kFrames;
+  return event;
+}
+
+FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
+  if (input->readable_bytes() < kFrameHeaderSize) return Event{};
+  Event event;
+  event.header = ParseFrameHeader(input->Peek());
+  const std::uint32_t length = event.header.payload_length;
+  if (absl::Status valid = CheckHeader(event.header); !valid.ok()) {
+    return Fail(Event::kError, std::move(valid));
+  }
+  if (length > limits_.max_frame_payload_bytes()) {
+    // CheckHeader let it through, so it is a REQUEST: drop its payload
+    // as it arrives and keep the connection.
+    input->Retrieve(kFrameHeaderSize);
+    discard_remaining_ = length;
+    state_ = State::kDiscarding;
+    event.kind = Event::kOversizedRequest;
+    return event;
+  }
+  if (input->readable_bytes() - kFrameHeaderSize < length) return Event{};
+  event.kind = Event::kFrame;
+  event.payload = absl::string_view(input->Peek() + kFrameHeaderSize, length);
+  consume_on_next_ = kFrameHeaderSize + length;
+  return event;
+}
+
+absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
+  const FrameType type = header.type;
+  if (!IsKnownType(type)) {
+    return absl::UnimplementedError(absl::StrFormat(
+        "unknown frame type 0x%02x", static_cast<unsigned>(type)));
+  }
+  if (header.payload_length > limits_.max_frame_payload_bytes() &&
+      type != FrameType::kRequest) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "%s frame payload of %u bytes exceeds the limit of %u bytes",
+        FrameTypeName(type), header.payload_length,
+        limits_.max_frame_payload_bytes()));
+  }
+  if (IsConnectionLevel(type) != (header.call_id == 0)) {
+    return absl::InternalError(
+        absl::StrFormat(IsConnectionLevel(type)
+                            ? "%s frame must have call id 0"
+                            : "%s frame must have a non-zero call id",
+                        FrameTypeName(type)));
+  }
+  if (type == FrameType::kPing &&
+      header.payload_length != kPingPayloadSize) {
+    return absl::InternalError(absl::StrFormat(
+        "PING payload must be %u bytes, not %u", kPingPayloadSize,
+        header.payload_length));
+  }
+  if (type == FrameType::kCancel && header.payload_length != 0) {
+    return absl::InternalError(absl::StrFormat(
+        "CANCEL payload must be empty, not %u bytes", header.payload_length));
+  }
+  return absl::OkStatus();
+}
+
+FrameDecoder::Event FrameDecoder::Fail(Event::Kind kind, absl::Status error) {
+  state_ = State::kFailed;
+  failure_ = Event{};
+  failure_.kind = kind;
+  failure_.error = std::move(error);
+  return failure_;
+}
+
+absl::Status FrameDecoder::CheckEof(const net::Buffer& input) const {
+  const std::size_t unread = input.readable_bytes() - consume_on_next_;
+  switch (state_) {
+    case State::kFailed:
+      return failure_.error;
+    case State::kPreface:
+      return absl::UnavailableError(
+          unread == 0 ? "connection closed before the preface"
+                      : "connection closed inside the preface");
+    case State::kDiscarding:
+      return absl::UnavailableError("connection closed inside a frame");
+    case State::kFrames:
+      break;
+  }
+  if (unread != 0) {
+    return absl::UnavailableError("connection closed inside a frame");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace dualrpc::raw

@@ -1,0 +1,103 @@
+#ifndef DUALRPC_RAW_WIRE_FRAME_DECODER_H_
+#define DUALRPC_RAW_WIRE_FRAME_DECODER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/raw/wire/frame.h"
+
+namespace dualrpc::raw {
+
+// Turns the bytes one peer sends into a preface and then frames, enforcing
+// everything in the spec that does not depend on which side is reading
+// (§2, §3, §4.3, §5.2, §6.3): the magic, known frame types, call ids of 0
+// exactly on connection-level frames, PING and CANCEL payload sizes, and the
+// frame size limit, which is checked as soon as a frame header has arrived
+// and before any of its payload is buffered. Role rules (who may send
+// REQUEST, call ids increasing, version compatibility) are the caller's.
+//
+// An oversized REQUEST is not a connection error (§4.3): the decoder reports
+// it once and then discards exactly its payload bytes as they arrive, so the
+// input Buffer never holds more of it than one read brought in.
+//
+// Usage, after each read into `input`:
+//   for (;;) {
+//     FrameDecoder::Event event = decoder.Next(&input);
+//     if (event.kind == FrameDecoder::Event::kNeedMoreInput) break;
+//     ... handle event; stop on kBadMagic or kError ...
+//   }
+// Not thread-safe; one decoder per connection direction.
+class FrameDecoder {
+ public:
+  struct Event {
+    enum Kind {
+      // Nothing complete yet (everything available has been consumed or is
+      // a partial preface/frame). Read more, then call Next() again.
+      kNeedMoreInput,
+      // The peer's preface: `major`, `minor`. Judging the version is the
+      // caller's job.
+      kPreface,
+      // One complete frame: `header` and `payload`.
+      kFrame,
+      // A REQUEST whose declared payload is over the frame limit: `header`
+      // (payload_length is the declared length). Its payload is now being
+      // discarded; answer the call with RESOURCE_EXHAUSTED.
+      kOversizedRequest,
+      // The stream does not start with "DRPC": not our protocol. Close
+      // without writing anything.
+      kBadMagic,
+      // A connection error: `error`'s code is the GOAWAY status to send.
+      kError,
+    };
+
+    Kind kind = kNeedMoreInput;
+    std::uint8_t major = 0;
+    std::uint8_t minor = 0;
+    FrameHeader header;
+    // kFrame only: points into the input Buffer; valid until the next call
+    // to Next() or until the Buffer is next written to.
+    absl::string_view payload;
+    absl::Status error;
+  };
+
+  // `expect_preface`: false to decode frames only (tests, benchmarks).
+  explicit FrameDecoder(FrameLimits limits, bool expect_preface = true);
+
+  // Consumes what it can from `input` and reports the next event. After
+  // kBadMagic or kError the decoder is stuck: every later call repeats the
+  // event without consuming anything.
+  Event Next(net::Buffer* input);
+
+  // What EOF means now: OK at a frame boundary, UNAVAILABLE if the stream
+  // ended inside the preface or a frame (§6.3: the connection just closes).
+  absl::Status CheckEof(const net::Buffer& input) const;
+
+  const FrameLimits& limits() const { return limits_; }
+
+ private:
+  enum class State { kPreface, kFrames, kDiscarding, kFailed };
+
+  Event DecodePreface(net::Buffer* input);
+  Event DecodeFrame(net::Buffer* input);
+  // Connection-level checks on a complete 12-byte header; OK or the
+  // connection error to report.
+  absl::Status CheckHeader(const FrameHeader& header) const;
+  Event Fail(Event::Kind kind, absl::Status error);
+
+  const FrameLimits limits_;
+  State state_;
+  // Bytes of the frame last reported as kFrame, consumed on the next call so
+  // that its payload view stays valid in between.
+  std::size_t consume_on_next_ = 0;
+  // kDiscarding: payload bytes of an oversized REQUEST still to drop.
+  std::uint64_t discard_remaining_ = 0;
+  // kFailed: the event to repeat.
+  Event failure_;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_WIRE_FRAME_DECODER_H_

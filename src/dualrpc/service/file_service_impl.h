@@ -1,0 +1,38 @@
+#ifndef DUALRPC_SERVICE_FILE_SERVICE_IMPL_H_
+#define DUALRPC_SERVICE_FILE_SERVICE_IMPL_H_
+
+#include "dualrpc/base/blocking_executor.h"
+#include "dualrpc/fileservice/file_service.h"
+#include "dualrpc/v1/file_service.dualrpc.h"
+
+namespace dualrpc::service {
+
+// The one implementation of the generated dualrpc.v1.FileService interface,
+// served unchanged by the gRPC server and the raw server (both reach it
+// through a ServiceRegistry filled by v1::RegisterFileService).
+//
+// Echo completes inline on the calling transport thread. ListDirectory is
+// blocking filesystem work: it is handed to the BlockingExecutor and
+// completes from an executor thread, so no transport thread (gRPC callback
+// thread or raw event loop) ever waits on a disk.
+// Does not own `core` or `executor`; both must outlive the servers.
+class FileServiceImpl final : public v1::FileServiceBase {
+ public:
+  FileServiceImpl(const fileservice::FileServiceCore* core, base::BlockingExecutor* executor)
+      : core_(core), executor_(executor) {}
+
+  void Echo(rpc::ServerCallContext* context, const v1::EchoRequest* request,
+            v1::EchoResponse* response, rpc::UnaryDone done) override;
+  void ListDirectory(rpc::ServerCallContext* context,
+                     const v1::ListDirectoryRequest* request,
+                     v1::ListDirectoryResponse* response,
+                     rpc::UnaryDone done) override;
+
+ private:
+  const fileservice::FileServiceCore* const core_;
+  base::BlockingExecutor* const executor_;
+};
+
+}  // namespace dualrpc::service
+
+#endif  // DUALRPC_SERVICE_FILE_SERVICE_IMPL_H_
