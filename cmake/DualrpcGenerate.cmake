@@ -18,6 +18,12 @@
 # below one of them. Default: the current source directory. OUT_DIR defaults
 # to ${CMAKE_CURRENT_BINARY_DIR}/gen. Relative PROTOS are taken from the
 # current source directory.
+#
+# The plugin is dualrpc::protoc_gen_dualrpc: the in-tree executable while
+# building dualrpc, the installed one (imported by dualrpcConfig.cmake) in a
+# project that found dualrpc with find_package(dualrpc). OUT_DIR is a
+# BUILD_INTERFACE include directory only: a project that installs <target>
+# installs the generated headers and adds its own INSTALL_INTERFACE.
 function(dualrpc_generate)
   cmake_parse_arguments(ARG "" "TARGET;OUT_DIR" "PROTOS;IMPORT_DIRS" ${ARGN})
   if(NOT ARG_TARGET OR NOT ARG_PROTOS)
@@ -43,6 +49,11 @@ function(dualrpc_generate)
     list(APPEND import_flags -I ${abs_dir})
   endforeach()
 
+  # Named in generator expressions only: in dualrpc's own build the plugin is
+  # defined after proto/ calls this function. The COMMAND's reference makes
+  # the target-level dependency, DEPENDS the file-level one.
+  set(plugin dualrpc::protoc_gen_dualrpc)
+
   set(generated_sources)
   foreach(proto IN LISTS ARG_PROTOS)
     get_filename_component(abs_proto ${proto} ABSOLUTE)
@@ -66,9 +77,9 @@ function(dualrpc_generate)
     add_custom_command(
       OUTPUT ${header} ${source}
       COMMAND protobuf::protoc
-              --plugin=protoc-gen-dualrpc=$<TARGET_FILE:protoc_gen_dualrpc>
+              --plugin=protoc-gen-dualrpc=$<TARGET_FILE:${plugin}>
               --dualrpc_out=${ARG_OUT_DIR} ${import_flags} ${abs_proto}
-      DEPENDS ${abs_proto} protobuf::protoc protoc_gen_dualrpc
+      DEPENDS ${abs_proto} protobuf::protoc $<TARGET_FILE:${plugin}>
       COMMENT "protoc-gen-dualrpc ${proto_name}"
       VERBATIM)
     # The generated code is ours: hold it to the project's warning flags
@@ -78,6 +89,6 @@ function(dualrpc_generate)
   endforeach()
 
   target_sources(${ARG_TARGET} PRIVATE ${generated_sources})
-  target_include_directories(${ARG_TARGET} PUBLIC ${ARG_OUT_DIR})
+  target_include_directories(${ARG_TARGET} PUBLIC $<BUILD_INTERFACE:${ARG_OUT_DIR}>)
   target_link_libraries(${ARG_TARGET} PUBLIC dualrpc::rpc)
 endfunction()

@@ -1,23 +1,29 @@
 'use strict';
 // Loads the contract (.proto files) at runtime with protobufjs: nothing is
-// generated or committed. The files are read from the repository's proto/
-// directory, found relative to this package (clients/node/lib → ../../../proto);
-// DUALRPC_PROTO_DIR, or connect()'s `protoDir` option, points elsewhere.
+// generated or committed. Where the files are, first match wins:
+//   1. connect()'s `protoDir` option, then $DUALRPC_PROTO_DIR;
+//   2. the package's own proto/ (BUNDLED_PROTO_DIR): `npm pack` copies the
+//      contract there (scripts/bundle_protos.js), so an installed package
+//      needs nothing else;
+//   3. the repository's proto/ (clients/node/lib → ../../../proto), for the
+//      checkout, where proto/ is not bundled.
 
 const fs = require('node:fs');
 const path = require('node:path');
 const protobuf = require('protobufjs');
+const CONTRACT_FILES = require('./contract_files');
 
 const PROTO_DIR_ENV = 'DUALRPC_PROTO_DIR';
-const DEFAULT_PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
+const BUNDLED_PROTO_DIR = path.resolve(__dirname, '..', 'proto');
+const REPOSITORY_PROTO_DIR = path.resolve(__dirname, '..', '..', '..', 'proto');
 
-// The files every client needs: the service contract and the framed
-// protocol's headers (their imports, e.g. google/protobuf/timestamp.proto,
-// come bundled with protobufjs).
-const CONTRACT_FILES = Object.freeze([
-  'dualrpc/v1/file_service.proto',
-  'dualrpc/wire/v1/wire.proto',
-]);
+function holdsContract(dir) {
+  return CONTRACT_FILES.every((file) => fs.existsSync(path.join(dir, file)));
+}
+
+// The bundled copy is never mixed with the repository's: a package holds
+// either the whole contract or none of it.
+const DEFAULT_PROTO_DIR = holdsContract(BUNDLED_PROTO_DIR) ? BUNDLED_PROTO_DIR : REPOSITORY_PROTO_DIR;
 
 function protoDir(override) {
   return override || process.env[PROTO_DIR_ENV] || DEFAULT_PROTO_DIR;
@@ -46,4 +52,4 @@ function loadContract(override) {
   return root;
 }
 
-module.exports = { loadContract, PROTO_DIR_ENV, DEFAULT_PROTO_DIR };
+module.exports = { loadContract, CONTRACT_FILES, PROTO_DIR_ENV, DEFAULT_PROTO_DIR };

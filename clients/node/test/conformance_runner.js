@@ -248,6 +248,11 @@ async function main() {
   return failed === 0 ? 0 : 1;
 }
 
-main().then((code) => {
-  process.exitCode = code;
-});
+if (require.main === module) {
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}
+
+// The server fixture, shared with package_install_test.js.
+module.exports = { startServer, stopServer };

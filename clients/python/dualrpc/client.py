@@ -3,8 +3,9 @@ transport. The transports carry bytes; this layer serializes, checks the
 message limit and parses, so both transports behave the same."""
 
 import re
+from typing import Iterable, Iterator, Mapping, Optional, Tuple, Type, TypeVar, Union
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from . import _metadata
 from ._framing import DEFAULT_MAX_MESSAGE_BYTES
@@ -17,11 +18,17 @@ from .v1 import file_service_pb2
 # (§4.1); grpcio (and Python's waits) would overflow on much larger ones.
 MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
 
+# Call metadata: a mapping or (key, value) pairs; values are bytes for keys
+# ending in "-bin", str otherwise.
+MetadataValue = Union[str, bytes]
+Metadata = Union[Mapping[str, MetadataValue], Iterable[Tuple[str, MetadataValue]]]
+ResponseT = TypeVar("ResponseT", bound=Message)
+
 _FILE_SERVICE = file_service_pb2.DESCRIPTOR.services_by_name["FileService"]
 _METHOD_PATH = re.compile(r"/[^/]+/[^/]+")
 
 
-def _path_of(method_descriptor):
+def _path_of(method_descriptor) -> str:
     return f"/{method_descriptor.containing_service.full_name}/{method_descriptor.name}"
 
 
@@ -29,7 +36,7 @@ ECHO_METHOD = _path_of(_FILE_SERVICE.methods_by_name["Echo"])
 LIST_DIRECTORY_METHOD = _path_of(_FILE_SERVICE.methods_by_name["ListDirectory"])
 
 
-def method_path(method):
+def method_path(method: str) -> str:
     """"pkg.Service/Method" or "/pkg.Service/Method" -> "/pkg.Service/Method"."""
     path = method if method.startswith("/") else "/" + method
     if not _METHOD_PATH.fullmatch(path):
@@ -47,16 +54,18 @@ class Client:
     it does not return OK.
     """
 
-    def __init__(self, target, transport, max_message_bytes):
+    def __init__(self, target: str, transport, max_message_bytes: int) -> None:
         self._target = target
         self._transport = transport
         self._max_message_bytes = max_message_bytes
 
     @property
-    def target(self):
+    def target(self) -> str:
         return self._target
 
-    def call(self, method, request_message, response_class, timeout=None, metadata=None):
+    def call(self, method: str, request_message: Message, response_class: Type[ResponseT],
+             timeout: Optional[float] = None,
+             metadata: Optional[Metadata] = None) -> ResponseT:
         """Any unary method: sends `request_message`, returns a `response_class`."""
         path = method_path(method)
         normalized_metadata = _metadata.normalize(metadata)
@@ -78,20 +87,25 @@ class Client:
                            f"{response_class.DESCRIPTOR.full_name}") from None
         return response
 
-    def echo(self, payload, timeout=None, metadata=None):
+    def echo(self, payload: bytes, timeout: Optional[float] = None,
+             metadata: Optional[Metadata] = None) -> bytes:
         """Returns `payload` (bytes) as the server echoed it."""
         request = file_service_pb2.EchoRequest(payload=payload)
         return self.call(ECHO_METHOD, request, file_service_pb2.EchoResponse,
                          timeout=timeout, metadata=metadata).payload
 
-    def list_directory(self, path="", page_size=0, page_token="", timeout=None, metadata=None):
+    def list_directory(self, path: str = "", page_size: int = 0, page_token: str = "",
+                       timeout: Optional[float] = None, metadata: Optional[Metadata] = None
+                       ) -> file_service_pb2.ListDirectoryResponse:
         """One page of `path`'s entries: a ListDirectoryResponse."""
         request = file_service_pb2.ListDirectoryRequest(
             path=path, page_size=page_size, page_token=page_token)
         return self.call(LIST_DIRECTORY_METHOD, request, file_service_pb2.ListDirectoryResponse,
                          timeout=timeout, metadata=metadata)
 
-    def iter_directory(self, path="", page_size=0, timeout=None, metadata=None):
+    def iter_directory(self, path: str = "", page_size: int = 0, timeout: Optional[float] = None,
+                       metadata: Optional[Metadata] = None
+                       ) -> Iterator[file_service_pb2.DirectoryEntry]:
         """Yields every DirectoryEntry of `path`, following next_page_token.
 
         `timeout` applies to each page's call.
@@ -104,22 +118,22 @@ class Client:
                 return
             page_token = page.next_page_token
 
-    def close(self):
+    def close(self) -> None:
         """Ends the connection; calls still waiting fail with CANCELLED."""
         self._transport.close()
 
-    def __enter__(self):
+    def __enter__(self) -> "Client":
         return self
 
-    def __exit__(self, *_exc_info):
+    def __exit__(self, *_exc_info: object) -> None:
         self.close()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"dualrpc.Client({self._target!r})"
 
 
-def connect(target, *, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES,
-            connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+            connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS) -> Client:
     """A Client for "grpc://HOST:PORT" or "raw://HOST:PORT". Connects lazily.
 
     max_message_bytes: largest request or response message, either way

@@ -5,6 +5,7 @@ fails with the same code over grpc:// and raw://.
 """
 
 import enum
+from typing import Iterable, Tuple, Union
 
 
 class StatusCode(enum.IntEnum):
@@ -27,7 +28,7 @@ class StatusCode(enum.IntEnum):
     UNAUTHENTICATED = 16
 
     @classmethod
-    def from_number(cls, number):
+    def from_number(cls, number: int) -> "StatusCode":
         """The code for a wire number; numbers outside 0..16 are UNKNOWN (§6.1)."""
         try:
             return cls(number)
@@ -43,7 +44,8 @@ class RpcError(Exception):
     are bytes for keys ending in "-bin", str otherwise.
     """
 
-    def __init__(self, code, message="", trailing_metadata=()):
+    def __init__(self, code: StatusCode, message: str = "",
+                 trailing_metadata: Iterable[Tuple[str, Union[str, bytes]]] = ()) -> None:
         super().__init__(f"{code.name}: {message}" if message else code.name)
         self.code = code
         self.message = message

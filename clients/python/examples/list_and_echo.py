@@ -3,21 +3,15 @@
 
     /usr/bin/python3 clients/python/examples/list_and_echo.py raw://127.0.0.1:50052 docs
 
-The same code serves both transports: only the target differs.
+The same code serves both transports: only the target differs. It imports
+the installed package (pip install clients/python); from an uninstalled
+checkout, run it with PYTHONPATH=clients/python DUALRPC_PYTHON_GEN=build/python.
 """
 
 import argparse
-import os
 import sys
 
-_CLIENT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, _CLIENT_DIR)  # The dualrpc package, without installing it.
-# Convenience for a checkout built with ./scripts/build: use build/python
-# unless $DUALRPC_PYTHON_GEN names another build's generated messages.
-os.environ.setdefault("DUALRPC_PYTHON_GEN",
-                      os.path.join(_CLIENT_DIR, "..", "..", "build", "python"))
-
-import dualrpc  # pylint: disable=wrong-import-position
+import dualrpc
 
 _TYPE_LETTERS = {
     dualrpc.DirectoryEntry.TYPE_FILE: "-",

@@ -1,0 +1,126 @@
+// Type declarations for the dualrpc Node client (lib/index.js). Hand-written:
+// keep them in step with lib/index.js, lib/client.js and lib/status.js
+// (test/package_install_test.js checks that every runtime export is declared).
+
+/// <reference types="node" />
+
+/** gRPC's status codes by name, 0..16 (docs/PROTOCOL.md §6.1). */
+export declare const Code: Readonly<{
+  OK: 0;
+  CANCELLED: 1;
+  UNKNOWN: 2;
+  INVALID_ARGUMENT: 3;
+  DEADLINE_EXCEEDED: 4;
+  NOT_FOUND: 5;
+  ALREADY_EXISTS: 6;
+  PERMISSION_DENIED: 7;
+  RESOURCE_EXHAUSTED: 8;
+  FAILED_PRECONDITION: 9;
+  ABORTED: 10;
+  OUT_OF_RANGE: 11;
+  UNIMPLEMENTED: 12;
+  INTERNAL: 13;
+  UNAVAILABLE: 14;
+  DATA_LOSS: 15;
+  UNAUTHENTICATED: 16;
+}>;
+
+export type CodeName = keyof typeof Code;
+export type CodeNumber = (typeof Code)[CodeName];
+
+/** Request metadata: lower-case keys; Buffer values for keys ending in "-bin". */
+export type Metadata = Record<string, string | Buffer | Array<string | Buffer>>;
+
+/** The one error every failed call rejects with, on either transport. */
+export declare class RpcError extends Error {
+  constructor(code: number, details?: string, metadata?: Record<string, unknown>);
+  readonly name: 'RpcError';
+  /** A status code; numbers outside 0..16 become UNKNOWN. */
+  readonly code: CodeNumber;
+  readonly codeName: CodeName;
+  readonly details: string;
+  /** The server's response metadata (trailers). */
+  readonly metadata: Record<string, unknown>;
+}
+
+/** The environment variable naming the directory that holds dualrpc/v1/*.proto. */
+export declare const PROTO_DIR_ENV: 'DUALRPC_PROTO_DIR';
+
+export interface ConnectOptions {
+  /** Default deadline of every call, in ms (none by default). */
+  deadlineMs?: number;
+  /** Largest request or response message (4 MiB, as the server). */
+  maxMessageBytes?: number;
+  /** raw:// only: largest call header (16 KiB, as the server). */
+  maxHeaderBytes?: number;
+  /** raw:// only: longest wait for a TCP connect, in ms (5000). */
+  connectTimeoutMs?: number;
+  /**
+   * Directory holding dualrpc/v1/file_service.proto and
+   * dualrpc/wire/v1/wire.proto; else $DUALRPC_PROTO_DIR, else the copy
+   * bundled in the package (or the repository's proto/ in a checkout).
+   */
+  protoDir?: string;
+}
+
+export interface CallOptions {
+  /** This call's deadline in ms; Infinity or null for none. */
+  deadlineMs?: number | null;
+  metadata?: Metadata;
+}
+
+export interface ListDirectoryRequest {
+  path?: string;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+/** A google.protobuf.Timestamp as protobufjs renders it (int64 as string). */
+export interface Timestamp {
+  seconds: string;
+  nanos: number;
+}
+
+export type EntryType = 'TYPE_UNSPECIFIED' | 'TYPE_FILE' | 'TYPE_DIRECTORY' | 'TYPE_SYMLINK' | 'TYPE_OTHER';
+
+/** dualrpc.v1.DirectoryEntry as a plain object (enums by name, int64 as string). */
+export interface DirectoryEntry {
+  name: string;
+  type: EntryType;
+  sizeBytes: string;
+  mode: number;
+  modifyTime: Timestamp | null;
+  symlinkTarget: string;
+  [field: string]: unknown;
+}
+
+export interface ListDirectoryResponse {
+  entries: DirectoryEntry[];
+  nextPageToken: string;
+  [field: string]: unknown;
+}
+
+/** Calls one server over grpc:// or raw://; the API is the same for both. */
+export declare class Client {
+  /**
+   * Any unary method of the contract by its gRPC path
+   * ("/dualrpc.v1.FileService/Echo"), with a plain request object
+   * (camelCase fields, Buffers or base64 for bytes). Resolves with the
+   * response as a plain object.
+   */
+  call(method: string, request?: Record<string, unknown>, options?: CallOptions):
+    Promise<Record<string, unknown>>;
+  /** Resolves with the payload the server sent back. */
+  echo(payload: Buffer | Uint8Array | string, options?: CallOptions): Promise<Buffer>;
+  /** One page of a directory's entries. */
+  listDirectory(request?: ListDirectoryRequest, options?: CallOptions):
+    Promise<ListDirectoryResponse>;
+  /** Fails the calls in flight with CANCELLED; later calls reject with CANCELLED. */
+  close(): void;
+}
+
+/**
+ * A Client for "raw://host:port" or "grpc://host:port" (IPv6 hosts in
+ * brackets); throws TypeError for anything else. Connects lazily.
+ */
+export declare function connect(target: string, options?: ConnectOptions): Client;
