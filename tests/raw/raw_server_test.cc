@@ -714,6 +714,30 @@ TEST_F(RawServerTest, CancelSendsNothingAndCancelsTheImplementation) {
   EXPECT_TRUE(released->status.ok()) << released->status;
 }
 
+TEST_F(RawServerTest, ACallCompletedInsideAnotherCallsInvokeLeavesNothingInFlight) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("held")));
+  ASSERT_TRUE(lot_.WaitForKey("held"));
+  // Call 2's implementation completes call 1 on the loop thread, inside its
+  // own invoke, then completes itself: call 1 must leave the in-flight set
+  // and call 2 must never enter it.
+  client->Send(RequestBytes(2, kRelease, EchoRequestOf("held")));
+  absl::StatusOr<Response> held = client->ReadResponse(1);
+  ASSERT_RESPONSE(held);
+  EXPECT_TRUE(held->status.ok()) << held->status;
+  EXPECT_EQ(EchoPayload(*held), "held");
+  absl::StatusOr<Response> released = client->ReadResponse(2);
+  ASSERT_RESPONSE(released);
+  EXPECT_TRUE(released->status.ok()) << released->status;
+  // The client leaves: the server closes at once only if nothing is left in
+  // flight.
+  net::Buffer goaway;
+  AppendGoaway(&goaway, Goaway{2, absl::StatusCode::kOk, "bye"});
+  client->Send(goaway.View());
+  EXPECT_TRUE(client->ReadEof(absl::Seconds(5)));
+}
+
 TEST_F(RawServerTest, CompletionAfterTheConnectionClosedIsDropped) {
   StartServer();
   {

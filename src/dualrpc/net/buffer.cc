@@ -32,8 +32,8 @@ void Buffer::Append(const void* data, std::size_t n) {
 }
 
 void Buffer::AppendUint16(std::uint16_t value) {
-  const char bytes[2] = {static_cast<char>(value >> 8),
-                         static_cast<char>(value)};
+  char bytes[2];
+  StoreUint16(bytes, value);
   Append(bytes, sizeof bytes);
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "absl/strings/string_view.h"
+#include "dualrpc/net/byte_order.h"
 
 namespace dualrpc::net {
 
@@ -83,23 +84,6 @@ class Buffer {
   // Most readable bytes since the buffer was last seen empty.
   std::size_t fill_peak_ = 0;
 };
-
-// Big-endian loads and stores for the wire's unsigned integers.
-inline std::uint16_t LoadUint16(const char* p) {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return static_cast<std::uint16_t>((b[0] << 8) | b[1]);
-}
-inline std::uint32_t LoadUint32(const char* p) {
-  const auto* b = reinterpret_cast<const unsigned char*>(p);
-  return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-         (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
-}
-inline void StoreUint32(char* p, std::uint32_t value) {
-  p[0] = static_cast<char>(value >> 24);
-  p[1] = static_cast<char>(value >> 16);
-  p[2] = static_cast<char>(value >> 8);
-  p[3] = static_cast<char>(value);
-}
 
 }  // namespace dualrpc::net
 

@@ -1,6 +1,5 @@
 #include "dualrpc/net/socket_ops.h"
 
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -84,27 +83,6 @@ absl::Status SetNoDelay(int fd) {
   }
   return absl::OkStatus();
 }
-
-}  // namespace
-
-std::string SocketAddress::ToHostPort() const {
-  char text[INET6_ADDRSTRLEN] = "?";
-  if (storage.ss_family == AF_INET6) {
-    const auto& v6 = reinterpret_cast<const sockaddr_in6&>(storage);
-    ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
-    return absl::StrCat("[", text, "]:", ntohs(v6.sin6_port));
-  }
-  const auto& v4 = reinterpret_cast<const sockaddr_in&>(storage);
-  ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-  return absl::StrCat(text, ":", ntohs(v4.sin_port));
-}
-
-std::string SocketAddress::ToUri() const {
-  return absl::StrCat(storage.ss_family == AF_INET6 ? "ipv6:" : "ipv4:",
-                      ToHostPort());
-}
-
-namespace {
 
 // Resolves `host_port` and, for each address in turn, makes a non-blocking,
 // close-on-exec socket and hands it to `prepare` (bind+listen, or connect).
@@ -266,12 +244,12 @@ absl::StatusOr<Transfer> SendFromBuffer(int fd, Buffer* buffer) {
                            MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-      return Transfer{};
+      return Transfer{0, false, Readiness::kWritable};
     }
     return base::PosixError("send", errno);
   }
   buffer->Retrieve(static_cast<std::size_t>(n));
-  return Transfer{static_cast<std::size_t>(n), false};
+  return Transfer{static_cast<std::size_t>(n), false, Readiness::kWritable};
 }
 
 absl::Status SocketError(int fd) {

@@ -1,7 +1,7 @@
 #ifndef DUALRPC_NET_SOCKET_OPS_H_
 #define DUALRPC_NET_SOCKET_OPS_H_
 
-// Every socket syscall of the raw transport, wrapped once: errno becomes an
+// Every socket syscall of dualrpc::net, wrapped once: errno becomes an
 // absl::Status here (through PosixError) and nowhere else. Sockets are
 // non-blocking and close-on-exec; sends never raise SIGPIPE.
 
@@ -17,19 +17,10 @@
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
+#include "dualrpc/net/socket_address.h"
+#include "dualrpc/net/transfer.h"
 
 namespace dualrpc::net {
-
-// An IPv4 or IPv6 socket address, small enough to copy into every call.
-struct SocketAddress {
-  sockaddr_storage storage{};
-  socklen_t length = 0;
-
-  // "127.0.0.1:5555" or "[::1]:5555".
-  std::string ToHostPort() const;
-  // gRPC's peer form: "ipv4:127.0.0.1:5555" or "ipv6:[::1]:5555".
-  std::string ToUri() const;
-};
 
 // Binds and listens on `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a
 // name; port 0 picks a free port). Non-blocking, SO_REUSEADDR.
@@ -59,19 +50,13 @@ void StopListening(int listen_fd);
 // Half-closes: our side sends FIN after what is queued.
 void ShutdownWrite(int fd);
 
-// The result of moving bytes between a socket and a Buffer. `bytes` == 0 and
-// !`eof` means the socket would block.
-struct Transfer {
-  std::size_t bytes = 0;
-  bool eof = false;
-};
-
 // One read of what is available, appended to `buffer`. Reads into the
 // buffer's free space plus a 64 KiB stack buffer (readv), so the Buffer grows
-// by what arrived, not by a guess.
+// by what arrived, not by a guess. Resumes on readable.
 absl::StatusOr<Transfer> ReadToBuffer(int fd, Buffer* buffer);
 
-// One send of `buffer`'s readable bytes; consumes what was sent.
+// One send of `buffer`'s readable bytes; consumes what was sent. A short
+// send resumes on writable.
 absl::StatusOr<Transfer> SendFromBuffer(int fd, Buffer* buffer);
 
 // The pending error of a socket (SO_ERROR), for EPOLLERR.

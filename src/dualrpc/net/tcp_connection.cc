@@ -4,53 +4,72 @@
 
 #include <utility>
 
-#include "dualrpc/net/socket_ops.h"
-
 namespace dualrpc::net {
+namespace {
 
-TcpConnection::TcpConnection(EventLoop* loop, base::ScopedFd socket, Options options,
-                             Handler* handler)
+std::uint32_t EventsFor(Readiness readiness) {
+  return readiness == Readiness::kWritable ? EPOLLOUT : EPOLLIN;
+}
+
+}  // namespace
+
+TcpConnection::TcpConnection(EventLoop* loop,
+                             std::unique_ptr<ByteStream> stream,
+                             Options options, Handler* handler)
     : loop_(loop),
-      socket_(std::move(socket)),
+      stream_(std::move(stream)),
       options_(options),
-      handler_(handler) {}
+      handler_(handler),
+      read_wait_(EPOLLIN) {}
+
+TcpConnection::TcpConnection(EventLoop* loop, base::ScopedFd socket,
+                             Options options, Handler* handler)
+    : TcpConnection(loop, std::make_unique<PlainTcpStream>(std::move(socket)),
+                    options, handler) {}
 
 TcpConnection::~TcpConnection() {
-  if (registered_) loop_->Unwatch(socket_.get());
+  if (registered_) loop_->Unwatch(stream_->fd());
   loop_->CancelTimer(close_timer_);
 }
 
 absl::Status TcpConnection::Start() {
   loop_->AssertInLoopThread();
-  absl::Status watched = loop_->Watch(socket_.get(), EPOLLIN, this);
+  absl::Status watched = loop_->Watch(stream_->fd(), read_wait_, this);
   if (!watched.ok()) return watched;
   registered_ = true;
-  interest_ = EPOLLIN;
+  interest_ = read_wait_;
   return absl::OkStatus();
 }
 
 void TcpConnection::OnIoEvents(std::uint32_t events) {
   if (state_ == State::kClosed) return;  // Closed earlier in this batch.
   if (events & EPOLLERR) {
-    Close(SocketError(socket_.get()));
+    Close(stream_->PendingError());
     return;
   }
   if ((events & EPOLLHUP) && !(events & EPOLLIN)) {
     Close(absl::UnavailableError("connection hung up"));
     return;
   }
-  if (events & EPOLLIN) HandleReadable();
-  if (state_ != State::kClosed && (events & EPOLLOUT)) {
-    waiting_for_writable_ = false;
+  // A read and a write may wait for the same readiness (a TLS write that
+  // needs the peer's handshake); each gets its turn.
+  if ((events & read_wait_) && Reading()) HandleReadable();
+  if (state_ != State::kClosed && (events & write_wait_)) {
+    write_wait_ = 0;
     Flush();
   }
 }
 
 void TcpConnection::HandleReadable() {
-  absl::StatusOr<Transfer> read = ReadToBuffer(socket_.get(), &input_);
+  absl::StatusOr<Transfer> read = stream_->ReadInto(&input_);
   if (!read.ok()) {
     Close(read.status());
     return;
+  }
+  if (const std::uint32_t wait = EventsFor(read->resume_on);
+      wait != read_wait_) {
+    read_wait_ = wait;
+    UpdateInterest();
   }
   if (read->eof) {
     peer_eof_ = true;
@@ -92,14 +111,14 @@ void TcpConnection::FlushIfOver(std::size_t threshold) {
 
 void TcpConnection::Flush() {
   if (state_ == State::kClosed) return;
-  if (output_.readable_bytes() != 0 && !waiting_for_writable_) {
-    absl::StatusOr<Transfer> sent = SendFromBuffer(socket_.get(), &output_);
+  if (output_.readable_bytes() != 0 && write_wait_ == 0) {
+    absl::StatusOr<Transfer> sent = stream_->WriteFrom(&output_);
     if (!sent.ok()) {
       Close(sent.status());
       return;
     }
-    // A short send means the socket buffer is full.
-    waiting_for_writable_ = output_.readable_bytes() != 0;
+    // A short write: wait for what the stream says lets it continue.
+    if (output_.readable_bytes() != 0) write_wait_ = EventsFor(sent->resume_on);
   }
   AfterOutputChanged();
 }
@@ -108,7 +127,7 @@ void TcpConnection::AfterOutputChanged() {
   if (output_.readable_bytes() == 0) {
     output_.ReleaseIfIdle(kMaxIdleBufferBytes);
     if (state_ == State::kClosing && !write_shut_down_) {
-      ShutdownWrite(socket_.get());
+      stream_->ShutdownWrite();
       write_shut_down_ = true;
       if (peer_eof_) {
         Close(absl::OkStatus());
@@ -119,16 +138,18 @@ void TcpConnection::AfterOutputChanged() {
   UpdateInterest();
 }
 
-void TcpConnection::UpdateInterest() {
-  if (!registered_ || state_ == State::kClosed) return;
-  std::uint32_t wanted = 0;
+bool TcpConnection::Reading() const {
   const bool over_high_water =
       state_ == State::kConnected &&
       output_.readable_bytes() > options_.high_water_mark;
-  if (!peer_eof_ && !over_high_water) wanted |= EPOLLIN;
-  if (waiting_for_writable_) wanted |= EPOLLOUT;
+  return !peer_eof_ && !over_high_water;
+}
+
+void TcpConnection::UpdateInterest() {
+  if (!registered_ || state_ == State::kClosed) return;
+  const std::uint32_t wanted = (Reading() ? read_wait_ : 0) | write_wait_;
   if (wanted == interest_) return;
-  absl::Status changed = loop_->Rewatch(socket_.get(), wanted, this);
+  absl::Status changed = loop_->Rewatch(stream_->fd(), wanted, this);
   if (!changed.ok()) {
     Close(changed);
     return;
@@ -155,7 +176,7 @@ void TcpConnection::Close(const absl::Status& reason) {
   loop_->CancelTimer(close_timer_);
   close_timer_ = {};
   if (registered_) {
-    loop_->Unwatch(socket_.get());
+    loop_->Unwatch(stream_->fd());
     registered_ = false;
   }
   handler_->OnClosed(reason);

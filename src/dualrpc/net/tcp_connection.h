@@ -3,22 +3,31 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "absl/status/status.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
+#include "dualrpc/net/transfer.h"
 
 namespace dualrpc::net {
 
-// One accepted (or connected) TCP socket on one EventLoop: the bytes layer
-// under a protocol, after muduo's TcpConnection. Owns the socket and both
-// Buffers; the protocol (the Handler) owns this object. Loop thread only.
+// One accepted (or connected) byte stream on one EventLoop: the bytes layer
+// under a protocol, after muduo's TcpConnection. Owns its ByteStream (and so
+// the socket) and both Buffers; the protocol (the Handler) owns this object.
+// Loop thread only.
+//
+// All I/O goes through the ByteStream, so a protocol runs unchanged over a
+// plain socket (PlainTcpStream) or a wrapper such as TLS: the connection
+// only follows the readiness each read or write asks for
+// (Transfer::resume_on).
 //
 // Output is batched: the protocol appends to output() and calls
 // ScheduleFlush(), and everything appended during one loop iteration leaves
-// in one send() at its end. Backpressure: while more than high_water_mark
-// bytes are unsent, the socket is not read.
+// in one write at its end. Backpressure: while more than high_water_mark
+// bytes are unsent, the stream is not read.
 //
 // Every way a connection ends goes through Close(), once; the Handler hears
 // of it in OnClosed() and must destroy this object later (EventLoop::Defer),
@@ -28,10 +37,11 @@ class TcpConnection : private IoWatcher {
   enum class State {
     // Reading and writing.
     kConnected,
-    // Our side is finished (CloseAfterFlush): output is flushed, then FIN is
-    // sent; input is read and discarded until the peer's FIN or
-    // close_timeout, so that closing does not reset the connection (which
-    // could destroy the unread end of our output at the peer).
+    // Our side is finished (CloseAfterFlush): output is flushed, then the
+    // write side is shut down; input is read and discarded until the peer's
+    // end of stream or close_timeout, so that closing does not reset the
+    // connection (which could destroy the unread end of our output at the
+    // peer).
     kClosing,
     // Unregistered from the loop; waiting for the owner to destroy it.
     kClosed,
@@ -42,8 +52,8 @@ class TcpConnection : private IoWatcher {
     // New bytes were appended to `input` (kConnected only). Consume what can
     // be consumed; the rest stays for the next call.
     virtual void OnInput(Buffer* input) = 0;
-    // The peer sent FIN while kConnected. Reading has stopped; the handler
-    // decides how to close.
+    // The peer ended its stream while kConnected. Reading has stopped; the
+    // handler decides how to close.
     virtual void OnPeerEof() = 0;
     // The connection reached kClosed (once, whatever the path). `reason` is
     // OK for an orderly close.
@@ -54,9 +64,9 @@ class TcpConnection : private IoWatcher {
   };
 
   struct Options {
-    // Unsent output above which the socket is not read (backpressure).
+    // Unsent output above which the stream is not read (backpressure).
     std::size_t high_water_mark = 8 * 1024 * 1024;
-    // Longest time in kClosing before the socket is closed anyway.
+    // Longest time in kClosing before the connection is closed anyway.
     EventLoop::Clock::duration close_timeout = std::chrono::seconds(2);
   };
 
@@ -64,9 +74,14 @@ class TcpConnection : private IoWatcher {
   // within this size (Buffer::ReleaseIfIdle).
   static constexpr std::size_t kMaxIdleBufferBytes = 64 * 1024;
 
+  // `stream` must not be null; its fd is not yet registered with `loop`.
+  TcpConnection(EventLoop* loop, std::unique_ptr<ByteStream> stream,
+                Options options, Handler* handler);
+  // A plain socket: the stream is a PlainTcpStream over `socket`.
   TcpConnection(EventLoop* loop, base::ScopedFd socket, Options options,
                 Handler* handler);
-  // Unregisters the socket if it is still registered, and closes it.
+  // Unregisters the stream's fd if it is still registered, then destroys the
+  // stream (which closes the fd).
   ~TcpConnection();
 
   TcpConnection(const TcpConnection&) = delete;
@@ -81,10 +96,10 @@ class TcpConnection : private IoWatcher {
   Buffer* output() { return &output_; }
   std::size_t unsent_bytes() const { return output_.readable_bytes(); }
 
-  // Sends the output at the end of this loop iteration.
+  // Writes the output at the end of this loop iteration.
   void ScheduleFlush();
-  // Sends now if at least `threshold` bytes are waiting, so that a long read
-  // burst does not accumulate unbounded output. May Close().
+  // Writes now if at least `threshold` bytes are waiting, so that a long
+  // read burst does not accumulate unbounded output. May Close().
   void FlushIfOver(std::size_t threshold);
 
   // Graceful close: see State::kClosing. No-op unless kConnected.
@@ -96,13 +111,16 @@ class TcpConnection : private IoWatcher {
   void OnIoEvents(std::uint32_t events) override;
   void HandleReadable();
   void Flush();
-  // Recomputes EPOLLIN/EPOLLOUT interest and the half-close after output
-  // changed or the state did.
+  // True while input is wanted: not after the peer's end of stream, nor
+  // while over the high-water mark (kConnected).
+  bool Reading() const;
+  // Recomputes the interest and the half-close after output changed or the
+  // state did.
   void AfterOutputChanged();
   void UpdateInterest();
 
   EventLoop* const loop_;
-  const base::ScopedFd socket_;
+  const std::unique_ptr<ByteStream> stream_;
   const Options options_;
   Handler* const handler_;
 
@@ -110,10 +128,13 @@ class TcpConnection : private IoWatcher {
   Buffer input_;
   Buffer output_;
   std::uint32_t interest_ = 0;  // epoll events registered; 0 before Start.
+  // The epoll event the next read waits for (the last read's resume_on).
+  std::uint32_t read_wait_;
+  // 0, or the epoll event a write that left output unsent waits for; no
+  // write is tried until it arrives.
+  std::uint32_t write_wait_ = 0;
   bool registered_ = false;
   bool flush_scheduled_ = false;
-  // The last send did not take everything: wait for EPOLLOUT.
-  bool waiting_for_writable_ = false;
   bool peer_eof_ = false;
   bool write_shut_down_ = false;
   EventLoop::TimerId close_timer_;

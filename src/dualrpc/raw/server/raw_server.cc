@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/raw/server/server_config.h"
+#include "dualrpc/raw/server/server_shared_state.h"
 #include "dualrpc/raw/server/server_loop.h"
 #include "dualrpc/net/socket_ops.h"
 
@@ -86,7 +87,7 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
   const int listen_fd = listener->get();
   std::unique_ptr<RawServer> server(new RawServer(
       *std::move(listener), bound->ToHostPort(),
-      std::make_unique<SharedServerState>(*config, listen_fd)));
+      std::make_unique<ServerSharedState>(*config, listen_fd)));
 
   const int thread_count = std::max(1, options.event_loop_threads);
   for (int i = 0; i < thread_count; ++i) {
@@ -109,7 +110,7 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
 }
 
 RawServer::RawServer(base::ScopedFd listener, std::string address,
-                     std::unique_ptr<SharedServerState> shared)
+                     std::unique_ptr<ServerSharedState> shared)
     : listener_(std::move(listener)),
       address_(std::move(address)),
       shared_(std::move(shared)) {}

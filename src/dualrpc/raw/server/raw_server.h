@@ -20,7 +20,7 @@
 namespace dualrpc::raw {
 
 class ServerLoop;
-struct SharedServerState;
+struct ServerSharedState;
 
 // Serves the unary methods of a ServiceRegistry over the dualrpc framed
 // protocol (docs/PROTOCOL.md) on plain TCP.
@@ -94,12 +94,12 @@ class RawServer {
 
  private:
   RawServer(base::ScopedFd listener, std::string address,
-            std::unique_ptr<SharedServerState> shared);
+            std::unique_ptr<ServerSharedState> shared);
 
   // Declared first so that it is destroyed last, after the loops.
   const base::ScopedFd listener_;
   const std::string address_;
-  const std::unique_ptr<SharedServerState> shared_;
+  const std::unique_ptr<ServerSharedState> shared_;
   std::vector<std::unique_ptr<ServerLoop>> loops_;
 
   absl::Mutex drain_mu_;

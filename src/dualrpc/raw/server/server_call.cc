@@ -50,6 +50,7 @@ ServerCall::ServerCall(Identity identity, const rpc::UnaryMethod* method,
                        const net::SocketAddress& peer, absl::Time deadline,
                        rpc::Metadata request_metadata,
                        std::unique_ptr<google::protobuf::Message> request,
+                       std::size_t request_wire_bytes,
                        std::unique_ptr<google::protobuf::Message> response)
     : identity_(std::move(identity)),
       method_(method),
@@ -57,6 +58,7 @@ ServerCall::ServerCall(Identity identity, const rpc::UnaryMethod* method,
       deadline_(deadline),
       request_metadata_(std::move(request_metadata)),
       request_(std::move(request)),
+      request_wire_bytes_(request_wire_bytes),
       response_(std::move(response)) {}
 
 void ServerCall::AddResponseMetadata(std::string key, std::string value) {

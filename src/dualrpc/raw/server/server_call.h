@@ -2,6 +2,7 @@
 #define DUALRPC_RAW_SERVER_SERVER_CALL_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -13,7 +14,7 @@
 #include "dualrpc/base/heap.h"
 #include "google/protobuf/message.h"
 #include "dualrpc/net/event_loop.h"
-#include "dualrpc/net/socket_ops.h"
+#include "dualrpc/net/socket_address.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/service_registry.h"
 
@@ -53,6 +54,7 @@ class ServerCall final : public rpc::ServerCallContext,
              const net::SocketAddress& peer, absl::Time deadline,
              rpc::Metadata request_metadata,
              std::unique_ptr<google::protobuf::Message> request,
+             std::size_t request_wire_bytes,
              std::unique_ptr<google::protobuf::Message> response);
 
   // ServerCallContext.
@@ -71,6 +73,8 @@ class ServerCall final : public rpc::ServerCallContext,
   std::uint32_t call_id() const { return identity_.call_id; }
   const rpc::UnaryMethod* method() const { return method_; }
   const google::protobuf::Message* request() const { return request_.get(); }
+  // The request message's size on the wire (MessagePool's measure).
+  std::size_t request_wire_bytes() const { return request_wire_bytes_; }
   google::protobuf::Message* response() { return response_.get(); }
   // What the implementation added. Call after done has run.
   rpc::Metadata TakeResponseMetadata();
@@ -101,6 +105,7 @@ class ServerCall final : public rpc::ServerCallContext,
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;
   std::unique_ptr<google::protobuf::Message> request_;
+  const std::size_t request_wire_bytes_;
   std::unique_ptr<google::protobuf::Message> response_;
   std::atomic<bool> cancelled_{false};
   // Set (under mu_) once response_metadata_ is not empty: most calls add

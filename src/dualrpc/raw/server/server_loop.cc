@@ -1,43 +1,30 @@
 #include "dualrpc/raw/server/server_loop.h"
 
-#include <sys/epoll.h>
-
 #include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/raw/server/server_connection.h"
 
 namespace dualrpc::raw {
-namespace {
-
-// Connections accepted per wakeup before other events get a turn; the
-// listener is level-triggered, so the rest are picked up next iteration.
-constexpr int kMaxAcceptsPerWakeup = 16;
-
-// After accept fails for want of fds or memory, how long a loop leaves the
-// listener alone. Without the pause a level-triggered listener would spin.
-constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(100);
-
-}  // namespace
 
 ServerLoop::ServerLoop(std::unique_ptr<net::EventLoop> loop,
-                       SharedServerState* shared)
-    : loop_(std::move(loop)), shared_(shared) {}
+                       ServerSharedState* shared)
+    : loop_(std::move(loop)),
+      shared_(shared),
+      acceptor_(loop_.get(), shared_->listen_fd, net::Acceptor::Options(),
+                [this](base::ScopedFd socket, const net::SocketAddress& peer) {
+                  DealConnection(std::move(socket), peer);
+                }) {}
 
 ServerLoop::~ServerLoop() = default;
 
 absl::Status ServerLoop::StartListening() {
-  listening_ = true;
+  absl::Status started = acceptor_.Start();
+  if (!started.ok()) return started;
   shared_->loops_listening.fetch_add(1, std::memory_order_relaxed);
-  return WatchListener();
-}
-
-absl::Status ServerLoop::WatchListener() {
-  absl::Status watched =
-      loop_->Watch(shared_->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, this);
-  listener_watched_ = watched.ok();
-  return watched;
+  return absl::OkStatus();
 }
 
 void ServerLoop::Run() {
@@ -62,13 +49,16 @@ void ServerLoop::PostDrain(net::EventLoop::Clock::time_point deadline) {
 
 void ServerLoop::CompleteCall(std::unique_ptr<ServerCall> call,
                               absl::Status status) {
-  if (invoking_ != nullptr && invoking_->id() == call->connection_id()) {
-    invoking_->FinishCall(std::move(call), std::move(status));
+  if (call.get() == invoking_.call) {
+    invoking_.call = nullptr;
+    invoking_.connection->FinishCall(std::move(call), std::move(status),
+                                     /*completed_inline=*/true);
     return;
   }
   auto it = connections_.find(call->connection_id());
   if (it == connections_.end()) return;  // Closed since: drop the result.
-  it->second->FinishCall(std::move(call), std::move(status));
+  it->second->FinishCall(std::move(call), std::move(status),
+                         /*completed_inline=*/false);
 }
 
 void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
@@ -79,21 +69,6 @@ void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
     }
     QuitIfDrained();
   });
-}
-
-void ServerLoop::OnIoEvents(std::uint32_t /*events*/) {
-  for (int i = 0; i < kMaxAcceptsPerWakeup && listener_watched_; ++i) {
-    net::SocketAddress peer;
-    absl::StatusOr<base::ScopedFd> accepted = net::Accept(shared_->listen_fd, &peer);
-    if (!accepted.ok()) {
-      // TODO(perf): muduo keeps a spare fd to accept-and-close under EMFILE,
-      // which sheds the connection instead of leaving it queued.
-      PauseAccepting();
-      return;
-    }
-    if (!accepted->valid()) return;  // Another loop took it, or it vanished.
-    DealConnection(*std::move(accepted), peer);
-  }
 }
 
 void ServerLoop::DealConnection(base::ScopedFd socket, const net::SocketAddress& peer) {
@@ -134,27 +109,9 @@ void ServerLoop::AddConnection(base::ScopedFd socket, const net::SocketAddress& 
   }
 }
 
-void ServerLoop::PauseAccepting() {
-  if (listener_watched_) {
-    loop_->Unwatch(shared_->listen_fd);
-    listener_watched_ = false;
-  }
-  accept_retry_timer_ =
-      loop_->RunAt(loop_->now() + kAcceptRetryDelay, [this] {
-        accept_retry_timer_ = {};
-        if (listening_ && !WatchListener().ok()) PauseAccepting();
-      });
-}
-
 void ServerLoop::StopAccepting() {
-  loop_->CancelTimer(accept_retry_timer_);
-  accept_retry_timer_ = {};
-  if (listener_watched_) {
-    loop_->Unwatch(shared_->listen_fd);
-    listener_watched_ = false;
-  }
-  if (!listening_) return;
-  listening_ = false;
+  if (!acceptor_.accepting()) return;
+  acceptor_.Stop();
   // The last loop out shuts the listener, so that new connection attempts
   // are refused instead of waiting in a backlog nobody accepts from.
   if (shared_->loops_listening.fetch_sub(1, std::memory_order_acq_rel) == 1) {

@@ -6,11 +6,14 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/net/acceptor.h"
 #include "dualrpc/net/event_loop.h"
+#include "dualrpc/net/socket_address.h"
 #include "dualrpc/raw/server/message_pool.h"
 #include "dualrpc/raw/server/server_call.h"
 #include "dualrpc/raw/server/server_config.h"
-#include "dualrpc/net/socket_ops.h"
+#include "dualrpc/raw/server/server_shared_state.h"
 
 namespace dualrpc::raw {
 
@@ -20,8 +23,8 @@ class ServerConnection;
 // socket and owns the connections dealt to it, for their whole life.
 // Loop thread only, except where noted.
 //
-// Accepting: every loop registers the one listening socket with
-// EPOLLEXCLUSIVE, so the kernel wakes one waiting loop per incoming
+// Accepting: every loop's net::Acceptor registers the one listening socket
+// with EPOLLEXCLUSIVE, so the kernel wakes one waiting loop per incoming
 // connection instead of all of them. Unlike SO_REUSEPORT listeners this needs
 // one bind (port 0 just works), does not let another process of the same user
 // bind the port alongside us, and does not strand connections queued on a
@@ -36,9 +39,9 @@ class ServerConnection;
 // bare socket. The owning loop counts it against max_connections, rejects or
 // drains it; a socket posted to a loop that has already stopped is closed
 // with the refused task, before it was ever counted.
-class ServerLoop : private net::IoWatcher {
+class ServerLoop {
  public:
-  ServerLoop(std::unique_ptr<net::EventLoop> loop, SharedServerState* shared);
+  ServerLoop(std::unique_ptr<net::EventLoop> loop, ServerSharedState* shared);
   ~ServerLoop();
 
   ServerLoop(const ServerLoop&) = delete;
@@ -59,9 +62,20 @@ class ServerLoop : private net::IoWatcher {
   // Delivers a finished call to its connection, if it is still there.
   void CompleteCall(std::unique_ptr<ServerCall> call, absl::Status status);
   // A connection brackets running an implementation with these, so that a
-  // call completing inline (within invoke) goes straight back to it.
-  void BeginInvoke(ServerConnection* connection) { invoking_ = connection; }
-  void EndInvoke() { invoking_ = nullptr; }
+  // call completing inline (within invoke) goes straight back to it, without
+  // a lookup and without entering the connection's calls in flight. This
+  // loop is the one place that knows which call is being invoked inline;
+  // the connection learns from EndInvoke (and from FinishCall's
+  // `completed_inline`) whether it completed inside.
+  void BeginInvoke(ServerConnection* connection, const ServerCall* call) {
+    invoking_ = {connection, call};
+  }
+  // True if the call completed inside the bracket.
+  bool EndInvoke() {
+    const bool completed = invoking_.call == nullptr;
+    invoking_ = {};
+    return completed;
+  }
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
@@ -74,32 +88,32 @@ class ServerLoop : private net::IoWatcher {
   MessagePool& messages() { return messages_; }
 
  private:
-  // Accepts (the listening socket is readable).
-  void OnIoEvents(std::uint32_t events) override;
+  // The call being invoked inline, if any, and its connection. `call` is
+  // reset when the call completes inside invoke; `connection` stays until
+  // EndInvoke.
+  struct Invoking {
+    ServerConnection* connection = nullptr;
+    const ServerCall* call = nullptr;
+  };
+
   // Gives an accepted socket to the next loop in turn (maybe this one).
   void DealConnection(base::ScopedFd socket, const net::SocketAddress& peer);
   void AddConnection(base::ScopedFd socket, const net::SocketAddress& peer);
-  absl::Status WatchListener();
-  void PauseAccepting();
   void StopAccepting();
   void BeginDrain(net::EventLoop::Clock::time_point deadline);
   void FinishDrain();
   void QuitIfDrained();
 
   const std::unique_ptr<net::EventLoop> loop_;
-  SharedServerState* const shared_;
+  ServerSharedState* const shared_;
   absl::flat_hash_map<std::uint64_t, std::unique_ptr<ServerConnection>>
       connections_;
   std::uint64_t next_connection_id_ = 1;
   MessagePool messages_;
-  // The connection whose call is being invoked, if any.
-  ServerConnection* invoking_ = nullptr;
-  // Still one of the loops accepting (until drain).
-  bool listening_ = false;
-  // listen_fd is in this loop's epoll set.
-  bool listener_watched_ = false;
+  Invoking invoking_;
+  // Accepting while it is one of shared_->loops_listening (until drain).
+  net::Acceptor acceptor_;
   bool draining_ = false;
-  net::EventLoop::TimerId accept_retry_timer_;
   net::EventLoop::TimerId drain_deadline_timer_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "dualrpc/net/byte_order.h"
+
 namespace dualrpc::raw {
 
 absl::string_view FrameTypeName(FrameType type) {

@@ -1,0 +1,322 @@
+#include "dualrpc/raw/server/call_dispatcher.h"
+
+#include <chrono>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "dualrpc/raw/server/message_pool.h"
+#include "dualrpc/raw/server/server_connection.h"
+#include "dualrpc/raw/server/server_loop.h"
+#include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/wire/v1/wire.pb.h"
+
+namespace dualrpc::raw {
+namespace {
+
+// Relative deadlines beyond this (ten years) are treated as none, so that
+// no peer-supplied value can overflow a clock.
+constexpr std::uint64_t kMaxTimeoutMicros =
+    std::uint64_t{10} * 365 * 24 * 3600 * 1000 * 1000;
+
+void AddMetadata(const rpc::Metadata& metadata,
+                 wire::v1::ResponseHeader* header) {
+  for (const auto& [key, value] : metadata) {
+    wire::v1::MetadataEntry* entry = header->add_metadata();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+}
+
+}  // namespace
+
+CallDispatcher::CallDispatcher(ServerLoop* owner, ServerConnection* connection,
+                               std::uint64_t connection_id,
+                               const net::SocketAddress& peer,
+                               net::TcpConnection* output)
+    : owner_(owner),
+      connection_(connection),
+      loop_(owner->loop()),
+      config_(owner->config()),
+      connection_id_(connection_id),
+      peer_(peer),
+      output_(output) {}
+
+CallDispatcher::~CallDispatcher() { CancelAll(); }
+
+// ---- Input ----------------------------------------------------------------
+
+absl::Status CallDispatcher::OnRequest(const FrameHeader& header,
+                                       absl::string_view payload,
+                                       const absl::Status& refusal) {
+  if (absl::Status id = AcceptCallId(header.call_id); !id.ok()) return id;
+  absl::Status started = CheckAdmission(header.flags, refusal);
+  if (started.ok()) started = StartCall(header.call_id, payload);
+  if (!started.ok()) SendError(header.call_id, started);
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::OnOversizedRequest(const FrameHeader& header,
+                                                const absl::Status& refusal) {
+  if (absl::Status id = AcceptCallId(header.call_id); !id.ok()) return id;
+  absl::Status admission = CheckAdmission(header.flags, refusal);
+  SendError(header.call_id,
+            !admission.ok()
+                ? admission
+                : absl::ResourceExhaustedError(absl::StrFormat(
+                      "request frame payload of %u bytes exceeds the limit of "
+                      "%u bytes",
+                      header.payload_length,
+                      config_.limits.max_frame_payload_bytes())));
+  return absl::OkStatus();
+}
+
+void CallDispatcher::OnCancel(std::uint32_t call_id) {
+  if (ServerCall* call = TakeCall(call_id)) call->Cancel();
+}
+
+// ---- Calls ----------------------------------------------------------------
+
+absl::Status CallDispatcher::AcceptCallId(std::uint32_t call_id) {
+  if (call_id <= last_call_id_) {
+    return absl::InternalError(absl::StrFormat(
+        "call ids must increase: %u after %u", call_id, last_call_id_));
+  }
+  last_call_id_ = call_id;
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::CheckAdmission(
+    std::uint8_t flags, const absl::Status& refusal) const {
+  if (!refusal.ok()) return refusal;
+  if (!(flags & kFlagEndStream)) {
+    return absl::UnimplementedError("streaming calls are not supported");
+  }
+  if (flags & kFlagCompressed) {
+    return absl::UnimplementedError("compression is not supported");
+  }
+  // TODO(security): unsent output is bounded by backpressure only for what
+  // new input produces; responses of calls already in flight are appended
+  // regardless, so one connection can hold up to max_calls_in_flight *
+  // max_message_bytes of output. A per-connection memory budget would
+  // tighten that.
+  if (calls_.size() >= static_cast<std::size_t>(config_.max_calls_in_flight)) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many calls in flight on this connection (limit ",
+                     config_.max_calls_in_flight, ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
+                                       absl::string_view payload) {
+  absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, config_.limits);
+  if (!parts.ok()) return parts.status();
+  const rpc::UnaryMethod* method = nullptr;
+  std::uint64_t timeout_micros = 0;
+  rpc::Metadata metadata;
+  // The common header (method, maybe a timeout) is read without a message;
+  // metadata, errors and anything unusual take the generated parser.
+  if (std::optional<PlainRequestHeader> plain =
+          ReadPlainRequestHeader(parts->header)) {
+    method = FindMethod(plain->method);
+    timeout_micros = plain->timeout_micros;
+  }
+  if (method == nullptr) {
+    absl::Status read = ReadFullRequestHeader(parts->header, &method,
+                                              &timeout_micros, &metadata);
+    if (!read.ok()) return read;
+  }
+  MessagePool& messages = owner_->messages();
+  std::unique_ptr<google::protobuf::Message> request =
+      messages.NewRequest(*method);
+  if (!request->ParseFromArray(parts->message.data(),
+                               static_cast<int>(parts->message.size()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "request message does not parse as ", request->GetTypeName()));
+  }
+
+  // §4.5: the deadline runs from when the REQUEST was read.
+  const bool has_deadline =
+      timeout_micros != 0 && timeout_micros <= kMaxTimeoutMicros;
+  const auto timeout = std::chrono::microseconds(timeout_micros);
+  const absl::Time deadline =
+      has_deadline ? absl::Now() + absl::FromChrono(timeout)
+                   : absl::InfiniteFuture();
+
+  auto call = std::make_unique<ServerCall>(
+      ServerCall::Identity{owner_, owner_->mailbox(), connection_id_, call_id},
+      method, peer_, deadline, std::move(metadata), std::move(request),
+      parts->message.size(), messages.NewResponse(*method));
+  ServerCall* const started = call.get();
+  // On the loop thread, as the registry's contract allows: cheap methods
+  // complete inline (FinishCall runs before invoke returns, and the call
+  // never enters calls_); blocking ones hand themselves to an executor.
+  owner_->BeginInvoke(connection_, started);
+  method->invoke(started, started->request(), started->response(),
+                 ServerCall::MakeDone(std::move(call)));
+  if (owner_->EndInvoke()) return absl::OkStatus();
+  // Still running: `started` is alive, owned by its done (or by a
+  // completion queued to this loop, which runs after this returns).
+  InFlightCall& in_flight =
+      calls_.emplace(call_id, InFlightCall{started, {}}).first->second;
+  if (has_deadline) {
+    in_flight.deadline_timer = loop_->RunAt(
+        loop_->now() + timeout, [this, call_id] { OnDeadline(call_id); });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::ReadFullRequestHeader(
+    absl::string_view bytes, const rpc::UnaryMethod** method,
+    std::uint64_t* timeout_micros, rpc::Metadata* metadata) {
+  wire::v1::RequestHeader header;
+  if (!header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return absl::InvalidArgumentError("request header does not parse");
+  }
+  *method = FindMethod(header.method());
+  if (*method == nullptr) {
+    return absl::UnimplementedError(
+        absl::StrCat("unknown method ", absl::CHexEscape(header.method())));
+  }
+  metadata->reserve(header.metadata_size());
+  for (wire::v1::MetadataEntry& entry : *header.mutable_metadata()) {
+    metadata->emplace_back(std::move(*entry.mutable_key()),
+                           std::move(*entry.mutable_value()));
+  }
+  if (absl::Status valid = rpc::ValidateMetadata(*metadata); !valid.ok()) {
+    return valid;
+  }
+  *timeout_micros = header.timeout_micros();
+  return absl::OkStatus();
+}
+
+const rpc::UnaryMethod* CallDispatcher::FindMethod(absl::string_view path) {
+  if (last_method_ != nullptr && last_method_->path == path) {
+    return last_method_;
+  }
+  const rpc::UnaryMethod* method = config_.registry->FindMethod(path);
+  if (method != nullptr) last_method_ = method;
+  return method;
+}
+
+bool CallDispatcher::FinishCall(std::unique_ptr<ServerCall> call,
+                                absl::Status status, bool completed_inline) {
+  if (!completed_inline) {
+    auto it = calls_.find(call->call_id());
+    // Cancelled, timed out, or the connection closed: nobody wants the
+    // result.
+    if (it == calls_.end() || it->second.call != call.get()) return false;
+    loop_->CancelTimer(it->second.deadline_timer);
+    calls_.erase(it);
+  }
+  const bool response_sent = SendResponse(call.get(), std::move(status));
+  // Done has run: the call's messages serve the next calls on this loop.
+  MessagePool& messages = owner_->messages();
+  const rpc::UnaryMethod& method = *call->method();
+  const std::size_t request_bytes = call->request_wire_bytes();
+  messages.RecycleRequest(method, call->TakeRequest(), request_bytes);
+  if (response_sent) {
+    // Its size was computed for the serialization just done.
+    const std::size_t response_bytes =
+        static_cast<std::size_t>(call->response()->GetCachedSize());
+    messages.RecycleResponse(method, call->TakeResponse(), response_bytes);
+  }
+  return true;
+}
+
+void CallDispatcher::OnDeadline(std::uint32_t call_id) {
+  ServerCall* call = TakeCall(call_id);
+  if (call == nullptr) return;
+  call->Cancel();
+  SendError(call_id, absl::DeadlineExceededError("deadline exceeded"));
+  connection_->OnCallEnded();
+}
+
+ServerCall* CallDispatcher::TakeCall(std::uint32_t call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return nullptr;
+  ServerCall* call = it->second.call;
+  loop_->CancelTimer(it->second.deadline_timer);
+  calls_.erase(it);
+  return call;
+}
+
+void CallDispatcher::CancelAll() {
+  // TODO(security): a cancelled call stops counting against
+  // max_calls_in_flight although its implementation may still be running
+  // (as in gRPC, where RST_STREAM frees the stream at once); a client can
+  // so keep more work running than the limit says.
+  for (auto& [call_id, in_flight] : calls_) {
+    in_flight.call->Cancel();
+    loop_->CancelTimer(in_flight.deadline_timer);
+  }
+  calls_.clear();
+}
+
+void CallDispatcher::AnswerAll(const absl::Status& status) {
+  for (auto& [call_id, in_flight] : calls_) {
+    in_flight.call->Cancel();
+    loop_->CancelTimer(in_flight.deadline_timer);
+    SendError(call_id, status);
+  }
+  calls_.clear();
+}
+
+// ---- Output ---------------------------------------------------------------
+
+bool CallDispatcher::SendResponse(ServerCall* call, absl::Status status) {
+  const rpc::Metadata metadata = call->TakeResponseMetadata();
+  if (!status.ok()) {
+    SendError(call->call_id(), status, metadata);
+    return false;
+  }
+  absl::Status appended;
+  if (metadata.empty()) {
+    // The common case, allocation-free: header length 0, message
+    // serialized straight into the output buffer.
+    appended = AppendCallFrame(output_->output(), FrameType::kResponse,
+                               kFlagEndStream, call->call_id(), nullptr,
+                               call->response(), config_.limits);
+  } else {
+    wire::v1::ResponseHeader header;
+    AddMetadata(metadata, &header);
+    appended = AppendCallFrame(output_->output(), FrameType::kResponse,
+                               kFlagEndStream, call->call_id(), &header,
+                               call->response(), config_.limits);
+  }
+  if (!appended.ok()) {
+    // The response is over the message limit (or its metadata over the
+    // header limit): §4.3 makes that the call's status.
+    SendError(call->call_id(), appended);
+    return false;
+  }
+  output_->ScheduleFlush();
+  return true;
+}
+
+void CallDispatcher::SendError(std::uint32_t call_id,
+                               const absl::Status& status,
+                               const rpc::Metadata& metadata) {
+  wire::v1::ResponseHeader header;
+  SetResponseStatus(status, &header);
+  AddMetadata(metadata, &header);
+  absl::Status appended =
+      AppendCallFrame(output_->output(), FrameType::kResponse, kFlagEndStream,
+                      call_id, &header, nullptr, config_.limits);
+  if (!appended.ok()) {
+    // The service's message or metadata made the header too large: report
+    // that instead, in a header that fits (RawServer keeps the header limit
+    // well above the length of this message).
+    header.Clear();
+    SetResponseStatus(appended, &header);
+    AppendCallFrame(output_->output(), FrameType::kResponse, kFlagEndStream,
+                    call_id, &header, nullptr, config_.limits)
+        .IgnoreError();
+  }
+  output_->ScheduleFlush();
+}
+
+}  // namespace dualrpc::raw

@@ -1,0 +1,129 @@
+#ifndef DUALRPC_RAW_SERVER_CALL_DISPATCHER_H_
+#define DUALRPC_RAW_SERVER_CALL_DISPATCHER_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "dualrpc/net/event_loop.h"
+#include "dualrpc/net/socket_address.h"
+#include "dualrpc/net/tcp_connection.h"
+#include "dualrpc/raw/server/server_call.h"
+#include "dualrpc/raw/server/server_config.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/rpc/metadata.h"
+#include "dualrpc/rpc/service_registry.h"
+
+namespace dualrpc::raw {
+
+class ServerConnection;
+class ServerLoop;
+
+// The call half of one server connection (docs/PROTOCOL.md §3-§4): decodes
+// REQUEST headers, finds methods, runs them, tracks the calls in flight
+// with their deadlines, handles CANCEL, and writes RESPONSE frames. Knows
+// nothing of the connection's lifecycle (preface, GOAWAY, drain, idle,
+// closing): its ServerConnection decides when calls may start and when they
+// all end, and hears from it (OnCallEnded) when a call leaves on its own (a
+// deadline). Owned by that ServerConnection, and so lives exactly as long as
+// the connection. Loop thread only.
+//
+// Calls: a ServerCall is owned by its UnaryDone (see ServerCall), never by
+// the dispatcher, which keeps a borrowed pointer for each call in flight
+// and drops it before the call can be destroyed. A call that completes
+// inside its invoke (Echo) never enters calls_: the ServerLoop routes its
+// completion straight back (BeginInvoke / EndInvoke).
+class CallDispatcher {
+ public:
+  // `owner` and `connection` outlive this object; `output` is the
+  // connection's TcpConnection, which responses are appended to.
+  CallDispatcher(ServerLoop* owner, ServerConnection* connection,
+                 std::uint64_t connection_id, const net::SocketAddress& peer,
+                 net::TcpConnection* output);
+  // Cancels what is still in flight.
+  ~CallDispatcher();
+
+  CallDispatcher(const CallDispatcher&) = delete;
+  CallDispatcher& operator=(const CallDispatcher&) = delete;
+
+  // A REQUEST frame. `refusal` is why the connection takes no new calls now
+  // (it is draining), or OK. The call's own errors are answered here, as
+  // its RESPONSE; the result is a connection error (§6.3, call ids that do
+  // not increase) for the connection to fail with, or OK.
+  absl::Status OnRequest(const FrameHeader& header, absl::string_view payload,
+                         const absl::Status& refusal);
+  // A REQUEST whose payload was over the limit and skipped (same contract).
+  absl::Status OnOversizedRequest(const FrameHeader& header,
+                                  const absl::Status& refusal);
+  // CANCEL (§4.5): no RESPONSE; unknown or finished ids are ignored.
+  void OnCancel(std::uint32_t call_id);
+
+  // The implementation finished `call` with `status`; `completed_inline` if
+  // that happened inside its invoke (ServerLoop::EndInvoke). Writes the
+  // response and returns true, unless the call was cancelled, timed out or
+  // ended with the connection (then the result is dropped).
+  bool FinishCall(std::unique_ptr<ServerCall> call, absl::Status status,
+                  bool completed_inline);
+
+  // Every call in flight is cancelled and forgotten, without a response.
+  void CancelAll();
+  // Every call in flight is cancelled, answered with `status`, and
+  // forgotten.
+  void AnswerAll(const absl::Status& status);
+
+  bool has_calls_in_flight() const { return !calls_.empty(); }
+  // Highest call id read so far (GOAWAY's last_call_id).
+  std::uint32_t last_call_id() const { return last_call_id_; }
+
+ private:
+  struct InFlightCall {
+    // Borrowed: owned by the call's UnaryDone (or a completion queued to
+    // this loop); see ServerCall.
+    ServerCall* call;
+    net::EventLoop::TimerId deadline_timer;
+  };
+
+  // §3.3: a connection error if `call_id` does not increase.
+  absl::Status AcceptCallId(std::uint32_t call_id);
+  // Why a new REQUEST with `flags` cannot start now, or OK.
+  absl::Status CheckAdmission(std::uint8_t flags,
+                              const absl::Status& refusal) const;
+  // Parses the payload, finds the method and runs it.
+  absl::Status StartCall(std::uint32_t call_id, absl::string_view payload);
+  // The generated parser's reading of a header that ReadPlainRequestHeader
+  // declined (or whose method it could not find): also every error.
+  absl::Status ReadFullRequestHeader(absl::string_view bytes,
+                                     const rpc::UnaryMethod** method,
+                                     std::uint64_t* timeout_micros,
+                                     rpc::Metadata* metadata);
+  // The registry's method, remembering the last one found (consecutive
+  // calls are mostly to the same method).
+  const rpc::UnaryMethod* FindMethod(absl::string_view path);
+  void OnDeadline(std::uint32_t call_id);
+  // Removes a call from calls_, cancelling its timer. nullptr if unknown.
+  ServerCall* TakeCall(std::uint32_t call_id);
+
+  // True if the response message was serialized (sent).
+  bool SendResponse(ServerCall* call, absl::Status status);
+  void SendError(std::uint32_t call_id, const absl::Status& status,
+                 const rpc::Metadata& metadata = {});
+
+  ServerLoop* const owner_;
+  ServerConnection* const connection_;
+  net::EventLoop* const loop_;
+  const ServerConfig& config_;
+  const std::uint64_t connection_id_;
+  const net::SocketAddress peer_;
+  net::TcpConnection* const output_;
+
+  std::uint32_t last_call_id_ = 0;
+  // Calls that did not complete inside their invoke.
+  absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
+  const rpc::UnaryMethod* last_method_ = nullptr;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_SERVER_CALL_DISPATCHER_H_

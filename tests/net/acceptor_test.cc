@@ -1,0 +1,137 @@
+// Acceptor on a real listening socket bound to 127.0.0.1:0, with clients
+// connecting from the test thread.
+
+#include "dualrpc/net/acceptor.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/net/socket_ops.h"
+#include "gtest/gtest.h"
+#include "loop_thread.h"
+
+namespace dualrpc::net {
+namespace {
+
+class AcceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<base::ScopedFd> listener = Listen("127.0.0.1:0", 16);
+    ASSERT_TRUE(listener.ok()) << listener.status();
+    listener_ = *std::move(listener);
+    absl::StatusOr<SocketAddress> bound = LocalAddress(listener_.get());
+    ASSERT_TRUE(bound.ok()) << bound.status();
+    address_ = bound->ToHostPort();
+    ASSERT_TRUE(loop_.RunOnLoop([this] {
+      acceptor_ = std::make_unique<Acceptor>(
+          loop_.loop(), listener_.get(), Acceptor::Options(),
+          [this](base::ScopedFd socket, const SocketAddress& peer) {
+            absl::MutexLock lock(&mu_);
+            accepted_.push_back(std::move(socket));
+            peers_.insert(peer.ToHostPort());
+          });
+    }));
+  }
+
+  void TearDown() override {
+    ASSERT_TRUE(loop_.RunOnLoop([this] { acceptor_.reset(); }));
+  }
+
+  // A connected client, and its address as the server sees it.
+  std::pair<base::ScopedFd, std::string> ConnectClient() {
+    absl::StatusOr<base::ScopedFd> client = Connect(address_, absl::Seconds(5));
+    EXPECT_TRUE(client.ok()) << client.status();
+    if (!client.ok()) return {};
+    absl::StatusOr<SocketAddress> local = LocalAddress(client->get());
+    EXPECT_TRUE(local.ok()) << local.status();
+    return {*std::move(client), local.ok() ? local->ToHostPort() : ""};
+  }
+
+  bool WaitForAccepted(std::size_t count) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return accepted_.size() >= count;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+  }
+
+  std::size_t accepted_count() {
+    absl::MutexLock lock(&mu_);
+    return accepted_.size();
+  }
+
+  base::ScopedFd listener_;
+  std::string address_;
+  LoopThread loop_;
+  std::unique_ptr<Acceptor> acceptor_;
+  absl::Mutex mu_;
+  std::vector<base::ScopedFd> accepted_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> peers_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(AcceptorTest, HandsOverEveryConnectionWithItsPeer) {
+  ASSERT_TRUE(loop_.RunOnLoop([this] { ASSERT_TRUE(acceptor_->Start().ok()); }));
+  std::vector<base::ScopedFd> clients;
+  std::set<std::string> client_addresses;
+  for (int i = 0; i < 3; ++i) {
+    auto [client, address] = ConnectClient();
+    clients.push_back(std::move(client));
+    client_addresses.insert(address);
+  }
+  ASSERT_TRUE(WaitForAccepted(3));
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(peers_, client_addresses);
+  for (const base::ScopedFd& socket : accepted_) {
+    EXPECT_TRUE(fcntl(socket.get(), F_GETFL) & O_NONBLOCK);
+    EXPECT_TRUE(fcntl(socket.get(), F_GETFD) & FD_CLOEXEC);
+    int no_delay = 0;
+    socklen_t length = sizeof no_delay;
+    ASSERT_EQ(::getsockopt(socket.get(), IPPROTO_TCP, TCP_NODELAY, &no_delay,
+                           &length),
+              0);
+    EXPECT_NE(no_delay, 0);
+  }
+}
+
+TEST_F(AcceptorTest, StoppedAcceptorLeavesConnectionsInTheBacklog) {
+  ASSERT_TRUE(loop_.RunOnLoop([this] {
+    ASSERT_TRUE(acceptor_->Start().ok());
+    EXPECT_TRUE(acceptor_->accepting());
+    acceptor_->Stop();
+    EXPECT_FALSE(acceptor_->accepting());
+  }));
+  auto [client, address] = ConnectClient();
+  // The connection is established (in the backlog) before Connect returns,
+  // so a watching acceptor would take it in the iteration that runs this.
+  ASSERT_TRUE(loop_.RunOnLoop([] {}));
+  EXPECT_EQ(accepted_count(), 0u);
+
+  ASSERT_TRUE(loop_.RunOnLoop([this] { ASSERT_TRUE(acceptor_->Start().ok()); }));
+  ASSERT_TRUE(WaitForAccepted(1));
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(peers_, std::set<std::string>{address});
+}
+
+TEST_F(AcceptorTest, StartTwiceIsOneWatch) {
+  ASSERT_TRUE(loop_.RunOnLoop([this] {
+    ASSERT_TRUE(acceptor_->Start().ok());
+    // A second epoll ADD of the same fd would fail with EEXIST.
+    EXPECT_TRUE(acceptor_->Start().ok());
+  }));
+  auto [client, address] = ConnectClient();
+  ASSERT_TRUE(WaitForAccepted(1));
+}
+
+}  // namespace
+}  // namespace dualrpc::net
