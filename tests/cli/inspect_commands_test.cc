@@ -285,10 +285,10 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
   }
   dualrpc_testing::TempDir dir;
   dir.WriteFile("request.json", R"({"payload":"aGk="})");
-  EXPECT_EQ(*ReadRequestJson("@" + dir.Join("request.json"), unused),
+  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused),
             R"({"payload":"aGk="})");
   EXPECT_EQ(
-      ReadRequestJson("@" + dir.Join("missing.json"), unused).status().code(),
+      ReadRequestJson("@" + dir.HostPath("missing.json"), unused).status().code(),
       absl::StatusCode::kInvalidArgument);
 }
 

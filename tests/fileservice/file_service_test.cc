@@ -25,16 +25,16 @@
 #include "dualrpc/fileservice/page_token.h"
 #include "dualrpc/fileservice/served_root.h"
 #include "gtest/gtest.h"
-#include "temp_tree.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
 
-using test::TempTree;
+using ::dualrpc_testing::TempDir;
 
 constexpr absl::string_view kFffd = "\xEF\xBF\xBD";
 
-std::unique_ptr<FileServiceCore> Serve(const TempTree& tree,
+std::unique_ptr<FileServiceCore> Serve(const TempDir& tree,
                                        FileServiceOptions options = {}) {
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.path());
   if (!root.ok()) {
@@ -106,7 +106,7 @@ class FileServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(tree_.path().empty()); }
 
-  TempTree tree_;
+  TempDir tree_;
 };
 
 TEST_F(FileServiceTest, EchoCopiesPayload) {
@@ -440,7 +440,7 @@ class FileServicePagingTest : public ::testing::Test {
   }
 
   static void SetUpTestSuite() {
-    tree_ = new TempTree();
+    tree_ = new TempDir();
     ASSERT_NO_FATAL_FAILURE(tree_->MakeDir("big"));
     ASSERT_NO_FATAL_FAILURE(tree_->MakeFiles("big", kBigCount, BigName));
     service_ = Serve(*tree_).release();
@@ -462,11 +462,11 @@ class FileServicePagingTest : public ::testing::Test {
     return names;
   }
 
-  static TempTree* tree_;
+  static TempDir* tree_;
   static FileServiceCore* service_;
 };
 
-TempTree* FileServicePagingTest::tree_ = nullptr;
+TempDir* FileServicePagingTest::tree_ = nullptr;
 FileServiceCore* FileServicePagingTest::service_ = nullptr;
 
 TEST_F(FileServicePagingTest, ReturnsEveryEntryOnceInByteOrder) {
@@ -519,7 +519,7 @@ TEST_F(FileServicePagingTest, CachedAndOversizedListingsMatchTheStreamingOne) {
 // timestamps are moved explicitly, so the test does not depend on the clock
 // ticking between the two operations.
 TEST(FileServiceListingCacheTest, ChangeBetweenPagesIsSeen) {
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.MakeDir("dir"));
   for (const char* name : {"a", "b", "c"}) {
     ASSERT_NO_FATAL_FAILURE(tree.WriteFile(absl::StrCat("dir/", name)));
@@ -558,7 +558,7 @@ TEST_F(FileServicePagingTest, PageSizeZeroMeansDefault) {
 
 TEST(FileServiceCoercionTest, LargePageSizeIsCoercedToMax) {
   const int32_t max = FileServiceOptions().max_page_size;
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.MakeDir("d"));
   ASSERT_NO_FATAL_FAILURE(
       tree.MakeFiles("d", max + 1, [](int i) { return absl::StrCat("g", i); }));

@@ -15,12 +15,12 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/fileservice/file_service.h"
 #include "gtest/gtest.h"
-#include "temp_tree.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
 
-using test::TempTree;
+using ::dualrpc_testing::TempDir;
 
 // The tree every test here serves:
 //   a/                 a/link_up_two -> ../..
@@ -73,7 +73,7 @@ class ServedRootTest : public ::testing::Test {
     EXPECT_FALSE(absl::StrContains(status.message(), base)) << status;
   }
 
-  TempTree tree_;
+  TempDir tree_;
   std::optional<ServedRoot> root_;
 };
 
@@ -142,13 +142,13 @@ TEST_F(ServedRootTest, OutAndBackInIsPermissionDenied) {
 }
 
 TEST(ServedRootOpenTest, MissingDirectoryIsNotFound) {
-  TempTree tree;
+  TempDir tree;
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.HostPath("missing"));
   EXPECT_EQ(root.status().code(), absl::StatusCode::kNotFound) << root.status();
 }
 
 TEST(ServedRootOpenTest, RegularFileIsFailedPrecondition) {
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.WriteFile("file"));
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.HostPath("file"));
   EXPECT_EQ(root.status().code(), absl::StatusCode::kFailedPrecondition)

@@ -23,7 +23,7 @@ class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
-    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::ServerProcess::Start(root_.path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::StartServer(root_.path());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -35,7 +35,7 @@ class BufCurlTest : public ::testing::Test {
   }
 
   std::string Url(const std::string& method = "") {
-    return "http://" + server_->address("grpc") + (method.empty() ? "" : "/" + method);
+    return "http://" + server_->Address("grpc").value_or("") + (method.empty() ? "" : "/" + method);
   }
 
   dualrpc_testing::TempDir root_;

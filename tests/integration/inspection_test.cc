@@ -42,13 +42,13 @@ class InspectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("hello.txt", "hello\n");
-    root_.MakeDirectory("docs");
+    root_.MakeDir("docs");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-        dualrpc_testing::ServerProcess::Start(root_.path());
+        dualrpc_testing::StartServer(root_.path());
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
-    targets_ = {"grpc://" + server_->address("grpc"),
-                "raw://" + server_->address("raw")};
+    targets_ = {"grpc://" + server_->Address("grpc").value_or(""),
+                "raw://" + server_->Address("raw").value_or("")};
   }
 
   // `dualrpc COMMAND TARGET ARGS...` on both transports. Asserts that both
