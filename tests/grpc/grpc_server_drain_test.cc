@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "dualrpc/service/file_service_impl.h"
 #include "testing/temp_dir.h"
+#include "testing/wait.h"
 
 namespace dualrpc::grpc {
 namespace {
@@ -27,10 +28,10 @@ namespace {
 using ::dualrpc_testing::TempDir;
 using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-// Polls `condition` every millisecond for up to 30 s.
+// Polls `condition` every millisecond for up to kWaitTimeout.
 template <typename Condition>
 bool Eventually(Condition condition) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  const absl::Time deadline = absl::Now() + dualrpc_testing::kWaitTimeout;
   while (!condition()) {
     if (absl::Now() > deadline) return false;
     absl::SleepFor(absl::Milliseconds(1));
@@ -76,10 +77,10 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   ASSERT_TRUE(executor
                   .Submit([&]() {
                     blocker_running.Notify();
-                    release_blocker.WaitForNotification();
+                    release_blocker.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
                   })
                   .ok());
-  blocker_running.WaitForNotification();
+  ASSERT_TRUE(blocker_running.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
 
   ::grpc::ClientContext call_context;
   v1::ListDirectoryRequest request;
@@ -99,8 +100,9 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   EXPECT_FALSE(call_done.HasBeenNotified());
 
   release_blocker.Notify();
-  call_done.WaitForNotification();
+  const bool call_finished = call_done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
   shutdown.join();
+  ASSERT_TRUE(call_finished) << "the queued call did not finish during the drain";
   ASSERT_TRUE(call_status.ok()) << call_status.error_message();
   ASSERT_EQ(response.entries_size(), 1);
   EXPECT_EQ(response.entries(0).name(), "only.txt");

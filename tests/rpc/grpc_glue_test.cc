@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "dualrpc/rpc/client_call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "testing/wait.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -182,7 +183,7 @@ TEST_F(GrpcGlueTest, UnparsableRequestIsInvalidArgument) {
                    status = std::move(call_status);
                    done.Notify();
                  });
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
   EXPECT_THAT(Seen(), SizeIs(0)) << "the method must not run";

@@ -12,7 +12,6 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -27,7 +26,9 @@
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
+#include "testing/wait.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -61,11 +62,14 @@ Item_Key Key(const std::string& sku) {
   return key;
 }
 
-class PluginTest : public ::testing::TestWithParam<std::string> {
+// InventoryService served on one transport, and a generated client of it.
+class PluginFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(test::v1::RegisterInventory(&service_, &registry_).ok());
-    if (GetParam() == "raw") {
+  // Serves the registry on `transport` ("grpc" or "raw") and connects
+  // client_ to it.
+  void Serve(const std::string& transport) {
+    ASSERT_THAT(test::v1::RegisterInventory(&service_, &registry_), dualrpc_testing::IsOk());
+    if (transport == "raw") {
       raw::RawServer::Options options;
       options.event_loop_threads = 2;
       absl::StatusOr<std::unique_ptr<raw::RawServer>> server =
@@ -104,12 +108,25 @@ class PluginTest : public ::testing::TestWithParam<std::string> {
   void TearDown() override { service_.Shutdown(); }
 
   // Declared in dependency order: destroyed client first, service last.
+  // server_ is set on "grpc" only, raw_server_ on "raw" only.
   InventoryService service_;
   ServiceRegistry registry_;
   std::vector<std::unique_ptr<::grpc::Service>> grpc_services_;
   std::unique_ptr<grpc::GrpcServer> server_;
   std::unique_ptr<raw::RawServer> raw_server_;
   std::unique_ptr<InventoryClient> client_;
+};
+
+// The cases both transports must pass alike.
+class PluginTest : public PluginFixture, public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Serve(GetParam())); }
+};
+
+// The cases about gRPC alone (server reflection, health).
+class PluginGrpcTest : public PluginFixture {
+ protected:
+  void SetUp() override { ASSERT_NO_FATAL_FAILURE(Serve("grpc")); }
 };
 
 TEST_P(PluginTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
@@ -137,7 +154,7 @@ TEST_P(PluginTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
 
 TEST_P(PluginTest, AsynchronousCallsComplete) {
   constexpr int kCalls = 100;
-  absl::BlockingCounter pending(kCalls);
+  dualrpc_testing::Countdown pending(kCalls);
   absl::Mutex mutex;
   int ok_calls = 0;
   for (int i = 0; i < kCalls; ++i) {
@@ -147,10 +164,10 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
                                absl::MutexLock lock(&mutex);
                                ++ok_calls;
                              }
-                             pending.DecrementCount();
+                             pending.CountDown();
                            });
   }
-  pending.Wait();
+  ASSERT_TRUE(pending.WaitForZero());
   EXPECT_EQ(ok_calls, kCalls);
 
   absl::Notification done;
@@ -159,7 +176,7 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
     plum = std::move(item);
     done.Notify();
   });
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   ASSERT_TRUE(plum.ok()) << plum.status();
   EXPECT_EQ(plum->quantity(), kCalls);
 }
@@ -177,7 +194,7 @@ TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
       status = std::move(call_status);
       done.Notify();
     });
-    done.WaitForNotification();
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
     ASSERT_TRUE(status.ok()) << status;
     EXPECT_EQ(item.key().sku(), name);
     EXPECT_EQ(item.quantity(), quantity);
@@ -188,7 +205,7 @@ TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
     status = std::move(call_status);
     failed.Notify();
   });
-  failed.WaitForNotification();
+  ASSERT_TRUE(failed.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
 }
 
@@ -209,9 +226,9 @@ TEST_P(PluginTest, HeldCallEndsWhenServiceShutsDown) {
                        status = response.status();
                        done.Notify();
                      });
-  service_.WaitForHeldCalls(1);
+  ASSERT_TRUE(service_.WaitForHeldCalls(1, dualrpc_testing::kWaitTimeout));
   service_.Shutdown();
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
 }
 
@@ -223,10 +240,10 @@ TEST_P(PluginTest, CallInFlightOutlivesClientAndChannel) {
                        status = response.status();
                        done.Notify();
                      });
-  service_.WaitForHeldCalls(1);
+  ASSERT_TRUE(service_.WaitForHeldCalls(1, dualrpc_testing::kWaitTimeout));
   client_.reset();  // the last reference to the GrpcChannel
   service_.Shutdown();
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
 }
 
@@ -289,8 +306,7 @@ TEST_P(PluginTest, ErrorStatusPassesThrough) {
 }
 
 // buf curl knows nothing of this service but what server reflection says.
-TEST_P(PluginTest, ReflectionDescribesRegistryServices) {
-  if (GetParam() != "grpc") GTEST_SKIP() << "buf curl speaks gRPC only";
+TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
   const std::string url = "http://" + server_->address();
   const std::vector<std::string> buf = {DUALRPC_BUF_PATH, "curl", "--protocol",
                                         "grpc", "--http2-prior-knowledge"};
