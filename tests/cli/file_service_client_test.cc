@@ -2,9 +2,12 @@
 
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::cli {
 namespace {
+
+using ::dualrpc_testing::StatusIs;
 
 TEST(MakeClientTest, EverySchemeNeedsNoServer) {
   for (const char* target : {"grpc://h:1", "raw://h:1"}) {
@@ -16,12 +19,9 @@ TEST(MakeClientTest, EverySchemeNeedsNoServer) {
 }
 
 TEST(MakeClientTest, BadTargetsAreInvalidArgument) {
-  EXPECT_EQ(MakeClient("garbage").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MakeClient("http://h:1").status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(MakeClient("raw://h").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(MakeClient("garbage"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeClient("http://h:1"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeClient("raw://h"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

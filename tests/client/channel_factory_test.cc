@@ -6,9 +6,12 @@
 #include "dualrpc/client/target.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::client {
 namespace {
+
+using ::dualrpc_testing::StatusIs;
 
 using ::testing::HasSubstr;
 
@@ -46,7 +49,7 @@ TEST(CreateChannelTest, BadTargetIsInvalidArgumentWithTheParsersMessage) {
 
 TEST(CreateChannelTest, UnknownSchemeIsNamed) {
   const absl::Status status = CreateChannel("http://h:1").status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(status.message(), HasSubstr("unsupported target scheme"));
 }
 

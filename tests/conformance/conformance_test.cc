@@ -23,9 +23,12 @@
 #include "dualrpc/raw/client/raw_channel.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::client {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using conformance::v1::Case;
 using conformance::v1::Suite;
@@ -78,7 +81,7 @@ class ConformanceEnvironment : public ::testing::Environment {
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
         dualrpc_testing::StartServer(root_->path());
     if (server.ok()) server_ = *std::move(server);
-    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_THAT(server, IsOk());
   }
   void TearDown() override {
     server_.reset();

@@ -21,9 +21,12 @@
 #include "dualrpc/service/file_service_impl.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::grpc {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::TempDir;
 using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
@@ -52,20 +55,20 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   dualrpc_testing::TempDir root;
   root.WriteFile("only.txt", "x");
   absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions());
   base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;
-  ASSERT_TRUE(v1::RegisterFileService(&service, &registry).ok());
+  ASSERT_THAT(v1::RegisterFileService(&service, &registry), IsOk());
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> grpc_services =
       MakeGrpcServices(registry);
-  ASSERT_TRUE(grpc_services.ok()) << grpc_services.status();
+  ASSERT_THAT(grpc_services, IsOk());
   GrpcServerOptions options;
   options.listen_address = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(options, {(*grpc_services)[0].get()});
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
 
   auto channel = ::grpc::CreateChannel((*server)->address(), ::grpc::InsecureChannelCredentials());
   auto stub = v1::FileService::NewStub(channel);

@@ -9,9 +9,12 @@
 #include "gtest/gtest.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::server {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::CommandResult;
 using ::dualrpc_testing::RunCommand;
@@ -24,7 +27,7 @@ class BufCurlTest : public ::testing::Test {
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::StartServer(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
   }
 

@@ -21,9 +21,12 @@
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::server {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::BinaryPath;
 using ::dualrpc_testing::CommandResult;
@@ -45,7 +48,7 @@ class InspectionTest : public ::testing::Test {
     root_.MakeDir("docs");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
         dualrpc_testing::StartServer(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     targets_ = {"grpc://" + server_->Address("grpc").value_or(""),
                 "raw://" + server_->Address("raw").value_or("")};
@@ -209,7 +212,7 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
   std::vector<std::shared_ptr<rpc::Channel>> channels;
   for (const std::string& target : targets_) {
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = client::CreateChannel(target);
-    ASSERT_TRUE(channel.ok()) << channel.status();
+    ASSERT_THAT(channel, IsOk());
     channels.push_back(*channel);
   }
   rpc::CallOptions options;
@@ -221,8 +224,8 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
     absl::StatusOr<ServerReflectionResponse> raw_answer =
         rpc::CallUnaryAndWait<ServerReflectionResponse>(
             *channels[1], kReflectionInfo, request, options);
-    ASSERT_TRUE(grpc_answer.ok()) << grpc_answer.status();
-    ASSERT_TRUE(raw_answer.ok()) << raw_answer.status();
+    ASSERT_THAT(grpc_answer, IsOk());
+    ASSERT_THAT(raw_answer, IsOk());
     google::protobuf::util::MessageDifferencer differencer;
     differencer.TreatAsSet(
         ::grpc::reflection::v1alpha::ListServiceResponse::descriptor()

@@ -22,6 +22,8 @@
 namespace dualrpc::server {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+
 using ::dualrpc_testing::BinaryPath;
 using ::dualrpc_testing::CommandResult;
 using ::dualrpc_testing::RunCommand;
@@ -39,7 +41,7 @@ class ServerProcessTest : public ::testing::Test {
     root_.WriteFile("docs/readme.md", "# readme\n");
     root_.Symlink("docs", "link");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::StartServer(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     address_ = server_->Address("grpc").value_or("");
     ASSERT_THAT(address_, StartsWith("127.0.0.1:"));

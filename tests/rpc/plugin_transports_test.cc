@@ -33,6 +33,9 @@
 namespace dualrpc::rpc {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
+
 using ::dualrpc::rpc::InventoryService;
 using ::dualrpc::test::v1::AddItemsRequest;
 using ::dualrpc::test::v1::AddItemsResponse;
@@ -74,17 +77,17 @@ class PluginFixture : public ::testing::Test {
       options.event_loop_threads = 2;
       absl::StatusOr<std::unique_ptr<raw::RawServer>> server =
           raw::RawServer::Start(options, &registry_);
-      ASSERT_TRUE(server.ok()) << server.status();
+      ASSERT_THAT(server, IsOk());
       raw_server_ = *std::move(server);
       absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
           raw::RawChannel::Create(raw_server_->address());
-      ASSERT_TRUE(channel.ok()) << channel.status();
+      ASSERT_THAT(channel, IsOk());
       client_ = std::make_unique<InventoryClient>(*std::move(channel));
       return;
     }
     absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
         grpc::MakeGrpcServices(registry_);
-    ASSERT_TRUE(services.ok()) << services.status();
+    ASSERT_THAT(services, IsOk());
     grpc_services_ = *std::move(services);
     std::vector<::grpc::Service*> raw_services;
     for (const auto& service : grpc_services_) {
@@ -95,12 +98,12 @@ class PluginFixture : public ::testing::Test {
     options.health_service_names = registry_.ServiceNames();
     absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
         grpc::GrpcServer::Start(options, raw_services);
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
 
     absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
         grpc::GrpcChannel::Create(server_->address());
-    ASSERT_TRUE(channel.ok()) << channel.status();
+    ASSERT_THAT(channel, IsOk());
     client_ = std::make_unique<InventoryClient>(*std::move(channel));
   }
 
@@ -132,7 +135,7 @@ class PluginGrpcTest : public PluginFixture {
 TEST_P(PluginTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
   absl::StatusOr<AddItemsResponse> added =
       client_->AddItems(AddRequest({{"apple", 3}, {"pear", 2}, {"apple", 4}}));
-  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_THAT(added, IsOk());
   ASSERT_EQ(added->items_size(), 3);
   EXPECT_EQ(added->items(0).key().sku(), "apple");
   EXPECT_EQ(added->items(0).quantity(), 3);
@@ -140,12 +143,12 @@ TEST_P(PluginTest, SynchronousCallsCarryNestedAndWellKnownTypes) {
   EXPECT_GT(added->update_time().seconds(), 0);
 
   absl::StatusOr<Item> apple = client_->GetItem(Key("apple"));
-  ASSERT_TRUE(apple.ok()) << apple.status();
+  ASSERT_THAT(apple, IsOk());
   EXPECT_EQ(apple->quantity(), 7);
 
   absl::StatusOr<Summary> summary =
       client_->GetSummary(google::protobuf::Empty());
-  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_THAT(summary, IsOk());
   EXPECT_EQ(summary->item_count(), 2);
   EXPECT_EQ(summary->total_quantity(), 9);
   EXPECT_EQ(summary->update_time().seconds(), added->update_time().seconds());
@@ -177,7 +180,7 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
     done.Notify();
   });
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
-  ASSERT_TRUE(plum.ok()) << plum.status();
+  ASSERT_THAT(plum, IsOk());
   EXPECT_EQ(plum->quantity(), kCalls);
 }
 
@@ -195,7 +198,7 @@ TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
       done.Notify();
     });
     ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
-    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_THAT(status, IsOk());
     EXPECT_EQ(item.key().sku(), name);
     EXPECT_EQ(item.quantity(), quantity);
   }
@@ -206,7 +209,7 @@ TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
     failed.Notify();
   });
   ASSERT_TRUE(failed.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
-  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST_P(PluginTest, DeadlineExceededWhileServerHoldsTheCall) {
@@ -214,8 +217,7 @@ TEST_P(PluginTest, DeadlineExceededWhileServerHoldsTheCall) {
   options.timeout = absl::Milliseconds(100);
   absl::StatusOr<google::protobuf::Empty> held =
       client_->Hold(google::protobuf::Empty(), options);
-  EXPECT_EQ(held.status().code(), absl::StatusCode::kDeadlineExceeded)
-      << held.status();
+  EXPECT_THAT(held, StatusIs(absl::StatusCode::kDeadlineExceeded));
 }
 
 TEST_P(PluginTest, HeldCallEndsWhenServiceShutsDown) {
@@ -229,7 +231,7 @@ TEST_P(PluginTest, HeldCallEndsWhenServiceShutsDown) {
   ASSERT_TRUE(service_.WaitForHeldCalls(1, dualrpc_testing::kWaitTimeout));
   service_.Shutdown();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
-  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
 }
 
 TEST_P(PluginTest, CallInFlightOutlivesClientAndChannel) {
@@ -244,7 +246,7 @@ TEST_P(PluginTest, CallInFlightOutlivesClientAndChannel) {
   client_.reset();  // the last reference to the GrpcChannel
   service_.Shutdown();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
-  EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
 }
 
 TEST_P(PluginTest, MetadataRoundTrip) {
@@ -256,7 +258,7 @@ TEST_P(PluginTest, MetadataRoundTrip) {
   options.response_metadata = &response_metadata;
   absl::StatusOr<Summary> summary =
       client_->GetSummary(google::protobuf::Empty(), options);
-  ASSERT_TRUE(summary.ok()) << summary.status();
+  ASSERT_THAT(summary, IsOk());
   EXPECT_THAT(response_metadata, Contains(Pair("echo-text", "hello")));
   EXPECT_THAT(response_metadata, Contains(Pair("echo-blob-bin", binary)));
   EXPECT_THAT(response_metadata, Not(Contains(Pair("not-echoed", "x"))));
@@ -268,7 +270,7 @@ TEST_P(PluginTest, ResponseMetadataArrivesWithErrors) {
   options.metadata = {{"echo-text", "sorry"}};
   options.response_metadata = &response_metadata;
   absl::StatusOr<Item> item = client_->GetItem(Key("missing"), options);
-  EXPECT_EQ(item.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(item, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(response_metadata, Contains(Pair("echo-text", "sorry")));
 }
 
@@ -291,7 +293,7 @@ TEST_P(PluginTest, InvalidRequestMetadataFailsBeforeSending) {
 TEST_P(PluginTest, MethodNotOverriddenIsUnimplemented) {
   absl::StatusOr<google::protobuf::Empty> removed =
       client_->RemoveItem(Key("apple"));
-  EXPECT_EQ(removed.status().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(removed, StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_THAT(removed.status().message(), HasSubstr("RemoveItem"));
 }
 
@@ -301,8 +303,7 @@ TEST_P(PluginTest, ErrorStatusPassesThrough) {
   EXPECT_EQ(added.status(),
             absl::InvalidArgumentError("quantity 0 for fig is below 1"));
   // Nothing was added.
-  EXPECT_EQ(client_->GetItem(Key("fig")).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(client_->GetItem(Key("fig")), StatusIs(absl::StatusCode::kNotFound));
 }
 
 // buf curl knows nothing of this service but what server reflection says.
@@ -331,7 +332,7 @@ TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
   EXPECT_THAT(added.stdout_text, HasSubstr(R"("quantity": "5")"));
 
   absl::StatusOr<Item> kiwi = client_->GetItem(Key("kiwi"));
-  ASSERT_TRUE(kiwi.ok()) << kiwi.status();
+  ASSERT_THAT(kiwi, IsOk());
   EXPECT_EQ(kiwi->quantity(), 5);
 }
 

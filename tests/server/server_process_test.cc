@@ -31,9 +31,11 @@ std::vector<std::string> Shell(const std::string& script) {
   return {"/bin/sh", "-c", "READY=\"${1#--ready_file=}\"; " + script, "fake-server"};
 }
 
+// Writes the ready file as the real servers do: whole, by rename.
 constexpr char kAnnounce[] =
     "echo starting >&2; "
-    "printf '{\"grpc\": \"127.0.0.1:1\", \"raw\": \"127.0.0.1:2\"}' > \"$READY\"; ";
+    "printf '{\"grpc\": \"127.0.0.1:1\", \"raw\": \"127.0.0.1:2\"}' > \"$READY.tmp\"; "
+    "mv \"$READY.tmp\" \"$READY\"; ";
 
 bool Exists(const std::string& path) {
   struct stat unused;
@@ -69,7 +71,7 @@ TEST(ServerProcessTest, AChildThatNeverAnnouncesItselfTimesOut) {
 }
 
 TEST(ServerProcessTest, AnUnparsableReadyFileIsInvalidArgument) {
-  EXPECT_THAT(ServerProcess::Start(Shell("echo 'not json' > \"$READY\"; exec sleep 60")),
+  EXPECT_THAT(ServerProcess::Start(Shell("echo 'not json' > \"$READY.tmp\"; mv \"$READY.tmp\" \"$READY\"; exec sleep 60")),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
