@@ -27,9 +27,10 @@ TEST(BlockingExecutorTest, RunsEveryTask) {
   Countdown done(kTasks);
   for (int i = 0; i < kTasks; ++i) {
     ASSERT_THAT(executor.Submit([&] {
-                      ran.fetch_add(1);
-                      done.CountDown();
-                    }), IsOk());
+      ran.fetch_add(1);
+      done.CountDown();
+    }),
+                IsOk());
   }
   ASSERT_TRUE(done.WaitForZero());
   EXPECT_EQ(ran.load(), kTasks);
@@ -45,10 +46,11 @@ TEST(BlockingExecutorTest, RunsTasksOnSeveralThreadsAtOnce) {
   Countdown done(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     ASSERT_THAT(executor.Submit([&] {
-                      all_running.CountDown();
-                      release.WaitForNotificationWithTimeout(kWaitTimeout);
-                      done.CountDown();
-                    }), IsOk());
+      all_running.CountDown();
+      release.WaitForNotificationWithTimeout(kWaitTimeout);
+      done.CountDown();
+    }),
+                IsOk());
   }
   const bool all_ran_at_once = all_running.WaitForZero();
   release.Notify();
@@ -64,9 +66,10 @@ TEST(BlockingExecutorTest, RejectsWhenQueueIsFull) {
     BlockingExecutor executor({/*threads=*/1, kMaxQueued});
     absl::Notification blocker_started;
     ASSERT_THAT(executor.Submit([&] {
-                      blocker_started.Notify();
-                      release.WaitForNotificationWithTimeout(kWaitTimeout);
-                    }), IsOk());
+      blocker_started.Notify();
+      release.WaitForNotificationWithTimeout(kWaitTimeout);
+    }),
+                IsOk());
     // The only worker holds the blocker, so the queue is empty and stays so.
     ASSERT_TRUE(blocker_started.WaitForNotificationWithTimeout(kWaitTimeout));
     for (std::size_t i = 0; i < kMaxQueued; ++i) {

@@ -6,9 +6,9 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
+#include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 
 namespace dualrpc::cli {
@@ -97,7 +97,7 @@ TEST_F(ChannelFileServiceClientTest, ListDirectoryCallsTheMethod) {
 
 TEST_F(ChannelFileServiceClientTest, NoTimeoutMeansNoDeadline) {
   channel_->Reply(absl::OkStatus(), v1::EchoResponse());
-  ASSERT_TRUE(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()).ok());
+  ASSERT_THAT(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()), IsOk());
   EXPECT_EQ(channel_->last_timeout, absl::InfiniteDuration());
 }
 

@@ -276,7 +276,8 @@ TEST(RunEchoTest, ReturnsTheCallsErrorAndPrintsNothing) {
   echo.text = "hi";
   std::istringstream in;
   std::ostringstream out;
-  EXPECT_THAT(RunEcho(client, CallOptions(), echo, in, out), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(RunEcho(client, CallOptions(), echo, in, out),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(out.str(), IsEmpty());
 }
 

@@ -7,13 +7,15 @@
 namespace dualrpc::cli {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+
 using ::dualrpc_testing::StatusIs;
 
 TEST(MakeClientTest, EverySchemeNeedsNoServer) {
   for (const char* target : {"grpc://h:1", "raw://h:1"}) {
     absl::StatusOr<std::unique_ptr<FileServiceClient>> client =
         MakeClient(target);
-    ASSERT_TRUE(client.ok()) << target << ": " << client.status();
+    ASSERT_THAT(client, IsOk()) << target;
     EXPECT_NE(*client, nullptr) << target;
   }
 }

@@ -103,7 +103,7 @@ TEST_F(ParseCommandLineFlagsTest, LoneDashAndEmptyArePositional) {
 TEST_F(ParseCommandLineFlagsTest, Help) {
   for (const char* help : {"--help", "-help", "-h", "--h"}) {
     absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", help});
-    ASSERT_TRUE(parsed.ok()) << help;
+    ASSERT_THAT(parsed, IsOk()) << help;
     EXPECT_TRUE(parsed->help_requested) << help;
   }
 }
@@ -138,7 +138,7 @@ TEST_F(ParseCommandLineFlagsTest, BadValue) {
 
 TEST_F(ParseCommandLineFlagsTest, NoArguments) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({});
-  ASSERT_TRUE(parsed.ok());
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, IsEmpty());
 }
 

@@ -14,16 +14,16 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/cli/reflection_client.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/rpc/channel.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/channel.h"
-#include "dualrpc/rpc/service_registry.h"
-#include "dualrpc/inspection/health_service.h"
-#include "dualrpc/inspection/reflection_service.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
-#include "testing/temp_dir.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -95,17 +95,14 @@ class InspectCommandsTest : public ::testing::Test {
         reflection_service_(&registry_),
         channel_(&registry_),
         reflection_(&channel_, absl::Seconds(5)) {
-    EXPECT_THAT(
-        registry_
-            .AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                       &file_service_, &FakeFileService::Echo)), IsOk());
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+                                                         &file_service_, &FakeFileService::Echo)),
+                IsOk());
     EXPECT_THAT(health_.Register(&registry_), IsOk());
   }
 
   // The usual reflection service; tests may register another instead.
-  void RegisterReflection() {
-    EXPECT_THAT(reflection_service_.Register(&registry_), IsOk());
-  }
+  void RegisterReflection() { EXPECT_THAT(reflection_service_.Register(&registry_), IsOk()); }
 
   absl::Status Call(absl::string_view method, const std::string& json,
                     std::string* out) {
@@ -135,7 +132,7 @@ class InspectCommandsTest : public ::testing::Test {
 TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
   RegisterReflection();
   std::ostringstream out;
-  ASSERT_TRUE(RunList(reflection_, out).ok());
+  ASSERT_THAT(RunList(reflection_, out), IsOk());
   EXPECT_EQ(out.str(),
             "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
@@ -221,10 +218,10 @@ TEST_F(InspectCommandsTest, CallsWithJsonInAndOut) {
   for (const std::string method :
        {"dualrpc.v1.FileService/Echo", "/dualrpc.v1.FileService/Echo",
         "dualrpc.v1.FileService.Echo"}) {
-    ASSERT_TRUE(Call(method, R"({"payload":"aGk="})", &out).ok()) << method;
+    ASSERT_THAT(Call(method, R"({"payload":"aGk="})", &out), IsOk()) << method;
     EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
   }
-  ASSERT_TRUE(Call("grpc.health.v1.Health/Check", "{}", &out).ok());
+  ASSERT_THAT(Call("grpc.health.v1.Health/Check", "{}", &out), IsOk());
   EXPECT_EQ(out, "{\n \"status\": \"SERVING\"\n}\n");
 }
 
@@ -234,11 +231,14 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
   absl::Status status =
       Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})", &out);
   EXPECT_EQ(status, absl::PermissionDeniedError("denied"));
-  EXPECT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"bogus":1})", &out), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Call("dualrpc.v1.FileService/Nope", "{}", &out), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"bogus":1})", &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Nope", "{}", &out),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Call("dualrpc.v1.Nope/Echo", "{}", &out), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(Call("Echo", "{}", &out), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Call("grpc.health.v1.Health/Watch", "{}", &out), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(Call("grpc.health.v1.Health/Watch", "{}", &out),
+              StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_THAT(out, IsEmpty());
 }
 
@@ -261,10 +261,9 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
       std::move(done)(absl::OkStatus());
     }
   } first_file_only{&reflection_service_};
-  ASSERT_THAT(
-      registry_
-          .AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
-                                     &first_file_only, &FirstFileOnly::Info)), IsOk());
+  ASSERT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
+                                                       &first_file_only, &FirstFileOnly::Info)),
+              IsOk());
   std::string out;
   ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry", &out), IsOk()) << out;
   EXPECT_THAT(out, HasSubstr(".google.protobuf.Timestamp modify_time"));
@@ -281,9 +280,9 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
   }
   dualrpc_testing::TempDir dir;
   dir.WriteFile("request.json", R"({"payload":"aGk="})");
-  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused),
-            R"({"payload":"aGk="})");
-  EXPECT_THAT(ReadRequestJson("@" + dir.HostPath("missing.json"), unused), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused), R"({"payload":"aGk="})");
+  EXPECT_THAT(ReadRequestJson("@" + dir.HostPath("missing.json"), unused),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 namespace dualrpc::client {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+
 using ::dualrpc_testing::StatusIs;
 
 using ::testing::HasSubstr;
@@ -22,7 +24,7 @@ TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
        {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
         "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = CreateChannel(target);
-    ASSERT_TRUE(channel.ok()) << target << ": " << channel.status();
+    ASSERT_THAT(channel, IsOk()) << target;
     EXPECT_NE(*channel, nullptr) << target;
   }
 }
@@ -32,7 +34,7 @@ TEST(CreateChannelTest, SeveralConnectionsAndALargerLimitAreAccepted) {
   options.connections = kMaxChannelConnections;
   options.max_response_bytes = 64 * 1024 * 1024;
   for (const char* target : {"grpc://127.0.0.1:1", "raw://127.0.0.1:1"}) {
-    EXPECT_TRUE(CreateChannel(target, options).ok()) << target;
+    EXPECT_THAT(CreateChannel(target, options), IsOk()) << target;
   }
 }
 

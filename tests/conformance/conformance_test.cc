@@ -15,15 +15,15 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/conformance/v1/conformance.pb.h"
+#include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/v1/file_service.dualrpc.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "dualrpc/grpc/grpc_channel.h"
 #include "gtest/gtest.h"
-#include "dualrpc/raw/client/raw_channel.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
-#include "testing/status_matchers.h"
 
 namespace dualrpc::client {
 namespace {

@@ -25,8 +25,8 @@
 #include "dualrpc/fileservice/page_token.h"
 #include "dualrpc/fileservice/served_root.h"
 #include "gtest/gtest.h"
-#include "testing/temp_dir.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
@@ -38,8 +38,7 @@ using ::dualrpc_testing::TempDir;
 
 constexpr absl::string_view kFffd = "\xEF\xBF\xBD";
 
-std::unique_ptr<FileServiceCore> Serve(const TempDir& tree,
-                                       FileServiceOptions options = {}) {
+std::unique_ptr<FileServiceCore> Serve(const TempDir& tree, FileServiceOptions options = {}) {
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.path());
   if (!root.ok()) {
     ADD_FAILURE() << root.status();
@@ -122,7 +121,7 @@ TEST_F(FileServiceTest, EchoCopiesPayload) {
     v1::EchoRequest request;
     request.set_payload(payload);
     v1::EchoResponse response;
-    ASSERT_TRUE(service->Echo(request, &response).ok());
+    ASSERT_THAT(service->Echo(request, &response), IsOk());
     EXPECT_EQ(response.payload(), payload);
   }
 }
@@ -347,8 +346,9 @@ TEST_F(FileServiceTest, TokenIsBoundToItsPath) {
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "a", 1);
   ASSERT_THAT(first, IsOk());
   ASSERT_NE(first->next_page_token(), "");
-  EXPECT_THAT(List(*service, "b", 1, first->next_page_token()), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_TRUE(List(*service, "a", 1, first->next_page_token()).ok());
+  EXPECT_THAT(List(*service, "b", 1, first->next_page_token()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(List(*service, "a", 1, first->next_page_token()), IsOk());
 }
 
 TEST_F(FileServiceTest, RootTokenWorksForEmptyAndDot) {

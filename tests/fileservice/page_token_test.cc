@@ -49,8 +49,7 @@ TEST(PageTokenTest, EmptyAndDotAreTheSameRoot) {
     const std::string token = EncodePageToken({std::string(issued), "n"});
     for (absl::string_view used : {"", "."}) {
       absl::StatusOr<PageCursor> decoded = DecodePageToken(token, used);
-      ASSERT_TRUE(decoded.ok())
-          << issued << " -> " << used << ": " << decoded.status();
+      ASSERT_THAT(decoded, IsOk()) << issued << " -> " << used;
       EXPECT_EQ(decoded->path, ".");
       EXPECT_EQ(decoded->last_name, "n");
     }

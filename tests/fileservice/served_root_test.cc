@@ -15,8 +15,8 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/fileservice/file_service.h"
 #include "gtest/gtest.h"
-#include "testing/temp_dir.h"
 #include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
@@ -84,7 +84,7 @@ class ServedRootTest : public ::testing::Test {
 TEST_F(ServedRootTest, EmptyAndDotOpenTheRoot) {
   for (absl::string_view path : {"", ".", "./", "a/..", "sub/../a/.."}) {
     absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory(path);
-    ASSERT_TRUE(fd.ok()) << "\"" << path << "\": " << fd.status();
+    ASSERT_THAT(fd, IsOk()) << path;
     EXPECT_EQ(InodeOf(*fd), InodeOf("")) << path;
   }
 }

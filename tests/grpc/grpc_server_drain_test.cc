@@ -2,11 +2,11 @@
 // only blocking-executor thread is held by a latch, so a ListDirectory call is
 // provably in flight (accepted and queued) when Shutdown begins.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -15,13 +15,13 @@
 #include "dualrpc/fileservice/served_root.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "dualrpc/v1/file_service.grpc.pb.h"
-#include "gtest/gtest.h"
 #include "dualrpc/service/file_service_impl.h"
+#include "dualrpc/v1/file_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/wait.h"
-#include "testing/status_matchers.h"
 
 namespace dualrpc::grpc {
 namespace {
@@ -103,7 +103,8 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   EXPECT_FALSE(call_done.HasBeenNotified());
 
   release_blocker.Notify();
-  const bool call_finished = call_done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
+  const bool call_finished =
+      call_done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
   shutdown.join();
   ASSERT_TRUE(call_finished) << "the queued call did not finish during the drain";
   ASSERT_TRUE(call_status.ok()) << call_status.error_message();

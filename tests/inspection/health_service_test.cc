@@ -6,10 +6,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/service_registry.h"
 #include "testing/status_matchers.h"
 
 namespace dualrpc::inspection {

@@ -6,14 +6,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/service_registry.h"
-#include "dualrpc/inspection/health_service.h"
 #include "testing/status_matchers.h"
 
 namespace dualrpc::inspection {
@@ -49,10 +49,9 @@ std::vector<std::string> FileNames(const ServerReflectionResponse& response) {
 class ReflectionServiceTest : public ::testing::Test {
  protected:
   ReflectionServiceTest() : health_({}), reflection_(&registry_) {
-    EXPECT_THAT(
-        registry_
-            .AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                       &file_service_, &FakeFileService::Echo)), IsOk());
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+                                                         &file_service_, &FakeFileService::Echo)),
+                IsOk());
     EXPECT_THAT(health_.Register(&registry_), IsOk());
     EXPECT_THAT(reflection_.Register(&registry_), IsOk());
   }

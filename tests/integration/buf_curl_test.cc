@@ -7,9 +7,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
-#include "testing/status_matchers.h"
 
 namespace dualrpc::server {
 namespace {
@@ -26,7 +26,8 @@ class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
-    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::StartServer(root_.path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::StartServer(root_.path());
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
   }

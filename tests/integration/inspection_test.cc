@@ -12,16 +12,16 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "dualrpc/client/channel_factory.h"
-#include "gmock/gmock.h"
-#include "google/protobuf/util/message_differencer.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/rpc/client_call.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
-#include "testing/status_matchers.h"
 
 namespace dualrpc::server {
 namespace {

@@ -1,6 +1,7 @@
 // dualrpc-server as a real process on port 0 (gRPC and raw), called through the generated
 // gRPC stub, the dualrpc CLI and the health service.
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -8,12 +9,10 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_join.h"
 #include "dualrpc/v1/file_service.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
@@ -40,7 +39,8 @@ class ServerProcessTest : public ::testing::Test {
     root_.MakeDir("docs");
     root_.WriteFile("docs/readme.md", "# readme\n");
     root_.Symlink("docs", "link");
-    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::StartServer(root_.path());
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::StartServer(root_.path());
     ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
     address_ = server_->Address("grpc").value_or("");

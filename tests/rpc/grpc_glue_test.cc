@@ -20,17 +20,17 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gmock/gmock.h"
-#include "google/protobuf/wrappers.pb.h"
 #include "dualrpc/grpc/grpc_channel.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/client_call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/unary_method.h"
 #include "testing/wait.h"
-#include "testing/status_matchers.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -57,10 +57,8 @@ struct SeenCall {
 };
 
 // A method over BytesValue whose body is `body`.
-UnaryMethod BytesMethod(std::string path,
-                        dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
-  return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(std::move(path),
-                                                                  std::move(body));
+UnaryMethod BytesMethod(std::string path, dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
+  return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(std::move(path), std::move(body));
 }
 
 BytesValue Bytes(std::string value) {
@@ -201,11 +199,11 @@ TEST_F(GrpcGlueTest, BadResponseMetadataIsInternal) {
 
 TEST_F(GrpcGlueTest, UnknownMethodIsUnimplemented) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
-  EXPECT_THAT(CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope",
-                                         Bytes(""), {})
-                .status(), StatusIs(absl::StatusCode::kUnimplemented));
-  EXPECT_THAT(CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {})
-          .status(), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(
+      CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope", Bytes(""), {}).status(),
+      StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {}).status(),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 TEST_F(GrpcGlueTest, ResponseAboveReceiveLimitIsResourceExhausted) {
@@ -250,7 +248,8 @@ TEST(GrpcChannelTest, CreateRejectsBadOptions) {
   no_receive.max_receive_message_bytes = 0;
   for (const grpc::GrpcChannelOptions& options :
        {no_channels, too_many, no_receive}) {
-    EXPECT_THAT(grpc::GrpcChannel::Create("127.0.0.1:1", options), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(grpc::GrpcChannel::Create("127.0.0.1:1", options),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   }
   EXPECT_THAT(grpc::GrpcChannel::Create(""), StatusIs(absl::StatusCode::kInvalidArgument));
 }

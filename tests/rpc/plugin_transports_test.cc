@@ -15,17 +15,17 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
-#include "dualrpc/test/v1/inventory.dualrpc.h"
-#include "gmock/gmock.h"
-#include "google/protobuf/empty.pb.h"
 #include "dualrpc/grpc/grpc_channel.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/raw/server/raw_server.h"
+#include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/test/v1/inventory.dualrpc.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
-#include "dualrpc/rpc/service_registry.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/wait.h"
@@ -187,7 +187,7 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
 // The caller-supplied-response form: the same message serves call after
 // call, and each call leaves exactly its own response in it.
 TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
-  ASSERT_TRUE(client_->AddItems(AddRequest({{"plum", 3}, {"fig", 5}})).ok());
+  ASSERT_THAT(client_->AddItems(AddRequest({{"plum", 3}, {"fig", 5}})), IsOk());
   Item item;
   for (const auto& [name, quantity] :
        std::vector<std::pair<std::string, int64_t>>{{"plum", 3}, {"fig", 5}, {"plum", 3}}) {

@@ -10,9 +10,9 @@
 #include "gmock/gmock.h"
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
-#include "testing/unary_method.h"
 #include "rpc/inventory_service.h"
 #include "testing/status_matchers.h"
+#include "testing/unary_method.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -87,7 +87,8 @@ TEST(ServiceRegistryTest, FindsAddedMethod) {
 TEST(ServiceRegistryTest, RejectsDuplicatePath) {
   ServiceRegistry registry;
   ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")), IsOk());
-  EXPECT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
@@ -100,7 +101,8 @@ TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
   }
   UnaryMethod no_invoke = EmptyMethod("/a.S/M");
   no_invoke.invoke = nullptr;
-  EXPECT_THAT(registry.AddMethod(std::move(no_invoke)), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(registry.AddMethod(std::move(no_invoke)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(registry.ServiceNames(), IsEmpty());
 }
 
@@ -157,7 +159,8 @@ TEST(GeneratedRegisterTest, RegistersEveryUnaryMethodOnce) {
             "/dualrpc.test.v1.Inventory/GetItem");
 
   InventoryService second;
-  EXPECT_THAT(test::v1::RegisterInventory(&second, &registry), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(test::v1::RegisterInventory(&second, &registry),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
@@ -183,7 +186,7 @@ TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
   test::v1::Item_Key key;
   key.set_sku("pear");
   test::v1::Item item;
-  ASSERT_TRUE(Invoke(*get_item, key, &item).ok());
+  ASSERT_THAT(Invoke(*get_item, key, &item), IsOk());
   EXPECT_EQ(item.key().sku(), "pear");
   EXPECT_EQ(item.quantity(), 2);
 }
@@ -193,8 +196,8 @@ TEST(GeneratedRegisterTest, BaseCompletesUnoverriddenMethodsAsUnimplemented) {
   ServiceRegistry registry;
   ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   test::v1::Item_Key key;
-  EXPECT_THAT(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod),
-                   key, nullptr), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod), key, nullptr),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 }  // namespace

@@ -62,9 +62,8 @@ TEST(ReadyFileTest, ParseAcceptsAnyLayout) {
 }
 
 TEST(ReadyFileTest, ParseRejectsWhatIsNotAnObjectOfStrings) {
-  for (const char* bad : {"", "{", "[]", "\"grpc\"", "{\"grpc\": 41234}",
-                          "{\"grpc\": null}", "{\"grpc\": {\"host\": \"x\"}}",
-                          "{\"grpc\": \"a\"} trailing"}) {
+  for (const char* bad : {"", "{", "[]", "\"grpc\"", "{\"grpc\": 41234}", "{\"grpc\": null}",
+                          "{\"grpc\": {\"host\": \"x\"}}", "{\"grpc\": \"a\"} trailing"}) {
     EXPECT_THAT(ParseReadyFile(bad), StatusIs(absl::StatusCode::kInvalidArgument)) << bad;
   }
 }
@@ -74,8 +73,8 @@ TEST(ReadyFileTest, WriteThenReadRoundTripsAndLeavesNoTempFile) {
   const std::string path = dir.HostPath("ready.json");
   ASSERT_THAT(WriteReadyFile(path, {{"grpc", "127.0.0.1:9"}, {"raw", "127.0.0.1:10"}}), IsOk());
   EXPECT_EQ(ReadFile(path), "{\"grpc\": \"127.0.0.1:9\", \"raw\": \"127.0.0.1:10\"}\n");
-  EXPECT_THAT(ReadReadyFile(path), IsOkAndHolds(ElementsAre(Pair("grpc", "127.0.0.1:9"),
-                                                            Pair("raw", "127.0.0.1:10"))));
+  EXPECT_THAT(ReadReadyFile(path),
+              IsOkAndHolds(ElementsAre(Pair("grpc", "127.0.0.1:9"), Pair("raw", "127.0.0.1:10"))));
   struct stat unused;
   EXPECT_NE(::stat((path + ".tmp").c_str(), &unused), 0);
   // A second write replaces the whole file.
@@ -85,14 +84,12 @@ TEST(ReadyFileTest, WriteThenReadRoundTripsAndLeavesNoTempFile) {
 
 TEST(ReadyFileTest, ReadOfAMissingFileIsNotFound) {
   dualrpc_testing::TempDir dir;
-  EXPECT_THAT(ReadReadyFile(dir.HostPath("absent.json")),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(ReadReadyFile(dir.HostPath("absent.json")), StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ReadyFileTest, WriteIntoAMissingDirectoryFails) {
   dualrpc_testing::TempDir dir;
-  EXPECT_THAT(WriteReadyFile(dir.HostPath("no/such/dir/ready.json"), {{"grpc", "x"}}),
-              Not(IsOk()));
+  EXPECT_THAT(WriteReadyFile(dir.HostPath("no/such/dir/ready.json"), {{"grpc", "x"}}), Not(IsOk()));
 }
 
 }  // namespace

@@ -71,7 +71,8 @@ TEST(ServerProcessTest, AChildThatNeverAnnouncesItselfTimesOut) {
 }
 
 TEST(ServerProcessTest, AnUnparsableReadyFileIsInvalidArgument) {
-  EXPECT_THAT(ServerProcess::Start(Shell("echo 'not json' > \"$READY.tmp\"; mv \"$READY.tmp\" \"$READY\"; exec sleep 60")),
+  EXPECT_THAT(ServerProcess::Start(Shell(
+                  "echo 'not json' > \"$READY.tmp\"; mv \"$READY.tmp\" \"$READY\"; exec sleep 60")),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 

@@ -69,8 +69,7 @@ class StatusIsMatcherImpl : public ::testing::MatcherInterface<StatusType> {
   explicit StatusIsMatcherImpl(StatusIsCheck check) : check_(std::move(check)) {}
   void DescribeTo(std::ostream* os) const override { check_.DescribeTo(os); }
   void DescribeNegationTo(std::ostream* os) const override { check_.DescribeNegationTo(os); }
-  bool MatchAndExplain(StatusType actual,
-                       ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(StatusType actual, ::testing::MatchResultListener* listener) const override {
     return check_.Check(GetStatus(actual), listener);
   }
 
@@ -96,8 +95,7 @@ class IsOkMatcherImpl : public ::testing::MatcherInterface<StatusType> {
  public:
   void DescribeTo(std::ostream* os) const override { *os << "is OK"; }
   void DescribeNegationTo(std::ostream* os) const override { *os << "is not OK"; }
-  bool MatchAndExplain(StatusType actual,
-                       ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(StatusType actual, ::testing::MatchResultListener* listener) const override {
     const absl::Status& status = GetStatus(actual);
     if (status.ok()) return true;
     *listener << "whose status is " << status;
@@ -120,8 +118,7 @@ class IsOkAndHoldsMatcherImpl : public ::testing::MatcherInterface<StatusOrType>
 
   template <typename InnerMatcher>
   explicit IsOkAndHoldsMatcherImpl(InnerMatcher&& inner)
-      : inner_(::testing::SafeMatcherCast<const ValueType&>(
-            std::forward<InnerMatcher>(inner))) {}
+      : inner_(::testing::SafeMatcherCast<const ValueType&>(std::forward<InnerMatcher>(inner))) {}
 
   void DescribeTo(std::ostream* os) const override {
     *os << "is OK and has a value that ";

@@ -49,8 +49,7 @@ TEST(StatusMatchersTest, IsOkFailureNamesTheStatus) {
 
 TEST(StatusMatchersTest, StatusIsChecksTheCode) {
   EXPECT_THAT(absl::NotFoundError("x"), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(absl::StatusOr<int>(absl::NotFoundError("x")),
-              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(absl::StatusOr<int>(absl::NotFoundError("x")), StatusIs(absl::StatusCode::kNotFound));
   EXPECT_THAT(absl::OkStatus(), StatusIs(absl::StatusCode::kOk));
   EXPECT_THAT(absl::NotFoundError("x"), Not(StatusIs(absl::StatusCode::kInternal)));
   EXPECT_THAT(absl::StatusOr<int>(3), Not(StatusIs(absl::StatusCode::kNotFound)));

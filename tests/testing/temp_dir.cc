@@ -32,8 +32,8 @@ std::string ErrnoText() { return std::strerror(errno); }
 
 TempDir::TempDir() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-                                   "/dualrpc-test.XXXXXX");
+  std::string templ =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/dualrpc-test.XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << templ << ": " << ErrnoText();
     return;

@@ -6,16 +6,16 @@
 #include <string>
 #include <utility>
 
-#include "google/protobuf/message.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "google/protobuf/message.h"
 
 namespace dualrpc_testing {
 
 // The body of a test method, with the concrete message types.
 template <typename Request, typename Response>
-using UnaryBody = std::function<void(dualrpc::rpc::ServerCallContext* context,
-                                     const Request& request, Response* response,
-                                     dualrpc::rpc::UnaryDone done)>;
+using UnaryBody =
+    std::function<void(dualrpc::rpc::ServerCallContext* context, const Request& request,
+                       Response* response, dualrpc::rpc::UnaryDone done)>;
 
 // An rpc::UnaryMethod at `path` over Request/Response whose invoke runs
 // `body` (a lambda, say) with the downcast messages. `body` is copied into
@@ -26,8 +26,7 @@ using UnaryBody = std::function<void(dualrpc::rpc::ServerCallContext* context,
 //       "/t.S/Echo", [](auto*, const BytesValue& in, BytesValue* out,
 //                       rpc::UnaryDone done) { ... }));
 template <typename Request, typename Response>
-dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path,
-                                          UnaryBody<Request, Response> body) {
+dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path, UnaryBody<Request, Response> body) {
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take protobuf messages");

@@ -67,8 +67,8 @@ void RemoveWorkDir(const std::string& dir, const std::string& ready_path,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
-    std::vector<std::string> argv, ServerProcessOptions options) {
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<std::string> argv,
+                                                                    ServerProcessOptions options) {
   if (argv.empty()) return absl::InvalidArgumentError("no program to start");
   const bool owns_work_dir = options.work_dir.empty();
   if (owns_work_dir) {
@@ -120,15 +120,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     }
     if (std::optional<int> code = Reap(pid); code.has_value()) {
       server->pid_ = -1;
-      return absl::UnavailableError(absl::StrCat(argv[0], " exited (", *code,
-                                                 ") before it was ready: ", Tail(log_path)));
+      return absl::UnavailableError(
+          absl::StrCat(argv[0], " exited (", *code, ") before it was ready: ", Tail(log_path)));
     }
     if (absl::Now() > give_up) {
       ::kill(-pid, SIGKILL);
       return absl::DeadlineExceededError(
           absl::StrCat(argv[0], " was not ready within ",
-                       absl::FormatDuration(server->options_.ready_timeout), ": ",
-                       Tail(log_path)));
+                       absl::FormatDuration(server->options_.ready_timeout), ": ", Tail(log_path)));
     }
     absl::SleepFor(kPollInterval);
   }
