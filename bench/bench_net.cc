@@ -130,44 +130,4 @@ absl::Status PrepareAcceptedSocket(int fd) {
   return absl::OkStatus();
 }
 
-absl::Status WriteReadyFile(
-    const std::string& path,
-    const std::vector<std::pair<std::string, std::string>>& addresses) {
-  std::string json = "{";
-  for (std::size_t i = 0; i < addresses.size(); ++i) {
-    // Names and addresses are ours: nothing to escape.
-    absl::StrAppend(&json, i == 0 ? "" : ", ", "\"", addresses[i].first,
-                    "\": \"", addresses[i].second, "\"");
-  }
-  json += "}\n";
-  const std::string temp_path = path + ".tmp";
-  {
-    std::ofstream out(temp_path, std::ios::trunc);
-    out << json;
-    out.close();
-    if (!out) return base::PosixError("writing the ready file", errno);
-  }
-  if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
-    return base::PosixError("renaming the ready file", errno);
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadyFileValue(absl::string_view json,
-                                           absl::string_view key) {
-  const std::string quoted_key = absl::StrCat("\"", key, "\"");
-  std::size_t at = json.find(quoted_key);
-  if (at == absl::string_view::npos) {
-    return absl::NotFoundError(absl::StrCat("no \"", key, "\" in ", json));
-  }
-  at = json.find('"', json.find(':', at + quoted_key.size()));
-  const std::size_t end =
-      at == absl::string_view::npos ? at : json.find('"', at + 1);
-  if (end == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed ready file: ", json));
-  }
-  return std::string(json.substr(at + 1, end - at - 1));
-}
-
 }  // namespace dualrpc::bench

@@ -1,7 +1,8 @@
 #ifndef DUALRPC_BENCH_BENCH_NET_H_
 #define DUALRPC_BENCH_BENCH_NET_H_
 
-// Socket and file plumbing shared by the bench's own servers and clients.
+// Socket plumbing shared by the bench's own servers and clients (their
+// ready files: dualrpc/server/ready_file.h).
 
 #include <string>
 #include <utility>
@@ -29,16 +30,6 @@ absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
 
 // Sets O_NONBLOCK and TCP_NODELAY on an accepted socket.
 absl::Status PrepareAcceptedSocket(int fd);
-
-// Writes {"name": "address", ...} to `path` atomically (temp + rename), the
-// format dualrpc-server's --ready_file uses.
-absl::Status WriteReadyFile(
-    const std::string& path,
-    const std::vector<std::pair<std::string, std::string>>& addresses);
-
-// The string value of "key" in such a file's text, or NOT_FOUND.
-absl::StatusOr<std::string> ReadyFileValue(absl::string_view json,
-                                           absl::string_view key);
 
 }  // namespace dualrpc::bench
 

@@ -15,6 +15,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "bench_net.h"
+#include "dualrpc/server/ready_file.h"
 #include "echo.capnp.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -47,7 +48,7 @@ int Run() {
   if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
       !ready_file.empty()) {
     absl::Status written =
-        WriteReadyFile(ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
+        server::WriteReadyFile(ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
     if (!written.ok()) {
       std::fprintf(stderr, "capnp-server: %s\n", written.ToString().c_str());
       return 1;

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "bench_net.h"
+#include "dualrpc/server/ready_file.h"
 #include "floor_protocol.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
@@ -222,7 +223,7 @@ int Run() {
   if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
       !ready_file.empty()) {
     absl::Status written =
-        WriteReadyFile(ready_file, {{"floor", listener->address}});
+        server::WriteReadyFile(ready_file, {{"floor", listener->address}});
     if (!written.ok()) {
       std::fprintf(stderr, "floor-server: %s\n", written.ToString().c_str());
       return 1;

@@ -6,19 +6,22 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dualrpc/server/server_process.h"
 #include "pinning.h"
 
 namespace dualrpc::bench {
 
-// One contender's server, a child process of the bench in its own process
-// group: started with a --ready_file, measured through /proc, stopped
-// (SIGTERM to the group, then SIGKILL after a grace period) when this object
-// is destroyed.
+// One contender's server: the shared launcher (dualrpc/server/
+// server_process.h: a child in its own process group, started with a
+// --ready_file, stopped with SIGTERM to the group, then SIGKILL after a grace
+// period, when this object is destroyed) plus what the bench measures
+// through /proc and its CPU pinning.
 class ServerProcess {
  public:
   // Runs `argv` (argv[0] is the program, searched in PATH if it has no
@@ -31,12 +34,12 @@ class ServerProcess {
       std::string name, std::vector<std::string> argv,
       const std::string& work_dir, absl::Duration timeout = absl::Seconds(20));
 
-  ~ServerProcess();
+  ~ServerProcess() = default;  // stops the server (see above)
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
 
-  const std::string& name() const { return name_; }
-  pid_t pid() const { return pid_; }
+  const std::string& name() const { return process_->name(); }
+  pid_t pid() const { return process_->pid(); }
   // The ready file's "key" value, e.g. "grpc" → "127.0.0.1:40123".
   absl::StatusOr<std::string> Address(const std::string& key) const;
 
@@ -47,24 +50,15 @@ class ServerProcess {
   // Starts a new VmHWM period (writes 5 to /proc/PID/clear_refs).
   absl::Status ResetPeakRss() const;
   // Pins every thread of the server (see PinProcess).
-  absl::Status Pin(const cpu_set_t& cpus) const {
-    return PinProcess(pid_, cpus);
-  }
+  absl::Status Pin(const cpu_set_t& cpus) const { return PinProcess(pid(), cpus); }
   // Still running?
   bool Alive() const;
 
  private:
-  ServerProcess(std::string name, pid_t pid, std::string ready_json,
-                std::string log_path)
-      : name_(std::move(name)),
-        pid_(pid),
-        ready_json_(std::move(ready_json)),
-        log_path_(std::move(log_path)) {}
+  explicit ServerProcess(std::unique_ptr<server::ServerProcess> process)
+      : process_(std::move(process)) {}
 
-  const std::string name_;
-  const pid_t pid_;
-  const std::string ready_json_;
-  const std::string log_path_;
+  const std::unique_ptr<server::ServerProcess> process_;
 };
 
 }  // namespace dualrpc::bench

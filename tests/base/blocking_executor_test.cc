@@ -5,50 +5,57 @@
 #include <thread>
 
 #include "absl/status/status.h"
-#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/wait.h"
 
-namespace dualrpc::fileservice {
+namespace dualrpc::base {
 namespace {
+
+using ::dualrpc_testing::Countdown;
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::kWaitTimeout;
+using ::dualrpc_testing::StatusIs;
 
 TEST(BlockingExecutorTest, RunsEveryTask) {
   constexpr int kTasks = 200;
-  base::BlockingExecutor executor({/*threads=*/4, /*max_queued=*/kTasks});
+  BlockingExecutor executor({/*threads=*/4, /*max_queued=*/kTasks});
   std::atomic<int> ran{0};
-  absl::BlockingCounter done(kTasks);
+  Countdown done(kTasks);
   for (int i = 0; i < kTasks; ++i) {
-    ASSERT_TRUE(executor
-                    .Submit([&] {
-                      ran.fetch_add(1);
-                      done.DecrementCount();
-                    })
-                    .ok());
+    ASSERT_THAT(executor.Submit([&] {
+      ran.fetch_add(1);
+      done.CountDown();
+    }),
+                IsOk());
   }
-  done.Wait();
+  ASSERT_TRUE(done.WaitForZero());
   EXPECT_EQ(ran.load(), kTasks);
 }
 
 TEST(BlockingExecutorTest, RunsTasksOnSeveralThreadsAtOnce) {
   constexpr int kThreads = 3;
-  base::BlockingExecutor executor({kThreads, /*max_queued=*/16});
-  // Each task waits until all of them are running: this only finishes if the
-  // pool really runs kThreads tasks concurrently.
-  absl::BlockingCounter all_running(kThreads);
+  BlockingExecutor executor({kThreads, /*max_queued=*/16});
+  // Each task holds its thread until release: all_running reaches zero only
+  // if the pool really runs kThreads tasks concurrently.
+  Countdown all_running(kThreads);
   absl::Notification release;
-  absl::BlockingCounter done(kThreads);
+  Countdown done(kThreads);
   for (int i = 0; i < kThreads; ++i) {
-    ASSERT_TRUE(executor
-                    .Submit([&] {
-                      all_running.DecrementCount();
-                      release.WaitForNotification();
-                      done.DecrementCount();
-                    })
-                    .ok());
+    ASSERT_THAT(executor.Submit([&] {
+      all_running.CountDown();
+      release.WaitForNotificationWithTimeout(kWaitTimeout);
+      done.CountDown();
+    }),
+                IsOk());
   }
-  all_running.Wait();
+  const bool all_ran_at_once = all_running.WaitForZero();
   release.Notify();
-  done.Wait();
+  EXPECT_TRUE(all_ran_at_once) << "fewer than " << kThreads << " tasks ran at once";
+  ASSERT_TRUE(done.WaitForZero());
 }
 
 TEST(BlockingExecutorTest, RejectsWhenQueueIsFull) {
@@ -56,22 +63,20 @@ TEST(BlockingExecutorTest, RejectsWhenQueueIsFull) {
   std::atomic<int> ran{0};
   absl::Notification release;
   {
-    base::BlockingExecutor executor({/*threads=*/1, kMaxQueued});
+    BlockingExecutor executor({/*threads=*/1, kMaxQueued});
     absl::Notification blocker_started;
-    ASSERT_TRUE(executor
-                    .Submit([&] {
-                      blocker_started.Notify();
-                      release.WaitForNotification();
-                    })
-                    .ok());
+    ASSERT_THAT(executor.Submit([&] {
+      blocker_started.Notify();
+      release.WaitForNotificationWithTimeout(kWaitTimeout);
+    }),
+                IsOk());
     // The only worker holds the blocker, so the queue is empty and stays so.
-    blocker_started.WaitForNotification();
+    ASSERT_TRUE(blocker_started.WaitForNotificationWithTimeout(kWaitTimeout));
     for (std::size_t i = 0; i < kMaxQueued; ++i) {
-      ASSERT_TRUE(executor.Submit([&] { ran.fetch_add(1); }).ok()) << i;
+      ASSERT_THAT(executor.Submit([&] { ran.fetch_add(1); }), IsOk()) << i;
     }
-    const absl::Status rejected = executor.Submit([&] { ran.fetch_add(100); });
-    EXPECT_EQ(rejected.code(), absl::StatusCode::kResourceExhausted)
-        << rejected;
+    EXPECT_THAT(executor.Submit([&] { ran.fetch_add(100); }),
+                StatusIs(absl::StatusCode::kResourceExhausted));
     release.Notify();
   }
   EXPECT_EQ(ran.load(), static_cast<int>(kMaxQueued));
@@ -82,20 +87,20 @@ TEST(BlockingExecutorTest, DestructorRunsQueuedTasksAndRefusesNewOnes) {
   std::atomic<int> ran{0};
   absl::Notification blocker_started;
   absl::Notification release;
-  auto executor = std::make_unique<base::BlockingExecutor>(
-      base::BlockingExecutor::Options{/*threads=*/1, /*max_queued=*/64});
+  auto executor = std::make_unique<BlockingExecutor>(
+      BlockingExecutor::Options{/*threads=*/1, /*max_queued=*/64});
   ASSERT_TRUE(executor
                   ->Submit([&] {
                     blocker_started.Notify();
-                    release.WaitForNotification();
+                    release.WaitForNotificationWithTimeout(kWaitTimeout);
                   })
                   .ok());
-  blocker_started.WaitForNotification();
+  ASSERT_TRUE(blocker_started.WaitForNotificationWithTimeout(kWaitTimeout));
   for (int i = 0; i < kQueued; ++i) {
-    ASSERT_TRUE(executor->Submit([&] { ran.fetch_add(1); }).ok());
+    ASSERT_THAT(executor->Submit([&] { ran.fetch_add(1); }), IsOk());
   }
 
-  base::BlockingExecutor* const raw = executor.get();
+  BlockingExecutor* const raw = executor.get();
   std::thread destroyer([&] { executor.reset(); });
   // The destructor cannot finish while the blocker holds the only worker, so
   // `raw` stays valid until release. Wait until it has begun: from then on
@@ -103,24 +108,26 @@ TEST(BlockingExecutorTest, DestructorRunsQueuedTasksAndRefusesNewOnes) {
   std::atomic<int> probes_run{0};
   int probes_accepted = 0;
   absl::Status probe;
+  const absl::Time give_up = absl::Now() + kWaitTimeout;
   do {
     probe = raw->Submit([&] { probes_run.fetch_add(1); });
     if (probe.ok()) ++probes_accepted;
-    std::this_thread::yield();
-  } while (probe.code() != absl::StatusCode::kUnavailable);
+  } while (probe.code() != absl::StatusCode::kUnavailable && absl::Now() < give_up);
   release.Notify();
   destroyer.join();
+  ASSERT_THAT(probe, StatusIs(absl::StatusCode::kUnavailable))
+      << "Submit still accepted work while the destructor ran";
 
   EXPECT_EQ(ran.load(), kQueued);
   EXPECT_EQ(probes_run.load(), probes_accepted);
 }
 
 TEST(BlockingExecutorTest, TreatsZeroThreadsAndQueueAsOne) {
-  base::BlockingExecutor executor({/*threads=*/0, /*max_queued=*/0});
+  BlockingExecutor executor({/*threads=*/0, /*max_queued=*/0});
   absl::Notification done;
-  ASSERT_TRUE(executor.Submit([&] { done.Notify(); }).ok());
-  done.WaitForNotification();
+  ASSERT_THAT(executor.Submit([&] { done.Notify(); }), IsOk());
+  EXPECT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
 }
 
 }  // namespace
-}  // namespace dualrpc::fileservice
+}  // namespace dualrpc::base

@@ -6,12 +6,15 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::cli {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 // Completes every call inline with a scripted status and response, and
 // records what the call carried.
@@ -64,7 +67,7 @@ TEST_F(ChannelFileServiceClientTest, EchoCallsTheMethodWithTheTimeout) {
   absl::StatusOr<v1::EchoResponse> response =
       client_->Echo(request, absl::Seconds(3));
 
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   EXPECT_EQ(response->payload(), "back");
   EXPECT_EQ(channel_->last_method, "/dualrpc.v1.FileService/Echo");
   EXPECT_EQ(channel_->last_request_bytes, request.SerializeAsString());
@@ -83,7 +86,7 @@ TEST_F(ChannelFileServiceClientTest, ListDirectoryCallsTheMethod) {
   absl::StatusOr<v1::ListDirectoryResponse> response =
       client_->ListDirectory(request, absl::Milliseconds(250));
 
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   ASSERT_EQ(response->entries_size(), 1);
   EXPECT_EQ(response->entries(0).name(), "a");
   EXPECT_EQ(response->next_page_token(), "next");
@@ -94,7 +97,7 @@ TEST_F(ChannelFileServiceClientTest, ListDirectoryCallsTheMethod) {
 
 TEST_F(ChannelFileServiceClientTest, NoTimeoutMeansNoDeadline) {
   channel_->Reply(absl::OkStatus(), v1::EchoResponse());
-  ASSERT_TRUE(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()).ok());
+  ASSERT_THAT(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()), IsOk());
   EXPECT_EQ(channel_->last_timeout, absl::InfiniteDuration());
 }
 

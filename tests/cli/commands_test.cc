@@ -10,9 +10,13 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::cli {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
@@ -101,7 +105,7 @@ TEST_F(RunLsTest, FollowsEveryPage) {
   CallOptions call;
   call.timeout = absl::Milliseconds(250);
 
-  ASSERT_TRUE(Run(call, ls).ok());
+  ASSERT_THAT(Run(call, ls), IsOk());
   EXPECT_EQ(out_.str(), "a\nb\nc\nd\ne\n");
   EXPECT_EQ(err_.str(), "");
   EXPECT_THAT(client_.SentPageTokens(), ElementsAre("", "t1", "t2"));
@@ -119,7 +123,7 @@ TEST_F(RunLsTest, NoFollowPrintsFirstPageAndTokenOnStderr) {
   LsOptions ls;
   ls.follow_pages = false;
 
-  ASSERT_TRUE(Run(CallOptions(), ls).ok());
+  ASSERT_THAT(Run(CallOptions(), ls), IsOk());
   EXPECT_EQ(out_.str(), "a\nb\n");
   EXPECT_EQ(err_.str(), "next_page_token: t1\n");
   EXPECT_THAT(client_.SentPageTokens(), ElementsAre(""));
@@ -130,7 +134,7 @@ TEST_F(RunLsTest, NoFollowOnLastPagePrintsNoToken) {
   LsOptions ls;
   ls.follow_pages = false;
 
-  ASSERT_TRUE(Run(CallOptions(), ls).ok());
+  ASSERT_THAT(Run(CallOptions(), ls), IsOk());
   EXPECT_EQ(out_.str(), "only\n");
   EXPECT_EQ(err_.str(), "");
 }
@@ -140,7 +144,7 @@ TEST_F(RunLsTest, LongFormat) {
   LsOptions ls;
   ls.long_format = true;
 
-  ASSERT_TRUE(Run(CallOptions(), ls).ok());
+  ASSERT_THAT(Run(CallOptions(), ls), IsOk());
   EXPECT_EQ(out_.str(), "-rw-r--r-- 0 - x\n");
 }
 
@@ -149,7 +153,7 @@ TEST_F(RunLsTest, JsonMergesAllPages) {
   CallOptions call;
   call.json = true;
 
-  ASSERT_TRUE(Run(call, LsOptions()).ok());
+  ASSERT_THAT(Run(call, LsOptions()), IsOk());
   EXPECT_EQ(out_.str(), R"({"entries":[)"
                         R"({"name":"a","type":"TYPE_FILE","mode":420},)"
                         R"({"name":"b","type":"TYPE_FILE","mode":420},)"
@@ -167,7 +171,7 @@ TEST_F(RunLsTest, JsonWithoutFollowKeepsTheToken) {
   LsOptions ls;
   ls.follow_pages = false;
 
-  ASSERT_TRUE(Run(call, ls).ok());
+  ASSERT_THAT(Run(call, ls), IsOk());
   EXPECT_EQ(out_.str(), R"({"entries":[)"
                         R"({"name":"a","type":"TYPE_FILE","mode":420},)"
                         R"({"name":"b","type":"TYPE_FILE","mode":420}],)"
@@ -178,12 +182,12 @@ TEST_F(RunLsTest, JsonWithoutFollowKeepsTheToken) {
 
 TEST_F(RunLsTest, EmptyDirectory) {
   client_.AddPage("", {}, "");
-  ASSERT_TRUE(Run(CallOptions(), LsOptions()).ok());
+  ASSERT_THAT(Run(CallOptions(), LsOptions()), IsOk());
   EXPECT_EQ(out_.str(), "");
 
   CallOptions call;
   call.json = true;
-  ASSERT_TRUE(Run(call, LsOptions()).ok());
+  ASSERT_THAT(Run(call, LsOptions()), IsOk());
   EXPECT_EQ(out_.str(), "{}\n");
 }
 
@@ -197,7 +201,7 @@ TEST_F(RunLsTest, ReturnsTheCallsError) {
 TEST_F(RunLsTest, ErrorOnALaterPageKeepsEarlierOutput) {
   client_.AddPage("", {"a"}, "gone");
   const absl::Status status = Run(CallOptions(), LsOptions());
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_EQ(out_.str(), "a\n");
 }
 
@@ -205,7 +209,7 @@ TEST_F(RunLsTest, RepeatedTokenStopsInsteadOfLooping) {
   client_.AddPage("", {"a"}, "t1");
   client_.AddPage("t1", {"b"}, "t1");
   const absl::Status status = Run(CallOptions(), LsOptions());
-  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(client_.SentPageTokens(), ElementsAre("", "t1"));
 }
 
@@ -214,15 +218,14 @@ TEST_F(RunLsTest, RestartedListingStopsBeforeRepeatingNames) {
   client_.AddPage("t1", {"a", "b"}, "t2");
   client_.AddPage("t2", {"a", "b"}, "t3");
   const absl::Status status = Run(CallOptions(), LsOptions());
-  EXPECT_EQ(status.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal));
   EXPECT_EQ(out_.str(), "a\nb\n");
   EXPECT_THAT(client_.SentPageTokens(), ElementsAre("", "t1"));
 }
 
 TEST_F(RunLsTest, EntriesOutOfOrderWithinAPage) {
   client_.AddPage("", {"b", "a"}, "");
-  EXPECT_EQ(Run(CallOptions(), LsOptions()).code(),
-            absl::StatusCode::kInternal);
+  EXPECT_THAT(Run(CallOptions(), LsOptions()), StatusIs(absl::StatusCode::kInternal));
   EXPECT_EQ(out_.str(), "");
 }
 
@@ -232,16 +235,17 @@ TEST(RunEchoTest, TextGetsANewline) {
   echo.text = "hello world";
   std::istringstream in("ignored");
   std::ostringstream out;
-  ASSERT_TRUE(RunEcho(client, CallOptions(), echo, in, out).ok());
+  ASSERT_THAT(RunEcho(client, CallOptions(), echo, in, out), IsOk());
   EXPECT_EQ(out.str(), "hello world\n");
 }
 
 TEST(RunEchoTest, StdinIsWrittenBackRaw) {
   FakeFileServiceClient client;
-  const std::string bytes("line\n\0\xFF no newline", 20);
+  constexpr char kBytes[] = "line\n\0\xFF no newline";
+  const std::string bytes(kBytes, sizeof(kBytes) - 1);  // 18 bytes, the NUL inside kept
   std::istringstream in(bytes);
   std::ostringstream out;
-  ASSERT_TRUE(RunEcho(client, CallOptions(), EchoOptions(), in, out).ok());
+  ASSERT_THAT(RunEcho(client, CallOptions(), EchoOptions(), in, out), IsOk());
   EXPECT_EQ(out.str(), bytes);
 }
 
@@ -249,7 +253,7 @@ TEST(RunEchoTest, EmptyStdin) {
   FakeFileServiceClient client;
   std::istringstream in("");
   std::ostringstream out;
-  ASSERT_TRUE(RunEcho(client, CallOptions(), EchoOptions(), in, out).ok());
+  ASSERT_THAT(RunEcho(client, CallOptions(), EchoOptions(), in, out), IsOk());
   EXPECT_EQ(out.str(), "");
 }
 
@@ -261,7 +265,7 @@ TEST(RunEchoTest, Json) {
   call.json = true;
   std::istringstream in;
   std::ostringstream out;
-  ASSERT_TRUE(RunEcho(client, call, echo, in, out).ok());
+  ASSERT_THAT(RunEcho(client, call, echo, in, out), IsOk());
   EXPECT_EQ(out.str(), "{\"payload\":\"aGk=\"}\n");
 }
 
@@ -272,8 +276,8 @@ TEST(RunEchoTest, ReturnsTheCallsErrorAndPrintsNothing) {
   echo.text = "hi";
   std::istringstream in;
   std::ostringstream out;
-  EXPECT_EQ(RunEcho(client, CallOptions(), echo, in, out).code(),
-            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_THAT(RunEcho(client, CallOptions(), echo, in, out),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_THAT(out.str(), IsEmpty());
 }
 

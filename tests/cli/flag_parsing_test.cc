@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 ABSL_FLAG(bool, l, false, "test: short bool flag");
 ABSL_FLAG(bool, test_bool, false, "test: bool flag");
@@ -20,6 +21,9 @@ ABSL_FLAG(absl::Duration, test_duration, absl::Seconds(10),
 
 namespace dualrpc::cli {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -40,7 +44,7 @@ TEST_F(ParseCommandLineFlagsTest, FlagsBeforeAndAfterTheCommand) {
   absl::StatusOr<ParsedCommandLine> parsed =
       Parse({"--test_string=x", "ls", "dir", "--test_int", "7",
              "-test_duration=250ms"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, ElementsAre("ls", "dir"));
   EXPECT_FALSE(parsed->help_requested);
   EXPECT_EQ(absl::GetFlag(FLAGS_test_string), "x");
@@ -50,32 +54,32 @@ TEST_F(ParseCommandLineFlagsTest, FlagsBeforeAndAfterTheCommand) {
 
 TEST_F(ParseCommandLineFlagsTest, ShortBoolBeforePath) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", "-l", "dir"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, ElementsAre("ls", "dir"));
   EXPECT_TRUE(absl::GetFlag(FLAGS_l));
 }
 
 TEST_F(ParseCommandLineFlagsTest, ShortBoolAfterPath) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", "dir", "-l"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, ElementsAre("ls", "dir"));
   EXPECT_TRUE(absl::GetFlag(FLAGS_l));
 }
 
 TEST_F(ParseCommandLineFlagsTest, BoolForms) {
-  ASSERT_TRUE(Parse({"--test_bool"}).ok());
+  ASSERT_THAT(Parse({"--test_bool"}), IsOk());
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_bool));
-  ASSERT_TRUE(Parse({"--notest_bool"}).ok());
+  ASSERT_THAT(Parse({"--notest_bool"}), IsOk());
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_bool));
-  ASSERT_TRUE(Parse({"--test_bool=true"}).ok());
+  ASSERT_THAT(Parse({"--test_bool=true"}), IsOk());
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_bool));
-  ASSERT_TRUE(Parse({"--test_bool=false"}).ok());
+  ASSERT_THAT(Parse({"--test_bool=false"}), IsOk());
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_bool));
 }
 
 TEST_F(ParseCommandLineFlagsTest, BoolDoesNotTakeTheNextArgument) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"--test_bool", "false"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_bool));
   EXPECT_THAT(parsed->positional, ElementsAre("false"));
 }
@@ -83,7 +87,7 @@ TEST_F(ParseCommandLineFlagsTest, BoolDoesNotTakeTheNextArgument) {
 TEST_F(ParseCommandLineFlagsTest, DoubleDashEndsFlags) {
   absl::StatusOr<ParsedCommandLine> parsed =
       Parse({"echo", "--", "-l", "--test_int=3", "--"});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional,
               ElementsAre("echo", "-l", "--test_int=3", "--"));
   EXPECT_FALSE(absl::GetFlag(FLAGS_l));
@@ -92,31 +96,29 @@ TEST_F(ParseCommandLineFlagsTest, DoubleDashEndsFlags) {
 
 TEST_F(ParseCommandLineFlagsTest, LoneDashAndEmptyArePositional) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"-", ""});
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, ElementsAre("-", ""));
 }
 
 TEST_F(ParseCommandLineFlagsTest, Help) {
   for (const char* help : {"--help", "-help", "-h", "--h"}) {
     absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", help});
-    ASSERT_TRUE(parsed.ok()) << help;
+    ASSERT_THAT(parsed, IsOk()) << help;
     EXPECT_TRUE(parsed->help_requested) << help;
   }
 }
 
 TEST_F(ParseCommandLineFlagsTest, UnknownFlag) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", "--bogus"});
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(parsed.status().message(), HasSubstr("unknown flag --bogus"));
-  EXPECT_EQ(Parse({"--notest_int"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Parse({"--notest_bool=true"}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Parse({"--notest_int"}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Parse({"--notest_bool=true"}), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ParseCommandLineFlagsTest, MissingValue) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", "--test_int"});
-  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(parsed.status().message(), HasSubstr("missing value"));
 }
 
@@ -136,7 +138,7 @@ TEST_F(ParseCommandLineFlagsTest, BadValue) {
 
 TEST_F(ParseCommandLineFlagsTest, NoArguments) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({});
-  ASSERT_TRUE(parsed.ok());
+  ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, IsEmpty());
 }
 

@@ -14,18 +14,22 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/cli/reflection_client.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/rpc/channel.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/channel.h"
-#include "dualrpc/rpc/service_registry.h"
-#include "dualrpc/inspection/health_service.h"
-#include "dualrpc/inspection/reflection_service.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
+#include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::cli {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::grpc::reflection::v1alpha::ServerReflectionRequest;
 using ::grpc::reflection::v1alpha::ServerReflectionResponse;
@@ -91,18 +95,14 @@ class InspectCommandsTest : public ::testing::Test {
         reflection_service_(&registry_),
         channel_(&registry_),
         reflection_(&channel_, absl::Seconds(5)) {
-    EXPECT_TRUE(
-        registry_
-            .AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                       &file_service_, &FakeFileService::Echo))
-            .ok());
-    EXPECT_TRUE(health_.Register(&registry_).ok());
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+                                                         &file_service_, &FakeFileService::Echo)),
+                IsOk());
+    EXPECT_THAT(health_.Register(&registry_), IsOk());
   }
 
   // The usual reflection service; tests may register another instead.
-  void RegisterReflection() {
-    EXPECT_TRUE(reflection_service_.Register(&registry_).ok());
-  }
+  void RegisterReflection() { EXPECT_THAT(reflection_service_.Register(&registry_), IsOk()); }
 
   absl::Status Call(absl::string_view method, const std::string& json,
                     std::string* out) {
@@ -132,7 +132,7 @@ class InspectCommandsTest : public ::testing::Test {
 TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
   RegisterReflection();
   std::ostringstream out;
-  ASSERT_TRUE(RunList(reflection_, out).ok());
+  ASSERT_THAT(RunList(reflection_, out), IsOk());
   EXPECT_EQ(out.str(),
             "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
@@ -142,7 +142,7 @@ TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
 TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
   RegisterReflection();
   std::string out;
-  ASSERT_TRUE(Describe("dualrpc.v1.FileService", &out).ok());
+  ASSERT_THAT(Describe("dualrpc.v1.FileService", &out), IsOk());
   EXPECT_EQ(out,
             "dualrpc.v1.FileService is a service:\n"
             "service FileService {\n"
@@ -154,17 +154,17 @@ TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
   for (const std::string method :
        {"dualrpc.v1.FileService.Echo", "dualrpc.v1.FileService/Echo",
         "/dualrpc.v1.FileService/Echo"}) {
-    ASSERT_TRUE(Describe(method, &out).ok()) << method;
+    ASSERT_THAT(Describe(method, &out), IsOk()) << method;
     EXPECT_EQ(out,
               "dualrpc.v1.FileService.Echo is a method:\n"
               "rpc Echo(.dualrpc.v1.EchoRequest) returns "
               "(.dualrpc.v1.EchoResponse);\n");
   }
-  ASSERT_TRUE(Describe(".dualrpc.v1.ListDirectoryRequest", &out).ok());
+  ASSERT_THAT(Describe(".dualrpc.v1.ListDirectoryRequest", &out), IsOk());
   EXPECT_THAT(out, HasSubstr("dualrpc.v1.ListDirectoryRequest is a message:\n"
                              "message ListDirectoryRequest {\n"
                              "  string path = 1;\n"));
-  ASSERT_TRUE(Describe("dualrpc.v1.DirectoryEntry.Type", &out).ok());
+  ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry.Type", &out), IsOk());
   EXPECT_THAT(out, HasSubstr("is an enum:\nenum Type {"));
 }
 
@@ -173,16 +173,16 @@ TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
 TEST_F(InspectCommandsTest, FetchesEachFileOnce) {
   RegisterReflection();
   std::string out;
-  ASSERT_TRUE(Describe("dualrpc.v1.FileService", &out).ok());
-  ASSERT_TRUE(Describe("dualrpc.v1.EchoRequest", &out).ok());
-  ASSERT_TRUE(Describe("google.protobuf.Timestamp", &out).ok());
+  ASSERT_THAT(Describe("dualrpc.v1.FileService", &out), IsOk());
+  ASSERT_THAT(Describe("dualrpc.v1.EchoRequest", &out), IsOk());
+  ASSERT_THAT(Describe("google.protobuf.Timestamp", &out), IsOk());
   EXPECT_EQ(channel_.paths().size(), 1u);
 }
 
 TEST_F(InspectCommandsTest, DescribeWithoutSymbolDescribesEveryService) {
   RegisterReflection();
   std::string out;
-  ASSERT_TRUE(Describe(std::nullopt, &out).ok());
+  ASSERT_THAT(Describe(std::nullopt, &out), IsOk());
   EXPECT_THAT(out, HasSubstr("dualrpc.v1.FileService is a service:\n"));
   EXPECT_THAT(out, HasSubstr("}\n\ngrpc.health.v1.Health is a service:\n"));
   EXPECT_THAT(out, HasSubstr("rpc Watch(.grpc.health.v1.HealthCheckRequest) "
@@ -195,7 +195,7 @@ TEST_F(InspectCommandsTest, UnknownSymbolIsNotFoundWithNoOutput) {
   RegisterReflection();
   std::string out;
   absl::Status status = Describe("dualrpc.v1.Nope", &out);
-  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(status.message(),
             "cannot resolve \"dualrpc.v1.Nope\": Symbol not found.");
   EXPECT_THAT(out, IsEmpty());
@@ -208,8 +208,7 @@ TEST_F(InspectCommandsTest, PackageIsNotDescribable) {
   RegisterReflection();
   v1::EchoRequest::descriptor();
   std::string out;
-  EXPECT_EQ(Describe("dualrpc.v1", &out).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Describe("dualrpc.v1", &out), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(out, IsEmpty());
 }
 
@@ -219,10 +218,10 @@ TEST_F(InspectCommandsTest, CallsWithJsonInAndOut) {
   for (const std::string method :
        {"dualrpc.v1.FileService/Echo", "/dualrpc.v1.FileService/Echo",
         "dualrpc.v1.FileService.Echo"}) {
-    ASSERT_TRUE(Call(method, R"({"payload":"aGk="})", &out).ok()) << method;
+    ASSERT_THAT(Call(method, R"({"payload":"aGk="})", &out), IsOk()) << method;
     EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
   }
-  ASSERT_TRUE(Call("grpc.health.v1.Health/Check", "{}", &out).ok());
+  ASSERT_THAT(Call("grpc.health.v1.Health/Check", "{}", &out), IsOk());
   EXPECT_EQ(out, "{\n \"status\": \"SERVING\"\n}\n");
 }
 
@@ -232,22 +231,20 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
   absl::Status status =
       Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})", &out);
   EXPECT_EQ(status, absl::PermissionDeniedError("denied"));
-  EXPECT_EQ(Call("dualrpc.v1.FileService/Echo", R"({"bogus":1})", &out).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Call("dualrpc.v1.FileService/Nope", "{}", &out).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(Call("dualrpc.v1.Nope/Echo", "{}", &out).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(Call("Echo", "{}", &out).code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Call("grpc.health.v1.Health/Watch", "{}", &out).code(),
-            absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"bogus":1})", &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Nope", "{}", &out),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Call("dualrpc.v1.Nope/Echo", "{}", &out), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Call("Echo", "{}", &out), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Call("grpc.health.v1.Health/Watch", "{}", &out),
+              StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_THAT(out, IsEmpty());
 }
 
 TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
   std::ostringstream out;
-  EXPECT_EQ(RunList(reflection_, out).code(), absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(RunList(reflection_, out), StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 // A server may send a file without its imports; the client asks for the
@@ -264,13 +261,11 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
       std::move(done)(absl::OkStatus());
     }
   } first_file_only{&reflection_service_};
-  ASSERT_TRUE(
-      registry_
-          .AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
-                                     &first_file_only, &FirstFileOnly::Info))
-          .ok());
+  ASSERT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
+                                                       &first_file_only, &FirstFileOnly::Info)),
+              IsOk());
   std::string out;
-  ASSERT_TRUE(Describe("dualrpc.v1.DirectoryEntry", &out).ok()) << out;
+  ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry", &out), IsOk()) << out;
   EXPECT_THAT(out, HasSubstr(".google.protobuf.Timestamp modify_time"));
   EXPECT_EQ(channel_.paths().size(), 2u);
 }
@@ -285,11 +280,9 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
   }
   dualrpc_testing::TempDir dir;
   dir.WriteFile("request.json", R"({"payload":"aGk="})");
-  EXPECT_EQ(*ReadRequestJson("@" + dir.Join("request.json"), unused),
-            R"({"payload":"aGk="})");
-  EXPECT_EQ(
-      ReadRequestJson("@" + dir.Join("missing.json"), unused).status().code(),
-      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused), R"({"payload":"aGk="})");
+  EXPECT_THAT(ReadRequestJson("@" + dir.HostPath("missing.json"), unused),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

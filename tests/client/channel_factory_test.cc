@@ -6,9 +6,14 @@
 #include "dualrpc/client/target.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::client {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+
+using ::dualrpc_testing::StatusIs;
 
 using ::testing::HasSubstr;
 
@@ -19,7 +24,7 @@ TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
        {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
         "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = CreateChannel(target);
-    ASSERT_TRUE(channel.ok()) << target << ": " << channel.status();
+    ASSERT_THAT(channel, IsOk()) << target;
     EXPECT_NE(*channel, nullptr) << target;
   }
 }
@@ -29,7 +34,7 @@ TEST(CreateChannelTest, SeveralConnectionsAndALargerLimitAreAccepted) {
   options.connections = kMaxChannelConnections;
   options.max_response_bytes = 64 * 1024 * 1024;
   for (const char* target : {"grpc://127.0.0.1:1", "raw://127.0.0.1:1"}) {
-    EXPECT_TRUE(CreateChannel(target, options).ok()) << target;
+    EXPECT_THAT(CreateChannel(target, options), IsOk()) << target;
   }
 }
 
@@ -46,7 +51,7 @@ TEST(CreateChannelTest, BadTargetIsInvalidArgumentWithTheParsersMessage) {
 
 TEST(CreateChannelTest, UnknownSchemeIsNamed) {
   const absl::Status status = CreateChannel("http://h:1").status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(status.message(), HasSubstr("unsupported target scheme"));
 }
 

@@ -5,15 +5,18 @@
 #include "absl/status/status.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::client {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::testing::HasSubstr;
 
 TEST(ParseTargetTest, Grpc) {
   absl::StatusOr<Target> target = ParseTarget("grpc://h:1");
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->scheme, TransportScheme::kGrpc);
   EXPECT_EQ(target->host, "h");
   EXPECT_EQ(target->port, 1);
@@ -22,14 +25,14 @@ TEST(ParseTargetTest, Grpc) {
 
 TEST(ParseTargetTest, Raw) {
   absl::StatusOr<Target> target = ParseTarget("raw://127.0.0.1:65535");
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->scheme, TransportScheme::kRaw);
   EXPECT_EQ(target->HostPort(), "127.0.0.1:65535");
 }
 
 TEST(ParseTargetTest, BracketedIpv6) {
   absl::StatusOr<Target> target = ParseTarget("grpc://[::1]:50051");
-  ASSERT_TRUE(target.ok()) << target.status();
+  ASSERT_THAT(target, IsOk());
   EXPECT_EQ(target->host, "[::1]");
   EXPECT_EQ(target->port, 50051);
   EXPECT_EQ(target->HostPort(), "[::1]:50051");

@@ -15,17 +15,20 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/conformance/v1/conformance.pb.h"
+#include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/v1/file_service.dualrpc.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
-#include "dualrpc/grpc/grpc_channel.h"
 #include "gtest/gtest.h"
-#include "dualrpc/raw/client/raw_channel.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::client {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using conformance::v1::Case;
 using conformance::v1::Suite;
@@ -52,13 +55,13 @@ void BuildFixture(const Suite& suite, const dualrpc_testing::TempDir& root) {
     switch (node.kind_case()) {
       case conformance::v1::Node::kFileContents:
         root.WriteFile(node.path(), node.file_contents());
-        ::chmod(root.Join(node.path()).c_str(), 0644);
+        ::chmod(root.HostPath(node.path()).c_str(), 0644);
         break;
       case conformance::v1::Node::kDirectory:
-        root.MakeDirectory(node.path());
+        root.MakeDir(node.path());
         break;
       case conformance::v1::Node::kSymlinkTarget:
-        root.MakeSymlink(node.symlink_target(), node.path());
+        root.Symlink(node.symlink_target(), node.path());
         break;
       default:
         ADD_FAILURE() << "fixture node without a kind: " << node.path();
@@ -76,9 +79,9 @@ class ConformanceEnvironment : public ::testing::Environment {
     root_ = std::make_unique<dualrpc_testing::TempDir>();
     BuildFixture(TheSuite(), *root_);
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-        dualrpc_testing::ServerProcess::Start(root_->path());
+        dualrpc_testing::StartServer(root_->path());
     if (server.ok()) server_ = *std::move(server);
-    EXPECT_TRUE(server.ok()) << server.status();
+    EXPECT_THAT(server, IsOk());
   }
   void TearDown() override {
     server_.reset();
@@ -86,7 +89,7 @@ class ConformanceEnvironment : public ::testing::Environment {
   }
 
   std::string address(const std::string& transport) const {
-    return server_ == nullptr ? "" : server_->address(transport);
+    return server_ == nullptr ? "" : server_->Address(transport).value_or("");
   }
 
   // Owned by GoogleTest once registered.

@@ -25,17 +25,20 @@
 #include "dualrpc/fileservice/page_token.h"
 #include "dualrpc/fileservice/served_root.h"
 #include "gtest/gtest.h"
-#include "temp_tree.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
 
-using test::TempTree;
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
+
+using ::dualrpc_testing::TempDir;
 
 constexpr absl::string_view kFffd = "\xEF\xBF\xBD";
 
-std::unique_ptr<FileServiceCore> Serve(const TempTree& tree,
-                                       FileServiceOptions options = {}) {
+std::unique_ptr<FileServiceCore> Serve(const TempDir& tree, FileServiceOptions options = {}) {
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.path());
   if (!root.ok()) {
     ADD_FAILURE() << root.status();
@@ -106,7 +109,7 @@ class FileServiceTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_FALSE(tree_.path().empty()); }
 
-  TempTree tree_;
+  TempDir tree_;
 };
 
 TEST_F(FileServiceTest, EchoCopiesPayload) {
@@ -118,7 +121,7 @@ TEST_F(FileServiceTest, EchoCopiesPayload) {
     v1::EchoRequest request;
     request.set_payload(payload);
     v1::EchoResponse response;
-    ASSERT_TRUE(service->Echo(request, &response).ok());
+    ASSERT_THAT(service->Echo(request, &response), IsOk());
     EXPECT_EQ(response.payload(), payload);
   }
 }
@@ -128,12 +131,12 @@ TEST_F(FileServiceTest, EmptyDirectoryHasNoEntriesAndNoDots) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   absl::StatusOr<v1::ListDirectoryResponse> response = List(*service, "empty");
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   EXPECT_EQ(response->entries_size(), 0);
   EXPECT_EQ(response->next_page_token(), "");
 
   absl::StatusOr<v1::ListDirectoryResponse> root = List(*service, "");
-  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_THAT(root, IsOk());
   EXPECT_EQ(RawNames(*root), std::vector<std::string>{"empty"});
 }
 
@@ -141,15 +144,14 @@ TEST_F(FileServiceTest, RegularFileIsFailedPrecondition) {
   ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("file", "x"));
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
-  EXPECT_EQ(List(*service, "file").status().code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(List(*service, "file"), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(FileServiceTest, MissingIsNotFound) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   const absl::Status status = List(*service, "missing").status();
-  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound) << status;
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(status.message().find(tree_.path()), absl::string_view::npos)
       << status;
 }
@@ -164,11 +166,11 @@ TEST_F(FileServiceTest, FollowsSymlinkInsideRootAndReportsItUnfollowed) {
 
   absl::StatusOr<v1::ListDirectoryResponse> through_link =
       List(*service, "link");
-  ASSERT_TRUE(through_link.ok()) << through_link.status();
+  ASSERT_THAT(through_link, IsOk());
   EXPECT_EQ(RawNames(*through_link), (std::vector<std::string>{"x", "y"}));
 
   absl::StatusOr<v1::ListDirectoryResponse> root = List(*service, "");
-  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_THAT(root, IsOk());
   ASSERT_EQ(RawNames(*root), (std::vector<std::string>{"link", "subdir"}));
   const v1::DirectoryEntry& link = root->entries(0);
   EXPECT_EQ(link.type(), v1::DirectoryEntry::TYPE_SYMLINK);
@@ -202,7 +204,7 @@ TEST_F(FileServiceTest, ReportsLstatFieldsOfEachEntry) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   absl::StatusOr<v1::ListDirectoryResponse> response = List(*service, ".");
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   ASSERT_EQ(RawNames(*response),
             (std::vector<std::string>{"data.txt", "dir", "fifo", "link"}));
 
@@ -264,7 +266,7 @@ TEST_F(FileServiceTest, ReplacesInvalidUtf8AndKeepsRawBytes) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   absl::StatusOr<v1::ListDirectoryResponse> response = List(*service, "names");
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   std::map<std::string, v1::DirectoryEntry> by_raw;
   for (const v1::DirectoryEntry& entry : response->entries()) {
     by_raw[RawName(entry)] = entry;
@@ -315,7 +317,7 @@ TEST_F(FileServiceTest, HonoursConfiguredPageSizeLimits) {
   for (const auto& [page_size, length] : expected_lengths) {
     absl::StatusOr<v1::ListDirectoryResponse> response =
         List(*service, "d", page_size);
-    ASSERT_TRUE(response.ok()) << response.status();
+    ASSERT_THAT(response, IsOk());
     EXPECT_EQ(response->entries_size(), length) << page_size;
     EXPECT_NE(response->next_page_token(), "") << page_size;
   }
@@ -342,11 +344,11 @@ TEST_F(FileServiceTest, TokenIsBoundToItsPath) {
   ASSERT_NE(service, nullptr);
 
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "a", 1);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   ASSERT_NE(first->next_page_token(), "");
-  EXPECT_EQ(List(*service, "b", 1, first->next_page_token()).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(List(*service, "a", 1, first->next_page_token()).ok());
+  EXPECT_THAT(List(*service, "b", 1, first->next_page_token()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(List(*service, "a", 1, first->next_page_token()), IsOk());
 }
 
 TEST_F(FileServiceTest, RootTokenWorksForEmptyAndDot) {
@@ -355,10 +357,10 @@ TEST_F(FileServiceTest, RootTokenWorksForEmptyAndDot) {
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "", 1);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   absl::StatusOr<v1::ListDirectoryResponse> second =
       List(*service, ".", 1, first->next_page_token());
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second, IsOk());
   EXPECT_EQ(RawNames(*second), std::vector<std::string>{"f1"});
 }
 
@@ -372,7 +374,7 @@ TEST_F(FileServiceTest, NextPageStartsAfterLastNameEvenIfDirectoryChanged) {
   ASSERT_NE(service, nullptr);
 
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "d", 3);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   ASSERT_EQ(RawNames(*first), (std::vector<std::string>{"f0", "f1", "f2"}));
 
   ASSERT_EQ(::unlink(tree_.HostPath("d/f2").c_str()), 0);
@@ -380,7 +382,7 @@ TEST_F(FileServiceTest, NextPageStartsAfterLastNameEvenIfDirectoryChanged) {
   ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("d/f25"));
   absl::StatusOr<v1::ListDirectoryResponse> second =
       List(*service, "d", 3, first->next_page_token());
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second, IsOk());
   EXPECT_EQ(RawNames(*second), (std::vector<std::string>{"f25", "f3", "f4"}));
 }
 
@@ -408,7 +410,7 @@ TEST_F(FileServiceTest, UnreadableDirectoryIsPermissionDenied) {
 
   if (::geteuid() != 0) {
     const absl::Status status = List(*service, "locked").status();
-    EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied) << status;
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kPermissionDenied));
     // Let the tree be removed.
     ASSERT_EQ(::chmod(tree_.HostPath("locked").c_str(), 0755), 0);
     return;
@@ -440,7 +442,7 @@ class FileServicePagingTest : public ::testing::Test {
   }
 
   static void SetUpTestSuite() {
-    tree_ = new TempTree();
+    tree_ = new TempDir();
     ASSERT_NO_FATAL_FAILURE(tree_->MakeDir("big"));
     ASSERT_NO_FATAL_FAILURE(tree_->MakeFiles("big", kBigCount, BigName));
     service_ = Serve(*tree_).release();
@@ -462,11 +464,11 @@ class FileServicePagingTest : public ::testing::Test {
     return names;
   }
 
-  static TempTree* tree_;
+  static TempDir* tree_;
   static FileServiceCore* service_;
 };
 
-TempTree* FileServicePagingTest::tree_ = nullptr;
+TempDir* FileServicePagingTest::tree_ = nullptr;
 FileServiceCore* FileServicePagingTest::service_ = nullptr;
 
 TEST_F(FileServicePagingTest, ReturnsEveryEntryOnceInByteOrder) {
@@ -474,7 +476,7 @@ TEST_F(FileServicePagingTest, ReturnsEveryEntryOnceInByteOrder) {
   for (int32_t page_size : {1000, 333, 9999, 10000}) {
     SCOPED_TRACE(absl::StrCat("page_size ", page_size));
     const Walk walk = ListAllPages(*service_, "big", page_size);
-    ASSERT_TRUE(walk.status.ok()) << walk.status;
+    ASSERT_THAT(walk.status, IsOk());
 
     // Strictly increasing implies no duplicates.
     for (std::size_t i = 1; i < walk.names.size(); ++i) {
@@ -509,7 +511,7 @@ TEST_F(FileServicePagingTest, CachedAndOversizedListingsMatchTheStreamingOne) {
     ASSERT_NE(service, nullptr);
     for (int32_t page_size : {333, 10000}) {
       const Walk walk = ListAllPages(*service, "big", page_size);
-      ASSERT_TRUE(walk.status.ok()) << walk.status;
+      ASSERT_THAT(walk.status, IsOk());
       EXPECT_EQ(walk.names, sorted) << "page_size " << page_size;
     }
   }
@@ -519,7 +521,7 @@ TEST_F(FileServicePagingTest, CachedAndOversizedListingsMatchTheStreamingOne) {
 // timestamps are moved explicitly, so the test does not depend on the clock
 // ticking between the two operations.
 TEST(FileServiceListingCacheTest, ChangeBetweenPagesIsSeen) {
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.MakeDir("dir"));
   for (const char* name : {"a", "b", "c"}) {
     ASSERT_NO_FATAL_FAILURE(tree.WriteFile(absl::StrCat("dir/", name)));
@@ -530,7 +532,7 @@ TEST(FileServiceListingCacheTest, ChangeBetweenPagesIsSeen) {
   ASSERT_NE(service, nullptr);
 
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "dir", 1);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   ASSERT_EQ(RawNames(*first), std::vector<std::string>{"a"});
 
   ASSERT_NO_FATAL_FAILURE(tree.WriteFile("dir/bb"));
@@ -539,7 +541,7 @@ TEST(FileServiceListingCacheTest, ChangeBetweenPagesIsSeen) {
 
   absl::StatusOr<v1::ListDirectoryResponse> rest =
       List(*service, "dir", 10, first->next_page_token());
-  ASSERT_TRUE(rest.ok()) << rest.status();
+  ASSERT_THAT(rest, IsOk());
   EXPECT_EQ(RawNames(*rest), (std::vector<std::string>{"b", "bb", "c"}));
 }
 
@@ -547,7 +549,7 @@ TEST_F(FileServicePagingTest, PageSizeZeroMeansDefault) {
   const int default_page_size = FileServiceOptions().default_page_size;
   absl::StatusOr<v1::ListDirectoryResponse> response =
       List(*service_, "big", 0);
-  ASSERT_TRUE(response.ok()) << response.status();
+  ASSERT_THAT(response, IsOk());
   ASSERT_EQ(response->entries_size(), default_page_size);
   EXPECT_NE(response->next_page_token(), "");
   const std::vector<std::string> sorted = SortedBigNames();
@@ -558,7 +560,7 @@ TEST_F(FileServicePagingTest, PageSizeZeroMeansDefault) {
 
 TEST(FileServiceCoercionTest, LargePageSizeIsCoercedToMax) {
   const int32_t max = FileServiceOptions().max_page_size;
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.MakeDir("d"));
   ASSERT_NO_FATAL_FAILURE(
       tree.MakeFiles("d", max + 1, [](int i) { return absl::StrCat("g", i); }));
@@ -566,13 +568,13 @@ TEST(FileServiceCoercionTest, LargePageSizeIsCoercedToMax) {
   ASSERT_NE(service, nullptr);
 
   absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "d", 20000);
-  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_THAT(first, IsOk());
   EXPECT_EQ(first->entries_size(), max);
   ASSERT_NE(first->next_page_token(), "");
 
   absl::StatusOr<v1::ListDirectoryResponse> second =
       List(*service, "d", 20000, first->next_page_token());
-  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_THAT(second, IsOk());
   EXPECT_EQ(second->entries_size(), 1);
   EXPECT_EQ(second->next_page_token(), "");
 }

@@ -7,15 +7,19 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::fileservice {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 TEST(PageTokenTest, RoundTripsPathAndRawName) {
   const PageCursor cursor{"dir/sub", std::string("\xff\xfe name\x01", 8)};
   absl::StatusOr<PageCursor> decoded =
       DecodePageToken(EncodePageToken(cursor), "dir/sub");
-  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  ASSERT_THAT(decoded, IsOk());
   EXPECT_EQ(decoded->path, "dir/sub");
   EXPECT_EQ(decoded->last_name, cursor.last_name);
 }
@@ -45,8 +49,7 @@ TEST(PageTokenTest, EmptyAndDotAreTheSameRoot) {
     const std::string token = EncodePageToken({std::string(issued), "n"});
     for (absl::string_view used : {"", "."}) {
       absl::StatusOr<PageCursor> decoded = DecodePageToken(token, used);
-      ASSERT_TRUE(decoded.ok())
-          << issued << " -> " << used << ": " << decoded.status();
+      ASSERT_THAT(decoded, IsOk()) << issued << " -> " << used;
       EXPECT_EQ(decoded->path, ".");
       EXPECT_EQ(decoded->last_name, "n");
     }
@@ -106,8 +109,7 @@ TEST(PageTokenTest, RejectsUnknownVersion) {
 
 TEST(PageTokenTest, RejectsNameLongerThanAnyFileName) {
   const std::string token = EncodePageToken({"d", std::string(256, 'n')});
-  EXPECT_EQ(DecodePageToken(token, "d").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(DecodePageToken(token, "d"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

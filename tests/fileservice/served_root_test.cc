@@ -15,12 +15,16 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/fileservice/file_service.h"
 #include "gtest/gtest.h"
-#include "temp_tree.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc::fileservice {
 namespace {
 
-using test::TempTree;
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
+
+using ::dualrpc_testing::TempDir;
 
 // The tree every test here serves:
 //   a/                 a/link_up_two -> ../..
@@ -47,7 +51,7 @@ class ServedRootTest : public ::testing::Test {
     ASSERT_NO_FATAL_FAILURE(tree_.Symlink("loop_a", "loop_b"));
 
     absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree_.path());
-    ASSERT_TRUE(root.ok()) << root.status();
+    ASSERT_THAT(root, IsOk());
     root_.emplace(*std::move(root));
   }
 
@@ -73,27 +77,27 @@ class ServedRootTest : public ::testing::Test {
     EXPECT_FALSE(absl::StrContains(status.message(), base)) << status;
   }
 
-  TempTree tree_;
+  TempDir tree_;
   std::optional<ServedRoot> root_;
 };
 
 TEST_F(ServedRootTest, EmptyAndDotOpenTheRoot) {
   for (absl::string_view path : {"", ".", "./", "a/..", "sub/../a/.."}) {
     absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory(path);
-    ASSERT_TRUE(fd.ok()) << "\"" << path << "\": " << fd.status();
+    ASSERT_THAT(fd, IsOk()) << path;
     EXPECT_EQ(InodeOf(*fd), InodeOf("")) << path;
   }
 }
 
 TEST_F(ServedRootTest, OpensSubdirectory) {
   absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory("sub");
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_THAT(fd, IsOk());
   EXPECT_EQ(InodeOf(*fd), InodeOf("sub"));
 }
 
 TEST_F(ServedRootTest, FollowsSymlinkThatStaysInside) {
   absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory("link_to_sub");
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_THAT(fd, IsOk());
   EXPECT_EQ(InodeOf(*fd), InodeOf("sub"));
 }
 
@@ -118,15 +122,14 @@ TEST_F(ServedRootTest, OverlongPathIsInvalidArgument) {
   std::string path;
   while (path.size() < PATH_MAX) path += "a/";
   absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory(path);
-  EXPECT_EQ(fd.status().code(), absl::StatusCode::kInvalidArgument)
-      << fd.status();
+  EXPECT_THAT(fd, StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ServedRootTest, KeepsServingTheOpenedDirectoryAfterRename) {
   const std::string renamed = tree_.path() + ".renamed";
   ASSERT_EQ(::rename(tree_.path().c_str(), renamed.c_str()), 0);
   absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory("sub");
-  EXPECT_TRUE(fd.ok()) << fd.status();
+  EXPECT_THAT(fd, IsOk());
   ASSERT_EQ(::rename(renamed.c_str(), tree_.path().c_str()), 0);
 }
 
@@ -136,23 +139,21 @@ TEST_F(ServedRootTest, OutAndBackInIsPermissionDenied) {
   const std::string& host = tree_.path();
   const std::string path = "../" + host.substr(host.rfind('/') + 1) + "/sub";
   absl::StatusOr<base::ScopedFd> fd = root_->OpenDirectory(path);
-  EXPECT_EQ(fd.status().code(), absl::StatusCode::kPermissionDenied)
-      << fd.status();
+  EXPECT_THAT(fd, StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_FALSE(absl::StrContains(fd.status().message(), host)) << fd.status();
 }
 
 TEST(ServedRootOpenTest, MissingDirectoryIsNotFound) {
-  TempTree tree;
+  TempDir tree;
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.HostPath("missing"));
-  EXPECT_EQ(root.status().code(), absl::StatusCode::kNotFound) << root.status();
+  EXPECT_THAT(root, StatusIs(absl::StatusCode::kNotFound));
 }
 
 TEST(ServedRootOpenTest, RegularFileIsFailedPrecondition) {
-  TempTree tree;
+  TempDir tree;
   ASSERT_NO_FATAL_FAILURE(tree.WriteFile("file"));
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.HostPath("file"));
-  EXPECT_EQ(root.status().code(), absl::StatusCode::kFailedPrecondition)
-      << root.status();
+  EXPECT_THAT(root, StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 struct RejectedPath {
@@ -180,7 +181,7 @@ TEST_P(ServedRootRejectsTest, OpenAndListFailWithoutRevealingHostPath) {
   ExpectNoHostPath(fd.status());
 
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree_.path());
-  ASSERT_TRUE(root.ok()) << root.status();
+  ASSERT_THAT(root, IsOk());
   const FileServiceCore service(*std::move(root), FileServiceOptions());
   v1::ListDirectoryRequest request;
   request.set_path(param.path);

@@ -2,11 +2,11 @@
 // only blocking-executor thread is held by a latch, so a ListDirectory call is
 // provably in flight (accepted and queued) when Shutdown begins.
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -15,22 +15,26 @@
 #include "dualrpc/fileservice/served_root.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
-#include "grpc/health/v1/health.grpc.pb.h"
-#include "dualrpc/v1/file_service.grpc.pb.h"
-#include "gtest/gtest.h"
 #include "dualrpc/service/file_service_impl.h"
+#include "dualrpc/v1/file_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "testing/wait.h"
 
 namespace dualrpc::grpc {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+
 using ::dualrpc_testing::TempDir;
 using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-// Polls `condition` every millisecond for up to 30 s.
+// Polls `condition` every millisecond for up to kWaitTimeout.
 template <typename Condition>
 bool Eventually(Condition condition) {
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  const absl::Time deadline = absl::Now() + dualrpc_testing::kWaitTimeout;
   while (!condition()) {
     if (absl::Now() > deadline) return false;
     absl::SleepFor(absl::Milliseconds(1));
@@ -51,20 +55,20 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   dualrpc_testing::TempDir root;
   root.WriteFile("only.txt", "x");
   absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions());
   base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;
-  ASSERT_TRUE(v1::RegisterFileService(&service, &registry).ok());
+  ASSERT_THAT(v1::RegisterFileService(&service, &registry), IsOk());
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> grpc_services =
       MakeGrpcServices(registry);
-  ASSERT_TRUE(grpc_services.ok()) << grpc_services.status();
+  ASSERT_THAT(grpc_services, IsOk());
   GrpcServerOptions options;
   options.listen_address = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<GrpcServer>> server =
       GrpcServer::Start(options, {(*grpc_services)[0].get()});
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
 
   auto channel = ::grpc::CreateChannel((*server)->address(), ::grpc::InsecureChannelCredentials());
   auto stub = v1::FileService::NewStub(channel);
@@ -76,10 +80,10 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   ASSERT_TRUE(executor
                   .Submit([&]() {
                     blocker_running.Notify();
-                    release_blocker.WaitForNotification();
+                    release_blocker.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
                   })
                   .ok());
-  blocker_running.WaitForNotification();
+  ASSERT_TRUE(blocker_running.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
 
   ::grpc::ClientContext call_context;
   v1::ListDirectoryRequest request;
@@ -99,8 +103,10 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   EXPECT_FALSE(call_done.HasBeenNotified());
 
   release_blocker.Notify();
-  call_done.WaitForNotification();
+  const bool call_finished =
+      call_done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
   shutdown.join();
+  ASSERT_TRUE(call_finished) << "the queued call did not finish during the drain";
   ASSERT_TRUE(call_status.ok()) << call_status.error_message();
   ASSERT_EQ(response.entries_size(), 1);
   EXPECT_EQ(response.entries(0).name(), "only.txt");

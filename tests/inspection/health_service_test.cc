@@ -6,13 +6,17 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "gmock/gmock.h"
 #include "grpc/health/v1/health.pb.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/service_registry.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::inspection {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
@@ -21,7 +25,7 @@ using ::testing::ElementsAre;
 class HealthServiceTest : public ::testing::Test {
  protected:
   HealthServiceTest() : health_({"dualrpc.v1.FileService"}) {
-    EXPECT_TRUE(health_.Register(&registry_).ok());
+    EXPECT_THAT(health_.Register(&registry_), IsOk());
   }
 
   // Calls Check through the registry, as a transport does.
@@ -51,7 +55,7 @@ TEST_F(HealthServiceTest, RegistersOnlyCheck) {
 TEST_F(HealthServiceTest, ServerAndKnownServicesAreServing) {
   for (const std::string name : {"", "dualrpc.v1.FileService"}) {
     HealthCheckResponse response;
-    ASSERT_TRUE(Check(name, &response).ok()) << name;
+    ASSERT_THAT(Check(name, &response), IsOk()) << name;
     EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << name;
   }
 }
@@ -59,7 +63,7 @@ TEST_F(HealthServiceTest, ServerAndKnownServicesAreServing) {
 TEST_F(HealthServiceTest, UnknownServiceIsNotFoundAsInGrpc) {
   HealthCheckResponse response;
   absl::Status status = Check("dualrpc.v1.Nope", &response);
-  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound));
   EXPECT_EQ(status.message(), "service name unknown");
 }
 
@@ -68,12 +72,11 @@ TEST_F(HealthServiceTest, SetNotServingFlipsEveryKnownName) {
   health_.SetNotServing();  // Idempotent.
   for (const std::string name : {"", "dualrpc.v1.FileService"}) {
     HealthCheckResponse response;
-    ASSERT_TRUE(Check(name, &response).ok()) << name;
+    ASSERT_THAT(Check(name, &response), IsOk()) << name;
     EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING) << name;
   }
   HealthCheckResponse response;
-  EXPECT_EQ(Check("dualrpc.v1.Nope", &response).code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_THAT(Check("dualrpc.v1.Nope", &response), StatusIs(absl::StatusCode::kNotFound));
 }
 
 // Checks on transport threads while shutdown begins on another: each sees
@@ -93,7 +96,7 @@ TEST_F(HealthServiceTest, SetNotServingIsSafeAgainstConcurrentChecks) {
   }
   health_.SetNotServing();
   HealthCheckResponse response;
-  ASSERT_TRUE(Check("", &response).ok());
+  ASSERT_THAT(Check("", &response), IsOk());
   EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING);
   for (std::thread& checker : checkers) checker.join();
 }

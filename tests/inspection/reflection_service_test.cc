@@ -6,17 +6,20 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
-#include "dualrpc/rpc/service_registry.h"
-#include "dualrpc/inspection/health_service.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::inspection {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::google::protobuf::DescriptorPool;
 using ::google::protobuf::FileDescriptorProto;
@@ -46,13 +49,11 @@ std::vector<std::string> FileNames(const ServerReflectionResponse& response) {
 class ReflectionServiceTest : public ::testing::Test {
  protected:
   ReflectionServiceTest() : health_({}), reflection_(&registry_) {
-    EXPECT_TRUE(
-        registry_
-            .AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                       &file_service_, &FakeFileService::Echo))
-            .ok());
-    EXPECT_TRUE(health_.Register(&registry_).ok());
-    EXPECT_TRUE(reflection_.Register(&registry_).ok());
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
+                                                         &file_service_, &FakeFileService::Echo)),
+                IsOk());
+    EXPECT_THAT(health_.Register(&registry_), IsOk());
+    EXPECT_THAT(reflection_.Register(&registry_), IsOk());
   }
 
   // One unary call through the registry, as the raw transport makes it.
@@ -66,7 +67,7 @@ class ReflectionServiceTest : public ::testing::Test {
     absl::Status status = absl::UnknownError("done never ran");
     method->invoke(nullptr, in.get(), out.get(),
                    [&status](absl::Status result) { status = result; });
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_THAT(status, IsOk());
     ServerReflectionResponse response;
     response.CopyFrom(*out);
     return response;

@@ -7,11 +7,14 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::server {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::CommandResult;
 using ::dualrpc_testing::RunCommand;
@@ -23,8 +26,9 @@ class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
-    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::ServerProcess::Start(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::StartServer(root_.path());
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
   }
 
@@ -35,7 +39,7 @@ class BufCurlTest : public ::testing::Test {
   }
 
   std::string Url(const std::string& method = "") {
-    return "http://" + server_->address("grpc") + (method.empty() ? "" : "/" + method);
+    return "http://" + server_->Address("grpc").value_or("") + (method.empty() ? "" : "/" + method);
   }
 
   dualrpc_testing::TempDir root_;

@@ -12,18 +12,21 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "dualrpc/client/channel_factory.h"
-#include "gmock/gmock.h"
-#include "google/protobuf/util/message_differencer.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/rpc/client_call.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/message_differencer.h"
+#include "gtest/gtest.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::server {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::BinaryPath;
 using ::dualrpc_testing::CommandResult;
@@ -42,13 +45,13 @@ class InspectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("hello.txt", "hello\n");
-    root_.MakeDirectory("docs");
+    root_.MakeDir("docs");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-        dualrpc_testing::ServerProcess::Start(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+        dualrpc_testing::StartServer(root_.path());
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
-    targets_ = {"grpc://" + server_->address("grpc"),
-                "raw://" + server_->address("raw")};
+    targets_ = {"grpc://" + server_->Address("grpc").value_or(""),
+                "raw://" + server_->Address("raw").value_or("")};
   }
 
   // `dualrpc COMMAND TARGET ARGS...` on both transports. Asserts that both
@@ -209,7 +212,7 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
   std::vector<std::shared_ptr<rpc::Channel>> channels;
   for (const std::string& target : targets_) {
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = client::CreateChannel(target);
-    ASSERT_TRUE(channel.ok()) << channel.status();
+    ASSERT_THAT(channel, IsOk());
     channels.push_back(*channel);
   }
   rpc::CallOptions options;
@@ -221,8 +224,8 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
     absl::StatusOr<ServerReflectionResponse> raw_answer =
         rpc::CallUnaryAndWait<ServerReflectionResponse>(
             *channels[1], kReflectionInfo, request, options);
-    ASSERT_TRUE(grpc_answer.ok()) << grpc_answer.status();
-    ASSERT_TRUE(raw_answer.ok()) << raw_answer.status();
+    ASSERT_THAT(grpc_answer, IsOk());
+    ASSERT_THAT(raw_answer, IsOk());
     google::protobuf::util::MessageDifferencer differencer;
     differencer.TreatAsSet(
         ::grpc::reflection::v1alpha::ListServiceResponse::descriptor()

@@ -1,6 +1,7 @@
 // dualrpc-server as a real process on port 0 (gRPC and raw), called through the generated
 // gRPC stub, the dualrpc CLI and the health service.
 
+#include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -8,18 +9,19 @@
 #include <memory>
 #include <string>
 
-#include <grpcpp/grpcpp.h>
-
 #include "absl/strings/str_join.h"
 #include "dualrpc/v1/file_service.grpc.pb.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
 
 namespace dualrpc::server {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::BinaryPath;
 using ::dualrpc_testing::CommandResult;
@@ -34,13 +36,14 @@ class ServerProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("hello.txt", "hello, world\n");
-    root_.MakeDirectory("docs");
+    root_.MakeDir("docs");
     root_.WriteFile("docs/readme.md", "# readme\n");
-    root_.MakeSymlink("docs", "link");
-    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server = dualrpc_testing::ServerProcess::Start(root_.path());
-    ASSERT_TRUE(server.ok()) << server.status();
+    root_.Symlink("docs", "link");
+    absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+        dualrpc_testing::StartServer(root_.path());
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
-    address_ = server_->address("grpc");
+    address_ = server_->Address("grpc").value_or("");
     ASSERT_THAT(address_, StartsWith("127.0.0.1:"));
     channel_ = ::grpc::CreateChannel(address_, ::grpc::InsecureChannelCredentials());
     stub_ = v1::FileService::NewStub(channel_);
@@ -144,8 +147,8 @@ TEST_F(ServerProcessTest, SigtermStopsCleanlyWithLifecycleLog) {
   v1::EchoRequest request;
   v1::EchoResponse response;
   ASSERT_TRUE(stub_->Echo(Context().get(), request, &response).ok());
-  server_->Signal(SIGTERM);
-  EXPECT_EQ(server_->WaitForExit(), 0);
+  ASSERT_THAT(server_->Signal(SIGTERM), dualrpc_testing::IsOk());
+  EXPECT_THAT(server_->WaitForExit(absl::Seconds(30)), dualrpc_testing::IsOkAndHolds(0));
   const std::string log = server_->StderrText();
   EXPECT_THAT(log, HasSubstr("grpc listening on " + address_));
   EXPECT_THAT(log, HasSubstr("received SIGTERM"));
@@ -157,7 +160,7 @@ TEST_F(ServerProcessTest, CliListsAndEchoes) {
   EXPECT_EQ(ls.exit_code, 0) << ls.stderr_text;
   EXPECT_EQ(ls.stdout_text, "docs\nhello.txt\nlink\n");
 
-  ASSERT_EQ(::chmod(root_.Join("docs/readme.md").c_str(), 0644), 0);
+  ASSERT_EQ(::chmod(root_.HostPath("docs/readme.md").c_str(), 0644), 0);
   dualrpc_testing::CommandResult long_ls = Cli({"ls", "-l", "docs"});
   EXPECT_EQ(long_ls.exit_code, 0) << long_ls.stderr_text;
   EXPECT_THAT(long_ls.stdout_text, HasSubstr("readme.md"));
@@ -190,9 +193,9 @@ TEST_F(ServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
 // output, exit codes and error lines.
 TEST_F(ServerProcessTest, CliGivesIdenticalResultsOverRaw) {
   for (int i = 0; i < 7; ++i) root_.WriteFile("docs/p" + std::to_string(i), "");
-  ASSERT_EQ(::chmod(root_.Join("docs/readme.md").c_str(), 0644), 0);
-  const std::string raw_target = "--target=raw://" + server_->address("raw");
-  ASSERT_NE(server_->address("raw"), "");
+  ASSERT_EQ(::chmod(root_.HostPath("docs/readme.md").c_str(), 0644), 0);
+  const std::string raw_target = "--target=raw://" + server_->Address("raw").value_or("");
+  ASSERT_NE(server_->Address("raw").value_or(""), "");
   const std::vector<std::vector<std::string>> commands = {
       {"ls"},           {"ls", "-l", "docs"},         {"ls", "--page_size=2", "docs"},
       {"--json", "ls"}, {"echo", "hello over raw"},   {"--json", "echo", "hi"},

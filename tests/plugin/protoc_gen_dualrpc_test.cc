@@ -54,10 +54,10 @@ TEST_F(ProtocGenDualrpcTest, FileWithoutServicesGetsBothFilesDeclaringNothing) {
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stderr_text, "");
   const std::string header =
-      ReadFile(out_.Join("dualrpc/wire/v1/wire.dualrpc.h"));
+      ReadFile(out_.HostPath("dualrpc/wire/v1/wire.dualrpc.h"));
   EXPECT_THAT(header, HasSubstr("defines no services"));
   EXPECT_THAT(header, Not(HasSubstr("class")));
-  EXPECT_THAT(ReadFile(out_.Join("dualrpc/wire/v1/wire.dualrpc.cc")),
+  EXPECT_THAT(ReadFile(out_.HostPath("dualrpc/wire/v1/wire.dualrpc.cc")),
               HasSubstr("#include \"dualrpc/wire/v1/wire.dualrpc.h\""));
 }
 
@@ -75,7 +75,7 @@ service Shop {
 )");
   dualrpc_testing::CommandResult result = Generate(in_.path(), "plain.proto");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
-  const std::string header = ReadFile(out_.Join("plain.dualrpc.h"));
+  const std::string header = ReadFile(out_.HostPath("plain.dualrpc.h"));
   EXPECT_THAT(header, Not(HasSubstr("namespace")));
   EXPECT_THAT(header, HasSubstr("#include \"plain.pb.h\""));
   EXPECT_THAT(header, HasSubstr("::absl::StatusOr<::Outer> Buy("));
@@ -87,7 +87,7 @@ service Shop {
   EXPECT_THAT(header,
               HasSubstr("// Chat (bidirectional streaming) is not generated"));
   EXPECT_THAT(header, Not(HasSubstr("kChatMethod")));
-  EXPECT_THAT(ReadFile(out_.Join("plain.dualrpc.cc")),
+  EXPECT_THAT(ReadFile(out_.HostPath("plain.dualrpc.cc")),
               Not(HasSubstr("&ShopBase::Chat")));
 }
 

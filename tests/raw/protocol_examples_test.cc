@@ -21,10 +21,14 @@
 #include "dualrpc/raw/server/raw_server.h"
 #include "raw/test_client.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "testing/unary_method.h"
 
 namespace dualrpc::raw {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 // ---- Example 1: one Echo call ----------------------------------------------
 
@@ -120,9 +124,8 @@ TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
   header.set_timeout_micros(5 * 1000 * 1000);
   v1::EchoRequest request;
   request.set_payload("hi");
-  ASSERT_TRUE(AppendCallFrame(&client, FrameType::kRequest, kFlagEndStream, 1,
-                              &header, &request, FrameLimits{})
-                  .ok());
+  ASSERT_THAT(AppendCallFrame(&client, FrameType::kRequest, kFlagEndStream, 1,
+                              &header, &request, FrameLimits{}), IsOk());
   EXPECT_EQ(Hex(client), kEchoRequest);
 
   net::Buffer server;
@@ -131,9 +134,8 @@ TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
   server.RetrieveAll();
   v1::EchoResponse response;
   response.set_payload("hi");
-  ASSERT_TRUE(AppendCallFrame(&server, FrameType::kResponse, kFlagEndStream, 1,
-                              nullptr, &response, FrameLimits{})
-                  .ok());
+  ASSERT_THAT(AppendCallFrame(&server, FrameType::kResponse, kFlagEndStream, 1,
+                              nullptr, &response, FrameLimits{}), IsOk());
   EXPECT_EQ(Hex(server), kEchoResponse);
 }
 
@@ -143,18 +145,16 @@ TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
   header.set_method(kListMethod);
   v1::ListDirectoryRequest request;
   request.set_path("../..");
-  ASSERT_TRUE(AppendCallFrame(&client, FrameType::kRequest, kFlagEndStream, 2,
-                              &header, &request, FrameLimits{})
-                  .ok());
+  ASSERT_THAT(AppendCallFrame(&client, FrameType::kRequest, kFlagEndStream, 2,
+                              &header, &request, FrameLimits{}), IsOk());
   EXPECT_EQ(Hex(client), kListRequest);
 
   net::Buffer server;
   wire::v1::ResponseHeader response_header;
   SetResponseStatus(absl::PermissionDeniedError(kEscapeMessage),
                     &response_header);
-  ASSERT_TRUE(AppendCallFrame(&server, FrameType::kResponse, kFlagEndStream, 2,
-                              &response_header, nullptr, FrameLimits{})
-                  .ok());
+  ASSERT_THAT(AppendCallFrame(&server, FrameType::kResponse, kFlagEndStream, 2,
+                              &response_header, nullptr, FrameLimits{}), IsOk());
   EXPECT_EQ(Hex(server), kListResponse);
 }
 
@@ -162,51 +162,39 @@ TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
 TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
   dualrpc_testing::TempDir root;
   absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
-  ASSERT_TRUE(served.ok()) << served.status();
+  ASSERT_THAT(served, IsOk());
   const fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions{});
   base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
 
   rpc::ServiceRegistry registry;
-  rpc::UnaryMethod echo;
-  echo.path = kEchoMethod;
-  echo.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
-  echo.new_response = [] { return std::make_unique<v1::EchoResponse>(); };
-  echo.invoke = [&core](rpc::ServerCallContext*,
-                        const google::protobuf::Message* request,
-                        google::protobuf::Message* response, rpc::UnaryDone done) {
-    std::move(done)(
-        core.Echo(static_cast<const v1::EchoRequest&>(*request),
-                  static_cast<v1::EchoResponse*>(response)));
-  };
-  ASSERT_TRUE(registry.AddMethod(std::move(echo)).ok());
-  rpc::UnaryMethod list;
-  list.path = kListMethod;
-  list.new_request = [] { return std::make_unique<v1::ListDirectoryRequest>(); };
-  list.new_response = [] {
-    return std::make_unique<v1::ListDirectoryResponse>();
-  };
-  list.invoke = [&core, &executor](rpc::ServerCallContext*,
-                                   const google::protobuf::Message* request,
-                                   google::protobuf::Message* response,
-                                   rpc::UnaryDone done) {
-    // Blocking work leaves the loop thread, as in the real service.
-    ASSERT_TRUE(executor
-                    .Submit([&core, request, response,
-                             done = std::move(done)]() mutable {
-                      std::move(done)(core.ListDirectory(
-                          static_cast<const v1::ListDirectoryRequest&>(
-                              *request),
-                          static_cast<v1::ListDirectoryResponse*>(response)));
-                    })
-                    .ok());
-  };
-  ASSERT_TRUE(registry.AddMethod(std::move(list)).ok());
+  ASSERT_THAT(registry.AddMethod(
+                  dualrpc_testing::UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+                      kEchoMethod, [&core](rpc::ServerCallContext*, const v1::EchoRequest& request,
+                                           v1::EchoResponse* response, rpc::UnaryDone done) {
+                        std::move(done)(core.Echo(request, response));
+                      })),
+              dualrpc_testing::IsOk());
+  ASSERT_THAT(
+      registry.AddMethod(
+          dualrpc_testing::UnaryMethodFrom<v1::ListDirectoryRequest, v1::ListDirectoryResponse>(
+              kListMethod, [&core, &executor](rpc::ServerCallContext*,
+                                              const v1::ListDirectoryRequest& request,
+                                              v1::ListDirectoryResponse* response,
+                                              rpc::UnaryDone done) {
+                // Blocking work leaves the loop thread, as in the real service.
+                ASSERT_THAT(executor.Submit([&core, &request, response,
+                                             done = std::move(done)]() mutable {
+                  std::move(done)(core.ListDirectory(request, response));
+                }),
+                            dualrpc_testing::IsOk());
+              })),
+      dualrpc_testing::IsOk());
 
   RawServer::Options options;
   options.event_loop_threads = 1;
   absl::StatusOr<std::unique_ptr<RawServer>> server =
       RawServer::Start(options, &registry);
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_THAT(server, IsOk());
 
   TestClient client((*server)->address());
   client.Send(absl::HexStringToBytes(absl::StrCat(kClientPreface, kEchoRequest)));
@@ -214,7 +202,7 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
       absl::HexStringToBytes(absl::StrCat(kServerPreface, kEchoResponse));
   absl::StatusOr<std::string> echo_answer =
       client.ReadExactly(expected_echo.size());
-  ASSERT_TRUE(echo_answer.ok()) << echo_answer.status();
+  ASSERT_THAT(echo_answer, IsOk());
   EXPECT_EQ(absl::BytesToHexString(*echo_answer),
             absl::BytesToHexString(expected_echo));
 
@@ -222,7 +210,7 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
   const std::string expected_list = absl::HexStringToBytes(kListResponse);
   absl::StatusOr<std::string> list_answer =
       client.ReadExactly(expected_list.size());
-  ASSERT_TRUE(list_answer.ok()) << list_answer.status();
+  ASSERT_THAT(list_answer, IsOk());
   EXPECT_EQ(absl::BytesToHexString(*list_answer),
             absl::BytesToHexString(expected_list));
 }

@@ -20,17 +20,23 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "gmock/gmock.h"
-#include "google/protobuf/wrappers.pb.h"
 #include "dualrpc/grpc/grpc_channel.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
-#include "gtest/gtest.h"
 #include "dualrpc/rpc/client_call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/wrappers.pb.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/unary_method.h"
+#include "testing/wait.h"
 
 namespace dualrpc::rpc {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::google::protobuf::BytesValue;
 using ::testing::Contains;
@@ -50,22 +56,9 @@ struct SeenCall {
   Metadata metadata;
 };
 
-using Invoke = std::function<void(ServerCallContext*, const BytesValue&,
-                                  BytesValue*, UnaryDone)>;
-
-UnaryMethod BytesMethod(std::string path, Invoke invoke) {
-  UnaryMethod method;
-  method.path = std::move(path);
-  method.new_request = [] { return std::make_unique<BytesValue>(); };
-  method.new_response = [] { return std::make_unique<BytesValue>(); };
-  method.invoke = [invoke = std::move(invoke)](
-                      ServerCallContext* context,
-                      const google::protobuf::Message* request,
-                      google::protobuf::Message* response, UnaryDone done) {
-    invoke(context, static_cast<const BytesValue&>(*request),
-           static_cast<BytesValue*>(response), std::move(done));
-  };
-  return method;
+// A method over BytesValue whose body is `body`.
+UnaryMethod BytesMethod(std::string path, dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
+  return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(std::move(path), std::move(body));
 }
 
 BytesValue Bytes(std::string value) {
@@ -98,25 +91,25 @@ class GrpcGlueTest : public ::testing::Test {
           context->AddResponseMetadata("Not A Key", "x");
           std::move(done)(absl::OkStatus());
         }));
-    ASSERT_TRUE(registry_.AddMethods(std::move(methods)).ok());
+    ASSERT_THAT(registry_.AddMethods(std::move(methods)), IsOk());
 
     absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
         grpc::MakeGrpcServices(registry_);
-    ASSERT_TRUE(services.ok()) << services.status();
+    ASSERT_THAT(services, IsOk());
     grpc_services_ = *std::move(services);
     ASSERT_THAT(grpc_services_, SizeIs(1));
     grpc::GrpcServerOptions options;
     options.listen_address = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
         grpc::GrpcServer::Start(options, {grpc_services_[0].get()});
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_THAT(server, IsOk());
     server_ = *std::move(server);
   }
 
   std::shared_ptr<grpc::GrpcChannel> NewChannel(grpc::GrpcChannelOptions options = {}) {
     absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
         grpc::GrpcChannel::Create(server_->address(), options);
-    EXPECT_TRUE(channel.ok()) << channel.status();
+    EXPECT_THAT(channel, IsOk());
     return channel.ok() ? *std::move(channel) : nullptr;
   }
 
@@ -136,7 +129,7 @@ TEST_F(GrpcGlueTest, EchoesThroughTypedHelpers) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> echoed =
       CallUnaryAndWait<BytesValue>(*channel, kEcho, Bytes("abc"), {});
-  ASSERT_TRUE(echoed.ok()) << echoed.status();
+  ASSERT_THAT(echoed, IsOk());
   EXPECT_EQ(echoed->value(), "abc");
 }
 
@@ -182,7 +175,7 @@ TEST_F(GrpcGlueTest, UnparsableRequestIsInvalidArgument) {
                    status = std::move(call_status);
                    done.Notify();
                  });
-  done.WaitForNotification();
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
   EXPECT_THAT(Seen(), SizeIs(0)) << "the method must not run";
@@ -192,7 +185,7 @@ TEST_F(GrpcGlueTest, DroppedDoneFinishesTheCallAsInternal) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> result =
       CallUnaryAndWait<BytesValue>(*channel, kDropDone, Bytes(""), {});
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(result.status().message(), HasSubstr("dropped"));
 }
 
@@ -200,22 +193,17 @@ TEST_F(GrpcGlueTest, BadResponseMetadataIsInternal) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
   absl::StatusOr<BytesValue> result =
       CallUnaryAndWait<BytesValue>(*channel, kBadTrailer, Bytes(""), {});
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(result, StatusIs(absl::StatusCode::kInternal));
   EXPECT_THAT(result.status().message(), HasSubstr("Not A Key"));
 }
 
 TEST_F(GrpcGlueTest, UnknownMethodIsUnimplemented) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
-  EXPECT_EQ(CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope",
-                                         Bytes(""), {})
-                .status()
-                .code(),
-            absl::StatusCode::kUnimplemented);
-  EXPECT_EQ(
-      CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {})
-          .status()
-          .code(),
-      absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(
+      CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope", Bytes(""), {}).status(),
+      StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {}).status(),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 TEST_F(GrpcGlueTest, ResponseAboveReceiveLimitIsResourceExhausted) {
@@ -260,11 +248,10 @@ TEST(GrpcChannelTest, CreateRejectsBadOptions) {
   no_receive.max_receive_message_bytes = 0;
   for (const grpc::GrpcChannelOptions& options :
        {no_channels, too_many, no_receive}) {
-    EXPECT_EQ(grpc::GrpcChannel::Create("127.0.0.1:1", options).status().code(),
-              absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(grpc::GrpcChannel::Create("127.0.0.1:1", options),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   }
-  EXPECT_EQ(grpc::GrpcChannel::Create("").status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(grpc::GrpcChannel::Create(""), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -121,12 +121,12 @@ void InventoryService::Hold(ServerCallContext* context,
   std::move(done)(absl::CancelledError("inventory service is shut down"));
 }
 
-void InventoryService::WaitForHeldCalls(int count) {
+bool InventoryService::WaitForHeldCalls(int count, absl::Duration timeout) {
   auto enough_held = [this, count]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
     return static_cast<int>(held_.size()) >= count;
   };
   absl::MutexLock lock(&mutex_);
-  mutex_.Await(absl::Condition(&enough_held));
+  return mutex_.AwaitWithTimeout(absl::Condition(&enough_held), timeout);
 }
 
 void InventoryService::Shutdown() {

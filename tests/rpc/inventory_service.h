@@ -36,8 +36,9 @@ class InventoryService final : public test::v1::InventoryBase {
   void Hold(ServerCallContext* context, const google::protobuf::Empty* request,
             google::protobuf::Empty* response, UnaryDone done) override;
 
-  // Blocks until at least `count` Hold calls are parked.
-  void WaitForHeldCalls(int count);
+  // Blocks until at least `count` Hold calls are parked, or `timeout` has
+  // passed: false then.
+  bool WaitForHeldCalls(int count, absl::Duration timeout);
 
   // Completes every parked Hold call with CANCELLED, and every later one at
   // once. Call it before the server stops: a server waits for its calls.

@@ -11,9 +11,14 @@
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
+#include "testing/status_matchers.h"
+#include "testing/unary_method.h"
 
 namespace dualrpc::rpc {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 
 using ::dualrpc::rpc::InventoryService;
 using ::dualrpc::test::v1::InventoryBase;
@@ -23,18 +28,11 @@ using ::testing::IsEmpty;
 
 // A method of `path` over google.protobuf.Empty that completes with OK.
 UnaryMethod EmptyMethod(std::string path) {
-  UnaryMethod method;
-  method.path = std::move(path);
-  method.new_request = [] {
-    return std::make_unique<google::protobuf::Empty>();
-  };
-  method.new_response = [] {
-    return std::make_unique<google::protobuf::Empty>();
-  };
-  method.invoke = [](ServerCallContext*, const google::protobuf::Message*,
-                     google::protobuf::Message*,
-                     UnaryDone done) { std::move(done)(absl::OkStatus()); };
-  return method;
+  using google::protobuf::Empty;
+  return dualrpc_testing::UnaryMethodFrom<Empty, Empty>(
+      std::move(path), [](ServerCallContext*, const Empty&, Empty*, UnaryDone done) {
+        std::move(done)(absl::OkStatus());
+      });
 }
 
 std::vector<std::string> Paths(const std::vector<const UnaryMethod*>& methods) {
@@ -77,7 +75,7 @@ absl::Status Invoke(const UnaryMethod& method,
 
 TEST(ServiceRegistryTest, FindsAddedMethod) {
   ServiceRegistry registry;
-  ASSERT_TRUE(registry.AddMethod(EmptyMethod("/a.S/M")).ok());
+  ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")), IsOk());
   const UnaryMethod* method = registry.FindMethod("/a.S/M");
   ASSERT_NE(method, nullptr);
   EXPECT_EQ(method->path, "/a.S/M");
@@ -88,9 +86,9 @@ TEST(ServiceRegistryTest, FindsAddedMethod) {
 
 TEST(ServiceRegistryTest, RejectsDuplicatePath) {
   ServiceRegistry registry;
-  ASSERT_TRUE(registry.AddMethod(EmptyMethod("/a.S/M")).ok());
-  EXPECT_EQ(registry.AddMethod(EmptyMethod("/a.S/M")).code(),
-            absl::StatusCode::kAlreadyExists);
+  ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")), IsOk());
+  EXPECT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
@@ -103,26 +101,24 @@ TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
   }
   UnaryMethod no_invoke = EmptyMethod("/a.S/M");
   no_invoke.invoke = nullptr;
-  EXPECT_EQ(registry.AddMethod(std::move(no_invoke)).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(registry.AddMethod(std::move(no_invoke)),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(registry.ServiceNames(), IsEmpty());
 }
 
 TEST(ServiceRegistryTest, AddMethodsAddsAllOrNone) {
   ServiceRegistry registry;
-  ASSERT_TRUE(registry.AddMethod(EmptyMethod("/a.S/Taken")).ok());
+  ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/Taken")), IsOk());
   std::vector<UnaryMethod> clashing;
   clashing.push_back(EmptyMethod("/b.T/New"));
   clashing.push_back(EmptyMethod("/a.S/Taken"));
-  EXPECT_EQ(registry.AddMethods(std::move(clashing)).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(registry.AddMethods(std::move(clashing)), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(registry.FindMethod("/b.T/New"), nullptr);
 
   std::vector<UnaryMethod> twice;
   twice.push_back(EmptyMethod("/b.T/Same"));
   twice.push_back(EmptyMethod("/b.T/Same"));
-  EXPECT_EQ(registry.AddMethods(std::move(twice)).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(registry.AddMethods(std::move(twice)), StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(registry.FindMethod("/b.T/Same"), nullptr);
 }
 
@@ -130,7 +126,7 @@ TEST(ServiceRegistryTest, ListsServicesAndTheirMethods) {
   ServiceRegistry registry;
   // "a.B.C" sorts before "a.B" as a path prefix ('.' < '/'), not as a name.
   for (const char* path : {"/a.B/Y", "/a.B.C/Z", "/a.B/X", "/z.Q/M"}) {
-    ASSERT_TRUE(registry.AddMethod(EmptyMethod(path)).ok()) << path;
+    ASSERT_THAT(registry.AddMethod(EmptyMethod(path)), IsOk()) << path;
   }
   EXPECT_THAT(registry.ServiceNames(), ElementsAre("a.B", "a.B.C", "z.Q"));
   EXPECT_THAT(Paths(registry.ServiceMethods("a.B")),
@@ -149,7 +145,7 @@ TEST(ServiceNameOfPathTest, SplitsPaths) {
 TEST(GeneratedRegisterTest, RegistersEveryUnaryMethodOnce) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
+  ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   EXPECT_THAT(registry.ServiceNames(),
               ElementsAre(InventoryBase::kServiceName));
   // WatchItems streams, so it is not registered.
@@ -163,14 +159,14 @@ TEST(GeneratedRegisterTest, RegistersEveryUnaryMethodOnce) {
             "/dualrpc.test.v1.Inventory/GetItem");
 
   InventoryService second;
-  EXPECT_EQ(test::v1::RegisterInventory(&second, &registry).code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(test::v1::RegisterInventory(&second, &registry),
+              StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
 TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
+  ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   const UnaryMethod* get_item =
       registry.FindMethod(InventoryClient::kGetItemMethod);
   ASSERT_NE(get_item, nullptr);
@@ -190,7 +186,7 @@ TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
   test::v1::Item_Key key;
   key.set_sku("pear");
   test::v1::Item item;
-  ASSERT_TRUE(Invoke(*get_item, key, &item).ok());
+  ASSERT_THAT(Invoke(*get_item, key, &item), IsOk());
   EXPECT_EQ(item.key().sku(), "pear");
   EXPECT_EQ(item.quantity(), 2);
 }
@@ -198,12 +194,10 @@ TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
 TEST(GeneratedRegisterTest, BaseCompletesUnoverriddenMethodsAsUnimplemented) {
   InventoryService service;
   ServiceRegistry registry;
-  ASSERT_TRUE(test::v1::RegisterInventory(&service, &registry).ok());
+  ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   test::v1::Item_Key key;
-  EXPECT_EQ(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod),
-                   key, nullptr)
-                .code(),
-            absl::StatusCode::kUnimplemented);
+  EXPECT_THAT(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod), key, nullptr),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 }  // namespace

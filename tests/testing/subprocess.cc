@@ -3,17 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <regex>
-#include <sstream>
-#include <thread>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -27,13 +23,6 @@ std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
   for (const std::string& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
   pointers.push_back(nullptr);
   return pointers;
-}
-
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
 }
 
 constexpr int kStillRunning = -2;
@@ -121,82 +110,16 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
   return result;
 }
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+absl::StatusOr<std::unique_ptr<ServerProcess>> StartServer(
     const std::string& root, const std::vector<std::string>& extra_flags) {
-  std::unique_ptr<ServerProcess> server(new ServerProcess());
-  char work_dir[] = "/tmp/dualrpc-server-XXXXXX";
-  if (::mkdtemp(work_dir) == nullptr) return absl::InternalError("mkdtemp");
-  server->work_dir_ = work_dir;
-  const std::string ready_path = server->work_dir_ + "/ready.json";
-  const std::string stderr_path = server->work_dir_ + "/stderr.log";
-
   std::vector<std::string> argv = {BinaryPath("dualrpc-server"), "--root=" + root,
-                                   "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
-                                   "--ready_file=" + ready_path};
+                                   "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
-  std::vector<char*> args = ArgvPointers(argv);
-  server->pid_ = ::fork();
-  if (server->pid_ == 0) {
-    // The server must not outlive the test, nor hold the test's output pipes
-    // open (ctest waits for them to close).
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int err = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int null = ::open("/dev/null", O_RDWR);
-    ::dup2(null, 0);
-    ::dup2(null, 1);
-    ::dup2(err, 2);
-    ::execv(args[0], args.data());
-    ::_exit(127);
-  }
-
-  const absl::Time deadline = absl::Now() + absl::Seconds(30);
-  while (::access(ready_path.c_str(), F_OK) != 0) {
-    int status = 0;
-    if (::waitpid(server->pid_, &status, WNOHANG) == server->pid_) {
-      server->pid_ = -1;
-      return absl::InternalError("dualrpc-server exited early: " + server->StderrText());
-    }
-    if (absl::Now() > deadline) return absl::DeadlineExceededError("no ready file");
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  const std::string ready = ReadWholeFile(ready_path);
-  std::regex pair_pattern("\"([a-z]+)\": \"([^\"]+)\"");
-  for (auto it = std::sregex_iterator(ready.begin(), ready.end(), pair_pattern);
-       it != std::sregex_iterator(); ++it) {
-    server->addresses_[(*it)[1]] = (*it)[2];
-  }
-  return server;
-}
-
-ServerProcess::~ServerProcess() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGKILL);
-    WaitForPid(pid_, absl::Seconds(10));
-  }
-  std::remove((work_dir_ + "/ready.json").c_str());
-  std::remove((work_dir_ + "/stderr.log").c_str());
-  ::rmdir(work_dir_.c_str());
-}
-
-std::string ServerProcess::address(const std::string& transport) const {
-  auto it = addresses_.find(transport);
-  return it == addresses_.end() ? "" : it->second;
-}
-
-void ServerProcess::Signal(int signal_number) const {
-  if (pid_ > 0) ::kill(pid_, signal_number);
-}
-
-int ServerProcess::WaitForExit(absl::Duration timeout) {
-  if (pid_ <= 0) return -1;
-  int code = WaitForPid(pid_, timeout);
-  if (code == kStillRunning) return -1;
-  pid_ = -1;
-  return code;
-}
-
-std::string ServerProcess::StderrText() const {
-  return ReadWholeFile(work_dir_ + "/stderr.log");
+  dualrpc::server::ServerProcessOptions options;
+  options.name = "dualrpc-server";
+  options.ready_timeout = absl::Seconds(30);
+  options.stop_grace = absl::ZeroDuration();
+  return ServerProcess::Start(std::move(argv), std::move(options));
 }
 
 }  // namespace dualrpc_testing

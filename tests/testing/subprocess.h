@@ -3,13 +3,13 @@
 
 #include <sys/types.h>
 
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dualrpc/server/server_process.h"
 
 namespace dualrpc_testing {
 
@@ -28,34 +28,16 @@ CommandResult RunCommand(const std::vector<std::string>& argv,
                          const std::string& stdin_text = "",
                          absl::Duration timeout = absl::Seconds(60));
 
-// dualrpc-server as a child process, bound to port 0 on loopback; the real
-// addresses are read back from its --ready_file. Killed (SIGKILL) on
-// destruction if still running.
-class ServerProcess {
- public:
-  // Starts build/bin/dualrpc-server --root `root` plus `extra_flags`, and
-  // waits (up to 30 s) for the ready file.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::string& root, const std::vector<std::string>& extra_flags = {});
-  ~ServerProcess();
+// A server child process: the launcher shared with the bench.
+using ServerProcess = ::dualrpc::server::ServerProcess;
 
-  // Address by transport name in the ready file ("grpc", "raw").
-  std::string address(const std::string& transport) const;
-
-  void Signal(int signal_number) const;
-  // Waits for the process to exit; returns its exit code, -1 if it was
-  // killed by a signal or is still running after `timeout`.
-  int WaitForExit(absl::Duration timeout = absl::Seconds(30));
-  // Everything the server wrote on stderr so far.
-  std::string StderrText() const;
-
- private:
-  ServerProcess() = default;
-
-  pid_t pid_ = -1;
-  std::string work_dir_;
-  std::map<std::string, std::string> addresses_;
-};
+// Starts build/bin/dualrpc-server --root=`root` on 127.0.0.1 port 0 for
+// both transports, plus `extra_flags`, and waits (up to 30 s) for its ready
+// file: then Address("grpc") and Address("raw") hold the bound addresses.
+// Killed with SIGKILL when the returned object is destroyed (a test that
+// wants a clean stop signals it and waits itself).
+absl::StatusOr<std::unique_ptr<ServerProcess>> StartServer(
+    const std::string& root, const std::vector<std::string>& extra_flags = {});
 
 }  // namespace dualrpc_testing
 

@@ -1,22 +1,29 @@
 #include "dualrpc/grpc/byte_buffer_codec.h"
 
-#include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/proto_buffer_reader.h>
 #include <grpcpp/support/proto_buffer_writer.h>
 
+#include <climits>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "dualrpc/grpc/status_conversion.h"
 
 namespace dualrpc::grpc {
 
 absl::Status SerializeToByteBuffer(const google::protobuf::MessageLite& message,
                                    ::grpc::ByteBuffer* buffer) {
-  bool own_buffer = false;
-  return FromGrpcStatus(::grpc::GenericSerialize<::grpc::ProtoBufferWriter,
-                                               google::protobuf::MessageLite>(
-      message, buffer, &own_buffer));
+  // Public API only (not grpc::GenericSerialize, an impl/codegen internal).
+  const size_t size = message.ByteSizeLong();
+  if (size > static_cast<size_t>(INT_MAX)) {
+    return absl::InternalError(absl::StrCat(message.GetTypeName(), " is too large to send"));
+  }
+  buffer->Clear();
+  ::grpc::ProtoBufferWriter writer(buffer, ::grpc::kProtoBufferWriterMaxBufferLength,
+                                   static_cast<int>(size));
+  if (!message.SerializeToZeroCopyStream(&writer)) {
+    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ParseFromByteBuffer(const ::grpc::ByteBuffer& buffer,

@@ -1,5 +1,26 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 
+// gRPC INTERNALS, confined to this file: the rest of dualrpc uses the public
+// grpc++ API only, and no header of ours includes grpcpp/impl/codegen.
+//
+// What: ::grpc::internal::RpcServiceMethod (grpcpp/impl/rpc_service_method.h)
+// and ::grpc::internal::CallbackUnaryHandler<ByteBuffer, ByteBuffer>
+// (grpcpp/impl/codegen/server_callback_handlers.h), registered through the
+// protected grpc::Service::AddMethod / MarkMethodRawCallback — the same calls
+// protoc's generated *_grpc.pb.h code makes.
+// Why: a registry's methods must be served as one named grpc::Service per
+// protobuf service, so that the server reflection and health services (and
+// grpc::Server's per-service bookkeeping) see "dualrpc.v1.FileService" like
+// any generated service. The public alternative, grpc::CallbackGenericService,
+// serves every path through one anonymous handler that reflection cannot
+// describe.
+// Known to work with: gRPC 1.51 (Debian bookworm's libgrpc++-dev 1.51.1).
+// When it breaks (later releases move the impl/codegen headers to grpcpp/impl/
+// and grpcpp/support/, first leaving forwarding headers, then none): include
+// the header that then defines CallbackUnaryHandler, keep the
+// AddMethod/MarkMethodRawCallback calls as generated code of that version
+// makes them, and run tests/rpc (grpc_glue_test, plugin_transports_test) and
+// tests/inspection, which exercise reflection and health over these services.
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 #include <grpcpp/impl/rpc_service_method.h>
 #include <grpcpp/server_context.h>
