@@ -482,10 +482,12 @@ TEST_F(RawChannelTest, InfiniteConnectTimeoutDoesNotHangTheLoop) {
   raw::RawChannelOptions options;
   options.connections = 2;
   options.connect_timeout = absl::InfiniteDuration();
-  // Destroyed before the listener: the channel's destruction must not need
-  // the stalled connect to end.
+  // Declared first, destroyed last: an early failed ASSERT closes the
+  // listener first, which ends the stalled connect (the old I/O thread
+  // would otherwise keep the test from ending).
+  std::shared_ptr<raw::RawChannel> channel;
   StalledListener listener(server_->address());
-  std::shared_ptr<raw::RawChannel> channel = *raw::RawChannel::Create(listener.address(), options);
+  channel = *raw::RawChannel::Create(listener.address(), options);
   AsyncCall first;
   first.Start(*channel, "first");
   ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
@@ -509,6 +511,7 @@ TEST_F(RawChannelTest, InfiniteConnectTimeoutDoesNotHangTheLoop) {
   AsyncCall again;
   again.Start(*channel, "again");  // Connection 0: still healthy.
   ASSERT_TRUE(again.done.WaitForNotificationWithTimeout(absl::Seconds(2)));
+  // With the connect still stalled (the listener is alive).
   channel.reset();
   ASSERT_TRUE(waiting.done.HasBeenNotified());
   EXPECT_EQ(waiting.status.code(), absl::StatusCode::kCancelled) << waiting.status;
