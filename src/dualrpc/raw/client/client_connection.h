@@ -78,10 +78,9 @@ class ServerAddress {
 // connection was lost) starts a net::Connector; calls sent meanwhile are
 // assigned their ids and staged behind the preface, each bounded by its own
 // deadline, and leave when the socket connects, or fail with UNAVAILABLE
-// when the connect fails. A done may run inside any method that takes one
-// (Send fails inline only when the call cannot be encoded) and inside
-// Abort(); every other completion runs from a loop callback. A done may
-// start calls and may destroy the RawChannel (which Abort()s this
+// when the connect fails. Dones run inside Abort(), inside SendNow() (a call
+// that cannot be encoded) and from loop callbacks; never inside Send(). A
+// done may start calls and may destroy the RawChannel (which Abort()s this
 // connection): every method checks its state again after running a done.
 class ClientConnection final : private net::TcpConnection::Handler {
  public:

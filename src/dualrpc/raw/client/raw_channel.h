@@ -47,12 +47,15 @@ struct RawChannelOptions {
 // Deadlines are enforced locally (DEADLINE_EXCEEDED, then CANCEL to the
 // server) as well as by the server.
 //
-// Destruction keeps rpc::Channel's contract, and more: every call in flight
-// has completed (CANCELLED, unless its response came first) by the time the
-// destructor returns, on whatever thread it runs. Off the I/O thread the
-// destructor joins it. On the I/O thread (inside a done) the calls are
-// failed inline and the thread is detached: it finishes its loop iteration,
-// frees the connections and the loop, and exits on its own.
+// Destruction keeps rpc::Channel's contract. Off the I/O thread the
+// destructor fails every call in flight with CANCELLED (unless its response
+// came first), joins the I/O thread and returns after the last done. On the
+// I/O thread (inside a done) it cannot join: the calls on its connections
+// fail inline, before it returns; calls that other threads posted just
+// before and that the loop has not taken yet fail with CANCELLED right
+// after, on the I/O thread. The thread is detached: it finishes its loop
+// iteration (the stack below the done), frees the connections and the loop,
+// and exits on its own, soon after.
 class RawChannel final : public rpc::Channel {
  public:
   // `host_port`: "HOST:PORT". Does not resolve or connect yet.
