@@ -29,29 +29,34 @@ namespace dualrpc::grpc {
 
 struct GrpcCall;
 
-// The calls of one GrpcChannel whose dones have not run yet: an intrusive
-// list (no allocation per call), so that destruction can cancel them and
-// wait for them.
+// The calls of one GrpcChannel: those gRPC has not finished (an intrusive
+// list, no allocation per call), so that destruction can cancel them, and
+// the count of those whose done has not run, so that it can wait for them.
 class GrpcChannel::CallList {
  public:
+  // A call about to start.
   void Add(GrpcCall* call);
-  // After the call's done has run.
+  // gRPC finished the call: it can no longer be cancelled; its done is next.
   void Remove(GrpcCall* call);
+  // The done of a call that was Add()ed has run.
+  void DoneRan();
   // TryCancel()s every call in the list, outside the lock (gRPC may run a
   // call's completion inline, which Remove()s it).
   void CancelAll();
-  void WaitUntilEmpty();
+  // Until every call's done has run.
+  void WaitForDones();
 
  private:
-  bool empty() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return head_ == nullptr; }
+  bool all_done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_dones_ == 0; }
 
   absl::Mutex mu_;
   GrpcCall* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::size_t pending_dones_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Everything one call needs until gRPC reports its end. Created by
 // StartUnaryCall; freed by whichever lets go of it last: the completion
-// callback, or a destructor that is cancelling it.
+// callback (before it runs the done), or a destructor cancelling it.
 struct GrpcCall {
   ::grpc::ClientContext context;
   std::string method;
@@ -74,6 +79,7 @@ struct GrpcCall {
 
 void GrpcChannel::CallList::Add(GrpcCall* call) {
   absl::MutexLock lock(&mu_);
+  ++pending_dones_;
   call->next = head_;
   if (head_ != nullptr) head_->previous = call;
   head_ = call;
@@ -88,6 +94,11 @@ void GrpcChannel::CallList::Remove(GrpcCall* call) {
   }
   if (call->next != nullptr) call->next->previous = call->previous;
   call->previous = call->next = nullptr;
+}
+
+void GrpcChannel::CallList::DoneRan() {
+  absl::MutexLock lock(&mu_);
+  --pending_dones_;
 }
 
 void GrpcChannel::CallList::CancelAll() {
@@ -105,9 +116,9 @@ void GrpcChannel::CallList::CancelAll() {
   }
 }
 
-void GrpcChannel::CallList::WaitUntilEmpty() {
+void GrpcChannel::CallList::WaitForDones() {
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(this, &CallList::empty));
+  mu_.Await(absl::Condition(this, &CallList::all_done));
 }
 
 namespace {
@@ -142,16 +153,18 @@ void CompleteCall(std::unique_ptr<GrpcCall> call,
     // As grpc++'s own stubs report an unreadable response.
     if (!parsed.ok()) status = absl::InternalError(parsed.message());
   }
-  // The call stays listed (cancellable, waited for) until its done has run.
+  rpc::UnaryDone done = std::move(call->done);
+  // The call's gRPC state (its ClientContext) is released before the done
+  // runs, as grpc++'s own stubs do: once a caller has heard of its last
+  // call, it may shut gRPC down. A CancelAll() still holding the call
+  // releases it instead, before its channel's destructor returns.
+  const std::shared_ptr<GrpcChannel::CallList> list = call->list;
+  list->Remove(call.get());
+  GrpcCall::Unref(call.release());
   ++t_running_dones;
-  std::move(call->done)(std::move(status));
+  std::move(done)(std::move(status));
   --t_running_dones;
-  GrpcCall* const finished = call.release();
-  // Holds the list (which `finished` may be the last to share) until
-  // Remove() has returned.
-  const std::shared_ptr<GrpcChannel::CallList> list = finished->list;
-  list->Remove(finished);
-  GrpcCall::Unref(finished);
+  list->DoneRan();
 }
 
 }  // namespace
@@ -191,7 +204,7 @@ GrpcChannel::GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs
 
 GrpcChannel::~GrpcChannel() {
   calls_->CancelAll();
-  if (t_running_dones == 0) calls_->WaitUntilEmpty();
+  if (t_running_dones == 0) calls_->WaitForDones();
 }
 
 void GrpcChannel::StartUnaryCall(absl::string_view method,
