@@ -1,11 +1,19 @@
 // RawChannel (the raw transport's client) against a real RawServer on
 // loopback: multiplexing with out-of-order completion, local deadlines with
-// CANCEL, reconnect after the server went away, and GOAWAY during a drain.
+// CANCEL, reconnect after the server went away, GOAWAY during a drain, and
+// a connect that never completes stalling neither the I/O thread nor the
+// channel's other connection.
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -14,7 +22,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "dualrpc/v1/file_service.pb.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -323,6 +333,188 @@ TEST_F(RawChannelTest, RetryFromDoneAfterServerLossFailsCleanly) {
   done.WaitForNotification();
   EXPECT_EQ(attempts, 50);
   EXPECT_EQ(last.code(), absl::StatusCode::kUnavailable) << last;
+}
+
+// A listening socket (backlog 0) whose first connection is relayed to
+// `target` and whose later connects never complete: once FillBacklog()
+// has queued one unaccepted connection, the kernel drops further SYNs, so a
+// connect stays in progress for as long as the client waits. Loopback
+// only, no network needed. Destroying it closes everything, which ends any
+// connect still in progress.
+class StalledListener {
+ public:
+  explicit StalledListener(std::string target) : target_(std::move(target)) {
+    absl::StatusOr<base::ScopedFd> listener = net::Listen("127.0.0.1:0", 0);
+    EXPECT_TRUE(listener.ok()) << listener.status();
+    if (listener.ok()) listener_ = *std::move(listener);
+    int stop[2];
+    EXPECT_EQ(::pipe(stop), 0);
+    stop_read_.Reset(stop[0]);
+    stop_write_.Reset(stop[1]);
+    relay_ = std::thread([this]() { Relay(); });
+  }
+  ~StalledListener() {
+    stop_write_.Reset();  // EOF on stop_read_ ends the relay.
+    relay_.join();
+  }
+
+  std::string address() const { return net::LocalAddress(listener_.get())->ToHostPort(); }
+
+  // After the relayed connection is up: queues one connection that nobody
+  // accepts, which fills the backlog. False if it did not connect in time.
+  bool FillBacklog() {
+    bool in_progress = false;
+    absl::StatusOr<base::ScopedFd> filler =
+        net::StartConnect(*net::LocalAddress(listener_.get()), &in_progress);
+    if (!filler.ok()) return false;
+    pollfd writable{filler->get(), POLLOUT, 0};
+    if (in_progress && ::poll(&writable, 1, 5000) != 1) return false;
+    filler_ = *std::move(filler);
+    return net::FinishConnect(filler_.get(), *net::LocalAddress(listener_.get())).ok();
+  }
+
+ private:
+  // Accepts one connection, connects it to target_ and copies bytes both
+  // ways until either side closes or the listener is destroyed.
+  void Relay() {
+    pollfd accept_fds[2] = {{listener_.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    if (::poll(accept_fds, 2, -1) < 1 || accept_fds[1].revents != 0) return;
+    net::SocketAddress peer;
+    absl::StatusOr<base::ScopedFd> client = net::Accept(listener_.get(), &peer);
+    if (!client.ok() || !client->valid()) return;
+    absl::StatusOr<std::vector<net::SocketAddress>> server = net::Resolve(target_);
+    if (!server.ok()) return;
+    bool in_progress = false;
+    absl::StatusOr<base::ScopedFd> upstream = net::StartConnect(server->front(), &in_progress);
+    if (!upstream.ok()) return;
+    pollfd connected{upstream->get(), POLLOUT, 0};
+    if (in_progress && ::poll(&connected, 1, 5000) != 1) return;
+    const int sides[2] = {client->get(), upstream->get()};
+    char bytes[64 * 1024];
+    for (;;) {
+      pollfd fds[3] = {{sides[0], POLLIN, 0}, {sides[1], POLLIN, 0},
+                       {stop_read_.get(), POLLIN, 0}};
+      if (::poll(fds, 3, -1) < 0 && errno != EINTR) return;
+      if (fds[2].revents != 0) return;
+      for (int from = 0; from < 2; ++from) {
+        if (fds[from].revents == 0) continue;
+        const ssize_t n = ::read(sides[from], bytes, sizeof bytes);
+        if (n == 0 || (n < 0 && errno != EAGAIN)) return;
+        for (ssize_t sent = 0; n > 0 && sent < n;) {
+          const ssize_t wrote = ::send(sides[1 - from], bytes + sent, n - sent, MSG_NOSIGNAL);
+          if (wrote < 0 && errno != EAGAIN) return;
+          if (wrote < 0) {
+            pollfd room{sides[1 - from], POLLOUT, 0};
+            ::poll(&room, 1, 1000);
+            continue;
+          }
+          sent += wrote;
+        }
+      }
+    }
+  }
+
+  const std::string target_;
+  base::ScopedFd listener_;
+  base::ScopedFd filler_;
+  base::ScopedFd stop_read_;
+  base::ScopedFd stop_write_;
+  std::thread relay_;
+};
+
+// Starts an Echo of `payload`; `*done` is notified with `*status` set.
+struct AsyncCall {
+  v1::EchoRequest request;
+  v1::EchoResponse response;
+  absl::Status status;
+  absl::Notification done;
+
+  void Start(rpc::Channel& channel, const std::string& payload,
+             absl::Duration timeout = absl::InfiniteDuration()) {
+    request.set_payload(payload);
+    rpc::CallOptions options;
+    options.timeout = timeout;
+    channel.StartUnaryCall(kEcho, request, &response, options, [this](absl::Status s) {
+      status = std::move(s);
+      done.Notify();
+    });
+  }
+};
+
+// Two connections; the first is relayed to the server, the second's connect
+// never completes. The stalled connect used to block the I/O thread for its
+// whole timeout, stalling the healthy connection's calls too.
+TEST_F(RawChannelTest, StalledConnectDoesNotDelayTheOtherConnection) {
+  raw::RawChannelOptions options;
+  options.connections = 2;
+  options.connect_timeout = absl::Seconds(3);
+  StalledListener listener(server_->address());
+  std::shared_ptr<raw::RawChannel> channel = *raw::RawChannel::Create(listener.address(), options);
+  // Round-robin from outside the I/O thread: connection 0, 1, 0.
+  AsyncCall first;
+  first.Start(*channel, "first");
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  ASSERT_TRUE(listener.FillBacklog());
+
+  AsyncCall stalled;
+  stalled.Start(*channel, "stalled");
+  AsyncCall third;
+  third.Start(*channel, "third");
+  // Well within the 3 s that the stalled connect may take.
+  ASSERT_TRUE(third.done.WaitForNotificationWithTimeout(absl::Seconds(1)))
+      << "a call on the healthy connection waited for the other's connect";
+  EXPECT_TRUE(third.status.ok()) << third.status;
+  EXPECT_EQ(third.response.payload(), "third");
+  EXPECT_FALSE(stalled.done.HasBeenNotified());
+
+  // The call that waited for the connect fails when the connect times out.
+  ASSERT_TRUE(stalled.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  EXPECT_EQ(stalled.status.code(), absl::StatusCode::kUnavailable) << stalled.status;
+  EXPECT_THAT(std::string(stalled.status.message()), ::testing::HasSubstr("timed out"));
+}
+
+// An infinite connect timeout used to become poll(-1): the I/O thread hung
+// for good. Now it sets no timer at all, the other connection keeps
+// working, the waiting call ends at its own deadline, and the channel can
+// still be destroyed.
+TEST_F(RawChannelTest, InfiniteConnectTimeoutDoesNotHangTheLoop) {
+  raw::RawChannelOptions options;
+  options.connections = 2;
+  options.connect_timeout = absl::InfiniteDuration();
+  // Declared first, destroyed last: an early failed ASSERT closes the
+  // listener first, which ends the stalled connect (the old I/O thread
+  // would otherwise keep the test from ending).
+  std::shared_ptr<raw::RawChannel> channel;
+  StalledListener listener(server_->address());
+  channel = *raw::RawChannel::Create(listener.address(), options);
+  AsyncCall first;
+  first.Start(*channel, "first");
+  ASSERT_TRUE(first.done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(first.status.ok()) << first.status;
+  ASSERT_TRUE(listener.FillBacklog());
+
+  AsyncCall bounded;
+  bounded.Start(*channel, "bounded", absl::Milliseconds(300));
+  AsyncCall third;
+  third.Start(*channel, "third");
+  ASSERT_TRUE(third.done.WaitForNotificationWithTimeout(absl::Seconds(2)))
+      << "the I/O thread is stuck in the stalled connect";
+  EXPECT_TRUE(third.status.ok()) << third.status;
+  // Queued behind the connect, but bounded by its own deadline.
+  ASSERT_TRUE(bounded.done.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(bounded.status.code(), absl::StatusCode::kDeadlineExceeded) << bounded.status;
+
+  // A call with no deadline waits for the connect; destruction cancels it.
+  AsyncCall waiting;
+  waiting.Start(*channel, "waiting");
+  AsyncCall again;
+  again.Start(*channel, "again");  // Connection 0: still healthy.
+  ASSERT_TRUE(again.done.WaitForNotificationWithTimeout(absl::Seconds(2)));
+  // With the connect still stalled (the listener is alive).
+  channel.reset();
+  ASSERT_TRUE(waiting.done.HasBeenNotified());
+  EXPECT_EQ(waiting.status.code(), absl::StatusCode::kCancelled) << waiting.status;
 }
 
 TEST(RawChannelNoServerTest, UnreachableServerIsUnavailable) {

@@ -21,6 +21,7 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/client_call.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -126,11 +127,7 @@ absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
   absl::Notification finished;
   channel.StartUnaryCall(
       absl::StrCat("/", method.service()->full_name(), "/", method.name()),
-      request, response, options,
-      [&status, &finished](absl::Status call_status) {
-        status = std::move(call_status);
-        finished.Notify();
-      });
+      request, response, options, rpc::WaitingDone(&status, &finished));
   finished.WaitForNotification();
   return status;
 }

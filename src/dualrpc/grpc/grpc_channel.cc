@@ -8,13 +8,17 @@
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/stub_options.h>
 
+#include <atomic>
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dualrpc/grpc/byte_buffer_codec.h"
@@ -22,10 +26,37 @@
 #include "dualrpc/rpc/metadata.h"
 
 namespace dualrpc::grpc {
-namespace {
+
+struct GrpcCall;
+
+// The calls of one GrpcChannel: those gRPC has not finished (an intrusive
+// list, no allocation per call), so that destruction can cancel them, and
+// the count of those whose done has not run, so that it can wait for them.
+class GrpcChannel::CallList {
+ public:
+  // A call about to start.
+  void Add(GrpcCall* call);
+  // gRPC finished the call: it can no longer be cancelled; its done is next.
+  void Remove(GrpcCall* call);
+  // The done of a call that was Add()ed has run.
+  void DoneRan();
+  // TryCancel()s every call in the list, outside the lock (gRPC may run a
+  // call's completion inline, which Remove()s it).
+  void CancelAll();
+  // Until every call's done has run.
+  void WaitForDones();
+
+ private:
+  bool all_done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_dones_ == 0; }
+
+  absl::Mutex mu_;
+  GrpcCall* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::size_t pending_dones_ ABSL_GUARDED_BY(mu_) = 0;
+};
 
 // Everything one call needs until gRPC reports its end. Created by
-// StartUnaryCall, destroyed in the completion callback.
+// StartUnaryCall; freed by whichever lets go of it last: the completion
+// callback (before it runs the done), or a destructor cancelling it.
 struct GrpcCall {
   ::grpc::ClientContext context;
   std::string method;
@@ -34,7 +65,67 @@ struct GrpcCall {
   google::protobuf::MessageLite* response_message = nullptr;
   rpc::Metadata* response_metadata = nullptr;
   rpc::UnaryDone done;
+  std::shared_ptr<GrpcChannel::CallList> list;
+  // Links in `list`, guarded by its mutex.
+  GrpcCall* previous = nullptr;
+  GrpcCall* next = nullptr;
+  // The completion's reference, plus one per CancelAll() holding the call.
+  std::atomic<int> references{1};
+
+  static void Unref(GrpcCall* call) {
+    if (call->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete call;
+  }
 };
+
+void GrpcChannel::CallList::Add(GrpcCall* call) {
+  absl::MutexLock lock(&mu_);
+  ++pending_dones_;
+  call->next = head_;
+  if (head_ != nullptr) head_->previous = call;
+  head_ = call;
+}
+
+void GrpcChannel::CallList::Remove(GrpcCall* call) {
+  absl::MutexLock lock(&mu_);
+  if (call->previous != nullptr) {
+    call->previous->next = call->next;
+  } else {
+    head_ = call->next;
+  }
+  if (call->next != nullptr) call->next->previous = call->previous;
+  call->previous = call->next = nullptr;
+}
+
+void GrpcChannel::CallList::DoneRan() {
+  absl::MutexLock lock(&mu_);
+  --pending_dones_;
+}
+
+void GrpcChannel::CallList::CancelAll() {
+  std::vector<GrpcCall*> held;
+  {
+    absl::MutexLock lock(&mu_);
+    for (GrpcCall* call = head_; call != nullptr; call = call->next) {
+      call->references.fetch_add(1, std::memory_order_relaxed);
+      held.push_back(call);
+    }
+  }
+  for (GrpcCall* call : held) {
+    call->context.TryCancel();
+    GrpcCall::Unref(call);
+  }
+}
+
+void GrpcChannel::CallList::WaitForDones() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(this, &CallList::all_done));
+}
+
+namespace {
+
+// Dones of any GrpcChannel running on this thread: a gRPC callback thread,
+// where a destructor must not wait for other calls' callbacks.
+thread_local int t_running_dones = 0;
 
 void AppendMetadata(
     const std::multimap<::grpc::string_ref, ::grpc::string_ref>& from,
@@ -63,8 +154,17 @@ void CompleteCall(std::unique_ptr<GrpcCall> call,
     if (!parsed.ok()) status = absl::InternalError(parsed.message());
   }
   rpc::UnaryDone done = std::move(call->done);
-  call.reset();
+  // The call's gRPC state (its ClientContext) is released before the done
+  // runs, as grpc++'s own stubs do: once a caller has heard of its last
+  // call, it may shut gRPC down. A CancelAll() still holding the call
+  // releases it instead, before its channel's destructor returns.
+  const std::shared_ptr<GrpcChannel::CallList> list = call->list;
+  list->Remove(call.get());
+  GrpcCall::Unref(call.release());
+  ++t_running_dones;
   std::move(done)(std::move(status));
+  --t_running_dones;
+  list->DoneRan();
 }
 
 }  // namespace
@@ -99,6 +199,14 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   return std::shared_ptr<GrpcChannel>(new GrpcChannel(std::move(stubs)));
 }
 
+GrpcChannel::GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
+    : stubs_(std::move(stubs)), calls_(std::make_shared<CallList>()) {}
+
+GrpcChannel::~GrpcChannel() {
+  calls_->CancelAll();
+  if (t_running_dones == 0) calls_->WaitForDones();
+}
+
 void GrpcChannel::StartUnaryCall(absl::string_view method,
                                  const google::protobuf::MessageLite& request,
                                  google::protobuf::MessageLite* response,
@@ -129,8 +237,10 @@ void GrpcChannel::StartUnaryCall(absl::string_view method,
   ::grpc::GenericStub& stub =
       *stubs_[next_stub_.fetch_add(1, std::memory_order_relaxed) %
               stubs_.size()];
+  call->list = calls_;
   // Owned by the completion callback from here on.
   GrpcCall* in_flight = call.release();
+  calls_->Add(in_flight);
   stub.UnaryCall(&in_flight->context, in_flight->method, ::grpc::StubOptions(),
                  &in_flight->request, &in_flight->response,
                  [in_flight](::grpc::Status status) {

@@ -36,8 +36,15 @@ struct GrpcChannelOptions {
 // INVALID_ARGUMENT before anything is sent. CallOptions::response_metadata
 // receives the server's initial metadata, then its trailers, without
 // gRPC's reserved "grpc-" keys.
-// Thread-safe. May be destroyed with calls in flight: they still complete
-// (gRPC keeps a call's channel alive until the call ends).
+// Thread-safe.
+//
+// Destruction keeps rpc::Channel's contract: the calls in flight are
+// cancelled (ClientContext::TryCancel) and complete with CANCELLED unless
+// their result came first. Off gRPC's callback threads the destructor waits
+// until each of their dones has run. Inside a done of any GrpcChannel (a
+// gRPC callback thread, where gRPC may queue the other calls' callbacks
+// behind the running one) it does not wait: those dones run after it
+// returns.
 class GrpcChannel final : public rpc::Channel {
  public:
   // `target` is a gRPC target: "HOST:PORT", "dns:///HOST:PORT", ...
@@ -48,18 +55,25 @@ class GrpcChannel final : public rpc::Channel {
 
   GrpcChannel(const GrpcChannel&) = delete;
   GrpcChannel& operator=(const GrpcChannel&) = delete;
+  // See "Destruction" above.
+  ~GrpcChannel() override;
 
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
                       const rpc::CallOptions& options, rpc::UnaryDone done) override;
 
+  // The calls in flight; defined in the .cc (public only so that the .cc's
+  // per-call state can name it). Shared with each call, so that it outlives
+  // a channel destroyed inside a done.
+  class CallList;
+
  private:
-  explicit GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
-      : stubs_(std::move(stubs)) {}
+  explicit GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs);
 
   // One per grpc::Channel; never empty.
   const std::vector<std::unique_ptr<::grpc::GenericStub>> stubs_;
+  const std::shared_ptr<CallList> calls_;
   std::atomic<uint64_t> next_stub_{0};
 };
 

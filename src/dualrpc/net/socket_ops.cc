@@ -2,12 +2,12 @@
 
 #include <netdb.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 #include "absl/functional/function_ref.h"
@@ -85,9 +85,8 @@ absl::Status SetNoDelay(int fd) {
 }
 
 // Resolves `host_port` and, for each address in turn, makes a non-blocking,
-// close-on-exec socket and hands it to `prepare` (bind+listen, or connect).
-// Returns the first socket `prepare` accepts, else the last error. The one
-// resolve-and-try loop that Listen and Connect share.
+// close-on-exec socket and hands it to `prepare` (bind+listen).
+// Returns the first socket `prepare` accepts, else the last error.
 absl::StatusOr<base::ScopedFd> FirstUsableSocket(
     absl::string_view host_port, int ai_flags, absl::StatusCode resolve_error,
     absl::string_view purpose,
@@ -147,33 +146,70 @@ absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog) 
       });
 }
 
-absl::StatusOr<base::ScopedFd> Connect(absl::string_view host_port,
-                                 absl::Duration timeout) {
-  return FirstUsableSocket(
-      host_port, 0, absl::StatusCode::kUnavailable, "connect to",
-      [&](int fd, const addrinfo& address) -> absl::Status {
-        int error = 0;
-        if (::connect(fd, address.ai_addr, address.ai_addrlen) != 0) {
-          error = errno;
-          if (error == EINPROGRESS) {
-            pollfd poll_fd{fd, POLLOUT, 0};
-            const int ready =
-                ::poll(&poll_fd, 1, absl::ToInt64Milliseconds(timeout));
-            socklen_t length = sizeof error;
-            if (ready == 1) {
-              ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-            } else {
-              error = ready == 0 ? ETIMEDOUT : errno;
-            }
-          }
-        }
-        if (error != 0) {
-          return absl::UnavailableError(
-              base::PosixError(absl::StrCat("connect to ", host_port), error)
-                  .message());
-        }
-        return SetNoDelay(fd);
-      });
+absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view host_port) {
+  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
+  if (!parts.ok()) return parts.status();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  const int resolved =
+      ::getaddrinfo(parts->host.empty() ? nullptr : parts->host.c_str(),
+                    parts->port.c_str(), &hints, &results);
+  if (resolved != 0) {
+    return absl::UnavailableError(absl::StrCat(
+        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
+  }
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(results, ::freeaddrinfo);
+  std::vector<SocketAddress> addresses;
+  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
+    SocketAddress address;
+    std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
+    address.length = ai->ai_addrlen;
+    addresses.push_back(address);
+  }
+  if (addresses.empty()) {
+    return absl::UnavailableError(
+        absl::StrCat("no address to connect to for \"", host_port, "\""));
+  }
+  return addresses;
+}
+
+absl::StatusOr<base::ScopedFd> StartConnect(const SocketAddress& address,
+                                            bool* in_progress) {
+  *in_progress = false;
+  base::ScopedFd fd(::socket(address.storage.ss_family,
+                             SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) {
+    return absl::UnavailableError(base::PosixError("socket", errno).message());
+  }
+  if (absl::Status no_delay = SetNoDelay(fd.get()); !no_delay.ok()) {
+    return no_delay;
+  }
+  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage),
+                address.length) != 0) {
+    if (errno != EINPROGRESS) {
+      return absl::UnavailableError(
+          base::PosixError(absl::StrCat("connect to ", address.ToHostPort()), errno)
+              .message());
+    }
+    *in_progress = true;
+  }
+  return fd;
+}
+
+absl::Status FinishConnect(int fd, const SocketAddress& address) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) {
+    error = errno;
+  }
+  if (error == 0) return absl::OkStatus();
+  return absl::UnavailableError(
+      base::PosixError(absl::StrCat("connect to ", address.ToHostPort()), error)
+          .message());
 }
 
 absl::StatusOr<SocketAddress> LocalAddress(int fd) {

@@ -10,11 +10,11 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/net/socket_address.h"
@@ -27,13 +27,24 @@ namespace dualrpc::net {
 // INVALID_ARGUMENT for a malformed address, else the syscall's error.
 absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog);
 
-// Connects to `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a name)
-// within `timeout`, trying each resolved address in turn. The socket is
-// non-blocking, close-on-exec, with TCP_NODELAY. UNAVAILABLE when no address
-// answers (what a client reports for a server it cannot reach).
-// TODO(perf): blocks the calling thread (an event loop) for up to `timeout`.
-absl::StatusOr<base::ScopedFd> Connect(absl::string_view host_port,
-                                 absl::Duration timeout);
+// Resolves `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a name) to the
+// addresses to connect to, in getaddrinfo's order. A numeric HOST never
+// blocks; a name blocks the calling thread in getaddrinfo (DNS), so resolve
+// once, not per connection. INVALID_ARGUMENT for a malformed address,
+// UNAVAILABLE for a name that does not resolve.
+absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view host_port);
+
+// Starts connecting to `address` without blocking: a non-blocking,
+// close-on-exec socket with TCP_NODELAY. Sets `*in_progress` when the
+// connect has not finished (EINPROGRESS): wait until the socket is writable,
+// then FinishConnect(). UNAVAILABLE with the errno text when it failed.
+absl::StatusOr<base::ScopedFd> StartConnect(const SocketAddress& address,
+                                            bool* in_progress);
+
+// The outcome of a connect that StartConnect left in progress, once the
+// socket is writable or in error (SO_ERROR): OK, or UNAVAILABLE with the
+// errno text ("connect to 127.0.0.1:1: Connection refused").
+absl::Status FinishConnect(int fd, const SocketAddress& address);
 
 // The address a socket is bound to.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);

@@ -9,10 +9,25 @@ namespace dualrpc::rpc {
 
 // A transport-neutral way to call methods on one server. Generated clients
 // (protoc-gen-dualrpc) are written against this interface only; the gRPC
-// channel and the framed channel implement it. Thread-safe: many calls may
+// channel and the raw channel implement it. Thread-safe: many calls may
 // run at once from many threads.
+//
+// Destruction (every implementation keeps all of this):
+// - A Channel may be destroyed on any thread, including inside one of its
+//   own done callbacks, and with calls in flight.
+// - Destruction cancels the calls in flight. Each call's done still runs
+//   exactly once: with the call's own result if that arrived first, else
+//   with CANCELLED (or UNAVAILABLE if the connection was lost first).
+// - Destroyed outside its dones, a Channel has run every call's done by the
+//   time its destructor returns (the destructor may wait for dones that are
+//   running on the transport's threads). Destroyed inside one of its dones,
+//   it cannot wait for the transport's other threads: other calls' dones may
+//   then run after the destructor returns, on those threads.
+// - A done must not use the Channel being destroyed, and no call may be
+//   started on a Channel once its destruction has begun.
 class Channel {
  public:
+  // See "Destruction" above.
   virtual ~Channel() = default;
 
   // Starts a unary call of `method`, a gRPC path such as

@@ -17,9 +17,45 @@ namespace dualrpc::rpc {
 
 // Typed unary calls over any Channel; what generated clients are made of.
 
-// Calls `method` and blocks until it completes. Must not be called where
-// blocking would stop the channel from completing the call (for example
-// inside another call's done on a transport thread).
+// What a Channel breaking its contract by destroying a done without running
+// it completes the call with (as the raw server answers a dropped server
+// call), so that no caller waits forever.
+inline absl::Status DroppedCallStatus() {
+  return absl::InternalError("the channel dropped the call without completing it");
+}
+
+// The done of a blocking call: stores the call's status in `*status`, then
+// notifies `*finished`; both must outlive it. Completes the call with
+// DroppedCallStatus() if destroyed without having run, so a waiter never
+// hangs on a dropped call. Two pointers: stored inline in a UnaryDone (no
+// allocation).
+class WaitingDone {
+ public:
+  WaitingDone(absl::Status* status, absl::Notification* finished)
+      : status_(status), finished_(finished) {}
+  WaitingDone(WaitingDone&& other) noexcept
+      : status_(std::exchange(other.status_, nullptr)), finished_(other.finished_) {}
+  WaitingDone& operator=(WaitingDone&&) = delete;
+  ~WaitingDone() {
+    if (status_ != nullptr) Finish(DroppedCallStatus());
+  }
+
+  void operator()(absl::Status status) && { Finish(std::move(status)); }
+
+ private:
+  void Finish(absl::Status status) {
+    *std::exchange(status_, nullptr) = std::move(status);
+    finished_->Notify();
+  }
+
+  absl::Status* status_;  // nullptr once run (or moved from).
+  absl::Notification* finished_;
+};
+
+// Calls `method` and blocks until it completes, also when the channel
+// breaks its contract and drops the call (INTERNAL, DroppedCallStatus()).
+// Must not be called where blocking would stop the channel from completing
+// the call (for example inside another call's done on a transport thread).
 template <typename Response>
 absl::StatusOr<Response> CallUnaryAndWait(
     Channel& channel, absl::string_view method,
@@ -27,18 +63,17 @@ absl::StatusOr<Response> CallUnaryAndWait(
   Response response;
   absl::Status status;
   absl::Notification finished;
-  channel.StartUnaryCall(method, request, &response, options,
-                         [&status, &finished](absl::Status call_status) {
-                           status = std::move(call_status);
-                           finished.Notify();
-                         });
+  channel.StartUnaryCall(
+      method, request, &response, options,
+      WaitingDone(&status, &finished));
   finished.WaitForNotification();
   if (!status.ok()) return status;
   return response;
 }
 
 // Starts `method`. `done` runs exactly once, on any thread (possibly before
-// this returns), with the response or the failure.
+// this returns), with the response or the failure; with INTERNAL
+// (DroppedCallStatus()) if the channel drops the call without completing it.
 template <typename Response>
 void StartTypedUnaryCall(
     Channel& channel, absl::string_view method,
@@ -51,19 +86,36 @@ void StartTypedUnaryCall(
     Response response;
     absl::AnyInvocable<void(absl::StatusOr<Response>) &&> done;
   };
+  // Completes the call with DroppedCallStatus() if destroyed without having
+  // run.
+  class TypedDone {
+   public:
+    explicit TypedDone(std::unique_ptr<Pending> pending)
+        : pending_(std::move(pending)) {}
+    TypedDone(TypedDone&&) noexcept = default;
+    TypedDone& operator=(TypedDone&&) = delete;
+    ~TypedDone() {
+      if (pending_ != nullptr) std::move(*this)(DroppedCallStatus());
+    }
+
+    void operator()(absl::Status status) && {
+      std::unique_ptr<Pending> pending = std::move(pending_);
+      if (!status.ok()) {
+        std::move(pending->done)(std::move(status));
+        return;
+      }
+      std::move(pending->done)(std::move(pending->response));
+    }
+
+   private:
+    std::unique_ptr<Pending> pending_;  // nullptr once run (or moved from).
+  };
   auto pending = std::make_unique<Pending>();
   pending->done = std::move(done);
-  // Taken before `pending` moves into the callback below.
+  // Taken before `pending` moves into the done below.
   Response* response_slot = &pending->response;
-  channel.StartUnaryCall(
-      method, request, response_slot, options,
-      [pending = std::move(pending)](absl::Status status) mutable {
-        if (!status.ok()) {
-          std::move(pending->done)(std::move(status));
-          return;
-        }
-        std::move(pending->done)(std::move(pending->response));
-      });
+  channel.StartUnaryCall(method, request, response_slot, options,
+                         TypedDone(std::move(pending)));
 }
 
 }  // namespace dualrpc::rpc

@@ -1,15 +1,12 @@
 #ifndef DUALRPC_RAW_CLIENT_RAW_CHANNEL_H_
 #define DUALRPC_RAW_CLIENT_RAW_CHANNEL_H_
 
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "dualrpc/net/event_loop.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/channel.h"
 
@@ -21,7 +18,9 @@ struct RawChannelOptions {
   int connections = 1;
   // What this client sends and accepts (docs/PROTOCOL.md §4.3).
   FrameLimits limits;
-  // Longest wait for a TCP connect.
+  // Longest wait for one TCP connect (all of the server's resolved
+  // addresses); InfiniteDuration() waits as long as the kernel keeps trying.
+  // A connect never blocks the I/O thread either way.
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
@@ -38,47 +37,49 @@ struct RawChannelOptions {
 // round-robin. `done` callbacks run on the I/O thread: they must not block
 // on another call of this channel.
 //
-// Connections are opened lazily and reopened after a failure (the calls that
-// were on a lost connection fail with UNAVAILABLE; later calls reconnect).
-// After a GOAWAY the connection finishes its calls and new calls go to a
-// fresh connection. Deadlines are enforced locally (DEADLINE_EXCEEDED, then
-// CANCEL to the server) as well as by the server.
+// Connections are opened lazily, without blocking the I/O thread
+// (ClientConnection), and reopened after a failure (the calls that were on
+// a lost connection fail with UNAVAILABLE; later calls reconnect). A
+// connection that is connecting holds its calls (each bounded by its
+// deadline) and never delays the calls of the others. The host name is
+// resolved once, at the first connect (see ServerAddress). After a GOAWAY
+// the connection finishes its calls and new calls go to a fresh connection.
+// Deadlines are enforced locally (DEADLINE_EXCEEDED, then CANCEL to the
+// server) as well as by the server.
+//
+// Destruction keeps rpc::Channel's contract. Off the I/O thread the
+// destructor fails every call in flight with CANCELLED (unless its response
+// came first), joins the I/O thread and returns after the last done. On the
+// I/O thread (inside a done) it cannot join: the calls on its connections
+// fail inline, before it returns; calls that other threads posted just
+// before and that the loop has not taken yet fail with CANCELLED right
+// after, on the I/O thread. The thread is detached: it finishes its loop
+// iteration (the stack below the done), frees the connections and the loop,
+// and exits on its own, soon after.
 class RawChannel final : public rpc::Channel {
  public:
-  // `host_port`: "HOST:PORT". Does not connect yet.
+  // `host_port`: "HOST:PORT". Does not resolve or connect yet.
   static absl::StatusOr<std::shared_ptr<RawChannel>> Create(
       std::string host_port, RawChannelOptions options = {});
-  // Fails calls still in flight with CANCELLED and joins the I/O thread.
   ~RawChannel() override;
+
+  RawChannel(const RawChannel&) = delete;
+  RawChannel& operator=(const RawChannel&) = delete;
 
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
                       const rpc::CallOptions& options, rpc::UnaryDone done) override;
 
-  class Connection;  // Loop-owned; defined in the .cc.
-  struct Outgoing;
-
  private:
-  RawChannel(std::string host_port, RawChannelOptions options,
-                std::unique_ptr<net::EventLoop> loop);
-  // Loop thread.
-  void Send(std::unique_ptr<Outgoing> call);
-  // Loop thread. The next connection round-robin, replacing one that got
-  // GOAWAY (kept in retiring_ until its calls finish).
-  Connection* PickConnection();
+  // The loop and everything on it; defined in the .cc. Shared with the I/O
+  // thread, which frees it when the channel was destroyed on that thread.
+  class Core;
 
-  const std::string host_port_;
-  const RawChannelOptions options_;
-  std::unique_ptr<net::EventLoop> loop_;
+  explicit RawChannel(std::shared_ptr<Core> core);
+
+  const std::shared_ptr<Core> core_;
   std::thread io_thread_;
-  std::atomic<unsigned> next_connection_{0};
-  // Loop thread only.
-  std::vector<std::unique_ptr<Connection>> connections_;
-  // Connections that received GOAWAY, kept until their calls finish.
-  std::vector<std::unique_ptr<Connection>> retiring_;
-  // The connection whose response's done is running, if any.
-  Connection* completing_ = nullptr;
 };
 
 }  // namespace dualrpc::raw

@@ -1,0 +1,182 @@
+#ifndef DUALRPC_RAW_CLIENT_CLIENT_CONNECTION_H_
+#define DUALRPC_RAW_CLIENT_CLIENT_CONNECTION_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "google/protobuf/message_lite.h"
+#include "dualrpc/net/buffer.h"
+#include "dualrpc/net/connector.h"
+#include "dualrpc/net/event_loop.h"
+#include "dualrpc/net/socket_ops.h"
+#include "dualrpc/net/tcp_connection.h"
+#include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
+#include "dualrpc/rpc/call.h"
+
+namespace dualrpc::raw {
+
+// Where a call's response goes, and when it expires.
+struct CallTarget {
+  google::protobuf::MessageLite* response = nullptr;
+  rpc::Metadata* response_metadata = nullptr;
+  absl::Time deadline = absl::InfiniteFuture();
+};
+
+// A call encoded off the loop and posted to it. Its done runs exactly once:
+// whoever takes `done` leaves nullptr behind, and an OutgoingCall destroyed
+// with its done still set (a post refused by a stopped loop, a queued task
+// destroyed with the mailbox) completes it with CANCELLED.
+struct OutgoingCall {
+  OutgoingCall() = default;
+  ~OutgoingCall();
+  OutgoingCall(const OutgoingCall&) = delete;
+  OutgoingCall& operator=(const OutgoingCall&) = delete;
+
+  // A complete REQUEST frame; its call id is filled in on the loop.
+  net::Buffer frame;
+  CallTarget target;
+  rpc::UnaryDone done;
+};
+
+// The server a RawChannel's connections connect to, resolved once for all
+// of them. Loop thread only; outlives the connections.
+class ServerAddress {
+ public:
+  explicit ServerAddress(std::string host_port) : host_port_(std::move(host_port)) {}
+
+  const std::string& host_port() const { return host_port_; }
+
+  // The addresses of host_port(), resolved by the first call that succeeds
+  // and kept (a later DNS change is not seen). A numeric address never
+  // blocks; a host name blocks the loop thread in getaddrinfo during that
+  // one call, at a connection's first connect, never per call.
+  // TODO(perf): resolve host names off the loop.
+  absl::StatusOr<std::vector<net::SocketAddress>> Addresses();
+
+ private:
+  const std::string host_port_;
+  std::vector<net::SocketAddress> resolved_;
+};
+
+// One TCP connection of a RawChannel and the calls waiting on it: the
+// client side of docs/PROTOCOL.md on one socket, reconnecting on demand.
+//
+// Loop thread only; owned by the channel's loop state and destroyed on the
+// loop, never inside one of its own callbacks. `completing` (shared by the
+// channel's connections) names the connection whose response's done is
+// running, so that a call started from that done can follow it.
+//
+// Connecting never blocks the loop: the first call (or the first after the
+// connection was lost) starts a net::Connector; calls sent meanwhile are
+// assigned their ids and staged behind the preface, each bounded by its own
+// deadline, and leave when the socket connects, or fail with UNAVAILABLE
+// when the connect fails. Dones run inside Abort(), inside SendNow() (a call
+// that cannot be encoded) and from loop callbacks; never inside Send(). A
+// done may start calls and may destroy the RawChannel (which Abort()s this
+// connection): every method checks its state again after running a done.
+class ClientConnection final : private net::TcpConnection::Handler {
+ public:
+  struct Options {
+    // What this client sends and accepts (docs/PROTOCOL.md §4.3).
+    FrameLimits limits;
+    // Longest wait for a TCP connect; InfiniteDuration() sets no timer.
+    absl::Duration connect_timeout = absl::Seconds(5);
+  };
+
+  ClientConnection(net::EventLoop* loop, ServerAddress* server,
+                   const Options& options, ClientConnection** completing);
+  // Fails the calls still waiting with CANCELLED.
+  ~ClientConnection();
+
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
+
+  // False once the server sent GOAWAY: new calls belong on a new connection.
+  bool accepting() const { return !going_away_; }
+  // Open and taking calls: SendNow() may be used.
+  bool connected() const {
+    return tcp_ != nullptr && !going_away_ &&
+           tcp_->state() == net::TcpConnection::State::kConnected;
+  }
+  // Nothing waits on it and it will take no new calls.
+  bool retired() const { return going_away_ && pending_.empty(); }
+
+  // A call encoded off the loop (posted). Connects first if there is no
+  // socket; the call waits for the connect.
+  void Send(OutgoingCall* call);
+
+  // Only while connected(): a call started on the loop, encoded straight
+  // into the output buffer, no intermediate frame.
+  void SendNow(absl::string_view method, std::uint64_t timeout_micros,
+               const rpc::Metadata& metadata,
+               const google::protobuf::MessageLite& request,
+               const CallTarget& target, rpc::UnaryDone done);
+
+  // Stops connecting or closes the socket now; every waiting call fails
+  // with `reason`.
+  void Abort(const absl::Status& reason);
+
+ private:
+  struct Pending {
+    google::protobuf::MessageLite* response = nullptr;
+    rpc::Metadata* response_metadata = nullptr;
+    rpc::UnaryDone done;
+    net::EventLoop::TimerId timer;
+  };
+
+  // Where frames go: the socket's output, or the staging buffer while the
+  // connect is in progress.
+  net::Buffer* output() { return tcp_ != nullptr ? tcp_->output() : &staged_; }
+  void ScheduleFlush() {
+    if (tcp_ != nullptr) tcp_->ScheduleFlush();
+  }
+
+  // Waits for the response to `call_id`, whose frame is in output().
+  void Track(std::uint32_t call_id, const CallTarget& target, rpc::UnaryDone done);
+  void StartConnect();
+  void OnConnected(absl::StatusOr<base::ScopedFd> fd);
+
+  // TcpConnection::Handler
+  void OnInput(net::Buffer* input) override;
+  void OnPeerEof() override;
+  void OnClosed(const absl::Status& reason) override;
+
+  void HandleFrame(const FrameHeader& header, absl::string_view payload);
+  void HandleResponse(std::uint32_t call_id, absl::string_view payload);
+  absl::Status DecodeResponse(absl::string_view payload,
+                              google::protobuf::MessageLite* response,
+                              rpc::Metadata* response_metadata) const;
+  void HandleGoaway(absl::string_view payload);
+  void OnDeadline(std::uint32_t call_id);
+  // Ends one waiting call with `status` (never OK: no response to fill).
+  void Complete(std::uint32_t call_id, absl::Status status);
+  void FailAll(const absl::Status& status);
+  // Closes the socket, if there is one still open.
+  void CloseSocket(const absl::Status& reason);
+
+  net::EventLoop* const loop_;
+  ServerAddress* const server_;
+  const Options options_;
+  ClientConnection** const completing_;
+  net::Connector connector_;
+  // The preface and the frames of calls sent while connecting.
+  net::Buffer staged_;
+  std::unique_ptr<net::TcpConnection> tcp_;
+  std::unique_ptr<FrameDecoder> decoder_;
+  absl::flat_hash_map<std::uint32_t, Pending> pending_;
+  // Strictly increasing per connection (§3.3), across reconnects too.
+  std::uint32_t next_call_id_ = 1;
+  bool going_away_ = false;
+};
+
+}  // namespace dualrpc::raw
+
+#endif  // DUALRPC_RAW_CLIENT_CLIENT_CONNECTION_H_
