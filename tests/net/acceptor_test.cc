@@ -4,6 +4,7 @@
 #include "dualrpc/net/acceptor.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -50,12 +51,32 @@ class AcceptorTest : public ::testing::Test {
 
   // A connected client, and its address as the server sees it.
   std::pair<base::ScopedFd, std::string> ConnectClient() {
-    absl::StatusOr<base::ScopedFd> client = Connect(address_, absl::Seconds(5));
+    absl::StatusOr<base::ScopedFd> client = ConnectWithin(absl::Seconds(5));
     EXPECT_TRUE(client.ok()) << client.status();
     if (!client.ok()) return {};
     absl::StatusOr<SocketAddress> local = LocalAddress(client->get());
     EXPECT_TRUE(local.ok()) << local.status();
     return {*std::move(client), local.ok() ? local->ToHostPort() : ""};
+  }
+
+  // A blocking connect for the test's own thread: the socket_ops steps the
+  // Connector takes, waiting for writability here with poll().
+  absl::StatusOr<base::ScopedFd> ConnectWithin(absl::Duration timeout) {
+    absl::StatusOr<std::vector<SocketAddress>> addresses = Resolve(address_);
+    if (!addresses.ok()) return addresses.status();
+    bool in_progress = false;
+    absl::StatusOr<base::ScopedFd> fd =
+        StartConnect(addresses->front(), &in_progress);
+    if (!fd.ok() || !in_progress) return fd;
+    pollfd writable{fd->get(), POLLOUT, 0};
+    if (::poll(&writable, 1, absl::ToInt64Milliseconds(timeout)) != 1) {
+      return absl::DeadlineExceededError("connect did not finish");
+    }
+    if (absl::Status done = FinishConnect(fd->get(), addresses->front());
+        !done.ok()) {
+      return done;
+    }
+    return fd;
   }
 
   bool WaitForAccepted(std::size_t count) {

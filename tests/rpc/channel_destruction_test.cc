@@ -28,6 +28,7 @@
 #include "google/protobuf/empty.pb.h"
 #include "gtest/gtest.h"
 #include "rpc/inventory_service.h"
+#include "testing/wait.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -140,7 +141,7 @@ class ChannelDestructionTest : public ::testing::TestWithParam<std::string> {
                          outcomes->Record(i, held.status());
                        });
     }
-    service_.WaitForHeldCalls(count);
+    ASSERT_TRUE(service_.WaitForHeldCalls(count, dualrpc_testing::kWaitTimeout));
   }
 
   // Declared in dependency order: servers stopped before the service goes.
