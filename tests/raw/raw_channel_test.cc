@@ -4,6 +4,8 @@
 // a connect that never completes stalling neither the I/O thread nor the
 // channel's other connection.
 
+#include "dualrpc/raw/client/raw_channel.h"
+
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,13 +22,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
+#include "dualrpc/net/socket_ops.h"
+#include "dualrpc/raw/server/raw_server.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "dualrpc/net/socket_ops.h"
-#include "dualrpc/raw/client/raw_channel.h"
-#include "dualrpc/raw/server/raw_server.h"
-#include "dualrpc/rpc/service_registry.h"
 #include "testing/status_matchers.h"
 #include "testing/unary_method.h"
 #include "testing/wait.h"
@@ -49,29 +50,36 @@ constexpr char kPeer[] = "/test.Parking/Peer";
 class Parking {
  public:
   void Register(rpc::ServiceRegistry* registry) {
-    ASSERT_THAT(registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-                    kEcho, [](rpc::ServerCallContext*, const v1::EchoRequest& request,
-                              v1::EchoResponse* response, rpc::UnaryDone done) {
-                      response->set_payload(request.payload());
-                      std::move(done)(absl::OkStatus());
-                    })),
-                IsOk());
+    ASSERT_THAT(
+        registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+            kEcho,
+            [](rpc::ServerCallContext*, const v1::EchoRequest& request,
+               v1::EchoResponse* response, rpc::UnaryDone done) {
+              response->set_payload(request.payload());
+              std::move(done)(absl::OkStatus());
+            })),
+        IsOk());
     // Answers with the caller's address: which connection the call came on.
-    ASSERT_THAT(registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-                    kPeer, [](rpc::ServerCallContext* context, const v1::EchoRequest&,
-                              v1::EchoResponse* response, rpc::UnaryDone done) {
-                      response->set_payload(context->peer());
-                      std::move(done)(absl::OkStatus());
-                    })),
-                IsOk());
-    ASSERT_THAT(registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-                    kPark, [this](rpc::ServerCallContext* context, const v1::EchoRequest& request,
-                                  v1::EchoResponse* response, rpc::UnaryDone done) {
-                      response->set_payload(request.payload());
-                      absl::MutexLock lock(&mu_);
-                      parked_.push_back({context, std::move(done)});
-                    })),
-                IsOk());
+    ASSERT_THAT(
+        registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+            kPeer,
+            [](rpc::ServerCallContext* context, const v1::EchoRequest&,
+               v1::EchoResponse* response, rpc::UnaryDone done) {
+              response->set_payload(context->peer());
+              std::move(done)(absl::OkStatus());
+            })),
+        IsOk());
+    ASSERT_THAT(
+        registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+            kPark,
+            [this](rpc::ServerCallContext* context,
+                   const v1::EchoRequest& request, v1::EchoResponse* response,
+                   rpc::UnaryDone done) {
+              response->set_payload(request.payload());
+              absl::MutexLock lock(&mu_);
+              parked_.push_back({context, std::move(done)});
+            })),
+        IsOk());
   }
 
   // True once at least `n` calls are parked; false if that did not happen
@@ -79,7 +87,8 @@ class Parking {
   bool WaitForParked(std::size_t n, absl::Duration timeout = kWaitTimeout) {
     absl::MutexLock lock(&mu_);
     wanted_ = n;
-    return mu_.AwaitWithTimeout(absl::Condition(this, &Parking::EnoughParked), timeout);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Parking::EnoughParked),
+                                timeout);
   }
 
   bool AnyCancelled() {
@@ -226,7 +235,8 @@ TEST_F(RawChannelTest, ReconnectsAfterTheServerWentAway) {
   ASSERT_THAT(Call(*channel_, kEcho, "first"), IsOkAndHolds("first"));
   const std::string address = server_->address();
   server_.reset();  // Drains and closes: the connection is gone.
-  EXPECT_THAT(Call(*channel_, kEcho, "nobody"), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Call(*channel_, kEcho, "nobody"),
+              StatusIs(absl::StatusCode::kUnavailable));
 
   server_ = StartServer(&registry_, address);
   ASSERT_NE(server_, nullptr);
@@ -251,7 +261,8 @@ TEST_F(RawChannelTest, DrainFinishesCallsInFlight) {
   EXPECT_EQ(response.payload(), "in flight");
   server_->Wait();
   // Not accepting any more: a new call cannot be served.
-  EXPECT_THAT(Call(*channel_, kEcho, "late"), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Call(*channel_, kEcho, "late"),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 // Each call starts the next from its done, on the channel's I/O thread (the
@@ -502,7 +513,8 @@ TEST_F(RawChannelTest, StalledConnectDoesNotDelayTheOtherConnection) {
 
   // The call that waited for the connect fails when the connect times out.
   ASSERT_TRUE(stalled.done.WaitForNotificationWithTimeout(kWaitTimeout));
-  EXPECT_THAT(stalled.status, StatusIs(absl::StatusCode::kUnavailable, HasSubstr("timed out")));
+  EXPECT_THAT(stalled.status,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("timed out")));
 }
 
 // An infinite connect timeout used to become poll(-1): the I/O thread hung
@@ -555,7 +567,8 @@ TEST(RawChannelNoServerTest, UnreachableServerIsUnavailable) {
   absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
       raw::RawChannel::Create("127.0.0.1:1");
   ASSERT_THAT(channel, IsOk());
-  EXPECT_THAT(Call(**channel, kEcho, "x"), StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(Call(**channel, kEcho, "x"),
+              StatusIs(absl::StatusCode::kUnavailable));
 }
 
 }  // namespace
