@@ -4,9 +4,9 @@
 #include "dualrpc/net/acceptor.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <memory>
@@ -19,20 +19,24 @@
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/socket_ops.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loop_thread.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::net {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 class AcceptorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<base::ScopedFd> listener = Listen("127.0.0.1:0", 16);
-    ASSERT_TRUE(listener.ok()) << listener.status();
+    ASSERT_THAT(listener, IsOk());
     listener_ = *std::move(listener);
     absl::StatusOr<SocketAddress> bound = LocalAddress(listener_.get());
-    ASSERT_TRUE(bound.ok()) << bound.status();
+    ASSERT_THAT(bound, IsOk());
     address_ = bound->ToHostPort();
     ASSERT_TRUE(loop_.RunOnLoop([this] {
       acceptor_ = std::make_unique<Acceptor>(
@@ -52,10 +56,10 @@ class AcceptorTest : public ::testing::Test {
   // A connected client, and its address as the server sees it.
   std::pair<base::ScopedFd, std::string> ConnectClient() {
     absl::StatusOr<base::ScopedFd> client = ConnectWithin(absl::Seconds(5));
-    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_THAT(client, IsOk());
     if (!client.ok()) return {};
     absl::StatusOr<SocketAddress> local = LocalAddress(client->get());
-    EXPECT_TRUE(local.ok()) << local.status();
+    EXPECT_THAT(local, IsOk());
     return {*std::move(client), local.ok() ? local->ToHostPort() : ""};
   }
 
@@ -102,7 +106,8 @@ class AcceptorTest : public ::testing::Test {
 };
 
 TEST_F(AcceptorTest, HandsOverEveryConnectionWithItsPeer) {
-  ASSERT_TRUE(loop_.RunOnLoop([this] { ASSERT_TRUE(acceptor_->Start().ok()); }));
+  ASSERT_TRUE(
+      loop_.RunOnLoop([this] { ASSERT_THAT(acceptor_->Start(), IsOk()); }));
   std::vector<base::ScopedFd> clients;
   std::set<std::string> client_addresses;
   for (int i = 0; i < 3; ++i) {
@@ -127,7 +132,7 @@ TEST_F(AcceptorTest, HandsOverEveryConnectionWithItsPeer) {
 
 TEST_F(AcceptorTest, StoppedAcceptorLeavesConnectionsInTheBacklog) {
   ASSERT_TRUE(loop_.RunOnLoop([this] {
-    ASSERT_TRUE(acceptor_->Start().ok());
+    ASSERT_THAT(acceptor_->Start(), IsOk());
     EXPECT_TRUE(acceptor_->accepting());
     acceptor_->Stop();
     EXPECT_FALSE(acceptor_->accepting());
@@ -138,7 +143,8 @@ TEST_F(AcceptorTest, StoppedAcceptorLeavesConnectionsInTheBacklog) {
   ASSERT_TRUE(loop_.RunOnLoop([] {}));
   EXPECT_EQ(accepted_count(), 0u);
 
-  ASSERT_TRUE(loop_.RunOnLoop([this] { ASSERT_TRUE(acceptor_->Start().ok()); }));
+  ASSERT_TRUE(
+      loop_.RunOnLoop([this] { ASSERT_THAT(acceptor_->Start(), IsOk()); }));
   ASSERT_TRUE(WaitForAccepted(1));
   absl::MutexLock lock(&mu_);
   EXPECT_EQ(peers_, std::set<std::string>{address});
@@ -146,9 +152,9 @@ TEST_F(AcceptorTest, StoppedAcceptorLeavesConnectionsInTheBacklog) {
 
 TEST_F(AcceptorTest, StartTwiceIsOneWatch) {
   ASSERT_TRUE(loop_.RunOnLoop([this] {
-    ASSERT_TRUE(acceptor_->Start().ok());
+    ASSERT_THAT(acceptor_->Start(), IsOk());
     // A second epoll ADD of the same fd would fail with EEXIST.
-    EXPECT_TRUE(acceptor_->Start().ok());
+    EXPECT_THAT(acceptor_->Start(), IsOk());
   }));
   auto [client, address] = ConnectClient();
   ASSERT_TRUE(WaitForAccepted(1));

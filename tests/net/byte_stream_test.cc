@@ -15,10 +15,15 @@
 
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::net {
 namespace {
+
+using ::dualrpc_testing::IsOk;
+using ::testing::Not;
 
 class PlainTcpStreamTest : public ::testing::Test {
  protected:
@@ -54,7 +59,7 @@ TEST_F(PlainTcpStreamTest, ReadAppendsWhatArrived) {
   Buffer buffer;
   buffer.Append("x");
   absl::StatusOr<Transfer> read = stream_->ReadInto(&buffer);
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_THAT(read, IsOk());
   EXPECT_EQ(read->bytes, 5u);
   EXPECT_FALSE(read->eof);
   EXPECT_EQ(buffer.View(), "xhello");
@@ -63,7 +68,7 @@ TEST_F(PlainTcpStreamTest, ReadAppendsWhatArrived) {
 TEST_F(PlainTcpStreamTest, ReadWithNothingPendingWouldBlockOnReadable) {
   Buffer buffer;
   absl::StatusOr<Transfer> read = stream_->ReadInto(&buffer);
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_THAT(read, IsOk());
   EXPECT_TRUE(read->would_block());
   EXPECT_EQ(read->resume_on, Readiness::kReadable);
   EXPECT_EQ(buffer.readable_bytes(), 0u);
@@ -74,10 +79,10 @@ TEST_F(PlainTcpStreamTest, ReadAfterPeerClosedIsEof) {
   peer_ = base::ScopedFd();
   Buffer buffer;
   absl::StatusOr<Transfer> read = stream_->ReadInto(&buffer);
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_THAT(read, IsOk());
   EXPECT_EQ(read->bytes, 4u);
   read = stream_->ReadInto(&buffer);
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_THAT(read, IsOk());
   EXPECT_TRUE(read->eof);
   EXPECT_FALSE(read->would_block());
   EXPECT_EQ(buffer.View(), "last");
@@ -87,7 +92,7 @@ TEST_F(PlainTcpStreamTest, WriteSendsAndConsumes) {
   Buffer buffer;
   buffer.Append("abc");
   absl::StatusOr<Transfer> written = stream_->WriteFrom(&buffer);
-  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_THAT(written, IsOk());
   EXPECT_EQ(written->bytes, 3u);
   EXPECT_EQ(buffer.readable_bytes(), 0u);
   EXPECT_EQ(PeerRead(), "abc");
@@ -98,13 +103,13 @@ TEST_F(PlainTcpStreamTest, WriteToAFullSocketStopsShortAndResumesOnWritable) {
   Buffer buffer;
   buffer.Append(std::string(16 * 1024 * 1024, 'z'));
   absl::StatusOr<Transfer> written = stream_->WriteFrom(&buffer);
-  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_THAT(written, IsOk());
   EXPECT_GT(written->bytes, 0u);
   ASSERT_GT(buffer.readable_bytes(), 0u);
   EXPECT_EQ(written->resume_on, Readiness::kWritable);
   const std::size_t left = buffer.readable_bytes();
   written = stream_->WriteFrom(&buffer);
-  ASSERT_TRUE(written.ok()) << written.status();
+  ASSERT_THAT(written, IsOk());
   EXPECT_TRUE(written->would_block());
   EXPECT_EQ(written->resume_on, Readiness::kWritable);
   EXPECT_EQ(buffer.readable_bytes(), left);
@@ -115,7 +120,7 @@ TEST_F(PlainTcpStreamTest, WriteToAClosedPeerIsAnErrorNotASignal) {
   Buffer buffer;
   buffer.Append("nobody listens");
   absl::StatusOr<Transfer> written = stream_->WriteFrom(&buffer);
-  EXPECT_FALSE(written.ok());
+  EXPECT_THAT(written, Not(IsOk()));
   EXPECT_EQ(buffer.View(), "nobody listens");
 }
 
@@ -128,12 +133,12 @@ TEST_F(PlainTcpStreamTest, ShutdownWriteEndsOurDirectionOnly) {
   PeerWrite("still open");
   Buffer buffer;
   absl::StatusOr<Transfer> read = stream_->ReadInto(&buffer);
-  ASSERT_TRUE(read.ok()) << read.status();
+  ASSERT_THAT(read, IsOk());
   EXPECT_EQ(buffer.View(), "still open");
 }
 
 TEST_F(PlainTcpStreamTest, PendingErrorIsNeverOk) {
-  EXPECT_FALSE(stream_->PendingError().ok());
+  EXPECT_THAT(stream_->PendingError(), Not(IsOk()));
 }
 
 TEST_F(PlainTcpStreamTest, OwnsItsFd) {

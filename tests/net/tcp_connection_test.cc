@@ -18,11 +18,15 @@
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/net/byte_stream.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loop_thread.h"
+#include "testing/status_matchers.h"
 
 namespace dualrpc::net {
 namespace {
+
+using ::dualrpc_testing::IsOk;
 
 constexpr char kXor = 0x5a;
 
@@ -159,7 +163,7 @@ class TcpConnectionStreamTest : public ::testing::Test {
           loop_.loop(), std::move(stream), TcpConnection::Options(),
           &handler_);
       handler_.connection = connection_.get();
-      ASSERT_TRUE(connection_->Start().ok());
+      ASSERT_THAT(connection_->Start(), IsOk());
     }));
   }
 
@@ -208,7 +212,7 @@ TEST_F(TcpConnectionStreamTest, PlainSocketConstructorIsAPlainStream) {
     connection_ = std::make_unique<TcpConnection>(
         loop_.loop(), std::move(local_), TcpConnection::Options(), &handler_);
     handler_.connection = connection_.get();
-    ASSERT_TRUE(connection_->Start().ok());
+    ASSERT_THAT(connection_->Start(), IsOk());
   }));
   PeerWrite("ping");
   EXPECT_EQ(PeerRead(9), "pong:ping");
