@@ -78,7 +78,8 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
   if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
     return base::PosixError(absl::StrCat("bind ", host_port), errno);
   }
-  if (::listen(fd.get(), backlog) != 0) return base::PosixError("listen", errno);
+  if (::listen(fd.get(), backlog) != 0)
+    return base::PosixError("listen", errno);
   sockaddr_storage bound{};
   socklen_t length = sizeof bound;
   if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&bound), &length) !=
@@ -95,7 +96,7 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port, int backlog) {
 }
 
 absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
-                                    bool non_blocking) {
+                                          bool non_blocking) {
   AddressList addresses;
   if (absl::Status resolved = Resolve(host_port, /*passive=*/false, &addresses);
       !resolved.ok()) {
@@ -105,13 +106,14 @@ absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
       absl::UnavailableError(absl::StrCat("no address for ", host_port));
   for (const addrinfo* ai = addresses.head; ai != nullptr; ai = ai->ai_next) {
     base::ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-                         ai->ai_protocol));
+                               ai->ai_protocol));
     if (!fd.valid()) {
       last_error = base::PosixError("socket", errno);
       continue;
     }
     if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
-      last_error = base::PosixError(absl::StrCat("connect to ", host_port), errno);
+      last_error =
+          base::PosixError(absl::StrCat("connect to ", host_port), errno);
       continue;
     }
     SetNoDelay(fd.get());

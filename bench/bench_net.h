@@ -26,7 +26,7 @@ absl::StatusOr<Listener> ListenTcp(absl::string_view host_port,
 
 // A connected TCP socket with TCP_NODELAY, non-blocking if asked.
 absl::StatusOr<base::ScopedFd> ConnectTcp(absl::string_view host_port,
-                                    bool non_blocking);
+                                          bool non_blocking);
 
 // Sets O_NONBLOCK and TCP_NODELAY on an accepted socket.
 absl::Status PrepareAcceptedSocket(int fd);

@@ -15,9 +15,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench_net.h"
 #include "dualrpc/base/posix_error.h"
 #include "dualrpc/base/scoped_fd.h"
-#include "bench_net.h"
 #include "echo.capnp.h"
 
 namespace dualrpc::bench {
@@ -99,7 +99,8 @@ class CapnpRun {
     capnp::ReaderOptions reader_options;
     reader_options.traversalLimitInWords = kTraversalLimitWords;
     for (int i = 0; i < shape_.connections; ++i) {
-      absl::StatusOr<base::ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
+      absl::StatusOr<base::ScopedFd> fd =
+          ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
       clients_.push_back(
           std::make_unique<capnp::EzRpcClient>(fd->get(), reader_options));

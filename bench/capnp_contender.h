@@ -12,7 +12,7 @@ namespace dualrpc::bench {
 // thread), every caller a promise chain that sends its next request from
 // the previous response — many promises outstanding at once. Open loop: a
 // pacer thread hands intended start times to the loop through an eventfd,
-// as the framed channel's I/O thread gets its calls.
+// as the raw channel's I/O thread gets its calls.
 class CapnpContender final : public Contender {
  public:
   // `address` is "HOST:PORT"; `server` is not owned.

@@ -9,12 +9,12 @@
 #include <cstdio>
 #include <string>
 
-#include "dualrpc/base/heap.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "bench_net.h"
+#include "dualrpc/base/heap.h"
 #include "dualrpc/server/ready_file.h"
 #include "echo.capnp.h"
 
@@ -47,8 +47,8 @@ int Run() {
   const std::string host = listen.substr(0, listen.rfind(':'));
   if (const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
       !ready_file.empty()) {
-    absl::Status written =
-        server::WriteReadyFile(ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
+    absl::Status written = server::WriteReadyFile(
+        ready_file, {{"capnp", absl::StrCat(host, ":", port)}});
     if (!written.ok()) {
       std::fprintf(stderr, "capnp-server: %s\n", written.ToString().c_str());
       return 1;

@@ -19,7 +19,6 @@
 #include <thread>
 #include <vector>
 
-#include "dualrpc/base/heap.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -32,6 +31,7 @@
 #include "absl/time/clock.h"
 #include "capnp_contender.h"
 #include "contender.h"
+#include "dualrpc/base/heap.h"
 #include "dualrpc_contender.h"
 #include "floor_contender.h"
 #include "local_list_contender.h"

@@ -93,8 +93,8 @@ class ListOperation final : public Operation {
     request.set_page_token(std::move(page_token));
     client_->ListDirectoryAsync(
         request, NoOptions(),
-        [this, seen, done](
-            absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
+        [this, seen,
+         done](absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
           if (!response.ok()) {
             done->OnDone(response.status());
             return;

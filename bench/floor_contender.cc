@@ -14,9 +14,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "bench_net.h"
 #include "dualrpc/base/posix_error.h"
 #include "dualrpc/base/scoped_fd.h"
-#include "bench_net.h"
 #include "floor_protocol.h"
 
 namespace dualrpc::bench {
@@ -168,7 +168,8 @@ class FloorClient {
   absl::Status Connect(const std::string& address) {
     if (!epoll_fd_.valid()) return base::PosixError("epoll_create1", errno);
     for (int i = 0; i < shape_.connections; ++i) {
-      absl::StatusOr<base::ScopedFd> fd = ConnectTcp(address, /*non_blocking=*/true);
+      absl::StatusOr<base::ScopedFd> fd =
+          ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
       auto connection = std::make_unique<FloorConnection>(
           *std::move(fd), epoll_fd_.get(), &request_);

@@ -18,14 +18,14 @@
 #include <utility>
 #include <vector>
 
-#include "dualrpc/base/heap.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/synchronization/mutex.h"
-#include "dualrpc/base/scoped_fd.h"
 #include "bench_net.h"
+#include "dualrpc/base/heap.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/server/ready_file.h"
 #include "floor_protocol.h"
 
@@ -230,7 +230,8 @@ int Run() {
     }
   }
   for (std::size_t next = 0;; ++next) {
-    base::ScopedFd fd(::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    base::ScopedFd fd(
+        ::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!fd.valid()) {
       if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
       std::fprintf(stderr, "floor-server: accept: %s\n", std::strerror(errno));

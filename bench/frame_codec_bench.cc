@@ -15,12 +15,12 @@
 #include <string>
 
 #include "benchmark/benchmark.h"
-#include "dualrpc/v1/file_service.pb.h"
-#include "dualrpc/wire/v1/wire.pb.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "dualrpc/wire/v1/wire.pb.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -29,7 +29,8 @@ constexpr char kMethod[] = "/dualrpc.v1.FileService/Echo";
 
 v1::EchoResponse ResponseOfSize(std::int64_t payload_bytes) {
   v1::EchoResponse response;
-  response.set_payload(std::string(static_cast<std::size_t>(payload_bytes), 'x'));
+  response.set_payload(
+      std::string(static_cast<std::size_t>(payload_bytes), 'x'));
   return response;
 }
 
@@ -38,10 +39,11 @@ std::string RequestFrameOfSize(std::int64_t payload_bytes) {
   header.set_method(kMethod);
   header.set_timeout_micros(5000000);
   v1::EchoRequest request;
-  request.set_payload(std::string(static_cast<std::size_t>(payload_bytes), 'x'));
+  request.set_payload(
+      std::string(static_cast<std::size_t>(payload_bytes), 'x'));
   net::Buffer out;
-  if (!raw::AppendCallFrame(&out, raw::FrameType::kRequest, raw::kFlagEndStream, 1, &header,
-                       &request, raw::FrameLimits{})
+  if (!raw::AppendCallFrame(&out, raw::FrameType::kRequest, raw::kFlagEndStream,
+                            1, &header, &request, raw::FrameLimits{})
            .ok()) {
     std::abort();
   }
@@ -58,9 +60,9 @@ void BM_EncodeOkResponse(benchmark::State& state) {
   net::Buffer out(128 * 1024);
   std::uint32_t call_id = 1;
   for (auto _ : state) {
-    absl::Status appended =
-        raw::AppendCallFrame(&out, raw::FrameType::kResponse, raw::kFlagEndStream, call_id++,
-                        nullptr, &response, limits);
+    absl::Status appended = raw::AppendCallFrame(
+        &out, raw::FrameType::kResponse, raw::kFlagEndStream, call_id++,
+        nullptr, &response, limits);
     benchmark::DoNotOptimize(appended);
     benchmark::DoNotOptimize(out.Peek());
     out.RetrieveAll();
@@ -75,14 +77,15 @@ void BM_EncodeRequest(benchmark::State& state) {
   header.set_method(kMethod);
   header.set_timeout_micros(5000000);
   v1::EchoRequest request;
-  request.set_payload(std::string(static_cast<std::size_t>(state.range(0)), 'x'));
+  request.set_payload(
+      std::string(static_cast<std::size_t>(state.range(0)), 'x'));
   const raw::FrameLimits limits;
   net::Buffer out(128 * 1024);
   std::uint32_t call_id = 1;
   for (auto _ : state) {
-    absl::Status appended =
-        raw::AppendCallFrame(&out, raw::FrameType::kRequest, raw::kFlagEndStream, call_id++,
-                        &header, &request, limits);
+    absl::Status appended = raw::AppendCallFrame(&out, raw::FrameType::kRequest,
+                                                 raw::kFlagEndStream, call_id++,
+                                                 &header, &request, limits);
     benchmark::DoNotOptimize(appended);
     benchmark::DoNotOptimize(out.Peek());
     out.RetrieveAll();
@@ -100,7 +103,8 @@ void BM_DecodeFrame(benchmark::State& state) {
     input.Append(frame);
     raw::FrameDecoder::Event event = decoder.Next(&input);
     benchmark::DoNotOptimize(event.payload.data());
-    if (event.kind != raw::FrameDecoder::Event::kFrame) state.SkipWithError("decode");
+    if (event.kind != raw::FrameDecoder::Event::kFrame)
+      state.SkipWithError("decode");
     event = decoder.Next(&input);  // Consumes the frame; needs more.
     benchmark::DoNotOptimize(event.kind);
   }
@@ -118,7 +122,8 @@ void BM_DecodeRequest(benchmark::State& state) {
   for (auto _ : state) {
     input.Append(frame);
     raw::FrameDecoder::Event event = decoder.Next(&input);
-    absl::StatusOr<raw::CallPayload> parts = raw::SplitCallPayload(event.payload, limits);
+    absl::StatusOr<raw::CallPayload> parts =
+        raw::SplitCallPayload(event.payload, limits);
     if (!parts.ok() ||
         !header.ParseFromArray(parts->header.data(),
                                static_cast<int>(parts->header.size()))) {
@@ -151,8 +156,8 @@ void BM_DecodeBurst(benchmark::State& state) {
     if (frames != frames_per_burst) state.SkipWithError("decode");
   }
   state.SetItemsProcessed(state.iterations() * frames_per_burst);
-  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(
-                                                   burst.size()));
+  state.SetBytesProcessed(state.iterations() *
+                          static_cast<std::int64_t>(burst.size()));
 }
 BENCHMARK(BM_DecodeBurst)->Args({0, 1000})->Args({64, 1000});
 

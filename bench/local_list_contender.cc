@@ -19,7 +19,8 @@ namespace {
 // the number of entries.
 absl::StatusOr<int64_t> ListOnce(const std::string& path) {
   DIR* dir = ::opendir(path.c_str());
-  if (dir == nullptr) return base::PosixError(absl::StrCat("opendir ", path), errno);
+  if (dir == nullptr)
+    return base::PosixError(absl::StrCat("opendir ", path), errno);
   int64_t entries = 0;
   absl::Status status;
   while (const dirent* entry = ::readdir(dir)) {

@@ -52,7 +52,8 @@ absl::StatusOr<std::string> ServerProcess::Address(
 bool ServerProcess::Alive() const { return process_->Alive(); }
 
 absl::StatusOr<double> ServerProcess::CpuSeconds() const {
-  absl::StatusOr<std::string> stat = ReadWholeFile(absl::StrCat("/proc/", pid(), "/stat"));
+  absl::StatusOr<std::string> stat =
+      ReadWholeFile(absl::StrCat("/proc/", pid(), "/stat"));
   if (!stat.ok()) return stat.status();
   // The command name (field 2) may hold spaces: fields are counted after ")".
   const std::size_t paren = stat->rfind(')');
@@ -72,7 +73,8 @@ absl::StatusOr<double> ServerProcess::CpuSeconds() const {
 }
 
 absl::StatusOr<int64_t> ServerProcess::PeakRssBytes() const {
-  absl::StatusOr<std::string> status = ReadWholeFile(absl::StrCat("/proc/", pid(), "/status"));
+  absl::StatusOr<std::string> status =
+      ReadWholeFile(absl::StrCat("/proc/", pid(), "/status"));
   if (!status.ok()) return status.status();
   for (absl::string_view line : absl::StrSplit(*status, '\n')) {
     if (!absl::ConsumePrefix(&line, "VmHWM:")) continue;

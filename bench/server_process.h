@@ -50,7 +50,9 @@ class ServerProcess {
   // Starts a new VmHWM period (writes 5 to /proc/PID/clear_refs).
   absl::Status ResetPeakRss() const;
   // Pins every thread of the server (see PinProcess).
-  absl::Status Pin(const cpu_set_t& cpus) const { return PinProcess(pid(), cpus); }
+  absl::Status Pin(const cpu_set_t& cpus) const {
+    return PinProcess(pid(), cpus);
+  }
   // Still running?
   bool Alive() const;
 

@@ -31,7 +31,8 @@ absl::StatusOr<WorkDir> WorkDir::Create(bool keep) {
       tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/dualrpc-bench-XXXXXX");
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  if (::mkdtemp(buffer.data()) == nullptr) return base::PosixError("mkdtemp", errno);
+  if (::mkdtemp(buffer.data()) == nullptr)
+    return base::PosixError("mkdtemp", errno);
   WorkDir dir(buffer.data(), keep);
   if (::mkdir(dir.root().c_str(), 0755) != 0)
     return base::PosixError("mkdir root", errno);
@@ -54,8 +55,9 @@ absl::Status WorkDir::MakeListDirectory(const std::string& relative_path,
   for (int i = 0; i < entries; ++i) {
     const std::string name = absl::StrFormat("entry-%07d", i);
     base::ScopedFd file(::openat(dir.get(), name.c_str(),
-                           O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    if (!file.valid()) return base::PosixError(absl::StrCat("create ", name), errno);
+                                 O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (!file.valid())
+      return base::PosixError(absl::StrCat("create ", name), errno);
   }
   return absl::OkStatus();
 }

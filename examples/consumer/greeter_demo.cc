@@ -3,13 +3,13 @@
 // through the same generated client, and checks every answer. Prints one line
 // per check; exits 0 only if all pass.
 
+#include <grpcpp/grpcpp.h>
+
 #include <cstdio>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -32,7 +32,8 @@ bool CheckGreeter(const std::string& target) {
   absl::StatusOr<std::shared_ptr<dualrpc::rpc::Channel>> channel =
       dualrpc::client::CreateChannel(target);
   if (!channel.ok()) {
-    std::fprintf(stderr, "%s: %s\n", target.c_str(), channel.status().ToString().c_str());
+    std::fprintf(stderr, "%s: %s\n", target.c_str(),
+                 channel.status().ToString().c_str());
     return false;
   }
   greeter::v1::GreeterClient client(*std::move(channel));
@@ -41,33 +42,40 @@ bool CheckGreeter(const std::string& target) {
 
   greeter::v1::SayHelloRequest request;
   request.set_name("consumer");
-  absl::StatusOr<greeter::v1::SayHelloResponse> response = client.SayHello(request, options);
+  absl::StatusOr<greeter::v1::SayHelloResponse> response =
+      client.SayHello(request, options);
   if (!response.ok() || response->greeting() != "Hello, consumer!") {
     std::fprintf(stderr, "%s SayHello: %s\n", target.c_str(),
-                 response.ok() ? ("wrong greeting: " + response->greeting()).c_str()
-                               : response.status().ToString().c_str());
+                 response.ok()
+                     ? ("wrong greeting: " + response->greeting()).c_str()
+                     : response.status().ToString().c_str());
     return false;
   }
-  std::printf("%s SayHello: %s\n", target.c_str(), response->greeting().c_str());
+  std::printf("%s SayHello: %s\n", target.c_str(),
+              response->greeting().c_str());
 
-  // The implementation's status reaches the caller unchanged on both transports.
+  // The implementation's status reaches the caller unchanged on both
+  // transports.
   absl::StatusOr<greeter::v1::SayHelloResponse> refused =
       client.SayHello(greeter::v1::SayHelloRequest(), options);
   if (refused.status().code() != absl::StatusCode::kInvalidArgument) {
-    std::fprintf(stderr, "%s SayHello(\"\"): want INVALID_ARGUMENT, got %s\n", target.c_str(),
-                 refused.status().ToString().c_str());
+    std::fprintf(stderr, "%s SayHello(\"\"): want INVALID_ARGUMENT, got %s\n",
+                 target.c_str(), refused.status().ToString().c_str());
     return false;
   }
-  std::printf("%s SayHello(\"\"): %s\n", target.c_str(), refused.status().ToString().c_str());
+  std::printf("%s SayHello(\"\"): %s\n", target.c_str(),
+              refused.status().ToString().c_str());
   return true;
 }
 
 int Run() {
   greeter::GreeterService service;
   dualrpc::rpc::ServiceRegistry registry;
-  if (absl::Status registered = greeter::v1::RegisterGreeter(&service, &registry);
+  if (absl::Status registered =
+          greeter::v1::RegisterGreeter(&service, &registry);
       !registered.ok()) {
-    std::fprintf(stderr, "RegisterGreeter: %s\n", registered.ToString().c_str());
+    std::fprintf(stderr, "RegisterGreeter: %s\n",
+                 registered.ToString().c_str());
     return 1;
   }
 
@@ -75,18 +83,21 @@ int Run() {
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> grpc_services =
       dualrpc::grpc::MakeGrpcServices(registry);
   if (!grpc_services.ok()) {
-    std::fprintf(stderr, "MakeGrpcServices: %s\n", grpc_services.status().ToString().c_str());
+    std::fprintf(stderr, "MakeGrpcServices: %s\n",
+                 grpc_services.status().ToString().c_str());
     return 1;
   }
   std::vector<::grpc::Service*> service_pointers;
-  for (const auto& grpc_service : *grpc_services) service_pointers.push_back(grpc_service.get());
+  for (const auto& grpc_service : *grpc_services)
+    service_pointers.push_back(grpc_service.get());
   dualrpc::grpc::GrpcServerOptions grpc_options;
   grpc_options.listen_address = "127.0.0.1:0";
   grpc_options.health_service_names = registry.ServiceNames();
   absl::StatusOr<std::unique_ptr<dualrpc::grpc::GrpcServer>> grpc_server =
       dualrpc::grpc::GrpcServer::Start(grpc_options, service_pointers);
   if (!grpc_server.ok()) {
-    std::fprintf(stderr, "GrpcServer::Start: %s\n", grpc_server.status().ToString().c_str());
+    std::fprintf(stderr, "GrpcServer::Start: %s\n",
+                 grpc_server.status().ToString().c_str());
     return 1;
   }
 
@@ -97,7 +108,8 @@ int Run() {
   absl::StatusOr<std::unique_ptr<dualrpc::raw::RawServer>> raw_server =
       dualrpc::raw::RawServer::Start(raw_options, &registry);
   if (!raw_server.ok()) {
-    std::fprintf(stderr, "RawServer::Start: %s\n", raw_server.status().ToString().c_str());
+    std::fprintf(stderr, "RawServer::Start: %s\n",
+                 raw_server.status().ToString().c_str());
     return 1;
   }
 

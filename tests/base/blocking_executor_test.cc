@@ -54,7 +54,8 @@ TEST(BlockingExecutorTest, RunsTasksOnSeveralThreadsAtOnce) {
   }
   const bool all_ran_at_once = all_running.WaitForZero();
   release.Notify();
-  EXPECT_TRUE(all_ran_at_once) << "fewer than " << kThreads << " tasks ran at once";
+  EXPECT_TRUE(all_ran_at_once)
+      << "fewer than " << kThreads << " tasks ran at once";
   ASSERT_TRUE(done.WaitForZero());
 }
 
@@ -112,7 +113,8 @@ TEST(BlockingExecutorTest, DestructorRunsQueuedTasksAndRefusesNewOnes) {
   do {
     probe = raw->Submit([&] { probes_run.fetch_add(1); });
     if (probe.ok()) ++probes_accepted;
-  } while (probe.code() != absl::StatusCode::kUnavailable && absl::Now() < give_up);
+  } while (probe.code() != absl::StatusCode::kUnavailable &&
+           absl::Now() < give_up);
   release.Notify();
   destroyer.join();
   ASSERT_THAT(probe, StatusIs(absl::StatusCode::kUnavailable))

@@ -97,7 +97,8 @@ TEST_F(ChannelFileServiceClientTest, ListDirectoryCallsTheMethod) {
 
 TEST_F(ChannelFileServiceClientTest, NoTimeoutMeansNoDeadline) {
   channel_->Reply(absl::OkStatus(), v1::EchoResponse());
-  ASSERT_THAT(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()), IsOk());
+  ASSERT_THAT(client_->Echo(v1::EchoRequest(), absl::InfiniteDuration()),
+              IsOk());
   EXPECT_EQ(channel_->last_timeout, absl::InfiniteDuration());
 }
 

@@ -225,7 +225,8 @@ TEST_F(RunLsTest, RestartedListingStopsBeforeRepeatingNames) {
 
 TEST_F(RunLsTest, EntriesOutOfOrderWithinAPage) {
   client_.AddPage("", {"b", "a"}, "");
-  EXPECT_THAT(Run(CallOptions(), LsOptions()), StatusIs(absl::StatusCode::kInternal));
+  EXPECT_THAT(Run(CallOptions(), LsOptions()),
+              StatusIs(absl::StatusCode::kInternal));
   EXPECT_EQ(out_.str(), "");
 }
 
@@ -242,7 +243,8 @@ TEST(RunEchoTest, TextGetsANewline) {
 TEST(RunEchoTest, StdinIsWrittenBackRaw) {
   FakeFileServiceClient client;
   constexpr char kBytes[] = "line\n\0\xFF no newline";
-  const std::string bytes(kBytes, sizeof(kBytes) - 1);  // 18 bytes, the NUL inside kept
+  const std::string bytes(kBytes,
+                          sizeof(kBytes) - 1);  // 18 bytes, the NUL inside kept
   std::istringstream in(bytes);
   std::ostringstream out;
   ASSERT_THAT(RunEcho(client, CallOptions(), EchoOptions(), in, out), IsOk());

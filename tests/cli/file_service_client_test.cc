@@ -21,9 +21,12 @@ TEST(MakeClientTest, EverySchemeNeedsNoServer) {
 }
 
 TEST(MakeClientTest, BadTargetsAreInvalidArgument) {
-  EXPECT_THAT(MakeClient("garbage"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(MakeClient("http://h:1"), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(MakeClient("raw://h"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeClient("garbage"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeClient("http://h:1"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(MakeClient("raw://h"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

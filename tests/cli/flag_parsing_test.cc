@@ -112,8 +112,10 @@ TEST_F(ParseCommandLineFlagsTest, UnknownFlag) {
   absl::StatusOr<ParsedCommandLine> parsed = Parse({"ls", "--bogus"});
   EXPECT_THAT(parsed, StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(parsed.status().message(), HasSubstr("unknown flag --bogus"));
-  EXPECT_THAT(Parse({"--notest_int"}), StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Parse({"--notest_bool=true"}), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Parse({"--notest_int"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Parse({"--notest_bool=true"}),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(ParseCommandLineFlagsTest, MissingValue) {

@@ -95,14 +95,17 @@ class InspectCommandsTest : public ::testing::Test {
         reflection_service_(&registry_),
         channel_(&registry_),
         reflection_(&channel_, absl::Seconds(5)) {
-    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                                         &file_service_, &FakeFileService::Echo)),
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(
+                    "/dualrpc.v1.FileService/Echo", &file_service_,
+                    &FakeFileService::Echo)),
                 IsOk());
     EXPECT_THAT(health_.Register(&registry_), IsOk());
   }
 
   // The usual reflection service; tests may register another instead.
-  void RegisterReflection() { EXPECT_THAT(reflection_service_.Register(&registry_), IsOk()); }
+  void RegisterReflection() {
+    EXPECT_THAT(reflection_service_.Register(&registry_), IsOk());
+  }
 
   absl::Status Call(absl::string_view method, const std::string& json,
                     std::string* out) {
@@ -208,7 +211,8 @@ TEST_F(InspectCommandsTest, PackageIsNotDescribable) {
   RegisterReflection();
   v1::EchoRequest::descriptor();
   std::string out;
-  EXPECT_THAT(Describe("dualrpc.v1", &out), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Describe("dualrpc.v1", &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(out, IsEmpty());
 }
 
@@ -235,8 +239,10 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Call("dualrpc.v1.FileService/Nope", "{}", &out),
               StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(Call("dualrpc.v1.Nope/Echo", "{}", &out), StatusIs(absl::StatusCode::kNotFound));
-  EXPECT_THAT(Call("Echo", "{}", &out), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Call("dualrpc.v1.Nope/Echo", "{}", &out),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Call("Echo", "{}", &out),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Call("grpc.health.v1.Health/Watch", "{}", &out),
               StatusIs(absl::StatusCode::kUnimplemented));
   EXPECT_THAT(out, IsEmpty());
@@ -244,7 +250,8 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
 
 TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
   std::ostringstream out;
-  EXPECT_THAT(RunList(reflection_, out), StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(RunList(reflection_, out),
+              StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 // A server may send a file without its imports; the client asks for the
@@ -261,8 +268,9 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
       std::move(done)(absl::OkStatus());
     }
   } first_file_only{&reflection_service_};
-  ASSERT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
-                                                       &first_file_only, &FirstFileOnly::Info)),
+  ASSERT_THAT(registry_.AddMethod(
+                  rpc::MakeUnaryMethod(inspection::ReflectionService::kInfoPath,
+                                       &first_file_only, &FirstFileOnly::Info)),
               IsOk());
   std::string out;
   ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry", &out), IsOk()) << out;
@@ -280,7 +288,8 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
   }
   dualrpc_testing::TempDir dir;
   dir.WriteFile("request.json", R"({"payload":"aGk="})");
-  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused), R"({"payload":"aGk="})");
+  EXPECT_EQ(*ReadRequestJson("@" + dir.HostPath("request.json"), unused),
+            R"({"payload":"aGk="})");
   EXPECT_THAT(ReadRequestJson("@" + dir.HostPath("missing.json"), unused),
               StatusIs(absl::StatusCode::kInvalidArgument));
 }

@@ -23,7 +23,8 @@ TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
   for (const char* target :
        {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
         "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
-    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = CreateChannel(target);
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+        CreateChannel(target);
     ASSERT_THAT(channel, IsOk()) << target;
     EXPECT_NE(*channel, nullptr) << target;
   }

@@ -40,7 +40,8 @@ Suite LoadSuite() {
   Suite suite;
   auto status = google::protobuf::util::JsonStringToMessage(json.str(), &suite);
   if (!status.ok()) {
-    ADD_FAILURE() << "cannot parse " << DUALRPC_CONFORMANCE_CASES << ": " << status;
+    ADD_FAILURE() << "cannot parse " << DUALRPC_CONFORMANCE_CASES << ": "
+                  << status;
   }
   return suite;
 }
@@ -132,7 +133,8 @@ Outcome Failed(absl::Status status) {
 
 Outcome RunEcho(v1::FileServiceClient& client, const Case& c) {
   v1::EchoRequest request = c.echo();
-  if (c.echo_payload_bytes() > 0) request.set_payload(std::string(c.echo_payload_bytes(), 'x'));
+  if (c.echo_payload_bytes() > 0)
+    request.set_payload(std::string(c.echo_payload_bytes(), 'x'));
   absl::StatusOr<v1::EchoResponse> response = client.Echo(request, Deadline());
   Outcome outcome = Failed(response.status());
   if (response.ok()) outcome.echo = *std::move(response);
@@ -145,15 +147,18 @@ Outcome RunListDirectory(v1::FileServiceClient& client, const Case& c) {
     v1::ListDirectoryRequest first;
     first.set_path(c.page_token_from_path());
     first.set_page_size(1);
-    absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(first, Deadline());
+    absl::StatusOr<v1::ListDirectoryResponse> page =
+        client.ListDirectory(first, Deadline());
     if (!page.ok()) return Failed(page.status());
     request.set_page_token(page->next_page_token());
   }
   Outcome outcome;
   for (int pages = 0; pages < 1000; ++pages) {
-    absl::StatusOr<v1::ListDirectoryResponse> page = client.ListDirectory(request, Deadline());
+    absl::StatusOr<v1::ListDirectoryResponse> page =
+        client.ListDirectory(request, Deadline());
     if (!page.ok()) return Failed(page.status());
-    outcome.entries.insert(outcome.entries.end(), page->entries().begin(), page->entries().end());
+    outcome.entries.insert(outcome.entries.end(), page->entries().begin(),
+                           page->entries().end());
     outcome.more_pages = !page->next_page_token().empty();
     if (!c.follow_pages() || !outcome.more_pages) break;
     request.set_page_token(page->next_page_token());
@@ -162,7 +167,8 @@ Outcome RunListDirectory(v1::FileServiceClient& client, const Case& c) {
 }
 
 // The fields set in `expected` (besides the name) must match.
-void ExpectEntryMatches(const v1::DirectoryEntry& expected, const v1::DirectoryEntry& actual) {
+void ExpectEntryMatches(const v1::DirectoryEntry& expected,
+                        const v1::DirectoryEntry& actual) {
   EXPECT_EQ(actual.name(), expected.name());
   if (expected.type() != v1::DirectoryEntry::TYPE_UNSPECIFIED) {
     EXPECT_EQ(actual.type(), expected.type()) << expected.name();
@@ -170,11 +176,13 @@ void ExpectEntryMatches(const v1::DirectoryEntry& expected, const v1::DirectoryE
   if (expected.size_bytes() != 0) {
     EXPECT_EQ(actual.size_bytes(), expected.size_bytes()) << expected.name();
   }
-  EXPECT_EQ(actual.symlink_target(), expected.symlink_target()) << expected.name();
+  EXPECT_EQ(actual.symlink_target(), expected.symlink_target())
+      << expected.name();
   EXPECT_TRUE(actual.has_modify_time()) << expected.name();
 }
 
-class ConformanceTest : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
+class ConformanceTest
+    : public ::testing::TestWithParam<std::tuple<std::string, int>> {};
 
 TEST_P(ConformanceTest, MatchesExpectation) {
   const auto& [transport, index] = GetParam();
@@ -182,20 +190,23 @@ TEST_P(ConformanceTest, MatchesExpectation) {
   ASSERT_FALSE(ConformanceEnvironment::Get().address(transport).empty());
   v1::FileServiceClient client(MakeChannel(transport));
 
-  Outcome outcome = c.has_echo() ? RunEcho(client, c) : RunListDirectory(client, c);
+  Outcome outcome =
+      c.has_echo() ? RunEcho(client, c) : RunListDirectory(client, c);
 
   ASSERT_EQ(absl::StatusCodeToString(outcome.status.code()), c.expect().code())
       << transport << " " << c.name() << ": " << outcome.status;
   if (!outcome.status.ok()) return;
   if (c.has_echo()) {
     if (c.expect().echo_payload_bytes() > 0) {
-      EXPECT_EQ(outcome.echo.payload(), std::string(c.expect().echo_payload_bytes(), 'x'));
+      EXPECT_EQ(outcome.echo.payload(),
+                std::string(c.expect().echo_payload_bytes(), 'x'));
     } else {
       EXPECT_EQ(outcome.echo.payload(), c.expect().echo().payload());
     }
     return;
   }
-  ASSERT_EQ(outcome.entries.size(), static_cast<std::size_t>(c.expect().entries_size()));
+  ASSERT_EQ(outcome.entries.size(),
+            static_cast<std::size_t>(c.expect().entries_size()));
   for (int i = 0; i < c.expect().entries_size(); ++i) {
     ExpectEntryMatches(c.expect().entries(i), outcome.entries[i]);
   }
@@ -212,7 +223,8 @@ std::vector<int> CaseIndexes() {
 
 INSTANTIATE_TEST_SUITE_P(
     BothTransports, ConformanceTest,
-    ::testing::Combine(::testing::Values("grpc", "raw"), ::testing::ValuesIn(CaseIndexes())),
+    ::testing::Combine(::testing::Values("grpc", "raw"),
+                       ::testing::ValuesIn(CaseIndexes())),
     [](const ::testing::TestParamInfo<ConformanceTest::ParamType>& info) {
       return absl::StrCat(std::get<0>(info.param), "_",
                           TheSuite().cases(std::get<1>(info.param)).name());

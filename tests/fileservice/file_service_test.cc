@@ -38,7 +38,8 @@ using ::dualrpc_testing::TempDir;
 
 constexpr absl::string_view kFffd = "\xEF\xBF\xBD";
 
-std::unique_ptr<FileServiceCore> Serve(const TempDir& tree, FileServiceOptions options = {}) {
+std::unique_ptr<FileServiceCore> Serve(const TempDir& tree,
+                                       FileServiceOptions options = {}) {
   absl::StatusOr<ServedRoot> root = ServedRoot::Open(tree.path());
   if (!root.ok()) {
     ADD_FAILURE() << root.status();
@@ -144,7 +145,8 @@ TEST_F(FileServiceTest, RegularFileIsFailedPrecondition) {
   ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("file", "x"));
   std::unique_ptr<FileServiceCore> service = Serve(tree_);
   ASSERT_NE(service, nullptr);
-  EXPECT_THAT(List(*service, "file"), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(List(*service, "file"),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(FileServiceTest, MissingIsNotFound) {

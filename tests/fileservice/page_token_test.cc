@@ -109,7 +109,8 @@ TEST(PageTokenTest, RejectsUnknownVersion) {
 
 TEST(PageTokenTest, RejectsNameLongerThanAnyFileName) {
   const std::string token = EncodePageToken({"d", std::string(256, 'n')});
-  EXPECT_THAT(DecodePageToken(token, "d"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(DecodePageToken(token, "d"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

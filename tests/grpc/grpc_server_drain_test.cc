@@ -26,37 +26,31 @@
 namespace dualrpc::grpc {
 namespace {
 
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 
 using ::dualrpc_testing::TempDir;
 using HealthStatus = ::grpc::health::v1::HealthCheckResponse::ServingStatus;
 
-// Polls `condition` every millisecond for up to kWaitTimeout.
-template <typename Condition>
-bool Eventually(Condition condition) {
-  const absl::Time deadline = absl::Now() + dualrpc_testing::kWaitTimeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
-}
-
 HealthStatus CheckHealth(::grpc::health::v1::Health::Stub* health) {
   ::grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
   ::grpc::health::v1::HealthCheckRequest request;
   ::grpc::health::v1::HealthCheckResponse response;
   ::grpc::Status status = health->Check(&context, request, &response);
-  return status.ok() ? response.status() : ::grpc::health::v1::HealthCheckResponse::UNKNOWN;
+  return status.ok() ? response.status()
+                     : ::grpc::health::v1::HealthCheckResponse::UNKNOWN;
 }
 
 TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   dualrpc_testing::TempDir root;
   root.WriteFile("only.txt", "x");
-  absl::StatusOr<fileservice::ServedRoot> served = fileservice::ServedRoot::Open(root.path());
+  absl::StatusOr<fileservice::ServedRoot> served =
+      fileservice::ServedRoot::Open(root.path());
   ASSERT_THAT(served, IsOk());
-  fileservice::FileServiceCore core(*std::move(served), fileservice::FileServiceOptions());
+  fileservice::FileServiceCore core(*std::move(served),
+                                    fileservice::FileServiceOptions());
   base::BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;
@@ -70,35 +64,41 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
       GrpcServer::Start(options, {(*grpc_services)[0].get()});
   ASSERT_THAT(server, IsOk());
 
-  auto channel = ::grpc::CreateChannel((*server)->address(), ::grpc::InsecureChannelCredentials());
+  auto channel = ::grpc::CreateChannel((*server)->address(),
+                                       ::grpc::InsecureChannelCredentials());
   auto stub = v1::FileService::NewStub(channel);
   auto health = ::grpc::health::v1::Health::NewStub(channel);
-  ASSERT_EQ(CheckHealth(health.get()), ::grpc::health::v1::HealthCheckResponse::SERVING);
+  ASSERT_EQ(CheckHealth(health.get()),
+            ::grpc::health::v1::HealthCheckResponse::SERVING);
 
   // Occupy the executor's only thread.
   absl::Notification blocker_running, release_blocker;
   ASSERT_TRUE(executor
                   .Submit([&]() {
                     blocker_running.Notify();
-                    release_blocker.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
+                    release_blocker.WaitForNotificationWithTimeout(
+                        dualrpc_testing::kWaitTimeout);
                   })
                   .ok());
-  ASSERT_TRUE(blocker_running.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  ASSERT_TRUE(blocker_running.WaitForNotificationWithTimeout(
+      dualrpc_testing::kWaitTimeout));
 
   ::grpc::ClientContext call_context;
   v1::ListDirectoryRequest request;
   v1::ListDirectoryResponse response;
   ::grpc::Status call_status;
   absl::Notification call_done;
-  stub->async()->ListDirectory(&call_context, &request, &response, [&](::grpc::Status status) {
-    call_status = std::move(status);
-    call_done.Notify();
-  });
+  stub->async()->ListDirectory(&call_context, &request, &response,
+                               [&](::grpc::Status status) {
+                                 call_status = std::move(status);
+                                 call_done.Notify();
+                               });
   ASSERT_TRUE(Eventually([&] { return executor.queued() == 1; }));
 
   std::thread shutdown([&] { (*server)->Shutdown(absl::Seconds(30)); });
   ASSERT_TRUE(Eventually([&] {
-    return CheckHealth(health.get()) != ::grpc::health::v1::HealthCheckResponse::SERVING;
+    return CheckHealth(health.get()) !=
+           ::grpc::health::v1::HealthCheckResponse::SERVING;
   }));
   EXPECT_FALSE(call_done.HasBeenNotified());
 
@@ -106,14 +106,16 @@ TEST(GrpcServerDrainTest, InFlightCallFinishesAfterShutdownBegins) {
   const bool call_finished =
       call_done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
   shutdown.join();
-  ASSERT_TRUE(call_finished) << "the queued call did not finish during the drain";
+  ASSERT_TRUE(call_finished)
+      << "the queued call did not finish during the drain";
   ASSERT_TRUE(call_status.ok()) << call_status.error_message();
   ASSERT_EQ(response.entries_size(), 1);
   EXPECT_EQ(response.entries(0).name(), "only.txt");
 
   // Once shut down, new calls are refused as UNAVAILABLE.
   ::grpc::ClientContext late_context;
-  late_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  late_context.set_deadline(std::chrono::system_clock::now() +
+                            std::chrono::seconds(5));
   v1::EchoRequest echo;
   v1::EchoResponse echo_response;
   EXPECT_EQ(stub->Echo(&late_context, echo, &echo_response).error_code(),

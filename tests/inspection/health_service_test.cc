@@ -31,7 +31,8 @@ class HealthServiceTest : public ::testing::Test {
   // Calls Check through the registry, as a transport does.
   absl::Status Check(const std::string& service,
                      HealthCheckResponse* response) {
-    const rpc::UnaryMethod* method = registry_.FindMethod(HealthService::kCheckPath);
+    const rpc::UnaryMethod* method =
+        registry_.FindMethod(HealthService::kCheckPath);
     EXPECT_NE(method, nullptr);
     std::unique_ptr<google::protobuf::Message> request = method->new_request();
     static_cast<HealthCheckRequest*>(request.get())->set_service(service);
@@ -76,7 +77,8 @@ TEST_F(HealthServiceTest, SetNotServingFlipsEveryKnownName) {
     EXPECT_EQ(response.status(), HealthCheckResponse::NOT_SERVING) << name;
   }
   HealthCheckResponse response;
-  EXPECT_THAT(Check("dualrpc.v1.Nope", &response), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(Check("dualrpc.v1.Nope", &response),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // Checks on transport threads while shutdown begins on another: each sees

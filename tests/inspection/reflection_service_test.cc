@@ -49,8 +49,9 @@ std::vector<std::string> FileNames(const ServerReflectionResponse& response) {
 class ReflectionServiceTest : public ::testing::Test {
  protected:
   ReflectionServiceTest() : health_({}), reflection_(&registry_) {
-    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod("/dualrpc.v1.FileService/Echo",
-                                                         &file_service_, &FakeFileService::Echo)),
+    EXPECT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(
+                    "/dualrpc.v1.FileService/Echo", &file_service_,
+                    &FakeFileService::Echo)),
                 IsOk());
     EXPECT_THAT(health_.Register(&registry_), IsOk());
     EXPECT_THAT(reflection_.Register(&registry_), IsOk());

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
     absl::StatusOr<std::shared_ptr<dualrpc::rpc::Channel>> channel =
         dualrpc::client::CreateChannel(target);
     if (!channel.ok()) {
-      std::fprintf(stderr, "%s: %s\n", target.c_str(), channel.status().ToString().c_str());
+      std::fprintf(stderr, "%s: %s\n", target.c_str(),
+                   channel.status().ToString().c_str());
       return 1;
     }
     dualrpc::v1::FileServiceClient client(*std::move(channel));
@@ -32,10 +33,12 @@ int main(int argc, char** argv) {
     options.timeout = absl::Seconds(10);
     dualrpc::v1::EchoRequest request;
     request.set_payload("pkg-config " + target);
-    absl::StatusOr<dualrpc::v1::EchoResponse> response = client.Echo(request, options);
+    absl::StatusOr<dualrpc::v1::EchoResponse> response =
+        client.Echo(request, options);
     if (!response.ok() || response->payload() != request.payload()) {
       std::fprintf(stderr, "%s Echo: %s\n", target.c_str(),
-                   response.ok() ? "wrong payload" : response.status().ToString().c_str());
+                   response.ok() ? "wrong payload"
+                                 : response.status().ToString().c_str());
       return 1;
     }
     std::printf("%s Echo: %s\n", target.c_str(), response->payload().c_str());

@@ -32,14 +32,16 @@ class BufCurlTest : public ::testing::Test {
     server_ = *std::move(server);
   }
 
-  dualrpc_testing::CommandResult BufCurl(std::vector<std::string> args, const std::string& stdin_text = "") {
+  dualrpc_testing::CommandResult BufCurl(std::vector<std::string> args,
+                                         const std::string& stdin_text = "") {
     args.insert(args.begin(), {DUALRPC_BUF_PATH, "curl", "--protocol", "grpc",
                                "--http2-prior-knowledge"});
     return dualrpc_testing::RunCommand(args, stdin_text);
   }
 
   std::string Url(const std::string& method = "") {
-    return "http://" + server_->Address("grpc").value_or("") + (method.empty() ? "" : "/" + method);
+    return "http://" + server_->Address("grpc").value_or("") +
+           (method.empty() ? "" : "/" + method);
   }
 
   dualrpc_testing::TempDir root_;
@@ -59,34 +61,38 @@ TEST_F(BufCurlTest, DescribesServiceMethods) {
   dualrpc_testing::CommandResult result = BufCurl({"--list-methods", Url()});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/Echo"));
-  EXPECT_THAT(result.stdout_text, HasSubstr("dualrpc.v1.FileService/ListDirectory"));
+  EXPECT_THAT(result.stdout_text,
+              HasSubstr("dualrpc.v1.FileService/ListDirectory"));
   EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health/Check"));
   EXPECT_THAT(result.stdout_text, HasSubstr("grpc.health.v1.Health/Watch"));
 }
 
 TEST_F(BufCurlTest, CallsEchoWithJson) {
-  dualrpc_testing::CommandResult result =
-      BufCurl({"-d", R"({"payload": "aGVsbG8="})", Url("dualrpc.v1.FileService/Echo")});
+  dualrpc_testing::CommandResult result = BufCurl(
+      {"-d", R"({"payload": "aGVsbG8="})", Url("dualrpc.v1.FileService/Echo")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("payload": "aGVsbG8=")"));
 }
 
 TEST_F(BufCurlTest, CallsListDirectoryFromStdin) {
   dualrpc_testing::CommandResult result =
-      BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/ListDirectory")}, R"({"path": ""})");
+      BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/ListDirectory")},
+              R"({"path": ""})");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("name": "a.txt")"));
 }
 
 TEST_F(BufCurlTest, ChecksHealth) {
-  dualrpc_testing::CommandResult result = BufCurl({"-d", "{}", Url("grpc.health.v1.Health/Check")});
+  dualrpc_testing::CommandResult result =
+      BufCurl({"-d", "{}", Url("grpc.health.v1.Health/Check")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("SERVING"));
 }
 
 TEST_F(BufCurlTest, ReportsStatusCodeOfFailedCall) {
-  dualrpc_testing::CommandResult result = BufCurl(
-      {"-d", R"({"path": "../.."})", Url("dualrpc.v1.FileService/ListDirectory")});
+  dualrpc_testing::CommandResult result =
+      BufCurl({"-d", R"({"path": "../.."})",
+               Url("dualrpc.v1.FileService/ListDirectory")});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("permission_denied"));
 }

@@ -57,11 +57,12 @@ class InspectionTest : public ::testing::Test {
   // `dualrpc COMMAND TARGET ARGS...` on both transports. Asserts that both
   // printed and exited the same, and returns that result.
   dualrpc_testing::CommandResult CliOnBoth(const std::string& command,
-                          const std::vector<std::string>& args,
-                          const std::string& stdin_text = "") {
+                                           const std::vector<std::string>& args,
+                                           const std::string& stdin_text = "") {
     std::vector<dualrpc_testing::CommandResult> results;
     for (const std::string& target : targets_) {
-      std::vector<std::string> argv = {dualrpc_testing::BinaryPath("dualrpc"), command, target};
+      std::vector<std::string> argv = {dualrpc_testing::BinaryPath("dualrpc"),
+                                       command, target};
       argv.insert(argv.end(), args.begin(), args.end());
       results.push_back(dualrpc_testing::RunCommand(argv, stdin_text));
     }
@@ -87,15 +88,16 @@ TEST_F(InspectionTest, ListShowsApplicationHealthAndReflection) {
 
 TEST_F(InspectionTest, TargetFlagWorksLikeTargetArgument) {
   for (const std::string& target : targets_) {
-    dualrpc_testing::CommandResult result =
-        dualrpc_testing::RunCommand({dualrpc_testing::BinaryPath("dualrpc"), "--target", target, "list"});
+    dualrpc_testing::CommandResult result = dualrpc_testing::RunCommand(
+        {dualrpc_testing::BinaryPath("dualrpc"), "--target", target, "list"});
     ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
     EXPECT_THAT(result.stdout_text, StartsWith("dualrpc.v1.FileService\n"));
   }
 }
 
 TEST_F(InspectionTest, DescribesServiceWithBothMethods) {
-  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"dualrpc.v1.FileService"});
+  dualrpc_testing::CommandResult result =
+      CliOnBoth("describe", {"dualrpc.v1.FileService"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text,
               StartsWith("dualrpc.v1.FileService is a service:\n"
@@ -122,7 +124,8 @@ TEST_F(InspectionTest, DescribesMessageFields) {
 }
 
 TEST_F(InspectionTest, DescribesHealthAndReflectionServices) {
-  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"grpc.health.v1.Health"});
+  dualrpc_testing::CommandResult result =
+      CliOnBoth("describe", {"grpc.health.v1.Health"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("rpc Check("));
   result = CliOnBoth("describe", {"grpc.reflection.v1alpha.ServerReflection"});
@@ -173,7 +176,8 @@ TEST_F(InspectionTest, FailedCallPrintsCodeAndExitsOne) {
 }
 
 TEST_F(InspectionTest, UnknownSymbolIsNotFound) {
-  dualrpc_testing::CommandResult result = CliOnBoth("describe", {"dualrpc.v1.Nope"});
+  dualrpc_testing::CommandResult result =
+      CliOnBoth("describe", {"dualrpc.v1.Nope"});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(
       result.stderr_text,
@@ -211,7 +215,8 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
 
   std::vector<std::shared_ptr<rpc::Channel>> channels;
   for (const std::string& target : targets_) {
-    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = client::CreateChannel(target);
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+        client::CreateChannel(target);
     ASSERT_THAT(channel, IsOk());
     channels.push_back(*channel);
   }

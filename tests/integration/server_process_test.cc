@@ -1,5 +1,5 @@
-// dualrpc-server as a real process on port 0 (gRPC and raw), called through the generated
-// gRPC stub, the dualrpc CLI and the health service.
+// dualrpc-server as a real process on port 0 (gRPC and raw), called through the
+// generated gRPC stub, the dualrpc CLI and the health service.
 
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
@@ -45,18 +45,22 @@ class ServerProcessTest : public ::testing::Test {
     server_ = *std::move(server);
     address_ = server_->Address("grpc").value_or("");
     ASSERT_THAT(address_, StartsWith("127.0.0.1:"));
-    channel_ = ::grpc::CreateChannel(address_, ::grpc::InsecureChannelCredentials());
+    channel_ =
+        ::grpc::CreateChannel(address_, ::grpc::InsecureChannelCredentials());
     stub_ = v1::FileService::NewStub(channel_);
   }
 
   std::unique_ptr<::grpc::ClientContext> Context() {
     auto context = std::make_unique<::grpc::ClientContext>();
-    context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::seconds(10));
     return context;
   }
 
-  dualrpc_testing::CommandResult Cli(std::vector<std::string> args, const std::string& stdin_text = "") {
-    args.insert(args.begin(), {dualrpc_testing::BinaryPath("dualrpc"), "--target=grpc://" + address_});
+  dualrpc_testing::CommandResult Cli(std::vector<std::string> args,
+                                     const std::string& stdin_text = "") {
+    args.insert(args.begin(), {dualrpc_testing::BinaryPath("dualrpc"),
+                               "--target=grpc://" + address_});
     return dualrpc_testing::RunCommand(args, stdin_text);
   }
 
@@ -79,7 +83,8 @@ TEST_F(ServerProcessTest, EchoReturnsPayloadUnchanged) {
 TEST_F(ServerProcessTest, ListsRootInNameOrder) {
   v1::ListDirectoryRequest request;
   v1::ListDirectoryResponse response;
-  ::grpc::Status status = stub_->ListDirectory(Context().get(), request, &response);
+  ::grpc::Status status =
+      stub_->ListDirectory(Context().get(), request, &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   std::vector<std::string> names;
   for (const auto& entry : response.entries()) names.push_back(entry.name());
@@ -103,15 +108,19 @@ TEST_F(ServerProcessTest, ErrorsCarryGrpcCodes) {
     v1::ListDirectoryRequest request;
     request.set_path(c.path);
     v1::ListDirectoryResponse response;
-    ::grpc::Status status = stub_->ListDirectory(Context().get(), request, &response);
-    EXPECT_EQ(status.error_code(), c.code) << c.path << ": " << status.error_message();
-    EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(root_.path()))) << c.path;
+    ::grpc::Status status =
+        stub_->ListDirectory(Context().get(), request, &response);
+    EXPECT_EQ(status.error_code(), c.code)
+        << c.path << ": " << status.error_message();
+    EXPECT_THAT(status.error_message(), ::testing::Not(HasSubstr(root_.path())))
+        << c.path;
   }
   v1::ListDirectoryRequest bad_size;
   bad_size.set_page_size(-1);
   v1::ListDirectoryResponse response;
-  EXPECT_EQ(stub_->ListDirectory(Context().get(), bad_size, &response).error_code(),
-            ::grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(
+      stub_->ListDirectory(Context().get(), bad_size, &response).error_code(),
+      ::grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(ServerProcessTest, MessageOverReceiveLimitIsResourceExhausted) {
@@ -119,7 +128,8 @@ TEST_F(ServerProcessTest, MessageOverReceiveLimitIsResourceExhausted) {
   request.set_payload(std::string(5 * 1024 * 1024, 'x'));
   v1::EchoResponse response;
   ::grpc::Status status = stub_->Echo(Context().get(), request, &response);
-  EXPECT_EQ(status.error_code(), ::grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(status.error_code(), ::grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << status.error_message();
   // The server is still up for everyone else.
   request.set_payload("still there");
   ASSERT_TRUE(stub_->Echo(Context().get(), request, &response).ok());
@@ -134,7 +144,9 @@ TEST_F(ServerProcessTest, HealthIsServing) {
     ::grpc::health::v1::HealthCheckResponse response;
     ::grpc::Status status = health->Check(Context().get(), request, &response);
     ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response.status(), ::grpc::health::v1::HealthCheckResponse::SERVING) << service;
+    EXPECT_EQ(response.status(),
+              ::grpc::health::v1::HealthCheckResponse::SERVING)
+        << service;
   }
   ::grpc::health::v1::HealthCheckRequest unknown;
   unknown.set_service("no.such.Service");
@@ -148,7 +160,8 @@ TEST_F(ServerProcessTest, SigtermStopsCleanlyWithLifecycleLog) {
   v1::EchoResponse response;
   ASSERT_TRUE(stub_->Echo(Context().get(), request, &response).ok());
   ASSERT_THAT(server_->Signal(SIGTERM), dualrpc_testing::IsOk());
-  EXPECT_THAT(server_->WaitForExit(absl::Seconds(30)), dualrpc_testing::IsOkAndHolds(0));
+  EXPECT_THAT(server_->WaitForExit(absl::Seconds(30)),
+              dualrpc_testing::IsOkAndHolds(0));
   const std::string log = server_->StderrText();
   EXPECT_THAT(log, HasSubstr("grpc listening on " + address_));
   EXPECT_THAT(log, HasSubstr("received SIGTERM"));
@@ -176,7 +189,8 @@ TEST_F(ServerProcessTest, CliListsAndEchoes) {
 
   dualrpc_testing::CommandResult json = Cli({"--json", "echo", "hi"});
   EXPECT_EQ(json.exit_code, 0) << json.stderr_text;
-  EXPECT_THAT(json.stdout_text, ::testing::ContainsRegex("\"payload\": ?\"aGk=\""));
+  EXPECT_THAT(json.stdout_text,
+              ::testing::ContainsRegex("\"payload\": ?\"aGk=\""));
 }
 
 TEST_F(ServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
@@ -194,15 +208,23 @@ TEST_F(ServerProcessTest, CliReportsErrorsAsCodeAndMessage) {
 TEST_F(ServerProcessTest, CliGivesIdenticalResultsOverRaw) {
   for (int i = 0; i < 7; ++i) root_.WriteFile("docs/p" + std::to_string(i), "");
   ASSERT_EQ(::chmod(root_.HostPath("docs/readme.md").c_str(), 0644), 0);
-  const std::string raw_target = "--target=raw://" + server_->Address("raw").value_or("");
+  const std::string raw_target =
+      "--target=raw://" + server_->Address("raw").value_or("");
   ASSERT_NE(server_->Address("raw").value_or(""), "");
   const std::vector<std::vector<std::string>> commands = {
-      {"ls"},           {"ls", "-l", "docs"},         {"ls", "--page_size=2", "docs"},
-      {"--json", "ls"}, {"echo", "hello over raw"},   {"--json", "echo", "hi"},
-      {"ls", "../.."},  {"ls", "hello.txt"},          {"ls", "missing"}};
+      {"ls"},
+      {"ls", "-l", "docs"},
+      {"ls", "--page_size=2", "docs"},
+      {"--json", "ls"},
+      {"echo", "hello over raw"},
+      {"--json", "echo", "hi"},
+      {"ls", "../.."},
+      {"ls", "hello.txt"},
+      {"ls", "missing"}};
   for (const auto& command : commands) {
     dualrpc_testing::CommandResult grpc = Cli(command);
-    std::vector<std::string> raw_args = {dualrpc_testing::BinaryPath("dualrpc"), raw_target};
+    std::vector<std::string> raw_args = {dualrpc_testing::BinaryPath("dualrpc"),
+                                         raw_target};
     raw_args.insert(raw_args.end(), command.begin(), command.end());
     dualrpc_testing::CommandResult raw = dualrpc_testing::RunCommand(raw_args);
     const std::string name = absl::StrJoin(command, " ");
@@ -210,13 +232,16 @@ TEST_F(ServerProcessTest, CliGivesIdenticalResultsOverRaw) {
     EXPECT_EQ(raw.stdout_text, grpc.stdout_text) << name;
     EXPECT_EQ(raw.stderr_text, grpc.stderr_text) << name;
   }
-  dualrpc_testing::CommandResult piped = dualrpc_testing::RunCommand({dualrpc_testing::BinaryPath("dualrpc"), raw_target, "echo"}, "stdin over raw");
+  dualrpc_testing::CommandResult piped = dualrpc_testing::RunCommand(
+      {dualrpc_testing::BinaryPath("dualrpc"), raw_target, "echo"},
+      "stdin over raw");
   EXPECT_EQ(piped.exit_code, 0) << piped.stderr_text;
   EXPECT_EQ(piped.stdout_text, "stdin over raw");
 }
 
 TEST_F(ServerProcessTest, CliFollowsEveryPage) {
-  for (int i = 0; i < 25; ++i) root_.WriteFile("docs/f" + std::to_string(100 + i), "");
+  for (int i = 0; i < 25; ++i)
+    root_.WriteFile("docs/f" + std::to_string(100 + i), "");
   dualrpc_testing::CommandResult ls = Cli({"ls", "--page_size=4", "docs"});
   EXPECT_EQ(ls.exit_code, 0) << ls.stderr_text;
   EXPECT_EQ(std::count(ls.stdout_text.begin(), ls.stdout_text.end(), '\n'), 26);

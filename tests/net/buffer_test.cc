@@ -78,7 +78,8 @@ TEST(BufferTest, ReleaseIfIdleFreesLargeStorageOnceFillsAreSmallAgain) {
   buffer.Append("small");
   buffer.Retrieve(5);
   buffer.ReleaseIfIdle(64 * 1024);
-  EXPECT_LE(buffer.capacity(), net::Buffer::kCheapPrepend + net::Buffer::kInitialSize);
+  EXPECT_LE(buffer.capacity(),
+            net::Buffer::kCheapPrepend + net::Buffer::kInitialSize);
   buffer.Append("still works");
   EXPECT_EQ(buffer.View(), "still works");
 }

@@ -17,7 +17,8 @@ namespace dualrpc::net {
 // be destroyed (with RunOnLoop) before.
 class LoopThread {
  public:
-  LoopThread() : loop_(*EventLoop::Create()), thread_([this] { loop_->Run(); }) {}
+  LoopThread()
+      : loop_(*EventLoop::Create()), thread_([this] { loop_->Run(); }) {}
   ~LoopThread() {
     loop_->Quit();
     thread_.join();

@@ -160,8 +160,7 @@ class TcpConnectionStreamTest : public ::testing::Test {
   void StartConnection(std::unique_ptr<ByteStream> stream) {
     ASSERT_TRUE(loop_.RunOnLoop([this, stream = std::move(stream)]() mutable {
       connection_ = std::make_unique<TcpConnection>(
-          loop_.loop(), std::move(stream), TcpConnection::Options(),
-          &handler_);
+          loop_.loop(), std::move(stream), TcpConnection::Options(), &handler_);
       handler_.connection = connection_.get();
       ASSERT_THAT(connection_->Start(), IsOk());
     }));

@@ -34,14 +34,14 @@ class ProtocGenDualrpcTest : public ::testing::Test {
   // Runs protoc with the plugin on `proto_name` below `import_dir`, writing
   // into out_; `option` is passed as the plugin's parameter if non-empty.
   dualrpc_testing::CommandResult Generate(const std::string& import_dir,
-                         const std::string& proto_name,
-                         const std::string& option = "") {
+                                          const std::string& proto_name,
+                                          const std::string& option = "") {
     const std::string out_flag =
         "--dualrpc_out=" + (option.empty() ? "" : option + ":") + out_.path();
-    return dualrpc_testing::RunCommand({DUALRPC_PROTOC_PATH,
-                       "--plugin=protoc-gen-dualrpc=" DUALRPC_PLUGIN_PATH,
-                       out_flag, "-I", import_dir,
-                       import_dir + "/" + proto_name});
+    return dualrpc_testing::RunCommand(
+        {DUALRPC_PROTOC_PATH,
+         "--plugin=protoc-gen-dualrpc=" DUALRPC_PLUGIN_PATH, out_flag, "-I",
+         import_dir, import_dir + "/" + proto_name});
   }
 
   dualrpc_testing::TempDir in_;

@@ -11,13 +11,13 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "dualrpc/v1/file_service.pb.h"
-#include "dualrpc/wire/v1/wire.pb.h"
-#include "gtest/gtest.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
+#include "dualrpc/v1/file_service.pb.h"
+#include "dualrpc/wire/v1/wire.pb.h"
+#include "gtest/gtest.h"
 
 // Counts heap allocations, to check that the hot paths make none.
 namespace {
@@ -45,8 +45,9 @@ std::string Describe(const Event& event) {
     case Event::kPreface:
       return absl::StrCat("preface ", event.major, ".", event.minor);
     case Event::kFrame:
-      return absl::StrCat(FrameTypeName(event.header.type), " flags=",
-                          event.header.flags, " id=", event.header.call_id,
+      return absl::StrCat(FrameTypeName(event.header.type),
+                          " flags=", event.header.flags,
+                          " id=", event.header.call_id,
                           " payload=", absl::BytesToHexString(event.payload));
     case Event::kOversizedRequest:
       return absl::StrCat("oversized-request id=", event.header.call_id,
@@ -141,11 +142,21 @@ TEST(FrameCodecTest, PrefaceBytes) {
 }
 
 TEST(FrameCodecTest, FrameHeaderLayout) {
-  EXPECT_EQ(absl::BytesToHexString(
-                Frame(FrameType::kPing, kFlagAck, 0, "12345678")),
-            "00000008" "04" "80" "0000" "00000000" "3132333435363738");
-  EXPECT_EQ(absl::BytesToHexString(Frame(FrameType::kCancel, 0, 0x01020304, "")),
-            "00000000" "03" "00" "0000" "01020304");
+  EXPECT_EQ(
+      absl::BytesToHexString(Frame(FrameType::kPing, kFlagAck, 0, "12345678")),
+      "00000008"
+      "04"
+      "80"
+      "0000"
+      "00000000"
+      "3132333435363738");
+  EXPECT_EQ(
+      absl::BytesToHexString(Frame(FrameType::kCancel, 0, 0x01020304, "")),
+      "00000000"
+      "03"
+      "00"
+      "0000"
+      "01020304");
 }
 
 TEST(FrameCodecTest, OkResponseWithoutMetadataHasEmptyHeader) {
@@ -156,7 +167,13 @@ TEST(FrameCodecTest, OkResponseWithoutMetadataHasEmptyHeader) {
                               nullptr, &response, FrameLimits{})
                   .ok());
   EXPECT_EQ(absl::BytesToHexString(out.View()),
-            "00000008" "02" "01" "0000" "00000001" "00000000" "0a026869");
+            "00000008"
+            "02"
+            "01"
+            "0000"
+            "00000001"
+            "00000000"
+            "0a026869");
 }
 
 TEST(FrameCodecTest, OkResponseEncodingAllocatesNothing) {
@@ -191,10 +208,11 @@ TEST(FrameCodecTest, DecodingAFrameAllocatesNothing) {
 }
 
 // What protobuf itself encodes for the same header: the reference.
-std::string ProtobufRequestFrame(std::uint32_t call_id, const std::string& method,
-                                 std::uint64_t timeout_micros,
-                                 const std::vector<std::pair<std::string, std::string>>& metadata,
-                                 const google::protobuf::MessageLite& request) {
+std::string ProtobufRequestFrame(
+    std::uint32_t call_id, const std::string& method,
+    std::uint64_t timeout_micros,
+    const std::vector<std::pair<std::string, std::string>>& metadata,
+    const google::protobuf::MessageLite& request) {
   wire::v1::RequestHeader header;
   header.set_method(method);
   header.set_timeout_micros(timeout_micros);
@@ -204,8 +222,8 @@ std::string ProtobufRequestFrame(std::uint32_t call_id, const std::string& metho
     entry->set_value(value);
   }
   net::Buffer out;
-  EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream, call_id, &header,
-                              &request, FrameLimits{})
+  EXPECT_TRUE(AppendCallFrame(&out, FrameType::kRequest, kFlagEndStream,
+                              call_id, &header, &request, FrameLimits{})
                   .ok());
   return std::string(out.View());
 }
@@ -214,18 +232,24 @@ TEST(RequestHeaderTest, HandWrittenHeaderIsTheBytesProtobufWrites) {
   v1::EchoRequest request;
   request.set_payload("ping");
   const std::string long_value(300, 'v');  // Two-byte varint lengths.
-  const std::vector<std::vector<std::pair<std::string, std::string>>> metadatas = {
-      {}, {{"k", "v"}}, {{"", ""}, {"a", ""}, {"", "b"}}, {{"x-long", long_value}}};
-  for (const std::string& method :
-       std::vector<std::string>{"/dualrpc.v1.FileService/Echo", "", std::string(200, 'm')}) {
-    for (std::uint64_t timeout : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127},
-                                  std::uint64_t{128}, ~std::uint64_t{0}}) {
+  const std::vector<std::vector<std::pair<std::string, std::string>>>
+      metadatas = {{},
+                   {{"k", "v"}},
+                   {{"", ""}, {"a", ""}, {"", "b"}},
+                   {{"x-long", long_value}}};
+  for (const std::string& method : std::vector<std::string>{
+           "/dualrpc.v1.FileService/Echo", "", std::string(200, 'm')}) {
+    for (std::uint64_t timeout :
+         {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{127},
+          std::uint64_t{128}, ~std::uint64_t{0}}) {
       for (const auto& metadata : metadatas) {
         net::Buffer out;
-        ASSERT_TRUE(
-            AppendRequestFrame(&out, 7, method, timeout, metadata, request, FrameLimits{}).ok());
+        ASSERT_TRUE(AppendRequestFrame(&out, 7, method, timeout, metadata,
+                                       request, FrameLimits{})
+                        .ok());
         EXPECT_EQ(absl::BytesToHexString(out.View()),
-                  absl::BytesToHexString(ProtobufRequestFrame(7, method, timeout, metadata, request)))
+                  absl::BytesToHexString(ProtobufRequestFrame(
+                      7, method, timeout, metadata, request)))
             << method.size() << " " << timeout << " " << metadata.size();
       }
     }
@@ -242,8 +266,10 @@ TEST(RequestHeaderTest, RequestFrameOverLimitsAppendsNothing) {
             absl::StatusCode::kResourceExhausted);
   limits = FrameLimits{};
   limits.max_header_bytes = 8;
-  EXPECT_EQ(AppendRequestFrame(&out, 1, "/service/method", 0, {}, request, limits).code(),
-            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(
+      AppendRequestFrame(&out, 1, "/service/method", 0, {}, request, limits)
+          .code(),
+      absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(out.readable_bytes(), 0u);
 }
 
@@ -270,7 +296,13 @@ TEST(RequestHeaderTest, PlainHeaderSkipsUnknownFieldsAndKeepsTheLastMethod) {
   // method twice (protobuf keeps the last); timeout with a bytes wire type
   // is an unknown field, not the timeout.
   const std::string bytes = absl::HexStringToBytes(
-      "0a0161" "4801" "510102030405060708" "5d01020304" "62026869" "0a0162" "12026869");
+      "0a0161"
+      "4801"
+      "510102030405060708"
+      "5d01020304"
+      "62026869"
+      "0a0162"
+      "12026869");
   wire::v1::RequestHeader reference;
   ASSERT_TRUE(reference.ParseFromString(bytes));
   std::optional<PlainRequestHeader> plain = ReadPlainRequestHeader(bytes);
@@ -284,17 +316,18 @@ TEST(RequestHeaderTest, PlainReaderDeclinesMetadataAndMalformedHeaders) {
   wire::v1::RequestHeader with_metadata;
   with_metadata.set_method("/s/m");
   with_metadata.add_metadata()->set_key("k");
-  EXPECT_FALSE(ReadPlainRequestHeader(with_metadata.SerializeAsString()).has_value());
+  EXPECT_FALSE(
+      ReadPlainRequestHeader(with_metadata.SerializeAsString()).has_value());
   for (const char* hex : {
-           "0a05616263",              // length past the end
-           "0a",                      // tag without length
+           "0a05616263",                // length past the end
+           "0a",                        // tag without length
            "10ffffffffffffffffffff01",  // varint longer than 10 bytes
-           "00",                      // field number 0
-           "0b0c",                    // group wire type
-           "0f",                      // invalid wire type 7
-           "51010203",                // truncated fixed64
-           "5d0102",                  // truncated fixed32
-           "8080808080010161",        // tag beyond 32 bits
+           "00",                        // field number 0
+           "0b0c",                      // group wire type
+           "0f",                        // invalid wire type 7
+           "51010203",                  // truncated fixed64
+           "5d0102",                    // truncated fixed32
+           "8080808080010161",          // tag beyond 32 bits
        }) {
     const std::string bytes = absl::HexStringToBytes(hex);
     EXPECT_FALSE(ReadPlainRequestHeader(bytes).has_value()) << hex;
@@ -306,9 +339,9 @@ TEST(FrameCodecTest, CallFrameOverLimitsAppendsNothing) {
   v1::EchoResponse response;
   response.set_payload(std::string(100, 'p'));
   net::Buffer out;
-  absl::Status status = AppendCallFrame(&out, FrameType::kResponse,
-                                        kFlagEndStream, 1, nullptr, &response,
-                                        limits);
+  absl::Status status =
+      AppendCallFrame(&out, FrameType::kResponse, kFlagEndStream, 1, nullptr,
+                      &response, limits);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(out.readable_bytes(), 0u);
 
@@ -324,12 +357,15 @@ TEST(FrameCodecTest, SplitCallPayloadChecksLengthsAndLimits) {
   const FrameLimits limits = SmallLimits();
   EXPECT_EQ(SplitCallPayload("\0\0", limits).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\x05" "abc", 7), limits)
+  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\x05"
+                                         "abc",
+                                         7),
+                             limits)
                 .status()
                 .code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(SplitCallPayload(std::string("\0\0\0\x41", 4) + std::string(65, 'h'),
-                             limits)
+  EXPECT_EQ(SplitCallPayload(
+                std::string("\0\0\0\x41", 4) + std::string(65, 'h'), limits)
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
@@ -338,7 +374,10 @@ TEST(FrameCodecTest, SplitCallPayloadChecksLengthsAndLimits) {
                 .status()
                 .code(),
             absl::StatusCode::kResourceExhausted);
-  const std::string payload("\0\0\0\x02" "hhmsg", 9);
+  const std::string payload(
+      "\0\0\0\x02"
+      "hhmsg",
+      9);
   absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, limits);
   ASSERT_TRUE(parts.ok());
   EXPECT_EQ(parts->header, "hh");
@@ -471,7 +510,8 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
 
   // The body arrives in socket-read-sized pieces and is dropped as it comes.
   const std::string chunk(64 * 1024, 'j');
-  const std::size_t capacity_bound = 2 * (chunk.size() + net::Buffer::kInitialSize);
+  const std::size_t capacity_bound =
+      2 * (chunk.size() + net::Buffer::kInitialSize);
   for (std::uint32_t sent = 0; sent < declared; sent += chunk.size()) {
     input.Append(chunk);
     ASSERT_EQ(decoder.Next(&input).kind, Event::kNeedMoreInput);
@@ -496,10 +536,9 @@ TEST(FrameDecoderTest, OversizedFrameOfAnotherTypeIsAConnectionError) {
     char header[kFrameHeaderSize] = {};
     net::StoreUint32(header, 1000);
     header[4] = static_cast<char>(type);
-    net::StoreUint32(header + 8, type == FrameType::kGoaway ||
-                                    type == FrameType::kPing
-                                ? 0
-                                : 1);
+    net::StoreUint32(
+        header + 8,
+        type == FrameType::kGoaway || type == FrameType::kPing ? 0 : 1);
     std::vector<std::string> events = DecodeInOnePiece(
         Preface() + std::string(header, sizeof header), limits);
     ASSERT_EQ(events.size(), 2u);

@@ -35,6 +35,7 @@
 namespace dualrpc::raw {
 namespace {
 
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::IsOkAndHolds;
 using ::dualrpc_testing::kWaitTimeout;
@@ -93,8 +94,9 @@ class Parking {
 
   bool AnyCancelled() {
     absl::MutexLock lock(&mu_);
-    return std::any_of(parked_.begin(), parked_.end(),
-                       [](const Call& call) { return call.context->IsCancelled(); });
+    return std::any_of(parked_.begin(), parked_.end(), [](const Call& call) {
+      return call.context->IsCancelled();
+    });
   }
 
   // Completes every parked call, last parked first.
@@ -104,7 +106,8 @@ class Parking {
       absl::MutexLock lock(&mu_);
       calls.swap(parked_);
     }
-    for (auto it = calls.rbegin(); it != calls.rend(); ++it) std::move(it->done)(absl::OkStatus());
+    for (auto it = calls.rbegin(); it != calls.rend(); ++it)
+      std::move(it->done)(absl::OkStatus());
   }
 
  private:
@@ -112,40 +115,33 @@ class Parking {
     rpc::ServerCallContext* context;
     rpc::UnaryDone done;
   };
-  bool EnoughParked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return parked_.size() >= wanted_; }
+  bool EnoughParked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return parked_.size() >= wanted_;
+  }
 
   absl::Mutex mu_;
   std::vector<Call> parked_ ABSL_GUARDED_BY(mu_);
   std::size_t wanted_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-std::unique_ptr<RawServer> StartServer(const rpc::ServiceRegistry* registry,
-                                       const std::string& address = "127.0.0.1:0") {
+std::unique_ptr<RawServer> StartServer(
+    const rpc::ServiceRegistry* registry,
+    const std::string& address = "127.0.0.1:0") {
   RawServer::Options options;
   options.listen_address = address;
   options.event_loop_threads = 1;
-  absl::StatusOr<std::unique_ptr<RawServer>> server = RawServer::Start(options, registry);
+  absl::StatusOr<std::unique_ptr<RawServer>> server =
+      RawServer::Start(options, registry);
   EXPECT_THAT(server, IsOk());
   return server.ok() ? *std::move(server) : nullptr;
-}
-
-// Polls `condition` every millisecond for up to kWaitTimeout: for state that
-// nothing notifies (ServerCallContext::IsCancelled).
-template <typename Condition>
-bool Eventually(Condition condition) {
-  const absl::Time deadline = absl::Now() + kWaitTimeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
 }
 
 // One call of `method` with `payload`: the response's payload or the call's
 // status. If its done has not run within kWaitTimeout, fails the test and
 // returns INTERNAL (a code no caller expects); the done may still run later,
 // on state it shares.
-absl::StatusOr<std::string> Call(rpc::Channel& channel, const char* method, const std::string& payload,
+absl::StatusOr<std::string> Call(rpc::Channel& channel, const char* method,
+                                 const std::string& payload,
                                  absl::Duration timeout = absl::Seconds(10)) {
   struct Shared {
     v1::EchoRequest request;
@@ -199,15 +195,17 @@ TEST_F(RawChannelTest, SixtyFourCallsOnOneConnectionCompleteOutOfOrder) {
   dualrpc_testing::Countdown pending(kCalls);
   for (int i = 0; i < kCalls; ++i) {
     requests[i].set_payload(absl::StrCat("call-", i));
-    channel_->StartUnaryCall(kPark, requests[i], &responses[i], {}, [&, i](absl::Status status) {
-      statuses[i] = std::move(status);
-      {
-        absl::MutexLock lock(&mu);
-        completion_order.push_back(i);
-      }
-      // Last: once the count reaches zero the test may destroy `mu`.
-      pending.CountDown();
-    });
+    channel_->StartUnaryCall(kPark, requests[i], &responses[i], {},
+                             [&, i](absl::Status status) {
+                               statuses[i] = std::move(status);
+                               {
+                                 absl::MutexLock lock(&mu);
+                                 completion_order.push_back(i);
+                               }
+                               // Last: once the count reaches zero the test may
+                               // destroy `mu`.
+                               pending.CountDown();
+                             });
   }
   ASSERT_TRUE(parking_.WaitForParked(kCalls));
   parking_.ReleaseInReverse();
@@ -223,7 +221,8 @@ TEST_F(RawChannelTest, SixtyFourCallsOnOneConnectionCompleteOutOfOrder) {
 }
 
 TEST_F(RawChannelTest, LocalDeadlineCancelsTheServerCall) {
-  absl::StatusOr<std::string> result = Call(*channel_, kPark, "slow", absl::Milliseconds(50));
+  absl::StatusOr<std::string> result =
+      Call(*channel_, kPark, "slow", absl::Milliseconds(50));
   EXPECT_THAT(result, StatusIs(absl::StatusCode::kDeadlineExceeded));
   ASSERT_TRUE(parking_.WaitForParked(1));
   EXPECT_TRUE(Eventually([this] { return parking_.AnyCancelled(); }));
@@ -280,19 +279,21 @@ TEST_F(RawChannelTest, CallsChainedFromDoneComplete) {
 
     void Start() {
       request.set_payload(absl::StrCat("link-", completed));
-      channel->StartUnaryCall(kEcho, request, &response, {}, [this](absl::Status status) {
-        if (!status.ok()) {
-          last_error = std::move(status);
-          done.Notify();
-          return;
-        }
-        if (response.payload() != request.payload()) ++mismatches;
-        if (++completed == kCalls) {
-          done.Notify();
-          return;
-        }
-        Start();
-      });
+      channel->StartUnaryCall(kEcho, request, &response, {},
+                              [this](absl::Status status) {
+                                if (!status.ok()) {
+                                  last_error = std::move(status);
+                                  done.Notify();
+                                  return;
+                                }
+                                if (response.payload() != request.payload())
+                                  ++mismatches;
+                                if (++completed == kCalls) {
+                                  done.Notify();
+                                  return;
+                                }
+                                Start();
+                              });
     }
   } chain;
   chain.channel = channel_.get();
@@ -330,15 +331,16 @@ TEST_F(RawChannelTest, CallStartedFromDoneStaysOnItsConnection) {
     absl::Notification done;
 
     void Start() {
-      channel->StartUnaryCall(kPeer, request, &response, {}, [this](absl::Status status) {
-        if (!status.ok()) error = std::move(status);
-        peers.push_back(response.payload());
-        if (!error.ok() || peers.size() == kLinks) {
-          done.Notify();
-          return;
-        }
-        Start();
-      });
+      channel->StartUnaryCall(kPeer, request, &response, {},
+                              [this](absl::Status status) {
+                                if (!status.ok()) error = std::move(status);
+                                peers.push_back(response.payload());
+                                if (!error.ok() || peers.size() == kLinks) {
+                                  done.Notify();
+                                  return;
+                                }
+                                Start();
+                              });
     }
   } chain;
   chain.channel = channel.get();
@@ -346,7 +348,8 @@ TEST_F(RawChannelTest, CallStartedFromDoneStaysOnItsConnection) {
   ASSERT_TRUE(chain.done.WaitForNotificationWithTimeout(kWaitTimeout));
   ASSERT_THAT(chain.error, IsOk());
   ASSERT_EQ(chain.peers.size(), kLinks);
-  for (const std::string& peer : chain.peers) EXPECT_EQ(peer, chain.peers.front());
+  for (const std::string& peer : chain.peers)
+    EXPECT_EQ(peer, chain.peers.front());
 }
 
 // A done that retries after the connection was lost goes through the
@@ -360,14 +363,15 @@ TEST_F(RawChannelTest, RetryFromDoneAfterServerLossFailsCleanly) {
   v1::EchoRequest request;
   v1::EchoResponse response;
   std::function<void()> attempt = [&] {
-    channel_->StartUnaryCall(kEcho, request, &response, {}, [&](absl::Status status) {
-      last = std::move(status);
-      if (++attempts < 50) {
-        attempt();
-      } else {
-        done.Notify();
-      }
-    });
+    channel_->StartUnaryCall(kEcho, request, &response, {},
+                             [&](absl::Status status) {
+                               last = std::move(status);
+                               if (++attempts < 50) {
+                                 attempt();
+                               } else {
+                                 done.Notify();
+                               }
+                             });
   };
   attempt();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
@@ -398,7 +402,9 @@ class StalledListener {
     relay_.join();
   }
 
-  std::string address() const { return net::LocalAddress(listener_.get())->ToHostPort(); }
+  std::string address() const {
+    return net::LocalAddress(listener_.get())->ToHostPort();
+  }
 
   // After the relayed connection is up: queues one connection that nobody
   // accepts, which fills the backlog. False if it did not connect in time.
@@ -410,29 +416,35 @@ class StalledListener {
     pollfd writable{filler->get(), POLLOUT, 0};
     if (in_progress && ::poll(&writable, 1, 5000) != 1) return false;
     filler_ = *std::move(filler);
-    return net::FinishConnect(filler_.get(), *net::LocalAddress(listener_.get())).ok();
+    return net::FinishConnect(filler_.get(),
+                              *net::LocalAddress(listener_.get()))
+        .ok();
   }
 
  private:
   // Accepts one connection, connects it to target_ and copies bytes both
   // ways until either side closes or the listener is destroyed.
   void Relay() {
-    pollfd accept_fds[2] = {{listener_.get(), POLLIN, 0}, {stop_read_.get(), POLLIN, 0}};
+    pollfd accept_fds[2] = {{listener_.get(), POLLIN, 0},
+                            {stop_read_.get(), POLLIN, 0}};
     if (::poll(accept_fds, 2, -1) < 1 || accept_fds[1].revents != 0) return;
     net::SocketAddress peer;
     absl::StatusOr<base::ScopedFd> client = net::Accept(listener_.get(), &peer);
     if (!client.ok() || !client->valid()) return;
-    absl::StatusOr<std::vector<net::SocketAddress>> server = net::Resolve(target_);
+    absl::StatusOr<std::vector<net::SocketAddress>> server =
+        net::Resolve(target_);
     if (!server.ok()) return;
     bool in_progress = false;
-    absl::StatusOr<base::ScopedFd> upstream = net::StartConnect(server->front(), &in_progress);
+    absl::StatusOr<base::ScopedFd> upstream =
+        net::StartConnect(server->front(), &in_progress);
     if (!upstream.ok()) return;
     pollfd connected{upstream->get(), POLLOUT, 0};
     if (in_progress && ::poll(&connected, 1, 5000) != 1) return;
     const int sides[2] = {client->get(), upstream->get()};
     char bytes[64 * 1024];
     for (;;) {
-      pollfd fds[3] = {{sides[0], POLLIN, 0}, {sides[1], POLLIN, 0},
+      pollfd fds[3] = {{sides[0], POLLIN, 0},
+                       {sides[1], POLLIN, 0},
                        {stop_read_.get(), POLLIN, 0}};
       if (::poll(fds, 3, -1) < 0 && errno != EINTR) return;
       if (fds[2].revents != 0) return;
@@ -441,7 +453,8 @@ class StalledListener {
         const ssize_t n = ::read(sides[from], bytes, sizeof bytes);
         if (n == 0 || (n < 0 && errno != EAGAIN)) return;
         for (ssize_t sent = 0; n > 0 && sent < n;) {
-          const ssize_t wrote = ::send(sides[1 - from], bytes + sent, n - sent, MSG_NOSIGNAL);
+          const ssize_t wrote =
+              ::send(sides[1 - from], bytes + sent, n - sent, MSG_NOSIGNAL);
           if (wrote < 0 && errno != EAGAIN) return;
           if (wrote < 0) {
             pollfd room{sides[1 - from], POLLOUT, 0};
@@ -474,10 +487,11 @@ struct AsyncCall {
     request.set_payload(payload);
     rpc::CallOptions options;
     options.timeout = timeout;
-    channel.StartUnaryCall(kEcho, request, &response, options, [this](absl::Status s) {
-      status = std::move(s);
-      done.Notify();
-    });
+    channel.StartUnaryCall(kEcho, request, &response, options,
+                           [this](absl::Status s) {
+                             status = std::move(s);
+                             done.Notify();
+                           });
   }
 };
 

@@ -33,6 +33,7 @@
 namespace dualrpc::raw {
 namespace {
 
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::kWaitTimeout;
 using ::dualrpc_testing::StatusIs;
@@ -69,18 +70,6 @@ std::string EchoPayload(const Response& response) {
   v1::EchoResponse message;
   EXPECT_TRUE(message.ParseFromString(response.message));
   return message.payload();
-}
-
-// Polls `condition` every millisecond for up to kWaitTimeout: for state that
-// nothing notifies (ServerCallContext::IsCancelled, a refused connect).
-template <typename Condition>
-bool Eventually(Condition condition) {
-  const absl::Time deadline = absl::Now() + kWaitTimeout;
-  while (!condition()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(1));
-  }
-  return true;
 }
 
 // Calls parked by kPark, keyed by their request payload, until released.
@@ -174,8 +163,8 @@ class RawServerTest : public ::testing::Test {
     });
     Add(kGrow, [](rpc::ServerCallContext*, const v1::EchoRequest& in,
                   v1::EchoResponse* out, rpc::UnaryDone done) {
-      out->set_payload(absl::StrCat(in.payload(), in.payload(), in.payload(),
-                                    in.payload()));
+      out->set_payload(
+          absl::StrCat(in.payload(), in.payload(), in.payload(), in.payload()));
       std::move(done)(absl::OkStatus());
     });
     Add(kDrop,
@@ -238,8 +227,8 @@ class RawServerTest : public ::testing::Test {
                                        absl::string_view method,
                                        absl::string_view payload,
                                        std::uint64_t timeout_micros = 0) {
-    client.Send(RequestBytes(call_id, method, EchoRequestOf(payload),
-                             timeout_micros));
+    client.Send(
+        RequestBytes(call_id, method, EchoRequestOf(payload), timeout_micros));
     return client.ReadResponse(call_id);
   }
 
@@ -344,8 +333,8 @@ TEST_F(RawServerTest, MetadataAndPeerReachTheImplementation) {
   StartServer();
   std::unique_ptr<TestClient> client = Connect();
   const rpc::Metadata metadata = {{"authorization", "Bearer x"},
-                             {"trace-bin", std::string("\0\xff", 2)},
-                             {"authorization", "again"}};
+                                  {"trace-bin", std::string("\0\xff", 2)},
+                                  {"authorization", "again"}};
   client->Send(RequestBytes(1, kInspect, EchoRequestOf(""), 0, metadata));
   absl::StatusOr<Response> response = client->ReadResponse(1);
   ASSERT_THAT(response, IsOk());
@@ -357,8 +346,8 @@ TEST_F(RawServerTest, MetadataAndPeerReachTheImplementation) {
 TEST_F(RawServerTest, InvalidMetadataIsInvalidArgument) {
   StartServer();
   std::unique_ptr<TestClient> client = Connect();
-  client->Send(RequestBytes(1, kInspect, EchoRequestOf(""), 0,
-                            {{"Upper-Case", "x"}}));
+  client->Send(
+      RequestBytes(1, kInspect, EchoRequestOf(""), 0, {{"Upper-Case", "x"}}));
   absl::StatusOr<Response> response = client->ReadResponse(1);
   ASSERT_THAT(response, IsOk());
   EXPECT_THAT(response->status, StatusIs(absl::StatusCode::kInvalidArgument));
@@ -372,7 +361,8 @@ TEST_F(RawServerTest, UnknownMethodIsUnimplemented) {
   std::unique_ptr<TestClient> client = Connect();
   absl::StatusOr<Response> response = Call(*client, 1, "/x.Y/Z", "");
   ASSERT_THAT(response, IsOk());
-  EXPECT_EQ(response->status, absl::UnimplementedError("unknown method /x.Y/Z"));
+  EXPECT_EQ(response->status,
+            absl::UnimplementedError("unknown method /x.Y/Z"));
 }
 
 TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
@@ -380,7 +370,9 @@ TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
   std::unique_ptr<TestClient> client = Connect();
   const std::string bad_payloads[] = {
       // Header length beyond the payload.
-      std::string("\0\0\0\x09" "abc", 7),
+      std::string("\0\0\0\x09"
+                  "abc",
+                  7),
       // Header that is not a RequestHeader.
       std::string("\0\0\0\x02\xff\xff", 6),
       // Too short for a header length.
@@ -388,7 +380,8 @@ TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
   };
   std::uint32_t id = 0;
   for (const std::string& payload : bad_payloads) {
-    client->Send(FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
+    client->Send(
+        FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
     absl::StatusOr<Response> response = client->ReadResponse(id);
     ASSERT_THAT(response, IsOk());
     EXPECT_THAT(response->status, StatusIs(absl::StatusCode::kInvalidArgument));
@@ -398,7 +391,8 @@ TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
   header.set_method(kEcho);
   const std::string header_bytes = header.SerializeAsString();
   std::string payload(4, '\0');
-  net::StoreUint32(payload.data(), static_cast<std::uint32_t>(header_bytes.size()));
+  net::StoreUint32(payload.data(),
+                   static_cast<std::uint32_t>(header_bytes.size()));
   payload += header_bytes + "\x0f\xff";
   client->Send(FrameBytes(FrameType::kRequest, kFlagEndStream, ++id, payload));
   absl::StatusOr<Response> response = client->ReadResponse(id);
@@ -464,7 +458,8 @@ TEST_F(RawServerTest, PingIsAnsweredWithAck) {
   EXPECT_EQ(frame->payload, "pingpong");
 }
 
-// ---- Framing over a socket ----------------------------------------------------
+// ---- Framing over a socket
+// ----------------------------------------------------
 
 TEST_F(RawServerTest, FrameSplitAtEveryByteBoundary) {
   StartServer();
@@ -622,7 +617,8 @@ TEST_F(RawServerTest, RandomGarbageNeverHurtsTheServer) {
   ExpectServedOnNewConnection();
 }
 
-// ---- Concurrency, deadlines, cancellation -------------------------------------
+// ---- Concurrency, deadlines, cancellation
+// -------------------------------------
 
 TEST_F(RawServerTest, ConcurrentCallsCompleteOutOfOrder) {
   StartServer();
@@ -696,7 +692,8 @@ TEST_F(RawServerTest, CancelSendsNothingAndCancelsTheImplementation) {
   EXPECT_THAT(released->status, IsOk());
 }
 
-TEST_F(RawServerTest, ACallCompletedInsideAnotherCallsInvokeLeavesNothingInFlight) {
+TEST_F(RawServerTest,
+       ACallCompletedInsideAnotherCallsInvokeLeavesNothingInFlight) {
   StartServer();
   std::unique_ptr<TestClient> client = Connect();
   client->Send(RequestBytes(1, kPark, EchoRequestOf("held")));
@@ -756,7 +753,8 @@ TEST_F(RawServerTest, TooManyCallsInFlightIsResourceExhausted) {
   ASSERT_THAT(client->ReadResponse(2), IsOk());
 }
 
-// ---- Loops -------------------------------------------------------------------
+// ---- Loops
+// -------------------------------------------------------------------
 
 // Connections are dealt to the loops in turn, whichever loop the kernel wakes
 // to accept them: with EPOLLEXCLUSIVE alone, an idle server's first loop took
@@ -778,7 +776,8 @@ TEST_F(RawServerTest, ConnectionsAreSpreadRoundRobinOverTheLoops) {
   }
 }
 
-// ---- Limits on connections ----------------------------------------------------
+// ---- Limits on connections
+// ----------------------------------------------------
 
 TEST_F(RawServerTest, TooManyConnectionsGetGoawayResourceExhausted) {
   RawServer::Options options;
@@ -860,7 +859,8 @@ TEST_F(RawServerTest, BackpressureStopsReadingAndDropsNothing) {
   EXPECT_EQ(EchoPayload(*after), "drained");
 }
 
-// ---- Drain ----------------------------------------------------------------------
+// ---- Drain
+// ----------------------------------------------------------------------
 
 TEST_F(RawServerTest, DrainFinishesInFlightCallsAndRefusesNewOnes) {
   StartServer();
@@ -901,7 +901,8 @@ TEST_F(RawServerTest, DrainDeadlineAnswersLeftoversUnavailable) {
   ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1);
   absl::StatusOr<Response> leftover = client->ReadResponse(1);
   ASSERT_THAT(leftover, IsOk());
-  EXPECT_EQ(leftover->status, absl::UnavailableError("server is shutting down"));
+  EXPECT_EQ(leftover->status,
+            absl::UnavailableError("server is shutting down"));
   EXPECT_TRUE(client->ReadEof());
   EXPECT_TRUE(lot_.WaitUntilCancelled("stuck"));
   client.reset();

@@ -13,8 +13,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "dualrpc/wire/v1/wire.pb.h"
 #include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/wire/v1/wire.pb.h"
 
 namespace dualrpc::raw {
 namespace {
@@ -41,7 +41,8 @@ std::string PrefaceBytes(std::uint8_t major, std::uint8_t minor) {
 std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
                          const google::protobuf::MessageLite& message,
                          std::uint64_t timeout_micros,
-                         const dualrpc::rpc::Metadata& metadata, std::uint8_t flags) {
+                         const dualrpc::rpc::Metadata& metadata,
+                         std::uint8_t flags) {
   wire::v1::RequestHeader header;
   header.set_method(std::string(method));
   header.set_timeout_micros(timeout_micros);
@@ -54,8 +55,8 @@ std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
   unlimited.max_message_bytes = UINT32_MAX / 2;
   unlimited.max_header_bytes = UINT32_MAX / 4;
   dualrpc::net::Buffer out;
-  absl::Status appended = AppendCallFrame(&out, FrameType::kRequest, flags,
-                                          call_id, &header, &message, unlimited);
+  absl::Status appended = AppendCallFrame(
+      &out, FrameType::kRequest, flags, call_id, &header, &message, unlimited);
   if (!appended.ok()) Die("RequestBytes");
   return std::string(out.View());
 }
@@ -131,7 +132,8 @@ TestClient::TestClient(const std::string& host_port)
 
 void TestClient::Send(absl::string_view bytes) {
   while (!bytes.empty()) {
-    const ssize_t n = ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
       // The server may legitimately have closed; later reads tell.
@@ -212,8 +214,8 @@ absl::StatusOr<Response> TestClient::ReadResponse(std::uint32_t call_id,
   absl::StatusOr<ReceivedFrame> frame = ReadFrame(timeout);
   if (!frame.ok()) return frame.status();
   if (frame->header.type != FrameType::kResponse) {
-    return absl::InternalError(absl::StrCat(
-        "expected RESPONSE, got ", FrameTypeName(frame->header.type)));
+    return absl::InternalError(absl::StrCat("expected RESPONSE, got ",
+                                            FrameTypeName(frame->header.type)));
   }
   if (frame->header.call_id != call_id) {
     return absl::InternalError(absl::StrCat("expected call id ", call_id,

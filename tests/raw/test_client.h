@@ -1,7 +1,7 @@
 #ifndef DUALRPC_TESTS_RAW_TEST_CLIENT_H_
 #define DUALRPC_TESTS_RAW_TEST_CLIENT_H_
 
-// A tiny blocking client for the framed protocol, for tests that must control
+// A tiny blocking client for the raw protocol, for tests that must control
 // every byte on the wire: it sends exactly what it is given and decodes what
 // comes back with the production FrameDecoder.
 
@@ -13,11 +13,11 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/rpc/call.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::raw {
 

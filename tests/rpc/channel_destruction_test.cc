@@ -106,7 +106,8 @@ class ChannelDestructionTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(services.ok()) << services.status();
     grpc_services_ = *std::move(services);
     std::vector<::grpc::Service*> raw_services;
-    for (const auto& service : grpc_services_) raw_services.push_back(service.get());
+    for (const auto& service : grpc_services_)
+      raw_services.push_back(service.get());
     grpc::GrpcServerOptions options;
     options.listen_address = "127.0.0.1:0";
     absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
@@ -136,12 +137,14 @@ class ChannelDestructionTest : public ::testing::TestWithParam<std::string> {
   void StartHeldCalls(InventoryClient& client, int first, int count,
                       Outcomes* outcomes) {
     for (int i = first; i < first + count; ++i) {
-      client.HoldAsync(google::protobuf::Empty(), {},
-                       [outcomes, i](absl::StatusOr<google::protobuf::Empty> held) {
-                         outcomes->Record(i, held.status());
-                       });
+      client.HoldAsync(
+          google::protobuf::Empty(), {},
+          [outcomes, i](absl::StatusOr<google::protobuf::Empty> held) {
+            outcomes->Record(i, held.status());
+          });
     }
-    ASSERT_TRUE(service_.WaitForHeldCalls(count, dualrpc_testing::kWaitTimeout));
+    ASSERT_TRUE(
+        service_.WaitForHeldCalls(count, dualrpc_testing::kWaitTimeout));
   }
 
   // Declared in dependency order: servers stopped before the service goes.
@@ -168,16 +171,20 @@ TEST_P(ChannelDestructionTest, ChannelDroppedInsideItsOwnDone) {
   // The done waits until StartUnaryCall has returned: the channel must not
   // be destroyed under a call of its own method.
   absl::Notification started;
-  channel->StartUnaryCall(InventoryClient::kGetItemMethod, request, &response, {},
-                          [&](absl::Status status) {
-                            outcomes.Record(0, std::move(status));
-                            EXPECT_TRUE(started.WaitForNotificationWithTimeout(kWait));
-                            channel.reset();
-                          });
+  channel->StartUnaryCall(
+      InventoryClient::kGetItemMethod, request, &response, {},
+      [&](absl::Status status) {
+        outcomes.Record(0, std::move(status));
+        EXPECT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+        channel.reset();
+      });
   started.Notify();
-  ASSERT_TRUE(outcomes.WaitForRuns(2)) << "dones run: " << outcomes.total_runs();
-  EXPECT_EQ(outcomes.status(0).code(), absl::StatusCode::kNotFound) << outcomes.status(0);
-  EXPECT_EQ(outcomes.status(1).code(), absl::StatusCode::kCancelled) << outcomes.status(1);
+  ASSERT_TRUE(outcomes.WaitForRuns(2))
+      << "dones run: " << outcomes.total_runs();
+  EXPECT_EQ(outcomes.status(0).code(), absl::StatusCode::kNotFound)
+      << outcomes.status(0);
+  EXPECT_EQ(outcomes.status(1).code(), absl::StatusCode::kCancelled)
+      << outcomes.status(1);
   EXPECT_EQ(outcomes.runs(0), 1);
   EXPECT_EQ(outcomes.runs(1), 1);
 }
@@ -194,11 +201,14 @@ TEST_P(ChannelDestructionTest, GeneratedClientDroppedInsideItsOwnDone) {
     client.reset();
   });
   started.Notify();
-  ASSERT_TRUE(outcomes.WaitForRuns(3)) << "dones run: " << outcomes.total_runs();
-  EXPECT_EQ(outcomes.status(0).code(), absl::StatusCode::kNotFound) << outcomes.status(0);
+  ASSERT_TRUE(outcomes.WaitForRuns(3))
+      << "dones run: " << outcomes.total_runs();
+  EXPECT_EQ(outcomes.status(0).code(), absl::StatusCode::kNotFound)
+      << outcomes.status(0);
   for (int i = 0; i < 3; ++i) EXPECT_EQ(outcomes.runs(i), 1) << i;
   for (int i = 1; i < 3; ++i) {
-    EXPECT_EQ(outcomes.status(i).code(), absl::StatusCode::kCancelled) << outcomes.status(i);
+    EXPECT_EQ(outcomes.status(i).code(), absl::StatusCode::kCancelled)
+        << outcomes.status(i);
   }
 }
 
@@ -215,7 +225,8 @@ TEST_P(ChannelDestructionTest, DestroyedWithCallsInFlightCompletesThemFirst) {
   EXPECT_EQ(outcomes.total_runs(), kCalls);
   for (int i = 0; i < kCalls; ++i) {
     EXPECT_EQ(outcomes.runs(i), 1) << i;
-    EXPECT_EQ(outcomes.status(i).code(), absl::StatusCode::kCancelled) << outcomes.status(i);
+    EXPECT_EQ(outcomes.status(i).code(), absl::StatusCode::kCancelled)
+        << outcomes.status(i);
   }
 }
 
@@ -228,11 +239,13 @@ TEST_P(ChannelDestructionTest, DestroyedFromAnotherThreadWhileCallsComplete) {
   Outcomes outcomes(kHeld + kQuick);
   StartHeldCalls(*client, 0, kHeld, &outcomes);
   for (int i = kHeld; i < kHeld + kQuick; ++i) {
-    client->GetItemAsync(Key("apple"), {}, [&outcomes, i](absl::StatusOr<Item> item) {
-      outcomes.Record(i, item.status());
-    });
+    client->GetItemAsync(Key("apple"), {},
+                         [&outcomes, i](absl::StatusOr<Item> item) {
+                           outcomes.Record(i, item.status());
+                         });
   }
-  std::thread destroyer([client = std::move(client)]() mutable { client.reset(); });
+  std::thread destroyer(
+      [client = std::move(client)]() mutable { client.reset(); });
   destroyer.join();
   EXPECT_EQ(outcomes.total_runs(), kHeld + kQuick);
   for (int i = 0; i < kHeld + kQuick; ++i) {
@@ -313,23 +326,29 @@ std::optional<Result> ReturnsInTime(absl::AnyInvocable<Result()> call,
 
 TEST(DroppedDoneTest, BlockingCallCompletesWhenTheChannelDropsItsDone) {
   auto channel = std::make_shared<DroppingChannel>();
-  std::optional<absl::StatusOr<Item>> item = ReturnsInTime<absl::StatusOr<Item>>(
-      [channel]() {
-        return CallUnaryAndWait<Item>(*channel, InventoryClient::kGetItemMethod,
-                                      Key("apple"), {});
-      },
-      channel.get());
-  ASSERT_TRUE(item.has_value()) << "CallUnaryAndWait still waits on a dropped call";
-  EXPECT_EQ(item->status().code(), absl::StatusCode::kInternal) << item->status();
+  std::optional<absl::StatusOr<Item>> item =
+      ReturnsInTime<absl::StatusOr<Item>>(
+          [channel]() {
+            return CallUnaryAndWait<Item>(
+                *channel, InventoryClient::kGetItemMethod, Key("apple"), {});
+          },
+          channel.get());
+  ASSERT_TRUE(item.has_value())
+      << "CallUnaryAndWait still waits on a dropped call";
+  EXPECT_EQ(item->status().code(), absl::StatusCode::kInternal)
+      << item->status();
   EXPECT_EQ(item->status(), DroppedCallStatus());
 }
 
-TEST(DroppedDoneTest, GeneratedBlockingCallCompletesWhenTheChannelDropsItsDone) {
+TEST(DroppedDoneTest,
+     GeneratedBlockingCallCompletesWhenTheChannelDropsItsDone) {
   auto channel = std::make_shared<DroppingChannel>();
   InventoryClient client(channel);
-  std::optional<absl::StatusOr<Item>> item = ReturnsInTime<absl::StatusOr<Item>>(
-      [&client]() { return client.GetItem(Key("apple")); }, channel.get());
-  ASSERT_TRUE(item.has_value()) << "the generated GetItem still waits on a dropped call";
+  std::optional<absl::StatusOr<Item>> item =
+      ReturnsInTime<absl::StatusOr<Item>>(
+          [&client]() { return client.GetItem(Key("apple")); }, channel.get());
+  ASSERT_TRUE(item.has_value())
+      << "the generated GetItem still waits on a dropped call";
   EXPECT_EQ(item->status(), DroppedCallStatus());
 }
 

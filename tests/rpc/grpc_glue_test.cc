@@ -57,8 +57,10 @@ struct SeenCall {
 };
 
 // A method over BytesValue whose body is `body`.
-UnaryMethod BytesMethod(std::string path, dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
-  return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(std::move(path), std::move(body));
+UnaryMethod BytesMethod(
+    std::string path, dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
+  return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(
+      std::move(path), std::move(body));
 }
 
 BytesValue Bytes(std::string value) {
@@ -106,7 +108,8 @@ class GrpcGlueTest : public ::testing::Test {
     server_ = *std::move(server);
   }
 
-  std::shared_ptr<grpc::GrpcChannel> NewChannel(grpc::GrpcChannelOptions options = {}) {
+  std::shared_ptr<grpc::GrpcChannel> NewChannel(
+      grpc::GrpcChannelOptions options = {}) {
     absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
         grpc::GrpcChannel::Create(server_->address(), options);
     EXPECT_THAT(channel, IsOk());
@@ -175,7 +178,8 @@ TEST_F(GrpcGlueTest, UnparsableRequestIsInvalidArgument) {
                    status = std::move(call_status);
                    done.Notify();
                  });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  ASSERT_TRUE(
+      done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_EQ(status.error_code(), ::grpc::StatusCode::INVALID_ARGUMENT)
       << status.error_message();
   EXPECT_THAT(Seen(), SizeIs(0)) << "the method must not run";
@@ -199,11 +203,14 @@ TEST_F(GrpcGlueTest, BadResponseMetadataIsInternal) {
 
 TEST_F(GrpcGlueTest, UnknownMethodIsUnimplemented) {
   std::shared_ptr<grpc::GrpcChannel> channel = NewChannel();
-  EXPECT_THAT(
-      CallUnaryAndWait<BytesValue>(*channel, "/dualrpc.testing.Glue/Nope", Bytes(""), {}).status(),
-      StatusIs(absl::StatusCode::kUnimplemented));
-  EXPECT_THAT(CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {}).status(),
+  EXPECT_THAT(CallUnaryAndWait<BytesValue>(
+                  *channel, "/dualrpc.testing.Glue/Nope", Bytes(""), {})
+                  .status(),
               StatusIs(absl::StatusCode::kUnimplemented));
+  EXPECT_THAT(
+      CallUnaryAndWait<BytesValue>(*channel, "/no.Such/Service", Bytes(""), {})
+          .status(),
+      StatusIs(absl::StatusCode::kUnimplemented));
 }
 
 TEST_F(GrpcGlueTest, ResponseAboveReceiveLimitIsResourceExhausted) {
@@ -251,7 +258,8 @@ TEST(GrpcChannelTest, CreateRejectsBadOptions) {
     EXPECT_THAT(grpc::GrpcChannel::Create("127.0.0.1:1", options),
                 StatusIs(absl::StatusCode::kInvalidArgument));
   }
-  EXPECT_THAT(grpc::GrpcChannel::Create(""), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(grpc::GrpcChannel::Create(""),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 }  // namespace

@@ -70,8 +70,8 @@ void InventoryService::AddItems(ServerCallContext* context,
 }
 
 void InventoryService::GetItem(ServerCallContext* context,
-                               const test::v1::Item_Key* request, test::v1::Item* response,
-                               UnaryDone done) {
+                               const test::v1::Item_Key* request,
+                               test::v1::Item* response, UnaryDone done) {
   EchoMetadata(context);
   {
     absl::MutexLock lock(&mutex_);

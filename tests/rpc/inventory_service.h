@@ -9,9 +9,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dualrpc/rpc/call.h"
 #include "dualrpc/test/v1/inventory.dualrpc.h"
 #include "google/protobuf/empty.pb.h"
-#include "dualrpc/rpc/call.h"
 
 namespace dualrpc::rpc {
 
@@ -26,13 +26,14 @@ class InventoryService final : public test::v1::InventoryBase {
   // Runs Shutdown().
   ~InventoryService() override;
 
-  void AddItems(ServerCallContext* context, const test::v1::AddItemsRequest* request,
+  void AddItems(ServerCallContext* context,
+                const test::v1::AddItemsRequest* request,
                 test::v1::AddItemsResponse* response, UnaryDone done) override;
   void GetItem(ServerCallContext* context, const test::v1::Item_Key* request,
                test::v1::Item* response, UnaryDone done) override;
   void GetSummary(ServerCallContext* context,
-                  const google::protobuf::Empty* request, test::v1::Summary* response,
-                  UnaryDone done) override;
+                  const google::protobuf::Empty* request,
+                  test::v1::Summary* response, UnaryDone done) override;
   void Hold(ServerCallContext* context, const google::protobuf::Empty* request,
             google::protobuf::Empty* response, UnaryDone done) override;
 

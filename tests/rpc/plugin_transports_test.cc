@@ -71,7 +71,8 @@ class PluginFixture : public ::testing::Test {
   // Serves the registry on `transport` ("grpc" or "raw") and connects
   // client_ to it.
   void Serve(const std::string& transport) {
-    ASSERT_THAT(test::v1::RegisterInventory(&service_, &registry_), dualrpc_testing::IsOk());
+    ASSERT_THAT(test::v1::RegisterInventory(&service_, &registry_),
+                dualrpc_testing::IsOk());
     if (transport == "raw") {
       raw::RawServer::Options options;
       options.event_loop_threads = 2;
@@ -121,7 +122,8 @@ class PluginFixture : public ::testing::Test {
 };
 
 // The cases both transports must pass alike.
-class PluginTest : public PluginFixture, public ::testing::WithParamInterface<std::string> {
+class PluginTest : public PluginFixture,
+                   public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(Serve(GetParam())); }
 };
@@ -179,7 +181,8 @@ TEST_P(PluginTest, AsynchronousCallsComplete) {
     plum = std::move(item);
     done.Notify();
   });
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  ASSERT_TRUE(
+      done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   ASSERT_THAT(plum, IsOk());
   EXPECT_EQ(plum->quantity(), kCalls);
 }
@@ -190,25 +193,29 @@ TEST_P(PluginTest, CallerSuppliedResponseIsReusedAcrossCalls) {
   ASSERT_THAT(client_->AddItems(AddRequest({{"plum", 3}, {"fig", 5}})), IsOk());
   Item item;
   for (const auto& [name, quantity] :
-       std::vector<std::pair<std::string, int64_t>>{{"plum", 3}, {"fig", 5}, {"plum", 3}}) {
+       std::vector<std::pair<std::string, int64_t>>{
+           {"plum", 3}, {"fig", 5}, {"plum", 3}}) {
     absl::Notification done;
     absl::Status status;
     client_->GetItemAsync(Key(name), &item, {}, [&](absl::Status call_status) {
       status = std::move(call_status);
       done.Notify();
     });
-    ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+    ASSERT_TRUE(
+        done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
     ASSERT_THAT(status, IsOk());
     EXPECT_EQ(item.key().sku(), name);
     EXPECT_EQ(item.quantity(), quantity);
   }
   absl::Notification failed;
   absl::Status status;
-  client_->GetItemAsync(Key("durian"), &item, {}, [&](absl::Status call_status) {
-    status = std::move(call_status);
-    failed.Notify();
-  });
-  ASSERT_TRUE(failed.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  client_->GetItemAsync(Key("durian"), &item, {},
+                        [&](absl::Status call_status) {
+                          status = std::move(call_status);
+                          failed.Notify();
+                        });
+  ASSERT_TRUE(
+      failed.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kNotFound));
 }
 
@@ -230,7 +237,8 @@ TEST_P(PluginTest, HeldCallEndsWhenServiceShutsDown) {
                      });
   ASSERT_TRUE(service_.WaitForHeldCalls(1, dualrpc_testing::kWaitTimeout));
   service_.Shutdown();
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  ASSERT_TRUE(
+      done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
 }
 
@@ -245,7 +253,8 @@ TEST_P(PluginTest, CallInFlightOutlivesClientAndChannel) {
   ASSERT_TRUE(service_.WaitForHeldCalls(1, dualrpc_testing::kWaitTimeout));
   client_.reset();  // the last reference to the GrpcChannel
   service_.Shutdown();
-  ASSERT_TRUE(done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
+  ASSERT_TRUE(
+      done.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout));
   EXPECT_THAT(status, StatusIs(absl::StatusCode::kCancelled));
 }
 
@@ -303,7 +312,8 @@ TEST_P(PluginTest, ErrorStatusPassesThrough) {
   EXPECT_EQ(added.status(),
             absl::InvalidArgumentError("quantity 0 for fig is below 1"));
   // Nothing was added.
-  EXPECT_THAT(client_->GetItem(Key("fig")), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(client_->GetItem(Key("fig")),
+              StatusIs(absl::StatusCode::kNotFound));
 }
 
 // buf curl knows nothing of this service but what server reflection says.
@@ -336,7 +346,8 @@ TEST_F(PluginGrpcTest, ReflectionDescribesRegistryServices) {
   EXPECT_EQ(kiwi->quantity(), 5);
 }
 
-INSTANTIATE_TEST_SUITE_P(BothTransports, PluginTest, ::testing::Values("grpc", "raw"),
+INSTANTIATE_TEST_SUITE_P(BothTransports, PluginTest,
+                         ::testing::Values("grpc", "raw"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

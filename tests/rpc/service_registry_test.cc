@@ -30,7 +30,8 @@ using ::testing::IsEmpty;
 UnaryMethod EmptyMethod(std::string path) {
   using google::protobuf::Empty;
   return dualrpc_testing::UnaryMethodFrom<Empty, Empty>(
-      std::move(path), [](ServerCallContext*, const Empty&, Empty*, UnaryDone done) {
+      std::move(path),
+      [](ServerCallContext*, const Empty&, Empty*, UnaryDone done) {
         std::move(done)(absl::OkStatus());
       });
 }
@@ -112,13 +113,15 @@ TEST(ServiceRegistryTest, AddMethodsAddsAllOrNone) {
   std::vector<UnaryMethod> clashing;
   clashing.push_back(EmptyMethod("/b.T/New"));
   clashing.push_back(EmptyMethod("/a.S/Taken"));
-  EXPECT_THAT(registry.AddMethods(std::move(clashing)), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(registry.AddMethods(std::move(clashing)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(registry.FindMethod("/b.T/New"), nullptr);
 
   std::vector<UnaryMethod> twice;
   twice.push_back(EmptyMethod("/b.T/Same"));
   twice.push_back(EmptyMethod("/b.T/Same"));
-  EXPECT_THAT(registry.AddMethods(std::move(twice)), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(registry.AddMethods(std::move(twice)),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(registry.FindMethod("/b.T/Same"), nullptr);
 }
 
@@ -196,7 +199,8 @@ TEST(GeneratedRegisterTest, BaseCompletesUnoverriddenMethodsAsUnimplemented) {
   ServiceRegistry registry;
   ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   test::v1::Item_Key key;
-  EXPECT_THAT(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod), key, nullptr),
+  EXPECT_THAT(Invoke(*registry.FindMethod(InventoryClient::kRemoveItemMethod),
+                     key, nullptr),
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 

@@ -28,13 +28,15 @@ using ::testing::Pair;
 // A stand-in server: /bin/sh running `script`, with the launcher's
 // --ready_file=PATH flag as $1 ("$READY" in the script).
 std::vector<std::string> Shell(const std::string& script) {
-  return {"/bin/sh", "-c", "READY=\"${1#--ready_file=}\"; " + script, "fake-server"};
+  return {"/bin/sh", "-c", "READY=\"${1#--ready_file=}\"; " + script,
+          "fake-server"};
 }
 
 // Writes the ready file as the real servers do: whole, by rename.
 constexpr char kAnnounce[] =
     "echo starting >&2; "
-    "printf '{\"grpc\": \"127.0.0.1:1\", \"raw\": \"127.0.0.1:2\"}' > \"$READY.tmp\"; "
+    "printf '{\"grpc\": \"127.0.0.1:1\", \"raw\": \"127.0.0.1:2\"}' > "
+    "\"$READY.tmp\"; "
     "mv \"$READY.tmp\" \"$READY\"; ";
 
 bool Exists(const std::string& path) {
@@ -46,10 +48,11 @@ TEST(ServerProcessTest, StartReturnsTheReadyFilesAddresses) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       ServerProcess::Start(Shell(std::string(kAnnounce) + "exec sleep 60"));
   ASSERT_THAT(server, IsOk());
-  EXPECT_THAT((*server)->addresses(),
-              ElementsAre(Pair("grpc", "127.0.0.1:1"), Pair("raw", "127.0.0.1:2")));
+  EXPECT_THAT((*server)->addresses(), ElementsAre(Pair("grpc", "127.0.0.1:1"),
+                                                  Pair("raw", "127.0.0.1:2")));
   EXPECT_THAT((*server)->Address("raw"), IsOkAndHolds("127.0.0.1:2"));
-  EXPECT_THAT((*server)->Address("capnp"), StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT((*server)->Address("capnp"),
+              StatusIs(absl::StatusCode::kNotFound));
   EXPECT_TRUE((*server)->Alive());
   EXPECT_THAT((*server)->StderrText(), HasSubstr("starting"));
 }
@@ -58,8 +61,9 @@ TEST(ServerProcessTest, AChildThatExitsBeforeItIsReadyIsUnavailableWithItsLog) {
   ServerProcessOptions options;
   options.ready_timeout = absl::Seconds(30);
   const absl::Time start = absl::Now();
-  EXPECT_THAT(ServerProcess::Start(Shell("echo 'cannot bind' >&2; exit 3"), options),
-              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot bind")));
+  EXPECT_THAT(
+      ServerProcess::Start(Shell("echo 'cannot bind' >&2; exit 3"), options),
+      StatusIs(absl::StatusCode::kUnavailable, HasSubstr("cannot bind")));
   EXPECT_LT(absl::Now() - start, absl::Seconds(20));
 }
 
@@ -71,29 +75,34 @@ TEST(ServerProcessTest, AChildThatNeverAnnouncesItselfTimesOut) {
 }
 
 TEST(ServerProcessTest, AnUnparsableReadyFileIsInvalidArgument) {
-  EXPECT_THAT(ServerProcess::Start(Shell(
-                  "echo 'not json' > \"$READY.tmp\"; mv \"$READY.tmp\" \"$READY\"; exec sleep 60")),
-              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(
+      ServerProcess::Start(Shell("echo 'not json' > \"$READY.tmp\"; mv "
+                                 "\"$READY.tmp\" \"$READY\"; exec sleep 60")),
+      StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(ServerProcessTest, SignalAndWaitForExitReportTheExitCode) {
   // Exits 7 on SIGTERM; `wait` lets the trap run while sleep blocks.
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-      Shell(std::string("trap 'exit 7' TERM; ") + kAnnounce + "sleep 60 & wait"));
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(Shell(std::string("trap 'exit 7' TERM; ") +
+                                 kAnnounce + "sleep 60 & wait"));
   ASSERT_THAT(server, IsOk());
   EXPECT_THAT((*server)->WaitForExit(absl::Milliseconds(50)),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   ASSERT_THAT((*server)->Signal(SIGTERM), IsOk());
   EXPECT_THAT((*server)->WaitForExit(absl::Seconds(30)), IsOkAndHolds(7));
   EXPECT_FALSE((*server)->Alive());
-  EXPECT_THAT((*server)->Signal(SIGTERM), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT((*server)->Signal(SIGTERM),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST(ServerProcessTest, StopKillsAChildThatIgnoresSigtermAfterTheGrace) {
   ServerProcessOptions options;
   options.stop_grace = absl::Milliseconds(200);
-  absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(
-      Shell(std::string("trap '' TERM; ") + kAnnounce + "while :; do sleep 1; done"), options);
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      ServerProcess::Start(Shell(std::string("trap '' TERM; ") + kAnnounce +
+                                 "while :; do sleep 1; done"),
+                           options);
   ASSERT_THAT(server, IsOk());
   const pid_t pid = (*server)->pid();
   const absl::Time start = absl::Now();
@@ -122,7 +131,8 @@ TEST(ServerProcessTest, AnOwnedWorkDirIsRemovedAndAGivenOneKept) {
   options.work_dir = dir.path();
   {
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(Shell(std::string(kAnnounce) + "exec sleep 60"), options);
+        ServerProcess::Start(Shell(std::string(kAnnounce) + "exec sleep 60"),
+                             options);
     ASSERT_THAT(server, IsOk());
     EXPECT_EQ((*server)->log_path(), dir.HostPath("contender.log"));
   }

@@ -25,7 +25,9 @@
 namespace dualrpc_testing {
 namespace internal_status {
 
-inline const absl::Status& GetStatus(const absl::Status& status) { return status; }
+inline const absl::Status& GetStatus(const absl::Status& status) {
+  return status;
+}
 template <typename T>
 const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
   return status_or.status();
@@ -34,11 +36,13 @@ const absl::Status& GetStatus(const absl::StatusOr<T>& status_or) {
 // The code and message test, shared by every argument type.
 class StatusIsCheck {
  public:
-  StatusIsCheck(absl::StatusCode code, ::testing::Matcher<const std::string&> message)
+  StatusIsCheck(absl::StatusCode code,
+                ::testing::Matcher<const std::string&> message)
       : code_(code), message_(std::move(message)) {}
 
   void DescribeTo(std::ostream* os) const {
-    *os << "has status code " << absl::StatusCodeToString(code_) << " and a message that ";
+    *os << "has status code " << absl::StatusCodeToString(code_)
+        << " and a message that ";
     message_.DescribeTo(os);
   }
   void DescribeNegationTo(std::ostream* os) const {
@@ -46,12 +50,13 @@ class StatusIsCheck {
         << " or has a message that ";
     message_.DescribeNegationTo(os);
   }
-  bool Check(const absl::Status& status, ::testing::MatchResultListener* listener) const {
+  bool Check(const absl::Status& status,
+             ::testing::MatchResultListener* listener) const {
     *listener << "whose status is " << status;
     if (status.code() != code_) return false;
     ::testing::StringMatchResultListener message_listener;
-    const bool message_matches =
-        message_.MatchAndExplain(std::string(status.message()), &message_listener);
+    const bool message_matches = message_.MatchAndExplain(
+        std::string(status.message()), &message_listener);
     if (!message_matches && !message_listener.str().empty()) {
       *listener << ", and whose message " << message_listener.str();
     }
@@ -66,10 +71,15 @@ class StatusIsCheck {
 template <typename StatusType>
 class StatusIsMatcherImpl : public ::testing::MatcherInterface<StatusType> {
  public:
-  explicit StatusIsMatcherImpl(StatusIsCheck check) : check_(std::move(check)) {}
+  explicit StatusIsMatcherImpl(StatusIsCheck check)
+      : check_(std::move(check)) {}
   void DescribeTo(std::ostream* os) const override { check_.DescribeTo(os); }
-  void DescribeNegationTo(std::ostream* os) const override { check_.DescribeNegationTo(os); }
-  bool MatchAndExplain(StatusType actual, ::testing::MatchResultListener* listener) const override {
+  void DescribeNegationTo(std::ostream* os) const override {
+    check_.DescribeNegationTo(os);
+  }
+  bool MatchAndExplain(
+      StatusType actual,
+      ::testing::MatchResultListener* listener) const override {
     return check_.Check(GetStatus(actual), listener);
   }
 
@@ -82,7 +92,8 @@ class StatusIsMatcher {
  public:
   explicit StatusIsMatcher(StatusIsCheck check) : check_(std::move(check)) {}
   template <typename StatusType>
-  operator ::testing::Matcher<StatusType>() const {  // NOLINT(google-explicit-constructor)
+  operator ::testing::Matcher<StatusType>()
+      const {  // NOLINT(google-explicit-constructor)
     return ::testing::MakeMatcher(new StatusIsMatcherImpl<StatusType>(check_));
   }
 
@@ -94,8 +105,12 @@ template <typename StatusType>
 class IsOkMatcherImpl : public ::testing::MatcherInterface<StatusType> {
  public:
   void DescribeTo(std::ostream* os) const override { *os << "is OK"; }
-  void DescribeNegationTo(std::ostream* os) const override { *os << "is not OK"; }
-  bool MatchAndExplain(StatusType actual, ::testing::MatchResultListener* listener) const override {
+  void DescribeNegationTo(std::ostream* os) const override {
+    *os << "is not OK";
+  }
+  bool MatchAndExplain(
+      StatusType actual,
+      ::testing::MatchResultListener* listener) const override {
     const absl::Status& status = GetStatus(actual);
     if (status.ok()) return true;
     *listener << "whose status is " << status;
@@ -106,19 +121,22 @@ class IsOkMatcherImpl : public ::testing::MatcherInterface<StatusType> {
 class IsOkMatcher {
  public:
   template <typename StatusType>
-  operator ::testing::Matcher<StatusType>() const {  // NOLINT(google-explicit-constructor)
+  operator ::testing::Matcher<StatusType>()
+      const {  // NOLINT(google-explicit-constructor)
     return ::testing::MakeMatcher(new IsOkMatcherImpl<StatusType>());
   }
 };
 
 template <typename StatusOrType>
-class IsOkAndHoldsMatcherImpl : public ::testing::MatcherInterface<StatusOrType> {
+class IsOkAndHoldsMatcherImpl
+    : public ::testing::MatcherInterface<StatusOrType> {
  public:
   using ValueType = typename std::decay_t<StatusOrType>::value_type;
 
   template <typename InnerMatcher>
   explicit IsOkAndHoldsMatcherImpl(InnerMatcher&& inner)
-      : inner_(::testing::SafeMatcherCast<const ValueType&>(std::forward<InnerMatcher>(inner))) {}
+      : inner_(::testing::SafeMatcherCast<const ValueType&>(
+            std::forward<InnerMatcher>(inner))) {}
 
   void DescribeTo(std::ostream* os) const override {
     *os << "is OK and has a value that ";
@@ -128,8 +146,9 @@ class IsOkAndHoldsMatcherImpl : public ::testing::MatcherInterface<StatusOrType>
     *os << "is not OK or has a value that ";
     inner_.DescribeNegationTo(os);
   }
-  bool MatchAndExplain(StatusOrType actual,
-                       ::testing::MatchResultListener* listener) const override {
+  bool MatchAndExplain(
+      StatusOrType actual,
+      ::testing::MatchResultListener* listener) const override {
     if (!actual.ok()) {
       *listener << "whose status is " << actual.status();
       return false;
@@ -138,7 +157,8 @@ class IsOkAndHoldsMatcherImpl : public ::testing::MatcherInterface<StatusOrType>
     const bool matches = inner_.MatchAndExplain(*actual, &inner_listener);
     *listener << "whose value " << ::testing::PrintToString(*actual)
               << (matches ? " matches" : " doesn't match");
-    if (!inner_listener.str().empty()) *listener << ", " << inner_listener.str();
+    if (!inner_listener.str().empty())
+      *listener << ", " << inner_listener.str();
     return matches;
   }
 
@@ -151,8 +171,10 @@ class IsOkAndHoldsMatcher {
  public:
   explicit IsOkAndHoldsMatcher(InnerMatcher inner) : inner_(std::move(inner)) {}
   template <typename StatusOrType>
-  operator ::testing::Matcher<StatusOrType>() const {  // NOLINT(google-explicit-constructor)
-    return ::testing::MakeMatcher(new IsOkAndHoldsMatcherImpl<StatusOrType>(inner_));
+  operator ::testing::Matcher<StatusOrType>()
+      const {  // NOLINT(google-explicit-constructor)
+    return ::testing::MakeMatcher(
+        new IsOkAndHoldsMatcherImpl<StatusOrType>(inner_));
   }
 
  private:
@@ -167,9 +189,11 @@ inline internal_status::IsOkMatcher IsOk() { return {}; }
 // The status has `code` and a message matching `message` (a string, which
 // must equal the message, or any string matcher: HasSubstr, StartsWith, ...).
 template <typename MessageMatcher>
-internal_status::StatusIsMatcher StatusIs(absl::StatusCode code, MessageMatcher&& message) {
+internal_status::StatusIsMatcher StatusIs(absl::StatusCode code,
+                                          MessageMatcher&& message) {
   return internal_status::StatusIsMatcher(internal_status::StatusIsCheck(
-      code, ::testing::MatcherCast<const std::string&>(std::forward<MessageMatcher>(message))));
+      code, ::testing::MatcherCast<const std::string&>(
+                std::forward<MessageMatcher>(message))));
 }
 // The status has `code`, whatever its message.
 inline internal_status::StatusIsMatcher StatusIs(absl::StatusCode code) {

@@ -20,7 +20,8 @@ namespace {
 
 std::vector<char*> ArgvPointers(const std::vector<std::string>& argv) {
   std::vector<char*> pointers;
-  for (const std::string& arg : argv) pointers.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : argv)
+    pointers.push_back(const_cast<char*>(arg.c_str()));
   pointers.push_back(nullptr);
   return pointers;
 }
@@ -48,7 +49,8 @@ std::string BinaryPath(const std::string& name) {
   return absl::StrCat(dir != nullptr ? dir : "build/bin", "/", name);
 }
 
-CommandResult RunCommand(const std::vector<std::string>& argv, const std::string& stdin_text,
+CommandResult RunCommand(const std::vector<std::string>& argv,
+                         const std::string& stdin_text,
                          absl::Duration timeout) {
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (::pipe2(in_pipe, O_CLOEXEC) != 0 || ::pipe2(out_pipe, O_CLOEXEC) != 0 ||
@@ -79,7 +81,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
   const absl::Time deadline = absl::Now() + timeout;
   int open_outputs = 2;
   while (open_outputs > 0 && absl::Now() < deadline) {
-    pollfd fds[3] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}, {stdin_fd, POLLOUT, 0}};
+    pollfd fds[3] = {{out_pipe[0], POLLIN, 0},
+                     {err_pipe[0], POLLIN, 0},
+                     {stdin_fd, POLLOUT, 0}};
     if (::poll(fds, stdin_fd >= 0 ? 3 : 2, 100) < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
@@ -94,7 +98,8 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
       }
     }
     if (stdin_fd >= 0 && fds[2].revents != 0) {
-      ssize_t n = ::write(stdin_fd, stdin_text.data() + written, stdin_text.size() - written);
+      ssize_t n = ::write(stdin_fd, stdin_text.data() + written,
+                          stdin_text.size() - written);
       if (n > 0) written += n;
       if (n < 0 || written == stdin_text.size()) {
         ::close(stdin_fd);
@@ -112,8 +117,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, const std::string
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> StartServer(
     const std::string& root, const std::vector<std::string>& extra_flags) {
-  std::vector<std::string> argv = {BinaryPath("dualrpc-server"), "--root=" + root,
-                                   "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"};
+  std::vector<std::string> argv = {
+      BinaryPath("dualrpc-server"), "--root=" + root,
+      "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   dualrpc::server::ServerProcessOptions options;
   options.name = "dualrpc-server";

@@ -16,7 +16,8 @@
 namespace dualrpc_testing {
 namespace {
 
-int MakeTraversable(const char* path, const struct stat*, int type, struct FTW*) {
+int MakeTraversable(const char* path, const struct stat*, int type,
+                    struct FTW*) {
   // Tests chmod directories to 000; the pre-order walk reopens them first.
   if (type == FTW_D || type == FTW_DNR) ::chmod(path, 0700);
   return 0;
@@ -33,7 +34,8 @@ std::string ErrnoText() { return std::strerror(errno); }
 TempDir::TempDir() {
   const char* tmpdir = std::getenv("TMPDIR");
   std::string templ =
-      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp", "/dualrpc-test.XXXXXX");
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
+                   "/dualrpc-test.XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp " << templ << ": " << ErrnoText();
     return;
@@ -65,9 +67,11 @@ void TempDir::MakeDir(absl::string_view relative, mode_t mode) const {
   ASSERT_EQ(::chmod(host.c_str(), mode), 0) << host << ": " << ErrnoText();
 }
 
-void TempDir::WriteFile(absl::string_view relative, absl::string_view contents) const {
+void TempDir::WriteFile(absl::string_view relative,
+                        absl::string_view contents) const {
   const std::string host = HostPath(relative);
-  const int fd = ::open(host.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd =
+      ::open(host.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ASSERT_GE(fd, 0) << host << ": " << ErrnoText();
   const ssize_t written = ::write(fd, contents.data(), contents.size());
   const int write_errno = errno;
@@ -76,10 +80,12 @@ void TempDir::WriteFile(absl::string_view relative, absl::string_view contents) 
       << host << ": " << std::strerror(write_errno);
 }
 
-void TempDir::Symlink(absl::string_view target, absl::string_view relative) const {
+void TempDir::Symlink(absl::string_view target,
+                      absl::string_view relative) const {
   const std::string host = HostPath(relative);
   const std::string target_string(target);
-  ASSERT_EQ(::symlink(target_string.c_str(), host.c_str()), 0) << host << ": " << ErrnoText();
+  ASSERT_EQ(::symlink(target_string.c_str(), host.c_str()), 0)
+      << host << ": " << ErrnoText();
 }
 
 }  // namespace dualrpc_testing

@@ -35,7 +35,8 @@ class TempDir {
   // mkdir with exactly `mode` (not filtered by the umask).
   void MakeDir(absl::string_view relative, mode_t mode = 0755) const;
   // Creates or truncates the file `relative` and writes `contents`.
-  void WriteFile(absl::string_view relative, absl::string_view contents = "") const;
+  void WriteFile(absl::string_view relative,
+                 absl::string_view contents = "") const;
   // Creates a symlink at `relative` whose stored target is `target`.
   void Symlink(absl::string_view target, absl::string_view relative) const;
   // Creates `count` empty files named `name_of(i)` for i in [0, count) in the

@@ -13,9 +13,9 @@ namespace dualrpc_testing {
 
 // The body of a test method, with the concrete message types.
 template <typename Request, typename Response>
-using UnaryBody =
-    std::function<void(dualrpc::rpc::ServerCallContext* context, const Request& request,
-                       Response* response, dualrpc::rpc::UnaryDone done)>;
+using UnaryBody = std::function<void(dualrpc::rpc::ServerCallContext* context,
+                                     const Request& request, Response* response,
+                                     dualrpc::rpc::UnaryDone done)>;
 
 // An rpc::UnaryMethod at `path` over Request/Response whose invoke runs
 // `body` (a lambda, say) with the downcast messages. `body` is copied into
@@ -26,7 +26,8 @@ using UnaryBody =
 //       "/t.S/Echo", [](auto*, const BytesValue& in, BytesValue* out,
 //                       rpc::UnaryDone done) { ... }));
 template <typename Request, typename Response>
-dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path, UnaryBody<Request, Response> body) {
+dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path,
+                                          UnaryBody<Request, Response> body) {
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take protobuf messages");
@@ -34,13 +35,14 @@ dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path, UnaryBody<Request, R
   method.path = std::move(path);
   method.new_request = [] { return std::make_unique<Request>(); };
   method.new_response = [] { return std::make_unique<Response>(); };
-  method.invoke = [body = std::move(body)](dualrpc::rpc::ServerCallContext* context,
-                                           const google::protobuf::Message* request,
-                                           google::protobuf::Message* response,
-                                           dualrpc::rpc::UnaryDone done) {
+  method.invoke = [body = std::move(body)](
+                      dualrpc::rpc::ServerCallContext* context,
+                      const google::protobuf::Message* request,
+                      google::protobuf::Message* response,
+                      dualrpc::rpc::UnaryDone done) {
     // The transport made both messages with new_request/new_response.
-    body(context, static_cast<const Request&>(*request), static_cast<Response*>(response),
-         std::move(done));
+    body(context, static_cast<const Request&>(*request),
+         static_cast<Response*>(response), std::move(done));
   };
   return method;
 }

@@ -9,6 +9,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace dualrpc_testing {
@@ -16,6 +17,20 @@ namespace dualrpc_testing {
 // How long a test waits for something that should happen promptly (well
 // under the per-test ctest TIMEOUT of 60 s, so the assertion reports first).
 inline constexpr absl::Duration kWaitTimeout = absl::Seconds(20);
+
+// Polls `condition` every millisecond for up to `timeout`; true once it
+// holds. Only for state that nothing notifies (ServerCallContext::IsCancelled,
+// a refused connect, a queue length); anything with a notification waits on
+// it instead.
+template <typename Condition>
+bool Eventually(Condition condition, absl::Duration timeout = kWaitTimeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
 
 // absl::BlockingCounter with a bounded wait: counts down from `count`;
 // WaitForZero returns once the count is zero or the timeout has passed.
@@ -33,7 +48,8 @@ class Countdown {
   // True if the count reached zero within `timeout`.
   bool WaitForZero(absl::Duration timeout = kWaitTimeout) {
     absl::MutexLock lock(&mu_);
-    return mu_.AwaitWithTimeout(absl::Condition(this, &Countdown::IsZero), timeout);
+    return mu_.AwaitWithTimeout(absl::Condition(this, &Countdown::IsZero),
+                                timeout);
   }
 
  private:

@@ -1,5 +1,5 @@
 'use strict';
-// The framed protocol's constants and encoders (docs/PROTOCOL.md §2–§5).
+// The raw protocol's constants and encoders (docs/PROTOCOL.md §2–§5).
 // Pure functions over Buffers: no sockets, no protobuf types.
 
 const PREFACE_BYTES = 8;

@@ -1,6 +1,6 @@
 'use strict';
 // dualrpc: a client for dualrpc.v1.FileService (and any unary method of the
-// contract) over gRPC or over the dualrpc framed protocol, with one API:
+// contract) over gRPC or over the dualrpc raw protocol, with one API:
 //
 //   const dualrpc = require('dualrpc');
 //   const client = dualrpc.connect('raw://127.0.0.1:50052');  // or grpc://

@@ -1,5 +1,5 @@
 'use strict';
-// The client side of the dualrpc framed protocol (docs/PROTOCOL.md) over
+// The client side of the dualrpc raw protocol (docs/PROTOCOL.md) over
 // node:net. A RawTransport carries unary calls as encoded request/response
 // bytes; encoding messages is the Client's job (client.js).
 //

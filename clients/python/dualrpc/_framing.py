@@ -1,4 +1,4 @@
-"""The framed protocol's codec (docs/PROTOCOL.md §2–§5.5): bytes in, bytes out.
+"""The raw protocol's codec (docs/PROTOCOL.md §2–§5.5): bytes in, bytes out.
 
 Knows nothing of sockets or threads; the connection (_raw_transport) uses it.
 Every integer on the wire is unsigned big-endian.

@@ -1,4 +1,4 @@
-"""raw:// — the client side of the framed protocol (docs/PROTOCOL.md).
+"""raw:// — the client side of the raw protocol (docs/PROTOCOL.md).
 
 RawTransport keeps one RawConnection for new calls and opens another when
 that one is lost or the server sent GOAWAY; a connection that received
@@ -78,7 +78,7 @@ class _Truncated(Exception):
 
 
 class RawConnection:
-    """One TCP connection speaking the framed protocol. Thread-safe.
+    """One TCP connection speaking the raw protocol. Thread-safe.
 
     Owns its socket and its two threads; the socket is closed by the reader
     thread when it exits, after the writer stopped.

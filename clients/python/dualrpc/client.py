@@ -14,7 +14,7 @@ from ._target import parse_target
 from .status import RpcError, StatusCode
 from .v1 import file_service_pb2
 
-# Longer timeouts mean no deadline, as the framed protocol's timeout_micros
+# Longer timeouts mean no deadline, as the raw protocol's timeout_micros
 # (§4.1); grpcio (and Python's waits) would overflow on much larger ones.
 MAX_TIMEOUT_SECONDS = 10 * 365 * 24 * 3600
 

@@ -32,7 +32,8 @@ class ThreadCachedAllocation {
  public:
   static void* operator new(std::size_t size) {
     Cache& cache = LocalCache();
-    if (size == sizeof(T) && cache.count > 0) return cache.blocks[--cache.count];
+    if (size == sizeof(T) && cache.count > 0)
+      return cache.blocks[--cache.count];
     return ::operator new(size);
   }
 

@@ -5,8 +5,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "dualrpc/v1/file_service.dualrpc.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/v1/file_service.dualrpc.h"
 
 namespace dualrpc::cli {
 namespace {

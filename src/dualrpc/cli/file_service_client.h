@@ -6,8 +6,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/rpc/channel.h"
+#include "dualrpc/v1/file_service.pb.h"
 
 namespace dualrpc::cli {
 
@@ -37,7 +37,8 @@ inline constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
 // to kMaxResponseBytes. Connection happens on the first call, so a reachable
 // server is not needed here; an unreachable one makes calls fail with
 // UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
-absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(absl::string_view target);
+absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
+    absl::string_view target);
 
 // A FileServiceClient over MakeChannel(target); fails as MakeChannel does.
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(

@@ -71,7 +71,7 @@ inspection of any server with reflection, no .proto needed (like grpcurl):
   TARGET, first among the arguments, stands for --target=TARGET.
 
 flags (before or after COMMAND; "--" ends flags):
-  --target=URI        server, grpc://HOST:PORT (gRPC) or raw://HOST:PORT (framed
+  --target=URI        server, grpc://HOST:PORT (gRPC) or raw://HOST:PORT (raw
                       TCP); HOST may be [IPv6] (default grpc://127.0.0.1:50051)
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
   --json              ls, echo: print responses as proto3 JSON; ls merges all pages

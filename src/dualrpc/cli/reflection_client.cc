@@ -4,9 +4,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/descriptor.pb.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/client_call.h"
+#include "google/protobuf/descriptor.pb.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -34,7 +34,8 @@ void ReflectionClient::BuildErrors::AddError(
   }
 }
 
-ReflectionClient::ReflectionClient(rpc::Channel* channel, absl::Duration timeout)
+ReflectionClient::ReflectionClient(rpc::Channel* channel,
+                                   absl::Duration timeout)
     : channel_(channel), timeout_(timeout), pool_(&database_, &build_errors_) {}
 
 absl::StatusOr<ReflectionClient::ServerReflectionResponse>

@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "dualrpc/rpc/channel.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor_database.h"
-#include "dualrpc/rpc/channel.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 
 namespace dualrpc::cli {
@@ -19,7 +19,7 @@ namespace dualrpc::cli {
 // The reflection method on both transports. Over gRPC it is grpc++'s
 // bidi-streaming service, called here as unary: one request, half-close,
 // and the server writes exactly one response per request before ending the
-// call. Over the framed protocol it is unary (docs/PROTOCOL.md §10).
+// call. Over the raw protocol it is unary (docs/PROTOCOL.md §10).
 inline constexpr char kServerReflectionInfoPath[] =
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 

@@ -14,7 +14,7 @@ namespace dualrpc::client {
 inline constexpr int kMaxChannelConnections = 64;
 
 // Largest response a channel accepts unless told otherwise: gRPC's default
-// receive limit, which is also the framed protocol's message limit
+// receive limit, which is also the raw protocol's message limit
 // (docs/PROTOCOL.md §4.3).
 inline constexpr int kDefaultMaxResponseBytes = 4 * 1024 * 1024;
 
@@ -25,7 +25,7 @@ struct ChannelFactoryOptions {
   int connections = 1;
   // Largest response message accepted; a larger one fails its call with
   // RESOURCE_EXHAUSTED. On raw:// it is also the largest request the channel
-  // sends (the framed protocol has one message limit per direction pair).
+  // sends (the raw protocol has one message limit per direction pair).
   // The server's own limits still apply.
   int max_response_bytes = kDefaultMaxResponseBytes;
   // raw:// only: longest wait for one TCP connect. gRPC connects under the

@@ -12,7 +12,7 @@ namespace dualrpc::client {
 // The transports a target URI can name.
 enum class TransportScheme {
   kGrpc,  // grpc://HOST:PORT
-  kRaw,   // raw://HOST:PORT, the framed TCP protocol
+  kRaw,   // raw://HOST:PORT, the raw TCP protocol
 };
 
 // A parsed --target value.

@@ -143,8 +143,8 @@ absl::Status ForEachName(DIR* dir, absl::string_view request_path,
     const struct dirent* record = ::readdir(dir);
     if (record == nullptr) {
       if (errno == 0) return absl::OkStatus();
-      return base::PosixError(absl::StrCat("read directory ", Quote(request_path)),
-                        errno);
+      return base::PosixError(
+          absl::StrCat("read directory ", Quote(request_path)), errno);
     }
     const absl::string_view name = record->d_name;
     if (name == "." || name == "..") continue;
@@ -166,19 +166,20 @@ absl::StatusOr<PageOfNames> ReadPage(DIR* dir, absl::string_view last_name,
   std::vector<std::string> heap;
   heap.reserve(std::min<std::size_t>(page_size, 1024));
   std::size_t names_after_cursor = 0;
-  absl::Status read = ForEachName(dir, request_path, [&](absl::string_view name) {
-    if (name <= last_name) return true;
-    ++names_after_cursor;
-    if (heap.size() < page_size) {
-      heap.emplace_back(name);
-      std::push_heap(heap.begin(), heap.end());
-    } else if (name < heap.front()) {
-      std::pop_heap(heap.begin(), heap.end());
-      heap.back().assign(name.data(), name.size());
-      std::push_heap(heap.begin(), heap.end());
-    }
-    return true;
-  });
+  absl::Status read =
+      ForEachName(dir, request_path, [&](absl::string_view name) {
+        if (name <= last_name) return true;
+        ++names_after_cursor;
+        if (heap.size() < page_size) {
+          heap.emplace_back(name);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (name < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back().assign(name.data(), name.size());
+          std::push_heap(heap.begin(), heap.end());
+        }
+        return true;
+      });
   if (!read.ok()) return read;
   std::sort_heap(heap.begin(), heap.end());
   PageOfNames page;
@@ -193,14 +194,15 @@ absl::StatusOr<std::optional<std::vector<std::string>>> ReadAllNames(
     DIR* dir, std::size_t limit, absl::string_view request_path) {
   std::vector<std::string> names;
   bool over_limit = false;
-  absl::Status read = ForEachName(dir, request_path, [&](absl::string_view name) {
-    if (names.size() == limit) {
-      over_limit = true;
-      return false;
-    }
-    names.emplace_back(name);
-    return true;
-  });
+  absl::Status read =
+      ForEachName(dir, request_path, [&](absl::string_view name) {
+        if (names.size() == limit) {
+          over_limit = true;
+          return false;
+        }
+        names.emplace_back(name);
+        return true;
+      });
   if (!read.ok()) return read;
   if (over_limit) {
     ::rewinddir(dir);
@@ -212,7 +214,8 @@ absl::StatusOr<std::optional<std::vector<std::string>>> ReadAllNames(
 
 // The page after `last_name` in a sorted list of names.
 PageOfNames PageFromSorted(const std::vector<std::string>& names,
-                           const std::string& last_name, std::size_t page_size) {
+                           const std::string& last_name,
+                           std::size_t page_size) {
   auto first = std::upper_bound(names.begin(), names.end(), last_name);
   const std::size_t remaining = names.end() - first;
   PageOfNames page;
@@ -283,12 +286,14 @@ absl::StatusOr<PageOfNames> SelectPage(DIR* dir, ListingCache* cache,
                                        const std::string& last_name,
                                        std::size_t page_size,
                                        absl::string_view request_path) {
-  if (cache == nullptr) return ReadPage(dir, last_name, page_size, request_path);
+  if (cache == nullptr)
+    return ReadPage(dir, last_name, page_size, request_path);
   // The stat precedes the read: a change during the read makes the stored
   // timestamps stale, so the entry can never be found with them.
   struct stat st;
   if (::fstat(::dirfd(dir), &st) != 0) {
-    return base::PosixError(absl::StrCat("stat directory ", Quote(request_path)), errno);
+    return base::PosixError(
+        absl::StrCat("stat directory ", Quote(request_path)), errno);
   }
   if (ListingCache::Names names = cache->Find(st)) {
     return PageFromSorted(*names, last_name, page_size);
@@ -297,8 +302,10 @@ absl::StatusOr<PageOfNames> SelectPage(DIR* dir, ListingCache* cache,
   absl::StatusOr<std::optional<std::vector<std::string>>> all =
       ReadAllNames(dir, cache->max_names(), request_path);
   if (!all.ok()) return all.status();
-  if (!all->has_value()) return ReadPage(dir, last_name, page_size, request_path);
-  auto names = std::make_shared<const std::vector<std::string>>(std::move(**all));
+  if (!all->has_value())
+    return ReadPage(dir, last_name, page_size, request_path);
+  auto names =
+      std::make_shared<const std::vector<std::string>>(std::move(**all));
   PageOfNames page = PageFromSorted(*names, last_name, page_size);
   cache->Insert(st, std::move(names), read_started);
   return page;
@@ -309,11 +316,11 @@ absl::StatusOr<PageOfNames> SelectPage(DIR* dir, ListingCache* cache,
 FileServiceCore::FileServiceCore(ServedRoot root, FileServiceOptions options)
     : root_(std::move(root)),
       options_(options),
-      listing_cache_(options.listing_cache_names == 0
-                         ? nullptr
-                         : std::make_unique<ListingCache>(
-                               options.listing_cache_names,
-                               options.listing_cache_settle)) {}
+      listing_cache_(
+          options.listing_cache_names == 0
+              ? nullptr
+              : std::make_unique<ListingCache>(options.listing_cache_names,
+                                               options.listing_cache_settle)) {}
 
 absl::Status FileServiceCore::Echo(const v1::EchoRequest& request,
                                    v1::EchoResponse* response) const {
@@ -344,8 +351,8 @@ absl::Status FileServiceCore::ListDirectory(
   // On success fdopendir owns the descriptor; on failure it stays with `fd`.
   DirStream dir(::fdopendir(fd->get()));
   if (dir == nullptr) {
-    return base::PosixError(absl::StrCat("open directory ", Quote(request.path())),
-                      errno);
+    return base::PosixError(
+        absl::StrCat("open directory ", Quote(request.path())), errno);
   }
   fd->Release();
 

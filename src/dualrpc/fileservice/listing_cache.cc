@@ -27,8 +27,8 @@ ListingCache::Names ListingCache::Find(const struct stat& st) {
 
 void ListingCache::Insert(const struct stat& st, Names names,
                           absl::Time read_started) {
-  const absl::Time newest_change =
-      std::max(absl::TimeFromTimespec(st.st_mtim), absl::TimeFromTimespec(st.st_ctim));
+  const absl::Time newest_change = std::max(absl::TimeFromTimespec(st.st_mtim),
+                                            absl::TimeFromTimespec(st.st_ctim));
   if (newest_change + settle_ > read_started) return;  // Not provably stable.
   if (names->size() > max_names_) return;
   absl::MutexLock lock(&mu_);

@@ -44,7 +44,7 @@ absl::Status OpenError(absl::string_view relative_path, int error_number) {
           absl::StrCat("not a directory: ", QuotePath(relative_path)));
     default:
       return base::PosixError(absl::StrCat("open ", QuotePath(relative_path)),
-                        error_number);
+                              error_number);
   }
 }
 
@@ -55,8 +55,8 @@ absl::StatusOr<ServedRoot> ServedRoot::Open(const std::string& directory) {
   const int fd = ::open(directory.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     // The operator named this directory, so the message may name it too.
-    return base::PosixError(absl::StrCat("open served root \"", directory, "\""),
-                      errno);
+    return base::PosixError(
+        absl::StrCat("open served root \"", directory, "\""), errno);
   }
   return ServedRoot(base::ScopedFd(fd));
 }

@@ -30,7 +30,8 @@ class ServedRoot {
   //   missing                                   -> NOT_FOUND
   //   not a directory, symlink loop             -> FAILED_PRECONDITION
   //   unreadable                                -> PERMISSION_DENIED
-  absl::StatusOr<base::ScopedFd> OpenDirectory(absl::string_view relative_path) const;
+  absl::StatusOr<base::ScopedFd> OpenDirectory(
+      absl::string_view relative_path) const;
 
  private:
   explicit ServedRoot(base::ScopedFd root_fd) : root_fd_(std::move(root_fd)) {}

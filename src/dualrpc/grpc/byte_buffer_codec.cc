@@ -15,13 +15,16 @@ absl::Status SerializeToByteBuffer(const google::protobuf::MessageLite& message,
   // Public API only (not grpc::GenericSerialize, an impl/codegen internal).
   const size_t size = message.ByteSizeLong();
   if (size > static_cast<size_t>(INT_MAX)) {
-    return absl::InternalError(absl::StrCat(message.GetTypeName(), " is too large to send"));
+    return absl::InternalError(
+        absl::StrCat(message.GetTypeName(), " is too large to send"));
   }
   buffer->Clear();
-  ::grpc::ProtoBufferWriter writer(buffer, ::grpc::kProtoBufferWriterMaxBufferLength,
+  ::grpc::ProtoBufferWriter writer(buffer,
+                                   ::grpc::kProtoBufferWriterMaxBufferLength,
                                    static_cast<int>(size));
   if (!message.SerializeToZeroCopyStream(&writer)) {
-    return absl::InternalError(absl::StrCat("cannot serialize ", message.GetTypeName()));
+    return absl::InternalError(
+        absl::StrCat("cannot serialize ", message.GetTypeName()));
   }
   return absl::OkStatus();
 }

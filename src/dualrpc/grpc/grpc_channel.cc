@@ -47,7 +47,9 @@ class GrpcChannel::CallList {
   void WaitForDones();
 
  private:
-  bool all_done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_dones_ == 0; }
+  bool all_done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return pending_dones_ == 0;
+  }
 
   absl::Mutex mu_;
   GrpcCall* head_ ABSL_GUARDED_BY(mu_) = nullptr;
@@ -73,7 +75,8 @@ struct GrpcCall {
   std::atomic<int> references{1};
 
   static void Unref(GrpcCall* call) {
-    if (call->references.fetch_sub(1, std::memory_order_acq_rel) == 1) delete call;
+    if (call->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete call;
   }
 };
 
@@ -199,7 +202,8 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   return std::shared_ptr<GrpcChannel>(new GrpcChannel(std::move(stubs)));
 }
 
-GrpcChannel::GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
+GrpcChannel::GrpcChannel(
+    std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
     : stubs_(std::move(stubs)), calls_(std::make_shared<CallList>()) {}
 
 GrpcChannel::~GrpcChannel() {
@@ -210,9 +214,11 @@ GrpcChannel::~GrpcChannel() {
 void GrpcChannel::StartUnaryCall(absl::string_view method,
                                  const google::protobuf::MessageLite& request,
                                  google::protobuf::MessageLite* response,
-                                 const rpc::CallOptions& options, rpc::UnaryDone done) {
+                                 const rpc::CallOptions& options,
+                                 rpc::UnaryDone done) {
   // grpc++ aborts the process on metadata that gRPC core rejects.
-  if (absl::Status valid = rpc::ValidateMetadata(options.metadata); !valid.ok()) {
+  if (absl::Status valid = rpc::ValidateMetadata(options.metadata);
+      !valid.ok()) {
     std::move(done)(std::move(valid));
     return;
   }

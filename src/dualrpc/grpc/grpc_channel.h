@@ -10,9 +10,9 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::grpc {
 
@@ -61,7 +61,8 @@ class GrpcChannel final : public rpc::Channel {
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const rpc::CallOptions& options, rpc::UnaryDone done) override;
+                      const rpc::CallOptions& options,
+                      rpc::UnaryDone done) override;
 
   // The calls in flight; defined in the .cc (public only so that the .cc's
   // per-call state can name it). Shared with each call, so that it outlives

@@ -47,7 +47,8 @@ namespace dualrpc::grpc {
 namespace {
 
 using ByteBufferHandler =
-    ::grpc::internal::CallbackUnaryHandler<::grpc::ByteBuffer, ::grpc::ByteBuffer>;
+    ::grpc::internal::CallbackUnaryHandler<::grpc::ByteBuffer,
+                                           ::grpc::ByteBuffer>;
 
 absl::Time DeadlineOf(const ::grpc::CallbackServerContext& context) {
   std::chrono::system_clock::time_point deadline = context.deadline();
@@ -171,9 +172,9 @@ class CallCompleter {
 };
 
 ::grpc::ServerUnaryReactor* ServeCall(const rpc::UnaryMethod& method,
-                                    ::grpc::CallbackServerContext* context,
-                                    const ::grpc::ByteBuffer* request_buffer,
-                                    ::grpc::ByteBuffer* response_buffer) {
+                                      ::grpc::CallbackServerContext* context,
+                                      const ::grpc::ByteBuffer* request_buffer,
+                                      ::grpc::ByteBuffer* response_buffer) {
   auto call =
       std::make_unique<GrpcServerCall>(method, context, response_buffer);
   ::grpc::ServerUnaryReactor* reactor = call->reactor();
@@ -195,7 +196,8 @@ class CallCompleter {
 // name from the method paths.
 class RegistryGrpcService final : public ::grpc::Service {
  public:
-  explicit RegistryGrpcService(const std::vector<const rpc::UnaryMethod*>& methods) {
+  explicit RegistryGrpcService(
+      const std::vector<const rpc::UnaryMethod*>& methods) {
     for (size_t index = 0; index < methods.size(); ++index) {
       const rpc::UnaryMethod* method = methods[index];
       // The path's storage is the registry's, which outlives this service.
@@ -219,7 +221,8 @@ absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> MakeGrpcServices(
     const rpc::ServiceRegistry& registry) {
   std::vector<std::unique_ptr<::grpc::Service>> services;
   for (const std::string& name : registry.ServiceNames()) {
-    std::vector<const rpc::UnaryMethod*> methods = registry.ServiceMethods(name);
+    std::vector<const rpc::UnaryMethod*> methods =
+        registry.ServiceMethods(name);
     if (methods.empty()) {
       return absl::InternalError(
           absl::StrCat("registry lists service ", name, " without methods"));

@@ -14,7 +14,7 @@ constexpr int kMaxStatusCode = 16;
   int code = static_cast<int>(status.code());
   if (code < 0 || code > kMaxStatusCode) code = ::grpc::StatusCode::UNKNOWN;
   return ::grpc::Status(static_cast<::grpc::StatusCode>(code),
-                      std::string(status.message()));
+                        std::string(status.message()));
 }
 
 absl::Status FromGrpcStatus(const ::grpc::Status& status) {

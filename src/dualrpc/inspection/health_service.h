@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "grpc/health/v1/health.pb.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace dualrpc::inspection {
 
@@ -40,7 +40,8 @@ class HealthService {
   // Completes inline.
   void Check(rpc::ServerCallContext* context,
              const ::grpc::health::v1::HealthCheckRequest* request,
-             ::grpc::health::v1::HealthCheckResponse* response, rpc::UnaryDone done);
+             ::grpc::health::v1::HealthCheckResponse* response,
+             rpc::UnaryDone done);
 
  private:
   const std::set<std::string, std::less<>> service_names_;

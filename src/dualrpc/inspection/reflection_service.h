@@ -2,9 +2,9 @@
 #define DUALRPC_INSPECTION_REFLECTION_SERVICE_H_
 
 #include "absl/status/status.h"
-#include "google/protobuf/descriptor.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "google/protobuf/descriptor.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 
 namespace dualrpc::inspection {
@@ -55,7 +55,8 @@ class ReflectionService {
 
   // The response to one request (what ServerReflectionInfo sends).
   ::grpc::reflection::v1alpha::ServerReflectionResponse Answer(
-      const ::grpc::reflection::v1alpha::ServerReflectionRequest& request) const;
+      const ::grpc::reflection::v1alpha::ServerReflectionRequest& request)
+      const;
 
  private:
   absl::Status ListServices(

@@ -50,8 +50,7 @@ void Acceptor::Pause() {
 
 void Acceptor::OnIoEvents(std::uint32_t /*events*/) {
   for (int i = 0;
-       i < options_.max_accepts_per_wakeup && state_ == State::kWatching;
-       ++i) {
+       i < options_.max_accepts_per_wakeup && state_ == State::kWatching; ++i) {
     SocketAddress peer;
     absl::StatusOr<base::ScopedFd> accepted = Accept(listen_fd_, &peer);
     if (!accepted.ok()) {

@@ -34,8 +34,8 @@ namespace dualrpc::net {
 class Acceptor : private IoWatcher {
  public:
   // Runs on the loop thread with each accepted socket and its peer.
-  using NewConnectionCallback =
-      absl::AnyInvocable<void(base::ScopedFd socket, const SocketAddress& peer)>;
+  using NewConnectionCallback = absl::AnyInvocable<void(
+      base::ScopedFd socket, const SocketAddress& peer)>;
 
   struct Options {
     // Watch with EPOLLEXCLUSIVE (for a listener shared by several loops).

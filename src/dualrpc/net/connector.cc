@@ -19,10 +19,10 @@ void Connector::Start(std::vector<SocketAddress> addresses,
   last_error_ = absl::UnavailableError("no address to connect to");
   done_ = std::move(done);
   if (timeout != absl::InfiniteDuration()) {
-    const auto delay = absl::ToChronoNanoseconds(
-        std::max(timeout, absl::ZeroDuration()));
-    timeout_timer_ = loop_->RunAt(
-        EventLoop::Clock::now() + delay, [this, timeout]() {
+    const auto delay =
+        absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration()));
+    timeout_timer_ =
+        loop_->RunAt(EventLoop::Clock::now() + delay, [this, timeout]() {
           timeout_timer_ = EventLoop::TimerId();
           DropSocket();
           Finish(absl::DeadlineExceededError(absl::StrCat(
@@ -69,7 +69,8 @@ void Connector::TryNextAddress() {
 void Connector::OnIoEvents(std::uint32_t /*events*/) {
   loop_->Unwatch(socket_.get());
   base::ScopedFd fd = std::move(socket_);
-  absl::Status connected = FinishConnect(fd.get(), addresses_[next_address_ - 1]);
+  absl::Status connected =
+      FinishConnect(fd.get(), addresses_[next_address_ - 1]);
   if (connected.ok()) {
     Finish(std::move(fd));
     return;
@@ -90,11 +91,11 @@ void Connector::Finish(absl::StatusOr<base::ScopedFd> result) {
   if (starting_) {
     // Due at once, so it runs in this loop iteration's timer pass or the
     // next one; never inside the caller's Start().
-    report_timer_ = loop_->RunAt(
-        EventLoop::Clock::now(), [this, result = std::move(result)]() mutable {
-          report_timer_ = EventLoop::TimerId();
-          Finish(std::move(result));
-        });
+    report_timer_ = loop_->RunAt(EventLoop::Clock::now(),
+                                 [this, result = std::move(result)]() mutable {
+                                   report_timer_ = EventLoop::TimerId();
+                                   Finish(std::move(result));
+                                 });
     return;
   }
   Callback done = std::exchange(done_, nullptr);

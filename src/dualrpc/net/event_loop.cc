@@ -79,7 +79,8 @@ absl::StatusOr<std::unique_ptr<EventLoop>> EventLoop::Create() {
   epoll_event event{};
   event.events = EPOLLIN;
   event.data.ptr = nullptr;
-  if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wakeup_fd.get(), &event) != 0) {
+  if (::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, wakeup_fd.get(), &event) !=
+      0) {
     return base::PosixError("epoll_ctl(ADD eventfd)", errno);
   }
   auto mailbox = std::make_shared<Mailbox>(std::move(wakeup_fd));

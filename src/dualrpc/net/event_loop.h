@@ -47,7 +47,8 @@ class EventLoop {
   // may outlive the loop: once the loop has stopped, Post refuses tasks.
   class Mailbox {
    public:
-    explicit Mailbox(base::ScopedFd wakeup_fd) : wakeup_fd_(std::move(wakeup_fd)) {}
+    explicit Mailbox(base::ScopedFd wakeup_fd)
+        : wakeup_fd_(std::move(wakeup_fd)) {}
 
     // Queues `task` to run on the loop thread. Returns false, and destroys
     // the task on the calling thread, once the loop has stopped.
@@ -74,8 +75,7 @@ class EventLoop {
 
     bool valid() const { return sequence != 0; }
     bool operator<(const TimerId& other) const {
-      return when != other.when ? when < other.when
-                                : sequence < other.sequence;
+      return when != other.when ? when < other.when : sequence < other.sequence;
     }
   };
 

@@ -111,8 +111,8 @@ absl::StatusOr<base::ScopedFd> FirstUsableSocket(
       absl::StrCat("no address to ", purpose, " for \"", host_port, "\""));
   for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
     base::ScopedFd fd(::socket(ai->ai_family,
-                         ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                         ai->ai_protocol));
+                               ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                               ai->ai_protocol));
     if (!fd.valid()) {
       last_error = base::PosixError("socket", errno);
       continue;
@@ -126,7 +126,8 @@ absl::StatusOr<base::ScopedFd> FirstUsableSocket(
 
 }  // namespace
 
-absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog) {
+absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port,
+                                      int backlog) {
   return FirstUsableSocket(
       host_port, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
       [&](int fd, const addrinfo& address) -> absl::Status {
@@ -137,7 +138,8 @@ absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog) 
         if (::bind(fd, address.ai_addr, address.ai_addrlen) != 0) {
           // UNAVAILABLE, as gRPC reports an address it cannot bind.
           return absl::UnavailableError(
-              base::PosixError(absl::StrCat("bind ", host_port), errno).message());
+              base::PosixError(absl::StrCat("bind ", host_port), errno)
+                  .message());
         }
         if (::listen(fd, backlog) != 0) {
           return base::PosixError(absl::StrCat("listen ", host_port), errno);
@@ -146,7 +148,8 @@ absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog) 
       });
 }
 
-absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view host_port) {
+absl::StatusOr<std::vector<SocketAddress>> Resolve(
+    absl::string_view host_port) {
   absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
   if (!parts.ok()) return parts.status();
   addrinfo hints{};
@@ -192,7 +195,8 @@ absl::StatusOr<base::ScopedFd> StartConnect(const SocketAddress& address,
                 address.length) != 0) {
     if (errno != EINPROGRESS) {
       return absl::UnavailableError(
-          base::PosixError(absl::StrCat("connect to ", address.ToHostPort()), errno)
+          base::PosixError(absl::StrCat("connect to ", address.ToHostPort()),
+                           errno)
               .message());
     }
     *in_progress = true;
@@ -224,8 +228,9 @@ absl::StatusOr<SocketAddress> LocalAddress(int fd) {
 
 absl::StatusOr<base::ScopedFd> Accept(int listen_fd, SocketAddress* peer) {
   peer->length = sizeof peer->storage;
-  base::ScopedFd fd(::accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer->storage),
-                        &peer->length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  base::ScopedFd fd(::accept4(listen_fd,
+                              reinterpret_cast<sockaddr*>(&peer->storage),
+                              &peer->length, SOCK_NONBLOCK | SOCK_CLOEXEC));
   if (!fd.valid()) {
     if (IsTransientAcceptError(errno)) return base::ScopedFd();
     return base::PosixError("accept", errno);

@@ -161,12 +161,11 @@ void TcpConnection::CloseAfterFlush() {
   if (state_ != State::kConnected) return;
   state_ = State::kClosing;
   input_.RetrieveAll();
-  close_timer_ = loop_->RunAt(
-      loop_->now() + options_.close_timeout, [this] {
-        close_timer_ = {};
-        Close(absl::DeadlineExceededError(
-            "peer did not close the connection in time"));
-      });
+  close_timer_ = loop_->RunAt(loop_->now() + options_.close_timeout, [this] {
+    close_timer_ = {};
+    Close(absl::DeadlineExceededError(
+        "peer did not close the connection in time"));
+  });
   ScheduleFlush();
 }
 

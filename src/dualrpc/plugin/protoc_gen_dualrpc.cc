@@ -2,8 +2,8 @@
 //   protoc --plugin=protoc-gen-dualrpc=PATH --dualrpc_out=DIR ...
 // See DualrpcGenerator for what it writes.
 
-#include "google/protobuf/compiler/plugin.h"
 #include "dualrpc/plugin/dualrpc_generator.h"
+#include "google/protobuf/compiler/plugin.h"
 
 int main(int argc, char* argv[]) {
   dualrpc::plugin::DualrpcGenerator generator;

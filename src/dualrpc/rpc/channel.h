@@ -2,8 +2,8 @@
 #define DUALRPC_RPC_CHANNEL_H_
 
 #include "absl/strings/string_view.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/rpc/call.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::rpc {
 

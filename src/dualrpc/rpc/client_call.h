@@ -9,9 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::rpc {
 
@@ -21,7 +21,8 @@ namespace dualrpc::rpc {
 // it completes the call with (as the raw server answers a dropped server
 // call), so that no caller waits forever.
 inline absl::Status DroppedCallStatus() {
-  return absl::InternalError("the channel dropped the call without completing it");
+  return absl::InternalError(
+      "the channel dropped the call without completing it");
 }
 
 // The done of a blocking call: stores the call's status in `*status`, then
@@ -34,7 +35,8 @@ class WaitingDone {
   WaitingDone(absl::Status* status, absl::Notification* finished)
       : status_(status), finished_(finished) {}
   WaitingDone(WaitingDone&& other) noexcept
-      : status_(std::exchange(other.status_, nullptr)), finished_(other.finished_) {}
+      : status_(std::exchange(other.status_, nullptr)),
+        finished_(other.finished_) {}
   WaitingDone& operator=(WaitingDone&&) = delete;
   ~WaitingDone() {
     if (status_ != nullptr) Finish(DroppedCallStatus());
@@ -63,9 +65,8 @@ absl::StatusOr<Response> CallUnaryAndWait(
   Response response;
   absl::Status status;
   absl::Notification finished;
-  channel.StartUnaryCall(
-      method, request, &response, options,
-      WaitingDone(&status, &finished));
+  channel.StartUnaryCall(method, request, &response, options,
+                         WaitingDone(&status, &finished));
   finished.WaitForNotification();
   if (!status.ok()) return status;
   return response;
@@ -95,7 +96,7 @@ void StartTypedUnaryCall(
     TypedDone(TypedDone&&) noexcept = default;
     TypedDone& operator=(TypedDone&&) = delete;
     ~TypedDone() {
-      if (pending_ != nullptr) std::move(*this)(DroppedCallStatus());
+      if (pending_ != nullptr) std::move (*this)(DroppedCallStatus());
     }
 
     void operator()(absl::Status status) && {

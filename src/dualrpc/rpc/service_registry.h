@@ -11,8 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "google/protobuf/message.h"
 #include "dualrpc/rpc/call.h"
+#include "google/protobuf/message.h"
 
 namespace dualrpc::rpc {
 

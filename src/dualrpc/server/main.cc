@@ -1,5 +1,5 @@
-// dualrpc-server: serves dualrpc.v1.FileService over gRPC and over the raw
-// framed protocol (docs/PROTOCOL.md), side by side.
+// dualrpc-server: serves dualrpc.v1.FileService over gRPC and over the
+// raw protocol (docs/PROTOCOL.md), side by side.
 //
 // main() owns every part and wires them: the served root, the service core,
 // the executor for blocking work, the one FileServiceImpl, the registry both
@@ -24,31 +24,33 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "dualrpc/base/heap.h"
 #include "dualrpc/base/blocking_executor.h"
+#include "dualrpc/base/heap.h"
 #include "dualrpc/fileservice/file_service.h"
 #include "dualrpc/fileservice/served_root.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
+#include "dualrpc/inspection/health_service.h"
+#include "dualrpc/inspection/reflection_service.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/server/ready_file.h"
 #include "dualrpc/service/file_service_impl.h"
-#include "dualrpc/inspection/health_service.h"
-#include "dualrpc/inspection/reflection_service.h"
 
-ABSL_FLAG(std::string, root, ".", "Directory to serve (default: the current directory).");
+ABSL_FLAG(std::string, root, ".",
+          "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT for the gRPC transport; port 0 picks a free port.");
 ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
-          "HOST:PORT for the raw framed transport; port 0 picks a free port; "
+          "HOST:PORT for the raw transport; port 0 picks a free port; "
           "empty disables it.");
 ABSL_FLAG(int32_t, raw_threads, 0,
           "Raw transport event-loop threads; 0 means one per core.");
-ABSL_FLAG(int32_t, raw_max_connections, 10000, "Raw transport: open connections at most.");
+ABSL_FLAG(int32_t, raw_max_connections, 10000,
+          "Raw transport: open connections at most.");
 ABSL_FLAG(int32_t, raw_max_calls_in_flight, 1024,
           "Raw transport: calls in flight per connection at most.");
 ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
@@ -57,15 +59,21 @@ ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"127.0.0.1:41235\"}.");
 ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
-          "Largest request or response message, in bytes (gRPC's default receive limit).");
-ABSL_FLAG(int32_t, default_page_size, 1000, "ListDirectory entries per page when page_size is 0.");
-ABSL_FLAG(int32_t, max_page_size, 10000, "Larger ListDirectory page sizes are coerced to this.");
-ABSL_FLAG(int64_t, listing_cache_names, 1000000,
-          "Names of recently listed directories kept so that later pages need not "
-          "re-read them (about 50 bytes each); 0 disables the cache.");
-ABSL_FLAG(int32_t, blocking_threads, 4, "Threads for blocking filesystem work (ListDirectory).");
-ABSL_FLAG(int32_t, blocking_queue, 1024,
-          "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
+          "Largest request or response message, in bytes (gRPC's default "
+          "receive limit).");
+ABSL_FLAG(int32_t, default_page_size, 1000,
+          "ListDirectory entries per page when page_size is 0.");
+ABSL_FLAG(int32_t, max_page_size, 10000,
+          "Larger ListDirectory page sizes are coerced to this.");
+ABSL_FLAG(
+    int64_t, listing_cache_names, 1000000,
+    "Names of recently listed directories kept so that later pages need not "
+    "re-read them (about 50 bytes each); 0 disables the cache.");
+ABSL_FLAG(int32_t, blocking_threads, 4,
+          "Threads for blocking filesystem work (ListDirectory).");
+ABSL_FLAG(
+    int32_t, blocking_queue, 1024,
+    "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
 
@@ -74,7 +82,8 @@ namespace {
 
 template <typename... Args>
 void Log(const absl::FormatSpec<Args...>& format, const Args&... args) {
-  std::fprintf(stderr, "dualrpc-server: %s\n", absl::StrFormat(format, args...).c_str());
+  std::fprintf(stderr, "dualrpc-server: %s\n",
+               absl::StrFormat(format, args...).c_str());
 }
 
 // Blocks SIGINT and SIGTERM in this thread and in every thread it creates
@@ -109,7 +118,8 @@ absl::StatusOr<GrpcTransport> StartGrpc(const rpc::ServiceRegistry& registry) {
   if (!services.ok()) return services.status();
   transport.services = *std::move(services);
   std::vector<::grpc::Service*> service_pointers;
-  for (const auto& service : transport.services) service_pointers.push_back(service.get());
+  for (const auto& service : transport.services)
+    service_pointers.push_back(service.get());
 
   grpc::GrpcServerOptions options;
   options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
@@ -123,8 +133,8 @@ absl::StatusOr<GrpcTransport> StartGrpc(const rpc::ServiceRegistry& registry) {
   return transport;
 }
 
-absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(const std::string& listen_address,
-                                                    const rpc::ServiceRegistry& registry) {
+absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
+    const std::string& listen_address, const rpc::ServiceRegistry& registry) {
   raw::RawServer::Options options;
   options.listen_address = listen_address;
   if (absl::GetFlag(FLAGS_raw_threads) > 0) {
@@ -140,28 +150,32 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(const std::string& list
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
 
-  absl::StatusOr<fileservice::ServedRoot> root = fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
+  absl::StatusOr<fileservice::ServedRoot> root =
+      fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
   if (!root.ok()) {
-    Log("cannot open root %s: %s", absl::GetFlag(FLAGS_root), root.status().ToString());
+    Log("cannot open root %s: %s", absl::GetFlag(FLAGS_root),
+        root.status().ToString());
     return 1;
   }
   fileservice::FileServiceOptions service_options;
   service_options.default_page_size = absl::GetFlag(FLAGS_default_page_size);
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
-  service_options.listing_cache_names =
-      static_cast<std::size_t>(std::max<int64_t>(0, absl::GetFlag(FLAGS_listing_cache_names)));
+  service_options.listing_cache_names = static_cast<std::size_t>(
+      std::max<int64_t>(0, absl::GetFlag(FLAGS_listing_cache_names)));
   if (service_options.default_page_size <= 0 ||
       service_options.max_page_size < service_options.default_page_size) {
     Log("need 0 < --default_page_size <= --max_page_size");
     return 2;
   }
   fileservice::FileServiceCore core(*std::move(root), service_options);
-  base::BlockingExecutor executor({absl::GetFlag(FLAGS_blocking_threads),
-                             static_cast<std::size_t>(absl::GetFlag(FLAGS_blocking_queue))});
+  base::BlockingExecutor executor(
+      {absl::GetFlag(FLAGS_blocking_threads),
+       static_cast<std::size_t>(absl::GetFlag(FLAGS_blocking_queue))});
 
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;
-  if (absl::Status registered = v1::RegisterFileService(&service, &registry); !registered.ok()) {
+  if (absl::Status registered = v1::RegisterFileService(&service, &registry);
+      !registered.ok()) {
     Log("%s", registered.ToString());
     return 1;
   }
@@ -182,18 +196,22 @@ int Run() {
   inspection::HealthService health(registry.ServiceNames());
   rpc::ServiceRegistry raw_registry = registry;
   inspection::ReflectionService reflection(&raw_registry);
-  if (absl::Status registered = health.Register(&raw_registry); !registered.ok()) {
+  if (absl::Status registered = health.Register(&raw_registry);
+      !registered.ok()) {
     Log("%s", registered.ToString());
     return 1;
   }
-  if (absl::Status registered = reflection.Register(&raw_registry); !registered.ok()) {
+  if (absl::Status registered = reflection.Register(&raw_registry);
+      !registered.ok()) {
     Log("%s", registered.ToString());
     return 1;
   }
 
   std::unique_ptr<raw::RawServer> raw_server;
-  if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen); !raw_listen.empty()) {
-    absl::StatusOr<std::unique_ptr<raw::RawServer>> started = StartRaw(raw_listen, raw_registry);
+  if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
+      !raw_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
+        StartRaw(raw_listen, raw_registry);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
@@ -214,7 +232,8 @@ int Run() {
 
   const int signal_number = WaitForShutdownSignal(shutdown_signals);
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
-  Log("received %s, draining for up to %s", signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+  Log("received %s, draining for up to %s",
+      signal_number == SIGINT ? "SIGINT" : "SIGTERM",
       absl::FormatDuration(grace));
   // Health first, so that checks racing the drain already see NOT_SERVING
   // (GrpcServer::Shutdown does the same for grpc++'s health service). Both
@@ -238,7 +257,8 @@ int main(int argc, char** argv) {
   // destroyed, measured with callgrind; docs/BENCHMARKS.md). Tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   dualrpc::base::KeepFreedHeap();
-  absl::SetProgramUsageMessage("Serves dualrpc.v1.FileService. Usage: dualrpc-server [flags]");
+  absl::SetProgramUsageMessage(
+      "Serves dualrpc.v1.FileService. Usage: dualrpc-server [flags]");
   absl::ParseCommandLine(argc, argv);
   return dualrpc::server::Run();
 }

@@ -38,7 +38,8 @@ absl::StatusOr<ReadyAddresses> ParseReadyFile(absl::string_view json);
 
 // Writes FormatReadyFile(addresses) to `path` atomically (`path`.tmp, then
 // rename), so that a reader polling for `path` never sees half a file.
-absl::Status WriteReadyFile(const std::string& path, const ReadyAddressList& addresses);
+absl::Status WriteReadyFile(const std::string& path,
+                            const ReadyAddressList& addresses);
 
 // Reads and parses `path`. NOT_FOUND while it does not exist.
 absl::StatusOr<ReadyAddresses> ReadReadyFile(const std::string& path);

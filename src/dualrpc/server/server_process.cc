@@ -35,7 +35,8 @@ std::string ReadWholeFile(const std::string& path) {
 
 std::string Tail(const std::string& path) {
   const std::string text = ReadWholeFile(path);
-  return text.size() > kLogTailBytes ? text.substr(text.size() - kLogTailBytes) : text;
+  return text.size() > kLogTailBytes ? text.substr(text.size() - kLogTailBytes)
+                                     : text;
 }
 
 // Reaps `pid` if it has exited: its exit code, or -1 after a signal.
@@ -51,9 +52,11 @@ std::optional<int> Reap(pid_t pid) {
 
 absl::StatusOr<std::string> MakeWorkDir() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
-                                   "/dualrpc-server.XXXXXX");
-  if (::mkdtemp(templ.data()) == nullptr) return base::PosixError("mkdtemp", errno);
+  std::string templ =
+      absl::StrCat(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp",
+                   "/dualrpc-server.XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr)
+    return base::PosixError("mkdtemp", errno);
   return templ;
 }
 
@@ -67,8 +70,8 @@ void RemoveWorkDir(const std::string& dir, const std::string& ready_path,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<std::string> argv,
-                                                                    ServerProcessOptions options) {
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
+    std::vector<std::string> argv, ServerProcessOptions options) {
   if (argv.empty()) return absl::InvalidArgumentError("no program to start");
   const bool owns_work_dir = options.work_dir.empty();
   if (owns_work_dir) {
@@ -76,8 +79,10 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
     if (!dir.ok()) return dir.status();
     options.work_dir = *std::move(dir);
   }
-  const std::string ready_path = absl::StrCat(options.work_dir, "/", options.name, ".ready");
-  const std::string log_path = absl::StrCat(options.work_dir, "/", options.name, ".log");
+  const std::string ready_path =
+      absl::StrCat(options.work_dir, "/", options.name, ".ready");
+  const std::string log_path =
+      absl::StrCat(options.work_dir, "/", options.name, ".log");
   argv.push_back(absl::StrCat("--ready_file=", ready_path));
   std::vector<char*> c_argv;
   for (std::string& arg : argv) c_argv.push_back(arg.data());
@@ -91,7 +96,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
   }
   if (pid == 0) {
     // Child: only async-signal-safe calls until exec.
-    const int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const int log_fd = ::open(log_path.c_str(),
+                              O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (log_fd >= 0) ::dup2(log_fd, STDERR_FILENO);
     const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null_fd >= 0) {
@@ -108,8 +114,8 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
   }
 
   // Owns the child from here on: every early return stops it.
-  std::unique_ptr<ServerProcess> server(
-      new ServerProcess(std::move(options), owns_work_dir, pid, ready_path, log_path));
+  std::unique_ptr<ServerProcess> server(new ServerProcess(
+      std::move(options), owns_work_dir, pid, ready_path, log_path));
   const absl::Time give_up = absl::Now() + server->options_.ready_timeout;
   for (;;) {
     if (::access(ready_path.c_str(), F_OK) == 0) {
@@ -121,13 +127,15 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(std::vector<
     if (std::optional<int> code = Reap(pid); code.has_value()) {
       server->pid_ = -1;
       return absl::UnavailableError(
-          absl::StrCat(argv[0], " exited (", *code, ") before it was ready: ", Tail(log_path)));
+          absl::StrCat(argv[0], " exited (", *code,
+                       ") before it was ready: ", Tail(log_path)));
     }
     if (absl::Now() > give_up) {
       ::kill(-pid, SIGKILL);
       return absl::DeadlineExceededError(
           absl::StrCat(argv[0], " was not ready within ",
-                       absl::FormatDuration(server->options_.ready_timeout), ": ", Tail(log_path)));
+                       absl::FormatDuration(server->options_.ready_timeout),
+                       ": ", Tail(log_path)));
     }
     absl::SleepFor(kPollInterval);
   }
@@ -150,22 +158,26 @@ void ServerProcess::Stop() {
   pid_ = -1;
 }
 
-absl::StatusOr<std::string> ServerProcess::Address(absl::string_view transport) const {
+absl::StatusOr<std::string> ServerProcess::Address(
+    absl::string_view transport) const {
   auto it = addresses_.find(transport);
   if (it == addresses_.end()) {
-    return absl::NotFoundError(absl::StrCat("no \"", transport, "\" in ", ready_path_));
+    return absl::NotFoundError(
+        absl::StrCat("no \"", transport, "\" in ", ready_path_));
   }
   return it->second;
 }
 
 absl::Status ServerProcess::Signal(int signal_number) const {
-  if (pid_ <= 0) return absl::FailedPreconditionError("the server was already reaped");
+  if (pid_ <= 0)
+    return absl::FailedPreconditionError("the server was already reaped");
   if (::kill(-pid_, signal_number) != 0) return base::PosixError("kill", errno);
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> ServerProcess::WaitForExit(absl::Duration timeout) {
-  if (pid_ <= 0) return absl::FailedPreconditionError("the server was already reaped");
+  if (pid_ <= 0)
+    return absl::FailedPreconditionError("the server was already reaped");
   const absl::Time give_up = absl::Now() + timeout;
   for (;;) {
     if (std::optional<int> code = Reap(pid_); code.has_value()) {
@@ -173,8 +185,8 @@ absl::StatusOr<int> ServerProcess::WaitForExit(absl::Duration timeout) {
       return *code;
     }
     if (absl::Now() > give_up) {
-      return absl::DeadlineExceededError(
-          absl::StrCat(name(), " still running after ", absl::FormatDuration(timeout)));
+      return absl::DeadlineExceededError(absl::StrCat(
+          name(), " still running after ", absl::FormatDuration(timeout)));
     }
     absl::SleepFor(kPollInterval);
   }
@@ -182,6 +194,8 @@ absl::StatusOr<int> ServerProcess::WaitForExit(absl::Duration timeout) {
 
 bool ServerProcess::Alive() const { return pid_ > 0 && ::kill(pid_, 0) == 0; }
 
-std::string ServerProcess::StderrText() const { return ReadWholeFile(log_path_); }
+std::string ServerProcess::StderrText() const {
+  return ReadWholeFile(log_path_);
+}
 
 }  // namespace dualrpc::server

@@ -48,8 +48,8 @@ class ServerProcess {
   // the child exits first, DEADLINE_EXCEEDED (the child killed) if the file
   // does not appear within `ready_timeout`; INVALID_ARGUMENT if it does not
   // parse.
-  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(std::vector<std::string> argv,
-                                                              ServerProcessOptions options = {});
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      std::vector<std::string> argv, ServerProcessOptions options = {});
 
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
@@ -82,8 +82,8 @@ class ServerProcess {
   std::string StderrText() const;
 
  private:
-  ServerProcess(ServerProcessOptions options, bool owns_work_dir, pid_t pid, std::string ready_path,
-                std::string log_path)
+  ServerProcess(ServerProcessOptions options, bool owns_work_dir, pid_t pid,
+                std::string ready_path, std::string log_path)
       : options_(std::move(options)),
         owns_work_dir_(owns_work_dir),
         pid_(pid),

@@ -26,7 +26,7 @@ void FileServiceImpl::ListDirectory(rpc::ServerCallContext* context,
         }
         std::move (*shared_done)(core_->ListDirectory(*request, response));
       });
-  if (!submitted.ok()) std::move(*shared_done)(submitted);
+  if (!submitted.ok()) std::move (*shared_done)(submitted);
 }
 
 }  // namespace dualrpc::service

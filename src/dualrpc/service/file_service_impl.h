@@ -18,7 +18,8 @@ namespace dualrpc::service {
 // Does not own `core` or `executor`; both must outlive the servers.
 class FileServiceImpl final : public v1::FileServiceBase {
  public:
-  FileServiceImpl(const fileservice::FileServiceCore* core, base::BlockingExecutor* executor)
+  FileServiceImpl(const fileservice::FileServiceCore* core,
+                  base::BlockingExecutor* executor)
       : core_(core), executor_(executor) {}
 
   void Echo(rpc::ServerCallContext* context, const v1::EchoRequest* request,

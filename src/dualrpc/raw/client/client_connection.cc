@@ -110,12 +110,15 @@ void ClientConnection::StartConnect() {
   // Frames of the calls that wait for the connect queue behind the preface.
   staged_.RetrieveAll();
   AppendPreface(&staged_);
-  absl::StatusOr<std::vector<net::SocketAddress>> addresses = server_->Addresses();
+  absl::StatusOr<std::vector<net::SocketAddress>> addresses =
+      server_->Addresses();
   if (!addresses.ok()) {
     // Reported from the loop like a failed connect, never inline.
-    connector_.Start({}, options_.connect_timeout,
-                     [this, error = addresses.status()](
-                         absl::StatusOr<base::ScopedFd>) { OnConnected(error); });
+    connector_.Start(
+        {}, options_.connect_timeout,
+        [this, error = addresses.status()](absl::StatusOr<base::ScopedFd>) {
+          OnConnected(error);
+        });
     return;
   }
   connector_.Start(*std::move(addresses), options_.connect_timeout,
@@ -146,7 +149,8 @@ void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
 }
 
 void ClientConnection::OnInput(net::Buffer* input) {
-  while (tcp_ != nullptr && tcp_->state() == net::TcpConnection::State::kConnected) {
+  while (tcp_ != nullptr &&
+         tcp_->state() == net::TcpConnection::State::kConnected) {
     FrameDecoder::Event event = decoder_->Next(input);
     switch (event.kind) {
       case FrameDecoder::Event::kNeedMoreInput:
@@ -171,10 +175,11 @@ void ClientConnection::OnInput(net::Buffer* input) {
         HandleFrame(event.header, event.payload);
         break;
       case FrameDecoder::Event::kBadMagic:
-        tcp_->Close(absl::UnavailableError("not a dualrpc framed server"));
+        tcp_->Close(absl::UnavailableError("not a dualrpc raw server"));
         return;
       case FrameDecoder::Event::kOversizedRequest:
-        tcp_->Close(absl::UnavailableError("protocol error: REQUEST from server"));
+        tcp_->Close(
+            absl::UnavailableError("protocol error: REQUEST from server"));
         return;
       case FrameDecoder::Event::kError:
         tcp_->Close(absl::UnavailableError(
@@ -233,13 +238,15 @@ void ClientConnection::HandleResponse(std::uint32_t call_id,
   std::move(pending.done)(
       DecodeResponse(payload, pending.response, pending.response_metadata));
   *completing_ = outer;
-  if (going_away_ && pending_.empty() && tcp_ != nullptr) tcp_->CloseAfterFlush();
+  if (going_away_ && pending_.empty() && tcp_ != nullptr)
+    tcp_->CloseAfterFlush();
 }
 
 absl::Status ClientConnection::DecodeResponse(
     absl::string_view payload, google::protobuf::MessageLite* response,
     rpc::Metadata* response_metadata) const {
-  absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, options_.limits);
+  absl::StatusOr<CallPayload> parts =
+      SplitCallPayload(payload, options_.limits);
   if (!parts.ok()) return absl::InternalError(parts.status().message());
   // An empty header is OK without metadata (§4.2), the common response:
   // nothing to parse.
@@ -275,8 +282,8 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
     if (call_id > goaway->last_call_id) not_run.push_back(call_id);
   }
   for (std::uint32_t call_id : not_run) {
-    Complete(call_id, absl::UnavailableError(
-                          absl::StrCat("server is going away: ", goaway->message)));
+    Complete(call_id, absl::UnavailableError(absl::StrCat(
+                          "server is going away: ", goaway->message)));
   }
   // The dones above may have destroyed the channel, closing the socket.
   if (tcp_ == nullptr) return;
@@ -293,7 +300,8 @@ void ClientConnection::OnDeadline(std::uint32_t call_id) {
   if (it == pending_.end()) return;
   it->second.timer = net::EventLoop::TimerId();
   Complete(call_id, absl::DeadlineExceededError("deadline exceeded"));
-  if (tcp_ != nullptr && tcp_->state() == net::TcpConnection::State::kConnected) {
+  if (tcp_ != nullptr &&
+      tcp_->state() == net::TcpConnection::State::kConnected) {
     AppendFrame(tcp_->output(), FrameType::kCancel, 0, call_id);
     tcp_->ScheduleFlush();
   } else if (connector_.connecting()) {

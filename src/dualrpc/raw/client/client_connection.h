@@ -11,7 +11,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/net/connector.h"
 #include "dualrpc/net/event_loop.h"
@@ -20,6 +19,7 @@
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/rpc/call.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::raw {
 
@@ -50,7 +50,8 @@ struct OutgoingCall {
 // of them. Loop thread only; outlives the connections.
 class ServerAddress {
  public:
-  explicit ServerAddress(std::string host_port) : host_port_(std::move(host_port)) {}
+  explicit ServerAddress(std::string host_port)
+      : host_port_(std::move(host_port)) {}
 
   const std::string& host_port() const { return host_port_; }
 
@@ -140,7 +141,8 @@ class ClientConnection final : private net::TcpConnection::Handler {
   }
 
   // Waits for the response to `call_id`, whose frame is in output().
-  void Track(std::uint32_t call_id, const CallTarget& target, rpc::UnaryDone done);
+  void Track(std::uint32_t call_id, const CallTarget& target,
+             rpc::UnaryDone done);
   void StartConnect();
   void OnConnected(absl::StatusOr<base::ScopedFd> fd);
 

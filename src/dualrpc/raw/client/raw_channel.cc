@@ -47,9 +47,10 @@ class RawChannel::Core {
       connection = std::make_unique<ClientConnection>(
           loop_.get(), &server_, connection_options_, &completing_);
     }
-    retiring_.erase(std::remove_if(retiring_.begin(), retiring_.end(),
-                                   [](const auto& old) { return old->retired(); }),
-                    retiring_.end());
+    retiring_.erase(
+        std::remove_if(retiring_.begin(), retiring_.end(),
+                       [](const auto& old) { return old->retired(); }),
+        retiring_.end());
     return connection.get();
   }
 
@@ -92,9 +93,11 @@ class RawChannel::Core {
 absl::StatusOr<std::shared_ptr<RawChannel>> RawChannel::Create(
     std::string host_port, RawChannelOptions options) {
   if (options.connections < 1) {
-    return absl::InvalidArgumentError("a channel needs at least one connection");
+    return absl::InvalidArgumentError(
+        "a channel needs at least one connection");
   }
-  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
+  absl::StatusOr<std::unique_ptr<net::EventLoop>> loop =
+      net::EventLoop::Create();
   if (!loop.ok()) return loop.status();
   return std::shared_ptr<RawChannel>(new RawChannel(
       std::make_shared<Core>(std::move(host_port), options, *std::move(loop))));
@@ -131,17 +134,20 @@ void RawChannel::StartUnaryCall(absl::string_view method,
                                 const rpc::CallOptions& options,
                                 rpc::UnaryDone done) {
   if (options.timeout <= absl::ZeroDuration()) {
-    std::move(done)(absl::DeadlineExceededError("deadline exceeded before the call"));
+    std::move(done)(
+        absl::DeadlineExceededError("deadline exceeded before the call"));
     return;
   }
-  if (absl::Status valid = rpc::ValidateMetadata(options.metadata); !valid.ok()) {
+  if (absl::Status valid = rpc::ValidateMetadata(options.metadata);
+      !valid.ok()) {
     std::move(done)(valid);
     return;
   }
   const bool has_timeout = options.timeout != absl::InfiniteDuration();
   const std::uint64_t timeout_micros =
-      has_timeout ? std::max<int64_t>(1, absl::ToInt64Microseconds(options.timeout))
-                  : 0;
+      has_timeout
+          ? std::max<int64_t>(1, absl::ToInt64Microseconds(options.timeout))
+          : 0;
   const CallTarget target{
       response, options.response_metadata,
       has_timeout ? absl::Now() + options.timeout : absl::InfiniteFuture()};
@@ -158,8 +164,9 @@ void RawChannel::StartUnaryCall(absl::string_view method,
     // (round-robin here would scatter them over every connection's send).
     ClientConnection* completing = core->completing();
     ClientConnection* connection =
-        completing != nullptr && completing->connected() ? completing
-                                                         : core->PickConnection();
+        completing != nullptr && completing->connected()
+            ? completing
+            : core->PickConnection();
     if (connection->connected()) {
       connection->SendNow(method, timeout_micros, options.metadata, request,
                           target, std::move(done));
@@ -178,7 +185,9 @@ void RawChannel::StartUnaryCall(absl::string_view method,
   call->done = std::move(done);
   // A refused post (only once the channel is being destroyed, which callers
   // must not race with) destroys the call, which completes it (CANCELLED).
-  loop->Post([core, call = std::move(call)]() mutable { core->Send(std::move(call)); });
+  loop->Post([core, call = std::move(call)]() mutable {
+    core->Send(std::move(call));
+  });
 }
 
 }  // namespace dualrpc::raw

@@ -24,7 +24,7 @@ struct RawChannelOptions {
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
-// The client side of the framed protocol, as a dualrpc::Channel: generated
+// The client side of the raw protocol, as a dualrpc::Channel: generated
 // clients call a raw server through it exactly as through gRPC.
 //
 // Threading: one I/O thread (an EventLoop) owns every connection and all
@@ -69,7 +69,8 @@ class RawChannel final : public rpc::Channel {
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const rpc::CallOptions& options, rpc::UnaryDone done) override;
+                      const rpc::CallOptions& options,
+                      rpc::UnaryDone done) override;
 
  private:
   // The loop and everything on it; defined in the .cc. Shared with the I/O

@@ -88,8 +88,8 @@ absl::Status CallDispatcher::AcceptCallId(std::uint32_t call_id) {
   return absl::OkStatus();
 }
 
-absl::Status CallDispatcher::CheckAdmission(
-    std::uint8_t flags, const absl::Status& refusal) const {
+absl::Status CallDispatcher::CheckAdmission(std::uint8_t flags,
+                                            const absl::Status& refusal) const {
   if (!refusal.ok()) return refusal;
   if (!(flags & kFlagEndStream)) {
     return absl::UnimplementedError("streaming calls are not supported");
@@ -142,9 +142,9 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
   const bool has_deadline =
       timeout_micros != 0 && timeout_micros <= kMaxTimeoutMicros;
   const auto timeout = std::chrono::microseconds(timeout_micros);
-  const absl::Time deadline =
-      has_deadline ? absl::Now() + absl::FromChrono(timeout)
-                   : absl::InfiniteFuture();
+  const absl::Time deadline = has_deadline
+                                  ? absl::Now() + absl::FromChrono(timeout)
+                                  : absl::InfiniteFuture();
 
   auto call = std::make_unique<ServerCall>(
       ServerCall::Identity{owner_, owner_->mailbox(), connection_id_, call_id},

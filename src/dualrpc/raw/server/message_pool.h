@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "google/protobuf/message.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "google/protobuf/message.h"
 
 namespace dualrpc::raw {
 

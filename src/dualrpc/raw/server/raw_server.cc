@@ -6,10 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "dualrpc/net/event_loop.h"
-#include "dualrpc/raw/server/server_config.h"
-#include "dualrpc/raw/server/server_shared_state.h"
-#include "dualrpc/raw/server/server_loop.h"
 #include "dualrpc/net/socket_ops.h"
+#include "dualrpc/raw/server/server_config.h"
+#include "dualrpc/raw/server/server_loop.h"
+#include "dualrpc/raw/server/server_shared_state.h"
 
 namespace dualrpc::raw {
 namespace {
@@ -34,7 +34,7 @@ net::EventLoop::Clock::duration ToClockDuration(absl::Duration duration) {
 }
 
 absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
-                                             const rpc::ServiceRegistry* registry) {
+                                        const rpc::ServiceRegistry* registry) {
   if (registry == nullptr) {
     return absl::InvalidArgumentError("RawServer needs a ServiceRegistry");
   }
@@ -85,16 +85,17 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
   if (!bound.ok()) return bound.status();
 
   const int listen_fd = listener->get();
-  std::unique_ptr<RawServer> server(new RawServer(
-      *std::move(listener), bound->ToHostPort(),
-      std::make_unique<ServerSharedState>(*config, listen_fd)));
+  std::unique_ptr<RawServer> server(
+      new RawServer(*std::move(listener), bound->ToHostPort(),
+                    std::make_unique<ServerSharedState>(*config, listen_fd)));
 
   const int thread_count = std::max(1, options.event_loop_threads);
   for (int i = 0; i < thread_count; ++i) {
-    absl::StatusOr<std::unique_ptr<net::EventLoop>> loop = net::EventLoop::Create();
+    absl::StatusOr<std::unique_ptr<net::EventLoop>> loop =
+        net::EventLoop::Create();
     if (!loop.ok()) return loop.status();
-    auto server_loop = std::make_unique<ServerLoop>(*std::move(loop),
-                                                         server->shared_.get());
+    auto server_loop =
+        std::make_unique<ServerLoop>(*std::move(loop), server->shared_.get());
     if (absl::Status listening = server_loop->StartListening();
         !listening.ok()) {
       return listening;

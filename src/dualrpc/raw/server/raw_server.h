@@ -22,7 +22,7 @@ namespace dualrpc::raw {
 class ServerLoop;
 struct ServerSharedState;
 
-// Serves the unary methods of a ServiceRegistry over the dualrpc framed
+// Serves the unary methods of a ServiceRegistry over the dualrpc raw
 // protocol (docs/PROTOCOL.md) on plain TCP.
 //
 // Threading: `event_loop_threads` loops, each an epoll reactor on its own

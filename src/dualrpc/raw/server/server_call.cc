@@ -37,10 +37,10 @@ class CallCompletion {
     ServerLoop* const loop = identity.loop;
     // If the loop has stopped, Post destroys the task, and with it the
     // call, here: nothing is left to deliver to.
-    mailbox->Post([loop, call = std::move(call),
-                   status = std::move(status)]() mutable {
-      loop->CompleteCall(std::move(call), std::move(status));
-    });
+    mailbox->Post(
+        [loop, call = std::move(call), status = std::move(status)]() mutable {
+          loop->CompleteCall(std::move(call), std::move(status));
+        });
   }
 
   std::unique_ptr<ServerCall> call_;

@@ -12,11 +12,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/heap.h"
-#include "google/protobuf/message.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "google/protobuf/message.h"
 
 namespace dualrpc::raw {
 

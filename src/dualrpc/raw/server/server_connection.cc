@@ -108,7 +108,8 @@ void ServerConnection::OnFrame(const FrameHeader& header,
                                absl::string_view payload) {
   switch (header.type) {
     case FrameType::kRequest:
-      if (absl::Status error = dispatcher_.OnRequest(header, payload, Refusal());
+      if (absl::Status error =
+              dispatcher_.OnRequest(header, payload, Refusal());
           !error.ok()) {
         FailConnection(error);
       }
@@ -126,8 +127,9 @@ void ServerConnection::OnFrame(const FrameHeader& header,
     case FrameType::kResponse:
     case FrameType::kMessage:
       // MESSAGE is reserved for streaming, which 1.0 does not serve (§7).
-      FailConnection(absl::InternalError(absl::StrCat(
-          FrameTypeName(header.type), " frames are not accepted from a client")));
+      FailConnection(absl::InternalError(
+          absl::StrCat(FrameTypeName(header.type),
+                       " frames are not accepted from a client")));
       return;
   }
   // The decoder reports known types only.
@@ -168,10 +170,9 @@ absl::Status ServerConnection::Refusal() const {
 // ---- Calls ----------------------------------------------------------------
 
 void ServerConnection::FinishCall(std::unique_ptr<ServerCall> call,
-                                  absl::Status status,
-                                  bool completed_inline) {
+                                  absl::Status status, bool completed_inline) {
   if (!dispatcher_.FinishCall(std::move(call), std::move(status),
-                         completed_inline)) {
+                              completed_inline)) {
     return;
   }
   last_activity_ = loop_->now();

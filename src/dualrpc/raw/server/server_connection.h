@@ -21,7 +21,7 @@ namespace dualrpc::raw {
 
 class ServerLoop;
 
-// The server side of one framed-protocol connection (docs/PROTOCOL.md), its
+// The server side of one raw-protocol connection (docs/PROTOCOL.md), its
 // lifecycle half: the preface, frame decoding, PING, GOAWAY (sent and
 // received), drain, the idle timeout, output limits and every way of
 // closing. Calls (REQUEST, CANCEL, responses, deadlines) are its

@@ -71,7 +71,8 @@ void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
   });
 }
 
-void ServerLoop::DealConnection(base::ScopedFd socket, const net::SocketAddress& peer) {
+void ServerLoop::DealConnection(base::ScopedFd socket,
+                                const net::SocketAddress& peer) {
   const std::uint64_t turn =
       shared_->connections_accepted.fetch_add(1, std::memory_order_relaxed);
   ServerLoop* const owner = shared_->loops[turn % shared_->loops.size()];
@@ -86,7 +87,8 @@ void ServerLoop::DealConnection(base::ScopedFd socket, const net::SocketAddress&
   });
 }
 
-void ServerLoop::AddConnection(base::ScopedFd socket, const net::SocketAddress& peer) {
+void ServerLoop::AddConnection(base::ScopedFd socket,
+                               const net::SocketAddress& peer) {
   const int open =
       shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
   const std::uint64_t id = next_connection_id_++;

@@ -15,9 +15,9 @@ constexpr int kMaxStatusCode = 16;
 
 std::uint8_t* AsBytes(char* p) { return reinterpret_cast<std::uint8_t*>(p); }
 
+using ::google::protobuf::internal::WireFormatLite;
 using ::google::protobuf::io::CodedInputStream;
 using ::google::protobuf::io::CodedOutputStream;
-using ::google::protobuf::internal::WireFormatLite;
 
 // RequestHeader / MetadataEntry field tags (wire.proto).
 constexpr std::uint32_t kMethodTag =
@@ -34,7 +34,8 @@ constexpr std::uint32_t kValueTag =
 // A proto3 string/bytes field: omitted when empty, as protobuf does. Every
 // tag here is one byte (field numbers below 16).
 std::size_t StringFieldSize(absl::string_view value) {
-  return value.empty() ? 0 : 1 + WireFormatLite::LengthDelimitedSize(value.size());
+  return value.empty() ? 0
+                       : 1 + WireFormatLite::LengthDelimitedSize(value.size());
 }
 
 std::uint8_t* WriteStringField(std::uint32_t tag, absl::string_view value,
@@ -86,16 +87,14 @@ absl::Status CheckCallFrameSizes(std::size_t header_size,
                                  std::size_t message_size,
                                  const FrameLimits& limits) {
   if (header_size > limits.max_header_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("call header of ", header_size,
-                     " bytes exceeds the limit of ", limits.max_header_bytes,
-                     " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "call header of ", header_size, " bytes exceeds the limit of ",
+        limits.max_header_bytes, " bytes"));
   }
   if (message_size > limits.max_message_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("message of ", message_size,
-                     " bytes exceeds the limit of ", limits.max_message_bytes,
-                     " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "message of ", message_size, " bytes exceeds the limit of ",
+        limits.max_message_bytes, " bytes"));
   }
   return absl::OkStatus();
 }
@@ -103,9 +102,9 @@ absl::Status CheckCallFrameSizes(std::size_t header_size,
 // Frame header, header length, then what `write_header` writes (exactly
 // `header_size` bytes) and `message`. Sizes already checked.
 template <typename WriteHeader>
-void AppendCheckedCallFrame(net::Buffer* out, FrameType type, std::uint8_t flags,
-                            std::uint32_t call_id, std::size_t header_size,
-                            WriteHeader write_header,
+void AppendCheckedCallFrame(net::Buffer* out, FrameType type,
+                            std::uint8_t flags, std::uint32_t call_id,
+                            std::size_t header_size, WriteHeader write_header,
                             const google::protobuf::MessageLite* message,
                             std::size_t message_size) {
   // Fits in 32 bits: both parts are within 32-bit limits whose sum
@@ -126,8 +125,8 @@ void AppendCheckedCallFrame(net::Buffer* out, FrameType type, std::uint8_t flags
 
 }  // namespace
 
-absl::Status AppendCallFrame(net::Buffer* out, FrameType type, std::uint8_t flags,
-                             std::uint32_t call_id,
+absl::Status AppendCallFrame(net::Buffer* out, FrameType type,
+                             std::uint8_t flags, std::uint32_t call_id,
                              const google::protobuf::MessageLite* header,
                              const google::protobuf::MessageLite* message,
                              const FrameLimits& limits) {
@@ -184,8 +183,7 @@ std::optional<PlainRequestHeader> ReadPlainRequestHeader(
           length > static_cast<std::uint32_t>(available)) {
         return std::nullopt;
       }
-      header.method =
-          absl::string_view(static_cast<const char*>(data), length);
+      header.method = absl::string_view(static_cast<const char*>(data), length);
       input.Skip(static_cast<int>(length));
     } else if (tag == kTimeoutTag) {
       if (!input.ReadVarint64(&header.timeout_micros)) return std::nullopt;
@@ -216,18 +214,16 @@ absl::StatusOr<CallPayload> SplitCallPayload(absl::string_view payload,
                      payload.size(), " bytes that follow it"));
   }
   if (header_size > limits.max_header_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("call header of ", header_size,
-                     " bytes exceeds the limit of ", limits.max_header_bytes,
-                     " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "call header of ", header_size, " bytes exceeds the limit of ",
+        limits.max_header_bytes, " bytes"));
   }
   CallPayload parts{payload.substr(0, header_size),
                     payload.substr(header_size)};
   if (parts.message.size() > limits.max_message_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("message of ", parts.message.size(),
-                     " bytes exceeds the limit of ", limits.max_message_bytes,
-                     " bytes"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "message of ", parts.message.size(), " bytes exceeds the limit of ",
+        limits.max_message_bytes, " bytes"));
   }
   return parts;
 }
@@ -264,9 +260,8 @@ void AppendGoaway(net::Buffer* out, const Goaway& goaway) {
 
 absl::StatusOr<Goaway> ParseGoaway(absl::string_view payload) {
   if (payload.size() < sizeof(std::uint32_t)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("GOAWAY payload of ", payload.size(),
-                     " bytes has no last call id"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "GOAWAY payload of ", payload.size(), " bytes has no last call id"));
   }
   wire::v1::ResponseHeader header;
   const absl::string_view header_bytes = payload.substr(sizeof(std::uint32_t));

@@ -15,10 +15,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
-#include "dualrpc/wire/v1/wire.pb.h"
-#include "google/protobuf/message_lite.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/wire/frame.h"
+#include "dualrpc/wire/v1/wire.pb.h"
+#include "google/protobuf/message_lite.h"
 
 namespace dualrpc::raw {
 
@@ -30,8 +30,8 @@ namespace dualrpc::raw {
 //
 // Fails with RESOURCE_EXHAUSTED, appending nothing, when the header or the
 // message is over `limits`; the caller then reports that instead.
-absl::Status AppendCallFrame(net::Buffer* out, FrameType type, std::uint8_t flags,
-                             std::uint32_t call_id,
+absl::Status AppendCallFrame(net::Buffer* out, FrameType type,
+                             std::uint8_t flags, std::uint32_t call_id,
                              const google::protobuf::MessageLite* header,
                              const google::protobuf::MessageLite* message,
                              const FrameLimits& limits);

@@ -25,10 +25,14 @@ absl::string_view FrameTypeName(FrameType type) {
 }
 
 void AppendPreface(net::Buffer* out, std::uint8_t major, std::uint8_t minor) {
-  const char preface[kPrefaceSize] = {
-      kPrefaceMagic[0],         kPrefaceMagic[1],         kPrefaceMagic[2],
-      kPrefaceMagic[3],         static_cast<char>(major), static_cast<char>(minor),
-      0,                        0};
+  const char preface[kPrefaceSize] = {kPrefaceMagic[0],
+                                      kPrefaceMagic[1],
+                                      kPrefaceMagic[2],
+                                      kPrefaceMagic[3],
+                                      static_cast<char>(major),
+                                      static_cast<char>(minor),
+                                      0,
+                                      0};
   out->Append(preface, sizeof preface);
 }
 

@@ -1,7 +1,7 @@
 #ifndef DUALRPC_RAW_WIRE_FRAME_H_
 #define DUALRPC_RAW_WIRE_FRAME_H_
 
-// The framing layer of the dualrpc framed protocol (docs/PROTOCOL.md §2–§3):
+// The framing layer of the dualrpc raw protocol (docs/PROTOCOL.md §2–§3):
 // the connection preface, the 12-byte frame header, frame types, flags and
 // size limits. Shared by the server and the client; no sockets here.
 

@@ -109,17 +109,15 @@ absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
         limits_.max_frame_payload_bytes()));
   }
   if (IsConnectionLevel(type) != (header.call_id == 0)) {
-    return absl::InternalError(
-        absl::StrFormat(IsConnectionLevel(type)
-                            ? "%s frame must have call id 0"
-                            : "%s frame must have a non-zero call id",
-                        FrameTypeName(type)));
-  }
-  if (type == FrameType::kPing &&
-      header.payload_length != kPingPayloadSize) {
     return absl::InternalError(absl::StrFormat(
-        "PING payload must be %u bytes, not %u", kPingPayloadSize,
-        header.payload_length));
+        IsConnectionLevel(type) ? "%s frame must have call id 0"
+                                : "%s frame must have a non-zero call id",
+        FrameTypeName(type)));
+  }
+  if (type == FrameType::kPing && header.payload_length != kPingPayloadSize) {
+    return absl::InternalError(
+        absl::StrFormat("PING payload must be %u bytes, not %u",
+                        kPingPayloadSize, header.payload_length));
   }
   if (type == FrameType::kCancel && header.payload_length != 0) {
     return absl::InternalError(absl::StrFormat(
