@@ -24,6 +24,7 @@
 #include "dualrpc/cli/flag_parsing.h"
 #include "dualrpc/cli/inspect_commands.h"
 #include "dualrpc/cli/reflection_client.h"
+#include "dualrpc/client/target.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
           "Server to call: grpc://HOST:PORT or raw://HOST:PORT.");
@@ -144,7 +145,8 @@ struct Command {
   absl::string_view name;
   size_t min_args;
   size_t max_args;
-  // Whether a first argument containing "://" is the target. Not for ls,
+  // Whether a first argument that parses as a target (client::ParseTarget:
+  // grpc://..., raw://..., HOST:PORT, unix:...) is the target. Not for ls,
   // whose PATH may contain anything.
   bool target_argument;
   absl::Status (*run)(const Invocation&);
@@ -183,7 +185,7 @@ int Main(absl::Span<const char* const> argv) {
   invocation.args = Args(parsed->positional).subspan(1);
   std::string target = absl::GetFlag(FLAGS_target);
   if (command->target_argument && !invocation.args.empty() &&
-      absl::StrContains(invocation.args[0], "://")) {
+      client::ParseTarget(invocation.args[0]).ok()) {
     target = invocation.args[0];
     invocation.args = invocation.args.subspan(1);
   }
