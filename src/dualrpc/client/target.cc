@@ -32,9 +32,9 @@ absl::StatusOr<TransportScheme> ParseScheme(absl::string_view target,
                                             absl::string_view scheme) {
   if (scheme == "grpc") return TransportScheme::kGrpc;
   if (scheme == "raw") return TransportScheme::kRaw;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unsupported target scheme \"", scheme, "\" in \"", target,
-                   "\" (", kExpectedForm, ")"));
+  return absl::InvalidArgumentError(absl::StrCat("unsupported target scheme \"",
+                                                 scheme, "\" in \"", target,
+                                                 "\" (", kExpectedForm, ")"));
 }
 
 // `authority` is HOST:PORT.
@@ -49,7 +49,12 @@ absl::StatusOr<Target> ParseHostPort(absl::string_view target,
 
   if (host.empty()) return BadTarget(target, "no host");
   const bool bracketed = host.front() == '[' && host.back() == ']';
-  if (!bracketed && host.find_first_of("[]:/") != absl::string_view::npos) {
+  // A name or an IPv4 literal; anything else ("raw+h", "a/b") is a typo
+  // better refused here than sent to DNS.
+  constexpr absl::string_view kHostCharacters =
+      "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
+  if (!bracketed &&
+      host.find_first_not_of(kHostCharacters) != absl::string_view::npos) {
     return BadTarget(target, "malformed host");
   }
   if (bracketed && host.size() == 2) return BadTarget(target, "no host");
@@ -74,16 +79,16 @@ absl::StatusOr<Target> ParseUnix(absl::string_view target,
   if (absl::StartsWith(unix_target, kUnixAuthorityPrefix)) {
     path = unix_target.substr(kUnixAuthorityPrefix.size());
     if (!absl::StartsWith(path, "/")) {
-      return BadTarget(target, "a unix target has no authority: unix:///ABS/PATH");
+      return BadTarget(target,
+                       "a unix target has no authority: unix:///ABS/PATH");
     }
   }
   if (path.empty()) return BadTarget(target, "no socket path");
   if (path.find('\0') != absl::string_view::npos ||
       path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return BadTarget(target,
-                     absl::StrCat("socket path longer than ",
-                                  sizeof(sockaddr_un{}.sun_path) - 1,
-                                  " bytes or holding NUL"));
+    return BadTarget(target, absl::StrCat("socket path longer than ",
+                                          sizeof(sockaddr_un{}.sun_path) - 1,
+                                          " bytes or holding NUL"));
   }
   Target parsed{scheme, "", 0, std::string(path)};
   return parsed;

@@ -25,11 +25,14 @@ static_assert(sizeof(sockaddr_un) <= sizeof(sockaddr_storage));
 absl::StatusOr<SocketAddress> SocketAddress::FromUnixPath(
     absl::string_view path) {
   sockaddr_un un{};
-  if (path.empty() || path.find('\0') != absl::string_view::npos ||
-      path.size() >= sizeof un.sun_path) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unix socket path \"", path, "\" is empty or longer than ",
-        sizeof un.sun_path - 1, " bytes"));
+  if (path.empty()) return absl::InvalidArgumentError("empty unix socket path");
+  if (path.find('\0') != absl::string_view::npos) {
+    return absl::InvalidArgumentError("unix socket path holds a NUL");
+  }
+  if (path.size() >= sizeof un.sun_path) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unix socket path \"", path, "\" is longer than ",
+                     sizeof un.sun_path - 1, " bytes"));
   }
   un.sun_family = AF_UNIX;
   std::memcpy(un.sun_path, path.data(), path.size());
@@ -46,10 +49,10 @@ std::string SocketAddress::unix_path() const {
   const std::size_t offset = offsetof(sockaddr_un, sun_path);
   if (length <= offset) return "";
   // Abstract names (leading NUL) are not used by dualrpc; strnlen gives "".
-  return std::string(un.sun_path,
-                     ::strnlen(un.sun_path, std::min<std::size_t>(
-                                                length - offset,
-                                                sizeof un.sun_path)));
+  return std::string(
+      un.sun_path,
+      ::strnlen(un.sun_path,
+                std::min<std::size_t>(length - offset, sizeof un.sun_path)));
 }
 
 std::string SocketAddress::ToHostPort() const {
@@ -84,7 +87,8 @@ std::optional<std::string> UnixSocketPath(absl::string_view address) {
 }
 
 std::string UnixAddressUri(absl::string_view path) {
-  if (absl::StartsWith(path, "/")) return absl::StrCat(kUnixAuthorityPrefix, path);
+  if (absl::StartsWith(path, "/"))
+    return absl::StrCat(kUnixAuthorityPrefix, path);
   return absl::StrCat(kUnixPrefix, path);
 }
 

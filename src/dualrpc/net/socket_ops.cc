@@ -91,10 +91,11 @@ absl::Status SetNoDelay(int fd) {
 // A unix address's sockaddr_un, or INVALID_ARGUMENT naming `address`.
 absl::StatusOr<SocketAddress> UnixAddress(absl::string_view address,
                                           const std::string& path) {
-  absl::StatusOr<SocketAddress> unix_address = SocketAddress::FromUnixPath(path);
+  absl::StatusOr<SocketAddress> unix_address =
+      SocketAddress::FromUnixPath(path);
   if (!unix_address.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address \"", address, "\": ", unix_address.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address \"", address, "\": ", unix_address.status().message()));
   }
   return unix_address;
 }
@@ -122,7 +123,8 @@ absl::StatusOr<base::ScopedFd> ListenUnix(absl::string_view address,
   base::ScopedFd fd(
       ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd.valid()) return base::PosixError("socket", errno);
-  if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&unix_address->storage),
+  if (::bind(fd.get(),
+             reinterpret_cast<const sockaddr*>(&unix_address->storage),
              unix_address->length) != 0) {
     return absl::UnavailableError(
         base::PosixError(absl::StrCat("bind ", address), errno).message());

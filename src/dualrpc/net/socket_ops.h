@@ -60,8 +60,9 @@ absl::Status FinishConnect(int fd, const SocketAddress& address);
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
 
 // Accepts one pending connection as a non-blocking, close-on-exec socket, with
-// TCP_NODELAY when it is TCP. An invalid ScopedFd means nothing was pending (or the pending
-// connection vanished); errors are the ones that need handling (EMFILE...).
+// TCP_NODELAY when it is TCP. An invalid ScopedFd means nothing was pending (or
+// the pending connection vanished); errors are the ones that need handling
+// (EMFILE...).
 absl::StatusOr<base::ScopedFd> Accept(int listen_fd, SocketAddress* peer);
 
 // The file a unix listening socket is bound to, as Listen() created it: the

@@ -95,10 +95,9 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
   }
 
   const int listen_fd = listener->get();
-  std::unique_ptr<RawServer> server(
-      new RawServer(*std::move(listener), std::move(address),
-                    std::move(socket_file),
-                    std::make_unique<ServerSharedState>(*config, listen_fd)));
+  std::unique_ptr<RawServer> server(new RawServer(
+      *std::move(listener), std::move(address), std::move(socket_file),
+      std::make_unique<ServerSharedState>(*config, listen_fd)));
 
   const int thread_count = std::max(1, options.event_loop_threads);
   for (int i = 0; i < thread_count; ++i) {
