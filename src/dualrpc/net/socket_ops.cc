@@ -177,39 +177,37 @@ absl::StatusOr<base::ScopedFd> FirstUsableSocket(
 
 }  // namespace
 
-absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port,
-                                      int backlog) {
-  if (std::optional<std::string> path = UnixSocketPath(host_port)) {
-    return ListenUnix(host_port, *path, backlog);
+absl::StatusOr<base::ScopedFd> Listen(absl::string_view address, int backlog) {
+  if (std::optional<std::string> path = UnixSocketPath(address)) {
+    return ListenUnix(address, *path, backlog);
   }
   return FirstUsableSocket(
-      host_port, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
-      [&](int fd, const addrinfo& address) -> absl::Status {
+      address, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
+      [&](int fd, const addrinfo& candidate) -> absl::Status {
         const int on = 1;
         if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
           return base::PosixError("setsockopt(SO_REUSEADDR)", errno);
         }
-        if (::bind(fd, address.ai_addr, address.ai_addrlen) != 0) {
+        if (::bind(fd, candidate.ai_addr, candidate.ai_addrlen) != 0) {
           // UNAVAILABLE, as gRPC reports an address it cannot bind.
           return absl::UnavailableError(
-              base::PosixError(absl::StrCat("bind ", host_port), errno)
+              base::PosixError(absl::StrCat("bind ", address), errno)
                   .message());
         }
         if (::listen(fd, backlog) != 0) {
-          return base::PosixError(absl::StrCat("listen ", host_port), errno);
+          return base::PosixError(absl::StrCat("listen ", address), errno);
         }
         return absl::OkStatus();
       });
 }
 
-absl::StatusOr<std::vector<SocketAddress>> Resolve(
-    absl::string_view host_port) {
-  if (std::optional<std::string> path = UnixSocketPath(host_port)) {
-    absl::StatusOr<SocketAddress> unix_address = UnixAddress(host_port, *path);
+absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view address) {
+  if (std::optional<std::string> path = UnixSocketPath(address)) {
+    absl::StatusOr<SocketAddress> unix_address = UnixAddress(address, *path);
     if (!unix_address.ok()) return unix_address.status();
     return std::vector<SocketAddress>{*unix_address};
   }
-  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
+  absl::StatusOr<HostPort> parts = SplitHostPort(address);
   if (!parts.ok()) return parts.status();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -221,20 +219,20 @@ absl::StatusOr<std::vector<SocketAddress>> Resolve(
                     parts->port.c_str(), &hints, &results);
   if (resolved != 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
+        "cannot resolve \"", address, "\": ", ::gai_strerror(resolved)));
   }
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(results, ::freeaddrinfo);
   std::vector<SocketAddress> addresses;
   for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress address;
-    std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
-    address.length = ai->ai_addrlen;
-    addresses.push_back(address);
+    SocketAddress resolved_address;
+    std::memcpy(&resolved_address.storage, ai->ai_addr, ai->ai_addrlen);
+    resolved_address.length = ai->ai_addrlen;
+    addresses.push_back(resolved_address);
   }
   if (addresses.empty()) {
     return absl::UnavailableError(
-        absl::StrCat("no address to connect to for \"", host_port, "\""));
+        absl::StrCat("no address to connect to for \"", address, "\""));
   }
   return addresses;
 }
