@@ -1,7 +1,5 @@
 #include "dualrpc/client/target.h"
 
-#include <sys/un.h>
-
 #include <cstdint>
 #include <string>
 
@@ -10,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "dualrpc/net/socket_address.h"
 
 namespace dualrpc::client {
 namespace {
@@ -70,27 +69,24 @@ absl::StatusOr<Target> ParseHostPort(absl::string_view target,
   return parsed;
 }
 
-// `unix_target` starts with "unix:". gRPC's unix forms: "unix:PATH" and
-// "unix:///ABS" (empty authority); "unix://AUTHORITY/..." is not one.
+// `unix_target` starts with "unix:": net's (and gRPC's) unix spellings,
+// read by the one parser that the raw transport uses too.
 absl::StatusOr<Target> ParseUnix(absl::string_view target,
                                  TransportScheme scheme,
                                  absl::string_view unix_target) {
-  absl::string_view path = unix_target.substr(kUnixPrefix.size());
-  if (absl::StartsWith(unix_target, kUnixAuthorityPrefix)) {
-    path = unix_target.substr(kUnixAuthorityPrefix.size());
-    if (!absl::StartsWith(path, "/")) {
-      return BadTarget(target,
-                       "a unix target has no authority: unix:///ABS/PATH");
-    }
+  const std::string path = net::UnixSocketPath(unix_target).value_or("");
+  if (path.empty()) {
+    return BadTarget(target, absl::StartsWith(unix_target, kUnixAuthorityPrefix)
+                                 ? "a unix target has no authority: "
+                                   "unix:///ABS/PATH"
+                                 : "no socket path");
   }
-  if (path.empty()) return BadTarget(target, "no socket path");
-  if (path.find('\0') != absl::string_view::npos ||
-      path.size() >= sizeof(sockaddr_un{}.sun_path)) {
-    return BadTarget(target, absl::StrCat("socket path longer than ",
-                                          sizeof(sockaddr_un{}.sun_path) - 1,
-                                          " bytes or holding NUL"));
+  if (absl::StatusOr<net::SocketAddress> address =
+          net::SocketAddress::FromUnixPath(path);
+      !address.ok()) {
+    return BadTarget(target, address.status().message());
   }
-  Target parsed{scheme, "", 0, std::string(path)};
+  Target parsed{scheme, "", 0, path};
   return parsed;
 }
 
@@ -99,11 +95,7 @@ absl::StatusOr<Target> ParseUnix(absl::string_view target,
 std::string Target::HostPort() const { return absl::StrCat(host, ":", port); }
 
 std::string Target::TransportAddress() const {
-  if (!is_unix()) return HostPort();
-  if (absl::StartsWith(unix_path, "/")) {
-    return absl::StrCat(kUnixAuthorityPrefix, unix_path);
-  }
-  return absl::StrCat(kUnixPrefix, unix_path);
+  return is_unix() ? net::UnixAddressUri(unix_path) : HostPort();
 }
 
 absl::StatusOr<Target> ParseTarget(absl::string_view target) {
