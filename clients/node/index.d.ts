@@ -120,7 +120,9 @@ export declare class Client {
 }
 
 /**
- * A Client for "raw://host:port" or "grpc://host:port" (IPv6 hosts in
- * brackets); throws TypeError for anything else. Connects lazily.
+ * A Client for "grpc://host:port" or "host:port" (gRPC), "raw://host:port",
+ * "unix:///path" (gRPC on a unix socket) or "raw+unix:///path" (raw on a unix
+ * socket); IPv6 hosts in brackets. Throws TypeError for anything else.
+ * Connects lazily.
  */
 export declare function connect(target: string, options?: ConnectOptions): Client;

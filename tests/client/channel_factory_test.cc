@@ -22,7 +22,9 @@ using ::testing::HasSubstr;
 TEST(CreateChannelTest, EachSchemeGivesAChannelWithoutConnecting) {
   for (const char* target :
        {"grpc://127.0.0.1:1", "raw://127.0.0.1:1", "grpc://[::1]:1",
-        "raw://[::1]:1", "raw://unresolvable.invalid:1"}) {
+        "raw://[::1]:1", "raw://unresolvable.invalid:1", "127.0.0.1:1",
+        "[::1]:1", "unix:///nonexistent/socket", "unix:relative.sock",
+        "raw+unix:///nonexistent/socket", "raw+unix:relative.sock"}) {
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
         CreateChannel(target);
     ASSERT_THAT(channel, IsOk()) << target;
@@ -41,8 +43,9 @@ TEST(CreateChannelTest, SeveralConnectionsAndALargerLimitAreAccepted) {
 
 TEST(CreateChannelTest, BadTargetIsInvalidArgumentWithTheParsersMessage) {
   for (const char* target :
-       {"", "garbage", "127.0.0.1:1", "grpc://h", "raw://h:0", "raw://:1",
-        "http://h:1", "unix:///tmp/socket", "RAW://h:1"}) {
+       {"", "garbage", "127.0.0.1", "grpc://h", "raw://h:0", "raw://:1",
+        "http://h:1", "unix:", "unix://host/socket",
+        "raw+unix:", "raw+grpc://h:1", "RAW://h:1"}) {
     const absl::Status status = CreateChannel(target).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << target;
     EXPECT_EQ(status.message(), ParseTarget(target).status().message())
@@ -65,7 +68,8 @@ TEST(CreateChannelTest, OptionsOutOfRangeAreInvalidArgumentOnEveryScheme) {
   no_response_bytes.max_response_bytes = 0;
   ChannelFactoryOptions no_connect_timeout;
   no_connect_timeout.connect_timeout = absl::ZeroDuration();
-  for (const char* target : {"grpc://h:1", "raw://h:1"}) {
+  for (const char* target :
+       {"grpc://h:1", "raw://h:1", "unix:///s", "raw+unix:///s"}) {
     for (const ChannelFactoryOptions& options :
          {no_connections, too_many_connections, no_response_bytes,
           no_connect_timeout}) {

@@ -3,7 +3,8 @@
 // contract) over gRPC or over the dualrpc raw protocol, with one API:
 //
 //   const dualrpc = require('dualrpc');
-//   const client = dualrpc.connect('raw://127.0.0.1:50052');  // or grpc://
+//   const client = dualrpc.connect('raw://127.0.0.1:50052');  // or grpc://, HOST:PORT,
+//                                       // unix:///PATH, raw+unix:///PATH (lib/target.js)
 //   const payload = await client.echo(Buffer.from('hi'), { deadlineMs: 1000 });
 //   const { entries, nextPageToken } = await client.listDirectory({ path: 'docs' });
 //   client.close();
@@ -16,21 +17,9 @@ const { GrpcTransport } = require('./grpc_transport');
 const { loadContract, PROTO_DIR_ENV } = require('./protos');
 const { RawTransport } = require('./raw_transport');
 const { Code, RpcError } = require('./status');
+const { parseTarget } = require('./target');
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const TARGET_PATTERN = /^(raw|grpc):\/\/(\[[0-9A-Fa-f:.]+\]|[^/:[\]]+):(\d{1,5})\/?$/;
-
-// { scheme, host, port } of "raw://host:port" or "grpc://host:port"
-// (IPv6 hosts in brackets); throws TypeError otherwise.
-function parseTarget(target) {
-  const match = typeof target === 'string' ? TARGET_PATTERN.exec(target) : null;
-  const port = match === null ? NaN : Number(match[3]);
-  if (match === null || port < 1 || port > 65535) {
-    throw new TypeError(`dualrpc.connect: want "raw://host:port" or "grpc://host:port", not ${JSON.stringify(target)}`);
-  }
-  const host = match[2].startsWith('[') ? match[2].slice(1, -1) : match[2];
-  return { scheme: match[1], host, hostPort: `${match[2]}:${port}`, port };
-}
 
 function positiveOption(options, name, fallback) {
   const value = options[name] === undefined ? fallback : options[name];
@@ -45,11 +34,11 @@ function positiveOption(options, name, fallback) {
 //   deadlineMs        default deadline of every call (none by default)
 //   maxMessageBytes   largest request/response message (4 MiB, as the server)
 //   maxHeaderBytes    raw: largest call header (16 KiB, as the server)
-//   connectTimeoutMs  raw: longest wait for a TCP connect (5000)
+//   connectTimeoutMs  raw: longest wait for a connect (5000)
 //   protoDir          directory holding dualrpc/v1/*.proto (else $DUALRPC_PROTO_DIR,
 //                     else the repository's proto/ next to this package)
 function connect(target, options = {}) {
-  const { scheme, host, hostPort, port } = parseTarget(target);
+  const { scheme, host, hostPort, port, path } = parseTarget(target);
   const limits = {
     maxMessageBytes: positiveOption(options, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES),
     maxHeaderBytes: positiveOption(options, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES),
@@ -61,6 +50,7 @@ function connect(target, options = {}) {
     ? new RawTransport({
       host,
       port,
+      path,
       limits,
       connectTimeoutMs,
       wire: {

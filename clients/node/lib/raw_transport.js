@@ -94,11 +94,12 @@ function protocolViolation({ type, callId, payload }) {
   }
 }
 
-// One TCP connection and the calls waiting on it. Owned by a RawTransport;
+// One connection (TCP or unix socket) and the calls waiting on it. Owned by a RawTransport;
 // reports its end through `onClosed(connection)` exactly once.
 class RawConnection {
-  constructor({ host, port, limits, connectTimeoutMs, wire, onClosed }) {
-    this.address_ = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  // `path`: a unix socket's path, else '' and `host`, `port` name a TCP server.
+  constructor({ host, port, path, limits, connectTimeoutMs, wire, onClosed }) {
+    this.address_ = path ? `unix:${path}` : net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
     this.limits_ = limits;
     this.wire_ = wire;
     this.onClosed_ = onClosed;
@@ -109,8 +110,9 @@ class RawConnection {
     this.decoder_ = new FrameDecoder({ maxPayloadBytes: maxFramePayloadBytes(limits) });
     this.corked_ = false;
 
-    this.socket_ = net.connect({ host, port });
-    this.socket_.setNoDelay(true);
+    // The raw protocol runs unchanged over a unix stream socket.
+    this.socket_ = path ? net.connect({ path }) : net.connect({ host, port });
+    if (!path) this.socket_.setNoDelay(true);
     this.cancelConnectTimer_ = startTimer(connectTimeoutMs, () =>
       this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`)));
     this.socket_.once('connect', () => this.cancelConnectTimer_());
@@ -340,9 +342,11 @@ class RawConnection {
 class RawTransport {
   // `limits`: { maxMessageBytes, maxHeaderBytes }; `wire`: the protobufjs
   // types of dualrpc.wire.v1 (RequestHeader, ResponseHeader).
-  constructor({ host, port, limits, connectTimeoutMs, wire }) {
+  // `path`: a unix socket's path, else '' (TCP to `host`:`port`).
+  constructor({ host, port, path = '', limits, connectTimeoutMs, wire }) {
     this.host_ = host;
     this.port_ = port;
+    this.path_ = path;
     this.limits_ = limits;
     this.connectTimeoutMs_ = connectTimeoutMs;
     this.wire_ = wire;
@@ -377,6 +381,7 @@ class RawTransport {
       this.current_ = new RawConnection({
         host: this.host_,
         port: this.port_,
+        path: this.path_,
         limits: this.limits_,
         connectTimeoutMs: this.connectTimeoutMs_,
         wire: this.wire_,

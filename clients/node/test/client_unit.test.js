@@ -5,13 +5,16 @@
 // the FrameDecoder on its own. Run: node --test test/
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
+const os = require('node:os');
 const path = require('node:path');
 const { test } = require('node:test');
 const protobuf = require('protobufjs');
 
 const dualrpc = require('..');
 const { FrameDecoder } = require('../lib/frame_decoder');
+const { parseTarget } = require('../lib/target');
 
 const ECHO = '/dualrpc.v1.FileService/Echo';
 const T = Object.freeze({ REQUEST: 1, RESPONSE: 2, CANCEL: 3, PING: 4, GOAWAY: 5 });
@@ -139,9 +142,13 @@ class FakePeer {
 }
 
 class FakeServer {
-  static async start(t, { preface = PREFACE } = {}) {
+  // `unixPath`: listen on that unix socket instead of 127.0.0.1:0.
+  static async start(t, { preface = PREFACE, unixPath = '' } = {}) {
     const server = new FakeServer(preface);
-    await new Promise((resolve) => server.server_.listen(0, '127.0.0.1', resolve));
+    server.unixPath_ = unixPath;
+    await new Promise((resolve) => (unixPath
+      ? server.server_.listen(unixPath, resolve)
+      : server.server_.listen(0, '127.0.0.1', resolve)));
     t.after(() => server.close());
     return server;
   }
@@ -158,6 +165,7 @@ class FakeServer {
   }
 
   get target() {
+    if (this.unixPath_) return `raw+unix://${this.unixPath_}`;
     return `raw://127.0.0.1:${this.server_.address().port}`;
   }
 
@@ -350,6 +358,47 @@ test('connection loss: waiting calls fail UNAVAILABLE, the next call reconnects'
   const request = await second.nextOfType(T.REQUEST);
   second.write(okResponse(request.callId, request.message));
   assert.equal((await again).toString(), 'again');
+});
+
+test('targets: every form parses as the C++ client reads it', () => {
+  const cases = {
+    'grpc://h:1': ['grpc', 'h', 1, '', 'h:1'],
+    '127.0.0.1:50051': ['grpc', '127.0.0.1', 50051, '', '127.0.0.1:50051'],
+    '[::1]:50051': ['grpc', '::1', 50051, '', '[::1]:50051'],
+    'raw://[::1]:2': ['raw', '::1', 2, '', '[::1]:2'],
+    'raw://h:3/': ['raw', 'h', 3, '', 'h:3'],
+    'unix:///run/d.sock': ['grpc', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'unix:/run/d.sock': ['grpc', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'unix:d.sock': ['grpc', '', 0, 'd.sock', 'unix:d.sock'],
+    'raw+unix:///run/d.sock': ['raw', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'raw+unix:d.sock': ['raw', '', 0, 'd.sock', 'unix:d.sock'],
+  };
+  for (const [text, want] of Object.entries(cases)) {
+    const { scheme, host, port, path: socketPath, hostPort } = parseTarget(text);
+    assert.deepEqual([scheme, host, port, socketPath, hostPort], want, text);
+  }
+});
+
+test('targets: refusals are TypeErrors naming the accepted forms', () => {
+  for (const text of ['', 'garbage', '127.0.0.1', 'h:0', 'h:65536', 'http://h:1', 'raw://h',
+    'raw://:1', 'grpc://[]:1', 'raw+h:1', 'raw+grpc://h:1', 'unix:', 'unix://host/s',
+    'raw+unix:', 'raw+unix://host/s', `unix:///${'x'.repeat(200)}`, 42]) {
+    assert.throws(() => dualrpc.connect(text), (error) => error instanceof TypeError
+      && error.message.includes('raw+unix:///PATH') && error.message.includes('HOST:PORT'),
+    String(text));
+  }
+});
+
+test('raw over a unix socket: calls are answered as over TCP', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dualrpc-node-unix-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const server = await FakeServer.start(t, { unixPath: path.join(dir, 'raw.sock') });
+  const client = connect(t, server);
+  const reply = client.echo(Buffer.from('over unix'));
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  peer.write(okResponse(request.callId, request.message));
+  assert.equal(String(await reply), 'over unix');
 });
 
 test('a server that is not there: UNAVAILABLE', async (t) => {

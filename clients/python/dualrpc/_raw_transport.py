@@ -450,9 +450,8 @@ class RawTransport:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
-        address = (self._target.socket_host, self._target.port)
         try:
-            sock = socket.create_connection(address, timeout=timeout)
+            sock = self._open_socket(timeout)
         except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED,
@@ -463,5 +462,21 @@ class RawTransport:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
                            f"{self._target.host_port}: {error.strerror or error}") from None
         sock.settimeout(None)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self._target.is_unix:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def _open_socket(self, timeout):
+        """A connected socket to the target: TCP, or a unix stream socket (the
+        raw protocol runs unchanged over either). OSError or TimeoutError."""
+        if not self._target.is_unix:
+            return socket.create_connection((self._target.socket_host, self._target.port),
+                                            timeout=timeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(self._target.unix_path)
+        except BaseException:
+            sock.close()
+            raise
         return sock

@@ -1,20 +1,41 @@
-"""Target URIs: grpc://HOST:PORT and raw://HOST:PORT (HOST may be [IPv6])."""
+"""Targets, as the C++ client reads them (src/dualrpc/client/target.h):
+
+  grpc://HOST:PORT or HOST:PORT            gRPC over TCP (HOST may be [IPv6])
+  unix:///ABS/PATH or unix:REL/PATH        gRPC over a unix socket
+  raw://HOST:PORT                          raw over TCP
+  raw+unix:///ABS/PATH or raw+unix:REL/PATH  raw over a unix socket
+"""
 
 import dataclasses
 import re
 
 SCHEMES = ("grpc", "raw")
-_EXPECTED_FORM = "expected grpc://HOST:PORT or raw://HOST:PORT"
+_EXPECTED_FORM = ("expected HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT (raw), "
+                  "unix:///PATH or unix:PATH (gRPC on a unix socket), raw+unix:///PATH or "
+                  "raw+unix:PATH (raw on a unix socket)")
+# sockaddr_un.sun_path holds 108 bytes on Linux, the last one a NUL.
+_MAX_UNIX_PATH_BYTES = 107
+_HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     scheme: str
-    host: str  # As written: an IPv6 literal keeps its brackets.
-    port: int
+    host: str  # As written: an IPv6 literal keeps its brackets. Empty for unix.
+    port: int  # 0 for unix.
+    unix_path: str = ""  # A unix socket's path; empty for TCP.
+
+    @property
+    def is_unix(self):
+        return bool(self.unix_path)
 
     @property
     def host_port(self):
+        """HOST:PORT, or for a unix socket gRPC's target for it ("unix:///abs",
+        "unix:rel"), which grpc.insecure_channel takes as it is."""
+        if self.is_unix:
+            prefix = "unix://" if self.unix_path.startswith("/") else "unix:"
+            return prefix + self.unix_path
         return f"{self.host}:{self.port}"
 
     @property
@@ -27,12 +48,20 @@ def _bad(uri, why):
     return ValueError(f"bad target {uri!r}: {why} ({_EXPECTED_FORM})")
 
 
-def parse_target(uri):
-    scheme, separator, authority = uri.partition("://")
-    if not separator:
-        raise _bad(uri, "no scheme")
-    if scheme not in SCHEMES:
-        raise _bad(uri, f"unsupported scheme {scheme!r}")
+def _parse_unix(uri, scheme, unix_target):
+    path = unix_target[len("unix:"):]
+    if unix_target.startswith("unix://"):
+        path = unix_target[len("unix://"):]
+        if not path.startswith("/"):
+            raise _bad(uri, "a unix target has no authority: unix:///ABS/PATH")
+    if not path:
+        raise _bad(uri, "no socket path")
+    if "\0" in path or len(path.encode()) > _MAX_UNIX_PATH_BYTES:
+        raise _bad(uri, f"socket path longer than {_MAX_UNIX_PATH_BYTES} bytes or holding NUL")
+    return Target(scheme, "", 0, path)
+
+
+def _parse_host_port(uri, scheme, authority):
     # rpartition: an IPv6 literal carries colons of its own, inside brackets.
     host, colon, port_text = authority.rpartition(":")
     if not colon:
@@ -40,8 +69,22 @@ def parse_target(uri):
     bracketed = host.startswith("[") and host.endswith("]")
     if not host or (bracketed and len(host) == 2):
         raise _bad(uri, "no host")
-    if not bracketed and any(ch in host for ch in "[]:/"):
+    if not bracketed and not _HOST_NAME.fullmatch(host):
         raise _bad(uri, "malformed host")
     if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
         raise _bad(uri, "port must be a number in 1..65535")
     return Target(scheme, host, int(port_text))
+
+
+def parse_target(uri):
+    if uri.startswith("unix:"):
+        return _parse_unix(uri, "grpc", uri)
+    if uri.startswith("raw+unix:"):
+        return _parse_unix(uri, "raw", uri[len("raw+"):])
+    scheme, separator, authority = uri.partition("://")
+    if not separator:
+        # grpcurl's plain HOST:PORT is gRPC.
+        return _parse_host_port(uri, "grpc", uri)
+    if scheme not in SCHEMES:
+        raise _bad(uri, f"unsupported scheme {scheme!r}")
+    return _parse_host_port(uri, scheme, authority)

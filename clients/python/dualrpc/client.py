@@ -134,7 +134,9 @@ class Client:
 
 def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
             connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS) -> Client:
-    """A Client for "grpc://HOST:PORT" or "raw://HOST:PORT". Connects lazily.
+    """A Client for a target: "grpc://HOST:PORT" or "HOST:PORT" (gRPC),
+    "raw://HOST:PORT", "unix:///PATH" (gRPC on a unix socket) or
+    "raw+unix:///PATH" (raw on a unix socket); see _target.py. Connects lazily.
 
     max_message_bytes: largest request or response message, either way
       (default 4 MiB, the server's default); a larger request fails with

@@ -38,6 +38,29 @@ def _configure_from_argv():
     return [sys.argv[0]] + rest
 
 
+@unittest.skipUnless(os.environ.get(SERVER_BIN_ENV), f"needs --server or ${SERVER_BIN_ENV}")
+class UnixSocketServerTest(unittest.TestCase):
+    """A real dualrpc-server listening on unix sockets for both transports."""
+
+    def test_both_transports_over_unix_sockets(self):
+        with tempfile.TemporaryDirectory(prefix="dualrpc-py-unix-") as work:
+            root = os.path.join(work, "root")
+            os.mkdir(root)
+            with open(os.path.join(root, "a.txt"), "w", encoding="utf-8") as out:
+                out.write("a")
+            grpc_uri = "unix://" + os.path.join(work, "grpc.sock")
+            raw_uri = "unix://" + os.path.join(work, "raw.sock")
+            flags = ["--grpc_listen=" + grpc_uri, "--raw_listen=" + raw_uri]
+            with ServerProcess(os.environ[SERVER_BIN_ENV], root, flags) as server:
+                self.assertEqual(server.address("grpc"), grpc_uri)
+                self.assertEqual(server.address("raw"), raw_uri)
+                for target in (grpc_uri, "raw+" + raw_uri):
+                    with self.subTest(target=target), dualrpc.connect(target) as client:
+                        self.assertEqual(client.echo(b"hi", timeout=WAIT_SECONDS), b"hi")
+                        names = [e.name for e in client.iter_directory(timeout=WAIT_SECONDS)]
+                        self.assertEqual(names, ["a.txt"])
+
+
 if __name__ == "__main__":
     _UNITTEST_ARGV = _configure_from_argv()
 
@@ -45,6 +68,7 @@ if __name__ == "__main__":
 import dualrpc
 from dualrpc import StatusCode
 from dualrpc import _framing as framing
+from dualrpc._target import parse_target
 import fake_raw_server
 from fake_raw_server import ACK, CANCEL, END_STREAM, GOAWAY, PING, FakeRawServer
 from server_process import ServerProcess
@@ -336,10 +360,30 @@ class MessageLimitTest(RawClientTestCase):
 
 class TargetTest(unittest.TestCase):
     def test_bad_targets_are_rejected(self):
-        for target in ("127.0.0.1:1", "http://127.0.0.1:1", "raw://127.0.0.1", "raw://:1",
-                       "raw://host:0", "raw://host:65536", "raw://host:1x", "grpc://[]:1"):
+        for target in ("127.0.0.1", "http://127.0.0.1:1", "raw://127.0.0.1", "raw://:1",
+                       "raw://host:0", "raw://host:65536", "raw://host:1x", "grpc://[]:1",
+                       "raw+h:1", "unix:", "unix://host/s", "raw+unix:", "raw+unix://host/s",
+                       "unix:///" + "x" * 200):
             with self.subTest(target=target), self.assertRaises(ValueError):
                 dualrpc.connect(target)
+
+    def test_every_form_parses(self):
+        cases = {
+            "grpc://h:1": ("grpc", "h", 1, "", "h:1"),
+            "127.0.0.1:50051": ("grpc", "127.0.0.1", 50051, "", "127.0.0.1:50051"),
+            "[::1]:50051": ("grpc", "[::1]", 50051, "", "[::1]:50051"),
+            "raw://[::1]:2": ("raw", "[::1]", 2, "", "[::1]:2"),
+            "unix:///run/d.sock": ("grpc", "", 0, "/run/d.sock", "unix:///run/d.sock"),
+            "unix:/run/d.sock": ("grpc", "", 0, "/run/d.sock", "unix:///run/d.sock"),
+            "unix:d.sock": ("grpc", "", 0, "d.sock", "unix:d.sock"),
+            "raw+unix:///run/d.sock": ("raw", "", 0, "/run/d.sock", "unix:///run/d.sock"),
+            "raw+unix:d.sock": ("raw", "", 0, "d.sock", "unix:d.sock"),
+        }
+        for text, (scheme, host, port, path, host_port) in cases.items():
+            with self.subTest(target=text):
+                target = parse_target(text)
+                self.assertEqual((target.scheme, target.host, target.port, target.unix_path,
+                                  target.host_port), (scheme, host, port, path, host_port))
 
     def test_bad_method_is_rejected(self):
         with dualrpc.connect("raw://127.0.0.1:1") as client:
@@ -410,6 +454,29 @@ class RealServerTest(unittest.TestCase):
                     client.call("/dualrpc.v1.FileService/Nope", dualrpc.EchoRequest(),
                                 dualrpc.EchoResponse, timeout=WAIT_SECONDS)
                 self.assertEqual(raised.exception.code, StatusCode.UNIMPLEMENTED)
+
+
+@unittest.skipUnless(os.environ.get(SERVER_BIN_ENV), f"needs --server or ${SERVER_BIN_ENV}")
+class UnixSocketServerTest(unittest.TestCase):
+    """A real dualrpc-server listening on unix sockets for both transports."""
+
+    def test_both_transports_over_unix_sockets(self):
+        with tempfile.TemporaryDirectory(prefix="dualrpc-py-unix-") as work:
+            root = os.path.join(work, "root")
+            os.mkdir(root)
+            with open(os.path.join(root, "a.txt"), "w", encoding="utf-8") as out:
+                out.write("a")
+            grpc_uri = "unix://" + os.path.join(work, "grpc.sock")
+            raw_uri = "unix://" + os.path.join(work, "raw.sock")
+            flags = ["--grpc_listen=" + grpc_uri, "--raw_listen=" + raw_uri]
+            with ServerProcess(os.environ[SERVER_BIN_ENV], root, flags) as server:
+                self.assertEqual(server.address("grpc"), grpc_uri)
+                self.assertEqual(server.address("raw"), raw_uri)
+                for target in (grpc_uri, "raw+" + raw_uri):
+                    with self.subTest(target=target), dualrpc.connect(target) as client:
+                        self.assertEqual(client.echo(b"hi", timeout=WAIT_SECONDS), b"hi")
+                        names = [e.name for e in client.iter_directory(timeout=WAIT_SECONDS)]
+                        self.assertEqual(names, ["a.txt"])
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@
 #include "dualrpc/cli/flag_parsing.h"
 #include "dualrpc/cli/inspect_commands.h"
 #include "dualrpc/cli/reflection_client.h"
+#include "dualrpc/client/target.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
-          "Server to call: grpc://HOST:PORT or raw://HOST:PORT.");
+          "Server to call: HOST:PORT or grpc://HOST:PORT (gRPC), "
+          "raw://HOST:PORT, unix:///PATH (gRPC), raw+unix:///PATH.");
 ABSL_FLAG(absl::Duration, timeout, dualrpc::cli::kDefaultCallTimeout,
           "Deadline of each call, e.g. 5s or 250ms.");
 ABSL_FLAG(bool, json, false, "Print responses as proto3 JSON.");
@@ -71,8 +73,10 @@ inspection of any server with reflection, no .proto needed (like grpcurl):
   TARGET, first among the arguments, stands for --target=TARGET.
 
 flags (before or after COMMAND; "--" ends flags):
-  --target=URI        server, grpc://HOST:PORT (gRPC) or raw://HOST:PORT (raw
-                      TCP); HOST may be [IPv6] (default grpc://127.0.0.1:50051)
+  --target=URI        server, HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT
+                      (raw TCP), unix:///PATH (gRPC) or raw+unix:///PATH (raw on
+                      a unix socket); HOST may be [IPv6] (default
+                      grpc://127.0.0.1:50051)
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
   --json              ls, echo: print responses as proto3 JSON; ls merges all pages
   --page_size=N       ls: entries per page asked of the server (default 0: server's)
@@ -144,7 +148,8 @@ struct Command {
   absl::string_view name;
   size_t min_args;
   size_t max_args;
-  // Whether a first argument containing "://" is the target. Not for ls,
+  // Whether a first argument that parses as a target (client::ParseTarget:
+  // grpc://..., raw://..., HOST:PORT, unix:...) is the target. Not for ls,
   // whose PATH may contain anything.
   bool target_argument;
   absl::Status (*run)(const Invocation&);
@@ -183,7 +188,7 @@ int Main(absl::Span<const char* const> argv) {
   invocation.args = Args(parsed->positional).subspan(1);
   std::string target = absl::GetFlag(FLAGS_target);
   if (command->target_argument && !invocation.args.empty() &&
-      absl::StrContains(invocation.args[0], "://")) {
+      client::ParseTarget(invocation.args[0]).ok()) {
     target = invocation.args[0];
     invocation.args = invocation.args.subspan(1);
   }

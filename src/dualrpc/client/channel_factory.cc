@@ -39,7 +39,7 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
   grpc_options.channel_count = options.connections;
   grpc_options.max_receive_message_bytes = options.max_response_bytes;
   absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
-      grpc::GrpcChannel::Create(target.HostPort(), grpc_options);
+      grpc::GrpcChannel::Create(target.TransportAddress(), grpc_options);
   if (!channel.ok()) return channel.status();
   return std::shared_ptr<rpc::Channel>(*std::move(channel));
 }
@@ -52,7 +52,7 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateRawChannel(
       static_cast<uint32_t>(options.max_response_bytes);
   raw_options.connect_timeout = options.connect_timeout;
   absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
-      raw::RawChannel::Create(target.HostPort(), raw_options);
+      raw::RawChannel::Create(target.TransportAddress(), raw_options);
   if (!channel.ok()) return channel.status();
   return std::shared_ptr<rpc::Channel>(*std::move(channel));
 }

@@ -20,7 +20,7 @@ inline constexpr int kDefaultMaxResponseBytes = 4 * 1024 * 1024;
 
 // Settings that mean the same on every transport.
 struct ChannelFactoryOptions {
-  // TCP connections that calls are spread over, round-robin
+  // Connections (TCP or unix) that calls are spread over, round-robin
   // (1..kMaxChannelConnections).
   int connections = 1;
   // Largest response message accepted; a larger one fails its call with
@@ -28,14 +28,16 @@ struct ChannelFactoryOptions {
   // sends (the raw protocol has one message limit per direction pair).
   // The server's own limits still apply.
   int max_response_bytes = kDefaultMaxResponseBytes;
-  // raw:// only: longest wait for one TCP connect. gRPC connects under the
+  // raw only: longest wait for one connect. gRPC connects under the
   // call's deadline instead.
   absl::Duration connect_timeout = absl::Seconds(5);
 };
 
-// The one place a target URI becomes a Channel:
-//   grpc://HOST:PORT  GrpcChannel (plaintext HTTP/2)
-//   raw://HOST:PORT   raw::RawChannel (docs/PROTOCOL.md)
+// The one place a target becomes a Channel (every form in target.h):
+//   grpc://HOST:PORT, HOST:PORT, unix:///PATH, unix:PATH
+//                             GrpcChannel (plaintext HTTP/2)
+//   raw://HOST:PORT, raw+unix:///PATH, raw+unix:PATH
+//                             raw::RawChannel (docs/PROTOCOL.md)
 // HOST may be a bracketed IPv6 literal. Nothing connects here: connections
 // open on the first call, so an unreachable server shows as UNAVAILABLE
 // calls. A malformed target or unknown scheme is INVALID_ARGUMENT with

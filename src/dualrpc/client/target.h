@@ -9,27 +9,45 @@
 
 namespace dualrpc::client {
 
-// The transports a target URI can name.
+// The transports a target can name.
 enum class TransportScheme {
-  kGrpc,  // grpc://HOST:PORT
-  kRaw,   // raw://HOST:PORT, the raw TCP protocol
+  kGrpc,  // gRPC (HTTP/2), over TCP or a unix socket
+  kRaw,   // the raw protocol (docs/PROTOCOL.md), over TCP or a unix socket
 };
 
-// A parsed --target value.
+// A parsed --target value. The accepted forms:
+//   grpc://HOST:PORT       gRPC over TCP
+//   HOST:PORT              the same (grpcurl's form)
+//   unix:///ABS/PATH       gRPC over a unix socket (gRPC's own target syntax,
+//   unix:REL/PATH            handed to gRPC unchanged)
+//   raw://HOST:PORT        raw over TCP
+//   raw+unix:///ABS/PATH   raw over a unix socket (the unix forms above,
+//   raw+unix:REL/PATH        prefixed "raw+")
+// HOST is a name, an IPv4 literal or a bracketed IPv6 literal ("[::1]").
 struct Target {
   TransportScheme scheme;
-  // A name or IPv4 literal, or an IPv6 literal kept in its brackets
-  // ("[::1]"), so that HostPort() is always a valid "host:port".
+  // TCP targets: the host as written (IPv6 kept in its brackets, so that
+  // HostPort() is always a valid "host:port") and the port. Unix targets:
+  // empty and 0.
   std::string host;
-  uint16_t port;
+  uint16_t port = 0;
+  // Unix targets: the socket's path (absolute or relative); else empty.
+  std::string unix_path;
 
+  bool is_unix() const { return !unix_path.empty(); }
+  // "HOST:PORT" for a TCP target.
   std::string HostPort() const;
+  // What the transport is given: "HOST:PORT" for TCP; for a unix target, a
+  // gRPC unix target ("unix:///abs" or "unix:rel"), which gRPC's
+  // CreateChannel and dualrpc::net both read as is. "unix:/abs" comes back
+  // as "unix:///abs", its equal in gRPC's syntax.
+  std::string TransportAddress() const;
 };
 
-// Parses SCHEME://HOST:PORT with SCHEME one of grpc, raw. Nothing may follow
-// the port. Errors are INVALID_ARGUMENT; an unknown scheme says
-// "unsupported target scheme".
-absl::StatusOr<Target> ParseTarget(absl::string_view uri);
+// Parses one of the forms above. Nothing may follow the port. Errors are
+// INVALID_ARGUMENT naming the accepted forms; a "SCHEME://" that is neither
+// grpc nor raw says "unsupported target scheme".
+absl::StatusOr<Target> ParseTarget(absl::string_view target);
 
 }  // namespace dualrpc::client
 

@@ -14,7 +14,9 @@ namespace dualrpc::grpc {
 namespace {
 
 // "HOST:PORT" with PORT replaced by `port` (IPv6 hosts keep their brackets).
+// A unix address ("unix:...") has no port and is returned as it is.
 std::string WithPort(const std::string& listen_address, int port) {
+  if (absl::StartsWith(listen_address, "unix:")) return listen_address;
   std::string::size_type colon = listen_address.rfind(':');
   std::string host = colon == std::string::npos
                          ? listen_address

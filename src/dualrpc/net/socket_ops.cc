@@ -2,6 +2,7 @@
 
 #include <netdb.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -9,8 +10,11 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/base/posix_error.h"
@@ -84,6 +88,53 @@ absl::Status SetNoDelay(int fd) {
   return absl::OkStatus();
 }
 
+// A unix address's sockaddr_un, or INVALID_ARGUMENT naming `address`.
+absl::StatusOr<SocketAddress> UnixAddress(absl::string_view address,
+                                          const std::string& path) {
+  absl::StatusOr<SocketAddress> unix_address =
+      SocketAddress::FromUnixPath(path);
+  if (!unix_address.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "address \"", address, "\": ", unix_address.status().message()));
+  }
+  return unix_address;
+}
+
+// Makes room for a unix listener at `path`: removes a stale socket file, never
+// another kind of file.
+absl::Status RemoveStaleUnixSocket(const std::string& path) {
+  absl::StatusOr<UnixSocketFile> existing = StatUnixSocketFile(path);
+  if (absl::IsNotFound(existing.status())) return absl::OkStatus();
+  if (!existing.ok()) return existing.status();
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return base::PosixError(absl::StrCat("unlink ", path), errno);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<base::ScopedFd> ListenUnix(absl::string_view address,
+                                          const std::string& path,
+                                          int backlog) {
+  absl::StatusOr<SocketAddress> unix_address = UnixAddress(address, path);
+  if (!unix_address.ok()) return unix_address.status();
+  if (absl::Status removed = RemoveStaleUnixSocket(path); !removed.ok()) {
+    return removed;
+  }
+  base::ScopedFd fd(
+      ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return base::PosixError("socket", errno);
+  if (::bind(fd.get(),
+             reinterpret_cast<const sockaddr*>(&unix_address->storage),
+             unix_address->length) != 0) {
+    return absl::UnavailableError(
+        base::PosixError(absl::StrCat("bind ", address), errno).message());
+  }
+  if (::listen(fd.get(), backlog) != 0) {
+    return base::PosixError(absl::StrCat("listen ", address), errno);
+  }
+  return fd;
+}
+
 // Resolves `host_port` and, for each address in turn, makes a non-blocking,
 // close-on-exec socket and hands it to `prepare` (bind+listen).
 // Returns the first socket `prepare` accepts, else the last error.
@@ -126,31 +177,37 @@ absl::StatusOr<base::ScopedFd> FirstUsableSocket(
 
 }  // namespace
 
-absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port,
-                                      int backlog) {
+absl::StatusOr<base::ScopedFd> Listen(absl::string_view address, int backlog) {
+  if (std::optional<std::string> path = UnixSocketPath(address)) {
+    return ListenUnix(address, *path, backlog);
+  }
   return FirstUsableSocket(
-      host_port, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
-      [&](int fd, const addrinfo& address) -> absl::Status {
+      address, AI_PASSIVE, absl::StatusCode::kInvalidArgument, "listen on",
+      [&](int fd, const addrinfo& candidate) -> absl::Status {
         const int on = 1;
         if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) != 0) {
           return base::PosixError("setsockopt(SO_REUSEADDR)", errno);
         }
-        if (::bind(fd, address.ai_addr, address.ai_addrlen) != 0) {
+        if (::bind(fd, candidate.ai_addr, candidate.ai_addrlen) != 0) {
           // UNAVAILABLE, as gRPC reports an address it cannot bind.
           return absl::UnavailableError(
-              base::PosixError(absl::StrCat("bind ", host_port), errno)
+              base::PosixError(absl::StrCat("bind ", address), errno)
                   .message());
         }
         if (::listen(fd, backlog) != 0) {
-          return base::PosixError(absl::StrCat("listen ", host_port), errno);
+          return base::PosixError(absl::StrCat("listen ", address), errno);
         }
         return absl::OkStatus();
       });
 }
 
-absl::StatusOr<std::vector<SocketAddress>> Resolve(
-    absl::string_view host_port) {
-  absl::StatusOr<HostPort> parts = SplitHostPort(host_port);
+absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view address) {
+  if (std::optional<std::string> path = UnixSocketPath(address)) {
+    absl::StatusOr<SocketAddress> unix_address = UnixAddress(address, *path);
+    if (!unix_address.ok()) return unix_address.status();
+    return std::vector<SocketAddress>{*unix_address};
+  }
+  absl::StatusOr<HostPort> parts = SplitHostPort(address);
   if (!parts.ok()) return parts.status();
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -162,20 +219,20 @@ absl::StatusOr<std::vector<SocketAddress>> Resolve(
                     parts->port.c_str(), &hints, &results);
   if (resolved != 0) {
     return absl::UnavailableError(absl::StrCat(
-        "cannot resolve \"", host_port, "\": ", ::gai_strerror(resolved)));
+        "cannot resolve \"", address, "\": ", ::gai_strerror(resolved)));
   }
   std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned(results, ::freeaddrinfo);
   std::vector<SocketAddress> addresses;
   for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
     if (ai->ai_addrlen > sizeof(sockaddr_storage)) continue;
-    SocketAddress address;
-    std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
-    address.length = ai->ai_addrlen;
-    addresses.push_back(address);
+    SocketAddress resolved_address;
+    std::memcpy(&resolved_address.storage, ai->ai_addr, ai->ai_addrlen);
+    resolved_address.length = ai->ai_addrlen;
+    addresses.push_back(resolved_address);
   }
   if (addresses.empty()) {
     return absl::UnavailableError(
-        absl::StrCat("no address to connect to for \"", host_port, "\""));
+        absl::StrCat("no address to connect to for \"", address, "\""));
   }
   return addresses;
 }
@@ -188,8 +245,10 @@ absl::StatusOr<base::ScopedFd> StartConnect(const SocketAddress& address,
   if (!fd.valid()) {
     return absl::UnavailableError(base::PosixError("socket", errno).message());
   }
-  if (absl::Status no_delay = SetNoDelay(fd.get()); !no_delay.ok()) {
-    return no_delay;
+  if (!address.is_unix()) {
+    if (absl::Status no_delay = SetNoDelay(fd.get()); !no_delay.ok()) {
+      return no_delay;
+    }
   }
   if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address.storage),
                 address.length) != 0) {
@@ -237,8 +296,30 @@ absl::StatusOr<base::ScopedFd> Accept(int listen_fd, SocketAddress* peer) {
   }
   // Nagle plus delayed ACKs would hold every small response ~40 ms. A socket
   // we cannot configure is dropped like a connection that vanished.
-  if (!SetNoDelay(fd.get()).ok()) return base::ScopedFd();
+  // A unix peer has no Nagle to turn off.
+  if (!peer->is_unix() && !SetNoDelay(fd.get()).ok()) return base::ScopedFd();
   return fd;
+}
+
+absl::StatusOr<UnixSocketFile> StatUnixSocketFile(const std::string& path) {
+  struct stat status {};
+  if (::lstat(path.c_str(), &status) != 0) {
+    return base::PosixError(absl::StrCat("lstat ", path), errno);
+  }
+  if (!S_ISSOCK(status.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a socket; not replacing it"));
+  }
+  return UnixSocketFile{path, status.st_dev, status.st_ino};
+}
+
+void RemoveUnixSocketFile(const UnixSocketFile& file) {
+  absl::StatusOr<UnixSocketFile> current = StatUnixSocketFile(file.path);
+  if (!current.ok() || current->device != file.device ||
+      current->inode != file.inode) {
+    return;
+  }
+  ::unlink(file.path.c_str());
 }
 
 void StopListening(int listen_fd) {

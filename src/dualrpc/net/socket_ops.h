@@ -7,6 +7,7 @@
 
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cstddef>
 #include <string>
@@ -22,22 +23,31 @@
 
 namespace dualrpc::net {
 
-// Binds and listens on `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a
-// name; port 0 picks a free port). Non-blocking, SO_REUSEADDR.
-// INVALID_ARGUMENT for a malformed address, else the syscall's error.
-absl::StatusOr<base::ScopedFd> Listen(absl::string_view host_port, int backlog);
+// Addresses, wherever net takes one as text: "HOST:PORT" or "[V6]:PORT" (TCP;
+// HOST may be a name), or a unix stream socket in gRPC's spelling,
+// "unix:PATH" or "unix:///ABSOLUTE/PATH" (UnixSocketPath()).
 
-// Resolves `host_port` ("HOST:PORT", "[V6]:PORT"; HOST may be a name) to the
-// addresses to connect to, in getaddrinfo's order. A numeric HOST never
-// blocks; a name blocks the calling thread in getaddrinfo (DNS), so resolve
-// once, not per connection. INVALID_ARGUMENT for a malformed address,
-// UNAVAILABLE for a name that does not resolve.
-absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view host_port);
+// Binds and listens on `address` (port 0 picks a free port). Non-blocking;
+// SO_REUSEADDR for TCP. For a unix address, a socket file already at the path
+// (a previous server's, left behind by a crash) is removed first; any other
+// kind of file there is left alone and refused with FAILED_PRECONDITION.
+// INVALID_ARGUMENT for a malformed address, else the syscall's error
+// (UNAVAILABLE when the address cannot be bound).
+absl::StatusOr<base::ScopedFd> Listen(absl::string_view address, int backlog);
+
+// Resolves `address` to the addresses to connect to, in getaddrinfo's order
+// (a unix address is its one sockaddr_un; nothing is looked up). A numeric
+// HOST never blocks; a name blocks the calling thread in getaddrinfo (DNS),
+// so resolve once, not per connection. INVALID_ARGUMENT for a malformed
+// address, UNAVAILABLE for a name that does not resolve.
+absl::StatusOr<std::vector<SocketAddress>> Resolve(absl::string_view address);
 
 // Starts connecting to `address` without blocking: a non-blocking,
-// close-on-exec socket with TCP_NODELAY. Sets `*in_progress` when the
-// connect has not finished (EINPROGRESS): wait until the socket is writable,
-// then FinishConnect(). UNAVAILABLE with the errno text when it failed.
+// close-on-exec socket, with TCP_NODELAY when it is TCP. Sets `*in_progress`
+// when the connect has not finished (EINPROGRESS; a unix connect never
+// reports it, but EAGAIN, a full backlog, fails it): wait until the socket is
+// writable, then FinishConnect(). UNAVAILABLE with the errno text when it
+// failed.
 absl::StatusOr<base::ScopedFd> StartConnect(const SocketAddress& address,
                                             bool* in_progress);
 
@@ -49,10 +59,27 @@ absl::Status FinishConnect(int fd, const SocketAddress& address);
 // The address a socket is bound to.
 absl::StatusOr<SocketAddress> LocalAddress(int fd);
 
-// Accepts one pending connection as a non-blocking, close-on-exec socket with
-// TCP_NODELAY. An invalid ScopedFd means nothing was pending (or the pending
-// connection vanished); errors are the ones that need handling (EMFILE...).
+// Accepts one pending connection as a non-blocking, close-on-exec socket, with
+// TCP_NODELAY when it is TCP. An invalid ScopedFd means nothing was pending (or
+// the pending connection vanished); errors are the ones that need handling
+// (EMFILE...).
 absl::StatusOr<base::ScopedFd> Accept(int listen_fd, SocketAddress* peer);
+
+// The file a unix listening socket is bound to, as Listen() created it: the
+// identity (device, inode) tells it apart from a file that replaced it since.
+struct UnixSocketFile {
+  std::string path;
+  dev_t device = 0;
+  ino_t inode = 0;
+};
+
+// The socket file at `path` (lstat). FAILED_PRECONDITION if it is not a
+// socket, else the syscall's error.
+absl::StatusOr<UnixSocketFile> StatUnixSocketFile(const std::string& path);
+
+// Unlinks `file.path` if it is still that socket file; a file that another
+// process put there since is left alone. Best effort, reports nothing.
+void RemoveUnixSocketFile(const UnixSocketFile& file);
 
 // Stops a listening socket for good: pending and future connections are
 // refused. The fd stays valid until its owner closes it.

@@ -43,10 +43,12 @@
 ABSL_FLAG(std::string, root, ".",
           "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
-          "HOST:PORT for the gRPC transport; port 0 picks a free port.");
+          "HOST:PORT for the gRPC transport; port 0 picks a free port; or a "
+          "unix socket, unix:///ABS/PATH or unix:REL/PATH.");
 ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
-          "HOST:PORT for the raw transport; port 0 picks a free port; "
-          "empty disables it.");
+          "HOST:PORT for the raw transport; port 0 picks a free port; or a "
+          "unix socket, unix:///ABS/PATH or unix:REL/PATH (a stale socket "
+          "file there is replaced); empty disables it.");
 ABSL_FLAG(int32_t, raw_threads, 0,
           "Raw transport event-loop threads; 0 means one per core.");
 ABSL_FLAG(int32_t, raw_max_connections, 10000,
@@ -57,7 +59,8 @@ ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
           "Raw transport: close connections idle for this long.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
-          "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"127.0.0.1:41235\"}.");
+          "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
+          "(a unix listener as its unix:... address).");
 ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message, in bytes (gRPC's default "
           "receive limit).");

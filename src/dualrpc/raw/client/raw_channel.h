@@ -58,7 +58,8 @@ struct RawChannelOptions {
 // and exits on its own, soon after.
 class RawChannel final : public rpc::Channel {
  public:
-  // `host_port`: "HOST:PORT". Does not resolve or connect yet.
+  // `host_port`: "HOST:PORT", or a unix socket as "unix:///abs/path" or
+  // "unix:relative/path" (net::Resolve). Does not resolve or connect yet.
   static absl::StatusOr<std::shared_ptr<RawChannel>> Create(
       std::string host_port, RawChannelOptions options = {});
   ~RawChannel() override;

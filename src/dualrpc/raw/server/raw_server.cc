@@ -84,10 +84,20 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
   absl::StatusOr<net::SocketAddress> bound = net::LocalAddress(listener->get());
   if (!bound.ok()) return bound.status();
 
+  std::string address = bound->ToHostPort();
+  std::optional<net::UnixSocketFile> socket_file;
+  if (bound->is_unix()) {
+    address = net::UnixAddressUri(bound->unix_path());
+    absl::StatusOr<net::UnixSocketFile> file =
+        net::StatUnixSocketFile(bound->unix_path());
+    if (!file.ok()) return file.status();
+    socket_file = *std::move(file);
+  }
+
   const int listen_fd = listener->get();
-  std::unique_ptr<RawServer> server(
-      new RawServer(*std::move(listener), bound->ToHostPort(),
-                    std::make_unique<ServerSharedState>(*config, listen_fd)));
+  std::unique_ptr<RawServer> server(new RawServer(
+      *std::move(listener), std::move(address), std::move(socket_file),
+      std::make_unique<ServerSharedState>(*config, listen_fd)));
 
   const int thread_count = std::max(1, options.event_loop_threads);
   for (int i = 0; i < thread_count; ++i) {
@@ -111,14 +121,17 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
 }
 
 RawServer::RawServer(base::ScopedFd listener, std::string address,
+                     std::optional<net::UnixSocketFile> socket_file,
                      std::unique_ptr<ServerSharedState> shared)
     : listener_(std::move(listener)),
       address_(std::move(address)),
+      socket_file_(std::move(socket_file)),
       shared_(std::move(shared)) {}
 
 RawServer::~RawServer() {
   Drain(absl::ZeroDuration());
   Wait();
+  if (socket_file_.has_value()) net::RemoveUnixSocketFile(*socket_file_);
 }
 
 void RawServer::Drain(absl::Duration grace) {

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/rpc/service_registry.h"
 
 namespace dualrpc::raw {
@@ -23,7 +24,8 @@ class ServerLoop;
 struct ServerSharedState;
 
 // Serves the unary methods of a ServiceRegistry over the dualrpc raw
-// protocol (docs/PROTOCOL.md) on plain TCP.
+// protocol (docs/PROTOCOL.md) on plain TCP or on a unix stream socket (the
+// protocol runs unchanged over either).
 //
 // Threading: `event_loop_threads` loops, each an epoll reactor on its own
 // thread, all accepting from one listening socket (EPOLLEXCLUSIVE).
@@ -37,7 +39,11 @@ struct ServerSharedState;
 class RawServer {
  public:
   struct Options {
-    // HOST:PORT to listen on; port 0 picks a free port (see address()).
+    // HOST:PORT to listen on; port 0 picks a free port (see address()). Or a
+    // unix socket, "unix:///abs/path" or "unix:relative/path": a stale socket
+    // file at the path is replaced, any other file there is refused
+    // (FAILED_PRECONDITION); the server unlinks its socket file when it is
+    // destroyed, unless another file has replaced it since.
     std::string listen_address = "127.0.0.1:0";
     // Event-loop threads; values below 1 mean 1.
     int event_loop_threads =
@@ -69,14 +75,18 @@ class RawServer {
   static absl::StatusOr<std::unique_ptr<RawServer>> Start(
       const Options& options, const rpc::ServiceRegistry* registry);
 
-  // Drain(ZeroDuration()) and Wait(), unless that already happened. Calls
-  // still running afterwards may complete; their results are dropped.
+  // Drain(ZeroDuration()) and Wait(), unless that already happened; then
+  // unlinks the unix socket file, if any. Calls still running afterwards may
+  // complete; their results are dropped.
   ~RawServer();
 
   RawServer(const RawServer&) = delete;
   RawServer& operator=(const RawServer&) = delete;
 
-  // The bound HOST:PORT, with the real port when 0 was asked for.
+  // The bound HOST:PORT, with the real port when 0 was asked for; for a unix
+  // socket, "unix:///abs/path" or "unix:relative/path". Peers on a unix
+  // socket are "unix:" (ServerCallContext::peer(); a connecting client's
+  // socket has no name, and gRPC writes the same).
   const std::string& address() const { return address_; }
 
   // Graceful shutdown (§5.3): stop accepting; GOAWAY UNAVAILABLE to every
@@ -94,11 +104,14 @@ class RawServer {
 
  private:
   RawServer(base::ScopedFd listener, std::string address,
+            std::optional<net::UnixSocketFile> socket_file,
             std::unique_ptr<ServerSharedState> shared);
 
   // Declared first so that it is destroyed last, after the loops.
   const base::ScopedFd listener_;
   const std::string address_;
+  // The socket file of a unix listener, removed by the destructor.
+  const std::optional<net::UnixSocketFile> socket_file_;
   const std::unique_ptr<ServerSharedState> shared_;
   std::vector<std::unique_ptr<ServerLoop>> loops_;
 
