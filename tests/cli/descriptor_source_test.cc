@@ -40,8 +40,8 @@ TEST(FileDescriptorSourceTest, ParsesProtoFilesAndTheirImports) {
               IsOkAndHolds(ElementsAre("thirdparty.greet.v1.Greeter")));
   ASSERT_THAT((*source)->LoadSymbol("thirdparty.greet.v1.HelloRequest"),
               IsOk());
-  const auto* request =
-      (*source)->pool().FindMessageTypeByName("thirdparty.greet.v1.HelloRequest");
+  const auto* request = (*source)->pool().FindMessageTypeByName(
+      "thirdparty.greet.v1.HelloRequest");
   ASSERT_THAT(request, NotNull());
   // Defined in the imported file.
   EXPECT_EQ(request->FindFieldByName("salutation")->enum_type()->full_name(),
@@ -72,15 +72,18 @@ TEST(FileDescriptorSourceTest, MissingFilesAreNamed) {
 
 TEST(FileDescriptorSourceTest, SyntaxAndTypeErrorsNameTheirLine) {
   dualrpc_testing::TempDir dir;
-  dir.WriteFile("syntax.proto", "syntax = \"proto3\";\nmessage M {\n  int32 = 1;\n}\n");
+  dir.WriteFile("syntax.proto",
+                "syntax = \"proto3\";\nmessage M {\n  int32 = 1;\n}\n");
   dir.WriteFile("types.proto",
                 "syntax = \"proto3\";\nmessage M {\n  Missing m = 1;\n}\n");
-  EXPECT_THAT(FileDescriptorSource::FromProtoFiles({"syntax.proto"}, {dir.path()}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("syntax.proto:3:")));
-  EXPECT_THAT(FileDescriptorSource::FromProtoFiles({"types.proto"}, {dir.path()}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("types.proto:3:")));
+  EXPECT_THAT(
+      FileDescriptorSource::FromProtoFiles({"syntax.proto"}, {dir.path()}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("syntax.proto:3:")));
+  EXPECT_THAT(
+      FileDescriptorSource::FromProtoFiles({"types.proto"}, {dir.path()}),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("types.proto:3:")));
 }
 
 // The well-known types need no import path of their own.
@@ -119,8 +122,9 @@ TEST(FileDescriptorSourceTest, ReadsProtosets) {
   EXPECT_THAT((*source)->ListServices(),
               IsOkAndHolds(ElementsAre("dualrpc.v1.FileService")));
   ASSERT_THAT((*source)->LoadSymbol("dualrpc.v1.DirectoryEntry"), IsOk());
-  EXPECT_THAT((*source)->pool().FindMessageTypeByName("google.protobuf.Timestamp"),
-              NotNull());
+  EXPECT_THAT(
+      (*source)->pool().FindMessageTypeByName("google.protobuf.Timestamp"),
+      NotNull());
 }
 
 TEST(FileDescriptorSourceTest, BadProtosetsAreInvalidArgument) {
@@ -143,14 +147,15 @@ TEST(FileDescriptorSourceTest, BadProtosetsAreInvalidArgument) {
       FileDescriptorSource::FromProtosets({dir.HostPath("garbage.protoset")}),
       StatusIs(absl::StatusCode::kInvalidArgument,
                HasSubstr("not a serialized FileDescriptorSet")));
-  EXPECT_THAT(FileDescriptorSource::FromProtosets(
-                  {dir.HostPath("good.protoset"), dir.HostPath("other.protoset")}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("has another dualrpc/v1/file_service.proto")));
   EXPECT_THAT(
-      FileDescriptorSource::FromProtosets({dir.HostPath("unbuildable.protoset")}),
+      FileDescriptorSource::FromProtosets(
+          {dir.HostPath("good.protoset"), dir.HostPath("other.protoset")}),
       StatusIs(absl::StatusCode::kInvalidArgument,
-               HasSubstr("cannot load a.proto: a.proto")));
+               HasSubstr("has another dualrpc/v1/file_service.proto")));
+  EXPECT_THAT(FileDescriptorSource::FromProtosets(
+                  {dir.HostPath("unbuildable.protoset")}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("cannot load a.proto: a.proto")));
 }
 
 TEST(MakeDescriptorSourceTest, FilesOrReflection) {
@@ -170,9 +175,9 @@ TEST(MakeDescriptorSourceTest, FilesOrReflection) {
 
   SchemaFiles both = protos;
   both.protosets = {"x.protoset"};
-  EXPECT_THAT(MakeDescriptorSource(both, nullptr, absl::Seconds(1)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("not both")));
+  EXPECT_THAT(
+      MakeDescriptorSource(both, nullptr, absl::Seconds(1)),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not both")));
   SchemaFiles import_path_only;
   import_path_only.import_paths = {kProtoDir};
   EXPECT_THAT(MakeDescriptorSource(import_path_only, nullptr, absl::Seconds(1)),

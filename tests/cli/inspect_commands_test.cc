@@ -307,22 +307,21 @@ struct V1OnlyReflection {
 
 TEST_F(InspectCommandsTest, UsesV1AloneWhenTheServerHasIt) {
   V1OnlyReflection v1_only{&reflection_service_};
-  ASSERT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(
-                  kServerReflectionV1InfoPath, &v1_only,
-                  &V1OnlyReflection::Info)),
-              IsOk());
+  ASSERT_THAT(
+      registry_.AddMethod(rpc::MakeUnaryMethod(
+          kServerReflectionV1InfoPath, &v1_only, &V1OnlyReflection::Info)),
+      IsOk());
   std::ostringstream listed;
   ASSERT_THAT(RunList(reflection_, listed), IsOk());
   EXPECT_THAT(listed.str(), HasSubstr("dualrpc.v1.FileService\n"));
   std::string out;
-  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})",
-                   &out),
-              IsOk());
+  ASSERT_THAT(
+      Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out),
+      IsOk());
   EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
-  EXPECT_THAT(channel_.paths(),
-              ElementsAre(kServerReflectionV1InfoPath,
-                          kServerReflectionV1InfoPath,
-                          "/dualrpc.v1.FileService/Echo"));
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
+                                            kServerReflectionV1InfoPath,
+                                            "/dualrpc.v1.FileService/Echo"));
   EXPECT_EQ(reflection_.method_path(), kServerReflectionV1InfoPath);
 }
 
@@ -338,10 +337,10 @@ TEST_F(InspectCommandsTest, OtherV1FailuresDoNotFallBack) {
       std::move(done)(absl::UnavailableError("overloaded"));
     }
   } unavailable;
-  ASSERT_THAT(registry_.AddMethod(rpc::MakeUnaryMethod(
-                  kServerReflectionV1InfoPath, &unavailable,
-                  &Unavailable::Info)),
-              IsOk());
+  ASSERT_THAT(
+      registry_.AddMethod(rpc::MakeUnaryMethod(
+          kServerReflectionV1InfoPath, &unavailable, &Unavailable::Info)),
+      IsOk());
   std::ostringstream out;
   EXPECT_THAT(RunList(reflection_, out),
               StatusIs(absl::StatusCode::kUnavailable, "overloaded"));
@@ -366,8 +365,8 @@ TEST(ReflectionVersionsTest, V1AndV1alphaMessagesAreTheSame) {
     v1->message_type(i)->CopyTo(&v1_message);
     v1alpha->message_type(i)->CopyTo(&v1alpha_message);
     // Type names differ by package only.
-    std::string v1_text = absl::StrReplaceAll(
-        v1_message.DebugString(), {{".grpc.reflection.v1.", "."}});
+    std::string v1_text = absl::StrReplaceAll(v1_message.DebugString(),
+                                              {{".grpc.reflection.v1.", "."}});
     std::string v1alpha_text = absl::StrReplaceAll(
         v1alpha_message.DebugString(), {{".grpc.reflection.v1alpha.", "."}});
     EXPECT_EQ(v1_text, v1alpha_text) << v1_message.name();

@@ -49,7 +49,8 @@ const std::string kImportPath = kSourceDir + "/tests/thirdparty/proto";
 constexpr char kGreetProto[] = "thirdparty/greet/v1/greet.proto";
 
 constexpr char kSayHello[] = "thirdparty.greet.v1.Greeter/SayHello";
-constexpr char kHelloRequest[] = R"({"name":"dualrpc","salutation":"SALUTATION_HI"})";
+constexpr char kHelloRequest[] =
+    R"({"name":"dualrpc","salutation":"SALUTATION_HI"})";
 constexpr char kHelloReply[] = "{\n \"message\": \"Hi, dualrpc!\"\n}\n";
 
 // `mode` is grpc_js_server.js's --reflection.
@@ -106,7 +107,8 @@ void ExpectGreeterInspectable(const std::string& target,
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_EQ(result.stdout_text, "thirdparty.greet.v1.Greeter\n");
 
-  result = with_schema({"describe", target, "thirdparty.greet.v1.HelloRequest"});
+  result =
+      with_schema({"describe", target, "thirdparty.greet.v1.HelloRequest"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text,
               StartsWith("thirdparty.greet.v1.HelloRequest is a message:\n"));
@@ -132,7 +134,8 @@ TEST(SchemaSourcesTest, GrpcJsServerWithReflectionV1Only) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       StartGrpcJsServer("v1");
   ASSERT_THAT(server, IsOk());
-  const std::string target = "grpc://" + (*server)->Address("grpc").value_or("");
+  const std::string target =
+      "grpc://" + (*server)->Address("grpc").value_or("");
   ASSERT_THAT(AskV1alpha(target), StatusIs(absl::StatusCode::kUnimplemented));
   ASSERT_THAT(AskV1(target), IsOk());
   ExpectGreeterInspectable(target, {});
@@ -142,26 +145,26 @@ TEST(SchemaSourcesTest, GrpcJsServerWithoutReflectionFromProtoFiles) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       StartGrpcJsServer("none");
   ASSERT_THAT(server, IsOk());
-  const std::string target = "grpc://" + (*server)->Address("grpc").value_or("");
+  const std::string target =
+      "grpc://" + (*server)->Address("grpc").value_or("");
   CommandResult result = Cli({"list", target});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.stderr_text, StartsWith("UNIMPLEMENTED: "));
 
   // grpcurl's spelling, and ours.
-  ExpectGreeterInspectable(target,
-                           {"-proto", kGreetProto, "-import-path", kImportPath});
-  ExpectGreeterInspectable(target, {"--import_path=/nonexistent",
-                                    "--import_path=" + kImportPath,
-                                    std::string("--proto=") + kGreetProto});
+  ExpectGreeterInspectable(
+      target, {"-proto", kGreetProto, "-import-path", kImportPath});
+  ExpectGreeterInspectable(
+      target, {"--import_path=/nonexistent", "--import_path=" + kImportPath,
+               std::string("--proto=") + kGreetProto});
 }
 
 TEST(SchemaSourcesTest, GrpcJsServerWithoutReflectionFromProtoset) {
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
       StartGrpcJsServer("none");
   ASSERT_THAT(server, IsOk());
-  ExpectGreeterInspectable(
-      "grpc://" + (*server)->Address("grpc").value_or(""),
-      {"-protoset", kGreetProtoset});
+  ExpectGreeterInspectable("grpc://" + (*server)->Address("grpc").value_or(""),
+                           {"-protoset", kGreetProtoset});
 }
 
 // The third-party server's header echo, which tests of -H rely on, checked
@@ -173,8 +176,8 @@ TEST(SchemaSourcesTest, GrpcJsServerEchoesXHeadersAsHeadersAndTrailers) {
   ASSERT_THAT(server, IsOk());
   CommandResult result = RunCommand(
       {DUALRPC_BUF_PATH, "curl", "--protocol", "grpc",
-       "--http2-prior-knowledge", "-v", "-H", "x-probe: 42", "-H",
-       "other: 7", "-d", kHelloRequest,
+       "--http2-prior-knowledge", "-v", "-H", "x-probe: 42", "-H", "other: 7",
+       "-d", kHelloRequest,
        "http://" + (*server)->Address("grpc").value_or("") + "/" + kSayHello});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("\"message\": \"Hi, dualrpc!\""));
@@ -190,9 +193,8 @@ TEST(SchemaSourcesTest, GrpcJsServerEchoesXHeadersAsHeadersAndTrailers) {
 // The file is looked for here, before anything is sent: the target does
 // not even need to be listening.
 TEST(SchemaSourcesTest, MissingProtoFileIsALocalError) {
-  CommandResult result = Cli({"call", "grpc://127.0.0.1:1", kSayHello,
-                              "-proto", "nope.proto", "-import-path",
-                              kImportPath});
+  CommandResult result = Cli({"call", "grpc://127.0.0.1:1", kSayHello, "-proto",
+                              "nope.proto", "-import-path", kImportPath});
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(result.stdout_text, "");
   EXPECT_EQ(result.stderr_text,

@@ -5,7 +5,6 @@
 //   --reflection=v1    grpc.reflection.v1.ServerReflection only (v1alpha
 //                      answers UNIMPLEMENTED, as on servers that dropped it)
 //   --reflection=none  no reflection service at all
-//   --reflection=both  v1 and v1alpha (what @grpc/reflection serves by default)
 // Every request header whose name starts with "x-" comes back as a response
 // header and as a trailer, so that a test can see which headers arrived.
 //
@@ -19,16 +18,14 @@ const fs = require('fs');
 const path = require('path');
 const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
-// @grpc/reflection's ReflectionService always adds both versions; its
-// per-version implementations let this server choose.
+// @grpc/reflection's ReflectionService always adds v1 and v1alpha and takes
+// no option to choose; its v1 implementation alone is what this server adds.
 const {ReflectionV1Implementation} =
     require('@grpc/reflection/build/src/implementations/reflection-v1');
-const {ReflectionV1AlphaImplementation} =
-    require('@grpc/reflection/build/src/implementations/reflection-v1alpha');
 
 const kProtoDir = path.join(__dirname, 'proto');
 const kProtoFile = 'thirdparty/greet/v1/greet.proto';
-const kReflectionModes = ['v1', 'none', 'both'];
+const kReflectionModes = ['v1', 'none'];
 
 function parseFlags(argv) {
   const flags = {reflection: 'v1', ready_file: ''};
@@ -53,7 +50,7 @@ function parseFlags(argv) {
 // The request's x-* headers, as metadata to send back.
 function echoedHeaders(metadata) {
   const echoed = new grpc.Metadata();
-  for (const [key, values] of Object.entries(metadata.getMap())) {
+  for (const key of Object.keys(metadata.getMap())) {
     if (!key.startsWith('x-')) continue;
     for (const value of metadata.get(key)) echoed.add(key, value);
   }
@@ -86,11 +83,8 @@ function main() {
 
   const server = new grpc.Server();
   server.addService(proto.thirdparty.greet.v1.Greeter.service, {sayHello});
-  if (flags.reflection !== 'none') {
+  if (flags.reflection === 'v1') {
     new ReflectionV1Implementation(definition).addToServer(server);
-  }
-  if (flags.reflection === 'both') {
-    new ReflectionV1AlphaImplementation(definition).addToServer(server);
   }
 
   server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(),

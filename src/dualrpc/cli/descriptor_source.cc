@@ -29,11 +29,16 @@ using ::google::protobuf::compiler::SourceTreeDescriptorDatabase;
 // that import them load without an import path for them (grpcurl and protoc
 // have them built in too).
 constexpr const char* kWellKnownFiles[] = {
-    "google/protobuf/any.proto",        "google/protobuf/api.proto",
-    "google/protobuf/descriptor.proto", "google/protobuf/duration.proto",
-    "google/protobuf/empty.proto",      "google/protobuf/field_mask.proto",
-    "google/protobuf/source_context.proto", "google/protobuf/struct.proto",
-    "google/protobuf/timestamp.proto",  "google/protobuf/type.proto",
+    "google/protobuf/any.proto",
+    "google/protobuf/api.proto",
+    "google/protobuf/descriptor.proto",
+    "google/protobuf/duration.proto",
+    "google/protobuf/empty.proto",
+    "google/protobuf/field_mask.proto",
+    "google/protobuf/source_context.proto",
+    "google/protobuf/struct.proto",
+    "google/protobuf/timestamp.proto",
+    "google/protobuf/type.proto",
     "google/protobuf/wrappers.proto",
 };
 
@@ -138,10 +143,12 @@ FileDescriptorSource::FromProtoFiles(
       std::make_unique<SourceTreeDescriptorDatabase>(&databases->source_tree);
   databases->parsed->RecordErrorsTo(&databases->parse_errors);
   AddWellKnownFiles(&databases->well_known);
-  databases->merged = std::make_unique<google::protobuf::MergedDescriptorDatabase>(
-      &databases->well_known, databases->parsed.get());
+  databases->merged =
+      std::make_unique<google::protobuf::MergedDescriptorDatabase>(
+          &databases->well_known, databases->parsed.get());
   databases->pool = std::make_unique<DescriptorPool>(
-      databases->merged.get(), databases->parsed->GetValidationErrorCollector());
+      databases->merged.get(),
+      databases->parsed->GetValidationErrorCollector());
 
   // protoc's rule: a path on disk beneath an import path stands for its
   // name relative to that import path; anything else is such a name already.
@@ -174,19 +181,20 @@ FileDescriptorSource::FromProtosets(
       auto [it, inserted] = serialized_by_name.emplace(file.name(), serialized);
       if (!inserted) {
         if (it->second == serialized) continue;
-        return absl::InvalidArgumentError(absl::StrCat(
-            "protoset ", path, " has another ", file.name(),
-            " than the protosets before it"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("protoset ", path, " has another ", file.name(),
+                         " than the protosets before it"));
       }
       databases->protosets.Add(file);
       names.push_back(file.name());
     }
   }
   AddWellKnownFiles(&databases->well_known);
-  databases->merged = std::make_unique<google::protobuf::MergedDescriptorDatabase>(
-      &databases->protosets, &databases->well_known);
-  databases->pool = std::make_unique<DescriptorPool>(
-      databases->merged.get(), &databases->build_errors);
+  databases->merged =
+      std::make_unique<google::protobuf::MergedDescriptorDatabase>(
+          &databases->protosets, &databases->well_known);
+  databases->pool = std::make_unique<DescriptorPool>(databases->merged.get(),
+                                                     &databases->build_errors);
   std::unique_ptr<FileDescriptorSource> source(
       new FileDescriptorSource(std::move(databases)));
   if (absl::Status built = source->Build(names); !built.ok()) return built;
@@ -201,8 +209,8 @@ absl::Status FileDescriptorSource::Build(
   for (const std::string& name : file_names) {
     const FileDescriptor* file = databases_->pool->FindFileByName(name);
     if (file == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot load ", name, ": ", databases_->FirstError()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot load ", name, ": ", databases_->FirstError()));
     }
     unvisited.push_back(file);
   }

@@ -70,7 +70,8 @@ absl::Status ParseOneFlag(absl::string_view body,
       return SetFlag(*flag, "false");
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown flag --", typed_name));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown flag --", typed_name));
 }
 
 }  // namespace

@@ -86,8 +86,8 @@ absl::StatusOr<std::string> LoadAndDescribe(DescriptorSource& source,
 
 // The method `text` names ("pkg.Svc/Method", "/pkg.Svc/Method",
 // "pkg.Svc.Method"), loaded through `source`.
-absl::StatusOr<const MethodDescriptor*> ResolveMethod(
-    DescriptorSource& source, absl::string_view text) {
+absl::StatusOr<const MethodDescriptor*> ResolveMethod(DescriptorSource& source,
+                                                      absl::string_view text) {
   absl::string_view name = text;
   if (!absl::ConsumePrefix(&name, "/")) absl::ConsumePrefix(&name, ".");
   absl::string_view::size_type split = name.rfind('/');
@@ -148,8 +148,7 @@ absl::Status RunDescribe(DescriptorSource& source,
   if (symbol.has_value()) {
     names.push_back(PoolName(*symbol));
   } else {
-    absl::StatusOr<std::vector<std::string>> services =
-        source.ListServices();
+    absl::StatusOr<std::vector<std::string>> services = source.ListServices();
     if (!services.ok()) return services.status();
     names = *std::move(services);
   }

@@ -1,5 +1,6 @@
 // dualrpc — command-line client for dualrpc.v1.FileService, and a grpcurl-like
-// inspector (list, describe, call) for any server with reflection.
+// inspector (list, describe, call) for any server, with reflection or with
+// its .proto files or protosets.
 //
 // Exit status: 0 success; 1 a call failed ("CODE_NAME: message" on stderr);
 // 2 usage error (bad flag, command, argument count or target).
