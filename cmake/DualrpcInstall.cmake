@@ -95,6 +95,10 @@ function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
     # Debian's libgrpc++-dev has no grpc++_reflection.pc.
     set(requires grpc++)
     set(libs -lgrpc++_reflection)
+  elseif(dependency STREQUAL "protobuf::libprotoc")
+    # Debian's libprotoc-dev has no .pc of its own.
+    set(requires protobuf)
+    set(libs -lprotoc)
   elseif(dependency STREQUAL "Threads::Threads")
     set(libs -pthread)
   else()

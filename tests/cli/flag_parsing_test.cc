@@ -18,6 +18,7 @@ ABSL_FLAG(int32_t, test_int, 0, "test: int flag");
 ABSL_FLAG(std::string, test_string, "default", "test: string flag");
 ABSL_FLAG(absl::Duration, test_duration, absl::Seconds(10),
           "test: duration flag");
+ABSL_FLAG(std::vector<std::string>, test_list, {"default"}, "test: list flag");
 
 namespace dualrpc::cli {
 namespace {
@@ -106,6 +107,21 @@ TEST_F(ParseCommandLineFlagsTest, Help) {
     ASSERT_THAT(parsed, IsOk()) << help;
     EXPECT_TRUE(parsed->help_requested) << help;
   }
+}
+
+// grpcurl's -import-path: a repeated list flag keeps every value, and
+// replaces the default; '-' in a name stands for '_'.
+TEST_F(ParseCommandLineFlagsTest, ListFlagsRepeatAndNamesTakeDashes) {
+  ASSERT_THAT(Parse({"call", "-test-list", "a", "--test_list=b,c", "-test_list",
+                     "d", "-test-int=3"}),
+              IsOk());
+  EXPECT_THAT(absl::GetFlag(FLAGS_test_list), ElementsAre("a", "b", "c", "d"));
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_int), 3);
+  ASSERT_THAT(Parse({"call", "--test_list=x"}), IsOk());
+  EXPECT_THAT(absl::GetFlag(FLAGS_test_list), ElementsAre("x"));
+  EXPECT_THAT(Parse({"--bogus-flag"}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown flag --bogus-flag")));
 }
 
 TEST_F(ParseCommandLineFlagsTest, UnknownFlag) {

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "dualrpc/cli/reflection_client.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
@@ -20,6 +21,8 @@
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "grpc/reflection/v1/reflection.pb.h"
 #include "gtest/gtest.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/status_matchers.h"
@@ -139,7 +142,10 @@ TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
   EXPECT_EQ(out.str(),
             "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
-  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionInfoPath));
+  // v1 first; this server has only v1alpha.
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
+                                            kServerReflectionInfoPath));
+  EXPECT_EQ(reflection_.method_path(), kServerReflectionInfoPath);
 }
 
 TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
@@ -171,15 +177,16 @@ TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
   EXPECT_THAT(out, HasSubstr("is an enum:\nenum Type {"));
 }
 
-// The file was fetched once, for the first symbol; the rest were found in
-// the descriptors already received.
+// The file was fetched once, for the first symbol (after v1 was found
+// missing, once); the rest were found in the descriptors already received.
 TEST_F(InspectCommandsTest, FetchesEachFileOnce) {
   RegisterReflection();
   std::string out;
   ASSERT_THAT(Describe("dualrpc.v1.FileService", &out), IsOk());
   ASSERT_THAT(Describe("dualrpc.v1.EchoRequest", &out), IsOk());
   ASSERT_THAT(Describe("google.protobuf.Timestamp", &out), IsOk());
-  EXPECT_EQ(channel_.paths().size(), 1u);
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
+                                            kServerReflectionInfoPath));
 }
 
 TEST_F(InspectCommandsTest, DescribeWithoutSymbolDescribesEveryService) {
@@ -275,7 +282,95 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
   std::string out;
   ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry", &out), IsOk()) << out;
   EXPECT_THAT(out, HasSubstr(".google.protobuf.Timestamp modify_time"));
-  EXPECT_EQ(channel_.paths().size(), 2u);
+  // v1 tried once; then the file and its import on v1alpha.
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
+                                            kServerReflectionInfoPath,
+                                            kServerReflectionInfoPath));
+}
+
+// A server with grpc.reflection.v1 only (like grpc-js with @grpc/reflection
+// told so): the v1alpha service from inspection::ReflectionService, served
+// on the v1 path through v1's own message types.
+struct V1OnlyReflection {
+  inspection::ReflectionService* v1alpha;
+  void Info(rpc::ServerCallContext*,
+            const ::grpc::reflection::v1::ServerReflectionRequest* request,
+            ::grpc::reflection::v1::ServerReflectionResponse* response,
+            rpc::UnaryDone done) {
+    ServerReflectionRequest v1alpha_request;
+    ASSERT_TRUE(v1alpha_request.ParseFromString(request->SerializeAsString()));
+    ASSERT_TRUE(response->ParseFromString(
+        v1alpha->Answer(v1alpha_request).SerializeAsString()));
+    std::move(done)(absl::OkStatus());
+  }
+};
+
+TEST_F(InspectCommandsTest, UsesV1AloneWhenTheServerHasIt) {
+  V1OnlyReflection v1_only{&reflection_service_};
+  ASSERT_THAT(
+      registry_.AddMethod(rpc::MakeUnaryMethod(
+          kServerReflectionV1InfoPath, &v1_only, &V1OnlyReflection::Info)),
+      IsOk());
+  std::ostringstream listed;
+  ASSERT_THAT(RunList(reflection_, listed), IsOk());
+  EXPECT_THAT(listed.str(), HasSubstr("dualrpc.v1.FileService\n"));
+  std::string out;
+  ASSERT_THAT(
+      Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out),
+      IsOk());
+  EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
+                                            kServerReflectionV1InfoPath,
+                                            "/dualrpc.v1.FileService/Echo"));
+  EXPECT_EQ(reflection_.method_path(), kServerReflectionV1InfoPath);
+}
+
+// Only "no such method" means "try v1alpha": another failure of the v1
+// call is the answer, and settles no version.
+TEST_F(InspectCommandsTest, OtherV1FailuresDoNotFallBack) {
+  RegisterReflection();
+  struct Unavailable {
+    void Info(rpc::ServerCallContext*,
+              const ::grpc::reflection::v1::ServerReflectionRequest*,
+              ::grpc::reflection::v1::ServerReflectionResponse*,
+              rpc::UnaryDone done) {
+      std::move(done)(absl::UnavailableError("overloaded"));
+    }
+  } unavailable;
+  ASSERT_THAT(
+      registry_.AddMethod(rpc::MakeUnaryMethod(
+          kServerReflectionV1InfoPath, &unavailable, &Unavailable::Info)),
+      IsOk());
+  std::ostringstream out;
+  EXPECT_THAT(RunList(reflection_, out),
+              StatusIs(absl::StatusCode::kUnavailable, "overloaded"));
+  EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath));
+  EXPECT_THAT(reflection_.method_path(), IsEmpty());
+}
+
+// The client converts between v1 and v1alpha messages by their bytes: that
+// holds only while the two files define the same messages, field for field.
+// Both are in the generated pool of this process (v1alpha from
+// libgrpc++_reflection, v1 from dualrpc::reflection_v1_proto), side by side.
+TEST(ReflectionVersionsTest, V1AndV1alphaMessagesAreTheSame) {
+  const google::protobuf::FileDescriptor* v1alpha =
+      ServerReflectionRequest::descriptor()->file();
+  const google::protobuf::FileDescriptor* v1 =
+      ::grpc::reflection::v1::ServerReflectionRequest::descriptor()->file();
+  ASSERT_NE(v1, v1alpha);
+  ASSERT_EQ(v1->message_type_count(), v1alpha->message_type_count());
+  for (int i = 0; i < v1->message_type_count(); ++i) {
+    google::protobuf::DescriptorProto v1_message;
+    google::protobuf::DescriptorProto v1alpha_message;
+    v1->message_type(i)->CopyTo(&v1_message);
+    v1alpha->message_type(i)->CopyTo(&v1alpha_message);
+    // Type names differ by package only.
+    std::string v1_text = absl::StrReplaceAll(v1_message.DebugString(),
+                                              {{".grpc.reflection.v1.", "."}});
+    std::string v1alpha_text = absl::StrReplaceAll(
+        v1alpha_message.DebugString(), {{".grpc.reflection.v1alpha.", "."}});
+    EXPECT_EQ(v1_text, v1alpha_text) << v1_message.name();
+  }
 }
 
 TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {

@@ -1,5 +1,6 @@
 #include "dualrpc/cli/flag_parsing.h"
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 
@@ -25,24 +27,40 @@ absl::Status SetFlag(absl::CommandLineFlag& flag, absl::string_view value) {
   return absl::OkStatus();
 }
 
+// A list flag given again adds to the values given before it on this
+// command line instead of replacing them; `set_lists` names the list flags
+// this command line has set so far.
+absl::Status SetOrAppend(absl::CommandLineFlag& flag, absl::string_view value,
+                         std::set<std::string>* set_lists) {
+  if (!flag.IsOfType<std::vector<std::string>>()) return SetFlag(flag, value);
+  if (!set_lists->insert(std::string(flag.Name())).second) {
+    const std::string values = flag.CurrentValue();
+    if (!values.empty()) return SetFlag(flag, absl::StrCat(values, ",", value));
+  }
+  return SetFlag(flag, value);
+}
+
 // Parses the flag in `argv[*index]` (its dashes already stripped into
 // `body`), advancing `*index` past a separate value argument if it takes one.
 absl::Status ParseOneFlag(absl::string_view body,
-                          absl::Span<const char* const> argv, size_t* index) {
+                          absl::Span<const char* const> argv, size_t* index,
+                          std::set<std::string>* set_lists) {
   const size_t equals = body.find('=');
-  const absl::string_view name = body.substr(0, equals);
+  const absl::string_view typed_name = body.substr(0, equals);
+  // grpcurl's spelling, -import-path, names flag import_path.
+  const std::string name = absl::StrReplaceAll(typed_name, {{"-", "_"}});
   const bool has_value = equals != absl::string_view::npos;
   const absl::string_view value =
       has_value ? body.substr(equals + 1) : absl::string_view();
 
   if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
-    if (has_value) return SetFlag(*flag, value);
+    if (has_value) return SetOrAppend(*flag, value, set_lists);
     if (flag->IsOfType<bool>()) return SetFlag(*flag, "true");
     if (*index + 1 >= argv.size()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("missing value for --", name));
+          absl::StrCat("missing value for --", typed_name));
     }
-    return SetFlag(*flag, argv[++*index]);
+    return SetOrAppend(*flag, argv[++*index], set_lists);
   }
 
   absl::string_view negated = name;
@@ -52,7 +70,8 @@ absl::Status ParseOneFlag(absl::string_view body,
       return SetFlag(*flag, "false");
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown flag --", typed_name));
 }
 
 }  // namespace
@@ -61,6 +80,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
     absl::Span<const char* const> argv) {
   ParsedCommandLine parsed;
   bool flags_ended = false;
+  std::set<std::string> set_lists;
   for (size_t i = 1; i < argv.size(); ++i) {
     const absl::string_view arg = argv[i];
     absl::string_view body = arg;
@@ -79,7 +99,7 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
       parsed.help_requested = true;
       continue;
     }
-    const absl::Status status = ParseOneFlag(body, argv, &i);
+    const absl::Status status = ParseOneFlag(body, argv, &i, &set_lists);
     if (!status.ok()) return status;
   }
   return parsed;

@@ -21,6 +21,9 @@ struct ParsedCommandLine {
 // arguments:
 //   --name=value, --name value   any flag ("-name" works like "--name")
 //   --name, --noname             bool flags (so "-l" sets flag `l`)
+//   --import-path                the flag import_path ('-' in a name is '_')
+//   --proto a --proto b          a std::vector<std::string> flag given again
+//                                adds to its values (as does --proto=a,b)
 // A lone "--" ends flag parsing; "-" is positional.
 //
 // Unlike absl::ParseCommandLine, which prints and exit(1)s on a bad flag,

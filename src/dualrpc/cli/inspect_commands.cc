@@ -76,18 +76,18 @@ absl::StatusOr<std::string> Describe(const DescriptorPool& pool,
       "\"", name, "\" is a package; describe one of its elements"));
 }
 
-absl::StatusOr<std::string> LoadAndDescribe(ReflectionClient& reflection,
+absl::StatusOr<std::string> LoadAndDescribe(DescriptorSource& source,
                                             const std::string& name) {
-  if (absl::Status loaded = reflection.LoadSymbol(name); !loaded.ok()) {
+  if (absl::Status loaded = source.LoadSymbol(name); !loaded.ok()) {
     return loaded;
   }
-  return Describe(reflection.pool(), name);
+  return Describe(source.pool(), name);
 }
 
 // The method `text` names ("pkg.Svc/Method", "/pkg.Svc/Method",
-// "pkg.Svc.Method"), loaded through `reflection`.
-absl::StatusOr<const MethodDescriptor*> ResolveMethod(
-    ReflectionClient& reflection, absl::string_view text) {
+// "pkg.Svc.Method"), loaded through `source`.
+absl::StatusOr<const MethodDescriptor*> ResolveMethod(DescriptorSource& source,
+                                                      absl::string_view text) {
   absl::string_view name = text;
   if (!absl::ConsumePrefix(&name, "/")) absl::ConsumePrefix(&name, ".");
   absl::string_view::size_type split = name.rfind('/');
@@ -100,11 +100,11 @@ absl::StatusOr<const MethodDescriptor*> ResolveMethod(
   }
   const std::string service_name(name.substr(0, split));
   const std::string method_name(name.substr(split + 1));
-  if (absl::Status loaded = reflection.LoadSymbol(service_name); !loaded.ok()) {
+  if (absl::Status loaded = source.LoadSymbol(service_name); !loaded.ok()) {
     return loaded;
   }
   const ServiceDescriptor* service =
-      reflection.pool().FindServiceByName(service_name);
+      source.pool().FindServiceByName(service_name);
   if (service == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("\"", service_name, "\" is not a service"));
@@ -134,22 +134,21 @@ absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
 
 }  // namespace
 
-absl::Status RunList(ReflectionClient& reflection, std::ostream& out) {
-  absl::StatusOr<std::vector<std::string>> services = reflection.ListServices();
+absl::Status RunList(DescriptorSource& source, std::ostream& out) {
+  absl::StatusOr<std::vector<std::string>> services = source.ListServices();
   if (!services.ok()) return services.status();
   for (const std::string& service : *services) out << service << '\n';
   return absl::OkStatus();
 }
 
-absl::Status RunDescribe(ReflectionClient& reflection,
+absl::Status RunDescribe(DescriptorSource& source,
                          const std::optional<std::string>& symbol,
                          std::ostream& out) {
   std::vector<std::string> names;
   if (symbol.has_value()) {
     names.push_back(PoolName(*symbol));
   } else {
-    absl::StatusOr<std::vector<std::string>> services =
-        reflection.ListServices();
+    absl::StatusOr<std::vector<std::string>> services = source.ListServices();
     if (!services.ok()) return services.status();
     names = *std::move(services);
   }
@@ -157,7 +156,7 @@ absl::Status RunDescribe(ReflectionClient& reflection,
   // leaves no partial output.
   std::string text;
   for (const std::string& name : names) {
-    absl::StatusOr<std::string> description = LoadAndDescribe(reflection, name);
+    absl::StatusOr<std::string> description = LoadAndDescribe(source, name);
     if (!description.ok()) return description.status();
     if (!text.empty()) text += '\n';
     text += *description;
@@ -166,12 +165,12 @@ absl::Status RunDescribe(ReflectionClient& reflection,
   return absl::OkStatus();
 }
 
-absl::Status RunCall(rpc::Channel& channel, ReflectionClient& reflection,
+absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method_name,
                      const std::string& request_json, absl::Duration timeout,
                      std::ostream& out) {
   absl::StatusOr<const MethodDescriptor*> method =
-      ResolveMethod(reflection, method_name);
+      ResolveMethod(source, method_name);
   if (!method.ok()) return method.status();
   if ((*method)->client_streaming() || (*method)->server_streaming()) {
     return absl::UnimplementedError(
@@ -180,7 +179,7 @@ absl::Status RunCall(rpc::Channel& channel, ReflectionClient& reflection,
   }
 
   // Declared first: messages must be destroyed before their factory.
-  DynamicMessageFactory factory(&reflection.pool());
+  DynamicMessageFactory factory(&source.pool());
   std::unique_ptr<Message> request(
       factory.GetPrototype((*method)->input_type())->New());
   std::unique_ptr<Message> response(

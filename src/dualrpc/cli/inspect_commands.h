@@ -9,36 +9,36 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "dualrpc/cli/reflection_client.h"
+#include "dualrpc/cli/descriptor_source.h"
 #include "dualrpc/rpc/channel.h"
 
 namespace dualrpc::cli {
 
-// grpcurl-like inspection of any server with reflection, on any transport,
-// with no .proto on this side: names and descriptors come from the server
-// (ReflectionClient), messages are DynamicMessages, requests and responses
-// are proto3 JSON.
+// grpcurl-like inspection of any server, on any transport: names and
+// descriptors come from `source` (the server's reflection, or .proto files or
+// protosets on this side: DescriptorSource), messages are DynamicMessages,
+// requests and responses are proto3 JSON.
 
 // `list`: the server's services, sorted, one per line.
-absl::Status RunList(ReflectionClient& reflection, std::ostream& out);
+absl::Status RunList(DescriptorSource& source, std::ostream& out);
 
 // `describe [SYMBOL]`: "NAME is a service:" (or method, message, enum,
 // field, enum value, oneof, extension) and then the element in .proto form
 // (its descriptor's DebugString). SYMBOL may be "pkg.Svc/Method" or
 // "/pkg.Svc/Method" for a method and may start with '.'. Without SYMBOL,
 // every service, separated by blank lines. An unknown symbol is NOT_FOUND.
-absl::Status RunDescribe(ReflectionClient& reflection,
+absl::Status RunDescribe(DescriptorSource& source,
                          const std::optional<std::string>& symbol,
                          std::ostream& out);
 
 // `call METHOD`: METHOD is "pkg.Svc/Method", "/pkg.Svc/Method" or
-// "pkg.Svc.Method". Resolves it through `reflection`, builds the request
+// "pkg.Svc.Method". Resolves it through `source`, builds the request
 // from `request_json` (proto3 JSON; INVALID_ARGUMENT if it does not parse
 // as the request type), calls it on `channel` with `timeout` and writes the
 // response as indented proto3 JSON. Streaming methods are UNIMPLEMENTED:
 // channels make unary calls only. A failed call's status comes back as the
 // server sent it.
-absl::Status RunCall(rpc::Channel& channel, ReflectionClient& reflection,
+absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method, const std::string& request_json,
                      absl::Duration timeout, std::ostream& out);
 

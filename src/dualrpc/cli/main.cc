@@ -1,5 +1,6 @@
 // dualrpc — command-line client for dualrpc.v1.FileService, and a grpcurl-like
-// inspector (list, describe, call) for any server with reflection.
+// inspector (list, describe, call) for any server, with reflection or with
+// its .proto files or protosets.
 //
 // Exit status: 0 success; 1 a call failed ("CODE_NAME: message" on stderr);
 // 2 usage error (bad flag, command, argument count or target).
@@ -20,10 +21,10 @@
 #include "absl/types/span.h"
 #include "dualrpc/cli/channel_file_service_client.h"
 #include "dualrpc/cli/commands.h"
+#include "dualrpc/cli/descriptor_source.h"
 #include "dualrpc/cli/file_service_client.h"
 #include "dualrpc/cli/flag_parsing.h"
 #include "dualrpc/cli/inspect_commands.h"
-#include "dualrpc/cli/reflection_client.h"
 #include "dualrpc/client/target.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
@@ -41,6 +42,15 @@ ABSL_FLAG(bool, l, false, "ls: long listing.");
 ABSL_FLAG(std::string, d, "",
           "call: the request as JSON; @ or @- reads it from standard input, "
           "@FILE from FILE; none means {}.");
+ABSL_FLAG(std::vector<std::string>, proto, {},
+          "list, describe, call: take the schema from this .proto file "
+          "instead of reflection (repeatable).");
+ABSL_FLAG(std::vector<std::string>, import_path, {},
+          "Where -proto files and their imports are looked up (repeatable; "
+          "default: the current directory).");
+ABSL_FLAG(std::vector<std::string>, protoset, {},
+          "list, describe, call: take the schema from this serialized "
+          "FileDescriptorSet instead of reflection (repeatable).");
 
 namespace dualrpc::cli {
 namespace {
@@ -60,7 +70,8 @@ commands:
       Send TEXT (or, without it, standard input up to EOF) and print the
       echoed payload (a newline follows only TEXT).
 
-inspection of any server with reflection, no .proto needed (like grpcurl):
+inspection of any server with reflection, no .proto needed (like grpcurl;
+reflection v1, then v1alpha), or without it, given -proto or -protoset:
   list [TARGET]
       The server's services, one per line, sorted.
   describe [TARGET] [SYMBOL]
@@ -83,6 +94,13 @@ flags (before or after COMMAND; "--" ends flags):
   --no_follow_pages   ls: first page only; its next_page_token goes to stderr
   -l                  ls: long listing
   -d DATA             call: request JSON, @/@- for standard input, @FILE
+  -proto FILE         list, describe, call: schema from FILE, not reflection
+                      (repeatable; FILE relative to an -import-path)
+  -import-path DIR    where -proto files and their imports are (repeatable;
+                      default .)
+  -protoset FILE      list, describe, call: schema from FILE, a serialized
+                      FileDescriptorSet (protoc --descriptor_set_out
+                      --include_imports), not reflection (repeatable)
 
 exit status: 0 ok, 1 call failed (stderr: CODE_NAME: message), 2 usage error
 )";
@@ -120,27 +138,42 @@ absl::Status RunEchoCommand(const Invocation& invocation) {
   return RunEcho(*client, invocation.call, echo, std::cin, std::cout);
 }
 
-absl::Status RunListCommand(const Invocation& invocation) {
-  ReflectionClient reflection(invocation.channel.get(),
+// The schema of list, describe and call: -proto/-protoset files, else the
+// server's reflection.
+absl::StatusOr<std::unique_ptr<DescriptorSource>> SchemaSource(
+    const Invocation& invocation) {
+  SchemaFiles files;
+  files.proto_files = absl::GetFlag(FLAGS_proto);
+  files.import_paths = absl::GetFlag(FLAGS_import_path);
+  files.protosets = absl::GetFlag(FLAGS_protoset);
+  return MakeDescriptorSource(files, invocation.channel.get(),
                               invocation.call.timeout);
-  return RunList(reflection, std::cout);
+}
+
+absl::Status RunListCommand(const Invocation& invocation) {
+  absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
+      SchemaSource(invocation);
+  if (!source.ok()) return source.status();
+  return RunList(**source, std::cout);
 }
 
 absl::Status RunDescribeCommand(const Invocation& invocation) {
-  ReflectionClient reflection(invocation.channel.get(),
-                              invocation.call.timeout);
+  absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
+      SchemaSource(invocation);
+  if (!source.ok()) return source.status();
   std::optional<std::string> symbol;
   if (!invocation.args.empty()) symbol = invocation.args[0];
-  return RunDescribe(reflection, symbol, std::cout);
+  return RunDescribe(**source, symbol, std::cout);
 }
 
 absl::Status RunCallCommand(const Invocation& invocation) {
   absl::StatusOr<std::string> request_json =
       ReadRequestJson(absl::GetFlag(FLAGS_d), std::cin);
   if (!request_json.ok()) return request_json.status();
-  ReflectionClient reflection(invocation.channel.get(),
-                              invocation.call.timeout);
-  return RunCall(*invocation.channel, reflection, invocation.args[0],
+  absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
+      SchemaSource(invocation);
+  if (!source.ok()) return source.status();
+  return RunCall(*invocation.channel, **source, invocation.args[0],
                  *request_json, invocation.call.timeout, std::cout);
 }
 

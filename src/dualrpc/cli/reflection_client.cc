@@ -7,6 +7,7 @@
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/client_call.h"
 #include "google/protobuf/descriptor.pb.h"
+#include "grpc/reflection/v1/reflection.pb.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -39,12 +40,48 @@ ReflectionClient::ReflectionClient(rpc::Channel* channel,
     : channel_(channel), timeout_(timeout), pool_(&database_, &build_errors_) {}
 
 absl::StatusOr<ReflectionClient::ServerReflectionResponse>
-ReflectionClient::Ask(const ServerReflectionRequest& request) {
+ReflectionClient::Call(absl::string_view path,
+                       const ServerReflectionRequest& request) {
   rpc::CallOptions options;
   options.timeout = timeout_;
-  absl::StatusOr<ServerReflectionResponse> response =
-      rpc::CallUnaryAndWait<ServerReflectionResponse>(
-          *channel_, kServerReflectionInfoPath, request, options);
+  if (path == kServerReflectionInfoPath) {
+    return rpc::CallUnaryAndWait<ServerReflectionResponse>(*channel_, path,
+                                                           request, options);
+  }
+  // v1's messages are v1alpha's field for field (grpc's v1 reflection.proto
+  // is v1alpha's, renamed), so each converts to the other by its bytes.
+  ::grpc::reflection::v1::ServerReflectionRequest v1_request;
+  if (!v1_request.ParseFromString(request.SerializeAsString())) {
+    return absl::InternalError("cannot convert a v1alpha request to v1");
+  }
+  absl::StatusOr<::grpc::reflection::v1::ServerReflectionResponse> v1_response =
+      rpc::CallUnaryAndWait<::grpc::reflection::v1::ServerReflectionResponse>(
+          *channel_, path, v1_request, options);
+  if (!v1_response.ok()) return v1_response.status();
+  ServerReflectionResponse response;
+  if (!response.ParseFromString(v1_response->SerializeAsString())) {
+    return absl::InternalError("cannot convert a v1 response to v1alpha");
+  }
+  return response;
+}
+
+absl::StatusOr<ReflectionClient::ServerReflectionResponse>
+ReflectionClient::Ask(const ServerReflectionRequest& request) {
+  absl::StatusOr<ServerReflectionResponse> response;
+  if (!method_path_.empty()) {
+    response = Call(method_path_, request);
+  } else {
+    // Only a call-level UNIMPLEMENTED (no such method) means "try the
+    // older version"; anything else, failure included, is this server's
+    // answer and settles nothing until a version has answered.
+    response = Call(kServerReflectionV1InfoPath, request);
+    if (response.ok()) {
+      method_path_ = kServerReflectionV1InfoPath;
+    } else if (response.status().code() == absl::StatusCode::kUnimplemented) {
+      response = Call(kServerReflectionInfoPath, request);
+      if (response.ok()) method_path_ = kServerReflectionInfoPath;
+    }
+  }
   if (!response.ok()) return response.status();
   if (response->has_error_response()) {
     return ErrorResponseStatus(response->error_response());
