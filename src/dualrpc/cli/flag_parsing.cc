@@ -5,8 +5,10 @@
 
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 
@@ -28,21 +30,34 @@ absl::Status SetFlag(absl::CommandLineFlag& flag, absl::string_view value) {
 // Parses the flag in `argv[*index]` (its dashes already stripped into
 // `body`), advancing `*index` past a separate value argument if it takes one.
 absl::Status ParseOneFlag(absl::string_view body,
-                          absl::Span<const char* const> argv, size_t* index) {
+                          absl::Span<const char* const> argv,
+                          absl::Span<const std::string> repeatable,
+                          size_t* index, ParsedCommandLine* parsed) {
   const size_t equals = body.find('=');
-  const absl::string_view name = body.substr(0, equals);
+  const absl::string_view given_name = body.substr(0, equals);
+  const std::string flag_name = absl::StrReplaceAll(given_name, {{"-", "_"}});
+  const absl::string_view name = flag_name;
   const bool has_value = equals != absl::string_view::npos;
-  const absl::string_view value =
+  absl::string_view value =
       has_value ? body.substr(equals + 1) : absl::string_view();
 
-  if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
-    if (has_value) return SetFlag(*flag, value);
-    if (flag->IsOfType<bool>()) return SetFlag(*flag, "true");
-    if (*index + 1 >= argv.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("missing value for --", name));
+  const bool is_repeatable = absl::c_linear_search(repeatable, flag_name);
+  absl::CommandLineFlag* flag =
+      is_repeatable ? nullptr : absl::FindCommandLineFlag(name);
+  if (is_repeatable || flag != nullptr) {
+    if (!has_value && flag != nullptr && flag->IsOfType<bool>()) {
+      return SetFlag(*flag, "true");
     }
-    return SetFlag(*flag, argv[++*index]);
+    if (!has_value) {
+      if (*index + 1 >= argv.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("missing value for --", given_name));
+      }
+      value = argv[++*index];
+    }
+    if (flag != nullptr) return SetFlag(*flag, value);
+    parsed->repeated[flag_name].emplace_back(value);
+    return absl::OkStatus();
   }
 
   absl::string_view negated = name;
@@ -52,13 +67,15 @@ absl::Status ParseOneFlag(absl::string_view body,
       return SetFlag(*flag, "false");
     }
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown flag --", name));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown flag --", given_name));
 }
 
 }  // namespace
 
 absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
-    absl::Span<const char* const> argv) {
+    absl::Span<const char* const> argv,
+    absl::Span<const std::string> repeatable) {
   ParsedCommandLine parsed;
   bool flags_ended = false;
   for (size_t i = 1; i < argv.size(); ++i) {
@@ -79,7 +96,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
       parsed.help_requested = true;
       continue;
     }
-    const absl::Status status = ParseOneFlag(body, argv, &i);
+    const absl::Status status =
+        ParseOneFlag(body, argv, repeatable, &i, &parsed);
     if (!status.ok()) return status;
   }
   return parsed;
