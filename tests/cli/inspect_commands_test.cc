@@ -18,7 +18,13 @@
 #include "dualrpc/inspection/reflection_service.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/test/v1/inventory.pb.h"
 #include "dualrpc/v1/file_service.pb.h"
+#include "google/protobuf/descriptor.pb.h"
+#include "google/protobuf/dynamic_message.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/text_format.h"
+#include "google/protobuf/timestamp.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
@@ -34,8 +40,11 @@ using ::dualrpc_testing::StatusIs;
 using ::grpc::reflection::v1alpha::ServerReflectionRequest;
 using ::grpc::reflection::v1alpha::ServerReflectionResponse;
 using ::testing::ElementsAre;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 class RegistryChannel final : public rpc::Channel {
  public:
@@ -45,9 +54,15 @@ class RegistryChannel final : public rpc::Channel {
   void StartUnaryCall(absl::string_view path,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const ::dualrpc::rpc::CallOptions& /*options*/,
+                      const ::dualrpc::rpc::CallOptions& options,
                       rpc::UnaryDone done) override {
     paths_.emplace_back(path);
+    // As a transport hands back what the server added, whatever the status.
+    if (options.response_metadata != nullptr) {
+      options.response_metadata->emplace_back("served-by", "registry");
+      options.response_metadata->emplace_back("trace-bin",
+                                              std::string("\x00\xff", 2));
+    }
     const rpc::UnaryMethod* method = registry_->FindMethod(path);
     if (method == nullptr) {
       std::move(done)(absl::UnimplementedError(absl::StrCat(path)));
@@ -108,18 +123,19 @@ class InspectCommandsTest : public ::testing::Test {
   }
 
   absl::Status Call(absl::string_view method, const std::string& json,
-                    std::string* out) {
+                    std::string* out, CallCommandOptions options = {}) {
     std::ostringstream stream;
+    options.timeout = absl::Seconds(5);
     absl::Status status =
-        RunCall(channel_, reflection_, method, json, absl::Seconds(5), stream);
+        RunCall(channel_, reflection_, method, json, options, stream);
     *out = stream.str();
     return status;
   }
 
   absl::Status Describe(const std::optional<std::string>& symbol,
-                        std::string* out) {
+                        std::string* out, DescribeOptions options = {}) {
     std::ostringstream stream;
-    absl::Status status = RunDescribe(reflection_, symbol, stream);
+    absl::Status status = RunDescribe(reflection_, symbol, options, stream);
     *out = stream.str();
     return status;
   }
@@ -135,7 +151,7 @@ class InspectCommandsTest : public ::testing::Test {
 TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
   RegisterReflection();
   std::ostringstream out;
-  ASSERT_THAT(RunList(reflection_, out), IsOk());
+  ASSERT_THAT(RunList(reflection_, std::nullopt, out), IsOk());
   EXPECT_EQ(out.str(),
             "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
@@ -223,10 +239,108 @@ TEST_F(InspectCommandsTest, CallsWithJsonInAndOut) {
        {"dualrpc.v1.FileService/Echo", "/dualrpc.v1.FileService/Echo",
         "dualrpc.v1.FileService.Echo"}) {
     ASSERT_THAT(Call(method, R"({"payload":"aGk="})", &out), IsOk()) << method;
-    EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
+    EXPECT_EQ(out, "{\n  \"payload\": \"aGk=\"\n}\n");
   }
   ASSERT_THAT(Call("grpc.health.v1.Health/Check", "{}", &out), IsOk());
-  EXPECT_EQ(out, "{\n \"status\": \"SERVING\"\n}\n");
+  EXPECT_EQ(out, "{\n  \"status\": \"SERVING\"\n}\n");
+}
+
+TEST_F(InspectCommandsTest, ListWithServicePrintsQualifiedMethods) {
+  RegisterReflection();
+  for (const std::string service :
+       {"dualrpc.v1.FileService", ".dualrpc.v1.FileService"}) {
+    std::ostringstream out;
+    ASSERT_THAT(RunList(reflection_, service, out), IsOk());
+    EXPECT_EQ(out.str(),
+              "dualrpc.v1.FileService.Echo\n"
+              "dualrpc.v1.FileService.ListDirectory\n");
+  }
+  std::ostringstream out;
+  EXPECT_THAT(RunList(reflection_, "dualrpc.v1.EchoRequest", out),
+              StatusIs(absl::StatusCode::kNotFound,
+                       "\"dualrpc.v1.EchoRequest\" is not a service"));
+  EXPECT_THAT(RunList(reflection_, "dualrpc.v1.Nope", out),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(out.str(), IsEmpty());
+}
+
+TEST_F(InspectCommandsTest, CallPrintsTextFormatAndDefaults) {
+  RegisterReflection();
+  std::string out;
+  CallCommandOptions options;
+  options.print.format = MessageFormat::kText;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})",
+                   &out, options),
+              IsOk());
+  EXPECT_EQ(out, "payload: \"hi\"\n");
+
+  options = {};
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", "{}", &out, options), IsOk());
+  EXPECT_EQ(out, "{}\n");
+  options.print.emit_defaults = true;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", "{}", &out, options), IsOk());
+  EXPECT_EQ(out, "{\n  \"payload\": \"\"\n}\n");
+}
+
+TEST_F(InspectCommandsTest, VerboseCallPrintsGrpcurlBlocksAndMetadata) {
+  RegisterReflection();
+  std::string out;
+  CallCommandOptions options;
+  options.verbose = true;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})",
+                   &out, options),
+              IsOk());
+  EXPECT_EQ(out,
+            "\nResolved method descriptor:\n"
+            "rpc Echo(.dualrpc.v1.EchoRequest) returns "
+            "(.dualrpc.v1.EchoResponse);\n"
+            "\nResponse headers received:\n"
+            "(not told apart from trailers on this channel: see trailers)\n"
+            "\nResponse contents:\n"
+            "{\n  \"payload\": \"aGk=\"\n}\n"
+            "\nResponse trailers received:\n"
+            "served-by: registry\n"
+            "trace-bin: AP8=\n"
+            "Sent 1 request and received 1 response\n");
+
+  EXPECT_THAT(
+      Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})", &out,
+           options),
+      StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(out, Not(HasSubstr("Response contents:")));
+  EXPECT_THAT(out, HasSubstr("\nResponse trailers received:\n"
+                             "served-by: registry\n"));
+  EXPECT_THAT(out, EndsWith("Sent 1 request and received 0 responses\n"));
+}
+
+TEST_F(InspectCommandsTest, DescribeMsgTemplateFillsOneLevel) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_THAT(Describe("dualrpc.v1.ListDirectoryResponse", &out, {true}),
+              IsOk());
+  EXPECT_THAT(out, StartsWith("dualrpc.v1.ListDirectoryResponse is a "
+                              "message:\nmessage ListDirectoryResponse {\n"));
+  EXPECT_THAT(out, EndsWith("}\n\nMessage template:\n"
+                            "{\n"
+                            "  \"entries\": [\n"
+                            "    {\n"
+                            "      \"name\": \"\",\n"
+                            "      \"type\": \"TYPE_UNSPECIFIED\",\n"
+                            "      \"sizeBytes\": \"0\",\n"
+                            "      \"mode\": 0,\n"
+                            "      \"symlinkTarget\": \"\",\n"
+                            "      \"rawName\": \"\",\n"
+                            "      \"rawSymlinkTarget\": \"\",\n"
+                            "      \"modifyTime\": \"1970-01-01T00:00:00Z\"\n"
+                            "    }\n"
+                            "  ],\n"
+                            "  \"nextPageToken\": \"\"\n"
+                            "}\n"));
+  // Only messages get a template.
+  ASSERT_THAT(Describe("dualrpc.v1.FileService", &out, {true}), IsOk());
+  EXPECT_THAT(out, Not(HasSubstr("Message template:")));
+  ASSERT_THAT(Describe("dualrpc.v1.ListDirectoryResponse", &out), IsOk());
+  EXPECT_THAT(out, Not(HasSubstr("Message template:")));
 }
 
 TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
@@ -250,7 +364,7 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
 
 TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
   std::ostringstream out;
-  EXPECT_THAT(RunList(reflection_, out),
+  EXPECT_THAT(RunList(reflection_, std::nullopt, out),
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 
@@ -276,6 +390,108 @@ TEST_F(InspectCommandsTest, FetchesImportsTheServerLeftOut) {
   ASSERT_THAT(Describe("dualrpc.v1.DirectoryEntry", &out), IsOk()) << out;
   EXPECT_THAT(out, HasSubstr(".google.protobuf.Timestamp modify_time"));
   EXPECT_EQ(channel_.paths().size(), 2u);
+}
+
+std::string TemplateJson(const google::protobuf::Descriptor& descriptor,
+                         google::protobuf::MessageFactory& factory) {
+  absl::StatusOr<std::string> json =
+      FormatMessage(*MessageTemplate(descriptor, factory),
+                    {MessageFormat::kJson, /*emit_defaults=*/true});
+  EXPECT_THAT(json, IsOk());
+  return json.value_or("");
+}
+
+// Level 0's message fields are filled; theirs (level 2) are present but not
+// filled, so only their scalars show (emit_defaults):
+// AddItemsRequest.lines[0].key.
+TEST(MessageTemplateTest, RepeatedHoldsOneElementFilledOneLevel) {
+  EXPECT_EQ(TemplateJson(*test::v1::AddItemsRequest::descriptor(),
+                         *google::protobuf::MessageFactory::generated_factory()),
+            "{\n"
+            "  \"lines\": [\n"
+            "    {\n"
+            "      \"key\": {\n"
+            "        \"sku\": \"\"\n"
+            "      },\n"
+            "      \"quantity\": \"0\"\n"
+            "    }\n"
+            "  ]\n"
+            "}\n");
+}
+
+// Maps get one entry, oneofs their first member, a recursive type stops
+// after one level, proto3 optional and well-known types are present.
+TEST(MessageTemplateTest, MapsOneofsRecursionAndWellKnownTypes) {
+  google::protobuf::FileDescriptorProto file;
+  ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
+      R"pb(
+        name: "t.proto" package: "t" syntax: "proto3"
+        dependency: "google/protobuf/timestamp.proto"
+        dependency: "google/protobuf/struct.proto"
+        message_type {
+          name: "Node"
+          field { name: "label" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+          field { name: "child" number: 2 type: TYPE_MESSAGE type_name: ".t.Node"
+                  label: LABEL_OPTIONAL }
+          field { name: "tags" number: 3 type: TYPE_MESSAGE
+                  type_name: ".t.Node.TagsEntry" label: LABEL_REPEATED }
+          field { name: "a" number: 4 type: TYPE_INT32 label: LABEL_OPTIONAL
+                  oneof_index: 0 }
+          field { name: "b" number: 5 type: TYPE_STRING label: LABEL_OPTIONAL
+                  oneof_index: 0 }
+          field { name: "at" number: 6 type: TYPE_MESSAGE
+                  type_name: ".google.protobuf.Timestamp" label: LABEL_OPTIONAL }
+          field { name: "any_value" number: 7 type: TYPE_MESSAGE
+                  type_name: ".google.protobuf.Value" label: LABEL_OPTIONAL }
+          field { name: "maybe" number: 8 type: TYPE_BOOL label: LABEL_OPTIONAL
+                  oneof_index: 1 proto3_optional: true }
+          nested_type {
+            name: "TagsEntry" options { map_entry: true }
+            field { name: "key" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
+            field { name: "value" number: 2 type: TYPE_INT32 label: LABEL_OPTIONAL }
+          }
+          oneof_decl { name: "choice" }
+          oneof_decl { name: "_maybe" }
+        })pb",
+      &file));
+  google::protobuf::DescriptorPool pool(
+      google::protobuf::DescriptorPool::generated_pool());
+  google::protobuf::Timestamp::descriptor();
+  google::protobuf::Value::descriptor();
+  ASSERT_NE(pool.BuildFile(file), nullptr);
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  EXPECT_EQ(TemplateJson(*pool.FindMessageTypeByName("t.Node"), factory),
+            "{\n"
+            "  \"label\": \"\",\n"
+            "  \"child\": {\n"
+            "    \"label\": \"\",\n"
+            "    \"child\": {\n"
+            "      \"label\": \"\",\n"
+            "      \"tags\": {}\n"
+            "    },\n"
+            "    \"tags\": {\n"
+            "      \"\": 0\n"
+            "    },\n"
+            "    \"a\": 0,\n"
+            "    \"at\": \"1970-01-01T00:00:00Z\",\n"
+            "    \"maybe\": false\n"
+            "  },\n"
+            "  \"tags\": {\n"
+            "    \"\": 0\n"
+            "  },\n"
+            "  \"a\": 0,\n"
+            "  \"at\": \"1970-01-01T00:00:00Z\",\n"
+            "  \"maybe\": false\n"
+            "}\n");
+}
+
+TEST(MessageFormatTest, ParsesGrpcurlsNames) {
+  EXPECT_THAT(ParseMessageFormat("json"),
+              dualrpc_testing::IsOkAndHolds(MessageFormat::kJson));
+  EXPECT_THAT(ParseMessageFormat("text"),
+              dualrpc_testing::IsOkAndHolds(MessageFormat::kText));
+  EXPECT_THAT(ParseMessageFormat("yaml"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {

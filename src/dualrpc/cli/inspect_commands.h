@@ -68,7 +68,9 @@ absl::Status RunDescribe(ReflectionClient& reflection,
 // grpcurl's message template: a message of `descriptor`'s type, made by
 // `factory` (which must outlive it), with every field set to its default
 // value; a repeated field or map holds one such element; message fields are
-// filled the same way one level down, and below that are present but empty.
+// filled the same way one level down, and below that are present but not
+// filled (no elements, no message fields set; their scalars still print
+// with emit_defaults). A oneof has its first member set.
 // Well-known types (google.protobuf.*) are left at their defaults, since
 // their JSON forms are not plain objects. Printed with emit_defaults, every
 // field appears.
