@@ -52,7 +52,7 @@ ABSL_FLAG(bool, v, false,
 ABSL_FLAG(std::string, format, "",
           "call: json (default) or text; ls, echo: json is --json.");
 ABSL_FLAG(bool, emit_defaults, false,
-          "JSON output includes fields that hold their default value.");
+          "call: JSON output includes fields at their default value.");
 ABSL_FLAG(bool, msg_template, false,
           "describe: a message's description ends in a JSON template of it.");
 ABSL_FLAG(double, max_time, 0,
@@ -129,7 +129,7 @@ flags. SECONDS may have a fraction (0.5).
   -format json|text   call: the response as proto3 JSON indented by 2 spaces
                       (default) or protobuf text format. ls, echo: json is
                       the same as --json
-  -emit-defaults      JSON output includes fields at their default values
+  -emit-defaults      call: JSON output includes fields at their default values
   --json              ls, echo: print responses as proto3 JSON; ls merges all pages
   --page_size=N       ls: entries per page asked of the server (default 0: server's)
   --no_follow_pages   ls: first page only; its next_page_token goes to stderr
