@@ -62,8 +62,9 @@ TEST(CommandChannelTest, AppendsItsMetadataAfterTheCallsOwn) {
   ASSERT_THAT(Call(channel, absl::Seconds(3), {{"own", "0"}}), IsOk());
   ASSERT_EQ(inner->calls.size(), 1u);
   EXPECT_THAT(inner->methods, ElementsAre("/t.S/M"));
-  EXPECT_THAT(inner->calls[0].metadata,
-              ElementsAre(Pair("own", "0"), Pair("x-a", "1"), Pair("x-b", "2")));
+  EXPECT_THAT(
+      inner->calls[0].metadata,
+      ElementsAre(Pair("own", "0"), Pair("x-a", "1"), Pair("x-b", "2")));
   EXPECT_EQ(inner->calls[0].timeout, absl::Seconds(3));
 }
 

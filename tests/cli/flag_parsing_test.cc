@@ -66,31 +66,30 @@ TEST_F(ParseCommandLineFlagsTest, DashesInNamesAreUnderscores) {
   EXPECT_TRUE(absl::GetFlag(FLAGS_test_emit_defaults));
   ASSERT_THAT(Parse({"-notest-emit-defaults"}), IsOk());
   EXPECT_FALSE(absl::GetFlag(FLAGS_test_emit_defaults));
-  EXPECT_THAT(Parse({"-test-nope"}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "unknown flag --test-nope"));
+  EXPECT_THAT(
+      Parse({"-test-nope"}),
+      StatusIs(absl::StatusCode::kInvalidArgument, "unknown flag --test-nope"));
 }
 
 TEST_F(ParseCommandLineFlagsTest, RepeatableFlagsCollectEveryValueInOrder) {
   const std::vector<std::string> repeatable = {"H", "rpc_header"};
   std::vector<const char*> argv = {
-      "dualrpc", "-H",         "a: 1",        "call", "--H=b: 2",
-      "-H",      "a: 3",       "-rpc-header", "c: 4", "m",
-      "--test_string", "x, y"};
+      "dualrpc", "-H",          "a: 1", "call", "--H=b: 2",      "-H",
+      "a: 3",    "-rpc-header", "c: 4", "m",    "--test_string", "x, y"};
   absl::StatusOr<ParsedCommandLine> parsed =
       ParseCommandLineFlags(argv, repeatable);
   ASSERT_THAT(parsed, IsOk());
   EXPECT_THAT(parsed->positional, ElementsAre("call", "m"));
-  EXPECT_THAT(parsed->repeated,
-              UnorderedElementsAre(
-                  Pair("H", ElementsAre("a: 1", "b: 2", "a: 3")),
-                  Pair("rpc_header", ElementsAre("c: 4"))));
+  EXPECT_THAT(
+      parsed->repeated,
+      UnorderedElementsAre(Pair("H", ElementsAre("a: 1", "b: 2", "a: 3")),
+                           Pair("rpc_header", ElementsAre("c: 4"))));
   EXPECT_EQ(absl::GetFlag(FLAGS_test_string), "x, y");
 
   std::vector<const char*> missing = {"dualrpc", "call", "-H"};
-  EXPECT_THAT(ParseCommandLineFlags(missing, repeatable),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "missing value for --H"));
+  EXPECT_THAT(
+      ParseCommandLineFlags(missing, repeatable),
+      StatusIs(absl::StatusCode::kInvalidArgument, "missing value for --H"));
   // Not named repeatable: an unknown flag like any other.
   EXPECT_THAT(Parse({"-H", "a: 1"}),
               StatusIs(absl::StatusCode::kInvalidArgument, "unknown flag --H"));

@@ -20,12 +20,12 @@
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/test/v1/inventory.pb.h"
 #include "dualrpc/v1/file_service.pb.h"
+#include "gmock/gmock.h"
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/text_format.h"
 #include "google/protobuf/timestamp.pb.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/status_matchers.h"
@@ -269,8 +269,8 @@ TEST_F(InspectCommandsTest, CallPrintsTextFormatAndDefaults) {
   std::string out;
   CallCommandOptions options;
   options.print.format = MessageFormat::kText;
-  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})",
-                   &out, options),
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out,
+                   options),
               IsOk());
   EXPECT_EQ(out, "payload: \"hi\"\n");
 
@@ -287,8 +287,8 @@ TEST_F(InspectCommandsTest, VerboseCallPrintsGrpcurlBlocksAndMetadata) {
   std::string out;
   CallCommandOptions options;
   options.verbose = true;
-  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})",
-                   &out, options),
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out,
+                   options),
               IsOk());
   EXPECT_EQ(out,
             "\nResolved method descriptor:\n"
@@ -303,10 +303,9 @@ TEST_F(InspectCommandsTest, VerboseCallPrintsGrpcurlBlocksAndMetadata) {
             "trace-bin: AP8=\n"
             "Sent 1 request and received 1 response\n");
 
-  EXPECT_THAT(
-      Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})", &out,
-           options),
-      StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})",
+                   &out, options),
+              StatusIs(absl::StatusCode::kPermissionDenied));
   EXPECT_THAT(out, Not(HasSubstr("Response contents:")));
   EXPECT_THAT(out, HasSubstr("\nResponse trailers received:\n"
                              "served-by: registry\n"));
@@ -405,18 +404,19 @@ std::string TemplateJson(const google::protobuf::Descriptor& descriptor,
 // filled, so only their scalars show (emit_defaults):
 // AddItemsRequest.lines[0].key.
 TEST(MessageTemplateTest, RepeatedHoldsOneElementFilledOneLevel) {
-  EXPECT_EQ(TemplateJson(*test::v1::AddItemsRequest::descriptor(),
-                         *google::protobuf::MessageFactory::generated_factory()),
-            "{\n"
-            "  \"lines\": [\n"
-            "    {\n"
-            "      \"key\": {\n"
-            "        \"sku\": \"\"\n"
-            "      },\n"
-            "      \"quantity\": \"0\"\n"
-            "    }\n"
-            "  ]\n"
-            "}\n");
+  EXPECT_EQ(
+      TemplateJson(*test::v1::AddItemsRequest::descriptor(),
+                   *google::protobuf::MessageFactory::generated_factory()),
+      "{\n"
+      "  \"lines\": [\n"
+      "    {\n"
+      "      \"key\": {\n"
+      "        \"sku\": \"\"\n"
+      "      },\n"
+      "      \"quantity\": \"0\"\n"
+      "    }\n"
+      "  ]\n"
+      "}\n");
 }
 
 // Maps get one entry, oneofs their first member, a recursive type stops
@@ -425,30 +425,84 @@ TEST(MessageTemplateTest, MapsOneofsRecursionAndWellKnownTypes) {
   google::protobuf::FileDescriptorProto file;
   ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(
       R"pb(
-        name: "t.proto" package: "t" syntax: "proto3"
+        name: "t.proto"
+        package: "t"
+        syntax: "proto3"
         dependency: "google/protobuf/timestamp.proto"
         dependency: "google/protobuf/struct.proto"
         message_type {
           name: "Node"
-          field { name: "label" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
-          field { name: "child" number: 2 type: TYPE_MESSAGE type_name: ".t.Node"
-                  label: LABEL_OPTIONAL }
-          field { name: "tags" number: 3 type: TYPE_MESSAGE
-                  type_name: ".t.Node.TagsEntry" label: LABEL_REPEATED }
-          field { name: "a" number: 4 type: TYPE_INT32 label: LABEL_OPTIONAL
-                  oneof_index: 0 }
-          field { name: "b" number: 5 type: TYPE_STRING label: LABEL_OPTIONAL
-                  oneof_index: 0 }
-          field { name: "at" number: 6 type: TYPE_MESSAGE
-                  type_name: ".google.protobuf.Timestamp" label: LABEL_OPTIONAL }
-          field { name: "any_value" number: 7 type: TYPE_MESSAGE
-                  type_name: ".google.protobuf.Value" label: LABEL_OPTIONAL }
-          field { name: "maybe" number: 8 type: TYPE_BOOL label: LABEL_OPTIONAL
-                  oneof_index: 1 proto3_optional: true }
+          field {
+            name: "label"
+            number: 1
+            type: TYPE_STRING
+            label: LABEL_OPTIONAL
+          }
+          field {
+            name: "child"
+            number: 2
+            type: TYPE_MESSAGE
+            type_name: ".t.Node"
+            label: LABEL_OPTIONAL
+          }
+          field {
+            name: "tags"
+            number: 3
+            type: TYPE_MESSAGE
+            type_name: ".t.Node.TagsEntry"
+            label: LABEL_REPEATED
+          }
+          field {
+            name: "a"
+            number: 4
+            type: TYPE_INT32
+            label: LABEL_OPTIONAL
+            oneof_index: 0
+          }
+          field {
+            name: "b"
+            number: 5
+            type: TYPE_STRING
+            label: LABEL_OPTIONAL
+            oneof_index: 0
+          }
+          field {
+            name: "at"
+            number: 6
+            type: TYPE_MESSAGE
+            type_name: ".google.protobuf.Timestamp"
+            label: LABEL_OPTIONAL
+          }
+          field {
+            name: "any_value"
+            number: 7
+            type: TYPE_MESSAGE
+            type_name: ".google.protobuf.Value"
+            label: LABEL_OPTIONAL
+          }
+          field {
+            name: "maybe"
+            number: 8
+            type: TYPE_BOOL
+            label: LABEL_OPTIONAL
+            oneof_index: 1
+            proto3_optional: true
+          }
           nested_type {
-            name: "TagsEntry" options { map_entry: true }
-            field { name: "key" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
-            field { name: "value" number: 2 type: TYPE_INT32 label: LABEL_OPTIONAL }
+            name: "TagsEntry"
+            options { map_entry: true }
+            field {
+              name: "key"
+              number: 1
+              type: TYPE_STRING
+              label: LABEL_OPTIONAL
+            }
+            field {
+              name: "value"
+              number: 2
+              type: TYPE_INT32
+              label: LABEL_OPTIONAL
+            }
           }
           oneof_decl { name: "choice" }
           oneof_decl { name: "_maybe" }

@@ -24,8 +24,8 @@ absl::StatusOr<rpc::Metadata> Parse(std::vector<std::string> headers) {
 
 TEST(ParseRequestHeadersTest, SplitsAtFirstColonLowersAndTrims) {
   EXPECT_THAT(Parse({"X-Trace:  a:b c ", "k:v", "empty"}),
-              IsOkAndHolds(ElementsAre(Pair("x-trace", "a:b c"),
-                                       Pair("k", "v"), Pair("empty", ""))));
+              IsOkAndHolds(ElementsAre(Pair("x-trace", "a:b c"), Pair("k", "v"),
+                                       Pair("empty", ""))));
   EXPECT_THAT(Parse({}), IsOkAndHolds(IsEmpty()));
   // Repeated keys stay, in order.
   EXPECT_THAT(Parse({"k: 1", "k: 2"}),
@@ -35,16 +35,16 @@ TEST(ParseRequestHeadersTest, SplitsAtFirstColonLowersAndTrims) {
 TEST(ParseRequestHeadersTest, BinaryValuesAreBase64AsGrpcurlTakesThem) {
   const std::string bytes("\x00\xff\xfe", 3);
   for (const std::string encoded : {"AP/+", "AP_-", "AA==", "AA"}) {
-    absl::StatusOr<rpc::Metadata> metadata =
-        Parse({"trace-bin: " + encoded});
+    absl::StatusOr<rpc::Metadata> metadata = Parse({"trace-bin: " + encoded});
     ASSERT_THAT(metadata, IsOkAndHolds(testing::SizeIs(1))) << encoded;
   }
   EXPECT_THAT(Parse({"trace-bin: AP/+"}),
               IsOkAndHolds(ElementsAre(Pair("trace-bin", bytes))));
   EXPECT_THAT(Parse({"trace-bin: AP_-"}),
               IsOkAndHolds(ElementsAre(Pair("trace-bin", bytes))));
-  EXPECT_THAT(Parse({"trace-bin: AA"}),
-              IsOkAndHolds(ElementsAre(Pair("trace-bin", std::string(1, '\0')))));
+  EXPECT_THAT(
+      Parse({"trace-bin: AA"}),
+      IsOkAndHolds(ElementsAre(Pair("trace-bin", std::string(1, '\0')))));
   EXPECT_THAT(Parse({"trace-bin: not base64!"}),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        HasSubstr("must be base64")));
@@ -52,9 +52,9 @@ TEST(ParseRequestHeadersTest, BinaryValuesAreBase64AsGrpcurlTakesThem) {
 
 // The same rules every transport enforces (rpc/metadata.h).
 TEST(ParseRequestHeadersTest, RefusesWhatTransportsRefuse) {
-  EXPECT_THAT(Parse({"bad key: v"}),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("bad key")));
+  EXPECT_THAT(
+      Parse({"bad key: v"}),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad key")));
   EXPECT_THAT(Parse({": v"}), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Parse({"grpc-timeout: 1S"}),
               StatusIs(absl::StatusCode::kInvalidArgument));

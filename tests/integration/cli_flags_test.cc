@@ -65,26 +65,25 @@ class CliFlagsTest : public ::testing::Test {
                 IsOk());
     ASSERT_THAT(test::v1::RegisterInventory(&inventory_, &raw_registry_),
                 IsOk());
-    ASSERT_THAT(
-        raw_registry_.AddMethod(
-            dualrpc_testing::UnaryMethodFrom<ServerReflectionRequest,
-                                             ServerReflectionResponse>(
-                inspection::ReflectionService::kInfoPath,
-                [this](rpc::ServerCallContext* context,
-                       const ServerReflectionRequest& request,
-                       ServerReflectionResponse* response,
-                       rpc::UnaryDone done) {
-                  {
-                    absl::MutexLock lock(&mutex_);
-                    reflection_metadata_.insert(
-                        reflection_metadata_.end(),
-                        context->request_metadata().begin(),
-                        context->request_metadata().end());
-                  }
-                  *response = reflection_.Answer(request);
-                  std::move(done)(absl::OkStatus());
-                })),
-        IsOk());
+    ASSERT_THAT(raw_registry_.AddMethod(
+                    dualrpc_testing::UnaryMethodFrom<ServerReflectionRequest,
+                                                     ServerReflectionResponse>(
+                        inspection::ReflectionService::kInfoPath,
+                        [this](rpc::ServerCallContext* context,
+                               const ServerReflectionRequest& request,
+                               ServerReflectionResponse* response,
+                               rpc::UnaryDone done) {
+                          {
+                            absl::MutexLock lock(&mutex_);
+                            reflection_metadata_.insert(
+                                reflection_metadata_.end(),
+                                context->request_metadata().begin(),
+                                context->request_metadata().end());
+                          }
+                          *response = reflection_.Answer(request);
+                          std::move(done)(absl::OkStatus());
+                        })),
+                IsOk());
 
     raw::RawServer::Options raw_options;
     raw_options.event_loop_threads = 1;
@@ -148,15 +147,16 @@ TEST_F(CliFlagsTest, HeadersArriveWhereTheirFlagSaysAndVShowsTheEcho) {
              "--rpc-header=echo-rpc: 2", "-reflect-header", "echo-reflect: 3",
              "-H", "echo-trace-bin: AP8="});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
-    EXPECT_THAT(result.stdout_text,
-                AllOf(StartsWith("\nResolved method descriptor:\nrpc GetSummary("),
-                      HasSubstr("\nResponse headers received:\n"),
-                      HasSubstr("\nResponse contents:\n{}\n"),
-                      HasSubstr("\nResponse trailers received:\n"),
-                      HasSubstr("\necho-all: 1\n"), HasSubstr("\necho-rpc: 2\n"),
-                      HasSubstr("\necho-trace-bin: AP8=\n"),
-                      Not(HasSubstr("echo-reflect")),
-                      EndsWith("Sent 1 request and received 1 response\n")))
+    EXPECT_THAT(
+        result.stdout_text,
+        AllOf(StartsWith("\nResolved method descriptor:\nrpc GetSummary("),
+              HasSubstr("\nResponse headers received:\n"),
+              HasSubstr("\nResponse contents:\n{}\n"),
+              HasSubstr("\nResponse trailers received:\n"),
+              HasSubstr("\necho-all: 1\n"), HasSubstr("\necho-rpc: 2\n"),
+              HasSubstr("\necho-trace-bin: AP8=\n"),
+              Not(HasSubstr("echo-reflect")),
+              EndsWith("Sent 1 request and received 1 response\n")))
         << target;
   }
   // grpc++'s reflection on the gRPC side records nothing; the raw side's
@@ -165,13 +165,14 @@ TEST_F(CliFlagsTest, HeadersArriveWhereTheirFlagSaysAndVShowsTheEcho) {
   EXPECT_THAT(reflection, Contains(Pair("echo-all", "1")));
   EXPECT_THAT(reflection, Contains(Pair("echo-reflect", "3")));
   EXPECT_THAT(reflection, Not(Contains(Pair("echo-rpc", "2"))));
-  EXPECT_THAT(reflection, Contains(Pair("echo-trace-bin",
-                                        std::string("\x00\xff", 2))));
+  EXPECT_THAT(reflection,
+              Contains(Pair("echo-trace-bin", std::string("\x00\xff", 2))));
 }
 
 TEST_F(CliFlagsTest, WithoutVOnlyTheResponseIsPrinted) {
   for (const std::string& target : targets_) {
-    CommandResult result = Cli({"call", target, kGetSummary, "-H", "echo-a: 1"});
+    CommandResult result =
+        Cli({"call", target, kGetSummary, "-H", "echo-a: 1"});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
     EXPECT_EQ(result.stdout_text, "{}\n") << target;
   }
@@ -181,10 +182,11 @@ TEST_F(CliFlagsTest, WithoutVOnlyTheResponseIsPrinted) {
 // errors, 2 for usage errors.
 TEST_F(CliFlagsTest, ExitStatusIsGrpcurls) {
   for (const std::string& target : targets_) {
-    CommandResult result = Cli({"call", target,
-                                "dualrpc.test.v1.Inventory/RemoveItem", "-d",
-                                R"({"sku": "a"})"});
-    EXPECT_EQ(result.exit_code, 64 + 12) << target << ": " << result.stderr_text;
+    CommandResult result =
+        Cli({"call", target, "dualrpc.test.v1.Inventory/RemoveItem", "-d",
+             R"({"sku": "a"})"});
+    EXPECT_EQ(result.exit_code, 64 + 12)
+        << target << ": " << result.stderr_text;
     EXPECT_THAT(result.stderr_text, StartsWith("UNIMPLEMENTED: "));
 
     result = Cli({"call", target, "dualrpc.test.v1.Inventory/GetItem", "-d",
@@ -210,7 +212,8 @@ TEST_F(CliFlagsTest, ExitStatusIsGrpcurls) {
              {"call", target},
              {"list", target, "a", "b"}}) {
       result = Cli(usage);
-      EXPECT_EQ(result.exit_code, 2) << usage.back() << ": " << result.stderr_text;
+      EXPECT_EQ(result.exit_code, 2)
+          << usage.back() << ": " << result.stderr_text;
       EXPECT_THAT(result.stderr_text, StartsWith("dualrpc: "));
     }
   }
@@ -220,14 +223,15 @@ TEST_F(CliFlagsTest, ExitStatusIsGrpcurls) {
 TEST_F(CliFlagsTest, MaxTimeAndTimeoutEndAParkedCall) {
   for (const std::string& target : targets_) {
     const absl::Time start = absl::Now();
-    CommandResult result = Cli({"call", target, "dualrpc.test.v1.Inventory/Hold",
-                                "-max-time", "0.5", "--timeout=30s"});
+    CommandResult result =
+        Cli({"call", target, "dualrpc.test.v1.Inventory/Hold", "-max-time",
+             "0.5", "--timeout=30s"});
     EXPECT_EQ(result.exit_code, 64 + 4) << target << ": " << result.stderr_text;
     EXPECT_THAT(result.stderr_text, StartsWith("DEADLINE_EXCEEDED"));
     EXPECT_LT(absl::Now() - start, absl::Seconds(20)) << target;
 
-    result = Cli({"call", target, "dualrpc.test.v1.Inventory/Hold",
-                  "--timeout=300ms"});
+    result = Cli(
+        {"call", target, "dualrpc.test.v1.Inventory/Hold", "--timeout=300ms"});
     EXPECT_EQ(result.exit_code, 64 + 4) << target << ": " << result.stderr_text;
 
     // Gone before reflection could even start: a local error.
@@ -239,14 +243,14 @@ TEST_F(CliFlagsTest, MaxTimeAndTimeoutEndAParkedCall) {
 
 TEST_F(CliFlagsTest, FormatsJsonByTwoSpacesTextAndDefaults) {
   for (const std::string& target : targets_) {
-    CommandResult added = Cli(
-        {"call", target, "dualrpc.test.v1.Inventory/AddItems", "-d",
-         R"({"lines": [{"key": {"sku": "a"}, "quantity": 3}]})"});
+    CommandResult added =
+        Cli({"call", target, "dualrpc.test.v1.Inventory/AddItems", "-d",
+             R"({"lines": [{"key": {"sku": "a"}, "quantity": 3}]})"});
     ASSERT_EQ(added.exit_code, 0) << target << ": " << added.stderr_text;
 
-    CommandResult result = Cli({"call", target,
-                                "dualrpc.test.v1.Inventory/GetItem", "-d",
-                                R"({"sku": "a"})"});
+    CommandResult result =
+        Cli({"call", target, "dualrpc.test.v1.Inventory/GetItem", "-d",
+             R"({"sku": "a"})"});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
     EXPECT_THAT(result.stdout_text,
                 AllOf(StartsWith("{\n  \"key\": {\n    \"sku\": \"a\"\n  },\n"
@@ -259,7 +263,6 @@ TEST_F(CliFlagsTest, FormatsJsonByTwoSpacesTextAndDefaults) {
     EXPECT_THAT(result.stdout_text,
                 AllOf(StartsWith("key {\n  sku: \"a\"\n}\nquantity: "),
                       Not(HasSubstr("{\n  \""))));
-
   }
 }
 
@@ -302,9 +305,9 @@ TEST_F(CliFlagsTest, ListWithServicePrintsItsMethods) {
 
 TEST_F(CliFlagsTest, DescribeMsgTemplate) {
   for (const std::string& target : targets_) {
-    CommandResult result = Cli({"describe", target,
-                                "dualrpc.test.v1.AddItemsRequest",
-                                "-msg-template"});
+    CommandResult result =
+        Cli({"describe", target, "dualrpc.test.v1.AddItemsRequest",
+             "-msg-template"});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
     EXPECT_THAT(result.stdout_text,
                 AllOf(StartsWith("dualrpc.test.v1.AddItemsRequest is a "
@@ -328,9 +331,8 @@ TEST_F(CliFlagsTest, DescribeMsgTemplate) {
 // gRPC only, connect-timeout on raw only); -authority on gRPC only.
 TEST_F(CliFlagsTest, ChannelFlags) {
   for (const std::string& target : targets_) {
-    CommandResult result =
-        Cli({"call", target, kGetSummary, "-keepalive-time", "0.5",
-             "-connect-timeout", "2.5"});
+    CommandResult result = Cli({"call", target, kGetSummary, "-keepalive-time",
+                                "0.5", "-connect-timeout", "2.5"});
     EXPECT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
   }
   CommandResult result =
@@ -363,8 +365,8 @@ class CliFlagsOnDualrpcServerTest : public ::testing::Test {
 TEST_F(CliFlagsOnDualrpcServerTest, LsAndEchoKeepWorkingWithTheNewFlags) {
   for (const std::string& target : targets_) {
     const std::string target_flag = "--target=" + target;
-    CommandResult result = Cli({target_flag, "-H", "x-a: 1", "-max-time", "10",
-                                "ls"});
+    CommandResult result =
+        Cli({target_flag, "-H", "x-a: 1", "-max-time", "10", "ls"});
     EXPECT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
     EXPECT_EQ(result.stdout_text, "hello.txt\n");
 

@@ -13,11 +13,10 @@ CommandChannel::CommandChannel(std::shared_ptr<rpc::Channel> channel,
                                CommandChannelOptions options)
     : channel_(std::move(channel)), options_(std::move(options)) {}
 
-void CommandChannel::StartUnaryCall(absl::string_view method,
-                                    const google::protobuf::MessageLite& request,
-                                    google::protobuf::MessageLite* response,
-                                    const rpc::CallOptions& options,
-                                    rpc::UnaryDone done) {
+void CommandChannel::StartUnaryCall(
+    absl::string_view method, const google::protobuf::MessageLite& request,
+    google::protobuf::MessageLite* response, const rpc::CallOptions& options,
+    rpc::UnaryDone done) {
   rpc::UnaryDone finish = std::move(done);
   if (options_.rpc_errors) {
     finish = [done = std::move(finish)](absl::Status status) mutable {

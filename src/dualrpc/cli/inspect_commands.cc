@@ -7,7 +7,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-
 #include <fstream>
 #include <istream>
 #include <iterator>
@@ -91,13 +90,13 @@ void SetTemplateValue(Message* message, const FieldDescriptor& field,
   const Reflection& reflection = *message->GetReflection();
   const bool repeated = field.is_repeated();
   switch (field.cpp_type()) {
-#define DUALRPC_TEMPLATE_CASE(CPPTYPE, Name, value)        \
-  case FieldDescriptor::CPPTYPE:                           \
-    if (repeated) {                                        \
-      reflection.Add##Name(message, &field, value);        \
-    } else {                                               \
-      reflection.Set##Name(message, &field, value);        \
-    }                                                      \
+#define DUALRPC_TEMPLATE_CASE(CPPTYPE, Name, value) \
+  case FieldDescriptor::CPPTYPE:                    \
+    if (repeated) {                                 \
+      reflection.Add##Name(message, &field, value); \
+    } else {                                        \
+      reflection.Set##Name(message, &field, value); \
+    }                                               \
     return;
     DUALRPC_TEMPLATE_CASE(CPPTYPE_INT32, Int32, field.default_value_int32())
     DUALRPC_TEMPLATE_CASE(CPPTYPE_INT64, Int64, field.default_value_int64())
@@ -274,8 +273,8 @@ absl::StatusOr<std::string> FormatMessage(const Message& message,
   const auto printed =
       google::protobuf::util::MessageToJsonString(message, &json, print);
   if (!printed.ok()) {
-    return absl::InternalError(absl::StrCat("cannot render the message as JSON: ",
-                                            printed.message().ToString()));
+    return absl::InternalError(absl::StrCat(
+        "cannot render the message as JSON: ", printed.message().ToString()));
   }
   json = IndentJsonByTwo(json);
   if (!absl::EndsWith(json, "\n")) json += '\n';
@@ -392,8 +391,8 @@ absl::Status RunCall(rpc::Channel& channel, ReflectionClient& reflection,
       << "(not told apart from trailers on this channel: see trailers)\n";
   if (contents.ok()) out << "\nResponse contents:\n" << *contents;
   out << "\nResponse trailers received:\n" << FormatMetadata(response_metadata);
-  out << "Sent 1 request and received " << (contents.ok() ? "1 response\n"
-                                                          : "0 responses\n");
+  out << "Sent 1 request and received "
+      << (contents.ok() ? "1 response\n" : "0 responses\n");
   return contents.status();
 }
 

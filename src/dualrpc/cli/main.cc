@@ -62,8 +62,7 @@ ABSL_FLAG(double, connect_timeout, 0,
           "Seconds one connect may take (0: the default, 5).");
 ABSL_FLAG(double, keepalive_time, 0,
           "Seconds between keepalive PINGs on an idle connection (0: none).");
-ABSL_FLAG(std::string, authority, "",
-          "grpc://: the :authority of every call.");
+ABSL_FLAG(std::string, authority, "", "grpc://: the :authority of every call.");
 
 namespace dualrpc::cli {
 namespace {
@@ -314,7 +313,8 @@ int Main(absl::Span<const char* const> argv) {
   const std::string format = absl::GetFlag(FLAGS_format);
   if (!format.empty()) {
     absl::StatusOr<MessageFormat> parsed_format = ParseMessageFormat(format);
-    if (!parsed_format.ok()) return UsageError(parsed_format.status().message());
+    if (!parsed_format.ok())
+      return UsageError(parsed_format.status().message());
     invocation.print.format = *parsed_format;
     if (*parsed_format == MessageFormat::kJson) invocation.call.json = true;
   }
@@ -336,8 +336,7 @@ int Main(absl::Span<const char* const> argv) {
   if (!keepalive_time.ok()) {
     return UsageError(keepalive_time.status().message());
   }
-  settings.keepalive_time =
-      keepalive_time->value_or(absl::InfiniteDuration());
+  settings.keepalive_time = keepalive_time->value_or(absl::InfiniteDuration());
   settings.authority = absl::GetFlag(FLAGS_authority);
 
   CommandChannelOptions rpc_options;
