@@ -2,7 +2,6 @@
 #define DUALRPC_CLI_INSPECT_COMMANDS_H_
 
 #include <iosfwd>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -10,10 +9,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "dualrpc/cli/message_printing.h"
 #include "dualrpc/cli/reflection_client.h"
 #include "dualrpc/rpc/channel.h"
-#include "google/protobuf/descriptor.h"
-#include "google/protobuf/message.h"
 
 namespace dualrpc::cli {
 
@@ -21,26 +19,6 @@ namespace dualrpc::cli {
 // with no .proto on this side: names and descriptors come from the server
 // (ReflectionClient), messages are DynamicMessages, requests and responses
 // are proto3 JSON.
-
-// How `call` and `describe -msg-template` print messages.
-enum class MessageFormat {
-  kJson,  // proto3 JSON, indented by 2 spaces (as grpcurl and buf curl)
-  kText,  // protobuf text format
-};
-
-// "json" or "text" (grpcurl's -format); INVALID_ARGUMENT otherwise.
-absl::StatusOr<MessageFormat> ParseMessageFormat(absl::string_view text);
-
-struct PrintOptions {
-  MessageFormat format = MessageFormat::kJson;
-  // JSON only: print fields that hold their default value too (grpcurl's
-  // -emit-defaults). Text format never prints them.
-  bool emit_defaults = false;
-};
-
-// `message` as PrintOptions say, ending in a newline.
-absl::StatusOr<std::string> FormatMessage(
-    const google::protobuf::Message& message, const PrintOptions& options);
 
 // `list [SERVICE]`: without `service`, the server's services, sorted, one
 // per line; with it, that service's methods as grpcurl prints them, fully
@@ -64,19 +42,6 @@ struct DescribeOptions {
 absl::Status RunDescribe(ReflectionClient& reflection,
                          const std::optional<std::string>& symbol,
                          const DescribeOptions& options, std::ostream& out);
-
-// grpcurl's message template: a message of `descriptor`'s type, made by
-// `factory` (which must outlive it), with every field set to its default
-// value; a repeated field or map holds one such element; message fields are
-// filled the same way one level down, and below that are present but not
-// filled (no elements, no message fields set; their scalars still print
-// with emit_defaults). A oneof has its first member set.
-// Well-known types (google.protobuf.*) are left at their defaults, since
-// their JSON forms are not plain objects. Printed with emit_defaults, every
-// field appears.
-std::unique_ptr<google::protobuf::Message> MessageTemplate(
-    const google::protobuf::Descriptor& descriptor,
-    google::protobuf::MessageFactory& factory);
 
 struct CallCommandOptions {
   // The call's deadline, relative to its start.
