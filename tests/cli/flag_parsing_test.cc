@@ -19,6 +19,8 @@ ABSL_FLAG(std::string, test_string, "default", "test: string flag");
 ABSL_FLAG(absl::Duration, test_duration, absl::Seconds(10),
           "test: duration flag");
 ABSL_FLAG(std::vector<std::string>, test_list, {"default"}, "test: list flag");
+ABSL_FLAG(double, test_max_time, 0, "test: grpcurl-style float seconds");
+ABSL_FLAG(bool, test_emit_defaults, false, "test: bool with two words");
 
 namespace dualrpc::cli {
 namespace {
@@ -29,6 +31,8 @@ using ::dualrpc_testing::StatusIs;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
 
 class ParseCommandLineFlagsTest : public ::testing::Test {
  protected:
@@ -51,6 +55,45 @@ TEST_F(ParseCommandLineFlagsTest, FlagsBeforeAndAfterTheCommand) {
   EXPECT_EQ(absl::GetFlag(FLAGS_test_string), "x");
   EXPECT_EQ(absl::GetFlag(FLAGS_test_int), 7);
   EXPECT_EQ(absl::GetFlag(FLAGS_test_duration), absl::Milliseconds(250));
+}
+
+// grpcurl spells names with '-'; Abseil flags cannot have one.
+TEST_F(ParseCommandLineFlagsTest, DashesInNamesAreUnderscores) {
+  absl::StatusOr<ParsedCommandLine> parsed =
+      Parse({"-test-max-time", "1.5", "call", "--test-emit-defaults"});
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_THAT(parsed->positional, ElementsAre("call"));
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_max_time), 1.5);
+  EXPECT_TRUE(absl::GetFlag(FLAGS_test_emit_defaults));
+  ASSERT_THAT(Parse({"-notest-emit-defaults"}), IsOk());
+  EXPECT_FALSE(absl::GetFlag(FLAGS_test_emit_defaults));
+  EXPECT_THAT(
+      Parse({"-test-nope"}),
+      StatusIs(absl::StatusCode::kInvalidArgument, "unknown flag --test-nope"));
+}
+
+TEST_F(ParseCommandLineFlagsTest, RepeatableFlagsCollectEveryValueInOrder) {
+  const std::vector<std::string> repeatable = {"H", "rpc_header"};
+  std::vector<const char*> argv = {
+      "dualrpc", "-H",          "a: 1", "call", "--H=b: 2",      "-H",
+      "a: 3",    "-rpc-header", "c: 4", "m",    "--test_string", "x, y"};
+  absl::StatusOr<ParsedCommandLine> parsed =
+      ParseCommandLineFlags(argv, repeatable);
+  ASSERT_THAT(parsed, IsOk());
+  EXPECT_THAT(parsed->positional, ElementsAre("call", "m"));
+  EXPECT_THAT(
+      parsed->repeated,
+      UnorderedElementsAre(Pair("H", ElementsAre("a: 1", "b: 2", "a: 3")),
+                           Pair("rpc_header", ElementsAre("c: 4"))));
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_string), "x, y");
+
+  std::vector<const char*> missing = {"dualrpc", "call", "-H"};
+  EXPECT_THAT(
+      ParseCommandLineFlags(missing, repeatable),
+      StatusIs(absl::StatusCode::kInvalidArgument, "missing value for --H"));
+  // Not named repeatable: an unknown flag like any other.
+  EXPECT_THAT(Parse({"-H", "a: 1"}),
+              StatusIs(absl::StatusCode::kInvalidArgument, "unknown flag --H"));
 }
 
 TEST_F(ParseCommandLineFlagsTest, ShortBoolBeforePath) {

@@ -37,8 +37,11 @@ using ::dualrpc_testing::StatusIs;
 using ::grpc::reflection::v1alpha::ServerReflectionRequest;
 using ::grpc::reflection::v1alpha::ServerReflectionResponse;
 using ::testing::ElementsAre;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 class RegistryChannel final : public rpc::Channel {
  public:
@@ -48,9 +51,15 @@ class RegistryChannel final : public rpc::Channel {
   void StartUnaryCall(absl::string_view path,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
-                      const ::dualrpc::rpc::CallOptions& /*options*/,
+                      const ::dualrpc::rpc::CallOptions& options,
                       rpc::UnaryDone done) override {
     paths_.emplace_back(path);
+    // As a transport hands back what the server added, whatever the status.
+    if (options.response_metadata != nullptr) {
+      options.response_metadata->emplace_back("served-by", "registry");
+      options.response_metadata->emplace_back("trace-bin",
+                                              std::string("\x00\xff", 2));
+    }
     const rpc::UnaryMethod* method = registry_->FindMethod(path);
     if (method == nullptr) {
       std::move(done)(absl::UnimplementedError(absl::StrCat(path)));
@@ -111,18 +120,19 @@ class InspectCommandsTest : public ::testing::Test {
   }
 
   absl::Status Call(absl::string_view method, const std::string& json,
-                    std::string* out) {
+                    std::string* out, CallCommandOptions options = {}) {
     std::ostringstream stream;
+    options.timeout = absl::Seconds(5);
     absl::Status status =
-        RunCall(channel_, reflection_, method, json, absl::Seconds(5), stream);
+        RunCall(channel_, reflection_, method, json, options, stream);
     *out = stream.str();
     return status;
   }
 
   absl::Status Describe(const std::optional<std::string>& symbol,
-                        std::string* out) {
+                        std::string* out, DescribeOptions options = {}) {
     std::ostringstream stream;
-    absl::Status status = RunDescribe(reflection_, symbol, stream);
+    absl::Status status = RunDescribe(reflection_, symbol, options, stream);
     *out = stream.str();
     return status;
   }
@@ -138,7 +148,7 @@ class InspectCommandsTest : public ::testing::Test {
 TEST_F(InspectCommandsTest, ListPrintsSortedServices) {
   RegisterReflection();
   std::ostringstream out;
-  ASSERT_THAT(RunList(reflection_, out), IsOk());
+  ASSERT_THAT(RunList(reflection_, std::nullopt, out), IsOk());
   EXPECT_EQ(out.str(),
             "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
@@ -230,10 +240,107 @@ TEST_F(InspectCommandsTest, CallsWithJsonInAndOut) {
        {"dualrpc.v1.FileService/Echo", "/dualrpc.v1.FileService/Echo",
         "dualrpc.v1.FileService.Echo"}) {
     ASSERT_THAT(Call(method, R"({"payload":"aGk="})", &out), IsOk()) << method;
-    EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
+    EXPECT_EQ(out, "{\n  \"payload\": \"aGk=\"\n}\n");
   }
   ASSERT_THAT(Call("grpc.health.v1.Health/Check", "{}", &out), IsOk());
-  EXPECT_EQ(out, "{\n \"status\": \"SERVING\"\n}\n");
+  EXPECT_EQ(out, "{\n  \"status\": \"SERVING\"\n}\n");
+}
+
+TEST_F(InspectCommandsTest, ListWithServicePrintsQualifiedMethods) {
+  RegisterReflection();
+  for (const std::string service :
+       {"dualrpc.v1.FileService", ".dualrpc.v1.FileService"}) {
+    std::ostringstream out;
+    ASSERT_THAT(RunList(reflection_, service, out), IsOk());
+    EXPECT_EQ(out.str(),
+              "dualrpc.v1.FileService.Echo\n"
+              "dualrpc.v1.FileService.ListDirectory\n");
+  }
+  std::ostringstream out;
+  EXPECT_THAT(RunList(reflection_, "dualrpc.v1.EchoRequest", out),
+              StatusIs(absl::StatusCode::kNotFound,
+                       "\"dualrpc.v1.EchoRequest\" is not a service"));
+  EXPECT_THAT(RunList(reflection_, "dualrpc.v1.Nope", out),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(out.str(), IsEmpty());
+}
+
+TEST_F(InspectCommandsTest, CallPrintsTextFormatAndDefaults) {
+  RegisterReflection();
+  std::string out;
+  CallCommandOptions options;
+  options.print.format = MessageFormat::kText;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out,
+                   options),
+              IsOk());
+  EXPECT_EQ(out, "payload: \"hi\"\n");
+
+  options = {};
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", "{}", &out, options), IsOk());
+  EXPECT_EQ(out, "{}\n");
+  options.print.emit_defaults = true;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", "{}", &out, options), IsOk());
+  EXPECT_EQ(out, "{\n  \"payload\": \"\"\n}\n");
+}
+
+TEST_F(InspectCommandsTest, VerboseCallPrintsGrpcurlBlocksAndMetadata) {
+  RegisterReflection();
+  std::string out;
+  CallCommandOptions options;
+  options.verbose = true;
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out,
+                   options),
+              IsOk());
+  EXPECT_EQ(out,
+            "\nResolved method descriptor:\n"
+            "rpc Echo(.dualrpc.v1.EchoRequest) returns "
+            "(.dualrpc.v1.EchoResponse);\n"
+            "\nResponse headers received:\n"
+            "(not told apart from trailers on this channel: see trailers)\n"
+            "\nResponse contents:\n"
+            "{\n  \"payload\": \"aGk=\"\n}\n"
+            "\nResponse trailers received:\n"
+            "served-by: registry\n"
+            "trace-bin: AP8=\n"
+            "Sent 1 request and received 1 response\n");
+
+  EXPECT_THAT(Call("dualrpc.v1.FileService/Echo", R"({"payload":"ZGVueQ=="})",
+                   &out, options),
+              StatusIs(absl::StatusCode::kPermissionDenied));
+  EXPECT_THAT(out, Not(HasSubstr("Response contents:")));
+  EXPECT_THAT(out, HasSubstr("\nResponse trailers received:\n"
+                             "served-by: registry\n"));
+  EXPECT_THAT(out, EndsWith("Sent 1 request and received 0 responses\n"));
+}
+
+TEST_F(InspectCommandsTest, DescribeMsgTemplateFillsOneLevel) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_THAT(Describe("dualrpc.v1.ListDirectoryResponse", &out, {true}),
+              IsOk());
+  EXPECT_THAT(out, StartsWith("dualrpc.v1.ListDirectoryResponse is a "
+                              "message:\nmessage ListDirectoryResponse {\n"));
+  EXPECT_THAT(out, EndsWith("}\n\nMessage template:\n"
+                            "{\n"
+                            "  \"entries\": [\n"
+                            "    {\n"
+                            "      \"name\": \"\",\n"
+                            "      \"type\": \"TYPE_UNSPECIFIED\",\n"
+                            "      \"sizeBytes\": \"0\",\n"
+                            "      \"mode\": 0,\n"
+                            "      \"symlinkTarget\": \"\",\n"
+                            "      \"rawName\": \"\",\n"
+                            "      \"rawSymlinkTarget\": \"\",\n"
+                            "      \"modifyTime\": \"1970-01-01T00:00:00Z\"\n"
+                            "    }\n"
+                            "  ],\n"
+                            "  \"nextPageToken\": \"\"\n"
+                            "}\n"));
+  // Only messages get a template.
+  ASSERT_THAT(Describe("dualrpc.v1.FileService", &out, {true}), IsOk());
+  EXPECT_THAT(out, Not(HasSubstr("Message template:")));
+  ASSERT_THAT(Describe("dualrpc.v1.ListDirectoryResponse", &out), IsOk());
+  EXPECT_THAT(out, Not(HasSubstr("Message template:")));
 }
 
 TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
@@ -257,7 +364,7 @@ TEST_F(InspectCommandsTest, CallFailuresCarryTheirCodes) {
 
 TEST_F(InspectCommandsTest, ServerWithoutReflectionIsUnimplemented) {
   std::ostringstream out;
-  EXPECT_THAT(RunList(reflection_, out),
+  EXPECT_THAT(RunList(reflection_, std::nullopt, out),
               StatusIs(absl::StatusCode::kUnimplemented));
 }
 
@@ -312,13 +419,13 @@ TEST_F(InspectCommandsTest, UsesV1AloneWhenTheServerHasIt) {
           kServerReflectionV1InfoPath, &v1_only, &V1OnlyReflection::Info)),
       IsOk());
   std::ostringstream listed;
-  ASSERT_THAT(RunList(reflection_, listed), IsOk());
+  ASSERT_THAT(RunList(reflection_, std::nullopt, listed), IsOk());
   EXPECT_THAT(listed.str(), HasSubstr("dualrpc.v1.FileService\n"));
   std::string out;
   ASSERT_THAT(
       Call("dualrpc.v1.FileService/Echo", R"({"payload":"aGk="})", &out),
       IsOk());
-  EXPECT_EQ(out, "{\n \"payload\": \"aGk=\"\n}\n");
+  EXPECT_EQ(out, "{\n  \"payload\": \"aGk=\"\n}\n");
   EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath,
                                             kServerReflectionV1InfoPath,
                                             "/dualrpc.v1.FileService/Echo"));
@@ -342,7 +449,7 @@ TEST_F(InspectCommandsTest, OtherV1FailuresDoNotFallBack) {
           kServerReflectionV1InfoPath, &unavailable, &Unavailable::Info)),
       IsOk());
   std::ostringstream out;
-  EXPECT_THAT(RunList(reflection_, out),
+  EXPECT_THAT(RunList(reflection_, std::nullopt, out),
               StatusIs(absl::StatusCode::kUnavailable, "overloaded"));
   EXPECT_THAT(channel_.paths(), ElementsAre(kServerReflectionV1InfoPath));
   EXPECT_THAT(reflection_.method_path(), IsEmpty());

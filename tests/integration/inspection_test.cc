@@ -137,7 +137,7 @@ TEST_F(InspectionTest, CallsEchoWithJson) {
   dualrpc_testing::CommandResult result = CliOnBoth(
       "call", {"dualrpc.v1.FileService/Echo", "-d", R"({"payload":"aGk="})"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
-  EXPECT_EQ(result.stdout_text, "{\n \"payload\": \"aGk=\"\n}\n");
+  EXPECT_EQ(result.stdout_text, "{\n  \"payload\": \"aGk=\"\n}\n");
 }
 
 TEST_F(InspectionTest, CallsListDirectoryWithJsonFromStdin) {
@@ -155,21 +155,22 @@ TEST_F(InspectionTest, HealthCheckIsServingOnBoth) {
   dualrpc_testing::CommandResult result =
       CliOnBoth("call", {"grpc.health.v1.Health/Check", "-d", "{}"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
-  EXPECT_EQ(result.stdout_text, "{\n \"status\": \"SERVING\"\n}\n");
+  EXPECT_EQ(result.stdout_text, "{\n  \"status\": \"SERVING\"\n}\n");
   result = CliOnBoth("call", {"grpc.health.v1.Health/Check", "-d",
                               R"({"service": "dualrpc.v1.FileService"})"});
-  EXPECT_EQ(result.stdout_text, "{\n \"status\": \"SERVING\"\n}\n");
+  EXPECT_EQ(result.stdout_text, "{\n  \"status\": \"SERVING\"\n}\n");
   result = CliOnBoth(
       "call", {"grpc.health.v1.Health/Check", "-d", R"({"service": "nope"})"});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 64 + 5);  // NOT_FOUND from the RPC
   EXPECT_EQ(result.stderr_text, "NOT_FOUND: service name unknown\n");
 }
 
-TEST_F(InspectionTest, FailedCallPrintsCodeAndExitsOne) {
+// grpcurl's exit status for a failed RPC: 64 + its code.
+TEST_F(InspectionTest, FailedCallPrintsCodeAndExits64PlusCode) {
   dualrpc_testing::CommandResult result = CliOnBoth(
       "call",
       {"dualrpc.v1.FileService/ListDirectory", "-d", R"({"path": "../.."})"});
-  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.exit_code, 64 + 7);  // PERMISSION_DENIED
   EXPECT_THAT(result.stdout_text, ::testing::IsEmpty());
   EXPECT_EQ(result.stderr_text,
             "PERMISSION_DENIED: path escapes the served root: \"../..\"\n");

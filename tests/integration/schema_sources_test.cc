@@ -51,7 +51,7 @@ constexpr char kGreetProto[] = "thirdparty/greet/v1/greet.proto";
 constexpr char kSayHello[] = "thirdparty.greet.v1.Greeter/SayHello";
 constexpr char kHelloRequest[] =
     R"({"name":"dualrpc","salutation":"SALUTATION_HI"})";
-constexpr char kHelloReply[] = "{\n \"message\": \"Hi, dualrpc!\"\n}\n";
+constexpr char kHelloReply[] = "{\n  \"message\": \"Hi, dualrpc!\"\n}\n";
 
 // `mode` is grpc_js_server.js's --reflection.
 absl::StatusOr<std::unique_ptr<ServerProcess>> StartGrpcJsServer(
@@ -238,7 +238,7 @@ TEST_F(DualrpcServerSchemaTest, ReflectionFallsBackToV1alphaOnBothTransports) {
     result = Cli({"call", target, "dualrpc.v1.FileService/Echo", "-d",
                   R"({"payload":"aGk="})"});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
-    EXPECT_EQ(result.stdout_text, "{\n \"payload\": \"aGk=\"\n}\n") << target;
+    EXPECT_EQ(result.stdout_text, "{\n  \"payload\": \"aGk=\"\n}\n") << target;
   }
 }
 

@@ -8,9 +8,14 @@
 namespace dualrpc::cli {
 
 absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
-    absl::string_view target) {
+    absl::string_view target, const ChannelSettings& settings) {
   client::ChannelFactoryOptions options;
   options.max_response_bytes = kMaxResponseBytes;
+  if (settings.connect_timeout.has_value()) {
+    options.connect_timeout = *settings.connect_timeout;
+  }
+  options.keepalive_time = settings.keepalive_time;
+  options.authority = settings.authority;
   return client::CreateChannel(target, options);
 }
 

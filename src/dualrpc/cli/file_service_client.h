@@ -2,6 +2,8 @@
 #define DUALRPC_CLI_FILE_SERVICE_CLIENT_H_
 
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -32,13 +34,24 @@ class FileServiceClient {
 // configured otherwise) still bounds what it sends.
 inline constexpr int kMaxResponseBytes = 64 * 1024 * 1024;
 
+// How the command line tunes a channel (grpcurl's flags); see
+// client::ChannelFactoryOptions for what each means on each transport.
+struct ChannelSettings {
+  // -connect-timeout; unset for the channel factory's default.
+  std::optional<absl::Duration> connect_timeout;
+  // -keepalive-time; InfiniteDuration() for none.
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  // -authority; empty for none (a raw:// target refuses one).
+  std::string authority;
+};
+
 // The one place a --target value (grpc://HOST:PORT or raw://HOST:PORT)
 // becomes a channel, through dualrpc::CreateChannel, accepting responses up
 // to kMaxResponseBytes. Connection happens on the first call, so a reachable
 // server is not needed here; an unreachable one makes calls fail with
-// UNAVAILABLE. Bad targets are INVALID_ARGUMENT.
+// UNAVAILABLE. Bad targets and settings are INVALID_ARGUMENT.
 absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
-    absl::string_view target);
+    absl::string_view target, const ChannelSettings& settings = {});
 
 // A FileServiceClient over MakeChannel(target); fails as MakeChannel does.
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(

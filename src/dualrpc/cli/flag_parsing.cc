@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/flags/commandlineflag.h"
 #include "absl/flags/reflection.h"
 #include "absl/status/status.h"
@@ -43,24 +44,36 @@ absl::Status SetOrAppend(absl::CommandLineFlag& flag, absl::string_view value,
 // Parses the flag in `argv[*index]` (its dashes already stripped into
 // `body`), advancing `*index` past a separate value argument if it takes one.
 absl::Status ParseOneFlag(absl::string_view body,
-                          absl::Span<const char* const> argv, size_t* index,
+                          absl::Span<const char* const> argv,
+                          absl::Span<const std::string> repeatable,
+                          size_t* index, ParsedCommandLine* parsed,
                           std::set<std::string>* set_lists) {
   const size_t equals = body.find('=');
-  const absl::string_view typed_name = body.substr(0, equals);
-  // grpcurl's spelling, -import-path, names flag import_path.
-  const std::string name = absl::StrReplaceAll(typed_name, {{"-", "_"}});
+  const absl::string_view given_name = body.substr(0, equals);
+  // grpcurl's spelling: '-' in a name reads as '_' (-import-path, -max-time).
+  const std::string flag_name = absl::StrReplaceAll(given_name, {{"-", "_"}});
+  const absl::string_view name = flag_name;
   const bool has_value = equals != absl::string_view::npos;
-  const absl::string_view value =
+  absl::string_view value =
       has_value ? body.substr(equals + 1) : absl::string_view();
 
-  if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name)) {
-    if (has_value) return SetOrAppend(*flag, value, set_lists);
-    if (flag->IsOfType<bool>()) return SetFlag(*flag, "true");
-    if (*index + 1 >= argv.size()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("missing value for --", typed_name));
+  const bool is_repeatable = absl::c_linear_search(repeatable, flag_name);
+  absl::CommandLineFlag* flag =
+      is_repeatable ? nullptr : absl::FindCommandLineFlag(name);
+  if (is_repeatable || flag != nullptr) {
+    if (!has_value && flag != nullptr && flag->IsOfType<bool>()) {
+      return SetFlag(*flag, "true");
     }
-    return SetOrAppend(*flag, argv[++*index], set_lists);
+    if (!has_value) {
+      if (*index + 1 >= argv.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("missing value for --", given_name));
+      }
+      value = argv[++*index];
+    }
+    if (flag != nullptr) return SetOrAppend(*flag, value, set_lists);
+    parsed->repeated[flag_name].emplace_back(value);
+    return absl::OkStatus();
   }
 
   absl::string_view negated = name;
@@ -71,13 +84,14 @@ absl::Status ParseOneFlag(absl::string_view body,
     }
   }
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown flag --", typed_name));
+      absl::StrCat("unknown flag --", given_name));
 }
 
 }  // namespace
 
 absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
-    absl::Span<const char* const> argv) {
+    absl::Span<const char* const> argv,
+    absl::Span<const std::string> repeatable) {
   ParsedCommandLine parsed;
   bool flags_ended = false;
   std::set<std::string> set_lists;
@@ -99,7 +113,8 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
       parsed.help_requested = true;
       continue;
     }
-    const absl::Status status = ParseOneFlag(body, argv, &i, &set_lists);
+    const absl::Status status =
+        ParseOneFlag(body, argv, repeatable, &i, &parsed, &set_lists);
     if (!status.ok()) return status;
   }
   return parsed;

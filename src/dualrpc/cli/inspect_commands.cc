@@ -20,17 +20,30 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "dualrpc/cli/request_headers.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/client_call.h"
 
 namespace dualrpc::cli {
 namespace {
 
+using ::google::protobuf::Descriptor;
 using ::google::protobuf::DescriptorPool;
 using ::google::protobuf::DynamicMessageFactory;
 using ::google::protobuf::Message;
 using ::google::protobuf::MethodDescriptor;
 using ::google::protobuf::ServiceDescriptor;
+
+// Response metadata in grpcurl's -v form: "key: value" lines, "(empty)" for
+// none.
+std::string FormatMetadata(const rpc::Metadata& metadata) {
+  if (metadata.empty()) return "(empty)\n";
+  std::string text;
+  for (const auto& [key, value] : metadata) {
+    absl::StrAppend(&text, key, ": ", DisplayMetadataValue(key, value), "\n");
+  }
+  return text;
+}
 
 // A symbol as descriptor pools name it: "pkg.Svc.Method" for
 // "/pkg.Svc/Method" or "pkg.Svc/Method"; no leading '.'.
@@ -120,9 +133,11 @@ absl::StatusOr<const MethodDescriptor*> ResolveMethod(DescriptorSource& source,
 // Unary call of `method` on `channel`, blocking.
 absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
                          const Message& request, Message* response,
-                         absl::Duration timeout) {
+                         absl::Duration timeout,
+                         rpc::Metadata* response_metadata) {
   rpc::CallOptions options;
   options.timeout = timeout;
+  options.response_metadata = response_metadata;
   absl::Status status;
   absl::Notification finished;
   channel.StartUnaryCall(
@@ -134,16 +149,34 @@ absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
 
 }  // namespace
 
-absl::Status RunList(DescriptorSource& source, std::ostream& out) {
-  absl::StatusOr<std::vector<std::string>> services = source.ListServices();
-  if (!services.ok()) return services.status();
-  for (const std::string& service : *services) out << service << '\n';
+absl::Status RunList(DescriptorSource& source,
+                     const std::optional<std::string>& service,
+                     std::ostream& out) {
+  if (!service.has_value()) {
+    absl::StatusOr<std::vector<std::string>> services =
+        source.ListServices();
+    if (!services.ok()) return services.status();
+    for (const std::string& name : *services) out << name << '\n';
+    return absl::OkStatus();
+  }
+  const std::string name = PoolName(*service);
+  if (absl::Status loaded = source.LoadSymbol(name); !loaded.ok()) {
+    return loaded;
+  }
+  const ServiceDescriptor* descriptor =
+      source.pool().FindServiceByName(name);
+  if (descriptor == nullptr) {
+    return absl::NotFoundError(absl::StrCat("\"", name, "\" is not a service"));
+  }
+  for (int i = 0; i < descriptor->method_count(); ++i) {
+    out << descriptor->method(i)->full_name() << '\n';
+  }
   return absl::OkStatus();
 }
 
 absl::Status RunDescribe(DescriptorSource& source,
                          const std::optional<std::string>& symbol,
-                         std::ostream& out) {
+                         const DescribeOptions& options, std::ostream& out) {
   std::vector<std::string> names;
   if (symbol.has_value()) {
     names.push_back(PoolName(*symbol));
@@ -160,6 +193,14 @@ absl::Status RunDescribe(DescriptorSource& source,
     if (!description.ok()) return description.status();
     if (!text.empty()) text += '\n';
     text += *description;
+    const Descriptor* message = source.pool().FindMessageTypeByName(name);
+    if (!options.msg_template || message == nullptr) continue;
+    DynamicMessageFactory factory(&source.pool());
+    absl::StatusOr<std::string> json =
+        FormatMessage(*MessageTemplate(*message, factory),
+                      {MessageFormat::kJson, /*emit_defaults=*/true});
+    if (!json.ok()) return json.status();
+    absl::StrAppend(&text, "\nMessage template:\n", *json);
   }
   out << text;
   return absl::OkStatus();
@@ -167,8 +208,8 @@ absl::Status RunDescribe(DescriptorSource& source,
 
 absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method_name,
-                     const std::string& request_json, absl::Duration timeout,
-                     std::ostream& out) {
+                     const std::string& request_json,
+                     const CallCommandOptions& options, std::ostream& out) {
   absl::StatusOr<const MethodDescriptor*> method =
       ResolveMethod(source, method_name);
   if (!method.ok()) return method.status();
@@ -192,22 +233,27 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
         absl::StrCat("request is not a ", (*method)->input_type()->full_name(),
                      " in JSON: ", parsed.message().ToString()));
   }
+  rpc::Metadata response_metadata;
   absl::Status called =
-      CallAndWait(channel, **method, *request, response.get(), timeout);
-  if (!called.ok()) return called;
-
-  google::protobuf::util::JsonPrintOptions print;
-  print.add_whitespace = true;
-  std::string json;
-  const auto printed =
-      google::protobuf::util::MessageToJsonString(*response, &json, print);
-  if (!printed.ok()) {
-    return absl::InternalError(absl::StrCat("cannot render response as JSON: ",
-                                            printed.message().ToString()));
+      CallAndWait(channel, **method, *request, response.get(), options.timeout,
+                  options.verbose ? &response_metadata : nullptr);
+  absl::StatusOr<std::string> contents =
+      called.ok() ? FormatMessage(*response, options.print)
+                  : absl::StatusOr<std::string>(called);
+  if (!options.verbose) {
+    if (!contents.ok()) return contents.status();
+    out << *contents;
+    return absl::OkStatus();
   }
-  out << json;
-  if (!absl::EndsWith(json, "\n")) out << '\n';
-  return absl::OkStatus();
+  // grpcurl -v's blocks, in its order.
+  out << "\nResolved method descriptor:\n" << (*method)->DebugString();
+  out << "\nResponse headers received:\n"
+      << "(not told apart from trailers on this channel: see trailers)\n";
+  if (contents.ok()) out << "\nResponse contents:\n" << *contents;
+  out << "\nResponse trailers received:\n" << FormatMetadata(response_metadata);
+  out << "Sent 1 request and received "
+      << (contents.ok() ? "1 response\n" : "0 responses\n");
+  return contents.status();
 }
 
 absl::StatusOr<std::string> ReadRequestJson(const std::string& data_flag,

@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "dualrpc/cli/descriptor_source.h"
+#include "dualrpc/cli/message_printing.h"
 #include "dualrpc/rpc/channel.h"
 
 namespace dualrpc::cli {
@@ -19,8 +20,19 @@ namespace dualrpc::cli {
 // protosets on this side: DescriptorSource), messages are DynamicMessages,
 // requests and responses are proto3 JSON.
 
-// `list`: the server's services, sorted, one per line.
-absl::Status RunList(DescriptorSource& source, std::ostream& out);
+// `list [SERVICE]`: without `service`, the server's services, sorted, one
+// per line; with it, that service's methods as grpcurl prints them, fully
+// qualified ("pkg.Svc.Method"), in declaration order. A `service` that is
+// not a service is NOT_FOUND.
+absl::Status RunList(DescriptorSource& source,
+                     const std::optional<std::string>& service,
+                     std::ostream& out);
+
+struct DescribeOptions {
+  // For a message, also print "Message template:" and a JSON instance of it
+  // (MessageTemplate), as grpcurl's -msg-template does.
+  bool msg_template = false;
+};
 
 // `describe [SYMBOL]`: "NAME is a service:" (or method, message, enum,
 // field, enum value, oneof, extension) and then the element in .proto form
@@ -29,18 +41,34 @@ absl::Status RunList(DescriptorSource& source, std::ostream& out);
 // every service, separated by blank lines. An unknown symbol is NOT_FOUND.
 absl::Status RunDescribe(DescriptorSource& source,
                          const std::optional<std::string>& symbol,
-                         std::ostream& out);
+                         const DescribeOptions& options, std::ostream& out);
+
+struct CallCommandOptions {
+  // The call's deadline, relative to its start.
+  absl::Duration timeout = absl::Seconds(10);
+  PrintOptions print;
+  // grpcurl's -v: around the response, "Resolved method descriptor:", the
+  // response metadata and "Sent 1 request and received N response(s)".
+  // The channel seam gives a call's response metadata as one list
+  // (rpc::CallOptions::response_metadata: on gRPC the initial metadata and
+  // then the trailers, on raw the trailers the raw protocol has), so on both
+  // transports all of it is printed under "Response trailers received:",
+  // and "Response headers received:" says so.
+  bool verbose = false;
+};
 
 // `call METHOD`: METHOD is "pkg.Svc/Method", "/pkg.Svc/Method" or
 // "pkg.Svc.Method". Resolves it through `source`, builds the request
 // from `request_json` (proto3 JSON; INVALID_ARGUMENT if it does not parse
 // as the request type), calls it on `channel` with `timeout` and writes the
-// response as indented proto3 JSON. Streaming methods are UNIMPLEMENTED:
+// response as `options.print` says. Streaming methods are UNIMPLEMENTED:
 // channels make unary calls only. A failed call's status comes back as the
-// server sent it.
+// channel gave it (a CommandChannel may have marked it as an RPC error);
+// the failures found before calling (an unknown method, bad JSON) are not
+// marked.
 absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method, const std::string& request_json,
-                     absl::Duration timeout, std::ostream& out);
+                     const CallCommandOptions& options, std::ostream& out);
 
 // The request JSON of `call` from its -d value: "" means "{}", "@" and "@-"
 // mean all of `in`, "@PATH" the file PATH, anything else is the JSON itself.

@@ -1,10 +1,13 @@
 // dualrpc — command-line client for dualrpc.v1.FileService, and a grpcurl-like
 // inspector (list, describe, call) for any server, with reflection or with
-// its .proto files or protosets.
+// its .proto files or protosets, taking grpcurl's flags as grpcurl spells
+// them.
 //
-// Exit status: 0 success; 1 a call failed ("CODE_NAME: message" on stderr);
-// 2 usage error (bad flag, command, argument count or target).
+// Exit status (exit_status.h): 0 success; 1 a local error; 2 usage error;
+// 64 + the gRPC status code when the RPC failed ("CODE_NAME: message" on
+// stderr for every failure).
 
+#include <cmath>
 #include <cstdint>
 #include <iostream>
 #include <memory>
@@ -16,15 +19,20 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "dualrpc/cli/channel_file_service_client.h"
+#include "dualrpc/cli/command_channel.h"
 #include "dualrpc/cli/commands.h"
 #include "dualrpc/cli/descriptor_source.h"
+#include "dualrpc/cli/exit_status.h"
 #include "dualrpc/cli/file_service_client.h"
 #include "dualrpc/cli/flag_parsing.h"
 #include "dualrpc/cli/inspect_commands.h"
+#include "dualrpc/cli/request_headers.h"
 #include "dualrpc/client/target.h"
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
@@ -51,16 +59,28 @@ ABSL_FLAG(std::vector<std::string>, import_path, {},
 ABSL_FLAG(std::vector<std::string>, protoset, {},
           "list, describe, call: take the schema from this serialized "
           "FileDescriptorSet instead of reflection (repeatable).");
+ABSL_FLAG(bool, v, false,
+          "call: also print the method, response metadata and counts.");
+ABSL_FLAG(std::string, format, "",
+          "call: json (default) or text; ls, echo: json is --json.");
+ABSL_FLAG(bool, emit_defaults, false,
+          "call: JSON output includes fields at their default value.");
+ABSL_FLAG(bool, msg_template, false,
+          "describe: a message's description ends in a JSON template of it.");
+ABSL_FLAG(double, max_time, 0,
+          "Seconds the whole command may take, every call included (0: no "
+          "limit).");
+ABSL_FLAG(double, connect_timeout, 0,
+          "Seconds one connect may take (0: the default, 5).");
+ABSL_FLAG(double, keepalive_time, 0,
+          "Seconds between keepalive PINGs on an idle connection (0: none).");
+ABSL_FLAG(std::string, authority, "", "grpc://: the :authority of every call.");
 
 namespace dualrpc::cli {
 namespace {
 
-constexpr int kExitSuccess = 0;
-constexpr int kExitCallFailed = 1;
-constexpr int kExitUsage = 2;
-
 constexpr absl::string_view kUsage =
-    R"(usage: dualrpc [--target=URI] [--timeout=DURATION] [--json] COMMAND [ARGS]
+    R"usage(usage: dualrpc [FLAGS] COMMAND [ARGS]
 
 commands:
   ls [-l] [--page_size=N] [--no_follow_pages] [PATH]
@@ -72,23 +92,58 @@ commands:
 
 inspection of any server with reflection, no .proto needed (like grpcurl;
 reflection v1, then v1alpha), or without it, given -proto or -protoset:
-  list [TARGET]
-      The server's services, one per line, sorted.
-  describe [TARGET] [SYMBOL]
+  list [TARGET] [SERVICE]
+      The server's services, one per line, sorted; with SERVICE, its methods
+      (pkg.Svc.Method), one per line.
+  describe [TARGET] [SYMBOL] [-msg-template]
       A service, method, message, enum or field in .proto form (without
       SYMBOL: every service). Methods may be written pkg.Svc/Method.
+      -msg-template: after a message, a JSON template of it (every field at
+      its default, nested messages filled one level, one element in each
+      repeated field and map).
   call [TARGET] METHOD [-d JSON|@|@-|@FILE]
       Call METHOD (pkg.Svc/Method) with the request given as proto3 JSON
-      (default {}; @ or @- reads standard input); print the response as
-      JSON.
+      (default {}; @ or @- reads standard input); print the response.
   TARGET, first among the arguments, stands for --target=TARGET.
 
-flags (before or after COMMAND; "--" ends flags):
+Flags go before or after COMMAND, as -flag or --flag, with "=VALUE" or the
+value as the next argument; '-' and '_' in names are the same; "--" ends
+flags. SECONDS may have a fraction (0.5).
   --target=URI        server, HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT
                       (raw TCP), unix:///PATH (gRPC) or raw+unix:///PATH (raw on
                       a unix socket); HOST may be [IPv6] (default
                       grpc://127.0.0.1:50051)
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
+  -max-time SECONDS   deadline of the whole command, reflection included
+                      (default 0: none); each call gets the lesser of the two
+  -connect-timeout SECONDS
+                      raw://: longest wait for one TCP connect (default 5).
+                      grpc:// connects under the call's deadline instead
+                      (--timeout, -max-time), so it is accepted and unused
+  -keepalive-time SECONDS
+                      grpc://: HTTP/2 keepalive PING interval (default: none).
+                      raw://: accepted and unused (the raw client sends no PING)
+  -authority NAME     grpc://: the :authority (virtual host) of every call.
+                      raw://: refused (usage error): the raw protocol has no
+                      authority, and ignoring it would route as if unset
+  -H 'NAME: VALUE'    request metadata for every call, the RPC's and
+                      reflection's; repeatable. A NAME ending in -bin takes
+                      a base64 VALUE. NAME: [0-9a-z_.-], not "grpc-";
+                      upper case is lowered. Both transports carry it
+  -rpc-header 'NAME: VALUE'
+                      as -H, for the RPC only (call's METHOD, ls, echo)
+  -reflect-header 'NAME: VALUE'
+                      as -H, for reflection only (list, describe, call)
+  -v                  call: print, as grpcurl -v, the resolved method, the
+                      response metadata and "Sent 1 request and received N
+                      response(s)". On both transports the channel hands
+                      back response headers and trailers as one list (gRPC
+                      sends them apart, the raw protocol has trailers only),
+                      so all of it is under "Response trailers received:"
+  -format json|text   call: the response as proto3 JSON indented by 2 spaces
+                      (default) or protobuf text format. ls, echo: json is
+                      the same as --json
+  -emit-defaults      call: JSON output includes fields at their default values
   --json              ls, echo: print responses as proto3 JSON; ls merges all pages
   --page_size=N       ls: entries per page asked of the server (default 0: server's)
   --no_follow_pages   ls: first page only; its next_page_token goes to stderr
@@ -102,8 +157,16 @@ flags (before or after COMMAND; "--" ends flags):
                       FileDescriptorSet (protoc --descriptor_set_out
                       --include_imports), not reflection (repeatable)
 
-exit status: 0 ok, 1 call failed (stderr: CODE_NAME: message), 2 usage error
-)";
+exit status (as grpcurl's):
+  0       success
+  1       local error: bad request JSON, unknown method or symbol, failed
+          reflection, unreadable -d file
+  2       usage error: bad flag, flag value, command, argument count, target
+          or header
+  64+N    the RPC failed with gRPC status code N, e.g. 68 DEADLINE_EXCEEDED,
+          69 NOT_FOUND, 71 PERMISSION_DENIED, 76 UNIMPLEMENTED, 78 UNAVAILABLE
+  Every failure is also written to stderr as CODE_NAME: message.
+)usage";
 
 int UsageError(absl::string_view message) {
   std::cerr << "dualrpc: " << message << "\n\n" << kUsage;
@@ -112,10 +175,16 @@ int UsageError(absl::string_view message) {
 
 using Args = absl::Span<const std::string>;
 
-// What a command runs with; `channel` reaches --target (or TARGET).
+// What a command runs with: `rpc_channel` for the RPCs the command is for
+// (their failures exit 64 + code), `reflection_channel` for the reflection
+// calls that prepare them; both reach --target (or TARGET) through one
+// connection, each adding its own headers and the -max-time deadline.
 struct Invocation {
-  std::shared_ptr<rpc::Channel> channel;
+  std::shared_ptr<rpc::Channel> rpc_channel;
+  std::shared_ptr<rpc::Channel> reflection_channel;
   CallOptions call;
+  PrintOptions print;
+  bool verbose = false;
   Args args;
 };
 
@@ -126,7 +195,7 @@ absl::Status RunLsCommand(const Invocation& invocation) {
   ls.follow_pages = !absl::GetFlag(FLAGS_no_follow_pages);
   ls.long_format = absl::GetFlag(FLAGS_l);
   std::unique_ptr<FileServiceClient> client =
-      MakeChannelFileServiceClient(invocation.channel);
+      MakeChannelFileServiceClient(invocation.rpc_channel);
   return RunLs(*client, invocation.call, ls, std::cout, std::cerr);
 }
 
@@ -134,19 +203,19 @@ absl::Status RunEchoCommand(const Invocation& invocation) {
   EchoOptions echo;
   if (!invocation.args.empty()) echo.text = invocation.args[0];
   std::unique_ptr<FileServiceClient> client =
-      MakeChannelFileServiceClient(invocation.channel);
+      MakeChannelFileServiceClient(invocation.rpc_channel);
   return RunEcho(*client, invocation.call, echo, std::cin, std::cout);
 }
 
 // The schema of list, describe and call: -proto/-protoset files, else the
-// server's reflection.
+// server's reflection over the reflection channel (its own headers).
 absl::StatusOr<std::unique_ptr<DescriptorSource>> SchemaSource(
     const Invocation& invocation) {
   SchemaFiles files;
   files.proto_files = absl::GetFlag(FLAGS_proto);
   files.import_paths = absl::GetFlag(FLAGS_import_path);
   files.protosets = absl::GetFlag(FLAGS_protoset);
-  return MakeDescriptorSource(files, invocation.channel.get(),
+  return MakeDescriptorSource(files, invocation.reflection_channel.get(),
                               invocation.call.timeout);
 }
 
@@ -154,7 +223,9 @@ absl::Status RunListCommand(const Invocation& invocation) {
   absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
       SchemaSource(invocation);
   if (!source.ok()) return source.status();
-  return RunList(**source, std::cout);
+  std::optional<std::string> service;
+  if (!invocation.args.empty()) service = invocation.args[0];
+  return RunList(**source, service, std::cout);
 }
 
 absl::Status RunDescribeCommand(const Invocation& invocation) {
@@ -163,7 +234,9 @@ absl::Status RunDescribeCommand(const Invocation& invocation) {
   if (!source.ok()) return source.status();
   std::optional<std::string> symbol;
   if (!invocation.args.empty()) symbol = invocation.args[0];
-  return RunDescribe(**source, symbol, std::cout);
+  DescribeOptions describe;
+  describe.msg_template = absl::GetFlag(FLAGS_msg_template);
+  return RunDescribe(**source, symbol, describe, std::cout);
 }
 
 absl::Status RunCallCommand(const Invocation& invocation) {
@@ -173,8 +246,12 @@ absl::Status RunCallCommand(const Invocation& invocation) {
   absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
       SchemaSource(invocation);
   if (!source.ok()) return source.status();
-  return RunCall(*invocation.channel, **source, invocation.args[0],
-                 *request_json, invocation.call.timeout, std::cout);
+  CallCommandOptions call;
+  call.timeout = invocation.call.timeout;
+  call.print = invocation.print;
+  call.verbose = invocation.verbose;
+  return RunCall(*invocation.rpc_channel, **source, invocation.args[0],
+                 *request_json, call, std::cout);
 }
 
 struct Command {
@@ -191,7 +268,7 @@ struct Command {
 constexpr Command kCommands[] = {
     {"ls", 0, 1, false, RunLsCommand},
     {"echo", 0, 1, false, RunEchoCommand},
-    {"list", 0, 0, true, RunListCommand},
+    {"list", 0, 1, true, RunListCommand},
     {"describe", 0, 1, true, RunDescribeCommand},
     {"call", 1, 1, true, RunCallCommand},
 };
@@ -203,8 +280,37 @@ const Command* FindCommand(absl::string_view name) {
   return nullptr;
 }
 
+// -max-time and the like: SECONDS as grpcurl takes them, a float; 0 (the
+// default) means "not given". Negative or not finite is a usage error.
+absl::StatusOr<std::optional<absl::Duration>> SecondsFlag(
+    absl::string_view name, double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-", name, " must be a non-negative number of seconds"));
+  }
+  if (seconds == 0) return std::nullopt;
+  return absl::Seconds(seconds);
+}
+
+// Request metadata from the header flags named (repeatable flags collected
+// by ParseCommandLineFlags), in the order of `names`.
+absl::StatusOr<rpc::Metadata> HeadersFrom(const ParsedCommandLine& parsed,
+                                          std::vector<std::string> names) {
+  std::vector<std::string> headers;
+  for (const std::string& name : names) {
+    auto given = parsed.repeated.find(name);
+    if (given == parsed.repeated.end()) continue;
+    headers.insert(headers.end(), given->second.begin(), given->second.end());
+  }
+  return ParseRequestHeaders(headers);
+}
+
 int Main(absl::Span<const char* const> argv) {
-  absl::StatusOr<ParsedCommandLine> parsed = ParseCommandLineFlags(argv);
+  const absl::Time start = absl::Now();
+  const std::vector<std::string> header_flags = {"H", "rpc_header",
+                                                 "reflect_header"};
+  absl::StatusOr<ParsedCommandLine> parsed =
+      ParseCommandLineFlags(argv, header_flags);
   if (!parsed.ok()) return UsageError(parsed.status().message());
   if (parsed->help_requested) {
     std::cout << kUsage;
@@ -238,18 +344,64 @@ int Main(absl::Span<const char* const> argv) {
   if (invocation.call.timeout <= absl::ZeroDuration()) {
     return UsageError("--timeout must be positive");
   }
+  const std::string format = absl::GetFlag(FLAGS_format);
+  if (!format.empty()) {
+    absl::StatusOr<MessageFormat> parsed_format = ParseMessageFormat(format);
+    if (!parsed_format.ok())
+      return UsageError(parsed_format.status().message());
+    invocation.print.format = *parsed_format;
+    if (*parsed_format == MessageFormat::kJson) invocation.call.json = true;
+  }
+  invocation.print.emit_defaults = absl::GetFlag(FLAGS_emit_defaults);
+  invocation.verbose = absl::GetFlag(FLAGS_v);
 
-  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel = MakeChannel(target);
+  absl::StatusOr<std::optional<absl::Duration>> max_time =
+      SecondsFlag("max-time", absl::GetFlag(FLAGS_max_time));
+  if (!max_time.ok()) return UsageError(max_time.status().message());
+  ChannelSettings settings;
+  absl::StatusOr<std::optional<absl::Duration>> connect_timeout =
+      SecondsFlag("connect-timeout", absl::GetFlag(FLAGS_connect_timeout));
+  if (!connect_timeout.ok()) {
+    return UsageError(connect_timeout.status().message());
+  }
+  settings.connect_timeout = *connect_timeout;
+  absl::StatusOr<std::optional<absl::Duration>> keepalive_time =
+      SecondsFlag("keepalive-time", absl::GetFlag(FLAGS_keepalive_time));
+  if (!keepalive_time.ok()) {
+    return UsageError(keepalive_time.status().message());
+  }
+  settings.keepalive_time = keepalive_time->value_or(absl::InfiniteDuration());
+  settings.authority = absl::GetFlag(FLAGS_authority);
+
+  CommandChannelOptions rpc_options;
+  CommandChannelOptions reflection_options;
+  absl::StatusOr<rpc::Metadata> rpc_headers =
+      HeadersFrom(*parsed, {"H", "rpc_header"});
+  if (!rpc_headers.ok()) return UsageError(rpc_headers.status().message());
+  absl::StatusOr<rpc::Metadata> reflection_headers =
+      HeadersFrom(*parsed, {"H", "reflect_header"});
+  if (!reflection_headers.ok()) {
+    return UsageError(reflection_headers.status().message());
+  }
+  rpc_options.metadata = *std::move(rpc_headers);
+  reflection_options.metadata = *std::move(reflection_headers);
+  rpc_options.rpc_errors = true;
+  if (max_time->has_value()) {
+    rpc_options.deadline = reflection_options.deadline = start + **max_time;
+  }
+
+  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+      MakeChannel(target, settings);
   if (!channel.ok()) return UsageError(channel.status().message());
-  invocation.channel = *std::move(channel);
+  invocation.rpc_channel =
+      std::make_shared<CommandChannel>(*channel, std::move(rpc_options));
+  invocation.reflection_channel = std::make_shared<CommandChannel>(
+      *std::move(channel), std::move(reflection_options));
 
   const absl::Status status = command->run(invocation);
   std::cout.flush();
-  if (!status.ok()) {
-    std::cerr << FormatStatusForCli(status) << '\n';
-    return kExitCallFailed;
-  }
-  return kExitSuccess;
+  if (!status.ok()) std::cerr << FormatStatusForCli(status) << '\n';
+  return ExitStatusFor(status);
 }
 
 }  // namespace

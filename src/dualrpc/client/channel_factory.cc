@@ -30,6 +30,9 @@ absl::Status ValidateOptions(const ChannelFactoryOptions& options) {
   if (options.connect_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect_timeout must be positive");
   }
+  if (options.keepalive_time <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("keepalive_time must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -38,6 +41,8 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
   grpc::GrpcChannelOptions grpc_options;
   grpc_options.channel_count = options.connections;
   grpc_options.max_receive_message_bytes = options.max_response_bytes;
+  grpc_options.keepalive_time = options.keepalive_time;
+  grpc_options.authority = options.authority;
   absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
       grpc::GrpcChannel::Create(target.TransportAddress(), grpc_options);
   if (!channel.ok()) return channel.status();
@@ -46,6 +51,10 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
 
 absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateRawChannel(
     const Target& target, const ChannelFactoryOptions& options) {
+  if (!options.authority.empty()) {
+    return absl::InvalidArgumentError(
+        "raw:// has no authority to override (grpc:// only)");
+  }
   raw::RawChannelOptions raw_options;
   raw_options.connections = options.connections;
   raw_options.limits.max_message_bytes =

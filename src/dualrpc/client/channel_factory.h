@@ -2,6 +2,7 @@
 #define DUALRPC_CLIENT_CHANNEL_FACTORY_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -31,6 +32,14 @@ struct ChannelFactoryOptions {
   // raw only: longest wait for one connect. gRPC connects under the
   // call's deadline instead.
   absl::Duration connect_timeout = absl::Seconds(5);
+  // grpc:// only: interval of HTTP/2 keepalive PINGs on idle connections;
+  // InfiniteDuration() sends none. The raw channel sends no PINGs, so on
+  // raw:// this is accepted and has no effect.
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  // grpc:// only: the :authority of every call instead of HOST:PORT; empty
+  // for HOST:PORT. The raw protocol has no authority: a raw:// target with
+  // one is INVALID_ARGUMENT rather than silently routed as if it had none.
+  std::string authority;
 };
 
 // The one place a target becomes a Channel (every form in target.h):

@@ -8,6 +8,7 @@
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/stub_options.h>
 
+#include <algorithm>
 #include <atomic>
 #include <map>
 #include <string>
@@ -188,6 +189,9 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
         absl::StrCat("max_receive_message_bytes ",
                      options.max_receive_message_bytes, " is not positive"));
   }
+  if (options.keepalive_time <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("keepalive_time must be positive");
+  }
   std::vector<std::unique_ptr<::grpc::GenericStub>> stubs;
   for (int index = 0; index < options.channel_count; ++index) {
     ::grpc::ChannelArguments args;
@@ -195,6 +199,14 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     // Channels with equal arguments share gRPC's subchannels, and so one
     // connection; a distinct argument per channel gives each its own.
     args.SetInt(GRPC_ARG_CHANNEL_ID, index);
+    if (options.keepalive_time != absl::InfiniteDuration()) {
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
+                  static_cast<int>(absl::ToInt64Milliseconds(
+                      std::min(options.keepalive_time, absl::Hours(24)))));
+    }
+    if (!options.authority.empty()) {
+      args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
+    }
     stubs.push_back(
         std::make_unique<::grpc::GenericStub>(::grpc::CreateCustomChannel(
             std::string(target), ::grpc::InsecureChannelCredentials(), args)));

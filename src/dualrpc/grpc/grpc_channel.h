@@ -6,10 +6,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "google/protobuf/message_lite.h"
@@ -27,6 +29,12 @@ struct GrpcChannelOptions {
   // Largest response accepted; a larger one fails the call with
   // RESOURCE_EXHAUSTED. gRPC's default.
   int max_receive_message_bytes = 4 * 1024 * 1024;
+  // Interval of HTTP/2 keepalive PINGs (GRPC_ARG_KEEPALIVE_TIME_MS);
+  // InfiniteDuration() leaves gRPC's default (none on a client).
+  absl::Duration keepalive_time = absl::InfiniteDuration();
+  // The :authority of every call (GRPC_ARG_DEFAULT_AUTHORITY); empty means
+  // the target's HOST:PORT.
+  std::string authority;
 };
 
 // A Channel to one server over gRPC (plaintext HTTP/2), through grpc++'s

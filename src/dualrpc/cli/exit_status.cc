@@ -1,0 +1,31 @@
+#include "dualrpc/cli/exit_status.h"
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+
+namespace dualrpc::cli {
+namespace {
+
+constexpr char kRpcErrorPayload[] = "type.dualrpc.dev/dualrpc.cli.RpcError";
+
+}  // namespace
+
+absl::Status AsRpcError(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kRpcErrorPayload, absl::Cord());
+  return status;
+}
+
+bool IsRpcError(const absl::Status& status) {
+  return status.GetPayload(kRpcErrorPayload).has_value();
+}
+
+int ExitStatusFor(const absl::Status& status) {
+  if (status.ok()) return kExitSuccess;
+  if (IsRpcError(status)) {
+    return kExitRpcErrorBase + static_cast<int>(status.code());
+  }
+  return kExitLocalError;
+}
+
+}  // namespace dualrpc::cli
