@@ -451,11 +451,15 @@ local function DissectFrame(tvb, pinfo, tree)
       local method = DissectRequestHeader(tvb, frame, p + 4, header_length)
       if method then summary = summary .. " " .. method end
       if not pinfo.visited then
-        if call_id ~= 0 and call_id <= conversation.last_id then
+        -- (A frame dissected twice on the first pass does not flag itself.)
+        local prior = conversation.calls[call_id]
+        local again = prior ~= nil and prior.key == key
+        if call_id ~= 0 and call_id <= conversation.last_id and not again then
           requests_by_frame[key] = { non_increasing = conversation.last_id }
         end
         conversation.last_id = math.max(conversation.last_id, call_id)
-        conversation.calls[call_id] = { method = method, frame = pinfo.number }
+        conversation.calls[call_id] =
+            { method = method, frame = pinfo.number, key = key }
       end
       local seen = requests_by_frame[key]
       if seen and seen.non_increasing then

@@ -104,11 +104,14 @@ std::vector<std::string> DissectorOptions() {
 using Row = std::map<std::string, std::string>;
 
 // Runs `tshark -r pcap` with the dissector (plus `extra_options`), keeps the
-// packets matching `display_filter` and returns the `fields` of each.
+// packets matching `display_filter` and returns the `fields` of each. A Lua
+// error, which tshark reports without failing (on stderr while loading, as
+// expert info while dissecting), is an error here.
 absl::StatusOr<std::vector<Row>> DecodeFields(
     const std::string& pcap, const std::string& display_filter,
     const std::vector<std::string>& fields,
     const std::vector<std::string>& extra_options = {}) {
+  constexpr char kExpertField[] = "_ws.expert.message";
   std::vector<std::string> argv = {kTsharkPath, "-r", pcap};
   for (const std::string& option : DissectorOptions()) argv.push_back(option);
   for (const std::string& option : extra_options) argv.push_back(option);
@@ -120,8 +123,9 @@ absl::StatusOr<std::vector<Row>> DecodeFields(
     argv.push_back("-e");
     argv.push_back(field);
   }
+  argv.push_back("-e");
+  argv.push_back(kExpertField);
   CommandResult result = RunCommand(argv, "", kTsharkTimeout);
-  // A Lua error is printed, not fatal: it must fail the test all the same.
   if (result.exit_code != 0 || absl::StrContains(result.stderr_text, "Lua")) {
     return absl::InternalError(absl::StrCat("tshark exited ", result.exit_code,
                                             ": ", result.stderr_text));
@@ -130,11 +134,16 @@ absl::StatusOr<std::vector<Row>> DecodeFields(
   for (absl::string_view line :
        absl::StrSplit(result.stdout_text, '\n', absl::SkipEmpty())) {
     std::vector<std::string> cells = absl::StrSplit(line, '\t');
-    if (cells.size() != fields.size()) {
+    if (cells.size() != fields.size() + 1) {
       return absl::InternalError(absl::StrCat("tshark printed: ", line));
     }
+    if (absl::StrContains(cells.back(), "Lua Error")) {
+      return absl::InternalError(cells.back());
+    }
     Row row;
-    for (size_t i = 0; i < fields.size(); ++i) row[fields[i]] = cells[i];
+    for (size_t i = 0; i < cells.size(); ++i) {
+      row[i < fields.size() ? fields[i] : kExpertField] = cells[i];
+    }
     rows.push_back(std::move(row));
   }
   return rows;
@@ -661,7 +670,7 @@ constexpr bool kFromServer = false;
 //   6  the server preface and RESPONSE 1;
 //   7  REQUEST 2 and a PING; 8 RESPONSE 2, the PING's ACK and a GOAWAY;
 //   9  CANCEL 3, MESSAGE 4 and REQUEST 5 (with metadata);
-//   10 a malformed PING.
+//   10 a malformed PING and a REQUEST whose call id 4 does not increase.
 void WriteConversation(TcpPcapWriter* pcap) {
   pcap->Handshake();
   const std::string echo_request = kEchoRequest;
@@ -672,7 +681,10 @@ void WriteConversation(TcpPcapWriter* pcap) {
   pcap->Send(kFromServer, absl::StrCat(kListResponse, kPingAck, kGoaway));
   pcap->Send(kFromClient,
              absl::StrCat(kCancel, kMessage, kRequestWithMetadata));
-  pcap->Send(kFromClient, kShortPing);
+  // REQUEST 5's bytes with call id 4 (hex offset 16 of the frame header).
+  const std::string stale_request =
+      std::string(kRequestWithMetadata).replace(16, 8, "00000004");
+  pcap->Send(kFromClient, absl::StrCat(kShortPing, stale_request));
 }
 
 const std::vector<std::string> kSynthesizedFields = {
@@ -697,7 +709,6 @@ const std::vector<std::string> kSynthesizedFields = {
     "protobuf.field.value",
     "protobuf.field.value.string",
     "_ws.col.Info",
-    "_ws.expert.message",
 };
 
 std::map<std::string, Row> ByFrame(const std::vector<Row>& rows) {
@@ -779,9 +790,10 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
   }
   EXPECT_THAT(frame["8"]["_ws.expert.message"],
               StartsWith("PERMISSION_DENIED"));
-  // 10: a PING of 4 bytes breaks §5.2.
+  // 10: a PING of 4 bytes breaks §5.2, a REQUEST id 4 after 5 breaks §3.3.
   EXPECT_THAT(frame["10"]["_ws.expert.message"],
-              HasSubstr("PING payload of 4 bytes, not 8"));
+              AllOf(HasSubstr("PING payload of 4 bytes, not 8"),
+                    HasSubstr("call id 4 not greater than earlier id 5")));
 }
 
 TEST(WiresharkTest, PortPreferenceDecodesACaptureStartedAfterThePreface) {
