@@ -409,7 +409,7 @@ local function DissectFrame(tvb, pinfo, tree)
   local id_item = frame:add(F.call_id, tvb(8, 4))
 
   local summary = string.format("%s id=%d", name, call_id)
-  if frame_type == kPing and flags % 256 >= kFlagAck then
+  if frame_type == kPing and flags >= kFlagAck then  -- ACK is the top bit
     summary = summary .. " ACK"
   end
   frame:set_text(string.format("Frame: %s, call id %d, payload %d bytes",
@@ -443,9 +443,8 @@ local function DissectFrame(tvb, pinfo, tree)
     end
     local message_offset = p + 4 + header_length
     local message_length = length - 4 - header_length
-    local is_request = frame_type == kRequest
-    local from_client = is_request
-    local conversation = Conversation(pinfo, from_client)
+    local is_request = frame_type == kRequest  -- else a RESPONSE, from the server
+    local conversation = Conversation(pinfo, is_request)
     local key = pinfo.number .. ":" .. tvb:offset()
     if is_request then
       local method = DissectRequestHeader(tvb, frame, p + 4, header_length)
