@@ -339,11 +339,18 @@ local protobuf_dissector = nil
 -- Hands the message bytes to the protobuf dissector as Wireshark's gRPC
 -- dissector does: pinfo.private["pb_msg_type"] names the method and the
 -- direction, and the protobuf dissector looks the type up in its search path.
-local function DissectMessage(tvb, pinfo, tree, offset, len, method, direction)
+-- A compressed message (the COMPRESSED flag) is left as bytes.
+local function DissectMessage(tvb, pinfo, tree, offset, len, method, direction,
+                              compressed)
   local range = (len > 0) and tvb(offset, len) or tvb(offset, 0)
   local item = tree:add(F.message, range)
   if len == 0 then
     item:append_text(" (empty: an all-default message)")
+    return
+  end
+  if compressed then
+    -- COMPRESSED is reserved (§7): the algorithm is not decoded here.
+    item:append_text(" (compressed)")
     return
   end
   if not dualrpc.prefs.dissect_messages then return end
@@ -392,6 +399,7 @@ local function DissectFrame(tvb, pinfo, tree)
   local frame_type = tvb(4, 1):uint()
   local flags = tvb(5, 1):uint()
   local call_id = tvb(8, 4):uint()
+  local compressed = (flags % (2 * kFlagCompressed)) >= kFlagCompressed
   local name = frame_type_names[frame_type] or
                string.format("UNKNOWN(0x%02x)", frame_type)
 
@@ -467,7 +475,7 @@ local function DissectFrame(tvb, pinfo, tree)
             call_id, seen.non_increasing))
       end
       DissectMessage(tvb, pinfo, frame, message_offset, message_length,
-                     method, "request")
+                     method, "request", compressed)
     else
       if not pinfo.visited then
         requests_by_frame[key] = conversation.calls[call_id] or {}
@@ -492,7 +500,7 @@ local function DissectFrame(tvb, pinfo, tree)
       end
       if call.method then summary = summary .. " " .. call.method end
       DissectMessage(tvb, pinfo, frame, message_offset, message_length,
-                     call.method, "response")
+                     call.method, "response", compressed)
     end
   elseif frame_type == kCancel then
     if length > 0 then

@@ -9,6 +9,7 @@
 //    every other type, cut so that a frame spans two TCP segments and
 //    several frames share one: every field of every frame, and expert info
 //    on a malformed PING;
+//  * a COMPRESSED message left as bytes, not misread as protobuf;
 //  * the port preference, for a capture that starts after the preface.
 
 #include <arpa/inet.h>
@@ -794,6 +795,30 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
   EXPECT_THAT(frame["10"]["_ws.expert.message"],
               AllOf(HasSubstr("PING payload of 4 bytes, not 8"),
                     HasSubstr("call id 4 not greater than earlier id 5")));
+}
+
+TEST(WiresharkTest, LeavesACompressedMessageUndecoded) {
+  ASSERT_EQ(::access(kTsharkPath, X_OK), 0)
+      << "tshark not found (" << kTsharkPath << "): run scripts/bootstrap";
+  TempDir out;
+  const std::string path = out.path() + "/compressed.pcap";
+  TcpPcapWriter pcap;
+  pcap.Handshake();
+  // REQUEST 1 of §9 with flags END_STREAM|COMPRESSED (hex offset 10).
+  const std::string compressed = std::string(kEchoRequest).replace(10, 2, "03");
+  pcap.Send(kFromClient, absl::StrCat(kPreface, compressed));
+  ASSERT_THAT(pcap.WriteTo(path), IsOk());
+
+  absl::StatusOr<std::vector<Row>> rows =
+      DecodeFields(path, "dualrpc",
+                   {"dualrpc.flags.compressed", "dualrpc.method",
+                    "dualrpc.message", "protobuf.message.name"});
+  ASSERT_THAT(rows, IsOk());
+  ASSERT_THAT(*rows, SizeIs(1));
+  EXPECT_EQ((*rows)[0]["dualrpc.flags.compressed"], "1");
+  EXPECT_EQ((*rows)[0]["dualrpc.method"], kEchoMethod);
+  EXPECT_EQ((*rows)[0]["dualrpc.message"], "0a026869");
+  EXPECT_EQ((*rows)[0]["protobuf.message.name"], "");
 }
 
 TEST(WiresharkTest, PortPreferenceDecodesACaptureStartedAfterThePreface) {
