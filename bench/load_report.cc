@@ -135,8 +135,8 @@ std::string HtmlEscape(absl::string_view text) {
 }
 
 // Chart geometry, in SVG user units.
-constexpr int kChartWidth = 1000;
-constexpr int kChartHeight = 260;
+constexpr int kChartWidth = 560;
+constexpr int kChartHeight = 250;
 constexpr int kMargin = 50;
 
 // An SVG bar chart: one <rect class="bar"> per value, labels under the bars.
@@ -168,7 +168,7 @@ std::string SvgBars(absl::string_view id, const std::vector<double>& values,
         x + 2, kChartHeight - kMargin - h, std::max(1.0, slot - 4), h,
         HtmlEscape(labels[i]), values[i]);
     absl::StrAppendFormat(&svg,
-                          "<text x=\"%.1f\" y=\"%d\" font-size=\"11\" "
+                          "<text x=\"%.1f\" y=\"%d\" font-size=\"9\" "
                           "text-anchor=\"middle\">%s</text>\n",
                           x + slot / 2, kChartHeight - kMargin + 15,
                           HtmlEscape(labels[i]));
@@ -230,14 +230,15 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
          "body{font-family:sans-serif;margin:20px;color:#222;background:#fff}"
          "table{border-collapse:collapse;margin-bottom:16px}"
          "td,th{border:1px solid #bbb;padding:3px 10px;text-align:right}"
-         "th{background:#eef}h2{margin-top:24px}\n"
+         "th{background:#eef}h2{margin:8px 0;font-size:1.1em}"
+         ".row{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}\n"
          "</style></head><body>\n";
   out << "<h1>dualrpc-bench load</h1>\n<p>" << HtmlEscape(r.target) << " "
       << HtmlEscape(r.method) << " &mdash; " << HtmlEscape(r.schedule) << ", "
       << r.concurrency << " callers, " << r.connections << " connections, "
       << HtmlEscape(r.date) << "</p>\n";
 
-  out << "<h2>Summary</h2>\n<table id=\"summary\">\n";
+  out << "<div class=\"row\">\n<div><h2>Summary</h2>\n<table id=\"summary\">\n";
   auto row = [&](absl::string_view name, const std::string& id,
                  const std::string& value) {
     out << "<tr><th>" << name << "</th><td id=\"" << id << "\">"
@@ -251,7 +252,7 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
   row("Requests/sec", "rps", absl::StrFormat("%.2f", r.requests_per_second()));
   out << "</table>\n";
 
-  out << "<h2>Latency distribution</h2>\n<table id=\"percentiles\">\n";
+  out << "</div><div><h2>Latency distribution</h2>\n<table id=\"percentiles\">\n";
   for (double p : kLoadPercentiles) {
     row(absl::StrCat(PercentileLabel(p), " %"),
         absl::StrCat("p", PercentileLabel(p)),
@@ -259,13 +260,13 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
   }
   out << "</table>\n";
 
-  out << "<h2>Status code distribution</h2>\n<table id=\"status-codes\">\n";
+  out << "</div><div><h2>Status code distribution</h2>\n<table id=\"status-codes\">\n";
   for (const auto& [code, count] : r.status_codes) {
     row(code, absl::StrCat("status-", code), absl::StrCat(count));
   }
   out << "</table>\n";
   if (!r.errors.empty()) {
-    out << "<h2>Error distribution</h2>\n<table id=\"errors\">\n";
+    out << "</div><div><h2>Error distribution</h2>\n<table id=\"errors\">\n";
     for (const auto& [error, count] : r.errors) {
       out << "<tr><td>" << count << "</td><td style=\"text-align:left\">"
           << HtmlEscape(error) << "</td></tr>\n";
@@ -273,14 +274,16 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
     out << "</table>\n";
   }
 
+  out << "</div></div>\n";
   std::vector<double> counts;
   std::vector<std::string> marks;
   for (const LinearBucket& b : LinearHistogram(r.latency)) {
     counts.push_back(static_cast<double>(b.count));
-    marks.push_back(absl::StrFormat("%.3f ms", Millis(b.mark_nanos)));
+    marks.push_back(absl::StrFormat("%.3f", Millis(b.mark_nanos)));
   }
-  out << "<h2>Latency histogram</h2>\n"
-      << SvgBars("latency-histogram", counts, marks, "calls");
+  out << "<div class=\"row\">\n<div><h2>Latency histogram</h2>\n"
+      << SvgBars("latency-histogram", counts, marks,
+                 "calls per latency range (upper edge, ms)");
 
   const double bin_seconds = static_cast<double>(r.bin_nanos) / 1e9;
   std::vector<double> throughput;
@@ -294,12 +297,13 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
                             static_cast<double>(bin.calls)
                       : 0.0);
   }
-  out << "<h2>Throughput over time</h2>\n"
+  out << "</div><div><h2>Throughput over time</h2>\n"
       << SvgLine("throughput-over-time", throughput, bin_seconds,
                  "calls/s", "#2a9d3f");
-  out << "<h2>Latency over time</h2>\n"
+  out << "</div><div><h2>Latency over time</h2>\n"
       << SvgLine("latency-over-time", mean_latency, bin_seconds,
-                 "mean latency (ms)", "#d8613b");
+                 "mean latency (ms)", "#d8613b")
+      << "</div></div>\n";
   out << "</body></html>\n";
 }
 
