@@ -48,8 +48,7 @@ ABSL_FLAG(int32_t, c, 50,
           "(with --rps or a ramp).");
 ABSL_FLAG(int32_t, connections, 1,
           "TCP connections the callers share, round-robin.");
-ABSL_FLAG(int64_t, n, 200,
-          "Calls to make in all; ignored when -z is set.");
+ABSL_FLAG(int64_t, n, 200, "Calls to make in all; ignored when -z is set.");
 ABSL_FLAG(absl::Duration, z, absl::ZeroDuration(),
           "Run for this long (e.g. 10s) instead of -n calls; calls in flight "
           "at the end finish and count.");
@@ -72,7 +71,8 @@ ABSL_FLAG(std::vector<std::string>, H, {},
           "Request metadata 'key: value'; repeat -H for more than one.");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(20),
           "Each call's deadline (also the reflection calls'); 0 for none.");
-ABSL_FLAG(std::string, O, "summary", "Output format: summary, json, csv "
+ABSL_FLAG(std::string, O, "summary",
+          "Output format: summary, json, csv "
           "(one row per call) or html (one self-contained page).");
 ABSL_FLAG(std::string, o, "", "Write the report here instead of stdout.");
 ABSL_FLAG(bool, parse_response, false,
@@ -124,9 +124,8 @@ std::vector<std::string> NormalizeArgs(int argc, char** argv,
     }
     const std::size_t dashes = arg[1] == '-' ? 2 : 1;
     const std::size_t eq = arg.find('=');
-    std::string name = arg.substr(dashes, eq == std::string::npos
-                                              ? std::string::npos
-                                              : eq - dashes);
+    std::string name = arg.substr(
+        dashes, eq == std::string::npos ? std::string::npos : eq - dashes);
     if (name == "H") {
       if (eq != std::string::npos) {
         headers->push_back(arg.substr(eq + 1));
@@ -191,8 +190,8 @@ absl::StatusOr<std::pair<std::string, std::string>> SplitMethod(
   if (split == absl::string_view::npos) split = name.rfind('.');
   if (split == absl::string_view::npos || split == 0 ||
       split + 1 == name.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--call \"", text, "\" is not package.Service/Method"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--call \"", text, "\" is not package.Service/Method"));
   }
   return std::make_pair(std::string(name.substr(0, split)),
                         std::string(name.substr(split + 1)));
@@ -237,8 +236,8 @@ class Descriptors {
             absl::StrCat(path, ": ", file.name(), " is there twice"));
       }
     }
-    descriptors->own_pool_ =
-        std::make_unique<protobuf::DescriptorPool>(descriptors->database_.get());
+    descriptors->own_pool_ = std::make_unique<protobuf::DescriptorPool>(
+        descriptors->database_.get());
     descriptors->pool_ = descriptors->own_pool_.get();
     return descriptors;
   }
@@ -333,20 +332,22 @@ int Load(const std::vector<std::string>& headers) {
   const protobuf::ServiceDescriptor* service =
       (*descriptors)->pool().FindServiceByName(names->first);
   if (service == nullptr) {
-    return Report({1, absl::NotFoundError(absl::StrCat(
-                          "no service ", names->first, " in the descriptors"))});
+    return Report(
+        {1, absl::NotFoundError(absl::StrCat("no service ", names->first,
+                                             " in the descriptors"))});
   }
   const protobuf::MethodDescriptor* method =
       service->FindMethodByName(names->second);
   if (method == nullptr) {
-    return Report({1, absl::NotFoundError(absl::StrCat(
-                          "service ", names->first, " has no method ",
-                          names->second))});
+    return Report(
+        {1, absl::NotFoundError(absl::StrCat(
+                "service ", names->first, " has no method ", names->second))});
   }
   if (method->client_streaming() || method->server_streaming()) {
-    return Report({1, absl::UnimplementedError(absl::StrCat(
-                          method->full_name(), " is a streaming method; the "
-                          "load tool calls unary methods"))});
+    return Report({1, absl::UnimplementedError(
+                          absl::StrCat(method->full_name(),
+                                       " is a streaming method; the "
+                                       "load tool calls unary methods"))});
   }
 
   // The request is built once from JSON and serialized once; every call
@@ -358,10 +359,10 @@ int Load(const std::vector<std::string>& headers) {
       factory.GetPrototype(method->input_type())->New());
   if (auto parsed = protobuf::util::JsonStringToMessage(*json, request.get());
       !parsed.ok()) {
-    return Report({kUsageError,
-                   absl::InvalidArgumentError(absl::StrCat(
-                       "-d is not a ", method->input_type()->full_name(),
-                       " in JSON: ", parsed.message().ToString()))});
+    return Report(
+        {kUsageError, absl::InvalidArgumentError(absl::StrCat(
+                          "-d is not a ", method->input_type()->full_name(),
+                          " in JSON: ", parsed.message().ToString()))});
   }
   const PreserializedMessage wire_request(method->input_type()->full_name(),
                                           request->SerializeAsString());
@@ -372,8 +373,7 @@ int Load(const std::vector<std::string>& headers) {
   spec.channel = channel->get();
   spec.method = absl::StrCat("/", service->full_name(), "/", method->name());
   spec.request = &wire_request;
-  spec.new_response =
-      [&]() -> std::unique_ptr<protobuf::MessageLite> {
+  spec.new_response = [&]() -> std::unique_ptr<protobuf::MessageLite> {
     if (parse_response) {
       return std::unique_ptr<protobuf::MessageLite>(response_prototype->New());
     }
@@ -386,8 +386,8 @@ int Load(const std::vector<std::string>& headers) {
   spec.total_calls =
       spec.duration > absl::ZeroDuration() ? 0 : absl::GetFlag(FLAGS_n);
   spec.schedule = *schedule;
-  spec.open_loop = schedule->kind != LoadSchedule::Kind::kConst ||
-                   schedule->start > 0;
+  spec.open_loop =
+      schedule->kind != LoadSchedule::Kind::kConst || schedule->start > 0;
   spec.keep_calls = *format == LoadFormat::kCsv;
   absl::StatusOr<LoadResult> result = RunLoad(spec);
   if (!result.ok()) return Report({kUsageError, result.status()});
@@ -411,7 +411,8 @@ int Load(const std::vector<std::string>& headers) {
   WriteLoadReport(*result, *format, out);
   out.close();
   if (!out) {
-    return Report({1, absl::InternalError(absl::StrCat("cannot write ", output))});
+    return Report(
+        {1, absl::InternalError(absl::StrCat("cannot write ", output))});
   }
   return 0;
 }
@@ -427,10 +428,9 @@ int RunLoadCommand(int argc, char** argv) {
   const std::vector<char*> positional = absl::ParseCommandLine(
       static_cast<int>(arg_pointers.size()), arg_pointers.data());
   if (positional.size() > 1) {
-    return Report({kUsageError,
-                   absl::InvalidArgumentError(absl::StrCat(
-                       "unexpected argument \"", positional[1],
-                       "\" (dualrpc-bench load --help)"))});
+    return Report({kUsageError, absl::InvalidArgumentError(absl::StrCat(
+                                    "unexpected argument \"", positional[1],
+                                    "\" (dualrpc-bench load --help)"))});
   }
   return Load(headers);
 }

@@ -252,7 +252,8 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
   row("Requests/sec", "rps", absl::StrFormat("%.2f", r.requests_per_second()));
   out << "</table>\n";
 
-  out << "</div><div><h2>Latency distribution</h2>\n<table id=\"percentiles\">\n";
+  out << "</div><div><h2>Latency distribution</h2>\n<table "
+         "id=\"percentiles\">\n";
   for (double p : kLoadPercentiles) {
     row(absl::StrCat(PercentileLabel(p), " %"),
         absl::StrCat("p", PercentileLabel(p)),
@@ -260,7 +261,8 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
   }
   out << "</table>\n";
 
-  out << "</div><div><h2>Status code distribution</h2>\n<table id=\"status-codes\">\n";
+  out << "</div><div><h2>Status code distribution</h2>\n<table "
+         "id=\"status-codes\">\n";
   for (const auto& [code, count] : r.status_codes) {
     row(code, absl::StrCat("status-", code), absl::StrCat(count));
   }
@@ -289,17 +291,15 @@ void WriteHtml(const LoadResult& r, std::ostream& out) {
   std::vector<double> throughput;
   std::vector<double> mean_latency;
   for (const LoadTimeBin& bin : r.bins) {
-    throughput.push_back(bin_seconds > 0
-                             ? static_cast<double>(bin.calls) / bin_seconds
-                             : 0.0);
-    mean_latency.push_back(
-        bin.calls > 0 ? Millis(bin.latency_sum_nanos) /
-                            static_cast<double>(bin.calls)
-                      : 0.0);
+    throughput.push_back(
+        bin_seconds > 0 ? static_cast<double>(bin.calls) / bin_seconds : 0.0);
+    mean_latency.push_back(bin.calls > 0 ? Millis(bin.latency_sum_nanos) /
+                                               static_cast<double>(bin.calls)
+                                         : 0.0);
   }
   out << "</div><div><h2>Throughput over time</h2>\n"
-      << SvgLine("throughput-over-time", throughput, bin_seconds,
-                 "calls/s", "#2a9d3f");
+      << SvgLine("throughput-over-time", throughput, bin_seconds, "calls/s",
+                 "#2a9d3f");
   out << "</div><div><h2>Latency over time</h2>\n"
       << SvgLine("latency-over-time", mean_latency, bin_seconds,
                  "mean latency (ms)", "#d8613b")
@@ -322,7 +322,8 @@ std::vector<LinearBucket> LinearHistogram(const LatencyHistogram& latency) {
   for (int index = 0; index < LatencyHistogram::BucketCount(); ++index) {
     const int64_t n = latency.CountInBucket(index);
     if (n == 0) continue;
-    const int64_t value = std::clamp(LatencyHistogram::BucketHighest(index), lo, hi);
+    const int64_t value =
+        std::clamp(LatencyHistogram::BucketHighest(index), lo, hi);
     const int slot = static_cast<int>(
         std::min<int64_t>(kLoadHistogramBuckets - 1, (value - lo) / width));
     buckets[slot].count += n;

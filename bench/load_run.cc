@@ -70,11 +70,10 @@ class LoadRecorder {
   void Record(int64_t intended, int64_t end, const absl::Status& status) {
     const int64_t latency = end - intended;
     const int64_t since_start = std::max<int64_t>(0, end - run_start_);
-    const std::size_t bin = static_cast<std::size_t>(
-        std::min<int64_t>(kMaxTimeBins - 1,
-                          since_start / absl::ToInt64Nanoseconds(kTimeBin)));
-    const int code = std::clamp(static_cast<int>(status.code()), 0,
-                                kStatusCodes - 1);
+    const std::size_t bin = static_cast<std::size_t>(std::min<int64_t>(
+        kMaxTimeBins - 1, since_start / absl::ToInt64Nanoseconds(kTimeBin)));
+    const int code =
+        std::clamp(static_cast<int>(status.code()), 0, kStatusCodes - 1);
     Stripe& stripe = stripes_[ThisThreadStripe()];
     absl::MutexLock lock(&stripe.mu);
     stripe.latency.Record(latency);
@@ -91,9 +90,9 @@ class LoadRecorder {
     }
     if (keep_calls_) {
       if (kept_.fetch_add(1, std::memory_order_relaxed) < kMaxKeptCalls) {
-        stripe.calls.push_back(
-            {std::max<int64_t>(0, intended - run_start_), latency,
-             status.code(), std::string(status.message())});
+        stripe.calls.push_back({std::max<int64_t>(0, intended - run_start_),
+                                latency, status.code(),
+                                std::string(status.message())});
       } else {
         ++stripe.dropped;
       }
@@ -206,11 +205,9 @@ class ClosedLoopCaller {
       state_.store(kStarting, std::memory_order_relaxed);
       start_ = NowNanos();
       const LoadSpec& spec = *shared_->spec;
-      spec.channel->StartUnaryCall(spec.method, *spec.request, response_.get(),
-                                   spec.options,
-                                   [this](absl::Status status) {
-                                     Completed(status);
-                                   });
+      spec.channel->StartUnaryCall(
+          spec.method, *spec.request, response_.get(), spec.options,
+          [this](absl::Status status) { Completed(status); });
       // kDone already: the call completed inline; loop. Else the completion
       // will continue from its thread.
       if (state_.exchange(kReturned, std::memory_order_acq_rel) != kDone) {
@@ -255,14 +252,14 @@ class PacedCall {
 
   void Start() {
     const LoadSpec& spec = *shared_->spec;
-    spec.channel->StartUnaryCall(
-        spec.method, *spec.request, response_.get(), spec.options,
-        [this](absl::Status status) {
-          shared_->recorder->Record(intended_, NowNanos(), status);
-          OpenLoopPacer* pacer = pacer_;
-          delete this;
-          pacer->CallEnded();
-        });
+    spec.channel->StartUnaryCall(spec.method, *spec.request, response_.get(),
+                                 spec.options, [this](absl::Status status) {
+                                   shared_->recorder->Record(
+                                       intended_, NowNanos(), status);
+                                   OpenLoopPacer* pacer = pacer_;
+                                   delete this;
+                                   pacer->CallEnded();
+                                 });
   }
 
  private:
@@ -284,7 +281,8 @@ absl::Status Validate(const LoadSpec& spec) {
     return absl::InvalidArgumentError("the call count must not be negative");
   }
   if (spec.total_calls == 0 && spec.duration <= absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("a load needs a call count or a duration");
+    return absl::InvalidArgumentError(
+        "a load needs a call count or a duration");
   }
   if (spec.open_loop && spec.schedule.start <= 0) {
     return absl::InvalidArgumentError("the start rate must be positive");

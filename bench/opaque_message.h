@@ -45,8 +45,8 @@ class PreserializedMessage final : public google::protobuf::MessageLite {
   void CheckTypeAndMergeFrom(const MessageLite&) override {}
   size_t ByteSizeLong() const override { return bytes_.size(); }
   int GetCachedSize() const override { return static_cast<int>(bytes_.size()); }
-  const char* _InternalParse(const char*,
-                             google::protobuf::internal::ParseContext*) override {
+  const char* _InternalParse(
+      const char*, google::protobuf::internal::ParseContext*) override {
     return nullptr;  // a request is never parsed into
   }
   uint8_t* _InternalSerialize(
@@ -104,7 +104,8 @@ class SkimmedResponse final : public google::protobuf::MessageLite {
     return ptr;
   }
   uint8_t* _InternalSerialize(
-      uint8_t* target, google::protobuf::io::EpsCopyOutputStream*) const override {
+      uint8_t* target,
+      google::protobuf::io::EpsCopyOutputStream*) const override {
     return target;  // a response is never sent
   }
 

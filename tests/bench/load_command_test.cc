@@ -112,8 +112,8 @@ TEST_P(LoadCommandTest, OpenLoopKeepsTheRate) {
 TEST_P(LoadCommandTest, FailedCallsFillTheStatusAndErrorDistributions) {
   const nlohmann::json report =
       LoadJson({"--call", "dualrpc.v1.FileService/ListDirectory", "-d",
-                R"({"path":"no/such/dir"})", "-n", "30", "-c", "3",
-                "-H", "x-load-test: 1"});
+                R"({"path":"no/such/dir"})", "-n", "30", "-c", "3", "-H",
+                "x-load-test: 1"});
   ASSERT_TRUE(report.is_object());
   EXPECT_EQ(report["count"], 30);
   EXPECT_EQ(report["statusCodeDistribution"],
@@ -169,9 +169,9 @@ TEST_P(LoadCommandTest, CsvHasOneRowPerCall) {
 }
 
 TEST_P(LoadCommandTest, SummaryIsGhzs) {
-  const CommandResult run = RunCommand(
-      {BinaryPath("dualrpc-bench"), "load", "--target", Target(), "--call",
-       kEcho, "-d", kEchoJson, "-n", "20", "-c", "2"});
+  const CommandResult run =
+      RunCommand({BinaryPath("dualrpc-bench"), "load", "--target", Target(),
+                  "--call", kEcho, "-d", kEchoJson, "-n", "20", "-c", "2"});
   ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
   for (const char* part :
        {"Count:\t20", "Total:", "Slowest:", "Fastest:", "Average:",

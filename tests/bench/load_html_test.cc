@@ -61,12 +61,20 @@ TEST(LoadHtmlTest, ReportRendersInChromium) {
   // One run, written twice: JSON for the numbers, HTML for the page.
   const std::string html = out.HostPath("report.html");
   const std::string json = out.HostPath("report.json");
-  const std::vector<std::string> load = {
-      BinaryPath("dualrpc-bench"), "load",
-      "--target", absl::StrCat("raw://", *address),
-      "--call", "dualrpc.v1.FileService/Echo",
-      "-d", R"({"payload":"aGVsbG8="})",
-      "-z", "1s", "--rps", "200", "-c", "4"};
+  const std::vector<std::string> load = {BinaryPath("dualrpc-bench"),
+                                         "load",
+                                         "--target",
+                                         absl::StrCat("raw://", *address),
+                                         "--call",
+                                         "dualrpc.v1.FileService/Echo",
+                                         "-d",
+                                         R"({"payload":"aGVsbG8="})",
+                                         "-z",
+                                         "1s",
+                                         "--rps",
+                                         "200",
+                                         "-c",
+                                         "4"};
   std::vector<std::string> html_run = load;
   html_run.insert(html_run.end(), {"-O", "html", "-o", html});
   const CommandResult made = RunCommand(html_run);
