@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "dualrpc/server/server_process.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/descriptor.h"
@@ -38,6 +39,20 @@ std::string ReadAll(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// A FileDescriptorSet with dualrpc/v1/file_service.proto and its imports,
+// from the descriptors compiled into this test.
+void WriteProtoset(const std::string& path) {
+  google::protobuf::FileDescriptorSet set;
+  const google::protobuf::FileDescriptor* file =
+      v1::EchoRequest::descriptor()->file();
+  for (int i = 0; i < file->dependency_count(); ++i) {
+    file->dependency(i)->CopyTo(set.add_file());
+  }
+  file->CopyTo(set.add_file());
+  std::ofstream out(path, std::ios::binary);
+  ASSERT_TRUE(set.SerializeToOstream(&out));
 }
 
 class LoadCommandTest : public ::testing::TestWithParam<std::string> {
@@ -126,18 +141,8 @@ TEST_P(LoadCommandTest, FailedCallsFillTheStatusAndErrorDistributions) {
 
 // Descriptors from a FileDescriptorSet file instead of reflection.
 TEST_P(LoadCommandTest, ProtosetDescribesTheMethod) {
-  google::protobuf::FileDescriptorSet set;
-  const google::protobuf::FileDescriptor* file =
-      v1::EchoRequest::descriptor()->file();
-  for (int i = 0; i < file->dependency_count(); ++i) {
-    file->dependency(i)->CopyTo(set.add_file());
-  }
-  file->CopyTo(set.add_file());
   const std::string protoset = out_.HostPath("file_service.protoset");
-  {
-    std::ofstream out(protoset, std::ios::binary);
-    ASSERT_TRUE(set.SerializeToOstream(&out));
-  }
+  ASSERT_NO_FATAL_FAILURE(WriteProtoset(protoset));
   const nlohmann::json report = LoadJson(
       {"--call", kEcho, "-d", kEchoJson, "-n", "50", "--protoset", protoset});
   ASSERT_TRUE(report.is_object());
@@ -184,6 +189,60 @@ TEST_P(LoadCommandTest, SummaryIsGhzs) {
 INSTANTIATE_TEST_SUITE_P(BothTransports, LoadCommandTest,
                          ::testing::Values("grpc", "raw"),
                          [](const auto& info) { return info.param; });
+
+// Against a server that is not dualrpc's (grpcio in Python, no reflection):
+// descriptors from --protoset, and every -H arrives, lower-cased, as the
+// server's error message shows.
+TEST(LoadCommandThirdPartyTest, HeadersArriveAtAGrpcioServerWithoutReflection) {
+  dualrpc_testing::TempDir out;
+  auto server = dualrpc::server::ServerProcess::Start(
+      {"/usr/bin/python3", DUALRPC_METADATA_ECHO_SERVER});
+  ASSERT_THAT(server, IsOk());
+  auto address = (*server)->Address("grpc");
+  ASSERT_THAT(address, IsOk());
+  const std::string target = absl::StrCat("grpc://", *address);
+  const std::string bench = BinaryPath("dualrpc-bench");
+
+  // No reflection there: the load cannot find the method by itself.
+  const CommandResult refused = RunCommand(
+      {bench, "load", "--target", target, "--call", kEcho, "-n", "1"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.stderr_text, HasSubstr("reflection"));
+
+  const std::string protoset = out.HostPath("file_service.protoset");
+  ASSERT_NO_FATAL_FAILURE(WriteProtoset(protoset));
+  const std::string report_path = out.HostPath("report.json");
+  const CommandResult run = RunCommand({bench,
+                                        "load",
+                                        "--target",
+                                        target,
+                                        "--call",
+                                        kEcho,
+                                        "-d",
+                                        kEchoJson,
+                                        "--protoset",
+                                        protoset,
+                                        "-n",
+                                        "10",
+                                        "-c",
+                                        "2",
+                                        "-H",
+                                        "X-Load-Test: one",
+                                        "-H=x-second:two",
+                                        "-O",
+                                        "json",
+                                        "-o",
+                                        report_path});
+  ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
+  const nlohmann::json report = nlohmann::json::parse(
+      ReadAll(report_path), nullptr, /*allow_exceptions=*/false);
+  ASSERT_TRUE(report.is_object());
+  EXPECT_EQ(report["statusCodeDistribution"],
+            nlohmann::json({{"PERMISSION_DENIED", 10}}));
+  EXPECT_EQ(report["errorDistribution"],
+            nlohmann::json(
+                {{"PERMISSION_DENIED: x-load-test=one;x-second=two", 10}}));
+}
 
 TEST(LoadCommandUsageTest, HelpListsEachCommandsFlagsWithDefaults) {
   const CommandResult load =
