@@ -1,5 +1,6 @@
 #include "load_command.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -69,8 +70,9 @@ ABSL_FLAG(absl::Duration, load_step_duration, absl::Seconds(1),
 // parses it, since absl keeps only the last value of a repeated flag.
 ABSL_FLAG(std::vector<std::string>, H, {},
           "Request metadata 'key: value'; repeat -H for more than one.");
-ABSL_FLAG(absl::Duration, timeout, absl::Seconds(20),
-          "Each call's deadline (also the reflection calls'); 0 for none.");
+ABSL_FLAG(
+    absl::Duration, timeout, absl::Seconds(20),
+    "Each call's deadline; 0 for none. Reflection calls get at most 20s.");
 ABSL_FLAG(std::string, O, "summary",
           "Output format: summary, json, csv "
           "(one row per call) or html (one self-contained page).");
@@ -94,6 +96,9 @@ constexpr char kUsage[] =
 
 // The usage-error exit code; 1 is for runs that could not happen.
 constexpr int kUsageError = 2;
+// Deadline of each reflection call when --timeout is 0 (no call deadline):
+// a server that never answers reflection must not hang the tool.
+constexpr absl::Duration kReflectionTimeout = absl::Seconds(20);
 
 // What absl's --help lists: this file's flags only.
 void UseLoadHelp() {
@@ -326,7 +331,9 @@ int Load(const std::vector<std::string>& headers) {
   const std::string protoset = absl::GetFlag(FLAGS_protoset);
   absl::StatusOr<std::unique_ptr<Descriptors>> descriptors =
       protoset.empty()
-          ? Descriptors::FromReflection(channel->get(), timeout, names->first)
+          ? Descriptors::FromReflection(channel->get(),
+                                        std::min(timeout, kReflectionTimeout),
+                                        names->first)
           : Descriptors::FromProtoset(protoset);
   if (!descriptors.ok()) return Report({1, descriptors.status()});
   const protobuf::ServiceDescriptor* service =

@@ -65,19 +65,20 @@ class PreserializedMessage final : public google::protobuf::MessageLite {
 // checking tags, varints and lengths (a malformed response still fails its
 // call, as it would with the real type), and keeps nothing. Nested messages
 // are skipped as length-delimited bytes, not descended into. Not
-// thread-safe: one per caller, reused call after call.
+// thread-safe: one per caller, reused call after call. Does not own
+// `type_name`, which must outlive it (no allocation per message).
 class SkimmedResponse final : public google::protobuf::MessageLite {
  public:
-  explicit SkimmedResponse(std::string type_name)
-      : type_name_(std::move(type_name)) {}
+  explicit SkimmedResponse(const std::string& type_name)
+      : type_name_(&type_name) {}
 
   // Top-level fields seen by the last parse.
   int64_t fields() const { return fields_; }
 
-  std::string GetTypeName() const override { return type_name_; }
+  std::string GetTypeName() const override { return *type_name_; }
   MessageLite* New(google::protobuf::Arena* arena) const override {
     if (arena != nullptr) return nullptr;
-    return new SkimmedResponse(type_name_);
+    return new SkimmedResponse(*type_name_);
   }
   void Clear() override { fields_ = 0; }
   bool IsInitialized() const override { return true; }
@@ -110,7 +111,7 @@ class SkimmedResponse final : public google::protobuf::MessageLite {
   }
 
  private:
-  const std::string type_name_;
+  const std::string* const type_name_;
   int64_t fields_ = 0;
 };
 

@@ -80,7 +80,8 @@ TEST(OpaqueMessageTest, PreserializedWritesItsBytesAndSkimmedChecksWireFormat) {
 
   v1::EchoResponse response;
   response.set_payload("echoed");
-  SkimmedResponse skimmed("dualrpc.v1.EchoResponse");
+  const std::string type = "dualrpc.v1.EchoResponse";
+  SkimmedResponse skimmed(type);
   EXPECT_TRUE(skimmed.ParseFromString(response.SerializeAsString()));
   EXPECT_EQ(skimmed.fields(), 1);
   // A length that runs past the end, and a truncated varint.
@@ -112,7 +113,9 @@ LoadSpec SpecFor(rpc::Channel* channel,
   spec.method = "/dualrpc.v1.FileService/Echo";
   spec.request = request;
   spec.new_response = [] {
-    return std::make_unique<SkimmedResponse>("dualrpc.v1.EchoResponse");
+    static const std::string* const type =
+        new std::string("dualrpc.v1.EchoResponse");
+    return std::make_unique<SkimmedResponse>(*type);
   };
   return spec;
 }
