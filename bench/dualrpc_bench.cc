@@ -22,6 +22,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -34,6 +36,7 @@
 #include "dualrpc/base/heap.h"
 #include "dualrpc_contender.h"
 #include "floor_contender.h"
+#include "load_command.h"
 #include "local_list_contender.h"
 #include "pinning.h"
 #include "report.h"
@@ -479,15 +482,27 @@ int main(int argc, char** argv) {
   // heap (base/heap.h): large messages then cost the same allocator work
   // everywhere.
   dualrpc::base::KeepFreedHeap();
-  absl::SetProgramUsageMessage(
-      "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n "
-      "Proto.\n"
-      "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]");
-  absl::ParseCommandLine(argc, argv);
   // Debian's Abseil is built without NDEBUG, so every absl::Mutex lock and
   // unlock also maintains a deadlock graph. The bench's process (the
   // clients) runs without that bookkeeping, as an optimized Abseil would;
   // the servers keep their defaults (docs/BENCHMARKS.md).
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  if (argc > 1 && absl::string_view(argv[1]) == "load") {
+    return dualrpc::bench::RunLoadCommand(argc - 1, argv + 1);
+  }
+  // --help lists this file's flags (absl's default matches none here).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "dualrpc_bench.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n "
+      "Proto.\n"
+      "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]\n"
+      "       dualrpc-bench load --target URI --call pkg.Svc/Method ... "
+      "(dualrpc-bench load --help)");
+  absl::ParseCommandLine(argc, argv);
   return dualrpc::bench::Run();
 }

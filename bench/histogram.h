@@ -39,6 +39,9 @@ class LatencyHistogram {
   // max()). percentile in [0, 100]; 0 when empty.
   int64_t ValueAtPercentile(double percentile) const;
 
+  // How many recorded values fell in bucket `index` (0..BucketCount()-1).
+  int64_t CountInBucket(int index) const { return counts_[index]; }
+
   // Bucket arithmetic, public for tests.
   static int BucketIndex(int64_t value);
   static int64_t BucketLowest(int index);

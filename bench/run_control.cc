@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace dualrpc::bench {
 namespace {
@@ -68,14 +69,21 @@ LatencyHistogram RunControl::MergedHistogram() const {
 }
 
 OpenLoopPacer::OpenLoopPacer(double rate, int max_in_flight)
-    : interval_nanos_(std::max<int64_t>(1, std::llround(1e9 / rate))),
-      max_in_flight_(max_in_flight) {}
+    : OpenLoopPacer([rate](int64_t) { return rate; }, max_in_flight) {}
+
+OpenLoopPacer::OpenLoopPacer(RateAt rate_at, int max_in_flight)
+    : rate_at_(std::move(rate_at)), max_in_flight_(max_in_flight) {}
+
+int64_t OpenLoopPacer::IntervalAt(int64_t elapsed_nanos) const {
+  return std::max<int64_t>(1, std::llround(1e9 / rate_at_(elapsed_nanos)));
+}
 
 void OpenLoopPacer::Run(const RunControl& control,
                         absl::FunctionRef<void(int64_t)> start) {
   // The default 50 µs timer slack would bunch sends at these rates.
   ::prctl(PR_SET_TIMERSLACK, 1);
-  int64_t intended = NowNanos();
+  const int64_t begin = NowNanos();
+  int64_t intended = begin;
   while (control.running()) {
     SleepUntilNanos(intended);
     // Late wakeups send every call that is due at once, each still timed
@@ -84,7 +92,7 @@ void OpenLoopPacer::Run(const RunControl& control,
     while (intended <= now && control.running()) {
       if (!TakeSlot(control)) break;
       start(intended);
-      intended += interval_nanos_;
+      intended += IntervalAt(intended - begin);
     }
   }
   absl::MutexLock lock(&mu_);

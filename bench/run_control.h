@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -88,7 +89,13 @@ class RunControl {
 // coordinated omission).
 class OpenLoopPacer {
  public:
+  // The rate (calls per second, > 0) at `elapsed_nanos` after Run began;
+  // consulted once per call, for the gap to the next intended start.
+  using RateAt = std::function<double(int64_t elapsed_nanos)>;
+
   OpenLoopPacer(double rate, int max_in_flight);
+  // A rate that changes over the run (load ramps).
+  OpenLoopPacer(RateAt rate_at, int max_in_flight);
 
   // Calls start(intended_nanos) for every due call; returns after the stop,
   // once every started call has reported CallEnded().
@@ -100,7 +107,10 @@ class OpenLoopPacer {
   // Waits for room under max_in_flight; false if the run stopped meanwhile.
   bool TakeSlot(const RunControl& control);
 
-  const int64_t interval_nanos_;
+  // Nanoseconds from the call intended at `elapsed_nanos` to the next.
+  int64_t IntervalAt(int64_t elapsed_nanos) const;
+
+  const RateAt rate_at_;
   const int max_in_flight_;
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

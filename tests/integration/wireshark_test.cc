@@ -412,7 +412,7 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
   EXPECT_EQ(pages.exit_code, 0) << pages.stderr_text;
   EXPECT_EQ(pages.stdout_text, "a.txt\nb.txt\nc.txt\n");
   CommandResult missing = cli({"ls", "missing"});
-  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.exit_code, 64 + 5);  // grpcurl-style: 64 + NOT_FOUND
   EXPECT_THAT(missing.stderr_text, HasSubstr("NOT_FOUND"));
   CommandResult list = cli({"list"});
   EXPECT_EQ(list.exit_code, 0) << list.stderr_text;
