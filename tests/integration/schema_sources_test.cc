@@ -190,6 +190,45 @@ TEST(SchemaSourcesTest, GrpcJsServerEchoesXHeadersAsHeadersAndTrailers) {
   EXPECT_THAT(verbose, Not(HasSubstr("< (#2) Other:")));
 }
 
+// grpcurl's habits against the third-party server, with the target in
+// grpcurl's own form (HOST:PORT means gRPC): -H reaches the RPC and
+// reflection, -rpc-header only the RPC, -reflect-header only reflection, and
+// -v shows what the server sent back (it echoes x-* request headers).
+TEST(SchemaSourcesTest, GrpcJsServerGetsHeadersFromTheCli) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      StartGrpcJsServer("v1");
+  ASSERT_THAT(server, IsOk());
+  const std::string host_port = (*server)->Address("grpc").value_or("");
+  CommandResult result =
+      Cli({"call", host_port, kSayHello, "-d", kHelloRequest, "-v", "-H",
+           "X-Probe: 42", "-rpc-header", "x-rpc: 1", "-reflect-header",
+           "x-reflect: 2"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("\"message\": \"Hi, dualrpc!\""));
+  const size_t trailers =
+      result.stdout_text.find("Response trailers received:\n");
+  ASSERT_NE(trailers, std::string::npos) << result.stdout_text;
+  const std::string echoed = result.stdout_text.substr(trailers);
+  EXPECT_THAT(echoed, HasSubstr("x-probe: 42\n"));
+  EXPECT_THAT(echoed, HasSubstr("x-rpc: 1\n"));
+  EXPECT_THAT(echoed, Not(HasSubstr("x-reflect")));
+}
+
+// dualrpc-bench load against the same third-party server: descriptors from
+// its reflection (v1 only), grpcurl's HOST:PORT target, all calls OK.
+TEST(SchemaSourcesTest, LoadToolRunsAgainstTheGrpcJsServer) {
+  absl::StatusOr<std::unique_ptr<ServerProcess>> server =
+      StartGrpcJsServer("v1");
+  ASSERT_THAT(server, IsOk());
+  CommandResult result = RunCommand(
+      {BinaryPath("dualrpc-bench"), "load", "--target",
+       (*server)->Address("grpc").value_or(""), "--call", kSayHello, "-d",
+       kHelloRequest, "-n", "50", "-c", "2", "-H", "x-probe: 1"});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr("Count:"));
+  EXPECT_THAT(result.stdout_text, HasSubstr("[OK]\t50 responses"));
+}
+
 // The file is looked for here, before anything is sent: the target does
 // not even need to be listening.
 TEST(SchemaSourcesTest, MissingProtoFileIsALocalError) {
