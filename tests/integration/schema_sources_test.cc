@@ -199,10 +199,9 @@ TEST(SchemaSourcesTest, GrpcJsServerGetsHeadersFromTheCli) {
       StartGrpcJsServer("v1");
   ASSERT_THAT(server, IsOk());
   const std::string host_port = (*server)->Address("grpc").value_or("");
-  CommandResult result =
-      Cli({"call", host_port, kSayHello, "-d", kHelloRequest, "-v", "-H",
-           "X-Probe: 42", "-rpc-header", "x-rpc: 1", "-reflect-header",
-           "x-reflect: 2"});
+  CommandResult result = Cli({"call", host_port, kSayHello, "-d", kHelloRequest,
+                              "-v", "-H", "X-Probe: 42", "-rpc-header",
+                              "x-rpc: 1", "-reflect-header", "x-reflect: 2"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("\"message\": \"Hi, dualrpc!\""));
   const size_t trailers =

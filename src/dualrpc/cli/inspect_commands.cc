@@ -153,8 +153,7 @@ absl::Status RunList(DescriptorSource& source,
                      const std::optional<std::string>& service,
                      std::ostream& out) {
   if (!service.has_value()) {
-    absl::StatusOr<std::vector<std::string>> services =
-        source.ListServices();
+    absl::StatusOr<std::vector<std::string>> services = source.ListServices();
     if (!services.ok()) return services.status();
     for (const std::string& name : *services) out << name << '\n';
     return absl::OkStatus();
@@ -163,8 +162,7 @@ absl::Status RunList(DescriptorSource& source,
   if (absl::Status loaded = source.LoadSymbol(name); !loaded.ok()) {
     return loaded;
   }
-  const ServiceDescriptor* descriptor =
-      source.pool().FindServiceByName(name);
+  const ServiceDescriptor* descriptor = source.pool().FindServiceByName(name);
   if (descriptor == nullptr) {
     return absl::NotFoundError(absl::StrCat("\"", name, "\" is not a service"));
   }
