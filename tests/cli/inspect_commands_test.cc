@@ -296,7 +296,7 @@ TEST_F(InspectCommandsTest, VerboseCallPrintsGrpcurlBlocksAndMetadata) {
             "rpc Echo(.dualrpc.v1.EchoRequest) returns "
             "(.dualrpc.v1.EchoResponse);\n"
             "\nResponse headers received:\n"
-            "(not told apart from trailers on this channel: see trailers)\n"
+            "(empty)\n"
             "\nResponse contents:\n"
             "{\n  \"payload\": \"aGk=\"\n}\n"
             "\nResponse trailers received:\n"

@@ -204,13 +204,23 @@ TEST(SchemaSourcesTest, GrpcJsServerGetsHeadersFromTheCli) {
                               "x-rpc: 1", "-reflect-header", "x-reflect: 2"});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("\"message\": \"Hi, dualrpc!\""));
-  const size_t trailers =
-      result.stdout_text.find("Response trailers received:\n");
-  ASSERT_NE(trailers, std::string::npos) << result.stdout_text;
-  const std::string echoed = result.stdout_text.substr(trailers);
-  EXPECT_THAT(echoed, HasSubstr("x-probe: 42\n"));
-  EXPECT_THAT(echoed, HasSubstr("x-rpc: 1\n"));
-  EXPECT_THAT(echoed, Not(HasSubstr("x-reflect")));
+  // The server sends the echo as headers and as trailers: -v shows each
+  // in its own block.
+  const std::string& out = result.stdout_text;
+  const size_t headers = out.find("Response headers received:\n");
+  const size_t contents = out.find("Response contents:\n");
+  const size_t trailers = out.find("Response trailers received:\n");
+  ASSERT_NE(headers, std::string::npos) << out;
+  ASSERT_NE(contents, std::string::npos) << out;
+  ASSERT_NE(trailers, std::string::npos) << out;
+  ASSERT_LT(headers, contents);
+  ASSERT_LT(contents, trailers);
+  for (const std::string& block :
+       {out.substr(headers, contents - headers), out.substr(trailers)}) {
+    EXPECT_THAT(block, HasSubstr("x-probe: 42\n"));
+    EXPECT_THAT(block, HasSubstr("x-rpc: 1\n"));
+    EXPECT_THAT(block, Not(HasSubstr("x-reflect")));
+  }
 }
 
 // dualrpc-bench load against the same third-party server: descriptors from

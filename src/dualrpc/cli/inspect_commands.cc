@@ -134,10 +134,12 @@ absl::StatusOr<const MethodDescriptor*> ResolveMethod(DescriptorSource& source,
 absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
                          const Message& request, Message* response,
                          absl::Duration timeout,
-                         rpc::Metadata* response_metadata) {
+                         rpc::Metadata* response_headers,
+                         rpc::Metadata* response_trailers) {
   rpc::CallOptions options;
   options.timeout = timeout;
-  options.response_metadata = response_metadata;
+  options.response_headers = response_headers;
+  options.response_metadata = response_trailers;
   absl::Status status;
   absl::Notification finished;
   channel.StartUnaryCall(
@@ -231,10 +233,12 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
         absl::StrCat("request is not a ", (*method)->input_type()->full_name(),
                      " in JSON: ", parsed.message().ToString()));
   }
-  rpc::Metadata response_metadata;
+  rpc::Metadata response_headers;
+  rpc::Metadata response_trailers;
   absl::Status called =
       CallAndWait(channel, **method, *request, response.get(), options.timeout,
-                  options.verbose ? &response_metadata : nullptr);
+                  options.verbose ? &response_headers : nullptr,
+                  options.verbose ? &response_trailers : nullptr);
   absl::StatusOr<std::string> contents =
       called.ok() ? FormatMessage(*response, options.print)
                   : absl::StatusOr<std::string>(called);
@@ -245,10 +249,9 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
   }
   // grpcurl -v's blocks, in its order.
   out << "\nResolved method descriptor:\n" << (*method)->DebugString();
-  out << "\nResponse headers received:\n"
-      << "(not told apart from trailers on this channel: see trailers)\n";
+  out << "\nResponse headers received:\n" << FormatMetadata(response_headers);
   if (contents.ok()) out << "\nResponse contents:\n" << *contents;
-  out << "\nResponse trailers received:\n" << FormatMetadata(response_metadata);
+  out << "\nResponse trailers received:\n" << FormatMetadata(response_trailers);
   out << "Sent 1 request and received "
       << (contents.ok() ? "1 response\n" : "0 responses\n");
   return contents.status();

@@ -48,12 +48,10 @@ struct CallCommandOptions {
   absl::Duration timeout = absl::Seconds(10);
   PrintOptions print;
   // grpcurl's -v: around the response, "Resolved method descriptor:", the
-  // response metadata and "Sent 1 request and received N response(s)".
-  // The channel seam gives a call's response metadata as one list
-  // (rpc::CallOptions::response_metadata: on gRPC the initial metadata and
-  // then the trailers, on raw the trailers the raw protocol has), so on both
-  // transports all of it is printed under "Response trailers received:",
-  // and "Response headers received:" says so.
+  // response headers and trailers (rpc::CallOptions::response_headers and
+  // response_metadata; over raw every response metadata entry is a trailer,
+  // so its headers block is "(empty)") and "Sent 1 request and received N
+  // response(s)".
   bool verbose = false;
 };
 

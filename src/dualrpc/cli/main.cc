@@ -135,11 +135,10 @@ flags. SECONDS may have a fraction (0.5).
   -reflect-header 'NAME: VALUE'
                       as -H, for reflection only (list, describe, call)
   -v                  call: print, as grpcurl -v, the resolved method, the
-                      response metadata and "Sent 1 request and received N
-                      response(s)". On both transports the channel hands
-                      back response headers and trailers as one list (gRPC
-                      sends them apart, the raw protocol has trailers only),
-                      so all of it is under "Response trailers received:"
+                      response headers and trailers and "Sent 1 request and
+                      received N response(s)". The raw protocol's response
+                      metadata are all trailers: over raw:// the headers
+                      block is (empty)
   -format json|text   call: the response as proto3 JSON indented by 2 spaces
                       (default) or protobuf text format. ls, echo: json is
                       the same as --json

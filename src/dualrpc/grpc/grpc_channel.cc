@@ -67,6 +67,7 @@ struct GrpcCall {
   ::grpc::ByteBuffer response;
   google::protobuf::MessageLite* response_message = nullptr;
   rpc::Metadata* response_metadata = nullptr;
+  rpc::Metadata* response_headers = nullptr;
   rpc::UnaryDone done;
   std::shared_ptr<GrpcChannel::CallList> list;
   // Links in `list`, guarded by its mutex.
@@ -145,9 +146,14 @@ void AppendMetadata(
 void CompleteCall(std::unique_ptr<GrpcCall> call,
                   const ::grpc::Status& grpc_status) {
   absl::Status status = FromGrpcStatus(grpc_status);
-  if (call->response_metadata != nullptr) {
+  if (call->response_headers != nullptr) {
+    AppendMetadata(call->context.GetServerInitialMetadata(),
+                   call->response_headers);
+  } else if (call->response_metadata != nullptr) {
     AppendMetadata(call->context.GetServerInitialMetadata(),
                    call->response_metadata);
+  }
+  if (call->response_metadata != nullptr) {
     AppendMetadata(call->context.GetServerTrailingMetadata(),
                    call->response_metadata);
   }
@@ -250,6 +256,7 @@ void GrpcChannel::StartUnaryCall(absl::string_view method,
   call->method = std::string(method);
   call->response_message = response;
   call->response_metadata = options.response_metadata;
+  call->response_headers = options.response_headers;
   call->done = std::move(done);
 
   ::grpc::GenericStub& stub =

@@ -24,6 +24,11 @@ struct CallOptions {
   // ServerCallContext::AddResponseMetadata), whatever the call's status,
   // before the call's done runs. Not owned; must stay valid until then.
   Metadata* response_metadata = nullptr;
+  // If set as well, receives the response headers (gRPC's initial metadata)
+  // apart, and `response_metadata` only the trailers. The raw protocol's
+  // response metadata are all trailers (docs/PROTOCOL.md), so over raw this
+  // stays empty. Same lifetime rule as `response_metadata`.
+  Metadata* response_headers = nullptr;
 };
 
 // Completes one unary call. Invoked exactly once, on any thread (possibly
