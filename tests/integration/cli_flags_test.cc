@@ -327,8 +327,22 @@ TEST_F(CliFlagsTest, DescribeMsgTemplate) {
   }
 }
 
+// -connect-timeout on grpc:// is grpcurl's blocking dial: with no server
+// listening the command fails before any call (exit 1, a local failure),
+// where without it the call itself fails UNAVAILABLE (exit 64 + 14).
+TEST_F(CliFlagsTest, ConnectTimeoutDialsFirstOnGrpc) {
+  const std::string nobody = "grpc://127.0.0.1:1";
+  CommandResult result = Cli({"call", nobody, "grpc.health.v1.Health/Check",
+                              "-connect-timeout", "0.3"});
+  EXPECT_EQ(result.exit_code, 1) << result.stderr_text;
+  EXPECT_THAT(result.stderr_text, HasSubstr("UNAVAILABLE: no connection to"));
+  result = Cli({"ls", "--target", nobody, "--timeout", "2s"});
+  EXPECT_EQ(result.exit_code, 64 + 14) << result.stderr_text;
+}
+
 // -keepalive-time and -connect-timeout are taken on both (keepalive acts on
-// gRPC only, connect-timeout on raw only); -authority on gRPC only.
+// gRPC only; on grpc:// connect-timeout dials first); -authority on gRPC
+// only.
 TEST_F(CliFlagsTest, ChannelFlags) {
   for (const std::string& target : targets_) {
     CommandResult result = Cli({"call", target, kGetSummary, "-keepalive-time",

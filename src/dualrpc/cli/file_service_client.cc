@@ -12,7 +12,10 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
   client::ChannelFactoryOptions options;
   options.max_response_bytes = kMaxResponseBytes;
   if (settings.connect_timeout.has_value()) {
+    // grpcurl's -connect-timeout: a blocking dial on gRPC, the bound of each
+    // (lazy) connect on raw.
     options.connect_timeout = *settings.connect_timeout;
+    options.connect_first = true;
   }
   options.keepalive_time = settings.keepalive_time;
   options.authority = settings.authority;

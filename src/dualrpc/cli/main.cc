@@ -117,9 +117,10 @@ flags. SECONDS may have a fraction (0.5).
   -max-time SECONDS   deadline of the whole command, reflection included
                       (default 0: none); each call gets the lesser of the two
   -connect-timeout SECONDS
-                      raw://: longest wait for one TCP connect (default 5).
-                      grpc:// connects under the call's deadline instead
-                      (--timeout, -max-time), so it is accepted and unused
+                      longest wait for the connection: on grpc:// the
+                      command first connects (blocking, as grpcurl does) and
+                      fails (UNAVAILABLE, exit 1) if it cannot; on raw:// it
+                      bounds each connect (default 5)
   -keepalive-time SECONDS
                       grpc://: HTTP/2 keepalive PING interval (default: none).
                       raw://: accepted and unused (the raw client sends no PING)
@@ -391,7 +392,15 @@ int Main(absl::Span<const char* const> argv) {
 
   absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
       MakeChannel(target, settings);
-  if (!channel.ok()) return UsageError(channel.status().message());
+  if (!channel.ok()) {
+    // A -connect-timeout dial that found no server: grpcurl's "Failed to
+    // dial", a local failure. Anything else is a bad target or flag.
+    if (absl::IsUnavailable(channel.status())) {
+      std::cerr << FormatStatusForCli(channel.status()) << '\n';
+      return kExitLocalError;
+    }
+    return UsageError(channel.status().message());
+  }
   invocation.rpc_channel =
       std::make_shared<CommandChannel>(*channel, std::move(rpc_options));
   invocation.reflection_channel = std::make_shared<CommandChannel>(

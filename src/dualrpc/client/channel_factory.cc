@@ -43,6 +43,8 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
   grpc_options.max_receive_message_bytes = options.max_response_bytes;
   grpc_options.keepalive_time = options.keepalive_time;
   grpc_options.authority = options.authority;
+  if (options.connect_first)
+    grpc_options.connect_before = options.connect_timeout;
   absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
       grpc::GrpcChannel::Create(target.TransportAddress(), grpc_options);
   if (!channel.ok()) return channel.status();

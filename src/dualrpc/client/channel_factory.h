@@ -29,9 +29,14 @@ struct ChannelFactoryOptions {
   // sends (the raw protocol has one message limit per direction pair).
   // The server's own limits still apply.
   int max_response_bytes = kDefaultMaxResponseBytes;
-  // raw only: longest wait for one connect. gRPC connects under the
-  // call's deadline instead.
+  // raw: longest wait for one connect (connections open on first use).
+  // gRPC connects under each call's deadline unless `connect_first`.
   absl::Duration connect_timeout = absl::Seconds(5);
+  // grpc:// only: CreateChannel connects before it returns, within
+  // connect_timeout, and is UNAVAILABLE if it cannot (grpcurl's blocking
+  // dial, -connect-timeout). The raw channel stays lazy: its connects are
+  // bounded by connect_timeout when calls open them.
+  bool connect_first = false;
   // grpc:// only: interval of HTTP/2 keepalive PINGs on idle connections;
   // InfiniteDuration() sends none. The raw channel sends no PINGs, so on
   // raw:// this is accepted and has no effect.

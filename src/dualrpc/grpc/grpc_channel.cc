@@ -198,6 +198,10 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (options.keepalive_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive_time must be positive");
   }
+  if (options.connect_before <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("connect_before must be positive");
+  }
+  const absl::Time connect_deadline = absl::Now() + options.connect_before;
   std::vector<std::unique_ptr<::grpc::GenericStub>> stubs;
   for (int index = 0; index < options.channel_count; ++index) {
     ::grpc::ChannelArguments args;
@@ -213,9 +217,15 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     if (!options.authority.empty()) {
       args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
     }
-    stubs.push_back(
-        std::make_unique<::grpc::GenericStub>(::grpc::CreateCustomChannel(
-            std::string(target), ::grpc::InsecureChannelCredentials(), args)));
+    std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
+        std::string(target), ::grpc::InsecureChannelCredentials(), args);
+    if (options.connect_before != absl::InfiniteDuration() &&
+        !channel->WaitForConnected(absl::ToChronoTime(connect_deadline))) {
+      return absl::UnavailableError(
+          absl::StrCat("no connection to ", target, " within ",
+                       absl::FormatDuration(options.connect_before)));
+    }
+    stubs.push_back(std::make_unique<::grpc::GenericStub>(std::move(channel)));
   }
   return std::shared_ptr<GrpcChannel>(new GrpcChannel(std::move(stubs)));
 }

@@ -35,6 +35,10 @@ struct GrpcChannelOptions {
   // The :authority of every call (GRPC_ARG_DEFAULT_AUTHORITY); empty means
   // the target's HOST:PORT.
   std::string authority;
+  // If finite, Create blocks until every grpc::Channel is connected
+  // (grpcurl's blocking dial) and is UNAVAILABLE if one is not within this
+  // long. InfiniteDuration(): connect lazily, under each call's deadline.
+  absl::Duration connect_before = absl::InfiniteDuration();
 };
 
 // A Channel to one server over gRPC (plaintext HTTP/2), through grpc++'s
