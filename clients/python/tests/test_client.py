@@ -38,29 +38,6 @@ def _configure_from_argv():
     return [sys.argv[0]] + rest
 
 
-@unittest.skipUnless(os.environ.get(SERVER_BIN_ENV), f"needs --server or ${SERVER_BIN_ENV}")
-class UnixSocketServerTest(unittest.TestCase):
-    """A real dualrpc-server listening on unix sockets for both transports."""
-
-    def test_both_transports_over_unix_sockets(self):
-        with tempfile.TemporaryDirectory(prefix="dualrpc-py-unix-") as work:
-            root = os.path.join(work, "root")
-            os.mkdir(root)
-            with open(os.path.join(root, "a.txt"), "w", encoding="utf-8") as out:
-                out.write("a")
-            grpc_uri = "unix://" + os.path.join(work, "grpc.sock")
-            raw_uri = "unix://" + os.path.join(work, "raw.sock")
-            flags = ["--grpc_listen=" + grpc_uri, "--raw_listen=" + raw_uri]
-            with ServerProcess(os.environ[SERVER_BIN_ENV], root, flags) as server:
-                self.assertEqual(server.address("grpc"), grpc_uri)
-                self.assertEqual(server.address("raw"), raw_uri)
-                for target in (grpc_uri, "raw+" + raw_uri):
-                    with self.subTest(target=target), dualrpc.connect(target) as client:
-                        self.assertEqual(client.echo(b"hi", timeout=WAIT_SECONDS), b"hi")
-                        names = [e.name for e in client.iter_directory(timeout=WAIT_SECONDS)]
-                        self.assertEqual(names, ["a.txt"])
-
-
 if __name__ == "__main__":
     _UNITTEST_ARGV = _configure_from_argv()
 
