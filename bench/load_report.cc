@@ -139,15 +139,17 @@ constexpr int kChartWidth = 560;
 constexpr int kChartHeight = 250;
 constexpr int kMargin = 50;
 
-// An SVG bar chart: one <rect class="bar"> per value, labels under the bars.
-std::string SvgBars(absl::string_view id, const std::vector<double>& values,
-                    const std::vector<std::string>& labels,
-                    absl::string_view y_label) {
+// The largest of `values`, never zero (charts divide by it).
+double ChartTop(const std::vector<double>& values) {
   double top = 1e-12;
   for (double v : values) top = std::max(top, v);
-  const double plot_w = kChartWidth - 2 * kMargin;
-  const double plot_h = kChartHeight - 2 * kMargin;
-  const double slot = plot_w / std::max<std::size_t>(1, values.size());
+  return top;
+}
+
+// What both charts start with: the <svg> element, the x axis, and the
+// y label with the largest value `top`. The caller appends and closes it.
+std::string SvgFrame(absl::string_view id, absl::string_view y_label,
+                     double top) {
   std::string svg = absl::StrFormat(
       "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
       "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
@@ -158,6 +160,18 @@ std::string SvgBars(absl::string_view id, const std::vector<double>& values,
       "<text x=\"5\" y=\"%d\" font-size=\"12\">%s (max %.4g)</text>\n",
       kMargin, kChartHeight - kMargin, kChartWidth - kMargin,
       kChartHeight - kMargin, kMargin - 20, HtmlEscape(y_label), top);
+  return svg;
+}
+
+// An SVG bar chart: one <rect class="bar"> per value, labels under the bars.
+std::string SvgBars(absl::string_view id, const std::vector<double>& values,
+                    const std::vector<std::string>& labels,
+                    absl::string_view y_label) {
+  const double top = ChartTop(values);
+  const double plot_w = kChartWidth - 2 * kMargin;
+  const double plot_h = kChartHeight - 2 * kMargin;
+  const double slot = plot_w / std::max<std::size_t>(1, values.size());
+  std::string svg = SvgFrame(id, y_label, top);
   for (std::size_t i = 0; i < values.size(); ++i) {
     const double h = plot_h * values[i] / top;
     const double x = kMargin + slot * static_cast<double>(i);
@@ -182,24 +196,16 @@ std::string SvgBars(absl::string_view id, const std::vector<double>& values,
 std::string SvgLine(absl::string_view id, const std::vector<double>& values,
                     double step_seconds, absl::string_view y_label,
                     absl::string_view colour) {
-  double top = 1e-12;
-  for (double v : values) top = std::max(top, v);
+  const double top = ChartTop(values);
   const double plot_w = kChartWidth - 2 * kMargin;
   const double plot_h = kChartHeight - 2 * kMargin;
   const double dx =
       values.size() > 1 ? plot_w / static_cast<double>(values.size() - 1) : 0;
-  std::string svg = absl::StrFormat(
-      "<svg id=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" "
-      "height=\"%d\" viewBox=\"0 0 %d %d\">\n",
-      id, kChartWidth, kChartHeight, kChartWidth, kChartHeight);
+  std::string svg = SvgFrame(id, y_label, top);
   absl::StrAppendFormat(
       &svg,
-      "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#333\"/>\n"
-      "<text x=\"5\" y=\"%d\" font-size=\"12\">%s (max %.4g)</text>\n"
       "<text x=\"%d\" y=\"%d\" font-size=\"11\" text-anchor=\"end\">%.1f "
       "s</text>\n",
-      kMargin, kChartHeight - kMargin, kChartWidth - kMargin,
-      kChartHeight - kMargin, kMargin - 20, HtmlEscape(y_label), top,
       kChartWidth - kMargin, kChartHeight - kMargin + 15,
       step_seconds * static_cast<double>(values.size()));
   std::string points;

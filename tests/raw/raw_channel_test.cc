@@ -28,6 +28,7 @@
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "raw/echo_methods.h"
 #include "testing/status_matchers.h"
 #include "testing/unary_method.h"
 #include "testing/wait.h"
@@ -51,25 +52,8 @@ constexpr char kPeer[] = "/test.Parking/Peer";
 class Parking {
  public:
   void Register(rpc::ServiceRegistry* registry) {
-    ASSERT_THAT(
-        registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-            kEcho,
-            [](rpc::ServerCallContext*, const v1::EchoRequest& request,
-               v1::EchoResponse* response, rpc::UnaryDone done) {
-              response->set_payload(request.payload());
-              std::move(done)(absl::OkStatus());
-            })),
-        IsOk());
-    // Answers with the caller's address: which connection the call came on.
-    ASSERT_THAT(
-        registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-            kPeer,
-            [](rpc::ServerCallContext* context, const v1::EchoRequest&,
-               v1::EchoResponse* response, rpc::UnaryDone done) {
-              response->set_payload(context->peer());
-              std::move(done)(absl::OkStatus());
-            })),
-        IsOk());
+    // Echo, and Peer: which connection the call came on.
+    AddEchoAndPeerMethods(kEcho, kPeer, registry);
     ASSERT_THAT(
         registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
             kPark,

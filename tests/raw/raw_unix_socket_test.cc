@@ -24,6 +24,7 @@
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "raw/echo_methods.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/unary_method.h"
@@ -37,31 +38,13 @@ using ::dualrpc_testing::IsOkAndHolds;
 using ::dualrpc_testing::kWaitTimeout;
 using ::dualrpc_testing::StatusIs;
 using ::dualrpc_testing::TempDir;
-using ::dualrpc_testing::UnaryMethodFrom;
 using ::testing::HasSubstr;
 
 constexpr char kEcho[] = "/test.Unix/Echo";
 constexpr char kPeer[] = "/test.Unix/Peer";
 
 void RegisterMethods(rpc::ServiceRegistry* registry) {
-  ASSERT_THAT(
-      registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-          kEcho,
-          [](rpc::ServerCallContext*, const v1::EchoRequest& request,
-             v1::EchoResponse* response, rpc::UnaryDone done) {
-            response->set_payload(request.payload());
-            std::move(done)(absl::OkStatus());
-          })),
-      IsOk());
-  ASSERT_THAT(
-      registry->AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
-          kPeer,
-          [](rpc::ServerCallContext* context, const v1::EchoRequest&,
-             v1::EchoResponse* response, rpc::UnaryDone done) {
-            response->set_payload(context->peer());
-            std::move(done)(absl::OkStatus());
-          })),
-      IsOk());
+  AddEchoAndPeerMethods(kEcho, kPeer, registry);
 }
 
 absl::StatusOr<std::unique_ptr<RawServer>> StartOn(
