@@ -93,6 +93,12 @@ TEST(OpaqueMessageTest, PreserializedWritesItsBytesAndSkimmedChecksWireFormat) {
 class InlineChannel final : public rpc::Channel {
  public:
   explicit InlineChannel(absl::Status status) : status_(std::move(status)) {}
+  rpc::ClientStream* NewStream(absl::string_view, rpc::MethodKind,
+                               const rpc::CallOptions&,
+                               rpc::ClientStreamReactor* reactor) override {
+    return rpc::NewFailedStream(
+        reactor, absl::UnimplementedError("this fake has no streaming calls"));
+  }
   void StartUnaryCall(absl::string_view, const google::protobuf::MessageLite&,
                       google::protobuf::MessageLite*, const rpc::CallOptions&,
                       rpc::UnaryDone done) override {

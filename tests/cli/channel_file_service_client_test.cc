@@ -26,6 +26,12 @@ class FakeChannel final : public rpc::Channel {
     response_bytes_ = response.SerializeAsString();
   }
 
+  rpc::ClientStream* NewStream(absl::string_view, rpc::MethodKind,
+                               const rpc::CallOptions&,
+                               rpc::ClientStreamReactor* reactor) override {
+    return rpc::NewFailedStream(
+        reactor, absl::UnimplementedError("this fake has no streaming calls"));
+  }
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,

@@ -29,6 +29,12 @@ using ::testing::Pair;
 // `result`.
 class RecordingChannel final : public rpc::Channel {
  public:
+  rpc::ClientStream* NewStream(absl::string_view, rpc::MethodKind,
+                               const rpc::CallOptions&,
+                               rpc::ClientStreamReactor* reactor) override {
+    return rpc::NewFailedStream(
+        reactor, absl::UnimplementedError("this fake has no streaming calls"));
+  }
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& /*request*/,
                       google::protobuf::MessageLite* /*response*/,

@@ -48,6 +48,12 @@ class RegistryChannel final : public rpc::Channel {
   explicit RegistryChannel(const rpc::ServiceRegistry* registry)
       : registry_(registry) {}
 
+  rpc::ClientStream* NewStream(absl::string_view, rpc::MethodKind,
+                               const rpc::CallOptions&,
+                               rpc::ClientStreamReactor* reactor) override {
+    return rpc::NewFailedStream(
+        reactor, absl::UnimplementedError("this fake has no streaming calls"));
+  }
   void StartUnaryCall(absl::string_view path,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,
@@ -60,7 +66,7 @@ class RegistryChannel final : public rpc::Channel {
       options.response_metadata->emplace_back("trace-bin",
                                               std::string("\x00\xff", 2));
     }
-    const rpc::UnaryMethod* method = registry_->FindMethod(path);
+    const rpc::Method* method = registry_->FindMethod(path);
     if (method == nullptr) {
       std::move(done)(absl::UnimplementedError(absl::StrCat(path)));
       return;
@@ -169,6 +175,10 @@ TEST_F(InspectCommandsTest, DescribesServiceMethodMessageAndEnum) {
             "(.dualrpc.v1.EchoResponse);\n"
             "  rpc ListDirectory(.dualrpc.v1.ListDirectoryRequest) returns "
             "(.dualrpc.v1.ListDirectoryResponse);\n"
+            "  rpc WalkTree(.dualrpc.v1.WalkTreeRequest) returns "
+            "(stream .dualrpc.v1.WalkTreeResponse);\n"
+            "  rpc EchoStream(stream .dualrpc.v1.EchoRequest) returns "
+            "(stream .dualrpc.v1.EchoResponse);\n"
             "}\n");
   for (const std::string method :
        {"dualrpc.v1.FileService.Echo", "dualrpc.v1.FileService/Echo",
@@ -254,7 +264,9 @@ TEST_F(InspectCommandsTest, ListWithServicePrintsQualifiedMethods) {
     ASSERT_THAT(RunList(reflection_, service, out), IsOk());
     EXPECT_EQ(out.str(),
               "dualrpc.v1.FileService.Echo\n"
-              "dualrpc.v1.FileService.ListDirectory\n");
+              "dualrpc.v1.FileService.ListDirectory\n"
+              "dualrpc.v1.FileService.WalkTree\n"
+              "dualrpc.v1.FileService.EchoStream\n");
   }
   std::ostringstream out;
   EXPECT_THAT(RunList(reflection_, "dualrpc.v1.EchoRequest", out),

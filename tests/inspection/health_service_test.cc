@@ -31,7 +31,7 @@ class HealthServiceTest : public ::testing::Test {
   // Calls Check through the registry, as a transport does.
   absl::Status Check(const std::string& service,
                      HealthCheckResponse* response) {
-    const rpc::UnaryMethod* method =
+    const rpc::Method* method =
         registry_.FindMethod(HealthService::kCheckPath);
     EXPECT_NE(method, nullptr);
     std::unique_ptr<google::protobuf::Message> request = method->new_request();

@@ -59,7 +59,7 @@ class ReflectionServiceTest : public ::testing::Test {
 
   // One unary call through the registry, as the raw transport makes it.
   ServerReflectionResponse Call(const ServerReflectionRequest& request) {
-    const rpc::UnaryMethod* method =
+    const rpc::Method* method =
         registry_.FindMethod(ReflectionService::kInfoPath);
     EXPECT_NE(method, nullptr);
     std::unique_ptr<google::protobuf::Message> in = method->new_request();

@@ -293,7 +293,9 @@ TEST_F(CliFlagsTest, ListWithServicePrintsItsMethods) {
                 "dualrpc.test.v1.Inventory.GetSummary\n"
                 "dualrpc.test.v1.Inventory.Hold\n"
                 "dualrpc.test.v1.Inventory.RemoveItem\n"
-                "dualrpc.test.v1.Inventory.WatchItems\n")
+                "dualrpc.test.v1.Inventory.WatchItems\n"
+                "dualrpc.test.v1.Inventory.RestockItems\n"
+                "dualrpc.test.v1.Inventory.LookupItems\n")
           << target;
     }
     CommandResult result =

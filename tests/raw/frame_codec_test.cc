@@ -49,7 +49,7 @@ std::string Describe(const Event& event) {
                           " flags=", event.header.flags,
                           " id=", event.header.call_id,
                           " payload=", absl::BytesToHexString(event.payload));
-    case Event::kOversizedRequest:
+    case Event::kOversizedCallFrame:
       return absl::StrCat("oversized-request id=", event.header.call_id,
                           " length=", event.header.payload_length);
     case Event::kBadMagic:
@@ -504,7 +504,7 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
 
   EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.0");
   Event event = decoder.Next(&input);
-  ASSERT_EQ(event.kind, Event::kOversizedRequest);
+  ASSERT_EQ(event.kind, Event::kOversizedCallFrame);
   EXPECT_EQ(event.header.call_id, 9u);
   EXPECT_EQ(event.header.payload_length, declared);
 

@@ -38,7 +38,7 @@ using ::dualrpc::net::Buffer;
 using ::dualrpc::rpc::ServerCallContext;
 using ::dualrpc::rpc::ServiceRegistry;
 using ::dualrpc::rpc::UnaryDone;
-using ::dualrpc::rpc::UnaryMethod;
+using ::dualrpc::rpc::Method;
 
 // ---- Example 1: one Echo call ----------------------------------------------
 
@@ -181,7 +181,7 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
   BlockingExecutor executor({/*threads=*/1, /*max_queued=*/16});
 
   ServiceRegistry registry;
-  UnaryMethod echo;
+  Method echo;
   echo.path = kEchoMethod;
   echo.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
   echo.new_response = [] { return std::make_unique<v1::EchoResponse>(); };
@@ -193,7 +193,7 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
                   static_cast<v1::EchoResponse*>(response)));
   };
   ASSERT_TRUE(registry.AddMethod(std::move(echo)).ok());
-  UnaryMethod list;
+  Method list;
   list.path = kListMethod;
   list.new_request = [] { return std::make_unique<v1::ListDirectoryRequest>(); };
   list.new_response = [] {

@@ -271,6 +271,12 @@ INSTANTIATE_TEST_SUITE_P(BothTransports, ChannelDestructionTest,
 // unrun on DropAll(), as a transport destroyed with the call pending would.
 class DroppingChannel final : public Channel {
  public:
+  ClientStream* NewStream(absl::string_view, MethodKind,
+                               const CallOptions&,
+                               ClientStreamReactor* reactor) override {
+    return NewFailedStream(
+        reactor, absl::UnimplementedError("this fake has no streaming calls"));
+  }
   void StartUnaryCall(absl::string_view, const google::protobuf::MessageLite&,
                       google::protobuf::MessageLite*, const CallOptions&,
                       UnaryDone done) override {

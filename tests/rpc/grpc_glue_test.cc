@@ -57,7 +57,7 @@ struct SeenCall {
 };
 
 // A method over BytesValue whose body is `body`.
-UnaryMethod BytesMethod(
+Method BytesMethod(
     std::string path, dualrpc_testing::UnaryBody<BytesValue, BytesValue> body) {
   return dualrpc_testing::UnaryMethodFrom<BytesValue, BytesValue>(
       std::move(path), std::move(body));
@@ -72,7 +72,7 @@ BytesValue Bytes(std::string value) {
 class GrpcGlueTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::vector<UnaryMethod> methods;
+    std::vector<Method> methods;
     methods.push_back(BytesMethod(
         kEcho, [this](ServerCallContext* context, const BytesValue& request,
                       BytesValue* response, UnaryDone done) {

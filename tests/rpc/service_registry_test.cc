@@ -27,7 +27,7 @@ using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
 // A method of `path` over google.protobuf.Empty that completes with OK.
-UnaryMethod EmptyMethod(std::string path) {
+Method EmptyMethod(std::string path) {
   using google::protobuf::Empty;
   return dualrpc_testing::UnaryMethodFrom<Empty, Empty>(
       std::move(path),
@@ -36,9 +36,9 @@ UnaryMethod EmptyMethod(std::string path) {
       });
 }
 
-std::vector<std::string> Paths(const std::vector<const UnaryMethod*>& methods) {
+std::vector<std::string> Paths(const std::vector<const Method*>& methods) {
   std::vector<std::string> paths;
-  for (const UnaryMethod* method : methods) paths.push_back(method->path);
+  for (const Method* method : methods) paths.push_back(method->path);
   return paths;
 }
 
@@ -59,7 +59,7 @@ class FakeCallContext final : public ServerCallContext {
 };
 
 // Runs `method` with fresh messages; the status its done reported.
-absl::Status Invoke(const UnaryMethod& method,
+absl::Status Invoke(const Method& method,
                     const google::protobuf::Message& request,
                     google::protobuf::Message* response_copy) {
   FakeCallContext context;
@@ -77,7 +77,7 @@ absl::Status Invoke(const UnaryMethod& method,
 TEST(ServiceRegistryTest, FindsAddedMethod) {
   ServiceRegistry registry;
   ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/M")), IsOk());
-  const UnaryMethod* method = registry.FindMethod("/a.S/M");
+  const Method* method = registry.FindMethod("/a.S/M");
   ASSERT_NE(method, nullptr);
   EXPECT_EQ(method->path, "/a.S/M");
   EXPECT_EQ(registry.FindMethod("/a.S/Other"), nullptr);
@@ -100,7 +100,7 @@ TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
               absl::StatusCode::kInvalidArgument)
         << path;
   }
-  UnaryMethod no_invoke = EmptyMethod("/a.S/M");
+  Method no_invoke = EmptyMethod("/a.S/M");
   no_invoke.invoke = nullptr;
   EXPECT_THAT(registry.AddMethod(std::move(no_invoke)),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -110,14 +110,14 @@ TEST(ServiceRegistryTest, RejectsMalformedPathsAndMissingFunctions) {
 TEST(ServiceRegistryTest, AddMethodsAddsAllOrNone) {
   ServiceRegistry registry;
   ASSERT_THAT(registry.AddMethod(EmptyMethod("/a.S/Taken")), IsOk());
-  std::vector<UnaryMethod> clashing;
+  std::vector<Method> clashing;
   clashing.push_back(EmptyMethod("/b.T/New"));
   clashing.push_back(EmptyMethod("/a.S/Taken"));
   EXPECT_THAT(registry.AddMethods(std::move(clashing)),
               StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(registry.FindMethod("/b.T/New"), nullptr);
 
-  std::vector<UnaryMethod> twice;
+  std::vector<Method> twice;
   twice.push_back(EmptyMethod("/b.T/Same"));
   twice.push_back(EmptyMethod("/b.T/Same"));
   EXPECT_THAT(registry.AddMethods(std::move(twice)),
@@ -170,7 +170,7 @@ TEST(GeneratedRegisterTest, MethodsUseTheConcreteMessageTypes) {
   InventoryService service;
   ServiceRegistry registry;
   ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
-  const UnaryMethod* get_item =
+  const Method* get_item =
       registry.FindMethod(InventoryClient::kGetItemMethod);
   ASSERT_NE(get_item, nullptr);
   EXPECT_EQ(get_item->new_request()->GetDescriptor()->full_name(),

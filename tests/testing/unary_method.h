@@ -17,21 +17,21 @@ using UnaryBody = std::function<void(dualrpc::rpc::ServerCallContext* context,
                                      const Request& request, Response* response,
                                      dualrpc::rpc::UnaryDone done)>;
 
-// An rpc::UnaryMethod at `path` over Request/Response whose invoke runs
+// An rpc::Method at `path` over Request/Response whose invoke runs
 // `body` (a lambda, say) with the downcast messages. `body` is copied into
 // the method and runs on whatever thread the transport invokes it; it keeps
-// the contract of UnaryMethod::invoke (run `done` exactly once).
+// the contract of Method::invoke (run `done` exactly once).
 //
 //   registry.AddMethod(UnaryMethodFrom<BytesValue, BytesValue>(
 //       "/t.S/Echo", [](auto*, const BytesValue& in, BytesValue* out,
 //                       rpc::UnaryDone done) { ... }));
 template <typename Request, typename Response>
-dualrpc::rpc::UnaryMethod UnaryMethodFrom(std::string path,
+dualrpc::rpc::Method UnaryMethodFrom(std::string path,
                                           UnaryBody<Request, Response> body) {
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take protobuf messages");
-  dualrpc::rpc::UnaryMethod method;
+  dualrpc::rpc::Method method;
   method.path = std::move(path);
   method.new_request = [] { return std::make_unique<Request>(); };
   method.new_response = [] { return std::make_unique<Response>(); };

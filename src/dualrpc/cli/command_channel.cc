@@ -36,4 +36,12 @@ void CommandChannel::StartUnaryCall(
   channel_->StartUnaryCall(method, request, response, call, std::move(finish));
 }
 
+// TODO(streaming): replaced by the streaming work (issue 10).
+rpc::ClientStream* CommandChannel::NewStream(absl::string_view, rpc::MethodKind,
+                                 const rpc::CallOptions&,
+                                 rpc::ClientStreamReactor* reactor) {
+  return rpc::NewFailedStream(
+      reactor, absl::UnimplementedError("streaming calls are not supported yet"));
+}
+
 }  // namespace dualrpc::cli

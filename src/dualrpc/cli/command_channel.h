@@ -35,6 +35,9 @@ class CommandChannel final : public rpc::Channel {
   CommandChannel(std::shared_ptr<rpc::Channel> channel,
                  CommandChannelOptions options);
 
+  rpc::ClientStream* NewStream(absl::string_view method, rpc::MethodKind kind,
+                               const rpc::CallOptions& options,
+                               rpc::ClientStreamReactor* reactor) override;
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,

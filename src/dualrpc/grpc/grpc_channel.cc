@@ -283,4 +283,12 @@ void GrpcChannel::StartUnaryCall(absl::string_view method,
                  });
 }
 
+// TODO(streaming): replaced by the streaming work (issue 10).
+rpc::ClientStream* GrpcChannel::NewStream(absl::string_view, rpc::MethodKind,
+                                 const rpc::CallOptions&,
+                                 rpc::ClientStreamReactor* reactor) {
+  return rpc::NewFailedStream(
+      reactor, absl::UnimplementedError("streaming calls are not supported yet"));
+}
+
 }  // namespace dualrpc::grpc

@@ -70,6 +70,9 @@ class GrpcChannel final : public rpc::Channel {
   // See "Destruction" above.
   ~GrpcChannel() override;
 
+  rpc::ClientStream* NewStream(absl::string_view method, rpc::MethodKind kind,
+                               const rpc::CallOptions& options,
+                               rpc::ClientStreamReactor* reactor) override;
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,

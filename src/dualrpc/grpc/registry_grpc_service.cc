@@ -77,7 +77,7 @@ rpc::Metadata RequestMetadataOf(const ::grpc::CallbackServerContext& context) {
 // finished, since the CallbackServerContext may be gone right after.
 class GrpcServerCall final : public rpc::ServerCallContext {
  public:
-  GrpcServerCall(const rpc::UnaryMethod& method,
+  GrpcServerCall(const rpc::Method& method,
                  ::grpc::CallbackServerContext* context,
                  ::grpc::ByteBuffer* response_buffer)
       : context_(context),
@@ -171,7 +171,7 @@ class CallCompleter {
   std::unique_ptr<GrpcServerCall> call_;
 };
 
-::grpc::ServerUnaryReactor* ServeCall(const rpc::UnaryMethod& method,
+::grpc::ServerUnaryReactor* ServeCall(const rpc::Method& method,
                                       ::grpc::CallbackServerContext* context,
                                       const ::grpc::ByteBuffer* request_buffer,
                                       ::grpc::ByteBuffer* response_buffer) {
@@ -197,9 +197,9 @@ class CallCompleter {
 class RegistryGrpcService final : public ::grpc::Service {
  public:
   explicit RegistryGrpcService(
-      const std::vector<const rpc::UnaryMethod*>& methods) {
+      const std::vector<const rpc::Method*>& methods) {
     for (size_t index = 0; index < methods.size(); ++index) {
-      const rpc::UnaryMethod* method = methods[index];
+      const rpc::Method* method = methods[index];
       // The path's storage is the registry's, which outlives this service.
       AddMethod(new ::grpc::internal::RpcServiceMethod(
           method->path.c_str(), ::grpc::internal::RpcMethod::NORMAL_RPC,
@@ -221,7 +221,7 @@ absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> MakeGrpcServices(
     const rpc::ServiceRegistry& registry) {
   std::vector<std::unique_ptr<::grpc::Service>> services;
   for (const std::string& name : registry.ServiceNames()) {
-    std::vector<const rpc::UnaryMethod*> methods =
+    std::vector<const rpc::Method*> methods =
         registry.ServiceMethods(name);
     if (methods.empty()) {
       return absl::InternalError(

@@ -337,7 +337,7 @@ void PrintBaseDefinitions(pb::io::Printer& printer,
                 "::absl::Status Register$service$($service$Base* "
                 "$service_param$,\n"
                 "    ::dualrpc::rpc::ServiceRegistry* registry) {\n"
-                "  std::vector<::dualrpc::rpc::UnaryMethod> methods;\n");
+                "  std::vector<::dualrpc::rpc::Method> methods;\n");
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
     if (!IsUnary(method)) continue;

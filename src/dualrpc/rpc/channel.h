@@ -3,6 +3,7 @@
 
 #include "absl/strings/string_view.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/stream.h"
 #include "google/protobuf/message_lite.h"
 
 namespace dualrpc::rpc {
@@ -40,7 +41,27 @@ class Channel {
                               const google::protobuf::MessageLite& request,
                               google::protobuf::MessageLite* response,
                               const CallOptions& options, UnaryDone done) = 0;
+
+  // Creates a streaming call of `method` (`kind` is not kUnary), to be begun
+  // with ClientStream::Start. Never fails here: a call that cannot be made
+  // (the transport is shutting down, the server does not speak streaming)
+  // ends with that status in `reactor`'s OnDone, which may then run inside
+  // Start. `options.metadata` is sent with the call; its response_metadata
+  // and response_headers pointers must stay valid until OnDone. `reactor`
+  // is not owned and must stay valid until its OnDone has returned; so is
+  // the returned stream valid until then, and no longer. The destruction
+  // contract above covers streams: destroying the Channel cancels them, and
+  // each reactor's OnDone runs exactly once.
+  virtual ClientStream* NewStream(absl::string_view method, MethodKind kind,
+                                  const CallOptions& options,
+                                  ClientStreamReactor* reactor) = 0;
 };
+
+// A ClientStream whose Start ends the call at once with `status` (never OK)
+// and deletes the stream: what a Channel returns for a call it cannot make.
+// Operations started on it complete with ok = false before OnDone.
+ClientStream* NewFailedStream(ClientStreamReactor* reactor,
+                              absl::Status status);
 
 }  // namespace dualrpc::rpc
 

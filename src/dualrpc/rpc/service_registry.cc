@@ -9,12 +9,15 @@
 namespace dualrpc::rpc {
 namespace {
 
-absl::Status CheckMethod(const UnaryMethod& method) {
+absl::Status CheckMethod(const Method& method) {
   if (ServiceNameOfPath(method.path).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "method path \"", method.path, "\" is not /package.Service/Method"));
   }
-  if (!method.new_request || !method.new_response || !method.invoke) {
+  const bool unary = method.kind == MethodKind::kUnary;
+  if (!method.new_request || !method.new_response ||
+      (unary ? (!method.invoke || method.start_stream)
+             : (!method.start_stream || method.invoke))) {
     return absl::InvalidArgumentError(
         absl::StrCat("method ", method.path, " lacks a function"));
   }
@@ -35,7 +38,7 @@ absl::string_view ServiceNameOfPath(absl::string_view path) {
   return rest.substr(0, slash);
 }
 
-absl::Status ServiceRegistry::AddMethod(UnaryMethod method) {
+absl::Status ServiceRegistry::AddMethod(Method method) {
   if (absl::Status valid = CheckMethod(method); !valid.ok()) return valid;
   if (methods_.count(method.path) != 0) {
     return absl::AlreadyExistsError(
@@ -46,9 +49,9 @@ absl::Status ServiceRegistry::AddMethod(UnaryMethod method) {
   return absl::OkStatus();
 }
 
-absl::Status ServiceRegistry::AddMethods(std::vector<UnaryMethod> methods) {
+absl::Status ServiceRegistry::AddMethods(std::vector<Method> methods) {
   std::set<absl::string_view> new_paths;
-  for (const UnaryMethod& method : methods) {
+  for (const Method& method : methods) {
     if (absl::Status valid = CheckMethod(method); !valid.ok()) return valid;
     if (methods_.count(method.path) != 0 ||
         !new_paths.insert(method.path).second) {
@@ -56,14 +59,14 @@ absl::Status ServiceRegistry::AddMethods(std::vector<UnaryMethod> methods) {
           absl::StrCat("method ", method.path, " is already registered"));
     }
   }
-  for (UnaryMethod& method : methods) {
+  for (Method& method : methods) {
     std::string path = method.path;
     methods_.emplace(std::move(path), std::move(method));
   }
   return absl::OkStatus();
 }
 
-const UnaryMethod* ServiceRegistry::FindMethod(absl::string_view path) const {
+const Method* ServiceRegistry::FindMethod(absl::string_view path) const {
   auto it = methods_.find(path);
   return it == methods_.end() ? nullptr : &it->second;
 }
@@ -81,10 +84,10 @@ std::vector<std::string> ServiceRegistry::ServiceNames() const {
   return names;
 }
 
-std::vector<const UnaryMethod*> ServiceRegistry::ServiceMethods(
+std::vector<const Method*> ServiceRegistry::ServiceMethods(
     absl::string_view service_name) const {
   std::string prefix = absl::StrCat("/", service_name, "/");
-  std::vector<const UnaryMethod*> methods;
+  std::vector<const Method*> methods;
   for (auto it = methods_.lower_bound(prefix);
        it != methods_.end() && absl::StartsWith(it->first, prefix); ++it) {
     methods.push_back(&it->second);

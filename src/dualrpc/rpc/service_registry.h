@@ -12,23 +12,38 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/stream.h"
 #include "google/protobuf/message.h"
 
 namespace dualrpc::rpc {
 
-// One unary method as a transport can serve it without knowing its types.
-struct UnaryMethod {
+// One method as a transport can serve it without knowing its types.
+struct Method {
   // "/package.Service/Method".
   std::string path;
+  MethodKind kind = MethodKind::kUnary;
   // Fresh, empty request and response messages of the method's types.
   std::function<std::unique_ptr<google::protobuf::Message>()> new_request;
   std::function<std::unique_ptr<google::protobuf::Message>()> new_response;
-  // Runs the implementation. `request`, `response` and `context` stay valid
-  // until `done` has run; `done` must run exactly once, on any thread.
+  // kUnary only: runs the implementation. `request`, `response` and
+  // `context` stay valid until `done` has run; `done` must run exactly once,
+  // on any thread.
   std::function<void(ServerCallContext* context,
                      const google::protobuf::Message* request,
                      google::protobuf::Message* response, UnaryDone done)>
       invoke;
+  // Streaming kinds only: starts the implementation of one call on
+  // `stream` and returns its reactor (not owned by the transport; it
+  // usually deletes itself in OnDone). `request` is the one request of a
+  // kServerStreaming call (else nullptr); `response` the one response of a
+  // kClientStreaming call, sent by Finish(OK) (else nullptr). Both are
+  // created by the transport with new_request/new_response and stay valid
+  // until OnDone. Runs on a transport thread and must not block; it may
+  // start operations on `stream` before returning.
+  std::function<ServerStreamReactor*(ServerStream* stream,
+                                     const google::protobuf::Message* request,
+                                     google::protobuf::Message* response)>
+      start_stream;
 };
 
 // The methods a server offers, by path. Filled in by generated Register*()
@@ -39,33 +54,52 @@ class ServiceRegistry {
  public:
   // ALREADY_EXISTS if the path is taken; INVALID_ARGUMENT if the path is not
   // "/service/method" (both parts non-empty, no further '/') or a function
-  // is missing.
-  absl::Status AddMethod(UnaryMethod method);
+  // is missing (invoke for kUnary, start_stream for the others; never
+  // both).
+  absl::Status AddMethod(Method method);
   // Adds all of `methods` or, on the first error AddMethod would report
   // (including two of `methods` sharing a path), none of them.
-  absl::Status AddMethods(std::vector<UnaryMethod> methods);
+  absl::Status AddMethods(std::vector<Method> methods);
   // nullptr when no such method.
-  const UnaryMethod* FindMethod(absl::string_view path) const;
+  const Method* FindMethod(absl::string_view path) const;
   // Fully qualified names of the services that have methods here, sorted.
   std::vector<std::string> ServiceNames() const;
   // The methods of `service_name` ("package.Service"), sorted by path. The
   // pointers stay valid as long as this registry.
-  std::vector<const UnaryMethod*> ServiceMethods(
+  std::vector<const Method*> ServiceMethods(
       absl::string_view service_name) const;
 
  private:
-  std::map<std::string, UnaryMethod, std::less<>> methods_;
+  std::map<std::string, Method, std::less<>> methods_;
 };
 
 // The service name of a method path: "pkg.Svc" for "/pkg.Svc/Method";
 // empty when `path` is not of that form.
 absl::string_view ServiceNameOfPath(absl::string_view path);
 
-// A UnaryMethod that calls `implementation` on `service` with the concrete
+namespace internal {
+
+// A Method of `kind` with its message factories and no function yet.
+template <typename Request, typename Response>
+Method StreamingMethodShell(std::string path, MethodKind kind) {
+  static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
+                    std::is_base_of_v<google::protobuf::Message, Response>,
+                "methods take generated protobuf messages");
+  Method method;
+  method.path = std::move(path);
+  method.kind = kind;
+  method.new_request = [] { return std::make_unique<Request>(); };
+  method.new_response = [] { return std::make_unique<Response>(); };
+  return method;
+}
+
+}  // namespace internal
+
+// A unary Method that calls `implementation` on `service` with the concrete
 // message types. Used by generated Register*() functions. Does not own
 // `service`, which must outlive every server that serves the method.
 template <typename Service, typename Request, typename Response>
-UnaryMethod MakeUnaryMethod(std::string path, Service* service,
+Method MakeUnaryMethod(std::string path, Service* service,
                             void (Service::*implementation)(ServerCallContext*,
                                                             const Request*,
                                                             Response*,
@@ -73,7 +107,7 @@ UnaryMethod MakeUnaryMethod(std::string path, Service* service,
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take generated protobuf messages");
-  UnaryMethod method;
+  Method method;
   method.path = std::move(path);
   method.new_request = [] { return std::make_unique<Request>(); };
   method.new_response = [] { return std::make_unique<Response>(); };
@@ -85,6 +119,60 @@ UnaryMethod MakeUnaryMethod(std::string path, Service* service,
     (service->*implementation)(context, static_cast<const Request*>(request),
                                static_cast<Response*>(response),
                                std::move(done));
+  };
+  return method;
+}
+
+// A streaming Method that calls `implementation` on `service` with the
+// concrete message types: the three shapes of grpc++'s callback service
+// (client streaming gets the response, server streaming the request, bidi
+// neither). Used by generated Register*() functions; `service` must outlive
+// every server that serves the method.
+template <typename Service, typename Request, typename Response>
+Method MakeClientStreamingMethod(
+    std::string path, Service* service,
+    ServerStreamReactor* (Service::*implementation)(ServerStream*,
+                                                     Response*)) {
+  Method method = internal::StreamingMethodShell<Request, Response>(
+      std::move(path), MethodKind::kClientStreaming);
+  method.start_stream = [service, implementation](
+                            ServerStream* stream,
+                            const google::protobuf::Message*,
+                            google::protobuf::Message* response) {
+    return (service->*implementation)(stream,
+                                      static_cast<Response*>(response));
+  };
+  return method;
+}
+
+template <typename Service, typename Request, typename Response>
+Method MakeServerStreamingMethod(
+    std::string path, Service* service,
+    ServerStreamReactor* (Service::*implementation)(ServerStream*,
+                                                     const Request*)) {
+  Method method = internal::StreamingMethodShell<Request, Response>(
+      std::move(path), MethodKind::kServerStreaming);
+  method.start_stream = [service, implementation](
+                            ServerStream* stream,
+                            const google::protobuf::Message* request,
+                            google::protobuf::Message*) {
+    return (service->*implementation)(stream,
+                                      static_cast<const Request*>(request));
+  };
+  return method;
+}
+
+template <typename Service, typename Request, typename Response>
+Method MakeBidiStreamingMethod(
+    std::string path, Service* service,
+    ServerStreamReactor* (Service::*implementation)(ServerStream*)) {
+  Method method = internal::StreamingMethodShell<Request, Response>(
+      std::move(path), MethodKind::kBidiStreaming);
+  method.start_stream = [service, implementation](
+                            ServerStream* stream,
+                            const google::protobuf::Message*,
+                            google::protobuf::Message*) {
+    return (service->*implementation)(stream);
   };
   return method;
 }

@@ -177,7 +177,7 @@ void ClientConnection::OnInput(net::Buffer* input) {
       case FrameDecoder::Event::kBadMagic:
         tcp_->Close(absl::UnavailableError("not a dualrpc raw server"));
         return;
-      case FrameDecoder::Event::kOversizedRequest:
+      case FrameDecoder::Event::kOversizedCallFrame:
         tcp_->Close(
             absl::UnavailableError("protocol error: REQUEST from server"));
         return;

@@ -190,4 +190,12 @@ void RawChannel::StartUnaryCall(absl::string_view method,
   });
 }
 
+// TODO(streaming): replaced by the streaming work (issue 10).
+rpc::ClientStream* RawChannel::NewStream(absl::string_view, rpc::MethodKind,
+                                 const rpc::CallOptions&,
+                                 rpc::ClientStreamReactor* reactor) {
+  return rpc::NewFailedStream(
+      reactor, absl::UnimplementedError("streaming calls are not supported yet"));
+}
+
 }  // namespace dualrpc::raw

@@ -67,6 +67,9 @@ class RawChannel final : public rpc::Channel {
   RawChannel(const RawChannel&) = delete;
   RawChannel& operator=(const RawChannel&) = delete;
 
+  rpc::ClientStream* NewStream(absl::string_view method, rpc::MethodKind kind,
+                               const rpc::CallOptions& options,
+                               rpc::ClientStreamReactor* reactor) override;
   void StartUnaryCall(absl::string_view method,
                       const google::protobuf::MessageLite& request,
                       google::protobuf::MessageLite* response,

@@ -114,7 +114,7 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
                                        absl::string_view payload) {
   absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, config_.limits);
   if (!parts.ok()) return parts.status();
-  const rpc::UnaryMethod* method = nullptr;
+  const rpc::Method* method = nullptr;
   std::uint64_t timeout_micros = 0;
   rpc::Metadata metadata;
   // The common header (method, maybe a timeout) is read without a message;
@@ -170,7 +170,7 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
 }
 
 absl::Status CallDispatcher::ReadFullRequestHeader(
-    absl::string_view bytes, const rpc::UnaryMethod** method,
+    absl::string_view bytes, const rpc::Method** method,
     std::uint64_t* timeout_micros, rpc::Metadata* metadata) {
   wire::v1::RequestHeader header;
   if (!header.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
@@ -193,11 +193,11 @@ absl::Status CallDispatcher::ReadFullRequestHeader(
   return absl::OkStatus();
 }
 
-const rpc::UnaryMethod* CallDispatcher::FindMethod(absl::string_view path) {
+const rpc::Method* CallDispatcher::FindMethod(absl::string_view path) {
   if (last_method_ != nullptr && last_method_->path == path) {
     return last_method_;
   }
-  const rpc::UnaryMethod* method = config_.registry->FindMethod(path);
+  const rpc::Method* method = config_.registry->FindMethod(path);
   if (method != nullptr) last_method_ = method;
   return method;
 }
@@ -215,7 +215,7 @@ bool CallDispatcher::FinishCall(std::unique_ptr<ServerCall> call,
   const bool response_sent = SendResponse(call.get(), std::move(status));
   // Done has run: the call's messages serve the next calls on this loop.
   MessagePool& messages = owner_->messages();
-  const rpc::UnaryMethod& method = *call->method();
+  const rpc::Method& method = *call->method();
   const std::size_t request_bytes = call->request_wire_bytes();
   messages.RecycleRequest(method, call->TakeRequest(), request_bytes);
   if (response_sent) {

@@ -95,12 +95,12 @@ class CallDispatcher {
   // The generated parser's reading of a header that ReadPlainRequestHeader
   // declined (or whose method it could not find): also every error.
   absl::Status ReadFullRequestHeader(absl::string_view bytes,
-                                     const rpc::UnaryMethod** method,
+                                     const rpc::Method** method,
                                      std::uint64_t* timeout_micros,
                                      rpc::Metadata* metadata);
   // The registry's method, remembering the last one found (consecutive
   // calls are mostly to the same method).
-  const rpc::UnaryMethod* FindMethod(absl::string_view path);
+  const rpc::Method* FindMethod(absl::string_view path);
   void OnDeadline(std::uint32_t call_id);
   // Removes a call from calls_, cancelling its timer. nullptr if unknown.
   ServerCall* TakeCall(std::uint32_t call_id);
@@ -121,7 +121,7 @@ class CallDispatcher {
   std::uint32_t last_call_id_ = 0;
   // Calls that did not complete inside their invoke.
   absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
-  const rpc::UnaryMethod* last_method_ = nullptr;
+  const rpc::Method* last_method_ = nullptr;
 };
 
 }  // namespace dualrpc::raw

@@ -5,34 +5,34 @@
 namespace dualrpc::raw {
 
 std::unique_ptr<google::protobuf::Message> MessagePool::NewRequest(
-    const rpc::UnaryMethod& method) {
+    const rpc::Method& method) {
   std::unique_ptr<google::protobuf::Message> message =
       Take(&FreeFor(method).requests);
   return message != nullptr ? std::move(message) : method.new_request();
 }
 
 std::unique_ptr<google::protobuf::Message> MessagePool::NewResponse(
-    const rpc::UnaryMethod& method) {
+    const rpc::Method& method) {
   std::unique_ptr<google::protobuf::Message> message =
       Take(&FreeFor(method).responses);
   return message != nullptr ? std::move(message) : method.new_response();
 }
 
 void MessagePool::RecycleRequest(
-    const rpc::UnaryMethod& method,
+    const rpc::Method& method,
     std::unique_ptr<google::protobuf::Message> request,
     std::size_t wire_bytes) {
   Put(&FreeFor(method).requests, std::move(request), wire_bytes);
 }
 
 void MessagePool::RecycleResponse(
-    const rpc::UnaryMethod& method,
+    const rpc::Method& method,
     std::unique_ptr<google::protobuf::Message> response,
     std::size_t wire_bytes) {
   Put(&FreeFor(method).responses, std::move(response), wire_bytes);
 }
 
-MessagePool::Free& MessagePool::FreeFor(const rpc::UnaryMethod& method) {
+MessagePool::Free& MessagePool::FreeFor(const rpc::Method& method) {
   if (last_method_ != &method) {
     std::unique_ptr<Free>& free = free_[&method];
     if (free == nullptr) free = std::make_unique<Free>();

@@ -28,16 +28,16 @@ class MessagePool {
 
   // A cleared message of the method's request (response) type.
   std::unique_ptr<google::protobuf::Message> NewRequest(
-      const rpc::UnaryMethod& method);
+      const rpc::Method& method);
   std::unique_ptr<google::protobuf::Message> NewResponse(
-      const rpc::UnaryMethod& method);
+      const rpc::Method& method);
 
   // Takes back a message of `method` that held `wire_bytes` when last
   // parsed or serialized. Either may be null.
-  void RecycleRequest(const rpc::UnaryMethod& method,
+  void RecycleRequest(const rpc::Method& method,
                       std::unique_ptr<google::protobuf::Message> request,
                       std::size_t wire_bytes);
-  void RecycleResponse(const rpc::UnaryMethod& method,
+  void RecycleResponse(const rpc::Method& method,
                        std::unique_ptr<google::protobuf::Message> response,
                        std::size_t wire_bytes);
 
@@ -50,15 +50,15 @@ class MessagePool {
 
   // The free lists of `method`, created on first use. Calls come mostly
   // to the method of the call before, so the last one is remembered.
-  Free& FreeFor(const rpc::UnaryMethod& method);
+  Free& FreeFor(const rpc::Method& method);
   static std::unique_ptr<google::protobuf::Message> Take(FreeList* list);
   static void Put(FreeList* list,
                   std::unique_ptr<google::protobuf::Message> message,
                   std::size_t wire_bytes);
 
   // Boxed: last_free_ must survive rehashing.
-  absl::flat_hash_map<const rpc::UnaryMethod*, std::unique_ptr<Free>> free_;
-  const rpc::UnaryMethod* last_method_ = nullptr;
+  absl::flat_hash_map<const rpc::Method*, std::unique_ptr<Free>> free_;
+  const rpc::Method* last_method_ = nullptr;
   Free* last_free_ = nullptr;
 };
 

@@ -46,7 +46,7 @@ class CallCompletion {
   std::unique_ptr<ServerCall> call_;
 };
 
-ServerCall::ServerCall(Identity identity, const rpc::UnaryMethod* method,
+ServerCall::ServerCall(Identity identity, const rpc::Method* method,
                        const net::SocketAddress& peer, absl::Time deadline,
                        rpc::Metadata request_metadata,
                        std::unique_ptr<google::protobuf::Message> request,

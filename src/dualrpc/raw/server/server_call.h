@@ -50,7 +50,7 @@ class ServerCall final : public rpc::ServerCallContext,
     std::uint32_t call_id;
   };
 
-  ServerCall(Identity identity, const rpc::UnaryMethod* method,
+  ServerCall(Identity identity, const rpc::Method* method,
              const net::SocketAddress& peer, absl::Time deadline,
              rpc::Metadata request_metadata,
              std::unique_ptr<google::protobuf::Message> request,
@@ -71,7 +71,7 @@ class ServerCall final : public rpc::ServerCallContext,
   // Transport side.
   std::uint64_t connection_id() const { return identity_.connection_id; }
   std::uint32_t call_id() const { return identity_.call_id; }
-  const rpc::UnaryMethod* method() const { return method_; }
+  const rpc::Method* method() const { return method_; }
   const google::protobuf::Message* request() const { return request_.get(); }
   // The request message's size on the wire (MessagePool's measure).
   std::size_t request_wire_bytes() const { return request_wire_bytes_; }
@@ -100,7 +100,7 @@ class ServerCall final : public rpc::ServerCallContext,
   friend class CallCompletion;
 
   const Identity identity_;
-  const rpc::UnaryMethod* const method_;
+  const rpc::Method* const method_;
   const net::SocketAddress peer_;
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;

@@ -62,7 +62,7 @@ void ServerConnection::OnInput(net::Buffer* input) {
       case FrameDecoder::Event::kFrame:
         OnFrame(event.header, event.payload);
         break;
-      case FrameDecoder::Event::kOversizedRequest:
+      case FrameDecoder::Event::kOversizedCallFrame:
         if (absl::Status error =
                 dispatcher_.OnOversizedRequest(event.header, Refusal());
             !error.ok()) {
@@ -126,7 +126,8 @@ void ServerConnection::OnFrame(const FrameHeader& header,
       return;
     case FrameType::kResponse:
     case FrameType::kMessage:
-      // MESSAGE is reserved for streaming, which 1.0 does not serve (§7).
+    case FrameType::kWindowUpdate:
+      // TODO(streaming): MESSAGE and WINDOW_UPDATE (§7), next.
       FailConnection(absl::InternalError(
           absl::StrCat(FrameTypeName(header.type),
                        " frames are not accepted from a client")));

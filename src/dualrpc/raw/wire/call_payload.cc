@@ -151,18 +151,57 @@ absl::Status AppendRequestFrame(net::Buffer* out, std::uint32_t call_id,
                                 HeaderEntries metadata,
                                 const google::protobuf::MessageLite& request,
                                 const FrameLimits& limits) {
+  return AppendRequestFrame(out, kFlagEndStream, call_id, method,
+                            timeout_micros, metadata, &request, limits);
+}
+
+absl::Status AppendRequestFrame(net::Buffer* out, std::uint8_t flags,
+                                std::uint32_t call_id,
+                                absl::string_view method,
+                                std::uint64_t timeout_micros,
+                                HeaderEntries metadata,
+                                const google::protobuf::MessageLite* request,
+                                const FrameLimits& limits) {
   const std::size_t header_size =
       RequestHeaderSize(method, timeout_micros, metadata);
-  const std::size_t message_size = request.ByteSizeLong();
+  const std::size_t message_size = request ? request->ByteSizeLong() : 0;
   absl::Status fits = CheckCallFrameSizes(header_size, message_size, limits);
   if (!fits.ok()) return fits;
   AppendCheckedCallFrame(
-      out, FrameType::kRequest, kFlagEndStream, call_id, header_size,
+      out, FrameType::kRequest, flags, call_id, header_size,
       [&](std::uint8_t* cursor) {
         return WriteRequestHeader(method, timeout_micros, metadata, cursor);
       },
-      &request, message_size);
+      request, message_size);
   return absl::OkStatus();
+}
+
+absl::Status AppendMessageFrame(net::Buffer* out, std::uint32_t call_id,
+                                const google::protobuf::MessageLite& message,
+                                const FrameLimits& limits) {
+  const std::size_t message_size = message.ByteSizeLong();
+  absl::Status fits = CheckCallFrameSizes(0, message_size, limits);
+  if (!fits.ok()) return fits;
+  out->EnsureWritable(kFrameHeaderSize + message_size);
+  AppendFrameHeader(out, FrameType::kMessage, 0, call_id,
+                    static_cast<std::uint32_t>(message_size));
+  std::uint8_t* const begin = AsBytes(out->BeginWrite());
+  std::uint8_t* end = message.SerializeWithCachedSizesToArray(begin);
+  out->HasWritten(static_cast<std::size_t>(end - begin));
+  return absl::OkStatus();
+}
+
+absl::Status AppendMessageFrame(net::Buffer* out, std::uint32_t call_id,
+                                absl::string_view serialized,
+                                const FrameLimits& limits) {
+  absl::Status fits = CheckCallFrameSizes(0, serialized.size(), limits);
+  if (!fits.ok()) return fits;
+  AppendFrame(out, FrameType::kMessage, 0, call_id, {serialized});
+  return absl::OkStatus();
+}
+
+void AppendHalfClose(net::Buffer* out, std::uint32_t call_id) {
+  AppendFrame(out, FrameType::kMessage, kFlagEndStream, call_id);
 }
 
 std::optional<PlainRequestHeader> ReadPlainRequestHeader(

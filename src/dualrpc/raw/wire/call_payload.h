@@ -56,6 +56,28 @@ absl::Status AppendRequestFrame(net::Buffer* out, std::uint32_t call_id,
                                 HeaderEntries metadata,
                                 const google::protobuf::MessageLite& request,
                                 const FrameLimits& limits);
+// The same with `flags`, and `request` absent when null: a streaming call
+// opened without END_STREAM carries no message (§7.2).
+absl::Status AppendRequestFrame(net::Buffer* out, std::uint8_t flags,
+                                std::uint32_t call_id,
+                                absl::string_view method,
+                                std::uint64_t timeout_micros,
+                                HeaderEntries metadata,
+                                const google::protobuf::MessageLite* request,
+                                const FrameLimits& limits);
+
+// Appends a MESSAGE frame (no END_STREAM) carrying `message`, serialized
+// straight into `out` (§7.2). RESOURCE_EXHAUSTED, appending nothing, when
+// it is over limits.max_message_bytes.
+absl::Status AppendMessageFrame(net::Buffer* out, std::uint32_t call_id,
+                                const google::protobuf::MessageLite& message,
+                                const FrameLimits& limits);
+// The same for a message already serialized (off the loop thread).
+absl::Status AppendMessageFrame(net::Buffer* out, std::uint32_t call_id,
+                                absl::string_view serialized,
+                                const FrameLimits& limits);
+// Appends the half-close: MESSAGE with END_STREAM and no payload (§7.2).
+void AppendHalfClose(net::Buffer* out, std::uint32_t call_id);
 
 // A RequestHeader without metadata, as views into its bytes.
 struct PlainRequestHeader {

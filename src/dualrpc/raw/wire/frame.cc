@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
 #include "dualrpc/net/byte_order.h"
 
 namespace dualrpc::raw {
@@ -20,6 +22,8 @@ absl::string_view FrameTypeName(FrameType type) {
       return "GOAWAY";
     case FrameType::kMessage:
       return "MESSAGE";
+    case FrameType::kWindowUpdate:
+      return "WINDOW_UPDATE";
   }
   return "UNKNOWN";
 }
@@ -58,6 +62,25 @@ void AppendFrame(net::Buffer* out, FrameType type, std::uint8_t flags,
   AppendFrameHeader(out, type, flags, call_id,
                     static_cast<std::uint32_t>(payload_length));
   for (absl::string_view piece : payload_pieces) out->Append(piece);
+}
+
+void AppendWindowUpdate(net::Buffer* out, std::uint32_t call_id,
+                        std::uint32_t increment) {
+  char payload[kWindowUpdatePayloadSize];
+  net::StoreUint32(payload, increment);
+  AppendFrame(out, FrameType::kWindowUpdate, 0, call_id,
+              {absl::string_view(payload, sizeof payload)});
+}
+
+absl::StatusOr<std::uint32_t> ParseWindowUpdate(absl::string_view payload) {
+  assert(payload.size() == kWindowUpdatePayloadSize);
+  const std::uint32_t increment = net::LoadUint32(payload.data());
+  if (increment == 0 || increment > kMaxStreamWindow) {
+    return absl::InternalError(absl::StrFormat(
+        "WINDOW_UPDATE increment must be 1 to %d, not %u", kMaxStreamWindow,
+        increment));
+  }
+  return increment;
 }
 
 FrameHeader ParseFrameHeader(const char* bytes) {

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dualrpc/net/buffer.h"
@@ -17,13 +18,15 @@ namespace dualrpc::raw {
 // §2: "DRPC", major, minor, two reserved zero bytes.
 inline constexpr absl::string_view kPrefaceMagic = "DRPC";
 inline constexpr std::uint8_t kMajorVersion = 1;
-inline constexpr std::uint8_t kMinorVersion = 0;
+inline constexpr std::uint8_t kMinorVersion = 1;
+// The first minor version with streaming calls (§7.1).
+inline constexpr std::uint8_t kStreamingMinorVersion = 1;
 inline constexpr std::size_t kPrefaceSize = 8;
 
 // §3: payload length (32), type (8), flags (8), reserved (16), call id (32).
 inline constexpr std::size_t kFrameHeaderSize = 12;
 
-// §3.1. Values outside kRequest..kMessage are unknown types.
+// §3.1. Values outside kRequest..kWindowUpdate are unknown types.
 enum class FrameType : std::uint8_t {
   kRequest = 0x01,
   kResponse = 0x02,
@@ -31,6 +34,7 @@ enum class FrameType : std::uint8_t {
   kPing = 0x04,
   kGoaway = 0x05,
   kMessage = 0x06,
+  kWindowUpdate = 0x07,
 };
 
 // "REQUEST", "PING", ...; "UNKNOWN" for anything else. For messages and logs.
@@ -43,6 +47,18 @@ inline constexpr std::uint8_t kFlagAck = 0x80;
 
 // §5.2: a PING carries exactly this many opaque bytes.
 inline constexpr std::size_t kPingPayloadSize = 8;
+
+// §7.4: flow control of streaming calls' MESSAGE frames.
+inline constexpr std::size_t kWindowUpdatePayloadSize = 4;
+// Each direction of each call starts with this much credit.
+inline constexpr std::int64_t kInitialStreamWindow = 65536;
+// No window may exceed this.
+inline constexpr std::int64_t kMaxStreamWindow = 0x7fffffff;
+// What a MESSAGE without END_STREAM costs against the window: its whole
+// frame.
+constexpr std::int64_t StreamMessageCost(std::uint32_t payload_length) {
+  return static_cast<std::int64_t>(kFrameHeaderSize) + payload_length;
+}
 
 // REQUEST/RESPONSE payloads start with a 32-bit call header length (§4.1).
 inline constexpr std::size_t kCallHeaderLengthSize = 4;
@@ -84,6 +100,15 @@ void AppendFrameHeader(net::Buffer* out, FrameType type, std::uint8_t flags,
 void AppendFrame(net::Buffer* out, FrameType type, std::uint8_t flags,
                  std::uint32_t call_id,
                  absl::Span<const absl::string_view> payload_pieces = {});
+
+// Appends a WINDOW_UPDATE for `call_id` granting `increment` bytes (1 to
+// kMaxStreamWindow).
+void AppendWindowUpdate(net::Buffer* out, std::uint32_t call_id,
+                        std::uint32_t increment);
+
+// The increment of a WINDOW_UPDATE payload (which FrameDecoder has checked
+// is 4 bytes long); INTERNAL for 0 or a set high bit (§7.5).
+absl::StatusOr<std::uint32_t> ParseWindowUpdate(absl::string_view payload);
 
 // Parses the 12 bytes at `bytes` (which must hold that many).
 FrameHeader ParseFrameHeader(const char* bytes);

@@ -9,7 +9,7 @@ namespace dualrpc::raw {
 namespace {
 
 bool IsKnownType(FrameType type) {
-  return type >= FrameType::kRequest && type <= FrameType::kMessage;
+  return type >= FrameType::kRequest && type <= FrameType::kWindowUpdate;
 }
 
 bool IsConnectionLevel(FrameType type) {
@@ -79,13 +79,13 @@ FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
   if (absl::Status valid = CheckHeader(event.header); !valid.ok()) {
     return Fail(Event::kError, std::move(valid));
   }
-  if (length > limits_.max_frame_payload_bytes()) {
-    // CheckHeader let it through, so it is a REQUEST: drop its payload
-    // as it arrives and keep the connection.
+  if (length > PayloadLimit(event.header.type)) {
+    // CheckHeader let it through, so it is a REQUEST or MESSAGE: drop its
+    // payload as it arrives and keep the connection.
     input->Retrieve(kFrameHeaderSize);
     discard_remaining_ = length;
     state_ = State::kDiscarding;
-    event.kind = Event::kOversizedRequest;
+    event.kind = Event::kOversizedCallFrame;
     return event;
   }
   if (input->readable_bytes() - kFrameHeaderSize < length) return Event{};
@@ -101,8 +101,8 @@ absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
     return absl::UnimplementedError(absl::StrFormat(
         "unknown frame type 0x%02x", static_cast<unsigned>(type)));
   }
-  if (header.payload_length > limits_.max_frame_payload_bytes() &&
-      type != FrameType::kRequest) {
+  if (header.payload_length > PayloadLimit(type) &&
+      type != FrameType::kRequest && type != FrameType::kMessage) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "%s frame payload of %u bytes exceeds the limit of %u bytes",
         FrameTypeName(type), header.payload_length,
@@ -119,11 +119,23 @@ absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
         absl::StrFormat("PING payload must be %u bytes, not %u",
                         kPingPayloadSize, header.payload_length));
   }
+  if (type == FrameType::kWindowUpdate &&
+      header.payload_length != kWindowUpdatePayloadSize) {
+    return absl::InternalError(
+        absl::StrFormat("WINDOW_UPDATE payload must be %u bytes, not %u",
+                        kWindowUpdatePayloadSize, header.payload_length));
+  }
   if (type == FrameType::kCancel && header.payload_length != 0) {
     return absl::InternalError(absl::StrFormat(
         "CANCEL payload must be empty, not %u bytes", header.payload_length));
   }
   return absl::OkStatus();
+}
+
+std::uint64_t FrameDecoder::PayloadLimit(FrameType type) const {
+  // A MESSAGE payload is one message, without a call header (§7.2).
+  return type == FrameType::kMessage ? limits_.max_message_bytes
+                                     : limits_.max_frame_payload_bytes();
 }
 
 FrameDecoder::Event FrameDecoder::Fail(Event::Kind kind, absl::Status error) {

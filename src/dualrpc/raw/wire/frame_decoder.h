@@ -13,14 +13,15 @@ namespace dualrpc::raw {
 
 // Turns the bytes one peer sends into a preface and then frames, enforcing
 // everything in the spec that does not depend on which side is reading
-// (§2, §3, §4.3, §5.2, §6.3): the magic, known frame types, call ids of 0
-// exactly on connection-level frames, PING and CANCEL payload sizes, and the
+// (§2, §3, §4.3, §5.2, §6.3, §7.5): the magic, known frame types, call ids
+// of 0 exactly on connection-level frames, PING, CANCEL and WINDOW_UPDATE
+// payload sizes, and the
 // frame size limit, which is checked as soon as a frame header has arrived
 // and before any of its payload is buffered. Role rules (who may send
 // REQUEST, call ids increasing, version compatibility) are the caller's.
 //
-// An oversized REQUEST is not a connection error (§4.3): the decoder reports
-// it once and then discards exactly its payload bytes as they arrive, so the
+// An oversized REQUEST or MESSAGE is not a connection error (§4.3, §7.3):
+// the decoder reports it once and then discards exactly its payload bytes as they arrive, so the
 // input Buffer never holds more of it than one read brought in.
 //
 // Usage, after each read into `input`:
@@ -42,10 +43,11 @@ class FrameDecoder {
       kPreface,
       // One complete frame: `header` and `payload`.
       kFrame,
-      // A REQUEST whose declared payload is over the frame limit: `header`
+      // A REQUEST whose declared payload is over the frame limit, or a
+      // MESSAGE whose payload is over the message limit: `header`
       // (payload_length is the declared length). Its payload is now being
-      // discarded; answer the call with RESOURCE_EXHAUSTED.
-      kOversizedRequest,
+      // discarded; the call fails with RESOURCE_EXHAUSTED.
+      kOversizedCallFrame,
       // The stream does not start with "DRPC": not our protocol. Close
       // without writing anything.
       kBadMagic,
@@ -86,6 +88,8 @@ class FrameDecoder {
   // connection error to report.
   absl::Status CheckHeader(const FrameHeader& header) const;
   Event Fail(Event::Kind kind, absl::Status error);
+  // Largest payload of a frame of `type`.
+  std::uint64_t PayloadLimit(FrameType type) const;
 
   const FrameLimits limits_;
   State state_;
