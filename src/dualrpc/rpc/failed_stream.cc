@@ -47,7 +47,8 @@ class FailedStream final : public ClientStream {
 
 ClientStream* NewFailedStream(ClientStreamReactor* reactor,
                               absl::Status status) {
-  if (status.ok()) status = absl::InternalError("stream failed without a status");
+  if (status.ok())
+    status = absl::InternalError("stream failed without a status");
   return new FailedStream(reactor, std::move(status));
 }
 

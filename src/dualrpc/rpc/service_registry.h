@@ -100,10 +100,9 @@ Method StreamingMethodShell(std::string path, MethodKind kind) {
 // `service`, which must outlive every server that serves the method.
 template <typename Service, typename Request, typename Response>
 Method MakeUnaryMethod(std::string path, Service* service,
-                            void (Service::*implementation)(ServerCallContext*,
-                                                            const Request*,
-                                                            Response*,
-                                                            UnaryDone)) {
+                       void (Service::*implementation)(ServerCallContext*,
+                                                       const Request*,
+                                                       Response*, UnaryDone)) {
   static_assert(std::is_base_of_v<google::protobuf::Message, Request> &&
                     std::is_base_of_v<google::protobuf::Message, Response>,
                 "methods take generated protobuf messages");
@@ -131,16 +130,14 @@ Method MakeUnaryMethod(std::string path, Service* service,
 template <typename Service, typename Request, typename Response>
 Method MakeClientStreamingMethod(
     std::string path, Service* service,
-    ServerStreamReactor* (Service::*implementation)(ServerStream*,
-                                                     Response*)) {
+    ServerStreamReactor* (Service::*implementation)(ServerStream*, Response*)) {
   Method method = internal::StreamingMethodShell<Request, Response>(
       std::move(path), MethodKind::kClientStreaming);
   method.start_stream = [service, implementation](
                             ServerStream* stream,
                             const google::protobuf::Message*,
                             google::protobuf::Message* response) {
-    return (service->*implementation)(stream,
-                                      static_cast<Response*>(response));
+    return (service->*implementation)(stream, static_cast<Response*>(response));
   };
   return method;
 }
@@ -149,7 +146,7 @@ template <typename Service, typename Request, typename Response>
 Method MakeServerStreamingMethod(
     std::string path, Service* service,
     ServerStreamReactor* (Service::*implementation)(ServerStream*,
-                                                     const Request*)) {
+                                                    const Request*)) {
   Method method = internal::StreamingMethodShell<Request, Response>(
       std::move(path), MethodKind::kServerStreaming);
   method.start_stream = [service, implementation](

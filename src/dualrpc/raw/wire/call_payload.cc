@@ -156,8 +156,7 @@ absl::Status AppendRequestFrame(net::Buffer* out, std::uint32_t call_id,
 }
 
 absl::Status AppendRequestFrame(net::Buffer* out, std::uint8_t flags,
-                                std::uint32_t call_id,
-                                absl::string_view method,
+                                std::uint32_t call_id, absl::string_view method,
                                 std::uint64_t timeout_micros,
                                 HeaderEntries metadata,
                                 const google::protobuf::MessageLite* request,

@@ -59,8 +59,7 @@ absl::Status AppendRequestFrame(net::Buffer* out, std::uint32_t call_id,
 // The same with `flags`, and `request` absent when null: a streaming call
 // opened without END_STREAM carries no message (§7.2).
 absl::Status AppendRequestFrame(net::Buffer* out, std::uint8_t flags,
-                                std::uint32_t call_id,
-                                absl::string_view method,
+                                std::uint32_t call_id, absl::string_view method,
                                 std::uint64_t timeout_micros,
                                 HeaderEntries metadata,
                                 const google::protobuf::MessageLite* request,

@@ -76,9 +76,9 @@ absl::StatusOr<std::uint32_t> ParseWindowUpdate(absl::string_view payload) {
   assert(payload.size() == kWindowUpdatePayloadSize);
   const std::uint32_t increment = net::LoadUint32(payload.data());
   if (increment == 0 || increment > kMaxStreamWindow) {
-    return absl::InternalError(absl::StrFormat(
-        "WINDOW_UPDATE increment must be 1 to %d, not %u", kMaxStreamWindow,
-        increment));
+    return absl::InternalError(
+        absl::StrFormat("WINDOW_UPDATE increment must be 1 to %d, not %u",
+                        kMaxStreamWindow, increment));
   }
   return increment;
 }

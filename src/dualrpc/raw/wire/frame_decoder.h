@@ -21,8 +21,9 @@ namespace dualrpc::raw {
 // REQUEST, call ids increasing, version compatibility) are the caller's.
 //
 // An oversized REQUEST or MESSAGE is not a connection error (§4.3, §7.3):
-// the decoder reports it once and then discards exactly its payload bytes as they arrive, so the
-// input Buffer never holds more of it than one read brought in.
+// the decoder reports it once and then discards exactly its payload bytes as
+// they arrive, so the input Buffer never holds more of it than one read brought
+// in.
 //
 // Usage, after each read into `input`:
 //   for (;;) {
