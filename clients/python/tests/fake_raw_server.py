@@ -1,4 +1,5 @@
-"""A scripted raw-protocol peer for client unit tests (docs/PROTOCOL.md).
+"""A scripted raw-protocol peer for client unit tests (docs/PROTOCOL.md,
+version 1.1 by default; SERVER_PREFACE_1_0 makes it a 1.0 server).
 
 FakeRawServer listens on 127.0.0.1:0 and hands every accepted connection to
 the test as a FakePeer; the test reads the client's frames and writes what it
@@ -15,9 +16,12 @@ import threading
 
 from dualrpc.wire.v1 import wire_pb2
 
-SERVER_PREFACE = b"DRPC\x01\x00\x00\x00"
-REQUEST, RESPONSE, CANCEL, PING, GOAWAY = 1, 2, 3, 4, 5
-END_STREAM, ACK = 0x01, 0x80
+SERVER_PREFACE = b"DRPC\x01\x01\x00\x00"
+SERVER_PREFACE_1_0 = b"DRPC\x01\x00\x00\x00"
+REQUEST, RESPONSE, CANCEL, PING, GOAWAY, MESSAGE, WINDOW_UPDATE = 1, 2, 3, 4, 5, 6, 7
+END_STREAM, COMPRESSED, ACK = 0x01, 0x02, 0x80
+# §7.4: the window each direction of a streaming call starts with.
+INITIAL_WINDOW = 65_536
 _HEADER = struct.Struct(">IBBHI")
 _U32 = struct.Struct(">I")
 # Longest a test waits for something the client should do.
@@ -54,9 +58,10 @@ class FakePeer:
     """The server side of one accepted connection. A reader thread queues what
     the client sends: its preface first, then Frames, then None at EOF."""
 
-    def __init__(self, sock, server_preface):
+    def __init__(self, sock, server_preface, preface_gate=None):
         self._sock = sock
         self._server_preface = server_preface
+        self._preface_gate = preface_gate
         self._received = queue.Queue()
         self._send_lock = threading.Lock()
         self._reader = threading.Thread(target=self._read_loop, daemon=True)
@@ -68,7 +73,10 @@ class FakePeer:
             self._received.put(preface)
             if preface is None:
                 return
-            self.send(self._server_preface)
+            if self._preface_gate is not None:  # The test says when the preface goes.
+                threading.Thread(target=self._send_preface_when_open, daemon=True).start()
+            else:
+                self.send(self._server_preface)
             while True:
                 header = _recv_exactly(self._sock, _HEADER.size)
                 if header is None:
@@ -81,6 +89,10 @@ class FakePeer:
         except OSError:
             pass
         self._received.put(None)
+
+    def _send_preface_when_open(self):
+        if self._preface_gate.wait(WAIT_SECONDS):
+            self.send(self._server_preface)
 
     def client_preface(self):
         return self._received.get(timeout=WAIT_SECONDS)
@@ -98,6 +110,18 @@ class FakePeer:
         (header_length,) = _U32.unpack_from(frame.payload)
         header = wire_pb2.RequestHeader.FromString(frame.payload[4:4 + header_length])
         return Request(frame.call_id, frame.flags, header, frame.payload[4 + header_length:])
+
+    def next_message(self, call_id):
+        """The client's next frame, which must be a MESSAGE of `call_id`."""
+        frame = self.next_frame()
+        assert frame is not None and (frame.type, frame.call_id) == (MESSAGE, call_id), frame
+        return frame
+
+    def send_message(self, call_id, message, flags=0):
+        self.send_frame(MESSAGE, flags, call_id, message)
+
+    def send_window_update(self, call_id, increment):
+        self.send_frame(WINDOW_UPDATE, 0, call_id, _U32.pack(increment))
 
     def send(self, data):
         with self._send_lock:
@@ -128,9 +152,12 @@ class FakePeer:
 
 
 class FakeRawServer:
-    def __init__(self, server_preface=SERVER_PREFACE):
+    def __init__(self, server_preface=SERVER_PREFACE, preface_gate=None):
+        """preface_gate: a threading.Event; each connection's server preface
+        is sent once it is set (default: at once)."""
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._server_preface = server_preface
+        self._preface_gate = preface_gate
         self._accepted = queue.Queue()
         self._peers = []  # Guarded by _lock.
         self._lock = threading.Lock()
@@ -152,7 +179,7 @@ class FakeRawServer:
                 sock, _address = self._listener.accept()
             except OSError:
                 return
-            peer = FakePeer(sock, self._server_preface)
+            peer = FakePeer(sock, self._server_preface, self._preface_gate)
             with self._lock:
                 self._peers.append(peer)
             self._accepted.put(peer)
