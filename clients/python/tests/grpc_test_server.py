@@ -1,6 +1,6 @@
 """A grpcio server for the client's grpc:// streaming tests (test-only).
 
-Implements dualrpc.v1.FileService's WalkTree and EchoStream over generic
+Implements dualrpc.v1.FileService's Echo, WalkTree and EchoStream over generic
 handlers, in Python, with a few scripted paths, plus a client-streaming
 JOIN_METHOD (EchoRequests in, one EchoResponse with the payloads joined).
 Binds 127.0.0.1:0. Works for the sync and the asyncio client alike (the
@@ -54,6 +54,10 @@ class FileServiceImpl:
         yield file_service_pb2.WalkTreeResponse(entries=[_entry(p) for p in WALK_PATHS[2:]])
 
     @staticmethod
+    def echo(request, _context):
+        return file_service_pb2.EchoResponse(payload=request.payload)
+
+    @staticmethod
     def echo_stream(requests, _context):
         for request in requests:
             yield file_service_pb2.EchoResponse(payload=request.payload)
@@ -66,6 +70,9 @@ class FileServiceImpl:
 class _Handlers(grpc.GenericRpcHandler):
     def __init__(self, service):
         self._methods = {
+            "/dualrpc.v1.FileService/Echo": grpc.unary_unary_rpc_method_handler(
+                service.echo, file_service_pb2.EchoRequest.FromString,
+                file_service_pb2.EchoResponse.SerializeToString),
             "/dualrpc.v1.FileService/WalkTree": grpc.unary_stream_rpc_method_handler(
                 service.walk_tree, file_service_pb2.WalkTreeRequest.FromString,
                 file_service_pb2.WalkTreeResponse.SerializeToString),
