@@ -30,7 +30,8 @@ from google.protobuf.message import DecodeError
 
 from . import _framing as framing
 from . import _metadata
-from ._streaming import StreamFlow, check_final_response, check_streaming_server
+from ._streaming import (StreamFlow, check_final_response, check_streaming_server,
+                         preface_wait)
 from .status import RpcError, StatusCode
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -221,8 +222,12 @@ class RawConnection:
     thread when it exits, after the writer stopped.
     """
 
-    def __init__(self, sock, max_message_bytes, name):
+    def __init__(self, sock, max_message_bytes, name,
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+        """preface_timeout: longest a streaming call waits for the server's
+        preface (§7.1) when its deadline is later."""
         self._sock = sock
+        self._preface_timeout = preface_timeout
         self._input = sock.makefile("rb")
         self._max_message_bytes = max_message_bytes
         self._max_frame_payload = framing.max_frame_payload(max_message_bytes)
@@ -295,13 +300,14 @@ class RawConnection:
 
         `request`: the one request (bytes) of a server-streaming call, None
         for the others, whose requests the caller then passes to
-        send_requests(). Waits (until `deadline`) for the server's preface
-        first (§7.1). Raises _ConnectionRetired or RpcError like start_call.
+        send_requests(). Waits for the server's preface first (§7.1), until
+        `deadline` or preface_timeout. Raises _ConnectionRetired or RpcError
+        like start_call.
         """
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not self._server_preface_read.wait(remaining):
-            raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                           "deadline exceeded waiting for the server's preface")
+        remaining = None if deadline is None else deadline - time.monotonic()
+        wait, code, message = preface_wait(remaining, self._preface_timeout)
+        if not self._server_preface_read.wait(wait):
+            raise RpcError(code, message)
         with self._lock:
             if self._close_reason is not None and self._server_minor == 0:
                 raise RpcError(*self._close_reason)
@@ -326,7 +332,7 @@ class RawConnection:
             encode = framing.encode_stream_request if kind.client_streams else \
                 framing.encode_request
             self._outgoing.put((encode(call.call_id, payload), payload))
-        if deadline is not None:
+        if deadline is not None and not call.done():
             call.deadline_timer = threading.Timer(
                 max(0.0, deadline - time.monotonic()), self.abandon,
                 (call.call_id, _Outcome(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")))
@@ -684,7 +690,8 @@ class RawTransport:
             self._connections = [c for c in self._connections if not c.closed]
             self._connection = RawConnection(self._connect_socket(deadline),
                                              self._max_message_bytes,
-                                             f"dualrpc-raw-{self._target.host_port}")
+                                             f"dualrpc-raw-{self._target.host_port}",
+                                             self._connect_timeout)
             self._connections.append(self._connection)
             return self._connection
 

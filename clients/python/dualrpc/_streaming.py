@@ -94,6 +94,17 @@ def check_streaming_server(minor_version):
             "the server speaks raw protocol 1.0, which has no streaming calls")
 
 
+def preface_wait(remaining, preface_timeout):
+    """(seconds, code, message): how long a streaming call waits for the
+    server's preface (§7.1) given the call's `remaining` time (None: no
+    deadline) and the connect timeout, and how it fails if none comes."""
+    if remaining is not None and remaining <= preface_timeout:
+        return (max(0.0, remaining), StatusCode.DEADLINE_EXCEEDED,
+                "deadline exceeded waiting for the server's preface")
+    return (preface_timeout, StatusCode.UNAVAILABLE,
+            f"no server preface within the connect timeout of {preface_timeout:g} s")
+
+
 def check_final_response(kind, outcome_code, message):
     """A RESPONSE of a server-streaming or bidi call must carry no message
     (§7.2): the call error for one that does, or None."""

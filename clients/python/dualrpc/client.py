@@ -83,6 +83,26 @@ def _one(response):
     return (response,)
 
 
+class FailedStream:
+    """A stream that failed to open: its read() raises the error, so a
+    streaming call fails the same way on every transport, from the iterator."""
+
+    def __init__(self, error: RpcError) -> None:
+        self._error = error
+
+    def read(self):
+        raise self._error
+
+    def fail(self, _code, _message):
+        return False
+
+    def cancel(self):
+        return False
+
+    def trailing_metadata(self):
+        return self._error.trailing_metadata
+
+
 class ResponseStream:
     """The responses of a server-streaming or bidi call, as grpcio's: iterate
     it (each item parsed, or flattened by `unpack`); a failure, also after
@@ -179,8 +199,7 @@ class Client:
         """Any server-streaming method: sends `request_message`, returns a
         ResponseStream of `response_class`. `timeout` covers the whole call."""
         return ResponseStream(
-            self._open(method, CallKind.SERVER_STREAMING,
-                       serialize(request_message, self._max_message_bytes), None,
+            self._open(method, CallKind.SERVER_STREAMING, request_message, None,
                        timeout, metadata),
             response_class, _unpack)
 
@@ -208,12 +227,19 @@ class Client:
                        self._serialized(request_iterator), timeout, metadata),
             response_class, _unpack)
 
-    def _open(self, method, kind, request, requests, timeout, metadata):
+    def _open(self, method, kind, request_message, requests, timeout, metadata):
+        """The transport's stream, or a FailedStream: a call that cannot
+        start fails from its iterator, as grpcio's do. Bad arguments
+        (method, metadata) raise here."""
         path = method_path(method)
         normalized_metadata = _metadata.normalize(metadata)
-        timeout = checked_timeout(timeout)
-        return self._transport.open_stream(path, kind, request, requests, timeout,
-                                           normalized_metadata)
+        try:
+            request = None if request_message is None else \
+                serialize(request_message, self._max_message_bytes)
+            return self._transport.open_stream(path, kind, request, requests,
+                                               checked_timeout(timeout), normalized_metadata)
+        except RpcError as error:
+            return FailedStream(error)
 
     def _serialized(self, request_iterator):
         for message in request_iterator:

@@ -12,6 +12,7 @@ over generic handlers, test-only.
 import concurrent.futures
 import os
 import queue
+import socket
 import sys
 import threading
 import unittest
@@ -343,9 +344,9 @@ class RawVersionTest(RawStreamingTestCase):
         request = peer.next_request()
         peer.respond(request.call_id, request.message)
         self.assertEqual(call.result(WAIT_SECONDS), b"first")
-        for start in (lambda: self.client.walk_tree(timeout=WAIT_SECONDS),
-                      lambda: self.client.echo_stream([b"x"], timeout=WAIT_SECONDS)):
-            error = self.assert_raises_code(StatusCode.UNIMPLEMENTED, start)
+        for stream in (self.client.walk_tree(timeout=WAIT_SECONDS),
+                       self.client.echo_stream([b"x"], timeout=WAIT_SECONDS)):
+            error = self.assert_raises_code(StatusCode.UNIMPLEMENTED, next, stream)
             self.assertIn("raw protocol 1.0", error.message)
         call = self.start_echo(b"again", timeout=WAIT_SECONDS)
         request = peer.next_request()  # The next frame is this unary REQUEST.
@@ -371,6 +372,46 @@ class RawPrefaceWaitTest(RawStreamingTestCase):
         self.assertEqual(request.header.method, "/dualrpc.v1.FileService/WalkTree")
         peer.respond(request.call_id)
         self.assertEqual(call.result(WAIT_SECONDS), [])
+
+
+class RawNoPrefaceTest(RawStreamingTestCase):
+    client_options = {"connect_timeout": 0.3}
+
+    def setUp(self):
+        self.server_options = {"preface_gate": threading.Event()}  # Never set.
+        super().setUp()
+
+    def test_no_server_preface_within_the_connect_timeout_is_unavailable(self):
+        for timeout in (None, WAIT_SECONDS):
+            with self.subTest(timeout=timeout):
+                with self.assertRaises(dualrpc.RpcError) as raised:
+                    next(self.client.walk_tree(timeout=timeout))
+                self.assertEqual(raised.exception.code, StatusCode.UNAVAILABLE)
+                self.assertIn("no server preface", raised.exception.message)
+        with self.assertRaises(dualrpc.RpcError) as raised:
+            next(self.client.walk_tree(timeout=0.1))
+        self.assertEqual(raised.exception.code, StatusCode.DEADLINE_EXCEEDED)
+
+
+class StartFailureTest(unittest.TestCase):
+    """A call that cannot start fails from its iterator on both transports."""
+
+    def test_failures_come_from_the_iterator(self):
+        with socket.create_server(("127.0.0.1", 0)) as reserved:
+            port = reserved.getsockname()[1]
+        for scheme in ("raw", "grpc"):
+            with self.subTest(scheme=scheme), dualrpc.connect(f"{scheme}://127.0.0.1:{port}") \
+                    as client:
+                for stream, code in (
+                        (client.walk_tree(timeout=WAIT_SECONDS), StatusCode.UNAVAILABLE),
+                        (client.echo_stream([b"x"], timeout=WAIT_SECONDS),
+                         StatusCode.UNAVAILABLE),
+                        (client.walk_tree(timeout=0), StatusCode.DEADLINE_EXCEEDED)):
+                    with self.assertRaises(dualrpc.RpcError) as raised:
+                        next(stream)
+                    self.assertEqual(raised.exception.code, code, raised.exception)
+                with self.assertRaises(ValueError):
+                    client.unary_stream("NoSlashes", dualrpc.EchoRequest(), dualrpc.EchoResponse)
 
 
 class GrpcStreamingTest(unittest.TestCase):

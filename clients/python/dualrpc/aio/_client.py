@@ -162,9 +162,8 @@ class Client:
                      response_class: Type[ResponseT], timeout: Optional[float] = None,
                      metadata: Optional[Metadata] = None, _unpack=_one) -> ResponseStream:
         """Any server-streaming method; `timeout` covers the whole call."""
-        request = serialize(request_message, self._max_message_bytes)
-        return ResponseStream(self._open(method, CallKind.SERVER_STREAMING, request, None,
-                                         timeout, metadata), response_class, _unpack)
+        return ResponseStream(self._open(method, CallKind.SERVER_STREAMING, request_message,
+                                         None, timeout, metadata), response_class, _unpack)
 
     async def stream_unary(self, method: str, request_iterator: Requests,
                            response_class: Type[ResponseT], timeout: Optional[float] = None,
@@ -193,12 +192,13 @@ class Client:
                                          self._serialized(request_iterator), timeout, metadata),
                               response_class, _unpack)
 
-    async def _open(self, method, kind, request, requests, timeout, metadata):
+    async def _open(self, method, kind, request_message, requests, timeout, metadata):
         path = method_path(method)
         normalized_metadata = _metadata.normalize(metadata)
-        timeout = checked_timeout(timeout)
-        return await self._transport.open_stream(path, kind, request, requests, timeout,
-                                                 normalized_metadata)
+        request = None if request_message is None else \
+            serialize(request_message, self._max_message_bytes)
+        return await self._transport.open_stream(path, kind, request, requests,
+                                                 checked_timeout(timeout), normalized_metadata)
 
     async def _serialized(self, request_iterator):
         async for message in iterate(request_iterator):

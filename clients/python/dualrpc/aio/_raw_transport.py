@@ -26,7 +26,7 @@ from .. import _framing as framing
 from .. import _metadata
 from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, _Outcome
 from .._streaming import (CallKind, StreamFlow, check_final_response,
-                          check_streaming_server)
+                          check_streaming_server, preface_wait)
 from ..status import RpcError, StatusCode
 
 _DISCARD_CHUNK_BYTES = 64 * 1024
@@ -173,7 +173,9 @@ class AioRawConnection:
     """One connection speaking the raw protocol, on the running loop. Owns
     its StreamWriter and its reader task."""
 
-    def __init__(self, reader, writer, max_message_bytes):
+    def __init__(self, reader, writer, max_message_bytes,
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+        self._preface_timeout = preface_timeout  # As RawConnection's.
         self._reader = reader
         self._writer = writer
         self._max_message_bytes = max_message_bytes
@@ -221,16 +223,17 @@ class AioRawConnection:
         """Opens a call of `kind` (the REQUEST is written); returns its _AioCall.
 
         `deadline`: a loop.time() value or None. Streaming calls wait for the
-        server's preface first (§7.1). Raises _ConnectionRetired or RpcError.
+        server's preface first (§7.1), until `deadline` or preface_timeout.
+        Raises _ConnectionRetired or RpcError.
         """
         loop = asyncio.get_running_loop()
         if kind != CallKind.UNARY:
+            wait, code, message = preface_wait(
+                None if deadline is None else deadline - loop.time(), self._preface_timeout)
             try:
-                await asyncio.wait_for(self._server_preface_read.wait(),
-                                       None if deadline is None else deadline - loop.time())
+                await asyncio.wait_for(self._server_preface_read.wait(), wait)
             except asyncio.TimeoutError:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               "deadline exceeded waiting for the server's preface") from None
+                raise RpcError(code, message) from None
             if self._close_reason is not None and self._server_minor == 0:
                 raise RpcError(*self._close_reason)
             problem = check_streaming_server(self._server_minor)
@@ -497,7 +500,8 @@ class AioRawTransport:
                 return self._connection
             self._connections = [c for c in self._connections if not c.closed]
             reader, writer = await self._open_streams(deadline)
-            self._connection = AioRawConnection(reader, writer, self._max_message_bytes)
+            self._connection = AioRawConnection(reader, writer, self._max_message_bytes,
+                                                self._connect_timeout)
             self._connections.append(self._connection)
             return self._connection
 
