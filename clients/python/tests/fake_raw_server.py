@@ -8,11 +8,13 @@ with its own struct code, not the client's codec, so that a codec bug cannot
 hide itself; only the generated wire messages are shared.
 """
 
+import collections
 import dataclasses
 import queue
 import socket
 import struct
 import threading
+import time
 
 from dualrpc.wire.v1 import wire_pb2
 
@@ -104,6 +106,13 @@ class FakePeer:
             item = self._received.get(timeout=WAIT_SECONDS)
         return item
 
+    def poll_frame(self, timeout):
+        """Like next_frame, waiting at most `timeout`; queue.Empty if none came."""
+        item = self._received.get(timeout=timeout)
+        if isinstance(item, bytes):
+            item = self._received.get(timeout=timeout)
+        return item
+
     def next_request(self):
         frame = self.next_frame()
         assert frame is not None and frame.type == REQUEST, frame
@@ -149,6 +158,64 @@ class FakePeer:
             pass
         self._reader.join(WAIT_SECONDS)
         self._sock.close()
+
+
+class _EchoCall:
+    def __init__(self, deadline):
+        self.deadline = deadline
+        self.window = INITIAL_WINDOW  # The client's window for our MESSAGEs.
+        self.backlog = collections.deque()  # Echoes waiting for window.
+        self.half_closed = False
+
+
+def serve_echo_streams(peer):
+    """Plays a 1.1 server of bidi echo calls on `peer` until EOF (§7): each
+    request MESSAGE comes back as a response MESSAGE, within the client's
+    window (WINDOW_UPDATE refills it; we return credit per request read);
+    the half-close gets RESPONSE OK once every echo went; timeout_micros
+    ends a call with RESPONSE DEADLINE_EXCEEDED; CANCEL ends it silently."""
+    calls = {}
+    while True:
+        now = time.monotonic()
+        deadlines = [c.deadline for c in calls.values() if c.deadline is not None]
+        wait = max(0.0, min(deadlines) - now) if deadlines else WAIT_SECONDS
+        try:
+            frame = peer.poll_frame(wait)
+        except queue.Empty:
+            frame = False
+        if frame is None:
+            return
+        now = time.monotonic()
+        for call_id in [i for i, c in calls.items() if c.deadline and c.deadline <= now]:
+            del calls[call_id]
+            peer.respond(call_id, code=4, status_message="deadline exceeded")
+        if frame is False:
+            continue
+        call = calls.get(frame.call_id)
+        if frame.type == REQUEST:
+            (header_length,) = _U32.unpack_from(frame.payload)
+            header = wire_pb2.RequestHeader.FromString(frame.payload[4:4 + header_length])
+            timeout = header.timeout_micros / 1e6
+            calls[frame.call_id] = _EchoCall(now + timeout if timeout else None)
+        elif frame.type == CANCEL:
+            calls.pop(frame.call_id, None)
+        elif call is not None and frame.type == WINDOW_UPDATE:
+            call.window += _U32.unpack(frame.payload)[0]
+        elif call is not None and frame.type == MESSAGE:
+            if frame.flags & END_STREAM:
+                call.half_closed = True
+            else:
+                call.backlog.append(frame.payload)
+                peer.send_window_update(frame.call_id, _HEADER.size + len(frame.payload))
+        if call is None or frame.call_id not in calls:
+            continue
+        while call.backlog and call.window > 0:
+            message = call.backlog.popleft()
+            call.window -= _HEADER.size + len(message)
+            peer.send_message(frame.call_id, message)
+        if call.half_closed and not call.backlog:
+            del calls[frame.call_id]
+            peer.respond(frame.call_id)
 
 
 class FakeRawServer:
