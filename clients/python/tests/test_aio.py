@@ -241,6 +241,22 @@ class AioRawStreamingTest(AioRawTestCase):
         await in_thread(peer.respond, request.call_id)
         self.assertEqual(len(await bounded(self._collect_all(stream))), fits - needed)
 
+    async def test_message_beyond_the_window_fails_the_call_with_cancel(self):
+        message = walk_batch("x" * 1000)
+        fits = -(-INITIAL_WINDOW // (12 + len(message)))
+        stream = self.client.walk_tree(timeout=WAIT_SECONDS)
+        first = asyncio.create_task(bounded(stream.__anext__()))
+        peer = await self.accept()
+        request = await in_thread(peer.next_request)
+        for _ in range(fits + 1):
+            await in_thread(peer.send_message, request.call_id, message)
+        await self.expect_cancel(peer, request.call_id)
+        await first
+        for _ in range(fits - 1):
+            await bounded(stream.__anext__())
+        error = await self.assert_raises_code(StatusCode.RESOURCE_EXHAUSTED, stream.__anext__())
+        self.assertIn("flow control window exceeded", error.message)
+
     async def test_deadline_mid_stream_sends_cancel(self):
         stream = self.client.walk_tree(timeout=0.3)
         first = asyncio.create_task(bounded(stream.__anext__()))
@@ -266,6 +282,13 @@ class AioRawStreamingTest(AioRawTestCase):
                     self.assertTrue(stream.cancel())
                     await self.assert_raises_code(StatusCode.CANCELLED, reading)
                 await self.expect_cancel(peer, request.call_id)
+
+    async def test_cancel_before_the_first_iteration_sends_nothing(self):
+        stream = self.client.walk_tree(timeout=WAIT_SECONDS)
+        self.assertTrue(stream.cancel())
+        self.assertFalse(stream.cancel())
+        await self.assert_raises_code(StatusCode.CANCELLED, stream.__anext__())
+        self.assertEqual(self.server.connections_accepted, 0)
 
     async def test_request_over_the_limit_fails_with_cancel(self):
         stream = self.client.echo_stream([b"a", b"x" * dualrpc.DEFAULT_MAX_MESSAGE_BYTES],

@@ -46,6 +46,10 @@ class ResponseStream:
         self._code: Optional[StatusCode] = None
         self._details = ""
 
+    def __del__(self):
+        if self._opener is not None:
+            self._opener.close()  # Never iterated: never opened.
+
     def __aiter__(self) -> "ResponseStream":
         return self
 
@@ -77,6 +81,8 @@ class ResponseStream:
             raise RpcError(StatusCode.CANCELLED, "cancelled by the client")
         opener, self._opener = self._opener, None
         self._stream = await opener
+        if self._cancelled:  # cancel() came while the call was opening.
+            self._stream.cancel()
 
     def cancel(self) -> bool:
         """True if this ended the call; False if it had already ended."""
