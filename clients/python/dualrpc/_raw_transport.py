@@ -15,7 +15,13 @@ Threads of a RawConnection:
     and not the reader (answering a PING) ever blocks on another's send.
   * the reader thread is the only one that reads: it completes calls by id,
     answers PING, handles GOAWAY and, however the connection ends, runs the
-    one close path (_finish) and then releases the socket.
+    one close path (_finish) and then releases the socket. It also hands a
+    streaming call's MESSAGE frames to its _StreamCall and applies
+    WINDOW_UPDATE.
+  * per streaming call: a sender thread (client-streaming and bidi) that
+    pulls the application's requests, and a threading.Timer at the deadline.
+    A sender blocked inside the application's iterator when the call ends
+    stays there until the iterator returns; it then sends nothing more.
 """
 
 import collections
