@@ -1,4 +1,4 @@
-"""The raw protocol's codec (docs/PROTOCOL.md §2–§5.5): bytes in, bytes out.
+"""The raw protocol's codec (docs/PROTOCOL.md §2–§5.5, §7): bytes in, bytes out.
 
 Knows nothing of sockets or threads; the connection (_raw_transport) uses it.
 Every integer on the wire is unsigned big-endian.
@@ -15,7 +15,8 @@ from .wire.v1 import wire_pb2
 
 PREFACE_MAGIC = b"DRPC"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+# 1.1: streaming calls (§7). Unary frames are byte for byte 1.0's.
+PROTOCOL_MINOR = 1
 PREFACE = PREFACE_MAGIC + bytes([PROTOCOL_MAJOR, PROTOCOL_MINOR, 0, 0])
 PREFACE_BYTES = len(PREFACE)
 
@@ -32,6 +33,12 @@ PING_PAYLOAD_BYTES = 8
 MAX_CALL_ID = 0xFFFFFFFF
 # timeout_micros above this means "no deadline" to the server (§4.1).
 MAX_TIMEOUT_MICROS = 315_360_000_000_000
+# Flow control (§7.4): each direction of a streaming call starts with this
+# window; a receiver returns credit once the consumed bytes reach half of it.
+INITIAL_STREAM_WINDOW = 65_536
+WINDOW_UPDATE_THRESHOLD = INITIAL_STREAM_WINDOW // 2
+MAX_STREAM_WINDOW = 0x7FFFFFFF
+WINDOW_UPDATE_PAYLOAD_BYTES = 4
 
 
 class FrameType(enum.IntEnum):
@@ -41,6 +48,7 @@ class FrameType(enum.IntEnum):
     PING = 0x04
     GOAWAY = 0x05
     MESSAGE = 0x06
+    WINDOW_UPDATE = 0x07
 
 
 class Flag(enum.IntFlag):
@@ -81,7 +89,8 @@ def max_frame_payload(max_message_bytes):
 
 
 def check_preface(data):
-    """Raises ProtocolError unless `data` is a version-1 preface (§2)."""
+    """The server's minor version; raises ProtocolError unless `data` is a
+    version-1 preface (§2)."""
     if data[:4] != PREFACE_MAGIC:
         raise ProtocolError(StatusCode.UNAVAILABLE,
                             "the server does not speak the dualrpc framed protocol",
@@ -91,6 +100,7 @@ def check_preface(data):
                             f"the server speaks protocol {data[4]}.{data[5]}, "
                             f"this client {PROTOCOL_MAJOR}.{PROTOCOL_MINOR}",
                             send_goaway=False)
+    return data[5]
 
 
 def encode_frame_header(frame_type, flags, call_id, length):
@@ -123,6 +133,43 @@ def request_header(method, timeout_micros, metadata):
 def encode_request(call_id, payload):
     """The 12-byte header of a unary REQUEST carrying `payload`."""
     return encode_frame_header(FrameType.REQUEST, Flag.END_STREAM, call_id, len(payload))
+
+
+def encode_stream_request(call_id, payload):
+    """The header of a REQUEST that opens a client-streaming or bidi call:
+    no END_STREAM, `payload` is the call header only (§7.2)."""
+    return encode_frame_header(FrameType.REQUEST, 0, call_id, len(payload))
+
+
+def message_cost(payload_length):
+    """What a MESSAGE without END_STREAM takes from its call's window (§7.4)."""
+    return FRAME_HEADER_BYTES + payload_length
+
+
+def encode_message(call_id, message):
+    """(header, message): one request of a streaming call (§7.2)."""
+    return encode_frame_header(FrameType.MESSAGE, 0, call_id, len(message)), message
+
+
+def encode_half_close(call_id):
+    """MESSAGE with END_STREAM and no payload: the end of the requests."""
+    return encode_frame_header(FrameType.MESSAGE, Flag.END_STREAM, call_id, 0)
+
+
+def encode_window_update(call_id, increment):
+    return (encode_frame_header(FrameType.WINDOW_UPDATE, 0, call_id, _U32.size)
+            + _U32.pack(increment))
+
+
+def decode_window_update(payload):
+    """The increment; ProtocolError INTERNAL unless 4 bytes of 1..2^31-1 (§7.5)."""
+    if len(payload) != WINDOW_UPDATE_PAYLOAD_BYTES:
+        raise ProtocolError(StatusCode.INTERNAL,
+                            f"WINDOW_UPDATE with {len(payload)} bytes instead of 4")
+    (increment,) = _U32.unpack(payload)
+    if not 1 <= increment <= MAX_STREAM_WINDOW:
+        raise ProtocolError(StatusCode.INTERNAL, f"WINDOW_UPDATE increment {increment:#x}")
+    return increment
 
 
 def _split_call_payload(payload, header_class):

@@ -1,4 +1,4 @@
-"""grpc:// — unary calls through grpcio, bytes in and bytes out."""
+"""grpc:// — every call kind through grpcio, bytes in and bytes out."""
 
 import threading
 
@@ -34,10 +34,101 @@ class GrpcTransport:
         except grpc.RpcError as error:
             raise _rpc_error(error) from None
 
+    def open_stream(self, method, kind, request, requests, timeout, metadata):
+        """Starts a streaming call; returns a GrpcStream. Arguments as
+        RawTransport.open_stream's."""
+        with self._lock:
+            if self._closed:
+                raise RpcError(StatusCode.CANCELLED, "the client is closed")
+        return GrpcStream(self._channel, method, kind, request, requests, timeout, metadata)
+
     def close(self):
         with self._lock:
             self._closed = True
         self._channel.close()
+
+
+class GrpcStream:
+    """One streaming call through grpcio, with the raw stream's interface:
+    read() -> bytes or None at the end of an OK call, cancel(), fail(),
+    trailing_metadata(). One consumer thread at a time; cancel() and fail()
+    from any thread.
+
+    A local failure (fail(), or an RpcError raised by the request iterator,
+    e.g. a request over the message limit) cancels the call and is what
+    read() then raises instead of grpcio's CANCELLED.
+    """
+
+    def __init__(self, channel, method, kind, request, requests, timeout, metadata):
+        self._kind = kind
+        self._lock = threading.Lock()
+        self._local_error = None  # Guarded by _lock.
+        self._started = threading.Event()  # Set once self._call is assigned.
+        self._finished = False  # The consumer's: read() returned None or raised.
+        options = {"timeout": timeout, "metadata": metadata or None}
+        if not kind.client_streams:
+            self._call = channel.unary_stream(method)(request, **options)
+        elif kind.server_streams:
+            self._call = channel.stream_stream(method)(self._guarded(requests), **options)
+        else:
+            self._call = channel.stream_unary(method).future(self._guarded(requests), **options)
+        self._started.set()
+
+    def _guarded(self, requests):
+        try:
+            yield from requests
+        except RpcError as error:
+            self.fail(error.code, error.message)
+        except Exception as error:  # pylint: disable=broad-except
+            self.fail(StatusCode.CANCELLED, f"the request iterator raised {error!r}")
+
+    def read(self):
+        if self._finished:
+            return self._end()
+        try:
+            if self._kind.server_streams:
+                return next(self._call)
+            response = self._call.result()
+        except StopIteration:
+            self._finished = True
+            return None
+        except grpc.RpcError as error:
+            self._finished = True
+            raise self._error_for(_rpc_error(error)) from None
+        except grpc.FutureCancelledError:
+            self._finished = True
+            raise self._error_for(RpcError(StatusCode.CANCELLED, "cancelled by the client")) \
+                from None
+        self._finished = True  # Client streaming: the one response, then the end.
+        return response
+
+    def _end(self):
+        code = self._call.code()
+        if code is None or code == grpc.StatusCode.OK:
+            return None
+        raise self._error_for(RpcError(StatusCode.from_number(code.value[0]),
+                                       self._call.details() or ""))
+
+    def _error_for(self, error):
+        with self._lock:
+            local = self._local_error
+        return local if local is not None and error.code == StatusCode.CANCELLED else error
+
+    def fail(self, code, message):
+        with self._lock:
+            if self._local_error is None:
+                self._local_error = RpcError(code, message)
+        self._started.wait()
+        return self._call.cancel()
+
+    def cancel(self):
+        return self.fail(StatusCode.CANCELLED, "cancelled by the client")
+
+    def trailing_metadata(self):
+        if not self._call.done():
+            return None
+        return tuple(_metadata.from_wire(key, value)
+                     for key, value in (self._call.trailing_metadata() or ()))
 
 
 def _rpc_error(error):

@@ -8,14 +8,23 @@ RawConnection carries any number of concurrent calls, told apart by call id.
 Threads of a RawConnection:
   * callers: start_call() assigns the call id and queues the REQUEST under
     one lock, so ids reach the wire in increasing order (§3.3); each caller
-    then waits on its own _PendingCall, at most until its deadline.
+    then waits on its own _PendingCall, at most until its deadline. A
+    streaming call (start_stream, §7) is a _StreamCall: its consumer reads
+    responses from it, a sender thread of its own pulls the requests.
   * the writer thread is the only one that writes to the socket, so no caller
     and not the reader (answering a PING) ever blocks on another's send.
   * the reader thread is the only one that reads: it completes calls by id,
     answers PING, handles GOAWAY and, however the connection ends, runs the
-    one close path (_finish) and then releases the socket.
+    one close path (_finish) and then releases the socket. It also hands a
+    streaming call's MESSAGE frames to its _StreamCall and applies
+    WINDOW_UPDATE.
+  * per streaming call: a sender thread (client-streaming and bidi) that
+    pulls the application's requests, and a threading.Timer at the deadline.
+    A sender blocked inside the application's iterator when the call ends
+    stays there until the iterator returns; it then sends nothing more.
 """
 
+import collections
 import math
 import queue
 import socket
@@ -27,6 +36,8 @@ from google.protobuf.message import DecodeError
 
 from . import _framing as framing
 from . import _metadata
+from ._streaming import (StreamFlow, check_final_response, check_streaming_server,
+                         preface_wait)
 from .status import RpcError, StatusCode
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -69,12 +80,145 @@ class _PendingCall:
         return self._done.wait(timeout)
 
 
+class _StreamCall:
+    """A streaming call (§7) on a RawConnection. Thread-safe.
+
+    Like a _PendingCall, it is finished exactly once, by whoever removes it
+    from the connection's table; finish() may queue a last frame (CANCEL)
+    under the same lock under which the sender checks that the call is
+    still open, so no MESSAGE follows the CANCEL. The consumer (one thread
+    at a time) calls read(); the sender thread runs send_requests().
+    """
+
+    def __init__(self, connection, kind, max_message_bytes):
+        self._connection = connection
+        self._cond = threading.Condition()
+        # Guarded by _cond.
+        self._flow = StreamFlow(kind, max_message_bytes)
+        self._responses = collections.deque()  # (message bytes, window cost)
+        self._cancelled = False  # By the application: buffered responses are dropped.
+        self.outcome = None
+        self.call_id = 0  # Set once, before the REQUEST is queued.
+        self.deadline_timer = None
+
+    @property
+    def kind(self):
+        return self._flow.kind
+
+    def finish(self, outcome, last_frame=None):
+        """Ends the call with `outcome`; False if it had already ended."""
+        with self._cond:
+            if self.outcome is not None:
+                return False
+            problem = check_final_response(self.kind, outcome.code, outcome.payload)
+            if problem:
+                outcome = _Outcome(*problem, b"", outcome.trailing_metadata)
+            elif outcome.code == StatusCode.OK and not self.kind.server_streams:
+                self._responses.append((outcome.payload, 0))
+            if last_frame is not None:
+                self._connection.queue_frame(last_frame)
+            self.outcome = outcome
+            self._cond.notify_all()
+        if self.deadline_timer is not None:
+            self.deadline_timer.cancel()
+        return True
+
+    def on_message(self, flags, payload):
+        """A MESSAGE for this call (reader thread): the call error, or None."""
+        with self._cond:
+            if self.outcome is not None:
+                return None
+            problem = self._flow.on_message(flags, len(payload))
+            if problem is None:
+                self._responses.append((payload, framing.message_cost(len(payload))))
+                self._cond.notify_all()
+            return problem
+
+    def on_window_update(self, increment):
+        with self._cond:
+            self._flow.on_window_update(increment)
+            self._cond.notify_all()
+
+    def read(self):
+        """The next response's bytes; None after the last of an OK call.
+
+        Raises RpcError once the call failed (responses that arrived before
+        a failure are read first, unless the application cancelled).
+        """
+        with self._cond:
+            while not self._responses and self.outcome is None:
+                self._cond.wait()
+            if self._responses and not self._cancelled:
+                message, cost = self._responses.popleft()
+                increment = self._flow.on_consumed(cost) if cost else 0
+                if increment and self.outcome is None:
+                    self._connection.queue_frame(
+                        framing.encode_window_update(self.call_id, increment))
+                return message
+            outcome = self.outcome
+        if outcome.code == StatusCode.OK:
+            return None
+        raise RpcError(outcome.code, outcome.message, outcome.trailing_metadata)
+
+    def cancel(self):
+        """Ends the call with CANCELLED and sends CANCEL; False if it had ended."""
+        with self._cond:
+            if self.outcome is None:
+                self._cancelled = True
+        return self.fail(StatusCode.CANCELLED, "cancelled by the client")
+
+    def fail(self, code, message):
+        """A local failure: ends the call with `code` and sends CANCEL."""
+        return self._connection.abandon(self.call_id, _Outcome(code, message))
+
+    def done(self):
+        with self._cond:
+            return self.outcome is not None
+
+    def trailing_metadata(self):
+        with self._cond:
+            return None if self.outcome is None else self.outcome.trailing_metadata
+
+    def send_requests(self, requests):
+        """Sender thread: pulls each request (bytes) only when the previous
+        one is sent and the call is open, waits for window, then half-closes.
+        An exception from `requests` fails the call (RpcError keeps its code)."""
+        try:
+            for request in requests:
+                with self._cond:
+                    while self.outcome is None and not self._flow.can_send():
+                        self._cond.wait()
+                    if self.outcome is not None:
+                        return
+                    self._flow.on_sent(len(request))
+                    self._connection.queue_frame(framing.encode_message(self.call_id, request))
+                if self.done():
+                    return
+            with self._cond:
+                if self.outcome is None:
+                    self._connection.queue_frame(framing.encode_half_close(self.call_id))
+        except RpcError as error:
+            self.fail(error.code, error.message)
+        except Exception as error:  # pylint: disable=broad-except
+            self.fail(StatusCode.CANCELLED, f"the request iterator raised {error!r}")
+
+
 class _ConnectionRetired(Exception):
     """The connection takes no new calls (GOAWAY, closed, or ids used up)."""
 
 
 class _Truncated(Exception):
     """End of stream inside a frame or the preface."""
+
+
+def _timeout_micros(deadline):
+    """A REQUEST's timeout_micros for a time.monotonic() deadline (None: 0)."""
+    if deadline is None:
+        return 0
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before sending")
+    return max(1, math.ceil(remaining * 1e6))
 
 
 class RawConnection:
@@ -84,8 +228,12 @@ class RawConnection:
     thread when it exits, after the writer stopped.
     """
 
-    def __init__(self, sock, max_message_bytes, name):
+    def __init__(self, sock, max_message_bytes, name,
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+        """preface_timeout: longest a streaming call waits for the server's
+        preface (§7.1) when its deadline is later."""
         self._sock = sock
+        self._preface_timeout = preface_timeout
         self._input = sock.makefile("rb")
         self._max_message_bytes = max_message_bytes
         self._max_frame_payload = framing.max_frame_payload(max_message_bytes)
@@ -96,6 +244,11 @@ class RawConnection:
         self._accepting = True
         self._closed = False
         self._goaway = None  # (StatusCode, message) once the server sent GOAWAY.
+        self._close_reason = None  # (StatusCode, message) once closed.
+        # Set by the reader once the server's preface is read (or the
+        # connection closed); _server_minor is written before it is set.
+        self._server_preface_read = threading.Event()
+        self._server_minor = 0
         # Items: bytes, a tuple of bytes (one frame), or _STOP_WRITING.
         self._outgoing = queue.SimpleQueue()
         self._outgoing.put(framing.PREFACE)  # §2: a client may send frames right after it.
@@ -105,7 +258,8 @@ class RawConnection:
             framing.FrameType.GOAWAY: self._on_goaway,
             framing.FrameType.REQUEST: self._on_client_only_frame,
             framing.FrameType.CANCEL: self._on_client_only_frame,
-            framing.FrameType.MESSAGE: self._on_client_only_frame,
+            framing.FrameType.MESSAGE: self._on_message,
+            framing.FrameType.WINDOW_UPDATE: self._on_window_update,
         }
         self._writer = threading.Thread(target=self._write_loop, name=f"{name}-writer", daemon=True)
         self._reader = threading.Thread(target=self._read_loop, name=f"{name}-reader", daemon=True)
@@ -129,12 +283,7 @@ class RawConnection:
         _ConnectionRetired if this connection takes no new calls, RpcError if
         the call cannot be sent at all.
         """
-        timeout_micros = 0
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded before sending")
-            timeout_micros = max(1, math.ceil(remaining * 1e6))
+        timeout_micros = _timeout_micros(deadline)
         try:
             payload = framing.encode_call_payload(
                 framing.request_header(method, timeout_micros, metadata), message)
@@ -152,16 +301,74 @@ class RawConnection:
             self._outgoing.put((framing.encode_request(call_id, payload), payload))
         return call_id, call
 
-    def abandon(self, call_id):
-        """Forgets a call whose deadline passed and sends CANCEL (§4.5).
+    def start_stream(self, method, kind, request, deadline, metadata):
+        """Opens a streaming call of `kind`; returns its _StreamCall.
+
+        `request`: the one request (bytes) of a server-streaming call, None
+        for the others, whose requests the caller then passes to
+        send_requests(). Waits for the server's preface first (§7.1), until
+        `deadline` or preface_timeout. Raises _ConnectionRetired or RpcError
+        like start_call.
+        """
+        remaining = None if deadline is None else deadline - time.monotonic()
+        wait, code, message = preface_wait(remaining, self._preface_timeout)
+        if not self._server_preface_read.wait(wait):
+            raise RpcError(code, message)
+        with self._lock:
+            if self._close_reason is not None and self._server_minor == 0:
+                raise RpcError(*self._close_reason)
+        problem = check_streaming_server(self._server_minor)
+        if problem:
+            raise RpcError(*problem)
+        timeout_micros = _timeout_micros(deadline)
+        try:
+            payload = framing.encode_call_payload(
+                framing.request_header(method, timeout_micros, metadata), request or b"")
+        except framing.CallHeaderTooLarge as error:
+            raise RpcError(StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
+        call = _StreamCall(self, kind, self._max_message_bytes)
+        with self._lock:
+            if not self._accepting:
+                raise _ConnectionRetired()
+            call.call_id = self._next_call_id
+            self._next_call_id += 1
+            if call.call_id == framing.MAX_CALL_ID:
+                self._accepting = False
+            self._pending[call.call_id] = call
+            encode = framing.encode_stream_request if kind.client_streams else \
+                framing.encode_request
+            self._outgoing.put((encode(call.call_id, payload), payload))
+        if deadline is not None and not call.done():
+            call.deadline_timer = threading.Timer(
+                max(0.0, deadline - time.monotonic()), self.abandon,
+                (call.call_id, _Outcome(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")))
+            call.deadline_timer.daemon = True
+            call.deadline_timer.start()
+        return call
+
+    def queue_frame(self, frame):
+        """Queues bytes (or a tuple of bytes: one frame) for the writer."""
+        self._outgoing.put(frame)
+
+    def abandon(self, call_id, outcome=None):
+        """Forgets a call and sends CANCEL (§4.5): its deadline passed, or
+        (with `outcome`) a streaming call failed on this side (§7.5).
 
         Returns False if the call had already finished: its outcome stands.
         """
         with self._lock:
-            if self._pending.pop(call_id, None) is None:
+            call = self._pending.pop(call_id, None)
+            if call is None:
                 return False
-            self._outgoing.put(framing.encode_cancel(call_id))
+            streaming = isinstance(call, _StreamCall)
+            if not streaming:
+                self._outgoing.put(framing.encode_cancel(call_id))
             drained = self._drained_locked()
+        if streaming:
+            call.finish(outcome or _Outcome(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded"),
+                        framing.encode_cancel(call_id))
+        elif outcome is not None:
+            call.finish(outcome)
         if drained:
             self._shutdown_socket()
         return True
@@ -181,9 +388,11 @@ class RawConnection:
             if self._closed:
                 return
             self._closed = True
+            self._close_reason = (code, message)
             self._accepting = False
             doomed = list(self._pending.values())
             self._pending.clear()
+        self._server_preface_read.set()  # Streams waiting for it see the close.
         self._outgoing.put(_STOP_WRITING)
         for call in doomed:
             call.finish(_Outcome(code, message))
@@ -269,7 +478,8 @@ class RawConnection:
             raise framing.ProtocolError(StatusCode.UNAVAILABLE,
                                         "the server closed the connection before its preface",
                                         send_goaway=False)
-        framing.check_preface(data)
+        self._server_minor = framing.check_preface(data)
+        self._server_preface_read.set()
 
     def _read_frame(self):
         """Reads and handles one frame; False at a clean end of stream."""
@@ -290,6 +500,13 @@ class RawConnection:
                 f"call id {header.call_id} on a {framing.FrameType(header.type).name} frame")
         # §4.3: check the declared length before reading (or allocating) anything.
         if header.length > self._max_frame_payload:
+            if header.type == framing.FrameType.MESSAGE:
+                self._discard(header.length)
+                self.abandon(header.call_id, _Outcome(
+                    StatusCode.RESOURCE_EXHAUSTED,
+                    f"response message of {header.length} bytes is over the limit of "
+                    f"{self._max_message_bytes} bytes"))
+                return True
             if header.type != framing.FrameType.RESPONSE:
                 raise framing.ProtocolError(StatusCode.RESOURCE_EXHAUSTED,
                                             f"frame payload of {header.length} bytes is over "
@@ -363,6 +580,25 @@ class RawConnection:
         if drained:
             self._shutdown_socket()
 
+    def _on_message(self, header, payload):
+        with self._lock:
+            call = self._pending.get(header.call_id)
+        if call is None:
+            return  # Ended here (deadline, cancel) or never ours: ignored (§7.5).
+        if isinstance(call, _StreamCall):
+            problem = call.on_message(header.flags, payload)
+        else:
+            problem = (StatusCode.INTERNAL, "MESSAGE from the server on a UNARY call")
+        if problem:
+            self.abandon(header.call_id, _Outcome(*problem))
+
+    def _on_window_update(self, header, payload):
+        increment = framing.decode_window_update(payload)
+        with self._lock:
+            call = self._pending.get(header.call_id)
+        if isinstance(call, _StreamCall) and call.kind.client_streams:
+            call.on_window_update(increment)
+
     def _on_client_only_frame(self, header, _payload):
         raise framing.ProtocolError(
             StatusCode.INTERNAL, f"{framing.FrameType(header.type).name} frame from a server")
@@ -413,6 +649,26 @@ class RawTransport:
             raise RpcError(outcome.code, outcome.message, outcome.trailing_metadata)
         return outcome.payload
 
+    def open_stream(self, method, kind, request, requests, timeout, metadata):
+        """Starts a streaming call; returns its stream (read, cancel, fail,
+        trailing_metadata). `request`: the bytes of a server-streaming
+        call's one request; `requests`: an iterable of request bytes for
+        client-streaming and bidi calls, pulled lazily by a sender thread.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in range(_MAX_CONNECTION_ATTEMPTS):
+            connection = self._usable_connection(deadline)
+            try:
+                call = connection.start_stream(method, kind, request, deadline, metadata)
+            except _ConnectionRetired:
+                continue
+            if kind.client_streams:
+                threading.Thread(target=call.send_requests, args=(requests,),
+                                 name=f"dualrpc-raw-sender-{call.call_id}", daemon=True).start()
+            return call
+        raise RpcError(StatusCode.UNAVAILABLE,
+                       f"connections to {self._target.host_port} keep going away")
+
     def close(self):
         with self._lock:
             self._closed = True
@@ -440,7 +696,8 @@ class RawTransport:
             self._connections = [c for c in self._connections if not c.closed]
             self._connection = RawConnection(self._connect_socket(deadline),
                                              self._max_message_bytes,
-                                             f"dualrpc-raw-{self._target.host_port}")
+                                             f"dualrpc-raw-{self._target.host_port}",
+                                             self._connect_timeout)
             self._connections.append(self._connection)
             return self._connection
 

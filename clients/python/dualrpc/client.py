@@ -1,15 +1,17 @@
-"""The dualrpc client: FileService calls, or any unary method, over either
-transport. The transports carry bytes; this layer serializes, checks the
-message limit and parses, so both transports behave the same."""
+"""The dualrpc client: FileService calls, or any method of any call kind, over
+either transport. The transports carry bytes; this layer serializes, checks
+the message limit and parses, so both transports behave the same."""
 
 import re
-from typing import Iterable, Iterator, Mapping, Optional, Tuple, Type, TypeVar, Union
+from typing import (Callable, Iterable, Iterator, Mapping, Optional, Tuple, Type, TypeVar,
+                    Union)
 
 from google.protobuf.message import DecodeError, Message
 
 from . import _metadata
 from ._framing import DEFAULT_MAX_MESSAGE_BYTES
 from ._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, RawTransport
+from ._streaming import CallKind
 from ._target import parse_target
 from .status import RpcError, StatusCode
 from .v1 import file_service_pb2
@@ -34,6 +36,8 @@ def _path_of(method_descriptor) -> str:
 
 ECHO_METHOD = _path_of(_FILE_SERVICE.methods_by_name["Echo"])
 LIST_DIRECTORY_METHOD = _path_of(_FILE_SERVICE.methods_by_name["ListDirectory"])
+WALK_TREE_METHOD = _path_of(_FILE_SERVICE.methods_by_name["WalkTree"])
+ECHO_STREAM_METHOD = _path_of(_FILE_SERVICE.methods_by_name["EchoStream"])
 
 
 def method_path(method: str) -> str:
@@ -42,6 +46,121 @@ def method_path(method: str) -> str:
     if not _METHOD_PATH.fullmatch(path):
         raise ValueError(f"method {method!r}: expected /package.Service/Method")
     return path
+
+
+def serialize(message: Message, max_message_bytes: int) -> bytes:
+    """`message`'s bytes; RpcError RESOURCE_EXHAUSTED over the limit (nothing is sent)."""
+    data = message.SerializeToString()
+    if len(data) > max_message_bytes:
+        raise RpcError(StatusCode.RESOURCE_EXHAUSTED,
+                       f"request message of {len(data)} bytes is over the limit of "
+                       f"{max_message_bytes} bytes")
+    return data
+
+
+def parse(data: bytes, response_class: Type[ResponseT]) -> ResponseT:
+    """A `response_class` from `data`; RpcError INTERNAL if it does not parse."""
+    response = response_class()
+    try:
+        response.ParseFromString(data)
+    except DecodeError:
+        raise RpcError(StatusCode.INTERNAL, "cannot parse the response as "
+                       f"{response_class.DESCRIPTOR.full_name}") from None
+    return response
+
+
+def checked_timeout(timeout: Optional[float]) -> Optional[float]:
+    """The timeout a transport gets: None for none (or too long to matter);
+    RpcError DEADLINE_EXCEEDED for one that already passed."""
+    if timeout is not None and timeout <= 0:
+        raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
+    if timeout is not None and timeout > MAX_TIMEOUT_SECONDS:
+        return None
+    return timeout
+
+
+def _one(response):
+    return (response,)
+
+
+class FailedStream:
+    """A stream that failed to open: its read() raises the error, so a
+    streaming call fails the same way on every transport, from the iterator."""
+
+    def __init__(self, error: RpcError) -> None:
+        self._error = error
+
+    def read(self):
+        raise self._error
+
+    def fail(self, _code, _message):
+        return False
+
+    def cancel(self):
+        return False
+
+    def trailing_metadata(self):
+        return self._error.trailing_metadata
+
+
+class ResponseStream:
+    """The responses of a server-streaming or bidi call, as grpcio's: iterate
+    it (each item parsed, or flattened by `unpack`); a failure, also after
+    some responses, raises RpcError from the iterator. cancel() ends the
+    call with CANCELLED (the server is told) from any thread; after the
+    end, trailing_metadata() holds the server's trailers, code() and
+    details() the status. One thread iterates at a time.
+    """
+
+    def __init__(self, stream, response_class: Type[Message],
+                 unpack: Callable[[Message], Iterable] = _one) -> None:
+        self._stream = stream
+        self._response_class = response_class
+        self._unpack = unpack
+        self._pending = iter(())
+        self._code: Optional[StatusCode] = None
+        self._details = ""
+
+    def __iter__(self) -> "ResponseStream":
+        return self
+
+    def __next__(self):
+        while True:
+            for item in self._pending:
+                return item
+            self._pending = iter(self._unpack(self._read_response()))
+
+    def _read_response(self) -> Message:
+        try:
+            data = self._stream.read()
+        except RpcError as error:
+            self._code, self._details = error.code, error.message
+            raise
+        if data is None:
+            self._code = StatusCode.OK
+            raise StopIteration
+        try:
+            return parse(data, self._response_class)
+        except RpcError as error:
+            self._stream.fail(error.code, error.message)  # §7.5: INTERNAL, and CANCEL.
+            raise
+
+    def cancel(self) -> bool:
+        """True if this ended the call; False if it had already ended.
+        Items not yet yielded (of a batch already read) are dropped too."""
+        self._pending = iter(())
+        return bool(self._stream.cancel())
+
+    def trailing_metadata(self):
+        """(key, value) pairs once the call ended, else None."""
+        return self._stream.trailing_metadata()
+
+    def code(self) -> Optional[StatusCode]:
+        """The status once the iterator ended (or raised), else None."""
+        return self._code
+
+    def details(self) -> str:
+        return self._details
 
 
 class Client:
@@ -69,23 +188,78 @@ class Client:
         """Any unary method: sends `request_message`, returns a `response_class`."""
         path = method_path(method)
         normalized_metadata = _metadata.normalize(metadata)
-        request = request_message.SerializeToString()
-        if len(request) > self._max_message_bytes:
-            raise RpcError(StatusCode.RESOURCE_EXHAUSTED,
-                           f"request message of {len(request)} bytes is over the limit of "
-                           f"{self._max_message_bytes} bytes")
-        if timeout is not None and timeout <= 0:
-            raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
-        if timeout is not None and timeout > MAX_TIMEOUT_SECONDS:
-            timeout = None
+        request = serialize(request_message, self._max_message_bytes)
+        timeout = checked_timeout(timeout)
         data = self._transport.unary_call(path, request, timeout, normalized_metadata)
-        response = response_class()
+        return parse(data, response_class)
+
+    def unary_stream(self, method: str, request_message: Message, response_class: Type[ResponseT],
+                     timeout: Optional[float] = None, metadata: Optional[Metadata] = None,
+                     _unpack=_one) -> ResponseStream:
+        """Any server-streaming method: sends `request_message`, returns a
+        ResponseStream of `response_class`. `timeout` covers the whole call."""
+        return ResponseStream(
+            self._open(method, CallKind.SERVER_STREAMING, request_message, None,
+                       timeout, metadata),
+            response_class, _unpack)
+
+    def stream_unary(self, method: str, request_iterator: Iterable[Message],
+                     response_class: Type[ResponseT], timeout: Optional[float] = None,
+                     metadata: Optional[Metadata] = None) -> ResponseT:
+        """Any client-streaming method: sends every message of
+        `request_iterator` (pulled by a sender thread), returns the response."""
+        stream = self._open(method, CallKind.CLIENT_STREAMING, None,
+                            self._serialized(request_iterator), timeout, metadata)
+        data = stream.read()
+        if data is None or stream.read() is not None:
+            raise RpcError(StatusCode.INTERNAL, "a client-streaming call without one response")
+        return parse(data, response_class)
+
+    def stream_stream(self, method: str, request_iterator: Iterable[Message],
+                      response_class: Type[ResponseT], timeout: Optional[float] = None,
+                      metadata: Optional[Metadata] = None, _unpack=_one) -> ResponseStream:
+        """Any bidi method: a ResponseStream of `response_class`. Requests
+        are pulled from `request_iterator` lazily, on a sender thread, each
+        once the previous one is sent: it may block waiting for an answer
+        (ping-pong). An exception from it cancels the call."""
+        return ResponseStream(
+            self._open(method, CallKind.BIDI_STREAMING, None,
+                       self._serialized(request_iterator), timeout, metadata),
+            response_class, _unpack)
+
+    def _open(self, method, kind, request_message, requests, timeout, metadata):
+        """The transport's stream, or a FailedStream: a call that cannot
+        start fails from its iterator, as grpcio's do. Bad arguments
+        (method, metadata) raise here."""
+        path = method_path(method)
+        normalized_metadata = _metadata.normalize(metadata)
         try:
-            response.ParseFromString(data)
-        except DecodeError:
-            raise RpcError(StatusCode.INTERNAL, "cannot parse the response as "
-                           f"{response_class.DESCRIPTOR.full_name}") from None
-        return response
+            request = None if request_message is None else \
+                serialize(request_message, self._max_message_bytes)
+            return self._transport.open_stream(path, kind, request, requests,
+                                               checked_timeout(timeout), normalized_metadata)
+        except RpcError as error:
+            return FailedStream(error)
+
+    def _serialized(self, request_iterator):
+        for message in request_iterator:
+            yield serialize(message, self._max_message_bytes)
+
+    def walk_tree(self, path: str = "", max_depth: int = 0, timeout: Optional[float] = None,
+                  metadata: Optional[Metadata] = None) -> ResponseStream:
+        """Every TreeEntry under `path` (WalkTree; 0: no depth limit), in
+        walk order, whatever the server's batching. Cancellable."""
+        request = file_service_pb2.WalkTreeRequest(path=path, max_depth=max_depth)
+        return self.unary_stream(WALK_TREE_METHOD, request, file_service_pb2.WalkTreeResponse,
+                                 timeout, metadata, _unpack=lambda response: response.entries)
+
+    def echo_stream(self, payloads: Iterable[bytes], timeout: Optional[float] = None,
+                    metadata: Optional[Metadata] = None) -> ResponseStream:
+        """EchoStream: yields each payload (bytes) as the server echoes it.
+        `payloads` is pulled lazily, as stream_stream's requests."""
+        requests = (file_service_pb2.EchoRequest(payload=payload) for payload in payloads)
+        return self.stream_stream(ECHO_STREAM_METHOD, requests, file_service_pb2.EchoResponse,
+                                  timeout, metadata, _unpack=lambda response: (response.payload,))
 
     def echo(self, payload: bytes, timeout: Optional[float] = None,
              metadata: Optional[Metadata] = None) -> bytes:

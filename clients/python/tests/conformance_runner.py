@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Runs the language-neutral conformance suite (tests/conformance/cases.json,
-schema tests/conformance/conformance.proto) through dualrpc.connect() against
-one real dualrpc-server, over grpc:// and raw:// with the same code.
+schema tests/conformance/conformance.proto) against one real dualrpc-server,
+over grpc:// and raw:// with the same code, through both clients: the sync
+dualrpc.connect() and the asyncio dualrpc.aio.connect().
 
-Prints one line per case per transport, then "N passed, M failed"; exits
-non-zero on any failure. The server is always killed.
+Prints one line per case per client per transport, then "N passed, M
+failed"; exits non-zero on any failure. The server is always killed.
 
     /usr/bin/python3 clients/python/tests/conformance_runner.py \
         --server build/bin/dualrpc-server --python-gen build/python \
@@ -12,8 +13,11 @@ non-zero on any failure. The server is always killed.
 """
 
 import argparse
+import asyncio
+import base64
 import dataclasses
 import json
+import queue
 import os
 import signal
 import sys
@@ -25,6 +29,7 @@ sys.path.insert(0, os.path.dirname(_TESTS_DIR))  # The dualrpc package.
 from server_process import ServerProcess  # pylint: disable=wrong-import-position
 
 TRANSPORTS = ("grpc", "raw")
+CLIENTS = ("sync", "aio")
 CALL_TIMEOUT_SECONDS = 30.0
 # A followPages case that needs more pages than this is a failure.
 MAX_PAGES = 1000
@@ -64,22 +69,81 @@ class Outcome:
     echo_payload: bytes = b""
     entries: list = dataclasses.field(default_factory=list)
     more_pages: bool = False
+    tree_entries: list = dataclasses.field(default_factory=list)
+    echo_payloads: list = dataclasses.field(default_factory=list)
+
+
+def call_timeout(case):
+    """timeout_ms, in seconds (0 or unset: the runner's own bound)."""
+    return case.get("timeoutMs", 0) / 1000 or CALL_TIMEOUT_SECONDS
+
+
+def script_payloads(script):
+    return [base64.b64decode(payload) for payload in script.get("payloads", [])]
 
 
 class CaseRunner:
-    """Runs cases through one client; the same code for every transport."""
+    """Runs cases through one sync client; the same code for every transport.
+    Also holds the comparisons, which AioCaseRunner shares."""
+
+    _END = object()  # Ends a scripted request stream: the half-close.
 
     def __init__(self, dualrpc, json_format):
         self._dualrpc = dualrpc
         self._json_format = json_format
 
     def run(self, client, case):
+        outcome = Outcome(self._dualrpc.StatusCode.OK)
         try:
             if "echo" in case:
                 return self._run_echo(client, case)
+            if "walkTree" in case:
+                request = self._parse(case["walkTree"], self._dualrpc.WalkTreeRequest)
+                outcome.tree_entries.extend(client.walk_tree(
+                    request.path, request.max_depth, timeout=call_timeout(case)))
+                return outcome
+            if "echoStream" in case:
+                self._run_echo_stream(client, case, outcome)
+                return outcome
             return self._run_list_directory(client, case)
         except self._dualrpc.RpcError as error:
-            return Outcome(error.code, error.message)
+            outcome.code, outcome.message = error.code, error.message
+            return outcome
+
+    def _run_echo_stream(self, client, case, outcome):
+        """EchoStreamScript (conformance.proto); responses land in `outcome`
+        as they are read, so a failure keeps those read before it."""
+        script = case["echoStream"]
+        payloads = script_payloads(script)
+        feed = queue.Queue()
+
+        def requests():
+            while (item := feed.get()) is not self._END:
+                yield item
+
+        stream = client.echo_stream(requests(), timeout=call_timeout(case))
+        try:
+            if script.get("sendAllFirst"):
+                for payload in payloads:
+                    feed.put(payload)
+                feed.put(self._END)
+            else:
+                for payload in payloads:
+                    feed.put(payload)
+                    response = next(stream, None)
+                    if response is None:
+                        return
+                    outcome.echo_payloads.append(response)
+                if script.get("thenPayloadBytes"):
+                    feed.put(b"x" * script["thenPayloadBytes"])
+                elif script.get("thenCancel"):
+                    stream.cancel()
+                elif not script.get("thenWait"):
+                    feed.put(self._END)
+            for response in stream:
+                outcome.echo_payloads.append(response)
+        finally:
+            feed.put(self._END)  # Releases the sender, whatever happened.
 
     def _parse(self, value, message_class):
         return self._json_format.ParseDict(value, message_class())
@@ -119,7 +183,33 @@ class CaseRunner:
             return []
         if "echo" in case:
             return self._echo_problems(expect, outcome)
+        if "walkTree" in case:
+            return self._tree_problems(expect, outcome)
+        if "echoStream" in case:
+            return []
         return self._listing_problems(case, expect, outcome)
+
+    def stream_problems(self, case, outcome):
+        """Streams: what was read before the end counts also on failure."""
+        if "echoStream" not in case:
+            return []
+        want = script_payloads({"payloads": case.get("expect", {}).get("echoPayloads", [])})
+        if outcome.echo_payloads == want:
+            return []
+        return [f"echoed {len(outcome.echo_payloads)} payloads "
+                f"{[p[:8] for p in outcome.echo_payloads[:4]]}, expected {len(want)} "
+                f"{[p[:8] for p in want[:4]]}"]
+
+    def _tree_problems(self, expect, outcome):
+        wanted = expect.get("treeEntries", [])
+        if len(outcome.tree_entries) != len(wanted):
+            return [f"got {len(outcome.tree_entries)} tree entries "
+                    f"{[entry.path for entry in outcome.tree_entries]}, expected {len(wanted)}"]
+        problems = []
+        for index, (want, actual) in enumerate(zip(wanted, outcome.tree_entries)):
+            problems.extend(self._fields_problems(f"tree entry {index} ({actual.path!r})",
+                                                  want, actual))
+        return problems
 
     def _echo_problems(self, expect, outcome):
         if expect.get("echoPayloadBytes", 0):
@@ -138,46 +228,150 @@ class CaseRunner:
                     f"{[entry.name for entry in outcome.entries]}, expected {len(wanted)}"]
         problems = []
         for index, (want, actual) in enumerate(zip(wanted, outcome.entries)):
-            problems.extend(self._entry_problems(index, want, actual))
+            problems.extend(self._fields_problems(f"entry {index} ({actual.name!r})", want,
+                                                  actual))
         if not case.get("followPages") and outcome.more_pages != expect.get("morePages", False):
             problems.append(f"more_pages is {outcome.more_pages}, "
                             f"expected {expect.get('morePages', False)}")
         return problems
 
-    def _entry_problems(self, index, want_json, actual):
-        """Compares only the fields set in the expectation's JSON."""
-        entry_class = self._dualrpc.DirectoryEntry
+    def _fields_problems(self, label, want_json, actual):
+        """Compares only the fields set in the expectation's JSON, into
+        nested messages (a TreeEntry's entry and error)."""
         fields = {}
-        for field in entry_class.DESCRIPTOR.fields:
+        for field in actual.DESCRIPTOR.fields:
             fields[field.json_name] = fields[field.name] = field
-        want = self._parse(want_json, entry_class)
+        want = self._parse(want_json, type(actual))
         problems = []
-        for key in want_json:
+        for key, value in want_json.items():
             field = fields[key]
             got, expected = getattr(actual, field.name), getattr(want, field.name)
+            if field.message_type is not None and isinstance(value, dict):
+                problems.extend(self._fields_problems(f"{label}.{key}", value, got))
+                continue
             if got != expected:
                 if field.enum_type is not None:
                     got = field.enum_type.values_by_number[got].name
                     expected = field.enum_type.values_by_number[expected].name
-                problems.append(f"entry {index} ({actual.name!r}): {key} is {got!r}, "
-                                f"expected {expected!r}")
+                problems.append(f"{label}: {key} is {got!r}, expected {expected!r}")
         return problems
 
 
+class AioCaseRunner:
+    """CaseRunner's cases through a dualrpc.aio client, same comparisons."""
+
+    def __init__(self, runner, dualrpc):
+        self._runner = runner
+        self._dualrpc = dualrpc
+
+    async def run(self, client, case):
+        outcome = Outcome(self._dualrpc.StatusCode.OK)
+        parse = self._runner._parse  # pylint: disable=protected-access
+        try:
+            if "echo" in case:
+                request = parse(case["echo"], self._dualrpc.EchoRequest)
+                if case.get("echoPayloadBytes", 0):
+                    request.payload = b"x" * case["echoPayloadBytes"]
+                outcome.echo_payload = await client.echo(request.payload,
+                                                         timeout=CALL_TIMEOUT_SECONDS)
+            elif "walkTree" in case:
+                request = parse(case["walkTree"], self._dualrpc.WalkTreeRequest)
+                async for entry in client.walk_tree(request.path, request.max_depth,
+                                                    timeout=call_timeout(case)):
+                    outcome.tree_entries.append(entry)
+            elif "echoStream" in case:
+                await self._run_echo_stream(client, case, outcome)
+            else:
+                await self._run_list_directory(client, case, outcome)
+        except self._dualrpc.RpcError as error:
+            outcome.code, outcome.message = error.code, error.message
+        return outcome
+
+    async def _run_list_directory(self, client, case, outcome):
+        request = self._runner._parse(  # pylint: disable=protected-access
+            case["listDirectory"], self._dualrpc.ListDirectoryRequest)
+        if case.get("pageTokenFromPath"):
+            first = await client.list_directory(case["pageTokenFromPath"], page_size=1,
+                                                timeout=CALL_TIMEOUT_SECONDS)
+            request.page_token = first.next_page_token
+        for _ in range(MAX_PAGES):
+            page = await client.list_directory(request.path, request.page_size,
+                                               request.page_token, timeout=CALL_TIMEOUT_SECONDS)
+            outcome.entries.extend(page.entries)
+            outcome.more_pages = bool(page.next_page_token)
+            if not case.get("followPages") or not outcome.more_pages:
+                return
+            request.page_token = page.next_page_token
+        outcome.code, outcome.message = self._dualrpc.StatusCode.UNKNOWN, "too many pages"
+
+    async def _run_echo_stream(self, client, case, outcome):
+        script = case["echoStream"]
+        payloads = script_payloads(script)
+        feed = asyncio.Queue()
+        end = CaseRunner._END  # pylint: disable=protected-access
+
+        async def requests():
+            while (item := await feed.get()) is not end:
+                yield item
+
+        stream = client.echo_stream(requests(), timeout=call_timeout(case))
+        try:
+            if script.get("sendAllFirst"):
+                for payload in payloads:
+                    feed.put_nowait(payload)
+                feed.put_nowait(end)
+            else:
+                for payload in payloads:
+                    feed.put_nowait(payload)
+                    try:
+                        outcome.echo_payloads.append(await stream.__anext__())
+                    except StopAsyncIteration:
+                        return
+                if script.get("thenPayloadBytes"):
+                    feed.put_nowait(b"x" * script["thenPayloadBytes"])
+                elif script.get("thenCancel"):
+                    stream.cancel()
+                elif not script.get("thenWait"):
+                    feed.put_nowait(end)
+            async for response in stream:
+                outcome.echo_payloads.append(response)
+        finally:
+            feed.put_nowait(end)
+
+
+def _report(runner, label, case, outcome):
+    problems = runner.problems(case, outcome) + runner.stream_problems(case, outcome)
+    if problems:
+        print(f"FAIL {label} {case['name']}: {'; '.join(problems)}", flush=True)
+        return False
+    print(f"PASS {label} {case['name']}", flush=True)
+    return True
+
+
+async def _run_aio(runner, aio_runner, dualrpc_aio, target, label, cases):
+    results = []
+    async with dualrpc_aio.connect(target) as client:
+        for case in cases:
+            outcome = await asyncio.wait_for(aio_runner.run(client, case),
+                                             2 * CALL_TIMEOUT_SECONDS)
+            results.append(_report(runner, label, case, outcome))
+    return results
+
+
 def run_suite(suite, server, dualrpc, json_format):
+    import dualrpc.aio  # pylint: disable=import-outside-toplevel,redefined-outer-name
     runner = CaseRunner(dualrpc, json_format)
-    passed = failed = 0
+    aio_runner = AioCaseRunner(runner, dualrpc)
+    results = []
     for transport in TRANSPORTS:
-        with dualrpc.connect(f"{transport}://{server.address(transport)}") as client:
+        target = f"{transport}://{server.address(transport)}"
+        label = f"sync {transport:4}"
+        with dualrpc.connect(target) as client:
             for case in suite["cases"]:
-                problems = runner.problems(case, runner.run(client, case))
-                if problems:
-                    failed += 1
-                    print(f"FAIL {transport:4} {case['name']}: {'; '.join(problems)}", flush=True)
-                else:
-                    passed += 1
-                    print(f"PASS {transport:4} {case['name']}", flush=True)
-    return passed, failed
+                results.append(_report(runner, label, case, runner.run(client, case)))
+        results.extend(asyncio.run(_run_aio(runner, aio_runner, dualrpc.aio, target,
+                                            f"aio  {transport:4}", suite["cases"])))
+    return results.count(True), results.count(False)
 
 
 def main():

@@ -10,7 +10,6 @@ one.
         --server build/bin/dualrpc-server --python-gen build/python [-v]
 """
 
-import argparse
 import concurrent.futures
 import os
 import socket
@@ -22,24 +21,10 @@ import unittest
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_TESTS_DIR))  # The dualrpc package.
 
-SERVER_BIN_ENV = "DUALRPC_SERVER_BIN"
-
-
-def _configure_from_argv():
-    """Moves --server/--python-gen into the environment; returns unittest's argv."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--server")
-    parser.add_argument("--python-gen")
-    args, rest = parser.parse_known_args()
-    if args.server:
-        os.environ[SERVER_BIN_ENV] = args.server
-    if args.python_gen:
-        os.environ["DUALRPC_PYTHON_GEN"] = args.python_gen
-    return [sys.argv[0]] + rest
-
+from test_args import SERVER_BIN_ENV, configure_from_argv  # pylint: disable=wrong-import-position
 
 if __name__ == "__main__":
-    _UNITTEST_ARGV = _configure_from_argv()
+    _UNITTEST_ARGV = configure_from_argv()
 
 # pylint: disable=wrong-import-position
 import dualrpc
@@ -87,7 +72,7 @@ class RequestEncodingTest(RawClientTestCase):
         call = self.start_echo(b"hi", timeout=5,
                                metadata=[("authorization", "Bearer t"), ("trace-bin", b"\x00\xff")])
         peer = self.server.accept()
-        self.assertEqual(peer.client_preface(), b"DRPC\x01\x00\x00\x00")
+        self.assertEqual(peer.client_preface(), b"DRPC\x01\x01\x00\x00")
         request = peer.next_request()
         self.assertEqual(request.call_id, 1)
         self.assertEqual(request.flags, END_STREAM)
