@@ -20,7 +20,9 @@ const ECHO = '/dualrpc.v1.FileService/Echo';
 const T = Object.freeze({ REQUEST: 1, RESPONSE: 2, CANCEL: 3, PING: 4, GOAWAY: 5 });
 const END_STREAM = 0x01;
 const ACK = 0x80;
+// A 1.0 server's preface; the client announces 1.1 (§7.1).
 const PREFACE = Buffer.from([0x44, 0x52, 0x50, 0x43, 1, 0, 0, 0]);
+const CLIENT_PREFACE = Buffer.from([0x44, 0x52, 0x50, 0x43, 1, 1, 0, 0]);
 
 const wire = protobuf.loadSync(
   path.resolve(__dirname, '..', '..', '..', 'proto', 'dualrpc', 'wire', 'v1', 'wire.proto'));
@@ -98,7 +100,7 @@ class FakePeer {
     this.buffer_ = Buffer.concat([this.buffer_, chunk]);
     if (!this.sawPreface_) {
       if (this.buffer_.length < 8) return;
-      assert.deepEqual(this.buffer_.subarray(0, 8), PREFACE, 'client preface');
+      assert.deepEqual(this.buffer_.subarray(0, 8), CLIENT_PREFACE, 'client preface');
       this.buffer_ = this.buffer_.subarray(8);
       this.sawPreface_ = true;
       this.socket.write(this.preface_);
