@@ -14,9 +14,11 @@
 //                  call ends, whatever its status ({} when cancelled here).
 //   response       client streaming: a Promise of the one response.
 //
-// A response message is decoded and its flow-control credit returned (the
-// transport's consumed()) only when the readable side is read: the stream
-// buffers nothing ahead of its reader (readableHighWaterMark 0), so a
+// A response message is decoded when the readable side asks for more
+// (readableHighWaterMark 0: at most one message ahead of the reader), and
+// its flow-control credit returned (the transport's consumed()) only once
+// the reader took its last object (Readable emits 'data' for every object
+// it hands out, whether read(), async iteration, 'data' or pipe), so a
 // reader that stops stops the server.
 //
 // Owns its transport handle (stream_handle.js) and is its sink; touched
@@ -37,6 +39,8 @@ class ClientCall extends Duplex {
     this.decode_ = decode;
     this.handle_ = null;
     this.received_ = [];  // Response messages (bytes) the reader has not taken.
+    // Messages pushed into the readable side: { left: objects not yet read, length }.
+    this.delivering_ = [];
     this.outcome_ = null;  // { error, response, trailers } once the transport ended the call.
     this.finished_ = false;
     this.wantsRead_ = false;
@@ -127,6 +131,18 @@ class ClientCall extends Duplex {
     callback(error);
   }
 
+  // Every object the reader takes passes here as 'data'.
+  emit(event, ...args) {
+    if (event === 'data' && this.delivering_.length > 0) {
+      const message = this.delivering_[0];
+      if (--message.left === 0) {
+        this.delivering_.shift();
+        if (!this.finished_) this.handle_.consumed(message.length);
+      }
+    }
+    return super.emit(event, ...args);
+  }
+
   // --- internals ---
 
   // Hands received messages to a waiting reader, then the call's end once
@@ -144,7 +160,11 @@ class ClientCall extends Duplex {
           this.fail_(error);
           return;
         }
-        this.handle_.consumed(bytes.length);
+        if (items.length === 0) {
+          this.handle_.consumed(bytes.length);
+          continue;
+        }
+        this.delivering_.push({ left: items.length, length: bytes.length });
         for (const item of items) this.wantsRead_ = this.push(item);
       }
       if (this.received_.length === 0 && this.outcome_ !== null && !this.finished_) {
@@ -177,6 +197,7 @@ class ClientCall extends Duplex {
     if (this.finished_) return;
     this.finished_ = true;
     this.received_ = [];
+    this.delivering_ = [];
     this.finalError_ = error;
     this.resolveTrailers_(trailers || {});
     if (this.responsePromise_ !== null) this.settleResponse_(error, this.responseDecoded_);
