@@ -13,6 +13,8 @@ const grpc = require('@grpc/grpc-js');
 const dualrpc = require('..');
 const { loadContract } = require('../lib/protos');
 const { GATHER, protoDirWithGather } = require('./fake_raw_server');
+const { runCase, compare } = require('./conformance_runner');
+const CASES = require('../../../tests/conformance/cases.json');
 
 const contract = loadContract();
 const EchoRequest = contract.lookupType('dualrpc.v1.EchoRequest');
@@ -194,4 +196,35 @@ test('grpc: a request over the message limit fails the call with RESOURCE_EXHAUS
   const call = client.echoStream(['ok', 'x'.repeat(5 * 1024 * 1024)]);
   const outcome = await drain(call);
   expectRpcError(outcome, 'RESOURCE_EXHAUSTED');
+});
+
+// The runner's EchoStreamScript (conformance.proto) checked against this
+// server, whose EchoStream behaves as the contract says: every echo_stream
+// case must pass here as it must against dualrpc-server.
+test('conformance runner: the echo_stream cases pass against a correct EchoStream', async (t) => {
+  const { client } = await startServer(t);
+  const cases = CASES.cases.filter((testCase) => testCase.echoStream !== undefined);
+  assert.ok(cases.length >= 6, `${cases.length} echo_stream cases`);
+  for (const testCase of cases) {
+    assert.deepEqual(compare(testCase, await runCase(client, testCase)), [], testCase.name);
+  }
+  // And the comparison can fail: a dropped response is reported.
+  const inOrder = cases.find((testCase) => testCase.name === 'echo_stream_in_order');
+  const outcome = await runCase(client, inOrder);
+  outcome.echoPayloads.pop();
+  assert.notDeepEqual(compare(inOrder, outcome), []);
+});
+
+// expect.tree_entries is compared on the fields the case sets, whatever else
+// the server fills in (mode, mtime), nested fields included.
+test('conformance runner: tree entries compared on the fields set', () => {
+  const walkRoot = CASES.cases.find((testCase) => testCase.name === 'walk_root');
+  const treeEntries = walkRoot.expect.treeEntries.map((want) => ({
+    ...want, rawPath: Buffer.alloc(0), error: null,
+    entry: { ...want.entry, mode: 420, modifyTime: { seconds: '1', nanos: 0 } },
+  }));
+  assert.deepEqual(compare(walkRoot, { code: 'OK', treeEntries }), []);
+  treeEntries[3] = { ...treeEntries[3], entry: { ...treeEntries[3].entry, sizeBytes: '4' } };
+  assert.deepEqual(compare(walkRoot, { code: 'OK', treeEntries }), ['tree entry 3.entry.sizeBytes: "4", want "3"']);
+  assert.equal(compare(walkRoot, { code: 'OK', treeEntries: treeEntries.slice(1) }).length, 1);
 });
