@@ -143,9 +143,7 @@ export interface ClientCall<Req = Record<string, unknown>, Res = Record<string, 
   readonly trailers: Promise<Trailers>;
   /** Client streaming: the one response; rejects with the call's RpcError. */
   readonly response: Promise<Res>;
-  /** One request (of type Req); false: wait for 'drain'. */
-  write(request: Req, callback?: (error?: Error | null) => void): boolean;
-  [Symbol.asyncIterator](): AsyncIterableIterator<Res>;
+  [Symbol.asyncIterator](): NodeJS.AsyncIterator<Res>;
 }
 
 /** Requests for a streaming call: an array, any iterable or an async iterable. */
