@@ -104,6 +104,9 @@ class Client {
   // async iterable of request objects), half-closes, and resolves with the
   // response; rejects with RpcError.
   clientStream(method, requests, options = {}) {
+    if (!isIterable(requests)) {
+      return Promise.reject(rpcError('INVALID_ARGUMENT', 'clientStream: want an iterable or async iterable of requests'));
+    }
     const call = this.clientStreamCall(method, options);
     feedRequests(call, requests);
     return call.response;

@@ -135,21 +135,13 @@ class UnaryCall {
 
 // One streaming call (§7) on a RawConnection: its REQUEST, its MESSAGE
 // frames both ways under per-call flow control (§7.4), its end. Created by
-// RawConnection.openStream and returned to the caller as the transport's
-// stream handle (the contract is in stream_call.js):
-//   write(bytes, done)  one request message; `done` once the next may be
-//                       written: after it left under the send window and
-//                       the socket needs no drain. Held while the window is
-//                       <= 0 or the REQUEST waits for the server's preface.
-//   end()               half-close, after the messages written before it.
-//   cancel()            ends the call locally (CANCEL to the server when the
-//                       REQUEST went out); the sink hears nothing more.
-//   consumed(length)    the application took a message of `length` bytes:
-//                       credit for WINDOW_UPDATE.
-// The sink ({ onMessage(bytes), onEnd({ error, response, trailers }) }) is
-// never called from inside one of these methods; onEnd comes exactly once
-// unless cancel() came first, and nothing follows it.
-// Owned by its connection while it is in the connection's tables; touched
+// RawConnection.openStream and handed to the caller as the transport's
+// stream handle (write, end, cancel, consumed; the contract, sink included,
+// is in stream_handle.js). A write is held while the send window is <= 0 or
+// the REQUEST waits for the server's preface; its `done` comes once the
+// MESSAGE left and the socket needs no drain. Credit goes back as
+// WINDOW_UPDATE once the consumed, unreturned bytes reach half the initial
+// window. Owned by its connection while in the connection's tables; touched
 // only on Node's event loop.
 class RawStream {
   constructor(connection, { kind, method, metadata, request, timeoutMs, sink }) {

@@ -3,7 +3,7 @@
 // written here (test-only) that implements FileService's WalkTree (server
 // streaming) and EchoStream (bidi), and a client-streaming Gather
 // (protoDirWithGather): the same API and outcomes as over raw
-// (streaming_raw.test.js). Run: node --test test/
+// (streaming_raw.test.js). Run: node --test test/streaming_grpc.test.js
 
 const assert = require('node:assert/strict');
 const { Readable } = require('node:stream');

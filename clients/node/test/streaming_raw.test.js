@@ -3,7 +3,7 @@
 // §7) against a scripted 1.1 peer (test/fake_raw_server.js) that checks and
 // writes every frame by hand: call shapes (§7.2), the version handshake
 // (§7.1), deadlines and CANCEL (§7.3), flow control both ways (§7.4) and the
-// client's side of §7.5. Run: node --test test/
+// client's side of §7.5. Run: node --test test/streaming_raw.test.js
 
 const assert = require('node:assert/strict');
 const { Readable } = require('node:stream');
