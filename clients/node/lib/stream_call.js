@@ -184,8 +184,9 @@ class ClientCall extends Duplex {
     }
   }
 
-  // A failure found here (a request that does not encode, a response that
-  // does not parse): the call ends with `error` and the server is told.
+  // A failure found on this side (a request that does not encode, a
+  // response that does not parse, a failing request iterable): the call
+  // ends with `error` and the server is told.
   fail_(error) {
     if (this.finished_) return;
     this.handle_.cancel();
@@ -231,10 +232,8 @@ async function feedRequests(call, requests) {
     if (!call.destroyed && !call.writableEnded) call.end();
   } catch (error) {
     if (call.destroyed) return;
-    const reason = error instanceof RpcError ? error : rpcError('CANCELLED', `the request iterable failed: ${error.message}`);
-    if (call.handle_ !== null) call.handle_.cancel();
-    call.finish_(reason, {});
+    call.fail_(error instanceof RpcError ? error : rpcError('CANCELLED', `the request iterable failed: ${error.message}`));
   }
 }
 
-module.exports = { ClientCall, feedRequests, hasResponseStream };
+module.exports = { ClientCall, feedRequests };

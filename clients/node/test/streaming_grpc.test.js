@@ -228,3 +228,24 @@ test('conformance runner: tree entries compared on the fields set', () => {
   assert.deepEqual(compare(walkRoot, { code: 'OK', treeEntries }), ['tree entry 3.entry.sizeBytes: "4", want "3"']);
   assert.equal(compare(walkRoot, { code: 'OK', treeEntries: treeEntries.slice(1) }).length, 1);
 });
+
+test('grpc close(): streaming calls in flight fail with CANCELLED, later ones too', async (t) => {
+  const { client } = await startServer(t);
+  const call = client.echoStream();
+  const responses = call[Symbol.asyncIterator]();
+  call.write('a');
+  await responses.next();
+  client.close();
+  expectRpcError(await responses.next().then(() => ({}), (error) => ({ error })), 'CANCELLED');
+  expectRpcError(await drain(client.walkTree({ path: 'docs' })), 'CANCELLED');
+});
+
+test('grpc: a failing request iterable ends the call with its error', async (t) => {
+  const { client } = await startServer(t);
+  async function* broken() {
+    yield 'a';
+    throw new Error('disk on fire');
+  }
+  const outcome = await drain(client.echoStream(broken()));
+  assert.match(expectRpcError(outcome, 'CANCELLED').details, /disk on fire/);
+});

@@ -430,6 +430,27 @@ test('local failures are the call\'s error: unknown method, wrong kind, bad requ
   expectRpcError(await nextOrError(call[Symbol.asyncIterator]()), 'RESOURCE_EXHAUSTED');
 });
 
+test('a failing request iterable ends the call with its error and CANCEL', async (t) => {
+  const { server, client } = await streamingPeer(t);
+  let fail;
+  const failNow = new Promise((resolve) => {
+    fail = resolve;
+  });
+  async function* broken() {
+    yield 'a';
+    await failNow;
+    throw new Error('disk on fire');
+  }
+  const call = client.echoStream(broken());
+  const peer = await server.peer(0);
+  const request = await peer.nextOfType(T.REQUEST);
+  await peer.nextOfType(T.MESSAGE);
+  fail();
+  const cancel = await peer.nextOfType(T.CANCEL);
+  assert.equal(cancel.callId, request.callId);
+  assert.match(expectRpcError(await nextOrError(call[Symbol.asyncIterator]()), 'CANCELLED').details, /disk on fire/);
+});
+
 test('close(): streaming calls fail with CANCELLED', async (t) => {
   const { server, client } = await streamingPeer(t);
   const call = client.echoStream();
