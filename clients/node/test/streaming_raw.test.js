@@ -430,6 +430,31 @@ test('local failures are the call\'s error: unknown method, wrong kind, bad requ
   expectRpcError(await nextOrError(call[Symbol.asyncIterator]()), 'RESOURCE_EXHAUSTED');
 });
 
+test('MESSAGE over the message limit: RESOURCE_EXHAUSTED and CANCEL for that call; over the frame limit, skipped unbuffered', async (t) => {
+  // Message limit 1024, so the frame limit is 1024 + 16384 + 4.
+  const { server, client } = await streamingPeer(t, { maxMessageBytes: 1024 });
+  const overMessage = client.echoStream();
+  const overFrame = client.echoStream();
+  const fine = client.echoStream();
+  const peer = await server.peer(0);
+  const ids = [];
+  for (let i = 0; i < 3; ++i) ids.push((await peer.nextOfType(T.REQUEST)).callId);
+  peer.write(message(ids[0], echoBytes('m'.repeat(1100))));
+  const declared = 1024 + 16384 + 5;
+  const header = message(ids[1], Buffer.alloc(0));
+  header.writeUInt32BE(declared, 0);
+  peer.write(header);
+  expectRpcError(await nextOrError(overMessage[Symbol.asyncIterator]()), 'RESOURCE_EXHAUSTED');
+  // The header alone fails the call: its payload has not been sent yet.
+  expectRpcError(await nextOrError(overFrame[Symbol.asyncIterator]()), 'RESOURCE_EXHAUSTED');
+  const cancels = [await peer.nextOfType(T.CANCEL), await peer.nextOfType(T.CANCEL)].map((f) => f.callId);
+  assert.deepEqual(cancels, ids.slice(0, 2));
+  peer.write(Buffer.concat([Buffer.alloc(declared), message(ids[2], echoBytes('ok')), streamEnd(ids[2])]));
+  const responses = [];
+  for await (const payload of fine) responses.push(String(payload));
+  assert.deepEqual(responses, ['ok'], 'the connection stayed in sync');
+});
+
 test('a failing request iterable ends the call with its error and CANCEL', async (t) => {
   const { server, client } = await streamingPeer(t);
   let fail;
