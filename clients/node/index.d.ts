@@ -4,6 +4,8 @@
 
 /// <reference types="node" />
 
+import { Duplex } from 'node:stream';
+
 /** gRPC's status codes by name, 0..16 (docs/PROTOCOL.md §6.1). */
 export declare const Code: Readonly<{
   OK: 0;
@@ -64,7 +66,7 @@ export interface ConnectOptions {
 }
 
 export interface CallOptions {
-  /** This call's deadline in ms; Infinity or null for none. */
+  /** This call's deadline in ms, for the whole call (streams included); Infinity or null for none. */
   deadlineMs?: number | null;
   metadata?: Metadata;
 }
@@ -100,6 +102,53 @@ export interface ListDirectoryResponse {
   [field: string]: unknown;
 }
 
+/** Response metadata (trailers): values are Buffers for keys ending in "-bin". */
+export type Trailers = Record<string, Array<string | Buffer>>;
+
+/** dualrpc.v1.WalkTreeRequest: `maxDepth` 0 means no limit. */
+export interface WalkTreeRequest {
+  path?: string;
+  maxDepth?: number;
+}
+
+/** dualrpc.v1.WalkError: a gRPC status code and its message. */
+export interface WalkError {
+  code: number;
+  message: string;
+}
+
+/** dualrpc.v1.TreeEntry as a plain object: one entry of a WalkTree walk. */
+export interface TreeEntry {
+  path: string;
+  rawPath: Buffer;
+  depth: number;
+  entry: DirectoryEntry | null;
+  error: WalkError | null;
+  [field: string]: unknown;
+}
+
+/**
+ * One streaming call, the same on both transports: a Node Duplex in object
+ * mode. Read the responses with `for await (const r of call)` (or 'data',
+ * pipe); the call's failure is the stream's error, an RpcError thrown by the
+ * iterator after the responses that came before it. Write requests with
+ * write() (false means wait for 'drain': the transport's flow control is
+ * behind it) and end() to half-close. Response credit is returned to the
+ * server only as responses are read.
+ */
+export interface ClientCall<Req = Record<string, unknown>, Res = Record<string, unknown>> extends Duplex {
+  /** Ends the call at once with CANCELLED; the server is told. */
+  cancel(): void;
+  /** The response metadata, once the call ended ({} when cancelled locally). Never rejects. */
+  readonly trailers: Promise<Trailers>;
+  /** Client streaming: the one response; rejects with the call's RpcError. */
+  readonly response: Promise<Res>;
+  [Symbol.asyncIterator](): NodeJS.AsyncIterator<Res>;
+}
+
+/** Requests for a streaming call: an array, any iterable or an async iterable. */
+export type Requests<Req> = Iterable<Req> | AsyncIterable<Req>;
+
 /** Calls one server over grpc:// or raw://; the API is the same for both. */
 export declare class Client {
   /**
@@ -115,7 +164,30 @@ export declare class Client {
   /** One page of a directory's entries. */
   listDirectory(request?: ListDirectoryRequest, options?: CallOptions):
     Promise<ListDirectoryResponse>;
-  /** Fails the calls in flight with CANCELLED; later calls reject with CANCELLED. */
+  /**
+   * Server streaming, any method of the contract: one request, the
+   * responses as a ClientCall. Local failures (unknown method, another
+   * kind, a bad request) are the call's error.
+   */
+  serverStream(method: string, request?: Record<string, unknown>, options?: CallOptions):
+    ClientCall<never, Record<string, unknown>>;
+  /** Client streaming: writes every request, half-closes, resolves with the response. */
+  clientStream(method: string, requests: Requests<Record<string, unknown>>, options?: CallOptions):
+    Promise<Record<string, unknown>>;
+  /** Client streaming by hand: write(), end(), then `await call.response`. */
+  clientStreamCall(method: string, options?: CallOptions): ClientCall;
+  /** Bidi streaming: write(), end(), `for await`, cancel(). */
+  bidiStream(method: string, options?: CallOptions): ClientCall;
+  /** Bidi streaming fed from `requests`; the call half-closes after the last. */
+  bidiStream(method: string, requests: Requests<Record<string, unknown>>, options?: CallOptions): ClientCall;
+  /** Every TreeEntry of the walk, in order, whatever the batching into responses. */
+  walkTree(request?: WalkTreeRequest, options?: CallOptions): ClientCall<never, TreeEntry>;
+  /** EchoStream: write payloads, read the payloads echoed back, in order. */
+  echoStream(options?: CallOptions): ClientCall<Buffer | Uint8Array | string, Buffer>;
+  /** EchoStream fed from `payloads`; the call half-closes after the last. */
+  echoStream(payloads: Requests<Buffer | Uint8Array | string>, options?: CallOptions):
+    ClientCall<Buffer | Uint8Array | string, Buffer>;
+  /** Fails the calls in flight (streams too) with CANCELLED; later calls fail with CANCELLED. */
   close(): void;
 }
 

@@ -1,11 +1,15 @@
 'use strict';
-// The raw protocol's constants and encoders (docs/PROTOCOL.md §2–§5).
+// The raw protocol's constants and encoders (docs/PROTOCOL.md §2–§5, §7).
 // Pure functions over Buffers: no sockets, no protobuf types.
 
 const PREFACE_BYTES = 8;
 const MAGIC = Buffer.from('DRPC', 'ascii');
 const MAJOR_VERSION = 1;
-const MINOR_VERSION = 0;
+// This client speaks 1.1 (§7: streaming calls); a 1.0 server still serves
+// its unary calls unchanged (§7.1).
+const MINOR_VERSION = 1;
+// The first minor version with MESSAGE and WINDOW_UPDATE (§7.1).
+const STREAMING_MINOR_VERSION = 1;
 const PREFACE = Buffer.from([...MAGIC, MAJOR_VERSION, MINOR_VERSION, 0, 0]);
 
 const FRAME_HEADER_BYTES = 12;
@@ -20,6 +24,7 @@ const FrameType = Object.freeze({
   PING: 0x04,
   GOAWAY: 0x05,
   MESSAGE: 0x06,
+  WINDOW_UPDATE: 0x07,
 });
 const FRAME_TYPE_NAMES = Object.freeze(
   Object.fromEntries(Object.entries(FrameType).map(([name, type]) => [type, name])));
@@ -38,6 +43,15 @@ const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 const DEFAULT_MAX_HEADER_BYTES = 16 * 1024;
 function maxFramePayloadBytes(limits) {
   return limits.maxMessageBytes + limits.maxHeaderBytes + CALL_HEADER_LENGTH_BYTES;
+}
+
+// Flow control (§7.4): each call's window per direction when it opens, the
+// largest a window may grow to, and a MESSAGE's cost: its whole frame.
+const INITIAL_STREAM_WINDOW = 65536;
+const MAX_STREAM_WINDOW = 0x7fffffff;
+const WINDOW_UPDATE_PAYLOAD_BYTES = 4;
+function streamMessageCost(payloadLength) {
+  return FRAME_HEADER_BYTES + payloadLength;
 }
 
 // Timeouts above 10 years mean "no deadline" (§4.1).
@@ -98,12 +112,28 @@ function splitGoawayPayload(payload) {
   };
 }
 
+// WINDOW_UPDATE payload: one u32 increment (§7.4).
+function windowUpdatePayloadParts(increment) {
+  const bytes = Buffer.allocUnsafe(WINDOW_UPDATE_PAYLOAD_BYTES);
+  bytes.writeUInt32BE(increment, 0);
+  return [bytes];
+}
+
+// The increment of a WINDOW_UPDATE payload, or null when it breaks §7.4
+// (not 4 bytes, zero, or the high bit set).
+function parseWindowUpdate(payload) {
+  if (payload.length !== WINDOW_UPDATE_PAYLOAD_BYTES) return null;
+  const increment = payload.readUInt32BE(0);
+  return increment === 0 || increment > MAX_STREAM_WINDOW ? null : increment;
+}
+
 module.exports = {
   PREFACE,
   PREFACE_BYTES,
   MAGIC,
   MAJOR_VERSION,
   MINOR_VERSION,
+  STREAMING_MINOR_VERSION,
   FRAME_HEADER_BYTES,
   PING_PAYLOAD_BYTES,
   FrameType,
@@ -112,6 +142,9 @@ module.exports = {
   MAX_TIMEOUT_MICROS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_MAX_HEADER_BYTES,
+  INITIAL_STREAM_WINDOW,
+  MAX_STREAM_WINDOW,
+  streamMessageCost,
   maxFramePayloadBytes,
   frameTypeName,
   encodeFrame,
@@ -119,4 +152,6 @@ module.exports = {
   splitCallPayload,
   goawayPayloadParts,
   splitGoawayPayload,
+  windowUpdatePayloadParts,
+  parseWindowUpdate,
 };

@@ -1,7 +1,8 @@
 'use strict';
 // The client side of the dualrpc raw protocol (docs/PROTOCOL.md) over
-// node:net. A RawTransport carries unary calls as encoded request/response
-// bytes; encoding messages is the Client's job (client.js).
+// node:net. A RawTransport carries unary calls and streaming calls (§7) as
+// encoded request/response bytes; encoding messages is the Client's job
+// (client.js, stream_call.js).
 //
 // Connections: one current RawConnection takes new calls; it is opened
 // lazily and replaced when it is lost, when the server sent GOAWAY, or when
@@ -17,8 +18,12 @@ const {
   FrameType,
   Flag,
   MAJOR_VERSION,
+  STREAMING_MINOR_VERSION,
   MAX_CALL_ID,
   MAX_TIMEOUT_MICROS,
+  INITIAL_STREAM_WINDOW,
+  MAX_STREAM_WINDOW,
+  streamMessageCost,
   maxFramePayloadBytes,
   frameTypeName,
   encodeFrame,
@@ -26,15 +31,23 @@ const {
   splitCallPayload,
   goawayPayloadParts,
   splitGoawayPayload,
+  windowUpdatePayloadParts,
+  parseWindowUpdate,
 } = require('./frame');
 const { FrameDecoder } = require('./frame_decoder');
+const { MethodKind, hasRequestStream, hasResponseStream } = require('./method_kind');
 const { Code, RpcError, rpcError } = require('./status');
+const { failedStream } = require('./stream_handle');
 
 // setTimeout's longest delay; longer deadlines re-arm the timer.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 // After a graceful end(), how long to wait for the server's FIN before
 // destroying the socket.
 const CLOSE_GRACE_MS = 1000;
+// A receiver returns credit once the consumed, not yet returned bytes reach
+// half the initial window (§7.4).
+const WINDOW_UPDATE_THRESHOLD = INITIAL_STREAM_WINDOW / 2;
+const EMPTY = Buffer.alloc(0);
 
 const ConnectionState = Object.freeze({
   OPEN: 'open',              // Takes new calls.
@@ -74,7 +87,7 @@ function metadataToObject(entries) {
 
 // Whether a frame is one a server may send (§3.1, §6.3): null, or the
 // connection error it is ({ codeName, message }).
-function protocolViolation({ type, callId, payload }) {
+function protocolViolation({ type, flags, callId, payload }) {
   const internal = (message) => ({ codeName: 'INTERNAL', message });
   switch (type) {
     case FrameType.RESPONSE:
@@ -85,12 +98,220 @@ function protocolViolation({ type, callId, payload }) {
         : internal(`PING of ${payload.length} bytes, not ${PING_PAYLOAD_BYTES}`);
     case FrameType.GOAWAY:
       return callId === 0 ? null : internal('GOAWAY with a non-zero call id');
+    case FrameType.MESSAGE:
+      if (callId === 0) return internal('MESSAGE with call id 0');
+      return (flags & Flag.END_STREAM) === 0 ? null : internal('half-close MESSAGE from the server');
+    case FrameType.WINDOW_UPDATE:
+      if (callId === 0) return internal('WINDOW_UPDATE with call id 0');
+      return parseWindowUpdate(payload) !== null ? null
+        : internal('bad WINDOW_UPDATE: want a 4-byte increment in 1..2147483647');
     case FrameType.REQUEST:
     case FrameType.CANCEL:
-    case FrameType.MESSAGE:
       return internal(`${frameTypeName(type)} from the server`);
     default:
       return { codeName: 'UNIMPLEMENTED', message: `unknown ${frameTypeName(type)}` };
+  }
+}
+
+// A unary call waiting for its RESPONSE. `settle` is called exactly once, by
+// the connection: with { message, trailers } or an RpcError.
+class UnaryCall {
+  constructor(resolve, reject) {
+    this.kind = MethodKind.UNARY;
+    this.resolve_ = resolve;
+    this.reject_ = reject;
+    this.cancelTimer = () => {};
+  }
+
+  settle(outcome) {
+    this.cancelTimer();
+    if (outcome instanceof RpcError) {
+      this.reject_(outcome);
+    } else {
+      this.resolve_(outcome.message);
+    }
+  }
+}
+
+// One streaming call (§7) on a RawConnection: its REQUEST, its MESSAGE
+// frames both ways under per-call flow control (§7.4), its end. Created by
+// RawConnection.openStream and handed to the caller as the transport's
+// stream handle (write, end, cancel, consumed; the contract, sink included,
+// is in stream_handle.js). A write is held while the send window is <= 0 or
+// the REQUEST waits for the server's preface; its `done` comes once the
+// MESSAGE left and the socket needs no drain. Credit goes back as
+// WINDOW_UPDATE once the consumed, unreturned bytes reach half the initial
+// window. Owned by its connection while in the connection's tables; touched
+// only on Node's event loop.
+class RawStream {
+  constructor(connection, { kind, method, metadata, request, timeoutMs, sink }) {
+    this.connection_ = connection;
+    this.kind = kind;
+    this.method_ = method;
+    this.metadata_ = metadata;
+    this.request_ = request;  // Server streaming: the one request, sent in the REQUEST.
+    this.sink_ = sink;
+    this.callId = 0;  // 0 until the REQUEST is written.
+    this.done_ = false;
+    this.sendWindow_ = INITIAL_STREAM_WINDOW;
+    this.receiveWindow_ = INITIAL_STREAM_WINDOW;
+    this.unreturned_ = 0;  // Consumed bytes not yet given back by WINDOW_UPDATE.
+    this.heldWrite_ = null;  // { bytes, done } waiting for window or REQUEST.
+    this.endRequested_ = false;
+    this.halfClosed_ = false;
+    this.noCancel_ = false;
+    this.deadlineAt_ = timeoutMs === null ? null : performance.now() + timeoutMs;
+    this.cancelTimer = timeoutMs === null ? () => {}
+      : startTimer(timeoutMs, () => this.fail(rpcError('DEADLINE_EXCEEDED', 'deadline exceeded')));
+  }
+
+  write(bytes, done) {
+    if (this.done_) {
+      done();  // The call is over: the message is dropped (§7.2).
+      return;
+    }
+    this.heldWrite_ = { bytes, done };
+    this.flushWrites_();
+  }
+
+  end() {
+    if (this.done_ || !hasRequestStream(this.kind)) return;
+    this.endRequested_ = true;
+    this.flushWrites_();
+  }
+
+  cancel() {
+    this.finish_(null);
+  }
+
+  consumed(length) {
+    if (this.done_ || this.callId === 0) return;
+    this.unreturned_ += streamMessageCost(length);
+    if (this.unreturned_ < WINDOW_UPDATE_THRESHOLD) return;
+    this.receiveWindow_ += this.unreturned_;
+    this.connection_.write_(encodeFrame(FrameType.WINDOW_UPDATE, 0, this.callId,
+      windowUpdatePayloadParts(this.unreturned_)));
+    this.unreturned_ = 0;
+  }
+
+  // --- from the connection ---
+
+  // Writes the REQUEST; the server's preface allowed streaming (§7.1).
+  sendRequest(callId) {
+    this.callId = callId;
+    const header = this.connection_.wire_.RequestHeader.encode({
+      method: this.method_,
+      timeoutMicros: timeoutMicros(this.deadlineAt_ === null ? null : Math.max(0, this.deadlineAt_ - performance.now())),
+      metadata: this.metadata_,
+    }).finish();
+    const oneRequest = this.kind === MethodKind.SERVER_STREAMING;
+    this.connection_.write_(encodeFrame(FrameType.REQUEST, oneRequest ? Flag.END_STREAM : 0, callId,
+      callPayloadParts(header, oneRequest ? this.request_ : EMPTY)));
+    this.request_ = null;
+    this.flushWrites_();
+  }
+
+  onMessage(frame) {
+    if (!hasResponseStream(this.kind)) {
+      this.fail(rpcError('INTERNAL', `MESSAGE on a ${this.kind} call`));
+      return;
+    }
+    if ((frame.flags & Flag.COMPRESSED) !== 0) {
+      this.fail(rpcError('UNIMPLEMENTED', 'compression is not supported'));
+      return;
+    }
+    this.takeReceiveWindow_(frame.payload.length);
+    if (this.done_) return;
+    const limit = this.connection_.limits_.maxMessageBytes;
+    if (frame.payload.length > limit) {
+      this.fail(rpcError('RESOURCE_EXHAUSTED',
+        `response message of ${frame.payload.length} bytes exceeds the limit of ${limit} bytes`));
+      return;
+    }
+    this.sink_.onMessage(frame.payload);
+  }
+
+  // A MESSAGE whose payload the decoder skipped: over the frame limit.
+  onOversizedMessage(length) {
+    this.takeReceiveWindow_(length);
+    this.fail(rpcError('RESOURCE_EXHAUSTED',
+      `response frame of ${length} bytes exceeds the limit of ${maxFramePayloadBytes(this.connection_.limits_)} bytes`));
+  }
+
+  // False when the increment takes the window past 2^31-1 (a connection
+  // error, §7.5).
+  onWindowUpdate(increment) {
+    if (this.sendWindow_ + increment > MAX_STREAM_WINDOW) return false;
+    this.sendWindow_ += increment;
+    this.flushWrites_();
+    return true;
+  }
+
+  // `outcome`: { message, trailers } or an RpcError (connection.decodeResponse_).
+  onResponse(outcome) {
+    if (outcome instanceof RpcError) {
+      this.finish_({ error: outcome, response: null, trailers: outcome.metadata });
+    } else if (hasResponseStream(this.kind) && outcome.message.length > 0) {
+      this.fail(rpcError('INTERNAL', `the RESPONSE of a ${this.kind} call carries a message`));
+    } else {
+      this.finish_({ error: null, response: hasResponseStream(this.kind) ? null : outcome.message,
+        trailers: outcome.trailers });
+    }
+  }
+
+  // Ends the call with `error`, and tells the server (CANCEL) when it may
+  // still be working on it.
+  fail(error) {
+    this.finish_({ error, response: null, trailers: error.metadata });
+  }
+
+  // The connection is gone, the call was not run (GOAWAY) or cannot be
+  // (a 1.0 server): no CANCEL.
+  settle(error) {
+    this.noCancel_ = true;
+    this.fail(error);
+  }
+
+  // --- internals ---
+
+  // A MESSAGE arrived: it may only while the window is > 0 (§7.4).
+  takeReceiveWindow_(length) {
+    if (this.receiveWindow_ <= 0) {
+      this.fail(rpcError('RESOURCE_EXHAUSTED', 'flow control window exceeded'));
+      return;
+    }
+    this.receiveWindow_ -= streamMessageCost(length);
+  }
+
+  flushWrites_() {
+    if (this.done_ || this.callId === 0) return;
+    if (this.heldWrite_ !== null) {
+      if (this.sendWindow_ <= 0) return;
+      const { bytes, done } = this.heldWrite_;
+      this.heldWrite_ = null;
+      this.sendWindow_ -= streamMessageCost(bytes.length);
+      this.connection_.write_(encodeFrame(FrameType.MESSAGE, 0, this.callId, [bytes]));
+      this.connection_.whenWritable_(done);
+    }
+    if (this.endRequested_ && !this.halfClosed_) {
+      this.halfClosed_ = true;
+      this.connection_.write_(encodeFrame(FrameType.MESSAGE, Flag.END_STREAM, this.callId));
+    }
+  }
+
+  // The one end of the call. `outcome` null: cancelled by the application
+  // (no sink call). A call whose REQUEST is out and that did not get its
+  // RESPONSE is cancelled at the server.
+  finish_(outcome) {
+    if (this.done_) return;
+    this.done_ = true;
+    this.cancelTimer();
+    const held = this.heldWrite_;
+    this.heldWrite_ = null;
+    const hadResponse = this.connection_.forgetStream_(this);
+    if (this.callId !== 0 && !hadResponse && !this.noCancel_) this.connection_.write_(encodeFrame(FrameType.CANCEL, 0, this.callId));
+    if (held !== null) held.done();
+    if (outcome !== null) process.nextTick(() => this.sink_.onEnd(outcome));
   }
 }
 
@@ -105,8 +326,17 @@ class RawConnection {
     this.onClosed_ = onClosed;
     this.state_ = ConnectionState.OPEN;
     this.nextCallId_ = 1;
-    // call id → { resolve, reject, cancelTimer }
+    // call id → UnaryCall | RawStream, from its REQUEST to its end.
     this.pending_ = new Map();
+    // Streaming calls waiting for the server's preface (§7.1), in order.
+    this.awaitingPreface_ = [];
+    // The server's minor version; null until its preface arrived.
+    this.serverMinor_ = null;
+    // The call whose RESPONSE is being handled (RawStream.finish_ sends no
+    // CANCEL for it).
+    this.answering_ = 0;
+    // Callbacks waiting for the socket's 'drain'.
+    this.drainWaiters_ = [];
     this.decoder_ = new FrameDecoder({ maxPayloadBytes: maxFramePayloadBytes(limits) });
     this.corked_ = false;
 
@@ -117,6 +347,7 @@ class RawConnection {
       this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`)));
     this.socket_.once('connect', () => this.cancelConnectTimer_());
     this.socket_.on('data', (chunk) => this.onData_(chunk));
+    this.socket_.on('drain', () => this.onDrain_());
     this.socket_.on('end', () => this.close_(rpcError('UNAVAILABLE', `${this.address_} closed the connection`)));
     this.socket_.on('error', (error) =>
       this.close_(rpcError('UNAVAILABLE', `connection to ${this.address_} failed: ${error.message}`)));
@@ -133,15 +364,27 @@ class RawConnection {
   // with an RpcError. `timeoutMs` null means no deadline.
   start(requestHeader, message, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const callId = this.nextCallId_++;
-      if (callId === MAX_CALL_ID) this.stopTakingCalls_();
-      const call = { resolve, reject, cancelTimer: () => {} };
+      const callId = this.allocateCallId_();
+      const call = new UnaryCall(resolve, reject);
       this.pending_.set(callId, call);
       if (timeoutMs !== null) {
         call.cancelTimer = startTimer(timeoutMs, () => this.onDeadline_(callId));
       }
       this.write_(encodeFrame(FrameType.REQUEST, Flag.END_STREAM, callId, callPayloadParts(requestHeader, message)));
     });
+  }
+
+  // Opens a streaming call (the RawStream contract above). Its REQUEST
+  // leaves once the server's preface said 1.1; a 1.0 server fails it with
+  // UNIMPLEMENTED and the connection serves on (§7.1).
+  openStream(options) {
+    const stream = new RawStream(this, options);
+    if (this.serverMinor_ === null) {
+      this.awaitingPreface_.push(stream);
+    } else {
+      this.sendOrRefuse_(stream);
+    }
+    return stream;
   }
 
   // Closes at once; waiting calls fail with `error`.
@@ -154,10 +397,7 @@ class RawConnection {
       if (this.state_ === ConnectionState.CLOSED) return;
       switch (event.kind) {
         case 'preface':
-          if (event.major !== MAJOR_VERSION) {
-            this.close_(rpcError('UNAVAILABLE',
-              `${this.address_} speaks protocol version ${event.major}.${event.minor}, not ${MAJOR_VERSION}.x`));
-          }
+          this.onPreface_(event);
           break;
         case 'frame':
           this.onFrame_(event);
@@ -172,6 +412,34 @@ class RawConnection {
     }
   }
 
+  onPreface_({ major, minor }) {
+    if (major !== MAJOR_VERSION) {
+      this.close_(rpcError('UNAVAILABLE',
+        `${this.address_} speaks protocol version ${major}.${minor}, not ${MAJOR_VERSION}.x`));
+      return;
+    }
+    this.serverMinor_ = minor;
+    const waiting = this.awaitingPreface_;
+    this.awaitingPreface_ = [];
+    for (const stream of waiting) this.sendOrRefuse_(stream);
+  }
+
+  sendOrRefuse_(stream) {
+    if (this.serverMinor_ < STREAMING_MINOR_VERSION) {
+      stream.settle(rpcError('UNIMPLEMENTED', 'the server speaks raw protocol 1.0, which has no streaming calls'));
+      return;
+    }
+    const callId = this.allocateCallId_();
+    this.pending_.set(callId, stream);
+    stream.sendRequest(callId);
+  }
+
+  allocateCallId_() {
+    const callId = this.nextCallId_++;
+    if (callId === MAX_CALL_ID) this.stopTakingCalls_();
+    return callId;
+  }
+
   onFrame_(frame) {
     const violation = protocolViolation(frame);
     if (violation !== null) {
@@ -182,6 +450,23 @@ class RawConnection {
       case FrameType.RESPONSE:
         this.onResponse_(frame.callId, frame.payload);
         break;
+      case FrameType.MESSAGE:
+        this.onStreamFrame_(frame, (call) => {
+          if (call instanceof RawStream) {
+            call.onMessage(frame);
+          } else {
+            this.failUnary_(frame.callId, rpcError('INTERNAL', 'MESSAGE on a unary call'));
+          }
+        });
+        break;
+      case FrameType.WINDOW_UPDATE:
+        this.onStreamFrame_(frame, (call) => {
+          // A unary call has no window; its WINDOW_UPDATE means nothing.
+          if (call instanceof RawStream && !call.onWindowUpdate(parseWindowUpdate(frame.payload))) {
+            this.protocolError_('INTERNAL', 'WINDOW_UPDATE takes the window above 2147483647');
+          }
+        });
+        break;
       case FrameType.PING:
         if ((frame.flags & Flag.ACK) === 0) this.write_(encodeFrame(FrameType.PING, Flag.ACK, 0, [frame.payload]));
         break;
@@ -191,24 +476,56 @@ class RawConnection {
     }
   }
 
-  // A RESPONSE too large to buffer fails its call (as gRPC fails a call whose
-  // response is over the receive limit); the decoder skips its payload, so
-  // the connection stays usable. Any other oversized frame ends it (§6.3).
+  // MESSAGE or WINDOW_UPDATE: for a call never opened, a connection error;
+  // for one no longer tracked, ignored (it crossed our CANCEL, §7.5).
+  onStreamFrame_(frame, handle) {
+    if (frame.callId >= this.nextCallId_) {
+      this.protocolError_('INTERNAL', `${frameTypeName(frame.type)} for call ${frame.callId}, never opened`);
+      return;
+    }
+    const call = this.pending_.get(frame.callId);
+    if (call !== undefined) handle(call);
+  }
+
+  // A RESPONSE or MESSAGE too large to buffer fails its call (as gRPC fails
+  // a call whose response is over the receive limit); the decoder skips its
+  // payload, so the connection stays usable (§4.3, §7.3). Any other
+  // oversized frame ends it (§6.3).
   onOversizedFrame_({ type, callId, length }) {
+    const call = this.pending_.get(callId);
+    if (type === FrameType.MESSAGE && callId !== 0 && callId < this.nextCallId_) {
+      if (call instanceof RawStream) call.onOversizedMessage(length);
+      else if (call !== undefined) this.failUnary_(callId, rpcError('INTERNAL', 'MESSAGE on a unary call'));
+      return;
+    }
     if (type !== FrameType.RESPONSE) {
       this.protocolError_('RESOURCE_EXHAUSTED', `${frameTypeName(type)} of ${length} bytes`);
       return;
     }
-    this.finish_(callId, rpcError('RESOURCE_EXHAUSTED',
-      `response frame of ${length} bytes exceeds the limit of ${maxFramePayloadBytes(this.limits_)} bytes`));
+    const error = rpcError('RESOURCE_EXHAUSTED',
+      `response frame of ${length} bytes exceeds the limit of ${maxFramePayloadBytes(this.limits_)} bytes`);
+    if (call instanceof RawStream) {
+      this.answering_ = callId;
+      call.onResponse(error);
+      this.answering_ = 0;
+    } else {
+      this.finish_(callId, error);
+    }
   }
 
   onResponse_(callId, payload) {
-    if (!this.pending_.has(callId)) return;  // Expired or cancelled (§4.5).
-    this.finish_(callId, this.decodeResponse_(payload));
+    const call = this.pending_.get(callId);
+    if (call === undefined) return;  // Expired or cancelled (§4.5).
+    if (call instanceof RawStream) {
+      this.answering_ = callId;
+      call.onResponse(this.decodeResponse_(payload));
+      this.answering_ = 0;
+    } else {
+      this.finish_(callId, this.decodeResponse_(payload));
+    }
   }
 
-  // The response message bytes, or the RpcError the call ends with.
+  // { message, trailers }, or the RpcError the call ends with.
   decodeResponse_(payload) {
     const parts = splitCallPayload(payload);
     if (parts === null) return rpcError('INTERNAL', 'malformed RESPONSE: header length exceeds the payload');
@@ -218,14 +535,15 @@ class RawConnection {
     }
     const header = this.decodeResponseHeader_(parts.header);
     if (header === null) return rpcError('INTERNAL', 'cannot parse the response header');
+    const trailers = metadataToObject(header.metadata);
     if (header.statusCode !== Code.OK) {
-      return new RpcError(header.statusCode, header.statusMessage, metadataToObject(header.metadata));
+      return new RpcError(header.statusCode, header.statusMessage, trailers);
     }
     if (parts.message.length > this.limits_.maxMessageBytes) {
       return rpcError('RESOURCE_EXHAUSTED',
         `response message of ${parts.message.length} bytes exceeds the limit of ${this.limits_.maxMessageBytes} bytes`);
     }
-    return parts.message;
+    return { message: parts.message, trailers };
   }
 
   onGoaway_(payload) {
@@ -238,11 +556,12 @@ class RawConnection {
     const reason = new RpcError(header.statusCode, header.statusMessage).message;
     this.stopTakingCalls_();
     // Calls after last_call_id were never run: safe to retry (§5.3).
-    for (const callId of [...this.pending_.keys()]) {
-      if (callId > parts.lastCallId) {
-        this.finish_(callId, rpcError('UNAVAILABLE', `${this.address_} is going away (${reason}); the call was not run`));
-      }
+    const notRun = () => rpcError('UNAVAILABLE', `${this.address_} is going away (${reason}); the call was not run`);
+    for (const [callId, call] of [...this.pending_]) {
+      if (callId <= parts.lastCallId) continue;
+      if (call instanceof RawStream) call.settle(notRun()); else this.finish_(callId, notRun());
     }
+    for (const stream of this.awaitingPreface_.splice(0)) stream.settle(notRun());
     if (header.statusCode !== Code.OK && header.statusCode !== Code.UNAVAILABLE) {
       // A connection error: the server closes at once (§5.5).
       this.close_(rpcError('UNAVAILABLE', `${this.address_} ended the connection (${reason})`));
@@ -261,24 +580,52 @@ class RawConnection {
   }
 
   onDeadline_(callId) {
+    this.failUnary_(callId, rpcError('DEADLINE_EXCEEDED', 'deadline exceeded'));
+  }
+
+  // Fails a unary call the server may still be working on, and cancels it
+  // there (§4.5).
+  failUnary_(callId, error) {
     if (!this.pending_.has(callId)) return;
-    this.finish_(callId, rpcError('DEADLINE_EXCEEDED', 'deadline exceeded'));
-    // The server may still be working on it (§4.5).
+    this.finish_(callId, error);
     if (this.state_ !== ConnectionState.CLOSED) this.write_(encodeFrame(FrameType.CANCEL, 0, callId));
   }
 
-  // Ends one waiting call with response bytes (Buffer) or an RpcError.
+  // Ends one waiting unary call with { message, trailers } or an RpcError.
   finish_(callId, outcome) {
     const call = this.pending_.get(callId);
     if (call === undefined) return;
     this.pending_.delete(callId);
-    call.cancelTimer();
-    if (outcome instanceof RpcError) {
-      call.reject(outcome);
-    } else {
-      call.resolve(outcome);
-    }
+    call.settle(outcome);
     this.closeIfDrained_();
+  }
+
+  // Drops a stream that ended from the tables; true when it ended by its
+  // RESPONSE (then the server needs no CANCEL).
+  forgetStream_(stream) {
+    const waitingAt = this.awaitingPreface_.indexOf(stream);
+    if (waitingAt >= 0) this.awaitingPreface_.splice(waitingAt, 1);
+    const hadResponse = stream.callId !== 0 && this.answering_ === stream.callId;
+    if (this.pending_.get(stream.callId) === stream) this.pending_.delete(stream.callId);
+    // Deferred: a close must not run inside the frame handler that ended the call.
+    process.nextTick(() => this.closeIfDrained_());
+    return hadResponse || this.state_ === ConnectionState.CLOSED;
+  }
+
+  // Calls `done` once the socket takes more without buffering past its
+  // high-water mark (Node's backpressure), or when the connection closes.
+  whenWritable_(done) {
+    if (this.state_ === ConnectionState.CLOSED || !this.socket_.writableNeedDrain) {
+      done();
+    } else {
+      this.drainWaiters_.push(done);
+    }
+  }
+
+  onDrain_() {
+    const waiters = this.drainWaiters_;
+    this.drainWaiters_ = [];
+    for (const done of waiters) done();
   }
 
   stopTakingCalls_() {
@@ -287,7 +634,7 @@ class RawConnection {
 
   // A connection that takes no new calls is closed once its last call ends.
   closeIfDrained_() {
-    if (this.state_ === ConnectionState.GOING_AWAY && this.pending_.size === 0) {
+    if (this.state_ === ConnectionState.GOING_AWAY && this.pending_.size === 0 && this.awaitingPreface_.length === 0) {
       this.close_(null);
     }
   }
@@ -305,12 +652,12 @@ class RawConnection {
     if (this.state_ === ConnectionState.CLOSED) return;
     this.state_ = ConnectionState.CLOSED;
     this.cancelConnectTimer_();
+    const failure = () => error || rpcError('UNAVAILABLE', `connection to ${this.address_} closed`);
     const pending = this.pending_;
     this.pending_ = new Map();
-    for (const call of pending.values()) {
-      call.cancelTimer();
-      call.reject(error || rpcError('UNAVAILABLE', `connection to ${this.address_} closed`));
-    }
+    for (const call of pending.values()) call.settle(failure());
+    for (const stream of this.awaitingPreface_.splice(0)) stream.settle(failure());
+    this.onDrain_();
     if (this.socket_.destroyed) {
       // Nothing to flush.
     } else if (error === null || this.socket_.writableLength > 0) {
@@ -338,7 +685,7 @@ class RawConnection {
   }
 }
 
-// Unary calls over raw connections to one server address.
+// Unary and streaming calls over raw connections to one server address.
 class RawTransport {
   // `limits`: { maxMessageBytes, maxHeaderBytes }; `wire`: the protobufjs
   // types of dualrpc.wire.v1 (RequestHeader, ResponseHeader).
@@ -368,6 +715,22 @@ class RawTransport {
         `request header of ${header.length} bytes exceeds the limit of ${this.limits_.maxHeaderBytes} bytes`));
     }
     return this.connectionForNewCall_().start(header, message, timeoutMs);
+  }
+
+  // Opens a streaming call of `kind` (method_kind.js); returns its handle
+  // (the contract in stream_call.js). `request`: the one request of a
+  // server-streaming call, else null. A header over the limit fails the call
+  // before anything is sent.
+  openStream(method, kind, request, { timeoutMs, metadata }, sink) {
+    const entries = metadata.map(([key, value]) => ({ key, value }));
+    const header = this.wire_.RequestHeader.encode({
+      method, timeoutMicros: timeoutMicros(timeoutMs), metadata: entries,
+    }).finish();
+    if (header.length > this.limits_.maxHeaderBytes) {
+      return failedStream(sink, rpcError('RESOURCE_EXHAUSTED',
+        `request header of ${header.length} bytes exceeds the limit of ${this.limits_.maxHeaderBytes} bytes`));
+    }
+    return this.connectionForNewCall_().openStream({ kind, method, metadata: entries, request, timeoutMs, sink });
   }
 
   // Fails every waiting call with `error` and closes every connection.

@@ -1,202 +1,22 @@
 'use strict';
 // Raw-protocol behaviour of the Node client against a tiny fake server
-// written here (net.createServer speaking the preface, frames encoded and
+// in test/fake_raw_server.js (net.createServer speaking the preface, frames encoded and
 // parsed by hand from docs/PROTOCOL.md, not with the client's codec), plus
 // the FrameDecoder on its own. Run: node --test test/
 
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { test } = require('node:test');
-const protobuf = require('protobufjs');
 
 const dualrpc = require('..');
 const { FrameDecoder } = require('../lib/frame_decoder');
 const { parseTarget } = require('../lib/target');
 
-const ECHO = '/dualrpc.v1.FileService/Echo';
-const T = Object.freeze({ REQUEST: 1, RESPONSE: 2, CANCEL: 3, PING: 4, GOAWAY: 5 });
-const END_STREAM = 0x01;
-const ACK = 0x80;
-const PREFACE = Buffer.from([0x44, 0x52, 0x50, 0x43, 1, 0, 0, 0]);
-
-const wire = protobuf.loadSync(
-  path.resolve(__dirname, '..', '..', '..', 'proto', 'dualrpc', 'wire', 'v1', 'wire.proto'));
-const RequestHeader = wire.lookupType('dualrpc.wire.v1.RequestHeader');
-
-// --- hand-written wire helpers -------------------------------------------------
-
-function frame(type, flags, callId, payload = Buffer.alloc(0)) {
-  const header = Buffer.alloc(12);
-  header.writeUInt32BE(payload.length, 0);
-  header[4] = type;
-  header[5] = flags;
-  header.writeUInt32BE(callId, 8);
-  return Buffer.concat([header, payload]);
-}
-
-function varint(value) {
-  const bytes = [];
-  while (value > 0x7f) {
-    bytes.push((value & 0x7f) | 0x80);
-    value >>>= 7;
-  }
-  bytes.push(value);
-  return Buffer.from(bytes);
-}
-
-// ResponseHeader { status_code = 1; status_message = 2 }, empty for OK.
-function responseHeader(code = 0, message = '') {
-  const parts = [];
-  if (code !== 0) parts.push(Buffer.from([0x08]), varint(code));
-  if (message) parts.push(Buffer.from([0x12]), varint(Buffer.byteLength(message)), Buffer.from(message));
-  return Buffer.concat(parts);
-}
-
-function u32(value) {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32BE(value, 0);
-  return bytes;
-}
-
-// EchoRequest and EchoResponse share their encoding (bytes payload = 1), so
-// echoing the request message is a valid response message.
-function okResponse(callId, message) {
-  return frame(T.RESPONSE, END_STREAM, callId, Buffer.concat([u32(0), message]));
-}
-
-function errorResponse(callId, code, text) {
-  const header = responseHeader(code, text);
-  return frame(T.RESPONSE, END_STREAM, callId, Buffer.concat([u32(header.length), header]));
-}
-
-function goaway(lastCallId, code, text) {
-  return frame(T.GOAWAY, 0, 0, Buffer.concat([u32(lastCallId), responseHeader(code, text)]));
-}
-
-// --- the fake server -----------------------------------------------------------
-
-// One accepted connection: parses the client's preface and frames, answers
-// the preface, and hands frames out in order through next().
-class FakePeer {
-  constructor(socket, { preface }) {
-    this.socket = socket;
-    this.preface_ = preface;
-    this.buffer_ = Buffer.alloc(0);
-    this.sawPreface_ = false;
-    // Frames received and not yet taken by next().
-    this.unread = [];
-    this.waiters_ = [];
-    this.ended = new Promise((resolve) => socket.once('close', resolve));
-    socket.on('data', (chunk) => this.onData_(chunk));
-    socket.on('error', () => {});
-  }
-
-  onData_(chunk) {
-    this.buffer_ = Buffer.concat([this.buffer_, chunk]);
-    if (!this.sawPreface_) {
-      if (this.buffer_.length < 8) return;
-      assert.deepEqual(this.buffer_.subarray(0, 8), PREFACE, 'client preface');
-      this.buffer_ = this.buffer_.subarray(8);
-      this.sawPreface_ = true;
-      this.socket.write(this.preface_);
-    }
-    while (this.buffer_.length >= 12) {
-      const length = this.buffer_.readUInt32BE(0);
-      if (this.buffer_.length < 12 + length) return;
-      const parsed = {
-        type: this.buffer_[4],
-        flags: this.buffer_[5],
-        reserved: this.buffer_.readUInt16BE(6),
-        callId: this.buffer_.readUInt32BE(8),
-        payload: Buffer.from(this.buffer_.subarray(12, 12 + length)),
-      };
-      if (parsed.type === T.REQUEST) {
-        const headerLength = parsed.payload.readUInt32BE(0);
-        parsed.header = RequestHeader.decode(parsed.payload.subarray(4, 4 + headerLength));
-        parsed.message = parsed.payload.subarray(4 + headerLength);
-      }
-      this.buffer_ = this.buffer_.subarray(12 + length);
-      const waiter = this.waiters_.shift();
-      if (waiter) waiter(parsed); else this.unread.push(parsed);
-    }
-  }
-
-  // The next frame from the client.
-  next() {
-    if (this.unread.length > 0) return Promise.resolve(this.unread.shift());
-    return new Promise((resolve) => this.waiters_.push(resolve));
-  }
-
-  async nextOfType(type) {
-    const received = await this.next();
-    assert.equal(received.type, type, `frame type ${received.type}, want ${type}`);
-    return received;
-  }
-
-  write(bytes) {
-    this.socket.write(bytes);
-  }
-}
-
-class FakeServer {
-  // `unixPath`: listen on that unix socket instead of 127.0.0.1:0.
-  static async start(t, { preface = PREFACE, unixPath = '' } = {}) {
-    const server = new FakeServer(preface);
-    server.unixPath_ = unixPath;
-    await new Promise((resolve) => (unixPath
-      ? server.server_.listen(unixPath, resolve)
-      : server.server_.listen(0, '127.0.0.1', resolve)));
-    t.after(() => server.close());
-    return server;
-  }
-
-  constructor(preface) {
-    this.peers = [];
-    this.waiters_ = [];
-    this.server_ = net.createServer((socket) => {
-      const peer = new FakePeer(socket, { preface });
-      this.peers.push(peer);
-      const waiter = this.waiters_.shift();
-      if (waiter) waiter(peer);
-    });
-  }
-
-  get target() {
-    if (this.unixPath_) return `raw+unix://${this.unixPath_}`;
-    return `raw://127.0.0.1:${this.server_.address().port}`;
-  }
-
-  // The n-th accepted connection (0-based), once accepted.
-  peer(n) {
-    if (n < this.peers.length) return Promise.resolve(this.peers[n]);
-    assert.equal(n, this.peers.length + this.waiters_.length, 'wait for connections in order');
-    return new Promise((resolve) => this.waiters_.push(resolve));
-  }
-
-  close() {
-    for (const peer of this.peers) peer.socket.destroy();
-    this.server_.close();
-  }
-}
-
-function connect(t, server, options) {
-  const client = dualrpc.connect(server.target, options);
-  t.after(() => client.close());
-  return client;
-}
-
-async function rejectsWith(promise, codeName) {
-  const error = await promise.then(
-    () => assert.fail(`resolved, want ${codeName}`),
-    (rejection) => rejection);
-  assert.ok(error instanceof dualrpc.RpcError, `want an RpcError, got ${error}`);
-  assert.equal(error.codeName, codeName, error.message);
-  assert.equal(error.code, dualrpc.Code[codeName]);
-  return error;
-}
+const {
+  ECHO, T, END_STREAM, ACK, PREFACE, frame, u32, okResponse, errorResponse, goaway, FakeServer, connect, rejectsWith,
+} = require('./fake_raw_server');
 
 // --- FrameDecoder --------------------------------------------------------------
 

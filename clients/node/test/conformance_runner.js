@@ -107,15 +107,22 @@ function stopServer(server) {
 
 // --- cases -----------------------------------------------------------------
 
-const callOptions = () => ({ deadlineMs: CALL_DEADLINE_MS });
+// The case's deadline (timeout_ms; 0 or absent: the runner's own bound, so
+// that a broken server cannot hang the suite).
+const callOptions = (testCase) => ({ deadlineMs: testCase.timeoutMs || CALL_DEADLINE_MS });
 
-// What a case produced: { code, echoPayload } or { code, entries, morePages }.
+// What a case produced: { code, echoPayload }, { code, entries, morePages },
+// { code, treeEntries } or { code, echoPayloads }. A streaming case keeps
+// what it read before a failure (`streamed`).
 async function runCase(client, testCase) {
+  const streamed = { treeEntries: [], echoPayloads: [] };
   try {
+    if (testCase.walkTree !== undefined) return await runWalkTree(client, testCase, streamed);
+    if (testCase.echoStream !== undefined) return await runEchoStream(client, testCase, streamed);
     return testCase.echo !== undefined ? await runEcho(client, testCase) : await runListDirectory(client, testCase);
   } catch (error) {
     if (!(error instanceof dualrpc.RpcError)) throw error;
-    return { code: error.codeName, details: error.details };
+    return { code: error.codeName, details: error.details, ...streamed };
   }
 }
 
@@ -123,19 +130,63 @@ async function runEcho(client, testCase) {
   const payload = testCase.echoPayloadBytes
     ? Buffer.alloc(testCase.echoPayloadBytes, 'x')
     : Buffer.from(testCase.echo.payload || '', 'base64');
-  return { code: 'OK', echoPayload: await client.echo(payload, callOptions()) };
+  return { code: 'OK', echoPayload: await client.echo(payload, callOptions(testCase)) };
+}
+
+// WalkTree: every entry of the stream, to the end.
+async function runWalkTree(client, testCase, streamed) {
+  for await (const entry of client.walkTree(testCase.walkTree, callOptions(testCase))) {
+    streamed.treeEntries.push(entry);
+  }
+  return { code: 'OK', ...streamed };
+}
+
+// EchoStream, as the EchoStreamScript says (conformance.proto).
+async function runEchoStream(client, testCase, streamed) {
+  const script = testCase.echoStream;
+  const payloads = (script.payloads || []).map((payload) => Buffer.from(payload, 'base64'));
+  const call = client.echoStream(callOptions(testCase));
+  const responses = call[Symbol.asyncIterator]();
+  // One response; false once the call ended.
+  const readOne = async () => {
+    const { value, done } = await responses.next();
+    if (!done) streamed.echoPayloads.push(value);
+    return !done;
+  };
+  const readToEnd = async () => {
+    while (await readOne());
+  };
+  if (script.sendAllFirst) {
+    for (const payload of payloads) call.write(payload);
+    call.end();
+    await readToEnd();
+    return { code: 'OK', ...streamed };
+  }
+  for (const payload of payloads) {
+    call.write(payload);
+    if (!(await readOne())) return { code: 'OK', ...streamed };
+  }
+  if (script.thenPayloadBytes) {
+    call.write(Buffer.alloc(script.thenPayloadBytes, 'x'));
+  } else if (script.thenCancel) {
+    call.cancel();
+  } else if (!script.thenWait) {
+    call.end();
+  }
+  await readToEnd();
+  return { code: 'OK', ...streamed };
 }
 
 async function runListDirectory(client, testCase) {
   const request = { ...testCase.listDirectory };
   if (testCase.pageTokenFromPath) {
-    const first = await client.listDirectory({ path: testCase.pageTokenFromPath, pageSize: 1 }, callOptions());
+    const first = await client.listDirectory({ path: testCase.pageTokenFromPath, pageSize: 1 }, callOptions(testCase));
     request.pageToken = first.nextPageToken;
   }
   const entries = [];
   let morePages = false;
   for (let pages = 0; pages < MAX_PAGES; ++pages) {
-    const page = await client.listDirectory(request, callOptions());
+    const page = await client.listDirectory(request, callOptions(testCase));
     entries.push(...page.entries);
     morePages = page.nextPageToken !== '';
     if (!testCase.followPages || !morePages) break;
@@ -151,14 +202,53 @@ function jsonForm(value) {
   return value;
 }
 
+// Mismatches between `got` and the fields `want` sets, recursively (the
+// expectation names only the fields that do not depend on the machine).
+function compareFieldsSet(label, got, want, problems) {
+  for (const [field, value] of Object.entries(want)) {
+    const actual = got === null || got === undefined ? undefined : got[field];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      compareFieldsSet(`${label}.${field}`, actual, value, problems);
+    } else if (jsonForm(actual) !== jsonForm(value)) {
+      problems.push(`${label}.${field}: ${JSON.stringify(jsonForm(actual))}, want ${JSON.stringify(value)}`);
+    }
+  }
+}
+
+// The streams a streaming case read, against expect.tree_entries or
+// expect.echo_payloads: checked whatever the status (a call that fails
+// mid-stream yields what came before).
+function compareStreamed(testCase, outcome) {
+  const expect = testCase.expect || {};
+  const problems = [];
+  if (testCase.walkTree !== undefined) {
+    const want = expect.treeEntries || [];
+    const got = outcome.treeEntries || [];
+    if (got.length !== want.length) {
+      return [`${got.length} tree entries [${got.map((entry) => entry.path).join(',')}], want ${want.length}`];
+    }
+    want.forEach((entry, i) => compareFieldsSet(`tree entry ${i}`, got[i], entry, problems));
+  } else {
+    const want = expect.echoPayloads || [];
+    const got = (outcome.echoPayloads || []).map((payload) => payload.toString('base64'));
+    if (got.length !== want.length || got.some((payload, i) => payload !== want[i])) {
+      const show = (payloads) => payloads.map((payload) => (payload.length > 16 ? `${payload.slice(0, 16)}…` : payload));
+      problems.push(`echo payloads [${show(got)}], want [${show(want)}] (base64)`);
+    }
+  }
+  return problems;
+}
+
 // Mismatches between `outcome` and the case's expectation; empty when it passed.
 function compare(testCase, outcome) {
   const expect = testCase.expect || {};
   const expectedCode = expect.code || 'OK';
+  const streaming = testCase.walkTree !== undefined || testCase.echoStream !== undefined;
+  const problems = streaming ? compareStreamed(testCase, outcome) : [];
   if (outcome.code !== expectedCode) {
-    return [`status ${outcome.code} (${outcome.details || ''}), want ${expectedCode}`];
+    return [`status ${outcome.code} (${outcome.details || ''}), want ${expectedCode}`, ...problems];
   }
-  if (outcome.code !== 'OK') return [];
+  if (streaming || outcome.code !== 'OK') return problems;
   if (testCase.echo !== undefined) {
     const want = expect.echoPayloadBytes
       ? Buffer.alloc(expect.echoPayloadBytes, 'x')
@@ -168,7 +258,6 @@ function compare(testCase, outcome) {
       ? [`echo payload ${outcome.echoPayload.toString('base64')}, want ${want.toString('base64')} (base64)`]
       : [`echo payload of ${outcome.echoPayload.length} bytes differs from the ${want.length} expected`];
   }
-  const problems = [];
   const wantEntries = expect.entries || [];
   const gotNames = outcome.entries.map((entry) => entry.name).join(',');
   if (outcome.entries.length !== wantEntries.length) {
@@ -254,5 +343,7 @@ if (require.main === module) {
   });
 }
 
-// The server fixture, shared with package_install_test.js.
-module.exports = { startServer, stopServer };
+// The server fixture, shared with package_install_test.js; runCase and
+// compare for streaming_grpc.test.js, which runs the echo_stream cases
+// against its own EchoStream server.
+module.exports = { startServer, stopServer, runCase, compare };
