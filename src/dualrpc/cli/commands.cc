@@ -118,7 +118,7 @@ absl::Status AddToWalk(v1::TreeEntry entry,
   node->entry = std::move(entry);
   WalkNode* added = node.get();
   open->back()->children.push_back(std::move(node));
-  if (added->entry.entry().type() == v1::DirectoryEntry::DIRECTORY) {
+  if (added->entry.entry().type() == v1::DirectoryEntry::TYPE_DIRECTORY) {
     open->push_back(added);
   }
   return absl::OkStatus();
@@ -163,7 +163,7 @@ void WriteWalk(const WalkNode& directory, const std::string& header,
     }
   }
   for (const auto& child : directory.children) {
-    if (child->entry.entry().type() != v1::DirectoryEntry::DIRECTORY) continue;
+    if (child->entry.entry().type() != v1::DirectoryEntry::TYPE_DIRECTORY) continue;
     out << '\n';
     const std::string path(TreePath(child->entry));
     WriteWalk(*child, walking_root ? absl::StrCat("./", path) : path,
