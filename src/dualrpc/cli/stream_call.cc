@@ -81,6 +81,11 @@ void StreamCall::OnDone(const absl::Status& status) {
   status_ = status;
   done_ = true;
   stream_ = nullptr;
+  // An operation started while the transport was already on its way here
+  // (it decided on OnDone before the Start* reached it) never completes.
+  // (Results already delivered stand: their waiters may not have woken.)
+  if (std::exchange(read_pending_, false)) read_ok_ = false;
+  if (std::exchange(write_pending_, false)) write_ok_ = false;
 }
 
 }  // namespace dualrpc::cli
