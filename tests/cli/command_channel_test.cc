@@ -119,7 +119,6 @@ TEST(CommandChannelTest, MarksFailuresAsRpcErrorsOnlyWhenAsked) {
   EXPECT_THAT(Call(rpc, absl::Seconds(1)), IsOk());
 }
 
-
 // ---- Streams -------------------------------------------------------------
 
 // A bidi peer that answers each StringValue with itself, then ends with
@@ -205,7 +204,8 @@ TEST(CommandChannelStreamTest, CommandDeadlineEndsAStreamInProgress) {
   EXPECT_LT(absl::Now() - start, dualrpc_testing::kWaitTimeout);
 }
 
-TEST(CommandChannelStreamTest, StreamAfterTheDeadlineFailsWithoutReachingTheServer) {
+TEST(CommandChannelStreamTest,
+     StreamAfterTheDeadlineFailsWithoutReachingTheServer) {
   auto inner = EchoPeer();
   CommandChannelOptions options;
   options.deadline = absl::Now() - absl::Milliseconds(1);

@@ -57,7 +57,8 @@ TEST(JsonDocumentReaderTest, EmptyAndWhitespaceOnlyInputHaveNoDocuments) {
 TEST(JsonDocumentReaderTest, TruncatedDocumentAndStrayBracketAreErrors) {
   EXPECT_THAT(Split(R"({"a":1}{"a":)"),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  EXPECT_THAT(Split(R"({"a":"})"), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Split(R"({"a":"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(Split("}"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
@@ -65,8 +66,8 @@ TEST(JsonDocumentReaderTest, TruncatedDocumentAndStrayBracketAreErrors) {
 TEST(JsonDocumentReaderTest, DoesNotReadPastADocument) {
   std::istringstream in(R"({"a":1}rest)");
   JsonDocumentReader reader(in);
-  EXPECT_THAT(reader.Next(), IsOkAndHolds(std::optional<std::string>(
-                                 R"({"a":1})")));
+  EXPECT_THAT(reader.Next(),
+              IsOkAndHolds(std::optional<std::string>(R"({"a":1})")));
   std::string rest;
   in >> rest;
   EXPECT_EQ(rest, "rest");

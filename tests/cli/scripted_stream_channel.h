@@ -74,9 +74,9 @@ class ScriptedStreamChannel final : public rpc::Channel {
   rpc::ClientStream* NewStream(absl::string_view method, rpc::MethodKind kind,
                                const rpc::CallOptions& options,
                                rpc::ClientStreamReactor* reactor) override {
-    auto stream = std::make_unique<Stream>(this, streams_recorded(), method,
-                                           kind, options, reactor,
-                                           script_(method));
+    auto stream =
+        std::make_unique<Stream>(this, streams_recorded(), method, kind,
+                                 options, reactor, script_(method));
     Stream* raw = stream.get();
     absl::MutexLock lock(&mu_);
     streams_.push_back(std::move(stream));
@@ -186,7 +186,8 @@ class ScriptedStreamChannel final : public rpc::Channel {
         }
         if (cancel_) {
           cancel_ = false;
-          channel_->Record(index_, [](RecordedStream& r) { r.cancelled = true; });
+          channel_->Record(index_,
+                           [](RecordedStream& r) { r.cancelled = true; });
           End(absl::CancelledError("cancelled"), true);
         }
         if (write_pending_) {
@@ -247,9 +248,8 @@ class ScriptedStreamChannel final : public rpc::Channel {
     void TakeRequest(const std::string& request)
         ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       ++requests_;
-      channel_->Record(index_, [&](RecordedStream& r) {
-        r.requests.push_back(request);
-      });
+      channel_->Record(
+          index_, [&](RecordedStream& r) { r.requests.push_back(request); });
       if (script_.on_request) {
         for (std::string& m : script_.on_request(request)) {
           outbound_.push_back(std::move(m));

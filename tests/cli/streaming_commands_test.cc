@@ -11,8 +11,8 @@
 #include <mutex>
 #include <sstream>
 #include <streambuf>
-#include <thread>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -71,9 +71,8 @@ v1::TreeEntry Tree(const std::string& path, uint32_t depth,
   entry.set_depth(depth);
   entry.mutable_entry()->set_name(path.substr(path.rfind('/') + 1));
   entry.mutable_entry()->set_type(type);
-  entry.mutable_entry()->set_mode(type == v1::DirectoryEntry::TYPE_DIRECTORY
-                                      ? 0755
-                                      : 0644);
+  entry.mutable_entry()->set_mode(
+      type == v1::DirectoryEntry::TYPE_DIRECTORY ? 0755 : 0644);
   return entry;
 }
 
@@ -101,15 +100,13 @@ std::vector<std::string> RootWalk() {
 // A server-streaming peer: `responses` for the one request, then `status`.
 std::shared_ptr<ScriptedStreamChannel> ServerStreamingPeer(
     std::vector<std::string> responses, absl::Status status = {}) {
-  return std::make_shared<ScriptedStreamChannel>(
-      [responses, status](absl::string_view) {
-        StreamScript script;
-        script.on_request = [responses](const std::string&) {
-          return responses;
-        };
-        script.status = status;
-        return script;
-      });
+  return std::make_shared<ScriptedStreamChannel>([responses,
+                                                  status](absl::string_view) {
+    StreamScript script;
+    script.on_request = [responses](const std::string&) { return responses; };
+    script.status = status;
+    return script;
+  });
 }
 
 // ---- ls -R ---------------------------------------------------------------
@@ -182,8 +179,8 @@ TEST(LsRecursiveTest, NamedPathHeadsWithItAndLongFormatCombines) {
 }
 
 TEST(LsRecursiveTest, FailedWalkPrintsNothingAndReturnsTheCallsStatus) {
-  auto channel = ServerStreamingPeer(RootWalk(),
-                                     absl::NotFoundError("no such directory"));
+  auto channel =
+      ServerStreamingPeer(RootWalk(), absl::NotFoundError("no such directory"));
   const LsResult result = LsRecursive(*channel, LsOptions());
   EXPECT_THAT(result.status,
               StatusIs(absl::StatusCode::kNotFound, "no such directory"));
@@ -303,13 +300,12 @@ TEST(StreamingCallTest, ServerStreamingTakesOneRequestOnly) {
 
 TEST(StreamingCallTest, BidiSendsEachDocumentAndPrintsEachAnswer) {
   auto channel = EchoStreamPeer();
-  const CallResult result =
-      Call(*channel, "dualrpc.v1.FileService/EchoStream",
-           R"({"payload":"YQ=="}{"payload":"Yg=="}
+  const CallResult result = Call(*channel, "dualrpc.v1.FileService/EchoStream",
+                                 R"({"payload":"YQ=="}{"payload":"Yg=="}
               {"payload":"Yw=="})");
   ASSERT_THAT(result.status, IsOk());
-  EXPECT_EQ(result.out, Printed(EchoOf("a")) + Printed(EchoOf("b")) +
-                            Printed(EchoOf("c")));
+  EXPECT_EQ(result.out,
+            Printed(EchoOf("a")) + Printed(EchoOf("b")) + Printed(EchoOf("c")));
   const std::vector<RecordedStream> streams = channel->recorded();
   ASSERT_THAT(streams, SizeIs(1));
   EXPECT_EQ(streams[0].kind, rpc::MethodKind::kBidiStreaming);
@@ -320,15 +316,15 @@ TEST(StreamingCallTest, BidiSendsEachDocumentAndPrintsEachAnswer) {
 TEST(StreamingCallTest, ClientStreamingPrintsTheOneResponse) {
   test::v1::AddItemsResponse summary;
   summary.add_items()->set_quantity(5);
-  auto channel = std::make_shared<ScriptedStreamChannel>(
-      [summary](absl::string_view) {
+  auto channel =
+      std::make_shared<ScriptedStreamChannel>([summary](absl::string_view) {
         StreamScript script;
         script.at_end = {summary.SerializeAsString()};
         return script;
       });
-  const CallResult result =
-      Call(*channel, "dualrpc.test.v1.Inventory/RestockItems",
-           R"({"key":{"sku":"a"},"quantity":2} {"key":{"sku":"b"},"quantity":3})");
+  const CallResult result = Call(
+      *channel, "dualrpc.test.v1.Inventory/RestockItems",
+      R"({"key":{"sku":"a"},"quantity":2} {"key":{"sku":"b"},"quantity":3})");
   ASSERT_THAT(result.status, IsOk());
   EXPECT_EQ(result.out, Printed(summary));
   const std::vector<RecordedStream> streams = channel->recorded();
@@ -371,14 +367,16 @@ TEST(StreamingCallTest, VerboseShowsMetadataAndCounts) {
       Call(*channel, "dualrpc.v1.FileService/EchoStream",
            R"({"payload":"YQ=="} {"payload":"Yg=="})", /*verbose=*/true);
   ASSERT_THAT(result.status, IsOk());
-  EXPECT_THAT(result.out, HasSubstr("\nResolved method descriptor:\nrpc "
-                                    "EchoStream(stream .dualrpc.v1.EchoRequest)"));
+  EXPECT_THAT(result.out,
+              HasSubstr("\nResolved method descriptor:\nrpc "
+                        "EchoStream(stream .dualrpc.v1.EchoRequest)"));
   EXPECT_THAT(result.out,
               HasSubstr("\nResponse contents:\n" + Printed(EchoOf("a")) +
                         "\nResponse contents:\n" + Printed(EchoOf("b"))));
   EXPECT_THAT(result.out, HasSubstr("\nResponse headers received:\nh: 1\n"));
   EXPECT_THAT(result.out, HasSubstr("\nResponse trailers received:\nt: 2\n"));
-  EXPECT_THAT(result.out, HasSubstr("Sent 2 requests and received 2 responses\n"));
+  EXPECT_THAT(result.out,
+              HasSubstr("Sent 2 requests and received 2 responses\n"));
 }
 
 // Standard input that hands out what the test feeds it, blocking until then
@@ -491,8 +489,9 @@ TEST_F(ReflectionStreamTest, AsksEveryQuestionOnOneV1Stream) {
     EXPECT_THAT(reflection.ListServices(),
                 dualrpc_testing::IsOkAndHolds(
                     ElementsAre("grpc.reflection.v1alpha.ServerReflection")));
-    EXPECT_THAT(reflection.LoadSymbol("grpc.reflection.v1alpha.ServerReflection"),
-                IsOk());
+    EXPECT_THAT(
+        reflection.LoadSymbol("grpc.reflection.v1alpha.ServerReflection"),
+        IsOk());
     EXPECT_THAT(reflection.LoadSymbol("google.protobuf.FileDescriptorProto"),
                 IsOk());
     EXPECT_EQ(reflection.method_path(), kServerReflectionV1InfoPath);
@@ -511,8 +510,9 @@ TEST_F(ReflectionStreamTest, FallsBackToV1AlphaWhenV1IsUnimplemented) {
   {
     ReflectionClient reflection(&channel, absl::Seconds(5));
     EXPECT_THAT(reflection.ListServices(), IsOk());
-    EXPECT_THAT(reflection.LoadSymbol("grpc.reflection.v1alpha.ServerReflection"),
-                IsOk());
+    EXPECT_THAT(
+        reflection.LoadSymbol("grpc.reflection.v1alpha.ServerReflection"),
+        IsOk());
     EXPECT_EQ(reflection.method_path(), kServerReflectionInfoPath);
     EXPECT_FALSE(reflection.unary_form());
   }
@@ -558,9 +558,9 @@ TEST_F(ReflectionStreamTest, WithoutStreamsAsksInTheUnaryForm) {
               IsOk());
   EXPECT_EQ(reflection.method_path(), kServerReflectionInfoPath);
   EXPECT_TRUE(reflection.unary_form());
-  EXPECT_THAT(unary_paths,
-              ElementsAre(kServerReflectionV1InfoPath, kServerReflectionInfoPath,
-                          kServerReflectionInfoPath));
+  EXPECT_THAT(unary_paths, ElementsAre(kServerReflectionV1InfoPath,
+                                       kServerReflectionInfoPath,
+                                       kServerReflectionInfoPath));
   EXPECT_THAT(channel.recorded(), SizeIs(2));
 }
 

@@ -52,8 +52,8 @@ class CliStreamingTest : public ::testing::Test {
   static CommandResult Cli(const std::string& target,
                            std::vector<std::string> args,
                            const std::string& stdin_text = "") {
-    args.insert(args.begin(), {dualrpc_testing::BinaryPath("dualrpc"),
-                               "--target=" + target});
+    args.insert(args.begin(),
+                {dualrpc_testing::BinaryPath("dualrpc"), "--target=" + target});
     return dualrpc_testing::RunCommand(args, stdin_text, absl::Seconds(30));
   }
 

@@ -85,17 +85,16 @@ class CommandStream final : public rpc::ClientStream,
 
 }  // namespace
 
-rpc::ClientStream* CommandChannel::NewStream(absl::string_view method,
-                                             rpc::MethodKind kind,
-                                             const rpc::CallOptions& options,
-                                             rpc::ClientStreamReactor* reactor) {
+rpc::ClientStream* CommandChannel::NewStream(
+    absl::string_view method, rpc::MethodKind kind,
+    const rpc::CallOptions& options, rpc::ClientStreamReactor* reactor) {
   const absl::Duration left = options_.deadline - absl::Now();
   if (left <= absl::ZeroDuration()) {
     absl::Status expired = absl::DeadlineExceededError(
         "the command's -max-time passed before the call started");
-    return rpc::NewFailedStream(
-        reactor, options_.rpc_errors ? AsRpcError(std::move(expired))
-                                     : std::move(expired));
+    return rpc::NewFailedStream(reactor, options_.rpc_errors
+                                             ? AsRpcError(std::move(expired))
+                                             : std::move(expired));
   }
   rpc::CallOptions call = options;
   call.timeout = std::min(call.timeout, left);

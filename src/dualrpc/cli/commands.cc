@@ -5,8 +5,8 @@
 
 #include <istream>
 #include <iterator>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -105,8 +105,7 @@ absl::string_view TreePath(const v1::TreeEntry& entry) {
 // Adds `entry` to the tree whose open directories, from the walked one
 // down to the latest directory entry, are `open` (depth first: an entry of
 // depth d lies in the directory open at d - 1).
-absl::Status AddToWalk(v1::TreeEntry entry,
-                       std::vector<WalkNode*>* open) {
+absl::Status AddToWalk(v1::TreeEntry entry, std::vector<WalkNode*>* open) {
   const uint32_t depth = entry.depth();
   if (depth == 0 || depth > open->size()) {
     return absl::InternalError(absl::StrCat(
@@ -152,7 +151,8 @@ void WriteWalk(const WalkNode& directory, const std::string& header,
     err << "ls: cannot open directory '" << header
         << "': " << WalkErrorText(directory.entry.error()) << '\n';
     if ((*unreadable)++ == 0) {
-      *first_code = static_cast<absl::StatusCode>(directory.entry.error().code());
+      *first_code =
+          static_cast<absl::StatusCode>(directory.entry.error().code());
     }
   }
   for (const auto& child : directory.children) {
@@ -163,7 +163,8 @@ void WriteWalk(const WalkNode& directory, const std::string& header,
     }
   }
   for (const auto& child : directory.children) {
-    if (child->entry.entry().type() != v1::DirectoryEntry::TYPE_DIRECTORY) continue;
+    if (child->entry.entry().type() != v1::DirectoryEntry::TYPE_DIRECTORY)
+      continue;
     out << '\n';
     const std::string path(TreePath(child->entry));
     WriteWalk(*child, walking_root ? absl::StrCat("./", path) : path,

@@ -170,7 +170,8 @@ std::string Counted(int n, absl::string_view noun) {
 // `json` parsed as a request of `method`.
 absl::Status ParseRequest(const MethodDescriptor& method,
                           const std::string& json, Message* request) {
-  const auto parsed = google::protobuf::util::JsonStringToMessage(json, request);
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(json, request);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("request is not a ", method.input_type()->full_name(),
@@ -251,8 +252,7 @@ absl::Status CallStreaming(rpc::Channel& channel,
     if (!first.ok()) return first.status();
     single_request.reset(request_prototype.New());
     if (first->has_value()) {
-      absl::Status parsed =
-          ParseRequest(method, **first, single_request.get());
+      absl::Status parsed = ParseRequest(method, **first, single_request.get());
       if (!parsed.ok()) return parsed;
       absl::StatusOr<std::optional<std::string>> second = reader.Next();
       if (!second.ok()) return second.status();
@@ -279,19 +279,19 @@ absl::Status CallStreaming(rpc::Channel& channel,
   int received = 0;
   absl::Status status;
   {
-    StreamCall call(channel,
-                    absl::StrCat("/", method.service()->full_name(), "/",
-                                 method.name()),
-                    kind, call_options);
+    StreamCall call(
+        channel,
+        absl::StrCat("/", method.service()->full_name(), "/", method.name()),
+        kind, call_options);
     if (single_request != nullptr) {
       if (call.Write(*single_request)) sent = 1;
-      received =
-          PrintResponses(call, response_prototype, options, out, &print_failure);
+      received = PrintResponses(call, response_prototype, options, out,
+                                &print_failure);
     } else if (kind == rpc::MethodKind::kClientStreaming) {
       sent = SendRequests(call, method, request_prototype, requests,
                           &local_failure);
-      received =
-          PrintResponses(call, response_prototype, options, out, &print_failure);
+      received = PrintResponses(call, response_prototype, options, out,
+                                &print_failure);
     } else {
       // Bidi: responses are printed while requests are still being read, so
       // that a session on standard input is interactive. `out` is the

@@ -52,8 +52,8 @@ struct CallCommandOptions {
   // grpcurl's -v: around the response, "Resolved method descriptor:", the
   // response headers and trailers (rpc::CallOptions::response_headers and
   // response_metadata; over raw every response metadata entry is a trailer,
-  // so its headers block is "(empty)") and "Sent 1 request and received N
-  // response(s)".
+  // so its headers block is "(empty)") and "Sent N request(s) and received
+  // M response(s)"; see RunCall for streams.
   bool verbose = false;
 };
 

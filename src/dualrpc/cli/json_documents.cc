@@ -41,8 +41,7 @@ absl::StatusOr<std::optional<std::string>> JsonDocumentReader::Next() {
     c = in_.get();
     if (c == Traits::eof()) {
       if (in_.bad()) return absl::UnknownError("cannot read the requests");
-      return absl::InvalidArgumentError(
-          "request JSON ends inside a document");
+      return absl::InvalidArgumentError("request JSON ends inside a document");
     }
     document += static_cast<char>(c);
     if (in_string) {

@@ -146,10 +146,11 @@ flags. SECONDS may have a fraction (0.5).
   -reflect-header 'NAME: VALUE'
                       as -H, for reflection only (list, describe, call)
   -v                  call: print, as grpcurl -v, the resolved method, the
-                      response headers and trailers and "Sent 1 request and
-                      received N response(s)". The raw protocol's response
-                      metadata are all trailers: over raw:// the headers
-                      block is (empty)
+                      response headers and trailers and "Sent N request(s)
+                      and received M response(s)" (for a stream, both
+                      metadata blocks follow its responses). The raw
+                      protocol's response metadata are all trailers: over
+                      raw:// the headers block is (empty)
   -format json|text   call: the response as proto3 JSON indented by 2 spaces
                       (default) or protobuf text format. ls, echo: json is
                       the same as --json
