@@ -27,7 +27,11 @@ struct CommandChannelOptions {
 };
 
 // An rpc::Channel that applies CommandChannelOptions to every call on the
-// channel it wraps. Keeps rpc::Channel's contracts, destruction included: it
+// channel it wraps, unary and streaming alike: a stream's deadline (which
+// covers the whole stream) is cut the same way, its metadata extended, its
+// final status (OnDone's) marked. A stream keeps rpc/stream.h's contracts:
+// its operations and callbacks pass through unchanged, and it is valid
+// until its reactor's OnDone returns. Keeps rpc::Channel's contracts, destruction included: it
 // holds a reference to `channel` only, and its dones do not refer to it, so
 // destroying it is destroying that reference. Thread-safe.
 class CommandChannel final : public rpc::Channel {

@@ -5,8 +5,11 @@
 
 #include <istream>
 #include <iterator>
+#include <memory>
 #include <ostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -14,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "dualrpc/cli/listing_format.h"
+#include "dualrpc/cli/stream_call.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -86,6 +90,88 @@ void WriteEntries(const v1::ListDirectoryResponse& page, bool long_format,
   }
 }
 
+// One directory entry of a walk and, for a directory, what the walk found
+// beneath it.
+struct WalkNode {
+  v1::TreeEntry entry;  // unset for the walked directory itself
+  std::vector<std::unique_ptr<WalkNode>> children;
+};
+
+absl::string_view TreePath(const v1::TreeEntry& entry) {
+  return entry.raw_path().empty() ? absl::string_view(entry.path())
+                                  : absl::string_view(entry.raw_path());
+}
+
+// Adds `entry` to the tree whose open directories, from the walked one
+// down to the latest directory entry, are `open` (depth first: an entry of
+// depth d lies in the directory open at d - 1).
+absl::Status AddToWalk(v1::TreeEntry entry, std::vector<WalkNode*>* open) {
+  const uint32_t depth = entry.depth();
+  if (depth == 0 || depth > open->size()) {
+    return absl::InternalError(absl::StrCat(
+        "server's walk sent an entry of depth ", depth,
+        " where the deepest open directory is at ", open->size() - 1));
+  }
+  open->resize(depth);
+  auto node = std::make_unique<WalkNode>();
+  node->entry = std::move(entry);
+  WalkNode* added = node.get();
+  open->back()->children.push_back(std::move(node));
+  if (added->entry.entry().type() == v1::DirectoryEntry::TYPE_DIRECTORY) {
+    open->push_back(added);
+  }
+  return absl::OkStatus();
+}
+
+// Why ls could not open a directory, in its words where it has them.
+std::string WalkErrorText(const v1::WalkError& error) {
+  switch (static_cast<absl::StatusCode>(error.code())) {
+    case absl::StatusCode::kPermissionDenied:
+      return "Permission denied";
+    case absl::StatusCode::kNotFound:
+      return "No such file or directory";
+    default:
+      return error.message().empty()
+                 ? absl::StatusCodeToString(
+                       static_cast<absl::StatusCode>(error.code()))
+                 : error.message();
+  }
+}
+
+// Writes `directory` and, after it, the directories beneath it, as ls -R;
+// counts the unreadable ones in `*unreadable` and keeps the first's code.
+void WriteWalk(const WalkNode& directory, const std::string& header,
+               bool walking_root, bool long_format, std::ostream& out,
+               std::ostream& err, int* unreadable,
+               absl::StatusCode* first_code) {
+  out << header << ":\n";
+  if (directory.entry.has_error()) {
+    // As ls: the listing on stdout is flushed before the error on stderr.
+    out << std::flush;
+    err << "ls: cannot open directory '" << header
+        << "': " << WalkErrorText(directory.entry.error()) << '\n';
+    if ((*unreadable)++ == 0) {
+      *first_code =
+          static_cast<absl::StatusCode>(directory.entry.error().code());
+    }
+  }
+  for (const auto& child : directory.children) {
+    if (long_format) {
+      out << FormatLongListing(child->entry.entry()) << '\n';
+    } else {
+      out << DisplayName(child->entry.entry()) << '\n';
+    }
+  }
+  for (const auto& child : directory.children) {
+    if (child->entry.entry().type() != v1::DirectoryEntry::TYPE_DIRECTORY)
+      continue;
+    out << '\n';
+    const std::string path(TreePath(child->entry));
+    WriteWalk(*child, walking_root ? absl::StrCat("./", path) : path,
+              walking_root, long_format, out, err, unreadable, first_code);
+  }
+}
+
 }  // namespace
 
 absl::Status RunLs(FileServiceClient& client, const CallOptions& call,
@@ -138,6 +224,57 @@ absl::Status RunEcho(FileServiceClient& client, const CallOptions& call,
 std::string FormatStatusForCli(const absl::Status& status) {
   return absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
                       status.message());
+}
+
+}  // namespace dualrpc::cli
+
+namespace dualrpc::cli {
+
+absl::Status RunLsRecursive(rpc::Channel& channel, const CallOptions& call,
+                            const LsOptions& ls, std::ostream& out,
+                            std::ostream& err) {
+  v1::WalkTreeRequest request;
+  request.set_path(ls.path);
+  rpc::CallOptions options;
+  options.timeout = call.timeout;
+  StreamCall walk(channel, kWalkTreePath, rpc::MethodKind::kServerStreaming,
+                  options);
+  walk.Write(request);
+
+  WalkNode root;
+  std::vector<WalkNode*> open = {&root};
+  absl::Status failure;  // on this side: an answer that is not a walk
+  v1::WalkTreeResponse response;
+  while (failure.ok() && walk.Read(&response)) {
+    if (call.json) {
+      failure = WriteJson(response, out);
+    } else {
+      for (v1::TreeEntry& entry : *response.mutable_entries()) {
+        failure = AddToWalk(std::move(entry), &open);
+        if (!failure.ok()) break;
+      }
+    }
+    response.Clear();
+  }
+  if (!failure.ok()) {
+    walk.Cancel();
+    return failure;
+  }
+  if (absl::Status status = walk.Finish(); !status.ok()) return status;
+  if (call.json) return absl::OkStatus();
+
+  const bool walking_root = ls.path.empty() || ls.path == ".";
+  int unreadable = 0;
+  absl::StatusCode first_code = absl::StatusCode::kOk;
+  WriteWalk(root, walking_root ? std::string(".") : ls.path, walking_root,
+            ls.long_format, out, err, &unreadable, &first_code);
+  if (unreadable == 0) return absl::OkStatus();
+  return absl::Status(
+      first_code == absl::StatusCode::kOk ? absl::StatusCode::kUnknown
+                                          : first_code,
+      absl::StrCat("ls: ", unreadable,
+                   unreadable == 1 ? " directory" : " directories",
+                   " could not be opened"));
 }
 
 }  // namespace dualrpc::cli

@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "dualrpc/cli/file_service_client.h"
+#include "dualrpc/rpc/channel.h"
 
 namespace dualrpc::cli {
 
@@ -32,6 +33,8 @@ struct LsOptions {
   bool follow_pages = true;
   // One FormatLongListing line per entry instead of the bare name.
   bool long_format = false;
+  // `ls -R`: the whole tree beneath `path` (RunLsRecursive).
+  bool recursive = false;
 };
 
 // `ls`: lists `ls.path`, writing entries to `out` as each page arrives (names
@@ -41,6 +44,32 @@ struct LsOptions {
 // Returns the first failing call's status; output already written stays.
 absl::Status RunLs(FileServiceClient& client, const CallOptions& call,
                    const LsOptions& ls, std::ostream& out, std::ostream& err);
+
+// The method `ls -R` calls.
+inline constexpr char kWalkTreePath[] = "/dualrpc.v1.FileService/WalkTree";
+
+// `ls -R`: walks `ls.path` with one WalkTree call on `channel` (its
+// deadline, `call.timeout`, covers the whole walk) and writes what GNU
+// `ls -R` writes: for the walked directory and then each directory beneath
+// it (depth first, in name order), a "DIR:" header, its entries one per
+// line (names, or FormatLongListing lines with `ls.long_format`), and a
+// blank line before every header but the first. DIR is `ls.path` ("." for
+// the root) and, beneath it, each directory's path as the server sent it
+// ("./" before it when walking the root). The walk arrives depth first and
+// a directory's listing precedes its subdirectories', so the output is
+// written after the last response. With `call.json`, each WalkTreeResponse
+// instead, one JSON line each, as it arrives.
+// A directory the server could not read (TreeEntry.error) gets its header
+// and, on `err`, "ls: cannot open directory 'DIR': REASON" as ls writes it;
+// the rest is listed and the result is then a failure (not an RPC error:
+// exit 1, as GNU ls's "cannot access a subdirectory") with the first
+// error's code. A failed call's status comes back as the channel gave it,
+// and (but with `call.json`) nothing is written to `out`: a walk cut short
+// is not a listing.
+// Other LsOptions (pages) do not apply.
+absl::Status RunLsRecursive(rpc::Channel& channel, const CallOptions& call,
+                            const LsOptions& ls, std::ostream& out,
+                            std::ostream& err);
 
 struct EchoOptions {
   // The payload. Without it the payload is all of `in`, up to EOF.

@@ -9,8 +9,10 @@
 #include <istream>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <sstream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -20,7 +22,9 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "dualrpc/cli/json_documents.h"
 #include "dualrpc/cli/request_headers.h"
+#include "dualrpc/cli/stream_call.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/client_call.h"
 
@@ -149,6 +153,173 @@ absl::Status CallAndWait(rpc::Channel& channel, const MethodDescriptor& method,
   return status;
 }
 
+// The call kind of `method`, from its descriptor.
+rpc::MethodKind KindOf(const MethodDescriptor& method) {
+  if (method.client_streaming()) {
+    return method.server_streaming() ? rpc::MethodKind::kBidiStreaming
+                                     : rpc::MethodKind::kClientStreaming;
+  }
+  return method.server_streaming() ? rpc::MethodKind::kServerStreaming
+                                   : rpc::MethodKind::kUnary;
+}
+
+std::string Counted(int n, absl::string_view noun) {
+  return absl::StrCat(n, " ", noun, n == 1 ? "" : "s");
+}
+
+// `json` parsed as a request of `method`.
+absl::Status ParseRequest(const MethodDescriptor& method,
+                          const std::string& json, Message* request) {
+  const auto parsed =
+      google::protobuf::util::JsonStringToMessage(json, request);
+  if (!parsed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("request is not a ", method.input_type()->full_name(),
+                     " in JSON: ", parsed.message().ToString()));
+  }
+  return absl::OkStatus();
+}
+
+// The responses of a streaming call as they arrive, each as
+// `options.print` says (preceded by grpcurl -v's "Response contents:"),
+// flushed one by one so that an interactive session sees each at once.
+// The first failure to print cancels the call and is kept in `*failure`.
+int PrintResponses(StreamCall& call, const Message& prototype,
+                   const CallCommandOptions& options, std::ostream& out,
+                   absl::Status* failure) {
+  int received = 0;
+  std::unique_ptr<Message> response(prototype.New());
+  while (call.Read(response.get())) {
+    ++received;
+    absl::StatusOr<std::string> contents =
+        FormatMessage(*response, options.print);
+    if (!contents.ok()) {
+      *failure = contents.status();
+      call.Cancel();
+      break;
+    }
+    if (options.verbose) out << "\nResponse contents:\n";
+    out << *contents << std::flush;
+    response->Clear();
+  }
+  return received;
+}
+
+// Sends the requests of a client-streaming or bidi call, one per JSON
+// document of `requests`, each as soon as it has been read, then
+// half-closes. A document that does not parse cancels the call and is
+// kept in `*failure`; a call that ended stops the sending.
+int SendRequests(StreamCall& call, const MethodDescriptor& method,
+                 const Message& prototype, std::istream& requests,
+                 absl::Status* failure) {
+  JsonDocumentReader reader(requests);
+  int sent = 0;
+  std::unique_ptr<Message> request(prototype.New());
+  while (true) {
+    absl::StatusOr<std::optional<std::string>> document = reader.Next();
+    absl::Status parsed = document.status();
+    if (parsed.ok() && !document->has_value()) break;
+    request->Clear();
+    if (parsed.ok()) parsed = ParseRequest(method, **document, request.get());
+    if (!parsed.ok()) {
+      *failure = parsed;
+      call.Cancel();
+      return sent;
+    }
+    if (!call.Write(*request)) return sent;
+    ++sent;
+  }
+  call.WritesDone();
+  return sent;
+}
+
+// `call` of a streaming method: see RunCall.
+absl::Status CallStreaming(rpc::Channel& channel,
+                           const MethodDescriptor& method,
+                           DynamicMessageFactory& factory,
+                           std::istream& requests,
+                           const CallCommandOptions& options,
+                           std::ostream& out) {
+  const rpc::MethodKind kind = KindOf(method);
+  const Message& request_prototype = *factory.GetPrototype(method.input_type());
+  const Message& response_prototype =
+      *factory.GetPrototype(method.output_type());
+  // A server-streaming call's one request is read before the call starts.
+  std::unique_ptr<Message> single_request;
+  if (!rpc::ClientStreams(kind)) {
+    JsonDocumentReader reader(requests);
+    absl::StatusOr<std::optional<std::string>> first = reader.Next();
+    if (!first.ok()) return first.status();
+    single_request.reset(request_prototype.New());
+    if (first->has_value()) {
+      absl::Status parsed = ParseRequest(method, **first, single_request.get());
+      if (!parsed.ok()) return parsed;
+      absl::StatusOr<std::optional<std::string>> second = reader.Next();
+      if (!second.ok()) return second.status();
+      if (second->has_value()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            method.full_name(),
+            " is server-streaming: it takes one request, and -d has more"));
+      }
+    }
+  }
+
+  rpc::Metadata response_headers;
+  rpc::Metadata response_trailers;
+  rpc::CallOptions call_options;
+  call_options.timeout = options.timeout;
+  if (options.verbose) {
+    call_options.response_headers = &response_headers;
+    call_options.response_metadata = &response_trailers;
+    out << "\nResolved method descriptor:\n" << method.DebugString();
+  }
+  absl::Status local_failure;  // a request that did not parse
+  absl::Status print_failure;  // a response that did not print
+  int sent = 0;
+  int received = 0;
+  absl::Status status;
+  {
+    StreamCall call(
+        channel,
+        absl::StrCat("/", method.service()->full_name(), "/", method.name()),
+        kind, call_options);
+    if (single_request != nullptr) {
+      if (call.Write(*single_request)) sent = 1;
+      received = PrintResponses(call, response_prototype, options, out,
+                                &print_failure);
+    } else if (kind == rpc::MethodKind::kClientStreaming) {
+      sent = SendRequests(call, method, request_prototype, requests,
+                          &local_failure);
+      received = PrintResponses(call, response_prototype, options, out,
+                                &print_failure);
+    } else {
+      // Bidi: responses are printed while requests are still being read, so
+      // that a session on standard input is interactive. `out` is the
+      // printer's alone until it is joined.
+      std::thread printer([&] {
+        received = PrintResponses(call, response_prototype, options, out,
+                                  &print_failure);
+      });
+      sent = SendRequests(call, method, request_prototype, requests,
+                          &local_failure);
+      printer.join();
+    }
+    status = call.Finish();
+  }
+  if (options.verbose) {
+    // Transports fill the headers in by the call's end only, so both
+    // metadata blocks follow the responses.
+    out << "\nResponse headers received:\n" << FormatMetadata(response_headers);
+    out << "\nResponse trailers received:\n"
+        << FormatMetadata(response_trailers);
+    out << "Sent " << Counted(sent, "request") << " and received "
+        << Counted(received, "response") << "\n";
+  }
+  if (!local_failure.ok()) return local_failure;
+  if (!print_failure.ok()) return print_failure;
+  return status;
+}
+
 }  // namespace
 
 absl::Status RunList(DescriptorSource& source,
@@ -210,14 +381,23 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method_name,
                      const std::string& request_json,
                      const CallCommandOptions& options, std::ostream& out) {
+  std::istringstream requests(request_json);
+  return RunCall(channel, source, method_name, requests, options, out);
+}
+
+absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
+                     absl::string_view method_name, std::istream& requests,
+                     const CallCommandOptions& options, std::ostream& out) {
   absl::StatusOr<const MethodDescriptor*> method =
       ResolveMethod(source, method_name);
   if (!method.ok()) return method.status();
   if ((*method)->client_streaming() || (*method)->server_streaming()) {
-    return absl::UnimplementedError(
-        absl::StrCat((*method)->full_name(),
-                     " is a streaming method; call makes unary calls only"));
+    DynamicMessageFactory factory(&source.pool());
+    return CallStreaming(channel, **method, factory, requests, options, out);
   }
+  const std::string request_json(std::istreambuf_iterator<char>(requests),
+                                 std::istreambuf_iterator<char>{});
+  if (requests.bad()) return absl::UnknownError("cannot read the request");
 
   // Declared first: messages must be destroyed before their factory.
   DynamicMessageFactory factory(&source.pool());
@@ -226,12 +406,9 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
   std::unique_ptr<Message> response(
       factory.GetPrototype((*method)->output_type())->New());
 
-  const auto parsed =
-      google::protobuf::util::JsonStringToMessage(request_json, request.get());
-  if (!parsed.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("request is not a ", (*method)->input_type()->full_name(),
-                     " in JSON: ", parsed.message().ToString()));
+  if (absl::Status parsed = ParseRequest(**method, request_json, request.get());
+      !parsed.ok()) {
+    return parsed;
   }
   rpc::Metadata response_headers;
   rpc::Metadata response_trailers;

@@ -2,6 +2,7 @@
 #define DUALRPC_CLI_INSPECT_COMMANDS_H_
 
 #include <iosfwd>
+#include <istream>
 #include <optional>
 #include <string>
 
@@ -44,26 +45,47 @@ absl::Status RunDescribe(DescriptorSource& source,
                          const DescribeOptions& options, std::ostream& out);
 
 struct CallCommandOptions {
-  // The call's deadline, relative to its start.
+  // The call's deadline, relative to its start (for a stream, of the
+  // whole stream).
   absl::Duration timeout = absl::Seconds(10);
   PrintOptions print;
   // grpcurl's -v: around the response, "Resolved method descriptor:", the
   // response headers and trailers (rpc::CallOptions::response_headers and
   // response_metadata; over raw every response metadata entry is a trailer,
-  // so its headers block is "(empty)") and "Sent 1 request and received N
-  // response(s)".
+  // so its headers block is "(empty)") and "Sent N request(s) and received
+  // M response(s)"; see RunCall for streams.
   bool verbose = false;
 };
 
 // `call METHOD`: METHOD is "pkg.Svc/Method", "/pkg.Svc/Method" or
-// "pkg.Svc.Method". Resolves it through `source`, builds the request
-// from `request_json` (proto3 JSON; INVALID_ARGUMENT if it does not parse
-// as the request type), calls it on `channel` with `timeout` and writes the
-// response as `options.print` says. Streaming methods are UNIMPLEMENTED:
-// channels make unary calls only. A failed call's status comes back as the
-// channel gave it (a CommandChannel may have marked it as an RPC error);
-// the failures found before calling (an unknown method, bad JSON) are not
-// marked.
+// "pkg.Svc.Method". Resolves it through `source`, builds the requests from
+// `requests` (proto3 JSON; INVALID_ARGUMENT if one does not parse as the
+// request type), calls it on `channel` with `timeout` as the deadline of
+// the whole call and writes the responses as `options.print` says.
+//
+// Per kind, as grpcurl:
+// - unary: all of `requests` is the one request; one response is written.
+// - server streaming: `requests` holds one JSON document (none: an empty
+//   request; two or more: INVALID_ARGUMENT); each response is written, and
+//   flushed, as it arrives.
+// - client streaming and bidi: each JSON document of `requests`
+//   (JsonDocumentReader: concatenated or whitespace-separated) is a
+//   request, sent as soon as it has been read, then the call half-closes;
+//   responses are written as they arrive, for bidi while requests are still
+//   being read (so `requests` may be an interactive standard input). A
+//   request that does not parse cancels the call.
+// With `options.verbose`, for a stream the headers block follows the
+// responses (transports fill it in by the call's end) and the count line
+// says "Sent N request(s) and received M response(s)".
+//
+// A failed call's status comes back as the channel gave it (a
+// CommandChannel may have marked it as an RPC error); the failures found
+// on this side (an unknown method, bad JSON) are not marked, and win over
+// the call's status (CANCELLED, when this side cancelled it).
+absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
+                     absl::string_view method, std::istream& requests,
+                     const CallCommandOptions& options, std::ostream& out);
+// The same with the requests in a string.
 absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method, const std::string& request_json,
                      const CallCommandOptions& options, std::ostream& out);

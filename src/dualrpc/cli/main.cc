@@ -12,6 +12,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,8 @@ ABSL_FLAG(bool, no_follow_pages, false,
           "ls: fetch only the first page; print its next_page_token on "
           "stderr.");
 ABSL_FLAG(bool, l, false, "ls: long listing.");
+ABSL_FLAG(bool, R, false,
+          "ls: the whole tree beneath PATH (one WalkTree stream), as ls -R.");
 ABSL_FLAG(std::string, d, "",
           "call: the request as JSON; @ or @- reads it from standard input, "
           "@FILE from FILE; none means {}.");
@@ -83,9 +86,12 @@ constexpr absl::string_view kUsage =
     R"usage(usage: dualrpc [FLAGS] COMMAND [ARGS]
 
 commands:
-  ls [-l] [--page_size=N] [--no_follow_pages] [PATH]
+  ls [-l] [-R] [--page_size=N] [--no_follow_pages] [PATH]
       List a directory beneath the served root (default: the root), one
       name per line, following every page. -l: MODE SIZE MTIME NAME[ -> TARGET].
+      -R: the whole tree, as ls -R ("DIR:" then its entries, per directory),
+      from one WalkTree stream; unreadable directories are reported on
+      stderr as ls does, the rest listed, and the exit status is then 1.
   echo [TEXT]
       Send TEXT (or, without it, standard input up to EOF) and print the
       echoed payload (a newline follows only TEXT).
@@ -104,6 +110,10 @@ reflection v1, then v1alpha), or without it, given -proto or -protoset:
   call [TARGET] METHOD [-d JSON|@|@-|@FILE]
       Call METHOD (pkg.Svc/Method) with the request given as proto3 JSON
       (default {}; @ or @- reads standard input); print the response.
+      Streaming methods as grpcurl: -d holds one JSON document per request
+      (concatenated or whitespace-separated), sent as read (@-: a bidi
+      session is interactive); each response is printed as it arrives;
+      --timeout and -max-time cover the whole stream.
   TARGET, first among the arguments, stands for --target=TARGET.
 
 Flags go before or after COMMAND, as -flag or --flag, with "=VALUE" or the
@@ -136,10 +146,11 @@ flags. SECONDS may have a fraction (0.5).
   -reflect-header 'NAME: VALUE'
                       as -H, for reflection only (list, describe, call)
   -v                  call: print, as grpcurl -v, the resolved method, the
-                      response headers and trailers and "Sent 1 request and
-                      received N response(s)". The raw protocol's response
-                      metadata are all trailers: over raw:// the headers
-                      block is (empty)
+                      response headers and trailers and "Sent N request(s)
+                      and received M response(s)" (for a stream, both
+                      metadata blocks follow its responses). The raw
+                      protocol's response metadata are all trailers: over
+                      raw:// the headers block is (empty)
   -format json|text   call: the response as proto3 JSON indented by 2 spaces
                       (default) or protobuf text format. ls, echo: json is
                       the same as --json
@@ -148,6 +159,7 @@ flags. SECONDS may have a fraction (0.5).
   --page_size=N       ls: entries per page asked of the server (default 0: server's)
   --no_follow_pages   ls: first page only; its next_page_token goes to stderr
   -l                  ls: long listing
+  -R                  ls: recursive, as ls -R (combines with -l)
   -d DATA             call: request JSON, @/@- for standard input, @FILE
   -proto FILE         list, describe, call: schema from FILE, not reflection
                       (repeatable; FILE relative to an -import-path)
@@ -194,6 +206,11 @@ absl::Status RunLsCommand(const Invocation& invocation) {
   ls.page_size = absl::GetFlag(FLAGS_page_size);
   ls.follow_pages = !absl::GetFlag(FLAGS_no_follow_pages);
   ls.long_format = absl::GetFlag(FLAGS_l);
+  ls.recursive = absl::GetFlag(FLAGS_R);
+  if (ls.recursive) {
+    return RunLsRecursive(*invocation.rpc_channel, invocation.call, ls,
+                          std::cout, std::cerr);
+  }
   std::unique_ptr<FileServiceClient> client =
       MakeChannelFileServiceClient(invocation.rpc_channel);
   return RunLs(*client, invocation.call, ls, std::cout, std::cerr);
@@ -240,9 +257,17 @@ absl::Status RunDescribeCommand(const Invocation& invocation) {
 }
 
 absl::Status RunCallCommand(const Invocation& invocation) {
-  absl::StatusOr<std::string> request_json =
-      ReadRequestJson(absl::GetFlag(FLAGS_d), std::cin);
-  if (!request_json.ok()) return request_json.status();
+  // -d @ and @- stream standard input: a client-streaming or bidi call
+  // sends each request as it is read. Anything else is read whole first.
+  const std::string data = absl::GetFlag(FLAGS_d);
+  std::istringstream given;
+  std::istream* requests = &std::cin;
+  if (data != "@" && data != "@-") {
+    absl::StatusOr<std::string> request_json = ReadRequestJson(data, std::cin);
+    if (!request_json.ok()) return request_json.status();
+    given.str(*std::move(request_json));
+    requests = &given;
+  }
   absl::StatusOr<std::unique_ptr<DescriptorSource>> source =
       SchemaSource(invocation);
   if (!source.ok()) return source.status();
@@ -251,7 +276,7 @@ absl::Status RunCallCommand(const Invocation& invocation) {
   call.print = invocation.print;
   call.verbose = invocation.verbose;
   return RunCall(*invocation.rpc_channel, **source, invocation.args[0],
-                 *request_json, call, std::cout);
+                 *requests, call, std::cout);
 }
 
 struct Command {

@@ -1,6 +1,7 @@
 #include "dualrpc/cli/reflection_client.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,8 +41,29 @@ ReflectionClient::ReflectionClient(rpc::Channel* channel,
     : channel_(channel), timeout_(timeout), pool_(&database_, &build_errors_) {}
 
 absl::StatusOr<ReflectionClient::ServerReflectionResponse>
-ReflectionClient::Call(absl::string_view path,
+ReflectionClient::CallOnStream(absl::string_view path,
+                               const ServerReflectionRequest& request) {
+  if (session_ == nullptr) {
+    rpc::CallOptions options;
+    options.timeout = timeout_;
+    session_ = std::make_unique<StreamCall>(
+        *channel_, path, rpc::MethodKind::kBidiStreaming, options);
+  }
+  ServerReflectionResponse response;
+  if (session_->Write(request) && session_->Read(&response)) return response;
+  absl::Status status = session_->Finish();
+  session_.reset();
+  if (status.ok()) {
+    status = absl::InternalError(
+        "the reflection stream ended without answering a request");
+  }
+  return status;
+}
+
+absl::StatusOr<ReflectionClient::ServerReflectionResponse>
+ReflectionClient::Call(absl::string_view path, bool unary_form,
                        const ServerReflectionRequest& request) {
+  if (!unary_form) return CallOnStream(path, request);
   rpc::CallOptions options;
   options.timeout = timeout_;
   if (path == kServerReflectionInfoPath) {
@@ -69,17 +91,26 @@ absl::StatusOr<ReflectionClient::ServerReflectionResponse>
 ReflectionClient::Ask(const ServerReflectionRequest& request) {
   absl::StatusOr<ServerReflectionResponse> response;
   if (!method_path_.empty()) {
-    response = Call(method_path_, request);
+    response = Call(method_path_, unary_form_, request);
   } else {
-    // Only a call-level UNIMPLEMENTED (no such method) means "try the
-    // older version"; anything else, failure included, is this server's
-    // answer and settles nothing until a version has answered.
-    response = Call(kServerReflectionV1InfoPath, request);
-    if (response.ok()) {
-      method_path_ = kServerReflectionV1InfoPath;
-    } else if (response.status().code() == absl::StatusCode::kUnimplemented) {
-      response = Call(kServerReflectionInfoPath, request);
-      if (response.ok()) method_path_ = kServerReflectionInfoPath;
+    // Only a call-level UNIMPLEMENTED (no such method, or no streams) means
+    // "try the next way"; anything else, failure included, is this
+    // server's answer and settles nothing until a way has answered.
+    struct Way {
+      absl::string_view path;
+      bool unary_form;
+    };
+    constexpr Way kWays[] = {{kServerReflectionV1InfoPath, false},
+                             {kServerReflectionInfoPath, false},
+                             {kServerReflectionV1InfoPath, true},
+                             {kServerReflectionInfoPath, true}};
+    for (const Way& way : kWays) {
+      response = Call(way.path, way.unary_form, request);
+      if (response.ok()) {
+        method_path_ = way.path;
+        unary_form_ = way.unary_form;
+      }
+      if (response.status().code() != absl::StatusCode::kUnimplemented) break;
     }
   }
   if (!response.ok()) return response.status();

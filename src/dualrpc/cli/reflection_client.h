@@ -1,6 +1,7 @@
 #ifndef DUALRPC_CLI_REFLECTION_CLIENT_H_
 #define DUALRPC_CLI_REFLECTION_CLIENT_H_
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "dualrpc/cli/descriptor_source.h"
+#include "dualrpc/cli/stream_call.h"
 #include "dualrpc/rpc/channel.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/descriptor_database.h"
@@ -17,26 +19,32 @@
 
 namespace dualrpc::cli {
 
-// The reflection methods, tried in this order (grpcurl's). Over gRPC each
-// is a bidi-streaming service, called here as unary: one request,
-// half-close, and the server writes exactly one response per request before
-// ending the call. Over the raw protocol it is unary (docs/PROTOCOL.md §10).
-// v1 is v1alpha under another package: the same messages, field for field.
+// The reflection methods, tried in this order (grpcurl's). Each is a
+// bidi-streaming method: one response per request, in order, on one stream
+// (docs/PROTOCOL.md §10 on the raw wire). A server that cannot stream (a
+// raw 1.0 server, a channel without streams) is asked the 1.0 way: each
+// request a unary call. v1 is v1alpha under another package: the same
+// messages, field for field, so v1alpha's messages are sent on both.
 inline constexpr char kServerReflectionV1InfoPath[] =
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 inline constexpr char kServerReflectionInfoPath[] =
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
 
-// A server's services and message types learned through server reflection,
-// one request per call, over any Channel, so no .proto is needed on this
-// side. Speaks grpc.reflection.v1 and, if the server answers that with
-// UNIMPLEMENTED, grpc.reflection.v1alpha; the first version that answers is
-// used for every later request. Descriptors the server sends accumulate in
-// pool(), from which DynamicMessageFactory makes messages.
+// A server's services and message types learned through server reflection
+// over any Channel, so no .proto is needed on this side. Asks every question
+// on one bidi stream, opened at the first question and kept for the
+// client's life (as grpcurl does): grpc.reflection.v1 first and, if the
+// call ends with UNIMPLEMENTED before answering, grpc.reflection.v1alpha;
+// if streams of both are UNIMPLEMENTED, the same two as unary calls (the
+// raw protocol 1.0 form). The first that answers is used for every later
+// request. Descriptors the server sends accumulate in pool(), from which
+// DynamicMessageFactory makes messages.
 // Not thread-safe. Does not own `channel`, which must outlive this.
+// Destruction cancels the stream and waits for its end.
 class ReflectionClient final : public DescriptorSource {
  public:
-  // Each reflection call has `timeout` as its deadline.
+  // The stream (or, in the unary form, each call) has `timeout` as its
+  // deadline.
   ReflectionClient(rpc::Channel* channel, absl::Duration timeout);
 
   ReflectionClient(const ReflectionClient&) = delete;
@@ -60,6 +68,10 @@ class ReflectionClient final : public DescriptorSource {
   // The path of the reflection method in use: empty until a server has
   // answered, then kServerReflectionV1InfoPath or kServerReflectionInfoPath.
   absl::string_view method_path() const { return method_path_; }
+  // Whether the method in use is called in the unary form (one call per
+  // request) rather than on one stream. Meaningful once method_path() is
+  // set.
+  bool unary_form() const { return unary_form_; }
 
  private:
   using ServerReflectionRequest =
@@ -79,8 +91,14 @@ class ReflectionClient final : public DescriptorSource {
   absl::StatusOr<ServerReflectionResponse> Ask(
       const ServerReflectionRequest& request);
   // One request on `path`, whose version's messages are wire-compatible
-  // with v1alpha's. The call's status, not the error_response's.
+  // with v1alpha's, on the session stream (opened on `path` if there is
+  // none) or, with `unary_form`, as a unary call. The call's status, not
+  // the error_response's; a stream that failed is closed, so that the next
+  // request opens another.
   absl::StatusOr<ServerReflectionResponse> Call(
+      absl::string_view path, bool unary_form,
+      const ServerReflectionRequest& request);
+  absl::StatusOr<ServerReflectionResponse> CallOnStream(
       absl::string_view path, const ServerReflectionRequest& request);
 
   // Keeps the first reason a file the server sent failed to build.
@@ -96,6 +114,10 @@ class ReflectionClient final : public DescriptorSource {
   rpc::Channel* const channel_;
   const absl::Duration timeout_;
   absl::string_view method_path_;  // see method_path()
+  bool unary_form_ = false;        // see unary_form()
+  // The session stream, on method_path_ once settled; null until the first
+  // question and after a failure.
+  std::unique_ptr<StreamCall> session_;
   // What the server sent; pool_ builds descriptors from it on demand.
   google::protobuf::SimpleDescriptorDatabase database_;
   std::set<std::string> file_names_;  // the files in database_
