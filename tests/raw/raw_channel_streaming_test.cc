@@ -115,6 +115,8 @@ class Recorder : public rpc::ClientStreamReactor {
     absl::MutexLock lock(&mu_);
     return dones_;
   }
+  // Adds a test's own marker to the events.
+  void Note(std::string event) { Record(std::move(event)); }
 
  private:
   void Record(std::string event) {
@@ -500,6 +502,51 @@ TEST_F(RawChannelStreamingTest, BadWindowUpdateClosesTheConnection) {
   EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kUnavailable));
 }
 
+TEST_F(RawChannelStreamingTest, OversizedMessageFailsTheCallAndCancels) {
+  RawChannelOptions options;
+  options.limits.max_message_bytes = 1024;
+  absl::StatusOr<std::shared_ptr<RawChannel>> small =
+      RawChannel::Create(server_.address(), options);
+  ASSERT_THAT(small, IsOk());
+  channel_ = *std::move(small);
+  Recorder* call = NewStream(rpc::MethodKind::kBidiStreaming);
+  call->stream->StartRead(&call->response);
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id = ReadRequest(server.get(), 0);
+  server->SendMessage(id, Response(std::string(2048, 'o')));
+  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  ASSERT_THAT(cancel, IsOk());
+  EXPECT_EQ(cancel->header.call_id, id);
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kResourceExhausted));
+  // The payload was skipped: the connection is still in sync.
+  ExpectUnaryWorks(server.get());
+}
+
+TEST_F(RawChannelStreamingTest, MessageOnAUnaryCallFailsItAndCancels) {
+  v1::EchoResponse response;
+  absl::Notification done;
+  absl::Status status;
+  channel_->StartUnaryCall("/test.Streams/Echo", Request("u"), &response, {},
+                           [&](absl::Status s) {
+                             status = std::move(s);
+                             done.Notify();
+                           });
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<ReceivedFrame> request =
+      server->ReadFrameOf(FrameType::kRequest);
+  ASSERT_THAT(request, IsOk());
+  server->SendMessage(request->header.call_id, Response("no"));
+  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  ASSERT_THAT(cancel, IsOk());
+  EXPECT_EQ(cancel->header.call_id, request->header.call_id);
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
+  EXPECT_THAT(status, StatusIs(absl::StatusCode::kInternal));
+}
+
 // ---- Deadlines, cancellation, connection loss (§7.3) ----------------------
 
 TEST_F(RawChannelStreamingTest, DeadlineMidStreamEndsLocallyAndCancels) {
@@ -553,6 +600,30 @@ TEST_F(RawChannelStreamingTest, CancelMidStreamThenLateFramesAreIgnored) {
   server->SendResponse(id, absl::OkStatus());
   ExpectUnaryWorks(server.get());
   EXPECT_EQ(call->dones(), 1);
+}
+
+TEST_F(RawChannelStreamingTest, CancelOnTheIoThreadCompletesNothingInline) {
+  Recorder* call = NewStream(rpc::MethodKind::kBidiStreaming);
+  call->on_read = [&](bool ok) {
+    if (!ok) return;
+    // On the I/O thread, inside a callback: acts at once, but the
+    // completions it causes (the write, OnDone) run after it returns.
+    call->stream->StartWrite(Request("w"));
+    call->stream->Cancel();
+    call->Note("cancel returned");
+  };
+  call->stream->StartRead(&call->response);
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id = ReadRequest(server.get(), 0);
+  server->SendMessage(id, Response("go"));
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->events(), ElementsAre("read:go", "cancel returned",
+                                          "write:true", "done:CANCELLED"));
+  // The write left before the CANCEL, in order.
+  ASSERT_THAT(server->ReadFrameOf(FrameType::kMessage), IsOk());
+  ASSERT_THAT(server->ReadFrameOf(FrameType::kCancel), IsOk());
 }
 
 TEST_F(RawChannelStreamingTest, ConnectionLostMidStreamIsUnavailable) {

@@ -71,6 +71,8 @@ class ServerAddress {
 
 // One TCP connection of a RawChannel and the calls waiting on it: the
 // client side of docs/PROTOCOL.md on one socket, reconnecting on demand.
+// Unary calls are tracked here; streaming calls are RawClientStreams that
+// attach to the connection and are dispatched their frames by call id.
 //
 // Loop thread only; owned by the channel's loop state and destroyed on the
 // loop, never inside one of its own callbacks. `completing` (shared by the

@@ -51,10 +51,13 @@ class RawChannel::Core final : public StreamHost {
       connection = std::make_unique<ClientConnection>(
           loop_.get(), &server_, connection_options_, &completing_);
     }
-    retiring_.erase(
-        std::remove_if(retiring_.begin(), retiring_.end(),
-                       [](const auto& old) { return old->retired(); }),
-        retiring_.end());
+    // Freed later: a retired connection may be on the stack below us (a
+    // call started from the done of its last response or stream).
+    for (std::unique_ptr<ClientConnection>& old : retiring_) {
+      if (old->retired()) loop_->Defer([old = std::move(old)]() {});
+    }
+    retiring_.erase(std::remove(retiring_.begin(), retiring_.end(), nullptr),
+                    retiring_.end());
     return connection.get();
   }
 
