@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dualrpc/raw/client/client_stream.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/rpc/metadata.h"
 #include "dualrpc/wire/v1/wire.pb.h"
@@ -107,6 +108,8 @@ void ClientConnection::Track(std::uint32_t call_id, const CallTarget& target,
 }
 
 void ClientConnection::StartConnect() {
+  // A new socket may reach another server build: ask its preface again.
+  stream_support_ = StreamSupport::kUnknown;
   // Frames of the calls that wait for the connect queue behind the preface.
   staged_.RetrieveAll();
   AppendPreface(&staged_);
@@ -170,6 +173,7 @@ void ClientConnection::OnInput(net::Buffer* input) {
               ", not ", static_cast<int>(kMajorVersion))));
           return;
         }
+        HandlePreface(event.minor);
         break;
       case FrameDecoder::Event::kFrame:
         HandleFrame(event.header, event.payload);
@@ -178,6 +182,10 @@ void ClientConnection::OnInput(net::Buffer* input) {
         tcp_->Close(absl::UnavailableError("not a dualrpc raw server"));
         return;
       case FrameDecoder::Event::kOversizedCallFrame:
+        if (event.header.type == FrameType::kMessage) {
+          HandleOversizedMessage(event.header.call_id);
+          break;
+        }
         tcp_->Close(
             absl::UnavailableError("protocol error: REQUEST from server"));
         return;
@@ -217,6 +225,12 @@ void ClientConnection::HandleFrame(const FrameHeader& header,
     case FrameType::kGoaway:
       HandleGoaway(payload);
       break;
+    case FrameType::kMessage:
+      HandleMessage(header, payload);
+      break;
+    case FrameType::kWindowUpdate:
+      HandleWindowUpdate(header.call_id, payload);
+      break;
     default:
       tcp_->Close(absl::UnavailableError(absl::StrCat(
           "protocol error: ", FrameTypeName(header.type), " from server")));
@@ -227,7 +241,14 @@ void ClientConnection::HandleFrame(const FrameHeader& header,
 void ClientConnection::HandleResponse(std::uint32_t call_id,
                                       absl::string_view payload) {
   auto it = pending_.find(call_id);
-  if (it == pending_.end()) return;  // Expired or cancelled (§4.5).
+  if (it == pending_.end()) {
+    if (!streams_.empty()) {
+      auto stream = streams_.find(call_id);
+      // The stream detaches itself.
+      if (stream != streams_.end()) stream->second->OnResponse(payload);
+    }
+    return;  // Else expired or cancelled (§4.5).
+  }
   Pending pending = std::move(it->second);
   pending_.erase(it);
   loop_->CancelTimer(pending.timer);
@@ -238,8 +259,11 @@ void ClientConnection::HandleResponse(std::uint32_t call_id,
   std::move(pending.done)(
       DecodeResponse(payload, pending.response, pending.response_metadata));
   *completing_ = outer;
-  if (going_away_ && pending_.empty() && tcp_ != nullptr)
-    tcp_->CloseAfterFlush();
+  CloseIfDrained();
+}
+
+void ClientConnection::CloseIfDrained() {
+  if (going_away_ && Idle() && tcp_ != nullptr) tcp_->CloseAfterFlush();
 }
 
 absl::Status ClientConnection::DecodeResponse(
@@ -281,16 +305,30 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
   for (const auto& [call_id, pending] : pending_) {
     if (call_id > goaway->last_call_id) not_run.push_back(call_id);
   }
-  for (std::uint32_t call_id : not_run) {
-    Complete(call_id, absl::UnavailableError(absl::StrCat(
-                          "server is going away: ", goaway->message)));
+  const absl::Status going_away = absl::UnavailableError(
+      absl::StrCat("server is going away: ", goaway->message));
+  for (std::uint32_t call_id : not_run) Complete(call_id, going_away);
+  // Streams after last_call_id were not run either; streams not yet opened
+  // never will be on this connection (§5.3, §7.3).
+  std::vector<RawClientStream*> streams_not_run = std::move(unopened_);
+  unopened_.clear();
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->first > goaway->last_call_id) {
+      streams_not_run.push_back(it->second);
+      streams_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (RawClientStream* stream : streams_not_run) {
+    stream->OnConnectionFailed(going_away);
   }
   // The dones above may have destroyed the channel, closing the socket.
   if (tcp_ == nullptr) return;
   if (goaway->code != absl::StatusCode::kOk &&
       goaway->code != absl::StatusCode::kUnavailable) {
     tcp_->Close(absl::Status(goaway->code, goaway->message));
-  } else if (pending_.empty()) {
+  } else if (Idle()) {
     tcp_->CloseAfterFlush();
   }
 }
@@ -324,10 +362,124 @@ void ClientConnection::FailAll(const absl::Status& status) {
   // never into the map being emptied here.
   auto pending = std::move(pending_);
   pending_.clear();
+  std::vector<RawClientStream*> streams = std::move(unopened_);
+  unopened_.clear();
+  for (const auto& [call_id, stream] : streams_) streams.push_back(stream);
+  streams_.clear();
   for (auto& [call_id, call] : pending) {
     loop_->CancelTimer(call.timer);
     std::move(call.done)(status);
   }
+  // Their callbacks are queued, never run here.
+  for (RawClientStream* stream : streams) stream->OnConnectionFailed(status);
+}
+
+void ClientConnection::AttachStream(RawClientStream* stream) {
+  if (tcp_ == nullptr && !connector_.connecting()) StartConnect();
+  switch (stream_support_) {
+    case StreamSupport::kUnknown:
+      unopened_.push_back(stream);
+      break;
+    case StreamSupport::kYes:
+      unopened_.push_back(stream);
+      stream->OnTransportReady(absl::OkStatus());
+      break;
+    case StreamSupport::kNo:
+      stream->OnConnectionFailed(absl::UnimplementedError(
+          "the server speaks raw protocol 1.0, which has no streaming calls"));
+      break;
+  }
+}
+
+std::uint32_t ClientConnection::OpenStream(RawClientStream* stream) {
+  unopened_.erase(std::find(unopened_.begin(), unopened_.end(), stream));
+  const std::uint32_t call_id = next_call_id_++;
+  streams_[call_id] = stream;
+  return call_id;
+}
+
+void ClientConnection::DetachStream(RawClientStream* stream,
+                                    std::uint32_t call_id, bool send_cancel) {
+  if (call_id == 0) {
+    auto it = std::find(unopened_.begin(), unopened_.end(), stream);
+    if (it != unopened_.end()) unopened_.erase(it);
+  } else {
+    streams_.erase(call_id);
+    if (send_cancel) SendCancel(call_id);
+  }
+  CloseIfDrained();
+}
+
+void ClientConnection::HandlePreface(std::uint8_t minor) {
+  stream_support_ = minor >= kStreamingMinorVersion ? StreamSupport::kYes
+                                                    : StreamSupport::kNo;
+  if (unopened_.empty()) return;
+  // Streams may open (leaving unopened_) or end (detaching) below.
+  const std::vector<RawClientStream*> waiting = unopened_;
+  if (stream_support_ == StreamSupport::kNo) unopened_.clear();
+  for (RawClientStream* stream : waiting) {
+    if (stream_support_ == StreamSupport::kYes) {
+      stream->OnTransportReady(absl::OkStatus());
+    } else {
+      stream->OnConnectionFailed(absl::UnimplementedError(
+          "the server speaks raw protocol 1.0, which has no streaming "
+          "calls"));
+    }
+    if (tcp_ == nullptr) return;  // A callback cannot run here; defensive.
+  }
+}
+
+void ClientConnection::HandleMessage(const FrameHeader& header,
+                                     absl::string_view payload) {
+  if (auto it = streams_.find(header.call_id); it != streams_.end()) {
+    it->second->OnMessage(header.flags, payload);
+    return;
+  }
+  // §7.5: a MESSAGE on a unary call fails it; for an id no longer
+  // tracked it is ignored (it may have crossed our CANCEL).
+  if (pending_.contains(header.call_id)) {
+    FailUnaryAndCancel(header.call_id,
+                       absl::InternalError("MESSAGE on a unary call"));
+  }
+}
+
+void ClientConnection::HandleWindowUpdate(std::uint32_t call_id,
+                                          absl::string_view payload) {
+  absl::StatusOr<std::uint32_t> increment = ParseWindowUpdate(payload);
+  absl::Status applied = increment.status();
+  if (applied.ok()) {
+    auto it = streams_.find(call_id);
+    if (it != streams_.end()) applied = it->second->OnWindowUpdate(*increment);
+  }
+  if (!applied.ok()) {
+    tcp_->Close(absl::UnavailableError(
+        absl::StrCat("protocol error: bad WINDOW_UPDATE: ", applied.message())));
+  }
+}
+
+void ClientConnection::HandleOversizedMessage(std::uint32_t call_id) {
+  if (auto it = streams_.find(call_id); it != streams_.end()) {
+    it->second->OnOversizedMessage();
+  } else if (pending_.contains(call_id)) {
+    FailUnaryAndCancel(call_id, absl::InternalError("MESSAGE on a unary call"));
+  }
+}
+
+void ClientConnection::FailUnaryAndCancel(std::uint32_t call_id,
+                                          absl::Status status) {
+  Complete(call_id, std::move(status));
+  SendCancel(call_id);
+  CloseIfDrained();
+}
+
+void ClientConnection::SendCancel(std::uint32_t call_id) {
+  // A done above may have closed the socket.
+  if (tcp_ == nullptr ||
+      tcp_->state() != net::TcpConnection::State::kConnected) {
+    return;
+  }
+  AppendFrame(tcp_->output(), FrameType::kCancel, 0, call_id);
+  tcp_->ScheduleFlush();
 }
 
 void ClientConnection::CloseSocket(const absl::Status& reason) {

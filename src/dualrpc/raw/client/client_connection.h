@@ -23,6 +23,8 @@
 
 namespace dualrpc::raw {
 
+class RawClientStream;
+
 // Where a call's response goes, and when it expires.
 struct CallTarget {
   google::protobuf::MessageLite* response = nullptr;
@@ -69,6 +71,8 @@ class ServerAddress {
 
 // One TCP connection of a RawChannel and the calls waiting on it: the
 // client side of docs/PROTOCOL.md on one socket, reconnecting on demand.
+// Unary calls are tracked here; streaming calls are RawClientStreams that
+// attach to the connection and are dispatched their frames by call id.
 //
 // Loop thread only; owned by the channel's loop state and destroyed on the
 // loop, never inside one of its own callbacks. `completing` (shared by the
@@ -108,7 +112,7 @@ class ClientConnection final : private net::TcpConnection::Handler {
            tcp_->state() == net::TcpConnection::State::kConnected;
   }
   // Nothing waits on it and it will take no new calls.
-  bool retired() const { return going_away_ && pending_.empty(); }
+  bool retired() const { return going_away_ && Idle(); }
 
   // A call encoded off the loop (posted). Connects first if there is no
   // socket; the call waits for the connect.
@@ -125,7 +129,28 @@ class ClientConnection final : private net::TcpConnection::Handler {
   // with `reason`.
   void Abort(const absl::Status& reason);
 
+  // ---- Streaming calls (RawClientStream), docs/PROTOCOL.md §7 ----
+  // Takes `stream` (connecting first if there is no socket). Once the
+  // server's preface has been read, and at once if it already was, the
+  // stream hears whether it may open (OnTransportReady): OK from a 1.1
+  // server, UNIMPLEMENTED from a 1.0 one (the connection stays for unary
+  // calls). The stream stays attached until it detaches or the connection
+  // fails it (OnConnectionFailed). `stream` must detach before it is freed.
+  void AttachStream(RawClientStream* stream);
+  // Only after OnTransportReady(OK): assigns the call id the stream's
+  // REQUEST goes out with now, in stream_output().
+  std::uint32_t OpenStream(RawClientStream* stream);
+  // Forgets `stream` (`call_id` 0 if it never opened), sending CANCEL for
+  // it when `send_cancel`.
+  void DetachStream(RawClientStream* stream, std::uint32_t call_id,
+                    bool send_cancel);
+  // Where an open stream appends its frames, and how they leave (batched).
+  net::Buffer* stream_output() { return tcp_->output(); }
+  void FlushSoon() { tcp_->ScheduleFlush(); }
+
  private:
+  // What the server's preface said of streaming (§7.1).
+  enum class StreamSupport { kUnknown, kYes, kNo };
   struct Pending {
     google::protobuf::MessageLite* response = nullptr;
     rpc::Metadata* response_metadata = nullptr;
@@ -157,6 +182,20 @@ class ClientConnection final : private net::TcpConnection::Handler {
                               google::protobuf::MessageLite* response,
                               rpc::Metadata* response_metadata) const;
   void HandleGoaway(absl::string_view payload);
+  void HandlePreface(std::uint8_t minor);
+  void HandleMessage(const FrameHeader& header, absl::string_view payload);
+  void HandleWindowUpdate(std::uint32_t call_id, absl::string_view payload);
+  // A MESSAGE over the message limit, being skipped.
+  void HandleOversizedMessage(std::uint32_t call_id);
+  // Fails the unary call `call_id` with `status` and sends CANCEL.
+  void FailUnaryAndCancel(std::uint32_t call_id, absl::Status status);
+  void SendCancel(std::uint32_t call_id);
+  // No call, unary or streaming, waits on this connection.
+  bool Idle() const {
+    return pending_.empty() && streams_.empty() && unopened_.empty();
+  }
+  // After a call left a connection that got GOAWAY: closes it when idle.
+  void CloseIfDrained();
   void OnDeadline(std::uint32_t call_id);
   // Ends one waiting call with `status` (never OK: no response to fill).
   void Complete(std::uint32_t call_id, absl::Status status);
@@ -174,6 +213,13 @@ class ClientConnection final : private net::TcpConnection::Handler {
   std::unique_ptr<net::TcpConnection> tcp_;
   std::unique_ptr<FrameDecoder> decoder_;
   absl::flat_hash_map<std::uint32_t, Pending> pending_;
+  // Open streams by call id.
+  absl::flat_hash_map<std::uint32_t, RawClientStream*> streams_;
+  // Streams attached without a call id yet: waiting for the server's
+  // preface, or (server streaming) for their one write.
+  std::vector<RawClientStream*> unopened_;
+  // Of the current socket; kUnknown until its server preface is read.
+  StreamSupport stream_support_ = StreamSupport::kUnknown;
   // Strictly increasing per connection (§3.3), across reconnects too.
   std::uint32_t next_call_id_ = 1;
   bool going_away_ = false;

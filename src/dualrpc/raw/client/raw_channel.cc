@@ -7,13 +7,14 @@
 #include "absl/time/clock.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/raw/client/client_connection.h"
+#include "dualrpc/raw/client/client_stream.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/rpc/metadata.h"
 
 namespace dualrpc::raw {
 
 // Loop thread only, except loop(), which is thread-safe for Post().
-class RawChannel::Core {
+class RawChannel::Core final : public StreamHost {
  public:
   Core(std::string host_port, const RawChannelOptions& options,
        std::unique_ptr<net::EventLoop> loop)
@@ -24,7 +25,10 @@ class RawChannel::Core {
 
   net::EventLoop* loop() const { return loop_.get(); }
   const FrameLimits& limits() const { return connection_options_.limits; }
-  bool shut_down() const { return shut_down_; }
+  bool shut_down() const override { return shut_down_; }
+  ClientConnection* PickStreamConnection() override {
+    return PickConnection();
+  }
   ClientConnection* completing() const { return completing_; }
 
   // A call posted by StartUnaryCall. After Shutdown() it is destroyed
@@ -47,10 +51,13 @@ class RawChannel::Core {
       connection = std::make_unique<ClientConnection>(
           loop_.get(), &server_, connection_options_, &completing_);
     }
-    retiring_.erase(
-        std::remove_if(retiring_.begin(), retiring_.end(),
-                       [](const auto& old) { return old->retired(); }),
-        retiring_.end());
+    // Freed later: a retired connection may be on the stack below us (a
+    // call started from the done of its last response or stream).
+    for (std::unique_ptr<ClientConnection>& old : retiring_) {
+      if (old->retired()) loop_->Defer([old = std::move(old)]() {});
+    }
+    retiring_.erase(std::remove(retiring_.begin(), retiring_.end(), nullptr),
+                    retiring_.end());
     return connection.get();
   }
 
@@ -190,12 +197,28 @@ void RawChannel::StartUnaryCall(absl::string_view method,
   });
 }
 
-// TODO(streaming): replaced by the streaming work (issue 10).
-rpc::ClientStream* RawChannel::NewStream(absl::string_view, rpc::MethodKind,
-                                 const rpc::CallOptions&,
-                                 rpc::ClientStreamReactor* reactor) {
-  return rpc::NewFailedStream(
-      reactor, absl::UnimplementedError("streaming calls are not supported yet"));
+rpc::ClientStream* RawChannel::NewStream(absl::string_view method,
+                                         rpc::MethodKind kind,
+                                         const rpc::CallOptions& options,
+                                         rpc::ClientStreamReactor* reactor) {
+  if (kind == rpc::MethodKind::kUnary) {
+    return rpc::NewFailedStream(
+        reactor, absl::InvalidArgumentError(
+                     "a unary method is called with StartUnaryCall"));
+  }
+  if (options.timeout <= absl::ZeroDuration()) {
+    return rpc::NewFailedStream(
+        reactor,
+        absl::DeadlineExceededError("deadline exceeded before the call"));
+  }
+  if (absl::Status valid = rpc::ValidateMetadata(options.metadata);
+      !valid.ok()) {
+    return rpc::NewFailedStream(reactor, std::move(valid));
+  }
+  Core* const core = core_.get();
+  return RawClientStream::Create(core->loop()->mailbox(), core->loop(), core,
+                                 std::string(method), kind, options,
+                                 core->limits(), reactor);
 }
 
 }  // namespace dualrpc::raw

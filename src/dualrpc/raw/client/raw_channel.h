@@ -47,7 +47,16 @@ struct RawChannelOptions {
 // Deadlines are enforced locally (DEADLINE_EXCEEDED, then CANCEL to the
 // server) as well as by the server.
 //
-// Destruction keeps rpc::Channel's contract. Off the I/O thread the
+// Streaming calls (NewStream, docs/PROTOCOL.md §7) are RawClientStreams
+// (client_stream.h) on the same connections, spread the same way; their
+// REQUEST waits for the server's preface, and a 1.0 server fails them
+// locally with UNIMPLEMENTED. Their methods may be called on any thread;
+// on the I/O thread they act without a hop, elsewhere they post to it (a
+// write is serialized first, on the calling thread). Reactor callbacks run
+// on the I/O thread, never inside the call that causes them.
+//
+// Destruction keeps rpc::Channel's contract, streams included: each
+// stream's OnDone runs exactly once (CANCELLED unless it ended first). Off the I/O thread the
 // destructor fails every call in flight with CANCELLED (unless its response
 // came first), joins the I/O thread and returns after the last done. On the
 // I/O thread (inside a done) it cannot join: the calls on its connections
