@@ -371,6 +371,11 @@ void RawClientStream::OnResponse(absl::string_view payload) {
     // The one response of a client-streaming call is read like a message.
     if (status.ok() && kind_ == rpc::MethodKind::kClientStreaming) {
       received_.emplace_back(parts->message);
+    } else if (status.ok() && !parts->message.empty()) {
+      // §7.5: the responses of a server-streaming or bidi call went before
+      // as MESSAGE frames; a message part here is the server's error.
+      status = absl::InternalError(
+          "the RESPONSE of a streaming call carries a message");
     }
   }
   // The call is over on the server: no CANCEL. Messages already here stay
