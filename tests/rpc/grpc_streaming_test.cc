@@ -781,8 +781,9 @@ TEST_F(GrpcStreamingTest, UnknownStreamingMethodIsUnimplemented) {
   EXPECT_THAT(client.Wait(), StatusIs(absl::StatusCode::kUnimplemented));
 }
 
-// A third-party gRPC client (grpc-js) sees real gRPC streaming methods. The
-// script encodes BytesValue by hand (field 1, one-byte length).
+// A third-party gRPC client (grpc-js) sees real gRPC streaming methods, and
+// requests that do not parse fail the call. The script encodes BytesValue
+// by hand (field 1, one-byte length).
 constexpr char kGrpcJsScript[] = R"js(
 const grpc = require(process.argv[1] + '/@grpc/grpc-js');
 const address = process.argv[2];
@@ -795,7 +796,7 @@ const client = new grpc.Client(address, grpc.credentials.createInsecure());
 const result = {};
 const finish = (name, messages) => (status) => {
   result[name] = {messages, code: status.code};
-  if (Object.keys(result).length === 2) {
+  if (Object.keys(result).length === 4) {
     console.log(JSON.stringify(result));
     client.close();
   }
@@ -815,6 +816,25 @@ echo.on('status', finish('echo', echoMessages));
 echo.write('one');
 echo.write('two');
 echo.end();
+// Requests that do not parse as BytesValue (a truncated varint tag).
+const garbage = Buffer.from([0xff, 0xff, 0xff]);
+const raw = (b) => b;
+const badSplit = client.makeServerStreamRequest(
+    '/dualrpc.testing.Streams/Split', raw, decode, garbage);
+const badSplitMessages = [];
+badSplit.on('data', (m) => badSplitMessages.push(m));
+badSplit.on('error', () => {});
+badSplit.on('status', finish('bad_split', badSplitMessages));
+const badEcho = client.makeBidiStreamRequest(
+    '/dualrpc.testing.Streams/Echo', raw, decode);
+const badEchoMessages = [];
+badEcho.on('data', (m) => {
+  badEchoMessages.push(m);
+  badEcho.write(garbage);
+});
+badEcho.on('error', () => {});
+badEcho.on('status', finish('bad_echo', badEchoMessages));
+badEcho.write(encode('fine'));
 )js";
 
 TEST_F(GrpcStreamingTest, GrpcJsCallsServerStreamingAndBidiMethods) {
@@ -828,6 +848,15 @@ TEST_F(GrpcStreamingTest, GrpcJsCallsServerStreamingAndBidiMethods) {
       << result.stdout_text;
   EXPECT_THAT(result.stdout_text,
               HasSubstr(R"("echo":{"messages":["one","two"],"code":0})"))
+      << result.stdout_text;
+  // INVALID_ARGUMENT (3): before start_stream for the one request of a
+  // server-streaming call; mid-stream, after the good request's echo, for
+  // bidi (the server's reads end and Finish(OK) becomes the parse error).
+  EXPECT_THAT(result.stdout_text,
+              HasSubstr(R"("bad_split":{"messages":[],"code":3})"))
+      << result.stdout_text;
+  EXPECT_THAT(result.stdout_text,
+              HasSubstr(R"("bad_echo":{"messages":["fine"],"code":3})"))
       << result.stdout_text;
 }
 
