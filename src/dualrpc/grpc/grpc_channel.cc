@@ -5,6 +5,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
+#include <grpcpp/support/client_callback.h>
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/stub_options.h>
 
@@ -29,16 +30,20 @@
 namespace dualrpc::grpc {
 
 struct GrpcCall;
+class GrpcStream;
 
-// The calls of one GrpcChannel: those gRPC has not finished (an intrusive
-// list, no allocation per call), so that destruction can cancel them, and
-// the count of those whose done has not run, so that it can wait for them.
+// The calls of one GrpcChannel: those gRPC has not finished (intrusive
+// lists, no allocation per call; one of unary calls, one of streams), so
+// that destruction can cancel them, and the count of those whose done (a
+// stream's OnDone) has not run, so that it can wait for them.
 class GrpcChannel::CallList {
  public:
   // A call about to start.
   void Add(GrpcCall* call);
+  void Add(GrpcStream* stream);
   // gRPC finished the call: it can no longer be cancelled; its done is next.
   void Remove(GrpcCall* call);
+  void Remove(GrpcStream* stream);
   // The done of a call that was Add()ed has run.
   void DoneRan();
   // TryCancel()s every call in the list, outside the lock (gRPC may run a
@@ -52,8 +57,16 @@ class GrpcChannel::CallList {
     return pending_dones_ == 0;
   }
 
+  template <typename Call>
+  void Link(Call* call, Call** head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  template <typename Call>
+  static void Unlink(Call* call, Call** head);
+  template <typename Call>
+  static void Hold(Call* head, std::vector<Call*>* held);
+
   absl::Mutex mu_;
   GrpcCall* head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  GrpcStream* stream_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::size_t pending_dones_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -82,43 +95,38 @@ struct GrpcCall {
   }
 };
 
-void GrpcChannel::CallList::Add(GrpcCall* call) {
-  absl::MutexLock lock(&mu_);
+template <typename Call>
+void GrpcChannel::CallList::Link(Call* call, Call** head) {
   ++pending_dones_;
-  call->next = head_;
-  if (head_ != nullptr) head_->previous = call;
-  head_ = call;
+  call->next = *head;
+  if (*head != nullptr) (*head)->previous = call;
+  *head = call;
 }
 
-void GrpcChannel::CallList::Remove(GrpcCall* call) {
-  absl::MutexLock lock(&mu_);
+template <typename Call>
+void GrpcChannel::CallList::Unlink(Call* call, Call** head) {
   if (call->previous != nullptr) {
     call->previous->next = call->next;
   } else {
-    head_ = call->next;
+    *head = call->next;
   }
   if (call->next != nullptr) call->next->previous = call->previous;
   call->previous = call->next = nullptr;
 }
 
+void GrpcChannel::CallList::Add(GrpcCall* call) {
+  absl::MutexLock lock(&mu_);
+  Link(call, &head_);
+}
+
+void GrpcChannel::CallList::Remove(GrpcCall* call) {
+  absl::MutexLock lock(&mu_);
+  Unlink(call, &head_);
+}
+
 void GrpcChannel::CallList::DoneRan() {
   absl::MutexLock lock(&mu_);
   --pending_dones_;
-}
-
-void GrpcChannel::CallList::CancelAll() {
-  std::vector<GrpcCall*> held;
-  {
-    absl::MutexLock lock(&mu_);
-    for (GrpcCall* call = head_; call != nullptr; call = call->next) {
-      call->references.fetch_add(1, std::memory_order_relaxed);
-      held.push_back(call);
-    }
-  }
-  for (GrpcCall* call : held) {
-    call->context.TryCancel();
-    GrpcCall::Unref(call);
-  }
 }
 
 void GrpcChannel::CallList::WaitForDones() {
@@ -143,20 +151,25 @@ void AppendMetadata(
   }
 }
 
+// The server's initial metadata into `headers`, or into `metadata` when
+// `headers` is null; then its trailers into `metadata` (CallOptions).
+void CopyResponseMetadata(const ::grpc::ClientContext& context,
+                          rpc::Metadata* headers, rpc::Metadata* metadata) {
+  if (headers != nullptr) {
+    AppendMetadata(context.GetServerInitialMetadata(), headers);
+  } else if (metadata != nullptr) {
+    AppendMetadata(context.GetServerInitialMetadata(), metadata);
+  }
+  if (metadata != nullptr) {
+    AppendMetadata(context.GetServerTrailingMetadata(), metadata);
+  }
+}
+
 void CompleteCall(std::unique_ptr<GrpcCall> call,
                   const ::grpc::Status& grpc_status) {
   absl::Status status = FromGrpcStatus(grpc_status);
-  if (call->response_headers != nullptr) {
-    AppendMetadata(call->context.GetServerInitialMetadata(),
-                   call->response_headers);
-  } else if (call->response_metadata != nullptr) {
-    AppendMetadata(call->context.GetServerInitialMetadata(),
-                   call->response_metadata);
-  }
-  if (call->response_metadata != nullptr) {
-    AppendMetadata(call->context.GetServerTrailingMetadata(),
-                   call->response_metadata);
-  }
+  CopyResponseMetadata(call->context, call->response_headers,
+                       call->response_metadata);
   if (status.ok()) {
     absl::Status parsed =
         ParseFromByteBuffer(call->response, call->response_message);
@@ -178,6 +191,186 @@ void CompleteCall(std::unique_ptr<GrpcCall> call,
 }
 
 }  // namespace
+
+// One streaming call: grpc++'s bidi reactor over raw bytes (a generic stub
+// makes every kind a bidi call on the wire), adapted to rpc::ClientStream
+// and the caller's rpc::ClientStreamReactor. Created by NewStream; freed by
+// whichever lets go of it last: grpc++'s OnDone (after the caller's OnDone
+// and before the call counts as done, so that a waiting destructor outlives
+// it), or a CancelAll() holding it.
+//
+// A response that does not parse cancels the call, its read completes with
+// false and the call ends with INTERNAL (as grpc++'s stubs report an
+// unreadable response); a request that cannot be serialized cancels the call
+// with INTERNAL, and its write completes with false just before OnDone.
+class GrpcStream final
+    : public ::grpc::ClientBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer>,
+      public rpc::ClientStream {
+ public:
+  GrpcStream(absl::string_view method, rpc::MethodKind kind,
+             const rpc::CallOptions& options, rpc::ClientStreamReactor* reactor,
+             std::shared_ptr<GrpcChannel::CallList> list)
+      : method_(method),
+        kind_(kind),
+        reactor_(reactor),
+        response_metadata_(options.response_metadata),
+        response_headers_(options.response_headers),
+        list_(std::move(list)) {
+    if (options.timeout != absl::InfiniteDuration()) {
+      context.set_deadline(absl::ToChronoTime(absl::Now() + options.timeout));
+    }
+    for (const auto& [key, value] : options.metadata) {
+      context.AddMetadata(key, value);
+    }
+  }
+
+  const std::string& method() const { return method_; }
+
+  // ---- rpc::ClientStream ----
+  void Start() override { StartCall(); }
+  void StartRead(google::protobuf::MessageLite* response) override {
+    read_target_ = response;
+    ClientBidiReactor::StartRead(&read_buffer_);
+  }
+  void StartWrite(const google::protobuf::MessageLite& request) override {
+    if (absl::Status serialized = SerializeToByteBuffer(request, &write_buffer_);
+        !serialized.ok()) {
+      {
+        absl::MutexLock lock(&mutex_);
+        if (call_error_.ok()) call_error_ = std::move(serialized);
+        write_failed_ = true;
+      }
+      context.TryCancel();
+      return;
+    }
+    // A server-streaming call's one request also half-closes (rpc/stream.h).
+    if (kind_ == rpc::MethodKind::kServerStreaming) {
+      StartWriteLast(&write_buffer_, ::grpc::WriteOptions());
+    } else {
+      ClientBidiReactor::StartWrite(&write_buffer_);
+    }
+  }
+  void StartWritesDone() override { ClientBidiReactor::StartWritesDone(); }
+  void Cancel() override { context.TryCancel(); }
+
+  // ---- grpc++'s reactor ----
+  void OnReadDone(bool ok) override {
+    if (ok) {
+      if (absl::Status parsed = ParseFromByteBuffer(read_buffer_, read_target_);
+          !parsed.ok()) {
+        {
+          absl::MutexLock lock(&mutex_);
+          if (call_error_.ok()) {
+            call_error_ = absl::InternalError(parsed.message());
+          }
+        }
+        context.TryCancel();
+        ok = false;
+      }
+    }
+    InCallback([&] { reactor_->OnReadDone(ok); });
+  }
+  void OnWriteDone(bool ok) override {
+    InCallback([&] { reactor_->OnWriteDone(ok); });
+  }
+  void OnWritesDoneDone(bool ok) override {
+    InCallback([&] { reactor_->OnWritesDoneDone(ok); });
+  }
+  void OnDone(const ::grpc::Status& grpc_status) override {
+    absl::Status status = FromGrpcStatus(grpc_status);
+    bool write_failed;
+    {
+      absl::MutexLock lock(&mutex_);
+      if (!call_error_.ok()) status = call_error_;
+      write_failed = write_failed_;
+    }
+    CopyResponseMetadata(context, response_headers_, response_metadata_);
+    const std::shared_ptr<GrpcChannel::CallList> list = list_;
+    rpc::ClientStreamReactor* const reactor = reactor_;
+    list->Remove(this);
+    InCallback([&] {
+      if (write_failed) reactor->OnWriteDone(false);
+      reactor->OnDone(status);
+    });
+    Unref(this);
+    list->DoneRan();
+  }
+
+  static void Unref(GrpcStream* stream) {
+    if (stream->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      delete stream;
+  }
+
+  ::grpc::ClientContext context;
+  // Links in the CallList, guarded by its mutex.
+  GrpcStream* previous = nullptr;
+  GrpcStream* next = nullptr;
+  // grpc++'s OnDone's reference, plus one per CancelAll() holding the call.
+  std::atomic<int> references{1};
+
+ private:
+  // Runs `callback` as a callback of a GrpcChannel call (see the destructor).
+  template <typename Callback>
+  static void InCallback(Callback callback) {
+    ++t_running_dones;
+    callback();
+    --t_running_dones;
+  }
+
+  const std::string method_;
+  const rpc::MethodKind kind_;
+  rpc::ClientStreamReactor* const reactor_;
+  rpc::Metadata* const response_metadata_;
+  rpc::Metadata* const response_headers_;
+  const std::shared_ptr<GrpcChannel::CallList> list_;
+  // The read (write) in progress; one per direction at a time.
+  google::protobuf::MessageLite* read_target_ = nullptr;
+  ::grpc::ByteBuffer read_buffer_;
+  ::grpc::ByteBuffer write_buffer_;
+
+  absl::Mutex mutex_;
+  // What the call ends with whatever the server says.
+  absl::Status call_error_ ABSL_GUARDED_BY(mutex_);
+  // A StartWrite that could not serialize; completed before OnDone.
+  bool write_failed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+void GrpcChannel::CallList::Add(GrpcStream* stream) {
+  absl::MutexLock lock(&mu_);
+  Link(stream, &stream_head_);
+}
+
+void GrpcChannel::CallList::Remove(GrpcStream* stream) {
+  absl::MutexLock lock(&mu_);
+  Unlink(stream, &stream_head_);
+}
+
+template <typename Call>
+void GrpcChannel::CallList::Hold(Call* head, std::vector<Call*>* held) {
+  for (Call* call = head; call != nullptr; call = call->next) {
+    call->references.fetch_add(1, std::memory_order_relaxed);
+    held->push_back(call);
+  }
+}
+
+void GrpcChannel::CallList::CancelAll() {
+  std::vector<GrpcCall*> held_calls;
+  std::vector<GrpcStream*> held_streams;
+  {
+    absl::MutexLock lock(&mu_);
+    Hold(head_, &held_calls);
+    Hold(stream_head_, &held_streams);
+  }
+  for (GrpcCall* call : held_calls) {
+    call->context.TryCancel();
+    GrpcCall::Unref(call);
+  }
+  for (GrpcStream* stream : held_streams) {
+    stream->context.TryCancel();
+    GrpcStream::Unref(stream);
+  }
+}
+
 
 absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     absl::string_view target, const GrpcChannelOptions& options) {
@@ -283,12 +476,28 @@ void GrpcChannel::StartUnaryCall(absl::string_view method,
                  });
 }
 
-// TODO(streaming): replaced by the streaming work (issue 10).
-rpc::ClientStream* GrpcChannel::NewStream(absl::string_view, rpc::MethodKind,
-                                 const rpc::CallOptions&,
-                                 rpc::ClientStreamReactor* reactor) {
-  return rpc::NewFailedStream(
-      reactor, absl::UnimplementedError("streaming calls are not supported yet"));
+rpc::ClientStream* GrpcChannel::NewStream(absl::string_view method,
+                                          rpc::MethodKind kind,
+                                          const rpc::CallOptions& options,
+                                          rpc::ClientStreamReactor* reactor) {
+  if (kind == rpc::MethodKind::kUnary) {
+    return rpc::NewFailedStream(
+        reactor, absl::InvalidArgumentError(absl::StrCat(
+                     method, ": NewStream is for streaming calls")));
+  }
+  // grpc++ aborts the process on metadata that gRPC core rejects.
+  if (absl::Status valid = rpc::ValidateMetadata(options.metadata);
+      !valid.ok()) {
+    return rpc::NewFailedStream(reactor, std::move(valid));
+  }
+  auto* stream = new GrpcStream(method, kind, options, reactor, calls_);
+  ::grpc::GenericStub& stub =
+      *stubs_[next_stub_.fetch_add(1, std::memory_order_relaxed) %
+              stubs_.size()];
+  calls_->Add(stream);
+  stub.PrepareBidiStreamingCall(&stream->context, stream->method(),
+                                ::grpc::StubOptions(), stream);
+  return stream;
 }
 
 }  // namespace dualrpc::grpc

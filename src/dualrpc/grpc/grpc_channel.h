@@ -48,15 +48,25 @@ struct GrpcChannelOptions {
 // INVALID_ARGUMENT before anything is sent. CallOptions::response_metadata
 // receives the server's initial metadata, then its trailers, without
 // gRPC's reserved "grpc-" keys.
+//
+// Streams (NewStream) are grpc++ callback bidi calls over the generic stub,
+// whatever their kind (on the wire, gRPC's kinds differ only in how many
+// messages each side sends): the call options' metadata and timeout (as the
+// deadline) apply as for unary calls; the server's initial metadata goes to
+// response_headers (response_metadata when that is null) and its trailers to
+// response_metadata before OnDone; ClientStream::Cancel is TryCancel. A
+// server-streaming call's one StartWrite is a write-and-half-close.
+// Reactor callbacks run on gRPC's callback threads; HTTP/2 flow control
+// holds back OnWriteDone while the server does not read.
 // Thread-safe.
 //
-// Destruction keeps rpc::Channel's contract: the calls in flight are
-// cancelled (ClientContext::TryCancel) and complete with CANCELLED unless
-// their result came first. Off gRPC's callback threads the destructor waits
-// until each of their dones has run. Inside a done of any GrpcChannel (a
-// gRPC callback thread, where gRPC may queue the other calls' callbacks
-// behind the running one) it does not wait: those dones run after it
-// returns.
+// Destruction keeps rpc::Channel's contract: the calls and streams in
+// flight are cancelled (ClientContext::TryCancel) and complete with
+// CANCELLED unless their result came first. Off gRPC's callback threads the
+// destructor waits until each of their dones (streams' OnDone) has run.
+// Inside a done or any stream reactor callback of any GrpcChannel (a gRPC
+// callback thread, where gRPC may queue the other calls' callbacks behind
+// the running one) it does not wait: those run after it returns.
 class GrpcChannel final : public rpc::Channel {
  public:
   // `target` is a gRPC target: "HOST:PORT", "dns:///HOST:PORT", ...

@@ -4,8 +4,10 @@
 // grpc++ API only, and no header of ours includes grpcpp/impl/codegen.
 //
 // What: ::grpc::internal::RpcServiceMethod (grpcpp/impl/rpc_service_method.h)
-// and ::grpc::internal::CallbackUnaryHandler<ByteBuffer, ByteBuffer>
-// (grpcpp/impl/codegen/server_callback_handlers.h), registered through the
+// and the callback handlers over <ByteBuffer, ByteBuffer> of
+// grpcpp/impl/codegen/server_callback_handlers.h (CallbackUnaryHandler,
+// CallbackClientStreamingHandler, CallbackServerStreamingHandler,
+// CallbackBidiHandler: one per call kind), registered through the
 // protected grpc::Service::AddMethod / MarkMethodRawCallback — the same calls
 // protoc's generated *_grpc.pb.h code makes.
 // Why: a registry's methods must be served as one named grpc::Service per
@@ -17,7 +19,7 @@
 // Known to work with: gRPC 1.51 (Debian bookworm's libgrpc++-dev 1.51.1).
 // When it breaks (later releases move the impl/codegen headers to grpcpp/impl/
 // and grpcpp/support/, first leaving forwarding headers, then none): include
-// the header that then defines CallbackUnaryHandler, keep the
+// the header that then defines the Callback*Handler templates, keep the
 // AddMethod/MarkMethodRawCallback calls as generated code of that version
 // makes them, and run tests/rpc (grpc_glue_test, plugin_transports_test) and
 // tests/inspection, which exercise reflection and health over these services.
@@ -28,9 +30,13 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -71,22 +77,16 @@ rpc::Metadata RequestMetadataOf(const ::grpc::CallbackServerContext& context) {
   return metadata;
 }
 
-// One call in progress: the ServerCallContext the implementation sees, and
-// the request and response it works on. Created on the gRPC thread that
-// receives the call; destroyed by Finish, just before the gRPC call is
-// finished, since the CallbackServerContext may be gone right after.
-class GrpcServerCall final : public rpc::ServerCallContext {
+// The ServerCallContext of one gRPC call, unary or streaming (`Base` is
+// rpc::ServerCallContext or rpc::ServerStream): what the client sent, and the
+// trailers the implementation adds. Valid while `context` is.
+template <typename Base>
+class GrpcCallContext : public Base {
  public:
-  GrpcServerCall(const rpc::Method& method,
-                 ::grpc::CallbackServerContext* context,
-                 ::grpc::ByteBuffer* response_buffer)
+  explicit GrpcCallContext(::grpc::CallbackServerContext* context)
       : context_(context),
-        reactor_(context->DefaultReactor()),
-        response_buffer_(response_buffer),
         deadline_(DeadlineOf(*context)),
-        request_metadata_(RequestMetadataOf(*context)),
-        request_(method.new_request()),
-        response_(method.new_response()) {}
+        request_metadata_(RequestMetadataOf(*context)) {}
 
   absl::Time deadline() const override { return deadline_; }
   bool IsCancelled() const override { return context_->IsCancelled(); }
@@ -94,10 +94,56 @@ class GrpcServerCall final : public rpc::ServerCallContext {
     return request_metadata_;
   }
   void AddResponseMetadata(std::string key, std::string value) override {
-    absl::MutexLock lock(&mutex_);
+    absl::MutexLock lock(&metadata_mutex_);
     response_metadata_.emplace_back(std::move(key), std::move(value));
   }
   std::string peer() const override { return context_->peer(); }
+
+ protected:
+  ~GrpcCallContext() = default;
+
+  ::grpc::CallbackServerContext* grpc_context() const { return context_; }
+
+  // Moves the metadata added so far to the call's trailing metadata. INTERNAL
+  // (and nothing attached) if it breaks gRPC's rules (rpc/metadata.h).
+  absl::Status AttachTrailers() {
+    rpc::Metadata trailers;
+    {
+      absl::MutexLock lock(&metadata_mutex_);
+      trailers = std::move(response_metadata_);
+    }
+    if (absl::Status valid = rpc::ValidateMetadata(trailers); !valid.ok()) {
+      return absl::InternalError(absl::StrCat(
+          "the server set bad response metadata: ", valid.message()));
+    }
+    for (const auto& [key, value] : trailers) {
+      context_->AddTrailingMetadata(key, value);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  ::grpc::CallbackServerContext* const context_;
+  const absl::Time deadline_;
+  const rpc::Metadata request_metadata_;
+  absl::Mutex metadata_mutex_;
+  rpc::Metadata response_metadata_ ABSL_GUARDED_BY(metadata_mutex_);
+};
+
+// One unary call in progress: the ServerCallContext the implementation sees,
+// and the request and response it works on. Created on the gRPC thread that
+// receives the call; destroyed by Finish, just before the gRPC call is
+// finished, since the CallbackServerContext may be gone right after.
+class GrpcServerCall final : public GrpcCallContext<rpc::ServerCallContext> {
+ public:
+  GrpcServerCall(const rpc::Method& method,
+                 ::grpc::CallbackServerContext* context,
+                 ::grpc::ByteBuffer* response_buffer)
+      : GrpcCallContext(context),
+        reactor_(context->DefaultReactor()),
+        response_buffer_(response_buffer),
+        request_(method.new_request()),
+        response_(method.new_response()) {}
 
   ::grpc::ServerUnaryReactor* reactor() const { return reactor_; }
   google::protobuf::Message* request() { return request_.get(); }
@@ -117,32 +163,18 @@ class GrpcServerCall final : public rpc::ServerCallContext {
   // Attaches the trailers and serializes the response; the status to finish
   // the call with.
   ::grpc::Status PrepareResult(absl::Status status) {
-    rpc::Metadata trailers;
-    {
-      absl::MutexLock lock(&mutex_);
-      trailers = std::move(response_metadata_);
-    }
-    if (absl::Status valid = rpc::ValidateMetadata(trailers); !valid.ok()) {
-      return ToGrpcStatus(absl::InternalError(absl::StrCat(
-          "the server set bad response metadata: ", valid.message())));
-    }
-    for (const auto& [key, value] : trailers) {
-      context_->AddTrailingMetadata(key, value);
+    if (absl::Status attached = AttachTrailers(); !attached.ok()) {
+      return ToGrpcStatus(attached);
     }
     if (status.ok())
       status = SerializeToByteBuffer(*response_, response_buffer_);
     return ToGrpcStatus(status);
   }
 
-  ::grpc::CallbackServerContext* const context_;
   ::grpc::ServerUnaryReactor* const reactor_;
   ::grpc::ByteBuffer* const response_buffer_;
-  const absl::Time deadline_;
-  const rpc::Metadata request_metadata_;
   const std::unique_ptr<google::protobuf::Message> request_;
   const std::unique_ptr<google::protobuf::Message> response_;
-  absl::Mutex mutex_;
-  rpc::Metadata response_metadata_ ABSL_GUARDED_BY(mutex_);
 };
 
 // The UnaryDone handed to the implementation. Finishes the call when run,
@@ -192,6 +224,176 @@ class CallCompleter {
   return reactor;
 }
 
+// The grpc++ reactor of each streaming kind, over raw bytes.
+template <rpc::MethodKind kKind>
+using GrpcReactorOf = std::conditional_t<
+    kKind == rpc::MethodKind::kClientStreaming,
+    ::grpc::ServerReadReactor<::grpc::ByteBuffer>,
+    std::conditional_t<
+        kKind == rpc::MethodKind::kServerStreaming,
+        ::grpc::ServerWriteReactor<::grpc::ByteBuffer>,
+        ::grpc::ServerBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer>>>;
+
+// A streaming call of kind `kKind`: grpc++'s reactor for that kind, adapted
+// to rpc::ServerStream and the implementation's rpc::ServerStreamReactor.
+// Created by the method's handler on the gRPC thread that receives the call;
+// deletes itself in grpc++'s OnDone, after the implementation's OnDone.
+//
+// Requests are parsed from, and responses serialized into, the one buffer of
+// each direction (one operation outstanding per direction). A request that
+// does not parse ends the reads (OnReadDone(false)) and makes the call's
+// status INVALID_ARGUMENT whatever Finish says; a response that cannot be
+// serialized cancels the call (INTERNAL) and its write completes with false
+// after OnCancel.
+//
+// No callback before start_stream returns (rpc/stream.h) needs no holding
+// here: grpc++ calls only the reactor the handler returned, so nothing of
+// this object before Begin has returned, and it backlogs the operations
+// started before then (StartRead, StartWrite, Finish: from start_stream or
+// from another thread) until it has bound the reactor to the call.
+template <rpc::MethodKind kKind>
+class GrpcServerStream final : public GrpcReactorOf<kKind>,
+                               public GrpcCallContext<rpc::ServerStream> {
+  using GrpcReactor = GrpcReactorOf<kKind>;
+
+ public:
+  // `response_buffer` is grpc++'s response of a client-streaming call (else
+  // nullptr).
+  GrpcServerStream(const rpc::Method& method,
+                   ::grpc::CallbackServerContext* context,
+                   ::grpc::ByteBuffer* response_buffer)
+      : GrpcCallContext(context),
+        method_(method),
+        response_buffer_(response_buffer) {}
+
+  // Runs the implementation's start function (`request_buffer`: the one
+  // request of a server-streaming call) and returns the reactor for grpc++.
+  GrpcReactor* Begin(const ::grpc::ByteBuffer* request_buffer) {
+    if constexpr (kKind == rpc::MethodKind::kServerStreaming) {
+      request_ = method_.new_request();
+      if (absl::Status parsed =
+              ParseFromByteBuffer(*request_buffer, request_.get());
+          !parsed.ok()) {
+        // No implementation: grpc++'s OnDone just deletes this.
+        GrpcReactor::Finish(ToGrpcStatus(parsed));
+        return this;
+      }
+    }
+    if constexpr (kKind == rpc::MethodKind::kClientStreaming) {
+      response_ = method_.new_response();
+    }
+    reactor_ = method_.start_stream(this, request_.get(), response_.get());
+    if (reactor_ == nullptr) {
+      // A broken implementation, which cannot have called Finish either.
+      GrpcReactor::Finish(ToGrpcStatus(absl::InternalError(
+          absl::StrCat(method_.path, " started no reactor"))));
+    }
+    return this;
+  }
+
+  // ---- rpc::ServerStream ----
+  void StartRead(google::protobuf::Message* request) override {
+    if constexpr (rpc::ClientStreams(kKind)) {
+      read_target_ = request;
+      GrpcReactor::StartRead(&read_buffer_);
+    } else {
+      Misuse("StartRead on a server-streaming call");
+    }
+  }
+  void StartWrite(const google::protobuf::Message& response) override {
+    if constexpr (rpc::ServerStreams(kKind)) {
+      if (absl::Status serialized =
+              SerializeToByteBuffer(response, &write_buffer_);
+          !serialized.ok()) {
+        {
+          absl::MutexLock lock(&mutex_);
+          if (call_error_.ok()) call_error_ = std::move(serialized);
+          write_failed_ = true;
+        }
+        grpc_context()->TryCancel();
+        return;
+      }
+      GrpcReactor::StartWrite(&write_buffer_);
+    } else {
+      Misuse("StartWrite on a client-streaming call");
+    }
+  }
+  void Finish(absl::Status status) override {
+    {
+      absl::MutexLock lock(&mutex_);
+      if (!call_error_.ok()) status = call_error_;
+    }
+    if (absl::Status attached = AttachTrailers(); !attached.ok()) {
+      status = std::move(attached);
+    }
+    if constexpr (kKind == rpc::MethodKind::kClientStreaming) {
+      if (status.ok()) {
+        status = SerializeToByteBuffer(*response_, response_buffer_);
+      }
+    }
+    GrpcReactor::Finish(ToGrpcStatus(status));
+  }
+
+  // ---- grpc++'s reactor ----
+  // Not virtual for the kinds whose grpc++ reactor does not read (write).
+  void OnReadDone(bool ok) {
+    if (ok) {
+      if (absl::Status parsed = ParseFromByteBuffer(read_buffer_, read_target_);
+          !parsed.ok()) {
+        absl::MutexLock lock(&mutex_);
+        if (call_error_.ok()) call_error_ = std::move(parsed);
+        ok = false;
+      }
+    }
+    if (reactor_ != nullptr) reactor_->OnReadDone(ok);
+  }
+  void OnWriteDone(bool ok) {
+    if (reactor_ != nullptr) reactor_->OnWriteDone(ok);
+  }
+  void OnCancel() override {
+    if (reactor_ == nullptr) return;
+    reactor_->OnCancel();
+    bool write_failed;
+    {
+      absl::MutexLock lock(&mutex_);
+      write_failed = std::exchange(write_failed_, false);
+    }
+    if (write_failed) reactor_->OnWriteDone(false);
+  }
+  void OnDone() override {
+    if (reactor_ != nullptr) reactor_->OnDone();
+    delete this;
+  }
+
+ private:
+
+  [[noreturn]] void Misuse(const char* what) {
+    std::fprintf(stderr, "dualrpc::grpc: %s (%s)\n", what,
+                 method_.path.c_str());
+    std::abort();
+  }
+
+  const rpc::Method& method_;
+  ::grpc::ByteBuffer* const response_buffer_;
+  // The one request of a server-streaming call, the one response of a
+  // client-streaming call.
+  std::unique_ptr<google::protobuf::Message> request_;
+  std::unique_ptr<google::protobuf::Message> response_;
+  // The read (write) in progress; one per direction at a time.
+  google::protobuf::Message* read_target_ = nullptr;
+  ::grpc::ByteBuffer read_buffer_;
+  ::grpc::ByteBuffer write_buffer_;
+  // The implementation's; set by Begin, before grpc++ can call back.
+  rpc::ServerStreamReactor* reactor_ = nullptr;
+
+  absl::Mutex mutex_;
+  // What the call ends with whatever Finish says: a request that did not
+  // parse, a response that could not be serialized.
+  absl::Status call_error_ ABSL_GUARDED_BY(mutex_);
+  // A StartWrite that could not serialize; completed after OnCancel.
+  bool write_failed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
 // The grpc::Service for one service name. grpc::Server takes the service
 // name from the method paths.
 class RegistryGrpcService final : public ::grpc::Service {
@@ -202,16 +404,65 @@ class RegistryGrpcService final : public ::grpc::Service {
       const rpc::Method* method = methods[index];
       // The path's storage is the registry's, which outlives this service.
       AddMethod(new ::grpc::internal::RpcServiceMethod(
-          method->path.c_str(), ::grpc::internal::RpcMethod::NORMAL_RPC,
+          method->path.c_str(), RpcTypeOf(method->kind),
           /*handler=*/nullptr));
-      MarkMethodRawCallback(
-          static_cast<int>(index),
-          new ByteBufferHandler([method](::grpc::CallbackServerContext* context,
-                                         const ::grpc::ByteBuffer* request,
-                                         ::grpc::ByteBuffer* response) {
-            return ServeCall(*method, context, request, response);
-          }));
+      MarkMethodRawCallback(static_cast<int>(index), NewHandler(method));
     }
+  }
+
+ private:
+  static ::grpc::internal::RpcMethod::RpcType RpcTypeOf(rpc::MethodKind kind) {
+    switch (kind) {
+      case rpc::MethodKind::kUnary:
+        return ::grpc::internal::RpcMethod::NORMAL_RPC;
+      case rpc::MethodKind::kClientStreaming:
+        return ::grpc::internal::RpcMethod::CLIENT_STREAMING;
+      case rpc::MethodKind::kServerStreaming:
+        return ::grpc::internal::RpcMethod::SERVER_STREAMING;
+      case rpc::MethodKind::kBidiStreaming:
+        return ::grpc::internal::RpcMethod::BIDI_STREAMING;
+    }
+    return ::grpc::internal::RpcMethod::NORMAL_RPC;
+  }
+
+  // The grpc++ callback handler serving `method`, as generated code makes it.
+  static ::grpc::internal::MethodHandler* NewHandler(
+      const rpc::Method* method) {
+    using ::grpc::ByteBuffer;
+    using ::grpc::CallbackServerContext;
+    switch (method->kind) {
+      case rpc::MethodKind::kUnary:
+        return new ByteBufferHandler([method](CallbackServerContext* context,
+                                              const ByteBuffer* request,
+                                              ByteBuffer* response) {
+          return ServeCall(*method, context, request, response);
+        });
+      case rpc::MethodKind::kClientStreaming:
+        return new ::grpc::internal::CallbackClientStreamingHandler<
+            ByteBuffer, ByteBuffer>(
+            [method](CallbackServerContext* context, ByteBuffer* response) {
+              return (new GrpcServerStream<rpc::MethodKind::kClientStreaming>(
+                          *method, context, response))
+                  ->Begin(nullptr);
+            });
+      case rpc::MethodKind::kServerStreaming:
+        return new ::grpc::internal::CallbackServerStreamingHandler<
+            ByteBuffer, ByteBuffer>([method](CallbackServerContext* context,
+                                             const ByteBuffer* request) {
+          return (new GrpcServerStream<rpc::MethodKind::kServerStreaming>(
+                      *method, context, nullptr))
+              ->Begin(request);
+        });
+      case rpc::MethodKind::kBidiStreaming:
+        return new ::grpc::internal::CallbackBidiHandler<ByteBuffer,
+                                                         ByteBuffer>(
+            [method](CallbackServerContext* context) {
+              return (new GrpcServerStream<rpc::MethodKind::kBidiStreaming>(
+                          *method, context, nullptr))
+                  ->Begin(nullptr);
+            });
+    }
+    return nullptr;
   }
 };
 

@@ -25,6 +25,18 @@ namespace dualrpc::grpc {
 // breaks gRPC's rules (rpc/metadata.h) fails the call with INTERNAL. A done
 // destroyed without being run finishes the call with INTERNAL.
 //
+// Streaming methods (rpc::Method::start_stream) are served as gRPC
+// streaming methods of their kind: the implementation drives an
+// rpc::ServerStream over grpc++'s callback reactor for that kind. A
+// server-streaming call's one request is read (and parsed: INVALID_ARGUMENT
+// if it does not) before start_stream runs; a client-streaming call's
+// response is sent by Finish(OK). StartRead parses each request into the
+// message given (one that does not parse ends the reads with false and the
+// call with INVALID_ARGUMENT); StartWrite serializes before it returns;
+// Finish sends the status with the response metadata as trailers (validated
+// as for unary calls). OnCancel when the client cancels, its deadline
+// passes or its connection is lost; OnDone last, on a gRPC thread.
+//
 // The services refer to `registry`'s methods: `registry` must stay unchanged
 // and outlive them, and they must outlive the grpc::Server. The services
 // implementing the methods must complete every call before the server's
