@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <grp.h>
-#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -326,41 +325,6 @@ TEST_F(TreeWalkerTest, BatchesKeepToTheirLimitsAndMakeTheSameWalk) {
   v1::WalkTreeResponse batch;
   ASSERT_THAT(walker->NextBatch(100, 1, &batch), IsOkAndHolds(true));
   EXPECT_EQ(batch.entries_size(), 1);
-}
-
-// 100 directories of 1,000 files: the walk holds one directory's names at a
-// time, so the heap grows by far less than the tree's ~100,100 entries
-// would take (~10 MB as TreeEntry messages, ~4 MB as names alone).
-TEST_F(TreeWalkerTest, HundredThousandEntriesWalkInBoundedMemory) {
-  for (int d = 0; d < 100; ++d) {
-    const std::string dir = absl::StrCat("dir", d);
-    tree_.MakeDir(dir);
-    ASSERT_NO_FATAL_FAILURE(tree_.MakeFiles(
-        dir, 1000, [](int i) { return absl::StrCat("file-", i, ".dat"); }));
-  }
-  absl::StatusOr<TreeWalker> walker = Start("");
-  ASSERT_THAT(walker.status(), IsOk());
-  const std::size_t baseline = ::mallinfo2().uordblks;
-  std::size_t peak = 0;
-  std::size_t entries = 0;
-  std::string last_path;
-  for (;;) {
-    v1::WalkTreeResponse batch;
-    absl::StatusOr<bool> more = walker->NextBatch(256, 32 * 1024, &batch);
-    ASSERT_THAT(more.status(), IsOk());
-    const std::size_t used = ::mallinfo2().uordblks;
-    if (used > baseline) peak = std::max(peak, used - baseline);
-    ASSERT_LE(batch.entries_size(), 256);
-    for (const v1::TreeEntry& entry : batch.entries()) {
-      ASSERT_LT(last_path, entry.path());  // byte order is walk order here
-      last_path = entry.path();
-    }
-    entries += static_cast<std::size_t>(batch.entries_size());
-    if (!*more) break;
-  }
-  EXPECT_EQ(entries, 100u * 1000u + 100u);
-  EXPECT_EQ(walker->directories_read(), 101u);
-  EXPECT_LT(peak, 1u << 20) << "heap grew by " << peak << " bytes";
 }
 
 }  // namespace
