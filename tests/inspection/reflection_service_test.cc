@@ -14,6 +14,7 @@
 #include "google/protobuf/descriptor.pb.h"
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
+#include "testing/fake_server_stream.h"
 #include "testing/status_matchers.h"
 
 namespace dualrpc::inspection {
@@ -57,20 +58,46 @@ class ReflectionServiceTest : public ::testing::Test {
     EXPECT_THAT(reflection_.Register(&registry_), IsOk());
   }
 
-  // One unary call through the registry, as the raw transport makes it.
-  ServerReflectionResponse Call(const ServerReflectionRequest& request) {
-    const rpc::Method* method =
-        registry_.FindMethod(ReflectionService::kInfoPath);
+  // The answers to `requests`, sent on one stream of the method at `path`
+  // (v1alpha's or v1's, whose messages have the same fields), as a
+  // transport drives it; the call must end OK.
+  std::vector<std::string> Exchange(
+      const std::string& path,
+      const std::vector<ServerReflectionRequest>& requests) {
+    const rpc::Method* method = registry_.FindMethod(path);
     EXPECT_NE(method, nullptr);
-    std::unique_ptr<google::protobuf::Message> in = method->new_request();
-    in->CopyFrom(request);
-    std::unique_ptr<google::protobuf::Message> out = method->new_response();
-    absl::Status status = absl::UnknownError("done never ran");
-    method->invoke(nullptr, in.get(), out.get(),
-                   [&status](absl::Status result) { status = result; });
-    EXPECT_THAT(status, IsOk());
+    if (method == nullptr) return {};
+    EXPECT_EQ(method->kind, rpc::MethodKind::kBidiStreaming);
+    dualrpc_testing::FakeServerStream stream;
+    stream.Start(*method);
+    for (const ServerReflectionRequest& request : requests) {
+      std::unique_ptr<google::protobuf::Message> in = method->new_request();
+      EXPECT_TRUE(in->ParseFromString(request.SerializeAsString()));
+      stream.PushRequest(*in);
+    }
+    stream.CloseRequests();
+    EXPECT_TRUE(stream.WaitForDone());
+    EXPECT_THAT(stream.status(), IsOk());
+    EXPECT_THAT(stream.misuses(), ::testing::IsEmpty());
+    std::vector<std::string> answers;
+    // The fake keeps what was written as bytes; parse with the v1alpha type
+    // (same fields) so that both versions compare alike.
+    for (const ServerReflectionResponse& response :
+         stream.Writes<ServerReflectionResponse>()) {
+      answers.push_back(response.SerializeAsString());
+    }
+    return answers;
+  }
+
+  // One request, alone on a v1alpha stream.
+  ServerReflectionResponse Call(const ServerReflectionRequest& request) {
+    std::vector<std::string> answers =
+        Exchange(ReflectionService::kInfoPath, {request});
+    EXPECT_EQ(answers.size(), 1u);
     ServerReflectionResponse response;
-    response.CopyFrom(*out);
+    if (!answers.empty()) {
+      EXPECT_TRUE(response.ParseFromString(answers[0]));
+    }
     return response;
   }
 
@@ -91,6 +118,7 @@ TEST_F(ReflectionServiceTest, ListsRegistryServicesIncludingItself) {
   }
   EXPECT_THAT(names,
               ElementsAre("dualrpc.v1.FileService", "grpc.health.v1.Health",
+                          "grpc.reflection.v1.ServerReflection",
                           "grpc.reflection.v1alpha.ServerReflection"));
   EXPECT_EQ(response.valid_host(), "example:1");
   EXPECT_EQ(response.original_request().SerializeAsString(),
@@ -170,6 +198,84 @@ TEST_F(ReflectionServiceTest, FailuresAreErrorResponsesWithGrpcsWording) {
     EXPECT_EQ(response.original_request().SerializeAsString(),
               c.request.SerializeAsString());
   }
+}
+
+// As grpcurl asks: several questions on one stream, each answered once, in
+// order, failures as error_response in the stream, the call OK.
+TEST_F(ReflectionServiceTest, SeveralRequestsOnOneStreamAnsweredInOrder) {
+  std::vector<ServerReflectionRequest> requests(4);
+  requests[0].set_list_services("");
+  requests[1].set_file_containing_symbol("dualrpc.v1.FileService");
+  requests[2].set_file_containing_symbol("no.such.Symbol");
+  requests[3].set_file_by_filename("dualrpc/v1/file_service.proto");
+  for (const char* path :
+       {ReflectionService::kInfoPath, ReflectionService::kV1InfoPath}) {
+    std::vector<std::string> answers = Exchange(path, requests);
+    ASSERT_EQ(answers.size(), 4u) << path;
+    std::vector<ServerReflectionResponse> responses(4);
+    for (std::size_t i = 0; i < 4; ++i) {
+      ASSERT_TRUE(responses[i].ParseFromString(answers[i])) << path;
+      EXPECT_EQ(responses[i].original_request().SerializeAsString(),
+                requests[i].SerializeAsString())
+          << path << " " << i;
+    }
+    EXPECT_TRUE(responses[0].has_list_services_response()) << path;
+    EXPECT_THAT(FileNames(responses[1]),
+                ElementsAre("dualrpc/v1/file_service.proto",
+                            "google/protobuf/timestamp.proto"))
+        << path;
+    EXPECT_EQ(responses[2].error_response().error_code(),
+              static_cast<int>(absl::StatusCode::kNotFound))
+        << path;
+    EXPECT_EQ(responses[2].error_response().error_message(),
+              "Symbol not found.")
+        << path;
+    // The same file, the same bytes.
+    EXPECT_EQ(responses[3].file_descriptor_response().SerializeAsString(),
+              responses[1].file_descriptor_response().SerializeAsString())
+        << path;
+  }
+}
+
+// v1 and v1alpha give byte-identical answers (their fields are the same).
+TEST_F(ReflectionServiceTest, V1AnswersAsV1Alpha) {
+  std::vector<ServerReflectionRequest> requests(3);
+  requests[0].set_host("h");
+  requests[0].set_list_services("");
+  requests[1].set_file_containing_symbol("grpc.health.v1.Health");
+  requests[2].set_all_extension_numbers_of_type("nope.Type");
+  EXPECT_EQ(Exchange(ReflectionService::kV1InfoPath, requests),
+            Exchange(ReflectionService::kInfoPath, requests));
+  // And v1's messages really are v1's.
+  const rpc::Method* v1 = registry_.FindMethod(ReflectionService::kV1InfoPath);
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(v1->new_request()->GetDescriptor()->full_name(),
+            "grpc.reflection.v1.ServerReflectionRequest");
+  EXPECT_EQ(v1->new_response()->GetDescriptor()->full_name(),
+            "grpc.reflection.v1.ServerReflectionResponse");
+}
+
+TEST_F(ReflectionServiceTest, AStreamWithNoRequestsEndsOk) {
+  EXPECT_THAT(Exchange(ReflectionService::kInfoPath, {}), ::testing::IsEmpty());
+}
+
+// A client that cancels while an answer is held ends the call; no more
+// answers, no broken contract.
+TEST_F(ReflectionServiceTest, CancelledStreamEnds) {
+  const rpc::Method* method = registry_.FindMethod(ReflectionService::kInfoPath);
+  ASSERT_NE(method, nullptr);
+  dualrpc_testing::FakeServerStream stream;
+  stream.HoldWrites();
+  stream.Start(*method);
+  ServerReflectionRequest request;
+  request.set_list_services("");
+  stream.PushRequest(request);
+  stream.PushRequest(request);
+  ASSERT_TRUE(stream.WaitForWrites(1));
+  stream.Cancel();
+  ASSERT_TRUE(stream.WaitForDone());
+  EXPECT_EQ(stream.write_count(), 1u);
+  EXPECT_THAT(stream.misuses(), ::testing::IsEmpty());
 }
 
 TEST_F(ReflectionServiceTest, ExtensionNumbersOfATypeWithoutExtensions) {

@@ -6,9 +6,11 @@
 #include <memory>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dualrpc/fileservice/listing_cache.h"
 #include "dualrpc/fileservice/served_root.h"
+#include "dualrpc/fileservice/tree_walker.h"
 #include "dualrpc/v1/file_service.pb.h"
 
 namespace dualrpc::fileservice {
@@ -24,6 +26,13 @@ struct FileServiceOptions {
   // A directory changed less than this long before it was read is not
   // cached (its timestamps could not reveal a change in the same tick).
   absl::Duration listing_cache_settle = absl::Milliseconds(100);
+  // WalkTree: one response holds at most this many entries, and no more
+  // once their encoding reaches walk_batch_bytes (so a response stays far
+  // below every message limit, and a client that stops reading stops the
+  // disk within one batch). Values below 1 are treated as 1.
+  std::size_t walk_batch_entries = 256;
+  std::size_t walk_batch_bytes = 32 * 1024;
+  TreeWalkerOptions walk;
 };
 
 // The transport-neutral implementation of dualrpc.v1.FileService. Knows
@@ -43,6 +52,11 @@ class FileServiceCore {
   // and ordered by raw name bytes; see file_service.proto for paging rules.
   absl::Status ListDirectory(const v1::ListDirectoryRequest& request,
                              v1::ListDirectoryResponse* response) const;
+
+  // Begins a WalkTree walk (TreeWalker::Start with options().walk).
+  // Blocking: on a BlockingExecutor. The walker must not outlive this.
+  absl::StatusOr<TreeWalker> StartWalk(
+      const v1::WalkTreeRequest& request) const;
 
   const FileServiceOptions& options() const { return options_; }
 

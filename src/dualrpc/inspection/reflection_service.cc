@@ -1,6 +1,7 @@
 #include "dualrpc/inspection/reflection_service.h"
 
 #include <string>
+#include <type_traits>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -42,16 +43,88 @@ ReflectionService::ReflectionService(
     const google::protobuf::DescriptorPool* pool)
     : registry_(registry), pool_(pool) {}
 
+// One ServerReflectionInfo call of either version: read a request, write
+// its answer, read the next, until the client half-closes. One read or one
+// write outstanding at a time, never both, so the callbacks never overlap.
+// `Request`/`Response` are v1alpha's messages or v1's, which have the same
+// fields: v1's are answered through v1alpha's by way of the wire format.
+template <typename Request, typename Response>
+class ReflectionService::InfoReactor final
+    : public rpc::ServerBidiReactor<Request, Response> {
+ public:
+  InfoReactor(rpc::ServerStream* stream, const ReflectionService* service)
+      : rpc::ServerBidiReactor<Request, Response>(stream), service_(service) {
+    this->StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // Half-closed (or the call ended: the status is dropped).
+      this->Finish(absl::OkStatus());
+      return;
+    }
+    if constexpr (std::is_same_v<Request, ServerReflectionRequest>) {
+      response_ = service_->Answer(request_);
+    } else {
+      ServerReflectionRequest request;
+      if (!request.ParseFromString(request_.SerializeAsString()) ||
+          !response_.ParseFromString(
+              service_->Answer(request).SerializeAsString())) {
+        this->Finish(absl::InternalError("reflection message conversion"));
+        return;
+      }
+    }
+    this->StartWrite(response_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      this->Finish(absl::CancelledError("call ended"));
+      return;
+    }
+    this->StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  const ReflectionService* const service_;
+  Request request_;
+  Response response_;
+};
+
 absl::Status ReflectionService::Register(rpc::ServiceRegistry* registry) {
-  return registry->AddMethod(rpc::MakeUnaryMethod(
-      kInfoPath, this, &ReflectionService::ServerReflectionInfo));
+  std::vector<rpc::Method> methods;
+  methods.push_back(rpc::MakeBidiStreamingMethod<ReflectionService,
+                                                 ServerReflectionRequest,
+                                                 ServerReflectionResponse>(
+      kInfoPath, this, &ReflectionService::StartV1Alpha));
+  methods.push_back(rpc::MakeBidiStreamingMethod<
+                    ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
+                    ::grpc::reflection::v1::ServerReflectionResponse>(
+      kV1InfoPath, this, &ReflectionService::StartV1));
+  return registry->AddMethods(std::move(methods));
 }
 
-void ReflectionService::ServerReflectionInfo(
-    rpc::ServerCallContext* /*context*/, const ServerReflectionRequest* request,
-    ServerReflectionResponse* response, rpc::UnaryDone done) {
-  *response = Answer(*request);
-  std::move(done)(absl::OkStatus());
+rpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse>*
+ReflectionService::ServerReflectionInfo(rpc::ServerStream* stream) {
+  return new InfoReactor<ServerReflectionRequest, ServerReflectionResponse>(
+      stream, this);
+}
+
+rpc::ServerBidiReactor<::grpc::reflection::v1::ServerReflectionRequest,
+                       ::grpc::reflection::v1::ServerReflectionResponse>*
+ReflectionService::ServerReflectionInfoV1(rpc::ServerStream* stream) {
+  return new InfoReactor<::grpc::reflection::v1::ServerReflectionRequest,
+                         ::grpc::reflection::v1::ServerReflectionResponse>(
+      stream, this);
+}
+
+rpc::ServerStreamReactor* ReflectionService::StartV1Alpha(
+    rpc::ServerStream* stream) {
+  return ServerReflectionInfo(stream);
+}
+
+rpc::ServerStreamReactor* ReflectionService::StartV1(
+    rpc::ServerStream* stream) {
+  return ServerReflectionInfoV1(stream);
 }
 
 ServerReflectionResponse ReflectionService::Answer(

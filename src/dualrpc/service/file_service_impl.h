@@ -3,6 +3,8 @@
 
 #include "dualrpc/base/blocking_executor.h"
 #include "dualrpc/fileservice/file_service.h"
+#include "dualrpc/rpc/reactor.h"
+#include "dualrpc/rpc/stream.h"
 #include "dualrpc/v1/file_service.dualrpc.h"
 
 namespace dualrpc::service {
@@ -15,7 +17,16 @@ namespace dualrpc::service {
 // blocking filesystem work: it is handed to the BlockingExecutor and
 // completes from an executor thread, so no transport thread (gRPC callback
 // thread or raw event loop) ever waits on a disk.
-// Does not own `core` or `executor`; both must outlive the servers.
+//
+// WalkTree reads the tree on the executor, one batch (FileServiceOptions::
+// walk_batch_entries / walk_batch_bytes) per response, and reads the next
+// batch only after the transport took the previous response (OnWriteDone):
+// a client that stops reading stops the disk. It stops reading when the
+// call is cancelled or its deadline passes. EchoStream answers each request
+// with one response, in order, one read and one write outstanding at most;
+// it runs on the transport's threads (no blocking work).
+// Does not own `core` or `executor`; both must outlive the servers and
+// every call they started (the reactors use them until OnDone).
 class FileServiceImpl final : public v1::FileServiceBase {
  public:
   FileServiceImpl(const fileservice::FileServiceCore* core,
@@ -28,6 +39,12 @@ class FileServiceImpl final : public v1::FileServiceBase {
                      const v1::ListDirectoryRequest* request,
                      v1::ListDirectoryResponse* response,
                      rpc::UnaryDone done) override;
+  // TODO(streaming): `override` once protoc-gen-dualrpc generates the
+  // streaming methods of FileServiceBase.
+  rpc::ServerWriteReactor<v1::WalkTreeResponse>* WalkTree(
+      rpc::ServerStream* stream, const v1::WalkTreeRequest* request);
+  rpc::ServerBidiReactor<v1::EchoRequest, v1::EchoResponse>* EchoStream(
+      rpc::ServerStream* stream);
 
  private:
   const fileservice::FileServiceCore* const core_;
