@@ -27,6 +27,7 @@
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "testing/unary_method.h"
 
 namespace dualrpc::cli {
 namespace {
@@ -120,9 +121,21 @@ class InspectCommandsTest : public ::testing::Test {
     EXPECT_THAT(health_.Register(&registry_), IsOk());
   }
 
-  // The usual reflection service; tests may register another instead.
+  // The usual reflection service, in the unary form a raw 1.0 server gives
+  // (PROTOCOL.md §7.1): this fake channel opens no streams, so the client
+  // falls back to it. Tests may register another instead.
   void RegisterReflection() {
-    EXPECT_THAT(reflection_service_.Register(&registry_), IsOk());
+    EXPECT_THAT(
+        registry_.AddMethod(dualrpc_testing::UnaryMethodFrom<
+                            ServerReflectionRequest, ServerReflectionResponse>(
+            inspection::ReflectionService::kInfoPath,
+            [this](rpc::ServerCallContext*,
+                   const ServerReflectionRequest& request,
+                   ServerReflectionResponse* response, rpc::UnaryDone done) {
+              *response = reflection_service_.Answer(request);
+              std::move(done)(absl::OkStatus());
+            })),
+        IsOk());
   }
 
   absl::Status Call(absl::string_view method, const std::string& json,

@@ -1,5 +1,6 @@
 #include "dualrpc/grpc/grpc_server.h"
 
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
@@ -28,11 +29,12 @@ std::string WithPort(const std::string& listen_address, int port) {
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     const GrpcServerOptions& options,
     const std::vector<::grpc::Service*>& services) {
-  // A process-wide switch that applies to servers built afterwards. No
-  // grpc++ reflection plugin: it would serve only v1alpha and clash with
-  // inspection::ReflectionService, which the server's registry serves
-  // (v1 and v1alpha, server/main.cc).
+  // Process-wide switches that apply to servers built afterwards. grpc++'s
+  // reflection plugin serves v1alpha (loading libgrpc++_reflection already
+  // registers it; the call says so here); v1 comes from the registry
+  // (inspection::ReflectionService::RegisterV1, server/main.cc).
   ::grpc::EnableDefaultHealthCheckService(true);
+  ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // The default health service has no descriptors of its own; touching the
   // compiled-in health.proto links it into the generated pool, so that
   // reflection can describe grpc.health.v1.Health, not only name it.

@@ -103,6 +103,14 @@ absl::Status ReflectionService::Register(rpc::ServiceRegistry* registry) {
   return registry->AddMethods(std::move(methods));
 }
 
+absl::Status ReflectionService::RegisterV1(rpc::ServiceRegistry* registry) {
+  return registry->AddMethod(
+      rpc::MakeBidiStreamingMethod<
+          ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
+          ::grpc::reflection::v1::ServerReflectionResponse>(
+          kV1InfoPath, this, &ReflectionService::StartV1));
+}
+
 rpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse>*
 ReflectionService::ServerReflectionInfo(rpc::ServerStream* stream) {
   return new InfoReactor<ServerReflectionRequest, ServerReflectionResponse>(

@@ -230,26 +230,23 @@ int Run() {
   // The application's services: what health reports on either port.
   const std::vector<std::string> application_services = registry.ServiceNames();
 
-  // Both transports serve reflection from their registries; only the raw
-  // one serves HealthService (the gRPC server has grpc++'s own, under the
-  // same name, so health stays out of `registry`). Reflection lists what
-  // the raw registry holds: the application, health and both reflection
-  // versions, which is what either port offers. A copy of a registry shares
-  // the implementations, it does not own them; both are complete before
-  // either server starts.
-  rpc::ServiceRegistry raw_registry;
+  // The raw registry: the application, HealthService and both reflection
+  // versions. The gRPC one: the application and reflection v1 only, since
+  // grpc++ brings its own health service and its own v1alpha reflection
+  // (ReflectionService::RegisterV1 says why). Reflection lists what the raw
+  // registry holds, which is what either port offers. A copy of a registry
+  // shares the implementations, it does not own them; both are complete
+  // before either server starts.
+  rpc::ServiceRegistry raw_registry = registry;
   inspection::HealthService health(application_services);
   inspection::ReflectionService reflection(&raw_registry);
-  if (absl::Status registered = reflection.Register(&registry);
-      !registered.ok()) {
-    Log("%s", registered.ToString());
-    return 1;
-  }
-  raw_registry = registry;
-  if (absl::Status registered = health.Register(&raw_registry);
-      !registered.ok()) {
-    Log("%s", registered.ToString());
-    return 1;
+  for (absl::Status registered :
+       {reflection.Register(&raw_registry), health.Register(&raw_registry),
+        reflection.RegisterV1(&registry)}) {
+    if (!registered.ok()) {
+      Log("%s", registered.ToString());
+      return 1;
+    }
   }
 
   absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry, application_services);
