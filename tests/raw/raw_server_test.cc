@@ -532,9 +532,9 @@ TEST_F(RawServerTest, UnsupportedMajorVersionGetsPrefaceAndGoaway) {
   StartServer();
   TestClient client(server_->address());
   client.Send(PrefaceBytes(2, 0));
-  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.0.
+  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.1.
   ExpectGoaway(client, absl::StatusCode::kUnimplemented, 0,
-               "unsupported protocol version 2.0; this server speaks 1.0");
+               "unsupported protocol version 2.0; this server speaks 1.1");
   EXPECT_TRUE(client.ReadEof());
   ExpectServedOnNewConnection();
 }
