@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/raw/wire/call_payload.h"
@@ -23,6 +24,7 @@
 #include "raw/streaming_methods.h"
 #include "raw/test_client.h"
 #include "testing/status_matchers.h"
+#include "testing/unary_method.h"
 #include "testing/wait.h"
 
 namespace dualrpc::raw {
@@ -35,6 +37,8 @@ using ::testing::Pair;
 
 constexpr char kUnaryEcho[] = "/dualrpc.v1.FileService/Echo";
 constexpr char kPeer[] = "/dualrpc.v1.FileService/Peer";
+// Unary; completes when the test runs the parked done.
+constexpr char kParkUnary[] = "/dualrpc.test.Unary/Park";
 // Long enough to see that nothing more comes (observation, not
 // synchronisation: the assertion is that nothing arrives).
 constexpr absl::Duration kSilence = absl::Milliseconds(300);
@@ -50,6 +54,30 @@ class RawServerStreamingTest : public ::testing::Test {
   RawServerStreamingTest() {
     AddEchoAndPeerMethods(kUnaryEcho, kPeer, &registry_);
     AddStreamingMethods(&probe_, &registry_);
+    EXPECT_THAT(
+        registry_.AddMethod(
+            dualrpc_testing::UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+                kParkUnary,
+                [this](rpc::ServerCallContext*, const v1::EchoRequest&,
+                       v1::EchoResponse*, rpc::UnaryDone done) {
+                  absl::MutexLock lock(&mu_);
+                  parked_unary_ = std::move(done);
+                })),
+        IsOk());
+  }
+
+  // Runs the parked unary call's done once it is there.
+  bool CompleteParkedUnary() {
+    rpc::UnaryDone done;
+    const bool parked = dualrpc_testing::Eventually([&] {
+      absl::MutexLock lock(&mu_);
+      if (parked_unary_ == nullptr) return false;
+      done = std::move(parked_unary_);
+      parked_unary_ = nullptr;
+      return true;
+    });
+    if (parked) std::move(done)(absl::OkStatus());
+    return parked;
   }
 
   void StartServer(RawServer::Options options = {}) {
@@ -105,6 +133,8 @@ class RawServerStreamingTest : public ::testing::Test {
     EXPECT_EQ(goaway->code, code) << goaway->message;
   }
 
+  absl::Mutex mu_;
+  rpc::UnaryDone parked_unary_ ABSL_GUARDED_BY(mu_);
   rpc::ServiceRegistry registry_;
   StreamProbe probe_;
   std::unique_ptr<RawServer> server_;
@@ -299,6 +329,38 @@ TEST_F(RawServerStreamingTest, CallErrorsOfStreamingFrames) {
       EXPECT_TRUE(probe_.WaitFor("done forever", forevers));
     }
   }
+}
+
+TEST_F(RawServerStreamingTest, MessageOnAUnaryCallInFlightIsACallError) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kParkUnary, Req("x")));
+  ExpectUnaryServed(*client, 2);  // Call 1 is parked by now.
+  client->Send(MessageBytes(1, Req("y")));
+  absl::StatusOr<Response> response = client->ReadResponse(1);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(response->status,
+            absl::InternalError("MESSAGE after the end of the request stream"));
+  // Its implementation completes later: nobody wants that result.
+  EXPECT_TRUE(CompleteParkedUnary());
+  ExpectUnaryServed(*client, 3);  // ...and no second RESPONSE for call 1.
+}
+
+TEST_F(RawServerStreamingTest, OperationsFromOtherThreadsArePostedToTheLoop) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(OpenStreamBytes(1, kOffLoopEcho));
+  for (const char* payload : {"a", "b", "c"}) {
+    client->Send(MessageBytes(1, Req(payload)));
+  }
+  EXPECT_EQ(ReadMessage(*client, 1), "a");
+  EXPECT_EQ(ReadMessage(*client, 1), "b");
+  EXPECT_EQ(ReadMessage(*client, 1), "c");
+  client->Send(HalfCloseBytes(1));
+  absl::StatusOr<Response> response = client->ReadResponse(1);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_THAT(response->status, IsOk());
+  EXPECT_TRUE(probe_.WaitFor("done offloop"));
 }
 
 TEST_F(RawServerStreamingTest, StreamsCountAgainstCallsInFlight) {

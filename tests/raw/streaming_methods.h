@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -41,6 +42,9 @@ inline constexpr char kBidiEcho[] = "/dualrpc.test.Stream/Echo";
 // Bidi: echoes like kBidiEcho, but after two responses finishes with
 // FAILED_PRECONDITION "failed after 2" without reading further.
 inline constexpr char kFailAfterTwo[] = "/dualrpc.test.Stream/FailAfterTwo";
+// Bidi: echoes like kBidiEcho, but starts every write and the Finish from a
+// thread of its own, never the loop's (ServerStream is thread-safe).
+inline constexpr char kOffLoopEcho[] = "/dualrpc.test.Stream/OffLoopEcho";
 // Bidi: reads nothing, writes nothing and never finishes on its own: the
 // test finishes it through StreamProbe::FinishParked (from its thread).
 inline constexpr char kForever[] = "/dualrpc.test.Stream/Forever";
@@ -211,6 +215,41 @@ class EchoReactor final : public ProbedReactor {
   int echoed_ = 0;
 };
 
+class OffLoopEchoReactor final : public ProbedReactor {
+ public:
+  OffLoopEchoReactor(rpc::ServerStream* stream, StreamProbe* probe)
+      : ProbedReactor("offloop", stream, probe) {
+    stream_->StartRead(&request_);
+  }
+  ~OffLoopEchoReactor() override {
+    if (worker_.joinable()) worker_.join();
+  }
+  void OnReadDone(bool ok) override {
+    // The previous worker's StartWrite completed (its OnWriteDone led
+    // here), so it is finishing or gone.
+    if (worker_.joinable()) worker_.join();
+    if (!ok) {
+      worker_ = std::thread([this] { stream_->Finish(absl::OkStatus()); });
+      return;
+    }
+    response_.set_payload(request_.payload());
+    worker_ = std::thread([this] { stream_->StartWrite(response_); });
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      if (worker_.joinable()) worker_.join();
+      worker_ = std::thread([this] { stream_->Finish(absl::OkStatus()); });
+      return;
+    }
+    stream_->StartRead(&request_);
+  }
+
+ private:
+  v1::EchoRequest request_;
+  v1::EchoResponse response_;
+  std::thread worker_;
+};
+
 class ForeverReactor final : public ProbedReactor {
  public:
   ForeverReactor(rpc::ServerStream* stream, StreamProbe* probe)
@@ -228,6 +267,7 @@ inline void AddStreamingMethods(StreamProbe* probe,
   using streaming_internal::CountReactor;
   using streaming_internal::EchoReactor;
   using streaming_internal::ForeverReactor;
+  using streaming_internal::OffLoopEchoReactor;
   using streaming_internal::SumReactor;
   auto shell = [](std::string path, rpc::MethodKind kind) {
     return rpc::internal::StreamingMethodShell<v1::EchoRequest,
@@ -258,6 +298,12 @@ inline void AddStreamingMethods(StreamProbe* probe,
     };
     return method;
   };
+  rpc::Method off_loop = shell(kOffLoopEcho, rpc::MethodKind::kBidiStreaming);
+  off_loop.start_stream = [probe](rpc::ServerStream* stream,
+                                  const google::protobuf::Message*,
+                                  google::protobuf::Message*) {
+    return new OffLoopEchoReactor(stream, probe);
+  };
   rpc::Method forever = shell(kForever, rpc::MethodKind::kBidiStreaming);
   forever.start_stream = [probe](rpc::ServerStream* stream,
                                  const google::protobuf::Message*,
@@ -269,6 +315,7 @@ inline void AddStreamingMethods(StreamProbe* probe,
   methods.push_back(std::move(sum));
   methods.push_back(bidi(kBidiEcho, -1));
   methods.push_back(bidi(kFailAfterTwo, 2));
+  methods.push_back(std::move(off_loop));
   methods.push_back(std::move(forever));
   ASSERT_THAT(registry->AddMethods(std::move(methods)),
               dualrpc_testing::IsOk());
