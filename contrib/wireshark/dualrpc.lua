@@ -14,8 +14,12 @@
 --     method path exactly as Wireshark's gRPC dissector passes it
 --     ("application/grpc,/pkg.Svc/Method,request|response"), so that message
 --     fields appear once the protobuf search path holds the service's .proto;
---   * CANCEL, PING (payload, ACK), GOAWAY (last call id, status), §5, and
---     MESSAGE (reserved for streaming, §7: header decoded, payload opaque).
+--   * CANCEL, PING (payload, ACK), GOAWAY (last call id, status), §5;
+--   * streaming (§7, version 1.1): MESSAGE frames, their message handed to
+--     the protobuf dissector like a REQUEST's or RESPONSE's (typed by the
+--     call's REQUEST; its direction tells request from response), the
+--     half-close (MESSAGE with END_STREAM), and WINDOW_UPDATE with its
+--     increment.
 -- Malformed frames get expert info naming the rule of PROTOCOL.md they break.
 --
 -- How it finds the protocol: as a TCP heuristic dissector it recognises the
@@ -42,6 +46,8 @@ local kSupportedMajor = 1
 local kPingPayloadLength = 8
 
 local kRequest, kResponse, kCancel, kPing, kGoaway, kMessage = 1, 2, 3, 4, 5, 6
+local kWindowUpdate = 7
+local kWindowUpdateLength = 4
 
 local frame_type_names = {
   [kRequest] = "REQUEST",
@@ -50,6 +56,7 @@ local frame_type_names = {
   [kPing] = "PING",
   [kGoaway] = "GOAWAY",
   [kMessage] = "MESSAGE",
+  [kWindowUpdate] = "WINDOW_UPDATE",
 }
 
 local kFlagEndStream, kFlagCompressed, kFlagAck = 0x01, 0x02, 0x80
@@ -107,6 +114,8 @@ local F = {
   request_in = ProtoField.framenum("dualrpc.request_in", "Request in"),
 
   ping_payload = ProtoField.bytes("dualrpc.ping.payload", "PING payload"),
+  window_increment = ProtoField.uint32("dualrpc.window_update.increment",
+                                       "Window increment"),
   goaway_last_call_id = ProtoField.uint32("dualrpc.goaway.last_call_id",
                                           "Last call id"),
   goaway_code = ProtoField.int32("dualrpc.goaway.status_code", "Status code",
@@ -390,9 +399,50 @@ local function DissectPreface(tvb, pinfo, tree)
   return string.format("Preface %d.%d", major, minor)
 end
 
--- Call-id rule of §3.1: REQUEST, RESPONSE, CANCEL and MESSAGE need id >= 1,
--- PING and GOAWAY id 0.
+-- Call-id rule of §3.1: REQUEST, RESPONSE, CANCEL, MESSAGE and WINDOW_UPDATE
+-- need id >= 1, PING and GOAWAY id 0.
 local connection_level = { [kPing] = true, [kGoaway] = true }
+
+-- A MESSAGE (§7.2): which call and which direction it belongs to comes from
+-- the first pass (the REQUEST that opened the call was seen from one side of
+-- the conversation: a MESSAGE from that side carries a request, from the
+-- other a response).
+local function DissectStreamMessage(tvb, pinfo, frame, key, call_id, length,
+                                    end_stream, compressed, summary)
+  local p = kFrameHeaderLength
+  if not pinfo.visited then
+    local seen = {}
+    for _, from_client in ipairs({ true, false }) do
+      local conversation = conversations[ConversationKey(pinfo, from_client)]
+      local call = conversation and conversation.calls[call_id]
+      if call then
+        seen = { method = call.method, frame = call.frame,
+                 direction = from_client and "request" or "response" }
+        break
+      end
+    end
+    requests_by_frame[key] = seen
+  end
+  local call = requests_by_frame[key] or {}
+  if call.frame then
+    frame:add(F.request_in, call.frame):set_generated()
+  end
+  if call.method then
+    frame:add(F.method, tvb(p, 0), call.method):set_generated()
+  end
+  if end_stream then
+    summary = summary .. " half-close"
+    if length > 0 then
+      frame:add(F.payload, tvb(p, length)):add_proto_expert_info(E.protocol,
+          "half-close MESSAGE with a payload: call error INTERNAL (§7.5)")
+    end
+    return summary
+  end
+  if call.method then summary = summary .. " " .. call.method end
+  DissectMessage(tvb, pinfo, frame, p, length, call.method,
+                 call.direction or "request", compressed)
+  return summary
+end
 
 local function DissectFrame(tvb, pinfo, tree)
   local length = tvb(0, 4):uint()
@@ -400,6 +450,9 @@ local function DissectFrame(tvb, pinfo, tree)
   local flags = tvb(5, 1):uint()
   local call_id = tvb(8, 4):uint()
   local compressed = (flags % (2 * kFlagCompressed)) >= kFlagCompressed
+  local end_stream = (flags % (2 * kFlagEndStream)) >= kFlagEndStream
+  -- Names this PDU across passes (a frame may hold several PDUs).
+  local key = pinfo.number .. ":" .. tvb:offset()
   local name = frame_type_names[frame_type] or
                string.format("UNKNOWN(0x%02x)", frame_type)
 
@@ -453,7 +506,6 @@ local function DissectFrame(tvb, pinfo, tree)
     local message_length = length - 4 - header_length
     local is_request = frame_type == kRequest  -- else a RESPONSE, from the server
     local conversation = Conversation(pinfo, is_request)
-    local key = pinfo.number .. ":" .. tvb:offset()
     if is_request then
       local method = DissectRequestHeader(tvb, frame, p + 4, header_length)
       if method then summary = summary .. " " .. method end
@@ -527,8 +579,22 @@ local function DissectFrame(tvb, pinfo, tree)
     summary = string.format("%s last=%d %s", summary, last, StatusName(code))
     if message ~= "" then summary = summary .. " (" .. message .. ")" end
   elseif frame_type == kMessage then
-    -- Streaming is reserved (§7): the payload layout is not specified yet.
-    if length > 0 then frame:add(F.payload, tvb(p, length)) end
+    summary = DissectStreamMessage(tvb, pinfo, frame, key, call_id, length,
+                                   end_stream, compressed, summary)
+  elseif frame_type == kWindowUpdate then
+    if length ~= kWindowUpdateLength then
+      frame:add(F.payload, tvb(p, length)):add_proto_expert_info(E.protocol,
+          string.format("WINDOW_UPDATE payload of %d bytes, not 4: INTERNAL (§7.5)",
+                        length))
+      return summary
+    end
+    local increment = tvb(p, 4):uint()
+    local item = frame:add(F.window_increment, tvb(p, 4))
+    summary = string.format("%s +%d", summary, increment)
+    if increment == 0 or increment >= 0x80000000 then
+      item:add_proto_expert_info(E.protocol,
+          "WINDOW_UPDATE increment 0 or with the high bit set: INTERNAL (§7.5)")
+    end
   end
   return summary
 end

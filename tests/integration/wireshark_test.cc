@@ -483,7 +483,7 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
   for (const Row& row : *prefaces) {
     EXPECT_EQ(row.at("dualrpc.preface.magic"), "DRPC");
     EXPECT_EQ(row.at("dualrpc.preface.major"), "1");
-    EXPECT_EQ(row.at("dualrpc.preface.minor"), "0");
+    EXPECT_EQ(row.at("dualrpc.preface.minor"), "1");  // Both speak 1.1.
     ++prefaces_per_stream[row.at("tcp.stream")];
   }
   for (const auto& [stream, frames] : calls) {
@@ -616,7 +616,7 @@ class TcpPcapWriter {
 // clang-format off
 // docs/PROTOCOL.md §9, byte for byte (as tests/raw/protocol_examples_test.cc
 // checks them against the codec and a server).
-constexpr char kPreface[] = "4452504301000000";
+constexpr char kPreface[] = "4452504301010000";
 constexpr char kEchoRequest[] =
     "0000002b" "01" "01" "0000" "00000001"  // REQUEST id 1, END_STREAM
     "00000023"                              // header length 35
@@ -651,7 +651,22 @@ constexpr char kGoaway[] =
     "080e" "1217"                           // UNAVAILABLE, 23-byte message
     "736572766572206973207368757474696e6720646f776e";
 constexpr char kCancel[] = "00000000" "03" "00" "0000" "00000003";
-constexpr char kMessage[] = "00000003" "06" "01" "0000" "00000004" "616263";
+constexpr char kHalfClose[] = "00000000" "06" "01" "0000" "00000004";
+constexpr char kWindowUpdate[] = "00000004" "07" "00" "0000" "00000004"
+                                 "00008000";
+// §9.3's bidi call, as call 6.
+constexpr char kStreamRequest[] =
+    "00000028" "01" "00" "0000" "00000006"  // REQUEST id 6, no END_STREAM
+    "00000024"                              // header length 36
+    "0a22" "2f6475616c7270632e76312e46696c65536572766963652f4563686f"
+    "53747265616d";                         // EchoStream; no message part
+constexpr char kStreamMessage[] =
+    "00000004" "06" "00" "0000" "00000006" "0a026869";  // MESSAGE "hi"
+constexpr char kStreamWindowUpdateAndHalfClose[] =
+    "00000004" "07" "00" "0000" "00000006" "00010000"   // +65536
+    "00000000" "06" "01" "0000" "00000006";             // half-close
+constexpr char kStreamResponse[] =
+    "00000004" "02" "01" "0000" "00000006" "00000000";  // RESPONSE OK
 constexpr char kRequestWithMetadata[] =
     "0000003a" "01" "01" "0000" "00000005"  // REQUEST id 5
     "00000036"                              // header length 54
@@ -670,8 +685,11 @@ constexpr bool kFromServer = false;
 //      header cut in two), 5 the rest of REQUEST 1;
 //   6  the server preface and RESPONSE 1;
 //   7  REQUEST 2 and a PING; 8 RESPONSE 2, the PING's ACK and a GOAWAY;
-//   9  CANCEL 3, MESSAGE 4 and REQUEST 5 (with metadata);
-//   10 a malformed PING and a REQUEST whose call id 4 does not increase.
+//   9  CANCEL 3, a half-close and a WINDOW_UPDATE for 4 (no REQUEST opened
+//      4: the dissector does not judge that) and REQUEST 5 (with metadata);
+//   10 a malformed PING and a REQUEST whose call id 4 does not increase;
+//   11 REQUEST 6 (EchoStream, no END_STREAM) and its first MESSAGE; 12 the
+//      server's MESSAGE; 13 WINDOW_UPDATE and half-close; 14 RESPONSE 6.
 void WriteConversation(TcpPcapWriter* pcap) {
   pcap->Handshake();
   const std::string echo_request = kEchoRequest;
@@ -681,11 +699,16 @@ void WriteConversation(TcpPcapWriter* pcap) {
   pcap->Send(kFromClient, absl::StrCat(kListRequest, kPing));
   pcap->Send(kFromServer, absl::StrCat(kListResponse, kPingAck, kGoaway));
   pcap->Send(kFromClient,
-             absl::StrCat(kCancel, kMessage, kRequestWithMetadata));
+             absl::StrCat(kCancel, kHalfClose, kWindowUpdate,
+                          kRequestWithMetadata));
   // REQUEST 5's bytes with call id 4 (hex offset 16 of the frame header).
   const std::string stale_request =
       std::string(kRequestWithMetadata).replace(16, 8, "00000004");
   pcap->Send(kFromClient, absl::StrCat(kShortPing, stale_request));
+  pcap->Send(kFromClient, absl::StrCat(kStreamRequest, kStreamMessage));
+  pcap->Send(kFromServer, kStreamMessage);
+  pcap->Send(kFromClient, kStreamWindowUpdateAndHalfClose);
+  pcap->Send(kFromServer, kStreamResponse);
 }
 
 const std::vector<std::string> kSynthesizedFields = {
@@ -705,6 +728,7 @@ const std::vector<std::string> kSynthesizedFields = {
     "dualrpc.goaway.last_call_id",
     "dualrpc.goaway.status_code",
     "dualrpc.goaway.status_message",
+    "dualrpc.window_update.increment",
     "dualrpc.payload",
     "protobuf.message.name",
     "protobuf.field.value",
@@ -731,7 +755,7 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
       DecodeFields(path, "dualrpc", kSynthesizedFields);
   ASSERT_THAT(rows, IsOk());
   std::map<std::string, Row> frame = ByFrame(*rows);
-  ASSERT_THAT(frame, SizeIs(7));  // frames 4..10
+  ASSERT_THAT(frame, SizeIs(11));  // frames 4..14
 
   // 4: the preface; REQUEST 1 waits for its second segment.
   EXPECT_EQ(frame["4"]["dualrpc.preface.magic"], "DRPC");
@@ -754,7 +778,7 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
   EXPECT_EQ(frame["6"]["dualrpc.method"], kEchoMethod);
   EXPECT_EQ(frame["6"]["protobuf.message.name"], "dualrpc.v1.EchoResponse");
   EXPECT_EQ(frame["6"]["_ws.col.Info"],
-            absl::StrCat("Preface 1.0, RESPONSE id=1 OK ", kEchoMethod));
+            absl::StrCat("Preface 1.1, RESPONSE id=1 OK ", kEchoMethod));
   // 7: REQUEST 2 and a PING in one segment.
   EXPECT_EQ(frame["7"]["dualrpc.type"], "0x01,0x04");
   EXPECT_EQ(frame["7"]["dualrpc.call_id"], "2,0");
@@ -779,14 +803,16 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
             absl::StrCat("RESPONSE id=2 PERMISSION_DENIED ", kListMethod,
                          ", PING id=0 ACK, GOAWAY id=0 last=2 UNAVAILABLE "
                          "(server is shutting down)"));
-  // 9: CANCEL 3, MESSAGE 4 (opaque), REQUEST 5 with metadata.
-  EXPECT_EQ(frame["9"]["dualrpc.type"], "0x03,0x06,0x01");
-  EXPECT_EQ(frame["9"]["dualrpc.call_id"], "3,4,5");
-  EXPECT_EQ(frame["9"]["dualrpc.payload"], "616263");
+  // 9: CANCEL 3, half-close and WINDOW_UPDATE 4, REQUEST 5 with metadata.
+  EXPECT_EQ(frame["9"]["dualrpc.type"], "0x03,0x06,0x07,0x01");
+  EXPECT_EQ(frame["9"]["dualrpc.flags"], "0x00,0x01,0x00,0x01");
+  EXPECT_EQ(frame["9"]["dualrpc.call_id"], "3,4,4,5");
+  EXPECT_EQ(frame["9"]["dualrpc.window_update.increment"], "32768");
+  EXPECT_EQ(frame["9"]["dualrpc.payload"], "");
   EXPECT_EQ(frame["9"]["dualrpc.metadata.key"], "authorization");
   EXPECT_EQ(frame["9"]["dualrpc.metadata.value"], "746f6b656e");
   // Well-formed frames carry no expert info but the failed call's note.
-  for (const char* number : {"4", "5", "6", "7", "9"}) {
+  for (const char* number : {"4", "5", "6", "7", "9", "11", "12", "13", "14"}) {
     EXPECT_EQ(frame[number]["_ws.expert.message"], "") << "frame " << number;
   }
   EXPECT_THAT(frame["8"]["_ws.expert.message"],
@@ -795,6 +821,52 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
   EXPECT_THAT(frame["10"]["_ws.expert.message"],
               AllOf(HasSubstr("PING payload of 4 bytes, not 8"),
                     HasSubstr("call id 4 not greater than earlier id 5")));
+  // 11-14: the bidi call of §9.3. Its MESSAGEs are typed by REQUEST 6's
+  // method, as requests from the client and responses from the server.
+  constexpr char kEchoStream[] = "/dualrpc.v1.FileService/EchoStream";
+  EXPECT_EQ(frame["11"]["dualrpc.type"], "0x01,0x06");
+  EXPECT_EQ(frame["11"]["dualrpc.flags"], "0x00,0x00");
+  EXPECT_EQ(frame["11"]["dualrpc.method"], absl::StrCat(kEchoStream, ",", kEchoStream));
+  EXPECT_EQ(frame["11"]["protobuf.message.name"], "dualrpc.v1.EchoRequest");
+  EXPECT_EQ(frame["11"]["_ws.col.Info"],
+            absl::StrCat("REQUEST id=6 ", kEchoStream, ", MESSAGE id=6 ",
+                         kEchoStream));
+  EXPECT_EQ(frame["12"]["dualrpc.type"], "0x06");
+  EXPECT_EQ(frame["12"]["dualrpc.method"], kEchoStream);
+  EXPECT_EQ(frame["12"]["protobuf.message.name"], "dualrpc.v1.EchoResponse");
+  EXPECT_EQ(frame["12"]["protobuf.field.value"], "6869");
+  EXPECT_EQ(frame["13"]["dualrpc.type"], "0x07,0x06");
+  EXPECT_EQ(frame["13"]["dualrpc.window_update.increment"], "65536");
+  EXPECT_EQ(frame["13"]["_ws.col.Info"],
+            "WINDOW_UPDATE id=6 +65536, MESSAGE id=6 half-close");
+  EXPECT_EQ(frame["14"]["dualrpc.type"], "0x02");
+  EXPECT_EQ(frame["14"]["dualrpc.status_code"], "0");
+  EXPECT_EQ(frame["14"]["dualrpc.method"], kEchoStream);
+}
+
+TEST(WiresharkTest, FlagsMalformedStreamingFrames) {
+  ASSERT_EQ(::access(kTsharkPath, X_OK), 0)
+      << "tshark not found (" << kTsharkPath << "): run scripts/bootstrap";
+  TempDir out;
+  const std::string path = out.path() + "/bad_streaming.pcap";
+  TcpPcapWriter pcap;
+  pcap.Handshake();
+  pcap.Send(kFromClient, absl::StrCat(kPreface, kStreamRequest));
+  // A half-close with a payload; a WINDOW_UPDATE of 0; one of 3 bytes.
+  pcap.Send(kFromClient,
+            absl::StrCat("00000001" "06" "01" "0000" "00000006" "ff",
+                         "00000004" "07" "00" "0000" "00000006" "00000000",
+                         "00000003" "07" "00" "0000" "00000006" "000001"));
+  ASSERT_THAT(pcap.WriteTo(path), IsOk());
+  absl::StatusOr<std::vector<Row>> rows =
+      DecodeFields(path, "dualrpc", {"frame.number", "dualrpc.type"});
+  ASSERT_THAT(rows, IsOk());
+  std::map<std::string, Row> frame = ByFrame(*rows);
+  EXPECT_THAT(
+      frame["5"]["_ws.expert.message"],
+      AllOf(HasSubstr("half-close MESSAGE with a payload"),
+            HasSubstr("WINDOW_UPDATE increment 0 or with the high bit set"),
+            HasSubstr("WINDOW_UPDATE payload of 3 bytes, not 4")));
 }
 
 TEST(WiresharkTest, LeavesACompressedMessageUndecoded) {

@@ -122,6 +122,9 @@ std::string EveryKindOfInput(const FrameLimits& limits) {
   stream += Frame(FrameType::kResponse, kFlagEndStream, 3,
                   std::string("\0\0\0\0", 4));
   stream += Frame(FrameType::kMessage, 0, 4, "m");
+  net::Buffer window_update;
+  AppendWindowUpdate(&window_update, 4, 0x8000);
+  stream += std::string(window_update.View());
   net::Buffer goaway;
   AppendGoaway(&goaway, Goaway{4, absl::StatusCode::kUnavailable, "bye"});
   stream += std::string(goaway.View());
@@ -138,7 +141,8 @@ FrameLimits SmallLimits() {
 // ---- Encoding -------------------------------------------------------------
 
 TEST(FrameCodecTest, PrefaceBytes) {
-  EXPECT_EQ(absl::BytesToHexString(Preface()), "4452504301000000");
+  // §9: a 1.1 peer names minor version 1 (§7.1).
+  EXPECT_EQ(absl::BytesToHexString(Preface()), "4452504301010000");
 }
 
 TEST(FrameCodecTest, FrameHeaderLayout) {
@@ -399,8 +403,8 @@ TEST(FrameDecoderTest, RoundTripsEveryFrameType) {
   const FrameLimits limits = SmallLimits();
   std::vector<std::string> events =
       DecodeInOnePiece(EveryKindOfInput(limits), limits);
-  ASSERT_EQ(events.size(), 9u);
-  EXPECT_EQ(events[0], "preface 1.0");
+  ASSERT_EQ(events.size(), 10u);
+  EXPECT_EQ(events[0], "preface 1.1");
   EXPECT_EQ(events[1].substr(0, 24), "REQUEST flags=1 id=1 pay");
   EXPECT_EQ(events[2], "CANCEL flags=0 id=1 payload=");
   EXPECT_EQ(events[3], "PING flags=0 id=0 payload=3132333435363738");
@@ -409,7 +413,8 @@ TEST(FrameDecoderTest, RoundTripsEveryFrameType) {
                                     limits.max_frame_payload_bytes() + 10));
   EXPECT_EQ(events[6], "RESPONSE flags=1 id=3 payload=00000000");
   EXPECT_EQ(events[7], "MESSAGE flags=0 id=4 payload=6d");
-  EXPECT_EQ(events[8].substr(0, 21), "GOAWAY flags=0 id=0 p");
+  EXPECT_EQ(events[8], "WINDOW_UPDATE flags=0 id=4 payload=00008000");
+  EXPECT_EQ(events[9].substr(0, 21), "GOAWAY flags=0 id=0 p");
 }
 
 TEST(FrameDecoderTest, RequestPayloadRoundTrips) {
@@ -502,7 +507,7 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
   net::StoreUint32(header + 8, 9);
   input.Append(header, sizeof header);
 
-  EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.0");
+  EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.1");
   Event event = decoder.Next(&input);
   ASSERT_EQ(event.kind, Event::kOversizedCallFrame);
   EXPECT_EQ(event.header.call_id, 9u);
@@ -531,7 +536,9 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
 
 TEST(FrameDecoderTest, OversizedFrameOfAnotherTypeIsAConnectionError) {
   const FrameLimits limits = SmallLimits();
-  for (FrameType type : {FrameType::kResponse, FrameType::kMessage,
+  // REQUEST and MESSAGE are call frames: skipped, not fatal (§7.3; see
+  // OversizedMessageIsSkippedLikeAnOversizedRequest).
+  for (FrameType type : {FrameType::kResponse, FrameType::kWindowUpdate,
                          FrameType::kGoaway, FrameType::kPing}) {
     char header[kFrameHeaderSize] = {};
     net::StoreUint32(header, 1000);
@@ -545,6 +552,24 @@ TEST(FrameDecoderTest, OversizedFrameOfAnotherTypeIsAConnectionError) {
     EXPECT_EQ(events[1].substr(0, 25), "error RESOURCE_EXHAUSTED:")
         << FrameTypeName(type);
   }
+}
+
+TEST(FrameDecoderTest, OversizedMessageIsSkippedLikeAnOversizedRequest) {
+  // §7.3: a MESSAGE payload is bounded by the message limit alone (it has
+  // no call header); one over it is reported once and its bytes dropped.
+  const FrameLimits limits = SmallLimits();
+  const std::string big(limits.max_message_bytes + 1, 'm');
+  std::vector<std::string> events = DecodeInOnePiece(
+      Preface() + Frame(FrameType::kMessage, 0, 5, big) +
+          Frame(FrameType::kMessage, 0, 5,
+                std::string(limits.max_message_bytes, 'k')) +
+          Frame(FrameType::kPing, 0, 0, "in sync!"),
+      limits);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1], absl::StrCat("oversized-request id=5 length=",
+                                    limits.max_message_bytes + 1));
+  EXPECT_EQ(events[2].substr(0, 25), "MESSAGE flags=0 id=5 payl");
+  EXPECT_EQ(events[3], "PING flags=0 id=0 payload=696e2073796e6321");
 }
 
 TEST(FrameDecoderTest, BadMagicIsReportedFromTheFirstByte) {
@@ -608,6 +633,12 @@ TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
        "error INTERNAL: REQUEST frame must have a non-zero call id"},
       {Frame(FrameType::kCancel, 0, 3, "x"),
        "error INTERNAL: CANCEL payload must be empty, not 1 bytes"},
+      {Frame(FrameType::kWindowUpdate, 0, 3, "123"),
+       "error INTERNAL: WINDOW_UPDATE payload must be 4 bytes, not 3"},
+      {Frame(FrameType::kWindowUpdate, 0, 0, "1234"),
+       "error INTERNAL: WINDOW_UPDATE frame must have a non-zero call id"},
+      {Frame(FrameType::kMessage, 0, 0, ""),
+       "error INTERNAL: MESSAGE frame must have a non-zero call id"},
   };
   for (const Case& c : cases) {
     FrameDecoder decoder{FrameLimits{}};
@@ -615,7 +646,7 @@ TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
     input.Append(Preface() + c.frame + Frame(FrameType::kCancel, 0, 1, ""));
     std::vector<std::string> events;
     DrainEvents(&decoder, &input, &events);
-    EXPECT_EQ(events, (std::vector<std::string>{"preface 1.0", c.expected}));
+    EXPECT_EQ(events, (std::vector<std::string>{"preface 1.1", c.expected}));
     // Stuck: the error repeats and nothing after it is decoded.
     EXPECT_EQ(Describe(decoder.Next(&input)), c.expected);
   }

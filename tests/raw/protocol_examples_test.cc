@@ -17,6 +17,7 @@
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/stream.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/wire/v1/wire.pb.h"
 #include "gtest/gtest.h"
@@ -45,7 +46,7 @@ using ::dualrpc::rpc::Method;
 constexpr char kClientPreface[] =
     "44525043"  // magic "DRPC"
     "01"        // major 1
-    "00"        // minor 0
+    "01"        // minor 1
     "0000";     // reserved
 
 constexpr char kEchoRequest[] =
@@ -66,7 +67,7 @@ constexpr char kEchoRequest[] =
     "0a02"   // field 1 (payload), length 2
     "6869";  // "hi"
 
-constexpr char kServerPreface[] = "4452504301000000";
+constexpr char kServerPreface[] = "4452504301010000";
 
 constexpr char kEchoResponse[] =
     // frame header
@@ -115,6 +116,62 @@ constexpr char kListResponse[] =
     "706174682065736361706573207468652073657276656420726f6f743a20222e2e2f2e2e22";
 // `path escapes the served root: "../.."`; no message part on errors.
 
+// ---- Example 3: one bidi streaming call ------------------------------------
+
+constexpr char kStreamRequest[] =
+    // frame header
+    "00000028"  // payload length 40
+    "01"        // type REQUEST
+    "00"        // flags: none, a request stream follows
+    "0000"      // reserved
+    "00000003"  // call id 3
+    // payload
+    "00000024"  // header length 36
+    // RequestHeader
+    "0a22"  // field 1 (method), length 34
+    "2f6475616c7270632e76312e46696c65536572766963652f4563686f53747265616d";
+    // "/dualrpc.v1.FileService/EchoStream"; no message part
+
+constexpr char kStreamClientMessage[] =
+    "00000004"  // payload length 4
+    "06"        // type MESSAGE
+    "00"        // flags: none
+    "0000"      // reserved
+    "00000003"  // call id 3
+    "0a02"      // EchoRequest field 1 (payload), length 2
+    "6869";     // "hi"
+
+constexpr char kStreamServerMessage[] =
+    "00000004"  // payload length 4
+    "06"        // type MESSAGE
+    "00"        // flags: none
+    "0000"      // reserved
+    "00000003"  // call id 3
+    "0a02"      // EchoResponse field 1 (payload), length 2
+    "6869";     // "hi"
+
+constexpr char kStreamWindowUpdateAndHalfClose[] =
+    "00000004"  // payload length 4
+    "07"        // type WINDOW_UPDATE
+    "00"        // flags: none
+    "0000"      // reserved
+    "00000003"  // call id 3
+    "00010000"  // increment 65536
+    "00000000"  // payload length 0
+    "06"        // type MESSAGE
+    "01"        // flags END_STREAM: the half-close
+    "0000"      // reserved
+    "00000003";  // call id 3
+
+constexpr char kStreamResponse[] =
+    "00000004"   // payload length 4
+    "02"         // type RESPONSE
+    "01"         // flags END_STREAM
+    "0000"       // reserved
+    "00000003"   // call id 3
+    "00000000";  // header length 0: OK, no metadata; no message part
+
+constexpr char kEchoStreamMethod[] = "/dualrpc.v1.FileService/EchoStream";
 constexpr char kEchoMethod[] = "/dualrpc.v1.FileService/Echo";
 constexpr char kListMethod[] = "/dualrpc.v1.FileService/ListDirectory";
 constexpr char kEscapeMessage[] = "path escapes the served root: \"../..\"";
@@ -172,6 +229,65 @@ TEST(ProtocolExamplesTest, FailedCallEncodesAsDocumented) {
   EXPECT_EQ(Hex(server), kListResponse);
 }
 
+TEST(ProtocolExamplesTest, BidiCallEncodesAsDocumented) {
+  Buffer client;
+  ASSERT_TRUE(AppendRequestFrame(&client, /*flags=*/0, 3, kEchoStreamMethod,
+                                 /*timeout_micros=*/0, {}, nullptr,
+                                 FrameLimits{})
+                  .ok());
+  EXPECT_EQ(Hex(client), kStreamRequest);
+  client.RetrieveAll();
+  v1::EchoRequest request;
+  request.set_payload("hi");
+  ASSERT_TRUE(AppendMessageFrame(&client, 3, request, FrameLimits{}).ok());
+  EXPECT_EQ(Hex(client), kStreamClientMessage);
+  client.RetrieveAll();
+  AppendWindowUpdate(&client, 3, 65536);
+  AppendHalfClose(&client, 3);
+  EXPECT_EQ(Hex(client), kStreamWindowUpdateAndHalfClose);
+
+  Buffer server;
+  v1::EchoResponse response;
+  response.set_payload("hi");
+  ASSERT_TRUE(AppendMessageFrame(&server, 3, response, FrameLimits{}).ok());
+  EXPECT_EQ(Hex(server), kStreamServerMessage);
+  server.RetrieveAll();
+  ASSERT_TRUE(AppendCallFrame(&server, FrameType::kResponse, kFlagEndStream, 3,
+                              nullptr, nullptr, FrameLimits{})
+                  .ok());
+  EXPECT_EQ(Hex(server), kStreamResponse);
+}
+
+// EchoStream as the contract describes it: each request's payload back, in
+// order; OK once the client half-closes.
+class EchoStreamReactor final : public rpc::ServerStreamReactor {
+ public:
+  explicit EchoStreamReactor(rpc::ServerStream* stream) : stream_(stream) {
+    stream_->StartRead(&request_);
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      stream_->Finish(absl::OkStatus());
+      return;
+    }
+    response_.set_payload(request_.payload());
+    stream_->StartWrite(response_);
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      stream_->Finish(absl::OkStatus());
+      return;
+    }
+    stream_->StartRead(&request_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  rpc::ServerStream* const stream_;
+  v1::EchoRequest request_;
+  v1::EchoResponse response_;
+};
+
 // The real service behind a RawServer says exactly what the document says.
 TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
   dualrpc_testing::TempDir root;
@@ -215,6 +331,19 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
                     .ok());
   };
   ASSERT_TRUE(registry.AddMethod(std::move(list)).ok());
+  Method echo_stream;
+  echo_stream.path = kEchoStreamMethod;
+  echo_stream.kind = rpc::MethodKind::kBidiStreaming;
+  echo_stream.new_request = [] { return std::make_unique<v1::EchoRequest>(); };
+  echo_stream.new_response = [] {
+    return std::make_unique<v1::EchoResponse>();
+  };
+  echo_stream.start_stream = [](rpc::ServerStream* stream,
+                                const google::protobuf::Message*,
+                                google::protobuf::Message*) {
+    return new EchoStreamReactor(stream);
+  };
+  ASSERT_TRUE(registry.AddMethod(std::move(echo_stream)).ok());
 
   RawServer::Options options;
   options.event_loop_threads = 1;
@@ -239,6 +368,23 @@ TEST(ProtocolExamplesTest, RealServerAnswersWithTheDocumentedBytes) {
   ASSERT_TRUE(list_answer.ok()) << list_answer.status();
   EXPECT_EQ(absl::BytesToHexString(*list_answer),
             absl::BytesToHexString(expected_list));
+
+  client.Send(absl::HexStringToBytes(
+      absl::StrCat(kStreamRequest, kStreamClientMessage)));
+  const std::string expected_message =
+      absl::HexStringToBytes(kStreamServerMessage);
+  absl::StatusOr<std::string> message_answer =
+      client.ReadExactly(expected_message.size());
+  ASSERT_TRUE(message_answer.ok()) << message_answer.status();
+  EXPECT_EQ(absl::BytesToHexString(*message_answer),
+            absl::BytesToHexString(expected_message));
+  client.Send(absl::HexStringToBytes(kStreamWindowUpdateAndHalfClose));
+  const std::string expected_end = absl::HexStringToBytes(kStreamResponse);
+  absl::StatusOr<std::string> end_answer =
+      client.ReadExactly(expected_end.size());
+  ASSERT_TRUE(end_answer.ok()) << end_answer.status();
+  EXPECT_EQ(absl::BytesToHexString(*end_answer),
+            absl::BytesToHexString(expected_end));
 }
 
 // clang-format on

@@ -405,14 +405,17 @@ TEST_F(RawServerTest, UnparseableRequestsAreInvalidArgument) {
   EXPECT_EQ(EchoPayload(*after), "fine");
 }
 
-TEST_F(RawServerTest, StreamingAndCompressionAreUnimplementedPerCall) {
+TEST_F(RawServerTest, UnaryWithoutEndStreamAndCompressionFailPerCall) {
   StartServer();
   std::unique_ptr<TestClient> client = Connect();
+  // §7.5: a unary method takes its one request in the REQUEST.
   client->Send(RequestBytes(1, kEcho, EchoRequestOf("x"), 0, {}, /*flags=*/0));
   absl::StatusOr<Response> streaming = client->ReadResponse(1);
   ASSERT_THAT(streaming, IsOk());
   EXPECT_EQ(streaming->status,
-            absl::UnimplementedError("streaming calls are not supported"));
+            absl::InvalidArgumentError(
+                "method /dualrpc.v1.FileService/Echo takes one request: send "
+                "it in the REQUEST, with END_STREAM"));
   client->Send(RequestBytes(2, kEcho, EchoRequestOf("x"), 0, {},
                             kFlagEndStream | kFlagCompressed));
   absl::StatusOr<Response> compressed = client->ReadResponse(2);
@@ -532,9 +535,9 @@ TEST_F(RawServerTest, UnsupportedMajorVersionGetsPrefaceAndGoaway) {
   StartServer();
   TestClient client(server_->address());
   client.Send(PrefaceBytes(2, 0));
-  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.0.
+  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.1.
   ExpectGoaway(client, absl::StatusCode::kUnimplemented, 0,
-               "unsupported protocol version 2.0; this server speaks 1.0");
+               "unsupported protocol version 2.0; this server speaks 1.1");
   EXPECT_TRUE(client.ReadEof());
   ExpectServedOnNewConnection();
 }

@@ -68,6 +68,45 @@ std::string FrameBytes(FrameType type, std::uint8_t flags,
   return std::string(out.View());
 }
 
+std::string OpenStreamBytes(std::uint32_t call_id, absl::string_view method,
+                            std::uint64_t timeout_micros,
+                            const dualrpc::rpc::Metadata& metadata) {
+  wire::v1::RequestHeader header;
+  header.set_method(std::string(method));
+  header.set_timeout_micros(timeout_micros);
+  for (const auto& [key, value] : metadata) {
+    wire::v1::MetadataEntry* entry = header.add_metadata();
+    entry->set_key(key);
+    entry->set_value(value);
+  }
+  dualrpc::net::Buffer out;
+  absl::Status appended = AppendCallFrame(&out, FrameType::kRequest, 0,
+                                          call_id, &header, nullptr,
+                                          FrameLimits{});
+  if (!appended.ok()) Die("OpenStreamBytes");
+  return std::string(out.View());
+}
+
+std::string MessageBytes(std::uint32_t call_id,
+                         const google::protobuf::MessageLite& message) {
+  return FrameBytes(FrameType::kMessage, 0, call_id,
+                    message.SerializeAsString());
+}
+
+std::string HalfCloseBytes(std::uint32_t call_id) {
+  return FrameBytes(FrameType::kMessage, kFlagEndStream, call_id, "");
+}
+
+std::string WindowUpdateBytes(std::uint32_t call_id, std::uint32_t increment) {
+  dualrpc::net::Buffer out;
+  AppendWindowUpdate(&out, call_id, increment);
+  return std::string(out.View());
+}
+
+std::string CancelBytes(std::uint32_t call_id) {
+  return FrameBytes(FrameType::kCancel, 0, call_id, "");
+}
+
 absl::StatusOr<Response> ParseResponse(absl::string_view payload) {
   FrameLimits limits;
   absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, limits);

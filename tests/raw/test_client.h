@@ -31,6 +31,18 @@ std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
                          std::uint8_t flags = kFlagEndStream);
 std::string FrameBytes(FrameType type, std::uint8_t flags,
                        std::uint32_t call_id, absl::string_view payload);
+// §7.2: a streaming call's REQUEST without END_STREAM and without a message
+// (header length, header, nothing after).
+std::string OpenStreamBytes(std::uint32_t call_id, absl::string_view method,
+                            std::uint64_t timeout_micros = 0,
+                            const dualrpc::rpc::Metadata& metadata = {});
+// A MESSAGE (no END_STREAM) carrying `message`.
+std::string MessageBytes(std::uint32_t call_id,
+                         const google::protobuf::MessageLite& message);
+// The half-close: MESSAGE with END_STREAM, empty.
+std::string HalfCloseBytes(std::uint32_t call_id);
+std::string WindowUpdateBytes(std::uint32_t call_id, std::uint32_t increment);
+std::string CancelBytes(std::uint32_t call_id);
 
 // A RESPONSE payload, decoded.
 struct Response {

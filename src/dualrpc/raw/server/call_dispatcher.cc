@@ -10,6 +10,7 @@
 #include "dualrpc/raw/server/message_pool.h"
 #include "dualrpc/raw/server/server_connection.h"
 #include "dualrpc/raw/server/server_loop.h"
+#include "dualrpc/raw/server/server_stream_call.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/wire/v1/wire.pb.h"
 
@@ -20,6 +21,9 @@ namespace {
 // no peer-supplied value can overflow a clock.
 constexpr std::uint64_t kMaxTimeoutMicros =
     std::uint64_t{10} * 365 * 24 * 3600 * 1000 * 1000;
+
+// How often streams held back by a full output check whether it drained.
+constexpr std::chrono::milliseconds kOutputPollInterval{1};
 
 void AddMetadata(const rpc::Metadata& metadata,
                  wire::v1::ResponseHeader* header) {
@@ -53,7 +57,7 @@ absl::Status CallDispatcher::OnRequest(const FrameHeader& header,
                                        const absl::Status& refusal) {
   if (absl::Status id = AcceptCallId(header.call_id); !id.ok()) return id;
   absl::Status started = CheckAdmission(header.flags, refusal);
-  if (started.ok()) started = StartCall(header.call_id, payload);
+  if (started.ok()) started = StartCall(header.call_id, header.flags, payload);
   if (!started.ok()) SendError(header.call_id, started);
   return absl::OkStatus();
 }
@@ -74,7 +78,15 @@ absl::Status CallDispatcher::OnOversizedRequest(const FrameHeader& header,
 }
 
 void CallDispatcher::OnCancel(std::uint32_t call_id) {
-  if (ServerCall* call = TakeCall(call_id)) call->Cancel();
+  if (ServerCall* call = TakeCall(call_id)) {
+    call->Cancel();
+    return;
+  }
+  auto it = streams_.find(call_id);
+  if (it == streams_.end()) return;
+  ServerStreamCall* const stream = it->second;
+  streams_.erase(it);
+  stream->OnWireGone();
 }
 
 // ---- Calls ----------------------------------------------------------------
@@ -91,9 +103,6 @@ absl::Status CallDispatcher::AcceptCallId(std::uint32_t call_id) {
 absl::Status CallDispatcher::CheckAdmission(std::uint8_t flags,
                                             const absl::Status& refusal) const {
   if (!refusal.ok()) return refusal;
-  if (!(flags & kFlagEndStream)) {
-    return absl::UnimplementedError("streaming calls are not supported");
-  }
   if (flags & kFlagCompressed) {
     return absl::UnimplementedError("compression is not supported");
   }
@@ -102,7 +111,8 @@ absl::Status CallDispatcher::CheckAdmission(std::uint8_t flags,
   // regardless, so one connection can hold up to max_calls_in_flight *
   // max_message_bytes of output. A per-connection memory budget would
   // tighten that.
-  if (calls_.size() >= static_cast<std::size_t>(config_.max_calls_in_flight)) {
+  if (calls_.size() + streams_.size() >=
+      static_cast<std::size_t>(config_.max_calls_in_flight)) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many calls in flight on this connection (limit ",
                      config_.max_calls_in_flight, ")"));
@@ -111,6 +121,7 @@ absl::Status CallDispatcher::CheckAdmission(std::uint8_t flags,
 }
 
 absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
+                                       std::uint8_t flags,
                                        absl::string_view payload) {
   absl::StatusOr<CallPayload> parts = SplitCallPayload(payload, config_.limits);
   if (!parts.ok()) return parts.status();
@@ -128,6 +139,15 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
     absl::Status read = ReadFullRequestHeader(parts->header, &method,
                                               &timeout_micros, &metadata);
     if (!read.ok()) return read;
+  }
+  if (method->kind != rpc::MethodKind::kUnary) {
+    return StartStream(call_id, flags, method, parts->message, timeout_micros,
+                       std::move(metadata));
+  }
+  if (!(flags & kFlagEndStream)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "method ", method->path,
+        " takes one request: send it in the REQUEST, with END_STREAM"));
   }
   MessagePool& messages = owner_->messages();
   std::unique_ptr<google::protobuf::Message> request =
@@ -167,6 +187,146 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
         loop_->now() + timeout, [this, call_id] { OnDeadline(call_id); });
   }
   return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::StartStream(std::uint32_t call_id,
+                                         std::uint8_t flags,
+                                         const rpc::Method* method,
+                                         absl::string_view message,
+                                         std::uint64_t timeout_micros,
+                                         rpc::Metadata metadata) {
+  ServerStreamCall::Options options;
+  if (!(flags & kFlagEndStream)) {
+    // §7.2: the requests follow as MESSAGE frames.
+    if (!rpc::ClientStreams(method->kind)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "method ", method->path,
+          " takes one request: send it in the REQUEST, with END_STREAM"));
+    }
+    if (!message.empty()) {
+      return absl::InvalidArgumentError(
+          "a REQUEST without END_STREAM must not carry a message: send the "
+          "requests as MESSAGE frames");
+    }
+  } else if (rpc::ClientStreams(method->kind)) {
+    options.only_request = std::string(message);
+  } else {
+    options.request = method->new_request();
+    if (!options.request->ParseFromArray(message.data(),
+                                         static_cast<int>(message.size()))) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "request message does not parse as ",
+          options.request->GetTypeName()));
+    }
+  }
+  if (timeout_micros != 0 && timeout_micros <= kMaxTimeoutMicros) {
+    const auto timeout = std::chrono::microseconds(timeout_micros);
+    options.deadline = absl::Now() + absl::FromChrono(timeout);
+    options.loop_deadline = loop_->now() + timeout;
+  }
+  options.call_id = call_id;
+  options.method = method;
+  options.peer = peer_;
+  options.request_metadata = std::move(metadata);
+  options.unary_form = client_minor_ < kStreamingMinorVersion;
+  ServerStreamCall* const stream = owner_->AdoptStream(
+      std::make_unique<ServerStreamCall>(owner_, this, std::move(options)));
+  streams_.emplace(call_id, stream);
+  stream->Start();
+  return absl::OkStatus();
+}
+
+ServerStreamCall* CallDispatcher::FindStream(std::uint32_t call_id) const {
+  auto it = streams_.find(call_id);
+  return it == streams_.end() ? nullptr : it->second;
+}
+
+absl::Status CallDispatcher::CheckOpened(const FrameHeader& header) const {
+  if (header.call_id <= last_call_id_) return absl::OkStatus();
+  return absl::InternalError(absl::StrFormat(
+      "%s for call %u, which no REQUEST opened", FrameTypeName(header.type),
+      header.call_id));
+}
+
+void CallDispatcher::FailUnaryCall(std::uint32_t call_id,
+                                   const absl::Status& status) {
+  ServerCall* call = TakeCall(call_id);
+  if (call == nullptr) return;  // Answered already: it crossed the RESPONSE.
+  call->Cancel();
+  SendError(call_id, status);
+  connection_->OnCallEnded();
+}
+
+absl::Status CallDispatcher::OnMessage(const FrameHeader& header,
+                                       absl::string_view payload) {
+  if (absl::Status opened = CheckOpened(header); !opened.ok()) return opened;
+  if (ServerStreamCall* stream = FindStream(header.call_id)) {
+    stream->OnMessage(header.flags, payload);
+  } else {
+    FailUnaryCall(header.call_id, absl::InternalError(
+                                      "MESSAGE after the end of the request "
+                                      "stream"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::OnOversizedMessage(const FrameHeader& header) {
+  if (absl::Status opened = CheckOpened(header); !opened.ok()) return opened;
+  if (ServerStreamCall* stream = FindStream(header.call_id)) {
+    stream->OnOversizedMessage(header.payload_length);
+  } else {
+    FailUnaryCall(header.call_id, absl::InternalError(
+                                      "MESSAGE after the end of the request "
+                                      "stream"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CallDispatcher::OnWindowUpdate(const FrameHeader& header,
+                                            absl::string_view payload) {
+  absl::StatusOr<std::uint32_t> increment = ParseWindowUpdate(payload);
+  if (!increment.ok()) return increment.status();
+  if (absl::Status opened = CheckOpened(header); !opened.ok()) return opened;
+  // Unary calls have no window: nothing to add to.
+  if (ServerStreamCall* stream = FindStream(header.call_id)) {
+    return stream->OnWindowUpdate(*increment);
+  }
+  return absl::OkStatus();
+}
+
+void CallDispatcher::EndStream(std::uint32_t call_id) {
+  streams_.erase(call_id);
+  connection_->OnCallEnded();
+}
+
+bool CallDispatcher::OutputOverLimit() const {
+  return output_->unsent_bytes() > config_.connection.high_water_mark;
+}
+
+void CallDispatcher::WaitForOutput(std::uint32_t call_id) {
+  waiting_for_output_.push_back(call_id);
+  if (!output_timer_.valid()) ArmOutputTimer();
+}
+
+void CallDispatcher::ArmOutputTimer() {
+  output_timer_ = loop_->RunAt(loop_->now() + kOutputPollInterval, [this] {
+    output_timer_ = {};
+    OnOutputTimer();
+  });
+}
+
+void CallDispatcher::OnOutputTimer() {
+  if (OutputOverLimit()) {
+    ArmOutputTimer();
+    return;
+  }
+  std::vector<std::uint32_t> waiting;
+  waiting.swap(waiting_for_output_);
+  for (std::uint32_t call_id : waiting) {
+    if (ServerStreamCall* stream = FindStream(call_id)) {
+      stream->OnOutputDrained();
+    }
+  }
 }
 
 absl::Status CallDispatcher::ReadFullRequestHeader(
@@ -254,6 +414,14 @@ void CallDispatcher::CancelAll() {
     loop_->CancelTimer(in_flight.deadline_timer);
   }
   calls_.clear();
+  // Moved out first: the streams' cancellation must not see a map in
+  // iteration.
+  absl::flat_hash_map<std::uint32_t, ServerStreamCall*> streams;
+  streams.swap(streams_);
+  for (auto& [call_id, stream] : streams) stream->OnWireGone();
+  waiting_for_output_.clear();
+  loop_->CancelTimer(output_timer_);
+  output_timer_ = {};
 }
 
 void CallDispatcher::AnswerAll(const absl::Status& status) {
@@ -263,6 +431,12 @@ void CallDispatcher::AnswerAll(const absl::Status& status) {
     SendError(call_id, status);
   }
   calls_.clear();
+  absl::flat_hash_map<std::uint32_t, ServerStreamCall*> streams;
+  streams.swap(streams_);
+  for (auto& [call_id, stream] : streams) {
+    SendError(call_id, status);
+    stream->OnWireGone();
+  }
 }
 
 // ---- Output ---------------------------------------------------------------
@@ -295,6 +469,21 @@ bool CallDispatcher::SendResponse(ServerCall* call, absl::Status status) {
   }
   output_->ScheduleFlush();
   return true;
+}
+
+void CallDispatcher::SendOkResponse(std::uint32_t call_id,
+                                    const rpc::Metadata& metadata,
+                                    const google::protobuf::Message* message) {
+  wire::v1::ResponseHeader header;
+  AddMetadata(metadata, &header);
+  absl::Status appended = AppendCallFrame(
+      output_->output(), FrameType::kResponse, kFlagEndStream, call_id,
+      metadata.empty() ? nullptr : &header, message, config_.limits);
+  if (!appended.ok()) {
+    SendError(call_id, appended);
+    return;
+  }
+  output_->ScheduleFlush();
 }
 
 void CallDispatcher::SendError(std::uint32_t call_id,

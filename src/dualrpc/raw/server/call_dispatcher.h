@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
@@ -20,6 +21,7 @@ namespace dualrpc::raw {
 
 class ServerConnection;
 class ServerLoop;
+class ServerStreamCall;
 
 // The call half of one server connection (docs/PROTOCOL.md §3-§4): decodes
 // REQUEST headers, finds methods, runs them, tracks the calls in flight
@@ -35,6 +37,11 @@ class ServerLoop;
 // and drops it before the call can be destroyed. A call that completes
 // inside its invoke (Echo) never enters calls_: the ServerLoop routes its
 // completion straight back (BeginInvoke / EndInvoke).
+//
+// Streaming calls (§7) are ServerStreamCalls, owned by the ServerLoop; the
+// dispatcher routes their MESSAGE and WINDOW_UPDATE frames by id (streams_,
+// borrowed pointers) while they are open on the wire, and they count
+// against max_calls_in_flight beside the unary calls.
 class CallDispatcher {
  public:
   // `owner` and `connection` outlive this object; `output` is the
@@ -59,6 +66,14 @@ class CallDispatcher {
                                   const absl::Status& refusal);
   // CANCEL (§4.5): no RESPONSE; unknown or finished ids are ignored.
   void OnCancel(std::uint32_t call_id);
+  // MESSAGE and WINDOW_UPDATE (§7.5); the result is a connection error or
+  // OK. An oversized MESSAGE arrives as OnOversizedMessage.
+  absl::Status OnMessage(const FrameHeader& header, absl::string_view payload);
+  absl::Status OnOversizedMessage(const FrameHeader& header);
+  absl::Status OnWindowUpdate(const FrameHeader& header,
+                              absl::string_view payload);
+  // The client's preface minor version (§7.1); 0 until it arrives.
+  void set_client_minor(std::uint8_t minor) { client_minor_ = minor; }
 
   // The implementation finished `call` with `status`; `completed_inline` if
   // that happened inside its invoke (ServerLoop::EndInvoke). Writes the
@@ -73,9 +88,31 @@ class CallDispatcher {
   // forgotten.
   void AnswerAll(const absl::Status& status);
 
-  bool has_calls_in_flight() const { return !calls_.empty(); }
+  bool has_calls_in_flight() const {
+    return !calls_.empty() || !streams_.empty();
+  }
   // Highest call id read so far (GOAWAY's last_call_id).
   std::uint32_t last_call_id() const { return last_call_id_; }
+
+  // ---- For the ServerStreamCalls open on this connection. ----
+  net::Buffer* output() { return output_->output(); }
+  void ScheduleFlush() { output_->ScheduleFlush(); }
+  const FrameLimits& limits() const { return config_.limits; }
+  // RESPONSE with an error status (and `metadata` as trailers).
+  void SendError(std::uint32_t call_id, const absl::Status& status,
+                 const rpc::Metadata& metadata = {});
+  // RESPONSE OK with `metadata` and `message` (none when null); an error
+  // RESPONSE instead if they are over the limits.
+  void SendOkResponse(std::uint32_t call_id, const rpc::Metadata& metadata,
+                      const google::protobuf::Message* message);
+  // The stream left the wire on its own (RESPONSE sent, its deadline, a
+  // call error it found): forget it.
+  void EndStream(std::uint32_t call_id);
+  // §7.4: the connection's unsent output is over its limit, so streams hold
+  // their writes; WaitForOutput has `call_id`'s OnOutputDrained run once it
+  // is not.
+  bool OutputOverLimit() const;
+  void WaitForOutput(std::uint32_t call_id);
 
  private:
   struct InFlightCall {
@@ -91,7 +128,23 @@ class CallDispatcher {
   absl::Status CheckAdmission(std::uint8_t flags,
                               const absl::Status& refusal) const;
   // Parses the payload, finds the method and runs it.
-  absl::Status StartCall(std::uint32_t call_id, absl::string_view payload);
+  absl::Status StartCall(std::uint32_t call_id, std::uint8_t flags,
+                         absl::string_view payload);
+  // StartCall for a streaming method.
+  absl::Status StartStream(std::uint32_t call_id, std::uint8_t flags,
+                           const rpc::Method* method,
+                           absl::string_view message,
+                           std::uint64_t timeout_micros,
+                           rpc::Metadata metadata);
+  // The open stream `call_id`, or null.
+  ServerStreamCall* FindStream(std::uint32_t call_id) const;
+  // Checks `call_id` of a MESSAGE or WINDOW_UPDATE: a connection error if
+  // no REQUEST opened it (§7.5).
+  absl::Status CheckOpened(const FrameHeader& header) const;
+  // A call error on the unary call `call_id` in flight, if there is one.
+  void FailUnaryCall(std::uint32_t call_id, const absl::Status& status);
+  void ArmOutputTimer();
+  void OnOutputTimer();
   // The generated parser's reading of a header that ReadPlainRequestHeader
   // declined (or whose method it could not find): also every error.
   absl::Status ReadFullRequestHeader(absl::string_view bytes,
@@ -107,8 +160,6 @@ class CallDispatcher {
 
   // True if the response message was serialized (sent).
   bool SendResponse(ServerCall* call, absl::Status status);
-  void SendError(std::uint32_t call_id, const absl::Status& status,
-                 const rpc::Metadata& metadata = {});
 
   ServerLoop* const owner_;
   ServerConnection* const connection_;
@@ -122,6 +173,15 @@ class CallDispatcher {
   // Calls that did not complete inside their invoke.
   absl::flat_hash_map<std::uint32_t, InFlightCall> calls_;
   const rpc::Method* last_method_ = nullptr;
+  // Streaming calls open on the wire; owned by the ServerLoop.
+  absl::flat_hash_map<std::uint32_t, ServerStreamCall*> streams_;
+  std::uint8_t client_minor_ = 0;
+  // Streams whose held writes wait for the output to drain, and the timer
+  // that checks for it.
+  // TODO(perf): a TcpConnection callback when output falls under its
+  // high-water mark would replace this polling.
+  std::vector<std::uint32_t> waiting_for_output_;
+  net::EventLoop::TimerId output_timer_;
 };
 
 }  // namespace dualrpc::raw

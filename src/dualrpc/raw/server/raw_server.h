@@ -23,9 +23,11 @@ namespace dualrpc::raw {
 class ServerLoop;
 struct ServerSharedState;
 
-// Serves the unary methods of a ServiceRegistry over the dualrpc raw
+// Serves the methods of a ServiceRegistry, unary and streaming (§7, with
+// per-call flow control; see ServerStreamCall), over the dualrpc raw
 // protocol (docs/PROTOCOL.md) on plain TCP or on a unix stream socket (the
-// protocol runs unchanged over either).
+// protocol runs unchanged over either). Its preface names version 1.1; a
+// 1.0 client gets streaming methods in the unary form (§7.1).
 //
 // Threading: `event_loop_threads` loops, each an epoll reactor on its own
 // thread, all accepting from one listening socket (EPOLLEXCLUSIVE).
@@ -76,8 +78,12 @@ class RawServer {
       const Options& options, const rpc::ServiceRegistry* registry);
 
   // Drain(ZeroDuration()) and Wait(), unless that already happened; then
-  // unlinks the unix socket file, if any. Calls still running afterwards may
-  // complete; their results are dropped.
+  // unlinks the unix socket file, if any. Unary calls still running
+  // afterwards may complete; their results are dropped. Streaming calls
+  // (§7) are cancelled at the drain deadline (OnCancel) and waited for:
+  // their implementations must still Finish, and every reactor's OnDone
+  // has run when this returns (as grpc++'s Server::Shutdown waits for its
+  // callback reactors).
   ~RawServer();
 
   RawServer(const RawServer&) = delete;
@@ -98,7 +104,8 @@ class RawServer {
   // deadline forward.
   void Drain(absl::Duration grace);
 
-  // Blocks until every loop has drained and stopped. Thread-safe; not from a
+  // Blocks until every loop has drained and stopped (for streaming calls:
+  // until their OnDone has run). Thread-safe; not from a
   // loop thread (that is, not from inside a method implementation).
   void Wait();
 

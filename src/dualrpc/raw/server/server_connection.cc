@@ -64,7 +64,9 @@ void ServerConnection::OnInput(net::Buffer* input) {
         break;
       case FrameDecoder::Event::kOversizedCallFrame:
         if (absl::Status error =
-                dispatcher_.OnOversizedRequest(event.header, Refusal());
+                event.header.type == FrameType::kMessage
+                    ? dispatcher_.OnOversizedMessage(event.header)
+                    : dispatcher_.OnOversizedRequest(event.header, Refusal());
             !error.ok()) {
           FailConnection(error);
         }
@@ -99,7 +101,9 @@ void ServerConnection::OnPreface(std::uint8_t major, std::uint8_t minor) {
         minor, kMajorVersion, kMinorVersion)));
     return;
   }
-  // Any minor version of our major is compatible (§2).
+  // Any minor version of our major is compatible (§2); below 1.1 the
+  // client gets no MESSAGE or WINDOW_UPDATE (§7.1).
+  dispatcher_.set_client_minor(minor);
   if (state_ == State::kAwaitingPreface) state_ = State::kOpen;
   connection_.ScheduleFlush();
 }
@@ -124,10 +128,19 @@ void ServerConnection::OnFrame(const FrameHeader& header,
     case FrameType::kGoaway:
       OnGoaway(payload);
       return;
-    case FrameType::kResponse:
     case FrameType::kMessage:
+      if (absl::Status error = dispatcher_.OnMessage(header, payload);
+          !error.ok()) {
+        FailConnection(error);
+      }
+      return;
     case FrameType::kWindowUpdate:
-      // TODO(streaming): MESSAGE and WINDOW_UPDATE (§7), next.
+      if (absl::Status error = dispatcher_.OnWindowUpdate(header, payload);
+          !error.ok()) {
+        FailConnection(error);
+      }
+      return;
+    case FrameType::kResponse:
       FailConnection(absl::InternalError(
           absl::StrCat(FrameTypeName(header.type),
                        " frames are not accepted from a client")));

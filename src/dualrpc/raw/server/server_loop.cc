@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/raw/server/server_connection.h"
+#include "dualrpc/raw/server/server_stream_call.h"
 
 namespace dualrpc::raw {
 
@@ -59,6 +60,18 @@ void ServerLoop::CompleteCall(std::unique_ptr<ServerCall> call,
   if (it == connections_.end()) return;  // Closed since: drop the result.
   it->second->FinishCall(std::move(call), std::move(status),
                          /*completed_inline=*/false);
+}
+
+ServerStreamCall* ServerLoop::AdoptStream(
+    std::unique_ptr<ServerStreamCall> stream) {
+  ServerStreamCall* const adopted = stream.get();
+  streams_.emplace(adopted, std::move(stream));
+  return adopted;
+}
+
+void ServerLoop::ReleaseStream(ServerStreamCall* stream) {
+  streams_.erase(stream);
+  QuitIfDrained();
 }
 
 void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
@@ -143,7 +156,9 @@ void ServerLoop::FinishDrain() {
 }
 
 void ServerLoop::QuitIfDrained() {
-  if (!draining_ || !connections_.empty()) return;
+  // Streams outlive their connections until their OnDone; their tasks
+  // need this loop's mailbox until then.
+  if (!draining_ || !connections_.empty() || !streams_.empty()) return;
   loop_->CancelTimer(drain_deadline_timer_);
   drain_deadline_timer_ = {};
   loop_->Quit();

@@ -18,6 +18,7 @@
 namespace dualrpc::raw {
 
 class ServerConnection;
+class ServerStreamCall;
 
 // One event-loop thread of a RawServer: accepts from the shared listening
 // socket and owns the connections dealt to it, for their whole life.
@@ -76,6 +77,13 @@ class ServerLoop {
     invoking_ = {};
     return completed;
   }
+  // Streaming calls: this loop owns each from its REQUEST until its
+  // reactor's OnDone has returned (see ServerStreamCall), and does not quit
+  // while it owns any.
+  ServerStreamCall* AdoptStream(std::unique_ptr<ServerStreamCall> stream);
+  // Destroys `stream`, which OnDone has just left.
+  void ReleaseStream(ServerStreamCall* stream);
+
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
@@ -111,6 +119,8 @@ class ServerLoop {
   std::uint64_t next_connection_id_ = 1;
   MessagePool messages_;
   Invoking invoking_;
+  absl::flat_hash_map<ServerStreamCall*, std::unique_ptr<ServerStreamCall>>
+      streams_;
   // Accepting while it is one of shared_->loops_listening (until drain).
   net::Acceptor acceptor_;
   bool draining_ = false;
