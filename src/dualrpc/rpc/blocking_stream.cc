@@ -160,6 +160,12 @@ void BlockingStreamCore::OnDone(const absl::Status& status) {
     return calls_in_stream_ == 0;
   };
   mu_.Await(absl::Condition(&no_calls));
+  // An operation started while the call was ending may never complete
+  // (the transport had already decided to end it): it failed.
+  if (read_outstanding_) read_ok_ = false;
+  if (write_outstanding_) write_ok_ = false;
+  if (writes_done_outstanding_) writes_done_ok_ = false;
+  read_outstanding_ = write_outstanding_ = writes_done_outstanding_ = false;
   done_ = true;
 }
 
