@@ -93,6 +93,7 @@ bool BlockingStreamCore::Write(const google::protobuf::MessageLite& request) {
 bool BlockingStreamCore::WritesDone() {
   {
     absl::MutexLock lock(&mu_);
+    if (writes_done_started_) return false;
     // A write still outstanding (another thread's) must complete first.
     auto no_write = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       return !write_outstanding_;

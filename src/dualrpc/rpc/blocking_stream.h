@@ -118,7 +118,9 @@ class ClientReader {
 
   // The next response; false at the end of the stream (Finish tells why).
   bool Read(Response* response) { return core_.Read(response); }
-  // The call's status. Responses not read yet are read and dropped. Once.
+  // The call's status. Responses not read yet are read and dropped, so a
+  // stream that does not end by itself (a watch) needs Cancel first, or
+  // this waits for the deadline. Once.
   absl::Status Finish() {
     Response drain;
     return core_.Finish(/*half_close=*/false, &drain);
@@ -176,7 +178,8 @@ class ClientReaderWriter {
   bool Write(const Request& request) { return core_.Write(request); }
   bool WritesDone() { return core_.WritesDone(); }
   // The call's status: half-closes unless WritesDone did, reads and drops
-  // the responses not read yet, and waits for the end. Once.
+  // the responses not read yet (see ClientReader::Finish), and waits for
+  // the end. Once.
   absl::Status Finish() {
     Response drain;
     return core_.Finish(/*half_close=*/true, &drain);
