@@ -4,12 +4,16 @@
 // ServiceRegistry, served on a real loopback socket either by GrpcServer
 // (through MakeGrpcServices) or by RawServer, and called through the same
 // InventoryClient over GrpcChannel or RawChannel. Every test runs on both.
+// The streaming cases need the raw and gRPC streaming transports (issue 10);
+// until those land, their channels fail every stream with UNIMPLEMENTED.
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -20,6 +24,8 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/raw/server/raw_server.h"
+#include "dualrpc/rpc/blocking_stream.h"
+#include "dualrpc/rpc/reactor.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/test/v1/inventory.dualrpc.h"
 #include "gmock/gmock.h"
@@ -44,6 +50,7 @@ using ::dualrpc::test::v1::Item;
 using ::dualrpc::test::v1::Item_Key;
 using ::dualrpc::test::v1::Summary;
 using ::testing::Contains;
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::Pair;
@@ -314,6 +321,358 @@ TEST_P(PluginTest, ErrorStatusPassesThrough) {
   // Nothing was added.
   EXPECT_THAT(client_->GetItem(Key("fig")),
               StatusIs(absl::StatusCode::kNotFound));
+}
+
+// ---- Streaming (issue 10): the generated clients' blocking helpers and
+// async reactors, the same bodies over both transports. ----
+
+std::vector<std::string> Describe(const std::vector<Item>& items) {
+  std::vector<std::string> out;
+  for (const Item& item : items) {
+    out.push_back(item.key().sku() + "=" + std::to_string(item.quantity()));
+  }
+  return out;
+}
+
+AddItemsRequest::Line Line(const std::string& sku, int64_t quantity) {
+  AddItemsRequest::Line line;
+  line.mutable_key()->set_sku(sku);
+  line.set_quantity(quantity);
+  return line;
+}
+
+// Reads `count` items from `reader` (fewer if the stream ends first).
+std::vector<Item> ReadItems(ClientReader<Item>& reader, int count) {
+  std::vector<Item> items;
+  Item item;
+  while (static_cast<int>(items.size()) < count && reader.Read(&item)) {
+    items.push_back(item);
+  }
+  return items;
+}
+
+TEST_P(PluginTest, ServerStreamingSendsStockThenChangesUntilCancelled) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"pear", 2}, {"apple", 5}})),
+              IsOk());
+  std::unique_ptr<ClientReader<Item>> watch =
+      client_->WatchItems(google::protobuf::Empty());
+  EXPECT_THAT(Describe(ReadItems(*watch, 2)),
+              ElementsAre("apple=5", "pear=2"));
+  ASSERT_TRUE(service_.WaitForWatchers(1, dualrpc_testing::kWaitTimeout));
+  ASSERT_THAT(client_->AddItems(AddRequest({{"apple", 1}})), IsOk());
+  EXPECT_THAT(Describe(ReadItems(*watch, 1)), ElementsAre("apple=6"));
+  watch->Cancel();
+  Item item;
+  EXPECT_FALSE(watch->Read(&item));
+  EXPECT_THAT(watch->Finish(), StatusIs(absl::StatusCode::kCancelled));
+  // The server saw the cancellation: its watcher is gone.
+  EXPECT_TRUE(service_.WaitForWatchers(0, dualrpc_testing::kWaitTimeout));
+}
+
+// The server ends the stream with an error after some messages; the
+// trailers arrive with it.
+TEST_P(PluginTest, ServerStreamingErrorAfterMessagesCarriesTrailers) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"a", 1}, {"b", 2}})), IsOk());
+  Metadata trailers;
+  CallOptions options;
+  options.metadata = {{"echo-watch", "yes"}, {"not-echoed", "x"}};
+  options.response_metadata = &trailers;
+  std::unique_ptr<ClientReader<Item>> watch =
+      client_->WatchItems(google::protobuf::Empty(), options);
+  EXPECT_THAT(Describe(ReadItems(*watch, 2)), ElementsAre("a=1", "b=2"));
+  ASSERT_TRUE(service_.WaitForWatchers(1, dualrpc_testing::kWaitTimeout));
+  service_.Shutdown();
+  Item item;
+  EXPECT_FALSE(watch->Read(&item));
+  EXPECT_THAT(watch->Finish(), StatusIs(absl::StatusCode::kUnavailable,
+                                        "inventory service is shut down"));
+  EXPECT_THAT(trailers, Contains(Pair("echo-watch", "yes")));
+  EXPECT_THAT(trailers, Not(Contains(Pair("not-echoed", "x"))));
+}
+
+TEST_P(PluginTest, ServerStreamingDeadlineMidStream) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"a", 1}})), IsOk());
+  CallOptions options;
+  options.timeout = absl::Milliseconds(300);
+  std::unique_ptr<ClientReader<Item>> watch =
+      client_->WatchItems(google::protobuf::Empty(), options);
+  EXPECT_THAT(Describe(ReadItems(*watch, 1)), ElementsAre("a=1"));
+  // Nothing more comes: the next read ends at the deadline.
+  Item item;
+  EXPECT_FALSE(watch->Read(&item));
+  EXPECT_THAT(watch->Finish(), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_TRUE(service_.WaitForWatchers(0, dualrpc_testing::kWaitTimeout));
+}
+
+TEST_P(PluginTest, ClientStreamingAddsEachLine) {
+  Metadata trailers;
+  CallOptions options;
+  options.metadata = {{"echo-restock", "1"}};
+  options.response_metadata = &trailers;
+  AddItemsResponse response;
+  std::unique_ptr<ClientWriter<AddItemsRequest::Line>> restock =
+      client_->RestockItems(&response, options);
+  for (int i = 1; i <= 50; ++i) {
+    ASSERT_TRUE(restock->Write(Line(i % 2 == 0 ? "even" : "odd", i)));
+  }
+  EXPECT_TRUE(restock->WritesDone());
+  ASSERT_THAT(restock->Finish(), IsOk());
+  ASSERT_EQ(response.items_size(), 50);
+  EXPECT_EQ(response.items(49).key().sku(), "even");
+  EXPECT_EQ(response.items(49).quantity(), 2 + 4 + 6 + 8 + 10 + 12 + 14 + 16 +
+                                               18 + 20 + 22 + 24 + 26 + 28 +
+                                               30 + 32 + 34 + 36 + 38 + 40 +
+                                               42 + 44 + 46 + 48 + 50);
+  EXPECT_GT(response.update_time().seconds(), 0);
+  EXPECT_THAT(trailers, Contains(Pair("echo-restock", "1")));
+}
+
+// The server fails the call at a bad line; the lines before it stay added,
+// and the client's later writes fail.
+TEST_P(PluginTest, ClientStreamingErrorMidStream) {
+  AddItemsResponse response;
+  std::unique_ptr<ClientWriter<AddItemsRequest::Line>> restock =
+      client_->RestockItems(&response);
+  ASSERT_TRUE(restock->Write(Line("fig", 2)));
+  ASSERT_TRUE(restock->Write(Line("fig", 0)));
+  // Writes stop succeeding once the server's status arrived.
+  bool wrote = true;
+  for (int i = 0; i < 10000 && wrote; ++i) wrote = restock->Write(Line("x", 1));
+  EXPECT_FALSE(wrote);
+  EXPECT_THAT(restock->Finish(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "quantity 0 for fig is below 1"));
+  absl::StatusOr<Item> fig = client_->GetItem(Key("fig"));
+  ASSERT_THAT(fig, IsOk());
+  EXPECT_EQ(fig->quantity(), 2);
+  EXPECT_THAT(client_->GetItem(Key("x")),
+              StatusIs(absl::StatusCode::kNotFound));
+}
+
+TEST_P(PluginTest, BidiAnswersEachKeyInOrder) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"a", 3}})), IsOk());
+  Metadata trailers;
+  CallOptions options;
+  options.metadata = {{"echo-lookup", "2"}};
+  options.response_metadata = &trailers;
+  std::unique_ptr<ClientReaderWriter<Item_Key, Item>> lookup =
+      client_->LookupItems(options);
+  Item item;
+  for (const char* sku : {"a", "missing", "a"}) {
+    ASSERT_TRUE(lookup->Write(Key(sku)));
+    ASSERT_TRUE(lookup->Read(&item));
+    EXPECT_EQ(item.key().sku(), sku);
+  }
+  EXPECT_EQ(item.quantity(), 3);
+  EXPECT_TRUE(lookup->WritesDone());
+  EXPECT_FALSE(lookup->Read(&item));
+  EXPECT_THAT(lookup->Finish(), IsOk());
+  EXPECT_THAT(trailers, Contains(Pair("echo-lookup", "2")));
+}
+
+// More keys than one flow-control window holds, written before any answer
+// is read: the server's writes wait for the client's reads (LookupItems
+// reads a key only once its answer was taken), so the writer must be on a
+// thread of its own and nothing may deadlock.
+TEST_P(PluginTest, BidiFlowControlWithConcurrentReaderAndWriter) {
+  constexpr int kKeys = 5000;
+  const std::string sku(100, 'k');
+  std::unique_ptr<ClientReaderWriter<Item_Key, Item>> lookup =
+      client_->LookupItems();
+  std::thread writer([&] {
+    for (int i = 0; i < kKeys; ++i) {
+      if (!lookup->Write(Key(sku))) return;
+    }
+    lookup->WritesDone();
+  });
+  int answers = 0;
+  Item item;
+  while (lookup->Read(&item)) ++answers;
+  writer.join();
+  EXPECT_EQ(answers, kKeys);
+  EXPECT_THAT(lookup->Finish(), IsOk());
+}
+
+// The async forms: typed reactors driven by the application.
+class Watcher final : public ClientReadReactor<Item> {
+ public:
+  // Cancels after `count` items.
+  explicit Watcher(int count) : count_(count) {}
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    absl::MutexLock lock(&mutex_);
+    items_.push_back(item_);
+    if (static_cast<int>(items_.size()) == count_) {
+      Cancel();
+      return;
+    }
+    StartRead(&item_);
+  }
+  void OnDone(const absl::Status& status) override {
+    absl::MutexLock lock(&mutex_);
+    status_ = status;
+    done_.Notify();
+  }
+  void Begin() {
+    StartRead(&item_);
+    StartCall();
+  }
+  bool WaitForDone() {
+    return done_.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
+  }
+  std::vector<Item> items() {
+    absl::MutexLock lock(&mutex_);
+    return items_;
+  }
+  absl::Status status() {
+    absl::MutexLock lock(&mutex_);
+    return status_;
+  }
+
+ private:
+  const int count_;
+  Item item_;  // one read at a time
+  absl::Mutex mutex_;
+  std::vector<Item> items_ ABSL_GUARDED_BY(mutex_);
+  absl::Status status_ ABSL_GUARDED_BY(mutex_);
+  absl::Notification done_;
+};
+
+TEST_P(PluginTest, AsyncServerStreamingReactorCancels) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"c", 3}, {"a", 1}, {"b", 2}})),
+              IsOk());
+  Watcher watcher(/*count=*/2);
+  client_->WatchItemsAsync(google::protobuf::Empty(), {}, &watcher);
+  watcher.Begin();
+  ASSERT_TRUE(watcher.WaitForDone());
+  EXPECT_THAT(Describe(watcher.items()), ElementsAre("a=1", "b=2"));
+  EXPECT_THAT(watcher.status(), StatusIs(absl::StatusCode::kCancelled));
+}
+
+class Restocker final : public ClientWriteReactor<AddItemsRequest::Line> {
+ public:
+  explicit Restocker(std::vector<AddItemsRequest::Line> lines)
+      : lines_(std::move(lines)) {}
+  void Begin() {
+    WriteNext();
+    StartCall();
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnDone(const absl::Status& status) override {
+    status_ = status;
+    done_.Notify();
+  }
+  bool WaitForDone() {
+    return done_.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
+  }
+  // Valid once WaitForDone returned true.
+  const absl::Status& status() const { return status_; }
+
+ private:
+  // Writes complete one at a time, so next_ needs no lock.
+  void WriteNext() {
+    if (next_ == lines_.size()) {
+      StartWritesDone();
+      return;
+    }
+    StartWrite(lines_[next_++]);
+  }
+  const std::vector<AddItemsRequest::Line> lines_;
+  std::size_t next_ = 0;
+  absl::Status status_;
+  absl::Notification done_;
+};
+
+TEST_P(PluginTest, AsyncClientStreamingReactorGetsTheResponse) {
+  AddItemsResponse response;
+  Restocker restocker({Line("a", 1), Line("b", 2), Line("a", 3)});
+  client_->RestockItemsAsync({}, &response, &restocker);
+  restocker.Begin();
+  ASSERT_TRUE(restocker.WaitForDone());
+  ASSERT_THAT(restocker.status(), IsOk());
+  EXPECT_THAT(Describe({response.items().begin(), response.items().end()}),
+              ElementsAre("a=1", "b=2", "a=4"));
+}
+
+// Writes every key, reads every answer, with both directions in flight.
+class Looker final : public ClientBidiReactor<Item_Key, Item> {
+ public:
+  explicit Looker(std::vector<std::string> skus) : skus_(std::move(skus)) {}
+  void Begin() {
+    StartRead(&item_);
+    WriteNext();
+    StartCall();
+  }
+  void OnWriteDone(bool ok) override {
+    if (ok) WriteNext();
+  }
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    {
+      absl::MutexLock lock(&mutex_);
+      answers_.push_back(item_);
+    }
+    StartRead(&item_);
+  }
+  void OnDone(const absl::Status& status) override {
+    absl::MutexLock lock(&mutex_);
+    status_ = status;
+    done_.Notify();
+  }
+  bool WaitForDone() {
+    return done_.WaitForNotificationWithTimeout(dualrpc_testing::kWaitTimeout);
+  }
+  std::vector<Item> answers() {
+    absl::MutexLock lock(&mutex_);
+    return answers_;
+  }
+  absl::Status status() {
+    absl::MutexLock lock(&mutex_);
+    return status_;
+  }
+
+ private:
+  // Writes complete one at a time (OnWriteDone), so next_ needs no lock.
+  void WriteNext() {
+    if (next_ == skus_.size()) {
+      StartWritesDone();
+      return;
+    }
+    StartWrite(Key(skus_[next_++]));
+  }
+  const std::vector<std::string> skus_;
+  std::size_t next_ = 0;
+  Item item_;  // one read at a time
+  absl::Mutex mutex_;
+  std::vector<Item> answers_ ABSL_GUARDED_BY(mutex_);
+  absl::Status status_ ABSL_GUARDED_BY(mutex_);
+  absl::Notification done_;
+};
+
+TEST_P(PluginTest, AsyncBidiReactorReadsWhileWriting) {
+  ASSERT_THAT(client_->AddItems(AddRequest({{"b", 7}})), IsOk());
+  Looker looker({"a", "b", "c", "b"});
+  client_->LookupItemsAsync({}, &looker);
+  looker.Begin();
+  ASSERT_TRUE(looker.WaitForDone());
+  EXPECT_THAT(looker.status(), IsOk());
+  EXPECT_THAT(Describe(looker.answers()),
+              ElementsAre("a=0", "b=7", "c=0", "b=7"));
+}
+
+// Cancelling a bidi call from the client mid-stream ends it on both sides.
+TEST_P(PluginTest, BidiCancelledMidStream) {
+  std::unique_ptr<ClientReaderWriter<Item_Key, Item>> lookup =
+      client_->LookupItems();
+  Item item;
+  ASSERT_TRUE(lookup->Write(Key("a")));
+  ASSERT_TRUE(lookup->Read(&item));
+  lookup->Cancel();
+  EXPECT_FALSE(lookup->Read(&item));
+  EXPECT_FALSE(lookup->Write(Key("b")));
+  EXPECT_THAT(lookup->Finish(), StatusIs(absl::StatusCode::kCancelled));
 }
 
 // buf curl knows nothing of this service but what server reflection says.

@@ -145,19 +145,22 @@ TEST(ServiceNameOfPathTest, SplitsPaths) {
 }
 
 // The generated RegisterInventory, without any transport.
-TEST(GeneratedRegisterTest, RegistersEveryUnaryMethodOnce) {
+TEST(GeneratedRegisterTest, RegistersEveryMethodOnce) {
   InventoryService service;
   ServiceRegistry registry;
   ASSERT_THAT(test::v1::RegisterInventory(&service, &registry), IsOk());
   EXPECT_THAT(registry.ServiceNames(),
               ElementsAre(InventoryBase::kServiceName));
-  // WatchItems streams, so it is not registered.
+  // The streaming methods too, sorted by path.
   EXPECT_THAT(Paths(registry.ServiceMethods(InventoryBase::kServiceName)),
               ElementsAre("/dualrpc.test.v1.Inventory/AddItems",
                           "/dualrpc.test.v1.Inventory/GetItem",
                           "/dualrpc.test.v1.Inventory/GetSummary",
                           "/dualrpc.test.v1.Inventory/Hold",
-                          "/dualrpc.test.v1.Inventory/RemoveItem"));
+                          "/dualrpc.test.v1.Inventory/LookupItems",
+                          "/dualrpc.test.v1.Inventory/RemoveItem",
+                          "/dualrpc.test.v1.Inventory/RestockItems",
+                          "/dualrpc.test.v1.Inventory/WatchItems"));
   EXPECT_EQ(std::string(InventoryClient::kGetItemMethod),
             "/dualrpc.test.v1.Inventory/GetItem");
 

@@ -22,22 +22,14 @@ using Vars = std::map<std::string, std::string>;
 constexpr char kHeaderExtension[] = ".dualrpc.h";
 constexpr char kSourceExtension[] = ".dualrpc.cc";
 
-bool IsUnary(const pb::MethodDescriptor* method) {
-  return !method->client_streaming() && !method->server_streaming();
-}
+// The four call kinds, as the generator names them.
+enum class Kind { kUnary, kClientStreaming, kServerStreaming, kBidi };
 
-const char* StreamingKind(const pb::MethodDescriptor* method) {
-  if (method->client_streaming() && method->server_streaming()) {
-    return "bidirectional streaming";
+Kind KindOf(const pb::MethodDescriptor* method) {
+  if (method->client_streaming()) {
+    return method->server_streaming() ? Kind::kBidi : Kind::kClientStreaming;
   }
-  return method->client_streaming() ? "client streaming" : "server streaming";
-}
-
-bool HasUnaryMethod(const pb::ServiceDescriptor* service) {
-  for (int i = 0; i < service->method_count(); ++i) {
-    if (IsUnary(service->method(i))) return true;
-  }
-  return false;
+  return method->server_streaming() ? Kind::kServerStreaming : Kind::kUnary;
 }
 
 // "foo/bar.dualrpc.h" -> "FOO_BAR_DUALRPC_H_".
@@ -81,15 +73,7 @@ Vars MethodVars(const pb::MethodDescriptor* method) {
   vars["request"] = pb::compiler::cpp::QualifiedClassName(method->input_type());
   vars["response"] =
       pb::compiler::cpp::QualifiedClassName(method->output_type());
-  vars["kind"] = IsUnary(method) ? "unary" : StreamingKind(method);
   return vars;
-}
-
-void PrintSkippedMethod(pb::io::Printer& printer,
-                        const pb::MethodDescriptor* method) {
-  printer.Print(MethodVars(method),
-                "// $method$ ($kind$) is not generated: dualrpc serves unary "
-                "methods only.\n");
 }
 
 class NamespaceScope {
@@ -113,6 +97,69 @@ class NamespaceScope {
   std::vector<std::string> parts_;
 };
 
+// The client's declarations of one method, by kind.
+void PrintClientMethodDeclaration(pb::io::Printer& printer,
+                                  const pb::MethodDescriptor* method) {
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case Kind::kUnary:
+      printer.Print(
+          vars,
+          "::absl::StatusOr<$response$> $method$(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options = {});\n"
+          "void $method$Async(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> "
+          "done);\n"
+          "void $method$Async(\n"
+          "    const $request$& request,\n"
+          "    $response$* response,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::UnaryDone done);\n");
+      return;
+    case Kind::kServerStreaming:
+      printer.Print(
+          vars,
+          "// Server streaming.\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientReader<$response$>> "
+          "$method$(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options = {});\n"
+          "void $method$Async(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::ClientReadReactor<$response$>* reactor);\n");
+      return;
+    case Kind::kClientStreaming:
+      printer.Print(
+          vars,
+          "// Client streaming.\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientWriter<$request$>> "
+          "$method$(\n"
+          "    $response$* response,\n"
+          "    const ::dualrpc::rpc::CallOptions& options = {});\n"
+          "void $method$Async(\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    $response$* response,\n"
+          "    ::dualrpc::rpc::ClientWriteReactor<$request$>* reactor);\n");
+      return;
+    case Kind::kBidi:
+      printer.Print(
+          vars,
+          "// Bidirectional streaming.\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientReaderWriter<\n"
+          "    $request$, $response$>>\n"
+          "$method$(const ::dualrpc::rpc::CallOptions& options = {});\n"
+          "void $method$Async(\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::ClientBidiReactor<$request$, $response$>* "
+          "reactor);\n");
+      return;
+  }
+}
+
 void PrintClientDeclaration(pb::io::Printer& printer,
                             const pb::ServiceDescriptor* service) {
   PrintLeadingComments(printer, service);
@@ -120,7 +167,7 @@ void PrintClientDeclaration(pb::io::Printer& printer,
       ServiceVars(service),
       "// Calls $service_full_name$ through any ::dualrpc::rpc::Channel. "
       "Thread-safe.\n"
-      "// Each method Foo comes in three forms:\n"
+      "// Each unary method Foo comes in three forms:\n"
       "//   Foo()      blocks until the call completes; do not call it where\n"
       "//              blocking stops the channel from completing calls\n"
       "//              (inside another call's done on a transport thread);\n"
@@ -133,13 +180,28 @@ void PrintClientDeclaration(pb::io::Printer& printer,
       "//              unspecified after a failure): the client allocates\n"
       "//              nothing, and a caller can reuse one response message\n"
       "//              for call after call, as with grpc++'s callback API.\n"
+      "// Each streaming method Foo comes in two forms:\n"
+      "//   Foo(...)   begins the call and returns a blocking helper\n"
+      "//              (dualrpc/rpc/blocking_stream.h): ClientReader for\n"
+      "//              server streaming (Foo(request)), ClientWriter for\n"
+      "//              client streaming (Foo(&response): filled in when its\n"
+      "//              Finish returns OK), ClientReaderWriter for bidi; the\n"
+      "//              same rule as blocking unary calls: not on a transport\n"
+      "//              thread;\n"
+      "//   FooAsync(..., reactor) binds a new call to `reactor`\n"
+      "//              (dualrpc/rpc/reactor.h: ClientReadReactor,\n"
+      "//              ClientWriteReactor, ClientBidiReactor; not owned,\n"
+      "//              valid until its OnDone returns) and returns at once;\n"
+      "//              server streaming also queues the one request, client\n"
+      "//              streaming the read of the one `response` (valid until\n"
+      "//              OnDone; filled in before OnDone(OK)). The caller then\n"
+      "//              starts its operations and reactor->StartCall(), as\n"
+      "//              with grpc++'s callback API.\n"
       "class $service$Client final {\n"
       " public:\n");
   printer.Indent();
   for (int i = 0; i < service->method_count(); ++i) {
-    const pb::MethodDescriptor* method = service->method(i);
-    if (!IsUnary(method)) continue;
-    printer.Print(MethodVars(method),
+    printer.Print(MethodVars(service->method(i)),
                   "static constexpr char k$method$Method[] = \"$path$\";\n");
   }
   printer.Print(
@@ -151,26 +213,8 @@ void PrintClientDeclaration(pb::io::Printer& printer,
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
     printer.Print("\n");
-    if (!IsUnary(method)) {
-      PrintSkippedMethod(printer, method);
-      continue;
-    }
     PrintLeadingComments(printer, method);
-    printer.Print(
-        MethodVars(method),
-        "::absl::StatusOr<$response$> $method$(\n"
-        "    const $request$& request,\n"
-        "    const ::dualrpc::rpc::CallOptions& options = {});\n"
-        "void $method$Async(\n"
-        "    const $request$& request,\n"
-        "    const ::dualrpc::rpc::CallOptions& options,\n"
-        "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> "
-        "done);\n"
-        "void $method$Async(\n"
-        "    const $request$& request,\n"
-        "    $response$* response,\n"
-        "    const ::dualrpc::rpc::CallOptions& options,\n"
-        "    ::dualrpc::rpc::UnaryDone done);\n");
+    PrintClientMethodDeclaration(printer, method);
   }
   printer.Outdent();
   printer.Print(
@@ -178,6 +222,54 @@ void PrintClientDeclaration(pb::io::Printer& printer,
       " private:\n"
       "  std::shared_ptr<::dualrpc::rpc::Channel> channel_;\n"
       "};\n\n");
+}
+
+// The signature of the base class's method for `method`: as declared in
+// the class (virtual) or, for the default definition, qualified with the
+// class and with the parameters it does not use commented out.
+void PrintBaseMethodSignature(pb::io::Printer& printer,
+                              const pb::MethodDescriptor* method,
+                              bool definition) {
+  Vars vars = MethodVars(method);
+  vars["qualifier"] = definition ? "" : "virtual ";
+  vars["scope"] = definition ? absl::StrCat(method->service()->name(), "Base::")
+                             : "";
+  auto name = [definition](const char* param) {
+    return definition ? absl::StrCat("/*", param, "*/") : std::string(param);
+  };
+  vars["context"] = name("context");
+  vars["request_name"] = name("request");
+  vars["response_name"] = name("response");
+  switch (KindOf(method)) {
+    case Kind::kUnary:
+      printer.Print(vars,
+                    "$qualifier$void $scope$$method$("
+                    "::dualrpc::rpc::ServerCallContext* $context$,\n"
+                    "    const $request$* $request_name$,\n"
+                    "    $response$* $response_name$,\n"
+                    "    ::dualrpc::rpc::UnaryDone done)");
+      return;
+    case Kind::kServerStreaming:
+      printer.Print(vars,
+                    "$qualifier$::dualrpc::rpc::ServerWriteReactor<$response$>"
+                    "*\n"
+                    "$scope$$method$(::dualrpc::rpc::ServerStream* stream,\n"
+                    "    const $request$* $request_name$)");
+      return;
+    case Kind::kClientStreaming:
+      printer.Print(vars,
+                    "$qualifier$::dualrpc::rpc::ServerReadReactor<$request$>*"
+                    "\n"
+                    "$scope$$method$(::dualrpc::rpc::ServerStream* stream,\n"
+                    "    $response$* $response_name$)");
+      return;
+    case Kind::kBidi:
+      printer.Print(vars,
+                    "$qualifier$::dualrpc::rpc::ServerBidiReactor<\n"
+                    "    $request$, $response$>*\n"
+                    "$scope$$method$(::dualrpc::rpc::ServerStream* stream)");
+      return;
+  }
 }
 
 void PrintBaseDeclaration(pb::io::Printer& printer,
@@ -188,9 +280,16 @@ void PrintBaseDeclaration(pb::io::Printer& printer,
       "// The server side of $service_full_name$: override the methods this\n"
       "// server implements (the others complete with UNIMPLEMENTED) and add\n"
       "// them to a registry with Register$service$(). Methods run on\n"
-      "// transport threads, several at once. A call's context, request and\n"
-      "// response stay valid until its `done` has run; `done` must run\n"
-      "// exactly once, on any thread.\n"
+      "// transport threads, several at once, and must not block.\n"
+      "// Unary: a call's context, request and response stay valid until its\n"
+      "// `done` has run; `done` must run exactly once, on any thread.\n"
+      "// Streaming (dualrpc/rpc/reactor.h, dualrpc/rpc/stream.h): return a\n"
+      "// new reactor for the call, bound to `stream` (ServerWriteReactor for\n"
+      "// server streaming, given the one request; ServerReadReactor for\n"
+      "// client streaming, given the one response that Finish(OK) sends;\n"
+      "// ServerBidiReactor for bidi); it owns itself and usually deletes\n"
+      "// itself in OnDone. `stream`, `request` and `response` stay valid\n"
+      "// until OnDone.\n"
       "class $service$Base {\n"
       " public:\n"
       "  static constexpr char kServiceName[] = \"$service_full_name$\";\n"
@@ -203,26 +302,18 @@ void PrintBaseDeclaration(pb::io::Printer& printer,
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
     printer.Print("\n");
-    if (!IsUnary(method)) {
-      PrintSkippedMethod(printer, method);
-      continue;
-    }
     PrintLeadingComments(printer, method);
-    printer.Print(MethodVars(method),
-                  "virtual void $method$(::dualrpc::rpc::ServerCallContext* "
-                  "context,\n"
-                  "    const $request$* request,\n"
-                  "    $response$* response,\n"
-                  "    ::dualrpc::rpc::UnaryDone done);\n");
+    PrintBaseMethodSignature(printer, method, /*definition=*/false);
+    printer.Print(";\n");
   }
   printer.Outdent();
   printer.Print(
       ServiceVars(service),
       "};\n"
       "\n"
-      "// Adds every unary method of `service` to `registry`, or none of\n"
-      "// them (ALREADY_EXISTS when a path is taken). `service` is not owned\n"
-      "// and must outlive every server that serves `registry`.\n"
+      "// Adds every method of `service` to `registry`, or none of them\n"
+      "// (ALREADY_EXISTS when a path is taken). `service` is not owned and\n"
+      "// must outlive every server that serves `registry`.\n"
       "::absl::Status Register$service$($service$Base* service,\n"
       "    ::dualrpc::rpc::ServiceRegistry* registry);\n\n");
 }
@@ -254,9 +345,12 @@ void PrintHeader(pb::io::Printer& printer, const pb::FileDescriptor* file,
                 "#include \"absl/status/status.h\"\n"
                 "#include \"absl/status/statusor.h\"\n"
                 "#include \"$pb_h$\"\n"
+                "#include \"dualrpc/rpc/blocking_stream.h\"\n"
                 "#include \"dualrpc/rpc/call.h\"\n"
                 "#include \"dualrpc/rpc/channel.h\"\n"
+                "#include \"dualrpc/rpc/reactor.h\"\n"
                 "#include \"dualrpc/rpc/service_registry.h\"\n"
+                "#include \"dualrpc/rpc/stream.h\"\n"
                 "\n");
   {
     NamespaceScope scope(printer, file);
@@ -268,6 +362,116 @@ void PrintHeader(pb::io::Printer& printer, const pb::FileDescriptor* file,
   printer.Print(vars, "\n#endif  // $guard$\n");
 }
 
+void PrintClientMethodDefinition(pb::io::Printer& printer,
+                                 const pb::MethodDescriptor* method) {
+  const Vars vars = MethodVars(method);
+  switch (KindOf(method)) {
+    case Kind::kUnary:
+      printer.Print(
+          vars,
+          "\n"
+          "::absl::StatusOr<$response$> $service$Client::$method$(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options) {\n"
+          "  return ::dualrpc::rpc::CallUnaryAndWait<$response$>(\n"
+          "      *channel_, k$method$Method, request, options);\n"
+          "}\n"
+          "\n"
+          "void $service$Client::$method$Async(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> "
+          "done) {\n"
+          "  ::dualrpc::rpc::StartTypedUnaryCall<$response$>(\n"
+          "      *channel_, k$method$Method, request, options, "
+          "std::move(done));\n"
+          "}\n"
+          "\n"
+          "void $service$Client::$method$Async(\n"
+          "    const $request$& request,\n"
+          "    $response$* response,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::UnaryDone done) {\n"
+          "  channel_->StartUnaryCall(k$method$Method, request, response, "
+          "options,\n"
+          "                           std::move(done));\n"
+          "}\n");
+      return;
+    case Kind::kServerStreaming:
+      printer.Print(
+          vars,
+          "\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientReader<$response$>>\n"
+          "$service$Client::$method$(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options) {\n"
+          "  return std::make_unique<::dualrpc::rpc::ClientReader<$response$>>"
+          "(\n"
+          "      *channel_, k$method$Method, request, options);\n"
+          "}\n"
+          "\n"
+          "void $service$Client::$method$Async(\n"
+          "    const $request$& request,\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::ClientReadReactor<$response$>* reactor) {\n"
+          "  ::dualrpc::rpc::ClientStream* stream = channel_->NewStream(\n"
+          "      k$method$Method, "
+          "::dualrpc::rpc::MethodKind::kServerStreaming,\n"
+          "      options, reactor);\n"
+          "  reactor->BindStream(stream);\n"
+          "  stream->StartWrite(request);\n"
+          "}\n");
+      return;
+    case Kind::kClientStreaming:
+      printer.Print(
+          vars,
+          "\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientWriter<$request$>>\n"
+          "$service$Client::$method$(\n"
+          "    $response$* response,\n"
+          "    const ::dualrpc::rpc::CallOptions& options) {\n"
+          "  return std::make_unique<::dualrpc::rpc::ClientWriter<$request$>>"
+          "(\n"
+          "      *channel_, k$method$Method, response, options);\n"
+          "}\n"
+          "\n"
+          "void $service$Client::$method$Async(\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    $response$* response,\n"
+          "    ::dualrpc::rpc::ClientWriteReactor<$request$>* reactor) {\n"
+          "  ::dualrpc::rpc::ClientStream* stream = channel_->NewStream(\n"
+          "      k$method$Method, "
+          "::dualrpc::rpc::MethodKind::kClientStreaming,\n"
+          "      options, reactor);\n"
+          "  reactor->BindStream(stream);\n"
+          "  stream->StartRead(response);\n"
+          "}\n");
+      return;
+    case Kind::kBidi:
+      printer.Print(
+          vars,
+          "\n"
+          "std::unique_ptr<::dualrpc::rpc::ClientReaderWriter<\n"
+          "    $request$, $response$>>\n"
+          "$service$Client::$method$(\n"
+          "    const ::dualrpc::rpc::CallOptions& options) {\n"
+          "  return std::make_unique<::dualrpc::rpc::ClientReaderWriter<\n"
+          "      $request$, $response$>>(*channel_, k$method$Method, "
+          "options);\n"
+          "}\n"
+          "\n"
+          "void $service$Client::$method$Async(\n"
+          "    const ::dualrpc::rpc::CallOptions& options,\n"
+          "    ::dualrpc::rpc::ClientBidiReactor<$request$, $response$>* "
+          "reactor) {\n"
+          "  reactor->BindStream(channel_->NewStream(\n"
+          "      k$method$Method, ::dualrpc::rpc::MethodKind::kBidiStreaming,\n"
+          "      options, reactor));\n"
+          "}\n");
+      return;
+  }
+}
+
 void PrintClientDefinitions(pb::io::Printer& printer,
                             const pb::ServiceDescriptor* service) {
   printer.Print(ServiceVars(service),
@@ -275,64 +479,66 @@ void PrintClientDefinitions(pb::io::Printer& printer,
                 "    std::shared_ptr<::dualrpc::rpc::Channel> channel)\n"
                 "    : channel_(std::move(channel)) {}\n");
   for (int i = 0; i < service->method_count(); ++i) {
-    const pb::MethodDescriptor* method = service->method(i);
-    if (!IsUnary(method)) continue;
-    printer.Print(
-        MethodVars(method),
-        "\n"
-        "::absl::StatusOr<$response$> $service$Client::$method$(\n"
-        "    const $request$& request,\n"
-        "    const ::dualrpc::rpc::CallOptions& options) {\n"
-        "  return ::dualrpc::rpc::CallUnaryAndWait<$response$>(\n"
-        "      *channel_, k$method$Method, request, options);\n"
-        "}\n"
-        "\n"
-        "void $service$Client::$method$Async(\n"
-        "    const $request$& request,\n"
-        "    const ::dualrpc::rpc::CallOptions& options,\n"
-        "    ::absl::AnyInvocable<void(::absl::StatusOr<$response$>) &&> "
-        "done) {\n"
-        "  ::dualrpc::rpc::StartTypedUnaryCall<$response$>(\n"
-        "      *channel_, k$method$Method, request, options, "
-        "std::move(done));\n"
-        "}\n"
-        "\n"
-        "void $service$Client::$method$Async(\n"
-        "    const $request$& request,\n"
-        "    $response$* response,\n"
-        "    const ::dualrpc::rpc::CallOptions& options,\n"
-        "    ::dualrpc::rpc::UnaryDone done) {\n"
-        "  channel_->StartUnaryCall(k$method$Method, request, response, "
-        "options,\n"
-        "                           std::move(done));\n"
-        "}\n");
+    PrintClientMethodDefinition(printer, service->method(i));
   }
   printer.Print("\n");
+}
+
+// The reactor type a streaming default returns, and the Make*Method that
+// registers `method`.
+struct KindNames {
+  const char* reactor;
+  const char* make;
+};
+
+KindNames NamesOf(Kind kind) {
+  switch (kind) {
+    case Kind::kUnary:
+      return {"", "MakeUnaryMethod"};
+    case Kind::kServerStreaming:
+      return {"ServerWriteReactor<$response$>", "MakeServerStreamingMethod"};
+    case Kind::kClientStreaming:
+      return {"ServerReadReactor<$request$>", "MakeClientStreamingMethod"};
+    case Kind::kBidi:
+      return {"ServerBidiReactor<$request$, $response$>",
+              "MakeBidiStreamingMethod"};
+  }
+  return {"", ""};
 }
 
 void PrintBaseDefinitions(pb::io::Printer& printer,
                           const pb::ServiceDescriptor* service) {
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
-    if (!IsUnary(method)) continue;
-    printer.Print(
-        MethodVars(method),
-        "void $service$Base::$method$(::dualrpc::rpc::ServerCallContext* "
-        "/*context*/,\n"
-        "    const $request$* /*request*/,\n"
-        "    $response$* /*response*/,\n"
-        "    ::dualrpc::rpc::UnaryDone done) {\n"
-        "  std::move(done)(::absl::UnimplementedError(\n"
-        "      \"$service_full_name$/$method$ is not implemented by this "
-        "server\"));\n"
-        "}\n"
-        "\n");
+    const Kind kind = KindOf(method);
+    Vars vars = MethodVars(method);
+    PrintBaseMethodSignature(printer, method, /*definition=*/true);
+    if (kind == Kind::kUnary) {
+      printer.Print(vars,
+                    " {\n"
+                    "  std::move(done)(::absl::UnimplementedError(\n"
+                    "      \"$service_full_name$/$method$ is not implemented "
+                    "by this server\"));\n"
+                    "}\n"
+                    "\n");
+      continue;
+    }
+    printer.Print(" {\n  return new ::dualrpc::rpc::FinishedReactor<\n");
+    printer.Print(vars, absl::StrCat("      ::dualrpc::rpc::",
+                                     NamesOf(kind).reactor, ">(\n")
+                            .c_str());
+    printer.Print(vars,
+                  "      stream, ::absl::UnimplementedError(\n"
+                  "          \"$service_full_name$/$method$ is not "
+                  "implemented by this server\"));\n"
+                  "}\n"
+                  "\n");
   }
-  // Without unary methods there is nothing to register and `service` would
-  // be an unused parameter.
-  const bool has_unary = HasUnaryMethod(service);
+  // Without methods there is nothing to register and `service` would be an
+  // unused parameter.
   Vars vars = ServiceVars(service);
-  vars["service_param"] = has_unary ? "service" : "/*service*/";
+  vars["service_param"] =
+      service->method_count() > 0 ? "service" : "/*service*/";
   printer.Print(vars,
                 "::absl::Status Register$service$($service$Base* "
                 "$service_param$,\n"
@@ -340,9 +546,10 @@ void PrintBaseDefinitions(pb::io::Printer& printer,
                 "  std::vector<::dualrpc::rpc::Method> methods;\n");
   for (int i = 0; i < service->method_count(); ++i) {
     const pb::MethodDescriptor* method = service->method(i);
-    if (!IsUnary(method)) continue;
-    printer.Print(MethodVars(method),
-                  "  methods.push_back(::dualrpc::rpc::MakeUnaryMethod(\n"
+    Vars method_vars = MethodVars(method);
+    method_vars["make"] = NamesOf(KindOf(method)).make;
+    printer.Print(method_vars,
+                  "  methods.push_back(::dualrpc::rpc::$make$(\n"
                   "      $service$Client::k$method$Method, service, "
                   "&$service$Base::$method$));\n");
   }

@@ -14,11 +14,16 @@ namespace dualrpc::plugin {
 // services gets a header that declares nothing), so that a build system can
 // name the outputs without reading the .proto. For each service S in package
 // a.b, in namespace a::b:
-//   SClient   typed calls over ::dualrpc::Channel (blocking and callback);
-//   SBase     the service interface, UNIMPLEMENTED by default;
-//   RegisterS adds SBase's methods to a ::dualrpc::ServiceRegistry.
-// Streaming methods are left out, with a comment in the generated code: the
-// runtime serves unary methods only. Message types are named as protoc's C++
+//   SClient   typed calls over ::dualrpc::rpc::Channel: unary ones blocking
+//             and callback; streaming ones (all three kinds) blocking
+//             (rpc/blocking_stream.h) and with a typed reactor
+//             (rpc/reactor.h);
+//   SBase     the service interface, UNIMPLEMENTED by default (streaming
+//             methods through rpc::FinishedReactor);
+//   RegisterS adds SBase's methods to a ::dualrpc::rpc::ServiceRegistry
+//             (MakeUnaryMethod, Make*StreamingMethod).
+// The generated header's comments state the forms' contracts. Message
+// types are named as protoc's C++
 // generator names them, and foo/bar.pb.h is included by that path. Takes no
 // options.
 class DualrpcGenerator final

@@ -65,6 +65,20 @@ class ServerBidiReactor : public ServerReactor {
   using ServerReactor::ServerReactor;
 };
 
+// A reactor that ends its call with `status` as soon as it is created and
+// deletes itself in OnDone: what a generated base class returns for a
+// streaming method it does not implement (UNIMPLEMENTED). `Reactor` is one
+// of the three typed server reactors above.
+template <typename Reactor>
+class FinishedReactor final : public Reactor {
+ public:
+  FinishedReactor(ServerStream* stream, absl::Status status)
+      : Reactor(stream) {
+    this->Finish(std::move(status));
+  }
+  void OnDone() override { delete this; }
+};
+
 // ---- Client side ----------------------------------------------------------
 
 // What the three client reactors share. Generated stubs bind the reactor to

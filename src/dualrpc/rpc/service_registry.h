@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/reactor.h"
 #include "dualrpc/rpc/stream.h"
 #include "google/protobuf/message.h"
 
@@ -123,20 +124,24 @@ Method MakeUnaryMethod(std::string path, Service* service,
 }
 
 // A streaming Method that calls `implementation` on `service` with the
-// concrete message types: the three shapes of grpc++'s callback service
-// (client streaming gets the response, server streaming the request, bidi
-// neither). Used by generated Register*() functions; `service` must outlive
-// every server that serves the method.
+// concrete message types and returns its typed reactor: the three shapes of
+// grpc++'s callback service (client streaming gets the response, server
+// streaming the request, bidi neither). Used by generated Register*()
+// functions; `service` is not owned and must outlive every server that
+// serves the method.
 template <typename Service, typename Request, typename Response>
 Method MakeClientStreamingMethod(
     std::string path, Service* service,
-    ServerStreamReactor* (Service::*implementation)(ServerStream*, Response*)) {
+    ServerReadReactor<Request>* (Service::*implementation)(ServerStream*,
+                                                           Response*)) {
   Method method = internal::StreamingMethodShell<Request, Response>(
       std::move(path), MethodKind::kClientStreaming);
   method.start_stream = [service, implementation](
                             ServerStream* stream,
                             const google::protobuf::Message*,
-                            google::protobuf::Message* response) {
+                            google::protobuf::Message* response)
+      -> ServerStreamReactor* {
+    // The transport created `response` with new_response.
     return (service->*implementation)(stream, static_cast<Response*>(response));
   };
   return method;
@@ -145,14 +150,16 @@ Method MakeClientStreamingMethod(
 template <typename Service, typename Request, typename Response>
 Method MakeServerStreamingMethod(
     std::string path, Service* service,
-    ServerStreamReactor* (Service::*implementation)(ServerStream*,
-                                                    const Request*)) {
+    ServerWriteReactor<Response>* (Service::*implementation)(ServerStream*,
+                                                             const Request*)) {
   Method method = internal::StreamingMethodShell<Request, Response>(
       std::move(path), MethodKind::kServerStreaming);
   method.start_stream = [service, implementation](
                             ServerStream* stream,
                             const google::protobuf::Message* request,
-                            google::protobuf::Message*) {
+                            google::protobuf::Message*)
+      -> ServerStreamReactor* {
+    // The transport created `request` with new_request.
     return (service->*implementation)(stream,
                                       static_cast<const Request*>(request));
   };
@@ -162,15 +169,15 @@ Method MakeServerStreamingMethod(
 template <typename Service, typename Request, typename Response>
 Method MakeBidiStreamingMethod(
     std::string path, Service* service,
-    ServerStreamReactor* (Service::*implementation)(ServerStream*)) {
+    ServerBidiReactor<Request, Response>* (Service::*implementation)(
+        ServerStream*)) {
   Method method = internal::StreamingMethodShell<Request, Response>(
       std::move(path), MethodKind::kBidiStreaming);
   method.start_stream = [service, implementation](
                             ServerStream* stream,
                             const google::protobuf::Message*,
-                            google::protobuf::Message*) {
-    return (service->*implementation)(stream);
-  };
+                            google::protobuf::Message*)
+      -> ServerStreamReactor* { return (service->*implementation)(stream); };
   return method;
 }
 
