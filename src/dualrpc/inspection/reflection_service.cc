@@ -95,11 +95,11 @@ absl::Status ReflectionService::Register(rpc::ServiceRegistry* registry) {
   methods.push_back(rpc::MakeBidiStreamingMethod<ReflectionService,
                                                  ServerReflectionRequest,
                                                  ServerReflectionResponse>(
-      kInfoPath, this, &ReflectionService::StartV1Alpha));
+      kInfoPath, this, &ReflectionService::ServerReflectionInfo));
   methods.push_back(rpc::MakeBidiStreamingMethod<
                     ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
                     ::grpc::reflection::v1::ServerReflectionResponse>(
-      kV1InfoPath, this, &ReflectionService::StartV1));
+      kV1InfoPath, this, &ReflectionService::ServerReflectionInfoV1));
   return registry->AddMethods(std::move(methods));
 }
 
@@ -108,7 +108,7 @@ absl::Status ReflectionService::RegisterV1(rpc::ServiceRegistry* registry) {
       rpc::MakeBidiStreamingMethod<
           ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
           ::grpc::reflection::v1::ServerReflectionResponse>(
-          kV1InfoPath, this, &ReflectionService::StartV1));
+          kV1InfoPath, this, &ReflectionService::ServerReflectionInfoV1));
 }
 
 rpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse>*
@@ -123,16 +123,6 @@ ReflectionService::ServerReflectionInfoV1(rpc::ServerStream* stream) {
   return new InfoReactor<::grpc::reflection::v1::ServerReflectionRequest,
                          ::grpc::reflection::v1::ServerReflectionResponse>(
       stream, this);
-}
-
-rpc::ServerStreamReactor* ReflectionService::StartV1Alpha(
-    rpc::ServerStream* stream) {
-  return ServerReflectionInfo(stream);
-}
-
-rpc::ServerStreamReactor* ReflectionService::StartV1(
-    rpc::ServerStream* stream) {
-  return ServerReflectionInfoV1(stream);
 }
 
 ServerReflectionResponse ReflectionService::Answer(

@@ -83,10 +83,6 @@ class ReflectionService {
   template <typename Request, typename Response>
   class InfoReactor;
 
-  // The type-erased forms MakeBidiStreamingMethod takes.
-  rpc::ServerStreamReactor* StartV1Alpha(rpc::ServerStream* stream);
-  rpc::ServerStreamReactor* StartV1(rpc::ServerStream* stream);
-
   absl::Status ListServices(
       ::grpc::reflection::v1alpha::ListServiceResponse* response) const;
   absl::Status AllExtensionNumbers(

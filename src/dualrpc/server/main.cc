@@ -109,45 +109,6 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   return signal_number;
 }
 
-// v1::RegisterFileService, plus WalkTree and EchoStream while the generated
-// registration lacks them. TODO(streaming): drop the additions once
-// protoc-gen-dualrpc generates streaming methods (FileServiceImpl's gain
-// `override` then); they are added only when absent, so this keeps working
-// across that change.
-absl::Status RegisterFileService(service::FileServiceImpl* service,
-                                 rpc::ServiceRegistry* registry) {
-  if (absl::Status registered = v1::RegisterFileService(service, registry);
-      !registered.ok()) {
-    return registered;
-  }
-  std::vector<rpc::Method> missing;
-  rpc::Method walk_tree =
-      rpc::internal::StreamingMethodShell<v1::WalkTreeRequest,
-                                          v1::WalkTreeResponse>(
-          "/dualrpc.v1.FileService/WalkTree",
-          rpc::MethodKind::kServerStreaming);
-  walk_tree.start_stream = [service](rpc::ServerStream* stream,
-                                     const google::protobuf::Message* request,
-                                     google::protobuf::Message*)
-      -> rpc::ServerStreamReactor* {
-    return service->WalkTree(
-        stream, static_cast<const v1::WalkTreeRequest*>(request));
-  };
-  rpc::Method echo_stream =
-      rpc::internal::StreamingMethodShell<v1::EchoRequest, v1::EchoResponse>(
-          "/dualrpc.v1.FileService/EchoStream",
-          rpc::MethodKind::kBidiStreaming);
-  echo_stream.start_stream = [service](rpc::ServerStream* stream,
-                                       const google::protobuf::Message*,
-                                       google::protobuf::Message*)
-      -> rpc::ServerStreamReactor* { return service->EchoStream(stream); };
-  for (rpc::Method* method : {&walk_tree, &echo_stream}) {
-    if (registry->FindMethod(method->path) == nullptr) {
-      missing.push_back(std::move(*method));
-    }
-  }
-  return registry->AddMethods(std::move(missing));
-}
 
 // The gRPC transport: the registry's services as grpc::Services, and the
 // server that serves them (declared after them, so destroyed first).
@@ -222,7 +183,7 @@ int Run() {
 
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;
-  if (absl::Status registered = RegisterFileService(&service, &registry);
+  if (absl::Status registered = v1::RegisterFileService(&service, &registry);
       !registered.ok()) {
     Log("%s", registered.ToString());
     return 1;

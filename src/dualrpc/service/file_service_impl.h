@@ -39,12 +39,10 @@ class FileServiceImpl final : public v1::FileServiceBase {
                      const v1::ListDirectoryRequest* request,
                      v1::ListDirectoryResponse* response,
                      rpc::UnaryDone done) override;
-  // TODO(streaming): `override` once protoc-gen-dualrpc generates the
-  // streaming methods of FileServiceBase.
   rpc::ServerWriteReactor<v1::WalkTreeResponse>* WalkTree(
-      rpc::ServerStream* stream, const v1::WalkTreeRequest* request);
+      rpc::ServerStream* stream, const v1::WalkTreeRequest* request) override;
   rpc::ServerBidiReactor<v1::EchoRequest, v1::EchoResponse>* EchoStream(
-      rpc::ServerStream* stream);
+      rpc::ServerStream* stream) override;
 
  private:
   const fileservice::FileServiceCore* const core_;
