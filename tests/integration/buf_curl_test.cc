@@ -26,6 +26,7 @@ class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
+    root_.MakeDir("sub");
     root_.WriteFile("sub/b.txt", "bb");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
         dualrpc_testing::StartServer(root_.path());

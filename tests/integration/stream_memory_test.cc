@@ -140,6 +140,7 @@ class StreamMemoryTest : public ::testing::TestWithParam<std::string> {
       const std::string link = absl::StrCat(big, "/l", i);
       ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0) << link;
     }
+    root_->MakeDir("small");
     root_->WriteFile("small/a.txt", "a");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
         dualrpc_testing::StartServer(root_->path());
