@@ -3,7 +3,19 @@
 namespace dualrpc::bench {
 
 absl::string_view WorkloadName(Workload::Kind kind) {
-  return kind == Workload::Kind::kEcho ? "echo" : "list";
+  switch (kind) {
+    case Workload::Kind::kEcho:
+      return "echo";
+    case Workload::Kind::kList:
+      return "list";
+    case Workload::Kind::kEchoStream:
+      return "echo-stream";
+    case Workload::Kind::kStreamFlood:
+      return "stream-flood";
+    case Workload::Kind::kWalk:
+      return "walk";
+  }
+  return "?";
 }
 
 absl::string_view ModeName(LoadShape::Mode mode) {

@@ -11,19 +11,37 @@
 namespace dualrpc::bench {
 
 // What each call does.
+//   kEcho        one Echo call.
+//   kEchoStream  one message of an EchoStream ping-pong: each caller is a
+//                stream with one message in flight (grpc's streaming
+//                ping-pong point); latency per round trip.
+//   kStreamFlood one message of an EchoStream whose caller writes as fast
+//                as flow control lets it (the window as the only limit)
+//                while it reads; latency from each message's write to its
+//                echo. The floor runs it as its pipelined echo.
+//   kList        one whole listing of `list_path` (every page).
+//   kWalk        one whole WalkTree of `list_path`.
 struct Workload {
-  enum class Kind { kEcho, kList };
+  enum class Kind { kEcho, kList, kEchoStream, kStreamFlood, kWalk };
   Kind kind = Kind::kEcho;
-  // Echo: request and response payload size.
+  // Echo kinds: request and response payload size.
   int payload_bytes = 0;
-  // List: one "call" is a whole listing of `list_path` (every page, each
-  // asking for `page_size` entries), which must yield `entries` entries.
+  // List and Walk: one "call" is a whole listing of `list_path` (for List
+  // every page, each asking for `page_size` entries), which must yield
+  // `entries` entries.
   int entries = 0;
   std::string list_path;
   int page_size = 0;
 };
 
 absl::string_view WorkloadName(Workload::Kind kind);
+
+// True for the echo kinds: a call is one message, labelled by its payload.
+// False for List and Walk, where a call is a whole listing.
+constexpr bool IsMessageWorkload(Workload::Kind kind) {
+  return kind == Workload::Kind::kEcho || kind == Workload::Kind::kEchoStream ||
+         kind == Workload::Kind::kStreamFlood;
+}
 
 // How calls are offered.
 //   kClosed     `concurrency` callers, each with one call in flight, spread

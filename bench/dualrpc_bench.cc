@@ -54,7 +54,7 @@ ABSL_FLAG(std::vector<std::string>, pinning, {},
           "unpinned); default all.");
 ABSL_FLAG(std::vector<std::string>, groups, {},
           "Only these groups (echo-closed, echo-pinning, echo-pipelined, "
-          "echo-open, list).");
+          "echo-open, list, stream-pingpong, stream-throughput, walk).");
 ABSL_FLAG(std::vector<std::string>, payloads, {},
           "Only Echo points with these payload sizes in bytes (list points are "
           "kept).");
@@ -130,7 +130,7 @@ class Progress {
 };
 
 std::string Label(const Point& point, absl::string_view transport) {
-  const bool echo = point.workload.kind == Workload::Kind::kEcho;
+  const bool echo = IsMessageWorkload(point.workload.kind);
   return absl::StrFormat(
       "%s %s %s %s conn=%d conc=%d%s %s", point.group, transport,
       echo ? absl::StrCat(point.workload.payload_bytes, "B")
@@ -283,7 +283,7 @@ int Run() {
   std::vector<Point> points;
   for (const Point& point : scenario.points) {
     const bool payload_selected =
-        point.workload.kind != Workload::Kind::kEcho ||
+        !IsMessageWorkload(point.workload.kind) ||
         Selected(payload_filter, absl::StrCat(point.workload.payload_bytes));
     if (Selected(pinning_filter, PinningName(point.pinning)) &&
         Selected(group_filter, point.group) && payload_selected) {
@@ -312,6 +312,15 @@ int Run() {
     return Selected(transports, transport);
   };
   if (wanted("raw") || wanted("grpc") || wanted("local")) {
+    for (int entries : scenario.walk_entries) {
+      absl::Status made_tree =
+          work_dir->MakeTree(WalkTreePath(entries), entries);
+      if (!made_tree.ok()) {
+        std::fprintf(stderr, "dualrpc-bench: %s\n",
+                     made_tree.ToString().c_str());
+        return 1;
+      }
+    }
     for (int entries : scenario.list_entries) {
       absl::Status made_dir =
           work_dir->MakeListDirectory(ListDirectoryPath(entries), entries);
@@ -406,7 +415,7 @@ int Run() {
                    Label(point, "").c_str(), cpus.status().ToString().c_str());
       continue;
     }
-    const bool echo = point.workload.kind == Workload::Kind::kEcho;
+    const bool echo = IsMessageWorkload(point.workload.kind);
     const std::size_t first = records.size();
     for (const auto& contender : contenders) {
       if (!contender->Supports(point.workload)) continue;

@@ -21,7 +21,11 @@ class FloorContender final : public Contender {
 
   absl::string_view transport() const override { return "floor"; }
   bool Supports(const Workload& workload) const override {
-    return workload.kind == Workload::Kind::kEcho;
+    // A stream's ping-pong is the floor's closed-loop echo on the same
+    // shape, and a flood its pipelined echo: the same bytes, no streams.
+    return workload.kind == Workload::Kind::kEcho ||
+           workload.kind == Workload::Kind::kEchoStream ||
+           workload.kind == Workload::Kind::kStreamFlood;
   }
   const ServerProcess* server() const override { return server_; }
   absl::Status Run(const Workload& workload, const LoadShape& shape,

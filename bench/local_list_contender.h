@@ -9,7 +9,10 @@ namespace dualrpc::bench {
 
 // The reference for ListDirectory: the same directory read in the bench
 // process with readdir + lstat (fstatat(AT_SYMLINK_NOFOLLOW)) per entry, no
-// RPC, no sorting, no protobuf. Each of `concurrency` callers is a thread.
+// RPC, no sorting, no protobuf. For WalkTree, the same tree walked as the
+// server walks it (names sorted per directory, lstat per entry,
+// subdirectories opened relative to their parent), without RPC or
+// protobuf. Each of `concurrency` callers is a thread.
 class LocalListContender final : public Contender {
  public:
   // `root` is the directory the servers serve (list paths are below it).
@@ -17,7 +20,8 @@ class LocalListContender final : public Contender {
 
   absl::string_view transport() const override { return "local"; }
   bool Supports(const Workload& workload) const override {
-    return workload.kind == Workload::Kind::kList;
+    return workload.kind == Workload::Kind::kList ||
+           workload.kind == Workload::Kind::kWalk;
   }
   const ServerProcess* server() const override { return nullptr; }
   absl::Status Run(const Workload& workload, const LoadShape& shape,

@@ -36,6 +36,10 @@ std::vector<double> CurvePercentiles() {
   return percentiles;
 }
 
+// Message workloads (Echo and the streams): per-message columns.
+bool IsMessage(const Point& point) {
+  return IsMessageWorkload(point.workload.kind);
+}
 bool IsEcho(const Point& point) {
   return point.workload.kind == Workload::Kind::kEcho;
 }
@@ -128,7 +132,7 @@ void PrintGroup(const Results& results, const std::string& group,
   for (std::size_t i = 0; i < results.records().size(); ++i) {
     if (results.records()[i].point->group != group) continue;
     rows.push_back(i);
-    echo = IsEcho(*results.records()[i].point);
+    echo = IsMessage(*results.records()[i].point);
   }
   out << "\n### " << group << "\n\n";
   out << (echo ? "| payload " : "| entries (page) ")
@@ -168,9 +172,74 @@ void PrintGroup(const Results& results, const std::string& group,
 
 std::string Verdict(bool met) { return met ? "**met**" : "**missed**"; }
 
+// The streaming goals (issue 10), ratios from this run.
+void PrintStreamingGoals(const Results& results, std::ostream& out) {
+  // (s1) ping-pong at 32 streams, raw ≥ 5× gRPC.
+  {
+    const auto match = [](const Point& p) {
+      return p.workload.kind == Workload::Kind::kEchoStream &&
+             p.workload.payload_bytes == 64 && p.shape.concurrency == 32 &&
+             p.pinning == Pinning::kSameCore;
+    };
+    const Summary* raw = results.Find(match, "raw");
+    const Summary* grpc = results.Find(match, "grpc");
+    if (raw != nullptr && grpc != nullptr && grpc->qps > 0) {
+      const double ratio = raw->qps / grpc->qps;
+      out << absl::StrFormat(
+          "| (s1) 64 B EchoStream ping-pong, 32 streams, same-core: raw ≥ 5× "
+          "gRPC | raw %.0f/s, gRPC %.0f/s = %.2f× | %s |\n",
+          raw->qps, grpc->qps, ratio, Verdict(ratio >= 5));
+    } else {
+      out << "| (s1) ping-pong 32 streams raw ≥ 5× gRPC | not measured in "
+             "this scenario | — |\n";
+    }
+  }
+  // (s2) streaming throughput, raw ≥ 0.7× the floor's pipelined rate.
+  {
+    const auto match = [](const Point& p) {
+      return p.workload.kind == Workload::Kind::kStreamFlood &&
+             p.pinning == Pinning::kSameCore;
+    };
+    const Summary* raw = results.Find(match, "raw");
+    const Summary* floor = results.Find(match, "floor");
+    if (raw != nullptr && floor != nullptr && floor->qps > 0) {
+      const double ratio = raw->qps / floor->qps;
+      out << absl::StrFormat(
+          "| (s2) 64 B streaming throughput (one stream, the window the only "
+          "limit), same-core: raw ≥ 0.7× the floor pipelined | raw %.0f "
+          "msg/s, floor %.0f/s = %.2f× | %s |\n",
+          raw->qps, floor->qps, ratio, Verdict(ratio >= 0.7));
+    } else {
+      out << "| (s2) streaming throughput raw ≥ 0.7× floor | not measured in "
+             "this scenario | — |\n";
+    }
+  }
+  // (s3) WalkTree of 100,000 entries over raw ≤ 1.5× the local walk.
+  {
+    const auto match = [](const Point& p) {
+      return p.workload.kind == Workload::Kind::kWalk &&
+             p.workload.entries == 100000;
+    };
+    const Summary* raw = results.Find(match, "raw");
+    const Summary* local = results.Find(match, "local");
+    if (raw != nullptr && local != nullptr && local->p50_us > 0) {
+      const double ratio = raw->p50_us / local->p50_us;
+      out << absl::StrFormat(
+          "| (s3) WalkTree of 100,000 entries: raw ≤ 1.5× the local walk | "
+          "raw %.1f ms / local %.1f ms = %.2f× | %s |\n",
+          raw->p50_us / 1000, local->p50_us / 1000, ratio,
+          Verdict(ratio <= 1.5));
+    } else {
+      out << "| (s3) WalkTree 100k raw ≤ 1.5× local | not measured in this "
+             "scenario | — |\n";
+    }
+  }
+}
+
 void PrintGoals(const Results& results, std::ostream& out) {
   out << "\n### Goals (ratios from this run)\n\n| goal | measured | verdict "
          "|\n|---|---|---|\n";
+  PrintStreamingGoals(results, out);
   auto echo64_closed = [](int callers, Pinning pinning) {
     return [callers, pinning](const Point& p) {
       return IsEcho(p) && p.workload.payload_bytes == 64 &&

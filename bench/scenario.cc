@@ -22,6 +22,8 @@ constexpr int kOpenConnections = 4;
 // memory, and draining its calls after the stop takes seconds.
 constexpr int64_t kFullMaxBytesInFlight = 32 * 1024 * 1024;
 constexpr int64_t kQuickMaxBytesInFlight = 8 * 1024 * 1024;
+// See Flood().
+constexpr int kFloodDepth = 1024;
 
 Point Echo(std::string group, int payload_bytes, LoadShape shape,
            Pinning pinning) {
@@ -75,6 +77,37 @@ Point List(int entries, int callers, Pinning pinning) {
   return point;
 }
 
+// 64 B EchoStream ping-pong over `streams` streams (as many callers), same
+// connections as a closed Echo loop of that many callers.
+Point PingPong(int streams, Pinning pinning) {
+  Point point = Echo("stream-pingpong", 64, Closed(streams), pinning);
+  point.workload.kind = Workload::Kind::kEchoStream;
+  return point;
+}
+
+// 64 B EchoStream flood: one stream per connection, the window its only
+// limit; `depth` caps the messages a stream has written and not yet seen
+// echoed, and is the floor's pipeline depth for the same point. Kept above
+// what the window admits (65,536 / 78 bytes ≈ 840 messages of 64 B), so
+// that for raw the window binds first.
+Point Flood(int connections, int depth, Pinning pinning) {
+  Point point =
+      Echo("stream-throughput", 64, Pipelined(connections, depth), pinning);
+  point.workload.kind = Workload::Kind::kStreamFlood;
+  return point;
+}
+
+Point Walk(int entries, Pinning pinning) {
+  Point point;
+  point.group = "walk";
+  point.workload.kind = Workload::Kind::kWalk;
+  point.workload.entries = entries;
+  point.workload.list_path = WalkTreePath(entries);
+  point.shape = Closed(1);
+  point.pinning = pinning;
+  return point;
+}
+
 // The points of quick and full; they differ in size only.
 struct Matrix {
   std::vector<int> payloads;
@@ -86,6 +119,8 @@ struct Matrix {
   std::vector<Pinning> pipeline_pinnings;
   std::vector<double> rates;
   std::vector<int> list_entries;
+  std::vector<int> stream_callers;
+  std::vector<int> walk_entries;
 };
 
 std::vector<Point> Points(const Matrix& m) {
@@ -122,6 +157,13 @@ std::vector<Point> Points(const Matrix& m) {
   for (int entries : m.list_entries) {
     points.push_back(List(entries, 1, Pinning::kSameCore));
   }
+  for (int streams : m.stream_callers) {
+    points.push_back(PingPong(streams, Pinning::kSameCore));
+  }
+  points.push_back(Flood(1, kFloodDepth, Pinning::kSameCore));
+  for (int entries : m.walk_entries) {
+    points.push_back(Walk(entries, Pinning::kSameCore));
+  }
   return points;
 }
 
@@ -130,6 +172,8 @@ std::vector<Point> Points(const Matrix& m) {
 std::string ListDirectoryPath(int entries) {
   return absl::StrCat("list-", entries);
 }
+
+std::string WalkTreePath(int entries) { return absl::StrCat("tree-", entries); }
 
 absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
   Scenario scenario;
@@ -147,7 +191,11 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
         Echo("echo-pipelined", 64, Pipelined(1, 8), Pinning::kUnpinned),
         Echo("echo-open", 64, Open(2000), Pinning::kUnpinned),
         List(100, 1, Pinning::kUnpinned),
+        PingPong(2, Pinning::kUnpinned),
+        Flood(1, 64, Pinning::kUnpinned),
+        Walk(1000, Pinning::kUnpinned),
     };
+    scenario.walk_entries = {1000};
     return scenario;
   }
   Matrix matrix;
@@ -158,6 +206,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
   matrix.matrix_pinnings = {Pinning::kSameCore};
   matrix.pinning_callers = {1, 32};
   matrix.list_entries = {100, 10000, 100000};
+  matrix.walk_entries = {100000};
   if (name == "quick") {
     scenario.repetitions = 1;
     scenario.warmup = absl::Milliseconds(50);
@@ -167,6 +216,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
     scenario.list_min_calls = 1;
     scenario.list_max_duration = absl::Seconds(10);
     matrix.callers = {1, 32};
+    matrix.stream_callers = {1, 32};
     matrix.max_bytes_in_flight = kQuickMaxBytesInFlight;
     matrix.pipelines = {{2, 64}};
     matrix.pipeline_pinnings = {Pinning::kUnpinned};
@@ -180,6 +230,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
     scenario.list_min_calls = 3;
     scenario.list_max_duration = absl::Seconds(20);
     matrix.callers = {1, 8, 32, 128};
+    matrix.stream_callers = {1, 8, 32, 128};
     matrix.max_bytes_in_flight = kFullMaxBytesInFlight;
     matrix.pipelines = {{1, 16}, {1, 128}, {2, 128}};
     matrix.pipeline_pinnings = {Pinning::kSameCore, Pinning::kUnpinned};
@@ -189,6 +240,7 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
         absl::StrCat("--scenario must be smoke, quick or full, not ", name));
   }
   scenario.list_entries = matrix.list_entries;
+  scenario.walk_entries = matrix.walk_entries;
   scenario.points = Points(matrix);
   return scenario;
 }

@@ -16,7 +16,8 @@ namespace dualrpc::bench {
 // interleaved, `repetitions` times.
 struct Point {
   // Which table it belongs to: "echo-closed", "echo-pinning",
-  // "echo-pipelined", "echo-open", "list".
+  // "echo-pipelined", "echo-open", "list", "stream-pingpong",
+  // "stream-throughput", "walk".
   std::string group;
   Workload workload;
   LoadShape shape;
@@ -39,6 +40,8 @@ struct Scenario {
   absl::Duration list_max_duration;
   // Directories to generate below the served root, by entry count.
   std::vector<int> list_entries;
+  // Trees to generate for WalkTree (same durations as List), by entry count.
+  std::vector<int> walk_entries;
   std::vector<Point> points;
 };
 
@@ -49,6 +52,8 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name);
 
 // The path below the served root of the generated directory of `entries`.
 std::string ListDirectoryPath(int entries);
+// The path below the served root of the generated tree of `entries`.
+std::string WalkTreePath(int entries);
 
 // Page size the list workload asks for: the server's largest
 // (--max_page_size default), so a listing takes the fewest calls.

@@ -45,7 +45,7 @@ def check_record(record):
         if not isinstance(record["latency_us"].get(field), (int, float)):
             fail("%s: latency_us.%s missing" % (where, field))
     if record["transport"] not in TRANSPORTS or record["mode"] not in MODES or \
-            record["pinning"] not in PINNINGS or record["workload"] not in ("echo", "list"):
+            record["pinning"] not in PINNINGS or record["workload"] not in ("echo", "list", "echo-stream", "stream-flood", "walk"):
         fail("%s: unknown transport, mode, pinning or workload" % where)
     if record["errors"] != 0:
         fail("%s: %d errors (%s)" % (where, record["errors"], record.get("first_error")))

@@ -62,4 +62,25 @@ absl::Status WorkDir::MakeListDirectory(const std::string& relative_path,
   return absl::OkStatus();
 }
 
+absl::Status WorkDir::MakeTree(const std::string& relative_path,
+                               int entries) const {
+  const std::string path = absl::StrCat(root(), "/", relative_path);
+  if (::mkdir(path.c_str(), 0755) != 0) {
+    if (errno == EEXIST) return absl::OkStatus();
+    return base::PosixError(absl::StrCat("mkdir ", path), errno);
+  }
+  int directories = 1;
+  while ((directories + 1) * (directories + 1) <= entries) ++directories;
+  const int files = entries - directories;
+  for (int d = 0; d < directories; ++d) {
+    const std::string name = absl::StrFormat("dir-%04d", d);
+    // Files shared out as evenly as they go.
+    const int here = files / directories + (d < files % directories ? 1 : 0);
+    absl::Status made =
+        MakeListDirectory(absl::StrCat(relative_path, "/", name), here);
+    if (!made.ok()) return made;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace dualrpc::bench

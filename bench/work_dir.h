@@ -30,6 +30,10 @@ class WorkDir {
   // ...), unless it already holds exactly that many.
   absl::Status MakeListDirectory(const std::string& relative_path,
                                  int entries) const;
+  // Creates root()/<relative_path> holding a tree of `entries` entries in
+  // all (not counting the top): sqrt(entries) subdirectories (dir-0000, ...)
+  // sharing the rest as empty files, unless it already exists.
+  absl::Status MakeTree(const std::string& relative_path, int entries) const;
 
  private:
   WorkDir(std::string path, bool keep) : path_(std::move(path)), keep_(keep) {}

@@ -26,6 +26,8 @@ class BufCurlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_.WriteFile("a.txt", "a");
+    root_.MakeDir("sub");
+    root_.WriteFile("sub/b.txt", "bb");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
         dualrpc_testing::StartServer(root_.path());
     ASSERT_THAT(server, IsOk());
@@ -95,6 +97,34 @@ TEST_F(BufCurlTest, ReportsStatusCodeOfFailedCall) {
                Url("dualrpc.v1.FileService/ListDirectory")});
   EXPECT_NE(result.exit_code, 0);
   EXPECT_THAT(result.stderr_text, HasSubstr("permission_denied"));
+}
+
+// Server streaming from a third-party gRPC client: buf curl prints every
+// response message as a JSON document, and the walk reaches into sub/.
+TEST_F(BufCurlTest, StreamsWalkTree) {
+  dualrpc_testing::CommandResult result =
+      BufCurl({"-d", R"({"path": ""})", Url("dualrpc.v1.FileService/WalkTree")});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("path": "a.txt")"));
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("path": "sub")"));
+  EXPECT_THAT(result.stdout_text, HasSubstr(R"("path": "sub/b.txt")"));
+}
+
+// Bidi streaming: several request documents on stdin, one echo each, in
+// order.
+TEST_F(BufCurlTest, StreamsEchoStreamFromStdin) {
+  dualrpc_testing::CommandResult result =
+      BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/EchoStream")},
+              R"({"payload": "b25l"} {"payload": "dHdv"} {"payload": "dGhyZWU="})");
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  const std::string& out = result.stdout_text;
+  const std::size_t one = out.find("b25l"), two = out.find("dHdv"),
+                    three = out.find("dGhyZWU=");
+  ASSERT_NE(one, std::string::npos) << out;
+  ASSERT_NE(two, std::string::npos) << out;
+  ASSERT_NE(three, std::string::npos) << out;
+  EXPECT_LT(one, two);
+  EXPECT_LT(two, three);
 }
 
 }  // namespace
