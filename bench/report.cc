@@ -290,7 +290,7 @@ void PrintGoals(const Results& results, std::ostream& out) {
     std::string where;
     for (std::size_t i = 0; i < results.records().size(); ++i) {
       const PointRecord& record = results.records()[i];
-      if (record.transport != "raw" ||
+      if (record.transport != "raw" || !IsEcho(*record.point) ||
           record.point->shape.mode != LoadShape::Mode::kPipelined) {
         continue;
       }
