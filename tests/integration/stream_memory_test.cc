@@ -12,7 +12,9 @@
 // responses, against a bound of 16 MiB above idle (the window is 64 KiB).
 // Symlinks, because they make big entries cheaply: creating 20,000 costs
 // about a second, where a million empty files cost most of a minute.
-// DUALRPC_LONG_TESTS=1 holds each stall for the 10 s instead of 3.
+// DUALRPC_LONG_TESTS=1 holds each stall for the 10 s instead of 3,
+// and walks the tree of 1,000,000 entries (1,000 directories of
+// 1,000 hard links each; building it takes about a minute).
 
 #include <algorithm>
 #include <atomic>
@@ -58,11 +60,30 @@ constexpr int64_t kBoundBytes = 16 * kMiB;
 constexpr char kWalkTreeMethod[] = "/dualrpc.v1.FileService/WalkTree";
 constexpr char kEchoStreamMethod[] = "/dualrpc.v1.FileService/EchoStream";
 
-absl::Duration StallTime() {
+bool LongTests() {
   const char* long_tests = std::getenv("DUALRPC_LONG_TESTS");
-  return long_tests != nullptr && std::string(long_tests) == "1"
-             ? absl::Seconds(10)
-             : absl::Seconds(3);
+  return long_tests != nullptr && std::string(long_tests) == "1";
+}
+
+absl::Duration StallTime() {
+  return LongTests() ? absl::Seconds(10) : absl::Seconds(3);
+}
+
+// 1,000 directories of 1,000 hard links to one empty file below `dir`.
+void MakeMillionEntries(const std::string& dir) {
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  const std::string file = dir + "/file";
+  std::FILE* created = std::fopen(file.c_str(), "w");
+  ASSERT_NE(created, nullptr);
+  std::fclose(created);
+  for (int d = 0; d < 1000; ++d) {
+    const std::string sub = absl::StrCat(dir, "/d", d);
+    ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
+    for (int f = 0; f < 999; ++f) {
+      const std::string link = absl::StrCat(sub, "/f", f);
+      ASSERT_EQ(::link(file.c_str(), link.c_str()), 0) << link;
+    }
+  }
 }
 
 // The resident set of `pid` in bytes, from /proc; -1 if unreadable.
@@ -140,6 +161,7 @@ class StreamMemoryTest : public ::testing::TestWithParam<std::string> {
       const std::string link = absl::StrCat(big, "/l", i);
       ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0) << link;
     }
+    if (LongTests()) MakeMillionEntries(root_->path() + "/million");
     root_->MakeDir("small");
     root_->WriteFile("small/a.txt", "a");
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
@@ -221,7 +243,7 @@ TEST_P(StreamMemoryTest, UnreadWalkTreeKeepsTheServerBounded) {
                                      rpc::MethodKind::kServerStreaming, {},
                                      &walk));
   v1::WalkTreeRequest request;
-  request.set_path("big");
+  request.set_path(LongTests() ? "million" : "big");
   // The request only: no StartRead, ever.
   walk.Begin(request);
 
