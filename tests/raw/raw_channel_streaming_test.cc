@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -429,7 +430,13 @@ TEST_F(RawChannelStreamingTest, ClientReturnsCreditOnlyAsTheApplicationReads) {
   EXPECT_THAT(ParseWindowUpdate(update->payload),
               IsOkAndHolds(2 * kChunkCost));
   server->SendResponse(id, absl::OkStatus());
+  // OnDone waits for the third response to be read.
+  ASSERT_TRUE(call->WaitFor(Recorder::ReadEvent(std::string(kChunk, 'b'))));
+  call->stream->StartRead(&call->response);
+  ASSERT_TRUE(call->WaitFor(Recorder::ReadEvent(std::string(kChunk, 'c'))));
+  call->stream->StartRead(&call->response);
   ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->status(), IsOk());
 }
 
 // ---- The client's rows of §7.5 --------------------------------------------
@@ -664,6 +671,113 @@ TEST_F(RawChannelStreamingTest, GoawayLetsStreamsUpToLastCallIdRunOn) {
   server->SendResponse(first_id, absl::OkStatus());
   ASSERT_TRUE(first->WaitForDone());
   EXPECT_THAT(first->status(), IsOk());
+}
+
+// ---- The end of a call with responses unread (issue 10) -----------------
+
+// Responses that arrived before the call's RESPONSE stay readable: OnDone
+// waits for the reader. (The bug: OnDone ran as soon as the RESPONSE came,
+// dropping them: 2 of 40 echoes in conformance's echo_stream_all_sent_first.)
+TEST_F(RawChannelStreamingTest, ResponsesBeforeTheResponseStayReadable) {
+  Recorder* call = NewStream(rpc::MethodKind::kServerStreaming);
+  call->keep_reading = true;
+  call->stream->StartWrite(Request("q"));
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id =
+      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  for (const char* payload : {"one", "two", "three"}) {
+    server->SendMessage(id, Response(payload));
+  }
+  server->SendResponse(id, absl::OkStatus(), {{"trailer", "t"}});
+  // Two unary round trips on the same socket: the second response is read
+  // in a later loop iteration than the stream's frames, so whatever those
+  // frames made the stream do (its deferred OnDone included) has run.
+  ExpectUnaryWorks(server.get());
+  ExpectUnaryWorks(server.get());
+  ASSERT_EQ(call->dones(), 0) << "OnDone ran with responses unread";
+  call->stream->StartRead(&call->response);
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->events(),
+              ElementsAre("write:true", "read:one", "read:two", "read:three",
+                          "read:false", "done:OK"));
+  EXPECT_THAT(call->trailers, ElementsAre(Pair("trailer", "t")));
+}
+
+// Cancel after the end drops what was not read: OnDone runs with the
+// status the call ended with.
+TEST_F(RawChannelStreamingTest, CancelAfterTheEndDropsUnreadResponses) {
+  Recorder* call = NewStream(rpc::MethodKind::kServerStreaming);
+  call->stream->StartWrite(Request("q"));
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id =
+      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  server->SendMessage(id, Response("unread"));
+  server->SendResponse(id, absl::NotFoundError("gone"));
+  ExpectUnaryWorks(server.get());
+  ExpectUnaryWorks(server.get());
+  ASSERT_EQ(call->dones(), 0);
+  call->stream->Cancel();
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kNotFound, "gone"));
+  EXPECT_THAT(call->events(), ElementsAre("write:true", "done:NOT_FOUND"));
+}
+
+// Destroying the channel ends a stream that waits for its reader too.
+TEST_F(RawChannelStreamingTest, DestroyingTheChannelEndsAStreamWithUnreadResponses) {
+  Recorder* call = NewStream(rpc::MethodKind::kServerStreaming);
+  call->stream->StartWrite(Request("q"));
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id =
+      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  server->SendMessage(id, Response("unread"));
+  server->SendResponse(id, absl::OkStatus());
+  ExpectUnaryWorks(server.get());
+  ExpectUnaryWorks(server.get());
+  ASSERT_EQ(call->dones(), 0);
+  channel_.reset();
+  EXPECT_EQ(call->dones(), 1);
+  EXPECT_THAT(call->events(), ElementsAre("write:true", "done:OK"));
+}
+
+// A read another thread started before OnDone completes before it: OnDone
+// waits for the posted operation. Here the read is posted (from a thread
+// the reactor joins) while the loop has the call's RESPONSE in hand; the
+// loop runs its deferred tasks, where OnDone would run, before the posted
+// one. (The bug: OnDone ran first and OnReadDone(false) reached a reactor
+// that was done, a use after free for the blocking helpers' reactor: the
+// aborts in conformance's echo_stream cases.)
+TEST_F(RawChannelStreamingTest, ReadPostedBeforeTheEndCompletesBeforeOnDone) {
+  Recorder* call = NewStream(rpc::MethodKind::kBidiStreaming);
+  call->on_read = [&](bool ok) {
+    if (!ok) return;
+    std::thread reader([&] { call->stream->StartRead(&call->response); });
+    reader.join();
+  };
+  call->stream->StartRead(&call->response);
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id = ReadRequest(server.get(), 0);
+  // One send: the client reads both frames in one loop iteration.
+  net::Buffer frames;
+  ASSERT_THAT(AppendMessageFrame(&frames, id, Response("last"), FrameLimits{}),
+              IsOk());
+  // A null header is OK without trailers (§4.2).
+  ASSERT_THAT(AppendCallFrame(&frames, FrameType::kResponse, kFlagEndStream,
+                              id, /*header=*/nullptr, /*message=*/nullptr,
+                              FrameLimits{}),
+              IsOk());
+  server->Send(frames.View());
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->events(),
+              ElementsAre("read:last", "read:false", "done:OK"));
+  EXPECT_EQ(call->dones(), 1);
 }
 
 // ---- Destroying the channel (rpc/channel.h) -------------------------------

@@ -77,8 +77,19 @@ void RawClientStream::RunOnLoop(OpKind kind, Op op) {
     std::move(op)(this);
     return;
   }
+  // Counted before the post: the loop must not see the stream idle (and
+  // run OnDone) between this operation's start and its run.
+  posted_ops_.fetch_add(1, std::memory_order_relaxed);
+  Op counted = [op = std::move(op)](RawClientStream* self) mutable {
+    self->posted_ops_.fetch_sub(1, std::memory_order_relaxed);
+    // Started while OnDone ran: the reactor is done; nothing may reach it.
+    if (self->finished_) return;
+    std::move(op)(self);
+    // An operation on an ended call completes at once; OnDone may follow.
+    if (self->ended_) self->MaybeFinish();
+  };
   mailbox_->Post([posted = PostedOp(shared_from_this(), kind,
-                                    std::move(op))]() mutable {
+                                    std::move(counted))]() mutable {
     posted.Run();
   });
 }
@@ -145,6 +156,12 @@ void RawClientStream::Cancel() {
   RunOnLoop(OpKind::kCancel, [](RawClientStream* self) {
     if (!self->started_) {
       self->cancel_requested_ = true;
+      return;
+    }
+    if (self->ended_) {
+      // The call already has its status; the responses nobody will read
+      // now no longer hold OnDone back.
+      self->DropUnread();
       return;
     }
     self->End(absl::CancelledError("cancelled by the client"),
@@ -447,6 +464,19 @@ void RawClientStream::End(absl::Status status, bool send_cancel,
     read_ = nullptr;
     Queue([](rpc::ClientStreamReactor* r) { r->OnReadDone(false); });
   }
+  if (!received_.empty()) {
+    // Ended with its RESPONSE, responses unread: they stay readable, and
+    // OnDone waits for the reader (DeliverReads) or a Cancel.
+    draining_ = true;
+    host_->HoldDraining(this);
+  }
+  MaybeFinish();
+}
+
+void RawClientStream::OnChannelShutdown() { DropUnread(); }
+
+void RawClientStream::DropUnread() {
+  received_.clear();
   MaybeFinish();
 }
 
@@ -463,7 +493,9 @@ void RawClientStream::Queue(
 }
 
 bool RawClientStream::Idle() const {
-  return ended_ && callbacks_queued_ == 0 && read_ == nullptr && !write_held_;
+  return ended_ && callbacks_queued_ == 0 && read_ == nullptr &&
+         !write_held_ && received_.empty() &&
+         posted_ops_.load(std::memory_order_relaxed) == 0;
 }
 
 void RawClientStream::MaybeFinish() {
@@ -482,6 +514,11 @@ void RawClientStream::Finish() {
     absl::MutexLock lock(&done_mu_);
     if (done_) return;
     done_ = true;
+  }
+  finished_ = true;
+  if (draining_) {
+    draining_ = false;
+    host_->ReleaseDraining(this);
   }
   std::shared_ptr<RawClientStream> keep = std::move(self_);
   reactor_->OnDone(status_);

@@ -1,6 +1,7 @@
 #ifndef DUALRPC_RAW_CLIENT_CLIENT_STREAM_H_
 #define DUALRPC_RAW_CLIENT_CLIENT_STREAM_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -21,6 +22,7 @@
 namespace dualrpc::raw {
 
 class ClientConnection;
+class RawClientStream;
 
 // Where a stream's loop-thread work runs: the channel's side of a stream.
 // Loop thread only; outlives every stream task that runs on the loop.
@@ -30,6 +32,12 @@ class StreamHost {
   virtual bool shut_down() const = 0;
   // The connection a stream that is starting now goes to.
   virtual ClientConnection* PickStreamConnection() = 0;
+  // `stream` ended with its RESPONSE while responses it has not read yet
+  // are buffered: it waits for its reader, detached from any connection.
+  // Until ReleaseDraining, the host ends the wait when the channel shuts
+  // down (RawClientStream::OnChannelShutdown), so that OnDone still runs.
+  virtual void HoldDraining(RawClientStream* stream) = 0;
+  virtual void ReleaseDraining(RawClientStream* stream) = 0;
 
  protected:
   ~StreamHost() = default;
@@ -42,7 +50,14 @@ class StreamHost {
 // Ownership: the stream owns itself (a shared_ptr to itself) from
 // NewStream until its reactor's OnDone has returned, as grpc++ reactors'
 // calls do; tasks posted to the loop hold further references, so a late
-// task never touches a freed stream. The connection it runs on only points
+// task never touches a freed stream.
+//
+// OnDone waits, as in grpc++, until the application has read every
+// response that arrived before the call's RESPONSE (or cancels, or the
+// channel shuts down, which drops them), and until every operation that
+// another thread posted before the end has run and completed. An operation
+// whose post races with OnDone itself (started while OnDone runs) is
+// dropped unrun: its reactor is done. The connection it runs on only points
 // at it, and the stream detaches itself when it ends.
 //
 // Threads: the rpc::ClientStream methods may be called on any thread. On
@@ -98,6 +113,12 @@ class RawClientStream final
   // nothing more is sent.
   void OnConnectionFailed(const absl::Status& status);
 
+  // ---- For the StreamHost (loop thread) ----
+  // The channel is shutting down while this stream (held by HoldDraining)
+  // still buffers responses nobody read: they are dropped and OnDone runs
+  // with the status the call ended with.
+  void OnChannelShutdown();
+
  private:
   using Op = absl::AnyInvocable<void(RawClientStream*) &&>;
   // Which operation a posted task carries, so that a task the stopped loop
@@ -135,9 +156,13 @@ class RawClientStream final
   void End(absl::Status status, bool send_cancel, bool keep_received);
   // Queues a reactor callback (a deferred task).
   void Queue(absl::AnyInvocable<void(rpc::ClientStreamReactor*) &&> callback);
-  // Ended, and no operation or callback outstanding.
+  // Ended, no response left unread, and no operation (posted or started)
+  // or callback outstanding.
   bool Idle() const;
   void MaybeFinish();
+  // Drops the responses an ended call buffered unread (Cancel after the
+  // end, channel shutdown), letting OnDone run.
+  void DropUnread();
   void Finish();
 
   bool opened() const { return call_id_ != 0; }
@@ -193,6 +218,16 @@ class RawClientStream final
   absl::Status status_;
   int callbacks_queued_ = 0;
   bool finish_queued_ = false;
+  // Held by the host (HoldDraining) until the unread responses are gone.
+  bool draining_ = false;
+  // OnDone has run (Finish): a posted operation that arrives later is
+  // dropped.
+  bool finished_ = false;
+
+  // Operations posted from other threads that the loop has not run yet;
+  // incremented on the posting thread before the post, decremented on the
+  // loop. OnDone waits for zero.
+  std::atomic<int> posted_ops_{0};
 
   // Whether OnDone ran; also guards the loop-gone path (any thread).
   absl::Mutex done_mu_;

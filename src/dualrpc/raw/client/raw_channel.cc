@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/clock.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/raw/client/client_connection.h"
@@ -28,6 +29,12 @@ class RawChannel::Core final : public StreamHost {
   bool shut_down() const override { return shut_down_; }
   ClientConnection* PickStreamConnection() override {
     return PickConnection();
+  }
+  void HoldDraining(RawClientStream* stream) override {
+    draining_.insert(stream);
+  }
+  void ReleaseDraining(RawClientStream* stream) override {
+    draining_.erase(stream);
   }
   ClientConnection* completing() const { return completing_; }
 
@@ -74,6 +81,11 @@ class RawChannel::Core final : public StreamHost {
         }
       }
     }
+    // Streams that ended with responses unread are on no connection; their
+    // OnDone runs in this iteration's deferred tasks.
+    const std::vector<RawClientStream*> draining(draining_.begin(),
+                                                 draining_.end());
+    for (RawClientStream* stream : draining) stream->OnChannelShutdown();
     // Later: a connection may be on the stack below the done that is
     // destroying the channel.
     loop_->Defer([this]() {
@@ -94,6 +106,8 @@ class RawChannel::Core final : public StreamHost {
   std::vector<std::unique_ptr<ClientConnection>> retiring_;
   // The connection whose response's done is running, if any.
   ClientConnection* completing_ = nullptr;
+  // Ended streams waiting for their reader (StreamHost::HoldDraining).
+  absl::flat_hash_set<RawClientStream*> draining_;
   bool shut_down_ = false;
 };
 
