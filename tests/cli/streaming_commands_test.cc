@@ -450,14 +450,9 @@ class ReflectionStreamTest : public ::testing::Test {
 
   // The real ReflectionService's answer to one serialized request.
   std::string Answer(const std::string& bytes) {
-    const rpc::Method* method =
-        registry_.FindMethod(inspection::ReflectionService::kInfoPath);
-    std::unique_ptr<google::protobuf::Message> request = method->new_request();
-    request->ParseFromString(bytes);
-    std::unique_ptr<google::protobuf::Message> response =
-        method->new_response();
-    method->invoke(nullptr, request.get(), response.get(), [](absl::Status) {});
-    return response->SerializeAsString();
+    ServerReflectionRequest request;
+    request.ParseFromString(bytes);
+    return reflection_service_.Answer(request).SerializeAsString();
   }
 
   // A script that answers on the stream paths in `serving` and ends the
@@ -486,9 +481,11 @@ TEST_F(ReflectionStreamTest, AsksEveryQuestionOnOneV1Stream) {
   ScriptedStreamChannel channel(Serving({kServerReflectionV1InfoPath}));
   {
     ReflectionClient reflection(&channel, absl::Seconds(5));
+    // The registry holds ReflectionService's two versions.
     EXPECT_THAT(reflection.ListServices(),
                 dualrpc_testing::IsOkAndHolds(
-                    ElementsAre("grpc.reflection.v1alpha.ServerReflection")));
+                    ElementsAre("grpc.reflection.v1.ServerReflection",
+                                "grpc.reflection.v1alpha.ServerReflection")));
     EXPECT_THAT(
         reflection.LoadSymbol("grpc.reflection.v1alpha.ServerReflection"),
         IsOk());

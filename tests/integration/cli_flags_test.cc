@@ -65,25 +65,27 @@ class CliFlagsTest : public ::testing::Test {
                 IsOk());
     ASSERT_THAT(test::v1::RegisterInventory(&inventory_, &raw_registry_),
                 IsOk());
-    ASSERT_THAT(raw_registry_.AddMethod(
-                    dualrpc_testing::UnaryMethodFrom<ServerReflectionRequest,
-                                                     ServerReflectionResponse>(
-                        inspection::ReflectionService::kInfoPath,
-                        [this](rpc::ServerCallContext* context,
-                               const ServerReflectionRequest& request,
-                               ServerReflectionResponse* response,
-                               rpc::UnaryDone done) {
-                          {
-                            absl::MutexLock lock(&mutex_);
-                            reflection_metadata_.insert(
-                                reflection_metadata_.end(),
-                                context->request_metadata().begin(),
-                                context->request_metadata().end());
-                          }
-                          *response = reflection_.Answer(request);
-                          std::move(done)(absl::OkStatus());
-                        })),
-                IsOk());
+    // Reflection as dualrpc-server serves it on raw (a bidi stream), with
+    // each stream's request metadata recorded for the -reflect-header test.
+    rpc::Method reflection = rpc::MakeBidiStreamingMethod<
+        inspection::ReflectionService, ServerReflectionRequest,
+        ServerReflectionResponse>(inspection::ReflectionService::kInfoPath,
+                                  &reflection_,
+                                  &inspection::ReflectionService::
+                                      ServerReflectionInfo);
+    reflection.start_stream =
+        [this, start = std::move(reflection.start_stream)](
+            rpc::ServerStream* stream, const google::protobuf::Message* request,
+            google::protobuf::Message* response) {
+          {
+            absl::MutexLock lock(&mutex_);
+            reflection_metadata_.insert(reflection_metadata_.end(),
+                                        stream->request_metadata().begin(),
+                                        stream->request_metadata().end());
+          }
+          return start(stream, request, response);
+        };
+    ASSERT_THAT(raw_registry_.AddMethod(std::move(reflection)), IsOk());
 
     raw::RawServer::Options raw_options;
     raw_options.event_loop_threads = 1;
