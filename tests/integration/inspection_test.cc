@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "dualrpc/client/channel_factory.h"
+#include "dualrpc/rpc/blocking_stream.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/rpc/client_call.h"
@@ -83,6 +84,7 @@ TEST_F(InspectionTest, ListShowsApplicationHealthAndReflection) {
   EXPECT_EQ(result.stdout_text,
             "dualrpc.v1.FileService\n"
             "grpc.health.v1.Health\n"
+            "grpc.reflection.v1.ServerReflection\n"
             "grpc.reflection.v1alpha.ServerReflection\n");
 }
 
@@ -223,23 +225,34 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
   }
   rpc::CallOptions options;
   options.timeout = absl::Seconds(10);
-  for (const ServerReflectionRequest& request : requests) {
-    absl::StatusOr<ServerReflectionResponse> grpc_answer =
-        rpc::CallUnaryAndWait<ServerReflectionResponse>(
-            *channels[0], kReflectionInfo, request, options);
-    absl::StatusOr<ServerReflectionResponse> raw_answer =
-        rpc::CallUnaryAndWait<ServerReflectionResponse>(
-            *channels[1], kReflectionInfo, request, options);
-    ASSERT_THAT(grpc_answer, IsOk());
-    ASSERT_THAT(raw_answer, IsOk());
+  // Each question on a stream of its own per wire (grpc++'s service sends
+  // each file once per stream, so answers on one shared stream depend on
+  // what was asked before): grpc++'s own v1alpha service on the gRPC port,
+  // ReflectionService on raw.
+  std::vector<std::vector<ServerReflectionResponse>> answers(channels.size());
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    for (const ServerReflectionRequest& request : requests) {
+      rpc::ClientReaderWriter<ServerReflectionRequest,
+                              ServerReflectionResponse>
+          stream(*channels[i], kReflectionInfo, options);
+      ASSERT_TRUE(stream.Write(request)) << targets_[i];
+      ASSERT_TRUE(stream.WritesDone()) << targets_[i];
+      ServerReflectionResponse response;
+      ASSERT_TRUE(stream.Read(&response)) << targets_[i];
+      answers[i].push_back(response);
+      ASSERT_FALSE(stream.Read(&response)) << targets_[i];
+      ASSERT_THAT(stream.Finish(), IsOk()) << targets_[i];
+    }
+  }
+  for (std::size_t r = 0; r < requests.size(); ++r) {
     google::protobuf::util::MessageDifferencer differencer;
     differencer.TreatAsSet(
         ::grpc::reflection::v1alpha::ListServiceResponse::descriptor()
             ->FindFieldByName("service"));
     std::string differences;
     differencer.ReportDifferencesToString(&differences);
-    EXPECT_TRUE(differencer.Compare(*grpc_answer, *raw_answer))
-        << request.ShortDebugString() << "\n"
+    EXPECT_TRUE(differencer.Compare(answers[0][r], answers[1][r]))
+        << requests[r].ShortDebugString() << "\n"
         << differences;
   }
 }
