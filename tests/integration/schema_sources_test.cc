@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "dualrpc/client/channel_factory.h"
+#include "dualrpc/rpc/blocking_stream.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/rpc/client_call.h"
@@ -69,8 +70,8 @@ CommandResult Cli(std::vector<std::string> args) {
   return RunCommand(args);
 }
 
-// The status of one reflection request on `path` (any request: only
-// whether the method is there matters).
+// The status of one reflection request on a stream of `path` (any
+// request: only whether the method is there matters).
 template <typename Request, typename Response>
 absl::Status AskReflection(const std::string& target, const char* path) {
   absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
@@ -80,8 +81,13 @@ absl::Status AskReflection(const std::string& target, const char* path) {
   request.set_list_services("");
   rpc::CallOptions options;
   options.timeout = absl::Seconds(10);
-  return rpc::CallUnaryAndWait<Response>(**channel, path, request, options)
-      .status();
+  rpc::ClientReaderWriter<Request, Response> stream(**channel, path, options);
+  stream.Write(request);
+  stream.WritesDone();
+  Response response;
+  while (stream.Read(&response)) {
+  }
+  return stream.Finish();
 }
 
 absl::Status AskV1(const std::string& target) {
@@ -271,16 +277,19 @@ class DualrpcServerSchemaTest : public ::testing::Test {
   std::vector<std::string> targets_;
 };
 
-// grpc++ 1.51's reflection and the raw ReflectionService serve v1alpha
-// only; the CLI tries v1, is told UNIMPLEMENTED, and goes on with v1alpha.
-TEST_F(DualrpcServerSchemaTest, ReflectionFallsBackToV1alphaOnBothTransports) {
+// dualrpc-server serves reflection v1 and v1alpha on both transports (on
+// gRPC, v1alpha is grpc++'s own), so clients that try v1 first (grpcurl,
+// buf curl, this CLI) are answered at once. The fallback to v1alpha is
+// tested against grpc-js above and in tests/cli.
+TEST_F(DualrpcServerSchemaTest, ServesReflectionV1AndV1alphaOnBothTransports) {
   for (const std::string& target : targets_) {
-    ASSERT_THAT(AskV1(target), StatusIs(absl::StatusCode::kUnimplemented))
-        << target;
+    ASSERT_THAT(AskV1(target), IsOk()) << target;
+    ASSERT_THAT(AskV1alpha(target), IsOk()) << target;
     CommandResult result = Cli({"list", target});
     ASSERT_EQ(result.exit_code, 0) << target << ": " << result.stderr_text;
     EXPECT_EQ(result.stdout_text,
               "dualrpc.v1.FileService\ngrpc.health.v1.Health\n"
+              "grpc.reflection.v1.ServerReflection\n"
               "grpc.reflection.v1alpha.ServerReflection\n")
         << target;
     result = Cli({"call", target, "dualrpc.v1.FileService/Echo", "-d",
