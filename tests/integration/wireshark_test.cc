@@ -358,16 +358,26 @@ absl::Status WaitUntilCapturing(LoopbackCapture* capture, uint16_t port) {
 using Streams =
     std::map<std::string, std::vector<std::pair<uint32_t, std::string>>>;
 
-// Groups rows by tcp.stream, pairing the call ids in `id_field` with the
-// values of `value_field` (each frame of the filtered type carries one of
-// each).
-Streams ByStream(const std::vector<Row>& rows, const std::string& value_field) {
+// Groups rows by tcp.stream, pairing the call ids with the values of
+// `value_field`, for the frames of type `type` only: a packet may carry
+// several frames (a streaming call's REQUEST and its first MESSAGE), each
+// with its own type, call id and value.
+Streams ByStream(const std::vector<Row>& rows, const std::string& value_field,
+                 uint32_t type) {
   Streams streams;
   for (const Row& row : rows) {
+    std::vector<std::string> types = Occurrences(row.at("dualrpc.type"));
     std::vector<std::string> ids = Occurrences(row.at("dualrpc.call_id"));
     std::vector<std::string> values = Occurrences(row.at(value_field));
     EXPECT_EQ(ids.size(), values.size()) << row.at(value_field);
+    EXPECT_EQ(ids.size(), types.size()) << row.at("dualrpc.type");
     for (size_t i = 0; i < ids.size() && i < values.size(); ++i) {
+      // The dissector shows types in hex ("0x01").
+      uint32_t frame_type = 0;
+      if (i < types.size() &&
+          !(absl::SimpleHexAtoi(types[i], &frame_type) && frame_type == type)) {
+        continue;
+      }
       streams[row.at("tcp.stream")].emplace_back(ToUint(ids[i]), values[i]);
     }
   }
@@ -425,9 +435,10 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
 
   absl::StatusOr<std::vector<Row>> requests =
       DecodeFields(pcap, "dualrpc.type == 1",
-                   {"tcp.stream", "dualrpc.call_id", "dualrpc.method"});
+                   {"tcp.stream", "dualrpc.type", "dualrpc.call_id",
+                    "dualrpc.method"});
   ASSERT_THAT(requests, IsOk());
-  Streams calls = ByStream(*requests, "dualrpc.method");
+  Streams calls = ByStream(*requests, "dualrpc.method", 1);
   std::vector<std::vector<std::pair<uint32_t, std::string>>> per_connection;
   for (const auto& [stream, frames] : calls) {
     per_connection.push_back(frames);
@@ -449,9 +460,10 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
   // Every call got its RESPONSE, with the status the CLI reported.
   absl::StatusOr<std::vector<Row>> responses =
       DecodeFields(pcap, "dualrpc.type == 2",
-                   {"tcp.stream", "dualrpc.call_id", "dualrpc.status_code"});
+                   {"tcp.stream", "dualrpc.type", "dualrpc.call_id",
+                    "dualrpc.status_code"});
   ASSERT_THAT(responses, IsOk());
-  Streams statuses = ByStream(*responses, "dualrpc.status_code");
+  Streams statuses = ByStream(*responses, "dualrpc.status_code", 2);
   for (const auto& [stream, frames] : calls) {
     const auto& answers = statuses[stream];
     ASSERT_THAT(answers, SizeIs(frames.size())) << "stream " << stream;

@@ -40,6 +40,15 @@ ReflectionClient::ReflectionClient(rpc::Channel* channel,
                                    absl::Duration timeout)
     : channel_(channel), timeout_(timeout), pool_(&database_, &build_errors_) {}
 
+ReflectionClient::~ReflectionClient() {
+  // A finished call, not a cancelled one: the server answers the half-close
+  // with its status at once.
+  if (session_ != nullptr) {
+    session_->WritesDone();
+    session_->Finish().IgnoreError();
+  }
+}
+
 absl::StatusOr<ReflectionClient::ServerReflectionResponse>
 ReflectionClient::CallOnStream(absl::string_view path,
                                const ServerReflectionRequest& request) {

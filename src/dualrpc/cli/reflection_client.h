@@ -40,12 +40,14 @@ inline constexpr char kServerReflectionInfoPath[] =
 // request. Descriptors the server sends accumulate in pool(), from which
 // DynamicMessageFactory makes messages.
 // Not thread-safe. Does not own `channel`, which must outlive this.
-// Destruction cancels the stream and waits for its end.
+// Destruction ends the stream as grpcurl does: a half-close, then the
+// server's status (bounded by the stream's deadline).
 class ReflectionClient final : public DescriptorSource {
  public:
   // The stream (or, in the unary form, each call) has `timeout` as its
   // deadline.
   ReflectionClient(rpc::Channel* channel, absl::Duration timeout);
+  ~ReflectionClient() override;
 
   ReflectionClient(const ReflectionClient&) = delete;
   ReflectionClient& operator=(const ReflectionClient&) = delete;
