@@ -102,8 +102,8 @@ TEST_F(BufCurlTest, ReportsStatusCodeOfFailedCall) {
 // Server streaming from a third-party gRPC client: buf curl prints every
 // response message as a JSON document, and the walk reaches into sub/.
 TEST_F(BufCurlTest, StreamsWalkTree) {
-  dualrpc_testing::CommandResult result =
-      BufCurl({"-d", R"({"path": ""})", Url("dualrpc.v1.FileService/WalkTree")});
+  dualrpc_testing::CommandResult result = BufCurl(
+      {"-d", R"({"path": ""})", Url("dualrpc.v1.FileService/WalkTree")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("path": "a.txt")"));
   EXPECT_THAT(result.stdout_text, HasSubstr(R"("path": "sub")"));
@@ -113,9 +113,9 @@ TEST_F(BufCurlTest, StreamsWalkTree) {
 // Bidi streaming: several request documents on stdin, one echo each, in
 // order.
 TEST_F(BufCurlTest, StreamsEchoStreamFromStdin) {
-  dualrpc_testing::CommandResult result =
-      BufCurl({"-d", "@-", Url("dualrpc.v1.FileService/EchoStream")},
-              R"({"payload": "b25l"} {"payload": "dHdv"} {"payload": "dGhyZWU="})");
+  dualrpc_testing::CommandResult result = BufCurl(
+      {"-d", "@-", Url("dualrpc.v1.FileService/EchoStream")},
+      R"({"payload": "b25l"} {"payload": "dHdv"} {"payload": "dGhyZWU="})");
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   const std::string& out = result.stdout_text;
   const std::size_t one = out.find("b25l"), two = out.find("dHdv"),

@@ -67,12 +67,12 @@ class CliFlagsTest : public ::testing::Test {
                 IsOk());
     // Reflection as dualrpc-server serves it on raw (a bidi stream), with
     // each stream's request metadata recorded for the -reflect-header test.
-    rpc::Method reflection = rpc::MakeBidiStreamingMethod<
-        inspection::ReflectionService, ServerReflectionRequest,
-        ServerReflectionResponse>(inspection::ReflectionService::kInfoPath,
-                                  &reflection_,
-                                  &inspection::ReflectionService::
-                                      ServerReflectionInfo);
+    rpc::Method reflection =
+        rpc::MakeBidiStreamingMethod<inspection::ReflectionService,
+                                     ServerReflectionRequest,
+                                     ServerReflectionResponse>(
+            inspection::ReflectionService::kInfoPath, &reflection_,
+            &inspection::ReflectionService::ServerReflectionInfo);
     reflection.start_stream =
         [this, start = std::move(reflection.start_stream)](
             rpc::ServerStream* stream, const google::protobuf::Message* request,

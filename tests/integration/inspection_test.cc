@@ -232,8 +232,7 @@ TEST_F(InspectionTest, RawReflectionAnswersAsGrpcDoes) {
   std::vector<std::vector<ServerReflectionResponse>> answers(channels.size());
   for (std::size_t i = 0; i < channels.size(); ++i) {
     for (const ServerReflectionRequest& request : requests) {
-      rpc::ClientReaderWriter<ServerReflectionRequest,
-                              ServerReflectionResponse>
+      rpc::ClientReaderWriter<ServerReflectionRequest, ServerReflectionResponse>
           stream(*channels[i], kReflectionInfo, options);
       ASSERT_TRUE(stream.Write(request)) << targets_[i];
       ASSERT_TRUE(stream.WritesDone()) << targets_[i];

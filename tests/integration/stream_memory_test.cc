@@ -17,6 +17,9 @@
 // and walks the tree of 1,000,000 entries (1,000 directories of
 // 1,000 hard links each; building it takes about a minute).
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -25,9 +28,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -103,8 +103,7 @@ int64_t ResidentBytes(pid_t pid) {
     int64_t kib = 0;
     std::string number = line.substr(6);
     number.erase(std::remove(number.begin(), number.end(), ' '), number.end());
-    number.erase(std::remove(number.begin(), number.end(), '\t'),
-                 number.end());
+    number.erase(std::remove(number.begin(), number.end(), '\t'), number.end());
     if (number.size() > 2) number.resize(number.size() - 2);  // "kB"
     if (absl::SimpleAtoi(number, &kib)) return kib * 1024;
   }
@@ -247,9 +246,8 @@ TEST_P(StreamMemoryTest, UnreadWalkTreeKeepsTheServerBounded) {
   ASSERT_GT(idle, 0);
   std::shared_ptr<rpc::Channel> channel = NewChannel();
   UnreadWalk walk;
-  walk.BindStream(channel->NewStream(kWalkTreeMethod,
-                                     rpc::MethodKind::kServerStreaming, {},
-                                     &walk));
+  walk.BindStream(channel->NewStream(
+      kWalkTreeMethod, rpc::MethodKind::kServerStreaming, {}, &walk));
   v1::WalkTreeRequest request;
   request.set_path(LongTests() ? "million" : "big");
   // The request only: no StartRead, ever.

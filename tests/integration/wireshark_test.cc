@@ -433,10 +433,9 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
   ASSERT_THAT((*capture)->WaitForPacketFrom(*sentinel_port), IsOk());
   ASSERT_THAT((*capture)->Stop(), IsOk());
 
-  absl::StatusOr<std::vector<Row>> requests =
-      DecodeFields(pcap, "dualrpc.type == 1",
-                   {"tcp.stream", "dualrpc.type", "dualrpc.call_id",
-                    "dualrpc.method"});
+  absl::StatusOr<std::vector<Row>> requests = DecodeFields(
+      pcap, "dualrpc.type == 1",
+      {"tcp.stream", "dualrpc.type", "dualrpc.call_id", "dualrpc.method"});
   ASSERT_THAT(requests, IsOk());
   Streams calls = ByStream(*requests, "dualrpc.method", 1);
   std::vector<std::vector<std::pair<uint32_t, std::string>>> per_connection;
@@ -458,10 +457,9 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
                   Each(Pair(::testing::_, StartsWith("/grpc.reflection."))))));
 
   // Every call got its RESPONSE, with the status the CLI reported.
-  absl::StatusOr<std::vector<Row>> responses =
-      DecodeFields(pcap, "dualrpc.type == 2",
-                   {"tcp.stream", "dualrpc.type", "dualrpc.call_id",
-                    "dualrpc.status_code"});
+  absl::StatusOr<std::vector<Row>> responses = DecodeFields(
+      pcap, "dualrpc.type == 2",
+      {"tcp.stream", "dualrpc.type", "dualrpc.call_id", "dualrpc.status_code"});
   ASSERT_THAT(responses, IsOk());
   Streams statuses = ByStream(*responses, "dualrpc.status_code", 2);
   for (const auto& [stream, frames] : calls) {
@@ -710,9 +708,8 @@ void WriteConversation(TcpPcapWriter* pcap) {
   pcap->Send(kFromServer, absl::StrCat(kPreface, kEchoResponse));
   pcap->Send(kFromClient, absl::StrCat(kListRequest, kPing));
   pcap->Send(kFromServer, absl::StrCat(kListResponse, kPingAck, kGoaway));
-  pcap->Send(kFromClient,
-             absl::StrCat(kCancel, kHalfClose, kWindowUpdate,
-                          kRequestWithMetadata));
+  pcap->Send(kFromClient, absl::StrCat(kCancel, kHalfClose, kWindowUpdate,
+                                       kRequestWithMetadata));
   // REQUEST 5's bytes with call id 4 (hex offset 16 of the frame header).
   const std::string stale_request =
       std::string(kRequestWithMetadata).replace(16, 8, "00000004");
@@ -838,7 +835,8 @@ TEST(WiresharkTest, DecodesThePcapOfProtocolExamples) {
   constexpr char kEchoStream[] = "/dualrpc.v1.FileService/EchoStream";
   EXPECT_EQ(frame["11"]["dualrpc.type"], "0x01,0x06");
   EXPECT_EQ(frame["11"]["dualrpc.flags"], "0x00,0x00");
-  EXPECT_EQ(frame["11"]["dualrpc.method"], absl::StrCat(kEchoStream, ",", kEchoStream));
+  EXPECT_EQ(frame["11"]["dualrpc.method"],
+            absl::StrCat(kEchoStream, ",", kEchoStream));
   EXPECT_EQ(frame["11"]["protobuf.message.name"], "dualrpc.v1.EchoRequest");
   EXPECT_EQ(frame["11"]["_ws.col.Info"],
             absl::StrCat("REQUEST id=6 ", kEchoStream, ", MESSAGE id=6 ",
@@ -865,10 +863,24 @@ TEST(WiresharkTest, FlagsMalformedStreamingFrames) {
   pcap.Handshake();
   pcap.Send(kFromClient, absl::StrCat(kPreface, kStreamRequest));
   // A half-close with a payload; a WINDOW_UPDATE of 0; one of 3 bytes.
-  pcap.Send(kFromClient,
-            absl::StrCat("00000001" "06" "01" "0000" "00000006" "ff",
-                         "00000004" "07" "00" "0000" "00000006" "00000000",
-                         "00000003" "07" "00" "0000" "00000006" "000001"));
+  pcap.Send(kFromClient, absl::StrCat("00000001"
+                                      "06"
+                                      "01"
+                                      "0000"
+                                      "00000006"
+                                      "ff",
+                                      "00000004"
+                                      "07"
+                                      "00"
+                                      "0000"
+                                      "00000006"
+                                      "00000000",
+                                      "00000003"
+                                      "07"
+                                      "00"
+                                      "0000"
+                                      "00000006"
+                                      "000001"));
   ASSERT_THAT(pcap.WriteTo(path), IsOk());
   absl::StatusOr<std::vector<Row>> rows =
       DecodeFields(path, "dualrpc", {"frame.number", "dualrpc.type"});

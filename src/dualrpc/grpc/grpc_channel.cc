@@ -229,11 +229,14 @@ class GrpcStream final
   // ---- rpc::ClientStream ----
   void Start() override { StartCall(); }
   void StartRead(google::protobuf::MessageLite* response) override {
+    if (Dropped(&dropped_read_)) return;
     read_target_ = response;
     ClientBidiReactor::StartRead(&read_buffer_);
   }
   void StartWrite(const google::protobuf::MessageLite& request) override {
-    if (absl::Status serialized = SerializeToByteBuffer(request, &write_buffer_);
+    if (Dropped(&dropped_write_)) return;
+    if (absl::Status serialized =
+            SerializeToByteBuffer(request, &write_buffer_);
         !serialized.ok()) {
       {
         absl::MutexLock lock(&mutex_);
@@ -250,7 +253,10 @@ class GrpcStream final
       ClientBidiReactor::StartWrite(&write_buffer_);
     }
   }
-  void StartWritesDone() override { ClientBidiReactor::StartWritesDone(); }
+  void StartWritesDone() override {
+    if (Dropped(&dropped_writes_done_)) return;
+    ClientBidiReactor::StartWritesDone();
+  }
   void Cancel() override { context.TryCancel(); }
 
   // ---- grpc++'s reactor ----
@@ -268,9 +274,11 @@ class GrpcStream final
         ok = false;
       }
     }
+    if (!ok) MarkOver();
     InCallback([&] { reactor_->OnReadDone(ok); });
   }
   void OnWriteDone(bool ok) override {
+    if (!ok) MarkOver();
     InCallback([&] { reactor_->OnWriteDone(ok); });
   }
   void OnWritesDoneDone(bool ok) override {
@@ -278,18 +286,23 @@ class GrpcStream final
   }
   void OnDone(const ::grpc::Status& grpc_status) override {
     absl::Status status = FromGrpcStatus(grpc_status);
-    bool write_failed;
+    bool write_failed, dropped_read, dropped_writes_done;
     {
       absl::MutexLock lock(&mutex_);
+      over_ = true;
       if (!call_error_.ok()) status = call_error_;
-      write_failed = write_failed_;
+      write_failed = write_failed_ || dropped_write_;
+      dropped_read = dropped_read_;
+      dropped_writes_done = dropped_writes_done_;
     }
     CopyResponseMetadata(context, response_headers_, response_metadata_);
     const std::shared_ptr<GrpcChannel::CallList> list = list_;
     rpc::ClientStreamReactor* const reactor = reactor_;
     list->Remove(this);
     InCallback([&] {
+      if (dropped_read) reactor->OnReadDone(false);
       if (write_failed) reactor->OnWriteDone(false);
+      if (dropped_writes_done) reactor->OnWritesDoneDone(false);
       reactor->OnDone(status);
     });
     Unref(this);
@@ -309,6 +322,18 @@ class GrpcStream final
   std::atomic<int> references{1};
 
  private:
+  void MarkOver() {
+    absl::MutexLock lock(&mutex_);
+    over_ = true;
+  }
+  // True (and `*dropped` set) if the call is over: see over_.
+  bool Dropped(bool* dropped) {
+    absl::MutexLock lock(&mutex_);
+    if (!over_) return false;
+    *dropped = true;
+    return true;
+  }
+
   // Runs `callback` as a callback of a GrpcChannel call (see the destructor).
   template <typename Callback>
   static void InCallback(Callback callback) {
@@ -333,6 +358,15 @@ class GrpcStream final
   absl::Status call_error_ ABSL_GUARDED_BY(mutex_);
   // A StartWrite that could not serialize; completed before OnDone.
   bool write_failed_ ABSL_GUARDED_BY(mutex_) = false;
+  // Set once a read or write failed (the call is over for grpc++, which may
+  // run OnDone as soon as its last operation completes) or OnDone began. An
+  // operation started after that must not reach grpc++, which would complete
+  // it after OnDone, on a freed reactor: it is dropped and completed with
+  // false just before OnDone.
+  bool over_ ABSL_GUARDED_BY(mutex_) = false;
+  bool dropped_read_ ABSL_GUARDED_BY(mutex_) = false;
+  bool dropped_write_ ABSL_GUARDED_BY(mutex_) = false;
+  bool dropped_writes_done_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 void GrpcChannel::CallList::Add(GrpcStream* stream) {
@@ -370,7 +404,6 @@ void GrpcChannel::CallList::CancelAll() {
     GrpcStream::Unref(stream);
   }
 }
-
 
 absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     absl::string_view target, const GrpcChannelOptions& options) {

@@ -92,14 +92,15 @@ class ReflectionService::InfoReactor final
 
 absl::Status ReflectionService::Register(rpc::ServiceRegistry* registry) {
   std::vector<rpc::Method> methods;
-  methods.push_back(rpc::MakeBidiStreamingMethod<ReflectionService,
-                                                 ServerReflectionRequest,
-                                                 ServerReflectionResponse>(
-      kInfoPath, this, &ReflectionService::ServerReflectionInfo));
-  methods.push_back(rpc::MakeBidiStreamingMethod<
-                    ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
-                    ::grpc::reflection::v1::ServerReflectionResponse>(
-      kV1InfoPath, this, &ReflectionService::ServerReflectionInfoV1));
+  methods.push_back(
+      rpc::MakeBidiStreamingMethod<ReflectionService, ServerReflectionRequest,
+                                   ServerReflectionResponse>(
+          kInfoPath, this, &ReflectionService::ServerReflectionInfo));
+  methods.push_back(
+      rpc::MakeBidiStreamingMethod<
+          ReflectionService, ::grpc::reflection::v1::ServerReflectionRequest,
+          ::grpc::reflection::v1::ServerReflectionResponse>(
+          kV1InfoPath, this, &ReflectionService::ServerReflectionInfoV1));
   return registry->AddMethods(std::move(methods));
 }
 

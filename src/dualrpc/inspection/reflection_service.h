@@ -3,10 +3,10 @@
 
 #include "absl/status/status.h"
 #include "dualrpc/rpc/call.h"
-#include "dualrpc/rpc/service_registry.h"
-#include "google/protobuf/descriptor.h"
 #include "dualrpc/rpc/reactor.h"
+#include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/rpc/stream.h"
+#include "google/protobuf/descriptor.h"
 #include "grpc/reflection/v1/reflection.pb.h"
 #include "src/proto/grpc/reflection/v1alpha/reflection.pb.h"
 
@@ -41,7 +41,8 @@ class ReflectionService {
       "grpc.reflection.v1alpha.ServerReflection";
   static constexpr char kInfoPath[] =
       "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo";
-  static constexpr char kV1ServiceName[] = "grpc.reflection.v1.ServerReflection";
+  static constexpr char kV1ServiceName[] =
+      "grpc.reflection.v1.ServerReflection";
   static constexpr char kV1InfoPath[] =
       "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 

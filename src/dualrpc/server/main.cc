@@ -109,7 +109,6 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   return signal_number;
 }
 
-
 // The gRPC transport: the registry's services as grpc::Services, and the
 // server that serves them (declared after them, so destroyed first).
 struct GrpcTransport {
@@ -210,7 +209,8 @@ int Run() {
     }
   }
 
-  absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry, application_services);
+  absl::StatusOr<GrpcTransport> grpc =
+      StartGrpc(registry, application_services);
   if (!grpc.ok()) {
     Log("%s", grpc.status().ToString());
     return 1;

@@ -88,10 +88,9 @@ void RawClientStream::RunOnLoop(OpKind kind, Op op) {
     // An operation on an ended call completes at once; OnDone may follow.
     if (self->ended_) self->MaybeFinish();
   };
-  mailbox_->Post([posted = PostedOp(shared_from_this(), kind,
-                                    std::move(counted))]() mutable {
-    posted.Run();
-  });
+  mailbox_->Post(
+      [posted = PostedOp(shared_from_this(), kind,
+                         std::move(counted))]() mutable { posted.Run(); });
 }
 
 void RawClientStream::OnLoopGone(OpKind op) {
@@ -110,15 +109,12 @@ void RawClientStream::OnLoopGone(OpKind op) {
 }
 
 void RawClientStream::Start() {
-  RunOnLoop(OpKind::kStart,
-            [](RawClientStream* self) { self->DoStart(); });
+  RunOnLoop(OpKind::kStart, [](RawClientStream* self) { self->DoStart(); });
 }
 
 void RawClientStream::StartRead(google::protobuf::MessageLite* response) {
   RunOnLoop(OpKind::kRead,
-            [response](RawClientStream* self) {
-              self->DoStartRead(response);
-            });
+            [response](RawClientStream* self) { self->DoStartRead(response); });
 }
 
 void RawClientStream::StartWrite(const google::protobuf::MessageLite& request) {
@@ -134,9 +130,9 @@ void RawClientStream::StartWrite(const google::protobuf::MessageLite& request) {
   } else if (!request.SerializeToString(&serialized)) {
     encoded = absl::InternalError("cannot serialize the request");
   } else if (serialized.size() > limits_.max_message_bytes) {
-    encoded = absl::ResourceExhaustedError(
-        absl::StrCat("request message of ", serialized.size(),
-                     " bytes is over the limit of ", limits_.max_message_bytes));
+    encoded = absl::ResourceExhaustedError(absl::StrCat(
+        "request message of ", serialized.size(),
+        " bytes is over the limit of ", limits_.max_message_bytes));
   }
   RunOnLoop(OpKind::kWrite,
             [serialized = std::move(serialized),
@@ -320,8 +316,8 @@ void RawClientStream::SendRequest() {
   } else {
     // Header only: the requests follow as MESSAGE frames (§7.2).
     absl::Status appended =
-        AppendRequestFrame(out, /*flags=*/0, call_id_, method_,
-                           TimeoutMicros(), metadata_, nullptr, limits_);
+        AppendRequestFrame(out, /*flags=*/0, call_id_, method_, TimeoutMicros(),
+                           metadata_, nullptr, limits_);
     if (!appended.ok()) {
       End(std::move(appended), /*send_cancel=*/false, false);
       return;
@@ -493,9 +489,8 @@ void RawClientStream::Queue(
 }
 
 bool RawClientStream::Idle() const {
-  return ended_ && callbacks_queued_ == 0 && read_ == nullptr &&
-         !write_held_ && received_.empty() &&
-         posted_ops_.load(std::memory_order_relaxed) == 0;
+  return ended_ && callbacks_queued_ == 0 && read_ == nullptr && !write_held_ &&
+         received_.empty() && posted_ops_.load(std::memory_order_relaxed) == 0;
 }
 
 void RawClientStream::MaybeFinish() {
