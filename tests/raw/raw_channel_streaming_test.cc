@@ -218,8 +218,8 @@ TEST_F(RawChannelStreamingTest, ServerStreamingSendsOneRequestAndReadsInOrder) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("ask").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("ask").SerializeAsString());
   ASSERT_TRUE(call->WaitFor("write:true"));
   call->stream->StartWritesDone();
   ASSERT_TRUE(call->WaitFor("writes_done:true"));
@@ -237,7 +237,8 @@ TEST_F(RawChannelStreamingTest, ServerStreamingSendsOneRequestAndReadsInOrder) {
   EXPECT_THAT(call->trailers, ElementsAre(Pair("trailer", "t1")));
 }
 
-TEST_F(RawChannelStreamingTest, ClientStreamingSendsMessagesAndReadsTheResponse) {
+TEST_F(RawChannelStreamingTest,
+       ClientStreamingSendsMessagesAndReadsTheResponse) {
   Recorder* call = NewStream(rpc::MethodKind::kClientStreaming);
   call->stream->StartRead(&call->response);
   int written = 0;
@@ -313,8 +314,8 @@ TEST_F(RawChannelStreamingTest, ServerErrorAfterMessagesEndsTheCall) {
   call->stream->StartRead(&call->response);
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   server->SendMessage(id, Response("m1"));
   server->SendMessage(id, Response("m2"));
   server->SendResponse(id, absl::NotFoundError("gone"), {{"why", "test"}});
@@ -348,9 +349,8 @@ TEST_F(RawChannelStreamingTest, OneZeroServerFailsStreamsLocallyKeepsUnary) {
   auto server = Accept(/*minor=*/0);
   ASSERT_NE(server, nullptr);
   ASSERT_TRUE(call->WaitForDone());
-  EXPECT_THAT(call->status(),
-              StatusIs(absl::StatusCode::kUnimplemented,
-                       testing::HasSubstr("raw protocol 1.0")));
+  EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kUnimplemented,
+                                       testing::HasSubstr("raw protocol 1.0")));
   EXPECT_THAT(call->events(), ElementsAre("read:false", "done:UNIMPLEMENTED"));
   // Nothing of the stream went out; the next frame is the unary call's,
   // on the same connection.
@@ -410,8 +410,8 @@ TEST_F(RawChannelStreamingTest, ClientReturnsCreditOnlyAsTheApplicationReads) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   for (int i = 0; i < 3; ++i) {
     server->SendMessage(id, Response(std::string(kChunk, 'a' + i)));
   }
@@ -427,8 +427,7 @@ TEST_F(RawChannelStreamingTest, ClientReturnsCreditOnlyAsTheApplicationReads) {
       server->ReadFrameOf(FrameType::kWindowUpdate);
   ASSERT_THAT(update, IsOk());
   EXPECT_EQ(update->header.call_id, id);
-  EXPECT_THAT(ParseWindowUpdate(update->payload),
-              IsOkAndHolds(2 * kChunkCost));
+  EXPECT_THAT(ParseWindowUpdate(update->payload), IsOkAndHolds(2 * kChunkCost));
   server->SendResponse(id, absl::OkStatus());
   // OnDone waits for the third response to be read.
   ASSERT_TRUE(call->WaitFor(Recorder::ReadEvent(std::string(kChunk, 'b'))));
@@ -447,19 +446,19 @@ TEST_F(RawChannelStreamingTest, MessageBeyondTheWindowFailsTheCallAndCancels) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   // Four take the window to -64; the fifth is beyond it.
   for (int i = 0; i < 5; ++i) {
     server->SendMessage(id, Response(std::string(kChunk, 'x')));
   }
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, id);
   ASSERT_TRUE(call->WaitForDone());
-  EXPECT_THAT(call->status(),
-              StatusIs(absl::StatusCode::kResourceExhausted,
-                       "flow control window exceeded"));
+  EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kResourceExhausted,
+                                       "flow control window exceeded"));
   ExpectUnaryWorks(server.get());
 }
 
@@ -471,8 +470,11 @@ TEST_F(RawChannelStreamingTest, UnparsableMessageFailsTheCallAndCancels) {
   ASSERT_NE(server, nullptr);
   const std::uint32_t id = ReadRequest(server.get(), 0);
   // Field 1, length 5, two bytes: does not parse.
-  server->Send(FrameBytes(FrameType::kMessage, 0, id, "\x0a\x05" "ab"));
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  server->Send(FrameBytes(FrameType::kMessage, 0, id,
+                          "\x0a\x05"
+                          "ab"));
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, id);
   ASSERT_TRUE(call->WaitForDone());
@@ -488,11 +490,29 @@ TEST_F(RawChannelStreamingTest, MessageOnAClientStreamingCallFailsIt) {
   ASSERT_NE(server, nullptr);
   const std::uint32_t id = ReadRequest(server.get(), 0);
   server->SendMessage(id, Response("no"));
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, id);
   ASSERT_TRUE(call->WaitForDone());
   EXPECT_THAT(call->status(), StatusIs(absl::StatusCode::kInternal));
+}
+
+// §7.5: the responses of a bidi call go before its RESPONSE as MESSAGE
+// frames; an OK RESPONSE that carries a message part is the server's error.
+TEST_F(RawChannelStreamingTest, ResponseWithAMessageOnABidiCallFailsIt) {
+  Recorder* call = NewStream(rpc::MethodKind::kBidiStreaming);
+  call->stream->StartRead(&call->response);
+  call->stream->Start();
+  auto server = Accept();
+  ASSERT_NE(server, nullptr);
+  const std::uint32_t id = ReadRequest(server.get(), 0);
+  const auto answer = Response("not here");
+  server->SendResponse(id, absl::OkStatus(), {}, &answer);
+  ASSERT_TRUE(call->WaitForDone());
+  EXPECT_THAT(call->status(),
+              StatusIs(absl::StatusCode::kInternal,
+                       testing::HasSubstr("carries a message")));
 }
 
 TEST_F(RawChannelStreamingTest, BadWindowUpdateClosesTheConnection) {
@@ -523,7 +543,8 @@ TEST_F(RawChannelStreamingTest, OversizedMessageFailsTheCallAndCancels) {
   ASSERT_NE(server, nullptr);
   const std::uint32_t id = ReadRequest(server.get(), 0);
   server->SendMessage(id, Response(std::string(2048, 'o')));
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, id);
   ASSERT_TRUE(call->WaitForDone());
@@ -547,7 +568,8 @@ TEST_F(RawChannelStreamingTest, MessageOnAUnaryCallFailsItAndCancels) {
       server->ReadFrameOf(FrameType::kRequest);
   ASSERT_THAT(request, IsOk());
   server->SendMessage(request->header.call_id, Response("no"));
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, request->header.call_id);
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
@@ -574,7 +596,8 @@ TEST_F(RawChannelStreamingTest, DeadlineMidStreamEndsLocallyAndCancels) {
   server->SendMessage(request->header.call_id, Response("before"));
   ASSERT_TRUE(call->WaitFor("read:before"));
   call->stream->StartRead(&call->response);
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, request->header.call_id);
   ASSERT_TRUE(call->WaitForDone());
@@ -589,13 +612,14 @@ TEST_F(RawChannelStreamingTest, CancelMidStreamThenLateFramesAreIgnored) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   server->SendMessage(id, Response("first"));
   ASSERT_TRUE(call->WaitFor("read:first"));
   call->stream->StartRead(&call->response);
   call->stream->Cancel();
-  absl::StatusOr<ReceivedFrame> cancel = server->ReadFrameOf(FrameType::kCancel);
+  absl::StatusOr<ReceivedFrame> cancel =
+      server->ReadFrameOf(FrameType::kCancel);
   ASSERT_THAT(cancel, IsOk());
   EXPECT_EQ(cancel->header.call_id, id);
   ASSERT_TRUE(call->WaitForDone());
@@ -685,8 +709,8 @@ TEST_F(RawChannelStreamingTest, ResponsesBeforeTheResponseStayReadable) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   for (const char* payload : {"one", "two", "three"}) {
     server->SendMessage(id, Response(payload));
   }
@@ -713,8 +737,8 @@ TEST_F(RawChannelStreamingTest, CancelAfterTheEndDropsUnreadResponses) {
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   server->SendMessage(id, Response("unread"));
   server->SendResponse(id, absl::NotFoundError("gone"));
   ExpectUnaryWorks(server.get());
@@ -727,14 +751,15 @@ TEST_F(RawChannelStreamingTest, CancelAfterTheEndDropsUnreadResponses) {
 }
 
 // Destroying the channel ends a stream that waits for its reader too.
-TEST_F(RawChannelStreamingTest, DestroyingTheChannelEndsAStreamWithUnreadResponses) {
+TEST_F(RawChannelStreamingTest,
+       DestroyingTheChannelEndsAStreamWithUnreadResponses) {
   Recorder* call = NewStream(rpc::MethodKind::kServerStreaming);
   call->stream->StartWrite(Request("q"));
   call->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   server->SendMessage(id, Response("unread"));
   server->SendResponse(id, absl::OkStatus());
   ExpectUnaryWorks(server.get());
@@ -769,10 +794,10 @@ TEST_F(RawChannelStreamingTest, ReadPostedBeforeTheEndCompletesBeforeOnDone) {
   ASSERT_THAT(AppendMessageFrame(&frames, id, Response("last"), FrameLimits{}),
               IsOk());
   // A null header is OK without trailers (§4.2).
-  ASSERT_THAT(AppendCallFrame(&frames, FrameType::kResponse, kFlagEndStream,
-                              id, /*header=*/nullptr, /*message=*/nullptr,
-                              FrameLimits{}),
-              IsOk());
+  ASSERT_THAT(
+      AppendCallFrame(&frames, FrameType::kResponse, kFlagEndStream, id,
+                      /*header=*/nullptr, /*message=*/nullptr, FrameLimits{}),
+      IsOk());
   server->Send(frames.View());
   ASSERT_TRUE(call->WaitForDone());
   EXPECT_THAT(call->events(),
@@ -814,13 +839,14 @@ TEST_F(RawChannelStreamingTest, DestroyingTheChannelInsideACallback) {
   bystander->stream->Start();
   auto server = Accept();
   ASSERT_NE(server, nullptr);
-  const std::uint32_t id =
-      ReadRequest(server.get(), kFlagEndStream, Request("q").SerializeAsString());
+  const std::uint32_t id = ReadRequest(server.get(), kFlagEndStream,
+                                       Request("q").SerializeAsString());
   ReadRequest(server.get(), 0);
   server->SendMessage(id, Response("bye"));
   ASSERT_TRUE(killer->WaitForDone());
   ASSERT_TRUE(bystander->WaitForDone());
-  EXPECT_THAT(killer->events(), ElementsAre("write:true", "read:bye", "done:CANCELLED"));
+  EXPECT_THAT(killer->events(),
+              ElementsAre("write:true", "read:bye", "done:CANCELLED"));
   EXPECT_THAT(bystander->events(), ElementsAre("read:false", "done:CANCELLED"));
   EXPECT_EQ(killer->dones(), 1);
   EXPECT_EQ(bystander->dones(), 1);
