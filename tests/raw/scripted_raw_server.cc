@@ -7,10 +7,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -23,12 +23,6 @@ namespace {
 [[noreturn]] void Die(const char* what) {
   std::perror(what);
   std::abort();
-}
-
-int MillisUntil(absl::Time deadline) {
-  const absl::Duration left = deadline - absl::Now();
-  if (left <= absl::ZeroDuration()) return 0;
-  return static_cast<int>(absl::ToInt64Milliseconds(left) + 1);
 }
 
 }  // namespace
@@ -51,16 +45,7 @@ ScriptedConnection::ScriptedConnection(base::ScopedFd fd) : fd_(std::move(fd)) {
 }
 
 absl::Status ScriptedConnection::ReadMore(absl::Time deadline) {
-  pollfd readable{fd_.get(), POLLIN, 0};
-  const int ready = ::poll(&readable, 1, MillisUntil(deadline));
-  if (ready == 0) return absl::DeadlineExceededError("nothing arrived in time");
-  char bytes[64 * 1024];
-  const ssize_t n = ::recv(fd_.get(), bytes, sizeof bytes, 0);
-  if (n <= 0) {
-    return absl::UnavailableError(n == 0 ? "EOF" : "connection reset");
-  }
-  input_.Append(bytes, static_cast<std::size_t>(n));
-  return absl::OkStatus();
+  return ReadSome(fd_.get(), deadline, &input_);
 }
 
 absl::StatusOr<FrameDecoder::Event> ScriptedConnection::NextEvent(
@@ -114,10 +99,10 @@ absl::StatusOr<ReceivedFrame> ScriptedConnection::ReadFrameOf(
   absl::StatusOr<ReceivedFrame> frame = ReadFrame(timeout);
   if (!frame.ok()) return frame.status();
   if (frame->header.type != type) {
-    return absl::InternalError(absl::StrCat(
-        "expected ", FrameTypeName(type), ", got ",
-        FrameTypeName(frame->header.type), " for call ",
-        frame->header.call_id));
+    return absl::InternalError(
+        absl::StrCat("expected ", FrameTypeName(type), ", got ",
+                     FrameTypeName(frame->header.type), " for call ",
+                     frame->header.call_id));
   }
   return frame;
 }
@@ -139,15 +124,7 @@ bool ScriptedConnection::WaitForEof(absl::Duration timeout) {
 }
 
 void ScriptedConnection::Send(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n =
-        ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // The client may have closed; later reads tell.
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
+  SendAll(fd_.get(), bytes);
 }
 
 void ScriptedConnection::SendMessage(

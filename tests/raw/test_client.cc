@@ -24,13 +24,38 @@ namespace {
   std::abort();
 }
 
+}  // namespace
+
 int MillisUntil(absl::Time deadline) {
   const absl::Duration left = deadline - absl::Now();
   if (left <= absl::ZeroDuration()) return 0;
   return static_cast<int>(absl::ToInt64Milliseconds(left) + 1);
 }
 
-}  // namespace
+void SendAll(int fd, absl::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+absl::Status ReadSome(int fd, absl::Time deadline,
+                      dualrpc::net::Buffer* input) {
+  pollfd readable{fd, POLLIN, 0};
+  const int ready = ::poll(&readable, 1, MillisUntil(deadline));
+  if (ready == 0) return absl::DeadlineExceededError("nothing arrived in time");
+  char bytes[64 * 1024];
+  const ssize_t n = ::recv(fd, bytes, sizeof bytes, 0);
+  if (n <= 0) {
+    return absl::UnavailableError(n == 0 ? "EOF" : "connection reset");
+  }
+  input->Append(bytes, static_cast<std::size_t>(n));
+  return absl::OkStatus();
+}
 
 std::string PrefaceBytes(std::uint8_t major, std::uint8_t minor) {
   dualrpc::net::Buffer out;
@@ -80,9 +105,8 @@ std::string OpenStreamBytes(std::uint32_t call_id, absl::string_view method,
     entry->set_value(value);
   }
   dualrpc::net::Buffer out;
-  absl::Status appended = AppendCallFrame(&out, FrameType::kRequest, 0,
-                                          call_id, &header, nullptr,
-                                          FrameLimits{});
+  absl::Status appended = AppendCallFrame(&out, FrameType::kRequest, 0, call_id,
+                                          &header, nullptr, FrameLimits{});
   if (!appended.ok()) Die("OpenStreamBytes");
   return std::string(out.View());
 }
@@ -169,18 +193,7 @@ TestClient::TestClient(const std::string& host_port)
   ::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-void TestClient::Send(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t n =
-        ::send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      // The server may legitimately have closed; later reads tell.
-      return;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-  }
-}
+void TestClient::Send(absl::string_view bytes) { SendAll(fd_.get(), bytes); }
 
 void TestClient::SendByteByByte(absl::string_view bytes) {
   for (char byte : bytes) Send(absl::string_view(&byte, 1));
@@ -195,20 +208,8 @@ std::size_t TestClient::TrySend(absl::string_view bytes) {
 void TestClient::ShutdownWrite() { ::shutdown(fd_.get(), SHUT_WR); }
 
 bool TestClient::ReadMore(absl::Time deadline, absl::Status* why) {
-  pollfd readable{fd_.get(), POLLIN, 0};
-  const int ready = ::poll(&readable, 1, MillisUntil(deadline));
-  if (ready == 0) {
-    *why = absl::DeadlineExceededError("nothing arrived in time");
-    return false;
-  }
-  char bytes[64 * 1024];
-  const ssize_t n = ::recv(fd_.get(), bytes, sizeof bytes, 0);
-  if (n <= 0) {
-    *why = absl::UnavailableError(n == 0 ? "EOF" : "connection reset");
-    return false;
-  }
-  input_.Append(bytes, static_cast<std::size_t>(n));
-  return true;
+  *why = ReadSome(fd_.get(), deadline, &input_);
+  return why->ok();
 }
 
 absl::StatusOr<FrameDecoder::Event> TestClient::NextEvent(

@@ -57,6 +57,17 @@ struct ReceivedFrame {
   std::string payload;
 };
 
+// Socket helpers shared by the test peers on either side (TestClient here,
+// ScriptedConnection in scripted_raw_server.h).
+// Writes all of `bytes` to `fd`; a peer that closed is not an error here
+// (later reads tell).
+void SendAll(int fd, absl::string_view bytes);
+// Waits until `deadline` for bytes on `fd` and appends one read of them to
+// `input`: DEADLINE_EXCEEDED if none came, UNAVAILABLE at EOF or reset.
+absl::Status ReadSome(int fd, absl::Time deadline, dualrpc::net::Buffer* input);
+// Milliseconds left until `deadline`, rounded up, for poll(); 0 if past.
+int MillisUntil(absl::Time deadline);
+
 // Whether a TCP connection to HOST:PORT (IPv4) can be established now.
 bool CanConnect(const std::string& host_port);
 
