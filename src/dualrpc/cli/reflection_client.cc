@@ -43,7 +43,11 @@ ReflectionClient::ReflectionClient(rpc::Channel* channel,
 ReflectionClient::~ReflectionClient() {
   // A finished call, not a cancelled one: the server answers the half-close
   // with its status at once.
-  if (session_ != nullptr) {
+  // Not when the session's deadline is (nearly) up: the call is ending on
+  // its own then, and a half-close racing that end is left to StreamCall's
+  // destructor (which cancels).
+  if (session_ != nullptr &&
+      absl::Now() + absl::Milliseconds(200) < session_deadline_) {
     session_->WritesDone();
     session_->Finish().IgnoreError();
   }
@@ -55,6 +59,7 @@ ReflectionClient::CallOnStream(absl::string_view path,
   if (session_ == nullptr) {
     rpc::CallOptions options;
     options.timeout = timeout_;
+    session_deadline_ = absl::Now() + timeout_;
     session_ = std::make_unique<StreamCall>(
         *channel_, path, rpc::MethodKind::kBidiStreaming, options);
   }

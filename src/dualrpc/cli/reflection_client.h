@@ -120,6 +120,7 @@ class ReflectionClient final : public DescriptorSource {
   // The session stream, on method_path_ once settled; null until the first
   // question and after a failure.
   std::unique_ptr<StreamCall> session_;
+  absl::Time session_deadline_ = absl::InfinitePast();
   // What the server sent; pool_ builds descriptors from it on demand.
   google::protobuf::SimpleDescriptorDatabase database_;
   std::set<std::string> file_names_;  // the files in database_
