@@ -33,6 +33,10 @@ absl::Status ValidateOptions(const ChannelFactoryOptions& options) {
   if (options.keepalive_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive_time must be positive");
   }
+  if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
+    return absl::InvalidArgumentError(
+        "a client certificate needs its key, and a key its certificate");
+  }
   return absl::OkStatus();
 }
 
@@ -75,6 +79,16 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateChannel(
   absl::StatusOr<Target> parsed = ParseTarget(target);
   if (!parsed.ok()) return parsed.status();
   if (absl::Status valid = ValidateOptions(options); !valid.ok()) return valid;
+  if (!parsed->tls && !options.tls.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TLS options given for the plaintext target \"", target,
+        "\" (use grpcs:// or raws://)"));
+  }
+  if (parsed->tls) {
+    // TODO(issue 11): grpcs:// in CreateGrpcChannel, raws:// in
+    // CreateRawChannel.
+    return absl::UnimplementedError("TLS targets are not implemented yet");
+  }
   switch (parsed->scheme) {
     case TransportScheme::kGrpc:
       return CreateGrpcChannel(*parsed, options);

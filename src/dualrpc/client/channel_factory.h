@@ -19,6 +19,27 @@ inline constexpr int kMaxChannelConnections = 64;
 // (docs/PROTOCOL.md §4.3).
 inline constexpr int kDefaultMaxResponseBytes = 4 * 1024 * 1024;
 
+// TLS settings of a grpcs:// or raws:// target, the same on both
+// transports (grpcurl's -cacert, -cert, -key, -insecure, -servername).
+struct TlsChannelOptions {
+  // PEM CA bundle the server certificate must verify against; empty: the
+  // system's trust store.
+  std::string ca_file;
+  // PEM client certificate and key (mTLS); both or neither.
+  std::string cert_file;
+  std::string key_file;
+  // Do not verify the server's certificate (still encrypted).
+  bool insecure_skip_verify = false;
+  // The name the server certificate must match instead of the target's
+  // host (and the SNI sent).
+  std::string server_name;
+
+  bool empty() const {
+    return ca_file.empty() && cert_file.empty() && key_file.empty() &&
+           !insecure_skip_verify && server_name.empty();
+  }
+};
+
 // Settings that mean the same on every transport.
 struct ChannelFactoryOptions {
   // Connections (TCP or unix) that calls are spread over, round-robin
@@ -45,6 +66,12 @@ struct ChannelFactoryOptions {
   // for HOST:PORT. The raw protocol has no authority: a raw:// target with
   // one is INVALID_ARGUMENT rather than silently routed as if it had none.
   std::string authority;
+  // grpcs:// and raws:// only: what to trust and what to present. Set on a
+  // plaintext target, it is INVALID_ARGUMENT (a user who names a CA expects
+  // TLS, not a silent plaintext connection). A failed handshake fails the
+  // calls with UNAVAILABLE saying why (untrusted, expired, wrong host, not
+  // TLS at all).
+  TlsChannelOptions tls;
 };
 
 // The one place a target becomes a Channel (every form in target.h):
@@ -52,6 +79,8 @@ struct ChannelFactoryOptions {
 //                             GrpcChannel (plaintext HTTP/2)
 //   raw://HOST:PORT, raw+unix:///PATH, raw+unix:PATH
 //                             raw::RawChannel (docs/PROTOCOL.md)
+//   grpcs://HOST:PORT         GrpcChannel over TLS (grpc++'s credentials)
+//   raws://HOST:PORT          raw::RawChannel over TLS (net/tls.h)
 // HOST may be a bracketed IPv6 literal. Nothing connects here: connections
 // open on the first call, so an unreachable server shows as UNAVAILABLE
 // calls. A malformed target or unknown scheme is INVALID_ARGUMENT with

@@ -18,7 +18,8 @@ constexpr absl::string_view kUnixPrefix = "unix:";
 constexpr absl::string_view kUnixAuthorityPrefix = "unix://";
 constexpr absl::string_view kRawUnixPrefix = "raw+";
 constexpr absl::string_view kExpectedForm =
-    "expected HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT (raw), "
+    "expected HOST:PORT or grpc://HOST:PORT (gRPC), grpcs://HOST:PORT (gRPC "
+    "over TLS), raw://HOST:PORT (raw), raws://HOST:PORT (raw over TLS), "
     "unix:///PATH or unix:PATH (gRPC on a unix socket), raw+unix:///PATH or "
     "raw+unix:PATH (raw on a unix socket)";
 
@@ -27,10 +28,13 @@ absl::Status BadTarget(absl::string_view target, absl::string_view why) {
       "bad target \"", target, "\": ", why, " (", kExpectedForm, ")"));
 }
 
+// `tls` is set for the TLS schemes.
 absl::StatusOr<TransportScheme> ParseScheme(absl::string_view target,
-                                            absl::string_view scheme) {
-  if (scheme == "grpc") return TransportScheme::kGrpc;
-  if (scheme == "raw") return TransportScheme::kRaw;
+                                            absl::string_view scheme,
+                                            bool* tls) {
+  *tls = scheme == "grpcs" || scheme == "raws";
+  if (scheme == "grpc" || scheme == "grpcs") return TransportScheme::kGrpc;
+  if (scheme == "raw" || scheme == "raws") return TransportScheme::kRaw;
   return absl::InvalidArgumentError(absl::StrCat("unsupported target scheme \"",
                                                  scheme, "\" in \"", target,
                                                  "\" (", kExpectedForm, ")"));
@@ -112,11 +116,14 @@ absl::StatusOr<Target> ParseTarget(absl::string_view target) {
     // grpcurl's plain HOST:PORT is gRPC.
     return ParseHostPort(target, TransportScheme::kGrpc, target);
   }
+  bool tls = false;
   absl::StatusOr<TransportScheme> scheme =
-      ParseScheme(target, target.substr(0, separator));
+      ParseScheme(target, target.substr(0, separator), &tls);
   if (!scheme.ok()) return scheme.status();
-  return ParseHostPort(target, *scheme,
-                       target.substr(separator + kSchemeSeparator.size()));
+  absl::StatusOr<Target> parsed = ParseHostPort(
+      target, *scheme, target.substr(separator + kSchemeSeparator.size()));
+  if (parsed.ok()) parsed->tls = tls;
+  return parsed;
 }
 
 }  // namespace dualrpc::client

@@ -23,6 +23,8 @@ enum class TransportScheme {
 //   raw://HOST:PORT        raw over TCP
 //   raw+unix:///ABS/PATH   raw over a unix socket (the unix forms above,
 //   raw+unix:REL/PATH        prefixed "raw+")
+//   grpcs://HOST:PORT      gRPC over TLS (ALPN h2)
+//   raws://HOST:PORT       raw over TLS (ALPN dualrpc/1, docs/PROTOCOL.md)
 // HOST is a name, an IPv4 literal or a bracketed IPv6 literal ("[::1]").
 struct Target {
   TransportScheme scheme;
@@ -33,6 +35,8 @@ struct Target {
   uint16_t port = 0;
   // Unix targets: the socket's path (absolute or relative); else empty.
   std::string unix_path;
+  // grpcs:// and raws://: TLS over TCP (never on a unix target).
+  bool tls = false;
 
   bool is_unix() const { return !unix_path.empty(); }
   // "HOST:PORT" for a TCP target.
@@ -45,8 +49,8 @@ struct Target {
 };
 
 // Parses one of the forms above. Nothing may follow the port. Errors are
-// INVALID_ARGUMENT naming the accepted forms; a "SCHEME://" that is neither
-// grpc nor raw says "unsupported target scheme".
+// INVALID_ARGUMENT naming the accepted forms; a "SCHEME://" that is none of
+// grpc, grpcs, raw, raws says "unsupported target scheme".
 absl::StatusOr<Target> ParseTarget(absl::string_view target);
 
 }  // namespace dualrpc::client

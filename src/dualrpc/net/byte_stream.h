@@ -2,6 +2,7 @@
 #define DUALRPC_NET_BYTE_STREAM_H_
 
 #include <memory>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -69,6 +70,12 @@ class ByteStream {
 
   // Why the fd reported an error (EPOLLERR). Never OK.
   virtual absl::Status PendingError() = 0;
+
+  // The subject of the peer's verified certificate, RFC 2253 form as
+  // OpenSSL's XN_FLAG_RFC2253 prints it and gRPC's "x509_subject" auth
+  // property holds it ("CN=alice,O=dualrpc"), on a TLS stream whose peer
+  // presented one (mTLS); empty otherwise.
+  virtual std::string PeerCertificateSubject() const { return {}; }
 };
 
 // A plain TCP socket as a ByteStream: one readv / send / shutdown per call,

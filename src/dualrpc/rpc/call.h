@@ -7,6 +7,7 @@
 
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace dualrpc::rpc {
@@ -52,6 +53,26 @@ class ServerCallContext {
   virtual void AddResponseMetadata(std::string key, std::string value) = 0;
   // The peer's address, for logs ("ipv4:127.0.0.1:5555").
   virtual std::string peer() const = 0;
+  // The transport the call arrived on: "grpc" or "raw" (logs, metrics,
+  // access logs). Every transport overrides it; fakes may leave "".
+  virtual absl::string_view transport() const { return {}; }
+  // The subject of the client's verified TLS certificate (mTLS), in RFC 2253
+  // form ("CN=alice,O=dualrpc"), the same on both transports; empty without
+  // TLS or without a client certificate.
+  virtual std::string peer_certificate_subject() const { return {}; }
+
+  // Who is calling, as authentication established it (a token's principal,
+  // or the mTLS subject); empty when the call is unauthenticated (no
+  // authentication configured, or an open method called without
+  // credentials). Set by the interceptor stage before the implementation
+  // runs (ServiceRegistry::AddInterceptor), read-only after.
+  const std::string& principal() const { return principal_; }
+  void set_principal(std::string principal) {
+    principal_ = std::move(principal);
+  }
+
+ private:
+  std::string principal_;
 };
 
 }  // namespace dualrpc::rpc

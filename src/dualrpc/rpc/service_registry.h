@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "dualrpc/rpc/call.h"
+#include "dualrpc/rpc/interceptor.h"
 #include "dualrpc/rpc/reactor.h"
 #include "dualrpc/rpc/stream.h"
 #include "google/protobuf/message.h"
@@ -63,6 +64,13 @@ class ServiceRegistry {
   absl::Status AddMethods(std::vector<Method> methods);
   // nullptr when no such method.
   const Method* FindMethod(absl::string_view path) const;
+  // Adds `interceptor` to the interceptor stage (rpc/interceptor.h) that
+  // every call to every method of this registry passes through, whatever
+  // the transport: the methods already added and those added later, in the
+  // order interceptors were added. A copy of the registry carries the
+  // interceptors added before the copy. Before the server starts, like
+  // AddMethod. INVALID_ARGUMENT for null.
+  absl::Status AddInterceptor(std::shared_ptr<ServerInterceptor> interceptor);
   // Fully qualified names of the services that have methods here, sorted.
   std::vector<std::string> ServiceNames() const;
   // The methods of `service_name` ("package.Service"), sorted by path. The
