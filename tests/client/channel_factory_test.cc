@@ -59,6 +59,31 @@ TEST(CreateChannelTest, UnknownSchemeIsNamed) {
   EXPECT_THAT(status.message(), HasSubstr("unsupported target scheme"));
 }
 
+TEST(CreateChannelTest, TlsOptionsOnAPlaintextTargetAreRefused) {
+  ChannelFactoryOptions options;
+  options.tls.ca_file = "/nonexistent/ca.pem";
+  for (const char* target : {"grpc://127.0.0.1:1", "127.0.0.1:1",
+                             "raw://127.0.0.1:1", "raw+unix:///tmp/x.sock"}) {
+    EXPECT_THAT(CreateChannel(target, options),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("grpcs:// or raws://")))
+        << target;
+  }
+}
+
+TEST(CreateChannelTest, ClientCertificateNeedsItsKey) {
+  for (bool give_cert : {true, false}) {
+    ChannelFactoryOptions options;
+    (give_cert ? options.tls.cert_file : options.tls.key_file) = "/x.pem";
+    for (const char* target : {"grpcs://127.0.0.1:1", "raws://127.0.0.1:1"}) {
+      EXPECT_THAT(CreateChannel(target, options),
+                  StatusIs(absl::StatusCode::kInvalidArgument,
+                           HasSubstr("certificate needs its key")))
+          << target;
+    }
+  }
+}
+
 TEST(CreateChannelTest, OptionsOutOfRangeAreInvalidArgumentOnEveryScheme) {
   ChannelFactoryOptions no_connections;
   no_connections.connections = 0;

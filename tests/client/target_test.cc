@@ -36,6 +36,28 @@ TEST(ParseTargetTest, Raw) {
   EXPECT_EQ(target->TransportAddress(), "127.0.0.1:65535");
 }
 
+TEST(ParseTargetTest, TlsSchemes) {
+  absl::StatusOr<Target> grpcs = ParseTarget("grpcs://localhost:443");
+  ASSERT_THAT(grpcs, IsOk());
+  EXPECT_EQ(grpcs->scheme, TransportScheme::kGrpc);
+  EXPECT_TRUE(grpcs->tls);
+  EXPECT_EQ(grpcs->TransportAddress(), "localhost:443");
+  absl::StatusOr<Target> raws = ParseTarget("raws://[::1]:7");
+  ASSERT_THAT(raws, IsOk());
+  EXPECT_EQ(raws->scheme, TransportScheme::kRaw);
+  EXPECT_TRUE(raws->tls);
+  EXPECT_EQ(raws->HostPort(), "[::1]:7");
+  for (const char* plaintext :
+       {"grpc://h:1", "raw://h:1", "h:1", "unix:///s", "raw+unix:s"}) {
+    absl::StatusOr<Target> target = ParseTarget(plaintext);
+    ASSERT_THAT(target, IsOk()) << plaintext;
+    EXPECT_FALSE(target->tls) << plaintext;
+  }
+  // TLS over a unix socket is not a target form.
+  EXPECT_THAT(ParseTarget("raws+unix:///s"),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(ParseTargetTest, BracketedIpv6) {
   absl::StatusOr<Target> target = ParseTarget("grpc://[::1]:50051");
   ASSERT_THAT(target, IsOk());
@@ -99,7 +121,8 @@ TEST(ParseTargetTest, RawPlusUnixIsRawOverAUnixSocket) {
 
 TEST(ParseTargetTest, UnknownSchemeIsInvalidArgument) {
   for (const char* uri :
-       {"http://h:1", "GRPC://h:1", "://h:1", "dns:///h:1", "raw+grpc://h:1"}) {
+       {"http://h:1", "GRPC://h:1", "://h:1", "dns:///h:1", "raw+grpc://h:1",
+        "https://h:1", "rawtls://h:1"}) {
     EXPECT_THAT(ParseTarget(uri),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("unsupported target scheme")))
@@ -110,8 +133,9 @@ TEST(ParseTargetTest, UnknownSchemeIsInvalidArgument) {
 TEST(ParseTargetTest, RefusalsNameTheAcceptedForms) {
   for (const char* uri : {"garbage", "http://h:1", "unix:", "raw+unix:"}) {
     const absl::Status status = ParseTarget(uri).status();
-    for (const char* form : {"HOST:PORT", "grpc://HOST:PORT", "raw://HOST:PORT",
-                             "unix:///PATH", "raw+unix:///PATH"}) {
+    for (const char* form :
+         {"HOST:PORT", "grpc://HOST:PORT", "raw://HOST:PORT", "grpcs://HOST:PORT",
+          "raws://HOST:PORT", "unix:///PATH", "raw+unix:///PATH"}) {
       EXPECT_THAT(status.message(), HasSubstr(form)) << uri;
     }
   }
