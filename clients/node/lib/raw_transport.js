@@ -736,8 +736,9 @@ class RawConnection {
     this.onDrain_();
     if (this.socket_.destroyed) {
       // Nothing to flush.
-    } else if (error === null || this.socket_.writableLength > 0) {
-      // Flush what is written (a final GOAWAY or CANCEL), then FIN.
+    } else if (error === null || this.socket_.writableLength > 0 || (this.tls_ !== null && this.connected_)) {
+      // Flush what is written (a final GOAWAY or CANCEL), then FIN; over
+      // TLS, close_notify first (without it the server sees a truncation).
       this.socket_.end();
       setTimeout(() => this.socket_.destroy(), CLOSE_GRACE_MS).unref();
     } else {

@@ -78,6 +78,15 @@ for (const transport of TRANSPORTS) {
     await exerciseAllKinds(connect(t, targetOf(endpoints, transport), { tls: trustTestCa() }));
   });
 
+  test(`${transport}s: an IP target verifies against the certificate's IP address`, async (t) => {
+    const endpoints = await tlsEndpoints(t, certs, backend);
+    const target = targetOf(endpoints, transport).replace('localhost', '127.0.0.1');
+    assert.equal(String(await connect(t, target, { tls: trustTestCa() }).echo('by ip')), 'by ip');
+    const otherhost = await tlsEndpoints(t, certs, backend, { certName: 'otherhost' });
+    const wrong = targetOf(otherhost, transport).replace('localhost', '127.0.0.1');
+    await failsUnavailable(connect(t, wrong, { tls: trustTestCa() }).echo('x'), 'does not match host "127.0.0.1"');
+  });
+
   test(`${transport}s: the CA as PEM text (tls.ca) works as tls.caFile`, async (t) => {
     const endpoints = await tlsEndpoints(t, certs, backend);
     const client = connect(t, targetOf(endpoints, transport), { tls: { ca: certs.read('ca.pem').toString() } });
