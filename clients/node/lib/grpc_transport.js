@@ -46,9 +46,13 @@ function channelCredentialsOf(settings) {
     settings.insecure ? { rejectUnauthorized: false } : {});
 }
 
-// The details grpc-js gives when the TCP connection came up and closed
-// before HTTP/2's SETTINGS (transport.js): what a TLS server does to a
-// plaintext client.
+// grpc-js's details when no connection could be made (its load balancers:
+// "No connection established. Last error: ..."), as opposed to a status the
+// server sent, which is passed on untouched.
+const CONNECTION_FAILED = /Last error: /;
+// The details when the TCP connection came up and closed before HTTP/2's
+// SETTINGS (grpc-js transport.js): what a TLS server does to a plaintext
+// client.
 const CLOSED_BEFORE_HTTP2 = /Last error: Failed to connect\b/;
 
 class GrpcTransport {
@@ -74,7 +78,7 @@ class GrpcTransport {
   // The RpcError of a failed call: grpc-js's status, with a failed TLS
   // handshake (or a TLS/plaintext mismatch) said in words (lib/tls.js).
   error_(code, details, trailers) {
-    if (code !== Code.UNAVAILABLE) return new RpcError(code, details, trailers);
+    if (code !== Code.UNAVAILABLE || !CONNECTION_FAILED.test(details)) return new RpcError(code, details, trailers);
     if (this.tls_ !== null) {
       const described = describeTlsFailure({ message: details }, this.tls_);
       return new RpcError(code, described === null ? details : described, trailers);

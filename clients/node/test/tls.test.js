@@ -237,7 +237,8 @@ function grpcMethod(path, requestStream, responseStream) {
 
 // A grpc-js server whose Echo and EchoStream answer with the request's
 // "authorization" values joined by "|", for every request: what the
-// server's side of a call sees. Resolves with its port.
+// server's side of a call sees. Echo of "fail" fails with the server's own
+// UNAVAILABLE status, worded like a TLS failure. Resolves with its port.
 async function startMetadataEchoServer(t) {
   const server = new grpc.Server();
   const seen = (metadata) => ({ payload: Buffer.from(metadata.get('authorization').join('|')) });
@@ -246,6 +247,10 @@ async function startMetadataEchoServer(t) {
     EchoStream: grpcMethod('/dualrpc.v1.FileService/EchoStream', true, true),
   }, {
     Echo(call, callback) {
+      if (String(call.request.payload) === 'fail') {
+        callback({ code: grpc.status.UNAVAILABLE, details: 'backend certificate has expired' });
+        return;
+      }
       callback(null, seen(call.metadata));
     },
     EchoStream(call) {
@@ -275,6 +280,9 @@ for (const secure of [false, true]) {
     assert.deepEqual((await collect(client.echoStream(['a', 'b']))).map(String), ['Bearer s3cret', 'Bearer s3cret']);
     const own = await client.echo('x', { metadata: { authorization: 'Bearer mine' } });
     assert.equal(String(own), 'Bearer mine');
+    // A status from the server is passed on as it is, TLS words or not.
+    const error = await failsUnavailable(client.echo('fail'));
+    assert.equal(error.details, 'backend certificate has expired');
   });
 
   const rawName = secure ? 'raws' : 'raw';
