@@ -48,6 +48,30 @@ export declare class RpcError extends Error {
 /** The environment variable naming the directory that holds dualrpc/v1/*.proto. */
 export declare const PROTO_DIR_ENV: 'DUALRPC_PROTO_DIR';
 
+/**
+ * TLS settings of a grpcs:// or raws:// target, the same on both transports
+ * (grpcurl's -cacert, -cert, -key, -servername, -insecure). Files are read
+ * when connect() is called. Given for a plaintext target, connect() throws.
+ */
+export interface TlsOptions {
+  /** PEM CA bundle the server certificate must verify against (default: Node's trust store). */
+  caFile?: string;
+  /** The same as PEM text; give caFile or ca, not both. */
+  ca?: string | Buffer;
+  /** PEM client certificate (mTLS); needs keyFile (or key). */
+  certFile?: string;
+  /** The same as PEM text; give certFile or cert, not both. */
+  cert?: string | Buffer;
+  /** PEM private key of the client certificate; needs certFile (or cert). */
+  keyFile?: string;
+  /** The same as PEM text; give keyFile or key, not both. */
+  key?: string | Buffer;
+  /** The name the server certificate must match instead of the target's host; also the SNI sent. */
+  serverName?: string;
+  /** Skip verifying the server certificate (chain, expiry, name); the connection is still encrypted. */
+  insecure?: boolean;
+}
+
 export interface ConnectOptions {
   /** Default deadline of every call, in ms (none by default). */
   deadlineMs?: number;
@@ -55,8 +79,18 @@ export interface ConnectOptions {
   maxMessageBytes?: number;
   /** raw:// only: largest call header (16 KiB, as the server). */
   maxHeaderBytes?: number;
-  /** raw:// only: longest wait for a TCP connect, in ms (5000). */
+  /** raw:// and raws:// only: longest wait for a TCP connect (and TLS handshake), in ms (5000). */
   connectTimeoutMs?: number;
+  /** grpcs:// and raws:// only: what to trust and what to present. */
+  tls?: TlsOptions;
+  /**
+   * Sent with every call as "authorization: Bearer <token>", on both
+   * transports (printable ASCII, no spaces). A call's own `authorization`
+   * metadata replaces it; not together with metadata.authorization.
+   */
+  token?: string;
+  /** Metadata sent with every call; a call's own metadata replaces the keys it sets. */
+  metadata?: Metadata;
   /**
    * Directory holding dualrpc/v1/file_service.proto and
    * dualrpc/wire/v1/wire.proto; else $DUALRPC_PROTO_DIR, else the copy
@@ -193,8 +227,10 @@ export declare class Client {
 
 /**
  * A Client for "grpc://host:port" or "host:port" (gRPC), "raw://host:port",
- * "unix:///path" (gRPC on a unix socket) or "raw+unix:///path" (raw on a unix
- * socket); IPv6 hosts in brackets. Throws TypeError for anything else.
- * Connects lazily.
+ * "grpcs://host:port" (gRPC over TLS), "raws://host:port" (raw over TLS,
+ * ALPN dualrpc/1), "unix:///path" (gRPC on a unix socket) or
+ * "raw+unix:///path" (raw on a unix socket); IPv6 hosts in brackets. Throws
+ * TypeError for anything else and for bad options. Connects lazily; a
+ * failed TLS handshake fails the calls with UNAVAILABLE saying why.
  */
 export declare function connect(target: string, options?: ConnectOptions): Client;

@@ -7,6 +7,9 @@
 //   node clients/node/examples/list_and_echo.js grpc://127.0.0.1:50051 raw://127.0.0.1:50052 [PATH]
 //
 // With no arguments it uses those two default addresses and lists the root.
+// TLS targets (grpcs://, raws://) verify the server against
+// $DUALRPC_CA_FILE when it is set (else Node's trust store); $DUALRPC_TOKEN,
+// when set, goes with every call as "authorization: Bearer ...".
 
 const dualrpc = require('..');
 
@@ -30,8 +33,17 @@ function describe(entry) {
   return `  ${type} ${mode} ${entry.sizeBytes.padStart(8)}  ${entry.name}${target}`;
 }
 
+function connectOptions(target) {
+  const options = { deadlineMs: DEADLINE_MS };
+  if (/^(grpcs|raws):/.test(target) && process.env.DUALRPC_CA_FILE) {
+    options.tls = { caFile: process.env.DUALRPC_CA_FILE };
+  }
+  if (process.env.DUALRPC_TOKEN) options.token = process.env.DUALRPC_TOKEN;
+  return options;
+}
+
 async function demo(target, path) {
-  const client = dualrpc.connect(target, { deadlineMs: DEADLINE_MS });
+  const client = dualrpc.connect(target, connectOptions(target));
   try {
     console.log(`${target}: ListDirectory ${JSON.stringify(path)}`);
     for (const entry of await listAll(client, path)) console.log(describe(entry));
@@ -53,10 +65,10 @@ async function demo(target, path) {
 
 async function main() {
   const args = process.argv.slice(2);
-  const targets = args.filter((arg) => /^(raw|grpc):\/\//.test(arg));
+  const targets = args.filter((arg) => /^(raw|grpc)s?:\/\//.test(arg));
   const paths = args.filter((arg) => !targets.includes(arg));
   if (paths.length > 1) {
-    console.error('usage: list_and_echo.js [grpc://HOST:PORT] [raw://HOST:PORT] [PATH]');
+    console.error('usage: list_and_echo.js [grpc[s]://HOST:PORT] [raw[s]://HOST:PORT] [PATH]');
     return 2;
   }
   if (targets.length === 0) targets.push('grpc://127.0.0.1:50051', 'raw://127.0.0.1:50052');

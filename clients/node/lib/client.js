@@ -7,7 +7,7 @@
 // ClientCall objects (stream_call.js) over a transport's stream handle
 // (stream_handle.js).
 
-const { normalizeMetadata } = require('./metadata');
+const { normalizeMetadata, withChannelMetadata } = require('./metadata');
 const { MethodKind, methodKindOf } = require('./method_kind');
 const { RpcError, rpcError } = require('./status');
 const { ClientCall, feedRequests } = require('./stream_call');
@@ -56,9 +56,12 @@ function payloadBytes(payload) {
 class Client {
   // `contract`: the resolved protobufjs Root; `defaultDeadlineMs` applies
   // to calls without their own; `maxMessageBytes` bounds requests and
-  // responses on both transports.
-  constructor({ transport, contract, defaultDeadlineMs, maxMessageBytes }) {
+  // responses on both transports; `channelMetadata` ([[key, Buffer]],
+  // metadata.js channelMetadata) goes with every call, on both transports,
+  // unless the call sets the same key.
+  constructor({ transport, contract, defaultDeadlineMs, maxMessageBytes, channelMetadata = [] }) {
     this.transport_ = transport;
+    this.channelMetadata_ = channelMetadata;
     this.contract_ = contract;
     this.defaultDeadlineMs_ = defaultDeadlineMs;
     this.maxMessageBytes_ = maxMessageBytes;
@@ -74,7 +77,7 @@ class Client {
     if (this.closed_) throw rpcError('CANCELLED', 'the client is closed');
     const { requestType, responseType } = this.method_(method, MethodKind.UNARY);
     const timeoutMs = relativeTimeout(deadlineMs);
-    const entries = normalizeMetadata(metadata);
+    const entries = withChannelMetadata(this.channelMetadata_, normalizeMetadata(metadata));
     const message = this.encode_(requestType, request);
     const response = await this.transport_.unaryCall(method, message, { timeoutMs, metadata: entries });
     return this.decode_(responseType, response);
@@ -169,7 +172,7 @@ class Client {
       if (this.closed_) throw rpcError('CANCELLED', 'the client is closed');
       types = this.method_(method, kind);
       const timeoutMs = relativeTimeout(deadlineMs);
-      const entries = normalizeMetadata(metadata);
+      const entries = withChannelMetadata(this.channelMetadata_, normalizeMetadata(metadata));
       const message = kind === MethodKind.SERVER_STREAMING ? encode(request) : null;
       call.attach(this.transport_.openStream(method, kind, message, { timeoutMs, metadata: entries }, call));
     } catch (error) {

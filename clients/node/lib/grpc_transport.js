@@ -8,6 +8,7 @@ const grpc = require('@grpc/grpc-js');
 
 const { MethodKind, hasResponseStream } = require('./method_kind');
 const { Code, RpcError, rpcError } = require('./status');
+const { describeTlsFailure } = require('./tls');
 
 const identity = (bytes) => bytes;
 // Response messages taken from grpc-js and not yet consumed by the
@@ -36,15 +37,57 @@ function metadataToObject(metadata) {
   return object;
 }
 
+// grpc-js's channel credentials for connect's checked `tls` option
+// (lib/tls.js tlsSettings; null: plaintext). `insecure` keeps the
+// encryption and skips verification (grpc-js honours rejectUnauthorized).
+function channelCredentialsOf(settings) {
+  if (settings === null) return grpc.credentials.createInsecure();
+  return grpc.credentials.createSsl(settings.ca, settings.key, settings.cert,
+    settings.insecure ? { rejectUnauthorized: false } : {});
+}
+
+// grpc-js's details when no connection could be made (its load balancers:
+// "No connection established. Last error: ..."), as opposed to a status the
+// server sent, which is passed on untouched.
+const CONNECTION_FAILED = /Last error: /;
+// The details when the TCP connection came up and closed before HTTP/2's
+// SETTINGS (grpc-js transport.js): what a TLS server does to a plaintext
+// client.
+const CLOSED_BEFORE_HTTP2 = /Last error: Failed to connect\b/;
+
 class GrpcTransport {
-  // `target`: "host:port"; `limits`: { maxMessageBytes }.
-  constructor({ target, limits }) {
-    this.client_ = new grpc.Client(target, grpc.credentials.createInsecure(), {
+  // `target`: "host:port" (as grpc-js takes it); `host`: the target's host;
+  // `limits`: { maxMessageBytes }; `tlsSettings`: null for plaintext, else
+  // connect's checked `tls` option (lib/tls.js).
+  constructor({ target, host, limits, tlsSettings = null }) {
+    const options = {
       'grpc.max_send_message_length': limits.maxMessageBytes,
       'grpc.max_receive_message_length': limits.maxMessageBytes,
-    });
+    };
+    if (tlsSettings !== null && tlsSettings.serverName !== null) {
+      options['grpc.ssl_target_name_override'] = tlsSettings.serverName;
+    }
+    this.client_ = new grpc.Client(target, channelCredentialsOf(tlsSettings), options);
+    this.target_ = target;
+    this.tls_ = tlsSettings === null ? null
+      : { address: target, name: tlsSettings.serverName || host, alpn: 'h2', plaintextScheme: 'grpc' };
     // Calls in flight, cancelled by close().
     this.calls_ = new Set();
+  }
+
+  // The RpcError of a failed call: grpc-js's status, with a failed TLS
+  // handshake (or a TLS/plaintext mismatch) said in words (lib/tls.js).
+  error_(code, details, trailers) {
+    if (code !== Code.UNAVAILABLE || !CONNECTION_FAILED.test(details)) return new RpcError(code, details, trailers);
+    if (this.tls_ !== null) {
+      const described = describeTlsFailure({ message: details }, this.tls_);
+      return new RpcError(code, described === null ? details : described, trailers);
+    }
+    if (CLOSED_BEFORE_HTTP2.test(details)) {
+      return new RpcError(code, `${this.target_} closed the connection before HTTP/2 started `
+        + `(a TLS port? use grpcs://): ${details}`, trailers);
+    }
+    return new RpcError(code, details, trailers);
   }
 
   // `metadata`: [[key, string | Buffer]] already validated. Resolves with
@@ -57,7 +100,7 @@ class GrpcTransport {
         (error, response) => {
           this.calls_.delete(call);
           if (error) {
-            reject(new RpcError(error.code, error.details, metadataToObject(error.metadata)));
+            reject(this.error_(error.code, error.details, metadataToObject(error.metadata)));
           } else if (!Buffer.isBuffer(response)) {
             reject(rpcError('INTERNAL', 'no response message'));
           } else {
@@ -104,7 +147,7 @@ class GrpcTransport {
       const trailers = metadataToObject(status.metadata);
       let error = null;
       if (status.code !== Code.OK) {
-        error = new RpcError(status.code, status.details, trailers);
+        error = this.error_(status.code, status.details, trailers);
       } else if (callbackError !== null) {
         // grpc-js's own verdict on an OK status without a response message.
         error = new RpcError(callbackError.code, callbackError.details, trailers);

@@ -4,7 +4,8 @@
 //
 //   const dualrpc = require('dualrpc');
 //   const client = dualrpc.connect('raw://127.0.0.1:50052');  // or grpc://, HOST:PORT,
-//                                       // unix:///PATH, raw+unix:///PATH (lib/target.js)
+//                                       // unix:///PATH, raw+unix:///PATH, grpcs://, raws://
+//                                       // (lib/target.js)
 //   const payload = await client.echo(Buffer.from('hi'), { deadlineMs: 1000 });
 //   const { entries, nextPageToken } = await client.listDirectory({ path: 'docs' });
 //   client.close();
@@ -14,10 +15,12 @@
 const { Client } = require('./client');
 const { DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_MESSAGE_BYTES } = require('./frame');
 const { GrpcTransport } = require('./grpc_transport');
+const { channelMetadata } = require('./metadata');
 const { loadContract, PROTO_DIR_ENV } = require('./protos');
 const { RawTransport } = require('./raw_transport');
 const { Code, RpcError } = require('./status');
 const { parseTarget } = require('./target');
+const { tlsSettings } = require('./tls');
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 
@@ -37,8 +40,17 @@ function positiveOption(options, name, fallback) {
 //   connectTimeoutMs  raw: longest wait for a connect (5000)
 //   protoDir          directory holding dualrpc/v1/*.proto (else $DUALRPC_PROTO_DIR,
 //                     else the repository's proto/ next to this package)
+//   tls               grpcs:// and raws:// only: { caFile | ca, certFile | cert,
+//                     keyFile | key, serverName, insecure } (lib/tls.js)
+//   token             sent as "authorization: Bearer TOKEN" with every call
+//   metadata          { key: value | [values] } sent with every call; a call's
+//                     own metadata replaces the keys it sets
+// Throws TypeError for a bad target or option (and a TLS file that cannot be read).
 function connect(target, options = {}) {
-  const { scheme, host, hostPort, port, path } = parseTarget(target);
+  const parsed = parseTarget(target);
+  const { scheme, host, hostPort, port, path } = parsed;
+  const tls = tlsSettings(parsed, options.tls);
+  const metadata = channelMetadata(options);
   const limits = {
     maxMessageBytes: positiveOption(options, 'maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES),
     maxHeaderBytes: positiveOption(options, 'maxHeaderBytes', DEFAULT_MAX_HEADER_BYTES),
@@ -53,13 +65,16 @@ function connect(target, options = {}) {
       path,
       limits,
       connectTimeoutMs,
+      tlsSettings: tls,
       wire: {
         RequestHeader: contract.lookupType('dualrpc.wire.v1.RequestHeader'),
         ResponseHeader: contract.lookupType('dualrpc.wire.v1.ResponseHeader'),
       },
     })
-    : new GrpcTransport({ target: hostPort, limits });
-  return new Client({ transport, contract, defaultDeadlineMs, maxMessageBytes: limits.maxMessageBytes });
+    : new GrpcTransport({ target: hostPort, host, limits, tlsSettings: tls });
+  return new Client({
+    transport, contract, defaultDeadlineMs, maxMessageBytes: limits.maxMessageBytes, channelMetadata: metadata,
+  });
 }
 
 module.exports = { connect, RpcError, Code, PROTO_DIR_ENV };

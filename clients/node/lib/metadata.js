@@ -46,4 +46,32 @@ function normalizeMetadata(metadata) {
   return entries;
 }
 
-module.exports = { normalizeMetadata };
+// A call's metadata on a client with channel-wide metadata (connect's
+// `metadata` and `token`): the channel's entries, except keys the call sets
+// itself, then the call's. Both are normalizeMetadata's output.
+function withChannelMetadata(channelEntries, callEntries) {
+  if (channelEntries.length === 0) return callEntries;
+  const callKeys = new Set(callEntries.map(([key]) => key));
+  return [...channelEntries.filter(([key]) => !callKeys.has(key)), ...callEntries];
+}
+
+// Connect's `metadata` and `token` options as channel-wide entries; throws
+// TypeError. `token` is sent as "authorization: Bearer TOKEN".
+function channelMetadata({ metadata, token }) {
+  let entries;
+  try {
+    entries = normalizeMetadata(metadata);
+  } catch (error) {
+    throw new TypeError(`dualrpc.connect: option metadata: ${error.details}`);
+  }
+  if (token === undefined) return entries;
+  if (typeof token !== 'string' || !/^[\x21-\x7e]+$/.test(token)) {
+    throw new TypeError('dualrpc.connect: option token: want a non-empty printable ASCII string without spaces');
+  }
+  if (entries.some(([key]) => key === 'authorization')) {
+    throw new TypeError('dualrpc.connect: give option token or metadata.authorization, not both');
+  }
+  return [['authorization', Buffer.from(`Bearer ${token}`, 'latin1')], ...entries];
+}
+
+module.exports = { normalizeMetadata, withChannelMetadata, channelMetadata };

@@ -11,6 +11,7 @@
 // loop (no locking anywhere).
 
 const net = require('node:net');
+const tls = require('node:tls');
 
 const {
   PREFACE,
@@ -38,6 +39,7 @@ const { FrameDecoder } = require('./frame_decoder');
 const { MethodKind, hasRequestStream, hasResponseStream } = require('./method_kind');
 const { Code, RpcError, rpcError } = require('./status');
 const { failedStream } = require('./stream_handle');
+const { RAW_ALPN_PROTOCOL, describeTlsFailure, rawTlsConnectOptions } = require('./tls');
 
 // setTimeout's longest delay; longer deadlines re-arm the timer.
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -315,12 +317,35 @@ class RawStream {
   }
 }
 
-// One connection (TCP or unix socket) and the calls waiting on it. Owned by a RawTransport;
-// reports its end through `onClosed(connection)` exactly once.
+// The first byte of a TLS record (handshake, alert, change cipher spec,
+// application data) and the major version byte after it: what a TLS server
+// answers a raw preface with, if anything.
+const TLS_RECORD_TYPES = Object.freeze([0x14, 0x15, 0x16, 0x17]);
+const TLS_RECORD_MAJOR = 0x03;
+
+function looksLikeTls(chunk) {
+  return chunk.length >= 2 && TLS_RECORD_TYPES.includes(chunk[0]) && chunk[1] === TLS_RECORD_MAJOR;
+}
+
+// One connection (TCP, TLS over TCP or unix socket) and the calls waiting
+// on it. Owned by a RawTransport; reports its end through
+// `onClosed(connection)` exactly once.
 class RawConnection {
-  // `path`: a unix socket's path, else '' and `host`, `port` name a TCP server.
-  constructor({ host, port, path, limits, connectTimeoutMs, wire, onClosed }) {
+  // `path`: a unix socket's path, else '' and `host`, `port` name a TCP
+  // server. `tlsSettings` (lib/tls.js): null for plaintext, else the
+  // connection is TLS with ALPN dualrpc/1 and the handshake counts against
+  // `connectTimeoutMs`; requests written before it finished wait in the
+  // TLS socket.
+  constructor({ host, port, path, limits, connectTimeoutMs, wire, tlsSettings, onClosed }) {
     this.address_ = path ? `unix:${path}` : net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+    this.tls_ = tlsSettings === null ? null
+      : { name: tlsSettings.serverName || host, alpn: RAW_ALPN_PROTOCOL, plaintextScheme: 'raw' };
+    // Whether the TCP (or unix) connection is up, and whether the transport
+    // (that and the TLS handshake) is.
+    this.socketConnected_ = false;
+    this.connected_ = false;
+    // The server's first bytes are TLS records: a plaintext client on a TLS port.
+    this.answeredInTls_ = false;
     this.limits_ = limits;
     this.wire_ = wire;
     this.onClosed_ = onClosed;
@@ -340,18 +365,28 @@ class RawConnection {
     this.decoder_ = new FrameDecoder({ maxPayloadBytes: maxFramePayloadBytes(limits) });
     this.corked_ = false;
 
-    // The raw protocol runs unchanged over a unix stream socket.
-    this.socket_ = path ? net.connect({ path }) : net.connect({ host, port });
+    // The raw protocol runs unchanged over a unix stream socket and over TLS.
+    if (path) {
+      this.socket_ = net.connect({ path });
+    } else if (tlsSettings !== null) {
+      this.socket_ = tls.connect(rawTlsConnectOptions(host, port, tlsSettings));
+    } else {
+      this.socket_ = net.connect({ host, port });
+    }
     if (!path) this.socket_.setNoDelay(true);
     this.cancelConnectTimer_ = startTimer(connectTimeoutMs, () =>
-      this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`)));
-    this.socket_.once('connect', () => this.cancelConnectTimer_());
+      this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`
+        + (this.tls_ === null ? '' : ' (TCP connect and TLS handshake)'))));
+    this.socket_.once('connect', () => {
+      this.socketConnected_ = true;
+    });
+    this.socket_.once(this.tls_ === null ? 'connect' : 'secureConnect', () => this.onConnected_());
     this.socket_.on('data', (chunk) => this.onData_(chunk));
     this.socket_.on('drain', () => this.onDrain_());
-    this.socket_.on('end', () => this.close_(rpcError('UNAVAILABLE', `${this.address_} closed the connection`)));
+    this.socket_.on('end', () => this.close_(this.lostError_(null, `${this.address_} closed the connection`, true)));
     this.socket_.on('error', (error) =>
-      this.close_(rpcError('UNAVAILABLE', `connection to ${this.address_} failed: ${error.message}`)));
-    this.socket_.on('close', () => this.close_(rpcError('UNAVAILABLE', `connection to ${this.address_} closed`)));
+      this.close_(this.lostError_(error, `connection to ${this.address_} failed: ${error.message}`)));
+    this.socket_.on('close', () => this.close_(this.lostError_(null, `connection to ${this.address_} closed`, true)));
     // The client MAY send frames right after its preface (§2).
     this.write_(PREFACE);
   }
@@ -392,7 +427,48 @@ class RawConnection {
     this.close_(error);
   }
 
+  onConnected_() {
+    this.cancelConnectTimer_();
+    const protocol = this.tls_ === null ? false : this.socket_.alpnProtocol;
+    // A server without ALPN is taken at its word; one that chose another
+    // protocol cannot have (the client offers only dualrpc/1).
+    if (protocol && protocol !== RAW_ALPN_PROTOCOL) {
+      this.close_(rpcError('UNAVAILABLE', `${this.address_} chose ALPN protocol ${protocol}, not ${RAW_ALPN_PROTOCOL}`));
+      return;
+    }
+    this.connected_ = true;
+  }
+
+  // The UNAVAILABLE error a lost connection fails its calls with: `error`
+  // (the socket's, or null), `fallback` (its message), `closedByPeer` (an
+  // end or close rather than an error), said in words when the cause is
+  // TLS: a failed handshake, a TLS client on a plaintext port, a plaintext
+  // client on a TLS port.
+  lostError_(error, fallback, closedByPeer = false) {
+    if (this.tls_ !== null) {
+      const where = { address: this.address_, ...this.tls_ };
+      const described = error === null ? null : describeTlsFailure(error, where);
+      if (described !== null) return rpcError('UNAVAILABLE', described);
+      if (this.socketConnected_ && !this.connected_) {
+        return rpcError('UNAVAILABLE', describeTlsFailure(
+          { message: 'disconnected before secure TLS connection was established' }, where));
+      }
+      return rpcError('UNAVAILABLE', fallback);
+    }
+    if (this.answeredInTls_) {
+      return rpcError('UNAVAILABLE', `${this.address_} answered in TLS, not the raw protocol (a TLS port? use raws://)`);
+    }
+    if (closedByPeer && this.connected_ && this.serverMinor_ === null) {
+      return rpcError('UNAVAILABLE', `${fallback} before its preface (a TLS port? use raws://)`);
+    }
+    return rpcError('UNAVAILABLE', fallback);
+  }
+
   onData_(chunk) {
+    if (this.tls_ === null && this.serverMinor_ === null && this.decoder_.bufferedBytes === 0
+      && looksLikeTls(chunk)) {
+      this.answeredInTls_ = true;
+    }
     for (const event of this.decoder_.push(chunk)) {
       if (this.state_ === ConnectionState.CLOSED) return;
       switch (event.kind) {
@@ -406,7 +482,7 @@ class RawConnection {
           this.onOversizedFrame_(event);
           break;
         default:
-          this.close_(rpcError('UNAVAILABLE', `${this.address_}: ${event.message}`));
+          this.close_(this.lostError_(null, `${this.address_}: ${event.message}`));
           break;
       }
     }
@@ -660,8 +736,9 @@ class RawConnection {
     this.onDrain_();
     if (this.socket_.destroyed) {
       // Nothing to flush.
-    } else if (error === null || this.socket_.writableLength > 0) {
-      // Flush what is written (a final GOAWAY or CANCEL), then FIN.
+    } else if (error === null || this.socket_.writableLength > 0 || (this.tls_ !== null && this.connected_)) {
+      // Flush what is written (a final GOAWAY or CANCEL), then FIN; over
+      // TLS, close_notify first (without it the server sees a truncation).
       this.socket_.end();
       setTimeout(() => this.socket_.destroy(), CLOSE_GRACE_MS).unref();
     } else {
@@ -690,8 +767,11 @@ class RawTransport {
   // `limits`: { maxMessageBytes, maxHeaderBytes }; `wire`: the protobufjs
   // types of dualrpc.wire.v1 (RequestHeader, ResponseHeader).
   // `path`: a unix socket's path, else '' (TCP to `host`:`port`).
-  constructor({ host, port, path = '', limits, connectTimeoutMs, wire }) {
+  // `tlsSettings`: null (plaintext) or connect's checked `tls` option
+  // (lib/tls.js tlsSettings); every connection is then TLS.
+  constructor({ host, port, path = '', limits, connectTimeoutMs, wire, tlsSettings = null }) {
     this.host_ = host;
+    this.tlsSettings_ = tlsSettings;
     this.port_ = port;
     this.path_ = path;
     this.limits_ = limits;
@@ -748,6 +828,7 @@ class RawTransport {
         limits: this.limits_,
         connectTimeoutMs: this.connectTimeoutMs_,
         wire: this.wire_,
+        tlsSettings: this.tlsSettings_,
         onClosed: (connection) => {
           this.connections_.delete(connection);
           if (this.current_ === connection) this.current_ = null;

@@ -182,29 +182,32 @@ test('connection loss: waiting calls fail UNAVAILABLE, the next call reconnects'
 
 test('targets: every form parses as the C++ client reads it', () => {
   const cases = {
-    'grpc://h:1': ['grpc', 'h', 1, '', 'h:1'],
-    '127.0.0.1:50051': ['grpc', '127.0.0.1', 50051, '', '127.0.0.1:50051'],
-    '[::1]:50051': ['grpc', '::1', 50051, '', '[::1]:50051'],
-    'raw://[::1]:2': ['raw', '::1', 2, '', '[::1]:2'],
-    'raw://h:3/': ['raw', 'h', 3, '', 'h:3'],
-    'unix:///run/d.sock': ['grpc', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
-    'unix:/run/d.sock': ['grpc', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
-    'unix:d.sock': ['grpc', '', 0, 'd.sock', 'unix:d.sock'],
-    'raw+unix:///run/d.sock': ['raw', '', 0, '/run/d.sock', 'unix:///run/d.sock'],
-    'raw+unix:d.sock': ['raw', '', 0, 'd.sock', 'unix:d.sock'],
+    'grpc://h:1': ['grpc', false, 'h', 1, '', 'h:1'],
+    '127.0.0.1:50051': ['grpc', false, '127.0.0.1', 50051, '', '127.0.0.1:50051'],
+    '[::1]:50051': ['grpc', false, '::1', 50051, '', '[::1]:50051'],
+    'raw://[::1]:2': ['raw', false, '::1', 2, '', '[::1]:2'],
+    'raw://h:3/': ['raw', false, 'h', 3, '', 'h:3'],
+    'grpcs://h:4': ['grpc', true, 'h', 4, '', 'h:4'],
+    'raws://[::1]:5/': ['raw', true, '::1', 5, '', '[::1]:5'],
+    'unix:///run/d.sock': ['grpc', false, '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'unix:/run/d.sock': ['grpc', false, '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'unix:d.sock': ['grpc', false, '', 0, 'd.sock', 'unix:d.sock'],
+    'raw+unix:///run/d.sock': ['raw', false, '', 0, '/run/d.sock', 'unix:///run/d.sock'],
+    'raw+unix:d.sock': ['raw', false, '', 0, 'd.sock', 'unix:d.sock'],
   };
   for (const [text, want] of Object.entries(cases)) {
-    const { scheme, host, port, path: socketPath, hostPort } = parseTarget(text);
-    assert.deepEqual([scheme, host, port, socketPath, hostPort], want, text);
+    const { scheme, tls, host, port, path: socketPath, hostPort } = parseTarget(text);
+    assert.deepEqual([scheme, tls, host, port, socketPath, hostPort], want, text);
   }
 });
 
 test('targets: refusals are TypeErrors naming the accepted forms', () => {
   for (const text of ['', 'garbage', '127.0.0.1', 'h:0', 'h:65536', 'http://h:1', 'raw://h',
     'raw://:1', 'grpc://[]:1', 'raw+h:1', 'raw+grpc://h:1', 'unix:', 'unix://host/s',
-    'raw+unix:', 'raw+unix://host/s', `unix:///${'x'.repeat(200)}`, 42]) {
+    'raw+unix:', 'raw+unix://host/s', `unix:///${'x'.repeat(200)}`, 'raws+unix:///s', 'grpcss://h:1',
+    'https://h:1', 'raws://h', 42]) {
     assert.throws(() => dualrpc.connect(text), (error) => error instanceof TypeError
-      && error.message.includes('raw+unix:///PATH') && error.message.includes('HOST:PORT'),
+      && error.message.includes('raw+unix:///PATH') && error.message.includes('raws://HOST:PORT'),
     String(text));
   }
 });
