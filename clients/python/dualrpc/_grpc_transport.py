@@ -5,17 +5,16 @@ import threading
 import grpc
 
 from . import _metadata
+from . import _tls
 from .status import RpcError, StatusCode
 
 
 class GrpcTransport:
     """Unary calls over one grpc.Channel (which multiplexes them). Thread-safe."""
 
-    def __init__(self, target, max_message_bytes):
-        self._channel = grpc.insecure_channel(target.host_port, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+    def __init__(self, target, max_message_bytes, tls_options=None):
+        """tls_options: a _tls.TlsOptions for grpcs://, else None."""
+        self._channel = make_channel(grpc, target, max_message_bytes, tls_options)
         self._lock = threading.Lock()
         self._closed = False  # Guarded by _lock.
 
@@ -129,6 +128,20 @@ class GrpcStream:
             return None
         return tuple(_metadata.from_wire(key, value)
                      for key, value in (self._call.trailing_metadata() or ()))
+
+
+def make_channel(grpc_module, target, max_message_bytes, tls_options):
+    """A grpc (or grpc.aio: `grpc_module`) channel to `target`: insecure,
+    or for grpcs:// with grpcio's SSL credentials (ALPN h2)."""
+    options = [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+    ]
+    if not target.tls:
+        return grpc_module.insecure_channel(target.host_port, options=options)
+    credentials, tls_channel_options = _tls.grpc_credentials(tls_options)
+    return grpc_module.secure_channel(target.host_port, credentials,
+                                      options=options + tls_channel_options)
 
 
 def _rpc_error(error):

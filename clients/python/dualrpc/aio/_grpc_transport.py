@@ -5,7 +5,7 @@ import asyncio
 import grpc
 import grpc.aio
 
-from .._grpc_transport import _rpc_error
+from .._grpc_transport import _rpc_error, make_channel
 from .. import _metadata
 from ..status import RpcError, StatusCode
 from ._raw_transport import iterate
@@ -14,11 +14,8 @@ from ._raw_transport import iterate
 class AioGrpcTransport:
     """Calls over one grpc.aio.Channel, on the loop that made it."""
 
-    def __init__(self, target, max_message_bytes):
-        self._channel = grpc.aio.insecure_channel(target.host_port, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+    def __init__(self, target, max_message_bytes, tls_options=None):
+        self._channel = make_channel(grpc.aio, target, max_message_bytes, tls_options)
         self._closed = False
 
     def _check_open(self):

@@ -19,6 +19,7 @@ import asyncio
 import collections
 import math
 import socket
+import ssl
 
 from google.protobuf.message import DecodeError
 
@@ -27,6 +28,7 @@ from .. import _metadata
 from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, _Outcome
 from .._streaming import (CallKind, StreamFlow, check_final_response,
                           check_streaming_server, preface_wait)
+from .._tls import describe_ssl_error
 from ..status import RpcError, StatusCode
 
 _DISCARD_CHUNK_BYTES = 64 * 1024
@@ -174,8 +176,11 @@ class AioRawConnection:
     its StreamWriter and its reader task."""
 
     def __init__(self, reader, writer, max_message_bytes,
-                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls_hostname=""):
+        """tls_hostname: over TLS, the name the certificate was checked
+        against (for the words of a TLS error)."""
         self._preface_timeout = preface_timeout  # As RawConnection's.
+        self._tls_hostname = tls_hostname
         self._reader = reader
         self._writer = writer
         self._max_message_bytes = max_message_bytes
@@ -318,6 +323,8 @@ class AioRawConnection:
             message = "connection closed in the middle of a frame"
         except asyncio.CancelledError:
             pass  # close(): _finish already ran.
+        except ssl.SSLError as error:  # An alert after the handshake (TLS 1.3: mTLS refused).
+            message = describe_ssl_error(error, self._tls_hostname)
         except OSError as error:
             message = f"connection lost: {error.strerror or error}"
         except Exception as error:  # pylint: disable=broad-except
@@ -328,10 +335,16 @@ class AioRawConnection:
     async def _read_server_preface(self):
         try:
             data = await self._reader.readexactly(framing.PREFACE_BYTES)
-        except asyncio.IncompleteReadError:
+        except asyncio.IncompleteReadError as error:
+            if framing.looks_like_tls(error.partial):
+                raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
+                                            send_goaway=False) from None
             raise framing.ProtocolError(StatusCode.UNAVAILABLE,
                                         "the server closed the connection before its preface",
                                         send_goaway=False) from None
+        if framing.looks_like_tls(data):
+            raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
+                                        send_goaway=False)
         self._server_minor = framing.check_preface(data)
         self._server_preface_read.set()
 
@@ -451,10 +464,12 @@ class AioRawTransport:
     """Calls of every kind over raw://, on the loop that first uses it."""
 
     def __init__(self, target, max_message_bytes,
-                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls=None):
+        """tls: as RawTransport's; asyncio's own TLS (ssl=) carries it."""
         self._target = target
         self._max_message_bytes = max_message_bytes
         self._connect_timeout = connect_timeout
+        self._tls = tls
         self._connecting = None  # asyncio.Lock, made on the loop.
         self._connection = None
         self._connections = []
@@ -500,8 +515,9 @@ class AioRawTransport:
                 return self._connection
             self._connections = [c for c in self._connections if not c.closed]
             reader, writer = await self._open_streams(deadline)
-            self._connection = AioRawConnection(reader, writer, self._max_message_bytes,
-                                                self._connect_timeout)
+            self._connection = AioRawConnection(
+                reader, writer, self._max_message_bytes, self._connect_timeout,
+                tls_hostname=self._tls[1] if self._tls is not None else "")
             self._connections.append(self._connection)
             return self._connection
 
@@ -514,16 +530,32 @@ class AioRawTransport:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
         if self._target.is_unix:
             opening = asyncio.open_unix_connection(self._target.unix_path)
+        elif self._tls is not None:
+            context, hostname = self._tls
+            opening = asyncio.open_connection(self._target.socket_host, self._target.port,
+                                              ssl=context, server_hostname=hostname,
+                                              ssl_handshake_timeout=timeout)
         else:
             opening = asyncio.open_connection(self._target.socket_host, self._target.port)
         try:
             reader, writer = await asyncio.wait_for(opening, timeout)
         except asyncio.TimeoutError:
+            step = "while connecting to" if self._tls is None else \
+                "while connecting or in the TLS handshake with"
             if deadline is not None and loop.time() >= deadline:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               "deadline exceeded while connecting") from None
+                               f"deadline exceeded {step} {self._target.host_port}") from None
             raise RpcError(StatusCode.UNAVAILABLE,
-                           f"connecting to {self._target.host_port} timed out") from None
+                           f"timed out {step} {self._target.host_port}") from None
+        except ssl.SSLError as error:
+            raise RpcError(StatusCode.UNAVAILABLE,
+                           describe_ssl_error(error, self._tls[1])) from None
+        except ConnectionResetError as error:
+            if self._tls is None:
+                raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
+                               f"{self._target.host_port}: {error.strerror or error}") from None
+            raise RpcError(StatusCode.UNAVAILABLE,
+                           describe_ssl_error(ssl.SSLEOFError(), self._tls[1])) from None
         except OSError as error:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
                            f"{self._target.host_port}: {error.strerror or error}") from None
