@@ -95,6 +95,13 @@ TLS_ON_PLAINTEXT = ("the server answered with TLS, not the dualrpc preface (a TL
                     "then use raws://)")
 
 
+def closed_before_preface(tls):
+    """The error of a connection that ended before the server's preface;
+    over plaintext, what a TLS port does to a plaintext client."""
+    message = "the server closed the connection before its preface"
+    return message if tls else message + " (a TLS port? then use raws://)"
+
+
 def looks_like_tls(data):
     """True if the server's first bytes are a TLS record, e.g. the alert a
     TLS server sends a plaintext client."""

@@ -250,6 +250,7 @@ class RawConnection:
         # connection closed); _server_minor is written before it is set.
         self._server_preface_read = threading.Event()
         self._server_minor = 0
+        self._preface_received = False  # Guarded by _lock.
         # Items: bytes, a tuple of bytes (one frame), or _STOP_WRITING.
         self._outgoing = queue.SimpleQueue()
         self._outgoing.put(framing.PREFACE)  # §2: a client may send frames right after it.
@@ -293,7 +294,7 @@ class RawConnection:
         call = _PendingCall()
         with self._lock:
             if not self._accepting:
-                raise _ConnectionRetired()
+                self._raise_retired_locked()
             call_id = self._next_call_id
             self._next_call_id += 1
             if call_id == framing.MAX_CALL_ID:
@@ -330,7 +331,7 @@ class RawConnection:
         call = _StreamCall(self, kind, self._max_message_bytes)
         with self._lock:
             if not self._accepting:
-                raise _ConnectionRetired()
+                self._raise_retired_locked()
             call.call_id = self._next_call_id
             self._next_call_id += 1
             if call.call_id == framing.MAX_CALL_ID:
@@ -346,6 +347,15 @@ class RawConnection:
             call.deadline_timer.daemon = True
             call.deadline_timer.start()
         return call
+
+    def _raise_retired_locked(self):
+        """Raises _ConnectionRetired (the caller tries a new connection),
+        or, for a connection the server closed before its preface (e.g. a
+        TLS server refusing the client certificate), RpcError with the
+        reason: a new connection would only be refused again."""
+        if self._close_reason is not None and not self._preface_received:
+            raise RpcError(*self._close_reason)
+        raise _ConnectionRetired()
 
     def queue_frame(self, frame):
         """Queues bytes (or a tuple of bytes: one frame) for the writer."""
@@ -481,10 +491,12 @@ class RawConnection:
             raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
                                         send_goaway=False)
         if len(data) != framing.PREFACE_BYTES:
-            raise framing.ProtocolError(StatusCode.UNAVAILABLE,
-                                        "the server closed the connection before its preface",
-                                        send_goaway=False)
+            raise framing.ProtocolError(
+                StatusCode.UNAVAILABLE, framing.closed_before_preface(
+                    tls=isinstance(self._sock, TlsSocket)), send_goaway=False)
         self._server_minor = framing.check_preface(data)
+        with self._lock:
+            self._preface_received = True
         self._server_preface_read.set()
 
     def _read_frame(self):

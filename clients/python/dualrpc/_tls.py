@@ -88,11 +88,12 @@ def _read(path, what):
         raise ValueError(f"{what} {path!r}: {error.strerror or error}") from None
 
 
-def raw_context(options):
-    """The SSLContext of a raws:// client; ValueError if a file cannot be used."""
+def client_context(options, alpn=RAW_ALPN):
+    """The SSLContext of a raws:// client (or of a probe that offers `alpn`);
+    ValueError if a file cannot be used."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.set_alpn_protocols([RAW_ALPN])
+    context.set_alpn_protocols([alpn])
     try:
         if options.insecure:
             context.check_hostname = False
@@ -137,6 +138,68 @@ def grpc_credentials(options):
     if options.server_name is not None:
         channel_options.append(("grpc.ssl_target_name_override", options.server_name))
     return grpc.ssl_channel_credentials(root, key, chain), channel_options
+
+
+# grpcio's words for a failed TLS connection (in an UNAVAILABLE's details),
+# each with ours; None: ask a probe handshake which failure it was.
+_GRPC_TLS_FAILURES = (
+    ("certificate verify failed", None),
+    # TLS 1.3: the client's handshake is over before the server refuses
+    # its (missing) certificate; grpcio then only sees the connection end.
+    ("Endpoint read failed", None),
+    ("Socket closed", None),
+    ("Connection reset by peer", None),
+    ("is not in peer certificate", 'TLS handshake failed: server certificate does not match '
+                                   'host "{host}"'),
+    ("wrong version number", "TLS handshake failed: the peer did not speak TLS (a plaintext "
+                             "port? then use grpc://)"),
+    ("certificate required", "TLS handshake failed: client certificate required (pass "
+                             "cert_file and key_file)"),
+)
+# A probe handshake waits at most this long for the server.
+_PROBE_TIMEOUT_SECONDS = 2.0
+
+
+def grpc_failure_message(details, target, options):
+    """The message of an UNAVAILABLE gRPC call whose grpcio `details` are
+    given: ours first, for TLS failures, then grpcio's in parentheses; or
+    None to keep grpcio's as it is. grpcio says "certificate verify failed"
+    for an untrusted and for an expired certificate alike, so then one
+    handshake of our own (same CA, name and ALPN h2, blocking, at most
+    _PROBE_TIMEOUT_SECONDS) tells which. A plaintext target whose server
+    closed the connection at once (what a TLS port does to a plaintext
+    HTTP/2 client) gets a hint."""
+    if not target.tls:
+        if details.endswith("Socket closed"):
+            return f"{details} (a TLS port? then use grpcs://)"
+        return None
+    host = server_hostname(target, options)
+    for needle, words in _GRPC_TLS_FAILURES:
+        if needle not in details:
+            continue
+        if words is None:
+            words = probe_handshake(target, options)
+        return None if words is None else f"{words.format(host=host)} (grpcio: {details})"
+    return None
+
+
+def probe_handshake(target, options):
+    """describe_ssl_error's words for a handshake with `target` as grpcs://
+    would make it, and its first read (where TLS 1.3 reports a refused
+    client certificate); None if both succeed, time out or the server
+    cannot be reached."""
+    hostname = server_hostname(target, options)
+    try:
+        context = client_context(options, GRPC_ALPN)
+        with socket.create_connection((target.socket_host, target.port),
+                                      timeout=_PROBE_TIMEOUT_SECONDS) as sock:
+            with context.wrap_socket(sock, server_hostname=hostname) as tls_socket:
+                tls_socket.recv(1)  # An HTTP/2 server's SETTINGS, or the alert.
+                return None
+    except ssl.SSLError as error:
+        return describe_ssl_error(error, hostname)
+    except (OSError, ValueError):
+        return None
 
 
 def describe_ssl_error(error, host):

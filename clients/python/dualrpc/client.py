@@ -336,7 +336,7 @@ def channel_settings(target: str, max_message_bytes: int, connect_timeout: float
     tls_options = _tls.checked_options(parsed, tls_options)
     raw_tls = None
     if parsed.tls and parsed.scheme == "raw":
-        raw_tls = (_tls.raw_context(tls_options), _tls.server_hostname(parsed, tls_options))
+        raw_tls = (_tls.client_context(tls_options), _tls.server_hostname(parsed, tls_options))
     return ChannelSettings(parsed, max_message_bytes, connect_timeout, tls_options, raw_tls,
                            _metadata.channel_defaults(metadata, token))
 

@@ -192,6 +192,7 @@ class AioRawConnection:
         self._goaway = None
         self._close_reason = None
         self._server_minor = 0
+        self._preface_received = False
         self._server_preface_read = asyncio.Event()  # Or closed.
         self._handlers = {
             framing.FrameType.RESPONSE: self._on_response,
@@ -256,6 +257,9 @@ class AioRawConnection:
         except framing.CallHeaderTooLarge as error:
             raise RpcError(StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
         if not self._accepting:
+            if self._close_reason is not None and not self._preface_received:
+                # As RawConnection's: a new connection would be refused again.
+                raise RpcError(*self._close_reason)
             raise _ConnectionRetired()
         call = _AioCall(self, kind, self._max_message_bytes)
         call.call_id = self._next_call_id
@@ -339,13 +343,14 @@ class AioRawConnection:
             if framing.looks_like_tls(error.partial):
                 raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
                                             send_goaway=False) from None
-            raise framing.ProtocolError(StatusCode.UNAVAILABLE,
-                                        "the server closed the connection before its preface",
-                                        send_goaway=False) from None
+            raise framing.ProtocolError(
+                StatusCode.UNAVAILABLE, framing.closed_before_preface(tls=bool(self._tls_hostname)),
+                send_goaway=False) from None
         if framing.looks_like_tls(data):
             raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
                                         send_goaway=False)
         self._server_minor = framing.check_preface(data)
+        self._preface_received = True
         self._server_preface_read.set()
 
     async def _read_frame(self):
