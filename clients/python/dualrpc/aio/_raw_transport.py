@@ -564,6 +564,7 @@ class AioRawTransport:
         except OSError as error:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
                            f"{self._target.host_port}: {error.strerror or error}") from None
-        if not self._target.is_unix:
-            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = writer.get_extra_info("socket")  # None once a TLS transport is closed.
+        if not self._target.is_unix and sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return reader, writer
