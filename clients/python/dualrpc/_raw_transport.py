@@ -443,6 +443,10 @@ class RawConnection:
                 if chunks:
                     self._sock.sendall(b"".join(chunks))
             except OSError as error:
+                # Before the server's preface, what the server sent (a TLS
+                # alert: client certificate required) says more than our
+                # EPIPE; the reader reads it and closes, or this goes on.
+                self._server_preface_read.wait(_WRITER_DRAIN_SECONDS)
                 self._finish(StatusCode.UNAVAILABLE, f"connection lost: {error.strerror or error}")
                 self._shutdown_socket()
                 return

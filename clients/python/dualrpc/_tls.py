@@ -197,13 +197,14 @@ def probe_handshake(target, options):
                 tls_socket.recv(1)  # An HTTP/2 server's SETTINGS, or the alert.
                 return None
     except ssl.SSLError as error:
-        return describe_ssl_error(error, hostname)
+        return describe_ssl_error(error, hostname, "grpc")
     except (OSError, ValueError):
         return None
 
 
-def describe_ssl_error(error, host):
-    """The words for an ssl error during or right after a handshake with `host`."""
+def describe_ssl_error(error, host, plaintext_scheme="raw"):
+    """The words for an ssl error during or right after a handshake with
+    `host`; `plaintext_scheme` is the one to suggest for a plaintext port."""
     if isinstance(error, ssl.SSLCertVerificationError):
         if error.verify_code == _X509_CERT_HAS_EXPIRED:
             return "TLS handshake failed: server certificate has expired"
@@ -213,11 +214,11 @@ def describe_ssl_error(error, host):
                 f"({error.verify_message})")
     if isinstance(error, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
         return ("TLS handshake failed: the peer closed the connection (a plaintext port? "
-                "then use grpc:// or raw://)")
+                f"then use {plaintext_scheme}://)")
     reason = getattr(error, "reason", None)
     if reason in _NOT_TLS_REASONS:
         return ("TLS handshake failed: the peer did not speak TLS (a plaintext port? "
-                "then use grpc:// or raw://)")
+                f"then use {plaintext_scheme}://)")
     if reason in _CLIENT_CERT_REQUIRED_REASONS:
         return ("TLS handshake failed: client certificate required (pass cert_file and "
                 "key_file)")

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -238,6 +239,31 @@ class TlsCallsTest(TlsTestCase):
                                         "client certificate required", ca_file=self.cert("ca.pem"))
 
 
+    def test_threads_share_one_tls_connection_both_ways_at_once(self):
+        """Sync raws://: the reader and the writer thread use one TLS session
+        at once (TlsSocket's lock), with large messages both ways."""
+        address = self.backend.endpoint("raw")
+        before = len(self.backend.relay("raw").handshakes) if self.backend.records_handshakes \
+            else 0
+        payloads = [bytes([n]) * (96 * 1024 + n) for n in range(8)]
+        with dualrpc.connect(f"raws://{address}", ca_file=self.cert("ca.pem")) as client:
+            def echoes(payload):
+                return [client.echo(payload, timeout=WAIT_SECONDS) for _ in range(8)]
+
+            def stream(payload):
+                return list(client.echo_stream([payload] * 16, timeout=WAIT_SECONDS))
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+                unary = [pool.submit(echoes, p) for p in payloads]
+                bidi = [pool.submit(stream, p[:32 * 1024]) for p in payloads]
+                for payload, future in zip(payloads, unary):
+                    self.assertEqual(future.result(WAIT_SECONDS), [payload] * 8)
+                for payload, future in zip(payloads, bidi):
+                    self.assertEqual(future.result(WAIT_SECONDS), [payload[:32 * 1024]] * 16)
+        if self.backend.records_handshakes:
+            self.assertEqual(len(self.backend.relay("raw").handshakes), before + 1)
+
+
 class TlsFailureTest(TlsTestCase):
     def test_bad_server_certificates_say_which(self):
         words = {
@@ -283,6 +309,52 @@ class TlsFailureTest(TlsTestCase):
             with self.subTest(api=api, transport=transport):
                 self.assert_unavailable(run, f"{transport}://{self.backend.endpoint(transport)}",
                                         "a TLS port?")
+
+
+class HandshakeTimeoutTest(unittest.TestCase):
+    """A TLS port that never answers (a listener nobody accepts from: the
+    kernel completes the TCP handshake, nothing else comes)."""
+
+    def setUp(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(self.listener.close)
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def assert_fails(self, run, target, code, words, **options):
+        with self.assertRaises(dualrpc.RpcError) as raised:
+            run(target, **options)
+        self.assertEqual(raised.exception.code, code, raised.exception)
+        self.assertIn(words, raised.exception.message)
+
+    def test_the_deadline_bounds_the_handshake(self):
+        for api, connect in (("sync", dualrpc.connect), ("aio", dualrpc.aio.connect)):
+            with self.subTest(api=api):
+                self.assert_fails(_echo_with(connect, timeout=0.3), f"raws://{self.address}",
+                                  StatusCode.DEADLINE_EXCEEDED, "TLS handshake", insecure=True)
+
+    def test_connect_timeout_bounds_the_handshake(self):
+        for api, connect in (("sync", dualrpc.connect), ("aio", dualrpc.aio.connect)):
+            with self.subTest(api=api):
+                self.assert_fails(_echo_with(connect, timeout=WAIT_SECONDS),
+                                  f"raws://{self.address}", StatusCode.UNAVAILABLE,
+                                  "timed out", insecure=True, connect_timeout=0.3)
+
+
+def _echo_with(connect, timeout):
+    """run(target, **options): one echo on a new client of `connect`."""
+    def run(target, **options):
+        client = connect(target, **options)
+        if connect is dualrpc.connect:
+            with client:
+                return client.echo(b"x", timeout=timeout)
+
+        async def echo():
+            async with client:
+                return await client.echo(b"x", timeout=timeout)
+
+        return asyncio.run(echo())
+
+    return run
 
 
 class OptionsTest(unittest.TestCase):
