@@ -21,6 +21,7 @@ import io
 import socket
 import ssl
 import threading
+import time
 from typing import Optional
 
 from .status import RpcError, StatusCode
@@ -269,12 +270,8 @@ class TlsSocket:
             raise
         sock.settimeout(None)
 
-    @property
-    def negotiated_protocol(self):
-        return self._ssl.selected_alpn_protocol()
-
     def _handshake(self, timeout):
-        self._sock.settimeout(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             try:
                 self._ssl.do_handshake()
@@ -282,12 +279,20 @@ class TlsSocket:
             except ssl.SSLWantReadError:
                 done = False
             except ssl.SSLError as error:
-                self._send_pending()  # Our alert, if any: the server logs why.
+                try:
+                    self._send_pending()  # Our alert, if any: the server logs why.
+                except OSError:
+                    pass  # The server is gone already; the error says why.
                 raise RpcError(StatusCode.UNAVAILABLE,
                                describe_ssl_error(error, self._hostname)) from None
             self._send_pending()
             if done:
                 return
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("TLS handshake timed out")
+                self._sock.settimeout(remaining)
             try:
                 data = self._sock.recv(_RECV_BYTES)
             except ConnectionResetError:
