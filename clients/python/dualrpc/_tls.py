@@ -157,6 +157,9 @@ _GRPC_TLS_FAILURES = (
     ("certificate required", "TLS handshake failed: client certificate required (pass "
                              "cert_file and key_file)"),
 )
+# How grpcio's details end when the server closed the connection at once
+# (closing with the client's bytes unread is a reset).
+_CLOSED_AT_ONCE = ("Socket closed", "Connection reset by peer")
 # A probe handshake waits at most this long for the server.
 _PROBE_TIMEOUT_SECONDS = 2.0
 
@@ -171,7 +174,7 @@ def grpc_failure_message(details, target, options):
     closed the connection at once (what a TLS port does to a plaintext
     HTTP/2 client) gets a hint."""
     if not target.tls:
-        if details.endswith("Socket closed"):
+        if details.endswith(_CLOSED_AT_ONCE):
             return f"{details} (a TLS port? then use grpcs://)"
         return None
     host = server_hostname(target, options)
