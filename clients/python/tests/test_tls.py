@@ -357,6 +357,29 @@ def _echo_with(connect, timeout):
     return run
 
 
+class TlsAnswerToPlaintextTest(unittest.TestCase):
+    """A server that answers raw://'s preface with a TLS alert record (what
+    an OpenSSL server may send a plaintext client) is named as TLS."""
+
+    def test_a_tls_alert_instead_of_the_preface_says_tls(self):
+        alert = b"\x15\x03\x03\x00\x02\x02\x46"  # An alert record: fatal, protocol_version.
+        for api, connect in (("sync", dualrpc.connect), ("aio", dualrpc.aio.connect)):
+            with self.subTest(api=api):
+                server = FakeRawServer(server_preface=alert)
+                self.addCleanup(server.close)
+                run = _echo_with(connect, timeout=WAIT_SECONDS)
+                with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+                    call = pool.submit(run, server.target)
+                    peer = server.accept()
+                    peer.next_frame()  # The REQUEST: read after the alert went.
+                    peer.close()
+                    with self.assertRaises(dualrpc.RpcError) as raised:
+                        call.result(WAIT_SECONDS)
+                self.assertEqual(raised.exception.code, StatusCode.UNAVAILABLE)
+                self.assertIn("the server answered with TLS", raised.exception.message)
+                self.assertIn("use raws://", raised.exception.message)
+
+
 class OptionsTest(unittest.TestCase):
     def test_bad_options_are_refused_at_connect(self):
         cases = [
