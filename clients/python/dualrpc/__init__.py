@@ -1,4 +1,6 @@
-"""dualrpc: a Python client for dualrpc.v1.FileService over grpc:// and raw://.
+"""dualrpc: a Python client for dualrpc.v1.FileService over grpc:// and raw://,
+or over TLS: grpcs:// and raws:// (connect()'s ca_file, cert_file, key_file,
+server_name, insecure); token= and metadata= go with every call.
 
     import dualrpc
 

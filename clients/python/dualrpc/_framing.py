@@ -88,6 +88,26 @@ def max_frame_payload(max_message_bytes):
     return max_message_bytes + MAX_CALL_HEADER_BYTES + _U32.size
 
 
+# A TLS record starts with its content type (20..24: change_cipher_spec,
+# alert, handshake, application_data, heartbeat) and major version 3.
+_TLS_RECORD_TYPES = range(20, 25)
+TLS_ON_PLAINTEXT = ("the server answered with TLS, not the dualrpc preface (a TLS port? "
+                    "then use raws://)")
+
+
+def closed_before_preface(tls):
+    """The error of a connection that ended before the server's preface;
+    over plaintext, what a TLS port does to a plaintext client."""
+    message = "the server closed the connection before its preface"
+    return message if tls else message + " (a TLS port? then use raws://)"
+
+
+def looks_like_tls(data):
+    """True if the server's first bytes are a TLS record, e.g. the alert a
+    TLS server sends a plaintext client."""
+    return len(data) >= 2 and data[0] in _TLS_RECORD_TYPES and data[1] == 3
+
+
 def check_preface(data):
     """The server's minor version; raises ProtocolError unless `data` is a
     version-1 preface (§2)."""

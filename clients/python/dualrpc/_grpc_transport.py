@@ -5,17 +5,17 @@ import threading
 import grpc
 
 from . import _metadata
+from . import _tls
 from .status import RpcError, StatusCode
 
 
 class GrpcTransport:
     """Unary calls over one grpc.Channel (which multiplexes them). Thread-safe."""
 
-    def __init__(self, target, max_message_bytes):
-        self._channel = grpc.insecure_channel(target.host_port, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+    def __init__(self, target, max_message_bytes, tls_options=None):
+        """tls_options: a _tls.TlsOptions for grpcs://, else None."""
+        self._channel = make_channel(grpc, target, max_message_bytes, tls_options)
+        self._explain = FailureExplainer(target, tls_options)
         self._lock = threading.Lock()
         self._closed = False  # Guarded by _lock.
 
@@ -32,7 +32,7 @@ class GrpcTransport:
         try:
             return stub(request, timeout=timeout, metadata=metadata or None)
         except grpc.RpcError as error:
-            raise _rpc_error(error) from None
+            raise self._explain(_rpc_error(error)) from None
 
     def open_stream(self, method, kind, request, requests, timeout, metadata):
         """Starts a streaming call; returns a GrpcStream. Arguments as
@@ -40,7 +40,8 @@ class GrpcTransport:
         with self._lock:
             if self._closed:
                 raise RpcError(StatusCode.CANCELLED, "the client is closed")
-        return GrpcStream(self._channel, method, kind, request, requests, timeout, metadata)
+        return GrpcStream(self._channel, method, kind, request, requests, timeout, metadata,
+                          self._explain)
 
     def close(self):
         with self._lock:
@@ -59,8 +60,10 @@ class GrpcStream:
     read() then raises instead of grpcio's CANCELLED.
     """
 
-    def __init__(self, channel, method, kind, request, requests, timeout, metadata):
+    def __init__(self, channel, method, kind, request, requests, timeout, metadata,
+                 explain=lambda error: error):
         self._kind = kind
+        self._explain = explain  # A FailureExplainer.
         self._lock = threading.Lock()
         self._local_error = None  # Guarded by _lock.
         self._started = threading.Event()  # Set once self._call is assigned.
@@ -94,7 +97,7 @@ class GrpcStream:
             return None
         except grpc.RpcError as error:
             self._finished = True
-            raise self._error_for(_rpc_error(error)) from None
+            raise self._error_for(self._explain(_rpc_error(error))) from None
         except grpc.FutureCancelledError:
             self._finished = True
             raise self._error_for(RpcError(StatusCode.CANCELLED, "cancelled by the client")) \
@@ -129,6 +132,37 @@ class GrpcStream:
             return None
         return tuple(_metadata.from_wire(key, value)
                      for key, value in (self._call.trailing_metadata() or ()))
+
+
+class FailureExplainer:
+    """RpcError -> RpcError: an UNAVAILABLE one from grpcio gets our words
+    for a failed TLS connection (_tls.grpc_failure_message; may probe the
+    server, blocking for up to a few seconds); others pass unchanged."""
+
+    def __init__(self, target, tls_options):
+        self._target = target
+        self._tls_options = tls_options
+
+    def __call__(self, error):
+        if error.code != StatusCode.UNAVAILABLE:
+            return error
+        message = _tls.grpc_failure_message(error.message, self._target, self._tls_options)
+        return error if message is None else RpcError(error.code, message,
+                                                      error.trailing_metadata)
+
+
+def make_channel(grpc_module, target, max_message_bytes, tls_options):
+    """A grpc (or grpc.aio: `grpc_module`) channel to `target`: insecure,
+    or for grpcs:// with grpcio's SSL credentials (ALPN h2)."""
+    options = [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+    ]
+    if not target.tls:
+        return grpc_module.insecure_channel(target.host_port, options=options)
+    credentials, tls_channel_options = _tls.grpc_credentials(tls_options)
+    return grpc_module.secure_channel(target.host_port, credentials,
+                                      options=options + tls_channel_options)
 
 
 def _rpc_error(error):

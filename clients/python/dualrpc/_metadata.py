@@ -52,3 +52,29 @@ def from_wire(key, value):
     if is_binary_key(key):
         return key, bytes(value)
     return key, bytes(value).decode("latin-1") if not isinstance(value, str) else value
+
+
+def bearer(token):
+    """The `authorization: Bearer <token>` entry (the server's --auth_tokens)."""
+    if not isinstance(token, str) or not token or not all("!" <= ch <= "~" for ch in token):
+        raise ValueError("token must be a non-empty str of printable ASCII without spaces")
+    return ("authorization", f"Bearer {token}")
+
+
+def channel_defaults(metadata, token):
+    """A channel's default metadata: normalized `metadata`, then the
+    token's authorization entry (which replaces one in `metadata`)."""
+    defaults = normalize(metadata)
+    if token is None:
+        return defaults
+    entry = bearer(token)
+    return tuple(pair for pair in defaults if pair[0] != entry[0]) + (entry,)
+
+
+def merge(defaults, call_metadata):
+    """What a call sends: the channel's `defaults` whose keys the call does
+    not give itself, then the call's own entries (both normalized)."""
+    if not defaults:
+        return call_metadata
+    own_keys = {key for key, _ in call_metadata}
+    return tuple(pair for pair in defaults if pair[0] not in own_keys) + tuple(call_metadata)

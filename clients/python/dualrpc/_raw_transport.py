@@ -38,6 +38,7 @@ from . import _framing as framing
 from . import _metadata
 from ._streaming import (StreamFlow, check_final_response, check_streaming_server,
                          preface_wait)
+from ._tls import TlsError, TlsSocket
 from .status import RpcError, StatusCode
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 5.0
@@ -249,6 +250,7 @@ class RawConnection:
         # connection closed); _server_minor is written before it is set.
         self._server_preface_read = threading.Event()
         self._server_minor = 0
+        self._preface_received = False  # Guarded by _lock.
         # Items: bytes, a tuple of bytes (one frame), or _STOP_WRITING.
         self._outgoing = queue.SimpleQueue()
         self._outgoing.put(framing.PREFACE)  # §2: a client may send frames right after it.
@@ -292,7 +294,7 @@ class RawConnection:
         call = _PendingCall()
         with self._lock:
             if not self._accepting:
-                raise _ConnectionRetired()
+                self._raise_retired_locked()
             call_id = self._next_call_id
             self._next_call_id += 1
             if call_id == framing.MAX_CALL_ID:
@@ -329,7 +331,7 @@ class RawConnection:
         call = _StreamCall(self, kind, self._max_message_bytes)
         with self._lock:
             if not self._accepting:
-                raise _ConnectionRetired()
+                self._raise_retired_locked()
             call.call_id = self._next_call_id
             self._next_call_id += 1
             if call.call_id == framing.MAX_CALL_ID:
@@ -345,6 +347,15 @@ class RawConnection:
             call.deadline_timer.daemon = True
             call.deadline_timer.start()
         return call
+
+    def _raise_retired_locked(self):
+        """Raises _ConnectionRetired (the caller tries a new connection),
+        or, for a connection the server closed before its preface (e.g. a
+        TLS server refusing the client certificate), RpcError with the
+        reason: a new connection would only be refused again."""
+        if self._close_reason is not None and not self._preface_received:
+            raise RpcError(*self._close_reason)
+        raise _ConnectionRetired()
 
     def queue_frame(self, frame):
         """Queues bytes (or a tuple of bytes: one frame) for the writer."""
@@ -432,6 +443,10 @@ class RawConnection:
                 if chunks:
                     self._sock.sendall(b"".join(chunks))
             except OSError as error:
+                # Before the server's preface, what the server sent (a TLS
+                # alert: client certificate required) says more than our
+                # EPIPE; the reader reads it and closes, or this goes on.
+                self._server_preface_read.wait(_WRITER_DRAIN_SECONDS)
                 self._finish(StatusCode.UNAVAILABLE, f"connection lost: {error.strerror or error}")
                 self._shutdown_socket()
                 return
@@ -454,6 +469,8 @@ class RawConnection:
                     framing.encode_goaway(self._last_call_id(), error.code, error.message))
         except _Truncated:
             message = "connection closed in the middle of a frame"
+        except TlsError as error:
+            message = error.message
         except OSError as error:
             message = f"connection lost: {error.strerror or error}"
         except Exception as error:  # A bug here must not leave callers waiting.
@@ -474,11 +491,16 @@ class RawConnection:
 
     def _check_server_preface(self):
         data = self._input.read(framing.PREFACE_BYTES)
-        if len(data) != framing.PREFACE_BYTES:
-            raise framing.ProtocolError(StatusCode.UNAVAILABLE,
-                                        "the server closed the connection before its preface",
+        if framing.looks_like_tls(data):
+            raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
                                         send_goaway=False)
+        if len(data) != framing.PREFACE_BYTES:
+            raise framing.ProtocolError(
+                StatusCode.UNAVAILABLE, framing.closed_before_preface(
+                    tls=isinstance(self._sock, TlsSocket)), send_goaway=False)
         self._server_minor = framing.check_preface(data)
+        with self._lock:
+            self._preface_received = True
         self._server_preface_read.set()
 
     def _read_frame(self):
@@ -622,10 +644,13 @@ class RawTransport:
     """Unary calls over raw://, many at once on one connection. Thread-safe."""
 
     def __init__(self, target, max_message_bytes,
-                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls=None):
+        """tls: for raws://, (ssl.SSLContext, server hostname); connect_timeout
+        then bounds the TCP connect and the TLS handshake together."""
         self._target = target
         self._max_message_bytes = max_message_bytes
         self._connect_timeout = connect_timeout
+        self._tls = tls
         # Held while connecting, so that concurrent first calls share one
         # connection. Guards the fields below.
         self._lock = threading.Lock()
@@ -702,25 +727,34 @@ class RawTransport:
             return self._connection
 
     def _connect_socket(self, deadline):
+        """A connected socket (a TlsSocket for raws://, its handshake done);
+        the connect and the handshake share connect_timeout."""
         timeout = self._connect_timeout
         if deadline is not None:
             timeout = min(timeout, deadline - time.monotonic())
             if timeout <= 0:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
+        started = time.monotonic()
+        step = "while connecting to"
         try:
             sock = self._open_socket(timeout)
+            if not self._target.is_unix:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._tls is not None:
+                step = "in the TLS handshake with"
+                context, hostname = self._tls
+                sock = TlsSocket(sock, context, hostname,
+                                 max(0.001, timeout - (time.monotonic() - started)))
         except TimeoutError:
             if deadline is not None and time.monotonic() >= deadline:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               "deadline exceeded while connecting") from None
-            raise RpcError(StatusCode.UNAVAILABLE,
-                           f"connecting to {self._target.host_port} timed out") from None
+                               f"deadline exceeded {step} {self._target.host_port}") from None
+            raise RpcError(StatusCode.UNAVAILABLE, f"timed out {step} "
+                           f"{self._target.host_port}") from None
         except OSError as error:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
                            f"{self._target.host_port}: {error.strerror or error}") from None
         sock.settimeout(None)
-        if not self._target.is_unix:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
     def _open_socket(self, timeout):

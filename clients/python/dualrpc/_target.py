@@ -1,16 +1,21 @@
 """Targets, as the C++ client reads them (src/dualrpc/client/target.h):
 
   grpc://HOST:PORT or HOST:PORT            gRPC over TCP (HOST may be [IPv6])
+  grpcs://HOST:PORT                        gRPC over TLS (ALPN h2)
   unix:///ABS/PATH or unix:REL/PATH        gRPC over a unix socket
   raw://HOST:PORT                          raw over TCP
+  raws://HOST:PORT                         raw over TLS (ALPN dualrpc/1, docs/PROTOCOL.md)
   raw+unix:///ABS/PATH or raw+unix:REL/PATH  raw over a unix socket
 """
 
 import dataclasses
 import re
 
-SCHEMES = ("grpc", "raw")
-_EXPECTED_FORM = ("expected HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT (raw), "
+# Each URI scheme: (transport, TLS).
+SCHEMES = {"grpc": ("grpc", False), "grpcs": ("grpc", True),
+           "raw": ("raw", False), "raws": ("raw", True)}
+_EXPECTED_FORM = ("expected HOST:PORT or grpc://HOST:PORT (gRPC), grpcs://HOST:PORT (gRPC over "
+                  "TLS), raw://HOST:PORT (raw), raws://HOST:PORT (raw over TLS), "
                   "unix:///PATH or unix:PATH (gRPC on a unix socket), raw+unix:///PATH or "
                   "raw+unix:PATH (raw on a unix socket)")
 # sockaddr_un.sun_path holds 108 bytes on Linux, the last one a NUL.
@@ -20,10 +25,11 @@ _HOST_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    scheme: str
+    scheme: str  # The transport: "grpc" or "raw" (grpcs:// is "grpc" with tls).
     host: str  # As written: an IPv6 literal keeps its brackets. Empty for unix.
     port: int  # 0 for unix.
     unix_path: str = ""  # A unix socket's path; empty for TCP.
+    tls: bool = False  # grpcs:// and raws://: TLS over TCP (never on a unix socket).
 
     @property
     def is_unix(self):
@@ -61,7 +67,7 @@ def _parse_unix(uri, scheme, unix_target):
     return Target(scheme, "", 0, path)
 
 
-def _parse_host_port(uri, scheme, authority):
+def _parse_host_port(uri, scheme, authority, tls=False):
     # rpartition: an IPv6 literal carries colons of its own, inside brackets.
     host, colon, port_text = authority.rpartition(":")
     if not colon:
@@ -73,7 +79,7 @@ def _parse_host_port(uri, scheme, authority):
         raise _bad(uri, "malformed host")
     if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
         raise _bad(uri, "port must be a number in 1..65535")
-    return Target(scheme, host, int(port_text))
+    return Target(scheme, host, int(port_text), tls=tls)
 
 
 def parse_target(uri):
@@ -87,4 +93,5 @@ def parse_target(uri):
         return _parse_host_port(uri, "grpc", uri)
     if scheme not in SCHEMES:
         raise _bad(uri, f"unsupported scheme {scheme!r}")
-    return _parse_host_port(uri, scheme, authority)
+    transport, tls = SCHEMES[scheme]
+    return _parse_host_port(uri, transport, authority, tls)

@@ -3,16 +3,18 @@ either transport. The transports carry bytes; this layer serializes, checks
 the message limit and parses, so both transports behave the same."""
 
 import re
-from typing import (Callable, Iterable, Iterator, Mapping, Optional, Tuple, Type, TypeVar,
-                    Union)
+import ssl
+from typing import (Callable, Iterable, Iterator, Mapping, NamedTuple, Optional, Tuple, Type,
+                    TypeVar, Union)
 
 from google.protobuf.message import DecodeError, Message
 
 from . import _metadata
+from . import _tls
 from ._framing import DEFAULT_MAX_MESSAGE_BYTES
 from ._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, RawTransport
 from ._streaming import CallKind
-from ._target import parse_target
+from ._target import Target, parse_target
 from .status import RpcError, StatusCode
 from .v1 import file_service_pb2
 
@@ -170,13 +172,17 @@ class Client:
     share one connection, multiplexed by call id). Every call takes
     `timeout` in seconds (None, or over MAX_TIMEOUT_SECONDS: no deadline) and
     `metadata` as a mapping or (key, value) pairs, and raises RpcError when
-    it does not return OK.
+    it does not return OK. A call sends the channel's default metadata
+    (connect()'s `metadata` and `token`) first, except the keys it gives
+    itself, which replace them.
     """
 
-    def __init__(self, target: str, transport, max_message_bytes: int) -> None:
+    def __init__(self, target: str, transport, max_message_bytes: int,
+                 default_metadata: Tuple[Tuple[str, MetadataValue], ...] = ()) -> None:
         self._target = target
         self._transport = transport
         self._max_message_bytes = max_message_bytes
+        self._default_metadata = default_metadata  # Normalized.
 
     @property
     def target(self) -> str:
@@ -187,7 +193,8 @@ class Client:
              metadata: Optional[Metadata] = None) -> ResponseT:
         """Any unary method: sends `request_message`, returns a `response_class`."""
         path = method_path(method)
-        normalized_metadata = _metadata.normalize(metadata)
+        normalized_metadata = _metadata.merge(self._default_metadata,
+                                              _metadata.normalize(metadata))
         request = serialize(request_message, self._max_message_bytes)
         timeout = checked_timeout(timeout)
         data = self._transport.unary_call(path, request, timeout, normalized_metadata)
@@ -232,7 +239,8 @@ class Client:
         start fails from its iterator, as grpcio's do. Bad arguments
         (method, metadata) raise here."""
         path = method_path(method)
-        normalized_metadata = _metadata.normalize(metadata)
+        normalized_metadata = _metadata.merge(self._default_metadata,
+                                              _metadata.normalize(metadata))
         try:
             request = None if request_message is None else \
                 serialize(request_message, self._max_message_bytes)
@@ -306,27 +314,78 @@ class Client:
         return f"dualrpc.Client({self._target!r})"
 
 
-def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-            connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS) -> Client:
-    """A Client for a target: "grpc://HOST:PORT" or "HOST:PORT" (gRPC),
-    "raw://HOST:PORT", "unix:///PATH" (gRPC on a unix socket) or
-    "raw+unix:///PATH" (raw on a unix socket); see _target.py. Connects lazily.
+class ChannelSettings(NamedTuple):
+    """connect()'s arguments, checked: one reading for dualrpc and dualrpc.aio."""
+    target: Target
+    max_message_bytes: int
+    connect_timeout: float
+    tls_options: _tls.TlsOptions
+    raw_tls: Optional[Tuple[ssl.SSLContext, str]]  # raws://: (context, SNI host name).
+    default_metadata: Tuple[Tuple[str, MetadataValue], ...]
 
-    max_message_bytes: largest request or response message, either way
-      (default 4 MiB, the server's default); a larger request fails with
-      RESOURCE_EXHAUSTED before anything is sent.
-    connect_timeout: longest wait, in seconds, for raw://'s TCP connect (a
-      call's own deadline may cut it shorter). grpc:// connects in the
-      background and fails calls fast with UNAVAILABLE instead.
-    """
+
+def channel_settings(target: str, max_message_bytes: int, connect_timeout: float,
+                     tls_options: _tls.TlsOptions, metadata: Optional[Metadata],
+                     token: Optional[str]) -> ChannelSettings:
+    """ValueError (or TypeError for metadata) for anything connect() cannot use."""
     parsed = parse_target(target)
     if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
         raise ValueError("max_message_bytes must be a positive int")
     if connect_timeout <= 0:
         raise ValueError("connect_timeout must be positive")
-    if parsed.scheme == "raw":
-        transport = RawTransport(parsed, max_message_bytes, connect_timeout)
+    tls_options = _tls.checked_options(parsed, tls_options)
+    raw_tls = None
+    if parsed.tls and parsed.scheme == "raw":
+        raw_tls = (_tls.client_context(tls_options), _tls.server_hostname(parsed, tls_options))
+    return ChannelSettings(parsed, max_message_bytes, connect_timeout, tls_options, raw_tls,
+                           _metadata.channel_defaults(metadata, token))
+
+
+def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+            connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+            ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+            key_file: Optional[str] = None, server_name: Optional[str] = None,
+            insecure: bool = False, token: Optional[str] = None,
+            metadata: Optional[Metadata] = None) -> Client:
+    """A Client for a target: "grpc://HOST:PORT" or "HOST:PORT" (gRPC),
+    "grpcs://HOST:PORT" (gRPC over TLS), "raw://HOST:PORT",
+    "raws://HOST:PORT" (raw over TLS), "unix:///PATH" (gRPC on a unix
+    socket) or "raw+unix:///PATH" (raw on a unix socket); see _target.py.
+    Connects lazily. Bad arguments raise ValueError here, not at the call.
+
+    max_message_bytes: largest request or response message, either way
+      (default 4 MiB, the server's default); a larger request fails with
+      RESOURCE_EXHAUSTED before anything is sent.
+    connect_timeout: longest wait, in seconds, for raw://'s TCP connect and,
+      on raws://, its TLS handshake (a call's own deadline may cut it
+      shorter). grpc:// connects in the background and fails calls fast
+      with UNAVAILABLE instead.
+
+    TLS (grpcs:// and raws:// only; the CLI's -cacert, -cert, -key,
+    -servername, -insecure):
+    ca_file: PEM CA bundle the server certificate must verify against
+      (default: the system trust store).
+    cert_file, key_file: PEM client certificate and its key, for servers
+      that require one (mTLS); both or neither.
+    server_name: the name the server certificate must match, and the SNI
+      sent, instead of the target's host.
+    insecure: skip verifying the server certificate (still encrypted).
+      raws:// only: grpcio cannot, so grpcs:// refuses it (ValueError).
+    A handshake that fails (untrusted, expired or wrong-host certificate, a
+    plaintext port) fails the call with UNAVAILABLE saying which.
+
+    Credentials, on every call of the client, both transports:
+    token: sends "authorization: Bearer <token>" (the server's --auth_tokens).
+    metadata: default metadata, as a call's `metadata`; a call's own entry
+      for a key replaces the default's.
+    """
+    settings = channel_settings(
+        target, max_message_bytes, connect_timeout,
+        _tls.TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token)
+    if settings.target.scheme == "raw":
+        transport = RawTransport(settings.target, max_message_bytes, connect_timeout,
+                                 settings.raw_tls)
     else:
         from ._grpc_transport import GrpcTransport  # grpcio only for grpc://.
-        transport = GrpcTransport(parsed, max_message_bytes)
-    return Client(target, transport, max_message_bytes)
+        transport = GrpcTransport(settings.target, max_message_bytes, settings.tls_options)
+    return Client(target, transport, max_message_bytes, settings.default_metadata)

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Echoes a message and lists a directory through dualrpc, over grpc:// or raw://.
+"""Echoes a message and lists a directory through dualrpc, over grpc:// or raw://
+(grpcs:// or raws:// with TLS: the CLI's -cacert, -cert, -key, -servername,
+-insecure as --cacert ...; $DUALRPC_TOKEN, if set, as a bearer token).
 
     /usr/bin/python3 clients/python/examples/list_and_echo.py raw://127.0.0.1:50052 docs
+    /usr/bin/python3 clients/python/examples/list_and_echo.py raws://localhost:50052 \
+        --cacert ca.pem
 
 The same code serves both transports: only the target differs. It imports
 the installed package (pip install clients/python); from an uninstalled
@@ -9,6 +13,7 @@ checkout, run it with PYTHONPATH=clients/python DUALRPC_PYTHON_GEN=build/python.
 """
 
 import argparse
+import os
 import sys
 
 import dualrpc
@@ -31,13 +36,27 @@ def format_entry(entry):
 
 def main():
     parser = argparse.ArgumentParser(description="Echo and list through dualrpc.")
-    parser.add_argument("target", help="grpc://HOST:PORT or raw://HOST:PORT")
+    parser.add_argument("target", help="grpc[s]://HOST:PORT or raw[s]://HOST:PORT")
     parser.add_argument("path", nargs="?", default="", help="directory to list (default: root)")
     parser.add_argument("--message", default="hello, dualrpc", help="what to echo")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds per call")
+    parser.add_argument("--cacert", help="PEM CA the server certificate must verify against")
+    parser.add_argument("--cert", help="PEM client certificate (mTLS), with --key")
+    parser.add_argument("--key", help="PEM key of --cert")
+    parser.add_argument("--servername", help="name the server certificate must match")
+    parser.add_argument("--insecure", action="store_true",
+                        help="do not verify the server certificate (raws:// only)")
     args = parser.parse_args()
 
-    with dualrpc.connect(args.target) as client:
+    tls = {"ca_file": args.cacert, "cert_file": args.cert, "key_file": args.key,
+           "server_name": args.servername, "insecure": args.insecure}
+    tls = {name: value for name, value in tls.items() if value}
+    try:
+        client = dualrpc.connect(args.target, token=os.environ.get("DUALRPC_TOKEN") or None,
+                                 **tls)
+    except ValueError as error:
+        parser.error(str(error))
+    with client:
         try:
             echoed = client.echo(args.message.encode(), timeout=args.timeout)
             print(f"echo: {echoed.decode(errors='replace')}")

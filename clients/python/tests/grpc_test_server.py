@@ -53,12 +53,12 @@ class FileServiceImpl:
         context.set_trailing_metadata((("walk-note", "done"),))
         yield file_service_pb2.WalkTreeResponse(entries=[_entry(p) for p in WALK_PATHS[2:]])
 
-    @staticmethod
-    def echo(request, _context):
+    def echo(self, request, context):
+        self.last_metadata = dict(context.invocation_metadata())
         return file_service_pb2.EchoResponse(payload=request.payload)
 
-    @staticmethod
-    def echo_stream(requests, _context):
+    def echo_stream(self, requests, context):
+        self.last_metadata = dict(context.invocation_metadata())
         for request in requests:
             yield file_service_pb2.EchoResponse(payload=request.payload)
 
@@ -95,6 +95,10 @@ class GrpcTestServer:
         self._server.add_generic_rpc_handlers((_Handlers(self.service),))
         self._port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
+
+    @property
+    def port(self):
+        return self._port
 
     @property
     def target(self):

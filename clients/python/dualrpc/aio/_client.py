@@ -12,9 +12,10 @@ from .. import _metadata
 from .._framing import DEFAULT_MAX_MESSAGE_BYTES
 from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS
 from .._streaming import CallKind
-from .._target import parse_target
+from .._tls import TlsOptions
 from ..client import (ECHO_METHOD, ECHO_STREAM_METHOD, LIST_DIRECTORY_METHOD, WALK_TREE_METHOD,
-                      Metadata, ResponseT, checked_timeout, method_path, parse, serialize)
+                      Metadata, ResponseT, channel_settings, checked_timeout, method_path, parse,
+                      serialize)
 from ..status import RpcError, StatusCode
 from ..v1 import file_service_pb2
 from ._raw_transport import AioRawTransport, iterate
@@ -112,10 +113,12 @@ class Client:
     dualrpc.Client's, with `await` for single responses and `async for` for
     streams. Any number of tasks may call at once."""
 
-    def __init__(self, target: str, transport, max_message_bytes: int) -> None:
+    def __init__(self, target: str, transport, max_message_bytes: int,
+                 default_metadata=()) -> None:
         self._target = target
         self._transport = transport
         self._max_message_bytes = max_message_bytes
+        self._default_metadata = default_metadata  # Normalized; as dualrpc.Client's.
 
     @property
     def target(self) -> str:
@@ -126,7 +129,8 @@ class Client:
                    metadata: Optional[Metadata] = None) -> ResponseT:
         """Any unary method. Cancelling the awaiting task cancels the call."""
         path = method_path(method)
-        normalized_metadata = _metadata.normalize(metadata)
+        normalized_metadata = _metadata.merge(self._default_metadata,
+                                              _metadata.normalize(metadata))
         request = serialize(request_message, self._max_message_bytes)
         timeout = checked_timeout(timeout)
         data = await self._transport.unary_call(path, request, timeout, normalized_metadata)
@@ -200,7 +204,8 @@ class Client:
 
     async def _open(self, method, kind, request_message, requests, timeout, metadata):
         path = method_path(method)
-        normalized_metadata = _metadata.normalize(metadata)
+        normalized_metadata = _metadata.merge(self._default_metadata,
+                                              _metadata.normalize(metadata))
         request = None if request_message is None else \
             serialize(request_message, self._max_message_bytes)
         return await self._transport.open_stream(path, kind, request, requests,
@@ -243,17 +248,20 @@ class Client:
 
 
 def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-            connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS) -> Client:
-    """An asyncio Client for `target`; arguments as dualrpc.connect()'s.
-    Connects lazily, on the first call."""
-    parsed = parse_target(target)
-    if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
-        raise ValueError("max_message_bytes must be a positive int")
-    if connect_timeout <= 0:
-        raise ValueError("connect_timeout must be positive")
-    if parsed.scheme == "raw":
-        transport = AioRawTransport(parsed, max_message_bytes, connect_timeout)
+            connect_timeout: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+            ca_file: Optional[str] = None, cert_file: Optional[str] = None,
+            key_file: Optional[str] = None, server_name: Optional[str] = None,
+            insecure: bool = False, token: Optional[str] = None,
+            metadata: Optional[Metadata] = None) -> Client:
+    """An asyncio Client for `target`; arguments (TLS, token, default
+    metadata) as dualrpc.connect()'s. Connects lazily, on the first call."""
+    settings = channel_settings(
+        target, max_message_bytes, connect_timeout,
+        TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token)
+    if settings.target.scheme == "raw":
+        transport = AioRawTransport(settings.target, max_message_bytes, connect_timeout,
+                                    settings.raw_tls)
     else:
         from ._grpc_transport import AioGrpcTransport  # grpcio only for grpc://.
-        transport = AioGrpcTransport(parsed, max_message_bytes)
-    return Client(target, transport, max_message_bytes)
+        transport = AioGrpcTransport(settings.target, max_message_bytes, settings.tls_options)
+    return Client(target, transport, max_message_bytes, settings.default_metadata)

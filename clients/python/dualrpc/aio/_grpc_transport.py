@@ -5,7 +5,7 @@ import asyncio
 import grpc
 import grpc.aio
 
-from .._grpc_transport import _rpc_error
+from .._grpc_transport import FailureExplainer, _rpc_error, make_channel
 from .. import _metadata
 from ..status import RpcError, StatusCode
 from ._raw_transport import iterate
@@ -14,11 +14,12 @@ from ._raw_transport import iterate
 class AioGrpcTransport:
     """Calls over one grpc.aio.Channel, on the loop that made it."""
 
-    def __init__(self, target, max_message_bytes):
-        self._channel = grpc.aio.insecure_channel(target.host_port, options=[
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.max_receive_message_length", max_message_bytes),
-        ])
+    def __init__(self, target, max_message_bytes, tls_options=None):
+        self._channel = make_channel(grpc.aio, target, max_message_bytes, tls_options)
+        explainer = FailureExplainer(target, tls_options)
+        # Off the loop: explaining a TLS failure may probe the server.
+        self._explain = lambda error: asyncio.get_running_loop().run_in_executor(
+            None, explainer, error)
         self._closed = False
 
     def _check_open(self):
@@ -31,11 +32,12 @@ class AioGrpcTransport:
             return await self._channel.unary_unary(method)(
                 request, timeout=timeout, metadata=metadata or None)
         except grpc.RpcError as error:
-            raise _rpc_error(error) from None
+            raise await self._explain(_rpc_error(error)) from None
 
     async def open_stream(self, method, kind, request, requests, timeout, metadata):
         self._check_open()
-        return AioGrpcStream(self._channel, method, kind, request, requests, timeout, metadata)
+        return AioGrpcStream(self._channel, method, kind, request, requests, timeout, metadata,
+                             self._explain)
 
     async def close(self):
         self._closed = True
@@ -49,8 +51,10 @@ class AioGrpcStream:
     from the request iterator) cancels the call and is what read() raises.
     Cancelling the task awaiting read() cancels the call."""
 
-    def __init__(self, channel, method, kind, request, requests, timeout, metadata):
+    def __init__(self, channel, method, kind, request, requests, timeout, metadata,
+                 explain=None):
         self._kind = kind
+        self._explain = explain  # RpcError -> awaitable RpcError, or None.
         self._local_error = None
         self._finished = False
         options = {"timeout": timeout, "metadata": metadata or None}
@@ -85,7 +89,10 @@ class AioGrpcStream:
             return response
         except grpc.RpcError as error:
             self._finished = True
-            raise self._error_for(_rpc_error(error)) from None
+            failure = _rpc_error(error)
+            if self._explain is not None:
+                failure = await self._explain(failure)
+            raise self._error_for(failure) from None
         except asyncio.CancelledError:
             if self._local_error is None:  # Our task was cancelled: so is the call.
                 self._call.cancel()

@@ -19,6 +19,7 @@ import asyncio
 import collections
 import math
 import socket
+import ssl
 
 from google.protobuf.message import DecodeError
 
@@ -27,6 +28,7 @@ from .. import _metadata
 from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, _Outcome
 from .._streaming import (CallKind, StreamFlow, check_final_response,
                           check_streaming_server, preface_wait)
+from .._tls import describe_ssl_error
 from ..status import RpcError, StatusCode
 
 _DISCARD_CHUNK_BYTES = 64 * 1024
@@ -174,8 +176,11 @@ class AioRawConnection:
     its StreamWriter and its reader task."""
 
     def __init__(self, reader, writer, max_message_bytes,
-                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls_hostname=""):
+        """tls_hostname: over TLS, the name the certificate was checked
+        against (for the words of a TLS error)."""
         self._preface_timeout = preface_timeout  # As RawConnection's.
+        self._tls_hostname = tls_hostname
         self._reader = reader
         self._writer = writer
         self._max_message_bytes = max_message_bytes
@@ -187,6 +192,7 @@ class AioRawConnection:
         self._goaway = None
         self._close_reason = None
         self._server_minor = 0
+        self._preface_received = False
         self._server_preface_read = asyncio.Event()  # Or closed.
         self._handlers = {
             framing.FrameType.RESPONSE: self._on_response,
@@ -251,6 +257,9 @@ class AioRawConnection:
         except framing.CallHeaderTooLarge as error:
             raise RpcError(StatusCode.RESOURCE_EXHAUSTED, str(error)) from None
         if not self._accepting:
+            if self._close_reason is not None and not self._preface_received:
+                # As RawConnection's: a new connection would be refused again.
+                raise RpcError(*self._close_reason)
             raise _ConnectionRetired()
         call = _AioCall(self, kind, self._max_message_bytes)
         call.call_id = self._next_call_id
@@ -318,6 +327,8 @@ class AioRawConnection:
             message = "connection closed in the middle of a frame"
         except asyncio.CancelledError:
             pass  # close(): _finish already ran.
+        except ssl.SSLError as error:  # An alert after the handshake (TLS 1.3: mTLS refused).
+            message = describe_ssl_error(error, self._tls_hostname)
         except OSError as error:
             message = f"connection lost: {error.strerror or error}"
         except Exception as error:  # pylint: disable=broad-except
@@ -328,11 +339,18 @@ class AioRawConnection:
     async def _read_server_preface(self):
         try:
             data = await self._reader.readexactly(framing.PREFACE_BYTES)
-        except asyncio.IncompleteReadError:
-            raise framing.ProtocolError(StatusCode.UNAVAILABLE,
-                                        "the server closed the connection before its preface",
-                                        send_goaway=False) from None
+        except asyncio.IncompleteReadError as error:
+            if framing.looks_like_tls(error.partial):
+                raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
+                                            send_goaway=False) from None
+            raise framing.ProtocolError(
+                StatusCode.UNAVAILABLE, framing.closed_before_preface(tls=bool(self._tls_hostname)),
+                send_goaway=False) from None
+        if framing.looks_like_tls(data):
+            raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
+                                        send_goaway=False)
         self._server_minor = framing.check_preface(data)
+        self._preface_received = True
         self._server_preface_read.set()
 
     async def _read_frame(self):
@@ -451,10 +469,12 @@ class AioRawTransport:
     """Calls of every kind over raw://, on the loop that first uses it."""
 
     def __init__(self, target, max_message_bytes,
-                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 connect_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls=None):
+        """tls: as RawTransport's; asyncio's own TLS (ssl=) carries it."""
         self._target = target
         self._max_message_bytes = max_message_bytes
         self._connect_timeout = connect_timeout
+        self._tls = tls
         self._connecting = None  # asyncio.Lock, made on the loop.
         self._connection = None
         self._connections = []
@@ -500,8 +520,9 @@ class AioRawTransport:
                 return self._connection
             self._connections = [c for c in self._connections if not c.closed]
             reader, writer = await self._open_streams(deadline)
-            self._connection = AioRawConnection(reader, writer, self._max_message_bytes,
-                                                self._connect_timeout)
+            self._connection = AioRawConnection(
+                reader, writer, self._max_message_bytes, self._connect_timeout,
+                tls_hostname=self._tls[1] if self._tls is not None else "")
             self._connections.append(self._connection)
             return self._connection
 
@@ -514,19 +535,36 @@ class AioRawTransport:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
         if self._target.is_unix:
             opening = asyncio.open_unix_connection(self._target.unix_path)
+        elif self._tls is not None:
+            context, hostname = self._tls
+            opening = asyncio.open_connection(self._target.socket_host, self._target.port,
+                                              ssl=context, server_hostname=hostname,
+                                              ssl_handshake_timeout=timeout)
         else:
             opening = asyncio.open_connection(self._target.socket_host, self._target.port)
         try:
             reader, writer = await asyncio.wait_for(opening, timeout)
         except asyncio.TimeoutError:
+            step = "while connecting to" if self._tls is None else \
+                "while connecting or in the TLS handshake with"
             if deadline is not None and loop.time() >= deadline:
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               "deadline exceeded while connecting") from None
+                               f"deadline exceeded {step} {self._target.host_port}") from None
             raise RpcError(StatusCode.UNAVAILABLE,
-                           f"connecting to {self._target.host_port} timed out") from None
+                           f"timed out {step} {self._target.host_port}") from None
+        except ssl.SSLError as error:
+            raise RpcError(StatusCode.UNAVAILABLE,
+                           describe_ssl_error(error, self._tls[1])) from None
+        except ConnectionResetError as error:
+            if self._tls is None:
+                raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
+                               f"{self._target.host_port}: {error.strerror or error}") from None
+            raise RpcError(StatusCode.UNAVAILABLE,
+                           describe_ssl_error(ssl.SSLEOFError(), self._tls[1])) from None
         except OSError as error:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
                            f"{self._target.host_port}: {error.strerror or error}") from None
-        if not self._target.is_unix:
-            writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = writer.get_extra_info("socket")  # None once a TLS transport is closed.
+        if not self._target.is_unix and sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return reader, writer
