@@ -203,6 +203,46 @@ TEST(AuthServerStartTest, MalformedTokenFileStopsTheServerWithItsLine) {
                     Not(HasSubstr("good-secret"))));
 }
 
+// Health on the gRPC port is the registry's too (not grpc++'s own, which
+// would bypass the stage): with no open methods it needs a token on both.
+TEST(AuthServerStartTest, HealthNeedsATokenWhenNotOpenOnBothPorts) {
+  TempDir root;
+  TempDir config;
+  config.WriteFile("tokens", "alice-secret alice\n");
+  absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+      dualrpc_testing::StartServer(
+          root.path(), {"--auth_tokens=" + config.HostPath("tokens"),
+                        "--auth_open_methods="});
+  ASSERT_THAT(server, IsOk());
+  for (const std::string transport : {"grpc", "raw"}) {
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+        client::CreateChannel(transport + "://" +
+                              (*server)->Address(transport).value_or(""));
+    ASSERT_THAT(channel, IsOk());
+    for (const std::string token : {"", "alice-secret"}) {
+      rpc::CallOptions options;
+      options.timeout = absl::Seconds(10);
+      if (!token.empty()) {
+        options.metadata.emplace_back("authorization", "Bearer " + token);
+      }
+      ::grpc::health::v1::HealthCheckRequest request;
+      ::grpc::health::v1::HealthCheckResponse response;
+      absl::Notification done;
+      absl::Status status;
+      (*channel)->StartUnaryCall("/grpc.health.v1.Health/Check", request,
+                                 &response, options, [&](absl::Status s) {
+                                   status = s;
+                                   done.Notify();
+                                 });
+      ASSERT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+      EXPECT_THAT(status, StatusIs(token.empty()
+                                       ? absl::StatusCode::kUnauthenticated
+                                       : absl::StatusCode::kOk))
+          << transport << " token " << token;
+    }
+  }
+}
+
 TEST(AuthServerStartTest, BadOpenMethodsStopTheServer) {
   TempDir root;
   CommandResult result = RunCommand(
