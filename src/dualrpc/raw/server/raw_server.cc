@@ -69,6 +69,7 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
   config.connection.close_timeout = ToClockDuration(options.close_timeout);
   config.idle_timeout = ToClockDuration(options.idle_timeout);
   config.registry = registry;
+  config.wrap_stream = options.wrap_stream;
   return config;
 }
 

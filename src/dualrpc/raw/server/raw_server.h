@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/rpc/service_registry.h"
 
@@ -68,6 +70,11 @@ class RawServer {
     absl::Duration close_timeout = absl::Seconds(2);
     // listen(2) backlog.
     int listen_backlog = 1024;
+    // Wraps each accepted socket in the stream its connection reads and
+    // writes (a TLS stream, say), on the connection's loop thread; null:
+    // plain TCP. Must not block.
+    std::function<std::unique_ptr<net::ByteStream>(base::ScopedFd)>
+        wrap_stream;
   };
 
   // Binds, listens and starts the loops. `registry` is not owned and must

@@ -1,6 +1,10 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 #define DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 
+#include <functional>
+#include <memory>
+
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/tcp_connection.h"
 #include "dualrpc/raw/wire/frame.h"
@@ -19,6 +23,9 @@ struct ServerConfig {
   net::EventLoop::Clock::duration idle_timeout{};
   // Not owned; outlives the server.
   const rpc::ServiceRegistry* registry = nullptr;
+  // RawServer::Options::wrap_stream.
+  std::function<std::unique_ptr<net::ByteStream>(base::ScopedFd)>
+      wrap_stream;
 };
 
 }  // namespace dualrpc::raw

@@ -26,7 +26,11 @@ ServerConnection::ServerConnection(ServerLoop* owner, std::uint64_t id,
       loop_(owner->loop()),
       config_(owner->config()),
       id_(id),
-      connection_(loop_, std::move(socket), config_.connection, this),
+      connection_(loop_,
+                  config_.wrap_stream
+                      ? config_.wrap_stream(std::move(socket))
+                      : std::make_unique<net::PlainTcpStream>(std::move(socket)),
+                  config_.connection, this),
       decoder_(config_.limits),
       dispatcher_(owner, this, id, peer, &connection_) {}
 
