@@ -427,6 +427,14 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (options.connect_before <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect_before must be positive");
   }
+  std::shared_ptr<::grpc::ChannelCredentials> credentials =
+      ::grpc::InsecureChannelCredentials();
+  if (options.tls.has_value()) {
+    absl::StatusOr<std::shared_ptr<::grpc::ChannelCredentials>> tls =
+        MakeChannelCredentials(*options.tls);
+    if (!tls.ok()) return tls.status();
+    credentials = *std::move(tls);
+  }
   const absl::Time connect_deadline = absl::Now() + options.connect_before;
   std::vector<std::unique_ptr<::grpc::GenericStub>> stubs;
   for (int index = 0; index < options.channel_count; ++index) {
@@ -443,8 +451,11 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     if (!options.authority.empty()) {
       args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
     }
+    if (options.tls.has_value() && !options.tls->server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls->server_name);
+    }
     std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
-        std::string(target), ::grpc::InsecureChannelCredentials(), args);
+        std::string(target), credentials, args);
     if (options.connect_before != absl::InfiniteDuration() &&
         !channel->WaitForConnected(absl::ToChronoTime(connect_deadline))) {
       return absl::UnavailableError(

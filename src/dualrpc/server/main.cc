@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,6 +82,15 @@ ABSL_FLAG(
     "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (leaf first): serve TLS on every port "
+          "(gRPC, raw, shared); needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates that verify against it "
+          "(mTLS); needs --tls_cert.");
+ABSL_FLAG(std::string, tls_min_version, "1.3",
+          "Lowest TLS version accepted: 1.2 or 1.3.");
 
 namespace dualrpc::server {
 namespace {
@@ -116,10 +126,44 @@ struct GrpcTransport {
   std::unique_ptr<grpc::GrpcServer> server;
 };
 
+// The gRPC server's TLS from --tls_*: nullopt for plaintext.
+// INVALID_ARGUMENT naming the flag on a combination or value that cannot
+// work (files are read, and their contents checked, by GrpcServer::Start).
+absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
+  grpc::GrpcServerTlsOptions tls;
+  tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  if (tls.cert_file.empty()) {
+    if (!tls.key_file.empty()) {
+      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
+    }
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    }
+    return std::nullopt;
+  }
+  if (tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  if (min_version == "1.3") {
+    // grpc/tls_credentials.h: gRPC 1.51 has no floor to set.
+    Log("note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
+        "its floor); --tls_min_version applies to the raw port");
+  }
+  return tls;
+}
+
 // `health_service_names`: the names grpc++'s health service reports.
 absl::StatusOr<GrpcTransport> StartGrpc(
     const rpc::ServiceRegistry& registry,
-    const std::vector<std::string>& health_service_names) {
+    const std::vector<std::string>& health_service_names,
+    const std::optional<grpc::GrpcServerTlsOptions>& tls) {
   GrpcTransport transport;
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
       grpc::MakeGrpcServices(registry);
@@ -134,6 +178,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.health_service_names = health_service_names;
+  options.tls = tls;
   absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
       grpc::GrpcServer::Start(options, service_pointers);
   if (!server.ok()) return server.status();
@@ -175,6 +220,12 @@ int Run() {
     Log("need 0 < --default_page_size <= --max_page_size");
     return 2;
   }
+  absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> grpc_tls =
+      GrpcTlsFromFlags();
+  if (!grpc_tls.ok()) {
+    Log("%s", grpc_tls.status().message());
+    return 2;
+  }
   fileservice::FileServiceCore core(*std::move(root), service_options);
   base::BlockingExecutor executor(
       {absl::GetFlag(FLAGS_blocking_threads),
@@ -210,10 +261,12 @@ int Run() {
   }
 
   absl::StatusOr<GrpcTransport> grpc =
-      StartGrpc(registry, application_services);
+      StartGrpc(registry, application_services, *grpc_tls);
   if (!grpc.ok()) {
     Log("%s", grpc.status().ToString());
-    return 1;
+    // A TLS file that cannot be used (GrpcServer::Start reads them before
+    // it listens) is a usage error, like a bad flag.
+    return absl::IsInvalidArgument(grpc.status()) ? 2 : 1;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
   Log("grpc listening on %s", grpc->server->address());
