@@ -92,8 +92,7 @@ absl::Status CheckKeyPair(const std::string& cert_file,
                           const std::string& key_file,
                           absl::string_view key_pem) {
   UniqueBio cert_bio = MemoryBio(cert_pem);
-  UniqueX509 leaf(
-      PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  UniqueX509 leaf(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   if (leaf == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "no PEM certificate in ", cert_file, ": ", OpenSslReason()));
@@ -106,9 +105,9 @@ absl::Status CheckKeyPair(const std::string& cert_file,
         "no PEM private key in ", key_file, ": ", OpenSslReason()));
   }
   if (X509_check_private_key(leaf.get(), key.get()) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the key in ", key_file, " does not match the certificate in ",
-                     cert_file, ": ", OpenSslReason()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the key in ", key_file, " does not match the certificate in ",
+        cert_file, ": ", OpenSslReason()));
   }
   return absl::OkStatus();
 }
@@ -146,8 +145,8 @@ class ServerCertificateVerifier final
     return true;
   }
 
-  void Cancel(::grpc::experimental::TlsCustomVerificationCheckRequest*)
-      override {}
+  void Cancel(
+      ::grpc::experimental::TlsCustomVerificationCheckRequest*) override {}
 
  private:
   static ::grpc::Status Failed(absl::string_view why) {
@@ -168,9 +167,8 @@ class ServerCertificateVerifier final
       return Failed("the server presented no certificate");
     }
     X509* leaf = sk_X509_value(leaf_only.get(), 0);
-    const std::string host = HostOf(
-        absl::string_view(request.target_name().data(),
-                          request.target_name().size()));
+    const std::string host = HostOf(absl::string_view(
+        request.target_name().data(), request.target_name().size()));
     std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
     if (ctx == nullptr ||
         X509_STORE_CTX_init(ctx.get(), store_.get(), leaf, chain.get()) != 1) {
@@ -247,8 +245,7 @@ ReloadableServerCredentials::Create(GrpcServerTlsOptions options) {
           credentials->options_.client_ca_file.empty()
               ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
               : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
-          &ReloadableServerCredentials::FetchConfig,
-          credentials.get());
+          &ReloadableServerCredentials::FetchConfig, credentials.get());
   // Takes c_options.
   credentials->c_credentials_ =
       grpc_ssl_server_credentials_create_with_options(c_options);
@@ -263,7 +260,8 @@ ReloadableServerCredentials::ReloadableServerCredentials(
     : options_(std::move(options)) {}
 
 ReloadableServerCredentials::~ReloadableServerCredentials() {
-  if (c_credentials_ != nullptr) grpc_server_credentials_release(c_credentials_);
+  if (c_credentials_ != nullptr)
+    grpc_server_credentials_release(c_credentials_);
 }
 
 absl::StatusOr<ReloadableServerCredentials::Material>
