@@ -174,7 +174,8 @@ TEST_F(GrpcTlsTest, MutualTlsNeedsATrustedClientCertificate) {
   EXPECT_THAT(Echo(Target(), with_cert), IsOkAndHolds("over tls"));
 
   EXPECT_THAT(Echo(Target(), TrustingCa()),
-              StatusIs(absl::StatusCode::kUnavailable));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("if it requires a client certificate")));
 
   client::TlsChannelOptions rogue_cert = TrustingCa();
   rogue_cert.cert_file = certs_.untrusted_cert;
@@ -186,7 +187,8 @@ TEST_F(GrpcTlsTest, MutualTlsNeedsATrustedClientCertificate) {
 TEST_F(GrpcTlsTest, PlaintextClientOnTheTlsPortFailsCleanly) {
   StartServingCert();
   EXPECT_THAT(Echo(Target("grpc"), {}),
-              StatusIs(absl::StatusCode::kUnavailable));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("if it serves TLS: grpcs://")));
 }
 
 TEST_F(GrpcTlsTest, TlsClientOnAPlaintextPortFailsCleanly) {
@@ -196,7 +198,8 @@ TEST_F(GrpcTlsTest, TlsClientOnAPlaintextPortFailsCleanly) {
   absl::StatusOr<std::string> address = (*server)->Address("grpc");
   ASSERT_THAT(address, IsOk());
   EXPECT_THAT(Echo("grpcs://" + *address, TrustingCa()),
-              StatusIs(absl::StatusCode::kUnavailable));
+              StatusIs(absl::StatusCode::kUnavailable,
+                       HasSubstr("the peer did not speak TLS")));
 }
 
 TEST_F(GrpcTlsTest, TlsOptionsOnAPlaintextTargetAreRefused) {

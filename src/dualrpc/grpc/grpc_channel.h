@@ -44,7 +44,8 @@ struct GrpcChannelOptions {
   // TLS (grpcs://) instead of plaintext. The name the server's certificate
   // must match is tls->server_name if set, else the authority's host, else
   // the target's host. A refused certificate fails the calls with
-  // UNAVAILABLE saying why (MakeChannelCredentials).
+  // UNAVAILABLE saying why (MakeChannelCredentials); connection failures
+  // of either kind get ExplainConnectionFailure's hint.
   std::optional<GrpcChannelTlsOptions> tls;
 };
 
@@ -103,7 +104,9 @@ class GrpcChannel final : public rpc::Channel {
   class CallList;
 
  private:
-  explicit GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs);
+  // `tls`: the stubs' channels are grpcs:// (for failure messages).
+  GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs,
+              bool tls);
 
   // One per grpc::Channel; never empty.
   const std::vector<std::unique_ptr<::grpc::GenericStub>> stubs_;

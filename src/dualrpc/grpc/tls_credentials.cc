@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -374,6 +375,24 @@ MakeChannelCredentials(const GrpcChannelTlsOptions& options) {
     return absl::InternalError("gRPC refused the TLS channel credentials");
   }
   return credentials;
+}
+
+absl::Status ExplainConnectionFailure(absl::Status status, bool tls) {
+  if (!absl::IsUnavailable(status)) return status;
+  const absl::string_view message = status.message();
+  absl::string_view hint;
+  if (tls && absl::StrContains(message, "wrong version number")) {
+    hint =
+        "TLS handshake failed: the peer did not speak TLS (a plaintext "
+        "port? use grpc://)";
+  } else if (absl::StrContains(message, "Socket closed")) {
+    hint = tls ? "the server closed the connection (if it requires a client "
+                 "certificate: -cert and -key)"
+               : "the server closed the connection (if it serves TLS: "
+                 "grpcs://)";
+  }
+  if (hint.empty()) return status;
+  return absl::UnavailableError(absl::StrCat(message, "; ", hint));
 }
 
 }  // namespace dualrpc::grpc
