@@ -27,9 +27,10 @@ absl::StatusOr<std::string> EffectiveTarget(absl::string_view target,
   }
   // Only the scheme-less TCP form: grpc://, raw:// and unix targets keep
   // the transport they name (and the factory refuses TLS options on them).
-  const bool bare_host_port = !parsed->is_unix() && !parsed->tls &&
-                              parsed->scheme == client::TransportScheme::kGrpc &&
-                              !absl::StrContains(target, "://");
+  const bool bare_host_port =
+      !parsed->is_unix() && !parsed->tls &&
+      parsed->scheme == client::TransportScheme::kGrpc &&
+      !absl::StrContains(target, "://");
   if (bare_host_port && !settings.tls.empty()) {
     return absl::StrCat("grpcs://", target);
   }

@@ -62,7 +62,8 @@ absl::StatusOr<std::string> EffectiveTarget(absl::string_view target,
 
 // The channel factory's options for `settings` (-cacert ... map one to one
 // to ChannelFactoryOptions::tls, whatever the transport).
-client::ChannelFactoryOptions ChannelOptionsFor(const ChannelSettings& settings);
+client::ChannelFactoryOptions ChannelOptionsFor(
+    const ChannelSettings& settings);
 
 // The one place a --target value (any form of client/target.h) becomes a
 // channel, through dualrpc::CreateChannel(EffectiveTarget(target),

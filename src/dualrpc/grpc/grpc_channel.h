@@ -49,9 +49,9 @@ struct GrpcChannelOptions {
   std::optional<GrpcChannelTlsOptions> tls;
 };
 
-// A Channel to one server over gRPC (HTTP/2, plaintext or TLS), through grpc++'s
-// generic stub and callback API: messages are serialized once, into gRPC's
-// byte buffers. Calls complete on gRPC's callback threads. Request metadata
+// A Channel to one server over gRPC (HTTP/2, plaintext or TLS), through
+// grpc++'s generic stub and callback API: messages are serialized once, into
+// gRPC's byte buffers. Calls complete on gRPC's callback threads. Request metadata
 // that breaks gRPC's rules (rpc/metadata.h) fails the call with
 // INVALID_ARGUMENT before anything is sent. CallOptions::response_metadata
 // receives the server's initial metadata, then its trailers, without

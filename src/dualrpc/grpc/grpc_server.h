@@ -36,7 +36,8 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Builds and starts the server. Fails with UNAVAILABLE if the address
-  // cannot be bound.
+  // cannot be bound, INVALID_ARGUMENT naming the file if options.tls's
+  // files cannot be used (read before anything listens).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const GrpcServerOptions& options,
       const std::vector<::grpc::Service*>& services);
