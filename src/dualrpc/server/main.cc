@@ -266,7 +266,9 @@ int Run() {
     Log("%s", grpc.status().ToString());
     // A TLS file that cannot be used (GrpcServer::Start reads them before
     // it listens) is a usage error, like a bad flag.
-    return absl::IsInvalidArgument(grpc.status()) ? 2 : 1;
+    return grpc_tls->has_value() && absl::IsInvalidArgument(grpc.status())
+               ? 2
+               : 1;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
   Log("grpc listening on %s", grpc->server->address());
