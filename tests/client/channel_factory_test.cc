@@ -105,5 +105,25 @@ TEST(CreateChannelTest, OptionsOutOfRangeAreInvalidArgumentOnEveryScheme) {
   }
 }
 
+// grpcs:// connects lazily too; its files are read here, so a missing one
+// is INVALID_ARGUMENT naming it rather than failing every call later.
+TEST(CreateChannelTest, GrpcsGivesAChannelAndChecksItsFiles) {
+  ChannelFactoryOptions insecure;
+  insecure.tls.insecure_skip_verify = true;
+  EXPECT_THAT(CreateChannel("grpcs://127.0.0.1:1", insecure), IsOk());
+  EXPECT_THAT(CreateChannel("grpcs://[::1]:1"), IsOk());  // system roots
+
+  ChannelFactoryOptions missing_ca;
+  missing_ca.tls.ca_file = "/nonexistent/ca.pem";
+  EXPECT_THAT(CreateChannel("grpcs://127.0.0.1:1", missing_ca),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("/nonexistent/ca.pem")));
+  ChannelFactoryOptions cert_without_key;
+  cert_without_key.tls.cert_file = "/nonexistent/client.pem";
+  EXPECT_THAT(CreateChannel("grpcs://127.0.0.1:1", cert_without_key),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("needs its key")));
+}
+
 }  // namespace
 }  // namespace dualrpc::client

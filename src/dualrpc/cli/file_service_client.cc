@@ -2,13 +2,43 @@
 
 #include <memory>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "dualrpc/cli/channel_file_service_client.h"
-#include "dualrpc/client/channel_factory.h"
+#include "dualrpc/client/target.h"
 
 namespace dualrpc::cli {
 
-absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
-    absl::string_view target, const ChannelSettings& settings) {
+absl::StatusOr<std::string> EffectiveTarget(absl::string_view target,
+                                            const ChannelSettings& settings) {
+  absl::StatusOr<client::Target> parsed = client::ParseTarget(target);
+  if (!parsed.ok()) return parsed.status();
+  if (settings.plaintext) {
+    if (parsed->tls) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-plaintext given for the TLS target \"", target, "\""));
+    }
+    if (!settings.tls.empty()) {
+      return absl::InvalidArgumentError(
+          "-plaintext cannot be combined with -cacert, -cert, -key, "
+          "-insecure or -servername");
+    }
+    return std::string(target);
+  }
+  // Only the scheme-less TCP form: grpc://, raw:// and unix targets keep
+  // the transport they name (and the factory refuses TLS options on them).
+  const bool bare_host_port =
+      !parsed->is_unix() && !parsed->tls &&
+      parsed->scheme == client::TransportScheme::kGrpc &&
+      !absl::StrContains(target, "://");
+  if (bare_host_port && !settings.tls.empty()) {
+    return absl::StrCat("grpcs://", target);
+  }
+  return std::string(target);
+}
+
+client::ChannelFactoryOptions ChannelOptionsFor(
+    const ChannelSettings& settings) {
   client::ChannelFactoryOptions options;
   options.max_response_bytes = kMaxResponseBytes;
   if (settings.connect_timeout.has_value()) {
@@ -19,7 +49,15 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
   }
   options.keepalive_time = settings.keepalive_time;
   options.authority = settings.authority;
-  return client::CreateChannel(target, options);
+  options.tls = settings.tls;
+  return options;
+}
+
+absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(
+    absl::string_view target, const ChannelSettings& settings) {
+  absl::StatusOr<std::string> effective = EffectiveTarget(target, settings);
+  if (!effective.ok()) return effective.status();
+  return client::CreateChannel(*effective, ChannelOptionsFor(settings));
 }
 
 absl::StatusOr<std::unique_ptr<FileServiceClient>> MakeClient(

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "dualrpc/client/channel_factory.h"
 #include "dualrpc/rpc/channel.h"
 #include "dualrpc/v1/file_service.pb.h"
 
@@ -41,13 +42,33 @@ struct ChannelSettings {
   std::optional<absl::Duration> connect_timeout;
   // -keepalive-time; InfiniteDuration() for none.
   absl::Duration keepalive_time = absl::InfiniteDuration();
-  // -authority; empty for none (a raw:// target refuses one).
+  // -authority; empty for none (a raw:// target refuses one). Over TLS it
+  // is also the name the server's certificate must match, unless
+  // -servername names another (grpcurl's rule).
   std::string authority;
+  // -cacert, -cert, -key, -insecure, -servername: grpcs:// and raws://.
+  client::TlsChannelOptions tls;
+  // -plaintext: a plaintext target only; with a TLS flag or a grpcs:// or
+  // raws:// target it is a usage error.
+  bool plaintext = false;
 };
 
-// The one place a --target value (grpc://HOST:PORT or raw://HOST:PORT)
-// becomes a channel, through dualrpc::CreateChannel, accepting responses up
-// to kMaxResponseBytes. Connection happens on the first call, so a reachable
+// The target MakeChannel connects to: a bare HOST:PORT given with a TLS
+// setting means grpcs://HOST:PORT (grpcurl's `-cacert ca.pem host:port`);
+// everything else is `target` as given. INVALID_ARGUMENT for -plaintext
+// with a TLS setting or a TLS target.
+absl::StatusOr<std::string> EffectiveTarget(absl::string_view target,
+                                            const ChannelSettings& settings);
+
+// The channel factory's options for `settings` (-cacert ... map one to one
+// to ChannelFactoryOptions::tls, whatever the transport).
+client::ChannelFactoryOptions ChannelOptionsFor(
+    const ChannelSettings& settings);
+
+// The one place a --target value (any form of client/target.h) becomes a
+// channel, through dualrpc::CreateChannel(EffectiveTarget(target),
+// ChannelOptionsFor(settings)), accepting responses up to
+// kMaxResponseBytes. Connection happens on the first call, so a reachable
 // server is not needed here; an unreachable one makes calls fail with
 // UNAVAILABLE. Bad targets and settings are INVALID_ARGUMENT.
 absl::StatusOr<std::shared_ptr<rpc::Channel>> MakeChannel(

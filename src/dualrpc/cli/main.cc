@@ -38,7 +38,8 @@
 
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
           "Server to call: HOST:PORT or grpc://HOST:PORT (gRPC), "
-          "raw://HOST:PORT, unix:///PATH (gRPC), raw+unix:///PATH.");
+          "raw://HOST:PORT, grpcs://HOST:PORT, raws://HOST:PORT (TLS), "
+          "unix:///PATH (gRPC), raw+unix:///PATH.");
 ABSL_FLAG(absl::Duration, timeout, dualrpc::cli::kDefaultCallTimeout,
           "Deadline of each call, e.g. 5s or 250ms.");
 ABSL_FLAG(bool, json, false, "Print responses as proto3 JSON.");
@@ -78,6 +79,16 @@ ABSL_FLAG(double, connect_timeout, 0,
 ABSL_FLAG(double, keepalive_time, 0,
           "Seconds between keepalive PINGs on an idle connection (0: none).");
 ABSL_FLAG(std::string, authority, "", "grpc://: the :authority of every call.");
+ABSL_FLAG(bool, plaintext, false,
+          "Plaintext only: an error with a TLS flag or target.");
+ABSL_FLAG(std::string, cacert, "",
+          "TLS: PEM CA bundle the server's certificate must verify against.");
+ABSL_FLAG(std::string, cert, "", "TLS: PEM client certificate (mTLS).");
+ABSL_FLAG(std::string, key, "", "TLS: PEM private key of -cert.");
+ABSL_FLAG(bool, insecure, false,
+          "TLS: do not verify the server's certificate.");
+ABSL_FLAG(std::string, servername, "",
+          "TLS: the name the server's certificate must match (and SNI).");
 
 namespace dualrpc::cli {
 namespace {
@@ -120,9 +131,11 @@ Flags go before or after COMMAND, as -flag or --flag, with "=VALUE" or the
 value as the next argument; '-' and '_' in names are the same; "--" ends
 flags. SECONDS may have a fraction (0.5).
   --target=URI        server, HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT
-                      (raw TCP), unix:///PATH (gRPC) or raw+unix:///PATH (raw on
-                      a unix socket); HOST may be [IPv6] (default
-                      grpc://127.0.0.1:50051)
+                      (raw TCP), grpcs://HOST:PORT (gRPC over TLS),
+                      raws://HOST:PORT (raw over TLS), unix:///PATH (gRPC) or
+                      raw+unix:///PATH (raw on a unix socket); HOST may be
+                      [IPv6] (default grpc://127.0.0.1:50051). A bare
+                      HOST:PORT with a TLS flag below means grpcs://
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
   -max-time SECONDS   deadline of the whole command, reflection included
                       (default 0: none); each call gets the lesser of the two
@@ -137,6 +150,18 @@ flags. SECONDS may have a fraction (0.5).
   -authority NAME     grpc://: the :authority (virtual host) of every call.
                       raw://: refused (usage error): the raw protocol has no
                       authority, and ignoring it would route as if unset
+  -cacert FILE        TLS: PEM CA bundle the server's certificate must verify
+                      against (default: the system's trust store)
+  -cert FILE          TLS: PEM client certificate, for servers that require one
+                      (mTLS); needs -key
+  -key FILE           TLS: PEM private key of -cert
+  -insecure           TLS: do not verify the server's certificate (still
+                      encrypted)
+  -servername NAME    TLS: the name the server's certificate must match, and
+                      the SNI sent, instead of the target's host (or of
+                      -authority, which grpcs:// also verifies when given)
+  -plaintext          plaintext only (the default for HOST:PORT): a usage error
+                      with a TLS flag or a grpcs:// or raws:// target
   -H 'NAME: VALUE'    request metadata for every call, the RPC's and
                       reflection's; repeatable. A NAME ending in -bin takes
                       a base64 VALUE. NAME: [0-9a-z_.-], not "grpc-";
@@ -397,6 +422,12 @@ int Main(absl::Span<const char* const> argv) {
   }
   settings.keepalive_time = keepalive_time->value_or(absl::InfiniteDuration());
   settings.authority = absl::GetFlag(FLAGS_authority);
+  settings.plaintext = absl::GetFlag(FLAGS_plaintext);
+  settings.tls.ca_file = absl::GetFlag(FLAGS_cacert);
+  settings.tls.cert_file = absl::GetFlag(FLAGS_cert);
+  settings.tls.key_file = absl::GetFlag(FLAGS_key);
+  settings.tls.insecure_skip_verify = absl::GetFlag(FLAGS_insecure);
+  settings.tls.server_name = absl::GetFlag(FLAGS_servername);
 
   CommandChannelOptions rpc_options;
   CommandChannelOptions reflection_options;

@@ -49,6 +49,14 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
   grpc_options.authority = options.authority;
   if (options.connect_first)
     grpc_options.connect_before = options.connect_timeout;
+  if (target.tls) {
+    grpc::GrpcChannelTlsOptions& tls = grpc_options.tls.emplace();
+    tls.ca_file = options.tls.ca_file;
+    tls.cert_file = options.tls.cert_file;
+    tls.key_file = options.tls.key_file;
+    tls.insecure_skip_verify = options.tls.insecure_skip_verify;
+    tls.server_name = options.tls.server_name;
+  }
   absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
       grpc::GrpcChannel::Create(target.TransportAddress(), grpc_options);
   if (!channel.ok()) return channel.status();
@@ -84,9 +92,8 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateChannel(
         "TLS options given for the plaintext target \"", target,
         "\" (use grpcs:// or raws://)"));
   }
-  if (parsed->tls) {
-    // TODO(issue 11): grpcs:// in CreateGrpcChannel, raws:// in
-    // CreateRawChannel.
+  if (parsed->tls && parsed->scheme == TransportScheme::kRaw) {
+    // TODO(issue 11): raws:// in CreateRawChannel.
     return absl::UnimplementedError("TLS targets are not implemented yet");
   }
   switch (parsed->scheme) {

@@ -38,6 +38,14 @@ class GrpcStream;
 // stream's OnDone) has not run, so that it can wait for them.
 class GrpcChannel::CallList {
  public:
+  // `tls`: the channel's calls go over TLS (ExplainConnectionFailure).
+  explicit CallList(bool tls) : tls_(tls) {}
+
+  // A finished call's status as its done receives it.
+  absl::Status Explain(absl::Status status) const {
+    return ExplainConnectionFailure(std::move(status), tls_);
+  }
+
   // A call about to start.
   void Add(GrpcCall* call);
   void Add(GrpcStream* stream);
@@ -56,6 +64,8 @@ class GrpcChannel::CallList {
   bool all_done() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return pending_dones_ == 0;
   }
+
+  const bool tls_;
 
   template <typename Call>
   void Link(Call* call, Call** head) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -167,7 +177,7 @@ void CopyResponseMetadata(const ::grpc::ClientContext& context,
 
 void CompleteCall(std::unique_ptr<GrpcCall> call,
                   const ::grpc::Status& grpc_status) {
-  absl::Status status = FromGrpcStatus(grpc_status);
+  absl::Status status = call->list->Explain(FromGrpcStatus(grpc_status));
   CopyResponseMetadata(call->context, call->response_headers,
                        call->response_metadata);
   if (status.ok()) {
@@ -285,7 +295,7 @@ class GrpcStream final
     InCallback([&] { reactor_->OnWritesDoneDone(ok); });
   }
   void OnDone(const ::grpc::Status& grpc_status) override {
-    absl::Status status = FromGrpcStatus(grpc_status);
+    absl::Status status = list_->Explain(FromGrpcStatus(grpc_status));
     bool write_failed, dropped_read, dropped_writes_done;
     {
       absl::MutexLock lock(&mutex_);
@@ -427,6 +437,14 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
   if (options.connect_before <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("connect_before must be positive");
   }
+  std::shared_ptr<::grpc::ChannelCredentials> credentials =
+      ::grpc::InsecureChannelCredentials();
+  if (options.tls.has_value()) {
+    absl::StatusOr<std::shared_ptr<::grpc::ChannelCredentials>> tls =
+        MakeChannelCredentials(*options.tls);
+    if (!tls.ok()) return tls.status();
+    credentials = *std::move(tls);
+  }
   const absl::Time connect_deadline = absl::Now() + options.connect_before;
   std::vector<std::unique_ptr<::grpc::GenericStub>> stubs;
   for (int index = 0; index < options.channel_count; ++index) {
@@ -443,8 +461,11 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     if (!options.authority.empty()) {
       args.SetString(GRPC_ARG_DEFAULT_AUTHORITY, options.authority);
     }
+    if (options.tls.has_value() && !options.tls->server_name.empty()) {
+      args.SetSslTargetNameOverride(options.tls->server_name);
+    }
     std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
-        std::string(target), ::grpc::InsecureChannelCredentials(), args);
+        std::string(target), credentials, args);
     if (options.connect_before != absl::InfiniteDuration() &&
         !channel->WaitForConnected(absl::ToChronoTime(connect_deadline))) {
       return absl::UnavailableError(
@@ -453,12 +474,13 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     }
     stubs.push_back(std::make_unique<::grpc::GenericStub>(std::move(channel)));
   }
-  return std::shared_ptr<GrpcChannel>(new GrpcChannel(std::move(stubs)));
+  return std::shared_ptr<GrpcChannel>(
+      new GrpcChannel(std::move(stubs), options.tls.has_value()));
 }
 
 GrpcChannel::GrpcChannel(
-    std::vector<std::unique_ptr<::grpc::GenericStub>> stubs)
-    : stubs_(std::move(stubs)), calls_(std::make_shared<CallList>()) {}
+    std::vector<std::unique_ptr<::grpc::GenericStub>> stubs, bool tls)
+    : stubs_(std::move(stubs)), calls_(std::make_shared<CallList>(tls)) {}
 
 GrpcChannel::~GrpcChannel() {
   calls_->CancelAll();

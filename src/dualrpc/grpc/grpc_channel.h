@@ -6,12 +6,14 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "dualrpc/grpc/tls_credentials.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/channel.h"
 #include "google/protobuf/message_lite.h"
@@ -39,11 +41,17 @@ struct GrpcChannelOptions {
   // (grpcurl's blocking dial) and is UNAVAILABLE if one is not within this
   // long. InfiniteDuration(): connect lazily, under each call's deadline.
   absl::Duration connect_before = absl::InfiniteDuration();
+  // TLS (grpcs://) instead of plaintext. The name the server's certificate
+  // must match is tls->server_name if set, else the authority's host, else
+  // the target's host. A refused certificate fails the calls with
+  // UNAVAILABLE saying why (MakeChannelCredentials); connection failures
+  // of either kind get ExplainConnectionFailure's hint.
+  std::optional<GrpcChannelTlsOptions> tls;
 };
 
-// A Channel to one server over gRPC (plaintext HTTP/2), through grpc++'s
-// generic stub and callback API: messages are serialized once, into gRPC's
-// byte buffers. Calls complete on gRPC's callback threads. Request metadata
+// A Channel to one server over gRPC (HTTP/2, plaintext or TLS), through
+// grpc++'s generic stub and callback API: messages are serialized once, into
+// gRPC's byte buffers. Calls complete on gRPC's callback threads. Request metadata
 // that breaks gRPC's rules (rpc/metadata.h) fails the call with
 // INVALID_ARGUMENT before anything is sent. CallOptions::response_metadata
 // receives the server's initial metadata, then its trailers, without
@@ -71,7 +79,8 @@ class GrpcChannel final : public rpc::Channel {
  public:
   // `target` is a gRPC target: "HOST:PORT", "dns:///HOST:PORT", ...
   // Connects lazily, so an unreachable server shows as UNAVAILABLE calls.
-  // INVALID_ARGUMENT for an empty target or options out of range.
+  // INVALID_ARGUMENT for an empty target, options out of range or TLS files
+  // that cannot be read.
   static absl::StatusOr<std::shared_ptr<GrpcChannel>> Create(
       absl::string_view target, const GrpcChannelOptions& options = {});
 
@@ -95,7 +104,9 @@ class GrpcChannel final : public rpc::Channel {
   class CallList;
 
  private:
-  explicit GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs);
+  // `tls`: the stubs' channels are grpcs:// (for failure messages).
+  GrpcChannel(std::vector<std::unique_ptr<::grpc::GenericStub>> stubs,
+              bool tls);
 
   // One per grpc::Channel; never empty.
   const std::vector<std::unique_ptr<::grpc::GenericStub>> stubs_;

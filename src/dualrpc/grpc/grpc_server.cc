@@ -66,10 +66,20 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // reflection can describe grpc.health.v1.Health, not only name it.
   ::grpc::health::v1::HealthCheckRequest::descriptor();
 
+  std::shared_ptr<ReloadableServerCredentials> tls;
+  if (options.tls.has_value()) {
+    absl::StatusOr<std::shared_ptr<ReloadableServerCredentials>> created =
+        ReloadableServerCredentials::Create(*options.tls);
+    if (!created.ok()) return created.status();
+    tls = *std::move(created);
+  }
   ::grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options.listen_address,
-                           ::grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(
+      options.listen_address,
+      tls != nullptr ? std::shared_ptr<::grpc::ServerCredentials>(tls)
+                     : ::grpc::InsecureServerCredentials(),
+      &selected_port);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (::grpc::Service* service : services) builder.RegisterService(service);
@@ -89,8 +99,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
       health->SetServingStatus(name, true);
     }
   }
-  return std::unique_ptr<GrpcServer>(new GrpcServer(
-      std::move(server), WithPort(options.listen_address, selected_port)));
+  return std::unique_ptr<GrpcServer>(
+      new GrpcServer(std::move(tls), std::move(server),
+                     WithPort(options.listen_address, selected_port)));
 }
 
 GrpcServer::~GrpcServer() {
@@ -109,5 +120,12 @@ void GrpcServer::Shutdown(absl::Duration grace) {
 }
 
 void GrpcServer::Wait() { server_->Wait(); }
+
+absl::Status GrpcServer::ReloadTls() {
+  if (tls_ == nullptr) {
+    return absl::FailedPreconditionError("the gRPC server is not serving TLS");
+  }
+  return tls_->Reload();
+}
 
 }  // namespace dualrpc::grpc

@@ -4,11 +4,13 @@
 #include <grpcpp/server.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dualrpc/grpc/tls_credentials.h"
 
 namespace dualrpc::grpc {
 
@@ -30,6 +32,9 @@ struct GrpcServerOptions {
   // health and reflection included, passes the registry's interceptor
   // stage).
   bool builtin_inspection = true;
+
+  // Serve TLS (ALPN h2) with these certificates instead of plaintext.
+  std::optional<GrpcServerTlsOptions> tls;
 };
 
 // A started grpc::Server with, unless !builtin_inspection, server
@@ -40,7 +45,8 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Builds and starts the server. Fails with UNAVAILABLE if the address
-  // cannot be bound.
+  // cannot be bound, INVALID_ARGUMENT naming the file if options.tls's
+  // files cannot be used (read before anything listens).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const GrpcServerOptions& options,
       const std::vector<::grpc::Service*>& services);
@@ -58,10 +64,23 @@ class GrpcServer {
   // Blocks until Shutdown() has completed.
   void Wait();
 
- private:
-  GrpcServer(std::unique_ptr<::grpc::Server> server, std::string address)
-      : server_(std::move(server)), address_(std::move(address)) {}
+  // Re-reads the TLS certificate, key and client CA files: connections
+  // accepted after it returns present the new certificate, established ones
+  // keep theirs (ReloadableServerCredentials). On failure the server keeps
+  // what it had and the error names the file. FAILED_PRECONDITION on a
+  // plaintext server. Thread-safe.
+  absl::Status ReloadTls();
 
+ private:
+  GrpcServer(std::shared_ptr<ReloadableServerCredentials> tls,
+             std::unique_ptr<::grpc::Server> server, std::string address)
+      : tls_(std::move(tls)),
+        server_(std::move(server)),
+        address_(std::move(address)) {}
+
+  // Null for plaintext. Declared before server_, which calls into it, so
+  // that it is destroyed after.
+  const std::shared_ptr<ReloadableServerCredentials> tls_;
   std::unique_ptr<::grpc::Server> server_;
   std::string address_;
 };

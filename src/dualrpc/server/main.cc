@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -92,6 +93,15 @@ ABSL_FLAG(std::string, auth_tokens, "",
 ABSL_FLAG(std::string, auth_open_methods, dualrpc::auth::kDefaultOpenMethods,
           "With --auth_tokens: comma-separated methods (paths or /pkg.Svc/*) "
           "callable without a token.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (leaf first): serve TLS on every port "
+          "(gRPC, raw, shared); needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates that verify against it "
+          "(mTLS); needs --tls_cert.");
+ABSL_FLAG(std::string, tls_min_version, "1.3",
+          "Lowest TLS version accepted: 1.2 or 1.3.");
 
 namespace dualrpc::server {
 namespace {
@@ -160,8 +170,43 @@ struct GrpcTransport {
   std::unique_ptr<grpc::GrpcServer> server;
 };
 
+// The gRPC server's TLS from --tls_*: nullopt for plaintext.
+// INVALID_ARGUMENT naming the flag on a combination or value that cannot
+// work (files are read, and their contents checked, by GrpcServer::Start).
+absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
+  grpc::GrpcServerTlsOptions tls;
+  tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  tls.key_file = absl::GetFlag(FLAGS_tls_key);
+  tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  if (tls.cert_file.empty()) {
+    if (!tls.key_file.empty()) {
+      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
+    }
+    if (!tls.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    }
+    return std::nullopt;
+  }
+  if (tls.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  if (min_version == "1.3") {
+    // grpc/tls_credentials.h: gRPC 1.51 has no floor to set.
+    Log("note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
+        "its floor); --tls_min_version applies to the raw port");
+  }
+  return tls;
+}
+
 // The registry brings health and reflection (grpc++'s own are off).
-absl::StatusOr<GrpcTransport> StartGrpc(const rpc::ServiceRegistry& registry) {
+absl::StatusOr<GrpcTransport> StartGrpc(
+    const rpc::ServiceRegistry& registry,
+    const std::optional<grpc::GrpcServerTlsOptions>& tls) {
   GrpcTransport transport;
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
       grpc::MakeGrpcServices(registry);
@@ -176,6 +221,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(const rpc::ServiceRegistry& registry) {
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.builtin_inspection = false;
+  options.tls = tls;
   absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
       grpc::GrpcServer::Start(options, service_pointers);
   if (!server.ok()) return server.status();
@@ -215,6 +261,12 @@ int Run() {
   if (service_options.default_page_size <= 0 ||
       service_options.max_page_size < service_options.default_page_size) {
     Log("need 0 < --default_page_size <= --max_page_size");
+    return 2;
+  }
+  absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> grpc_tls =
+      GrpcTlsFromFlags();
+  if (!grpc_tls.ok()) {
+    Log("%s", grpc_tls.status().message());
     return 2;
   }
   fileservice::FileServiceCore core(*std::move(root), service_options);
@@ -260,10 +312,14 @@ int Run() {
   }
   // SIGHUP (added with TLS reloading) calls ReloadAuthTokens(auth->get()).
 
-  absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry);
+  absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry, *grpc_tls);
   if (!grpc.ok()) {
     Log("%s", grpc.status().ToString());
-    return 1;
+    // A TLS file that cannot be used (GrpcServer::Start reads them before
+    // it listens) is a usage error, like a bad flag.
+    return grpc_tls->has_value() && absl::IsInvalidArgument(grpc.status())
+               ? 2
+               : 1;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
   Log("grpc listening on %s", grpc->server->address());
