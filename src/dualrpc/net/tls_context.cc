@@ -203,6 +203,15 @@ class OpensslClientContext final : public TlsClientContext {
     if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
       name = name.substr(1, name.size() - 2);
     }
+    if (name.empty() && !options_.insecure_skip_verify) {
+      // Verifying a certificate without a name would accept any name.
+      return std::make_unique<OpensslTlsStream>(
+          nullptr, std::move(socket), OpensslTlsStream::Role::kClient, "",
+          context_,
+          absl::InvalidArgumentError(
+              "TLS needs a host name to verify the server certificate "
+              "against (set the server name, or skip verification)"));
+    }
     ERR_clear_error();
     SSL* ssl = SSL_new(context_->ctx);
     if (ssl != nullptr) {

@@ -182,7 +182,8 @@ std::string KnownFailure(const QueuedError& error,
 
 OpensslTlsStream::OpensslTlsStream(ssl_st* ssl, base::ScopedFd socket,
                                    Role role, std::string peer_name,
-                                   std::shared_ptr<const void> keep_alive)
+                                   std::shared_ptr<const void> keep_alive,
+                                   absl::Status unusable)
     : socket_(std::move(socket)),
       role_(role),
       peer_name_(std::move(peer_name)),
@@ -192,7 +193,7 @@ OpensslTlsStream::OpensslTlsStream(ssl_st* ssl, base::ScopedFd socket,
   BIO* bio = ssl_ != nullptr ? BIO_new(SocketBioMethod()) : nullptr;
   if (bio == nullptr) {
     DrainErrorQueue();
-    failure_ = absl::ResourceExhaustedError("cannot make a TLS connection");
+    failure_ = std::move(unusable);
     return;
   }
   BIO_set_data(bio, socket_bio_.get());
@@ -251,7 +252,23 @@ absl::Status OpensslTlsStream::Fail(int ssl_error) {
   return failure_;
 }
 
+absl::StatusOr<bool> OpensslTlsStream::Linger(Readiness* resume_on) {
+  char dropped[4096];
+  for (;;) {
+    const ssize_t n =
+        ::recv(socket_.get(), dropped, sizeof dropped, MSG_DONTWAIT);
+    if (n > 0) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      *resume_on = Readiness::kReadable;
+      return false;
+    }
+    lingering_ = false;
+    return failure_;
+  }
+}
+
 absl::StatusOr<bool> OpensslTlsStream::Handshake(Readiness* resume_on) {
+  if (lingering_) return Linger(resume_on);
   if (!failure_.ok()) return failure_;
   if (handshake_complete_) return true;
   ERR_clear_error();
@@ -284,7 +301,12 @@ absl::StatusOr<bool> OpensslTlsStream::Handshake(Readiness* resume_on) {
                                               : Readiness::kWritable;
     return false;
   }
-  return Fail(error);
+  absl::Status failed = Fail(error);
+  if (role_ != Role::kServer || socket_bio_->eof) return failed;
+  lingering_ = true;
+  write_shut_down_ = true;
+  net::ShutdownWrite(socket_.get());  // After the alert OpenSSL wrote.
+  return Linger(resume_on);
 }
 
 absl::StatusOr<bool> OpensslTlsStream::ContinueHandshake(

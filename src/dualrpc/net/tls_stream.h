@@ -31,19 +31,31 @@ namespace dualrpc::net {
 //
 // Every call leaves this thread's OpenSSL error queue empty, so that no
 // error of this connection is read as another's.
+//
+// A server whose handshake fails does not report it at once: it has sent
+// its alert, shuts its side down and reads (and drops) what the client still
+// sends until the client's end of stream, and only then reports the error.
+// Closing at once would reset a connection that still has unread client
+// bytes (a TLS 1.3 client sends its first request right after its Finished),
+// and the reset can destroy the alert before the client reads it, leaving it
+// with "connection reset" instead of "client certificate required". The
+// owner's handshake timeout bounds the wait (handshake_complete() stays
+// false).
 class OpensslTlsStream final : public TlsStream {
  public:
   enum class Role { kClient, kServer };
 
   // Takes `ssl` (SSL_new'd from a context configured for `role`, with its
   // verification parameters and SNI already set; may be null if SSL_new
-  // failed, and then every call fails) and `socket`. `keep_alive` is held
+  // failed, and then every call fails with `unusable`) and `socket`. `keep_alive` is held
   // for the stream's life (what `ssl`'s callbacks point into). `peer_name`
   // is the name verified against the server's certificate, for messages
   // (client only).
   OpensslTlsStream(ssl_st* ssl, base::ScopedFd socket, Role role,
                    std::string peer_name,
-                   std::shared_ptr<const void> keep_alive);
+                   std::shared_ptr<const void> keep_alive,
+                   absl::Status unusable = absl::ResourceExhaustedError(
+                       "cannot make a TLS connection"));
   ~OpensslTlsStream() override;
 
   OpensslTlsStream(const OpensslTlsStream&) = delete;
@@ -82,6 +94,8 @@ class OpensslTlsStream final : public TlsStream {
   // The Status for a failed SSL call (`ssl_error` from SSL_get_error);
   // drains the error queue. Remembered: every later call returns it.
   absl::Status Fail(int ssl_error);
+  // While lingering_: drops what arrived; failure_ at the peer's end.
+  absl::StatusOr<bool> Linger(Readiness* resume_on);
 
   const base::ScopedFd socket_;
   const Role role_;
@@ -97,6 +111,8 @@ class OpensslTlsStream final : public TlsStream {
   // (A read that fails after appending bytes returns the bytes; the next
   // call returns the failure.)
   absl::Status failure_;
+  // Server, handshake failed: waiting for the client's end (see above).
+  bool lingering_ = false;
   bool write_shut_down_ = false;
 };
 
