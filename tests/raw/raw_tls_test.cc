@@ -47,9 +47,12 @@ using ::testing::HasSubstr;
 
 constexpr char kEcho[] = "/test.Tls/Echo";
 constexpr char kPeer[] = "/test.Tls/Peer";
+// Answers "TRANSPORT|SUBJECT" from the call's ServerCallContext.
+constexpr char kWho[] = "/test.Tls/Who";
 
 absl::StatusOr<std::string> Call(rpc::Channel& channel,
-                                 const std::string& payload) {
+                                 const std::string& payload,
+                                 const char* method = kEcho) {
   struct Shared {
     v1::EchoRequest request;
     v1::EchoResponse response;
@@ -60,7 +63,7 @@ absl::StatusOr<std::string> Call(rpc::Channel& channel,
   shared->request.set_payload(payload);
   rpc::CallOptions options;
   options.timeout = absl::Seconds(10);
-  channel.StartUnaryCall(kEcho, shared->request, &shared->response, options,
+  channel.StartUnaryCall(method, shared->request, &shared->response, options,
                          [shared](absl::Status s) {
                            shared->status = std::move(s);
                            shared->done.Notify();
@@ -121,7 +124,22 @@ class RawTlsTest : public ::testing::Test {
   }
   static const dualrpc_testing::TestCerts& certs() { return *certs_; }
 
-  void SetUp() override { AddEchoAndPeerMethods(kEcho, kPeer, &registry_); }
+  void SetUp() override {
+    AddEchoAndPeerMethods(kEcho, kPeer, &registry_);
+    ASSERT_THAT(
+        registry_.AddMethod(
+            dualrpc_testing::UnaryMethodFrom<v1::EchoRequest,
+                                             v1::EchoResponse>(
+                kWho,
+                [](rpc::ServerCallContext* context, const v1::EchoRequest&,
+                   v1::EchoResponse* response, rpc::UnaryDone done) {
+                  response->set_payload(
+                      std::string(context->transport()) + "|" +
+                      context->peer_certificate_subject());
+                  std::move(done)(absl::OkStatus());
+                })),
+        IsOk());
+  }
 
   std::shared_ptr<net::TlsServerContext> ServerTls(
       const std::string& cert, const std::string& key,
@@ -187,6 +205,7 @@ TEST_F(RawTlsTest, CallsRunOverTlsWithLargeMessages) {
   std::shared_ptr<rpc::Channel> channel = Channel(RawsTarget(), TrustingCa());
   ASSERT_NE(channel, nullptr);
   EXPECT_THAT(Call(*channel, "hello"), IsOkAndHolds(std::string("hello")));
+  EXPECT_THAT(Call(*channel, "", kWho), IsOkAndHolds(std::string("raw|")));
   const std::string big(3 * 1024 * 1024 + 17, 'x');  // Many TLS records.
   EXPECT_THAT(Call(*channel, big), IsOkAndHolds(big));
   // By IP literal: the certificate's IP SAN.
@@ -257,8 +276,11 @@ TEST_F(RawTlsTest, MutualTls) {
   client::TlsChannelOptions with_cert = TrustingCa();
   with_cert.cert_file = certs().client_cert;
   with_cert.key_file = certs().client_key;
-  EXPECT_THAT(Call(*Channel(RawsTarget(), with_cert), "in"),
-              IsOkAndHolds(std::string("in")));
+  std::shared_ptr<rpc::Channel> alice = Channel(RawsTarget(), with_cert);
+  EXPECT_THAT(Call(*alice, "in"), IsOkAndHolds(std::string("in")));
+  // The verified subject reaches the implementation.
+  EXPECT_THAT(Call(*alice, "", kWho),
+              IsOkAndHolds(std::string("raw|CN=alice,O=dualrpc")));
 
   EXPECT_THAT(Call(*Channel(RawsTarget(), TrustingCa()), "no cert"),
               StatusIs(absl::StatusCode::kUnavailable,

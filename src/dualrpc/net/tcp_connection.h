@@ -91,6 +91,9 @@ class TcpConnection : private IoWatcher {
   absl::Status Start();
 
   State state() const { return state_; }
+  // What the connection reads and writes (for what it knows of the peer:
+  // ByteStream::PeerCertificateSubject). Not for I/O.
+  const ByteStream& stream() const { return *stream_; }
 
   // Append, then ScheduleFlush().
   Buffer* output() { return &output_; }

@@ -171,6 +171,8 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
       method, peer_, deadline, std::move(metadata), std::move(request),
       parts->message.size(), messages.NewResponse(*method));
   ServerCall* const started = call.get();
+  started->set_peer_certificate_subject(
+      output_->stream().PeerCertificateSubject());
   // On the loop thread, as the registry's contract allows: cheap methods
   // complete inline (FinishCall runs before invoke returns, and the call
   // never enters calls_); blocking ones hand themselves to an executor.
@@ -227,6 +229,8 @@ absl::Status CallDispatcher::StartStream(std::uint32_t call_id,
   options.call_id = call_id;
   options.method = method;
   options.peer = peer_;
+  options.peer_certificate_subject =
+      output_->stream().PeerCertificateSubject();
   options.request_metadata = std::move(metadata);
   options.unary_form = client_minor_ < kStreamingMinorVersion;
   ServerStreamCall* const stream = owner_->AdoptStream(

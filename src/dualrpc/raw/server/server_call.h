@@ -67,8 +67,16 @@ class ServerCall final : public rpc::ServerCallContext,
   }
   void AddResponseMetadata(std::string key, std::string value) override;
   std::string peer() const override { return peer_.ToUri(); }
+  absl::string_view transport() const override { return "raw"; }
+  std::string peer_certificate_subject() const override {
+    return peer_certificate_subject_;
+  }
 
   // Transport side.
+  // Before the implementation is invoked (loop thread).
+  void set_peer_certificate_subject(std::string subject) {
+    peer_certificate_subject_ = std::move(subject);
+  }
   std::uint64_t connection_id() const { return identity_.connection_id; }
   std::uint32_t call_id() const { return identity_.call_id; }
   const rpc::Method* method() const { return method_; }
@@ -102,6 +110,8 @@ class ServerCall final : public rpc::ServerCallContext,
   const Identity identity_;
   const rpc::Method* const method_;
   const net::SocketAddress peer_;
+  // The TLS client certificate's subject (mTLS); empty otherwise.
+  std::string peer_certificate_subject_;
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;
   std::unique_ptr<google::protobuf::Message> request_;
