@@ -1,8 +1,7 @@
 // What service code sees of authentication, in-process on both transports:
 // ServerCallContext::principal(), transport() and peer_certificate_subject()
 // read by a test-only method behind an AuthInterceptor; the raw transport's
-// subject plumbing through a fake ByteStream (net::ByteStream's
-// PeerCertificateSubject), gRPC's from a real mTLS connection; reloading the
+// certificate subject from a real mTLS connection on each; reloading the
 // tokens through the API while the servers run.
 
 #include <grpcpp/generic/generic_stub.h>
@@ -24,7 +23,7 @@
 #include "dualrpc/grpc/grpc_channel.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
-#include "dualrpc/net/byte_stream.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -59,27 +58,6 @@ rpc::Method WhoAmIMethod() {
       });
 }
 
-// A plain TCP stream whose peer presented a certificate: what the raw TLS
-// stream reports after an mTLS handshake.
-class StreamWithSubject final : public net::ByteStream {
- public:
-  explicit StreamWithSubject(base::ScopedFd socket)
-      : plain_(std::move(socket)) {}
-  int fd() const override { return plain_.fd(); }
-  absl::StatusOr<net::Transfer> ReadInto(net::Buffer* buffer) override {
-    return plain_.ReadInto(buffer);
-  }
-  absl::StatusOr<net::Transfer> WriteFrom(net::Buffer* buffer) override {
-    return plain_.WriteFrom(buffer);
-  }
-  void ShutdownWrite() override { plain_.ShutdownWrite(); }
-  absl::Status PendingError() override { return plain_.PendingError(); }
-  std::string PeerCertificateSubject() const override { return kSubject; }
-
- private:
-  net::PlainTcpStream plain_;
-};
-
 class AuthPrincipalTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -100,23 +78,44 @@ class AuthPrincipalTest : public ::testing::TestWithParam<std::string> {
     out << contents;
   }
 
-  // Starts the transport under test (the raw server's connections with a
-  // client certificate subject when `with_subject`) and a channel to it.
+  // Starts the transport under test (for raw with `with_subject`: over
+  // mTLS, the client presenting the test client certificate) and a channel
+  // to it.
   void Start(bool with_subject = false) {
     if (GetParam() == "raw") {
       raw::RawServer::Options options;
       options.event_loop_threads = 1;
+      raw::RawChannelOptions channel_options;
       if (with_subject) {
-        options.wrap_stream = [](base::ScopedFd socket) {
-          return std::make_unique<StreamWithSubject>(std::move(socket));
-        };
+        absl::StatusOr<dualrpc_testing::TestCerts> certs =
+            dualrpc_testing::MakeTestCerts(dir_.HostPath("certs"));
+        ASSERT_THAT(certs, IsOk());
+        ASSERT_EQ(certs->client_subject, kSubject);
+        net::TlsServerOptions server_tls;
+        server_tls.cert_file = certs->server_cert;
+        server_tls.key_file = certs->server_key;
+        server_tls.client_ca_file = certs->ca_cert;
+        server_tls.alpn_protocols = {"dualrpc/1"};
+        absl::StatusOr<std::shared_ptr<net::TlsServerContext>> server_context =
+            net::TlsServerContext::Create(server_tls);
+        ASSERT_THAT(server_context, IsOk());
+        options.tls = *server_context;
+        net::TlsClientOptions client_tls;
+        client_tls.ca_file = certs->ca_cert;
+        client_tls.cert_file = certs->client_cert;
+        client_tls.key_file = certs->client_key;
+        client_tls.alpn_protocols = {"dualrpc/1"};
+        absl::StatusOr<std::shared_ptr<net::TlsClientContext>> client_context =
+            net::TlsClientContext::Create(client_tls);
+        ASSERT_THAT(client_context, IsOk());
+        channel_options.tls = *client_context;
       }
       absl::StatusOr<std::unique_ptr<raw::RawServer>> server =
           raw::RawServer::Start(options, &registry_);
       ASSERT_THAT(server, IsOk());
       raw_server_ = *std::move(server);
       absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
-          raw::RawChannel::Create(raw_server_->address());
+          raw::RawChannel::Create(raw_server_->address(), channel_options);
       ASSERT_THAT(channel, IsOk());
       channel_ = *channel;
       return;

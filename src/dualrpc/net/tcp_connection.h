@@ -91,7 +91,8 @@ class TcpConnection : private IoWatcher {
   absl::Status Start();
 
   State state() const { return state_; }
-  // The stream under this connection (its peer's certificate, say).
+  // What the connection reads and writes (for what it knows of the peer:
+  // ByteStream::PeerCertificateSubject). Not for I/O.
   const ByteStream& stream() const { return *stream_; }
 
   // Append, then ScheduleFlush().

@@ -7,14 +7,20 @@
 // (grpc.reflection.v1 and v1alpha, bidi) is ReflectionService and health
 // (Check, Watch) HealthService, from that one registry on both transports
 // (docs/PROTOCOL.md §10), so that every call passes its interceptor stage
-// (authentication: --auth_tokens).
+// (authentication: --auth_tokens). SIGHUP reloads the TLS certificate and
+// key for new connections and the tokens for new calls (ReloadOnSighup).
 // SIGINT/SIGTERM
 // begin a graceful shutdown of both at once: health flips to NOT_SERVING,
 // listeners close, GOAWAY goes out on raw connections, in-flight calls get
 // --shutdown_grace to finish.
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -27,6 +33,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -41,6 +48,7 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/server/ready_file.h"
@@ -112,13 +120,14 @@ void Log(const absl::FormatSpec<Args...>& format, const Args&... args) {
                absl::StrFormat(format, args...).c_str());
 }
 
-// Blocks SIGINT and SIGTERM in this thread and in every thread it creates
-// later, so they are only ever taken by WaitForShutdownSignal.
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread and in every thread it
+// creates later, so they are only ever taken by WaitForShutdownSignal.
 sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -147,11 +156,10 @@ absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> MakeAuth() {
   return auth::AuthInterceptor::Create(std::move(options));
 }
 
-// Re-reads --auth_tokens for the calls that start afterwards (SIGHUP's
-// handler, at merge: never from the signal handler itself); a bad file
-// keeps the tokens in use. Logs the outcome, never a token. Unused until
-// SIGHUP is wired.
-[[maybe_unused]] absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
+// Re-reads --auth_tokens for the calls that start afterwards (from
+// ReloadOnSighup, never from a signal handler); a bad file keeps the tokens
+// in use. Logs the outcome, never a token.
+absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
   absl::Status reloaded = auth->Reload();
   if (reloaded.ok()) {
     Log("reloaded %d tokens from %s", static_cast<int>(auth->token_count()),
@@ -229,9 +237,107 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   return transport;
 }
 
+// ---- TLS (--tls_*) ---------------------------------------------------------
+
+// The flag a TLS file error is about, from the words of
+// TlsServerContext::Create.
+const char* TlsFlagOf(const absl::Status& error) {
+  const absl::string_view message = error.message();
+  if (absl::StrContains(message, "private key")) return "--tls_key";
+  if (absl::StrContains(message, "client CA")) return "--tls_client_ca";
+  return "--tls_cert";
+}
+
+// The raw port's TLS context from the --tls_* flags; null without
+// --tls_cert. Every error names its flag; main exits 2 on one, before
+// anything listens.
+absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeRawTlsContext() {
+  net::TlsServerOptions options;
+  options.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version == "1.2") {
+    options.min_version = net::TlsVersion::kTls12;
+  } else if (min_version == "1.3") {
+    options.min_version = net::TlsVersion::kTls13;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  if (options.cert_file.empty()) {
+    if (!options.key_file.empty()) {
+      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
+    }
+    if (!options.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    }
+    return nullptr;
+  }
+  if (options.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--tls_cert", &options.cert_file},
+      {"--tls_key", &options.key_file},
+      {"--tls_client_ca", &options.client_ca_file}};
+  for (const auto& [flag, path] : files) {
+    if (path->empty()) continue;
+    const int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": cannot read \"", *path, "\": ", std::strerror(errno)));
+    }
+    ::close(fd);
+  }
+  options.alpn_protocols = {"dualrpc/1"};
+  absl::StatusOr<std::shared_ptr<net::TlsServerContext>> context =
+      net::TlsServerContext::Create(options);
+  if (!context.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(TlsFlagOf(context.status()), ": ",
+                     context.status().message()));
+  }
+  return context;
+}
+
+// SIGHUP: re-reads --tls_cert and --tls_key for new connections on both
+// ports (existing connections keep what they negotiated) and --auth_tokens
+// for the calls that start afterwards. A failed reload keeps what was in
+// use and says why. The one place SIGHUP acts. Null arguments: not
+// configured.
+void ReloadOnSighup(net::TlsServerContext* raw_tls, grpc::GrpcServer* grpc,
+                    bool grpc_tls, auth::AuthInterceptor* auth) {
+  if (raw_tls == nullptr && !grpc_tls && auth == nullptr) {
+    Log("received SIGHUP: no TLS certificate or tokens to reload");
+    return;
+  }
+  if (raw_tls != nullptr) {
+    if (absl::Status reloaded = raw_tls->Reload(); !reloaded.ok()) {
+      Log("received SIGHUP: cannot reload TLS certificate (raw port), keeping "
+          "the old one: %s",
+          reloaded.ToString());
+    } else {
+      Log("reloaded TLS certificate %s (raw)", absl::GetFlag(FLAGS_tls_cert));
+    }
+  }
+  if (grpc_tls) {
+    if (absl::Status reloaded = grpc->ReloadTls(); !reloaded.ok()) {
+      Log("received SIGHUP: cannot reload TLS certificate (gRPC port), keeping "
+          "the old one: %s",
+          reloaded.ToString());
+    } else {
+      Log("reloaded TLS certificate %s (grpc)", absl::GetFlag(FLAGS_tls_cert));
+    }
+  }
+  if (auth != nullptr) ReloadAuthTokens(auth).IgnoreError();
+}
+
 absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
-    const std::string& listen_address, const rpc::ServiceRegistry& registry) {
+    const std::string& listen_address, const rpc::ServiceRegistry& registry,
+    std::shared_ptr<net::TlsServerContext> tls) {
   raw::RawServer::Options options;
+  options.tls = std::move(tls);
   options.listen_address = listen_address;
   if (absl::GetFlag(FLAGS_raw_threads) > 0) {
     options.event_loop_threads = absl::GetFlag(FLAGS_raw_threads);
@@ -245,6 +351,13 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
 
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
+
+  absl::StatusOr<std::shared_ptr<net::TlsServerContext>> raw_tls =
+      MakeRawTlsContext();
+  if (!raw_tls.ok()) {
+    Log("%s", raw_tls.status().message());
+    return 2;
+  }
 
   absl::StatusOr<fileservice::ServedRoot> root =
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
@@ -302,15 +415,20 @@ int Run() {
     Log("%s", auth.status().ToString());
     return 2;
   }
-  if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
-    Log("%s", added.ToString());
-    return 1;
+  // Without tokens or client certificates the stage would have nothing to
+  // decide: it is left out, and calls do not pay for it.
+  const bool authenticating = !absl::GetFlag(FLAGS_auth_tokens).empty() ||
+                              !absl::GetFlag(FLAGS_tls_client_ca).empty();
+  if (authenticating) {
+    if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
+      Log("%s", added.ToString());
+      return 1;
+    }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
     Log("%d bearer tokens from %s", static_cast<int>((*auth)->token_count()),
         absl::GetFlag(FLAGS_auth_tokens));
   }
-  // SIGHUP (added with TLS reloading) calls ReloadAuthTokens(auth->get()).
 
   absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry, *grpc_tls);
   if (!grpc.ok()) {
@@ -330,13 +448,14 @@ int Run() {
   if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
       !raw_listen.empty()) {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
-        StartRaw(raw_listen, registry);
+        StartRaw(raw_listen, registry, *raw_tls);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
     }
     raw_server = *std::move(started);
-    Log("raw listening on %s", raw_server->address());
+    Log("raw listening on %s%s", raw_server->address(),
+        *raw_tls != nullptr ? " (TLS)" : "");
     addresses.emplace_back("raw", raw_server->address());
   }
 
@@ -349,7 +468,13 @@ int Run() {
     }
   }
 
-  const int signal_number = WaitForShutdownSignal(shutdown_signals);
+  int signal_number = WaitForShutdownSignal(shutdown_signals);
+  while (signal_number == SIGHUP) {
+    ReloadOnSighup(raw_tls->get(), grpc->server.get(), grpc_tls->has_value(),
+                   absl::GetFlag(FLAGS_auth_tokens).empty() ? nullptr
+                                                            : auth->get());
+    signal_number = WaitForShutdownSignal(shutdown_signals);
+  }
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   Log("received %s, draining for up to %s",
       signal_number == SIGINT ? "SIGINT" : "SIGTERM",
