@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/net/tcp_connection.h"
@@ -35,7 +36,10 @@ class ServerLoop;
 // cancels its calls first.
 class ServerConnection : private net::TcpConnection::Handler {
  public:
-  ServerConnection(ServerLoop* owner, std::uint64_t id, base::ScopedFd socket,
+  // `stream`: the connection's bytes (a plain socket, or an adopted stream);
+  // its fd is not yet registered with the loop.
+  ServerConnection(ServerLoop* owner, std::uint64_t id,
+                   std::unique_ptr<net::ByteStream> stream,
                    const net::SocketAddress& peer);
   ~ServerConnection();
 

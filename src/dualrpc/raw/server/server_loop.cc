@@ -89,24 +89,30 @@ void ServerLoop::DealConnection(base::ScopedFd socket,
   const std::uint64_t turn =
       shared_->connections_accepted.fetch_add(1, std::memory_order_relaxed);
   ServerLoop* const owner = shared_->loops[turn % shared_->loops.size()];
+  auto stream = std::make_unique<net::PlainTcpStream>(std::move(socket));
   if (owner == this) {
-    AddConnection(std::move(socket), peer);
+    AddConnection(std::move(stream), peer);
     return;
   }
-  // If `owner` has stopped, Post destroys the task here and the socket with
-  // it: the peer sees the connection closed, and nothing was counted yet.
-  owner->loop_->Post([owner, socket = std::move(socket), peer]() mutable {
-    owner->AddConnection(std::move(socket), peer);
+  owner->PostConnection(std::move(stream), peer);
+}
+
+void ServerLoop::PostConnection(std::unique_ptr<net::ByteStream> stream,
+                                const net::SocketAddress& peer) {
+  // If this loop has stopped, Post destroys the task here and the stream
+  // with it: the peer sees the connection closed, and nothing was counted.
+  loop_->Post([this, stream = std::move(stream), peer]() mutable {
+    AddConnection(std::move(stream), peer);
   });
 }
 
-void ServerLoop::AddConnection(base::ScopedFd socket,
+void ServerLoop::AddConnection(std::unique_ptr<net::ByteStream> stream,
                                const net::SocketAddress& peer) {
   const int open =
       shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
   const std::uint64_t id = next_connection_id_++;
   auto connection =
-      std::make_unique<ServerConnection>(this, id, std::move(socket), peer);
+      std::make_unique<ServerConnection>(this, id, std::move(stream), peer);
   if (!connection->Start().ok()) {
     shared_->connections.fetch_sub(1, std::memory_order_relaxed);
     return;

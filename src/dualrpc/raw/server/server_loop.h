@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/acceptor.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/raw/server/message_pool.h"
@@ -84,6 +85,14 @@ class ServerLoop {
   // Destroys `stream`, which OnDone has just left.
   void ReleaseStream(ServerStreamCall* stream);
 
+  // Thread-safe. Queues `stream` (its fd not registered anywhere) to become
+  // a connection of this loop, counted against max_connections, rejected
+  // or drained like an accepted socket (RawServer::Adopt deals it here).
+  // If the loop has stopped, the stream is destroyed (closed) on the calling
+  // thread, never counted.
+  void PostConnection(std::unique_ptr<net::ByteStream> stream,
+                      const net::SocketAddress& peer);
+
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
@@ -106,7 +115,8 @@ class ServerLoop {
 
   // Gives an accepted socket to the next loop in turn (maybe this one).
   void DealConnection(base::ScopedFd socket, const net::SocketAddress& peer);
-  void AddConnection(base::ScopedFd socket, const net::SocketAddress& peer);
+  void AddConnection(std::unique_ptr<net::ByteStream> stream,
+                     const net::SocketAddress& peer);
   void StopAccepting();
   void BeginDrain(net::EventLoop::Clock::time_point deadline);
   void FinishDrain();
