@@ -6,6 +6,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/net/socket_ops.h"
@@ -25,6 +26,13 @@ net::EventLoop::Clock::duration ToClockDuration(absl::Duration duration) {
   duration = std::clamp(duration, absl::ZeroDuration(), kForever);
   return std::chrono::duration_cast<net::EventLoop::Clock::duration>(
       absl::ToChronoNanoseconds(duration));
+}
+
+// The port's one loop is the only one watching its listener.
+net::Acceptor::Options AcceptorOptions() {
+  net::Acceptor::Options options;
+  options.exclusive = false;
+  return options;
 }
 
 std::uint32_t EpollEvent(net::Readiness readiness) {
@@ -65,11 +73,10 @@ class ReplayingStream final : public net::ByteStream {
 }  // namespace
 
 SniffResult SniffProtocol(absl::string_view first_bytes) {
-  const bool could_be_raw =
-      absl::string_view(raw::kPrefaceMagic)
-          .starts_with(first_bytes.substr(0, raw::kPrefaceMagic.size()));
-  const bool could_be_http2 = kHttp2ClientPreface.starts_with(
-      first_bytes.substr(0, kHttp2ClientPreface.size()));
+  const bool could_be_raw = absl::StartsWith(
+      raw::kPrefaceMagic, first_bytes.substr(0, raw::kPrefaceMagic.size()));
+  const bool could_be_http2 = absl::StartsWith(
+      kHttp2ClientPreface, first_bytes.substr(0, kHttp2ClientPreface.size()));
   if (could_be_raw && first_bytes.size() >= raw::kPrefaceMagic.size()) {
     return SniffResult::kRaw;
   }
@@ -98,7 +105,7 @@ class SharedPort::Detecting final : private net::IoWatcher {
 
   ~Detecting() {
     loop_->CancelTimer(deadline_);
-    if (interest_ != 0) loop_->Unwatch(fd());
+    Unwatch();
   }
 
   Detecting(const Detecting&) = delete;
@@ -123,13 +130,11 @@ class SharedPort::Detecting final : private net::IoWatcher {
     }
   }
 
-  // Stops watching the fd, for a hand-off.
+  // Stops watching the fd (also once the socket has been handed over).
   void Unwatch() {
-    if (interest_ != 0) loop_->Unwatch(fd());
+    if (interest_ != 0) loop_->Unwatch(watched_fd_);
     interest_ = 0;
   }
-  base::ScopedFd TakeSocket() { return std::move(socket_); }
-  std::unique_ptr<net::TlsStream> TakeTls() { return std::move(tls_); }
   net::Buffer TakeSniffed() { return std::move(sniffed_); }
 
  private:
@@ -235,6 +240,7 @@ class SharedPort::Detecting final : private net::IoWatcher {
       return false;
     }
     interest_ = events;
+    watched_fd_ = fd();
     return true;
   }
 
@@ -246,6 +252,10 @@ class SharedPort::Detecting final : private net::IoWatcher {
   // TLS without ALPN: the decrypted bytes read so far.
   net::Buffer sniffed_;
   std::uint32_t interest_ = 0;
+  // The fd registered while interest_ != 0: it stays registered under this
+  // object until Unwatch, even after the socket was moved out for a
+  // hand-off.
+  int watched_fd_ = -1;
   net::EventLoop::TimerId deadline_;
 };
 
@@ -290,7 +300,7 @@ SharedPort::SharedPort(Options options, Handlers handlers,
       address_(std::move(address)),
       loop_(std::move(loop)),
       acceptor_(loop_.get(), listener_.get(),
-                net::Acceptor::Options{.exclusive = false},
+                AcceptorOptions(),
                 [this](base::ScopedFd socket, const net::SocketAddress& peer) {
                   OnAccepted(std::move(socket), peer);
                 }),
