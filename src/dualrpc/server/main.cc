@@ -52,17 +52,30 @@
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/server/ready_file.h"
+#include "dualrpc/server/shared_port.h"
 #include "dualrpc/service/file_service_impl.h"
 
 ABSL_FLAG(std::string, root, ".",
           "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT for the gRPC transport; port 0 picks a free port; or a "
-          "unix socket, unix:///ABS/PATH or unix:REL/PATH.");
+          "unix socket, unix:///ABS/PATH or unix:REL/PATH; empty: no port of "
+          "its own (served on --listen only).");
 ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
           "HOST:PORT for the raw transport; port 0 picks a free port; or a "
           "unix socket, unix:///ABS/PATH or unix:REL/PATH (a stale socket "
           "file there is replaced); empty disables it.");
+ABSL_FLAG(std::string, listen, "",
+          "HOST:PORT serving gRPC and raw on one port (port 0 picks a free "
+          "port), told apart by their first bytes or, with --tls_cert, by "
+          "ALPN (h2, dualrpc/1); beside --grpc_listen and --raw_listen, "
+          "which may be empty. Empty disables it.");
+ABSL_FLAG(absl::Duration, listen_detect_timeout, absl::Seconds(5),
+          "--listen: a connection that has not shown its protocol (with TLS: "
+          "finished its handshake) this long after accept is closed.");
+ABSL_FLAG(int32_t, listen_max_detecting, 1024,
+          "--listen: connections whose protocol is not known yet, at most; "
+          "more are closed at once.");
 ABSL_FLAG(int32_t, raw_threads, 0,
           "Raw transport event-loop threads; 0 means one per core.");
 ABSL_FLAG(int32_t, raw_max_connections, 10000,
@@ -74,7 +87,8 @@ ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
-          "(a unix listener as its unix:... address).");
+          "(a unix listener as its unix:... address); --listen's port is "
+          "\"listen\".");
 ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message, in bytes (gRPC's default "
           "receive limit).");
@@ -213,7 +227,7 @@ absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
 
 // The registry brings health and reflection (grpc++'s own are off).
 absl::StatusOr<GrpcTransport> StartGrpc(
-    const rpc::ServiceRegistry& registry,
+    const std::string& listen_address, const rpc::ServiceRegistry& registry,
     const std::optional<grpc::GrpcServerTlsOptions>& tls) {
   GrpcTransport transport;
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
@@ -225,7 +239,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
     service_pointers.push_back(service.get());
 
   grpc::GrpcServerOptions options;
-  options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
+  options.listen_address = listen_address;
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.builtin_inspection = false;
@@ -248,10 +262,11 @@ const char* TlsFlagOf(const absl::Status& error) {
   return "--tls_cert";
 }
 
-// The raw port's TLS context from the --tls_* flags; null without
-// --tls_cert. Every error names its flag; main exits 2 on one, before
-// anything listens.
-absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeRawTlsContext() {
+// A TLS context from the --tls_* flags offering `alpn` (the raw port:
+// dualrpc/1; the shared port: h2 and dualrpc/1); null without --tls_cert.
+// Every error names its flag; main exits 2 on one, before anything listens.
+absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeTlsContext(
+    std::vector<std::string> alpn) {
   net::TlsServerOptions options;
   options.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.key_file = absl::GetFlag(FLAGS_tls_key);
@@ -290,7 +305,7 @@ absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeRawTlsContext() {
     }
     ::close(fd);
   }
-  options.alpn_protocols = {"dualrpc/1"};
+  options.alpn_protocols = std::move(alpn);
   absl::StatusOr<std::shared_ptr<net::TlsServerContext>> context =
       net::TlsServerContext::Create(options);
   if (!context.ok()) {
@@ -306,22 +321,28 @@ absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeRawTlsContext() {
 // for the calls that start afterwards. A failed reload keeps what was in
 // use and says why. The one place SIGHUP acts. Null arguments: not
 // configured.
-void ReloadOnSighup(net::TlsServerContext* raw_tls, grpc::GrpcServer* grpc,
-                    bool grpc_tls, auth::AuthInterceptor* auth) {
-  if (raw_tls == nullptr && !grpc_tls && auth == nullptr) {
+void ReloadOnSighup(net::TlsServerContext* raw_tls,
+                    net::TlsServerContext* shared_tls, grpc::GrpcServer* grpc,
+                    auth::AuthInterceptor* auth) {
+  if (raw_tls == nullptr && shared_tls == nullptr && grpc == nullptr &&
+      auth == nullptr) {
     Log("received SIGHUP: no TLS certificate or tokens to reload");
     return;
   }
-  if (raw_tls != nullptr) {
-    if (absl::Status reloaded = raw_tls->Reload(); !reloaded.ok()) {
-      Log("received SIGHUP: cannot reload TLS certificate (raw port), keeping "
+  const std::pair<net::TlsServerContext*, const char*> contexts[] = {
+      {raw_tls, "raw port"}, {shared_tls, "shared port"}};
+  for (const auto& [context, port] : contexts) {
+    if (context == nullptr) continue;
+    if (absl::Status reloaded = context->Reload(); !reloaded.ok()) {
+      Log("received SIGHUP: cannot reload TLS certificate (%s), keeping "
           "the old one: %s",
-          reloaded.ToString());
+          port, reloaded.ToString());
     } else {
-      Log("reloaded TLS certificate %s (raw)", absl::GetFlag(FLAGS_tls_cert));
+      Log("reloaded TLS certificate %s (%s)", absl::GetFlag(FLAGS_tls_cert),
+          port);
     }
   }
-  if (grpc_tls) {
+  if (grpc != nullptr) {
     if (absl::Status reloaded = grpc->ReloadTls(); !reloaded.ok()) {
       Log("received SIGHUP: cannot reload TLS certificate (gRPC port), keeping "
           "the old one: %s",
@@ -349,13 +370,47 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
   return raw::RawServer::Start(options, &registry);
 }
 
+// --listen: the shared port, handing what it recognises to `raw` and
+// `grpc` (which must outlive it). With --tls_cert the port is TLS and
+// routes by ALPN.
+absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
+    const std::string& listen_address,
+    std::shared_ptr<net::TlsServerContext> tls, raw::RawServer* raw,
+    grpc::GrpcServer* grpc) {
+  SharedPort::Options options;
+  options.listen_address = listen_address;
+  options.detect_timeout = absl::GetFlag(FLAGS_listen_detect_timeout);
+  options.max_detecting = absl::GetFlag(FLAGS_listen_max_detecting);
+  options.tls = std::move(tls);
+  SharedPort::Handlers handlers;
+  // A refusal (the server is draining) has closed what it was given.
+  handlers.raw = [raw](std::unique_ptr<net::ByteStream> stream,
+                       const net::SocketAddress& peer) {
+    raw->Adopt(std::move(stream), peer).IgnoreError();
+  };
+  handlers.grpc = [grpc](base::ScopedFd socket) {
+    grpc->AdoptConnection(std::move(socket)).IgnoreError();
+  };
+  return SharedPort::Start(std::move(options), std::move(handlers));
+}
+
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
 
   absl::StatusOr<std::shared_ptr<net::TlsServerContext>> raw_tls =
-      MakeRawTlsContext();
+      MakeTlsContext({"dualrpc/1"});
   if (!raw_tls.ok()) {
     Log("%s", raw_tls.status().message());
+    return 2;
+  }
+  // The shared port's own context: it offers h2 as well, and is reloaded
+  // with the others.
+  absl::StatusOr<std::shared_ptr<net::TlsServerContext>> shared_tls =
+      absl::GetFlag(FLAGS_listen).empty()
+          ? absl::StatusOr<std::shared_ptr<net::TlsServerContext>>(nullptr)
+          : MakeTlsContext({"h2", "dualrpc/1"});
+  if (!shared_tls.ok()) {
+    Log("%s", shared_tls.status().message());
     return 2;
   }
 
@@ -430,23 +485,41 @@ int Run() {
         absl::GetFlag(FLAGS_auth_tokens));
   }
 
-  absl::StatusOr<GrpcTransport> grpc = StartGrpc(registry, *grpc_tls);
-  if (!grpc.ok()) {
-    Log("%s", grpc.status().ToString());
-    // A TLS file that cannot be used (GrpcServer::Start reads them before
-    // it listens) is a usage error, like a bad flag.
-    return grpc_tls->has_value() && absl::IsInvalidArgument(grpc.status())
-               ? 2
-               : 1;
+  // Each transport is served on its own port, on the shared one, or both;
+  // an empty address means no port of its own.
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
+  if (listen.empty() && grpc_listen.empty() && raw_listen.empty()) {
+    Log("nothing to serve: --listen, --grpc_listen and --raw_listen are all "
+        "empty");
+    return 2;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
-  Log("grpc listening on %s", grpc->server->address());
-  std::vector<std::pair<std::string, std::string>> addresses = {
-      {"grpc", grpc->server->address()}};
+  std::vector<std::pair<std::string, std::string>> addresses;
+
+  std::optional<GrpcTransport> grpc;
+  if (!grpc_listen.empty() || !listen.empty()) {
+    absl::StatusOr<GrpcTransport> started =
+        StartGrpc(grpc_listen, registry, *grpc_tls);
+    if (!started.ok()) {
+      Log("%s", started.status().ToString());
+      // A TLS file that cannot be used (GrpcServer::Start reads them before
+      // it listens) is a usage error, like a bad flag.
+      return grpc_tls->has_value() && absl::IsInvalidArgument(started.status())
+                 ? 2
+                 : 1;
+    }
+    grpc = *std::move(started);
+    if (!grpc_listen.empty()) {
+      Log("grpc listening on %s%s", grpc->server->address(),
+          grpc_tls->has_value() ? " (TLS)" : "");
+      addresses.emplace_back("grpc", grpc->server->address());
+    }
+  }
 
   std::unique_ptr<raw::RawServer> raw_server;
-  if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
-      !raw_listen.empty()) {
+  if (!raw_listen.empty() || !listen.empty()) {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
         StartRaw(raw_listen, registry, *raw_tls);
     if (!started.ok()) {
@@ -454,9 +527,25 @@ int Run() {
       return 1;
     }
     raw_server = *std::move(started);
-    Log("raw listening on %s%s", raw_server->address(),
-        *raw_tls != nullptr ? " (TLS)" : "");
-    addresses.emplace_back("raw", raw_server->address());
+    if (!raw_listen.empty()) {
+      Log("raw listening on %s%s", raw_server->address(),
+          *raw_tls != nullptr ? " (TLS)" : "");
+      addresses.emplace_back("raw", raw_server->address());
+    }
+  }
+
+  std::unique_ptr<SharedPort> shared_port;
+  if (!listen.empty()) {
+    absl::StatusOr<std::unique_ptr<SharedPort>> started = StartSharedPort(
+        listen, *shared_tls, raw_server.get(), grpc->server.get());
+    if (!started.ok()) {
+      Log("--listen: %s", started.status().ToString());
+      return 1;
+    }
+    shared_port = *std::move(started);
+    Log("grpc and raw listening on %s%s", shared_port->address(),
+        *shared_tls != nullptr ? " (TLS)" : "");
+    addresses.emplace_back("listen", shared_port->address());
   }
 
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
@@ -470,7 +559,9 @@ int Run() {
 
   int signal_number = WaitForShutdownSignal(shutdown_signals);
   while (signal_number == SIGHUP) {
-    ReloadOnSighup(raw_tls->get(), grpc->server.get(), grpc_tls->has_value(),
+    ReloadOnSighup(raw_tls->get(), shared_tls->get(),
+                   grpc.has_value() && grpc_tls->has_value() ? grpc->server.get()
+                                                             : nullptr,
                    absl::GetFlag(FLAGS_auth_tokens).empty() ? nullptr
                                                             : auth->get());
     signal_number = WaitForShutdownSignal(shutdown_signals);
@@ -484,10 +575,16 @@ int Run() {
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();
+  // The shared port hands nothing over once this returns; its TLS relays
+  // end as gRPC closes its side of them.
+  if (shared_port != nullptr) shared_port->StopAccepting();
   if (raw_server != nullptr) raw_server->Drain(grace);
-  grpc->server->Shutdown(grace);
-  grpc->server->Wait();
+  if (grpc.has_value()) {
+    grpc->server->Shutdown(grace);
+    grpc->server->Wait();
+  }
   if (raw_server != nullptr) raw_server->Wait();
+  shared_port.reset();
   Log("stopped");
   return 0;
 }
