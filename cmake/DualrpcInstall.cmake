@@ -79,7 +79,9 @@ file(RELATIVE_PATH DUALRPC_PC_PREFIX_FROM_PCDIR
 string(REGEX REPLACE "/$" "" DUALRPC_PC_PREFIX_FROM_PCDIR "${DUALRPC_PC_PREFIX_FROM_PCDIR}")
 set(DUALRPC_PC_THIRD_PARTY
   protobuf::libprotobuf protobuf
-  gRPC::grpc++ grpc++)
+  gRPC::grpc++ grpc++
+  OpenSSL::SSL libssl
+  OpenSSL::Crypto libcrypto)
 function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
   set(requires)
   set(libs)

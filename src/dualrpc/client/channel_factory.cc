@@ -2,11 +2,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/client/target.h"
 #include "dualrpc/grpc/grpc_channel.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/client/raw_channel.h"
 
 namespace dualrpc::client {
@@ -66,6 +68,20 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateRawChannel(
   raw_options.limits.max_message_bytes =
       static_cast<uint32_t>(options.max_response_bytes);
   raw_options.connect_timeout = options.connect_timeout;
+  if (target.tls) {
+    net::TlsClientOptions tls;
+    tls.ca_file = options.tls.ca_file;
+    tls.cert_file = options.tls.cert_file;
+    tls.key_file = options.tls.key_file;
+    tls.insecure_skip_verify = options.tls.insecure_skip_verify;
+    tls.server_name = options.tls.server_name;
+    tls.alpn_protocols = {"dualrpc/1"};
+    absl::StatusOr<std::shared_ptr<net::TlsClientContext>> context =
+        net::TlsClientContext::Create(std::move(tls));
+    if (!context.ok()) return context.status();
+    raw_options.tls = *std::move(context);
+    raw_options.tls_host = target.host;
+  }
   absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
       raw::RawChannel::Create(target.TransportAddress(), raw_options);
   if (!channel.ok()) return channel.status();
@@ -84,9 +100,8 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateChannel(
         "TLS options given for the plaintext target \"", target,
         "\" (use grpcs:// or raws://)"));
   }
-  if (parsed->tls) {
-    // TODO(issue 11): grpcs:// in CreateGrpcChannel, raws:// in
-    // CreateRawChannel.
+  if (parsed->tls && parsed->scheme == TransportScheme::kGrpc) {
+    // TODO(issue 11): grpcs:// in CreateGrpcChannel.
     return absl::UnimplementedError("TLS targets are not implemented yet");
   }
   switch (parsed->scheme) {

@@ -7,13 +7,19 @@
 // (grpc.reflection.v1 and v1alpha, bidi) is ReflectionService on both
 // transports; health (Check, Watch) is grpc++'s default health service on
 // the gRPC side and HealthService on the raw side (docs/PROTOCOL.md §10).
-// SIGINT/SIGTERM
+// SIGHUP reloads the TLS certificate and key for new connections
+// (ReloadOnSighup). SIGINT/SIGTERM
 // begin a graceful shutdown of both at once: health flips to NOT_SERVING,
 // listeners close, GOAWAY goes out on raw connections, in-flight calls get
 // --shutdown_grace to finish.
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -25,6 +31,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
@@ -37,6 +44,7 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/server/ready_file.h"
@@ -81,6 +89,15 @@ ABSL_FLAG(
     "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain (leaf first): serve TLS on every port "
+          "(gRPC, raw, shared); needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle: require client certificates that verify against it "
+          "(mTLS); needs --tls_cert.");
+ABSL_FLAG(std::string, tls_min_version, "1.3",
+          "Lowest TLS version accepted: 1.2 or 1.3.");
 
 namespace dualrpc::server {
 namespace {
@@ -91,13 +108,14 @@ void Log(const absl::FormatSpec<Args...>& format, const Args&... args) {
                absl::StrFormat(format, args...).c_str());
 }
 
-// Blocks SIGINT and SIGTERM in this thread and in every thread it creates
-// later, so they are only ever taken by WaitForShutdownSignal.
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread and in every thread it
+// creates later, so they are only ever taken by WaitForShutdownSignal.
 sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
 }
@@ -141,9 +159,93 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   return transport;
 }
 
+// ---- TLS (--tls_*) ---------------------------------------------------------
+
+// The flag a TLS file error is about, from the words of
+// TlsServerContext::Create.
+const char* TlsFlagOf(const absl::Status& error) {
+  const absl::string_view message = error.message();
+  if (absl::StrContains(message, "private key")) return "--tls_key";
+  if (absl::StrContains(message, "client CA")) return "--tls_client_ca";
+  return "--tls_cert";
+}
+
+// The raw port's TLS context from the --tls_* flags; null without
+// --tls_cert. Every error names its flag; main exits 2 on one, before
+// anything listens.
+absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeRawTlsContext() {
+  net::TlsServerOptions options;
+  options.cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.key_file = absl::GetFlag(FLAGS_tls_key);
+  options.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version == "1.2") {
+    options.min_version = net::TlsVersion::kTls12;
+  } else if (min_version == "1.3") {
+    options.min_version = net::TlsVersion::kTls13;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  if (options.cert_file.empty()) {
+    if (!options.key_file.empty()) {
+      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
+    }
+    if (!options.client_ca_file.empty()) {
+      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+    }
+    return nullptr;
+  }
+  if (options.key_file.empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"--tls_cert", &options.cert_file},
+      {"--tls_key", &options.key_file},
+      {"--tls_client_ca", &options.client_ca_file}};
+  for (const auto& [flag, path] : files) {
+    if (path->empty()) continue;
+    const int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, ": cannot read \"", *path, "\": ", std::strerror(errno)));
+    }
+    ::close(fd);
+  }
+  options.alpn_protocols = {"dualrpc/1"};
+  absl::StatusOr<std::shared_ptr<net::TlsServerContext>> context =
+      net::TlsServerContext::Create(options);
+  if (!context.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(TlsFlagOf(context.status()), ": ",
+                     context.status().message()));
+  }
+  return context;
+}
+
+// SIGHUP: re-reads --tls_cert and --tls_key for new connections; existing
+// connections keep what they negotiated. A failed reload keeps the old
+// certificate and says why. The one place SIGHUP acts (each TLS context
+// that serves a port is reloaded here).
+void ReloadOnSighup(net::TlsServerContext* raw_tls) {
+  if (raw_tls == nullptr) {
+    Log("received SIGHUP: no TLS certificate to reload");
+    return;
+  }
+  if (absl::Status reloaded = raw_tls->Reload(); !reloaded.ok()) {
+    Log("received SIGHUP: cannot reload TLS certificate, keeping the old "
+        "one: %s",
+        reloaded.ToString());
+    return;
+  }
+  Log("reloaded TLS certificate %s", absl::GetFlag(FLAGS_tls_cert));
+}
+
 absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
-    const std::string& listen_address, const rpc::ServiceRegistry& registry) {
+    const std::string& listen_address, const rpc::ServiceRegistry& registry,
+    std::shared_ptr<net::TlsServerContext> tls) {
   raw::RawServer::Options options;
+  options.tls = std::move(tls);
   options.listen_address = listen_address;
   if (absl::GetFlag(FLAGS_raw_threads) > 0) {
     options.event_loop_threads = absl::GetFlag(FLAGS_raw_threads);
@@ -157,6 +259,13 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
 
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
+
+  absl::StatusOr<std::shared_ptr<net::TlsServerContext>> raw_tls =
+      MakeRawTlsContext();
+  if (!raw_tls.ok()) {
+    Log("%s", raw_tls.status().message());
+    return 2;
+  }
 
   absl::StatusOr<fileservice::ServedRoot> root =
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
@@ -224,13 +333,14 @@ int Run() {
   if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
       !raw_listen.empty()) {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
-        StartRaw(raw_listen, raw_registry);
+        StartRaw(raw_listen, raw_registry, *raw_tls);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
     }
     raw_server = *std::move(started);
-    Log("raw listening on %s", raw_server->address());
+    Log("raw listening on %s%s", raw_server->address(),
+        *raw_tls != nullptr ? " (TLS)" : "");
     addresses.emplace_back("raw", raw_server->address());
   }
 
@@ -243,7 +353,11 @@ int Run() {
     }
   }
 
-  const int signal_number = WaitForShutdownSignal(shutdown_signals);
+  int signal_number = WaitForShutdownSignal(shutdown_signals);
+  while (signal_number == SIGHUP) {
+    ReloadOnSighup(raw_tls->get());
+    signal_number = WaitForShutdownSignal(shutdown_signals);
+  }
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   Log("received %s, draining for up to %s",
       signal_number == SIGINT ? "SIGINT" : "SIGTERM",

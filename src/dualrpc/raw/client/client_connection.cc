@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "dualrpc/raw/client/client_stream.h"
@@ -136,8 +137,14 @@ void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
     FailAll(absl::UnavailableError(fd.status().message()));
     return;
   }
+  std::unique_ptr<net::ByteStream> stream;
+  if (options_.tls != nullptr) {
+    stream = options_.tls->WrapClient(*std::move(fd), options_.tls_host);
+  } else {
+    stream = std::make_unique<net::PlainTcpStream>(*std::move(fd));
+  }
   tcp_ = std::make_unique<net::TcpConnection>(
-      loop_, *std::move(fd), net::TcpConnection::Options(),
+      loop_, std::move(stream), net::TcpConnection::Options(),
       static_cast<net::TcpConnection::Handler*>(this));
   decoder_ = std::make_unique<FrameDecoder>(options_.limits);
   absl::Status started = tcp_->Start();
@@ -179,6 +186,14 @@ void ClientConnection::OnInput(net::Buffer* input) {
         HandleFrame(event.header, event.payload);
         break;
       case FrameDecoder::Event::kBadMagic:
+        // A TLS record (an alert, a ServerHello) where the preface should
+        // be: a plaintext client on a TLS port.
+        if (options_.tls == nullptr && input->readable_bytes() != 0 &&
+            (input->Peek()[0] == 0x15 || input->Peek()[0] == 0x16)) {
+          tcp_->Close(absl::UnavailableError(
+              "the server speaks TLS on this port (use raws://)"));
+          return;
+        }
         tcp_->Close(absl::UnavailableError("not a dualrpc raw server"));
         return;
       case FrameDecoder::Event::kOversizedCallFrame:
@@ -206,8 +221,15 @@ void ClientConnection::OnClosed(const absl::Status& reason) {
   // this connection as closed. Never destroyed inside its own callback:
   // later, on the loop.
   loop_->Defer([tcp = std::move(tcp_)]() {});
-  FailAll(reason.ok() ? absl::UnavailableError("connection closed")
-                      : absl::UnavailableError(reason.message()));
+  std::string why(reason.ok() ? "connection closed" : reason.message());
+  // Closed before the server's preface, in plaintext: most likely a TLS
+  // server that refused our preface as a handshake.
+  if (options_.tls == nullptr && stream_support_ == StreamSupport::kUnknown &&
+      !absl::StrContains(why, "raws://")) {
+    absl::StrAppend(&why,
+                    " before the server's preface (a TLS port? use raws://)");
+  }
+  FailAll(absl::UnavailableError(why));
 }
 
 void ClientConnection::HandleFrame(const FrameHeader& header,

@@ -16,6 +16,7 @@
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/net/tcp_connection.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/rpc/call.h"
@@ -94,6 +95,10 @@ class ClientConnection final : private net::TcpConnection::Handler {
     FrameLimits limits;
     // Longest wait for a TCP connect; InfiniteDuration() sets no timer.
     absl::Duration connect_timeout = absl::Seconds(5);
+    // Null: plaintext; else each connected socket is wrapped with
+    // tls->WrapClient(socket, tls_host).
+    std::shared_ptr<net::TlsClientContext> tls;
+    std::string tls_host;
   };
 
   ClientConnection(net::EventLoop* loop, ServerAddress* server,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/raw/client/client_connection.h"
@@ -14,6 +15,24 @@
 
 namespace dualrpc::raw {
 
+namespace {
+
+// The name a TLS server's certificate must match: the options' tls_host, or
+// the host of HOST:PORT ("[::1]:80" -> "[::1]"; WrapClient strips the
+// brackets). Empty for a unix socket.
+std::string TlsHost(const ServerAddress& server,
+                    const RawChannelOptions& options) {
+  if (options.tls == nullptr || !options.tls_host.empty()) {
+    return options.tls_host;
+  }
+  const std::string& host_port = server.host_port();
+  if (absl::StartsWith(host_port, "unix:")) return "";
+  const std::size_t colon = host_port.rfind(':');
+  return colon == std::string::npos ? host_port : host_port.substr(0, colon);
+}
+
+}  // namespace
+
 // Loop thread only, except loop(), which is thread-safe for Post().
 class RawChannel::Core final : public StreamHost {
  public:
@@ -21,7 +40,8 @@ class RawChannel::Core final : public StreamHost {
        std::unique_ptr<net::EventLoop> loop)
       : loop_(std::move(loop)),
         server_(std::move(host_port)),
-        connection_options_{options.limits, options.connect_timeout},
+        connection_options_{options.limits, options.connect_timeout,
+                            options.tls, TlsHost(server_, options)},
         connections_(options.connections) {}
 
   net::EventLoop* loop() const { return loop_.get(); }

@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/channel.h"
 
@@ -22,6 +23,13 @@ struct RawChannelOptions {
   // addresses); InfiniteDuration() waits as long as the kernel keeps trying.
   // A connect never blocks the I/O thread either way.
   absl::Duration connect_timeout = absl::Seconds(5);
+  // TLS below the protocol (raws://, PROTOCOL.md "TLS"): each connected
+  // socket is wrapped with tls->WrapClient. Null: plaintext.
+  std::shared_ptr<net::TlsClientContext> tls;
+  // The host the server's certificate is verified against (unless the
+  // context names a server_name or skips verification); empty: the host of
+  // `host_port`.
+  std::string tls_host;
 };
 
 // The client side of the raw protocol, as a dualrpc::Channel: generated

@@ -55,6 +55,12 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
         "max_connections, max_calls_in_flight and listen_backlog must be "
         "positive");
   }
+  if (options.tls != nullptr &&
+      (options.tls_handshake_timeout <= absl::ZeroDuration() ||
+       options.max_tls_handshakes < 1)) {
+    return absl::InvalidArgumentError(
+        "tls_handshake_timeout and max_tls_handshakes must be positive");
+  }
   if (options.idle_timeout <= absl::ZeroDuration() ||
       options.close_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -69,6 +75,10 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
   config.connection.close_timeout = ToClockDuration(options.close_timeout);
   config.idle_timeout = ToClockDuration(options.idle_timeout);
   config.registry = registry;
+  config.tls = options.tls;
+  config.tls_handshake_timeout = ToClockDuration(options.tls_handshake_timeout);
+  config.max_tls_handshakes_per_loop = std::max(
+      1, options.max_tls_handshakes / std::max(1, options.event_loop_threads));
   return config;
 }
 

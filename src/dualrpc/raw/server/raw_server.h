@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/socket_ops.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/rpc/service_registry.h"
 
 namespace dualrpc::raw {
@@ -68,6 +69,20 @@ class RawServer {
     absl::Duration close_timeout = absl::Seconds(2);
     // listen(2) backlog.
     int listen_backlog = 1024;
+
+    // TLS below the protocol (PROTOCOL.md, "TLS"): every accepted socket is
+    // wrapped with tls->WrapServer and the protocol runs unchanged over it.
+    // Null: plaintext. Shared: main keeps it to Reload on SIGHUP.
+    std::shared_ptr<net::TlsServerContext> tls;
+    // A connection whose TLS handshake is not complete this long after it
+    // was accepted is closed.
+    absl::Duration tls_handshake_timeout = absl::Seconds(10);
+    // TLS handshakes in progress per server, divided evenly among the event
+    // loops (each loop at least one). A loop at its share that accepts one
+    // more closes its oldest connection still handshaking, so a flood of
+    // half-finished handshakes costs each new client nothing but its
+    // place in line; established connections are never counted.
+    int max_tls_handshakes = 256;
   };
 
   // Binds, listens and starts the loops. `registry` is not owned and must

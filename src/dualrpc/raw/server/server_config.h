@@ -1,8 +1,11 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 #define DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 
+#include <memory>
+
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/tcp_connection.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/service_registry.h"
 
@@ -19,6 +22,11 @@ struct ServerConfig {
   net::EventLoop::Clock::duration idle_timeout{};
   // Not owned; outlives the server.
   const rpc::ServiceRegistry* registry = nullptr;
+  // Null: plaintext (RawServer::Options::tls).
+  std::shared_ptr<net::TlsServerContext> tls;
+  net::EventLoop::Clock::duration tls_handshake_timeout{};
+  // RawServer::Options::max_tls_handshakes, this loop's share.
+  int max_tls_handshakes_per_loop = 1;
 };
 
 }  // namespace dualrpc::raw

@@ -20,13 +20,13 @@ constexpr absl::string_view kShuttingDown = "server is shutting down";
 }  // namespace
 
 ServerConnection::ServerConnection(ServerLoop* owner, std::uint64_t id,
-                                   base::ScopedFd socket,
+                                   std::unique_ptr<net::ByteStream> stream,
                                    const net::SocketAddress& peer)
     : owner_(owner),
       loop_(owner->loop()),
       config_(owner->config()),
       id_(id),
-      connection_(loop_, std::move(socket), config_.connection, this),
+      connection_(loop_, std::move(stream), config_.connection, this),
       decoder_(config_.limits),
       dispatcher_(owner, this, id, peer, &connection_) {}
 
@@ -242,8 +242,12 @@ void ServerConnection::FinishDrain() {
 }
 
 void ServerConnection::CloseNow() {
+  Abort(absl::UnavailableError("server stopped"));
+}
+
+void ServerConnection::Abort(const absl::Status& reason) {
   dispatcher_.CancelAll();
-  connection_.Close(absl::UnavailableError("server stopped"));
+  connection_.Close(reason);
 }
 
 void ServerConnection::CloseIfDrained() {

@@ -35,7 +35,10 @@ class ServerLoop;
 // cancels its calls first.
 class ServerConnection : private net::TcpConnection::Handler {
  public:
-  ServerConnection(ServerLoop* owner, std::uint64_t id, base::ScopedFd socket,
+  // `stream` is the accepted socket (plain, or a TLS stream not yet
+  // handshaken: the protocol above is the same).
+  ServerConnection(ServerLoop* owner, std::uint64_t id,
+                   std::unique_ptr<net::ByteStream> stream,
                    const net::SocketAddress& peer);
   ~ServerConnection();
 
@@ -57,6 +60,9 @@ class ServerConnection : private net::TcpConnection::Handler {
   void FinishDrain();
   // Closes at once (server teardown).
   void CloseNow();
+  // Closes at once, writing nothing, for `reason` (a TLS handshake that took
+  // too long or was crowded out).
+  void Abort(const absl::Status& reason);
 
   // The implementation finished `call` with `status` (see
   // CallDispatcher::FinishCall). Sends the response unless the call was

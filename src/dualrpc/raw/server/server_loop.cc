@@ -75,6 +75,7 @@ void ServerLoop::ReleaseStream(ServerStreamCall* stream) {
 }
 
 void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
+  handshaking_.erase(connection_id);
   // Not now: the connection is somewhere up the stack of this call.
   loop_->Defer([this, connection_id] {
     if (connections_.erase(connection_id) != 0) {
@@ -102,17 +103,37 @@ void ServerLoop::DealConnection(base::ScopedFd socket,
 
 void ServerLoop::AddConnection(base::ScopedFd socket,
                                const net::SocketAddress& peer) {
+  if (config().tls == nullptr) {
+    AddStream(std::make_unique<net::PlainTcpStream>(std::move(socket)),
+              nullptr, peer);
+    return;
+  }
+  std::unique_ptr<net::TlsStream> tls =
+      config().tls->WrapServer(std::move(socket));
+  net::TlsStream* const handshake = tls.get();
+  AddStream(std::move(tls), handshake, peer);
+}
+
+void ServerLoop::AddStream(std::unique_ptr<net::ByteStream> stream,
+                           net::TlsStream* tls,
+                           const net::SocketAddress& peer) {
+  if (tls != nullptr) MakeRoomForHandshake();
   const int open =
       shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
   const std::uint64_t id = next_connection_id_++;
   auto connection =
-      std::make_unique<ServerConnection>(this, id, std::move(socket), peer);
+      std::make_unique<ServerConnection>(this, id, std::move(stream), peer);
   if (!connection->Start().ok()) {
     shared_->connections.fetch_sub(1, std::memory_order_relaxed);
     return;
   }
   ServerConnection* const added = connection.get();
   connections_.emplace(id, std::move(connection));
+  if (tls != nullptr) {
+    handshaking_.emplace(id, tls);
+    loop_->RunAt(loop_->now() + config().tls_handshake_timeout,
+                 [this, id] { OnHandshakeTimeout(id); });
+  }
   // TODO(security): rejected connections count against max_connections
   // until their close timeout at most, but nothing bounds how many are
   // being rejected at once.
@@ -122,6 +143,33 @@ void ServerLoop::AddConnection(base::ScopedFd socket,
   } else if (draining_) {
     added->BeginDrain();
   }
+}
+
+void ServerLoop::MakeRoomForHandshake() {
+  const std::size_t cap =
+      static_cast<std::size_t>(config().max_tls_handshakes_per_loop);
+  // Each Abort reaches OnConnectionClosed, which erases from handshaking_:
+  // no iterator is held across it.
+  while (handshaking_.size() >= cap) {
+    const auto oldest = handshaking_.begin();
+    const std::uint64_t id = oldest->first;
+    const bool complete = oldest->second->handshake_complete();
+    handshaking_.erase(oldest);
+    if (complete) continue;
+    // Its OnClosed defers the destruction.
+    connections_.at(id)->Abort(absl::ResourceExhaustedError(
+        "too many TLS handshakes in progress"));
+  }
+}
+
+void ServerLoop::OnHandshakeTimeout(std::uint64_t id) {
+  auto it = handshaking_.find(id);
+  if (it == handshaking_.end()) return;  // Closed, or seen complete.
+  const bool complete = it->second->handshake_complete();
+  handshaking_.erase(it);
+  if (complete) return;
+  connections_.at(id)->Abort(
+      absl::DeadlineExceededError("TLS handshake not complete in time"));
 }
 
 void ServerLoop::StopAccepting() {

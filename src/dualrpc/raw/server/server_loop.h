@@ -4,12 +4,14 @@
 #include <cstdint>
 #include <memory>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/acceptor.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
+#include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/message_pool.h"
 #include "dualrpc/raw/server/server_call.h"
 #include "dualrpc/raw/server/server_config.h"
@@ -106,7 +108,18 @@ class ServerLoop {
 
   // Gives an accepted socket to the next loop in turn (maybe this one).
   void DealConnection(base::ScopedFd socket, const net::SocketAddress& peer);
+  // Wraps `socket` (TLS when configured) and adds it.
   void AddConnection(base::ScopedFd socket, const net::SocketAddress& peer);
+  // Takes `stream` as a connection of this loop; `tls` is the stream itself
+  // if it is a TLS stream whose handshake this loop must bound (timeout,
+  // cap), else null.
+  void AddStream(std::unique_ptr<net::ByteStream> stream, net::TlsStream* tls,
+                 const net::SocketAddress& peer);
+  // Makes room for one more TLS handshake under the cap: forgets the ones
+  // that have completed, then closes the oldest still in progress.
+  void MakeRoomForHandshake();
+  // The handshake timeout of connection `id`.
+  void OnHandshakeTimeout(std::uint64_t id);
   void StopAccepting();
   void BeginDrain(net::EventLoop::Clock::time_point deadline);
   void FinishDrain();
@@ -121,6 +134,10 @@ class ServerLoop {
   Invoking invoking_;
   absl::flat_hash_map<ServerStreamCall*, std::unique_ptr<ServerStreamCall>>
       streams_;
+  // TLS connections of this loop whose handshake may be in progress, by id
+  // (ids grow: the first is the oldest). An entry whose handshake has
+  // completed since is dropped when next looked at (cap, timeout, close).
+  absl::btree_map<std::uint64_t, net::TlsStream*> handshaking_;
   // Accepting while it is one of shared_->loops_listening (until drain).
   net::Acceptor acceptor_;
   bool draining_ = false;
