@@ -3,7 +3,12 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/server_credentials.h>
+#include <fcntl.h>
 #include <grpcpp/server_builder.h>
+#include <grpcpp/server_posix.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -42,14 +47,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
   ::grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(options.listen_address,
-                           ::grpc::InsecureServerCredentials(), &selected_port);
+  const bool own_port = !options.listen_address.empty();
+  if (own_port) {
+    builder.AddListeningPort(options.listen_address,
+                             ::grpc::InsecureServerCredentials(),
+                             &selected_port);
+  }
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (::grpc::Service* service : services) builder.RegisterService(service);
 
   std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || selected_port == 0) {
+  if (server == nullptr || (own_port && selected_port == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
@@ -59,7 +68,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     health->SetServingStatus(name, true);
   }
   return std::unique_ptr<GrpcServer>(new GrpcServer(
-      std::move(server), WithPort(options.listen_address, selected_port)));
+      std::move(server),
+      own_port ? WithPort(options.listen_address, selected_port) : ""));
 }
 
 GrpcServer::~GrpcServer() {
@@ -67,7 +77,25 @@ GrpcServer::~GrpcServer() {
   Wait();
 }
 
+absl::Status GrpcServer::AdoptConnection(base::ScopedFd socket) {
+  const int flags = ::fcntl(socket.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return absl::InternalError(
+        absl::StrCat("fcntl(O_NONBLOCK): ", std::strerror(errno)));
+  }
+  absl::MutexLock lock(&adopt_mu_);
+  if (shutting_down_) {
+    return absl::UnavailableError("gRPC server is shutting down");
+  }
+  ::grpc::AddInsecureChannelFromFd(server_.get(), socket.Release());
+  return absl::OkStatus();
+}
+
 void GrpcServer::Shutdown(absl::Duration grace) {
+  {
+    absl::MutexLock lock(&adopt_mu_);
+    shutting_down_ = true;
+  }
   // Health first, so that a Watch or a Check racing the shutdown sees
   // NOT_SERVING; HealthCheckServiceInterface::Shutdown is idempotent.
   server_->GetHealthCheckService()->Shutdown();

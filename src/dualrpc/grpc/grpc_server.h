@@ -7,13 +7,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dualrpc/base/scoped_fd.h"
 
 namespace dualrpc::grpc {
 
 struct GrpcServerOptions {
-  // HOST:PORT; port 0 picks a free port (see GrpcServer::address()).
+  // HOST:PORT; port 0 picks a free port (see GrpcServer::address()). Empty:
+  // no port of its own; connections come only through AdoptConnection.
   std::string listen_address = "127.0.0.1:50051";
   // Largest message accepted from a peer, as gRPC's default receive limit.
   int max_receive_message_bytes = 4 * 1024 * 1024;
@@ -39,8 +44,17 @@ class GrpcServer {
 
   ~GrpcServer();
 
-  // The bound HOST:PORT, with the real port when 0 was asked for.
+  // The bound HOST:PORT, with the real port when 0 was asked for; empty
+  // without a port of its own.
   const std::string& address() const { return address_; }
+
+  // Serves a connected socket whose peer speaks plaintext HTTP/2 (the
+  // shared port hands over a socket whose preface it only peeked at, or the
+  // plaintext end of its TLS relay): made non-blocking and given to grpc++
+  // (::grpc::AddInsecureChannelFromFd), which owns it from then on; peers
+  // of its calls read "fd:N". Thread-safe. UNAVAILABLE, with the socket
+  // closed, once Shutdown has begun.
+  absl::Status AdoptConnection(base::ScopedFd socket);
 
   // Flips health to NOT_SERVING, stops accepting calls, lets in-flight calls
   // finish until `grace` has passed, then cancels what is left. Idempotent.
@@ -56,6 +70,9 @@ class GrpcServer {
 
   std::unique_ptr<::grpc::Server> server_;
   std::string address_;
+  // Held across a hand-over, so that none reaches grpc++ after Shutdown.
+  absl::Mutex adopt_mu_;
+  bool shutting_down_ ABSL_GUARDED_BY(adopt_mu_) = false;
 };
 
 }  // namespace dualrpc::grpc

@@ -374,6 +374,27 @@ absl::StatusOr<Transfer> SendFromBuffer(int fd, Buffer* buffer) {
   return Transfer{static_cast<std::size_t>(n), false, Readiness::kWritable};
 }
 
+absl::StatusOr<Transfer> PeekSocket(int fd, char* out, std::size_t max_bytes) {
+  const ssize_t n = ::recv(fd, out, max_bytes, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      return Transfer{};
+    }
+    return base::PosixError("recv(MSG_PEEK)", errno);
+  }
+  if (n == 0) return Transfer{0, true};
+  return Transfer{static_cast<std::size_t>(n), false};
+}
+
+absl::StatusOr<std::pair<base::ScopedFd, base::ScopedFd>> StreamSocketPair() {
+  int fds[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
+                   fds) != 0) {
+    return base::PosixError("socketpair", errno);
+  }
+  return std::make_pair(base::ScopedFd(fds[0]), base::ScopedFd(fds[1]));
+}
+
 absl::Status SocketError(int fd) {
   int error_number = 0;
   socklen_t length = sizeof error_number;

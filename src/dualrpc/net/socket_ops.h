@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -99,6 +100,18 @@ absl::StatusOr<Transfer> SendFromBuffer(int fd, Buffer* buffer);
 
 // The pending error of a socket (SO_ERROR), for EPOLLERR.
 absl::Status SocketError(int fd);
+
+// Copies up to `max_bytes` of what has arrived on `fd` into `out` without
+// consuming it (MSG_PEEK), so that whoever reads the socket next still sees
+// every byte: what a shared port looks at before it hands the fd over.
+// Transfer as for ReadToBuffer (eof: the peer's end of stream with nothing
+// unread before it).
+absl::StatusOr<Transfer> PeekSocket(int fd, char* out, std::size_t max_bytes);
+
+// A connected pair of unix stream sockets, non-blocking and close-on-exec:
+// a plaintext stream between two parts of one process (the shared port's
+// relay to gRPC).
+absl::StatusOr<std::pair<base::ScopedFd, base::ScopedFd>> StreamSocketPair();
 
 }  // namespace dualrpc::net
 

@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -48,17 +49,30 @@
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/server/ready_file.h"
+#include "dualrpc/server/shared_port.h"
 #include "dualrpc/service/file_service_impl.h"
 
 ABSL_FLAG(std::string, root, ".",
           "Directory to serve (default: the current directory).");
 ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT for the gRPC transport; port 0 picks a free port; or a "
-          "unix socket, unix:///ABS/PATH or unix:REL/PATH.");
+          "unix socket, unix:///ABS/PATH or unix:REL/PATH; empty: no port of "
+          "its own (served on --listen only).");
 ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
           "HOST:PORT for the raw transport; port 0 picks a free port; or a "
           "unix socket, unix:///ABS/PATH or unix:REL/PATH (a stale socket "
           "file there is replaced); empty disables it.");
+ABSL_FLAG(std::string, listen, "",
+          "HOST:PORT serving gRPC and raw on one port (port 0 picks a free "
+          "port), told apart by their first bytes or, with --tls_cert, by "
+          "ALPN (h2, dualrpc/1); beside --grpc_listen and --raw_listen, "
+          "which may be empty. Empty disables it.");
+ABSL_FLAG(absl::Duration, listen_detect_timeout, absl::Seconds(5),
+          "--listen: a connection that has not shown its protocol (with TLS: "
+          "finished its handshake) this long after accept is closed.");
+ABSL_FLAG(int32_t, listen_max_detecting, 1024,
+          "--listen: connections whose protocol is not known yet, at most; "
+          "more are closed at once.");
 ABSL_FLAG(int32_t, raw_threads, 0,
           "Raw transport event-loop threads; 0 means one per core.");
 ABSL_FLAG(int32_t, raw_max_connections, 10000,
@@ -70,7 +84,8 @@ ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
-          "(a unix listener as its unix:... address).");
+          "(a unix listener as its unix:... address); --listen's port is "
+          "\"listen\".");
 ABSL_FLAG(int32_t, max_message_bytes, 4 * 1024 * 1024,
           "Largest request or response message, in bytes (gRPC's default "
           "receive limit).");
@@ -136,7 +151,7 @@ struct GrpcTransport {
 
 // `health_service_names`: the names grpc++'s health service reports.
 absl::StatusOr<GrpcTransport> StartGrpc(
-    const rpc::ServiceRegistry& registry,
+    const std::string& listen_address, const rpc::ServiceRegistry& registry,
     const std::vector<std::string>& health_service_names) {
   GrpcTransport transport;
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
@@ -148,7 +163,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
     service_pointers.push_back(service.get());
 
   grpc::GrpcServerOptions options;
-  options.listen_address = absl::GetFlag(FLAGS_grpc_listen);
+  options.listen_address = listen_address;
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.health_service_names = health_service_names;
@@ -257,6 +272,46 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
   return raw::RawServer::Start(options, &registry);
 }
 
+// --listen: the shared port, handing what it recognises to `raw` and
+// `grpc` (which must outlive it). With --tls_cert the port is TLS and
+// routes by ALPN.
+absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
+    const std::string& listen_address, raw::RawServer* raw,
+    grpc::GrpcServer* grpc) {
+  SharedPort::Options options;
+  options.listen_address = listen_address;
+  options.detect_timeout = absl::GetFlag(FLAGS_listen_detect_timeout);
+  options.max_detecting = absl::GetFlag(FLAGS_listen_max_detecting);
+  if (const std::string cert = absl::GetFlag(FLAGS_tls_cert); !cert.empty()) {
+    net::TlsServerOptions tls;
+    tls.cert_file = cert;
+    tls.key_file = absl::GetFlag(FLAGS_tls_key);
+    tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+    const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+    if (min_version != "1.2" && min_version != "1.3") {
+      return absl::InvalidArgumentError(
+          "--tls_min_version must be 1.2 or 1.3");
+    }
+    tls.min_version = min_version == "1.2" ? net::TlsVersion::kTls12
+                                           : net::TlsVersion::kTls13;
+    tls.alpn_protocols = {"h2", "dualrpc/1"};
+    absl::StatusOr<std::shared_ptr<net::TlsServerContext>> context =
+        net::TlsServerContext::Create(std::move(tls));
+    if (!context.ok()) return context.status();
+    options.tls = *std::move(context);
+  }
+  SharedPort::Handlers handlers;
+  // A refusal (the server is draining) has closed what it was given.
+  handlers.raw = [raw](std::unique_ptr<net::ByteStream> stream,
+                       const net::SocketAddress& peer) {
+    raw->Adopt(std::move(stream), peer).IgnoreError();
+  };
+  handlers.grpc = [grpc](base::ScopedFd socket) {
+    grpc->AdoptConnection(std::move(socket)).IgnoreError();
+  };
+  return SharedPort::Start(std::move(options), std::move(handlers));
+}
+
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
 
@@ -318,20 +373,36 @@ int Run() {
     }
   }
 
-  absl::StatusOr<GrpcTransport> grpc =
-      StartGrpc(registry, application_services);
-  if (!grpc.ok()) {
-    Log("%s", grpc.status().ToString());
-    return 1;
+  // Each transport is served on its own port, on the shared one, or both;
+  // an empty address means no port of its own.
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
+  if (listen.empty() && grpc_listen.empty() && raw_listen.empty()) {
+    Log("nothing to serve: --listen, --grpc_listen and --raw_listen are all "
+        "empty");
+    return 2;
   }
   Log("serving %s", absl::GetFlag(FLAGS_root));
-  Log("grpc listening on %s", grpc->server->address());
-  std::vector<std::pair<std::string, std::string>> addresses = {
-      {"grpc", grpc->server->address()}};
+  std::vector<std::pair<std::string, std::string>> addresses;
+
+  std::optional<GrpcTransport> grpc;
+  if (!grpc_listen.empty() || !listen.empty()) {
+    absl::StatusOr<GrpcTransport> started =
+        StartGrpc(grpc_listen, registry, application_services);
+    if (!started.ok()) {
+      Log("%s", started.status().ToString());
+      return 1;
+    }
+    grpc = *std::move(started);
+    if (!grpc_listen.empty()) {
+      Log("grpc listening on %s", grpc->server->address());
+      addresses.emplace_back("grpc", grpc->server->address());
+    }
+  }
 
   std::unique_ptr<raw::RawServer> raw_server;
-  if (const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
-      !raw_listen.empty()) {
+  if (!raw_listen.empty() || !listen.empty()) {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
         StartRaw(raw_listen, raw_registry, *raw_tls);
     if (!started.ok()) {
@@ -339,9 +410,25 @@ int Run() {
       return 1;
     }
     raw_server = *std::move(started);
-    Log("raw listening on %s%s", raw_server->address(),
-        *raw_tls != nullptr ? " (TLS)" : "");
-    addresses.emplace_back("raw", raw_server->address());
+    if (!raw_listen.empty()) {
+      Log("raw listening on %s%s", raw_server->address(),
+          *raw_tls != nullptr ? " (TLS)" : "");
+      addresses.emplace_back("raw", raw_server->address());
+    }
+  }
+
+  std::unique_ptr<SharedPort> shared_port;
+  if (!listen.empty()) {
+    absl::StatusOr<std::unique_ptr<SharedPort>> started =
+        StartSharedPort(listen, raw_server.get(), grpc->server.get());
+    if (!started.ok()) {
+      Log("--listen: %s", started.status().ToString());
+      return 1;
+    }
+    shared_port = *std::move(started);
+    Log("grpc and raw listening on %s%s", shared_port->address(),
+        absl::GetFlag(FLAGS_tls_cert).empty() ? "" : " (TLS)");
+    addresses.emplace_back("listen", shared_port->address());
   }
 
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
@@ -367,10 +454,16 @@ int Run() {
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();
+  // The shared port hands nothing over once this returns; its TLS relays
+  // end as gRPC closes its side of them.
+  if (shared_port != nullptr) shared_port->StopAccepting();
   if (raw_server != nullptr) raw_server->Drain(grace);
-  grpc->server->Shutdown(grace);
-  grpc->server->Wait();
+  if (grpc.has_value()) {
+    grpc->server->Shutdown(grace);
+    grpc->server->Wait();
+  }
   if (raw_server != nullptr) raw_server->Wait();
+  shared_port.reset();
   Log("stopped");
   return 0;
 }

@@ -7,8 +7,9 @@
 //
 //   {"grpc": "127.0.0.1:41234", "raw": "127.0.0.1:41235"}
 //
-// dualrpc-server writes "grpc" and "raw" (those it serves); the bench's own
-// servers write "floor" or "capnp". Readers must accept any JSON layout and
+// dualrpc-server writes "grpc" and "raw" for the transports' own ports (those
+// it has) and "listen" for the shared port of --listen, which serves both;
+// the bench's own servers write "floor" or "capnp". Readers must accept any JSON layout and
 // ignore names they do not know. The file appears complete or not at all.
 
 #include <map>

@@ -88,6 +88,9 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
     const Options& options, const rpc::ServiceRegistry* registry) {
   absl::StatusOr<ServerConfig> config = MakeConfig(options, registry);
   if (!config.ok()) return config.status();
+  if (options.listen_address.empty()) {
+    return StartLoops(options, *config, base::ScopedFd(), "", std::nullopt);
+  }
   absl::StatusOr<base::ScopedFd> listener =
       net::Listen(options.listen_address, options.listen_backlog);
   if (!listener.ok()) return listener.status();
@@ -104,10 +107,18 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
     socket_file = *std::move(file);
   }
 
-  const int listen_fd = listener->get();
+  return StartLoops(options, *config, *std::move(listener), std::move(address),
+                    std::move(socket_file));
+}
+
+absl::StatusOr<std::unique_ptr<RawServer>> RawServer::StartLoops(
+    const Options& options, const ServerConfig& config,
+    base::ScopedFd listener, std::string address,
+    std::optional<net::UnixSocketFile> socket_file) {
+  const int listen_fd = listener.get();
   std::unique_ptr<RawServer> server(new RawServer(
-      *std::move(listener), std::move(address), std::move(socket_file),
-      std::make_unique<ServerSharedState>(*config, listen_fd)));
+      std::move(listener), std::move(address), std::move(socket_file),
+      std::make_unique<ServerSharedState>(config, listen_fd)));
 
   const int thread_count = std::max(1, options.event_loop_threads);
   for (int i = 0; i < thread_count; ++i) {
@@ -116,7 +127,8 @@ absl::StatusOr<std::unique_ptr<RawServer>> RawServer::Start(
     if (!loop.ok()) return loop.status();
     auto server_loop =
         std::make_unique<ServerLoop>(*std::move(loop), server->shared_.get());
-    if (absl::Status listening = server_loop->StartListening();
+    if (absl::Status listening =
+            listen_fd < 0 ? absl::OkStatus() : server_loop->StartListening();
         !listening.ok()) {
       return listening;
     }
@@ -155,6 +167,24 @@ void RawServer::Drain(absl::Duration grace) {
   for (const std::unique_ptr<ServerLoop>& loop : loops_) {
     loop->PostDrain(deadline);
   }
+}
+
+absl::Status RawServer::Adopt(std::unique_ptr<net::ByteStream> stream,
+                              const net::SocketAddress& peer) {
+  {
+    absl::MutexLock lock(&drain_mu_);
+    if (drain_deadline_.has_value()) {
+      return absl::UnavailableError("raw server is shutting down");
+    }
+  }
+  // A drain that begins from here on is posted to the stream's loop too:
+  // whichever arrives first, the loop drains the stream when it adds it, or
+  // has stopped and closes it unread.
+  const std::uint64_t turn =
+      shared_->connections_accepted.fetch_add(1, std::memory_order_relaxed);
+  shared_->loops[turn % shared_->loops.size()]->PostConnection(
+      std::move(stream), peer);
+  return absl::OkStatus();
 }
 
 void RawServer::Wait() {

@@ -15,6 +15,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/scoped_fd.h"
+#include "dualrpc/net/byte_stream.h"
+#include "dualrpc/net/socket_address.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -22,6 +24,7 @@
 namespace dualrpc::raw {
 
 class ServerLoop;
+struct ServerConfig;
 struct ServerSharedState;
 
 // Serves the methods of a ServiceRegistry, unary and streaming (§7, with
@@ -46,7 +49,9 @@ class RawServer {
     // unix socket, "unix:///abs/path" or "unix:relative/path": a stale socket
     // file at the path is replaced, any other file there is refused
     // (FAILED_PRECONDITION); the server unlinks its socket file when it is
-    // destroyed, unless another file has replaced it since.
+    // destroyed, unless another file has replaced it since. Empty: no
+    // listener of its own; connections come only through Adopt (a shared
+    // port).
     std::string listen_address = "127.0.0.1:0";
     // Event-loop threads; values below 1 mean 1.
     int event_loop_threads =
@@ -104,11 +109,22 @@ class RawServer {
   RawServer(const RawServer&) = delete;
   RawServer& operator=(const RawServer&) = delete;
 
-  // The bound HOST:PORT, with the real port when 0 was asked for; for a unix
+  // The bound HOST:PORT, with the real port when 0 was asked for (empty
+  // without a listener of its own); for a unix
   // socket, "unix:///abs/path" or "unix:relative/path". Peers on a unix
   // socket are "unix:" (ServerCallContext::peer(); a connecting client's
   // socket has no name, and gRPC writes the same).
   const std::string& address() const { return address_; }
+
+  // Serves `stream`, a connection accepted elsewhere (the shared port, after
+  // it saw the raw preface; bytes it looked at must still be unread in the
+  // stream), as if this server had accepted it: dealt to the next loop in
+  // turn, counted against max_connections (over it: GOAWAY
+  // RESOURCE_EXHAUSTED, §4.3), drained with the rest. `peer` is what
+  // ServerCallContext::peer() reports. Thread-safe. UNAVAILABLE, with the
+  // stream closed, once Drain has been called.
+  absl::Status Adopt(std::unique_ptr<net::ByteStream> stream,
+                     const net::SocketAddress& peer);
 
   // Graceful shutdown (§5.3): stop accepting; GOAWAY UNAVAILABLE to every
   // connection; REQUESTs read afterwards get UNAVAILABLE; each connection
@@ -125,11 +141,18 @@ class RawServer {
   void Wait();
 
  private:
+  // Start after the listener (if any) is bound.
+  static absl::StatusOr<std::unique_ptr<RawServer>> StartLoops(
+      const Options& options, const ServerConfig& config,
+      base::ScopedFd listener, std::string address,
+      std::optional<net::UnixSocketFile> socket_file);
+
   RawServer(base::ScopedFd listener, std::string address,
             std::optional<net::UnixSocketFile> socket_file,
             std::unique_ptr<ServerSharedState> shared);
 
-  // Declared first so that it is destroyed last, after the loops.
+  // Declared first so that it is destroyed last, after the loops. Invalid
+  // without a listener of its own.
   const base::ScopedFd listener_;
   const std::string address_;
   // The socket file of a unix listener, removed by the destructor.

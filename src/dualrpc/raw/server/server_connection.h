@@ -8,6 +8,7 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/buffer.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/net/tcp_connection.h"
@@ -35,8 +36,9 @@ class ServerLoop;
 // cancels its calls first.
 class ServerConnection : private net::TcpConnection::Handler {
  public:
-  // `stream` is the accepted socket (plain, or a TLS stream not yet
-  // handshaken: the protocol above is the same).
+  // `stream`: the connection's bytes (the accepted socket, plain or a TLS
+  // stream not yet handshaken, or an adopted stream: the protocol above is
+  // the same); its fd is not yet registered with the loop.
   ServerConnection(ServerLoop* owner, std::uint64_t id,
                    std::unique_ptr<net::ByteStream> stream,
                    const net::SocketAddress& peer);

@@ -101,6 +101,16 @@ void ServerLoop::DealConnection(base::ScopedFd socket,
   });
 }
 
+void ServerLoop::PostConnection(std::unique_ptr<net::ByteStream> stream,
+                                const net::SocketAddress& peer) {
+  // If this loop has stopped, Post destroys the task here and the stream
+  // with it: the peer sees the connection closed, and nothing was counted.
+  // An adopted stream is past any TLS handshake (its owner bounded it).
+  loop_->Post([this, stream = std::move(stream), peer]() mutable {
+    AddStream(std::move(stream), nullptr, peer);
+  });
+}
+
 void ServerLoop::AddConnection(base::ScopedFd socket,
                                const net::SocketAddress& peer) {
   if (config().tls == nullptr) {

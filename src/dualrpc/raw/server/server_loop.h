@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/acceptor.h"
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/net/tls.h"
@@ -85,6 +86,14 @@ class ServerLoop {
   ServerStreamCall* AdoptStream(std::unique_ptr<ServerStreamCall> stream);
   // Destroys `stream`, which OnDone has just left.
   void ReleaseStream(ServerStreamCall* stream);
+
+  // Thread-safe. Queues `stream` (its fd not registered anywhere) to become
+  // a connection of this loop, counted against max_connections, rejected
+  // or drained like an accepted socket (RawServer::Adopt deals it here).
+  // If the loop has stopped, the stream is destroyed (closed) on the calling
+  // thread, never counted.
+  void PostConnection(std::unique_ptr<net::ByteStream> stream,
+                      const net::SocketAddress& peer);
 
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
