@@ -85,14 +85,22 @@ class ConformanceEnvironment : public ::testing::Environment {
   void SetUp() override {
     root_ = std::make_unique<dualrpc_testing::TempDir>();
     BuildFixture(TheSuite(), *root_);
+    // The server authenticates (Suite.auth_tokens): the token file lives
+    // beside the fixture, not in the served tree.
+    config_ = std::make_unique<dualrpc_testing::TempDir>();
+    config_->WriteFile("tokens", TheSuite().auth_tokens());
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-        dualrpc_testing::StartServer(root_->path());
+        dualrpc_testing::StartServer(
+            root_->path(),
+            {"--auth_tokens=" + config_->HostPath("tokens"),
+             "--auth_open_methods=" + TheSuite().auth_open_methods()});
     if (server.ok()) server_ = *std::move(server);
     EXPECT_THAT(server, IsOk());
   }
   void TearDown() override {
     server_.reset();
     root_.reset();
+    config_.reset();
   }
 
   std::string address(const std::string& transport) const {
@@ -104,6 +112,7 @@ class ConformanceEnvironment : public ::testing::Environment {
 
  private:
   std::unique_ptr<dualrpc_testing::TempDir> root_;
+  std::unique_ptr<dualrpc_testing::TempDir> config_;
   std::unique_ptr<dualrpc_testing::ServerProcess> server_;
 };
 
@@ -117,11 +126,19 @@ std::shared_ptr<rpc::Channel> MakeChannel(const std::string& transport) {
   return *raw::RawChannel::Create(address);
 }
 
-// The case's own deadline (timeout_ms), else a generous one.
+// The case's own deadline (timeout_ms), else a generous one; its
+// authorization (Case.authorization, else the suite's default; "" sends
+// none).
 rpc::CallOptions Deadline(const Case& c) {
   rpc::CallOptions options;
   options.timeout = c.timeout_ms() > 0 ? absl::Milliseconds(c.timeout_ms())
                                        : absl::Seconds(30);
+  const std::string& authorization = c.has_authorization()
+                                         ? c.authorization()
+                                         : TheSuite().default_authorization();
+  if (!authorization.empty()) {
+    options.metadata.emplace_back("authorization", authorization);
+  }
   return options;
 }
 

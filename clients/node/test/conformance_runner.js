@@ -44,9 +44,10 @@ function buildFixture(root, nodes) {
 
 // --- server ----------------------------------------------------------------
 
-// Starts the server on port 0 for both transports; resolves with
-// { process, addresses: { grpc, raw } } once it wrote its ready file.
-function startServer(serverPath, root, workDir) {
+// Starts the server on port 0 for both transports, with `extraFlags`;
+// resolves with { process, addresses: { grpc, raw } } once it wrote its
+// ready file.
+function startServer(serverPath, root, workDir, extraFlags = []) {
   const readyFile = path.join(workDir, 'ready.json');
   const logFile = path.join(workDir, 'server.log');
   const log = fs.openSync(logFile, 'w');
@@ -55,6 +56,7 @@ function startServer(serverPath, root, workDir) {
     '--grpc_listen', '127.0.0.1:0',
     '--raw_listen', '127.0.0.1:0',
     '--ready_file', readyFile,
+    ...extraFlags,
   ], { stdio: ['ignore', log, log] });
   fs.closeSync(log);
 
@@ -109,7 +111,12 @@ function stopServer(server) {
 
 // The case's deadline (timeout_ms; 0 or absent: the runner's own bound, so
 // that a broken server cannot hang the suite).
-const callOptions = (testCase) => ({ deadlineMs: testCase.timeoutMs || CALL_DEADLINE_MS });
+// The case's deadline and its authorization (main fills in the suite's
+// default; '' or unset sends none).
+const callOptions = (testCase) => ({
+  deadlineMs: testCase.timeoutMs || CALL_DEADLINE_MS,
+  metadata: testCase.authorization ? { authorization: testCase.authorization } : undefined,
+});
 
 // What a case produced: { code, echoPayload }, { code, entries, morePages },
 // { code, treeEntries } or { code, echoPayloads }. A streaming case keeps
@@ -307,7 +314,16 @@ async function main() {
   let failed = 0;
   try {
     buildFixture(root, suite.fixture || []);
-    const started = await startServer(path.resolve(serverPath), root, workDir);
+    for (const testCase of suite.cases) {
+      if (!('authorization' in testCase)) testCase.authorization = suite.defaultAuthorization || '';
+    }
+    // The server authenticates (Suite.authTokens, conformance.proto).
+    const tokensFile = path.join(workDir, 'tokens');
+    fs.writeFileSync(tokensFile, suite.authTokens || '');
+    const started = await startServer(path.resolve(serverPath), root, workDir, [
+      `--auth_tokens=${tokensFile}`,
+      `--auth_open_methods=${suite.authOpenMethods || ''}`,
+    ]);
     server = started.process;
     for (const transport of TRANSPORTS) {
       const client = dualrpc.connect(`${transport}://${started.addresses[transport]}`);

@@ -203,7 +203,9 @@ test('grpc: a request over the message limit fails the call with RESOURCE_EXHAUS
 // case must pass here as it must against dualrpc-server.
 test('conformance runner: the echo_stream cases pass against a correct EchoStream', async (t) => {
   const { client } = await startServer(t);
-  const cases = CASES.cases.filter((testCase) => testCase.echoStream !== undefined);
+  // Auth cases need the conformance server's tokens: not this fake's business.
+  const cases = CASES.cases.filter(
+    (testCase) => testCase.echoStream !== undefined && testCase.authorization === undefined);
   assert.ok(cases.length >= 6, `${cases.length} echo_stream cases`);
   for (const testCase of cases) {
     assert.deepEqual(compare(testCase, await runCase(client, testCase)), [], testCase.name);

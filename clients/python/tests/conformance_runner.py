@@ -78,6 +78,13 @@ def call_timeout(case):
     return case.get("timeoutMs", 0) / 1000 or CALL_TIMEOUT_SECONDS
 
 
+def call_metadata(case):
+    """The case's authorization (main() filled in the suite's default); ""
+    sends none."""
+    authorization = case.get("authorization", "")
+    return [("authorization", authorization)] if authorization else None
+
+
 def script_payloads(script):
     return [base64.b64decode(payload) for payload in script.get("payloads", [])]
 
@@ -100,7 +107,8 @@ class CaseRunner:
             if "walkTree" in case:
                 request = self._parse(case["walkTree"], self._dualrpc.WalkTreeRequest)
                 outcome.tree_entries.extend(client.walk_tree(
-                    request.path, request.max_depth, timeout=call_timeout(case)))
+                    request.path, request.max_depth, timeout=call_timeout(case),
+                    metadata=call_metadata(case)))
                 return outcome
             if "echoStream" in case:
                 self._run_echo_stream(client, case, outcome)
@@ -121,7 +129,8 @@ class CaseRunner:
             while (item := feed.get()) is not self._END:
                 yield item
 
-        stream = client.echo_stream(requests(), timeout=call_timeout(case))
+        stream = client.echo_stream(requests(), timeout=call_timeout(case),
+                                    metadata=call_metadata(case))
         try:
             if script.get("sendAllFirst"):
                 for payload in payloads:
@@ -152,19 +161,22 @@ class CaseRunner:
         request = self._parse(case["echo"], self._dualrpc.EchoRequest)
         if case.get("echoPayloadBytes", 0):
             request.payload = b"x" * case["echoPayloadBytes"]
-        payload = client.echo(request.payload, timeout=CALL_TIMEOUT_SECONDS)
+        payload = client.echo(request.payload, timeout=CALL_TIMEOUT_SECONDS,
+                              metadata=call_metadata(case))
         return Outcome(self._dualrpc.StatusCode.OK, echo_payload=payload)
 
     def _run_list_directory(self, client, case):
         request = self._parse(case["listDirectory"], self._dualrpc.ListDirectoryRequest)
         if case.get("pageTokenFromPath"):
             first = client.list_directory(case["pageTokenFromPath"], page_size=1,
-                                          timeout=CALL_TIMEOUT_SECONDS)
+                                          timeout=CALL_TIMEOUT_SECONDS,
+                                          metadata=call_metadata(case))
             request.page_token = first.next_page_token
         outcome = Outcome(self._dualrpc.StatusCode.OK)
         for _ in range(MAX_PAGES):
             page = client.list_directory(request.path, request.page_size, request.page_token,
-                                         timeout=CALL_TIMEOUT_SECONDS)
+                                         timeout=CALL_TIMEOUT_SECONDS,
+                                         metadata=call_metadata(case))
             outcome.entries.extend(page.entries)
             outcome.more_pages = bool(page.next_page_token)
             if not case.get("followPages") or not outcome.more_pages:
@@ -273,11 +285,13 @@ class AioCaseRunner:
                 if case.get("echoPayloadBytes", 0):
                     request.payload = b"x" * case["echoPayloadBytes"]
                 outcome.echo_payload = await client.echo(request.payload,
-                                                         timeout=CALL_TIMEOUT_SECONDS)
+                                                         timeout=CALL_TIMEOUT_SECONDS,
+                                                         metadata=call_metadata(case))
             elif "walkTree" in case:
                 request = parse(case["walkTree"], self._dualrpc.WalkTreeRequest)
                 async for entry in client.walk_tree(request.path, request.max_depth,
-                                                    timeout=call_timeout(case)):
+                                                    timeout=call_timeout(case),
+                                                    metadata=call_metadata(case)):
                     outcome.tree_entries.append(entry)
             elif "echoStream" in case:
                 await self._run_echo_stream(client, case, outcome)
@@ -292,11 +306,13 @@ class AioCaseRunner:
             case["listDirectory"], self._dualrpc.ListDirectoryRequest)
         if case.get("pageTokenFromPath"):
             first = await client.list_directory(case["pageTokenFromPath"], page_size=1,
-                                                timeout=CALL_TIMEOUT_SECONDS)
+                                                timeout=CALL_TIMEOUT_SECONDS,
+                                                metadata=call_metadata(case))
             request.page_token = first.next_page_token
         for _ in range(MAX_PAGES):
             page = await client.list_directory(request.path, request.page_size,
-                                               request.page_token, timeout=CALL_TIMEOUT_SECONDS)
+                                               request.page_token, timeout=CALL_TIMEOUT_SECONDS,
+                                               metadata=call_metadata(case))
             outcome.entries.extend(page.entries)
             outcome.more_pages = bool(page.next_page_token)
             if not case.get("followPages") or not outcome.more_pages:
@@ -314,7 +330,8 @@ class AioCaseRunner:
             while (item := await feed.get()) is not end:
                 yield item
 
-        stream = client.echo_stream(requests(), timeout=call_timeout(case))
+        stream = client.echo_stream(requests(), timeout=call_timeout(case),
+                                    metadata=call_metadata(case))
         try:
             if script.get("sendAllFirst"):
                 for payload in payloads:
@@ -385,9 +402,18 @@ def main():
 
     with open(args.cases, encoding="utf-8") as cases:
         suite = json.load(cases)
-    with tempfile.TemporaryDirectory(prefix="dualrpc-py-conformance-") as root:
+    for case in suite["cases"]:
+        case.setdefault("authorization", suite.get("defaultAuthorization", ""))
+    with tempfile.TemporaryDirectory(prefix="dualrpc-py-conformance-") as root, \
+            tempfile.TemporaryDirectory(prefix="dualrpc-py-conformance-config-") as config:
         build_fixture(suite.get("fixture", []), root)
-        with ServerProcess(args.server, root) as server:
+        # The server authenticates (Suite.authTokens, conformance.proto).
+        tokens = os.path.join(config, "tokens")
+        with open(tokens, "w", encoding="utf-8") as out:
+            out.write(suite.get("authTokens", ""))
+        flags = [f"--auth_tokens={tokens}",
+                 f"--auth_open_methods={suite.get('authOpenMethods', '')}"]
+        with ServerProcess(args.server, root, flags) as server:
             passed, failed = run_suite(suite, server, dualrpc, json_format)
             if failed:
                 print("server stderr:\n" + server.stderr_text(), file=sys.stderr)

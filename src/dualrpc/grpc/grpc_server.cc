@@ -2,6 +2,8 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/security/server_credentials.h>
 #include <fcntl.h>
 #include <grpcpp/server_builder.h>
@@ -9,6 +11,10 @@
 
 #include <cerrno>
 #include <cstring>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +35,26 @@ std::string WithPort(const std::string& listen_address, int port) {
   return absl::StrCat(host, ":", port);
 }
 
+// Removes grpc++'s reflection plugin from one ServerBuilder. Loading
+// libgrpc++_reflection registers that plugin with every builder at static
+// initialization; a ServerBuilderOption's UpdatePlugins (public API) is the
+// one place a builder's plugins can be changed.
+class WithoutReflectionPlugin final : public ::grpc::ServerBuilderOption {
+ public:
+  void UpdateArguments(::grpc::ChannelArguments*) override {}
+  void UpdatePlugins(
+      std::vector<std::unique_ptr<::grpc::ServerBuilderPlugin>>* plugins)
+      override {
+    plugins->erase(
+        std::remove_if(plugins->begin(), plugins->end(),
+                       [](const std::unique_ptr<::grpc::ServerBuilderPlugin>&
+                              plugin) {
+                         return plugin->name() == "proto_server_reflection";
+                       }),
+        plugins->end());
+  }
+};
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
@@ -38,7 +64,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   // reflection plugin serves v1alpha (loading libgrpc++_reflection already
   // registers it; the call says so here); v1 comes from the registry
   // (inspection::ReflectionService::RegisterV1, server/main.cc).
-  ::grpc::EnableDefaultHealthCheckService(true);
+  ::grpc::EnableDefaultHealthCheckService(options.builtin_inspection);
   ::grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // The default health service has no descriptors of its own; touching the
   // compiled-in health.proto links it into the generated pool, so that
@@ -56,16 +82,21 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (::grpc::Service* service : services) builder.RegisterService(service);
+  if (!options.builtin_inspection) {
+    builder.SetOption(std::make_unique<WithoutReflectionPlugin>());
+  }
 
   std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (own_port && selected_port == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
-  ::grpc::HealthCheckServiceInterface* health = server->GetHealthCheckService();
-  health->SetServingStatus("", true);
-  for (const std::string& name : options.health_service_names) {
-    health->SetServingStatus(name, true);
+  if (::grpc::HealthCheckServiceInterface* health =
+          server->GetHealthCheckService()) {
+    health->SetServingStatus("", true);
+    for (const std::string& name : options.health_service_names) {
+      health->SetServingStatus(name, true);
+    }
   }
   return std::unique_ptr<GrpcServer>(new GrpcServer(
       std::move(server),
@@ -98,7 +129,10 @@ void GrpcServer::Shutdown(absl::Duration grace) {
   }
   // Health first, so that a Watch or a Check racing the shutdown sees
   // NOT_SERVING; HealthCheckServiceInterface::Shutdown is idempotent.
-  server_->GetHealthCheckService()->Shutdown();
+  if (::grpc::HealthCheckServiceInterface* health =
+          server_->GetHealthCheckService()) {
+    health->Shutdown();
+  }
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
 }
 

@@ -26,14 +26,22 @@ struct GrpcServerOptions {
   // match the receive limit, which is also what gRPC clients accept.
   int max_send_message_bytes = 4 * 1024 * 1024;
   // Fully qualified service names reported SERVING by the health service,
-  // besides "" (the whole server).
+  // besides "" (the whole server). Only with builtin_inspection.
   std::vector<std::string> health_service_names;
+  // True: grpc++'s own default health service and its v1alpha reflection
+  // plugin serve this port, beside `services`. False: neither; the services
+  // bring their own (dualrpc-server serves inspection::HealthService and
+  // both ReflectionService versions from its registry, so that every call,
+  // health and reflection included, passes the registry's interceptor
+  // stage).
+  bool builtin_inspection = true;
 };
 
-// A started grpc::Server with server reflection and the standard health
-// service (grpc.health.v1.Health: "" and every registered service SERVING
-// while up, NOT_SERVING once Shutdown begins). Owns the grpc::Server, not the
-// services: they must outlive this object.
+// A started grpc::Server with, unless !builtin_inspection, server
+// reflection and the standard health service (grpc.health.v1.Health: "" and
+// every registered service SERVING while up, NOT_SERVING once Shutdown
+// begins). Owns the grpc::Server, not the services: they must outlive this
+// object.
 class GrpcServer {
  public:
   // Builds and starts the server. Fails with UNAVAILABLE if the address

@@ -25,6 +25,8 @@
 // tests/inspection, which exercise reflection and health over these services.
 #include <grpcpp/impl/codegen/server_callback_handlers.h>
 #include <grpcpp/impl/rpc_service_method.h>
+#include <grpc/grpc_security_constants.h>
+#include <grpcpp/security/auth_context.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/server_callback.h>
@@ -98,6 +100,21 @@ class GrpcCallContext : public Base {
     response_metadata_.emplace_back(std::move(key), std::move(value));
   }
   std::string peer() const override { return context_->peer(); }
+  absl::string_view transport() const override { return "grpc"; }
+  // gRPC's "x509_subject" auth property: the peer certificate's subject as
+  // OpenSSL's X509_NAME_print_ex(XN_FLAG_RFC2253) prints it (grpc-core's
+  // tsi/ssl_transport_security.cc), which is what the raw transport's TLS
+  // stream gives too ("CN=alice,O=dualrpc"; grpc_tls_test checks it). A
+  // client certificate is verified before the call exists when the server
+  // requires one (--tls_client_ca).
+  std::string peer_certificate_subject() const override {
+    std::shared_ptr<const ::grpc::AuthContext> auth = context_->auth_context();
+    if (auth == nullptr) return {};
+    std::vector<::grpc::string_ref> subjects =
+        auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME);
+    if (subjects.empty()) return {};
+    return std::string(subjects.front().data(), subjects.front().size());
+  }
 
  protected:
   ~GrpcCallContext() = default;

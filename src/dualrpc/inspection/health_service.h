@@ -15,9 +15,9 @@
 
 namespace dualrpc::inspection {
 
-// grpc.health.v1.Health/Check and /Watch for transports that serve a
-// ServiceRegistry (the raw transport; the gRPC transport uses grpc++'s
-// default health service, which answers the same). "" (the whole server)
+// grpc.health.v1.Health/Check and /Watch as registry methods, answered as
+// grpc++'s default health service answers; dualrpc-server serves them on
+// both ports (the gRPC port without grpc++'s own). "" (the whole server)
 // and each of `service_names` are SERVING until SetNotServing(),
 // NOT_SERVING after.
 //

@@ -59,11 +59,12 @@ class ReflectionService {
   // is added). This object must outlive every server that serves
   // `registry`.
   absl::Status Register(rpc::ServiceRegistry* registry);
-  // Adds v1's only: for a registry a grpc::Server serves. Loading
+  // Adds v1's only: for a registry served by a GrpcServer that keeps
+  // grpc++'s own v1alpha reflection plugin (builtin_inspection). Loading
   // libgrpc++_reflection (where the v1alpha message classes live) registers
-  // grpc++'s own v1alpha reflection plugin with every ServerBuilder, at
-  // static initialization (static_proto_reflection_plugin_initializer in
-  // 1.51), so a second v1alpha service there would be a duplicate.
+  // that plugin with every ServerBuilder, at static initialization
+  // (static_proto_reflection_plugin_initializer in 1.51), so a second
+  // v1alpha service there would be a duplicate.
   absl::Status RegisterV1(rpc::ServiceRegistry* registry);
 
   // The start functions of the two bidi methods: never block; answers are

@@ -91,6 +91,8 @@ class TcpConnection : private IoWatcher {
   absl::Status Start();
 
   State state() const { return state_; }
+  // The stream under this connection (its peer's certificate, say).
+  const ByteStream& stream() const { return *stream_; }
 
   // Append, then ScheduleFlush().
   Buffer* output() { return &output_; }

@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dualrpc/rpc/interceptor_stage.h"
 
 namespace dualrpc::rpc {
 namespace {
@@ -38,14 +39,64 @@ absl::string_view ServiceNameOfPath(absl::string_view path) {
   return rest.substr(0, slash);
 }
 
+ServiceRegistry::ServiceRegistry()
+    : stage_(std::make_shared<internal::InterceptorStage>()) {}
+ServiceRegistry::~ServiceRegistry() = default;
+ServiceRegistry::ServiceRegistry(ServiceRegistry&&) noexcept = default;
+ServiceRegistry& ServiceRegistry::operator=(ServiceRegistry&&) noexcept =
+    default;
+
+ServiceRegistry::ServiceRegistry(const ServiceRegistry& other)
+    : methods_(other.methods_), stage_(other.stage_) {
+  for (auto& [path, entry] : methods_) Serve(&entry);
+}
+
+ServiceRegistry& ServiceRegistry::operator=(const ServiceRegistry& other) {
+  if (this != &other) {
+    ServiceRegistry copy(other);
+    *this = std::move(copy);
+  }
+  return *this;
+}
+
+void ServiceRegistry::Serve(Entry* entry) const {
+  if (stage_->interceptors.empty()) {
+    entry->served = entry->implementation;
+    return;
+  }
+  entry->served = internal::InterceptedMethod(&entry->implementation,
+                                              &entry->served, stage_);
+}
+
+void ServiceRegistry::Insert(Method method) {
+  std::string path = method.path;
+  auto [it, inserted] =
+      methods_.emplace(std::move(path), Entry{std::move(method), Method()});
+  Serve(&it->second);
+}
+
+absl::Status ServiceRegistry::AddInterceptor(
+    std::shared_ptr<ServerInterceptor> interceptor) {
+  if (interceptor == nullptr) {
+    return absl::InvalidArgumentError("null interceptor");
+  }
+  // A new stage: copies of this registry keep the one they were given.
+  auto stage = std::make_shared<internal::InterceptorStage>(*stage_);
+  stage->wants_call_end =
+      stage->wants_call_end || interceptor->wants_call_end();
+  stage->interceptors.push_back(std::move(interceptor));
+  stage_ = std::move(stage);
+  for (auto& [path, entry] : methods_) Serve(&entry);
+  return absl::OkStatus();
+}
+
 absl::Status ServiceRegistry::AddMethod(Method method) {
   if (absl::Status valid = CheckMethod(method); !valid.ok()) return valid;
   if (methods_.count(method.path) != 0) {
     return absl::AlreadyExistsError(
         absl::StrCat("method ", method.path, " is already registered"));
   }
-  std::string path = method.path;
-  methods_.emplace(std::move(path), std::move(method));
+  Insert(std::move(method));
   return absl::OkStatus();
 }
 
@@ -59,22 +110,19 @@ absl::Status ServiceRegistry::AddMethods(std::vector<Method> methods) {
           absl::StrCat("method ", method.path, " is already registered"));
     }
   }
-  for (Method& method : methods) {
-    std::string path = method.path;
-    methods_.emplace(std::move(path), std::move(method));
-  }
+  for (Method& method : methods) Insert(std::move(method));
   return absl::OkStatus();
 }
 
 const Method* ServiceRegistry::FindMethod(absl::string_view path) const {
   auto it = methods_.find(path);
-  return it == methods_.end() ? nullptr : &it->second;
+  return it == methods_.end() ? nullptr : &it->second.served;
 }
 
 std::vector<std::string> ServiceRegistry::ServiceNames() const {
   std::vector<std::string> names;
   // Paths sharing the prefix "/service/" are adjacent in methods_.
-  for (const auto& [path, method] : methods_) {
+  for (const auto& [path, entry] : methods_) {
     absl::string_view service = ServiceNameOfPath(path);
     if (names.empty() || names.back() != service) {
       names.emplace_back(service);
@@ -90,7 +138,7 @@ std::vector<const Method*> ServiceRegistry::ServiceMethods(
   std::vector<const Method*> methods;
   for (auto it = methods_.lower_bound(prefix);
        it != methods_.end() && absl::StartsWith(it->first, prefix); ++it) {
-    methods.push_back(&it->second);
+    methods.push_back(&it->second.served);
   }
   return methods;
 }

@@ -48,12 +48,29 @@ struct Method {
       start_stream;
 };
 
+namespace internal {
+struct InterceptorStage;
+}  // namespace internal
+
 // The methods a server offers, by path. Filled in by generated Register*()
 // functions before the server starts; read-only (and so thread-safe) after.
 // Does not own the service implementations; a copy serves the same ones
 // (a server may offer another's methods plus some of its own that way).
+//
+// The Methods it hands out (FindMethod, ServiceMethods) are the ones to
+// serve: with interceptors added, their invoke / start_stream run the
+// interceptor stage before the implementation.
 class ServiceRegistry {
  public:
+  ServiceRegistry();
+  ~ServiceRegistry();
+  // A copy has the same methods and interceptors; adding either to one
+  // leaves the other as it is.
+  ServiceRegistry(const ServiceRegistry& other);
+  ServiceRegistry& operator=(const ServiceRegistry& other);
+  ServiceRegistry(ServiceRegistry&&) noexcept;
+  ServiceRegistry& operator=(ServiceRegistry&&) noexcept;
+
   // ALREADY_EXISTS if the path is taken; INVALID_ARGUMENT if the path is not
   // "/service/method" (both parts non-empty, no further '/') or a function
   // is missing (invoke for kUnary, start_stream for the others; never
@@ -79,7 +96,21 @@ class ServiceRegistry {
       absl::string_view service_name) const;
 
  private:
-  std::map<std::string, Method, std::less<>> methods_;
+  // One method as added, and as served (the stage in front of it). The map
+  // is node-based: `served` refers to `implementation` and to itself by
+  // address, so a copy rebuilds it (Serve) and a move keeps it.
+  struct Entry {
+    Method implementation;
+    Method served;
+  };
+
+  // Sets entry->served for the current stage.
+  void Serve(Entry* entry) const;
+  void Insert(Method method);
+
+  std::map<std::string, Entry, std::less<>> methods_;
+  // Never null; no interceptors means the methods are served as added.
+  std::shared_ptr<const internal::InterceptorStage> stage_;
 };
 
 // The service name of a method path: "pkg.Svc" for "/pkg.Svc/Method";

@@ -4,9 +4,10 @@
 // main() owns every part and wires them: the served root, the service core,
 // the executor for blocking work, the one FileServiceImpl, the registry both
 // transports serve it from, and the transports. Server reflection
-// (grpc.reflection.v1 and v1alpha, bidi) is ReflectionService on both
-// transports; health (Check, Watch) is grpc++'s default health service on
-// the gRPC side and HealthService on the raw side (docs/PROTOCOL.md §10).
+// (grpc.reflection.v1 and v1alpha, bidi) is ReflectionService and health
+// (Check, Watch) HealthService, from that one registry on both transports
+// (docs/PROTOCOL.md §10), so that every call passes its interceptor stage
+// (authentication: --auth_tokens).
 // SIGHUP reloads the TLS certificate and key for new connections
 // (ReloadOnSighup). SIGINT/SIGTERM
 // begin a graceful shutdown of both at once: health flips to NOT_SERVING,
@@ -37,6 +38,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dualrpc/auth/auth_interceptor.h"
+#include "dualrpc/auth/token_file.h"
 #include "dualrpc/base/blocking_executor.h"
 #include "dualrpc/base/heap.h"
 #include "dualrpc/fileservice/file_service.h"
@@ -113,6 +116,14 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "(mTLS); needs --tls_cert.");
 ABSL_FLAG(std::string, tls_min_version, "1.3",
           "Lowest TLS version accepted: 1.2 or 1.3.");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "Bearer tokens, one per line: TOKEN PRINCIPAL [METHOD ...] (METHOD "
+          "a gRPC path or /pkg.Svc/*; none means all; # comments). Calls "
+          "without a known token fail UNAUTHENTICATED, methods outside the "
+          "token's list PERMISSION_DENIED. Empty: no token authentication.");
+ABSL_FLAG(std::string, auth_open_methods, dualrpc::auth::kDefaultOpenMethods,
+          "With --auth_tokens: comma-separated methods (paths or /pkg.Svc/*) "
+          "callable without a token.");
 
 namespace dualrpc::server {
 namespace {
@@ -142,6 +153,39 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   return signal_number;
 }
 
+// Authentication from --auth_tokens / --auth_open_methods, as the registry's
+// interceptor; without --auth_tokens it only makes an mTLS client's
+// certificate subject the principal. INVALID_ARGUMENT naming the file and
+// line for a malformed token file.
+absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> MakeAuth() {
+  absl::StatusOr<std::vector<std::string>> open_methods =
+      auth::ParseMethodPatternList(absl::GetFlag(FLAGS_auth_open_methods));
+  if (!open_methods.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--auth_open_methods: ", open_methods.status().message()));
+  }
+  auth::AuthOptions options;
+  options.tokens_file = absl::GetFlag(FLAGS_auth_tokens);
+  options.open_methods = *std::move(open_methods);
+  return auth::AuthInterceptor::Create(std::move(options));
+}
+
+// Re-reads --auth_tokens for the calls that start afterwards (SIGHUP's
+// handler, at merge: never from the signal handler itself); a bad file
+// keeps the tokens in use. Logs the outcome, never a token. Unused until
+// SIGHUP is wired.
+[[maybe_unused]] absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
+  absl::Status reloaded = auth->Reload();
+  if (reloaded.ok()) {
+    Log("reloaded %d tokens from %s", static_cast<int>(auth->token_count()),
+        absl::GetFlag(FLAGS_auth_tokens));
+  } else {
+    Log("token reload failed, keeping the old tokens: %s",
+        reloaded.ToString());
+  }
+  return reloaded;
+}
+
 // The gRPC transport: the registry's services as grpc::Services, and the
 // server that serves them (declared after them, so destroyed first).
 struct GrpcTransport {
@@ -149,10 +193,9 @@ struct GrpcTransport {
   std::unique_ptr<grpc::GrpcServer> server;
 };
 
-// `health_service_names`: the names grpc++'s health service reports.
-absl::StatusOr<GrpcTransport> StartGrpc(
-    const std::string& listen_address, const rpc::ServiceRegistry& registry,
-    const std::vector<std::string>& health_service_names) {
+// The registry brings health and reflection (grpc++'s own are off).
+absl::StatusOr<GrpcTransport> StartGrpc(const std::string& listen_address,
+                                        const rpc::ServiceRegistry& registry) {
   GrpcTransport transport;
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
       grpc::MakeGrpcServices(registry);
@@ -166,7 +209,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   options.listen_address = listen_address;
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
-  options.health_service_names = health_service_names;
+  options.builtin_inspection = false;
   absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
       grpc::GrpcServer::Start(options, service_pointers);
   if (!server.ok()) return server.status();
@@ -354,24 +397,33 @@ int Run() {
   // The application's services: what health reports on either port.
   const std::vector<std::string> application_services = registry.ServiceNames();
 
-  // The raw registry: the application, HealthService and both reflection
-  // versions. The gRPC one: the application and reflection v1 only, since
-  // grpc++ brings its own health service and its own v1alpha reflection
-  // (ReflectionService::RegisterV1 says why). Reflection lists what the raw
-  // registry holds, which is what either port offers. A copy of a registry
-  // shares the implementations, it does not own them; both are complete
-  // before either server starts.
-  rpc::ServiceRegistry raw_registry = registry;
+  // One registry for both ports: the application, HealthService and both
+  // reflection versions (grpc++'s own health service and v1alpha plugin are
+  // off, GrpcServerOptions::builtin_inspection), behind the interceptor
+  // stage. Complete before either server starts.
   inspection::HealthService health(application_services);
-  inspection::ReflectionService reflection(&raw_registry);
+  inspection::ReflectionService reflection(&registry);
   for (absl::Status registered :
-       {reflection.Register(&raw_registry), health.Register(&raw_registry),
-        reflection.RegisterV1(&registry)}) {
+       {reflection.Register(&registry), health.Register(&registry)}) {
     if (!registered.ok()) {
       Log("%s", registered.ToString());
       return 1;
     }
   }
+  absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> auth = MakeAuth();
+  if (!auth.ok()) {
+    Log("%s", auth.status().ToString());
+    return 2;
+  }
+  if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
+    Log("%s", added.ToString());
+    return 1;
+  }
+  if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
+    Log("%d bearer tokens from %s", static_cast<int>((*auth)->token_count()),
+        absl::GetFlag(FLAGS_auth_tokens));
+  }
+  // SIGHUP (added with TLS reloading) calls ReloadAuthTokens(auth->get()).
 
   // Each transport is served on its own port, on the shared one, or both;
   // an empty address means no port of its own.
@@ -389,7 +441,7 @@ int Run() {
   std::optional<GrpcTransport> grpc;
   if (!grpc_listen.empty() || !listen.empty()) {
     absl::StatusOr<GrpcTransport> started =
-        StartGrpc(grpc_listen, registry, application_services);
+        StartGrpc(grpc_listen, registry);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
@@ -404,7 +456,7 @@ int Run() {
   std::unique_ptr<raw::RawServer> raw_server;
   if (!raw_listen.empty() || !listen.empty()) {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
-        StartRaw(raw_listen, raw_registry, *raw_tls);
+        StartRaw(raw_listen, registry, *raw_tls);
     if (!started.ok()) {
       Log("%s", started.status().ToString());
       return 1;
@@ -449,8 +501,8 @@ int Run() {
   Log("received %s, draining for up to %s",
       signal_number == SIGINT ? "SIGINT" : "SIGTERM",
       absl::FormatDuration(grace));
-  // Health first, so that checks racing the drain already see NOT_SERVING
-  // (GrpcServer::Shutdown does the same for grpc++'s health service). Both
+  // Health first, so that checks racing the drain already see NOT_SERVING,
+  // on both ports (one HealthService serves both). Both
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();

@@ -168,8 +168,8 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
 
   auto call = std::make_unique<ServerCall>(
       ServerCall::Identity{owner_, owner_->mailbox(), connection_id_, call_id},
-      method, peer_, deadline, std::move(metadata), std::move(request),
-      parts->message.size(), messages.NewResponse(*method));
+      method, peer_, PeerCertificateSubject(), deadline, std::move(metadata),
+      std::move(request), parts->message.size(), messages.NewResponse(*method));
   ServerCall* const started = call.get();
   // On the loop thread, as the registry's contract allows: cheap methods
   // complete inline (FinishCall runs before invoke returns, and the call
@@ -227,6 +227,7 @@ absl::Status CallDispatcher::StartStream(std::uint32_t call_id,
   options.call_id = call_id;
   options.method = method;
   options.peer = peer_;
+  options.peer_certificate_subject = PeerCertificateSubject();
   options.request_metadata = std::move(metadata);
   options.unary_form = client_minor_ < kStreamingMinorVersion;
   ServerStreamCall* const stream = owner_->AdoptStream(
@@ -351,6 +352,17 @@ absl::Status CallDispatcher::ReadFullRequestHeader(
   }
   *timeout_micros = header.timeout_micros();
   return absl::OkStatus();
+}
+
+const std::shared_ptr<const std::string>&
+CallDispatcher::PeerCertificateSubject() {
+  if (!peer_certificate_subject_.has_value()) {
+    std::string subject = output_->stream().PeerCertificateSubject();
+    peer_certificate_subject_ =
+        subject.empty() ? nullptr
+                        : std::make_shared<const std::string>(std::move(subject));
+  }
+  return *peer_certificate_subject_;
 }
 
 const rpc::Method* CallDispatcher::FindMethod(absl::string_view path) {

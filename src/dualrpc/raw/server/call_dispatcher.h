@@ -3,6 +3,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -154,6 +156,10 @@ class CallDispatcher {
   // The registry's method, remembering the last one found (consecutive
   // calls are mostly to the same method).
   const rpc::Method* FindMethod(absl::string_view path);
+  // The subject of the peer's certificate (ByteStream::PeerCertificateSubject),
+  // read at the first call, when a TLS handshake is complete; null when
+  // there is none. Shared with the calls, which may outlive the connection.
+  const std::shared_ptr<const std::string>& PeerCertificateSubject();
   void OnDeadline(std::uint32_t call_id);
   // Removes a call from calls_, cancelling its timer. nullptr if unknown.
   ServerCall* TakeCall(std::uint32_t call_id);
@@ -168,6 +174,7 @@ class CallDispatcher {
   const std::uint64_t connection_id_;
   const net::SocketAddress peer_;
   net::TcpConnection* const output_;
+  std::optional<std::shared_ptr<const std::string>> peer_certificate_subject_;
 
   std::uint32_t last_call_id_ = 0;
   // Calls that did not complete inside their invoke.

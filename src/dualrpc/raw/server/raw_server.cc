@@ -79,6 +79,7 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
   config.tls_handshake_timeout = ToClockDuration(options.tls_handshake_timeout);
   config.max_tls_handshakes_per_loop = std::max(
       1, options.max_tls_handshakes / std::max(1, options.event_loop_threads));
+  config.wrap_stream = options.wrap_stream;
   return config;
 }
 

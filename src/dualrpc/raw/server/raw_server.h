@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,11 @@ class RawServer {
     // half-finished handshakes costs each new client nothing but its
     // place in line; established connections are never counted.
     int max_tls_handshakes = 256;
+    // Wraps each accepted socket in the stream its connection reads and
+    // writes (a TLS stream, say), on the connection's loop thread; null:
+    // plain TCP. Must not block.
+    std::function<std::unique_ptr<net::ByteStream>(base::ScopedFd)>
+        wrap_stream;
   };
 
   // Binds, listens and starts the loops. `registry` is not owned and must

@@ -47,7 +47,9 @@ class CallCompletion {
 };
 
 ServerCall::ServerCall(Identity identity, const rpc::Method* method,
-                       const net::SocketAddress& peer, absl::Time deadline,
+                       const net::SocketAddress& peer,
+                       std::shared_ptr<const std::string> peer_certificate_subject,
+                       absl::Time deadline,
                        rpc::Metadata request_metadata,
                        std::unique_ptr<google::protobuf::Message> request,
                        std::size_t request_wire_bytes,
@@ -55,6 +57,7 @@ ServerCall::ServerCall(Identity identity, const rpc::Method* method,
     : identity_(std::move(identity)),
       method_(method),
       peer_(peer),
+      peer_certificate_subject_(std::move(peer_certificate_subject)),
       deadline_(deadline),
       request_metadata_(std::move(request_metadata)),
       request_(std::move(request)),

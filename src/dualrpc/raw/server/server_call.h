@@ -50,8 +50,11 @@ class ServerCall final : public rpc::ServerCallContext,
     std::uint32_t call_id;
   };
 
+  // `peer_certificate_subject`: the connection's (null: none).
   ServerCall(Identity identity, const rpc::Method* method,
-             const net::SocketAddress& peer, absl::Time deadline,
+             const net::SocketAddress& peer,
+             std::shared_ptr<const std::string> peer_certificate_subject,
+             absl::Time deadline,
              rpc::Metadata request_metadata,
              std::unique_ptr<google::protobuf::Message> request,
              std::size_t request_wire_bytes,
@@ -67,6 +70,11 @@ class ServerCall final : public rpc::ServerCallContext,
   }
   void AddResponseMetadata(std::string key, std::string value) override;
   std::string peer() const override { return peer_.ToUri(); }
+  absl::string_view transport() const override { return "raw"; }
+  std::string peer_certificate_subject() const override {
+    return peer_certificate_subject_ ? *peer_certificate_subject_
+                                     : std::string();
+  }
 
   // Transport side.
   std::uint64_t connection_id() const { return identity_.connection_id; }
@@ -102,6 +110,7 @@ class ServerCall final : public rpc::ServerCallContext,
   const Identity identity_;
   const rpc::Method* const method_;
   const net::SocketAddress peer_;
+  const std::shared_ptr<const std::string> peer_certificate_subject_;
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;
   std::unique_ptr<google::protobuf::Message> request_;

@@ -1,8 +1,10 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 #define DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 
+#include <functional>
 #include <memory>
 
+#include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
 #include "dualrpc/net/tcp_connection.h"
 #include "dualrpc/net/tls.h"
@@ -27,6 +29,9 @@ struct ServerConfig {
   net::EventLoop::Clock::duration tls_handshake_timeout{};
   // RawServer::Options::max_tls_handshakes, this loop's share.
   int max_tls_handshakes_per_loop = 1;
+  // RawServer::Options::wrap_stream.
+  std::function<std::unique_ptr<net::ByteStream>(base::ScopedFd)>
+      wrap_stream;
 };
 
 }  // namespace dualrpc::raw

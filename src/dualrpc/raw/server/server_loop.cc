@@ -114,7 +114,9 @@ void ServerLoop::PostConnection(std::unique_ptr<net::ByteStream> stream,
 void ServerLoop::AddConnection(base::ScopedFd socket,
                                const net::SocketAddress& peer) {
   if (config().tls == nullptr) {
-    AddStream(std::make_unique<net::PlainTcpStream>(std::move(socket)),
+    AddStream(config().wrap_stream
+                  ? config().wrap_stream(std::move(socket))
+                  : std::make_unique<net::PlainTcpStream>(std::move(socket)),
               nullptr, peer);
     return;
   }

@@ -59,6 +59,8 @@ class ServerStreamCall final : public rpc::ServerStream {
     std::uint32_t call_id = 0;
     const rpc::Method* method = nullptr;
     net::SocketAddress peer;
+    // The connection's (CallDispatcher::PeerCertificateSubject); null: none.
+    std::shared_ptr<const std::string> peer_certificate_subject;
     absl::Time deadline = absl::InfiniteFuture();
     // When to time out on the loop's clock; nullopt: no deadline.
     std::optional<net::EventLoop::Clock::time_point> loop_deadline;
@@ -100,6 +102,11 @@ class ServerStreamCall final : public rpc::ServerStream {
   }
   void AddResponseMetadata(std::string key, std::string value) override;
   std::string peer() const override { return peer_.ToUri(); }
+  absl::string_view transport() const override { return "raw"; }
+  std::string peer_certificate_subject() const override {
+    return peer_certificate_subject_ ? *peer_certificate_subject_
+                                     : std::string();
+  }
 
   // ---- The dispatcher's side; loop thread, while on the wire. ----
 
@@ -162,6 +169,7 @@ class ServerStreamCall final : public rpc::ServerStream {
   const std::uint32_t call_id_;
   const rpc::Method* const method_;
   const net::SocketAddress peer_;
+  const std::shared_ptr<const std::string> peer_certificate_subject_;
   const absl::Time deadline_;
   const std::optional<net::EventLoop::Clock::time_point> loop_deadline_;
   const rpc::Metadata request_metadata_;
