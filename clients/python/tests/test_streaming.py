@@ -430,7 +430,9 @@ class ConformanceEchoStreamOverRawTest(unittest.TestCase):
         cases_path = os.path.join(_TESTS_DIR, "..", "..", "..", "tests", "conformance",
                                   "cases.json")
         with open(cases_path, encoding="utf-8") as cases_file:
-            cases = [c for c in json.load(cases_file)["cases"] if "echoStream" in c]
+            # Auth cases need the conformance server's tokens: not this fake's.
+            cases = [c for c in json.load(cases_file)["cases"]
+                     if "echoStream" in c and "authorization" not in c]
         self.assertGreaterEqual(len(cases), 6)
         server = FakeRawServer()
         self.addCleanup(server.close)
