@@ -27,7 +27,6 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
-#include "dualrpc/client/channel_factory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -38,6 +37,7 @@
 #include "capnp_contender.h"
 #include "contender.h"
 #include "dualrpc/base/heap.h"
+#include "dualrpc/client/channel_factory.h"
 #include "dualrpc_contender.h"
 #include "floor_contender.h"
 #include "load_command.h"
@@ -53,11 +53,13 @@ ABSL_FLAG(std::string, json, "", "Also write the results here as JSON.");
 ABSL_FLAG(std::vector<std::string>, transports,
           std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local",
                                     "floor-tls", "raw-tls", "grpc-tls",
-                                    "raw-shared", "grpc-shared", "raw-auth"}),
+                                    "raw-shared", "grpc-shared",
+                                    "raw-shared-tls", "grpc-shared-tls",
+                                    "raw-auth"}),
           "Contenders to run (floor, raw, grpc, capnp, local; issue 11's "
           "variants floor-tls, raw-tls, grpc-tls, raw-shared, grpc-shared, "
-          "raw-auth, which run only at the points of the groups tls, "
-          "shared-port and auth).");
+          "raw-shared-tls, grpc-shared-tls, raw-auth, which run only at the "
+          "points of the groups tls, shared-port and auth).");
 ABSL_FLAG(std::vector<std::string>, pinning, {},
           "Only points in these pinning modes (same-core, cross-core, "
           "unpinned); default all.");
@@ -474,6 +476,13 @@ int Run() {
        "raw", "listen", "wip-oneport", false, false},
       {"grpc-shared", dualrpc_server(with(grpc_flags, shared_flags)), "listen",
        "grpc", "listen", "wip-oneport", false, false},
+      {"raw-shared-tls",
+       dualrpc_server(with(with(raw_flags, shared_flags), tls_flags)),
+       "listen", "raws", "listen", "wip-oneport", /*tls=*/true, false},
+      {"grpc-shared-tls",
+       dualrpc_server(with(with(grpc_flags, shared_flags), tls_flags)),
+       "listen", "grpcs", "listen", "wip-grpctls",
+       /*tls=*/true, false},
       {"raw-auth",
        dualrpc_server(with(raw_flags, {"--auth_tokens=" + token_file})),
        "raw", "raw", "auth_tokens", "wip-auth", /*tls=*/false,

@@ -116,13 +116,16 @@ std::vector<Point> CostPoints(const std::vector<int>& callers,
   std::vector<Point> points;
   for (int n : callers) {
     Point tls = Echo("tls", 64, Closed(n), pinning);
-    tls.transports = {"floor", "floor-tls", "raw", "raw-tls", "grpc",
-                      "grpc-tls"};
+    tls.transports = {"floor",   "floor-tls", "raw",
+                      "raw-tls", "grpc",      "grpc-tls"};
     points.push_back(std::move(tls));
   }
   for (int n : callers) {
     Point shared = Echo("shared-port", 64, Closed(n), pinning);
-    shared.transports = {"raw", "raw-shared", "grpc", "grpc-shared"};
+    // Plaintext, then TLS (ALPN on the shared port; gRPC through the relay).
+    shared.transports = {"raw",         "raw-shared",     "grpc",
+                         "grpc-shared", "raw-tls",        "raw-shared-tls",
+                         "grpc-tls",    "grpc-shared-tls"};
     points.push_back(std::move(shared));
   }
   for (int n : callers) {

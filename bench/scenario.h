@@ -25,7 +25,7 @@ struct Point {
   Pinning pinning = Pinning::kCrossCore;
   // The contenders that run it; empty means kClassicTransports. The
   // variants of issue 11 (raw-tls, grpc-tls, floor-tls, raw-shared,
-  // grpc-shared, raw-auth) run only where a point names them, beside the
+  // grpc-shared, raw-shared-tls, grpc-shared-tls, raw-auth) run only where a point names them, beside the
   // plaintext contender they are compared with.
   std::vector<std::string> transports;
 };

@@ -6,7 +6,7 @@ seconds) and checks, beside bench_smoke's schema checks:
   - floor-tls (the bench's own, always built) completed calls with no error,
     at the tls point, beside the plaintext floor;
   - every other variant (raw-tls, grpc-tls, raw-shared, grpc-shared,
-    raw-auth) either completed calls with no error at its group's point, or
+    raw-shared-tls, grpc-shared-tls, raw-auth) either completed calls with no error at its group's point, or
     is listed as unavailable because its piece of issue 11 is not in this
     build: the bench's probe found no server flag or an UNIMPLEMENTED
     scheme (reason "... not merged)"). Any other outcome fails, so a variant
@@ -20,7 +20,8 @@ import sys
 
 VARIANTS = {
     "floor-tls": "tls", "raw-tls": "tls", "grpc-tls": "tls",
-    "raw-shared": "shared-port", "grpc-shared": "shared-port", "raw-auth": "auth",
+    "raw-shared": "shared-port", "grpc-shared": "shared-port",
+    "raw-shared-tls": "shared-port", "grpc-shared-tls": "shared-port", "raw-auth": "auth",
 }
 ALWAYS_BUILT = {"floor-tls"}
 
@@ -43,7 +44,9 @@ def main():
         print("bench_tls_smoke: %s not in this build: %s" % (variant, reason))
     # Each variant is measured beside its plaintext base.
     for variant, base in (("floor-tls", "floor"), ("raw-tls", "raw"), ("grpc-tls", "grpc"),
-                          ("raw-shared", "raw"), ("grpc-shared", "grpc"), ("raw-auth", "raw")):
+                          ("raw-shared", "raw"), ("grpc-shared", "grpc"),
+                          ("raw-shared-tls", "raw-tls"), ("grpc-shared-tls", "grpc-tls"),
+                          ("raw-auth", "raw")):
         group = VARIANTS[variant]
         if (variant, group) in ran and (base, group) not in ran:
             smoke.fail("%s ran at %s without %s" % (variant, group, base))
