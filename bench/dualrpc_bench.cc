@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -35,6 +37,7 @@
 #include "capnp_contender.h"
 #include "contender.h"
 #include "dualrpc/base/heap.h"
+#include "dualrpc/client/channel_factory.h"
 #include "dualrpc_contender.h"
 #include "floor_contender.h"
 #include "load_command.h"
@@ -48,14 +51,22 @@
 ABSL_FLAG(std::string, scenario, "quick", "smoke, quick or full.");
 ABSL_FLAG(std::string, json, "", "Also write the results here as JSON.");
 ABSL_FLAG(std::vector<std::string>, transports,
-          std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local"}),
-          "Contenders to run (floor, raw, grpc, capnp, local).");
+          std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local",
+                                    "floor-tls", "raw-tls", "grpc-tls",
+                                    "raw-shared", "grpc-shared",
+                                    "raw-shared-tls", "grpc-shared-tls",
+                                    "raw-auth"}),
+          "Contenders to run (floor, raw, grpc, capnp, local; issue 11's "
+          "variants floor-tls, raw-tls, grpc-tls, raw-shared, grpc-shared, "
+          "raw-shared-tls, grpc-shared-tls, raw-auth, which run only at the "
+          "points of the groups tls, shared-port and auth).");
 ABSL_FLAG(std::vector<std::string>, pinning, {},
           "Only points in these pinning modes (same-core, cross-core, "
           "unpinned); default all.");
 ABSL_FLAG(std::vector<std::string>, groups, {},
           "Only these groups (echo-closed, echo-pinning, echo-pipelined, "
-          "echo-open, list, stream-pingpong, stream-throughput, walk).");
+          "echo-open, list, stream-pingpong, stream-throughput, walk, tls, "
+          "shared-port, auth).");
 ABSL_FLAG(std::vector<std::string>, payloads, {},
           "Only Echo points with these payload sizes in bytes (list points are "
           "kept).");
@@ -65,6 +76,11 @@ ABSL_FLAG(double, duration_scale, 1.0,
 ABSL_FLAG(std::string, bin_dir, "",
           "Where dualrpc-server and the bench servers are; default: beside "
           "this program.");
+ABSL_FLAG(std::string, make_certs, "",
+          "The certificate generator the TLS contenders run into the scratch "
+          "directory (tests/testing/make_test_certs.sh, built beside this "
+          "program as dualrpc-bench-make-certs: the default). Needs the "
+          "openssl command.");
 ABSL_FLAG(bool, keep_work_dir, false,
           "Keep the scratch directory (server logs) at exit.");
 ABSL_FLAG(std::string, server_wrapper, "",
@@ -252,6 +268,69 @@ absl::StatusOr<Repetition> Measure(Contender& contender, const Point& point,
   return rep;
 }
 
+// A contender's server, and how its client reaches it.
+struct ServerSpec {
+  std::string transport;
+  std::vector<std::string> argv;
+  // The ready file's key of the address the client calls.
+  std::string address_key;
+  // DualrpcContender's target scheme ("raw", "grpcs", ...); empty for the
+  // bench's own clients (floor, capnp).
+  std::string scheme;
+  // What this build must have for the contender to run (issue 11's pieces
+  // land on separate branches): a dualrpc-server flag, and for TLS a client
+  // scheme CreateChannel implements; `branch` names where they come from.
+  std::string server_flag;
+  std::string branch;
+  bool tls = false;
+  bool token = false;
+};
+
+// dualrpc-server's --helpfull text: which flags this build has.
+std::string ServerHelp(const std::string& server) {
+  std::string help;
+  FILE* pipe = ::popen(absl::StrCat("'", server, "' --helpfull 2>&1").c_str(),
+                       "r");
+  if (pipe == nullptr) return help;
+  char chunk[4096];
+  for (std::size_t n; (n = std::fread(chunk, 1, sizeof chunk, pipe)) > 0;)
+    help.append(chunk, n);
+  ::pclose(pipe);
+  return help;
+}
+
+// Why `spec` cannot run in this build; empty if it can. Neither check
+// connects: CreateChannel is lazy.
+std::string MissingPiece(const ServerSpec& spec, const std::string& help) {
+  if (!spec.server_flag.empty() &&
+      !absl::StrContains(help, absl::StrCat("--", spec.server_flag, " ("))) {
+    return absl::StrCat("dualrpc-server has no --", spec.server_flag,
+                        " in this build (", spec.branch, " not merged)");
+  }
+  if (spec.tls && !spec.scheme.empty()) {
+    client::ChannelFactoryOptions options;
+    options.tls.insecure_skip_verify = true;
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+        client::CreateChannel(absl::StrCat(spec.scheme, "://127.0.0.1:1"),
+                              options);
+    if (!channel.ok() &&
+        channel.status().code() == absl::StatusCode::kUnimplemented) {
+      return absl::StrCat(spec.scheme, ":// targets are not implemented in "
+                          "this build (", spec.branch, " not merged)");
+    }
+  }
+  return "";
+}
+
+// The bench's bearer token: it guards a scratch server on loopback for the
+// length of a run, so it is a constant.
+constexpr char kBenchToken[] = "dualrpc-bench-0123456789abcdef0123456789abcdef";
+
+bool Runs(const Contender& contender, const Point& point) {
+  return contender.Supports(point.workload) &&
+         RunsAt(point, contender.transport());
+}
+
 bool Selected(const std::vector<std::string>& filter, absl::string_view name) {
   return filter.empty() ||
          std::find(filter.begin(), filter.end(), name) != filter.end();
@@ -351,74 +430,202 @@ int Run() {
   std::string bin_dir = absl::GetFlag(FLAGS_bin_dir);
   if (bin_dir.empty()) bin_dir = ProgramDir();
   const std::string root = work_dir->root();
-  struct ServerSpec {
-    std::string transport;
-    std::vector<std::string> argv;
-    std::string address_key;
+  const std::string server_binary = bin_dir + "/dualrpc-server";
+  const std::string certs = work_dir->path() + "/certs";
+  const std::vector<std::string> tls_flags = {
+      "--tls_cert=" + certs + "/server.pem",
+      "--tls_key=" + certs + "/server.key"};
+  const std::string token_file = work_dir->path() + "/auth_tokens";
+  auto dualrpc_server = [&](std::vector<std::string> flags) {
+    std::vector<std::string> argv = {server_binary, "--root=" + root};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    return argv;
   };
-  // The raw and gRPC contenders each get their own dualrpc-server process,
-  // so that CPU and RSS belong to one transport (the raw one also listens
-  // on gRPC, idle).
+  auto with = [](std::vector<std::string> flags,
+                 const std::vector<std::string>& more) {
+    flags.insert(flags.end(), more.begin(), more.end());
+    return flags;
+  };
+  const std::vector<std::string> raw_flags = {"--grpc_listen=127.0.0.1:0",
+                                              "--raw_listen=127.0.0.1:0"};
+  const std::vector<std::string> grpc_flags = {"--grpc_listen=127.0.0.1:0",
+                                               "--raw_listen="};
+  const std::vector<std::string> shared_flags = {"--listen=127.0.0.1:0"};
+  // Every contender gets its own server process, so that CPU and RSS belong
+  // to one transport (the raw ones also listen on gRPC, idle). A variant's
+  // server is its base's with the variant's flags added.
   const std::vector<ServerSpec> specs = {
       {"floor",
        {bin_dir + "/dualrpc-bench-floor-server", "--listen=127.0.0.1:0"},
-       "floor"},
-      {"raw",
-       {bin_dir + "/dualrpc-server", "--root=" + root,
-        "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"},
-       "raw"},
-      {"grpc",
-       {bin_dir + "/dualrpc-server", "--root=" + root,
-        "--grpc_listen=127.0.0.1:0", "--raw_listen="},
-       "grpc"},
+       "floor", "", "", "", false, false},
+      {"raw", dualrpc_server(raw_flags), "raw", "raw", "", "", false, false},
+      {"grpc", dualrpc_server(grpc_flags), "grpc", "grpc", "", "", false,
+       false},
       {"capnp",
        {bin_dir + "/dualrpc-bench-capnp-server", "--listen=127.0.0.1:0"},
-       "capnp"},
+       "capnp", "", "", "", false, false},
+      {"floor-tls",
+       with({bin_dir + "/dualrpc-bench-floor-server", "--listen=127.0.0.1:0"},
+            tls_flags),
+       "floor", "", "", "", /*tls=*/true, false},
+      {"raw-tls", dualrpc_server(with(raw_flags, tls_flags)), "raw", "raws",
+       "tls_cert", "wip-rawtls", /*tls=*/true, false},
+      {"grpc-tls", dualrpc_server(with(grpc_flags, tls_flags)), "grpc",
+       "grpcs", "tls_cert", "wip-grpctls", /*tls=*/true, false},
+      {"raw-shared", dualrpc_server(with(raw_flags, shared_flags)), "listen",
+       "raw", "listen", "wip-oneport", false, false},
+      {"grpc-shared", dualrpc_server(with(grpc_flags, shared_flags)), "listen",
+       "grpc", "listen", "wip-oneport", false, false},
+      {"raw-shared-tls",
+       dualrpc_server(with(with(raw_flags, shared_flags), tls_flags)),
+       "listen", "raws", "listen", "wip-oneport", /*tls=*/true, false},
+      {"grpc-shared-tls",
+       dualrpc_server(with(with(grpc_flags, shared_flags), tls_flags)),
+       "listen", "grpcs", "listen", "wip-grpctls",
+       /*tls=*/true, false},
+      {"raw-auth",
+       dualrpc_server(with(raw_flags, {"--auth_tokens=" + token_file})),
+       "raw", "raw", "auth_tokens", "wip-auth", /*tls=*/false,
+       /*token=*/true},
   };
+  // Only what some selected point runs is started (the variants run at
+  // their groups' points only).
+  auto used = [&](absl::string_view transport) {
+    if (!wanted(transport)) return false;
+    for (const Point& point : scenario.points) {
+      if (RunsAt(point, transport)) return true;
+    }
+    return false;
+  };
+  std::string server_help;
+  std::vector<Unavailable> unavailable;
+  std::vector<const ServerSpec*> runnable;
+  bool need_certs = false, need_token = false;
+  for (const ServerSpec& spec : specs) {
+    if (!used(spec.transport)) continue;
+    if (!spec.server_flag.empty() && server_help.empty())
+      server_help = ServerHelp(server_binary);
+    if (std::string missing = MissingPiece(spec, server_help);
+        !missing.empty()) {
+      std::fprintf(stderr, "dualrpc-bench: not running %s: %s\n",
+                   spec.transport.c_str(), missing.c_str());
+      unavailable.push_back({spec.transport, std::move(missing)});
+      continue;
+    }
+    need_certs = need_certs || spec.tls;
+    need_token = need_token || spec.token;
+    runnable.push_back(&spec);
+  }
+  if (need_certs) {
+    std::string generator = absl::GetFlag(FLAGS_make_certs);
+    if (generator.empty()) generator = bin_dir + "/dualrpc-bench-make-certs";
+    const std::string command = absl::StrCat(
+        "'", generator, "' '", certs, "' >'", certs, ".log' 2>&1");
+    if (std::system(command.c_str()) != 0) {
+      std::fprintf(stderr, "dualrpc-bench: %s failed (see %s.log)\n",
+                   generator.c_str(), certs.c_str());
+      return 1;
+    }
+  }
+  if (need_token) {
+    std::ofstream tokens(token_file, std::ios::trunc);
+    tokens << "# dualrpc-bench: one principal, every method\n"
+           << kBenchToken << " bench\n";
+    tokens.close();
+    if (!tokens) {
+      std::fprintf(stderr, "dualrpc-bench: cannot write %s\n",
+                   token_file.c_str());
+      return 1;
+    }
+  }
+  std::shared_ptr<FloorTlsContext> floor_tls;
   std::vector<std::unique_ptr<ServerProcess>> servers;
   std::vector<std::unique_ptr<Contender>> contenders;
   std::vector<std::string> server_commands;
   const std::vector<std::string> wrapper = absl::StrSplit(
       absl::GetFlag(FLAGS_server_wrapper), ' ', absl::SkipEmpty());
-  for (const ServerSpec& spec : specs) {
-    if (!wanted(spec.transport)) continue;
+  for (const ServerSpec* spec : runnable) {
     std::vector<std::string> argv = wrapper;
-    argv.insert(argv.end(), spec.argv.begin(), spec.argv.end());
+    argv.insert(argv.end(), spec->argv.begin(), spec->argv.end());
     absl::StatusOr<std::unique_ptr<ServerProcess>> server =
-        ServerProcess::Start(spec.transport, argv, work_dir->path(),
+        ServerProcess::Start(spec->transport, argv, work_dir->path(),
                              kServerStartTimeout);
     if (!server.ok()) {
       std::fprintf(stderr, "dualrpc-bench: starting %s: %s\n",
-                   spec.transport.c_str(), server.status().ToString().c_str());
+                   spec->transport.c_str(), server.status().ToString().c_str());
       return 1;
     }
-    absl::StatusOr<std::string> address = (*server)->Address(spec.address_key);
+    absl::StatusOr<std::string> address = (*server)->Address(spec->address_key);
     if (!address.ok()) {
       std::fprintf(stderr, "dualrpc-bench: %s\n",
                    address.status().ToString().c_str());
       return 1;
     }
     server_commands.push_back(
-        absl::StrCat(spec.transport, ": ", absl::StrJoin(argv, " ")));
+        absl::StrCat(spec->transport, ": ", absl::StrJoin(argv, " ")));
     const ServerProcess* process = server->get();
-    if (spec.transport == "floor") {
-      contenders.push_back(std::make_unique<FloorContender>(*address, process));
-    } else if (spec.transport == "capnp") {
+    if (spec->address_key == "floor") {
+      std::shared_ptr<FloorTlsContext> tls;
+      if (spec->tls) {
+        if (floor_tls == nullptr) {
+          absl::StatusOr<std::shared_ptr<FloorTlsContext>> made =
+              FloorTlsContext::Client(certs + "/ca.pem", "127.0.0.1");
+          if (!made.ok()) {
+            std::fprintf(stderr, "dualrpc-bench: %s\n",
+                         made.status().ToString().c_str());
+            return 1;
+          }
+          floor_tls = *std::move(made);
+        }
+        tls = floor_tls;
+      }
+      contenders.push_back(
+          std::make_unique<FloorContender>(*address, process, std::move(tls)));
+    } else if (spec->transport == "capnp") {
       contenders.push_back(std::make_unique<CapnpContender>(*address, process));
     } else {
-      contenders.push_back(std::make_unique<DualrpcContender>(
-          spec.transport, absl::StrCat(spec.transport, "://", *address),
-          process));
+      DualrpcContender::Options options;
+      options.transport = spec->transport;
+      options.target = absl::StrCat(spec->scheme, "://", *address);
+      if (spec->tls) options.tls.ca_file = certs + "/ca.pem";
+      if (spec->token) {
+        options.metadata.emplace_back("authorization",
+                                      absl::StrCat("Bearer ", kBenchToken));
+      }
+      contenders.push_back(
+          std::make_unique<DualrpcContender>(std::move(options), process));
     }
     servers.push_back(*std::move(server));
   }
-  if (wanted("local"))
+  if (used("local"))
     contenders.push_back(std::make_unique<LocalListContender>(root));
+
+  // A point of issue 11's groups measures its variants against their bases:
+  // with none of its variants runnable here, it is dropped, not run for the
+  // bases alone.
+  auto variant_runs = [&](const Point& point) {
+    if (point.transports.empty()) return true;
+    const std::vector<std::string>& classic = ClassicTransports();
+    for (const auto& contender : contenders) {
+      if (Runs(*contender, point) &&
+          std::find(classic.begin(), classic.end(), contender->transport()) ==
+              classic.end()) {
+        return true;
+      }
+    }
+    return false;
+  };
+  scenario.points.erase(std::remove_if(scenario.points.begin(),
+                                       scenario.points.end(),
+                                       [&](const Point& point) {
+                                         return !variant_runs(point);
+                                       }),
+                        scenario.points.end());
 
   int total = 0;
   for (const Point& point : scenario.points) {
     for (const auto& contender : contenders) {
-      if (contender->Supports(point.workload)) total += scenario.repetitions;
+      if (Runs(*contender, point)) total += scenario.repetitions;
     }
   }
   Progress progress(total);
@@ -434,7 +641,7 @@ int Run() {
     const bool echo = IsMessageWorkload(point.workload.kind);
     const std::size_t first = records.size();
     for (const auto& contender : contenders) {
-      if (!contender->Supports(point.workload)) continue;
+      if (!Runs(*contender, point)) continue;
       PointRecord record;
       record.point = &point;
       record.transport = std::string(contender->transport());
@@ -446,7 +653,7 @@ int Run() {
     for (int rep = 0; rep < scenario.repetitions; ++rep) {
       std::size_t index = first;
       for (const auto& contender : contenders) {
-        if (!contender->Supports(point.workload)) continue;
+        if (!Runs(*contender, point)) continue;
         progress.Begin(absl::StrCat(Label(point, contender->transport()),
                                     " rep ", rep + 1, "/",
                                     scenario.repetitions));
@@ -474,11 +681,12 @@ int Run() {
   PinProcess(0, available).IgnoreError();
 
   const MachineInfo machine = DescribeMachine();
-  PrintReport(scenario, machine, records, std::cout);
+  PrintReport(scenario, machine, records, unavailable, std::cout);
   std::cout.flush();
   if (const std::string json = absl::GetFlag(FLAGS_json); !json.empty()) {
     absl::Status written =
-        WriteJson(json, scenario, machine, server_commands, records);
+        WriteJson(json, scenario, machine, server_commands, records,
+                  unavailable);
     if (!written.ok()) {
       std::fprintf(stderr, "dualrpc-bench: %s\n", written.ToString().c_str());
       return 1;

@@ -17,12 +17,6 @@
 namespace dualrpc::bench {
 namespace {
 
-// No deadline, no metadata: the cheapest call the API offers.
-const rpc::CallOptions& NoOptions() {
-  static const rpc::CallOptions* const options = new rpc::CallOptions();
-  return *options;
-}
-
 // Where an operation reports its outcome. An interface rather than a
 // callable so that the harness adds no allocation of its own per call: the
 // generated client's callback below captures two pointers, which fit in an
@@ -51,8 +45,9 @@ class Operation {
 
 class EchoOperation final : public Operation {
  public:
-  EchoOperation(v1::FileServiceClient* client, int payload_bytes)
-      : client_(client) {
+  EchoOperation(v1::FileServiceClient* client, const rpc::CallOptions* options,
+                int payload_bytes)
+      : client_(client), options_(options) {
     request_.set_payload(std::string(payload_bytes, 'x'));
   }
 
@@ -61,7 +56,7 @@ class EchoOperation final : public Operation {
     // serves every caller.
     v1::EchoResponse* const response = done->echo_response();
     client_->EchoAsync(
-        request_, response, NoOptions(),
+        request_, response, *options_,
         // Two pointers: stored inline in the AnyInvocable, no allocation.
         [this, done](absl::Status status) {
           const std::size_t expected = request_.payload().size();
@@ -76,14 +71,17 @@ class EchoOperation final : public Operation {
 
  private:
   v1::FileServiceClient* const client_;
+  const rpc::CallOptions* const options_;
   v1::EchoRequest request_;
 };
 
 // A whole listing: every page, in sequence.
 class ListOperation final : public Operation {
  public:
-  ListOperation(v1::FileServiceClient* client, const Workload& workload)
+  ListOperation(v1::FileServiceClient* client, const rpc::CallOptions* options,
+                const Workload& workload)
       : client_(client),
+        options_(options),
         path_(workload.list_path),
         page_size_(workload.page_size),
         entries_(workload.entries) {}
@@ -97,7 +95,7 @@ class ListOperation final : public Operation {
     request.set_page_size(page_size_);
     request.set_page_token(std::move(page_token));
     client_->ListDirectoryAsync(
-        request, NoOptions(),
+        request, *options_,
         [this, seen,
          done](absl::StatusOr<v1::ListDirectoryResponse> response) mutable {
           if (!response.ok()) {
@@ -118,6 +116,7 @@ class ListOperation final : public Operation {
   }
 
   v1::FileServiceClient* const client_;
+  const rpc::CallOptions* const options_;
   const std::string path_;
   const int page_size_;
   const int64_t entries_;
@@ -129,8 +128,9 @@ constexpr char kEchoStreamMethod[] = "/dualrpc.v1.FileService/EchoStream";
 // A whole WalkTree: every response read, the entries counted.
 class WalkOperation final : public Operation {
  public:
-  WalkOperation(rpc::Channel* channel, const Workload& workload)
-      : channel_(channel), entries_(workload.entries) {
+  WalkOperation(rpc::Channel* channel, const rpc::CallOptions* options,
+                const Workload& workload)
+      : channel_(channel), options_(options), entries_(workload.entries) {
     request_.set_path(workload.list_path);
   }
 
@@ -145,8 +145,8 @@ class WalkOperation final : public Operation {
 
     void Begin() {
       BindStream(operation_->channel_->NewStream(
-          kWalkTreeMethod, rpc::MethodKind::kServerStreaming, NoOptions(),
-          this));
+          kWalkTreeMethod, rpc::MethodKind::kServerStreaming,
+          *operation_->options_, this));
       stream()->StartWrite(operation_->request_);
       StartRead(&response_);
       StartCall();
@@ -175,6 +175,7 @@ class WalkOperation final : public Operation {
   };
 
   rpc::Channel* const channel_;
+  const rpc::CallOptions* const options_;
   const int64_t entries_;
   v1::WalkTreeRequest request_;
 };
@@ -245,11 +246,13 @@ class PacedCall final : public OperationDone {
 // What the streams of one run share; each holds a reference, and the last
 // to end lets Run return.
 struct StreamRun {
-  StreamRun(RunControl* control, int payload_bytes, int streams)
-      : control(control), running_streams(streams) {
+  StreamRun(RunControl* control, const rpc::CallOptions* options,
+            int payload_bytes, int streams)
+      : control(control), options(options), running_streams(streams) {
     request.set_payload(std::string(payload_bytes, 'x'));
   }
   RunControl* const control;
+  const rpc::CallOptions* const options;
   v1::EchoRequest request;
   absl::BlockingCounter running_streams;
 };
@@ -278,7 +281,8 @@ class PingPongStream final
 
   void Begin(rpc::Channel& channel) {
     BindStream(channel.NewStream(
-        kEchoStreamMethod, rpc::MethodKind::kBidiStreaming, NoOptions(), this));
+        kEchoStreamMethod, rpc::MethodKind::kBidiStreaming, *run_->options,
+        this));
     Round();
     StartCall();
   }
@@ -343,7 +347,8 @@ class FloodStream final
 
   void Begin(rpc::Channel& channel) {
     BindStream(channel.NewStream(
-        kEchoStreamMethod, rpc::MethodKind::kBidiStreaming, NoOptions(), this));
+        kEchoStreamMethod, rpc::MethodKind::kBidiStreaming, *run_->options,
+        this));
     StartRead(&response_);
     MaybeWrite();
     StartCall();
@@ -427,6 +432,7 @@ absl::Status DualrpcContender::Run(const Workload& workload,
                                    RunControl* control) {
   client::ChannelFactoryOptions options;
   options.connections = shape.connections;
+  options.tls = tls_;
   absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
       client::CreateChannel(target_, options);
   if (!channel.ok()) return channel.status();
@@ -436,7 +442,7 @@ absl::Status DualrpcContender::Run(const Workload& workload,
   // them all before the clock starts.
   for (int i = 0; i < shape.connections; ++i) {
     absl::StatusOr<v1::EchoResponse> warm =
-        client.Echo(v1::EchoRequest(), NoOptions());
+        client.Echo(v1::EchoRequest(), call_options_);
     if (!warm.ok()) return warm.status();
   }
 
@@ -449,7 +455,8 @@ absl::Status DualrpcContender::Run(const Workload& workload,
     const bool flood = workload.kind == Workload::Kind::kStreamFlood;
     const int streams = flood ? shape.connections : shape.concurrency;
     auto run =
-        std::make_shared<StreamRun>(control, workload.payload_bytes, streams);
+        std::make_shared<StreamRun>(control, &call_options_,
+                                    workload.payload_bytes, streams);
     control->MarkStarted();
     for (int i = 0; i < streams; ++i) {
       if (flood) {
@@ -466,15 +473,16 @@ absl::Status DualrpcContender::Run(const Workload& workload,
   std::unique_ptr<Operation> operation;
   switch (workload.kind) {
     case Workload::Kind::kEcho:
-      operation =
-          std::make_unique<EchoOperation>(&client, workload.payload_bytes);
+      operation = std::make_unique<EchoOperation>(&client, &call_options_,
+                                                  workload.payload_bytes);
       break;
     case Workload::Kind::kWalk:
-      operation =
-          std::make_unique<WalkOperation>(shared_channel.get(), workload);
+      operation = std::make_unique<WalkOperation>(shared_channel.get(),
+                                                  &call_options_, workload);
       break;
     default:
-      operation = std::make_unique<ListOperation>(&client, workload);
+      operation =
+          std::make_unique<ListOperation>(&client, &call_options_, workload);
       break;
   }
 

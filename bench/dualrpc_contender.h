@@ -4,6 +4,8 @@
 #include <string>
 
 #include "contender.h"
+#include "dualrpc/client/channel_factory.h"
+#include "dualrpc/rpc/call.h"
 
 namespace dualrpc::bench {
 
@@ -11,16 +13,30 @@ namespace dualrpc::bench {
 // generated dualrpc::v1::FileServiceClient over dualrpc::CreateChannel, with
 // EchoAsync / ListDirectoryAsync (every completion starts the caller's next
 // call from the transport's completion thread), ChannelFactoryOptions::
-// connections = the shape's connections, no deadline.
+// connections = the shape's connections, no deadline. The variants of
+// issue 11 differ only in `target` (raws://, grpcs://, a shared port), the
+// channel's TLS options and the metadata every call carries (a token).
 class DualrpcContender final : public Contender {
  public:
-  // `transport` is "raw" or "grpc"; `target` a URI for CreateChannel
-  // ("raw://HOST:PORT", "grpc://HOST:PORT"); `server` is not owned.
-  DualrpcContender(std::string transport, std::string target,
-                   const ServerProcess* server)
-      : transport_(std::move(transport)),
-        target_(std::move(target)),
-        server_(server) {}
+  struct Options {
+    // The name in the report: "raw", "grpc", "raw-tls", "raw-auth", ...
+    std::string transport;
+    // A URI for CreateChannel ("raw://HOST:PORT", "grpcs://HOST:PORT").
+    std::string target;
+    // grpcs:// and raws:// only.
+    client::TlsChannelOptions tls;
+    // Sent with every call (e.g. "authorization: Bearer ...").
+    rpc::Metadata metadata;
+  };
+
+  // `server` is not owned.
+  DualrpcContender(Options options, const ServerProcess* server)
+      : transport_(std::move(options.transport)),
+        target_(std::move(options.target)),
+        tls_(std::move(options.tls)),
+        server_(server) {
+    call_options_.metadata = std::move(options.metadata);
+  }
 
   absl::string_view transport() const override { return transport_; }
   bool Supports(const Workload&) const override { return true; }
@@ -31,6 +47,9 @@ class DualrpcContender final : public Contender {
  private:
   const std::string transport_;
   const std::string target_;
+  const client::TlsChannelOptions tls_;
+  // Every call's: no deadline; the metadata of Options.
+  rpc::CallOptions call_options_;
   const ServerProcess* const server_;
 };
 

@@ -18,6 +18,7 @@
 #include "dualrpc/base/posix_error.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "floor_protocol.h"
+#include "floor_stream.h"
 
 namespace dualrpc::bench {
 namespace {
@@ -32,13 +33,14 @@ constexpr int kIdlePollMillis = 5;
 // thread's alone.
 class FloorConnection {
  public:
-  FloorConnection(base::ScopedFd fd, int epoll_fd, const std::string* request)
-      : fd_(std::move(fd)),
+  FloorConnection(std::unique_ptr<FloorStream> stream, int epoll_fd,
+                  const std::string* request)
+      : stream_(std::move(stream)),
         epoll_fd_(epoll_fd),
         request_(request),
         input_(kReadChunkBytes) {}
 
-  int fd() const { return fd_.get(); }
+  int fd() const { return stream_->fd(); }
 
   // Queues `count` requests started at `start_nanos` and writes what the
   // socket takes. False if the connection is broken.
@@ -66,15 +68,20 @@ class FloorConnection {
       if (input_.size() - input_size_ < kReadChunkBytes)
         input_.resize(input_.size() * 2);
       const std::size_t space = input_.size() - input_size_;
-      const ssize_t n = ::read(fd_.get(), input_.data() + input_size_, space);
-      if (n == 0) return false;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) break;
-        return false;
+      ssize_t n;
+      {
+        // An SSL object is one state machine for both directions: over TLS
+        // reads exclude the pacer's writes (open loop). Plaintext reads
+        // take no lock, as before.
+        absl::MutexLockMaybe lock(stream_->buffers_input() ? &mu_ : nullptr);
+        n = stream_->Read(input_.data() + input_size_, space);
       }
+      if (n == 0 || n == FloorStream::kBroken) return false;
+      if (n == FloorStream::kWouldBlock) break;
       input_size_ += static_cast<std::size_t>(n);
-      if (static_cast<std::size_t>(n) < space) break;
+      // A TLS stream is drained at kWouldBlock only.
+      if (!stream_->buffers_input() && static_cast<std::size_t>(n) < space)
+        break;
     }
     const FloorScan scan =
         ScanFloorMessages(absl::string_view(input_.data(), input_size_));
@@ -112,11 +119,12 @@ class FloorConnection {
  private:
   bool FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     while (output_offset_ < output_.size()) {
-      const ssize_t n = ::send(fd_.get(), output_.data() + output_offset_,
-                               output_.size() - output_offset_, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) return false;
+      const ssize_t n = stream_->Write(output_.data() + output_offset_,
+                                       output_.size() - output_offset_);
+      if (n == FloorStream::kBroken) return false;
+      if (n == FloorStream::kWouldBlock) {
+        // Over TLS the retry passes at least the same bytes (moved, maybe):
+        // the erase below keeps every byte not yet taken.
         // Drops what was written, so that appends do not copy it again.
         if (output_offset_ >= output_.size() / 2) {
           output_.erase(0, output_offset_);
@@ -139,10 +147,10 @@ class FloorConnection {
     epoll_event event{};
     event.events = events;
     event.data.ptr = this;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd_.get(), &event);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, stream_->fd(), &event);
   }
 
-  const base::ScopedFd fd_;
+  const std::unique_ptr<FloorStream> stream_;
   const int epoll_fd_;
   const std::string* const request_;
   std::vector<char> input_;
@@ -159,8 +167,10 @@ class FloorConnection {
 // The whole client of one run.
 class FloorClient {
  public:
-  FloorClient(const LoadShape& shape, RunControl* control, std::string request)
-      : shape_(shape),
+  FloorClient(const LoadShape& shape, RunControl* control, std::string request,
+              const FloorTlsContext* tls)
+      : tls_(tls),
+        shape_(shape),
         control_(control),
         request_(std::move(request)),
         epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {}
@@ -171,8 +181,17 @@ class FloorClient {
       absl::StatusOr<base::ScopedFd> fd =
           ConnectTcp(address, /*non_blocking=*/true);
       if (!fd.ok()) return fd.status();
+      std::unique_ptr<FloorStream> stream;
+      if (tls_ == nullptr) {
+        stream = std::make_unique<FloorStream>(*std::move(fd));
+      } else {
+        absl::StatusOr<std::unique_ptr<FloorStream>> secured =
+            FloorStream::Handshake(*std::move(fd), *tls_);
+        if (!secured.ok()) return secured.status();
+        stream = *std::move(secured);
+      }
       auto connection = std::make_unique<FloorConnection>(
-          *std::move(fd), epoll_fd_.get(), &request_);
+          std::move(stream), epoll_fd_.get(), &request_);
       epoll_event event{};
       event.events = EPOLLIN;
       event.data.ptr = connection.get();
@@ -266,6 +285,7 @@ class FloorClient {
     return total;
   }
 
+  const FloorTlsContext* const tls_;
   const LoadShape shape_;
   RunControl* const control_;
   const std::string request_;
@@ -279,7 +299,7 @@ absl::Status FloorContender::Run(const Workload& workload,
                                  const LoadShape& shape, RunControl* control) {
   std::string request;
   AppendFloorMessage(std::string(workload.payload_bytes, 'x'), &request);
-  FloorClient client(shape, control, std::move(request));
+  FloorClient client(shape, control, std::move(request), tls_.get());
   if (absl::Status connected = client.Connect(address_); !connected.ok())
     return connected;
   if (shape.mode == LoadShape::Mode::kOpen) {

@@ -1,9 +1,11 @@
 #ifndef DUALRPC_BENCH_FLOOR_CONTENDER_H_
 #define DUALRPC_BENCH_FLOOR_CONTENDER_H_
 
+#include <memory>
 #include <string>
 
 #include "contender.h"
+#include "floor_stream.h"
 
 namespace dualrpc::bench {
 
@@ -12,14 +14,20 @@ namespace dualrpc::bench {
 // in the same pass, writes the next requests (one write per connection per
 // pass). Responses come back in order, so a FIFO of start times per
 // connection is all the bookkeeping there is. Open loop: the pacer thread
-// writes the requests.
+// writes the requests. With a TLS context ("floor-tls"), every connection
+// handshakes (blocking, before the clock starts) and then does the same
+// over OpenSSL's SSL_read / SSL_write (floor_stream.h).
 class FloorContender final : public Contender {
  public:
-  // `address` is "HOST:PORT"; `server` is not owned.
-  FloorContender(std::string address, const ServerProcess* server)
-      : address_(std::move(address)), server_(server) {}
+  // `address` is "HOST:PORT"; `server` is not owned; `tls` is a client
+  // context or null for plaintext.
+  FloorContender(std::string address, const ServerProcess* server,
+                 std::shared_ptr<FloorTlsContext> tls = nullptr)
+      : address_(std::move(address)), server_(server), tls_(std::move(tls)) {}
 
-  absl::string_view transport() const override { return "floor"; }
+  absl::string_view transport() const override {
+    return tls_ == nullptr ? "floor" : "floor-tls";
+  }
   bool Supports(const Workload& workload) const override {
     // A stream's ping-pong is the floor's closed-loop echo on the same
     // shape, and a flood its pipelined echo: the same bytes, no streams.
@@ -34,6 +42,7 @@ class FloorContender final : public Contender {
  private:
   const std::string address_;
   const ServerProcess* const server_;
+  const std::shared_ptr<FloorTlsContext> tls_;
 };
 
 }  // namespace dualrpc::bench

@@ -2,7 +2,9 @@
 // echo (bench/floor_protocol.h) over epoll: one acceptor, N event-loop
 // threads, TCP_NODELAY, each readable burst echoed with one write. No
 // protobuf, no call ids, no dispatch — what any RPC over TCP costs at least.
-// Runs until killed (the bench sends SIGTERM).
+// With --tls_cert and --tls_key, the same over TLS 1.3 (floor_stream.h:
+// OpenSSL's own calls; the handshake on the accepting thread, before the
+// socket reaches its loop). Runs until killed (the bench sends SIGTERM).
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -28,12 +30,16 @@
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/server/ready_file.h"
 #include "floor_protocol.h"
+#include "floor_stream.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0",
           "HOST:PORT to listen on; port 0 picks one.");
 ABSL_FLAG(int32_t, threads, 0, "Event-loop threads; 0 means one per core.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write {\"floor\": \"HOST:PORT\"} here.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain: serve TLS 1.3; needs --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert.");
 
 namespace dualrpc::bench {
 namespace {
@@ -45,10 +51,10 @@ constexpr int kMaxEventsPerPoll = 64;
 // One accepted socket. Owned by its FloorLoop; used on that loop only.
 class FloorConnection {
  public:
-  explicit FloorConnection(base::ScopedFd fd)
-      : fd_(std::move(fd)), input_(kReadChunkBytes) {}
+  explicit FloorConnection(std::unique_ptr<FloorStream> stream)
+      : stream_(std::move(stream)), input_(kReadChunkBytes) {}
 
-  int fd() const { return fd_.get(); }
+  int fd() const { return stream_->fd(); }
   // Whether the loop should watch for writability (output pending) instead of
   // input: a peer that does not read its echoes gets no more reads.
   bool wants_write() const { return output_offset_ < output_.size(); }
@@ -68,15 +74,13 @@ class FloorConnection {
       if (input_.size() - input_size_ < kReadChunkBytes)
         input_.resize(input_.size() * 2);
       const std::size_t space = input_.size() - input_size_;
-      const ssize_t n = ::read(fd_.get(), input_.data() + input_size_, space);
-      if (n == 0) return false;
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) break;
-        return false;
-      }
+      const ssize_t n = stream_->Read(input_.data() + input_size_, space);
+      if (n == 0 || n == FloorStream::kBroken) return false;
+      if (n == FloorStream::kWouldBlock) break;
       input_size_ += static_cast<std::size_t>(n);
-      if (static_cast<std::size_t>(n) < space) break;  // Drained the socket.
+      // Drained the socket (a TLS stream is drained at kWouldBlock only).
+      if (!stream_->buffers_input() && static_cast<std::size_t>(n) < space)
+        break;
     }
     const FloorScan scan =
         ScanFloorMessages(absl::string_view(input_.data(), input_size_));
@@ -93,8 +97,8 @@ class FloorConnection {
   bool Echo(std::size_t bytes) {
     std::size_t written = 0;
     if (!wants_write()) {
-      const ssize_t n = ::send(fd_.get(), input_.data(), bytes, MSG_NOSIGNAL);
-      if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+      const ssize_t n = stream_->Write(input_.data(), bytes);
+      if (n == FloorStream::kBroken) return false;
       written = n < 0 ? 0 : static_cast<std::size_t>(n);
     }
     output_.append(input_.data() + written, bytes - written);
@@ -103,13 +107,10 @@ class FloorConnection {
 
   bool Flush() {
     while (wants_write()) {
-      const ssize_t n = ::send(fd_.get(), output_.data() + output_offset_,
-                               output_.size() - output_offset_, MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN) return true;
-        return false;
-      }
+      const ssize_t n = stream_->Write(output_.data() + output_offset_,
+                                       output_.size() - output_offset_);
+      if (n == FloorStream::kBroken) return false;
+      if (n == FloorStream::kWouldBlock) return true;
       output_offset_ += static_cast<std::size_t>(n);
     }
     output_.clear();
@@ -117,7 +118,7 @@ class FloorConnection {
     return true;
   }
 
-  base::ScopedFd fd_;
+  const std::unique_ptr<FloorStream> stream_;
   std::vector<char> input_;
   std::size_t input_size_ = 0;
   std::string output_;
@@ -140,11 +141,11 @@ class FloorLoop {
     thread_.detach();  // Lives until the process is killed.
   }
 
-  // Any thread: hands `fd` to this loop.
-  void Adopt(base::ScopedFd fd) {
+  // Any thread: hands `stream` to this loop.
+  void Adopt(std::unique_ptr<FloorStream> stream) {
     {
       absl::MutexLock lock(&mu_);
-      incoming_.push_back(std::move(fd));
+      incoming_.push_back(std::move(stream));
     }
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakeup_fd_.get(), &one, sizeof one);
@@ -177,13 +178,13 @@ class FloorLoop {
   void TakeIncoming() {
     uint64_t count = 0;
     [[maybe_unused]] ssize_t n = ::read(wakeup_fd_.get(), &count, sizeof count);
-    std::vector<base::ScopedFd> fds;
+    std::vector<std::unique_ptr<FloorStream>> streams;
     {
       absl::MutexLock lock(&mu_);
-      fds.swap(incoming_);
+      streams.swap(incoming_);
     }
-    for (base::ScopedFd& fd : fds) {
-      auto connection = std::make_unique<FloorConnection>(std::move(fd));
+    for (std::unique_ptr<FloorStream>& stream : streams) {
+      auto connection = std::make_unique<FloorConnection>(std::move(stream));
       FloorConnection* raw = connection.get();
       connections_.emplace(raw, std::move(connection));
       Watch(EPOLL_CTL_ADD, raw);
@@ -201,13 +202,30 @@ class FloorLoop {
   base::ScopedFd wakeup_fd_;
   std::thread thread_;
   absl::Mutex mu_;
-  std::vector<base::ScopedFd> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<FloorStream>> incoming_ ABSL_GUARDED_BY(mu_);
   // Loop thread only.
   absl::flat_hash_map<FloorConnection*, std::unique_ptr<FloorConnection>>
       connections_;
 };
 
 int Run() {
+  const std::string tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  const std::string tls_key = absl::GetFlag(FLAGS_tls_key);
+  std::shared_ptr<FloorTlsContext> tls;
+  if (tls_cert.empty() != tls_key.empty()) {
+    std::fprintf(stderr, "floor-server: --tls_cert and --tls_key go together\n");
+    return 2;
+  }
+  if (!tls_cert.empty()) {
+    absl::StatusOr<std::shared_ptr<FloorTlsContext>> made =
+        FloorTlsContext::Server(tls_cert, tls_key);
+    if (!made.ok()) {
+      std::fprintf(stderr, "floor-server: %s\n",
+                   made.status().ToString().c_str());
+      return 2;
+    }
+    tls = *std::move(made);
+  }
   absl::StatusOr<Listener> listener = ListenTcp(absl::GetFlag(FLAGS_listen));
   if (!listener.ok()) {
     std::fprintf(stderr, "floor-server: %s\n",
@@ -238,7 +256,20 @@ int Run() {
       return 1;
     }
     if (!PrepareAcceptedSocket(fd.get()).ok()) continue;
-    loops[next % loops.size()]->Adopt(std::move(fd));
+    std::unique_ptr<FloorStream> stream;
+    if (tls == nullptr) {
+      stream = std::make_unique<FloorStream>(std::move(fd));
+    } else {
+      absl::StatusOr<std::unique_ptr<FloorStream>> secured =
+          FloorStream::Handshake(std::move(fd), *tls);
+      if (!secured.ok()) {
+        std::fprintf(stderr, "floor-server: %s\n",
+                     secured.status().ToString().c_str());
+        continue;
+      }
+      stream = *std::move(secured);
+    }
+    loops[next % loops.size()]->Adopt(std::move(stream));
   }
 }
 

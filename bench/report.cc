@@ -8,6 +8,8 @@
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -236,9 +238,166 @@ void PrintStreamingGoals(const Results& results, std::ostream& out) {
   }
 }
 
-void PrintGoals(const Results& results, std::ostream& out) {
+// Issue 11's variants and the plaintext contender each is compared with.
+struct VariantPair {
+  const char* variant;
+  const char* base;
+  const char* what;
+};
+constexpr VariantPair kVariantPairs[] = {
+    {"floor-tls", "floor", "TLS"},
+    {"raw-tls", "raw", "TLS"},
+    {"grpc-tls", "grpc", "TLS"},
+    {"raw-shared", "raw", "shared port"},
+    {"grpc-shared", "grpc", "shared port"},
+    {"raw-shared-tls", "raw-tls", "shared TLS port"},
+    {"grpc-shared-tls", "grpc-tls", "shared TLS port (relay)"},
+    {"raw-auth", "raw", "token check"},
+};
+
+// Why `transport` did not run, if it was unavailable.
+const Unavailable* FindUnavailable(const std::vector<Unavailable>& unavailable,
+                                   absl::string_view transport) {
+  for (const Unavailable& u : unavailable) {
+    if (u.transport == transport) return &u;
+  }
+  return nullptr;
+}
+
+// Each variant against its base at the same point: throughput and p50.
+void PrintCosts(const Results& results,
+                const std::vector<Unavailable>& unavailable,
+                std::ostream& out) {
+  std::vector<std::string> rows;
+  for (std::size_t i = 0; i < results.records().size(); ++i) {
+    const PointRecord& record = results.records()[i];
+    for (const VariantPair& pair : kVariantPairs) {
+      if (record.transport != pair.variant) continue;
+      const Summary& variant = results.summary(i);
+      const Summary* base = results.At(record.point, pair.base);
+      if (base == nullptr || base->qps <= 0 || base->p50_us <= 0) continue;
+      const double qps_ratio = variant.qps / base->qps;
+      rows.push_back(absl::StrFormat(
+          "| %s | %s, %s | %s vs %s | %.0f | %.0f | %.3f | %+.1f %% | %.1f | "
+          "%.1f | %.3f |\n",
+          pair.what, Shape(*record.point), PinningName(record.point->pinning),
+          pair.variant, pair.base, variant.qps, base->qps, qps_ratio,
+          (1 - qps_ratio) * 100, variant.p50_us, base->p50_us,
+          variant.p50_us / base->p50_us));
+    }
+  }
+  if (rows.empty() && unavailable.empty()) return;
+  out << "\n### Costs: TLS, the shared port, token checking (issue 11)\n\n"
+         "| cost of | load | contenders | calls/s | base calls/s | ×base | "
+         "cost (throughput) | p50 µs | base p50 µs | p50 ×base |\n"
+         "|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n";
+  for (const std::string& row : rows) out << row;
+  for (const Unavailable& u : unavailable) {
+    out << "\nNot measured: " << u.transport << ": " << u.reason << "\n";
+  }
+}
+
+// The goals of issue 11 §5, same-core, ratios from this run.
+void PrintIssue11Goals(const Results& results,
+                       const std::vector<Unavailable>& unavailable,
+                       std::ostream& out) {
+  auto at = [](const char* group, int callers) {
+    return [group, callers](const Point& p) {
+      return p.group == group && p.shape.concurrency == callers &&
+             p.pinning == Pinning::kSameCore;
+    };
+  };
+  // "not measured" with the reason of the first missing contender.
+  auto not_measured = [&](const char* goal,
+                          std::initializer_list<const char*> transports) {
+    std::string why = "not measured in this scenario";
+    for (const char* transport : transports) {
+      if (const Unavailable* u = FindUnavailable(unavailable, transport)) {
+        why = absl::StrCat("not measured: ", u->transport, ": ", u->reason);
+        break;
+      }
+    }
+    out << "| " << goal << " | " << why << " | — |\n";
+  };
+  {
+    const char* goal =
+        "(t1) 64 B echo, 32 callers, same-core: raw+TLS ≥ 8× gRPC+TLS";
+    const Summary* raw = results.Find(at("tls", 32), "raw-tls");
+    const Summary* grpc = results.Find(at("tls", 32), "grpc-tls");
+    if (raw != nullptr && grpc != nullptr && grpc->qps > 0) {
+      const double ratio = raw->qps / grpc->qps;
+      out << absl::StrFormat(
+          "| %s | raw+TLS %.0f/s, gRPC+TLS %.0f/s = %.2f× | "
+          "%s |\n",
+          goal, raw->qps, grpc->qps, ratio, Verdict(ratio >= 8));
+    } else {
+      not_measured(goal, {"raw-tls", "grpc-tls"});
+    }
+  }
+  {
+    const char* goal =
+        "(t2) 64 B echo, 1 caller, same-core: raw+TLS p50 ≤ 1.3× raw p50";
+    const Summary* tls = results.Find(at("tls", 1), "raw-tls");
+    const Summary* raw = results.Find(at("tls", 1), "raw");
+    if (tls != nullptr && raw != nullptr && raw->p50_us > 0) {
+      const double ratio = tls->p50_us / raw->p50_us;
+      out << absl::StrFormat(
+          "| %s | raw+TLS %.1f µs / raw %.1f µs = %.2f× | %s |\n", goal,
+          tls->p50_us, raw->p50_us, ratio, Verdict(ratio <= 1.3));
+    } else {
+      not_measured(goal, {"raw-tls"});
+    }
+  }
+  // Throughput cost at 32 callers, with the 1-caller p50 beside it.
+  auto cost = [&](const char* goal, const char* group, const char* variant,
+                  const char* base, std::optional<double> limit) {
+    const Summary* v = results.Find(at(group, 32), variant);
+    const Summary* b = results.Find(at(group, 32), base);
+    if (v == nullptr || b == nullptr || b->qps <= 0) {
+      not_measured(goal, {variant});
+      return;
+    }
+    const double cost_percent = (1 - v->qps / b->qps) * 100;
+    std::string latency;
+    const Summary* v1 = results.Find(at(group, 1), variant);
+    const Summary* b1 = results.Find(at(group, 1), base);
+    if (v1 != nullptr && b1 != nullptr && b1->p50_us > 0) {
+      latency =
+          absl::StrFormat("; 1 caller p50 %.1f µs vs %.1f µs (%.2f×)",
+                          v1->p50_us, b1->p50_us, v1->p50_us / b1->p50_us);
+    }
+    out << absl::StrFormat(
+        "| %s | %s %.0f/s vs %s %.0f/s: cost %+.1f %%%s | %s |\n", goal,
+        variant, v->qps, base, b->qps, cost_percent, latency,
+        limit.has_value() ? Verdict(cost_percent <= *limit)
+                          : std::string("reported"));
+  };
+  cost(
+      "(t3) shared port, raw, 32 callers, same-core: costs ≤ 3 % of "
+      "throughput against its own port",
+      "shared-port", "raw-shared", "raw", 3.0);
+  cost("(t4) shared port, gRPC, 32 callers, same-core: cost reported",
+       "shared-port", "grpc-shared", "grpc", std::nullopt);
+  cost(
+      "(t4') shared TLS port (ALPN), raw, 32 callers, same-core: cost "
+      "reported",
+      "shared-port", "raw-shared-tls", "raw-tls", std::nullopt);
+  cost(
+      "(t4'') shared TLS port, gRPC through dualrpc's TLS relay, 32 "
+      "callers, same-core: cost reported",
+      "shared-port", "grpc-shared-tls", "grpc-tls", std::nullopt);
+  cost(
+      "(t5) token checking (AuthInterceptor), raw, 32 callers, same-core: "
+      "costs ≤ 3 % of throughput",
+      "auth", "raw-auth", "raw", 3.0);
+}
+
+void PrintGoals(const Results& results,
+                const std::vector<Unavailable>& unavailable,
+                std::ostream& out) {
   out << "\n### Goals (ratios from this run)\n\n| goal | measured | verdict "
          "|\n|---|---|---|\n";
+  PrintIssue11Goals(results, unavailable, out);
   PrintStreamingGoals(results, out);
   auto echo64_closed = [](int callers, Pinning pinning) {
     return [callers, pinning](const Point& p) {
@@ -468,7 +627,9 @@ MachineInfo DescribeMachine() {
 }
 
 void PrintReport(const Scenario& scenario, const MachineInfo& machine,
-                 const std::vector<PointRecord>& records, std::ostream& out) {
+                 const std::vector<PointRecord>& records,
+                 const std::vector<Unavailable>& unavailable,
+                 std::ostream& out) {
   const Results results(records);
   out << "## dualrpc-bench --scenario " << scenario.name << "\n\n"
       << absl::StrFormat(
@@ -488,7 +649,8 @@ void PrintReport(const Scenario& scenario, const MachineInfo& machine,
     }
   }
   for (const std::string& group : groups) PrintGroup(results, group, out);
-  PrintGoals(results, out);
+  PrintCosts(results, unavailable, out);
+  PrintGoals(results, unavailable, out);
   for (std::size_t i = 0; i < records.size(); ++i) {
     if (results.summary(i).errors == 0) continue;
     out << absl::StrFormat("\n%s at %s: %d errors; first: %s\n",
@@ -501,7 +663,8 @@ void PrintReport(const Scenario& scenario, const MachineInfo& machine,
 absl::Status WriteJson(const std::string& path, const Scenario& scenario,
                        const MachineInfo& machine,
                        const std::vector<std::string>& servers,
-                       const std::vector<PointRecord>& records) {
+                       const std::vector<PointRecord>& records,
+                       const std::vector<Unavailable>& unavailable) {
   const Results results(records);
   std::string json = "{\n";
   absl::StrAppend(
@@ -518,6 +681,12 @@ absl::Status WriteJson(const std::string& path, const Scenario& scenario,
       ", \"kernel\": ", Quote(machine.kernel), "},\n  \"servers\": [");
   for (std::size_t i = 0; i < servers.size(); ++i) {
     absl::StrAppend(&json, i == 0 ? "" : ", ", Quote(servers[i]));
+  }
+  json += "],\n  \"unavailable\": [";
+  for (std::size_t i = 0; i < unavailable.size(); ++i) {
+    absl::StrAppend(&json, i == 0 ? "" : ", ",
+                    "{\"transport\": ", Quote(unavailable[i].transport),
+                    ", \"reason\": ", Quote(unavailable[i].reason), "}");
   }
   json += "],\n  \"records\": [\n";
   for (std::size_t i = 0; i < records.size(); ++i) {

@@ -62,15 +62,26 @@ struct MachineInfo {
 };
 MachineInfo DescribeMachine();
 
-// Markdown: one table per group, then the goals.
+// A selected contender that this build cannot run (a piece of issue 11 not
+// merged yet), and why; its points show it as not measured.
+struct Unavailable {
+  std::string transport;
+  std::string reason;
+};
+
+// Markdown: one table per group, the costs of issue 11's variants, then the
+// goals.
 void PrintReport(const Scenario& scenario, const MachineInfo& machine,
-                 const std::vector<PointRecord>& records, std::ostream& out);
+                 const std::vector<PointRecord>& records,
+                 const std::vector<Unavailable>& unavailable,
+                 std::ostream& out);
 
 // The JSON document (docs/BENCHMARKS.md, "JSON schema").
 absl::Status WriteJson(const std::string& path, const Scenario& scenario,
                        const MachineInfo& machine,
                        const std::vector<std::string>& servers,
-                       const std::vector<PointRecord>& records);
+                       const std::vector<PointRecord>& records,
+                       const std::vector<Unavailable>& unavailable);
 
 }  // namespace dualrpc::bench
 

@@ -108,6 +108,34 @@ Point Walk(int entries, Pinning pinning) {
   return point;
 }
 
+// Issue 11's costs, each variant beside the contender it is compared with,
+// at `callers` 64 B closed-loop callers: TLS on every transport (and the
+// floor), the shared port (--listen), token checking (--auth_tokens).
+std::vector<Point> CostPoints(const std::vector<int>& callers,
+                              Pinning pinning) {
+  std::vector<Point> points;
+  for (int n : callers) {
+    Point tls = Echo("tls", 64, Closed(n), pinning);
+    tls.transports = {"floor",   "floor-tls", "raw",
+                      "raw-tls", "grpc",      "grpc-tls"};
+    points.push_back(std::move(tls));
+  }
+  for (int n : callers) {
+    Point shared = Echo("shared-port", 64, Closed(n), pinning);
+    // Plaintext, then TLS (ALPN on the shared port; gRPC through the relay).
+    shared.transports = {"raw",         "raw-shared",     "grpc",
+                         "grpc-shared", "raw-tls",        "raw-shared-tls",
+                         "grpc-tls",    "grpc-shared-tls"};
+    points.push_back(std::move(shared));
+  }
+  for (int n : callers) {
+    Point auth = Echo("auth", 64, Closed(n), pinning);
+    auth.transports = {"raw", "raw-auth"};
+    points.push_back(std::move(auth));
+  }
+  return points;
+}
+
 // The points of quick and full; they differ in size only.
 struct Matrix {
   std::vector<int> payloads;
@@ -164,10 +192,20 @@ std::vector<Point> Points(const Matrix& m) {
   for (int entries : m.walk_entries) {
     points.push_back(Walk(entries, Pinning::kSameCore));
   }
+  // Same-core, as the goals they answer (ratios in one run).
+  for (Point& point : CostPoints({1, 32}, Pinning::kSameCore))
+    points.push_back(std::move(point));
   return points;
 }
 
 }  // namespace
+
+bool RunsAt(const Point& point, absl::string_view transport) {
+  const std::vector<std::string>& transports =
+      point.transports.empty() ? ClassicTransports() : point.transports;
+  return std::find(transports.begin(), transports.end(), transport) !=
+         transports.end();
+}
 
 std::string ListDirectoryPath(int entries) {
   return absl::StrCat("list-", entries);
@@ -195,6 +233,8 @@ absl::StatusOr<Scenario> MakeScenario(absl::string_view name) {
         Flood(1, 64, Pinning::kUnpinned),
         Walk(1000, Pinning::kUnpinned),
     };
+    for (Point& point : CostPoints({2}, Pinning::kUnpinned))
+      scenario.points.push_back(std::move(point));
     scenario.walk_entries = {1000};
     return scenario;
   }

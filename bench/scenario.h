@@ -17,12 +17,28 @@ namespace dualrpc::bench {
 struct Point {
   // Which table it belongs to: "echo-closed", "echo-pinning",
   // "echo-pipelined", "echo-open", "list", "stream-pingpong",
-  // "stream-throughput", "walk".
+  // "stream-throughput", "walk"; issue 11's costs: "tls", "shared-port",
+  // "auth".
   std::string group;
   Workload workload;
   LoadShape shape;
   Pinning pinning = Pinning::kCrossCore;
+  // The contenders that run it; empty means kClassicTransports. The
+  // variants of issue 11 (raw-tls, grpc-tls, floor-tls, raw-shared,
+  // grpc-shared, raw-shared-tls, grpc-shared-tls, raw-auth) run only where a point names them, beside the
+  // plaintext contender they are compared with.
+  std::vector<std::string> transports;
 };
+
+// The contenders of a point that names none.
+inline const std::vector<std::string>& ClassicTransports() {
+  static const std::vector<std::string>* const transports =
+      new std::vector<std::string>{"floor", "raw", "grpc", "capnp", "local"};
+  return *transports;
+}
+
+// Whether `transport` runs at `point`.
+bool RunsAt(const Point& point, absl::string_view transport);
 
 struct Scenario {
   std::string name;
