@@ -17,6 +17,7 @@
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "dualrpc/wire/v1/wire.pb.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 // Counts heap allocations, to check that the hot paths make none.
@@ -316,13 +317,45 @@ TEST(RequestHeaderTest, PlainHeaderSkipsUnknownFieldsAndKeepsTheLastMethod) {
   EXPECT_EQ(plain->method, "b");
 }
 
-TEST(RequestHeaderTest, PlainReaderDeclinesMetadataAndMalformedHeaders) {
-  wire::v1::RequestHeader with_metadata;
-  with_metadata.set_method("/s/m");
-  with_metadata.add_metadata()->set_key("k");
-  EXPECT_FALSE(
-      ReadPlainRequestHeader(with_metadata.SerializeAsString()).has_value());
+TEST(RequestHeaderTest, PlainReaderReadsMetadataInOrder) {
+  wire::v1::RequestHeader header;
+  header.set_method("/s/m");
+  header.set_timeout_micros(7);
+  header.add_metadata()->set_key("authorization");
+  header.mutable_metadata(0)->set_value("Bearer 0123456789abcdef0123");
+  header.add_metadata()->set_key("k");  // no value
+  header.add_metadata()->set_value(std::string("\0\xff", 2));  // no key
+  const std::string serialized = header.SerializeAsString();  // viewed
+  std::optional<PlainRequestHeader> plain = ReadPlainRequestHeader(serialized);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->method, "/s/m");
+  EXPECT_EQ(plain->timeout_micros, 7u);
+  using Entry = std::pair<absl::string_view, absl::string_view>;
+  EXPECT_THAT(plain->metadata,
+              ::testing::ElementsAre(
+                  Entry("authorization", "Bearer 0123456789abcdef0123"),
+                  Entry("k", ""), Entry("", absl::string_view("\0\xff", 2))));
+  // An unknown field inside an entry is skipped; a repeated key field: the
+  // last one wins, as for the generated parser.
+  const std::string entry =
+      absl::HexStringToBytes("0a0161" "1801" "0a0162" "12017a");
+  const std::string bytes = absl::HexStringToBytes("0a042f732f6d") + "\x1a" +
+                            std::string(1, static_cast<char>(entry.size())) +
+                            entry;
+  wire::v1::RequestHeader generated;
+  ASSERT_TRUE(generated.ParseFromString(bytes));
+  plain = ReadPlainRequestHeader(bytes);
+  ASSERT_TRUE(plain.has_value());
+  ASSERT_EQ(plain->metadata.size(), 1u);
+  EXPECT_EQ(plain->metadata[0].first, generated.metadata(0).key());
+  EXPECT_EQ(plain->metadata[0].second, generated.metadata(0).value());
+}
+
+TEST(RequestHeaderTest, PlainReaderDeclinesMalformedHeaders) {
   for (const char* hex : {
+           "1a03" "0a0561",             // metadata entry: key past its end
+           "1a05" "0a01",               // metadata entry past the header
+           "1a02" "0b0c",               // metadata entry: a group
            "0a05616263",                // length past the end
            "0a",                        // tag without length
            "10ffffffffffffffffffff01",  // varint longer than 10 bytes

@@ -128,12 +128,22 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
   const rpc::Method* method = nullptr;
   std::uint64_t timeout_micros = 0;
   rpc::Metadata metadata;
-  // The common header (method, maybe a timeout) is read without a message;
-  // metadata, errors and anything unusual take the generated parser.
+  // The common header (method, maybe a timeout and metadata) is read
+  // without a message; errors and anything unusual take the generated
+  // parser.
   if (std::optional<PlainRequestHeader> plain =
           ReadPlainRequestHeader(parts->header)) {
     method = FindMethod(plain->method);
     timeout_micros = plain->timeout_micros;
+    if (method != nullptr && !plain->metadata.empty()) {
+      metadata.reserve(plain->metadata.size());
+      for (const auto& [key, value] : plain->metadata) {
+        metadata.emplace_back(std::string(key), std::string(value));
+      }
+      if (absl::Status valid = rpc::ValidateMetadata(metadata); !valid.ok()) {
+        return valid;
+      }
+    }
   }
   if (method == nullptr) {
     absl::Status read = ReadFullRequestHeader(parts->header, &method,

@@ -203,6 +203,49 @@ void AppendHalfClose(net::Buffer* out, std::uint32_t call_id) {
   AppendFrame(out, FrameType::kMessage, kFlagEndStream, call_id);
 }
 
+namespace {
+
+// A length-delimited field's bytes as a view into `input`'s buffer (which
+// is the whole header: GetDirectBufferPointer sees all of it).
+bool ReadView(CodedInputStream* input, absl::string_view* view) {
+  std::uint32_t length = 0;
+  const void* data = nullptr;
+  int available = 0;
+  if (!input->ReadVarint32(&length) ||
+      !input->GetDirectBufferPointer(&data, &available) ||
+      length > static_cast<std::uint32_t>(available)) {
+    return false;
+  }
+  *view = absl::string_view(static_cast<const char*>(data), length);
+  return input->Skip(static_cast<int>(length));
+}
+
+// One MetadataEntry (its length prefix next in `input`); nullopt where the
+// generated parser should judge.
+std::optional<std::pair<absl::string_view, absl::string_view>>
+ReadMetadataEntry(CodedInputStream* input) {
+  absl::string_view entry;
+  if (!ReadView(input, &entry)) return std::nullopt;
+  CodedInputStream fields(reinterpret_cast<const std::uint8_t*>(entry.data()),
+                          static_cast<int>(entry.size()));
+  std::pair<absl::string_view, absl::string_view> result;
+  while (const std::uint32_t tag = fields.ReadTag()) {
+    if (tag == kKeyTag) {
+      if (!ReadView(&fields, &result.first)) return std::nullopt;
+    } else if (tag == kValueTag) {
+      if (!ReadView(&fields, &result.second)) return std::nullopt;
+    } else if (WireFormatLite::GetTagWireType(tag) ==
+                   WireFormatLite::WIRETYPE_START_GROUP ||
+               !WireFormatLite::SkipField(&fields, tag)) {
+      return std::nullopt;
+    }
+  }
+  if (!fields.ConsumedEntireMessage()) return std::nullopt;
+  return result;
+}
+
+}  // namespace
+
 std::optional<PlainRequestHeader> ReadPlainRequestHeader(
     absl::string_view bytes) {
   CodedInputStream input(reinterpret_cast<const std::uint8_t*>(bytes.data()),
@@ -225,10 +268,14 @@ std::optional<PlainRequestHeader> ReadPlainRequestHeader(
       input.Skip(static_cast<int>(length));
     } else if (tag == kTimeoutTag) {
       if (!input.ReadVarint64(&header.timeout_micros)) return std::nullopt;
-    } else if (tag == kMetadataTag ||
-               WireFormatLite::GetTagWireType(tag) ==
-                   WireFormatLite::WIRETYPE_START_GROUP) {
-      return std::nullopt;  // Metadata and groups: the full parser.
+    } else if (tag == kMetadataTag) {
+      std::optional<std::pair<absl::string_view, absl::string_view>> entry =
+          ReadMetadataEntry(&input);
+      if (!entry.has_value()) return std::nullopt;
+      header.metadata.push_back(*entry);
+    } else if (WireFormatLite::GetTagWireType(tag) ==
+               WireFormatLite::WIRETYPE_START_GROUP) {
+      return std::nullopt;  // Groups: the full parser.
     } else if (!WireFormatLite::SkipField(&input, tag)) {
       return std::nullopt;  // An unknown field that does not parse.
     }

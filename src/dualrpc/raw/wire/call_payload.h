@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/types/span.h"
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/wire/frame.h"
@@ -78,17 +79,23 @@ absl::Status AppendMessageFrame(net::Buffer* out, std::uint32_t call_id,
 // Appends the half-close: MESSAGE with END_STREAM and no payload (§7.2).
 void AppendHalfClose(net::Buffer* out, std::uint32_t call_id);
 
-// A RequestHeader without metadata, as views into its bytes.
+// A RequestHeader as views into its bytes.
 struct PlainRequestHeader {
   absl::string_view method;
   std::uint64_t timeout_micros = 0;
+  // The metadata entries (key, value) in order. Keys are not checked for
+  // UTF-8 either: callers validate them (rpc::ValidateMetadata allows a
+  // subset of ASCII), which refuses what the generated parser would.
+  absl::InlinedVector<std::pair<absl::string_view, absl::string_view>, 2>
+      metadata;
 };
 
-// Reads a serialized RequestHeader that carries no metadata and is
-// well-formed; nullopt for anything else (metadata present, malformed,
-// unusual), which the caller then parses with wire::v1::RequestHeader. The
-// method name is not checked for UTF-8: callers only look it up among
-// registered (valid) names and take the full parse when that fails.
+// Reads a well-formed serialized RequestHeader without a message object
+// (an authorization token is metadata, so calls with metadata are common);
+// nullopt for anything else (malformed, groups, unusual), which the caller
+// then parses with wire::v1::RequestHeader. The method name is not checked
+// for UTF-8: callers only look it up among registered (valid) names and
+// take the full parse when that fails.
 std::optional<PlainRequestHeader> ReadPlainRequestHeader(
     absl::string_view bytes);
 
