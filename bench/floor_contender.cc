@@ -79,9 +79,7 @@ class FloorConnection {
       if (n == 0 || n == FloorStream::kBroken) return false;
       if (n == FloorStream::kWouldBlock) break;
       input_size_ += static_cast<std::size_t>(n);
-      // A TLS stream is drained at kWouldBlock only.
-      if (!stream_->buffers_input() && static_cast<std::size_t>(n) < space)
-        break;
+      if (stream_->Drained(static_cast<std::size_t>(n), space)) break;
     }
     const FloorScan scan =
         ScanFloorMessages(absl::string_view(input_.data(), input_size_));

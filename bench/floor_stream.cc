@@ -132,9 +132,17 @@ absl::StatusOr<std::unique_ptr<FloorStream>> FloorStream::Handshake(
         absl::StrCat("floor TLS handshake failed: ", reason));
   }
   SetIoTimeout(socket, absl::ZeroDuration());
+  // One read per batch of records from now on; not during the handshake,
+  // whose reads could take the first request along with it, where the
+  // loop's epoll would never announce it.
+  SSL_set_read_ahead(ssl, 1);
   if (!SetNonBlocking(socket, true))
     return absl::InternalError("fcntl O_NONBLOCK");
   return stream;
+}
+
+bool FloorStream::Drained(std::size_t n, std::size_t space) const {
+  return ssl_ == nullptr ? n < space : SSL_has_pending(ssl_) == 0;
 }
 
 ssize_t FloorStream::Read(char* data, std::size_t size) {

@@ -86,6 +86,11 @@ class FloorStream {
   // True if bytes may be buffered inside the stream past what the socket
   // reports readable (TLS records decrypted ahead): read until kWouldBlock.
   bool buffers_input() const { return ssl_ != nullptr; }
+  // After a Read that returned `n` of `space` bytes: true if nothing is left
+  // to read without waiting for the socket (plaintext: a short read; TLS:
+  // nothing left in OpenSSL's read-ahead buffer), so the caller can stop
+  // without the read that would only say kWouldBlock.
+  bool Drained(std::size_t n, std::size_t space) const;
 
  private:
   FloorStream(base::ScopedFd fd, SSL* ssl) : fd_(std::move(fd)), ssl_(ssl) {}

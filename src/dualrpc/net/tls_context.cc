@@ -72,7 +72,8 @@ struct SslContext {
 // Settings both sides share: no renegotiation (TLS 1.2), writes that may
 // stop between records and resume from a moved buffer (what
 // ByteStream::WriteFrom needs), buffers freed while idle, no session
-// tickets or cache (nothing here resumes sessions).
+// tickets or cache (nothing here resumes sessions). Read-ahead is turned
+// on per stream once its handshake is done (OpensslTlsStream::Handshake).
 void CommonSettings(SSL_CTX* ctx) {
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
   SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -24,6 +24,9 @@ struct OpensslTlsStream::SocketBio {
   int fd;
   bool eof = false;
   int last_errno = 0;
+  // The last recv returned less than asked (or nothing): the socket had no
+  // more at that moment.
+  bool drained = false;
 };
 
 namespace {
@@ -51,6 +54,7 @@ int BioRead(BIO* bio, char* data, std::size_t size, std::size_t* read) {
   auto* socket = static_cast<SocketBio*>(BIO_get_data(bio));
   BIO_clear_retry_flags(bio);
   const ssize_t n = ::recv(socket->fd, data, size, MSG_DONTWAIT);
+  socket->drained = n < static_cast<ssize_t>(size);
   if (n > 0) {
     *read = static_cast<std::size_t>(n);
     return 1;
@@ -275,6 +279,13 @@ absl::StatusOr<bool> OpensslTlsStream::Handshake(Readiness* resume_on) {
   const int result = SSL_do_handshake(ssl_);
   if (result == 1) {
     handshake_complete_ = true;
+    // From now on one recv takes whatever records have arrived, instead of
+    // one recv for a record's header and one for its body. Not during the
+    // handshake: application bytes read ahead with its last flight would
+    // sit in OpenSSL's buffer with no readiness to announce them (a shared
+    // port hands the stream over right then). ReadInto never returns with
+    // records left in that buffer, so the level-triggered loop misses none.
+    SSL_set_read_ahead(ssl_, 1);
     const unsigned char* alpn = nullptr;
     unsigned int alpn_size = 0;
     SSL_get0_alpn_selected(ssl_, &alpn, &alpn_size);
@@ -333,7 +344,14 @@ absl::StatusOr<Transfer> OpensslTlsStream::ReadInto(Buffer* buffer) {
     if (result == 1) {
       buffer->HasWritten(read);
       total += read;
-      if (total >= kMaxReadBytesPerCall && SSL_pending(ssl_) == 0) {
+      // Stop once nothing is left in OpenSSL's buffer (read-ahead leaves
+      // records it has not decrypted there: returning with some would lose
+      // them, since no readiness announces them) and either the socket had
+      // no more at the last recv (so the recv that would only say EAGAIN is
+      // saved; the level-triggered loop calls again when more arrives) or
+      // this call has read its share.
+      if (!SSL_has_pending(ssl_) &&
+          (socket_bio_->drained || total >= kMaxReadBytesPerCall)) {
         return Transfer{total, false};
       }
       continue;

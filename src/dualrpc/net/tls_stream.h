@@ -76,12 +76,10 @@ class OpensslTlsStream final : public TlsStream {
   std::string negotiated_protocol() const override { return alpn_; }
   absl::StatusOr<bool> ContinueHandshake(Readiness* resume_on) override;
 
-  // Most plaintext bytes one ReadInto appends (it stops earlier when the
-  // socket has nothing more), so that one fast peer cannot keep the loop
-  // in one read. Stopping there loses no readiness: OpenSSL reads no
-  // further ahead than the record it decrypts, so what is left is either in
-  // the socket (which stays readable) or is the decrypted remainder of that
-  // record, which the read drains before stopping.
+  // Plaintext bytes after which one ReadInto stops (earlier when the socket
+  // has nothing more), so that one fast peer cannot keep the loop in one
+  // read. It stops only with OpenSSL's buffer empty (read-ahead, after the
+  // handshake), so what is left is in the socket, which stays readable.
   static constexpr std::size_t kMaxReadBytesPerCall = 256 * 1024;
 
   // The state of the stream's BIO (tls_stream.cc only).
