@@ -181,4 +181,7 @@ async function tlsEndpoints(t, certs, backend, { certName = 'server', mtls = fal
   return { grpcs: `grpcs://localhost:${grpcPort}`, raws: `raws://localhost:${rawPort}` };
 }
 
-module.exports = { mode, FileScope, makeCerts, startRelay, startPlaintextBackend, tlsEndpoints, portOf };
+module.exports = {
+  mode, FileScope, makeCerts, startRelay, startPlaintextBackend, tlsEndpoints, portOf, tempDir, servedRoot,
+  startDualrpcServer,
+};
