@@ -559,13 +559,12 @@ const dualrpc = require(process.argv[1]);
   EXPECT_EQ(result.stdout_text, "raws hi a.txt\ngrpcs hi a.txt\n");
 }
 
-// mTLS on the shared port with --auth_tokens, raw: no token, and the client
+// mTLS on the shared port with --auth_tokens: no token, and the client
 // certificate's subject is the principal, so a method that is not open is
-// served; without the certificate the handshake is refused, on both wires.
-// TODO(security): grpcs:// through the shared port's relay loses the
-// subject (grpc++ sees a plaintext socketpair, "fd:N", no auth context), so
-// an mTLS gRPC call without a token is UNAUTHENTICATED there.
-TEST_F(SharedPortTlsTest, MutualTlsSubjectIsTheRawPrincipalWithoutAToken) {
+// served on both wires (gRPC's through the relay, where grpc++ sees only a
+// plaintext socketpair: GrpcServer::AdoptConnection's subject); without
+// the certificate the handshake is refused.
+TEST_F(SharedPortTlsTest, MutualTlsSubjectIsThePrincipalWithoutAToken) {
   TempDir config;
   config.WriteFile("tokens", "some-secret someone\n");
   // Without --tls_client_ca the same call, lacking a token, is refused:
@@ -575,9 +574,12 @@ TEST_F(SharedPortTlsTest, MutualTlsSubjectIsTheRawPrincipalWithoutAToken) {
          absl::StrCat("--tls_cert=", certs_.server_cert),
          absl::StrCat("--tls_key=", certs_.server_key),
          absl::StrCat("--auth_tokens=", config.HostPath("tokens"))});
-  EXPECT_THAT(TlsEcho("raws", "x", /*mtls=*/true),
-              StatusIs(absl::StatusCode::kUnauthenticated,
-                       HasSubstr("missing credentials")));
+  for (const char* scheme : {"raws", "grpcs"}) {
+    EXPECT_THAT(TlsEcho(scheme, "x", /*mtls=*/true),
+                StatusIs(absl::StatusCode::kUnauthenticated,
+                         HasSubstr("missing credentials")))
+        << scheme;
+  }
 
   server_.reset();
   Start({"--grpc_listen=", "--raw_listen=",
@@ -585,7 +587,10 @@ TEST_F(SharedPortTlsTest, MutualTlsSubjectIsTheRawPrincipalWithoutAToken) {
          absl::StrCat("--tls_key=", certs_.server_key),
          absl::StrCat("--tls_client_ca=", certs_.ca_cert),
          absl::StrCat("--auth_tokens=", config.HostPath("tokens"))});
-  EXPECT_THAT(TlsEcho("raws", "mtls", /*mtls=*/true), IsOkAndHolds("mtls"));
+  for (const char* scheme : {"raws", "grpcs"}) {
+    EXPECT_THAT(TlsEcho(scheme, "mtls", /*mtls=*/true), IsOkAndHolds("mtls"))
+        << scheme;
+  }
   // The CLI with -cert/-key likewise.
   CommandResult ls =
       Cli({"--target", absl::StrCat("raws://", LocalhostAddress()), "-cacert",
