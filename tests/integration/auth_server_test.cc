@@ -1,13 +1,16 @@
 // dualrpc-server --auth_tokens as a real process: the same codes on both
 // transports (one test body, RawChannel and GrpcChannel through
 // client::CreateChannel), for unary and streaming calls, health open
-// without a token, and the CLI's -H 'authorization: Bearer ...'.
+// without a token, and the CLI's -H 'authorization: Bearer ...'; SIGHUP
+// reloading the token file.
 
+#include <csignal>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/synchronization/notification.h"
 #include "dualrpc/client/channel_factory.h"
 #include "dualrpc/rpc/blocking_stream.h"
@@ -19,6 +22,7 @@
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
+#include "testing/wait.h"
 
 namespace dualrpc::server {
 namespace {
@@ -241,6 +245,79 @@ TEST(AuthServerStartTest, HealthNeedsATokenWhenNotOpenOnBothPorts) {
           << transport << " token " << token;
     }
   }
+}
+
+// Echo on `transport`'s own port of `server` with `token`; its status.
+absl::Status EchoWithToken(dualrpc_testing::ServerProcess& server,
+                           const std::string& transport,
+                           const std::string& token) {
+  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+      client::CreateChannel(transport + "://" +
+                            server.Address(transport).value_or(""));
+  if (!channel.ok()) return channel.status();
+  rpc::CallOptions options;
+  options.timeout = absl::Seconds(10);
+  options.metadata.emplace_back("authorization", "Bearer " + token);
+  v1::FileServiceClient client(*channel);
+  v1::EchoRequest request;
+  request.set_payload("hi");
+  return client.Echo(request, options).status();
+}
+
+// SIGHUP re-reads --auth_tokens for the calls that start afterwards: an
+// added token works and a removed one is UNAUTHENTICATED on both
+// transports; a malformed file keeps the tokens in use, and the log says so
+// with the line number and without any token.
+TEST(AuthServerStartTest, SighupReloadsTheTokens) {
+  TempDir root;
+  TempDir config;
+  config.WriteFile("tokens", "kept-secret alice\nremoved-secret bob\n");
+  absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+      dualrpc_testing::StartServer(
+          root.path(), {"--auth_tokens=" + config.HostPath("tokens")});
+  ASSERT_THAT(server, IsOk());
+  const std::vector<std::string> transports = {"grpc", "raw"};
+  for (const std::string& transport : transports) {
+    EXPECT_THAT(EchoWithToken(**server, transport, "removed-secret"), IsOk());
+    EXPECT_THAT(EchoWithToken(**server, transport, "added-secret"),
+                StatusIs(absl::StatusCode::kUnauthenticated))
+        << transport;
+  }
+
+  config.WriteFile("tokens", "kept-secret alice\nadded-secret carol\n");
+  ASSERT_THAT((*server)->Signal(SIGHUP), IsOk());
+  ASSERT_TRUE(dualrpc_testing::Eventually([&] {
+    return absl::StrContains((*server)->StderrText(), "reloaded 2 tokens");
+  })) << (*server)->StderrText();
+  for (const std::string& transport : transports) {
+    EXPECT_THAT(EchoWithToken(**server, transport, "added-secret"), IsOk())
+        << transport;
+    EXPECT_THAT(EchoWithToken(**server, transport, "kept-secret"), IsOk())
+        << transport;
+    EXPECT_THAT(EchoWithToken(**server, transport, "removed-secret"),
+                StatusIs(absl::StatusCode::kUnauthenticated))
+        << transport;
+  }
+
+  config.WriteFile("tokens", "kept-secret alice\nbroken-secret\n");
+  ASSERT_THAT((*server)->Signal(SIGHUP), IsOk());
+  ASSERT_TRUE(dualrpc_testing::Eventually([&] {
+    return absl::StrContains((*server)->StderrText(), "token reload failed");
+  })) << (*server)->StderrText();
+  const std::string log = (*server)->StderrText();
+  EXPECT_THAT(log, AllOf(HasSubstr(config.HostPath("tokens") + ":2:"),
+                         Not(HasSubstr("broken-secret")),
+                         Not(HasSubstr("kept-secret")),
+                         Not(HasSubstr("added-secret")),
+                         Not(HasSubstr("removed-secret"))));
+  for (const std::string& transport : transports) {
+    EXPECT_THAT(EchoWithToken(**server, transport, "added-secret"), IsOk())
+        << transport;
+    EXPECT_THAT(EchoWithToken(**server, transport, "removed-secret"),
+                StatusIs(absl::StatusCode::kUnauthenticated))
+        << transport;
+  }
+  EXPECT_TRUE((*server)->Alive());
 }
 
 TEST(AuthServerStartTest, BadOpenMethodsStopTheServer) {

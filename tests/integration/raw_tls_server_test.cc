@@ -1,7 +1,8 @@
 // dualrpc-server with --tls_*: the real binary, a raws:// channel and a
 // plain OpenSSL client (to read the certificate the server presents).
 // Flag validation exits 2 naming the flag; SIGHUP swaps the certificate for
-// new connections while an existing connection keeps working.
+// new connections while an existing connection keeps working, on the raw
+// port, the gRPC port and the shared port (--listen).
 
 #include <netinet/in.h>
 #include <openssl/err.h>
@@ -105,9 +106,9 @@ std::string SerialOfFile(const std::string& path) {
 }
 
 // The serial (hex) of the certificate a TLS server on 127.0.0.1:`port`
-// presents, from a blocking OpenSSL client offering ALPN dualrpc/1
-// (verification off: only the certificate matters). Empty on failure.
-std::string PresentedSerial(int port) {
+// presents, from a blocking OpenSSL client offering ALPN `alpn` (dualrpc/1
+// or h2; verification off: only the certificate matters). Empty on failure.
+std::string PresentedSerial(int port, const std::string& alpn = "dualrpc/1") {
   base::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -120,8 +121,10 @@ std::string PresentedSerial(int port) {
     return "";
   }
   SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  static const unsigned char kAlpn[] = "\x09" "dualrpc/1";
-  SSL_CTX_set_alpn_protos(ctx, kAlpn, sizeof kAlpn - 1);
+  const std::string wire_alpn = static_cast<char>(alpn.size()) + alpn;
+  SSL_CTX_set_alpn_protos(
+      ctx, reinterpret_cast<const unsigned char*>(wire_alpn.data()),
+      static_cast<unsigned>(wire_alpn.size()));
   SSL* ssl = SSL_new(ctx);
   SSL_set_fd(ssl, fd.get());
   SSL_set_tlsext_host_name(ssl, "localhost");
@@ -166,11 +169,18 @@ class RawTlsServerTest : public ::testing::Test {
   }
 
   std::shared_ptr<rpc::Channel> RawsChannel(const std::string& raw_address) {
+    return TlsChannel("raws", raw_address);
+  }
+
+  // A `scheme` ("raws", "grpcs") channel to localhost at `address`'s port,
+  // trusting the test CA.
+  std::shared_ptr<rpc::Channel> TlsChannel(const std::string& scheme,
+                                           const std::string& address) {
     client::ChannelFactoryOptions options;
     options.tls.ca_file = certs_.ca_cert;
     absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
         client::CreateChannel(
-            "raws://localhost:" + std::to_string(PortOf(raw_address)),
+            scheme + "://localhost:" + std::to_string(PortOf(address)),
             options);
     EXPECT_THAT(channel, IsOk());
     return channel.ok() ? *channel : nullptr;
@@ -288,6 +298,74 @@ TEST_F(RawTlsServerTest, SighupServesTheNewCertificateToNewConnections) {
   // SIGTERM still drains and stops.
   ASSERT_THAT((*server)->Signal(SIGTERM), IsOk());
   EXPECT_THAT((*server)->WaitForExit(absl::Seconds(20)), IsOkAndHolds(0));
+}
+
+// The gRPC port (grpc++'s own TLS, ReloadableServerCredentials) and the
+// shared port (its own TLS context, h2 and dualrpc/1) reload on the same
+// SIGHUP: new connections see server2's serial, an open gRPC channel and an
+// open raws:// channel through the shared port keep working.
+TEST_F(RawTlsServerTest, SighupReloadsTheGrpcAndTheSharedPort) {
+  const std::string cert = dir_.path() + "/cert.pem";
+  const std::string key = dir_.path() + "/key.pem";
+  CopyFile(certs_.server_cert, cert);
+  CopyFile(certs_.server_key, key);
+  absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
+      dualrpc_testing::StartServer(
+          dir_.path() + "/root", {"--tls_cert=" + cert, "--tls_key=" + key,
+                                  "--listen=127.0.0.1:0"});
+  ASSERT_THAT(server, IsOk());
+  absl::StatusOr<std::string> grpc = (*server)->Address("grpc");
+  absl::StatusOr<std::string> shared = (*server)->Address("listen");
+  ASSERT_THAT(grpc, IsOk());
+  ASSERT_THAT(shared, IsOk());
+  const std::string old_serial = SerialOfFile(certs_.server_cert);
+  const std::string new_serial = SerialOfFile(certs_.server2_cert);
+  ASSERT_NE(old_serial, "");
+  ASSERT_NE(old_serial, new_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*grpc), "h2"), old_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*shared), "h2"), old_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*shared), "dualrpc/1"), old_serial);
+
+  std::shared_ptr<rpc::Channel> grpc_channel = TlsChannel("grpcs", *grpc);
+  std::shared_ptr<rpc::Channel> shared_raw = TlsChannel("raws", *shared);
+  std::shared_ptr<rpc::Channel> shared_grpc = TlsChannel("grpcs", *shared);
+  for (rpc::Channel* channel :
+       {grpc_channel.get(), shared_raw.get(), shared_grpc.get()}) {
+    ASSERT_THAT(Echo(*channel, "before"), IsOkAndHolds(std::string("before")));
+  }
+
+  CopyFile(certs_.server2_cert, cert);
+  CopyFile(certs_.server2_key, key);
+  ASSERT_THAT((*server)->Signal(SIGHUP), IsOk());
+  EXPECT_TRUE(dualrpc_testing::Eventually([&] {
+    const std::string log = (*server)->StderrText();
+    return absl::StrContains(log, "(grpc)") &&
+           absl::StrContains(log, "(shared port)");
+  }));
+  EXPECT_EQ(PresentedSerial(PortOf(*grpc), "h2"), new_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*shared), "h2"), new_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*shared), "dualrpc/1"), new_serial);
+  for (rpc::Channel* channel :
+       {grpc_channel.get(), shared_raw.get(), shared_grpc.get()}) {
+    EXPECT_THAT(Echo(*channel, "after"), IsOkAndHolds(std::string("after")));
+  }
+  EXPECT_THAT(Echo(*TlsChannel("grpcs", *grpc), "new"),
+              IsOkAndHolds(std::string("new")));
+  EXPECT_THAT(Echo(*TlsChannel("raws", *shared), "new"),
+              IsOkAndHolds(std::string("new")));
+  EXPECT_THAT(Echo(*TlsChannel("grpcs", *shared), "new"),
+              IsOkAndHolds(std::string("new")));
+
+  // A reload that fails keeps the new certificate on both.
+  std::ofstream(key, std::ios::trunc) << "garbage";
+  ASSERT_THAT((*server)->Signal(SIGHUP), IsOk());
+  EXPECT_TRUE(dualrpc_testing::Eventually([&] {
+    return absl::StrContains((*server)->StderrText(),
+                             "cannot reload TLS certificate (gRPC port)");
+  }));
+  EXPECT_EQ(PresentedSerial(PortOf(*grpc), "h2"), new_serial);
+  EXPECT_EQ(PresentedSerial(PortOf(*shared), "dualrpc/1"), new_serial);
+  EXPECT_TRUE((*server)->Alive());
 }
 
 }  // namespace

@@ -4,7 +4,9 @@
 // Node client (raw and grpc-js); hostile inputs (garbage, one byte and
 // silence, a flood of silent connections); and, with --tls_cert, the same
 // port over TLS routed by ALPN (C++ raw over TlsStream, grpc++, grpcio,
-// grpc-js, buf curl with the test CA).
+// grpc-js, buf curl with the test CA; dualrpc's own clients on raws:// and
+// grpcs://: the C++ channels, the CLI, Python and Node), and mTLS with
+// --auth_tokens: the client certificate's subject is the principal.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -52,6 +54,7 @@ using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::IsOkAndHolds;
 using ::dualrpc_testing::RunCommand;
 using ::dualrpc_testing::ServerProcess;
+using ::dualrpc_testing::StatusIs;
 using ::dualrpc_testing::TempDir;
 using ::testing::HasSubstr;
 
@@ -333,6 +336,32 @@ class SharedPortTlsTest : public SharedPortTest {
     return absl::StrCat("localhost:", Port(address_));
   }
 
+  // Echo through dualrpc's own C++ channel for `scheme` ("raws", "grpcs")
+  // on the shared port as localhost, trusting the test CA; with `mtls`,
+  // offering the client certificate. No token is sent.
+  absl::StatusOr<std::string> TlsEcho(const std::string& scheme,
+                                      const std::string& payload,
+                                      bool mtls = false) {
+    client::ChannelFactoryOptions factory;
+    factory.tls.ca_file = certs_.ca_cert;
+    if (mtls) {
+      factory.tls.cert_file = certs_.client_cert;
+      factory.tls.key_file = certs_.client_key;
+    }
+    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+        client::CreateChannel(
+            absl::StrCat(scheme, "://", LocalhostAddress()), factory);
+    if (!channel.ok()) return channel.status();
+    v1::FileServiceClient client(*channel);
+    v1::EchoRequest request;
+    request.set_payload(payload);
+    rpc::CallOptions options;
+    options.timeout = absl::Seconds(10);
+    absl::StatusOr<v1::EchoResponse> response = client.Echo(request, options);
+    if (!response.ok()) return response.status();
+    return response->payload();
+  }
+
   // Connects with TLS (trusting the test CA, offering `alpn`), sends
   // `send` and returns the first `want` bytes the server sends back.
   absl::StatusOr<std::string> TlsExchange(std::vector<std::string> alpn,
@@ -454,6 +483,127 @@ TEST_F(SharedPortTlsTest, BufCurlWithCacert) {
                             "/dualrpc.v1.FileService/Echo")});
   ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
   EXPECT_THAT(result.stdout_text, HasSubstr("\"payload\": \"aGk=\""));
+}
+
+TEST_F(SharedPortTlsTest, CppRawsAndGrpcsChannels) {
+  EXPECT_THAT(TlsEcho("raws", "over raws"), IsOkAndHolds("over raws"));
+  // A large message: more than one TLS record each way.
+  const std::string large(1 << 20, 'r');
+  EXPECT_THAT(TlsEcho("raws", large), IsOkAndHolds(large));
+  EXPECT_THAT(TlsEcho("grpcs", "over grpcs"), IsOkAndHolds("over grpcs"));
+}
+
+TEST_F(SharedPortTlsTest, CliOnRawsAndGrpcsWithCacert) {
+  for (const char* scheme : {"raws", "grpcs"}) {
+    const std::string target =
+        absl::StrCat(scheme, "://", LocalhostAddress());
+    CommandResult ls =
+        Cli({"--target", target, "-cacert", certs_.ca_cert, "ls"});
+    EXPECT_EQ(ls.exit_code, 0) << scheme << ": " << ls.stderr_text;
+    EXPECT_EQ(ls.stdout_text, "a.txt\n") << scheme;
+    CommandResult list = Cli({"-cacert", certs_.ca_cert, "list", target});
+    EXPECT_EQ(list.exit_code, 0) << scheme << ": " << list.stderr_text;
+    EXPECT_THAT(list.stdout_text, HasSubstr("dualrpc.v1.FileService"));
+    // Without -cacert the system's trust store does not know the test CA.
+    CommandResult untrusted = Cli({"--target", target, "ls"});
+    EXPECT_NE(untrusted.exit_code, 0) << scheme;
+    EXPECT_THAT(untrusted.stderr_text, HasSubstr("not trusted")) << scheme;
+  }
+}
+
+// The Python client: raws:// is the ssl module under its framing, grpcs://
+// is grpcio's ssl_channel_credentials; ca_file is the test CA.
+TEST_F(SharedPortTlsTest, PythonClientOnRawsAndGrpcs) {
+  const std::string script = R"(
+import sys, dualrpc
+with dualrpc.connect(sys.argv[1], ca_file=sys.argv[2]) as client:
+    print(client.echo(b"hi", timeout=10).decode(),
+          [entry.path for entry in client.walk_tree(timeout=10)])
+)";
+  for (const char* scheme : {"raws", "grpcs"}) {
+    CommandResult result = RunWithEnv(
+        {absl::StrCat("PYTHONPATH=", DUALRPC_SOURCE_DIR, "/clients/python"),
+         absl::StrCat("DUALRPC_PYTHON_GEN=", DUALRPC_PYTHON_GEN_DIR)},
+        {"/usr/bin/python3", "-c", script,
+         absl::StrCat(scheme, "://", LocalhostAddress()), certs_.ca_cert});
+    EXPECT_EQ(result.exit_code, 0) << scheme << ": " << result.stderr_text;
+    EXPECT_EQ(result.stdout_text, "hi ['a.txt']\n") << scheme;
+  }
+}
+
+// The Node client: raws:// is node:tls under its framing, grpcs:// is
+// grpc-js's createSsl; tls.caFile is the test CA.
+TEST_F(SharedPortTlsTest, NodeClientOnRawsAndGrpcs) {
+  const std::string script = R"(
+const dualrpc = require(process.argv[1]);
+(async () => {
+  for (const target of process.argv.slice(3)) {
+    const client = dualrpc.connect(target,
+        { deadlineMs: 10000, tls: { caFile: process.argv[2] } });
+    try {
+      const names = [];
+      for await (const entry of client.walkTree({})) names.push(entry.path);
+      console.log(`${target.split(':')[0]} ${await client.echo('hi')} ${names}`);
+    } finally {
+      client.close();
+    }
+  }
+})().catch((error) => { console.error(error.message); process.exit(1); });
+)";
+  CommandResult result = RunCommand(
+      {"/usr/bin/node", "-e", script,
+       absl::StrCat(DUALRPC_SOURCE_DIR, "/clients/node"), certs_.ca_cert,
+       absl::StrCat("raws://", LocalhostAddress()),
+       absl::StrCat("grpcs://", LocalhostAddress())});
+  ASSERT_EQ(result.exit_code, 0) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "raws hi a.txt\ngrpcs hi a.txt\n");
+}
+
+// mTLS on the shared port with --auth_tokens: no token, and the client
+// certificate's subject is the principal, so a method that is not open is
+// served on both wires (gRPC's through the relay, where grpc++ sees only a
+// plaintext socketpair: GrpcServer::AdoptConnection's subject); without
+// the certificate the handshake is refused.
+TEST_F(SharedPortTlsTest, MutualTlsSubjectIsThePrincipalWithoutAToken) {
+  TempDir config;
+  config.WriteFile("tokens", "some-secret someone\n");
+  // Without --tls_client_ca the same call, lacking a token, is refused:
+  // what lets it through below is the certificate.
+  server_.reset();
+  Start({"--grpc_listen=", "--raw_listen=",
+         absl::StrCat("--tls_cert=", certs_.server_cert),
+         absl::StrCat("--tls_key=", certs_.server_key),
+         absl::StrCat("--auth_tokens=", config.HostPath("tokens"))});
+  for (const char* scheme : {"raws", "grpcs"}) {
+    EXPECT_THAT(TlsEcho(scheme, "x", /*mtls=*/true),
+                StatusIs(absl::StatusCode::kUnauthenticated,
+                         HasSubstr("missing credentials")))
+        << scheme;
+  }
+
+  server_.reset();
+  Start({"--grpc_listen=", "--raw_listen=",
+         absl::StrCat("--tls_cert=", certs_.server_cert),
+         absl::StrCat("--tls_key=", certs_.server_key),
+         absl::StrCat("--tls_client_ca=", certs_.ca_cert),
+         absl::StrCat("--auth_tokens=", config.HostPath("tokens"))});
+  for (const char* scheme : {"raws", "grpcs"}) {
+    EXPECT_THAT(TlsEcho(scheme, "mtls", /*mtls=*/true), IsOkAndHolds("mtls"))
+        << scheme;
+  }
+  // The CLI with -cert/-key likewise.
+  CommandResult ls =
+      Cli({"--target", absl::StrCat("raws://", LocalhostAddress()), "-cacert",
+           certs_.ca_cert, "-cert", certs_.client_cert, "-key",
+           certs_.client_key, "ls"});
+  EXPECT_EQ(ls.exit_code, 0) << ls.stderr_text;
+  EXPECT_EQ(ls.stdout_text, "a.txt\n");
+  for (const char* scheme : {"raws", "grpcs"}) {
+    EXPECT_THAT(TlsEcho(scheme, "x"),
+                StatusIs(absl::StatusCode::kUnavailable,
+                         HasSubstr("client certificate")))
+        << scheme;
+  }
 }
 
 // A plaintext raw client on the TLS port: its preface is no ClientHello,

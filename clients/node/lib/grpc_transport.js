@@ -8,7 +8,7 @@ const grpc = require('@grpc/grpc-js');
 
 const { MethodKind, hasResponseStream } = require('./method_kind');
 const { Code, RpcError, rpcError } = require('./status');
-const { describeTlsFailure } = require('./tls');
+const { describeTlsFailure, probeGrpcTlsFailure } = require('./tls');
 
 const identity = (bytes) => bytes;
 // Response messages taken from grpc-js and not yet consumed by the
@@ -69,6 +69,8 @@ class GrpcTransport {
     }
     this.client_ = new grpc.Client(target, channelCredentialsOf(tlsSettings), options);
     this.target_ = target;
+    this.host_ = host;
+    this.tlsSettings_ = tlsSettings;
     this.tls_ = tlsSettings === null ? null
       : { address: target, name: tlsSettings.serverName || host, alpn: 'h2', plaintextScheme: 'grpc' };
     // Calls in flight, cancelled by close().
@@ -90,6 +92,18 @@ class GrpcTransport {
     return new RpcError(code, details, trailers);
   }
 
+  // error_'s RpcError, or a promise of it: a TLS connection closed before
+  // HTTP/2 with no words is probed (lib/tls.js probeGrpcTlsFailure).
+  explainedError_(code, details, trailers) {
+    const error = this.error_(code, details, trailers);
+    if (this.tls_ === null || error.details !== details || !CLOSED_BEFORE_HTTP2.test(details)) {
+      return error;
+    }
+    const port = Number(this.target_.slice(this.target_.lastIndexOf(':') + 1));
+    return probeGrpcTlsFailure(this.host_, port, this.tlsSettings_, this.tls_).then(
+      (words) => (words === null ? error : new RpcError(code, `${words} (grpc-js: ${details})`, trailers)));
+  }
+
   // `metadata`: [[key, string | Buffer]] already validated. Resolves with
   // the response message bytes.
   unaryCall(method, message, { timeoutMs, metadata }) {
@@ -100,7 +114,8 @@ class GrpcTransport {
         (error, response) => {
           this.calls_.delete(call);
           if (error) {
-            reject(this.error_(error.code, error.details, metadataToObject(error.metadata)));
+            Promise.resolve(this.explainedError_(error.code, error.details, metadataToObject(error.metadata)))
+              .then(reject);
           } else if (!Buffer.isBuffer(response)) {
             reject(rpcError('INTERNAL', 'no response message'));
           } else {
@@ -147,7 +162,11 @@ class GrpcTransport {
       const trailers = metadataToObject(status.metadata);
       let error = null;
       if (status.code !== Code.OK) {
-        error = this.error_(status.code, status.details, trailers);
+        error = this.explainedError_(status.code, status.details, trailers);
+        if (error instanceof Promise) {
+          error.then((explained) => sink.onEnd({ error: explained, response: null, trailers }));
+          return;
+        }
       } else if (callbackError !== null) {
         // grpc-js's own verdict on an OK status without a response message.
         error = new RpcError(callbackError.code, callbackError.details, trailers);

@@ -93,12 +93,12 @@ function tlsSettings(target, options) {
 // node:tls connect options for a raw connection to `host`:`port`. The
 // certificate must name `settings.serverName` or else `host`; SNI carries
 // that name unless it is an IP address (RFC 6066 forbids IPs in SNI).
-function rawTlsConnectOptions(host, port, settings) {
+function rawTlsConnectOptions(host, port, settings, alpn = RAW_ALPN_PROTOCOL) {
   const name = settings.serverName || host;
   const options = {
     host,
     port,
-    ALPNProtocols: [RAW_ALPN_PROTOCOL],
+    ALPNProtocols: [alpn],
     minVersion: MIN_TLS_VERSION,
     rejectUnauthorized: !settings.insecure,
     checkServerIdentity: (unused, certificate) => tls.checkServerIdentity(name, certificate),
@@ -204,8 +204,51 @@ function describeTlsFailure(error, where) {
   return `TLS handshake with ${where.address} failed: ${failure.reason(where)}${quote}`;
 }
 
+// A probe handshake waits at most this long for the server.
+const PROBE_TIMEOUT_MS = 2000;
+
+// grpc-js says only "Failed to connect" when the server closes the
+// connection after a TLS handshake that succeeded on the client's side:
+// what grpc++ does, without an alert, to a TLS 1.3 client that sent no
+// certificate where one is required (the client's handshake is over before
+// the server reads its Certificate message). One handshake of our own, as
+// grpcs:// makes it (ALPN h2, same CA and name), tells that case apart: an
+// HTTP/2 server sends SETTINGS at once, so a close with nothing read is a
+// refusal. Resolves with describeTlsFailure's words, or null when the probe
+// learns nothing (it connects and reads, times out, or cannot connect).
+function probeGrpcTlsFailure(host, port, settings, where) {
+  return new Promise((resolve) => {
+    let settled = false;
+    let handshaken = false;
+    const done = (words) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      resolve(words);
+    };
+    const socket = tls.connect(rawTlsConnectOptions(host, port, settings, 'h2'));
+    socket.setTimeout(PROBE_TIMEOUT_MS, () => done(null));
+    socket.on('secureConnect', () => { handshaken = true; });
+    socket.on('data', () => done(null));
+    socket.on('error', (error) => {
+      const described = describeTlsFailure(error, where);
+      done(handshaken && described === null ? closedAfterHandshake(settings, where) : described);
+    });
+    socket.on('close', () => done(handshaken ? closedAfterHandshake(settings, where) : null));
+  });
+}
+
+function closedAfterHandshake(settings, where) {
+  const why = settings.cert === null
+    ? 'client certificate required? (a server that wants mTLS closes so: set tls.certFile and tls.keyFile)'
+    : 'client certificate refused? (a server that does not trust it closes so)';
+  return `TLS handshake with ${where.address} failed: the server closed the connection right after `
+    + `the handshake: ${why}`;
+}
+
 module.exports = {
   RAW_ALPN_PROTOCOL,
+  probeGrpcTlsFailure,
   MIN_TLS_VERSION,
   tlsSettings,
   rawTlsConnectOptions,

@@ -9,6 +9,8 @@
 // Run: DUALRPC_SERVER=build/bin/dualrpc-server node --test test/tls.test.js
 
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
 const { after, before, test } = require('node:test');
 const grpc = require('@grpc/grpc-js');
 
@@ -16,7 +18,8 @@ const dualrpc = require('..');
 const { loadContract } = require('../lib/protos');
 const { FakeServer, T, okResponse, streamEnd, PREFACE_1_1 } = require('./fake_raw_server');
 const {
-  FileScope, makeCerts, portOf, startPlaintextBackend, startRelay, tlsEndpoints,
+  FileScope, makeCerts, portOf, servedRoot, startDualrpcServer, startPlaintextBackend, startRelay, tempDir,
+  tlsEndpoints,
 } = require('./tls_fixture');
 
 const TRANSPORTS = Object.freeze(['grpc', 'raw']);
@@ -317,5 +320,33 @@ for (const secure of [false, true]) {
     assert.deepEqual(headerOf(third), { authorization: 'Bearer mine', tenant: 'red' });
     peer.write(okResponse(third.callId, third.message));
     await overridden;
+  });
+}
+
+// connect's token against a real dualrpc-server --auth_tokens (it checks
+// the token, not a fake), plaintext and with the server's own TLS: the right
+// token is served on unary and streaming calls, a wrong one is
+// UNAUTHENTICATED, on both transports.
+for (const secure of [false, true]) {
+  test(`token: a real --auth_tokens server serves the right token and refuses a wrong one (${
+    secure ? 'grpcs, raws' : 'grpc, raw'})`, async (t) => {
+    const tokens = path.join(tempDir(t, 'dualrpc-node-tokens-'), 'tokens');
+    fs.writeFileSync(tokens, '# test\nright-secret alice\n');
+    const flags = ['--auth_tokens', tokens];
+    if (secure) flags.push('--tls_cert', certs.file('server.pem'), '--tls_key', certs.file('server.key'));
+    const addresses = await startDualrpcServer(t, servedRoot(t), flags);
+    for (const transport of TRANSPORTS) {
+      const target = `${transport}${secure ? 's' : ''}://localhost:${portOf(addresses[transport])}`;
+      const tls = secure ? { tls: trustTestCa() } : {};
+      const right = connect(t, target, { token: 'right-secret', ...tls });
+      assert.equal(String(await right.echo('ok')), 'ok', target);
+      assert.deepEqual((await collect(right.walkTree({ path: 'docs' }))).map((entry) => entry.path), ['docs/a.md']);
+      const wrong = connect(t, target, { token: 'wrong-secret', ...tls });
+      const error = await rejection(wrong.echo('x'));
+      assert.equal(error.codeName, 'UNAUTHENTICATED', `${target}: ${error.message}`);
+      assert.ok(!error.message.includes('wrong-secret'), error.message);
+      const streamError = await rejection(collect(wrong.walkTree({ path: 'docs' })));
+      assert.equal(streamError.codeName, 'UNAUTHENTICATED', `${target}: ${streamError.message}`);
+    }
   });
 }

@@ -8,7 +8,7 @@
 //          of its gRPC port, dualrpc/1 in front of its raw port): the client
 //          is tested before the server has TLS.
 //   server the same dualrpc-server started with --tls_cert / --tls_key
-//          (and --tls_client_ca for mTLS), once the server's TLS is in.
+//          (and --tls_client_ca for mTLS).
 //
 // Either way tlsEndpoints() resolves with { grpcs, raws } targets for one
 // certificate; the tests do not know which mode runs. The plaintext server
@@ -181,4 +181,7 @@ async function tlsEndpoints(t, certs, backend, { certName = 'server', mtls = fal
   return { grpcs: `grpcs://localhost:${grpcPort}`, raws: `raws://localhost:${rawPort}` };
 }
 
-module.exports = { mode, FileScope, makeCerts, startRelay, startPlaintextBackend, tlsEndpoints, portOf };
+module.exports = {
+  mode, FileScope, makeCerts, startRelay, startPlaintextBackend, tlsEndpoints, portOf, tempDir, servedRoot,
+  startDualrpcServer,
+};

@@ -198,12 +198,29 @@ def probe_handshake(target, options):
         with socket.create_connection((target.socket_host, target.port),
                                       timeout=_PROBE_TIMEOUT_SECONDS) as sock:
             with context.wrap_socket(sock, server_hostname=hostname) as tls_socket:
-                tls_socket.recv(1)  # An HTTP/2 server's SETTINGS, or the alert.
-                return None
+                # An HTTP/2 server's SETTINGS, the alert, or nothing.
+                if tls_socket.recv(1):
+                    return None
+                return _closed_after_handshake(options)
     except ssl.SSLError as error:
         return describe_ssl_error(error, hostname, "grpc")
     except (OSError, ValueError):
         return None
+
+
+def _closed_after_handshake(options):
+    """The words for a server that closed a TLS connection right after a
+    handshake that succeeded on our side, before HTTP/2's SETTINGS: what
+    grpc++ does, without an alert, to a TLS 1.3 client that sent no
+    certificate where one is required (the client's handshake is over
+    before the server reads its Certificate message), or one it does not
+    trust."""
+    if options.cert_file is None:
+        return ("TLS handshake failed: the server closed the connection right after the "
+                "handshake: client certificate required? (a server that wants mTLS closes so: "
+                "pass cert_file and key_file)")
+    return ("TLS handshake failed: the server closed the connection right after the "
+            "handshake: client certificate refused? (a server that does not trust it closes so)")
 
 
 def describe_ssl_error(error, host, plaintext_scheme="raw"):

@@ -10,7 +10,8 @@ $DUALRPC_TLS_BACKEND):
           (issue 11's server side): the same tests, unchanged.
 Certificates come from tests/testing/make_test_certs.sh. Credentials are
 checked where the metadata arrives: FakeRawServer and the grpcio test
-server record it, in plaintext and through the relay.
+server record it, in plaintext and through the relay; and a real
+dualrpc-server --auth_tokens checks token= (RealServerTokenTest).
 
     /usr/bin/python3 clients/python/tests/test_tls.py --server build/bin/dualrpc-server \
         --python-gen build/python [--tls-backend relay|server] [-v]
@@ -523,6 +524,50 @@ class GrpcCredentialsTest(unittest.TestCase):
 
         asyncio.run(calls())
         return seen
+
+
+class RealServerTokenTest(unittest.TestCase):
+    """token= against a real dualrpc-server --auth_tokens (it checks the
+    token, not a fake), plaintext and with the server's own TLS: the right
+    token is served on every call kind, a wrong one is UNAUTHENTICATED."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._temp = tempfile.TemporaryDirectory(prefix="dualrpc-py-tokens-")
+        certs = tls_relay.make_certs(os.path.join(cls._temp.name, "certs"))
+        cls.ca_file = os.path.join(certs, "ca.pem")
+        root = os.path.join(cls._temp.name, "root")
+        os.mkdir(root)
+        _make_root(root)
+        tokens = os.path.join(cls._temp.name, "tokens")
+        with open(tokens, "w", encoding="utf-8") as file:
+            file.write("# test\nright-secret alice\n")
+        flags = [f"--auth_tokens={tokens}"]
+        tls_flags = [f"--tls_cert={os.path.join(certs, 'server.pem')}",
+                     f"--tls_key={os.path.join(certs, 'server.key')}"]
+        binary = os.environ[SERVER_BIN_ENV]
+        cls.servers = {False: ServerProcess(binary, root, flags).__enter__(),
+                       True: ServerProcess(binary, root, flags + tls_flags).__enter__()}
+
+    @classmethod
+    def tearDownClass(cls):
+        for server in cls.servers.values():
+            server.__exit__(None, None, None)
+        cls._temp.cleanup()
+
+    def test_right_token_is_served_and_a_wrong_one_is_unauthenticated(self):
+        for secure in (False, True):
+            for api, run, transport in CASES:
+                with self.subTest(api=api, transport=transport, secure=secure):
+                    address = self.servers[secure].address(transport)
+                    target = f"{transport}{'s' if secure else ''}://localhost:{_port(address)}"
+                    options = {"ca_file": self.ca_file} if secure else {}
+                    self.assertEqual(run(target, token="right-secret", **options), EXPECTED)
+                    with self.assertRaises(dualrpc.RpcError) as raised:
+                        run(target, token="wrong-secret", **options)
+                    self.assertEqual(raised.exception.code, StatusCode.UNAUTHENTICATED,
+                                     raised.exception)
+                    self.assertNotIn("wrong-secret", raised.exception.message)
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   }
   return std::unique_ptr<GrpcServer>(new GrpcServer(
       std::move(tls), std::move(server),
-      own_port ? WithPort(options.listen_address, selected_port) : ""));
+      own_port ? WithPort(options.listen_address, selected_port) : "",
+      options.adopted_subjects));
 }
 
 GrpcServer::~GrpcServer() {
@@ -117,7 +118,8 @@ GrpcServer::~GrpcServer() {
   Wait();
 }
 
-absl::Status GrpcServer::AdoptConnection(base::ScopedFd socket) {
+absl::Status GrpcServer::AdoptConnection(
+    base::ScopedFd socket, std::string peer_certificate_subject) {
   const int flags = ::fcntl(socket.get(), F_GETFL);
   if (flags < 0 || ::fcntl(socket.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
     return absl::InternalError(
@@ -126,6 +128,11 @@ absl::Status GrpcServer::AdoptConnection(base::ScopedFd socket) {
   absl::MutexLock lock(&adopt_mu_);
   if (shutting_down_) {
     return absl::UnavailableError("gRPC server is shutting down");
+  }
+  // Before grpc++ has the socket: its calls must find this entry, not that
+  // of an older socket with the same number.
+  if (adopted_subjects_ != nullptr) {
+    adopted_subjects_->Set(socket.get(), std::move(peer_certificate_subject));
   }
   ::grpc::AddInsecureChannelFromFd(server_.get(), socket.Release());
   return absl::OkStatus();

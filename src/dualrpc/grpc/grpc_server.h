@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/grpc/tls_credentials.h"
 
 #include "dualrpc/base/scoped_fd.h"
@@ -41,6 +42,11 @@ struct GrpcServerOptions {
 
   // Serve TLS (ALPN h2) with these certificates instead of plaintext.
   std::optional<GrpcServerTlsOptions> tls;
+
+  // Where AdoptConnection records a socket's client-certificate subject:
+  // the table the services were made with (MakeGrpcServices). Null: the
+  // subjects given to AdoptConnection are dropped.
+  std::shared_ptr<AdoptedPeerSubjects> adopted_subjects;
 };
 
 // A started grpc::Server with, unless !builtin_inspection, server
@@ -67,9 +73,13 @@ class GrpcServer {
   // shared port hands over a socket whose preface it only peeked at, or the
   // plaintext end of its TLS relay): made non-blocking and given to grpc++
   // (::grpc::AddInsecureChannelFromFd), which owns it from then on; peers
-  // of its calls read "fd:N". Thread-safe. UNAVAILABLE, with the socket
-  // closed, once Shutdown has begun.
-  absl::Status AdoptConnection(base::ScopedFd socket);
+  // of its calls read "fd:N". `peer_certificate_subject`: the client
+  // certificate's subject of the TLS connection behind a relay's socket
+  // (empty: none), recorded in options.adopted_subjects for its calls'
+  // ServerCallContext. Thread-safe. UNAVAILABLE, with the socket closed,
+  // once Shutdown has begun.
+  absl::Status AdoptConnection(base::ScopedFd socket,
+                               std::string peer_certificate_subject = {});
 
   // Flips health to NOT_SERVING, stops accepting calls, lets in-flight calls
   // finish until `grace` has passed, then cancels what is left. Idempotent.
@@ -88,14 +98,18 @@ class GrpcServer {
 
  private:
   GrpcServer(std::shared_ptr<ReloadableServerCredentials> tls,
-             std::unique_ptr<::grpc::Server> server, std::string address)
+             std::unique_ptr<::grpc::Server> server, std::string address,
+             std::shared_ptr<AdoptedPeerSubjects> adopted_subjects)
       : tls_(std::move(tls)),
+        adopted_subjects_(std::move(adopted_subjects)),
         server_(std::move(server)),
         address_(std::move(address)) {}
 
   // Null for plaintext. Declared before server_, which calls into it, so
   // that it is destroyed after.
   const std::shared_ptr<ReloadableServerCredentials> tls_;
+  // Null: none kept. Before server_, whose calls read it.
+  const std::shared_ptr<AdoptedPeerSubjects> adopted_subjects_;
   std::unique_ptr<::grpc::Server> server_;
   std::string address_;
   // Held across a hand-over, so that none reaches grpc++ after Shutdown.

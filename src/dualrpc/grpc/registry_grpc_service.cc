@@ -43,7 +43,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "dualrpc/grpc/byte_buffer_codec.h"
@@ -85,8 +87,10 @@ rpc::Metadata RequestMetadataOf(const ::grpc::CallbackServerContext& context) {
 template <typename Base>
 class GrpcCallContext : public Base {
  public:
-  explicit GrpcCallContext(::grpc::CallbackServerContext* context)
+  GrpcCallContext(::grpc::CallbackServerContext* context,
+                  const AdoptedPeerSubjects* adopted)
       : context_(context),
+        adopted_(adopted),
         deadline_(DeadlineOf(*context)),
         request_metadata_(RequestMetadataOf(*context)) {}
 
@@ -107,13 +111,18 @@ class GrpcCallContext : public Base {
   // stream gives too ("CN=alice,O=dualrpc"; grpc_tls_test checks it). A
   // client certificate is verified before the call exists when the server
   // requires one (--tls_client_ca).
+  // A connection the shared port's relay handed over is plaintext to
+  // grpc++: its subject is the relay's TLS stream's (AdoptedPeerSubjects).
   std::string peer_certificate_subject() const override {
     std::shared_ptr<const ::grpc::AuthContext> auth = context_->auth_context();
-    if (auth == nullptr) return {};
-    std::vector<::grpc::string_ref> subjects =
-        auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME);
-    if (subjects.empty()) return {};
-    return std::string(subjects.front().data(), subjects.front().size());
+    if (auth != nullptr) {
+      std::vector<::grpc::string_ref> subjects =
+          auth->FindPropertyValues(GRPC_X509_SUBJECT_PROPERTY_NAME);
+      if (!subjects.empty()) {
+        return std::string(subjects.front().data(), subjects.front().size());
+      }
+    }
+    return adopted_ == nullptr ? std::string() : adopted_->Find(peer());
   }
 
  protected:
@@ -141,6 +150,7 @@ class GrpcCallContext : public Base {
 
  private:
   ::grpc::CallbackServerContext* const context_;
+  const AdoptedPeerSubjects* const adopted_;
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;
   absl::Mutex metadata_mutex_;
@@ -155,8 +165,9 @@ class GrpcServerCall final : public GrpcCallContext<rpc::ServerCallContext> {
  public:
   GrpcServerCall(const rpc::Method& method,
                  ::grpc::CallbackServerContext* context,
+                 const AdoptedPeerSubjects* adopted,
                  ::grpc::ByteBuffer* response_buffer)
-      : GrpcCallContext(context),
+      : GrpcCallContext(context, adopted),
         reactor_(context->DefaultReactor()),
         response_buffer_(response_buffer),
         request_(method.new_request()),
@@ -222,10 +233,11 @@ class CallCompleter {
 
 ::grpc::ServerUnaryReactor* ServeCall(const rpc::Method& method,
                                       ::grpc::CallbackServerContext* context,
+                                      const AdoptedPeerSubjects* adopted,
                                       const ::grpc::ByteBuffer* request_buffer,
                                       ::grpc::ByteBuffer* response_buffer) {
-  auto call =
-      std::make_unique<GrpcServerCall>(method, context, response_buffer);
+  auto call = std::make_unique<GrpcServerCall>(method, context, adopted,
+                                               response_buffer);
   ::grpc::ServerUnaryReactor* reactor = call->reactor();
   if (absl::Status parsed =
           ParseFromByteBuffer(*request_buffer, call->request());
@@ -278,8 +290,9 @@ class GrpcServerStream final : public GrpcReactorOf<kKind>,
   // nullptr).
   GrpcServerStream(const rpc::Method& method,
                    ::grpc::CallbackServerContext* context,
+                   const AdoptedPeerSubjects* adopted,
                    ::grpc::ByteBuffer* response_buffer)
-      : GrpcCallContext(context),
+      : GrpcCallContext(context, adopted),
         method_(method),
         response_buffer_(response_buffer) {}
 
@@ -415,15 +428,16 @@ class GrpcServerStream final : public GrpcReactorOf<kKind>,
 // name from the method paths.
 class RegistryGrpcService final : public ::grpc::Service {
  public:
-  explicit RegistryGrpcService(
-      const std::vector<const rpc::Method*>& methods) {
+  RegistryGrpcService(const std::vector<const rpc::Method*>& methods,
+                      const AdoptedPeerSubjects* adopted) {
     for (size_t index = 0; index < methods.size(); ++index) {
       const rpc::Method* method = methods[index];
       // The path's storage is the registry's, which outlives this service.
       AddMethod(new ::grpc::internal::RpcServiceMethod(
           method->path.c_str(), RpcTypeOf(method->kind),
           /*handler=*/nullptr));
-      MarkMethodRawCallback(static_cast<int>(index), NewHandler(method));
+      MarkMethodRawCallback(static_cast<int>(index),
+                            NewHandler(method, adopted));
     }
   }
 
@@ -444,38 +458,40 @@ class RegistryGrpcService final : public ::grpc::Service {
 
   // The grpc++ callback handler serving `method`, as generated code makes it.
   static ::grpc::internal::MethodHandler* NewHandler(
-      const rpc::Method* method) {
+      const rpc::Method* method, const AdoptedPeerSubjects* adopted) {
     using ::grpc::ByteBuffer;
     using ::grpc::CallbackServerContext;
     switch (method->kind) {
       case rpc::MethodKind::kUnary:
-        return new ByteBufferHandler([method](CallbackServerContext* context,
-                                              const ByteBuffer* request,
-                                              ByteBuffer* response) {
-          return ServeCall(*method, context, request, response);
-        });
+        return new ByteBufferHandler(
+            [method, adopted](CallbackServerContext* context,
+                              const ByteBuffer* request, ByteBuffer* response) {
+              return ServeCall(*method, context, adopted, request, response);
+            });
       case rpc::MethodKind::kClientStreaming:
         return new ::grpc::internal::CallbackClientStreamingHandler<
             ByteBuffer, ByteBuffer>(
-            [method](CallbackServerContext* context, ByteBuffer* response) {
+            [method, adopted](CallbackServerContext* context,
+                              ByteBuffer* response) {
               return (new GrpcServerStream<rpc::MethodKind::kClientStreaming>(
-                          *method, context, response))
+                          *method, context, adopted, response))
                   ->Begin(nullptr);
             });
       case rpc::MethodKind::kServerStreaming:
         return new ::grpc::internal::CallbackServerStreamingHandler<
-            ByteBuffer, ByteBuffer>([method](CallbackServerContext* context,
-                                             const ByteBuffer* request) {
+            ByteBuffer, ByteBuffer>([method, adopted](
+                                        CallbackServerContext* context,
+                                        const ByteBuffer* request) {
           return (new GrpcServerStream<rpc::MethodKind::kServerStreaming>(
-                      *method, context, nullptr))
+                      *method, context, adopted, nullptr))
               ->Begin(request);
         });
       case rpc::MethodKind::kBidiStreaming:
         return new ::grpc::internal::CallbackBidiHandler<ByteBuffer,
                                                          ByteBuffer>(
-            [method](CallbackServerContext* context) {
+            [method, adopted](CallbackServerContext* context) {
               return (new GrpcServerStream<rpc::MethodKind::kBidiStreaming>(
-                          *method, context, nullptr))
+                          *method, context, adopted, nullptr))
                   ->Begin(nullptr);
             });
     }
@@ -485,8 +501,27 @@ class RegistryGrpcService final : public ::grpc::Service {
 
 }  // namespace
 
+void AdoptedPeerSubjects::Set(int fd, std::string subject) {
+  absl::MutexLock lock(&mu_);
+  if (subject.empty()) {
+    by_fd_.erase(fd);
+  } else {
+    by_fd_[fd] = std::move(subject);
+  }
+}
+
+std::string AdoptedPeerSubjects::Find(absl::string_view peer) const {
+  int fd = 0;
+  if (!absl::ConsumePrefix(&peer, "fd:") || !absl::SimpleAtoi(peer, &fd)) {
+    return {};
+  }
+  absl::MutexLock lock(&mu_);
+  auto found = by_fd_.find(fd);
+  return found == by_fd_.end() ? std::string() : found->second;
+}
+
 absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> MakeGrpcServices(
-    const rpc::ServiceRegistry& registry) {
+    const rpc::ServiceRegistry& registry, const AdoptedPeerSubjects* adopted) {
   std::vector<std::unique_ptr<::grpc::Service>> services;
   for (const std::string& name : registry.ServiceNames()) {
     std::vector<const rpc::Method*> methods =
@@ -495,7 +530,7 @@ absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> MakeGrpcServices(
       return absl::InternalError(
           absl::StrCat("registry lists service ", name, " without methods"));
     }
-    services.push_back(std::make_unique<RegistryGrpcService>(methods));
+    services.push_back(std::make_unique<RegistryGrpcService>(methods, adopted));
   }
   return services;
 }

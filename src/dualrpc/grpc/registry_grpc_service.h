@@ -3,13 +3,39 @@
 
 #include <grpcpp/impl/service_type.h>
 
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "dualrpc/rpc/service_registry.h"
 
 namespace dualrpc::grpc {
+
+// The TLS client-certificate subjects of connections that reach grpc++ in
+// plaintext from a TLS terminator of dualrpc's (the shared port's relay),
+// keyed by the socket number grpc++ names their calls' peer with ("fd:N").
+// GrpcServer::AdoptConnection sets or clears the entry of every socket
+// before grpc++ sees it, so an entry describes the last socket adopted with
+// that number; grpc++ closes a socket only once no call on it is left, so
+// a call never reads the entry of a later socket that reuses its number.
+// Thread-safe.
+class AdoptedPeerSubjects {
+ public:
+  // `subject` empty: the socket has none (clears an older entry).
+  void Set(int fd, std::string subject);
+  // The subject of the adopted socket a call's `peer` ("fd:N") names; empty
+  // for any other peer or a socket adopted without one.
+  std::string Find(absl::string_view peer) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<int, std::string> by_fd_ ABSL_GUARDED_BY(mu_);
+};
 
 // Serves a ServiceRegistry over gRPC: one grpc::Service per service name in
 // `registry`, each serving every method of that service with grpc++'s
@@ -37,12 +63,17 @@ namespace dualrpc::grpc {
 // as for unary calls). OnCancel when the client cancels, its deadline
 // passes or its connection is lost; OnDone last, on a gRPC thread.
 //
-// The services refer to `registry`'s methods: `registry` must stay unchanged
-// and outlive them, and they must outlive the grpc::Server. The services
-// implementing the methods must complete every call before the server's
-// shutdown can finish.
+// ServerCallContext::peer_certificate_subject() is grpc++'s x509_subject
+// or, for a connection without an auth context, `adopted`'s entry for it
+// (null: none).
+//
+// The services refer to `registry`'s methods and to `adopted`: both must
+// stay unchanged (`adopted`'s entries aside) and outlive them, and they must
+// outlive the grpc::Server. The services implementing the methods must
+// complete every call before the server's shutdown can finish.
 absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> MakeGrpcServices(
-    const rpc::ServiceRegistry& registry);
+    const rpc::ServiceRegistry& registry,
+    const AdoptedPeerSubjects* adopted = nullptr);
 
 }  // namespace dualrpc::grpc
 

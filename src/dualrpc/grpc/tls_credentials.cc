@@ -385,7 +385,11 @@ absl::Status ExplainConnectionFailure(absl::Status status, bool tls) {
     hint =
         "TLS handshake failed: the peer did not speak TLS (a plaintext "
         "port? use grpc://)";
-  } else if (absl::StrContains(message, "Socket closed")) {
+  } else if (absl::StrContains(message, "Socket closed") ||
+             (tls && absl::StrContains(message, "Endpoint read failed"))) {
+    // A TLS 1.3 server's "certificate required" alert arrives after the
+    // client's handshake is over: grpc-core logs it and reports only the
+    // failed read.
     hint = tls ? "the server closed the connection (if it requires a client "
                  "certificate: -cert and -key)"
                : "the server closed the connection (if it serves TLS: "

@@ -128,8 +128,9 @@ MakeChannelCredentials(const GrpcChannelTlsOptions& options);
 // A failed call's status with what gRPC 1.51's connection errors leave
 // unsaid: UNAVAILABLE calls whose message shows OpenSSL's "wrong version
 // number" (a TLS client answered in plaintext) or a connection the server
-// closed (what a plaintext client on a TLS port, or a TLS client without
-// the certificate an mTLS server requires, gets) have a hint appended,
+// closed or whose first read failed (what a plaintext client on a TLS port,
+// or a TLS client without the certificate an mTLS server requires, gets:
+// grpc++ closes, dualrpc's shared port sends an alert) have a hint appended,
 // phrased as the likely cause, not a certainty. Any other status is
 // returned as it is. `tls`: the channel is grpcs://.
 absl::Status ExplainConnectionFailure(absl::Status status, bool tls);

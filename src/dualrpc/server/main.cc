@@ -188,6 +188,8 @@ absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
 // The gRPC transport: the registry's services as grpc::Services, and the
 // server that serves them (declared after them, so destroyed first).
 struct GrpcTransport {
+  // Read by the services' calls: destroyed after them.
+  std::shared_ptr<grpc::AdoptedPeerSubjects> adopted_subjects;
   std::vector<std::unique_ptr<::grpc::Service>> services;
   std::unique_ptr<grpc::GrpcServer> server;
 };
@@ -230,8 +232,10 @@ absl::StatusOr<GrpcTransport> StartGrpc(
     const std::string& listen_address, const rpc::ServiceRegistry& registry,
     const std::optional<grpc::GrpcServerTlsOptions>& tls) {
   GrpcTransport transport;
+  // Subjects of mTLS clients that --listen's TLS relay hands over.
+  transport.adopted_subjects = std::make_shared<grpc::AdoptedPeerSubjects>();
   absl::StatusOr<std::vector<std::unique_ptr<::grpc::Service>>> services =
-      grpc::MakeGrpcServices(registry);
+      grpc::MakeGrpcServices(registry, transport.adopted_subjects.get());
   if (!services.ok()) return services.status();
   transport.services = *std::move(services);
   std::vector<::grpc::Service*> service_pointers;
@@ -244,6 +248,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   options.max_send_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.builtin_inspection = false;
   options.tls = tls;
+  options.adopted_subjects = transport.adopted_subjects;
   absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
       grpc::GrpcServer::Start(options, service_pointers);
   if (!server.ok()) return server.status();
@@ -388,8 +393,8 @@ absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
                        const net::SocketAddress& peer) {
     raw->Adopt(std::move(stream), peer).IgnoreError();
   };
-  handlers.grpc = [grpc](base::ScopedFd socket) {
-    grpc->AdoptConnection(std::move(socket)).IgnoreError();
+  handlers.grpc = [grpc](base::ScopedFd socket, std::string subject) {
+    grpc->AdoptConnection(std::move(socket), std::move(subject)).IgnoreError();
   };
   return SharedPort::Start(std::move(options), std::move(handlers));
 }

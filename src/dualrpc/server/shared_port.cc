@@ -383,7 +383,7 @@ void SharedPort::HandOffRaw(Detecting* detecting,
 
 void SharedPort::HandOffGrpc(Detecting* detecting, base::ScopedFd socket) {
   Close(detecting);
-  handlers_.grpc(std::move(socket));
+  handlers_.grpc(std::move(socket), std::string());
 }
 
 void SharedPort::StartRelay(Detecting* detecting,
@@ -392,6 +392,7 @@ void SharedPort::StartRelay(Detecting* detecting,
   const net::SocketAddress peer = detecting->peer();
   Close(detecting);
   const SniffResult sniffed_as = SniffProtocol(sniffed.View());
+  std::string subject = tls_stream->PeerCertificateSubject();
   if (sniffed.readable_bytes() > 0) {
     tls_stream = std::make_unique<ReplayingStream>(std::move(sniffed),
                                                    std::move(tls_stream));
@@ -413,7 +414,7 @@ void SharedPort::StartRelay(Detecting* detecting,
     handlers_.raw(std::make_unique<net::PlainTcpStream>(std::move(pair->second)),
                   peer);
   } else {
-    handlers_.grpc(std::move(pair->second));
+    handlers_.grpc(std::move(pair->second), std::move(subject));
   }
   started->Start();
 }

@@ -88,7 +88,11 @@ class SharedPort {
         raw;
     // A connected socket carrying plaintext HTTP/2, its preface unread: the
     // accepted socket itself, or the gRPC end of a TLS relay. Owns it.
-    absl::AnyInvocable<void(base::ScopedFd socket)> grpc;
+    // `peer_certificate_subject`: the TLS client certificate's subject
+    // behind a relay (empty: none, or plaintext).
+    absl::AnyInvocable<void(base::ScopedFd socket,
+                            std::string peer_certificate_subject)>
+        grpc;
   };
 
   struct Options {
