@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/rpc/service_registry.h"
 #include "gmock/gmock.h"
@@ -191,6 +192,28 @@ TEST(AuthInterceptorTest, EveryTokenOfManyIsFound) {
   EXPECT_THAT(Call(auth, kList, Bearer("tok1999")),
               StatusIs(absl::StatusCode::kUnauthenticated));
   EXPECT_EQ(auth.token_count(), 200u);
+}
+
+TEST(AuthInterceptorTest, PaddingNeverMakesAMatch) {
+  // Tokens are compared zero-padded to the longest one: a presented token
+  // with trailing NULs, or longer than every token but agreeing with the
+  // longest over its width, must still not match.
+  AuthInterceptor auth(true,
+                       {{"short", "s", {}, 1}, {"longer-token", "l", {}, 2}},
+                       {});
+  for (const std::string& token :
+       {std::string("short\0", 6), std::string("short\0\0\0\0\0\0\0", 12),
+        std::string("longer-token\0", 13), std::string("longer-token-x"),
+        std::string(12, '\0')}) {
+    EXPECT_THAT(Call(auth, kList, Bearer(token)),
+                StatusIs(absl::StatusCode::kUnauthenticated))
+        << absl::CEscape(token);
+  }
+  std::string principal;
+  EXPECT_THAT(Call(auth, kList, Bearer("short"), &principal), IsOk());
+  EXPECT_EQ(principal, "s");
+  EXPECT_THAT(Call(auth, kList, Bearer("longer-token"), &principal), IsOk());
+  EXPECT_EQ(principal, "l");
 }
 
 void Write(const std::string& path, absl::string_view contents) {

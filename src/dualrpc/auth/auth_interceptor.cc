@@ -1,11 +1,12 @@
 #include "dualrpc/auth/auth_interceptor.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/sha.h>
 
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -74,11 +75,16 @@ AuthInterceptor::~AuthInterceptor() = default;
 std::unique_ptr<const AuthInterceptor::TokenTable> AuthInterceptor::MakeTable(
     const std::vector<TokenEntry>& entries) {
   auto table = std::make_unique<TokenTable>();
+  for (const TokenEntry& entry : entries) {
+    table->width = std::max(table->width, entry.token.size());
+  }
+  table->width = (table->width + 7) / 8 * 8;  // DifferConstantTime's steps
   table->grants.reserve(entries.size());
   for (const TokenEntry& entry : entries) {
     Grant grant;
-    SHA256(reinterpret_cast<const unsigned char*>(entry.token.data()),
-           entry.token.size(), grant.digest.data());
+    grant.padded = entry.token;
+    grant.padded.resize(table->width, '\0');
+    grant.length = entry.token.size();
     grant.principal = entry.principal;
     grant.methods = entry.methods;
     table->grants.push_back(std::move(grant));
@@ -105,40 +111,36 @@ std::size_t AuthInterceptor::token_count() const {
 
 namespace {
 
-// SHA-256 of `token` into `digest`. OpenSSL 3's one-shot SHA256() fetches
-// the algorithm from the provider on every call (a lock and a lookup: most
-// of a microsecond, measured by the bench's auth group); the algorithm is
-// fetched once here and each thread keeps its own context.
-void Sha256(absl::string_view token, unsigned char* digest) {
-  static EVP_MD* const kSha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct Context {
-    EVP_MD_CTX* context = EVP_MD_CTX_new();
-    ~Context() { EVP_MD_CTX_free(context); }
-  };
-  thread_local Context local;
-  unsigned int size = 0;
-  if (kSha256 == nullptr || local.context == nullptr ||
-      EVP_DigestInit_ex2(local.context, kSha256, nullptr) != 1 ||
-      EVP_DigestUpdate(local.context, token.data(), token.size()) != 1 ||
-      EVP_DigestFinal_ex(local.context, digest, &size) != 1) {
-    // Not expected; the one-shot form gives the same digest.
-    SHA256(reinterpret_cast<const unsigned char*>(token.data()), token.size(),
-           digest);
+// Whether the first `width` bytes of `a` and `b` differ, in time that
+// depends on `width` only (OpenSSL's CRYPTO_memcmp's contract, eight bytes
+// a step where it goes a byte at a time, which was most of the lookup's
+// cost). `width` is a multiple of 8.
+bool DifferConstantTime(const char* a, const char* b, std::size_t width) {
+  std::uint64_t difference = 0;
+  for (std::size_t i = 0; i < width; i += 8) {
+    std::uint64_t x, y;
+    std::memcpy(&x, a + i, 8);
+    std::memcpy(&y, b + i, 8);
+    difference |= x ^ y;
   }
+  return difference != 0;
 }
 
 }  // namespace
 
 const AuthInterceptor::Grant* AuthInterceptor::FindGrant(
     const TokenTable& table, absl::string_view token) {
-  Digest digest;
-  Sha256(token, digest.data());
+  // The presented token over the table's width; a longer one cannot match
+  // but is compared all the same (its first `width` bytes).
+  absl::InlinedVector<char, 128> padded(table.width, '\0');
+  std::memcpy(padded.data(), token.data(), std::min(token.size(), table.width));
   // Every grant is compared, whatever matched before: the time depends on
-  // the number of tokens only. Tokens are unique, so at most one matches.
+  // the table only. Tokens are unique, so at most one matches.
   const Grant* found = nullptr;
   for (const Grant& grant : table.grants) {
     const bool equal =
-        CRYPTO_memcmp(grant.digest.data(), digest.data(), digest.size()) == 0;
+        !DifferConstantTime(grant.padded.data(), padded.data(), table.width) &
+        (grant.length == token.size());
     found = equal ? &grant : found;
   }
   return found;
