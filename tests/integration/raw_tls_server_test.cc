@@ -30,6 +30,7 @@
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/echo_call.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
@@ -48,27 +49,7 @@ constexpr char kEcho[] = "/dualrpc.v1.FileService/Echo";
 
 absl::StatusOr<std::string> Echo(rpc::Channel& channel,
                                  const std::string& payload) {
-  struct Shared {
-    v1::EchoRequest request;
-    v1::EchoResponse response;
-    absl::Status status;
-    absl::Notification done;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->request.set_payload(payload);
-  rpc::CallOptions options;
-  options.timeout = absl::Seconds(10);
-  channel.StartUnaryCall(kEcho, shared->request, &shared->response, options,
-                         [shared](absl::Status s) {
-                           shared->status = std::move(s);
-                           shared->done.Notify();
-                         });
-  if (!shared->done.WaitForNotificationWithTimeout(
-          dualrpc_testing::kWaitTimeout)) {
-    return absl::InternalError("done did not run in time");
-  }
-  if (!shared->status.ok()) return shared->status;
-  return shared->response.payload();
+  return dualrpc_testing::EchoCall(channel, payload, kEcho);
 }
 
 int PortOf(const std::string& host_port) {

@@ -30,6 +30,7 @@
 #include "echo_methods.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/echo_call.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/test_certs.h"
@@ -53,27 +54,7 @@ constexpr char kWho[] = "/test.Tls/Who";
 absl::StatusOr<std::string> Call(rpc::Channel& channel,
                                  const std::string& payload,
                                  const char* method = kEcho) {
-  struct Shared {
-    v1::EchoRequest request;
-    v1::EchoResponse response;
-    absl::Status status;
-    absl::Notification done;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->request.set_payload(payload);
-  rpc::CallOptions options;
-  options.timeout = absl::Seconds(10);
-  channel.StartUnaryCall(method, shared->request, &shared->response, options,
-                         [shared](absl::Status s) {
-                           shared->status = std::move(s);
-                           shared->done.Notify();
-                         });
-  if (!shared->done.WaitForNotificationWithTimeout(kWaitTimeout)) {
-    ADD_FAILURE() << "done did not run within " << kWaitTimeout;
-    return absl::InternalError("done did not run in time");
-  }
-  if (!shared->status.ok()) return shared->status;
-  return shared->response.payload();
+  return dualrpc_testing::EchoCall(channel, payload, method);
 }
 
 int PortOf(const std::string& host_port) {

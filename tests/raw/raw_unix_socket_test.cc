@@ -25,6 +25,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "raw/echo_methods.h"
+#include "testing/echo_call.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/unary_method.h"
@@ -55,31 +56,10 @@ absl::StatusOr<std::unique_ptr<RawServer>> StartOn(
   return RawServer::Start(options, registry);
 }
 
-// One call of `method`: the response's payload or the call's status; fails
-// the test if the done does not run within kWaitTimeout.
+// One call of `method`: the response's payload or the call's status.
 absl::StatusOr<std::string> Call(rpc::Channel& channel, const char* method,
                                  const std::string& payload) {
-  struct Shared {
-    v1::EchoRequest request;
-    v1::EchoResponse response;
-    absl::Status status;
-    absl::Notification done;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->request.set_payload(payload);
-  rpc::CallOptions options;
-  options.timeout = absl::Seconds(10);
-  channel.StartUnaryCall(method, shared->request, &shared->response, options,
-                         [shared](absl::Status s) {
-                           shared->status = std::move(s);
-                           shared->done.Notify();
-                         });
-  if (!shared->done.WaitForNotificationWithTimeout(kWaitTimeout)) {
-    ADD_FAILURE() << method << ": done did not run within " << kWaitTimeout;
-    return absl::InternalError("done did not run in time");
-  }
-  if (!shared->status.ok()) return shared->status;
-  return shared->response.payload();
+  return dualrpc_testing::EchoCall(channel, payload, method);
 }
 
 absl::StatusOr<std::string> CallAt(const std::string& address,
