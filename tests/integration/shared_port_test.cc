@@ -58,6 +58,24 @@ using ::dualrpc_testing::StatusIs;
 using ::dualrpc_testing::TempDir;
 using ::testing::HasSubstr;
 
+// One Echo through dualrpc's own C++ channel to `target`, made with
+// `factory`: the response's payload or the call's status.
+absl::StatusOr<std::string> EchoThrough(
+    const std::string& target, const client::ChannelFactoryOptions& factory,
+    const std::string& payload) {
+  absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+      client::CreateChannel(target, factory);
+  if (!channel.ok()) return channel.status();
+  v1::FileServiceClient client(*channel);
+  v1::EchoRequest request;
+  request.set_payload(payload);
+  rpc::CallOptions options;
+  options.timeout = absl::Seconds(10);
+  absl::StatusOr<v1::EchoResponse> response = client.Echo(request, options);
+  if (!response.ok()) return response.status();
+  return response->payload();
+}
+
 // The detect timeout the plaintext server runs with: long enough that "at
 // once" and "after the timeout" cannot be confused on a loaded machine.
 constexpr absl::Duration kDetectTimeout = absl::Seconds(3);
@@ -167,17 +185,7 @@ class SharedPortTest : public ::testing::Test {
   // Echo through dualrpc's own C++ channel for `scheme` on the shared port.
   absl::StatusOr<std::string> Echo(const std::string& scheme,
                                    const std::string& payload) {
-    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
-        client::CreateChannel(absl::StrCat(scheme, "://", address_));
-    if (!channel.ok()) return channel.status();
-    v1::FileServiceClient client(*channel);
-    v1::EchoRequest request;
-    request.set_payload(payload);
-    rpc::CallOptions options;
-    options.timeout = absl::Seconds(10);
-    absl::StatusOr<v1::EchoResponse> response = client.Echo(request, options);
-    if (!response.ok()) return response.status();
-    return response->payload();
+    return EchoThrough(absl::StrCat(scheme, "://", address_), {}, payload);
   }
 
   TempDir root_;
@@ -348,18 +356,8 @@ class SharedPortTlsTest : public SharedPortTest {
       factory.tls.cert_file = certs_.client_cert;
       factory.tls.key_file = certs_.client_key;
     }
-    absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
-        client::CreateChannel(
-            absl::StrCat(scheme, "://", LocalhostAddress()), factory);
-    if (!channel.ok()) return channel.status();
-    v1::FileServiceClient client(*channel);
-    v1::EchoRequest request;
-    request.set_payload(payload);
-    rpc::CallOptions options;
-    options.timeout = absl::Seconds(10);
-    absl::StatusOr<v1::EchoResponse> response = client.Echo(request, options);
-    if (!response.ok()) return response.status();
-    return response->payload();
+    return EchoThrough(absl::StrCat(scheme, "://", LocalhostAddress()),
+                       factory, payload);
   }
 
   // Connects with TLS (trusting the test CA, offering `alpn`), sends

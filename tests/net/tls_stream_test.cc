@@ -193,18 +193,11 @@ absl::StatusOr<std::string> ReadToEnd(TlsStream* stream) {
 class TlsStreamTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new dualrpc_testing::TempDir();
-    absl::StatusOr<dualrpc_testing::TestCerts> certs =
-        dualrpc_testing::MakeTestCerts(dir_->path() + "/certs");
-    ASSERT_THAT(certs, IsOk());
-    certs_ = new dualrpc_testing::TestCerts(*std::move(certs));
+    ASSERT_THAT(dualrpc_testing::ProcessTestCerts(), IsOk());
   }
-  static void TearDownTestSuite() {
-    delete certs_;
-    delete dir_;
+  static const dualrpc_testing::TestCerts& certs() {
+    return *dualrpc_testing::ProcessTestCerts();
   }
-
-  static const dualrpc_testing::TestCerts& certs() { return *certs_; }
 
   static TlsServerOptions ServerOptions(const std::string& cert,
                                         const std::string& key) {
@@ -250,15 +243,11 @@ class TlsStreamTest : public ::testing::Test {
     return Handshake(client_.get(), server_.get());
   }
 
-  static dualrpc_testing::TempDir* dir_;
-  static dualrpc_testing::TestCerts* certs_;
   std::shared_ptr<TlsServerContext> server_context_;
   std::unique_ptr<TlsStream> client_;
   std::unique_ptr<TlsStream> server_;
 };
 
-dualrpc_testing::TempDir* TlsStreamTest::dir_ = nullptr;
-dualrpc_testing::TestCerts* TlsStreamTest::certs_ = nullptr;
 
 TEST_F(TlsStreamTest, HandshakeAgreesOnAlpnAndCarriesBytesBothWays) {
   HandshakeResult result = Connect(ServerOptions(), ClientOptions());

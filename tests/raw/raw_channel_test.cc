@@ -29,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "raw/echo_methods.h"
+#include "testing/echo_call.h"
 #include "testing/status_matchers.h"
 #include "testing/unary_method.h"
 #include "testing/wait.h"
@@ -127,27 +128,7 @@ std::unique_ptr<RawServer> StartServer(
 absl::StatusOr<std::string> Call(rpc::Channel& channel, const char* method,
                                  const std::string& payload,
                                  absl::Duration timeout = absl::Seconds(10)) {
-  struct Shared {
-    v1::EchoRequest request;
-    v1::EchoResponse response;
-    absl::Status status;
-    absl::Notification done;
-  };
-  auto shared = std::make_shared<Shared>();
-  shared->request.set_payload(payload);
-  rpc::CallOptions options;
-  options.timeout = timeout;
-  channel.StartUnaryCall(method, shared->request, &shared->response, options,
-                         [shared](absl::Status s) {
-                           shared->status = std::move(s);
-                           shared->done.Notify();
-                         });
-  if (!shared->done.WaitForNotificationWithTimeout(kWaitTimeout)) {
-    ADD_FAILURE() << method << ": done did not run within " << kWaitTimeout;
-    return absl::InternalError("done did not run in time");
-  }
-  if (!shared->status.ok()) return shared->status;
-  return shared->response.payload();
+  return dualrpc_testing::EchoCall(channel, payload, method, timeout);
 }
 
 class RawChannelTest : public ::testing::Test {

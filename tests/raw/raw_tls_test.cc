@@ -93,17 +93,11 @@ bool ClosedByServer(int fd, absl::Duration timeout) {
 class RawTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new dualrpc_testing::TempDir();
-    absl::StatusOr<dualrpc_testing::TestCerts> certs =
-        dualrpc_testing::MakeTestCerts(dir_->path() + "/certs");
-    ASSERT_THAT(certs, IsOk());
-    certs_ = new dualrpc_testing::TestCerts(*std::move(certs));
+    ASSERT_THAT(dualrpc_testing::ProcessTestCerts(), IsOk());
   }
-  static void TearDownTestSuite() {
-    delete certs_;
-    delete dir_;
+  static const dualrpc_testing::TestCerts& certs() {
+    return *dualrpc_testing::ProcessTestCerts();
   }
-  static const dualrpc_testing::TestCerts& certs() { return *certs_; }
 
   void SetUp() override {
     AddEchoAndPeerMethods(kEcho, kPeer, &registry_);
@@ -172,14 +166,10 @@ class RawTlsTest : public ::testing::Test {
     return tls;
   }
 
-  static dualrpc_testing::TempDir* dir_;
-  static dualrpc_testing::TestCerts* certs_;
   rpc::ServiceRegistry registry_;
   std::unique_ptr<RawServer> server_;
 };
 
-dualrpc_testing::TempDir* RawTlsTest::dir_ = nullptr;
-dualrpc_testing::TestCerts* RawTlsTest::certs_ = nullptr;
 
 TEST_F(RawTlsTest, CallsRunOverTlsWithLargeMessages) {
   StartServer(ServerTls(certs().server_cert, certs().server_key));

@@ -20,14 +20,15 @@ namespace dualrpc_testing {
 inline constexpr char kEchoMethod[] = "/dualrpc.v1.FileService/Echo";
 
 // One unary call of `method` (Echo's message types: EchoRequest with
-// `payload`, EchoResponse) on `channel` with a 10 s deadline: the
+// `payload`, EchoResponse) on `channel` with `timeout` as its deadline: the
 // response's payload, or the call's status. Fails the test if the done does
 // not run within kWaitTimeout (and then returns INTERNAL). The messages
 // live until the done has run, even if that is after a failed wait.
 // Header-only: tests that use it link dualrpc::proto_dualrpc already.
 inline absl::StatusOr<std::string> EchoCall(
     dualrpc::rpc::Channel& channel, const std::string& payload,
-    const char* method = kEchoMethod) {
+    const char* method = kEchoMethod,
+    absl::Duration timeout = absl::Seconds(10)) {
   struct Shared {
     dualrpc::v1::EchoRequest request;
     dualrpc::v1::EchoResponse response;
@@ -37,7 +38,7 @@ inline absl::StatusOr<std::string> EchoCall(
   auto shared = std::make_shared<Shared>();
   shared->request.set_payload(payload);
   dualrpc::rpc::CallOptions options;
-  options.timeout = absl::Seconds(10);
+  options.timeout = timeout;
   channel.StartUnaryCall(method, shared->request, &shared->response, options,
                          [shared](absl::Status status) {
                            shared->status = std::move(status);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "testing/subprocess.h"
+#include "testing/temp_dir.h"
 
 namespace dualrpc_testing {
 
@@ -43,6 +44,14 @@ absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir) {
   if (certs.client_subject.empty()) {
     return absl::InternalError("make_test_certs.sh wrote no client.subject");
   }
+  return certs;
+}
+
+const absl::StatusOr<TestCerts>& ProcessTestCerts() {
+  // Destroyed at exit, which removes the directory with them.
+  static const TempDir dir;
+  static const absl::StatusOr<TestCerts> certs =
+      MakeTestCerts(dir.path() + "/certs");
   return certs;
 }
 

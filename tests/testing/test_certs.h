@@ -27,6 +27,11 @@ struct TestCerts {
 // script's stderr if it fails.
 absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir);
 
+// One set for the whole test process, made on first use in a temporary
+// directory removed at exit: for suites whose tests only read the
+// certificates. Thread-safe.
+const absl::StatusOr<TestCerts>& ProcessTestCerts();
+
 }  // namespace dualrpc_testing
 
 #endif  // DUALRPC_TESTS_TESTING_TEST_CERTS_H_
