@@ -81,7 +81,10 @@ set(DUALRPC_PC_THIRD_PARTY
   protobuf::libprotobuf protobuf
   gRPC::grpc++ grpc++
   OpenSSL::SSL libssl
-  OpenSSL::Crypto libcrypto)
+  OpenSSL::Crypto libcrypto
+  spdlog::spdlog spdlog
+  prometheus-cpp::core prometheus-cpp-core
+  prometheus-cpp::pull prometheus-cpp-pull)
 function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
   set(requires)
   set(libs)
