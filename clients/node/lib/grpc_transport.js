@@ -4,6 +4,8 @@
 // same protobufjs types on both transports), so grpc-js's serializers are
 // the identity.
 
+const net = require('node:net');
+
 const grpc = require('@grpc/grpc-js');
 
 const { MethodKind, hasResponseStream } = require('./method_kind');
@@ -56,10 +58,14 @@ const CONNECTION_FAILED = /Last error: /;
 const CLOSED_BEFORE_HTTP2 = /Last error: Failed to connect\b/;
 
 class GrpcTransport {
-  // `target`: "host:port" (as grpc-js takes it); `host`: the target's host;
+  // `target`: what grpc-js takes ("host:port", "ipv4:A:P,B:Q", "dns:///NAME:PORT",
+  // "unix:…"); `host`, `port`: the target's (first) host and port;
   // `limits`: { maxMessageBytes }; `tlsSettings`: null for plaintext, else
-  // connect's checked `tls` option (lib/tls.js).
-  constructor({ target, host, limits, tlsSettings = null }) {
+  // connect's checked `tls` option (lib/tls.js). `balanced` (a list or a
+  // DNS name): grpc-js's own round_robin over what its resolver returns
+  // (issue 13's D1: gRPC's balancing is never reimplemented here); over TLS
+  // the certificate must name the server name, else the first HOST.
+  constructor({ target, host, port = 0, limits, tlsSettings = null, balanced = false }) {
     const options = {
       'grpc.max_send_message_length': limits.maxMessageBytes,
       'grpc.max_receive_message_length': limits.maxMessageBytes,
@@ -67,9 +73,18 @@ class GrpcTransport {
     if (tlsSettings !== null && tlsSettings.serverName !== null) {
       options['grpc.ssl_target_name_override'] = tlsSettings.serverName;
     }
+    if (balanced) {
+      options['grpc.service_config'] = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
+      if (!target.startsWith('dns:')) {
+        // An ipv4:/ipv6: list's authority (and TLS name) is its first address.
+        options['grpc.default_authority'] = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+        if (tlsSettings !== null && tlsSettings.serverName === null) options['grpc.ssl_target_name_override'] = host;
+      }
+    }
     this.client_ = new grpc.Client(target, channelCredentialsOf(tlsSettings), options);
     this.target_ = target;
     this.host_ = host;
+    this.port_ = port;
     this.tlsSettings_ = tlsSettings;
     this.tls_ = tlsSettings === null ? null
       : { address: target, name: tlsSettings.serverName || host, alpn: 'h2', plaintextScheme: 'grpc' };
@@ -99,8 +114,7 @@ class GrpcTransport {
     if (this.tls_ === null || error.details !== details || !CLOSED_BEFORE_HTTP2.test(details)) {
       return error;
     }
-    const port = Number(this.target_.slice(this.target_.lastIndexOf(':') + 1));
-    return probeGrpcTlsFailure(this.host_, port, this.tlsSettings_, this.tls_).then(
+    return probeGrpcTlsFailure(this.host_, this.port_, this.tlsSettings_, this.tls_).then(
       (words) => (words === null ? error : new RpcError(code, `${words} (grpc-js: ${details})`, trailers)));
   }
 

@@ -115,14 +115,27 @@ function protocolViolation({ type, flags, callId, payload }) {
   }
 }
 
-// A unary call waiting for its RESPONSE. `settle` is called exactly once, by
-// the connection: with { message, trailers } or an RpcError.
+// A unary call waiting for its RESPONSE. The connection calls exactly one
+// of `settle` (with { message, trailers } or an RpcError) and `notRun` (an
+// UNAVAILABLE RpcError: a GOAWAY said the server never ran it, so it may
+// be sent again; `onNotRun(error)`, when given, does that, else the call
+// fails with `error`), once.
 class UnaryCall {
-  constructor(resolve, reject) {
+  constructor(resolve, reject, onNotRun = null) {
     this.kind = MethodKind.UNARY;
     this.resolve_ = resolve;
     this.reject_ = reject;
+    this.onNotRun_ = onNotRun;
     this.cancelTimer = () => {};
+  }
+
+  notRun(error) {
+    if (this.onNotRun_ === null) {
+      this.settle(error);
+      return;
+    }
+    this.cancelTimer();
+    this.onNotRun_(error);
   }
 
   settle(outcome) {
@@ -145,13 +158,22 @@ class UnaryCall {
 // WINDOW_UPDATE once the consumed, unreturned bytes reach half the initial
 // window. Owned by its connection while in the connection's tables; touched
 // only on Node's event loop.
+//
+// A balanced transport (raw_balancer.js) creates a stream with no
+// connection (`connection` null: writes are held, the deadline runs) and
+// attaches it to one later (RawConnection.attachStream); `onNotRun(error)`
+// then takes a stream a GOAWAY says was never run, as long as no MESSAGE
+// went either way (so it can start again elsewhere), instead of failing it.
 class RawStream {
-  constructor(connection, { kind, method, metadata, request, timeoutMs, sink }) {
+  constructor(connection, { kind, method, metadata, request, timeoutMs, sink, onNotRun = null }) {
     this.connection_ = connection;
     this.kind = kind;
     this.method_ = method;
     this.metadata_ = metadata;
     this.request_ = request;  // Server streaming: the one request, sent in the REQUEST.
+    this.onNotRun_ = onNotRun;
+    this.messagesSent_ = 0;
+    this.messagesReceived_ = 0;
     this.sink_ = sink;
     this.callId = 0;  // 0 until the REQUEST is written.
     this.done_ = false;
@@ -186,6 +208,11 @@ class RawStream {
     this.finish_(null);
   }
 
+  // Whether the call has ended (the sink had its onEnd, or cancel()).
+  get done() {
+    return this.done_;
+  }
+
   consumed(length) {
     if (this.done_ || this.callId === 0) return;
     this.unreturned_ += streamMessageCost(length);
@@ -209,7 +236,8 @@ class RawStream {
     const oneRequest = this.kind === MethodKind.SERVER_STREAMING;
     this.connection_.write_(encodeFrame(FrameType.REQUEST, oneRequest ? Flag.END_STREAM : 0, callId,
       callPayloadParts(header, oneRequest ? this.request_ : EMPTY)));
-    this.request_ = null;
+    // Kept while the call may still be sent again elsewhere.
+    if (this.onNotRun_ === null) this.request_ = null;
     this.flushWrites_();
   }
 
@@ -224,6 +252,7 @@ class RawStream {
     }
     this.takeReceiveWindow_(frame.payload.length);
     if (this.done_) return;
+    this.messagesReceived_ += 1;
     const limit = this.connection_.limits_.maxMessageBytes;
     if (frame.payload.length > limit) {
       this.fail(rpcError('RESOURCE_EXHAUSTED',
@@ -274,6 +303,30 @@ class RawStream {
     this.fail(error);
   }
 
+  // A GOAWAY says the server never ran the call. With `onNotRun` and no
+  // MESSAGE sent or received, the stream leaves its connection as new (no
+  // call id, full windows) and `onNotRun(error)` places it again; else it
+  // fails with `error`.
+  notRun(error) {
+    if (this.onNotRun_ === null || this.messagesSent_ > 0 || this.messagesReceived_ > 0 || this.done_) {
+      this.settle(error);
+      return;
+    }
+    this.connection_.forgetStream_(this);
+    this.connection_ = null;
+    this.callId = 0;
+    this.sendWindow_ = INITIAL_STREAM_WINDOW;
+    this.receiveWindow_ = INITIAL_STREAM_WINDOW;
+    this.unreturned_ = 0;
+    this.halfClosed_ = false;
+    this.onNotRun_(error);
+  }
+
+  // The time left before the deadline in ms (null: none).
+  timeLeftMs() {
+    return this.deadlineAt_ === null ? null : this.deadlineAt_ - performance.now();
+  }
+
   // --- internals ---
 
   // A MESSAGE arrived: it may only while the window is > 0 (§7.4).
@@ -292,6 +345,8 @@ class RawStream {
       const { bytes, done } = this.heldWrite_;
       this.heldWrite_ = null;
       this.sendWindow_ -= streamMessageCost(bytes.length);
+      this.messagesSent_ += 1;
+      this.request_ = null;
       this.connection_.write_(encodeFrame(FrameType.MESSAGE, 0, this.callId, [bytes]));
       this.connection_.whenWritable_(done);
     }
@@ -310,8 +365,9 @@ class RawStream {
     this.cancelTimer();
     const held = this.heldWrite_;
     this.heldWrite_ = null;
-    const hadResponse = this.connection_.forgetStream_(this);
+    const hadResponse = this.connection_ === null || this.connection_.forgetStream_(this);
     if (this.callId !== 0 && !hadResponse && !this.noCancel_) this.connection_.write_(encodeFrame(FrameType.CANCEL, 0, this.callId));
+    this.request_ = null;
     if (held !== null) held.done();
     if (outcome !== null) process.nextTick(() => this.sink_.onEnd(outcome));
   }
@@ -328,15 +384,29 @@ function looksLikeTls(chunk) {
 }
 
 // One connection (TCP, TLS over TCP or unix socket) and the calls waiting
-// on it. Owned by a RawTransport; reports its end through
-// `onClosed(connection)` exactly once.
+// on it. Owned by a RawTransport or a balancer's Backend (raw_balancer.js);
+// reports its end through `onClosed(connection, { error, hadCalls,
+// healthCheckFailed })` exactly once: `error` the RpcError its calls failed
+// with (null: closed gracefully, drained), `hadCalls` whether calls were
+// outstanding, `healthCheckFailed` whether a health-check PING went
+// unanswered.
 class RawConnection {
   // `path`: a unix socket's path, else '' and `host`, `port` name a TCP
   // server. `tlsSettings` (lib/tls.js): null for plaintext, else the
   // connection is TLS with ALPN dualrpc/1 and the handshake counts against
   // `connectTimeoutMs`; requests written before it finished wait in the
   // TLS socket.
-  constructor({ host, port, path, limits, connectTimeoutMs, wire, tlsSettings, onClosed }) {
+  // `onReady(connection)`, when given, is called once the server's preface
+  // arrived (and then `connectTimeoutMs` covers the preface too: a server
+  // that accepts and says nothing, e.g. a stopped process, is a failed
+  // connect). `onGoaway(connection)` is called when a GOAWAY arrives,
+  // before the calls it says were not run are handed back (UnaryCall and
+  // RawStream notRun). `healthCheck`: null, or { intervalMs, timeoutMs }: a
+  // PING is sent once nothing was received for `intervalMs` after the
+  // preface; no PING+ACK within `timeoutMs` closes the connection (its
+  // calls fail UNAVAILABLE).
+  constructor({ host, port, path, limits, connectTimeoutMs, wire, tlsSettings, onClosed, onReady = null,
+    onGoaway = () => {}, healthCheck = null }) {
     this.address_ = path ? `unix:${path}` : net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
     this.tls_ = tlsSettings === null ? null
       : { name: tlsSettings.serverName || host, alpn: RAW_ALPN_PROTOCOL, plaintextScheme: 'raw' };
@@ -349,6 +419,16 @@ class RawConnection {
     this.limits_ = limits;
     this.wire_ = wire;
     this.onClosed_ = onClosed;
+    this.onReady_ = onReady;
+    this.onGoawayReceived_ = onGoaway;
+    this.healthCheck_ = healthCheck;
+    // Health check: when a frame last arrived, the timer (interval, then
+    // PONG wait), the payload of the PING waiting for its ACK (else null),
+    // whether one went unanswered.
+    this.lastReceivedAt_ = 0;
+    this.healthTimer_ = null;
+    this.pingPayload_ = null;
+    this.healthCheckFailed_ = false;
     this.state_ = ConnectionState.OPEN;
     this.nextCallId_ = 1;
     // call id → UnaryCall | RawStream, from its REQUEST to its end.
@@ -374,9 +454,11 @@ class RawConnection {
       this.socket_ = net.connect({ host, port });
     }
     if (!path) this.socket_.setNoDelay(true);
+    const steps = [this.tls_ === null ? null : 'TLS handshake', this.onReady_ === null ? null : 'server preface']
+      .filter((step) => step !== null);
     this.cancelConnectTimer_ = startTimer(connectTimeoutMs, () =>
       this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`
-        + (this.tls_ === null ? '' : ' (TCP connect and TLS handshake)'))));
+        + (steps.length === 0 ? '' : ` (TCP connect, ${steps.join(', ')})`))));
     this.socket_.once('connect', () => {
       this.socketConnected_ = true;
     });
@@ -399,14 +481,19 @@ class RawConnection {
   // with an RpcError. `timeoutMs` null means no deadline.
   start(requestHeader, message, timeoutMs) {
     return new Promise((resolve, reject) => {
-      const callId = this.allocateCallId_();
-      const call = new UnaryCall(resolve, reject);
-      this.pending_.set(callId, call);
-      if (timeoutMs !== null) {
-        call.cancelTimer = startTimer(timeoutMs, () => this.onDeadline_(callId));
-      }
-      this.write_(encodeFrame(FrameType.REQUEST, Flag.END_STREAM, callId, callPayloadParts(requestHeader, message)));
+      this.startUnary(new UnaryCall(resolve, reject), requestHeader, message, timeoutMs);
     });
+  }
+
+  // Sends `call`'s REQUEST (a UnaryCall, which the connection then settles
+  // or hands back through notRun).
+  startUnary(call, requestHeader, message, timeoutMs) {
+    const callId = this.allocateCallId_();
+    this.pending_.set(callId, call);
+    if (timeoutMs !== null) {
+      call.cancelTimer = startTimer(timeoutMs, () => this.onDeadline_(callId));
+    }
+    this.write_(encodeFrame(FrameType.REQUEST, Flag.END_STREAM, callId, callPayloadParts(requestHeader, message)));
   }
 
   // Opens a streaming call (the RawStream contract above). Its REQUEST
@@ -414,12 +501,35 @@ class RawConnection {
   // UNIMPLEMENTED and the connection serves on (§7.1).
   openStream(options) {
     const stream = new RawStream(this, options);
+    this.attachStream(stream);
+    return stream;
+  }
+
+  // Takes a RawStream created without a connection (or handed back by
+  // notRun) and sends it as openStream does.
+  attachStream(stream) {
+    stream.connection_ = this;
     if (this.serverMinor_ === null) {
       this.awaitingPreface_.push(stream);
     } else {
       this.sendOrRefuse_(stream);
     }
-    return stream;
+  }
+
+  // Takes no new calls and closes gracefully once those outstanding ended.
+  drain() {
+    this.stopTakingCalls_();
+    this.closeIfDrained_();
+  }
+
+  // Whether the server's preface arrived (the connection is usable).
+  get ready() {
+    return this.serverMinor_ !== null;
+  }
+
+  // The calls outstanding (sent, or waiting for the preface).
+  get callsOutstanding() {
+    return this.pending_.size + this.awaitingPreface_.length;
   }
 
   // Closes at once; waiting calls fail with `error`.
@@ -428,7 +538,7 @@ class RawConnection {
   }
 
   onConnected_() {
-    this.cancelConnectTimer_();
+    if (this.onReady_ === null) this.cancelConnectTimer_();
     const protocol = this.tls_ === null ? false : this.socket_.alpnProtocol;
     // A server without ALPN is taken at its word; one that chose another
     // protocol cannot have (the client offers only dualrpc/1).
@@ -465,6 +575,7 @@ class RawConnection {
   }
 
   onData_(chunk) {
+    this.lastReceivedAt_ = performance.now();
     if (this.tls_ === null && this.serverMinor_ === null && this.decoder_.bufferedBytes === 0
       && looksLikeTls(chunk)) {
       this.answeredInTls_ = true;
@@ -495,9 +606,50 @@ class RawConnection {
       return;
     }
     this.serverMinor_ = minor;
+    if (this.onReady_ !== null) {
+      this.cancelConnectTimer_();
+      this.armHealthCheck_(this.healthCheck_ === null ? 0 : this.healthCheck_.intervalMs);
+    }
     const waiting = this.awaitingPreface_;
     this.awaitingPreface_ = [];
     for (const stream of waiting) this.sendOrRefuse_(stream);
+    if (this.onReady_ !== null) this.onReady_(this);
+  }
+
+  // The health check's next look in `delayMs` (D2: a PING on a connection
+  // idle for intervalMs, a PING+ACK within timeoutMs). Timers are unref'd:
+  // the socket, not the check, keeps a process alive.
+  armHealthCheck_(delayMs) {
+    if (this.healthCheck_ === null || !Number.isFinite(this.healthCheck_.intervalMs)) return;
+    this.healthTimer_ = setTimeout(() => this.checkHealth_(), delayMs);
+    this.healthTimer_.unref();
+  }
+
+  checkHealth_() {
+    this.healthTimer_ = null;
+    if (this.state_ === ConnectionState.CLOSED) return;
+    const { intervalMs, timeoutMs } = this.healthCheck_;
+    const idleMs = performance.now() - this.lastReceivedAt_;
+    if (idleMs < intervalMs) {
+      this.armHealthCheck_(intervalMs - idleMs);
+      return;
+    }
+    this.pingPayload_ = Buffer.alloc(PING_PAYLOAD_BYTES);
+    this.pingPayload_.writeDoubleBE(performance.now());
+    this.write_(encodeFrame(FrameType.PING, 0, 0, [this.pingPayload_]));
+    this.healthTimer_ = setTimeout(() => {
+      this.healthTimer_ = null;
+      this.healthCheckFailed_ = true;
+      this.close_(rpcError('UNAVAILABLE', `${this.address_} did not answer a health-check PING within ${timeoutMs} ms`));
+    }, timeoutMs);
+    this.healthTimer_.unref();
+  }
+
+  onPong_(payload) {
+    if (this.pingPayload_ === null || !payload.equals(this.pingPayload_)) return;
+    this.pingPayload_ = null;
+    clearTimeout(this.healthTimer_);
+    this.armHealthCheck_(this.healthCheck_.intervalMs);
   }
 
   sendOrRefuse_(stream) {
@@ -544,7 +696,11 @@ class RawConnection {
         });
         break;
       case FrameType.PING:
-        if ((frame.flags & Flag.ACK) === 0) this.write_(encodeFrame(FrameType.PING, Flag.ACK, 0, [frame.payload]));
+        if ((frame.flags & Flag.ACK) === 0) {
+          this.write_(encodeFrame(FrameType.PING, Flag.ACK, 0, [frame.payload]));
+        } else {
+          this.onPong_(frame.payload);
+        }
         break;
       default:  // GOAWAY
         this.onGoaway_(frame.payload);
@@ -631,13 +787,19 @@ class RawConnection {
     }
     const reason = new RpcError(header.statusCode, header.statusMessage).message;
     this.stopTakingCalls_();
+    this.onGoawayReceived_(this);
     // Calls after last_call_id were never run: safe to retry (§5.3).
     const notRun = () => rpcError('UNAVAILABLE', `${this.address_} is going away (${reason}); the call was not run`);
     for (const [callId, call] of [...this.pending_]) {
       if (callId <= parts.lastCallId) continue;
-      if (call instanceof RawStream) call.settle(notRun()); else this.finish_(callId, notRun());
+      if (call instanceof RawStream) {
+        call.notRun(notRun());
+      } else {
+        this.pending_.delete(callId);
+        call.notRun(notRun());
+      }
     }
-    for (const stream of this.awaitingPreface_.splice(0)) stream.settle(notRun());
+    for (const stream of this.awaitingPreface_.splice(0)) stream.notRun(notRun());
     if (header.statusCode !== Code.OK && header.statusCode !== Code.UNAVAILABLE) {
       // A connection error: the server closes at once (§5.5).
       this.close_(rpcError('UNAVAILABLE', `${this.address_} ended the connection (${reason})`));
@@ -728,6 +890,8 @@ class RawConnection {
     if (this.state_ === ConnectionState.CLOSED) return;
     this.state_ = ConnectionState.CLOSED;
     this.cancelConnectTimer_();
+    clearTimeout(this.healthTimer_);
+    const hadCalls = this.callsOutstanding > 0;
     const failure = () => error || rpcError('UNAVAILABLE', `connection to ${this.address_} closed`);
     const pending = this.pending_;
     this.pending_ = new Map();
@@ -744,7 +908,7 @@ class RawConnection {
     } else {
       this.socket_.destroy();
     }
-    this.onClosed_(this);
+    this.onClosed_(this, { error, hadCalls, healthCheckFailed: this.healthCheckFailed_ });
   }
 
   // Writes issued in one turn of the event loop leave in one send.
@@ -785,14 +949,11 @@ class RawTransport {
   // `metadata`: [[key, Buffer]] already validated. Resolves with the
   // response message bytes.
   unaryCall(method, message, { timeoutMs, metadata }) {
-    const header = this.wire_.RequestHeader.encode({
-      method,
-      timeoutMicros: timeoutMicros(timeoutMs),
-      metadata: metadata.map(([key, value]) => ({ key, value })),
-    }).finish();
-    if (header.length > this.limits_.maxHeaderBytes) {
-      return Promise.reject(rpcError('RESOURCE_EXHAUSTED',
-        `request header of ${header.length} bytes exceeds the limit of ${this.limits_.maxHeaderBytes} bytes`));
+    let header;
+    try {
+      header = requestHeader(this.wire_, this.limits_, method, timeoutMs, metadata);
+    } catch (error) {
+      return Promise.reject(error);
     }
     return this.connectionForNewCall_().start(header, message, timeoutMs);
   }
@@ -802,14 +963,12 @@ class RawTransport {
   // server-streaming call, else null. A header over the limit fails the call
   // before anything is sent.
   openStream(method, kind, request, { timeoutMs, metadata }, sink) {
-    const entries = metadata.map(([key, value]) => ({ key, value }));
-    const header = this.wire_.RequestHeader.encode({
-      method, timeoutMicros: timeoutMicros(timeoutMs), metadata: entries,
-    }).finish();
-    if (header.length > this.limits_.maxHeaderBytes) {
-      return failedStream(sink, rpcError('RESOURCE_EXHAUSTED',
-        `request header of ${header.length} bytes exceeds the limit of ${this.limits_.maxHeaderBytes} bytes`));
+    try {
+      requestHeader(this.wire_, this.limits_, method, timeoutMs, metadata);
+    } catch (error) {
+      return failedStream(sink, error);
     }
+    const entries = metadata.map(([key, value]) => ({ key, value }));
     return this.connectionForNewCall_().openStream({ kind, method, metadata: entries, request, timeoutMs, sink });
   }
 
@@ -840,6 +999,21 @@ class RawTransport {
   }
 }
 
+// The encoded RequestHeader of a call (`metadata`: [[key, Buffer]]); throws
+// RESOURCE_EXHAUSTED when it is over `limits.maxHeaderBytes`.
+function requestHeader(wire, limits, method, timeoutMs, metadata) {
+  const header = wire.RequestHeader.encode({
+    method,
+    timeoutMicros: timeoutMicros(timeoutMs),
+    metadata: metadata.map(([key, value]) => ({ key, value })),
+  }).finish();
+  if (header.length > limits.maxHeaderBytes) {
+    throw rpcError('RESOURCE_EXHAUSTED',
+      `request header of ${header.length} bytes exceeds the limit of ${limits.maxHeaderBytes} bytes`);
+  }
+  return header;
+}
+
 // RequestHeader.timeout_micros for a relative deadline in ms: 0 means none;
 // a deadline is never rounded down to none.
 function timeoutMicros(timeoutMs) {
@@ -848,4 +1022,4 @@ function timeoutMicros(timeoutMs) {
   return micros > MAX_TIMEOUT_MICROS ? 0 : Math.max(1, micros);
 }
 
-module.exports = { RawTransport, timeoutMicros };
+module.exports = { RawTransport, RawConnection, RawStream, UnaryCall, requestHeader, startTimer, timeoutMicros };
