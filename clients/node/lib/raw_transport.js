@@ -454,11 +454,13 @@ class RawConnection {
       this.socket_ = net.connect({ host, port });
     }
     if (!path) this.socket_.setNoDelay(true);
-    const steps = [this.tls_ === null ? null : 'TLS handshake', this.onReady_ === null ? null : 'server preface']
-      .filter((step) => step !== null);
+    // What the connect timeout covers, said when it expires.
+    const steps = ['TCP connect', this.tls_ === null ? null : 'TLS handshake',
+      this.onReady_ === null ? null : 'server preface'].filter((step) => step !== null);
+    const covered = steps.length === 1 ? ''
+      : ` (${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]})`;
     this.cancelConnectTimer_ = startTimer(connectTimeoutMs, () =>
-      this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms`
-        + (steps.length === 0 ? '' : ` (TCP connect, ${steps.join(', ')})`))));
+      this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms${covered}`)));
     this.socket_.once('connect', () => {
       this.socketConnected_ = true;
     });

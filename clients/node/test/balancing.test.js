@@ -153,6 +153,17 @@ async function eventually(predicate, what) {
   }
 }
 
+// Resolves once the kernel reports `child` stopped (a signal is acted on
+// when the process is next scheduled, not when kill() returns).
+async function stopped(child) {
+  const start = performance.now();
+  const state = () => fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8').replace(/^.*\) /s, '')[0];
+  while (state() !== 'T') {
+    if (performance.now() - start > WAIT_TIMEOUT_MS) throw new Error(`process ${child.pid} did not stop`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function exited(child) {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -218,6 +229,7 @@ test('raw list: a stopped replica (SIGSTOP) is ejected by the PING health check'
   });
   await untilAllAnswer(client, replicas.map((replica) => replica.name));
   replicas[0].process.kill('SIGSTOP');
+  await stopped(replicas[0].process);
   // Sequential calls: the one that lands on the stopped replica waits for
   // its answer until the health check closes that connection (UNAVAILABLE,
   // long before the call's deadline); later calls go to the others only.

@@ -201,6 +201,55 @@ test('targets: every form parses as the C++ client reads it', () => {
   }
 });
 
+test('targets: lists and dns:/// (issue 13 D1): addresses, DNS name, what grpc-js is given', () => {
+  const cases = {
+    'grpc://127.0.0.1:1,127.0.0.2:2': ['grpc', false, ['127.0.0.1:1', '127.0.0.2:2'], null, 'ipv4:127.0.0.1:1,127.0.0.2:2'],
+    '127.0.0.1:1,127.0.0.1:1': ['grpc', false, ['127.0.0.1:1', '127.0.0.1:1'], null, 'ipv4:127.0.0.1:1,127.0.0.1:1'],
+    'grpcs://[::1]:1,[::2]:2/': ['grpc', true, ['[::1]:1', '[::2]:2'], null, 'ipv6:[::1]:1,[::2]:2'],
+    'raw://a:1,10.0.0.1:2,[::1]:3': ['raw', false, ['a:1', '10.0.0.1:2', '[::1]:3'], null, null],
+    'raws://a:1,b:2': ['raw', true, ['a:1', 'b:2'], null, null],
+    'raw://a:1': ['raw', false, ['a:1'], null, 'a:1'],
+    'dns:///svc.example:50051': ['grpc', false, [], 'svc.example', 'dns:///svc.example:50051'],
+    'grpcs+dns:///svc:1': ['grpc', true, [], 'svc', 'dns:///svc:1'],
+    'raw+dns:///svc:2': ['raw', false, [], 'svc', 'dns:///svc:2'],
+    'raws+dns:///svc:3': ['raw', true, [], 'svc', 'dns:///svc:3'],
+  };
+  for (const [text, want] of Object.entries(cases)) {
+    const { scheme, tls, addresses, dnsName, hostPort } = parseTarget(text);
+    assert.deepEqual([scheme, tls, addresses.map((address) => address.hostPort), dnsName, hostPort], want, text);
+  }
+  // The first address is the one a TLS certificate is checked against.
+  assert.deepEqual([parseTarget('raws://b:1,a:2').host, parseTarget('raws+dns:///svc:3').host], ['b', 'svc']);
+  const sixtyFour = Array.from({ length: 64 }, (unused, i) => `h${i}:1`).join(',');
+  assert.equal(parseTarget(`raw://${sixtyFour}`).addresses.length, 64);
+});
+
+test('targets: bad lists and DNS forms are refused with D1\'s reasons', () => {
+  const cases = {
+    'a:1,b:2': 'a list of addresses on grpc:// must be IP literals of one family; use dns:///NAME:PORT',
+    'grpc://127.0.0.1:1,h:2': 'a list of addresses on grpc:// must be IP literals of one family',
+    'grpcs://127.0.0.1:1,[::1]:2': 'a list of addresses on grpc:// must be IP literals of one family',
+    'raw://a:1,,b:2': 'empty address in the list',
+    'raw://a:1,': 'empty address in the list',
+    ',a:1': 'empty address in the list',
+    [`raw://${Array.from({ length: 65 }, (unused, i) => `h${i}:1`).join(',')}`]: 'more than 64 addresses',
+    'raw://a:1,b': 'not HOST:PORT',
+    'dns://8.8.8.8/x:1': 'DNS server authority is not supported',
+    'raw+dns://8.8.8.8:53/x:1': 'DNS server authority is not supported',
+    'dns://x:1': 'want dns:///NAME:PORT',
+    'dns:///x': 'not HOST:PORT',
+    'dns:///a:1,b:2': 'not HOST:PORT',
+    'raw+dns:///x:1/': 'not HOST:PORT',
+    'grpc+dns:///x:1': 'unsupported scheme',
+    'dns+raw:///x:1': 'unsupported scheme',
+    'unix+dns:///x:1': 'unsupported scheme',
+  };
+  for (const [text, why] of Object.entries(cases)) {
+    assert.throws(() => dualrpc.connect(text), (error) => error instanceof TypeError && error.message.includes(why)
+      && error.message.includes('raw+dns:///NAME:PORT'), text);
+  }
+});
+
 test('targets: refusals are TypeErrors naming the accepted forms', () => {
   for (const text of ['', 'garbage', '127.0.0.1', 'h:0', 'h:65536', 'http://h:1', 'raw://h',
     'raw://:1', 'grpc://[]:1', 'raw+h:1', 'raw+grpc://h:1', 'unix:', 'unix://host/s',
