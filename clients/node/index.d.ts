@@ -79,8 +79,29 @@ export interface ConnectOptions {
   maxMessageBytes?: number;
   /** raw:// only: largest call header (16 KiB, as the server). */
   maxHeaderBytes?: number;
-  /** raw:// and raws:// only: longest wait for a TCP connect (and TLS handshake), in ms (5000). */
+  /**
+   * raw:// and raws:// only: longest wait for a TCP connect (and TLS
+   * handshake; on a balanced target, the server's preface), in ms (5000).
+   */
   connectTimeoutMs?: number;
+  /**
+   * Balanced raw targets (raw://H1:P1,H2:P2, raw+dns:///NAME:PORT): a PING
+   * after this long without a frame received on a connection, in ms (5000;
+   * Infinity: none).
+   */
+  healthCheckIntervalMs?: number;
+  /** Balanced raw targets: the longest wait for a PING's answer before the backend is ejected, in ms (2000). */
+  healthCheckTimeoutMs?: number;
+  /** Balanced raw targets: the first delay before an ejected backend is tried again, in ms (1000). */
+  backoffInitialMs?: number;
+  /** Balanced raw targets: each later delay is this many times the last (1.6; at least 1). */
+  backoffMultiplier?: number;
+  /** Balanced raw targets: each delay is randomised by ± this fraction (0.2; in [0, 1)). */
+  backoffJitter?: number;
+  /** Balanced raw targets: the longest delay, in ms (120000). */
+  backoffMaxMs?: number;
+  /** raw+dns:/// targets: how often the name is resolved again, in ms (30000). */
+  dnsRefreshMs?: number;
   /** grpcs:// and raws:// only: what to trust and what to present. */
   tls?: TlsOptions;
   /**
@@ -229,8 +250,12 @@ export declare class Client {
  * A Client for "grpc://host:port" or "host:port" (gRPC), "raw://host:port",
  * "grpcs://host:port" (gRPC over TLS), "raws://host:port" (raw over TLS,
  * ALPN dualrpc/1), "unix:///path" (gRPC on a unix socket) or
- * "raw+unix:///path" (raw on a unix socket); IPv6 hosts in brackets. Throws
- * TypeError for anything else and for bad options. Connects lazily; a
- * failed TLS handshake fails the calls with UNAVAILABLE saying why.
+ * "raw+unix:///path" (raw on a unix socket); IPv6 hosts in brackets; lists
+ * "raw://h1:p1,h2:p2", "grpc://10.0.0.1:p,10.0.0.2:p" (IP literals of one
+ * family) and DNS names "dns:///name:port", "raw+dns:///name:port",
+ * "grpcs+dns:///…", "raws+dns:///…", balanced per call (README "Targets
+ * and load balancing"). Throws TypeError for anything else and for bad
+ * options. Connects lazily; a failed TLS handshake fails the calls with
+ * UNAVAILABLE saying why.
  */
 export declare function connect(target: string, options?: ConnectOptions): Client;
