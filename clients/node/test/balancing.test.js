@@ -178,6 +178,12 @@ test('raw list: calls go round-robin over the three replicas', async (t) => {
   const client = connect(t, listTarget('raw', replicas, 'raw'));
   await untilAllAnswer(client, replicas.map((replica) => replica.name));
   assert.deepEqual(await answerCounts(client, 30), { 'replica-0': 10, 'replica-1': 10, 'replica-2': 10 });
+  // A stream is one call: three walks, three replicas.
+  const walked = [];
+  for (let i = 0; i < 3; i += 1) {
+    for await (const entry of client.walkTree({ path: '.' })) walked.push(entry.path);
+  }
+  assert.deepEqual(walked.sort(), ['replica-0', 'replica-1', 'replica-2']);
 });
 
 test('raw list: a replica killed with SIGKILL fails only the calls in flight on it', async (t) => {

@@ -90,6 +90,25 @@ for (const transport of TRANSPORTS) {
     await failsUnavailable(connect(t, wrong, { tls: trustTestCa() }).echo('x'), 'does not match host "127.0.0.1"');
   });
 
+  test(`${transport}s: a list of two servers: each certificate checked against the first HOST, else serverName`,
+    async (t) => {
+      const listOf = async (certName) => {
+        const ports = [];
+        for (let i = 0; i < 2; i += 1) {
+          const endpoints = await tlsEndpoints(t, certs, backend, { certName });
+          ports.push(portOf(targetOf(endpoints, transport)));
+        }
+        return `${transport}s://${ports.map((port) => `127.0.0.1:${port}`).join(',')}`;
+      };
+      const client = connect(t, await listOf('server'), { tls: trustTestCa() });
+      for (let i = 0; i < 4; i += 1) assert.equal(String(await client.echo(`call ${i}`)), `call ${i}`);
+      const otherhost = await listOf('otherhost');
+      await failsUnavailable(connect(t, otherhost, { tls: trustTestCa() }).echo('x'),
+        'does not match host "127.0.0.1"');
+      const named = connect(t, otherhost, { tls: { ...trustTestCa(), serverName: 'other.example' } });
+      assert.equal(String(await named.echo('named')), 'named');
+    });
+
   test(`${transport}s: the CA as PEM text (tls.ca) works as tls.caFile`, async (t) => {
     const endpoints = await tlsEndpoints(t, certs, backend);
     const client = connect(t, targetOf(endpoints, transport), { tls: { ca: certs.read('ca.pem').toString() } });
