@@ -64,7 +64,7 @@ function balancingOptions(options) {
   };
 }
 
-function rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, options }) {
+function rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, balancing }) {
   const common = {
     limits,
     connectTimeoutMs,
@@ -78,7 +78,6 @@ function rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, options
     // One address (or a unix socket): one backend, as before issue 13.
     return new RawTransport({ host: parsed.host, port: parsed.port, path: parsed.path, ...common });
   }
-  const balancing = balancingOptions(options);
   if (parsed.dnsName !== null) {
     return new BalancedRawTransport({
       dnsName: parsed.dnsName, port: parsed.port, tlsName: parsed.host, ...common, ...balancing,
@@ -122,9 +121,11 @@ function connect(target, options = {}) {
   };
   const connectTimeoutMs = positiveOption(options, 'connectTimeoutMs', DEFAULT_CONNECT_TIMEOUT_MS);
   const defaultDeadlineMs = positiveOption(options, 'deadlineMs', undefined);
+  // Checked whatever the target, as every option is.
+  const balancing = balancingOptions(options);
   const contract = loadContract(options.protoDir);
   const transport = scheme === 'raw'
-    ? rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, options })
+    ? rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, balancing })
     : new GrpcTransport({
       target: hostPort, host, port, limits, tlsSettings: tls, balanced: parsed.dnsName !== null || parsed.addresses.length > 1,
     });

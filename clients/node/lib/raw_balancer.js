@@ -39,6 +39,8 @@ const DEFAULT_HEALTH_CHECK_TIMEOUT_MS = 2000;
 const DEFAULT_DNS_REFRESH_MS = 30000;
 // gRPC's connection backoff (doc/connection-backoff.md).
 const DEFAULT_BACKOFF = Object.freeze({ initialMs: 1000, multiplier: 1.6, jitter: 0.2, maxMs: 120000 });
+// setTimeout's longest delay (longer ones fire at once).
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const BackendState = Object.freeze({
   IDLE: 'idle',              // No connection; connects when the transport next picks.
@@ -160,7 +162,7 @@ class Backend {
       this.retryTimer_ = setTimeout(() => {
         this.retryTimer_ = null;
         this.connect();
-      }, this.backoff_.next());
+      }, Math.min(this.backoff_.next(), MAX_TIMER_MS));
       this.retryTimer_.unref();
     }
     this.transport_.onBackendChanged_();
@@ -245,6 +247,8 @@ class BalancedRawTransport {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
+      // Ended (resolved or rejected); the deadline timer while the call
+      // waits for a backend (on a connection, the connection's runs).
       let done = false;
       let cancelTimer = () => {};
       const fail = (error) => {
@@ -252,6 +256,10 @@ class BalancedRawTransport {
         done = true;
         cancelTimer();
         reject(error);
+      };
+      const waitForBackend = () => {
+        cancelTimer = pending.deadlineAt === null ? () => {}
+          : startTimer(pending.timeLeftMs(), () => fail(rpcError('DEADLINE_EXCEEDED', 'deadline exceeded')));
       };
       const pending = new PendingCall({
         timeoutMs,
@@ -261,21 +269,17 @@ class BalancedRawTransport {
           cancelTimer();
           const left = pending.timeLeftMs();
           const header = requestHeader(this.wire_, this.limits_, method, left, metadata);
-          const settle = (outcome) => {
+          const call = new UnaryCall((response) => {
             done = true;
-            if (outcome instanceof Error) reject(outcome); else resolve(outcome);
-          };
-          const call = new UnaryCall((response) => settle(response), (error) => settle(error),
-            (error) => this.sendAgain_(pending, error, () => {
-              cancelTimer = pending.deadlineAt === null ? () => {}
-                : startTimer(pending.timeLeftMs(), () => fail(rpcError('DEADLINE_EXCEEDED', 'deadline exceeded')));
-            }));
+            resolve(response);
+          }, (error) => {
+            done = true;
+            reject(error);
+          }, (error) => this.sendAgain_(pending, error, waitForBackend));
           connection.startUnary(call, header, message, left);
         },
       });
-      if (timeoutMs !== null) {
-        cancelTimer = startTimer(timeoutMs, () => fail(rpcError('DEADLINE_EXCEEDED', 'deadline exceeded')));
-      }
+      waitForBackend();
       this.place_(pending);
     });
   }
@@ -428,7 +432,7 @@ class BalancedRawTransport {
       .then(() => {
         this.resolving_ = false;
         if (this.closed_) return;
-        this.refreshTimer_ = setTimeout(() => this.resolve_(), this.dnsRefreshMs_);
+        this.refreshTimer_ = setTimeout(() => this.resolve_(), Math.min(this.dnsRefreshMs_, MAX_TIMER_MS));
         this.refreshTimer_.unref();
         this.onBackendChanged_();
       });

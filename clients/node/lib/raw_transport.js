@@ -623,7 +623,7 @@ class RawConnection {
   // the socket, not the check, keeps a process alive.
   armHealthCheck_(delayMs) {
     if (this.healthCheck_ === null || !Number.isFinite(this.healthCheck_.intervalMs)) return;
-    this.healthTimer_ = setTimeout(() => this.checkHealth_(), delayMs);
+    this.healthTimer_ = setTimeout(() => this.checkHealth_(), Math.min(delayMs, MAX_TIMER_MS));
     this.healthTimer_.unref();
   }
 
@@ -639,6 +639,7 @@ class RawConnection {
     this.pingPayload_ = Buffer.alloc(PING_PAYLOAD_BYTES);
     this.pingPayload_.writeDoubleBE(performance.now());
     this.write_(encodeFrame(FrameType.PING, 0, 0, [this.pingPayload_]));
+    if (!Number.isFinite(timeoutMs)) return;  // Waits for the PONG as long as it takes.
     this.healthTimer_ = setTimeout(() => {
       this.healthTimer_ = null;
       this.healthCheckFailed_ = true;

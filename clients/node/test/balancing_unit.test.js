@@ -153,3 +153,22 @@ test('a backend that accepts and sends no preface is not picked; connectTimeoutM
   const peer = await silent.peer(0);
   assert.deepEqual(peer.unread.filter((received) => received.type === T.REQUEST), []);
 });
+
+test('balancing options: bad values are TypeErrors naming the option, on any target', () => {
+  const cases = {
+    healthCheckIntervalMs: 0,
+    healthCheckTimeoutMs: -1,
+    backoffInitialMs: 'soon',
+    backoffMultiplier: 0.5,
+    backoffJitter: 1,
+    backoffMaxMs: NaN,
+    dnsRefreshMs: 0,
+  };
+  for (const [name, value] of Object.entries(cases)) {
+    for (const target of ['raw://a:1,b:2', 'raw://a:1', 'grpc://a:1']) {
+      assert.throws(() => dualrpc.connect(target, { [name]: value }),
+        (error) => error instanceof TypeError && error.message.includes(`option ${name} must be`), `${name} ${target}`);
+    }
+  }
+  dualrpc.connect('raw://a:1,b:2', { healthCheckIntervalMs: Infinity, backoffJitter: 0, backoffMultiplier: 1 }).close();
+});
