@@ -390,7 +390,7 @@ class BalancedRawTransport {
     const untried = this.backends_.filter((backend) => !pending.tried.has(backend));
     for (const backend of untried) if (backend.state === BackendState.IDLE) backend.connect();
     const comingUp = untried.some((backend) => backend.state === BackendState.CONNECTING);
-    if (comingUp || (this.resolving_ && this.backends_.length === 0)) {
+    if (comingUp || this.resolving_) {
       this.waiting_.push(pending);
       return;
     }

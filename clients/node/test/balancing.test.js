@@ -31,10 +31,12 @@ const WAIT_TIMEOUT_MS = 15000;
 // the reason the test is about and not for its deadline.
 const CALL_DEADLINE_MS = 10000;
 
+// What TEST_NAME resolves to now (a test may change it, and restores it).
+let testNameAnswer = TEST_NAME_ADDRESSES;
 const realLookup = dns.promises.lookup;
 dns.promises.lookup = (name, options) => {
   if (name !== TEST_NAME) return realLookup.call(dns.promises, name, options);
-  return Promise.resolve(TEST_NAME_ADDRESSES.map((address) => ({ address, family: 4 })));
+  return Promise.resolve(testNameAnswer.map((address) => ({ address, family: 4 })));
 };
 
 function serverPath() {
@@ -290,6 +292,33 @@ test('raw+dns:///: round-robin over every address the name resolves to', async (
   await untilAllAnswer(client, replicas.map((replica) => replica.name));
   assert.deepEqual(await answerCounts(client, 30), { 'replica-0': 10, 'replica-1': 10, 'replica-2': 10 });
 });
+
+test('raw+dns:///: the name is resolved again every dnsRefreshMs, and at once when every backend is ejected',
+  async (t) => {
+    const { replicas, rawPort } = await startReplicasOnTestName(t);
+    t.after(() => {
+      testNameAnswer = TEST_NAME_ADDRESSES;
+    });
+    testNameAnswer = ['127.0.0.1'];
+    const refreshing = connect(t, `raw+dns:///${TEST_NAME}:${rawPort}`, { dnsRefreshMs: 100 });
+    assert.deepEqual(await answerCounts(refreshing, 3), { 'replica-0': 3 });
+    testNameAnswer = TEST_NAME_ADDRESSES;
+    await untilAllAnswer(refreshing, replicas.map((replica) => replica.name));
+
+    // Refreshed only when every backend is ejected: replica-0 killed, the
+    // name now answers the other two.
+    testNameAnswer = ['127.0.0.1'];
+    const client = connect(t, `raw+dns:///${TEST_NAME}:${rawPort}`, { dnsRefreshMs: 600000 });
+    assert.equal(await whoAnswers(client), 'replica-0');
+    testNameAnswer = ['127.0.0.2', '127.0.0.3'];
+    replicas[0].process.kill('SIGKILL');
+    await exited(replicas[0].process);
+    // A call sent before the client saw the close may fail (it was in
+    // flight); none after it.
+    const first = await whoAnswers(client).catch((error) => error);
+    if (first instanceof Error) assert.equal(first.codeName, 'UNAVAILABLE', first.message);
+    assert.deepEqual(await answerCounts(client, 10), { 'replica-1': 5, 'replica-2': 5 });
+  });
 
 // --- gRPC: grpc-js's own resolver and round_robin (D1) ---------------------------
 
