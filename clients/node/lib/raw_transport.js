@@ -322,11 +322,6 @@ class RawStream {
     this.onNotRun_(error);
   }
 
-  // The time left before the deadline in ms (null: none).
-  timeLeftMs() {
-    return this.deadlineAt_ === null ? null : this.deadlineAt_ - performance.now();
-  }
-
   // --- internals ---
 
   // A MESSAGE arrived: it may only while the window is > 0 (§7.4).
@@ -522,11 +517,6 @@ class RawConnection {
   drain() {
     this.stopTakingCalls_();
     this.closeIfDrained_();
-  }
-
-  // Whether the server's preface arrived (the connection is usable).
-  get ready() {
-    return this.serverMinor_ !== null;
   }
 
   // The calls outstanding (sent, or waiting for the preface).
