@@ -40,8 +40,8 @@ function positiveOption(options, name, fallback) {
 function rangeOption(options, name, fallback, min, max, maxIncluded = false) {
   const value = options[name] === undefined ? fallback : options[name];
   if (!(typeof value === 'number' && value >= min && (value < max || (maxIncluded && value === max)))) {
-    throw new TypeError(`dualrpc.connect: option ${name} must be a number in [${min}, ${max}${maxIncluded ? ']' : ')'}, `
-      + `not ${String(value)}`);
+    const range = `[${min}, ${max}${maxIncluded ? ']' : ')'}`;
+    throw new TypeError(`dualrpc.connect: option ${name} must be a number in ${range}, not ${String(value)}`);
   }
   return value;
 }
@@ -127,7 +127,12 @@ function connect(target, options = {}) {
   const transport = scheme === 'raw'
     ? rawTransport(parsed, { limits, connectTimeoutMs, tls, contract, balancing })
     : new GrpcTransport({
-      target: hostPort, host, port, limits, tlsSettings: tls, balanced: parsed.dnsName !== null || parsed.addresses.length > 1,
+      target: hostPort,
+      host,
+      port,
+      limits,
+      tlsSettings: tls,
+      balanced: parsed.dnsName !== null || parsed.addresses.length > 1,
     });
   return new Client({
     transport, contract, defaultDeadlineMs, maxMessageBytes: limits.maxMessageBytes, channelMetadata: metadata,

@@ -455,7 +455,8 @@ class RawConnection {
     const covered = steps.length === 1 ? ''
       : ` (${steps.slice(0, -1).join(', ')} and ${steps[steps.length - 1]})`;
     this.cancelConnectTimer_ = startTimer(connectTimeoutMs, () =>
-      this.close_(rpcError('UNAVAILABLE', `cannot connect to ${this.address_} within ${connectTimeoutMs} ms${covered}`)));
+      this.close_(rpcError('UNAVAILABLE',
+        `cannot connect to ${this.address_} within ${connectTimeoutMs} ms${covered}`)));
     this.socket_.once('connect', () => {
       this.socketConnected_ = true;
     });
@@ -633,7 +634,8 @@ class RawConnection {
     this.healthTimer_ = setTimeout(() => {
       this.healthTimer_ = null;
       this.healthCheckFailed_ = true;
-      this.close_(rpcError('UNAVAILABLE', `${this.address_} did not answer a health-check PING within ${timeoutMs} ms`));
+      this.close_(rpcError('UNAVAILABLE',
+        `${this.address_} did not answer a health-check PING within ${timeoutMs} ms`));
     }, timeoutMs);
     this.healthTimer_.unref();
   }

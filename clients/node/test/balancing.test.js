@@ -280,7 +280,8 @@ test('raw list: every replica down fails at once with UNAVAILABLE naming the eje
     const start = performance.now();
     const error = await whoAnswers(client).then(() => assert.fail('resolved'), (rejection) => rejection);
     assert.equal(error.codeName, 'UNAVAILABLE', error.message);
-    assert.match(error.details, /^no raw backend is available \(2 ejected\): connection to 127\.0\.0\.1:\d+ failed: .*ECONNREFUSED/);
+    assert.match(error.details,
+      /^no raw backend is available \(2 ejected\): connection to 127\.0\.0\.1:\d+ failed: .*ECONNREFUSED/);
     // Not after the call's deadline: at once (wait_for_ready is false).
     assert.ok(performance.now() - start < CALL_DEADLINE_MS / 2);
   }

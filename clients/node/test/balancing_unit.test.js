@@ -149,7 +149,8 @@ test('a backend that accepts and sends no preface is not picked; connectTimeoutM
   const silent = await FakeServer.start(t, { preface: null });
   const client = connectList(t, [silent, silent], { connectTimeoutMs: 100 });
   const error = await rejectsWith(client.echo(Buffer.from('x')), 'UNAVAILABLE');
-  assert.match(error.details, /^no raw backend is available \(2 ejected\): cannot connect to 127\.0\.0\.1:\d+ within 100 ms \(TCP connect and server preface\)$/);
+  assert.match(error.details, new RegExp('^no raw backend is available \\(2 ejected\\): '
+    + 'cannot connect to 127\\.0\\.0\\.1:\\d+ within 100 ms \\(TCP connect and server preface\\)$'));
   const peer = await silent.peer(0);
   assert.deepEqual(peer.unread.filter((received) => received.type === T.REQUEST), []);
 });
