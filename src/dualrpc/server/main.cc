@@ -16,6 +16,7 @@
 // in-flight calls get --shutdown_grace to finish.
 
 #include <fcntl.h>
+#include <grpc/support/log.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -426,6 +427,29 @@ absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
   return SharedPort::Start(std::move(options), std::move(handlers));
 }
 
+// Why `transport`'s server did not start, alike for every port: "grpc:
+// cannot listen: bind 127.0.0.1:50051: Address already in use".
+void LogStartFailure(absl::string_view transport, const absl::Status& error) {
+  log::Error("%s: %s%s", transport,
+             absl::IsUnavailable(error) ? "cannot listen: " : "",
+             error.message());
+}
+
+// gRPC core's own log lines (gpr_log: a failed bind's details, a TLS
+// handshake's errors), in the process log's format and levels, under
+// --log_level. gRPC writes only what GRPC_VERBOSITY lets through (default:
+// errors).
+void LogGrpcLine(gpr_log_func_args* args) {
+  const log::Level level = args->severity == GPR_LOG_SEVERITY_ERROR
+                               ? log::Level::kError
+                           : args->severity == GPR_LOG_SEVERITY_INFO
+                               ? log::Level::kInfo
+                               : log::Level::kDebug;
+  if (!log::Enabled(level)) return;
+  log::Write(level, absl::StrCat("grpc: ", args->message, " (", args->file,
+                                 ":", args->line, ")"));
+}
+
 // ---- flag validation -------------------------------------------------------
 
 // INVALID_ARGUMENT "--name ..." unless `value` is at least `minimum`.
@@ -647,7 +671,7 @@ int Run(const std::vector<std::string>& positional,
     absl::StatusOr<GrpcTransport> started =
         StartGrpc(grpc_listen, registry, *grpc_tls);
     if (!started.ok()) {
-      log::Error("%s", started.status().message());
+      LogStartFailure("grpc", started.status());
       // A TLS file that cannot be used (GrpcServer::Start reads them before
       // it listens) is a usage error, like a bad flag.
       return grpc_tls->has_value() && absl::IsInvalidArgument(started.status())
@@ -667,7 +691,7 @@ int Run(const std::vector<std::string>& positional,
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
         StartRaw(raw_listen, registry, *raw_tls);
     if (!started.ok()) {
-      log::Error("raw: %s", started.status().message());
+      LogStartFailure("raw", started.status());
       return 1;
     }
     raw_server = *std::move(started);
@@ -683,7 +707,7 @@ int Run(const std::vector<std::string>& positional,
     absl::StatusOr<std::unique_ptr<SharedPort>> started = StartSharedPort(
         listen, *shared_tls, raw_server.get(), grpc->server.get());
     if (!started.ok()) {
-      log::Error("--listen: %s", started.status().message());
+      LogStartFailure("--listen", started.status());
       return 1;
     }
     shared_port = *std::move(started);
@@ -733,9 +757,8 @@ int Run(const std::vector<std::string>& positional,
   }
   if (raw_server != nullptr) raw_server->Wait();
   shared_port.reset();
-  log::Info("drained in %s",
-            absl::FormatDuration(absl::Trunc(absl::Now() - drain_start,
-                                             absl::Milliseconds(1))));
+  log::Info("drained in %.3fs",
+            absl::ToDoubleSeconds(absl::Now() - drain_start));
   log::Info("stopped");
   return 0;
 }
@@ -753,6 +776,7 @@ int main(int argc, char** argv) {
   const sigset_t shutdown_signals = dualrpc::server::BlockShutdownSignals();
   dualrpc::base::KeepFreedHeap();
   dualrpc::log::Init({"dualrpc-server", dualrpc::log::Level::kInfo});
+  gpr_set_log_function(dualrpc::server::LogGrpcLine);
   dualrpc::base::ConfigureFlagsUsage(
       "dualrpc-server",
       "Serves dualrpc.v1.FileService over gRPC and the raw protocol.\n"
