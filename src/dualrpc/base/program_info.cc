@@ -124,10 +124,12 @@ std::string FlagsHelpText() {
             });
   std::string text;
   for (const absl::CommandLineFlag* flag : flags) {
-    const std::string default_value =
-        flag->IsOfType<std::string>()
-            ? absl::StrCat("\"", flag->DefaultValue(), "\"")
-            : flag->DefaultValue();
+    std::string default_value = flag->DefaultValue();
+    if (flag->IsOfType<std::string>()) {
+      default_value = absl::StrCat("\"", default_value, "\"");
+    } else if (default_value.empty()) {
+      default_value = "(none)";  // an empty list
+    }
     absl::StrAppendFormat(&text, "  --%s (%s); default: %s;\n", flag->Name(),
                           flag->Help(), default_value);
   }
