@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -21,8 +22,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <cmath>
 
 #include "absl/flags/flag.h"
 #include "absl/strings/match.h"
@@ -62,8 +61,7 @@ std::vector<std::string> AllTransports() {
 }  // namespace
 }  // namespace dualrpc::bench
 
-ABSL_FLAG(std::vector<std::string>, transports,
-          dualrpc::bench::AllTransports(),
+ABSL_FLAG(std::vector<std::string>, transports, dualrpc::bench::AllTransports(),
           "Contenders to run (floor, raw, grpc, capnp, local; issue 11's "
           "variants floor-tls, raw-tls, grpc-tls, raw-shared, grpc-shared, "
           "raw-shared-tls, grpc-shared-tls, raw-auth, which run only at the "
@@ -362,8 +360,8 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   }
   const double scale = absl::GetFlag(FLAGS_duration_scale);
   if (!std::isfinite(scale) || scale <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--duration_scale must be a number above 0, not ", scale));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--duration_scale must be a number above 0, not ", scale));
   }
   const std::vector<std::string> known = AllTransports();
   for (const std::string& transport : absl::GetFlag(FLAGS_transports)) {
@@ -376,16 +374,17 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   for (const std::string& payload : absl::GetFlag(FLAGS_payloads)) {
     int64_t bytes = 0;
     if (!absl::SimpleAtoi(payload, &bytes) || bytes < 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--payloads: \"", payload, "\" is not a size in bytes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--payloads: \"", payload, "\" is not a size in bytes"));
     }
   }
   // Every group is in the full scenario.
   absl::StatusOr<Scenario> full = MakeScenario("full");
   if (!full.ok()) return full.status();
   for (const std::string& group : absl::GetFlag(FLAGS_groups)) {
-    if (std::none_of(full->points.begin(), full->points.end(),
-                     [&](const Point& point) { return point.group == group; })) {
+    if (std::none_of(
+            full->points.begin(), full->points.end(),
+            [&](const Point& point) { return point.group == group; })) {
       return absl::InvalidArgumentError(
           absl::StrCat("--groups: unknown group \"", group, "\""));
     }
@@ -795,6 +794,5 @@ int main(int argc, char** argv) {
       "are that command's)\n"
       "Exit status: 0 success (and for --help, --version), 1 a failed run, 2 "
       "a usage error.");
-  return dualrpc::bench::Run(
-      dualrpc::base::ParseCommandLineOrExit(argc, argv));
+  return dualrpc::bench::Run(dualrpc::base::ParseCommandLineOrExit(argc, argv));
 }

@@ -11,8 +11,8 @@
 
 #include <cctype>
 #include <map>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <regex>
 #include <string>
 #include <vector>
@@ -80,7 +80,8 @@ std::map<std::string, HelpEntry> ParseAbseilHelp(const std::string& output) {
       current->file = file;
       current->text = std::string(line);
     } else if (current != nullptr && absl::StartsWith(line, "      ")) {
-      absl::StrAppend(&current->text, " ", absl::StripLeadingAsciiWhitespace(line));
+      absl::StrAppend(&current->text, " ",
+                      absl::StripLeadingAsciiWhitespace(line));
     } else {
       current = nullptr;
     }
@@ -206,14 +207,31 @@ TEST(ProgramInfoTest, BenchHelpListsEveryFlagWithItsDefault) {
 TEST(ProgramInfoTest, CliHelpListsEveryFlagWithItsDefault) {
   // The CLI parses its own command line (no --helpfull): its flags, as
   // src/dualrpc/cli/main.cc defines them.
-  const std::vector<std::string> flags = {
-      "target",       "timeout",    "json",           "page_size",
-      "no_follow_pages", "l",       "R",              "d",
-      "proto",        "import_path", "protoset",      "v",
-      "format",       "emit_defaults", "msg_template", "max_time",
-      "connect_timeout", "keepalive_time", "authority", "plaintext",
-      "cacert",       "cert",       "key",            "insecure",
-      "servername"};
+  const std::vector<std::string> flags = {"target",
+                                          "timeout",
+                                          "json",
+                                          "page_size",
+                                          "no_follow_pages",
+                                          "l",
+                                          "R",
+                                          "d",
+                                          "proto",
+                                          "import_path",
+                                          "protoset",
+                                          "v",
+                                          "format",
+                                          "emit_defaults",
+                                          "msg_template",
+                                          "max_time",
+                                          "connect_timeout",
+                                          "keepalive_time",
+                                          "authority",
+                                          "plaintext",
+                                          "cacert",
+                                          "cert",
+                                          "key",
+                                          "insecure",
+                                          "servername"};
   const CommandResult help =
       RunCommand({BinaryPath("dualrpc"), "--help"}, "", kShortRun);
   EXPECT_EQ(help.exit_code, 0) << help.stderr_text;
@@ -239,11 +257,11 @@ TEST(ProgramInfoTest, VersionNamesTheVersionAndThisBuildsType) {
 
 TEST(ProgramInfoTest, StrayArgumentsAreUsageErrors) {
   TempDir scratch;
-  const CommandResult server = RunCommand(
-      {BinaryPath("dualrpc-server"), "--grpc_listen=127.0.0.1:0",
-       "--raw_listen=127.0.0.1:0",
-       "--ready_file=" + scratch.HostPath("ready"), "stray"},
-      "", kShortRun);
+  const CommandResult server =
+      RunCommand({BinaryPath("dualrpc-server"), "--grpc_listen=127.0.0.1:0",
+                  "--raw_listen=127.0.0.1:0",
+                  "--ready_file=" + scratch.HostPath("ready"), "stray"},
+                 "", kShortRun);
   EXPECT_EQ(server.exit_code, 2) << server.stderr_text;
   EXPECT_THAT(server.stderr_text, HasSubstr("unexpected argument \"stray\""));
   struct stat info;
@@ -351,10 +369,11 @@ TEST_F(ServerOperatorTest, BusyGrpcPortFailsAndTheFirstServerKeepsServing) {
 
   const CommandResult second = RunServer({"--grpc_listen=" + grpc});
   EXPECT_EQ(second.exit_code, 1) << second.stderr_text;
-  EXPECT_THAT(second.stderr_text,
-              HasSubstr(absl::StrCat("error dualrpc-server: grpc: cannot listen: "
-                                     "bind ",
-                                     grpc, ": Address already in use")));
+  EXPECT_THAT(
+      second.stderr_text,
+      HasSubstr(absl::StrCat("error dualrpc-server: grpc: cannot listen: "
+                             "bind ",
+                             grpc, ": Address already in use")));
   EXPECT_FALSE(ReadyFileWritten());
   ExpectLogLines(second.stderr_text, "dualrpc-server");
 
@@ -374,10 +393,11 @@ TEST_F(ServerOperatorTest, BusyRawPortFailsAndTheFirstServerKeepsServing) {
 
   const CommandResult second = RunServer({"--raw_listen=" + raw});
   EXPECT_EQ(second.exit_code, 1) << second.stderr_text;
-  EXPECT_THAT(second.stderr_text,
-              HasSubstr(absl::StrCat("error dualrpc-server: raw: cannot listen: "
-                                     "bind ",
-                                     raw, ": Address already in use")));
+  EXPECT_THAT(
+      second.stderr_text,
+      HasSubstr(absl::StrCat("error dualrpc-server: raw: cannot listen: "
+                             "bind ",
+                             raw, ": Address already in use")));
   EXPECT_FALSE(ReadyFileWritten());
 
   for (int i = 0; i < 8; ++i) {
@@ -391,14 +411,15 @@ TEST_F(ServerOperatorTest, BusyRawPortFailsAndTheFirstServerKeepsServing) {
 // SIGHUP twice on a server with neither TLS nor tokens: logged each time,
 // still serving on `targets`; then SIGTERM drains it, exit 0, with the
 // lifecycle logged in the process log's format.
-void ExpectSighupSurvivedAndDrainLogged(ServerProcess& server,
-                                        const std::vector<std::string>& targets) {
+void ExpectSighupSurvivedAndDrainLogged(
+    ServerProcess& server, const std::vector<std::string>& targets) {
   for (int round = 1; round <= 2; ++round) {
     ASSERT_THAT(server.Signal(SIGHUP), IsOk());
     ASSERT_TRUE(dualrpc_testing::Eventually([&] {
       const std::string log = server.StderrText();
       int seen = 0;
-      for (std::string::size_type at = log.find("received SIGHUP: nothing to reload");
+      for (std::string::size_type at =
+               log.find("received SIGHUP: nothing to reload");
            at != std::string::npos;
            at = log.find("received SIGHUP: nothing to reload", at + 1)) {
         ++seen;
@@ -413,11 +434,14 @@ void ExpectSighupSurvivedAndDrainLogged(ServerProcess& server,
   ASSERT_THAT(server.Signal(SIGTERM), IsOk());
   EXPECT_THAT(server.WaitForExit(absl::Seconds(30)), IsOkAndHolds(0));
   const std::string log = server.StderrText();
-  EXPECT_THAT(log, AllOf(HasSubstr("info dualrpc-server: dualrpc-server " DUALRPC_TEST_VERSION),
-                         HasSubstr("info dualrpc-server: received SIGTERM, "
-                                   "draining for up to 5s"),
-                         HasSubstr("info dualrpc-server: drained in "),
-                         HasSubstr("info dualrpc-server: stopped")));
+  EXPECT_THAT(
+      log,
+      AllOf(HasSubstr(
+                "info dualrpc-server: dualrpc-server " DUALRPC_TEST_VERSION),
+            HasSubstr("info dualrpc-server: received SIGTERM, "
+                      "draining for up to 5s"),
+            HasSubstr("info dualrpc-server: drained in "),
+            HasSubstr("info dualrpc-server: stopped")));
   ExpectLogLines(log, "dualrpc-server");
 }
 
@@ -449,11 +473,12 @@ TEST_F(ServerOperatorTest, LogLevelWarningHidesTheInfoLines) {
   ASSERT_THAT((*first)->Signal(SIGHUP), IsOk());
   // A second server at the same level: its failure is an error line, the
   // lines before it (info) are hidden.
-  const CommandResult second = RunServer(
-      {"--log_level=warning",
-       "--grpc_listen=" + (*first)->Address("grpc").value_or("")});
+  const CommandResult second =
+      RunServer({"--log_level=warning",
+                 "--grpc_listen=" + (*first)->Address("grpc").value_or("")});
   EXPECT_EQ(second.exit_code, 1);
-  EXPECT_THAT(second.stderr_text, HasSubstr("error dualrpc-server: grpc: cannot listen"));
+  EXPECT_THAT(second.stderr_text,
+              HasSubstr("error dualrpc-server: grpc: cannot listen"));
   EXPECT_THAT(second.stderr_text, Not(HasSubstr(" info ")));
   ExpectLogLines(second.stderr_text, "dualrpc-server");
 

@@ -80,7 +80,8 @@ class CapturedStderr {
       R"(^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) (debug|info|warning|error) ([^:]+): (.*)$)");
   std::smatch match;
   if (!std::regex_match(line, match, kLine)) {
-    return ::testing::AssertionFailure() << "not a log line: \"" << line << "\"";
+    return ::testing::AssertionFailure()
+           << "not a log line: \"" << line << "\"";
   }
   if (match[2] != level || match[3] != program || match[4] != message) {
     return ::testing::AssertionFailure()
@@ -125,7 +126,8 @@ TEST(LogTest, WritesOneTimestampedLinePerEvent) {
   Debug("detail %d", 7);
   const std::vector<std::string> lines = captured.Lines();
   ASSERT_THAT(lines, SizeIs(4)) << captured.Text();
-  EXPECT_TRUE(IsLogLine(lines[0], "info", "log-test", "listening on 127.0.0.1:5555"));
+  EXPECT_TRUE(
+      IsLogLine(lines[0], "info", "log-test", "listening on 127.0.0.1:5555"));
   EXPECT_TRUE(IsLogLine(lines[1], "warning", "log-test", "reload failed"));
   EXPECT_TRUE(IsLogLine(lines[2], "error", "log-test", "cannot listen"));
   EXPECT_TRUE(IsLogLine(lines[3], "debug", "log-test", "detail 7"));
@@ -187,8 +189,8 @@ TEST(LogTest, LinesFromManyThreadsStayWhole) {
   for (const std::string& line : lines) {
     int t = -1;
     int i = -1;
-    ASSERT_EQ(std::sscanf(line.c_str() + line.find(": t") + 3, "%d i%d", &t, &i),
-              2)
+    ASSERT_EQ(
+        std::sscanf(line.c_str() + line.find(": t") + 3, "%d i%d", &t, &i), 2)
         << line;
     ASSERT_TRUE(t >= 0 && t < kThreads) << line;
     EXPECT_TRUE(IsLogLine(line, "info", "log-test",

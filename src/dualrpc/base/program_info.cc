@@ -40,7 +40,8 @@ std::string NormalizeFlagFile(absl::string_view file) {
     absl::ConsumePrefix(&file, "/");
     return std::string(file);
   }
-  while (absl::ConsumePrefix(&file, "../") || absl::ConsumePrefix(&file, "./")) {
+  while (absl::ConsumePrefix(&file, "../") ||
+         absl::ConsumePrefix(&file, "./")) {
   }
   return std::string(file);
 }

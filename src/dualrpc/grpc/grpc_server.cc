@@ -1,22 +1,21 @@
 #include "dualrpc/grpc/grpc_server.h"
 
+#include <fcntl.h>
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/security/server_credentials.h>
-#include <fcntl.h>
-#include <grpc/grpc.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
 #include <memory>
 #include <vector>
 
@@ -66,14 +65,14 @@ std::string BindFailureReason(const std::string& listen_address) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* results = nullptr;
-  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(),
-                    &hints, &results) != 0) {
+  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints,
+                    &results) != 0) {
     return generic;
   }
   std::string reason = generic;
   for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
-    base::ScopedFd fd(
-        ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+    base::ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                               ai->ai_protocol));
     if (!fd.valid()) continue;
     const int on = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);

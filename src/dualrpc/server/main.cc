@@ -21,10 +21,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -226,8 +225,9 @@ absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
   }
   if (min_version == "1.3") {
     // grpc/tls_credentials.h: gRPC 1.51 has no floor to set.
-    log::Warning("note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
-                 "its floor); --tls_min_version applies to the raw port");
+    log::Warning(
+        "note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
+        "its floor); --tls_min_version applies to the raw port");
   }
   return tls;
 }
@@ -346,26 +346,29 @@ void ReloadOnSighup(const Reloadables& reloadables) {
   std::vector<std::string> what;
   if (reloadables.raw_tls != nullptr || reloadables.shared_tls != nullptr ||
       reloadables.grpc_tls != nullptr) {
-    what.push_back(absl::StrCat("TLS certificate ",
-                                absl::GetFlag(FLAGS_tls_cert)));
+    what.push_back(
+        absl::StrCat("TLS certificate ", absl::GetFlag(FLAGS_tls_cert)));
   }
   if (reloadables.auth != nullptr) {
     what.push_back(absl::StrCat("tokens ", absl::GetFlag(FLAGS_auth_tokens)));
   }
   if (what.empty()) {
-    log::Info("received SIGHUP: nothing to reload (no --tls_cert, no "
-              "--auth_tokens)");
+    log::Info(
+        "received SIGHUP: nothing to reload (no --tls_cert, no "
+        "--auth_tokens)");
     return;
   }
   log::Info("received SIGHUP: reloading %s", absl::StrJoin(what, " and "));
   const std::pair<net::TlsServerContext*, const char*> contexts[] = {
-      {reloadables.raw_tls, "raw port"}, {reloadables.shared_tls, "shared port"}};
+      {reloadables.raw_tls, "raw port"},
+      {reloadables.shared_tls, "shared port"}};
   for (const auto& [context, port] : contexts) {
     if (context == nullptr) continue;
     if (absl::Status reloaded = context->Reload(); !reloaded.ok()) {
-      log::Warning("cannot reload TLS certificate (%s), keeping the old one: "
-                   "%s",
-                   port, reloaded.ToString());
+      log::Warning(
+          "cannot reload TLS certificate (%s), keeping the old one: "
+          "%s",
+          port, reloaded.ToString());
     } else {
       log::Info("reloaded TLS certificate %s (%s)",
                 absl::GetFlag(FLAGS_tls_cert), port);
@@ -374,9 +377,10 @@ void ReloadOnSighup(const Reloadables& reloadables) {
   if (reloadables.grpc_tls != nullptr) {
     if (absl::Status reloaded = reloadables.grpc_tls->ReloadTls();
         !reloaded.ok()) {
-      log::Warning("cannot reload TLS certificate (gRPC port), keeping the "
-                   "old one: %s",
-                   reloaded.ToString());
+      log::Warning(
+          "cannot reload TLS certificate (gRPC port), keeping the "
+          "old one: %s",
+          reloaded.ToString());
     } else {
       log::Info("reloaded TLS certificate %s (grpc)",
                 absl::GetFlag(FLAGS_tls_cert));
@@ -440,14 +444,13 @@ void LogStartFailure(absl::string_view transport, const absl::Status& error) {
 // --log_level. gRPC writes only what GRPC_VERBOSITY lets through (default:
 // errors).
 void LogGrpcLine(gpr_log_func_args* args) {
-  const log::Level level = args->severity == GPR_LOG_SEVERITY_ERROR
-                               ? log::Level::kError
-                           : args->severity == GPR_LOG_SEVERITY_INFO
-                               ? log::Level::kInfo
-                               : log::Level::kDebug;
+  const log::Level level =
+      args->severity == GPR_LOG_SEVERITY_ERROR  ? log::Level::kError
+      : args->severity == GPR_LOG_SEVERITY_INFO ? log::Level::kInfo
+                                                : log::Level::kDebug;
   if (!log::Enabled(level)) return;
-  log::Write(level, absl::StrCat("grpc: ", args->message, " (", args->file,
-                                 ":", args->line, ")"));
+  log::Write(level, absl::StrCat("grpc: ", args->message, " (", args->file, ":",
+                                 args->line, ")"));
 }
 
 // ---- flag validation -------------------------------------------------------
@@ -521,10 +524,10 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   }
   if (absl::GetFlag(FLAGS_max_page_size) <
       absl::GetFlag(FLAGS_default_page_size)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--max_page_size (", absl::GetFlag(FLAGS_max_page_size),
-        ") must be at least --default_page_size (",
-        absl::GetFlag(FLAGS_default_page_size), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_page_size (", absl::GetFlag(FLAGS_max_page_size),
+                     ") must be at least --default_page_size (",
+                     absl::GetFlag(FLAGS_default_page_size), ")"));
   }
   const std::pair<const char*, absl::Duration> durations[] = {
       {"listen_detect_timeout", absl::GetFlag(FLAGS_listen_detect_timeout)},
@@ -536,9 +539,9 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   }
   // Zero is meaningful: in-flight calls are cancelled at once.
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--shutdown_grace must be 0 or longer, not ",
-                     absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_grace must be 0 or longer, not ",
+        absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
   }
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
@@ -572,7 +575,8 @@ int Run(const std::vector<std::string>& positional,
     log::Error("%s", valid.message());
     return base::kExitUsage;
   }
-  log::Init({"dualrpc-server", *log::ParseLevel(absl::GetFlag(FLAGS_log_level))});
+  log::Init(
+      {"dualrpc-server", *log::ParseLevel(absl::GetFlag(FLAGS_log_level))});
 
   absl::StatusOr<std::shared_ptr<net::TlsServerContext>> raw_tls =
       MakeTlsContext({"dualrpc/1"});
@@ -595,7 +599,7 @@ int Run(const std::vector<std::string>& positional,
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
   if (!root.ok()) {
     log::Error("cannot open root %s: %s", absl::GetFlag(FLAGS_root),
-        root.status().ToString());
+               root.status().ToString());
     return 1;
   }
   fileservice::FileServiceOptions service_options;
@@ -653,8 +657,9 @@ int Run(const std::vector<std::string>& positional,
     }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
-    log::Info("%d bearer tokens from %s", static_cast<int>((*auth)->token_count()),
-        absl::GetFlag(FLAGS_auth_tokens));
+    log::Info("%d bearer tokens from %s",
+              static_cast<int>((*auth)->token_count()),
+              absl::GetFlag(FLAGS_auth_tokens));
   }
 
   // Each transport is served on its own port, on the shared one, or both;
@@ -681,7 +686,7 @@ int Run(const std::vector<std::string>& positional,
     grpc = *std::move(started);
     if (!grpc_listen.empty()) {
       log::Info("grpc listening on %s%s", grpc->server->address(),
-          grpc_tls->has_value() ? " (TLS)" : "");
+                grpc_tls->has_value() ? " (TLS)" : "");
       addresses.emplace_back("grpc", grpc->server->address());
     }
   }
@@ -697,7 +702,7 @@ int Run(const std::vector<std::string>& positional,
     raw_server = *std::move(started);
     if (!raw_listen.empty()) {
       log::Info("raw listening on %s%s", raw_server->address(),
-          *raw_tls != nullptr ? " (TLS)" : "");
+                *raw_tls != nullptr ? " (TLS)" : "");
       addresses.emplace_back("raw", raw_server->address());
     }
   }
@@ -712,7 +717,7 @@ int Run(const std::vector<std::string>& positional,
     }
     shared_port = *std::move(started);
     log::Info("grpc and raw listening on %s%s", shared_port->address(),
-        *shared_tls != nullptr ? " (TLS)" : "");
+              *shared_tls != nullptr ? " (TLS)" : "");
     addresses.emplace_back("listen", shared_port->address());
   }
 
@@ -740,8 +745,8 @@ int Run(const std::vector<std::string>& positional,
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
   const absl::Time drain_start = absl::Now();
   log::Info("received %s, draining for up to %s",
-      signal_number == SIGINT ? "SIGINT" : "SIGTERM",
-      absl::FormatDuration(grace));
+            signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+            absl::FormatDuration(grace));
   // Health first, so that checks racing the drain already see NOT_SERVING,
   // on both ports (one HealthService serves both). Both
   // transports drain at once; the gRPC shutdown blocks until its calls are
