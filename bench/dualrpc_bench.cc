@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -23,9 +24,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -37,6 +35,7 @@
 #include "capnp_contender.h"
 #include "contender.h"
 #include "dualrpc/base/heap.h"
+#include "dualrpc/base/program_info.h"
 #include "dualrpc/client/channel_factory.h"
 #include "dualrpc_contender.h"
 #include "floor_contender.h"
@@ -50,12 +49,19 @@
 
 ABSL_FLAG(std::string, scenario, "quick", "smoke, quick or full.");
 ABSL_FLAG(std::string, json, "", "Also write the results here as JSON.");
-ABSL_FLAG(std::vector<std::string>, transports,
-          std::vector<std::string>({"floor", "raw", "grpc", "capnp", "local",
-                                    "floor-tls", "raw-tls", "grpc-tls",
-                                    "raw-shared", "grpc-shared",
-                                    "raw-shared-tls", "grpc-shared-tls",
-                                    "raw-auth"}),
+namespace dualrpc::bench {
+namespace {
+// Every contender the bench knows (--transports' default).
+std::vector<std::string> AllTransports() {
+  return {"floor",      "raw",         "grpc",           "capnp",
+          "local",      "floor-tls",   "raw-tls",        "grpc-tls",
+          "raw-shared", "grpc-shared", "raw-shared-tls", "grpc-shared-tls",
+          "raw-auth"};
+}
+}  // namespace
+}  // namespace dualrpc::bench
+
+ABSL_FLAG(std::vector<std::string>, transports, dualrpc::bench::AllTransports(),
           "Contenders to run (floor, raw, grpc, capnp, local; issue 11's "
           "variants floor-tls, raw-tls, grpc-tls, raw-shared, grpc-shared, "
           "raw-shared-tls, grpc-shared-tls, raw-auth, which run only at the "
@@ -336,7 +342,62 @@ bool Selected(const std::vector<std::string>& filter, absl::string_view name) {
          std::find(filter.begin(), filter.end(), name) != filter.end();
 }
 
-int Run() {
+// Every flag's value before anything starts: INVALID_ARGUMENT naming the
+// first flag that is wrong (main exits 2). `positional`: the arguments that
+// are not flags, of which there must be none. --scenario and --pinning are
+// checked where Run reads them.
+absl::Status ValidateFlags(const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument \"", positional.front(),
+        "\": dualrpc-bench takes flags only (--help lists them; the load "
+        "command is \"dualrpc-bench load\")"));
+  }
+  if (absl::GetFlag(FLAGS_repetitions) < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--repetitions must be 0 (the scenario's) or more, not ",
+                     absl::GetFlag(FLAGS_repetitions)));
+  }
+  const double scale = absl::GetFlag(FLAGS_duration_scale);
+  if (!std::isfinite(scale) || scale <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--duration_scale must be a number above 0, not ", scale));
+  }
+  const std::vector<std::string> known = AllTransports();
+  for (const std::string& transport : absl::GetFlag(FLAGS_transports)) {
+    if (std::find(known.begin(), known.end(), transport) == known.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--transports: unknown contender \"", transport,
+                       "\" (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  for (const std::string& payload : absl::GetFlag(FLAGS_payloads)) {
+    int64_t bytes = 0;
+    if (!absl::SimpleAtoi(payload, &bytes) || bytes < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--payloads: \"", payload, "\" is not a size in bytes"));
+    }
+  }
+  // Every group is in the full scenario.
+  absl::StatusOr<Scenario> full = MakeScenario("full");
+  if (!full.ok()) return full.status();
+  for (const std::string& group : absl::GetFlag(FLAGS_groups)) {
+    if (std::none_of(
+            full->points.begin(), full->points.end(),
+            [&](const Point& point) { return point.group == group; })) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--groups: unknown group \"", group, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int Run(const std::vector<std::string>& positional) {
+  if (absl::Status valid = ValidateFlags(positional); !valid.ok()) {
+    std::fprintf(stderr, "dualrpc-bench: %s\n",
+                 std::string(valid.message()).c_str());
+    return base::kExitUsage;
+  }
   absl::StatusOr<Scenario> made = MakeScenario(absl::GetFlag(FLAGS_scenario));
   if (!made.ok()) {
     std::fprintf(stderr, "dualrpc-bench: %s\n",
@@ -723,19 +784,15 @@ int main(int argc, char** argv) {
   if (argc > 1 && absl::string_view(argv[1]) == "load") {
     return dualrpc::bench::RunLoadCommand(argc - 1, argv + 1);
   }
-  // --help lists this file's flags (absl's default matches none here).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "dualrpc_bench.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  dualrpc::base::ConfigureFlagsUsage(
+      "dualrpc-bench",
       "Benchmarks dualrpc (raw and gRPC) against a bare-socket floor and Cap'n "
       "Proto.\n"
       "Usage: dualrpc-bench --scenario smoke|quick|full [--json FILE]\n"
       "       dualrpc-bench load --target URI --call pkg.Svc/Method ... "
-      "(dualrpc-bench load --help)");
-  absl::ParseCommandLine(argc, argv);
-  return dualrpc::bench::Run();
+      "(dualrpc-bench load --help; the flags of bench/load_command.cc below "
+      "are that command's)\n"
+      "Exit status: 0 success (and for --help, --version), 1 a failed run, 2 "
+      "a usage error.");
+  return dualrpc::bench::Run(dualrpc::base::ParseCommandLineOrExit(argc, argv));
 }

@@ -113,6 +113,10 @@ absl::StatusOr<ParsedCommandLine> ParseCommandLineFlags(
       parsed.help_requested = true;
       continue;
     }
+    if (body == "version") {
+      parsed.version_requested = true;
+      continue;
+    }
     const absl::Status status =
         ParseOneFlag(body, argv, repeatable, &i, &parsed, &set_lists);
     if (!status.ok()) return status;

@@ -15,6 +15,8 @@ struct ParsedCommandLine {
   std::vector<std::string> positional;
   // --help, -help, -h or --h was given.
   bool help_requested = false;
+  // --version or -version was given.
+  bool version_requested = false;
   // The values of the repeatable flags, by the name the caller gave, in
   // command-line order; a flag that was not given has no entry.
   std::map<std::string, std::vector<std::string>> repeated;

@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "dualrpc/base/program_info.h"
 #include "dualrpc/cli/channel_file_service_client.h"
 #include "dualrpc/cli/command_channel.h"
 #include "dualrpc/cli/commands.h"
@@ -130,6 +131,8 @@ reflection v1, then v1alpha), or without it, given -proto or -protoset:
 Flags go before or after COMMAND, as -flag or --flag, with "=VALUE" or the
 value as the next argument; '-' and '_' in names are the same; "--" ends
 flags. SECONDS may have a fraction (0.5).
+  --help              this text, then every flag with its default
+  --version           the version and build type ("dualrpc 0.1.0 (Release build)")
   --target=URI        server, HOST:PORT or grpc://HOST:PORT (gRPC), raw://HOST:PORT
                       (raw TCP), grpcs://HOST:PORT (gRPC over TLS),
                       raws://HOST:PORT (raw over TLS), unix:///PATH (gRPC) or
@@ -363,7 +366,12 @@ int Main(absl::Span<const char* const> argv) {
       ParseCommandLineFlags(argv, header_flags);
   if (!parsed.ok()) return UsageError(parsed.status().message());
   if (parsed->help_requested) {
-    std::cout << kUsage;
+    std::cout << kUsage << "\nevery flag, with its default:\n"
+              << base::FlagsHelpText();
+    return kExitSuccess;
+  }
+  if (parsed->version_requested) {
+    std::cout << base::VersionLine("dualrpc") << '\n';
     return kExitSuccess;
   }
   if (parsed->positional.empty()) return UsageError("missing COMMAND");

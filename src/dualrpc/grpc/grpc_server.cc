@@ -1,24 +1,29 @@
 #include "dualrpc/grpc/grpc_server.h"
 
+#include <fcntl.h>
+#include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
 #include <grpcpp/security/server_credentials.h>
-#include <fcntl.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
-
-#include <cerrno>
-#include <cstring>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dualrpc/base/posix_error.h"
+#include "dualrpc/base/scoped_fd.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace dualrpc::grpc {
@@ -33,6 +38,53 @@ std::string WithPort(const std::string& listen_address, int port) {
                          ? listen_address
                          : listen_address.substr(0, colon);
   return absl::StrCat(host, ":", port);
+}
+
+// Why `listen_address` (HOST:PORT or [V6]:PORT) cannot be bound, found by
+// binding it as gRPC does (SO_REUSEADDR, no SO_REUSEPORT) once gRPC has
+// failed: grpc++ 1.51 reports a failed bind only as a null server or a
+// selected port of 0, and the errno only in its own log. "bind ADDR:
+// Address already in use", as net::Listen words it for the raw port; a
+// generic text when the probe binds (the address freed since, or another
+// cause).
+std::string BindFailureReason(const std::string& listen_address) {
+  const std::string generic =
+      absl::StrCat("gRPC could not listen on ", listen_address);
+  if (absl::StartsWith(listen_address, "unix:")) return generic;
+  std::string host;
+  std::string port;
+  const std::string::size_type colon = listen_address.rfind(':');
+  if (colon == std::string::npos) return generic;
+  host = listen_address.substr(0, colon);
+  port = listen_address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* results = nullptr;
+  if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints,
+                    &results) != 0) {
+    return generic;
+  }
+  std::string reason = generic;
+  for (const addrinfo* ai = results; ai != nullptr; ai = ai->ai_next) {
+    base::ScopedFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+                               ai->ai_protocol));
+    if (!fd.valid()) continue;
+    const int on = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0) {
+      reason = std::string(
+          base::PosixError(absl::StrCat("bind ", listen_address), errno)
+              .message());
+      break;
+    }
+  }
+  ::freeaddrinfo(results);
+  return reason;
 }
 
 // Removes grpc++'s reflection plugin from one ServerBuilder. Loading
@@ -88,6 +140,10 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
                        : ::grpc::InsecureServerCredentials(),
         &selected_port);
   }
+  // A port in use is an error, as on the raw port: with SO_REUSEPORT (grpc's
+  // default on Linux) a second server would bind it too and silently take
+  // part of the connections.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   for (::grpc::Service* service : services) builder.RegisterService(service);
@@ -97,8 +153,11 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 
   std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || (own_port && selected_port == 0)) {
+    // A server that started but bound nothing is shut down by its
+    // destructor.
     return absl::UnavailableError(
-        absl::StrCat("cannot listen on ", options.listen_address));
+        own_port ? BindFailureReason(options.listen_address)
+                 : "gRPC server did not start");
   }
   if (::grpc::HealthCheckServiceInterface* health =
           server->GetHealthCheckService()) {

@@ -57,7 +57,9 @@ struct GrpcServerOptions {
 class GrpcServer {
  public:
   // Builds and starts the server. Fails with UNAVAILABLE if the address
-  // cannot be bound, INVALID_ARGUMENT naming the file if options.tls's
+  // cannot be bound ("bind 127.0.0.1:50051: Address already in use", the
+  // words net::Listen uses for the raw port; a port in use is never shared:
+  // no SO_REUSEPORT), INVALID_ARGUMENT naming the file if options.tls's
   // files cannot be used (read before anything listens).
   static absl::StatusOr<std::unique_ptr<GrpcServer>> Start(
       const GrpcServerOptions& options,

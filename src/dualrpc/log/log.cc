@@ -56,6 +56,9 @@ class Logger {
   }
 
   void Write(Level level, absl::string_view message) {
+    // Below the level: not written, whoever calls (log.h's contract for
+    // LogOptions::level holds for Write too, not only for Info & co).
+    if (!Enabled(level)) return;
     std::shared_ptr<spdlog::logger> logger;
     std::string line;
     {
@@ -65,7 +68,11 @@ class Logger {
     }
     const std::size_t prefix = line.size();
     line.append(message.data(), message.size());
-    std::replace(line.begin() + prefix, line.end(), '\n', ' ');
+    // One event, one line: a carriage return would let a message overwrite
+    // its own line on a terminal, so it goes too.
+    std::replace_if(
+        line.begin() + prefix, line.end(),
+        [](char c) { return c == '\n' || c == '\r'; }, ' ');
     logger->log(ToSpdlog(level), spdlog::string_view_t(line.data(), line.size()));
   }
 

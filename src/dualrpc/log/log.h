@@ -42,8 +42,9 @@ absl::string_view LevelName(Level level);
 // Whether a line at `level` would be written (to skip building it).
 bool Enabled(Level level);
 
-// Writes one line (the message may not contain a newline: any is replaced
-// by a space, so one event is one line).
+// Writes one line, unless `level` is below the configured level (the
+// message may not contain a newline: any, and any carriage return, is
+// replaced by a space, so one event is one line).
 void Write(Level level, absl::string_view message);
 
 template <typename... Args>

@@ -7,23 +7,23 @@
 // (grpc.reflection.v1 and v1alpha, bidi) is ReflectionService and health
 // (Check, Watch) HealthService, from that one registry on both transports
 // (docs/PROTOCOL.md §10), so that every call passes its interceptor stage
-// (authentication: --auth_tokens). SIGHUP reloads the TLS certificate and
-// key for new connections and the tokens for new calls (ReloadOnSighup).
-// SIGINT/SIGTERM
-// begin a graceful shutdown of both at once: health flips to NOT_SERVING,
-// listeners close, GOAWAY goes out on raw connections, in-flight calls get
-// --shutdown_grace to finish.
+// (authentication: --auth_tokens). Every flag is checked (ValidateFlags)
+// before anything is opened or bound. The process log is dualrpc::log
+// (--log_level). SIGHUP reloads the TLS certificate and key for new
+// connections and the tokens for new calls (ReloadOnSighup), and logs it.
+// SIGINT/SIGTERM begin a graceful shutdown of both at once: health flips to
+// NOT_SERVING, listeners close, GOAWAY goes out on raw connections,
+// in-flight calls get --shutdown_grace to finish.
 
 #include <fcntl.h>
+#include <grpc/support/log.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
-
-#include <algorithm>
-#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,18 +36,23 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dualrpc/auth/auth_interceptor.h"
 #include "dualrpc/auth/token_file.h"
 #include "dualrpc/base/blocking_executor.h"
 #include "dualrpc/base/heap.h"
+#include "dualrpc/base/program_info.h"
 #include "dualrpc/fileservice/file_service.h"
 #include "dualrpc/fileservice/served_root.h"
 #include "dualrpc/grpc/grpc_server.h"
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/log/log.h"
+#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -124,15 +129,13 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "(mTLS); needs --tls_cert.");
 ABSL_FLAG(std::string, tls_min_version, "1.3",
           "Lowest TLS version accepted: 1.2 or 1.3.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Process log (stderr): lines below this level are not written: "
+          "debug, info (lifecycle), warning (reload failures, refused "
+          "configuration) or error (failures that stop the server).");
 
 namespace dualrpc::server {
 namespace {
-
-template <typename... Args>
-void Log(const absl::FormatSpec<Args...>& format, const Args&... args) {
-  std::fprintf(stderr, "dualrpc-server: %s\n",
-               absl::StrFormat(format, args...).c_str());
-}
 
 // Blocks SIGINT, SIGTERM and SIGHUP in this thread and in every thread it
 // creates later, so they are only ever taken by WaitForShutdownSignal.
@@ -176,11 +179,12 @@ absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> MakeAuth() {
 absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
   absl::Status reloaded = auth->Reload();
   if (reloaded.ok()) {
-    Log("reloaded %d tokens from %s", static_cast<int>(auth->token_count()),
-        absl::GetFlag(FLAGS_auth_tokens));
+    log::Info("reloaded %d tokens from %s",
+              static_cast<int>(auth->token_count()),
+              absl::GetFlag(FLAGS_auth_tokens));
   } else {
-    Log("token reload failed, keeping the old tokens: %s",
-        reloaded.ToString());
+    log::Warning("token reload failed, keeping the old tokens: %s",
+                 reloaded.ToString());
   }
   return reloaded;
 }
@@ -221,7 +225,8 @@ absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
   }
   if (min_version == "1.3") {
     // grpc/tls_credentials.h: gRPC 1.51 has no floor to set.
-    Log("note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
+    log::Warning(
+        "note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
         "its floor); --tls_min_version applies to the raw port");
   }
   return tls;
@@ -321,42 +326,69 @@ absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeTlsContext(
   return context;
 }
 
-// SIGHUP: re-reads --tls_cert and --tls_key for new connections on both
-// ports (existing connections keep what they negotiated) and --auth_tokens
-// for the calls that start afterwards. A failed reload keeps what was in
-// use and says why. The one place SIGHUP acts. Null arguments: not
-// configured.
-void ReloadOnSighup(net::TlsServerContext* raw_tls,
-                    net::TlsServerContext* shared_tls, grpc::GrpcServer* grpc,
-                    auth::AuthInterceptor* auth) {
-  if (raw_tls == nullptr && shared_tls == nullptr && grpc == nullptr &&
-      auth == nullptr) {
-    Log("received SIGHUP: no TLS certificate or tokens to reload");
+// What SIGHUP can reload; a null member is not configured. Main owns
+// what they point to, for longer than the signal loop runs.
+struct Reloadables {
+  net::TlsServerContext* raw_tls = nullptr;
+  net::TlsServerContext* shared_tls = nullptr;
+  // Only when the gRPC port serves TLS.
+  grpc::GrpcServer* grpc_tls = nullptr;
+  // Only with --auth_tokens.
+  auth::AuthInterceptor* auth = nullptr;
+};
+
+// SIGHUP: re-reads --tls_cert and --tls_key for new connections on every
+// port (existing connections keep what they negotiated) and --auth_tokens
+// for the calls that start afterwards. Logs what it reloads (info) and
+// every failure (warning: the server keeps what it had and goes on). The
+// one place SIGHUP acts; never called from a signal handler.
+void ReloadOnSighup(const Reloadables& reloadables) {
+  std::vector<std::string> what;
+  if (reloadables.raw_tls != nullptr || reloadables.shared_tls != nullptr ||
+      reloadables.grpc_tls != nullptr) {
+    what.push_back(
+        absl::StrCat("TLS certificate ", absl::GetFlag(FLAGS_tls_cert)));
+  }
+  if (reloadables.auth != nullptr) {
+    what.push_back(absl::StrCat("tokens ", absl::GetFlag(FLAGS_auth_tokens)));
+  }
+  if (what.empty()) {
+    log::Info(
+        "received SIGHUP: nothing to reload (no --tls_cert, no "
+        "--auth_tokens)");
     return;
   }
+  log::Info("received SIGHUP: reloading %s", absl::StrJoin(what, " and "));
   const std::pair<net::TlsServerContext*, const char*> contexts[] = {
-      {raw_tls, "raw port"}, {shared_tls, "shared port"}};
+      {reloadables.raw_tls, "raw port"},
+      {reloadables.shared_tls, "shared port"}};
   for (const auto& [context, port] : contexts) {
     if (context == nullptr) continue;
     if (absl::Status reloaded = context->Reload(); !reloaded.ok()) {
-      Log("received SIGHUP: cannot reload TLS certificate (%s), keeping "
-          "the old one: %s",
+      log::Warning(
+          "cannot reload TLS certificate (%s), keeping the old one: "
+          "%s",
           port, reloaded.ToString());
     } else {
-      Log("reloaded TLS certificate %s (%s)", absl::GetFlag(FLAGS_tls_cert),
-          port);
+      log::Info("reloaded TLS certificate %s (%s)",
+                absl::GetFlag(FLAGS_tls_cert), port);
     }
   }
-  if (grpc != nullptr) {
-    if (absl::Status reloaded = grpc->ReloadTls(); !reloaded.ok()) {
-      Log("received SIGHUP: cannot reload TLS certificate (gRPC port), keeping "
-          "the old one: %s",
+  if (reloadables.grpc_tls != nullptr) {
+    if (absl::Status reloaded = reloadables.grpc_tls->ReloadTls();
+        !reloaded.ok()) {
+      log::Warning(
+          "cannot reload TLS certificate (gRPC port), keeping the "
+          "old one: %s",
           reloaded.ToString());
     } else {
-      Log("reloaded TLS certificate %s (grpc)", absl::GetFlag(FLAGS_tls_cert));
+      log::Info("reloaded TLS certificate %s (grpc)",
+                absl::GetFlag(FLAGS_tls_cert));
     }
   }
-  if (auth != nullptr) ReloadAuthTokens(auth).IgnoreError();
+  if (reloadables.auth != nullptr) {
+    ReloadAuthTokens(reloadables.auth).IgnoreError();
+  }
 }
 
 absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
@@ -399,14 +431,158 @@ absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
   return SharedPort::Start(std::move(options), std::move(handlers));
 }
 
-int Run() {
-  const sigset_t shutdown_signals = BlockShutdownSignals();
+// Why `transport`'s server did not start, alike for every port: "grpc:
+// cannot listen: bind 127.0.0.1:50051: Address already in use".
+void LogStartFailure(absl::string_view transport, const absl::Status& error) {
+  log::Error("%s: %s%s", transport,
+             absl::IsUnavailable(error) ? "cannot listen: " : "",
+             error.message());
+}
+
+// gRPC core's own log lines (gpr_log: a failed bind's details, a TLS
+// handshake's errors), in the process log's format and levels, under
+// --log_level. gRPC writes only what GRPC_VERBOSITY lets through (default:
+// errors).
+void LogGrpcLine(gpr_log_func_args* args) {
+  const log::Level level =
+      args->severity == GPR_LOG_SEVERITY_ERROR  ? log::Level::kError
+      : args->severity == GPR_LOG_SEVERITY_INFO ? log::Level::kInfo
+                                                : log::Level::kDebug;
+  if (!log::Enabled(level)) return;
+  log::Write(level, absl::StrCat("grpc: ", args->message, " (", args->file, ":",
+                                 args->line, ")"));
+}
+
+// ---- flag validation -------------------------------------------------------
+
+// INVALID_ARGUMENT "--name ..." unless `value` is at least `minimum`.
+absl::Status CheckAtLeast(absl::string_view flag, int64_t value,
+                          int64_t minimum) {
+  if (value >= minimum) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "--%s must be %s, not %d", flag,
+      minimum == 0 ? "0 or more" : absl::StrCat("at least ", minimum), value));
+}
+
+// INVALID_ARGUMENT "--name ..." unless `value` is longer than zero.
+absl::Status CheckPositive(absl::string_view flag, absl::Duration value) {
+  if (value > absl::ZeroDuration()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, " must be longer than 0, not ", absl::FormatDuration(value)));
+}
+
+// INVALID_ARGUMENT "--name ..." unless `address` is empty (no port) or an
+// address the servers can bind: the parsing net::Listen and gRPC's port
+// share (HOST:PORT, [V6]:PORT, unix:PATH), and a HOST that resolves.
+absl::Status CheckListenAddress(absl::string_view flag,
+                                const std::string& address) {
+  if (address.empty()) return absl::OkStatus();
+  absl::StatusOr<std::vector<net::SocketAddress>> resolved =
+      net::Resolve(address);
+  if (resolved.ok()) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, ": ", resolved.status().message()));
+}
+
+// Every flag's value and combination, before anything is opened or bound:
+// INVALID_ARGUMENT naming the first flag that is wrong (main exits 2).
+// `positional`: the arguments that are not flags, of which there must be
+// none. A new flag adds its check here.
+absl::Status ValidateFlags(const std::vector<std::string>& positional) {
+  if (!positional.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unexpected argument \"", positional.front(),
+        "\": dualrpc-server takes flags only (--help lists them)"));
+  }
+  if (absl::Status level =
+          log::ParseLevel(absl::GetFlag(FLAGS_log_level)).status();
+      !level.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log_level: ", level.message()));
+  }
+  const std::pair<const char*, int64_t> at_least_one[] = {
+      {"max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)},
+      {"raw_max_connections", absl::GetFlag(FLAGS_raw_max_connections)},
+      {"raw_max_calls_in_flight", absl::GetFlag(FLAGS_raw_max_calls_in_flight)},
+      {"blocking_threads", absl::GetFlag(FLAGS_blocking_threads)},
+      {"blocking_queue", absl::GetFlag(FLAGS_blocking_queue)},
+      {"listen_max_detecting", absl::GetFlag(FLAGS_listen_max_detecting)},
+      {"default_page_size", absl::GetFlag(FLAGS_default_page_size)},
+      {"max_page_size", absl::GetFlag(FLAGS_max_page_size)}};
+  for (const auto& [flag, value] : at_least_one) {
+    if (absl::Status checked = CheckAtLeast(flag, value, 1); !checked.ok()) {
+      return checked;
+    }
+  }
+  const std::pair<const char*, int64_t> at_least_zero[] = {
+      {"raw_threads", absl::GetFlag(FLAGS_raw_threads)},
+      {"listing_cache_names", absl::GetFlag(FLAGS_listing_cache_names)}};
+  for (const auto& [flag, value] : at_least_zero) {
+    if (absl::Status checked = CheckAtLeast(flag, value, 0); !checked.ok()) {
+      return checked;
+    }
+  }
+  if (absl::GetFlag(FLAGS_max_page_size) <
+      absl::GetFlag(FLAGS_default_page_size)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_page_size (", absl::GetFlag(FLAGS_max_page_size),
+                     ") must be at least --default_page_size (",
+                     absl::GetFlag(FLAGS_default_page_size), ")"));
+  }
+  const std::pair<const char*, absl::Duration> durations[] = {
+      {"listen_detect_timeout", absl::GetFlag(FLAGS_listen_detect_timeout)},
+      {"raw_idle_timeout", absl::GetFlag(FLAGS_raw_idle_timeout)}};
+  for (const auto& [flag, value] : durations) {
+    if (absl::Status checked = CheckPositive(flag, value); !checked.ok()) {
+      return checked;
+    }
+  }
+  // Zero is meaningful: in-flight calls are cancelled at once.
+  if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_grace must be 0 or longer, not ",
+        absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  }
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
+  const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
+  if (listen.empty() && grpc_listen.empty() && raw_listen.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to serve: --listen, --grpc_listen and --raw_listen are all "
+        "empty");
+  }
+  const std::pair<const char*, const std::string*> addresses[] = {
+      {"grpc_listen", &grpc_listen},
+      {"raw_listen", &raw_listen},
+      {"listen", &listen}};
+  for (const auto& [flag, address] : addresses) {
+    if (absl::Status checked = CheckListenAddress(flag, *address);
+        !checked.ok()) {
+      return checked;
+    }
+  }
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  return absl::OkStatus();
+}
+
+int Run(const std::vector<std::string>& positional,
+        const sigset_t& shutdown_signals) {
+  if (absl::Status valid = ValidateFlags(positional); !valid.ok()) {
+    log::Error("%s", valid.message());
+    return base::kExitUsage;
+  }
+  log::Init(
+      {"dualrpc-server", *log::ParseLevel(absl::GetFlag(FLAGS_log_level))});
 
   absl::StatusOr<std::shared_ptr<net::TlsServerContext>> raw_tls =
       MakeTlsContext({"dualrpc/1"});
   if (!raw_tls.ok()) {
-    Log("%s", raw_tls.status().message());
-    return 2;
+    log::Error("%s", raw_tls.status().message());
+    return base::kExitUsage;
   }
   // The shared port's own context: it offers h2 as well, and is reloaded
   // with the others.
@@ -415,32 +591,27 @@ int Run() {
           ? absl::StatusOr<std::shared_ptr<net::TlsServerContext>>(nullptr)
           : MakeTlsContext({"h2", "dualrpc/1"});
   if (!shared_tls.ok()) {
-    Log("%s", shared_tls.status().message());
-    return 2;
+    log::Error("%s", shared_tls.status().message());
+    return base::kExitUsage;
   }
 
   absl::StatusOr<fileservice::ServedRoot> root =
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
   if (!root.ok()) {
-    Log("cannot open root %s: %s", absl::GetFlag(FLAGS_root),
-        root.status().ToString());
+    log::Error("cannot open root %s: %s", absl::GetFlag(FLAGS_root),
+               root.status().ToString());
     return 1;
   }
   fileservice::FileServiceOptions service_options;
   service_options.default_page_size = absl::GetFlag(FLAGS_default_page_size);
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
-  service_options.listing_cache_names = static_cast<std::size_t>(
-      std::max<int64_t>(0, absl::GetFlag(FLAGS_listing_cache_names)));
-  if (service_options.default_page_size <= 0 ||
-      service_options.max_page_size < service_options.default_page_size) {
-    Log("need 0 < --default_page_size <= --max_page_size");
-    return 2;
-  }
+  service_options.listing_cache_names =
+      static_cast<std::size_t>(absl::GetFlag(FLAGS_listing_cache_names));
   absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> grpc_tls =
       GrpcTlsFromFlags();
   if (!grpc_tls.ok()) {
-    Log("%s", grpc_tls.status().message());
-    return 2;
+    log::Error("%s", grpc_tls.status().message());
+    return base::kExitUsage;
   }
   fileservice::FileServiceCore core(*std::move(root), service_options);
   base::BlockingExecutor executor(
@@ -451,7 +622,7 @@ int Run() {
   rpc::ServiceRegistry registry;
   if (absl::Status registered = v1::RegisterFileService(&service, &registry);
       !registered.ok()) {
-    Log("%s", registered.ToString());
+    log::Error("%s", registered.ToString());
     return 1;
   }
   // The application's services: what health reports on either port.
@@ -466,14 +637,14 @@ int Run() {
   for (absl::Status registered :
        {reflection.Register(&registry), health.Register(&registry)}) {
     if (!registered.ok()) {
-      Log("%s", registered.ToString());
+      log::Error("%s", registered.ToString());
       return 1;
     }
   }
   absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> auth = MakeAuth();
   if (!auth.ok()) {
-    Log("%s", auth.status().ToString());
-    return 2;
+    log::Error("%s", auth.status().ToString());
+    return base::kExitUsage;
   }
   // Without tokens or client certificates the stage would have nothing to
   // decide: it is left out, and calls do not pay for it.
@@ -481,13 +652,14 @@ int Run() {
                               !absl::GetFlag(FLAGS_tls_client_ca).empty();
   if (authenticating) {
     if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
-      Log("%s", added.ToString());
+      log::Error("%s", added.ToString());
       return 1;
     }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
-    Log("%d bearer tokens from %s", static_cast<int>((*auth)->token_count()),
-        absl::GetFlag(FLAGS_auth_tokens));
+    log::Info("%d bearer tokens from %s",
+              static_cast<int>((*auth)->token_count()),
+              absl::GetFlag(FLAGS_auth_tokens));
   }
 
   // Each transport is served on its own port, on the shared one, or both;
@@ -495,12 +667,8 @@ int Run() {
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
   const std::string raw_listen = absl::GetFlag(FLAGS_raw_listen);
-  if (listen.empty() && grpc_listen.empty() && raw_listen.empty()) {
-    Log("nothing to serve: --listen, --grpc_listen and --raw_listen are all "
-        "empty");
-    return 2;
-  }
-  Log("serving %s", absl::GetFlag(FLAGS_root));
+  log::Info("dualrpc-server %s (%s build) serving %s", base::ProjectVersion(),
+            base::BuildType(), absl::GetFlag(FLAGS_root));
   std::vector<std::pair<std::string, std::string>> addresses;
 
   std::optional<GrpcTransport> grpc;
@@ -508,17 +676,17 @@ int Run() {
     absl::StatusOr<GrpcTransport> started =
         StartGrpc(grpc_listen, registry, *grpc_tls);
     if (!started.ok()) {
-      Log("%s", started.status().ToString());
+      LogStartFailure("grpc", started.status());
       // A TLS file that cannot be used (GrpcServer::Start reads them before
       // it listens) is a usage error, like a bad flag.
       return grpc_tls->has_value() && absl::IsInvalidArgument(started.status())
-                 ? 2
+                 ? base::kExitUsage
                  : 1;
     }
     grpc = *std::move(started);
     if (!grpc_listen.empty()) {
-      Log("grpc listening on %s%s", grpc->server->address(),
-          grpc_tls->has_value() ? " (TLS)" : "");
+      log::Info("grpc listening on %s%s", grpc->server->address(),
+                grpc_tls->has_value() ? " (TLS)" : "");
       addresses.emplace_back("grpc", grpc->server->address());
     }
   }
@@ -528,13 +696,13 @@ int Run() {
     absl::StatusOr<std::unique_ptr<raw::RawServer>> started =
         StartRaw(raw_listen, registry, *raw_tls);
     if (!started.ok()) {
-      Log("%s", started.status().ToString());
+      LogStartFailure("raw", started.status());
       return 1;
     }
     raw_server = *std::move(started);
     if (!raw_listen.empty()) {
-      Log("raw listening on %s%s", raw_server->address(),
-          *raw_tls != nullptr ? " (TLS)" : "");
+      log::Info("raw listening on %s%s", raw_server->address(),
+                *raw_tls != nullptr ? " (TLS)" : "");
       addresses.emplace_back("raw", raw_server->address());
     }
   }
@@ -544,12 +712,12 @@ int Run() {
     absl::StatusOr<std::unique_ptr<SharedPort>> started = StartSharedPort(
         listen, *shared_tls, raw_server.get(), grpc->server.get());
     if (!started.ok()) {
-      Log("--listen: %s", started.status().ToString());
+      LogStartFailure("--listen", started.status());
       return 1;
     }
     shared_port = *std::move(started);
-    Log("grpc and raw listening on %s%s", shared_port->address(),
-        *shared_tls != nullptr ? " (TLS)" : "");
+    log::Info("grpc and raw listening on %s%s", shared_port->address(),
+              *shared_tls != nullptr ? " (TLS)" : "");
     addresses.emplace_back("listen", shared_port->address());
   }
 
@@ -557,24 +725,28 @@ int Run() {
   if (!ready_file.empty()) {
     absl::Status written = WriteReadyFile(ready_file, addresses);
     if (!written.ok()) {
-      Log("%s", written.ToString());
+      log::Error("%s", written.ToString());
       return 1;
     }
   }
 
   int signal_number = WaitForShutdownSignal(shutdown_signals);
+  Reloadables reloadables;
+  reloadables.raw_tls = raw_tls->get();
+  reloadables.shared_tls = shared_tls->get();
+  if (grpc.has_value() && grpc_tls->has_value()) {
+    reloadables.grpc_tls = grpc->server.get();
+  }
+  if (!absl::GetFlag(FLAGS_auth_tokens).empty()) reloadables.auth = auth->get();
   while (signal_number == SIGHUP) {
-    ReloadOnSighup(raw_tls->get(), shared_tls->get(),
-                   grpc.has_value() && grpc_tls->has_value() ? grpc->server.get()
-                                                             : nullptr,
-                   absl::GetFlag(FLAGS_auth_tokens).empty() ? nullptr
-                                                            : auth->get());
+    ReloadOnSighup(reloadables);
     signal_number = WaitForShutdownSignal(shutdown_signals);
   }
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
-  Log("received %s, draining for up to %s",
-      signal_number == SIGINT ? "SIGINT" : "SIGTERM",
-      absl::FormatDuration(grace));
+  const absl::Time drain_start = absl::Now();
+  log::Info("received %s, draining for up to %s",
+            signal_number == SIGINT ? "SIGINT" : "SIGTERM",
+            absl::FormatDuration(grace));
   // Health first, so that checks racing the drain already see NOT_SERVING,
   // on both ports (one HealthService serves both). Both
   // transports drain at once; the gRPC shutdown blocks until its calls are
@@ -590,7 +762,9 @@ int Run() {
   }
   if (raw_server != nullptr) raw_server->Wait();
   shared_port.reset();
-  Log("stopped");
+  log::Info("drained in %.3fs",
+            absl::ToDoubleSeconds(absl::Now() - drain_start));
+  log::Info("stopped");
   return 0;
 }
 
@@ -602,9 +776,20 @@ int main(int argc, char** argv) {
   // would maintain a deadlock graph (~330 instructions per per-call mutex
   // destroyed, measured with callgrind; docs/BENCHMARKS.md). Tests keep it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // Before any thread exists, so that every thread inherits the mask: a
+  // SIGHUP or SIGTERM during start-up waits for sigwait instead of killing.
+  const sigset_t shutdown_signals = dualrpc::server::BlockShutdownSignals();
   dualrpc::base::KeepFreedHeap();
-  absl::SetProgramUsageMessage(
-      "Serves dualrpc.v1.FileService. Usage: dualrpc-server [flags]");
-  absl::ParseCommandLine(argc, argv);
-  return dualrpc::server::Run();
+  dualrpc::log::Init({"dualrpc-server", dualrpc::log::Level::kInfo});
+  gpr_set_log_function(dualrpc::server::LogGrpcLine);
+  dualrpc::base::ConfigureFlagsUsage(
+      "dualrpc-server",
+      "Serves dualrpc.v1.FileService over gRPC and the raw protocol.\n"
+      "Usage: dualrpc-server [flags]\n"
+      "Exit status: 0 after a clean drain (and for --help, --version), 1 on a "
+      "runtime failure (a port in use, a root that cannot be opened), 2 on a "
+      "usage error (a bad flag value or combination, a stray argument).");
+  const std::vector<std::string> positional =
+      dualrpc::base::ParseCommandLineOrExit(argc, argv);
+  return dualrpc::server::Run(positional, shutdown_signals);
 }
