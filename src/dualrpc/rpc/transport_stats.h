@@ -17,6 +17,16 @@ namespace dualrpc::rpc {
 // already happens (accept, close, refusal, handshake end), so keeping them
 // costs no call anything; a snapshot is taken by any thread at any time and
 // is consistent per field, not across fields. Totals only grow.
+// The reasons of TransportStats::refused_total, as they appear there (and
+// in the metric's `reason` label).
+inline constexpr char kRefusedMaxConnections[] = "max_connections";
+inline constexpr char kRefusedDraining[] = "draining";
+inline constexpr char kRefusedMaxHandshakes[] = "max_handshakes";
+inline constexpr char kRefusedHandshakeTimeout[] = "handshake_timeout";
+inline constexpr char kRefusedDetectTimeout[] = "detect_timeout";
+inline constexpr char kRefusedMaxDetecting[] = "max_detecting";
+inline constexpr char kRefusedUnknownProtocol[] = "unknown_protocol";
+
 struct TransportStats {
   // Connections open now (for raw: accepted or adopted and not yet closed;
   // TLS connections count from accept, handshake or not).
