@@ -43,6 +43,11 @@ struct TransportStats {
   // certificate, not TLS, timeout). Zero without TLS.
   std::int64_t tls_handshakes_total = 0;
   std::int64_t tls_handshake_failures_total = 0;
+  // A port that only detects the protocol and hands each connection to the
+  // transport that speaks it (the shared port, transport "listen"): the
+  // connections handed over so far, by the transport that took them, "raw"
+  // or "grpc". Empty for a transport that serves its connections itself.
+  std::vector<std::pair<std::string, std::int64_t>> handed_over_total;
 };
 
 }  // namespace dualrpc::rpc
