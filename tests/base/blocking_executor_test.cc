@@ -170,8 +170,7 @@ TEST(BlockingExecutorTest, StatsFollowQueuedBusyRejectedAndCompleted) {
   ASSERT_TRUE(done.WaitForZero());
   // The last task's count lands just after it returns.
   EXPECT_TRUE(Eventually([&] {
-    return stats().completed_total ==
-           static_cast<std::int64_t>(kMaxQueued) + 1;
+    return stats().completed_total == static_cast<std::int64_t>(kMaxQueued) + 1;
   })) << stats().completed_total;
   EXPECT_TRUE(Eventually([&] { return stats().busy_threads == 0; }));
   EXPECT_EQ(stats().queued, 0);

@@ -81,16 +81,16 @@ TEST(GrpcServerStatsTest, CountsConnectionsToItsOwnPort) {
     channels.push_back(ConnectedChannel(server->address()));
   }
   // channelz registers a socket asynchronously.
-  EXPECT_TRUE(Eventually(
-      [&] { return server->GetStats().connections_open == kChannels; }))
-      << server->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server->GetStats().connections_open == kChannels;
+  })) << server->GetStats().connections_open;
   EXPECT_EQ(server->GetStats().connections_accepted_total, kChannels);
   EXPECT_EQ(other->GetStats().connections_open, 1);
 
   channels.clear();
-  EXPECT_TRUE(Eventually(
-      [&] { return server->GetStats().connections_open == 0; }))
-      << server->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server->GetStats().connections_open == 0;
+  })) << server->GetStats().connections_open;
   stats = server->GetStats();
   EXPECT_EQ(stats.connections_accepted_total, kChannels);
   EXPECT_EQ(RefusedTotal(stats), 0);
@@ -107,8 +107,7 @@ TEST(GrpcServerStatsTest, CountsAdoptedConnectionsUntilGrpcClosesThem) {
     int fds[2] = {-1, -1};
     ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
     ASSERT_THAT(server->AdoptConnection(base::ScopedFd(fds[0])), IsOk());
-    channels.push_back(
-        ::grpc::CreateInsecureChannelFromFd("adopted", fds[1]));
+    channels.push_back(::grpc::CreateInsecureChannelFromFd("adopted", fds[1]));
     ExpectServing(channels.back().get());
   }
   rpc::TransportStats stats = server->GetStats();
@@ -117,9 +116,9 @@ TEST(GrpcServerStatsTest, CountsAdoptedConnectionsUntilGrpcClosesThem) {
 
   // The client's end closes: grpc++ closes the adopted socket.
   channels.pop_back();
-  EXPECT_TRUE(Eventually(
-      [&] { return server->GetStats().connections_open == kAdopted - 1; }))
-      << server->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server->GetStats().connections_open == kAdopted - 1;
+  })) << server->GetStats().connections_open;
   EXPECT_EQ(server->GetStats().connections_accepted_total, kAdopted);
 }
 

@@ -123,9 +123,9 @@ TEST_F(RawServerAdoptTest, AdoptedStreamsCountAgainstMaxConnections) {
             static_cast<ssize_t>(kClientPreface.size()));
   EXPECT_EQ(Read(first.client.get(), 4), "DRPC");
   EXPECT_EQ(RefusedCount(server->GetStats(), rpc::kRefusedMaxConnections), 1);
-  EXPECT_TRUE(
-      Eventually([&] { return server->GetStats().connections_open == 1; }))
-      << server->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server->GetStats().connections_open == 1;
+  })) << server->GetStats().connections_open;
 }
 
 TEST_F(RawServerAdoptTest, RefusedOnceTheDrainBegan) {

@@ -22,11 +22,11 @@
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/transport_stats.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "raw/test_client.h"
-#include "dualrpc/rpc/transport_stats.h"
 #include "testing/status_matchers.h"
 #include "testing/transport_stats.h"
 #include "testing/unary_method.h"
@@ -818,13 +818,13 @@ TEST_F(RawServerTest, StatsCountOpenConnectionsOverEveryLoop) {
   EXPECT_EQ(stats.connections_accepted_total, kConnections);
 
   clients.resize(2);
-  EXPECT_TRUE(Eventually(
-      [&] { return server_->GetStats().connections_open == 2; }))
-      << server_->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 2;
+  })) << server_->GetStats().connections_open;
   clients.clear();
-  EXPECT_TRUE(Eventually(
-      [&] { return server_->GetStats().connections_open == 0; }))
-      << server_->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 0;
+  })) << server_->GetStats().connections_open;
   stats = server_->GetStats();
   EXPECT_EQ(stats.connections_accepted_total, kConnections);
   EXPECT_EQ(RefusedTotal(stats), 0);
@@ -832,9 +832,9 @@ TEST_F(RawServerTest, StatsCountOpenConnectionsOverEveryLoop) {
   for (const char* reason :
        {rpc::kRefusedMaxConnections, rpc::kRefusedDraining,
         rpc::kRefusedMaxHandshakes, rpc::kRefusedHandshakeTimeout}) {
-    EXPECT_TRUE(std::any_of(
-        stats.refused_total.begin(), stats.refused_total.end(),
-        [&](const auto& entry) { return entry.first == reason; }))
+    EXPECT_TRUE(
+        std::any_of(stats.refused_total.begin(), stats.refused_total.end(),
+                    [&](const auto& entry) { return entry.first == reason; }))
         << reason;
   }
   EXPECT_EQ(stats.tls_handshakes_total, 0);
@@ -854,9 +854,9 @@ TEST_F(RawServerTest, StatsCountConnectionsRefusedOverMaxConnections) {
                  "too many connections");
     EXPECT_TRUE(refused.ReadEof());
   }
-  EXPECT_TRUE(Eventually(
-      [&] { return server_->GetStats().connections_open == 2; }))
-      << server_->GetStats().connections_open;
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 2;
+  })) << server_->GetStats().connections_open;
   const rpc::TransportStats stats = server_->GetStats();
   EXPECT_EQ(RefusedCount(stats, rpc::kRefusedMaxConnections), 3);
   EXPECT_EQ(RefusedTotal(stats), 3);
@@ -871,8 +871,8 @@ TEST_F(RawServerTest, StatsDoNotCountIdleTimeoutsAsRefusals) {
   std::unique_ptr<TestClient> client = Connect();
   ExpectGoaway(*client, absl::StatusCode::kOk, 0, "idle");
   EXPECT_TRUE(client->ReadEof());
-  EXPECT_TRUE(Eventually(
-      [&] { return server_->GetStats().connections_open == 0; }));
+  EXPECT_TRUE(
+      Eventually([&] { return server_->GetStats().connections_open == 0; }));
   const rpc::TransportStats stats = server_->GetStats();
   EXPECT_EQ(RefusedTotal(stats), 0);
   EXPECT_EQ(stats.connections_accepted_total, 1);

@@ -187,9 +187,8 @@ TEST_F(SharedPortStatsTest, CountsConnectionsOverMaxDetecting) {
   EXPECT_TRUE(Eventually([&] { return Stats().connections_open == 2; }));
   base::ScopedFd over = ConnectTcp(port());
   EXPECT_TRUE(ClosedByPort(over.get()));
-  EXPECT_TRUE(Eventually([&] {
-    return RefusedCount(Stats(), rpc::kRefusedMaxDetecting) == 1;
-  }));
+  EXPECT_TRUE(Eventually(
+      [&] { return RefusedCount(Stats(), rpc::kRefusedMaxDetecting) == 1; }));
   EXPECT_EQ(Stats().connections_open, 2);
   EXPECT_EQ(Stats().connections_accepted_total, 3);
 }
@@ -246,10 +245,11 @@ class SharedPortTlsStatsTest : public SharedPortStatsTest {
       absl::StatusOr<bool> complete = stream->ContinueHandshake(&resume_on);
       EXPECT_THAT(complete, IsOk());
       if (!complete.ok() || *complete) return stream;
-      pollfd ready{fd, static_cast<short>(resume_on == net::Readiness::kReadable
-                                               ? POLLIN
-                                               : POLLOUT),
-                   0};
+      pollfd ready{
+          fd,
+          static_cast<short>(resume_on == net::Readiness::kReadable ? POLLIN
+                                                                    : POLLOUT),
+          0};
       ::poll(&ready, 1, 50);
     }
     ADD_FAILURE() << "TLS handshake not complete in time";
@@ -271,13 +271,13 @@ TEST_F(SharedPortTlsStatsTest, CountsHandshakesAndFailures) {
   // Plaintext HTTP/2 on the TLS port: the handshake fails. The port lingers
   // after its alert until the peer closes.
   base::ScopedFd plaintext = ConnectTcp(port());
-  SendAll(plaintext.get(), std::string(kHttp2ClientPreface) +
-                               std::string(64, '\0'));
+  SendAll(plaintext.get(),
+          std::string(kHttp2ClientPreface) + std::string(64, '\0'));
   EXPECT_TRUE(ClosedByPort(plaintext.get()));
   plaintext.Reset();
-  EXPECT_TRUE(Eventually(
-      [&] { return Stats().tls_handshake_failures_total == 1; }))
-      << Stats().tls_handshake_failures_total;
+  EXPECT_TRUE(Eventually([&] {
+    return Stats().tls_handshake_failures_total == 1;
+  })) << Stats().tls_handshake_failures_total;
   const rpc::TransportStats stats = Stats();
   EXPECT_EQ(stats.tls_handshakes_total, 2);
   EXPECT_EQ(stats.connections_accepted_total, 3);

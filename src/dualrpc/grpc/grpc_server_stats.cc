@@ -54,7 +54,8 @@ void ForEachId(Query query, const char* list, const char* id_key, Each each) {
       }
     }
     const auto end = page.find("end");
-    if (last < 0 || (end != page.end() && end->is_boolean() && end->get<bool>())) {
+    if (last < 0 ||
+        (end != page.end() && end->is_boolean() && end->get<bool>())) {
       return;
     }
     start = last + 1;
