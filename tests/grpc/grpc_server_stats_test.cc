@@ -27,6 +27,7 @@ namespace {
 
 using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::RefusedCount;
 using ::dualrpc_testing::RefusedTotal;
 
 std::unique_ptr<GrpcServer> StartServer(const std::string& listen_address) {
@@ -120,6 +121,21 @@ TEST(GrpcServerStatsTest, CountsAdoptedConnectionsUntilGrpcClosesThem) {
     return server->GetStats().connections_open == kAdopted - 1;
   })) << server->GetStats().connections_open;
   EXPECT_EQ(server->GetStats().connections_accepted_total, kAdopted);
+  EXPECT_EQ(RefusedTotal(server->GetStats()), 0);
+}
+
+TEST(GrpcServerStatsTest, CountsAdoptionsRefusedOnceShutdownBegan) {
+  std::unique_ptr<GrpcServer> server = StartServer("");
+  ASSERT_NE(server, nullptr);
+  server->Shutdown(absl::ZeroDuration());
+  int fds[2] = {-1, -1};
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  base::ScopedFd client_end(fds[1]);
+  EXPECT_FALSE(server->AdoptConnection(base::ScopedFd(fds[0])).ok());
+  const rpc::TransportStats stats = server->GetStats();
+  EXPECT_EQ(RefusedCount(stats, rpc::kRefusedDraining), 1);
+  EXPECT_EQ(stats.connections_accepted_total, 1);
+  EXPECT_EQ(stats.connections_open, 0);
 }
 
 }  // namespace

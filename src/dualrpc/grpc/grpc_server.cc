@@ -168,6 +168,7 @@ absl::Status GrpcServer::AdoptConnection(
   }
   absl::MutexLock lock(&adopt_mu_);
   if (shutting_down_) {
+    stats_->OnAdoptRefused();
     return absl::UnavailableError("gRPC server is shutting down");
   }
   // Before grpc++ has the socket: its calls must find this entry, not that

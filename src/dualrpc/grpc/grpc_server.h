@@ -108,7 +108,7 @@ class GrpcServer {
   // means here). Thread-safe, any thread but a gRPC callback; queries
   // channelz, so meant for a scrape (about one query per 100 connections).
   // TLS handshake figures are 0: grpc++ 1.51 exposes no handshake outcome.
-  // No refusals either: refused_total is empty.
+  // The one refusal counted is "draining": AdoptConnection after Shutdown.
   rpc::TransportStats GetStats() const;
 
  private:

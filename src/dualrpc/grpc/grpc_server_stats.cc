@@ -80,6 +80,12 @@ void GrpcServerStats::OnAdopted(int fd) {
   if (adopted_.size() >= 2 * adopted_after_prune_ + 64) PruneAdopted();
 }
 
+void GrpcServerStats::OnAdoptRefused() {
+  absl::MutexLock lock(&mu_);
+  ++adopted_total_;
+  ++refused_draining_;
+}
+
 void GrpcServerStats::PruneAdopted() {
   // An fd grpc++ has closed fails fstat or, reused since, names another
   // file: socket inodes are unique while the socket is open.
@@ -114,6 +120,7 @@ rpc::TransportStats GrpcServerStats::Get() {
   stats.connections_open =
       static_cast<std::int64_t>(seen_sockets_.size() + adopted_.size());
   stats.connections_accepted_total = accepted_seen_ + adopted_total_;
+  stats.refused_total = {{rpc::kRefusedDraining, refused_draining_}};
   return stats;
 }
 

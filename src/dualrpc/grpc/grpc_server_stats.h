@@ -42,16 +42,21 @@ class GrpcServerStats {
   // Remembers `fd`, a socket about to be given to grpc++ (still open).
   // Thread-safe.
   void OnAdopted(int fd);
+  // A socket offered for adoption and refused: the server is shutting
+  // down. Thread-safe.
+  void OnAdoptRefused();
 
   // The figures now. Thread-safe. Costs one channelz query per 100 of the
   // server's sockets and one fstat(2) per adopted connection remembered:
   // meant for a scrape, not for a call's path.
   //   connections_open: the server's channelz sockets plus adopted
   //     connections whose fd still names the adopted socket.
-  //   connections_accepted_total: adopted connections exactly; accepted
-  //     ones as channelz showed them: a connection that opened and closed
-  //     between two reads is not seen (a lower bound).
-  //   refused_total: empty (grpc++ exposes no refusals).
+  //   connections_accepted_total: adopted connections (and those refused
+  //     adoption) exactly; accepted ones as channelz showed them: a
+  //     connection that opened and closed between two reads is not seen (a
+  //     lower bound).
+  //   refused_total: {"draining", n}: sockets refused adoption because the
+  //     server was shutting down. grpc++ reports no refusals of its own.
   //   tls_handshakes_total / tls_handshake_failures_total: 0; grpc++
   //     exposes no handshake outcomes.
   rpc::TransportStats Get();
@@ -76,6 +81,7 @@ class GrpcServerStats {
   // table has doubled since, so it stays bounded without a Get.
   std::size_t adopted_after_prune_ ABSL_GUARDED_BY(mu_) = 0;
   std::int64_t adopted_total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::int64_t refused_draining_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace dualrpc::grpc
