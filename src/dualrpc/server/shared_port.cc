@@ -403,17 +403,18 @@ std::unique_ptr<SharedPort::Detecting> SharedPort::Remove(
   return removed;
 }
 
-void SharedPort::Close(Detecting* detecting) {
+bool SharedPort::Close(Detecting* detecting) {
   std::unique_ptr<Detecting> removed = Remove(detecting);
+  if (removed == nullptr) return false;
   // Its methods may be on the stack: destroyed (and closed) at the end of
   // this iteration.
-  if (removed != nullptr) loop_->Defer([removed = std::move(removed)] {});
+  loop_->Defer([removed = std::move(removed)] {});
+  return true;
 }
 
 void SharedPort::Refuse(Detecting* detecting,
                         std::atomic<std::int64_t>* reason) {
-  reason->fetch_add(1, std::memory_order_relaxed);
-  Close(detecting);
+  if (Close(detecting)) reason->fetch_add(1, std::memory_order_relaxed);
 }
 
 void SharedPort::HandOffRaw(Detecting* detecting,

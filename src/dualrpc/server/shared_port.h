@@ -168,8 +168,10 @@ class SharedPort {
   // Ends `detecting`'s time here; its object is destroyed at the end of the
   // iteration (it may be on the stack).
   std::unique_ptr<Detecting> Remove(Detecting* detecting);
-  void Close(Detecting* detecting);
-  // Close, counted as a refusal (one of the counters of stats_).
+  // False if it had left already (its object waits for destruction).
+  bool Close(Detecting* detecting);
+  // Close, counted as a refusal (one of the counters of stats_) if it was
+  // still detecting.
   void Refuse(Detecting* detecting, std::atomic<std::int64_t>* reason);
   void HandOffRaw(Detecting* detecting,
                   std::unique_ptr<net::ByteStream> stream);
