@@ -129,7 +129,8 @@ std::size_t Utf8SequenceLength(absl::string_view s, std::size_t i) {
   return length;
 }
 
-// Whether `c` (printable ASCII) may stand in an unquoted logfmt value.
+// Whether ASCII `c` may stand in an unquoted logfmt value (so may valid
+// UTF-8 beyond ASCII).
 bool PlainByte(unsigned char c) {
   return c > 0x20 && c < 0x7F && c != '=' && c != '"' && c != '\\';
 }
@@ -226,10 +227,15 @@ absl::StatusOr<AccessLogFormat> ParseAccessLogFormat(absl::string_view word) {
 
 void AppendLogfmtValue(absl::string_view value, std::string* out) {
   bool plain = !value.empty();
-  for (char c : value) {
-    if (!PlainByte(static_cast<unsigned char>(c))) {
-      plain = false;
-      break;
+  for (std::size_t i = 0; plain && i < value.size();) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c < 0x80) {
+      plain = PlainByte(c);
+      ++i;
+    } else {
+      const std::size_t n = Utf8SequenceLength(value, i);
+      plain = n > 0;
+      i += n;
     }
   }
   if (plain) {

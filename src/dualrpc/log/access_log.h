@@ -63,7 +63,9 @@ struct AccessLogEntry {
 // or holds a space, '=', '"', '\\', a control character or bytes that are
 // not UTF-8 is written in double quotes, with \" \\ \n \t and \xHH (other
 // control characters and every byte that is not part of valid UTF-8)
-// escapes. JSON: nlohmann::json, key order as logfmt; bytes that are not
+// escapes; valid UTF-8 is written as it is. (A backslash quotes the value
+// too, so that a backslash in a line is always an escape.) JSON:
+// nlohmann::json, key order as logfmt; bytes that are not
 // UTF-8 become U+FFFD (JSON cannot carry them).
 void AppendAccessLogLine(AccessLogFormat format, const AccessLogEntry& entry,
                          std::string* out);
