@@ -346,6 +346,7 @@ void AccessLog::Flush() {
 
 absl::Status AccessLog::Reopen() {
   if (options_.path == "-") return absl::OkStatus();
+  Flush();
   absl::StatusOr<int> fd = OpenOutput(options_.path);
   if (!fd.ok()) return fd.status();
   int old_fd;

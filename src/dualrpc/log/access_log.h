@@ -121,10 +121,11 @@ class AccessLog {
   void Append(absl::string_view line);
 
   // Reopens the file by its path (logrotate: after a rename, new lines go
-  // to a new file); lines queued before may land in either. A no-op for
-  // standard output. On failure the old file stays in use and the error
-  // names the path. Any thread but the writer; waits for a batch being
-  // written, never for the queue.
+  // to a new file): the lines queued before the call are written to the old
+  // file first (Flush), those appended after it returns go to the new one;
+  // lines appended meanwhile land in either. A no-op for standard output.
+  // On failure the old file stays in use and the error names the path. Any
+  // thread but the writer; waits for the file (Flush).
   absl::Status Reopen();
 
   // Returns once every line queued before the call is written (or dropped

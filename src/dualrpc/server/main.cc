@@ -48,6 +48,7 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/log/access_log.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -124,6 +125,15 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "(mTLS); needs --tls_cert.");
 ABSL_FLAG(std::string, tls_min_version, "1.3",
           "Lowest TLS version accepted: 1.2 or 1.3.");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log: one line per call (any transport, any status) appended "
+          "to this file, or - for standard output; reopened on SIGHUP "
+          "(logrotate). Empty: no access log.");
+ABSL_FLAG(std::string, access_log_format, "logfmt",
+          "--access_log lines: logfmt or json.");
+ABSL_FLAG(int64_t, access_log_buffer_bytes, 8 * 1024 * 1024,
+          "--access_log: bytes of lines queued for the writer thread at most; "
+          "lines beyond are dropped and counted (never waited for).");
 
 namespace dualrpc::server {
 namespace {
@@ -183,6 +193,50 @@ absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
         reloaded.ToString());
   }
   return reloaded;
+}
+
+// ---- Access log (--access_log*) --------------------------------------------
+
+// The access log from --access_log*: null when off. INVALID_ARGUMENT naming
+// the flag (and the path) on a bad value or a file that cannot be opened;
+// main exits 2 on one, before anything listens.
+absl::StatusOr<std::unique_ptr<log::AccessLog>> MakeAccessLog() {
+  log::AccessLogOptions options;
+  options.path = absl::GetFlag(FLAGS_access_log);
+  absl::StatusOr<log::AccessLogFormat> format =
+      log::ParseAccessLogFormat(absl::GetFlag(FLAGS_access_log_format));
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--access_log_format: ", format.status().message()));
+  }
+  options.format = *format;
+  const int64_t buffer_bytes = absl::GetFlag(FLAGS_access_log_buffer_bytes);
+  if (buffer_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--access_log_buffer_bytes must be positive, not ", buffer_bytes));
+  }
+  options.buffer_bytes = static_cast<std::size_t>(buffer_bytes);
+  if (options.path.empty()) return nullptr;
+  absl::StatusOr<std::unique_ptr<log::AccessLog>> access_log =
+      log::AccessLog::Create(std::move(options));
+  if (!access_log.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--access_log: ", access_log.status().message()));
+  }
+  return access_log;
+}
+
+// Authentication has something to decide: tokens or client certificates.
+bool Authenticating() {
+  return !absl::GetFlag(FLAGS_auth_tokens).empty() ||
+         !absl::GetFlag(FLAGS_tls_client_ca).empty();
+}
+
+// Whether calls pass the registry's interceptor stage: only when some
+// interceptor has work (authentication, the access log); otherwise the
+// stage is left out, and calls do not pay for it.
+bool NeedsStage() {
+  return Authenticating() || !absl::GetFlag(FLAGS_access_log).empty();
 }
 
 // The gRPC transport: the registry's services as grpc::Services, and the
@@ -324,15 +378,25 @@ absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeTlsContext(
 // SIGHUP: re-reads --tls_cert and --tls_key for new connections on both
 // ports (existing connections keep what they negotiated) and --auth_tokens
 // for the calls that start afterwards. A failed reload keeps what was in
-// use and says why. The one place SIGHUP acts. Null arguments: not
-// configured.
+// use and says why. It also reopens --access_log's file (logrotate). The
+// one place SIGHUP acts. Null arguments: not configured.
 void ReloadOnSighup(net::TlsServerContext* raw_tls,
                     net::TlsServerContext* shared_tls, grpc::GrpcServer* grpc,
-                    auth::AuthInterceptor* auth) {
+                    auth::AuthInterceptor* auth, log::AccessLog* access_log) {
   if (raw_tls == nullptr && shared_tls == nullptr && grpc == nullptr &&
-      auth == nullptr) {
-    Log("received SIGHUP: no TLS certificate or tokens to reload");
+      auth == nullptr && access_log == nullptr) {
+    Log("received SIGHUP: no TLS certificate, tokens or access log to "
+        "reload");
     return;
+  }
+  if (access_log != nullptr && access_log->path() != "-") {
+    if (absl::Status reopened = access_log->Reopen(); !reopened.ok()) {
+      Log("received SIGHUP: cannot reopen the access log, keeping the old "
+          "file: %s",
+          reopened.ToString());
+    } else {
+      Log("reopened access log %s", access_log->path());
+    }
   }
   const std::pair<net::TlsServerContext*, const char*> contexts[] = {
       {raw_tls, "raw port"}, {shared_tls, "shared port"}};
@@ -418,6 +482,13 @@ int Run() {
     Log("%s", shared_tls.status().message());
     return 2;
   }
+  // Outlives the servers (declared before them): the lines of calls that
+  // end during the drain are written before exit.
+  absl::StatusOr<std::unique_ptr<log::AccessLog>> access_log = MakeAccessLog();
+  if (!access_log.ok()) {
+    Log("%s", access_log.status().message());
+    return 2;
+  }
 
   absl::StatusOr<fileservice::ServedRoot> root =
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
@@ -475,14 +546,22 @@ int Run() {
     Log("%s", auth.status().ToString());
     return 2;
   }
-  // Without tokens or client certificates the stage would have nothing to
-  // decide: it is left out, and calls do not pay for it.
-  const bool authenticating = !absl::GetFlag(FLAGS_auth_tokens).empty() ||
-                              !absl::GetFlag(FLAGS_tls_client_ca).empty();
-  if (authenticating) {
-    if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
-      Log("%s", added.ToString());
-      return 1;
+  if (NeedsStage()) {
+    std::vector<std::shared_ptr<rpc::ServerInterceptor>> interceptors;
+    // The access log first: the stage ends only the interceptors a call
+    // reached, so a call that authentication refuses is logged too; the
+    // principal is read at the call's end, once authentication set it.
+    if (*access_log != nullptr) {
+      interceptors.push_back(
+          std::make_shared<log::AccessLogInterceptor>(access_log->get()));
+    }
+    if (Authenticating()) interceptors.push_back(*auth);
+    for (const auto& interceptor : interceptors) {
+      if (absl::Status added = registry.AddInterceptor(interceptor);
+          !added.ok()) {
+        Log("%s", added.ToString());
+        return 1;
+      }
     }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
@@ -568,7 +647,8 @@ int Run() {
                    grpc.has_value() && grpc_tls->has_value() ? grpc->server.get()
                                                              : nullptr,
                    absl::GetFlag(FLAGS_auth_tokens).empty() ? nullptr
-                                                            : auth->get());
+                                                            : auth->get(),
+                   access_log->get());
     signal_number = WaitForShutdownSignal(shutdown_signals);
   }
   const absl::Duration grace = absl::GetFlag(FLAGS_shutdown_grace);
@@ -590,6 +670,7 @@ int Run() {
   }
   if (raw_server != nullptr) raw_server->Wait();
   shared_port.reset();
+  if (*access_log != nullptr) (*access_log)->Flush();
   Log("stopped");
   return 0;
 }
