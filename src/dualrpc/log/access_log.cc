@@ -11,7 +11,6 @@
 #include <ctime>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "dualrpc/log/log.h"
@@ -50,18 +49,43 @@ absl::string_view CodeName(absl::StatusCode code) {
   return kNames[index];
 }
 
-void AppendDigits(std::int64_t value, int width, std::string* out) {
-  char digits[20];
+// The line is written through a raw cursor into a buffer sized for the
+// worst case beforehand (every value byte escaped as \xHH): one resize per
+// line instead of a capacity check per piece.
+char* Put(char* p, absl::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+// `value` in exactly `width` digits, zero-padded.
+char* PutDigits(char* p, std::uint64_t value, int width) {
   for (int i = width - 1; i >= 0; --i) {
-    digits[i] = static_cast<char>('0' + value % 10);
+    p[i] = static_cast<char>('0' + value % 10);
     value /= 10;
   }
-  out->append(digits, static_cast<std::size_t>(width));
+  return p + width;
+}
+
+char* PutInt(char* p, std::int64_t value) {
+  std::uint64_t magnitude = static_cast<std::uint64_t>(value);
+  if (value < 0) {
+    *p++ = '-';
+    magnitude = 0 - magnitude;
+  }
+  char digits[20];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude != 0);
+  while (n > 0) *p++ = digits[--n];
+  return p;
 }
 
 // "2026-12-02T02:14:07.123456Z". The part up to the seconds is formatted
 // once per second per thread.
-void AppendTime(absl::Time time, std::string* out) {
+constexpr std::size_t kTimeBytes = 27;
+char* PutTime(char* p, absl::Time time) {
   struct SecondCache {
     std::int64_t second = INT64_MIN;
     char text[32];
@@ -83,19 +107,20 @@ void AppendTime(absl::Time time, std::string* out) {
                                "%Y-%m-%dT%H:%M:%S", &utc);
     cache.second = second;
   }
-  out->append(cache.text, cache.size);
-  out->push_back('.');
-  AppendDigits(fraction, 6, out);
-  out->push_back('Z');
+  p = Put(p, absl::string_view(cache.text, cache.size));
+  *p++ = '.';
+  p = PutDigits(p, static_cast<std::uint64_t>(fraction), 6);
+  *p++ = 'Z';
+  return p;
 }
 
 // Seconds with six decimals ("0.000123"), from whole microseconds.
-void AppendSeconds(absl::Duration duration, std::string* out) {
+char* PutSeconds(char* p, absl::Duration duration) {
   const std::int64_t micros =
       std::max<std::int64_t>(0, absl::ToInt64Microseconds(duration));
-  absl::StrAppend(out, micros / 1000000);
-  out->push_back('.');
-  AppendDigits(micros % 1000000, 6, out);
+  p = PutInt(p, micros / 1000000);
+  *p++ = '.';
+  return PutDigits(p, static_cast<std::uint64_t>(micros % 1000000), 6);
 }
 
 // Length of the valid UTF-8 sequence (2 to 4 bytes) starting at `s[i]`, a
@@ -129,68 +154,166 @@ std::size_t Utf8SequenceLength(absl::string_view s, std::size_t i) {
   return length;
 }
 
-// Whether ASCII `c` may stand in an unquoted logfmt value (so may valid
+// The ASCII bytes that may stand in an unquoted logfmt value (so may valid
 // UTF-8 beyond ASCII).
-bool PlainByte(unsigned char c) {
-  return c > 0x20 && c < 0x7F && c != '=' && c != '"' && c != '\\';
+struct PlainTable {
+  bool plain[256] = {};
+  constexpr PlainTable() {
+    for (int c = 0x21; c < 0x7F; ++c) plain[c] = c != '=' && c != '"' && c != '\\';
+  }
+};
+constexpr PlainTable kPlain;
+
+bool NeedsQuotes(absl::string_view value) {
+  if (value.empty()) return true;
+  for (std::size_t i = 0; i < value.size();) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (kPlain.plain[c]) {
+      ++i;
+    } else if (c < 0x80) {
+      return true;
+    } else if (const std::size_t n = Utf8SequenceLength(value, i); n > 0) {
+      i += n;
+    } else {
+      return true;
+    }
+  }
+  return false;
 }
 
-void AppendEscapedByte(unsigned char c, std::string* out) {
+char* PutEscapedByte(char* p, unsigned char c) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const char escaped[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 0xF]};
-  out->append(escaped, sizeof escaped);
+  *p++ = '\\';
+  *p++ = 'x';
+  *p++ = kHex[c >> 4];
+  *p++ = kHex[c & 0xF];
+  return p;
 }
 
-void AppendKey(absl::string_view key, std::string* out) {
-  out->append(key.data(), key.size());
-  out->push_back('=');
+// Bytes PutLogfmtValue writes at most for `value`.
+std::size_t LogfmtValueBound(absl::string_view value) {
+  return 4 * value.size() + 2;
+}
+
+char* PutLogfmtValue(char* p, absl::string_view value) {
+  // One pass in the common case: copied while plain; at the first byte that
+  // is not, the copy is abandoned and the value quoted.
+  if (!value.empty()) {
+    char* q = p;
+    std::size_t i = 0;
+    while (i < value.size() &&
+           kPlain.plain[static_cast<unsigned char>(value[i])]) {
+      *q++ = value[i++];
+    }
+    if (i == value.size()) return q;
+    if (!NeedsQuotes(value)) return Put(p, value);  // UTF-8 beyond ASCII
+  }
+  *p++ = '"';
+  for (std::size_t i = 0; i < value.size();) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {
+      if (const std::size_t n = Utf8SequenceLength(value, i); n > 0) {
+        p = Put(p, value.substr(i, n));
+        i += n;
+      } else {
+        p = PutEscapedByte(p, c);
+        ++i;
+      }
+      continue;
+    }
+    switch (c) {
+      case '"':
+        p = Put(p, "\\\"");
+        break;
+      case '\\':
+        p = Put(p, "\\\\");
+        break;
+      case '\n':
+        p = Put(p, "\\n");
+        break;
+      case '\t':
+        p = Put(p, "\\t");
+        break;
+      default:
+        if (c < 0x20 || c == 0x7F) {
+          p = PutEscapedByte(p, c);
+        } else {
+          *p++ = static_cast<char>(c);
+        }
+    }
+    ++i;
+  }
+  *p++ = '"';
+  return p;
+}
+
+// Bytes PutLogfmtLine writes at most for `entry`.
+std::size_t LogfmtLineBound(const AccessLogEntry& entry) {
+  // Keys, separators, the time, the code and five numbers (20 digits and
+  // a sign each, the duration's point and decimals): well under 320.
+  constexpr std::size_t kFixedBytes = 320;
+  return kFixedBytes + LogfmtValueBound(entry.transport) +
+         LogfmtValueBound(entry.peer) + LogfmtValueBound(entry.method) +
+         LogfmtValueBound(entry.principal) +
+         (entry.code != absl::StatusCode::kOk ? LogfmtValueBound(entry.error)
+                                              : 0);
+}
+
+// Writes the line, '\n' included, at `p` (LogfmtLineBound bytes of room);
+// returns its end.
+char* PutLogfmtLine(char* p, const AccessLogEntry& entry) {
+  p = Put(p, "time=");
+  p = PutTime(p, entry.time);
+  p = Put(p, " transport=");
+  p = PutLogfmtValue(p, entry.transport);
+  p = Put(p, " peer=");
+  p = PutLogfmtValue(p, entry.peer);
+  p = Put(p, " method=");
+  p = PutLogfmtValue(p, entry.method);
+  p = Put(p, " code=");
+  p = Put(p, CodeName(entry.code));
+  p = Put(p, " duration_s=");
+  p = PutSeconds(p, entry.duration);
+  p = Put(p, " request_bytes=");
+  p = PutInt(p, entry.request_bytes);
+  p = Put(p, " response_bytes=");
+  p = PutInt(p, entry.response_bytes);
+  p = Put(p, " request_messages=");
+  p = PutInt(p, entry.request_messages);
+  p = Put(p, " response_messages=");
+  p = PutInt(p, entry.response_messages);
+  p = Put(p, " principal=");
+  p = PutLogfmtValue(p, entry.principal);
+  if (entry.code != absl::StatusCode::kOk) {
+    p = Put(p, " error=");
+    p = PutLogfmtValue(p, entry.error);
+  }
+  *p++ = '\n';
+  return p;
 }
 
 void AppendLogfmtLine(const AccessLogEntry& entry, std::string* out) {
-  out->append("time=");
-  AppendTime(entry.time, out);
-  out->append(" transport=");
-  AppendLogfmtValue(entry.transport, out);
-  out->append(" peer=");
-  AppendLogfmtValue(entry.peer, out);
-  out->append(" method=");
-  AppendLogfmtValue(entry.method, out);
-  out->append(" code=");
-  out->append(CodeName(entry.code).data(), CodeName(entry.code).size());
-  out->append(" duration_s=");
-  AppendSeconds(entry.duration, out);
-  const std::pair<absl::string_view, std::int64_t> counts[] = {
-      {" request_bytes", entry.request_bytes},
-      {" response_bytes", entry.response_bytes},
-      {" request_messages", entry.request_messages},
-      {" response_messages", entry.response_messages}};
-  for (const auto& [key, value] : counts) {
-    AppendKey(key, out);
-    absl::StrAppend(out, value);
-  }
-  out->append(" principal=");
-  AppendLogfmtValue(entry.principal, out);
-  if (entry.code != absl::StatusCode::kOk) {
-    out->append(" error=");
-    AppendLogfmtValue(entry.error, out);
-  }
-  out->push_back('\n');
+  const std::size_t start = out->size();
+  out->resize(start + LogfmtLineBound(entry));
+  char* const begin = out->data() + start;
+  char* const end = PutLogfmtLine(begin, entry);
+  out->resize(start + static_cast<std::size_t>(end - begin));
 }
 
 void AppendJsonLine(const AccessLogEntry& entry, std::string* out) {
-  std::string time;
-  AppendTime(entry.time, &time);
-  std::string seconds;
-  AppendSeconds(entry.duration, &seconds);
-  double duration_s = 0;
-  (void)absl::SimpleAtod(seconds, &duration_s);
+  char time[kTimeBytes];
+  PutTime(time, entry.time);
   nlohmann::ordered_json line;
-  line["time"] = std::move(time);
+  line["time"] = std::string(time, sizeof time);
   line["transport"] = entry.transport;
   line["peer"] = entry.peer;
   line["method"] = entry.method;
   line["code"] = CodeName(entry.code);
-  line["duration_s"] = duration_s;
+  // Whole microseconds, as in logfmt.
+  line["duration_s"] =
+      static_cast<double>(std::max<std::int64_t>(
+          0, absl::ToInt64Microseconds(entry.duration))) /
+      1e6;
   line["request_bytes"] = entry.request_bytes;
   line["response_bytes"] = entry.response_bytes;
   line["request_messages"] = entry.request_messages;
@@ -226,58 +349,11 @@ absl::StatusOr<AccessLogFormat> ParseAccessLogFormat(absl::string_view word) {
 }
 
 void AppendLogfmtValue(absl::string_view value, std::string* out) {
-  bool plain = !value.empty();
-  for (std::size_t i = 0; plain && i < value.size();) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c < 0x80) {
-      plain = PlainByte(c);
-      ++i;
-    } else {
-      const std::size_t n = Utf8SequenceLength(value, i);
-      plain = n > 0;
-      i += n;
-    }
-  }
-  if (plain) {
-    out->append(value.data(), value.size());
-    return;
-  }
-  out->push_back('"');
-  for (std::size_t i = 0; i < value.size();) {
-    const unsigned char c = static_cast<unsigned char>(value[i]);
-    if (c >= 0x80) {
-      if (const std::size_t n = Utf8SequenceLength(value, i); n > 0) {
-        out->append(value.data() + i, n);
-        i += n;
-      } else {
-        AppendEscapedByte(c, out);
-        ++i;
-      }
-      continue;
-    }
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      default:
-        if (c < 0x20 || c == 0x7F) {
-          AppendEscapedByte(c, out);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-    ++i;
-  }
-  out->push_back('"');
+  const std::size_t start = out->size();
+  out->resize(start + LogfmtValueBound(value));
+  char* const begin = out->data() + start;
+  char* const end = PutLogfmtValue(begin, value);
+  out->resize(start + static_cast<std::size_t>(end - begin));
 }
 
 void AppendAccessLogLine(AccessLogFormat format, const AccessLogEntry& entry,
@@ -449,9 +525,16 @@ void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
   entry.response_messages = record.response_messages;
   entry.principal = record.context->principal();
   entry.error = record.status.message();
-  // Reused by every call this thread ends: no allocation once grown.
-  thread_local std::string line;
-  line.clear();
+  // logfmt lines of ordinary size are written into this thread's buffer
+  // (no allocation, no fill); others through a string.
+  thread_local char buffer[2048];
+  if (log_->format() == AccessLogFormat::kLogfmt &&
+      LogfmtLineBound(entry) <= sizeof buffer) {
+    const char* const end = PutLogfmtLine(buffer, entry);
+    log_->Append(absl::string_view(buffer, static_cast<std::size_t>(end - buffer)));
+    return;
+  }
+  std::string line;
   AppendAccessLogLine(log_->format(), entry, &line);
   log_->Append(line);
 }
