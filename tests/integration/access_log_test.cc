@@ -121,12 +121,11 @@ std::string Summary(const Fields& f) {
     auto it = f.find(key);
     return it == f.end() ? std::string("<none>") : it->second;
   };
-  return absl::StrCat(get("transport"), " ", get("method"), " ", get("code"),
-                      " principal=", get("principal"), " req=",
-                      get("request_messages"), "/", get("request_bytes"),
-                      " resp=", get("response_messages"), "/",
-                      get("response_bytes"),
-                      f.count("error") != 0 ? " error" : "");
+  return absl::StrCat(
+      get("transport"), " ", get("method"), " ", get("code"),
+      " principal=", get("principal"), " req=", get("request_messages"), "/",
+      get("request_bytes"), " resp=", get("response_messages"), "/",
+      get("response_bytes"), f.count("error") != 0 ? " error" : "");
 }
 
 std::string Expected(const std::string& transport, const char* method,
@@ -166,7 +165,8 @@ class AccessLogServerTest : public ::testing::Test {
   static rpc::CallOptions WithToken(bool token) {
     rpc::CallOptions options;
     options.timeout = absl::Seconds(20);
-    if (token) options.metadata.emplace_back("authorization", "Bearer alice-secret");
+    if (token)
+      options.metadata.emplace_back("authorization", "Bearer alice-secret");
     return options;
   }
 
@@ -207,8 +207,8 @@ class AccessLogServerTest : public ::testing::Test {
     }
     ASSERT_TRUE(stream->WritesDone());
     EXPECT_THAT(stream->Finish(), IsOk());
-    expected->push_back(Expected(transport, kEchoStreamMethod, "OK", "alice",
-                                 3, stream_bytes, 3, stream_bytes));
+    expected->push_back(Expected(transport, kEchoStreamMethod, "OK", "alice", 3,
+                                 stream_bytes, 3, stream_bytes));
   }
 
   static void Drain(dualrpc_testing::ServerProcess& server) {
@@ -238,9 +238,8 @@ TEST_F(AccessLogServerTest, OneLinePerCallOnBothTransportsWrittenByTheDrain) {
     std::vector<std::string> keys;
     const Fields fields = ParseLogfmt(line, &keys);
     got.push_back(Summary(fields));
-    std::vector<std::string> fixed(keys.begin(),
-                                   keys.begin() + std::min<std::size_t>(
-                                                      keys.size(), 11));
+    std::vector<std::string> fixed(
+        keys.begin(), keys.begin() + std::min<std::size_t>(keys.size(), 11));
     EXPECT_THAT(fixed, ElementsAre("time", "transport", "peer", "method",
                                    "code", "duration_s", "request_bytes",
                                    "response_bytes", "request_messages",
@@ -325,11 +324,14 @@ TEST_F(AccessLogServerTest, JsonLinesParse) {
 // server's stdout to a file; ServerProcess itself discards it).
 TEST_F(AccessLogServerTest, DashWritesToStandardOutput) {
   const std::string out = config_.path() + "/stdout.txt";
-  std::vector<std::string> argv = {
-      "/bin/sh", "-c", "exec \"$0\" \"$@\" >'" + out + "'",
-      BinaryPath("dualrpc-server"), "--root=" + root_.path(),
-      "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
-      "--access_log=-"};
+  std::vector<std::string> argv = {"/bin/sh",
+                                   "-c",
+                                   "exec \"$0\" \"$@\" >'" + out + "'",
+                                   BinaryPath("dualrpc-server"),
+                                   "--root=" + root_.path(),
+                                   "--grpc_listen=127.0.0.1:0",
+                                   "--raw_listen=127.0.0.1:0",
+                                   "--access_log=-"};
   ServerProcessOptions options;
   options.name = "dualrpc-server";
   absl::StatusOr<std::unique_ptr<ServerProcess>> server =
@@ -348,11 +350,10 @@ TEST_F(AccessLogServerTest, DashWritesToStandardOutput) {
     got.push_back(Summary(ParseLogfmt(line, nullptr)));
   }
   const std::size_t bytes = echo.ByteSizeLong();
-  EXPECT_THAT(got, UnorderedElementsAreArray(
-                       {Expected("raw", kEchoMethod, "OK", "", 1, bytes, 1,
-                                 bytes),
-                        Expected("grpc", kEchoMethod, "OK", "", 1, bytes, 1,
-                                 bytes)}));
+  EXPECT_THAT(
+      got, UnorderedElementsAreArray(
+               {Expected("raw", kEchoMethod, "OK", "", 1, bytes, 1, bytes),
+                Expected("grpc", kEchoMethod, "OK", "", 1, bytes, 1, bytes)}));
 }
 
 // SIGHUP after a rename (logrotate): later lines go to a new file.
@@ -383,16 +384,16 @@ TEST(AccessLogFlagsTest, BadValuesExitTwoNamingTheFlag) {
   TempDir root;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"--access_log=" + root.path() + "/missing/dir/access.log"},
-       "--access_log: cannot open \"" + root.path() + "/missing/dir/access.log"},
+       "--access_log: cannot open \"" + root.path() +
+           "/missing/dir/access.log"},
       {{"--access_log=-", "--access_log_format=xml"}, "--access_log_format"},
       {{"--access_log=-", "--access_log_buffer_bytes=0"},
        "--access_log_buffer_bytes"},
   };
   for (const auto& [flags, message] : cases) {
-    std::vector<std::string> argv = {BinaryPath("dualrpc-server"),
-                                     "--root=" + root.path(),
-                                     "--grpc_listen=127.0.0.1:0",
-                                     "--raw_listen=127.0.0.1:0"};
+    std::vector<std::string> argv = {
+        BinaryPath("dualrpc-server"), "--root=" + root.path(),
+        "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0"};
     argv.insert(argv.end(), flags.begin(), flags.end());
     dualrpc_testing::CommandResult result =
         dualrpc_testing::RunCommand(argv, "", absl::Seconds(30));

@@ -144,7 +144,7 @@ TEST(AccessLogFormatTest, LogfmtQuotingAndEscapes) {
   EXPECT_EQ(Logfmt("r\xC3\xA9sum\xC3\xA9"), "r\xC3\xA9sum\xC3\xA9");
   EXPECT_EQ(Logfmt("\xE2\x82\xAC 5"), "\"\xE2\x82\xAC 5\"");
   EXPECT_EQ(Logfmt("a\xFF"), "\"a\\xff\"");
-  EXPECT_EQ(Logfmt("\xC3"), "\"\\xc3\"");          // truncated sequence
+  EXPECT_EQ(Logfmt("\xC3"), "\"\\xc3\"");           // truncated sequence
   EXPECT_EQ(Logfmt("\xC0\xAF"), "\"\\xc0\\xaf\"");  // overlong '/'
   EXPECT_EQ(Logfmt("\xED\xA0\x80"), "\"\\xed\\xa0\\x80\"");  // surrogate
 }
@@ -162,9 +162,9 @@ TEST(AccessLogFormatTest, JsonParsesBackWithTheSameValues) {
   std::vector<std::string> keys;
   for (const auto& item : json.items()) keys.push_back(item.key());
   EXPECT_THAT(keys, ElementsAre("time", "transport", "peer", "method", "code",
-                                "duration_s", "request_bytes",
-                                "response_bytes", "request_messages",
-                                "response_messages", "principal", "error"));
+                                "duration_s", "request_bytes", "response_bytes",
+                                "request_messages", "response_messages",
+                                "principal", "error"));
   EXPECT_EQ(json["time"], "2026-12-02T02:14:07.123456Z");
   EXPECT_EQ(json["transport"], "raw");
   EXPECT_EQ(json["peer"], "ipv4:127.0.0.1:5555");
@@ -211,9 +211,9 @@ TEST(AccessLogTest, CreateNamesAnUnopenablePath) {
   dualrpc_testing::TempDir dir;
   AccessLogOptions options;
   options.path = dir.path() + "/missing/access.log";
-  EXPECT_THAT(AccessLog::Create(options),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr(options.path)));
+  EXPECT_THAT(
+      AccessLog::Create(options),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(options.path)));
   options.path = dir.path() + "/access.log";
   options.buffer_bytes = 0;
   EXPECT_THAT(AccessLog::Create(options),
@@ -337,8 +337,8 @@ TEST(AccessLogTest, FailedReopenKeepsTheOldFile) {
   ASSERT_EQ(std::rename((dir.path() + "/logs").c_str(),
                         (dir.path() + "/moved").c_str()),
             0);
-  EXPECT_THAT(log->Reopen(), StatusIs(absl::StatusCode::kInvalidArgument,
-                                      HasSubstr(path)));
+  EXPECT_THAT(log->Reopen(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(path)));
   log->Append("still here\n");
   log->Flush();
   EXPECT_THAT(Lines(ReadFile(dir.path() + "/moved/access.log")),
@@ -392,12 +392,14 @@ TEST(AccessLogInterceptorTest, OneLinePerCallFromTheRecord) {
       Lines(ReadFile(options.path)),
       ElementsAre(
           "time=2026-12-02T02:14:07.123456Z transport=grpc "
-          "peer=ipv4:10.0.0.1:4242 method=/dualrpc.v1.FileService/ListDirectory "
+          "peer=ipv4:10.0.0.1:4242 "
+          "method=/dualrpc.v1.FileService/ListDirectory "
           "code=NOT_FOUND duration_s=0.002000 request_bytes=7 response_bytes=0 "
           "request_messages=1 response_messages=0 principal=\"bob smith\" "
           "error=\"no such directory\"",
           "time=2026-12-02T02:14:07.123456Z transport=grpc "
-          "peer=ipv4:10.0.0.1:4242 method=/dualrpc.v1.FileService/ListDirectory "
+          "peer=ipv4:10.0.0.1:4242 "
+          "method=/dualrpc.v1.FileService/ListDirectory "
           "code=OK duration_s=0.002000 request_bytes=7 response_bytes=300 "
           "request_messages=1 response_messages=3 principal=\"bob smith\""));
 }

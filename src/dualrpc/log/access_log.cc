@@ -103,8 +103,8 @@ char* PutTime(char* p, absl::Time time) {
     const std::time_t t = static_cast<std::time_t>(second);
     std::tm utc;
     ::gmtime_r(&t, &utc);
-    cache.size = std::strftime(cache.text, sizeof cache.text,
-                               "%Y-%m-%dT%H:%M:%S", &utc);
+    cache.size =
+        std::strftime(cache.text, sizeof cache.text, "%Y-%m-%dT%H:%M:%S", &utc);
     cache.second = second;
   }
   p = Put(p, absl::string_view(cache.text, cache.size));
@@ -159,7 +159,8 @@ std::size_t Utf8SequenceLength(absl::string_view s, std::size_t i) {
 struct PlainTable {
   bool plain[256] = {};
   constexpr PlainTable() {
-    for (int c = 0x21; c < 0x7F; ++c) plain[c] = c != '=' && c != '"' && c != '\\';
+    for (int c = 0x21; c < 0x7F; ++c)
+      plain[c] = c != '=' && c != '"' && c != '\\';
   }
 };
 constexpr PlainTable kPlain;
@@ -310,10 +311,9 @@ void AppendJsonLine(const AccessLogEntry& entry, std::string* out) {
   line["method"] = entry.method;
   line["code"] = CodeName(entry.code);
   // Whole microseconds, as in logfmt.
-  line["duration_s"] =
-      static_cast<double>(std::max<std::int64_t>(
-          0, absl::ToInt64Microseconds(entry.duration))) /
-      1e6;
+  line["duration_s"] = static_cast<double>(std::max<std::int64_t>(
+                           0, absl::ToInt64Microseconds(entry.duration))) /
+                       1e6;
   line["request_bytes"] = entry.request_bytes;
   line["response_bytes"] = entry.response_bytes;
   line["request_messages"] = entry.request_messages;
@@ -327,10 +327,10 @@ void AppendJsonLine(const AccessLogEntry& entry, std::string* out) {
 
 // Opens `path` for appending; "-" is a duplicate of standard output.
 absl::StatusOr<int> OpenOutput(const std::string& path) {
-  const int fd =
-      path == "-" ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
-                  : ::open(path.c_str(),
-                           O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  const int fd = path == "-"
+                     ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
+                     : ::open(path.c_str(),
+                              O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot open \"", path, "\" for appending: ", std::strerror(errno)));
@@ -343,9 +343,8 @@ absl::StatusOr<int> OpenOutput(const std::string& path) {
 absl::StatusOr<AccessLogFormat> ParseAccessLogFormat(absl::string_view word) {
   if (word == "logfmt") return AccessLogFormat::kLogfmt;
   if (word == "json") return AccessLogFormat::kJson;
-  return absl::InvalidArgumentError(
-      absl::StrCat("access log format must be logfmt or json, not \"", word,
-                   "\""));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "access log format must be logfmt or json, not \"", word, "\""));
 }
 
 void AppendLogfmtValue(absl::string_view value, std::string* out) {
@@ -459,10 +458,10 @@ void AccessLog::ReportDrops(bool force) {
   if (dropped == reported_drops_) return;
   const absl::Time now = absl::Now();
   if (!force && now - last_drop_warning_ < kDropWarningInterval) return;
-  Warning("access log %s: dropped %d lines (%d in all): the queue of %d bytes "
-          "was full or the write failed",
-          options_.path, dropped - reported_drops_, dropped,
-          options_.buffer_bytes);
+  Warning(
+      "access log %s: dropped %d lines (%d in all): the queue of %d bytes "
+      "was full or the write failed",
+      options_.path, dropped - reported_drops_, dropped, options_.buffer_bytes);
   reported_drops_ = dropped;
   last_drop_warning_ = now;
 }
@@ -531,7 +530,8 @@ void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
   if (log_->format() == AccessLogFormat::kLogfmt &&
       LogfmtLineBound(entry) <= sizeof buffer) {
     const char* const end = PutLogfmtLine(buffer, entry);
-    log_->Append(absl::string_view(buffer, static_cast<std::size_t>(end - buffer)));
+    log_->Append(
+        absl::string_view(buffer, static_cast<std::size_t>(end - buffer)));
     return;
   }
   std::string line;
