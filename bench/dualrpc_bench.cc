@@ -56,7 +56,7 @@ std::vector<std::string> AllTransports() {
   return {"floor",      "raw",         "grpc",           "capnp",
           "local",      "floor-tls",   "raw-tls",        "grpc-tls",
           "raw-shared", "grpc-shared", "raw-shared-tls", "grpc-shared-tls",
-          "raw-auth"};
+          "raw-auth",   "raw-accesslog", "raw-metrics",  "raw-observed"};
 }
 }  // namespace
 }  // namespace dualrpc::bench
@@ -65,14 +65,16 @@ ABSL_FLAG(std::vector<std::string>, transports, dualrpc::bench::AllTransports(),
           "Contenders to run (floor, raw, grpc, capnp, local; issue 11's "
           "variants floor-tls, raw-tls, grpc-tls, raw-shared, grpc-shared, "
           "raw-shared-tls, grpc-shared-tls, raw-auth, which run only at the "
-          "points of the groups tls, shared-port and auth).");
+          "points of the groups tls, shared-port and auth; issue 13's "
+          "raw-accesslog, raw-metrics, raw-observed, only at the "
+          "observability group's).");
 ABSL_FLAG(std::vector<std::string>, pinning, {},
           "Only points in these pinning modes (same-core, cross-core, "
           "unpinned); default all.");
 ABSL_FLAG(std::vector<std::string>, groups, {},
           "Only these groups (echo-closed, echo-pinning, echo-pipelined, "
           "echo-open, list, stream-pingpong, stream-throughput, walk, tls, "
-          "shared-port, auth).");
+          "shared-port, auth, observability).");
 ABSL_FLAG(std::vector<std::string>, payloads, {},
           "Only Echo points with these payload sizes in bytes (list points are "
           "kept).");
@@ -497,6 +499,12 @@ int Run(const std::vector<std::string>& positional) {
       "--tls_cert=" + certs + "/server.pem",
       "--tls_key=" + certs + "/server.key"};
   const std::string token_file = work_dir->path() + "/auth_tokens";
+  // raw-accesslog's and raw-observed's lines (a file, as an operator would
+  // have it; removed with the scratch directory).
+  const std::vector<std::string> access_log_flags = {
+      "--access_log=" + work_dir->path() + "/access.log"};
+  const std::vector<std::string> metrics_flags = {
+      "--metrics_listen=127.0.0.1:0"};
   auto dualrpc_server = [&](std::vector<std::string> flags) {
     std::vector<std::string> argv = {server_binary, "--root=" + root};
     argv.insert(argv.end(), flags.begin(), flags.end());
@@ -548,6 +556,14 @@ int Run(const std::vector<std::string>& positional) {
        dualrpc_server(with(raw_flags, {"--auth_tokens=" + token_file})),
        "raw", "raw", "auth_tokens", "wip-auth", /*tls=*/false,
        /*token=*/true},
+      {"raw-accesslog", dualrpc_server(with(raw_flags, access_log_flags)),
+       "raw", "raw", "access_log", "wip-accesslog", false, false},
+      {"raw-metrics", dualrpc_server(with(raw_flags, metrics_flags)), "raw",
+       "raw", "metrics_listen", "wip-metrics", false, false},
+      // Has --access_log whenever it has --metrics_listen (issue 13).
+      {"raw-observed",
+       dualrpc_server(with(with(raw_flags, access_log_flags), metrics_flags)),
+       "raw", "raw", "metrics_listen", "wip-metrics", false, false},
   };
   // Only what some selected point runs is started (the variants run at
   // their groups' points only).

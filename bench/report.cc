@@ -238,7 +238,7 @@ void PrintStreamingGoals(const Results& results, std::ostream& out) {
   }
 }
 
-// Issue 11's variants and the plaintext contender each is compared with.
+// Issue 11's and 13's variants and the contender each is compared with.
 struct VariantPair {
   const char* variant;
   const char* base;
@@ -253,6 +253,9 @@ constexpr VariantPair kVariantPairs[] = {
     {"raw-shared-tls", "raw-tls", "shared TLS port"},
     {"grpc-shared-tls", "grpc-tls", "shared TLS port (relay)"},
     {"raw-auth", "raw", "token check"},
+    {"raw-accesslog", "raw", "access log"},
+    {"raw-metrics", "raw", "metrics"},
+    {"raw-observed", "raw", "access log + metrics"},
 };
 
 // Why `transport` did not run, if it was unavailable.
@@ -287,7 +290,8 @@ void PrintCosts(const Results& results,
     }
   }
   if (rows.empty() && unavailable.empty()) return;
-  out << "\n### Costs: TLS, the shared port, token checking (issue 11)\n\n"
+  out << "\n### Costs: TLS, the shared port, token checking (issue 11); "
+         "access log, metrics (issue 13)\n\n"
          "| cost of | load | contenders | calls/s | base calls/s | ×base | "
          "cost (throughput) | p50 µs | base p50 µs | p50 ×base |\n"
          "|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n";
@@ -390,6 +394,19 @@ void PrintIssue11Goals(const Results& results,
       "(t5) token checking (AuthInterceptor), raw, 32 callers, same-core: "
       "costs ≤ 3 % of throughput",
       "auth", "raw-auth", "raw", 3.0);
+  // Issue 13 §2 and §3.
+  cost(
+      "(o1) access log (--access_log FILE), raw, 32 callers, same-core: "
+      "costs ≤ 5 % of throughput",
+      "observability", "raw-accesslog", "raw", 5.0);
+  cost(
+      "(o2) metrics (--metrics_listen), raw, 32 callers, same-core: costs "
+      "≤ 5 % of throughput",
+      "observability", "raw-metrics", "raw", 5.0);
+  cost(
+      "(o3) access log and metrics together, raw, 32 callers, same-core: "
+      "cost reported",
+      "observability", "raw-observed", "raw", std::nullopt);
 }
 
 void PrintGoals(const Results& results,

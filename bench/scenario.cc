@@ -108,9 +108,11 @@ Point Walk(int entries, Pinning pinning) {
   return point;
 }
 
-// Issue 11's costs, each variant beside the contender it is compared with,
-// at `callers` 64 B closed-loop callers: TLS on every transport (and the
-// floor), the shared port (--listen), token checking (--auth_tokens).
+// Issue 11's and 13's costs, each variant beside the contender it is
+// compared with, at `callers` 64 B closed-loop callers: TLS on every
+// transport (and the floor), the shared port (--listen), token checking
+// (--auth_tokens); the access log (--access_log) and metrics
+// (--metrics_listen), apart and together.
 std::vector<Point> CostPoints(const std::vector<int>& callers,
                               Pinning pinning) {
   std::vector<Point> points;
@@ -132,6 +134,12 @@ std::vector<Point> CostPoints(const std::vector<int>& callers,
     Point auth = Echo("auth", 64, Closed(n), pinning);
     auth.transports = {"raw", "raw-auth"};
     points.push_back(std::move(auth));
+  }
+  for (int n : callers) {
+    Point observed = Echo("observability", 64, Closed(n), pinning);
+    observed.transports = {"raw", "raw-accesslog", "raw-metrics",
+                           "raw-observed"};
+    points.push_back(std::move(observed));
   }
   return points;
 }

@@ -18,15 +18,16 @@ struct Point {
   // Which table it belongs to: "echo-closed", "echo-pinning",
   // "echo-pipelined", "echo-open", "list", "stream-pingpong",
   // "stream-throughput", "walk"; issue 11's costs: "tls", "shared-port",
-  // "auth".
+  // "auth"; issue 13's: "observability".
   std::string group;
   Workload workload;
   LoadShape shape;
   Pinning pinning = Pinning::kCrossCore;
   // The contenders that run it; empty means kClassicTransports. The
   // variants of issue 11 (raw-tls, grpc-tls, floor-tls, raw-shared,
-  // grpc-shared, raw-shared-tls, grpc-shared-tls, raw-auth) run only where a point names them, beside the
-  // plaintext contender they are compared with.
+  // grpc-shared, raw-shared-tls, grpc-shared-tls, raw-auth) and of issue
+  // 13 (raw-accesslog, raw-metrics, raw-observed) run only where a point
+  // names them, beside the plaintext contender they are compared with.
   std::vector<std::string> transports;
 };
 

@@ -22,7 +22,8 @@ NULLABLE_NUMBERS = ["server_cpu_s_per_1k", "server_rss_bytes", "rate", "qps_rati
                     "qps_ratio_to_floor", "time_ratio_to_local"]
 LATENCY_FIELDS = ["p50", "p90", "p99", "p999", "max"]
 TRANSPORTS = {"floor", "raw", "grpc", "capnp", "local", "floor-tls", "raw-tls", "grpc-tls",
-              "raw-shared", "grpc-shared", "raw-shared-tls", "grpc-shared-tls", "raw-auth"}
+              "raw-shared", "grpc-shared", "raw-shared-tls", "grpc-shared-tls", "raw-auth",
+              "raw-accesslog", "raw-metrics", "raw-observed"}
 CLASSIC_GROUPS = "echo-closed,echo-pipelined,echo-open,list,stream-pingpong,stream-throughput,walk"
 MODES = {"closed", "pipelined", "open"}
 PINNINGS = {"same-core", "cross-core", "unpinned"}

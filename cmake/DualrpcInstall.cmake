@@ -83,6 +83,7 @@ set(DUALRPC_PC_THIRD_PARTY
   OpenSSL::SSL libssl
   OpenSSL::Crypto libcrypto
   spdlog::spdlog spdlog
+  nlohmann_json::nlohmann_json nlohmann_json
   prometheus-cpp::core prometheus-cpp-core
   prometheus-cpp::pull prometheus-cpp-pull
   nlohmann_json::nlohmann_json nlohmann_json)

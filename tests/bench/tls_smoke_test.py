@@ -1,13 +1,14 @@
 #!/usr/bin/python3
-"""ctest bench_tls_smoke: issue 11's contenders run a few calls each.
+"""ctest bench_tls_smoke: issue 11's and 13's contenders run a few calls each.
 
-Runs `dualrpc-bench --scenario smoke --groups tls,shared-port,auth` (a few
-seconds) and checks, beside bench_smoke's schema checks:
+Runs `dualrpc-bench --scenario smoke --groups tls,shared-port,auth,observability`
+(a few seconds) and checks, beside bench_smoke's schema checks:
   - floor-tls (the bench's own, always built) completed calls with no error,
     at the tls point, beside the plaintext floor;
   - every other variant (raw-tls, grpc-tls, raw-shared, grpc-shared,
-    raw-shared-tls, grpc-shared-tls, raw-auth) either completed calls with no error at its group's point, or
-    is listed as unavailable because its piece of issue 11 is not in this
+    raw-shared-tls, grpc-shared-tls, raw-auth; issue 13's raw-accesslog,
+    raw-metrics, raw-observed) either completed calls with no error at its
+    group's point, or is listed as unavailable because its piece is not in this
     build: the bench's probe found no server flag or an UNIMPLEMENTED
     scheme (reason "... not merged)"). Any other outcome fails, so a variant
     whose branch is merged must run.
@@ -22,8 +23,10 @@ VARIANTS = {
     "floor-tls": "tls", "raw-tls": "tls", "grpc-tls": "tls",
     "raw-shared": "shared-port", "grpc-shared": "shared-port",
     "raw-shared-tls": "shared-port", "grpc-shared-tls": "shared-port", "raw-auth": "auth",
+    "raw-accesslog": "observability", "raw-metrics": "observability",
+    "raw-observed": "observability",
 }
-ALWAYS_BUILT = {"floor-tls"}
+ALWAYS_BUILT = {"floor-tls", "raw-accesslog"}
 
 
 def main():
@@ -31,7 +34,7 @@ def main():
     spec = importlib.util.spec_from_file_location("smoke_test", smoke_path)
     smoke = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(smoke)
-    document = smoke.run_smoke(bench, output, "tls,shared-port,auth")
+    document = smoke.run_smoke(bench, output, "tls,shared-port,auth,observability")
     ran = {(r["transport"], r["group"]) for r in document["records"]}
     unavailable = {u["transport"]: u["reason"] for u in document["unavailable"]}
     for variant, group in sorted(VARIANTS.items()):
@@ -46,7 +49,8 @@ def main():
     for variant, base in (("floor-tls", "floor"), ("raw-tls", "raw"), ("grpc-tls", "grpc"),
                           ("raw-shared", "raw"), ("grpc-shared", "grpc"),
                           ("raw-shared-tls", "raw-tls"), ("grpc-shared-tls", "grpc-tls"),
-                          ("raw-auth", "raw")):
+                          ("raw-auth", "raw"), ("raw-accesslog", "raw"),
+                          ("raw-metrics", "raw"), ("raw-observed", "raw")):
         group = VARIANTS[variant]
         if (variant, group) in ran and (base, group) not in ran:
             smoke.fail("%s ran at %s without %s" % (variant, group, base))

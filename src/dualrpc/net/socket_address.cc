@@ -63,9 +63,13 @@ std::string SocketAddress::ToHostPort() const {
     ::inet_ntop(AF_INET6, &v6.sin6_addr, text, sizeof text);
     return absl::StrCat("[", text, "]:", ntohs(v6.sin6_port));
   }
+  // Dotted quad by hand: glibc's inet_ntop formats IPv4 with sprintf, and
+  // the raw transport's ServerCallContext::peer() (access log) runs this
+  // once per call.
   const auto& v4 = reinterpret_cast<const sockaddr_in&>(storage);
-  ::inet_ntop(AF_INET, &v4.sin_addr, text, sizeof text);
-  return absl::StrCat(text, ":", ntohs(v4.sin_port));
+  const auto* octets = reinterpret_cast<const unsigned char*>(&v4.sin_addr);
+  return absl::StrCat(octets[0], ".", octets[1], ".", octets[2], ".",
+                      octets[3], ":", ntohs(v4.sin_port));
 }
 
 std::string SocketAddress::ToUri() const {

@@ -53,6 +53,7 @@
 #include "dualrpc/inspection/reflection_service.h"
 #include "dualrpc/log/log.h"
 #include "dualrpc/net/socket_ops.h"
+#include "dualrpc/log/access_log.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -133,6 +134,15 @@ ABSL_FLAG(std::string, log_level, "info",
           "Process log (stderr): lines below this level are not written: "
           "debug, info (lifecycle), warning (reload failures, refused "
           "configuration) or error (failures that stop the server).");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log: one line per call (any transport, any status) appended "
+          "to this file, or - for standard output; reopened on SIGHUP "
+          "(logrotate). Empty: no access log.");
+ABSL_FLAG(std::string, access_log_format, "logfmt",
+          "--access_log lines: logfmt or json.");
+ABSL_FLAG(int64_t, access_log_buffer_bytes, 8 * 1024 * 1024,
+          "--access_log: bytes of lines queued for the writer thread at most; "
+          "lines beyond are dropped and counted (never waited for).");
 
 namespace dualrpc::server {
 namespace {
@@ -187,6 +197,50 @@ absl::Status ReloadAuthTokens(auth::AuthInterceptor* auth) {
                  reloaded.ToString());
   }
   return reloaded;
+}
+
+// ---- Access log (--access_log*) --------------------------------------------
+
+// The access log from --access_log*: null when off. INVALID_ARGUMENT naming
+// the flag (and the path) on a bad value or a file that cannot be opened;
+// main exits 2 on one, before anything listens.
+absl::StatusOr<std::unique_ptr<log::AccessLog>> MakeAccessLog() {
+  log::AccessLogOptions options;
+  options.path = absl::GetFlag(FLAGS_access_log);
+  absl::StatusOr<log::AccessLogFormat> format =
+      log::ParseAccessLogFormat(absl::GetFlag(FLAGS_access_log_format));
+  if (!format.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--access_log_format: ", format.status().message()));
+  }
+  options.format = *format;
+  const int64_t buffer_bytes = absl::GetFlag(FLAGS_access_log_buffer_bytes);
+  if (buffer_bytes <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--access_log_buffer_bytes must be positive, not ", buffer_bytes));
+  }
+  options.buffer_bytes = static_cast<std::size_t>(buffer_bytes);
+  if (options.path.empty()) return nullptr;
+  absl::StatusOr<std::unique_ptr<log::AccessLog>> access_log =
+      log::AccessLog::Create(std::move(options));
+  if (!access_log.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--access_log: ", access_log.status().message()));
+  }
+  return access_log;
+}
+
+// Authentication has something to decide: tokens or client certificates.
+bool Authenticating() {
+  return !absl::GetFlag(FLAGS_auth_tokens).empty() ||
+         !absl::GetFlag(FLAGS_tls_client_ca).empty();
+}
+
+// Whether calls pass the registry's interceptor stage: only when some
+// interceptor has work (authentication, the access log); otherwise the
+// stage is left out, and calls do not pay for it.
+bool NeedsStage() {
+  return Authenticating() || !absl::GetFlag(FLAGS_access_log).empty();
 }
 
 // The gRPC transport: the registry's services as grpc::Services, and the
@@ -335,11 +389,14 @@ struct Reloadables {
   grpc::GrpcServer* grpc_tls = nullptr;
   // Only with --auth_tokens.
   auth::AuthInterceptor* auth = nullptr;
+  // Only with --access_log (reopened; "-" has nothing to reopen).
+  log::AccessLog* access_log = nullptr;
 };
 
 // SIGHUP: re-reads --tls_cert and --tls_key for new connections on every
 // port (existing connections keep what they negotiated) and --auth_tokens
-// for the calls that start afterwards. Logs what it reloads (info) and
+// for the calls that start afterwards, and reopens --access_log's file
+// (logrotate). Logs what it reloads (info) and
 // every failure (warning: the server keeps what it had and goes on). The
 // one place SIGHUP acts; never called from a signal handler.
 void ReloadOnSighup(const Reloadables& reloadables) {
@@ -352,13 +409,27 @@ void ReloadOnSighup(const Reloadables& reloadables) {
   if (reloadables.auth != nullptr) {
     what.push_back(absl::StrCat("tokens ", absl::GetFlag(FLAGS_auth_tokens)));
   }
+  log::AccessLog* access_log = reloadables.access_log;
+  if (access_log != nullptr && access_log->path() != "-") {
+    what.push_back(absl::StrCat("access log ", access_log->path()));
+  }
   if (what.empty()) {
     log::Info(
         "received SIGHUP: nothing to reload (no --tls_cert, no "
-        "--auth_tokens)");
+        "--auth_tokens, no --access_log file)");
     return;
   }
   log::Info("received SIGHUP: reloading %s", absl::StrJoin(what, " and "));
+  if (access_log != nullptr && access_log->path() != "-") {
+    if (absl::Status reopened = access_log->Reopen(); !reopened.ok()) {
+      log::Warning(
+          "received SIGHUP: cannot reopen the access log, keeping the old "
+          "file: %s",
+          reopened.ToString());
+    } else {
+      log::Info("reopened access log %s", access_log->path());
+    }
+  }
   const std::pair<net::TlsServerContext*, const char*> contexts[] = {
       {reloadables.raw_tls, "raw port"},
       {reloadables.shared_tls, "shared port"}};
@@ -594,6 +665,13 @@ int Run(const std::vector<std::string>& positional,
     log::Error("%s", shared_tls.status().message());
     return base::kExitUsage;
   }
+  // Outlives the servers (declared before them): the lines of calls that
+  // end during the drain are written before exit.
+  absl::StatusOr<std::unique_ptr<log::AccessLog>> access_log = MakeAccessLog();
+  if (!access_log.ok()) {
+    log::Error("%s", access_log.status().message());
+    return base::kExitUsage;
+  }
 
   absl::StatusOr<fileservice::ServedRoot> root =
       fileservice::ServedRoot::Open(absl::GetFlag(FLAGS_root));
@@ -646,14 +724,22 @@ int Run(const std::vector<std::string>& positional,
     log::Error("%s", auth.status().ToString());
     return base::kExitUsage;
   }
-  // Without tokens or client certificates the stage would have nothing to
-  // decide: it is left out, and calls do not pay for it.
-  const bool authenticating = !absl::GetFlag(FLAGS_auth_tokens).empty() ||
-                              !absl::GetFlag(FLAGS_tls_client_ca).empty();
-  if (authenticating) {
-    if (absl::Status added = registry.AddInterceptor(*auth); !added.ok()) {
-      log::Error("%s", added.ToString());
-      return 1;
+  if (NeedsStage()) {
+    std::vector<std::shared_ptr<rpc::ServerInterceptor>> interceptors;
+    // The access log first: the stage ends only the interceptors a call
+    // reached, so a call that authentication refuses is logged too; the
+    // principal is read at the call's end, once authentication set it.
+    if (*access_log != nullptr) {
+      interceptors.push_back(
+          std::make_shared<log::AccessLogInterceptor>(access_log->get()));
+    }
+    if (Authenticating()) interceptors.push_back(*auth);
+    for (const auto& interceptor : interceptors) {
+      if (absl::Status added = registry.AddInterceptor(interceptor);
+          !added.ok()) {
+        log::Error("%s", added.ToString());
+        return 1;
+      }
     }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
@@ -738,6 +824,7 @@ int Run(const std::vector<std::string>& positional,
     reloadables.grpc_tls = grpc->server.get();
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) reloadables.auth = auth->get();
+  reloadables.access_log = access_log->get();
   while (signal_number == SIGHUP) {
     ReloadOnSighup(reloadables);
     signal_number = WaitForShutdownSignal(shutdown_signals);
@@ -762,6 +849,7 @@ int Run(const std::vector<std::string>& positional,
   }
   if (raw_server != nullptr) raw_server->Wait();
   shared_port.reset();
+  if (*access_log != nullptr) (*access_log)->Flush();
   log::Info("drained in %.3fs",
             absl::ToDoubleSeconds(absl::Now() - drain_start));
   log::Info("stopped");
