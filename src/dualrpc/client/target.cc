@@ -103,6 +103,7 @@ absl::StatusOr<Target> ParseAddresses(absl::string_view target,
   parsed.scheme = scheme;
   parsed.tls = tls;
   parsed.dns = dns;
+  if (list.empty()) return BadTarget(target, "no host");
   for (absl::string_view entry : absl::StrSplit(list, ',')) {
     if (entry.empty()) return BadTarget(target, "empty entry in the list");
     absl::StatusOr<TargetAddress> address = ParseHostPort(target, entry);
@@ -120,10 +121,9 @@ absl::StatusOr<Target> ParseAddresses(absl::string_view target,
     const IpFamily family = FamilyOf(parsed.addresses[0].host);
     for (const TargetAddress& address : parsed.addresses) {
       if (family == IpFamily::kNone || FamilyOf(address.host) != family) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "bad target \"", target,
-            "\": a list of addresses on grpc:// must be IP literals of one "
-            "family; use dns:///NAME:PORT"));
+        return BadTarget(target,
+                         "a list of addresses on grpc:// must be IP literals "
+                         "of one family; use dns:///NAME:PORT");
       }
     }
   }

@@ -175,6 +175,11 @@ void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
   }
   std::swap(*tcp_->output(), staged_);
   tcp_->ScheduleFlush();
+  // From the connect on: a server that accepts (or whose kernel does) but
+  // never answers, not even with its preface, fails the check too.
+  input_seen_ = false;
+  ping_outstanding_ = false;
+  ScheduleHealthCheck();
 }
 
 void ClientConnection::OnInput(net::Buffer* input) {
@@ -254,7 +259,12 @@ void ClientConnection::OnClosed(const absl::Status& reason) {
   if (options_.observer != nullptr && !Idle()) {
     options_.observer->OnConnectionFailed(absl::UnavailableError(why));
   }
-  FailAll(absl::UnavailableError(why));
+  // A server writes its preface before it reads a REQUEST: a connection
+  // that closed before we read one (a backlog reset by a server that
+  // stopped accepting, a failed TLS handshake) ran none of its calls.
+  const bool before_preface = stream_support_ == StreamSupport::kUnknown;
+  FailAll(before_preface ? MarkNotSent(absl::UnavailableError(why))
+                         : absl::UnavailableError(why));
 }
 
 void ClientConnection::ScheduleHealthCheck() {
@@ -509,8 +519,6 @@ void ClientConnection::DetachStream(RawClientStream* stream,
 void ClientConnection::HandlePreface(std::uint8_t minor) {
   stream_support_ = minor >= kStreamingMinorVersion ? StreamSupport::kYes
                                                     : StreamSupport::kNo;
-  input_seen_ = false;
-  ScheduleHealthCheck();
   if (options_.observer != nullptr) options_.observer->OnConnectionReady();
   if (unopened_.empty()) return;
   // Streams may open (leaving unopened_) or end (detaching) below.

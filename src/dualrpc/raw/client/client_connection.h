@@ -150,6 +150,10 @@ class ClientConnection final : private net::TcpConnection::Handler {
     return tcp_ != nullptr && !going_away_ &&
            tcp_->state() == net::TcpConnection::State::kConnected;
   }
+  // Connected and the server's preface read: the server is answering.
+  bool ready() const {
+    return connected() && stream_support_ != StreamSupport::kUnknown;
+  }
   // Nothing waits on it and it will take no new calls.
   bool retired() const { return going_away_ && Idle(); }
 

@@ -77,7 +77,7 @@ class RawChannel::Core final : public StreamHost {
     for (std::size_t i = 0; i < connections_.size(); ++i) {
       ClientConnection* connection = ConnectionAt(i);
       connection->Connect();
-      up = up || connection->connected();
+      up = up || connection->ready();
     }
     // Already up: no connect, so no event, would tell the observer.
     if (up && connection_options_.observer != nullptr) {
