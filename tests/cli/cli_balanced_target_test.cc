@@ -52,11 +52,10 @@ TEST(CliBalancedTargetTest, LsTakesListsAndDnsTargets) {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof address;
-  ASSERT_EQ(::bind(refusing.get(), reinterpret_cast<sockaddr*>(&address),
-                   length),
-            0);
-  ASSERT_EQ(::getsockname(refusing.get(),
-                          reinterpret_cast<sockaddr*>(&address), &length),
+  ASSERT_EQ(
+      ::bind(refusing.get(), reinterpret_cast<sockaddr*>(&address), length), 0);
+  ASSERT_EQ(::getsockname(refusing.get(), reinterpret_cast<sockaddr*>(&address),
+                          &length),
             0);
   const std::string refused =
       absl::StrCat("127.0.0.1:", ntohs(address.sin_port));

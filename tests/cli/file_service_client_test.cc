@@ -69,8 +69,8 @@ TEST(EffectiveTargetTest, ListsAndDnsTakeTlsAsTheirBareForms) {
   EXPECT_THAT(EffectiveTarget("dns:///localhost:1", {}),
               IsOkAndHolds("dns:///localhost:1"));
   for (const char* target :
-       {"raw://a:1,b:2", "raws://a:1,b:2", "raw+dns:///h:1",
-        "grpcs+dns:///h:1", "raws+dns:///h:1"}) {
+       {"raw://a:1,b:2", "raws://a:1,b:2", "raw+dns:///h:1", "grpcs+dns:///h:1",
+        "raws+dns:///h:1"}) {
     EXPECT_THAT(EffectiveTarget(target, WithCaFile()), IsOkAndHolds(target));
   }
   EXPECT_THAT(EffectiveTarget("grpc://a:1,b:2", {}),

@@ -86,8 +86,7 @@ class BalancedTargetsTest : public ::testing::Test {
       ASSERT_THAT(server, IsOk());
       servers_[i] = *std::move(server);
       for (const char* transport : {"grpc", "raw"}) {
-        absl::StatusOr<std::string> address =
-            servers_[i]->Address(transport);
+        absl::StatusOr<std::string> address = servers_[i]->Address(transport);
         ASSERT_THAT(address, IsOk());
         addresses_[transport].push_back(*address);
       }
@@ -115,8 +114,7 @@ class BalancedTargetsTest : public ::testing::Test {
 TEST_F(BalancedTargetsTest, GrpcListSpreadsCallsOverEveryServer) {
   ChannelFactoryOptions options;
   options.connect_first = true;
-  for (const std::string& target :
-       {"grpc://" + List("grpc"), List("grpc")}) {
+  for (const std::string& target : {"grpc://" + List("grpc"), List("grpc")}) {
     std::shared_ptr<rpc::Channel> channel = Channel(target, options);
     ASSERT_NE(channel, nullptr);
     const std::map<std::string, int> answers = Spread(*channel, 30);
@@ -165,8 +163,8 @@ TEST(CreateBalancedChannelTest, BalancingOptionsOutOfRangeAreInvalidArgument) {
   max_below_initial.backoff_max = absl::Milliseconds(500);
   for (const ChannelFactoryOptions& options :
        {no_interval, no_timeout, no_backoff, max_below_initial}) {
-    for (const char* target : {"raw://127.0.0.1:1,127.0.0.1:2",
-                               "grpc://127.0.0.1:1,127.0.0.1:2"}) {
+    for (const char* target :
+         {"raw://127.0.0.1:1,127.0.0.1:2", "grpc://127.0.0.1:1,127.0.0.1:2"}) {
       EXPECT_THAT(CreateChannel(target, options),
                   StatusIs(absl::StatusCode::kInvalidArgument))
           << target;

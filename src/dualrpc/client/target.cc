@@ -114,8 +114,8 @@ absl::StatusOr<Target> ParseAddresses(absl::string_view target,
     return BadTarget(target, "a dns target names one NAME:PORT");
   }
   if (parsed.addresses.size() > static_cast<size_t>(kMaxTargetAddresses)) {
-    return BadTarget(target, absl::StrCat("more than ", kMaxTargetAddresses,
-                                          " addresses"));
+    return BadTarget(
+        target, absl::StrCat("more than ", kMaxTargetAddresses, " addresses"));
   }
   if (scheme == TransportScheme::kGrpc && parsed.addresses.size() > 1) {
     const IpFamily family = FamilyOf(parsed.addresses[0].host);

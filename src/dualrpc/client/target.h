@@ -77,8 +77,8 @@ struct Target {
   std::string HostPort() const;
   // What the transport is given: "HOST:PORT" for TCP (the first address of
   // a raw list); for gRPC, a list as gRPC's own "ipv4:A:P,B:Q" or
-  // "ipv6:[A]:P,[B]:Q" and a dns target as "dns:///NAME:PORT"; for a unix target, a
-  // gRPC unix target ("unix:///abs" or "unix:rel"), which gRPC's
+  // "ipv6:[A]:P,[B]:Q" and a dns target as "dns:///NAME:PORT"; for a unix
+  // target, a gRPC unix target ("unix:///abs" or "unix:rel"), which gRPC's
   // CreateChannel and dualrpc::net both read as is. "unix:/abs" comes back
   // as "unix:///abs", its equal in gRPC's syntax.
   std::string TransportAddress() const;

@@ -92,8 +92,7 @@ class BalancedChannel::State {
   // marks the known ones that `addresses` lacks as removed when `replace`.
   absl::Status SetBackends(const std::vector<std::string>& addresses,
                            bool replace) {
-    absl::flat_hash_set<std::string> wanted(addresses.begin(),
-                                            addresses.end());
+    absl::flat_hash_set<std::string> wanted(addresses.begin(), addresses.end());
     std::vector<std::unique_ptr<Backend>> added;
     {
       absl::MutexLock lock(&mu_);
@@ -248,9 +247,8 @@ class BalancedChannel::State {
     const double jitter = absl::Uniform(bitgen_, -options_.backoff_jitter,
                                         options_.backoff_jitter);
     const absl::Duration delay = backend->backoff * (1.0 + jitter);
-    backend->backoff =
-        std::min(backend->backoff * options_.backoff_multiplier,
-                 options_.backoff_max);
+    backend->backoff = std::min(backend->backoff * options_.backoff_multiplier,
+                                options_.backoff_max);
     backend->reconnect_scheduled = true;
     RunAfter(delay, [this, backend]() { Reconnect(backend); });
   }
@@ -292,10 +290,10 @@ class BalancedChannel::State {
   void RunAfter(absl::Duration delay, net::EventLoop::Task task) {
     net::EventLoop* const loop = timer_loop_.get();
     loop->Post([loop, delay, task = std::move(task)]() mutable {
-      loop->RunAt(net::EventLoop::Clock::now() +
-                      absl::ToChronoNanoseconds(
-                          std::max(delay, absl::ZeroDuration())),
-                  std::move(task));
+      loop->RunAt(
+          net::EventLoop::Clock::now() +
+              absl::ToChronoNanoseconds(std::max(delay, absl::ZeroDuration())),
+          std::move(task));
     });
   }
 

@@ -151,7 +151,9 @@ void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
     const absl::Status failed = absl::UnavailableError(fd.status().message());
     // Reported first, so that a balancer ejects this server before the
     // calls below are retried.
-    if (options_.observer != nullptr) options_.observer->OnConnectionFailed(failed);
+    if (options_.observer != nullptr) {
+      options_.observer->OnConnectionFailed(failed);
+    }
     // Nothing was written: every staged call may go elsewhere.
     FailAll(MarkNotSent(failed));
     return;
@@ -284,9 +286,9 @@ void ClientConnection::OnHealthCheckTimer() {
     return;
   }
   if (ping_outstanding_) {
-    const absl::Status failed = absl::UnavailableError(absl::StrCat(
-        "health check failed: no PONG within ",
-        absl::FormatDuration(options_.health_check_timeout)));
+    const absl::Status failed = absl::UnavailableError(
+        absl::StrCat("health check failed: no PONG within ",
+                     absl::FormatDuration(options_.health_check_timeout)));
     if (options_.observer != nullptr) {
       options_.observer->OnConnectionFailed(failed);
     }
@@ -410,7 +412,11 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
   }
   const absl::Status going_away = absl::UnavailableError(
       absl::StrCat("server is going away: ", goaway->message));
-  if (options_.observer != nullptr) options_.observer->OnGoaway(going_away);
+  // GOAWAY OK closes an idle connection (§5.5): the server still serves,
+  // on a new one. Any other is a drain or a refusal.
+  if (options_.observer != nullptr && goaway->code != absl::StatusCode::kOk) {
+    options_.observer->OnGoaway(going_away);
+  }
   for (std::uint32_t call_id : not_run) {
     Complete(call_id, MarkNotSent(going_away));
   }

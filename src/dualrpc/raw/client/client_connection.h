@@ -48,7 +48,9 @@ class ConnectionObserver {
   // A connect failed; a connection closed or failed with calls on it; or
   // its health check went unanswered (the connection is then closed).
   virtual void OnConnectionFailed(const absl::Status& why) = 0;
-  // The server sent GOAWAY: it takes no new calls on this connection.
+  // The server sent GOAWAY with a status other than OK (a drain, a
+  // refusal; OK only closes an idle connection): it takes no new calls on
+  // this connection.
   virtual void OnGoaway(const absl::Status& why) = 0;
 };
 

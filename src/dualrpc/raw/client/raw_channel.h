@@ -63,7 +63,11 @@ struct RawChannelOptions {
 // resolved once, at the first connect (see ServerAddress). After a GOAWAY
 // the connection finishes its calls and new calls go to a fresh connection.
 // Deadlines are enforced locally (DEADLINE_EXCEEDED, then CANCEL to the
-// server) as well as by the server.
+// server) as well as by the server. With a health_check_interval, an idle
+// connection is PINGed and closed when no PONG comes; an observer hears
+// each connection's state (BalancedChannel uses both; one server alone has
+// neither). Failures of calls that never reached the server carry
+// MarkNotSent's payload (client_connection.h).
 //
 // Streaming calls (NewStream, docs/PROTOCOL.md §7) are RawClientStreams
 // (client_stream.h) on the same connections, spread the same way; their
