@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -22,6 +23,7 @@
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
+#include "testing/test_certs.h"
 #include "testing/wait.h"
 
 namespace dualrpc::client {
@@ -149,6 +151,49 @@ TEST_F(BalancedTargetsTest, RawDnsTargetWorks) {
   ASSERT_NE(channel, nullptr);
   for (int call = 0; call < 4; ++call) {
     EXPECT_THAT(WhoAnswers(*channel), IsOkAndHolds("backend-2"));
+  }
+}
+
+// With TLS, a list is checked against its first HOST (decision D1) unless
+// a server name is given: a server whose certificate names only
+// other.example fails on 127.0.0.1 and answers with -servername.
+TEST(BalancedTlsTargetsTest, ListsAreCheckedAgainstTheFirstHostOrServerName) {
+  const absl::StatusOr<dualrpc_testing::TestCerts>& certs =
+      dualrpc_testing::ProcessTestCerts();
+  ASSERT_THAT(certs, IsOk());
+  TempDir root;
+  root.WriteFile("backend-tls", "");
+  for (const auto& [cert, key, server_name, ok] :
+       {std::tuple<std::string, std::string, std::string, bool>{
+            certs->server_cert, certs->server_key, "", true},
+        {certs->otherhost_cert, certs->otherhost_key, "", false},
+        {certs->otherhost_cert, certs->otherhost_key, "other.example",
+         true}}) {
+    absl::StatusOr<std::unique_ptr<ServerProcess>> server = StartServer(
+        root.path(), {"--tls_cert=" + cert, "--tls_key=" + key});
+    ASSERT_THAT(server, IsOk());
+    absl::StatusOr<std::string> grpc = (*server)->Address("grpc");
+    absl::StatusOr<std::string> raw = (*server)->Address("raw");
+    ASSERT_THAT(grpc, IsOk());
+    ASSERT_THAT(raw, IsOk());
+    ChannelFactoryOptions options;
+    options.tls.ca_file = certs->ca_cert;
+    options.tls.server_name = server_name;
+    for (const std::string& target :
+         {absl::StrCat("grpcs://", *grpc, ",", *grpc),
+          absl::StrCat("raws://", *raw, ",", *raw)}) {
+      absl::StatusOr<std::shared_ptr<rpc::Channel>> channel =
+          CreateChannel(target, options);
+      ASSERT_THAT(channel, IsOk()) << target;
+      if (ok) {
+        EXPECT_THAT(WhoAnswers(**channel), IsOkAndHolds("backend-tls"))
+            << target << " " << server_name;
+      } else {
+        EXPECT_THAT(WhoAnswers(**channel),
+                    StatusIs(absl::StatusCode::kUnavailable))
+            << target;
+      }
+    }
   }
 }
 
