@@ -86,7 +86,10 @@ struct Target {
 
 // Parses one of the forms above. Nothing may follow the port. Errors are
 // INVALID_ARGUMENT naming the accepted forms; a "SCHEME://" that is none of
-// grpc, grpcs, raw, raws says "unsupported target scheme".
+// grpc, grpcs, raw, raws (or a "SCHEME+dns:" of raw, raws, grpcs) says
+// "unsupported target scheme"; an empty list entry, more than
+// kMaxTargetAddresses, names or mixed families on a gRPC list, a DNS
+// server authority and a dns target with a list are refused saying so.
 absl::StatusOr<Target> ParseTarget(absl::string_view target);
 
 }  // namespace dualrpc::client

@@ -82,7 +82,6 @@ class BalancedChannel::State {
         dns_name_port_(std::move(dns_name_port)),
         timer_loop_(std::move(timer_loop)) {}
 
-  const BalancedChannelOptions& options() const { return options_; }
   bool retries() const {
     absl::MutexLock lock(&mu_);
     return !dns_name_port_.empty() || backends_.size() > 1;
