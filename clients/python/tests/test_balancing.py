@@ -252,6 +252,7 @@ class ThreeServersTest(unittest.TestCase):
                 answered = [driver.call() for _ in range(30)]
                 self.assertEqual(collections.Counter(answered),
                                  {"root0": 10, "root1": 10, "root2": 10})
+                self.assert_ejected(driver, 0)
 
     def load(self, driver_class, **options):
         """A driver with CALLERS callers that each made CALLS_BEFORE calls."""
@@ -289,8 +290,22 @@ class ThreeServersTest(unittest.TestCase):
                 self.assertLessEqual(len(failures), CALLERS, failures)
                 for failure in failures:
                     self.assertEqual(failure.code, StatusCode.UNAVAILABLE, failure)
-                for _, late in phases:
-                    self.assertEqual(set(late[-CALLS_AFTER // 2:]), {"root0", "root2"}, late)
+                self.assert_survivors_answer(phases)
+                self.assert_ejected(driver, 1)
+
+    def assert_survivors_answer(self, phases):
+        """The last calls of every caller went to root0 and root2 only
+        (callers share the round-robin, so one caller may see only one)."""
+        tails = [late[-CALLS_AFTER // 2:] for _, late in phases]
+        for tail in tails:
+            self.assertLessEqual(set(tail), {"root0", "root2"}, tail)
+        self.assertEqual(set().union(*tails), {"root0", "root2"})
+
+    def assert_ejected(self, driver, index):
+        """White box: the balancer holds backend `index` ejected (not just
+        avoided by retrying each call elsewhere)."""
+        backend = driver.client._transport._set.backends[index]  # pylint: disable=protected-access
+        self.assertTrue(backend.ejected, backend)
 
     def test_sigterm_drain_fails_no_call(self):
         for index, driver_class in enumerate(DRIVERS):
@@ -304,8 +319,8 @@ class ThreeServersTest(unittest.TestCase):
                 results = [result for early, late in phases for result in early + late]
                 self.assertEqual([r for r in results if isinstance(r, dualrpc.RpcError)], [])
                 self.assertIn("root1", results)
-                for _, late in phases:
-                    self.assertEqual(set(late[-CALLS_AFTER // 2:]), {"root0", "root2"}, late)
+                self.assert_survivors_answer(phases)
+                self.assert_ejected(driver, 1)
 
     def test_sigstop_server_is_ejected_by_the_health_check(self):
         for driver_class in DRIVERS:
