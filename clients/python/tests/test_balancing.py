@@ -39,6 +39,7 @@ from dualrpc import StatusCode
 from dualrpc import _balancing
 from dualrpc._grpc_transport import channel_options
 from dualrpc._raw_balancer import BalancedRawTransport
+from dualrpc._raw_transport import RawConnection
 from dualrpc._target import (DNS_AUTHORITY_UNSUPPORTED, GRPC_LIST_NEEDS_IP_LITERALS,
                              MAX_ADDRESSES, parse_target)
 from dualrpc.aio._raw_balancer import AioBalancedRawTransport
@@ -446,6 +447,84 @@ class FakeServersTest(unittest.TestCase):
             second_peer[0].respond(request.call_id, request.message)
             thread.join(WAIT_SECONDS)
         self.assertEqual(self.results, [b"a", b"b", b"c", b"d"])
+
+
+def _recv_exactly(sock, size):
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+class _GatedSocket:
+    """A socket whose writer can be held inside one sendall (the one after
+    hold_next_send is set), which then fails once fail_held_send is set."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.hold_next_send = threading.Event()
+        self.holding = threading.Event()
+        self.fail_held_send = threading.Event()
+
+    def sendall(self, data):
+        if self.hold_next_send.is_set() and not self.holding.is_set():
+            self.holding.set()
+            self.fail_held_send.wait(WAIT_SECONDS)
+            raise BrokenPipeError(32, "Broken pipe")
+        return self._sock.sendall(data)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class UnsentCallTest(unittest.TestCase):
+    """Calls that never left the client are sent to another backend."""
+
+    def test_a_request_never_written_is_unsent_and_one_being_written_is_not(self):
+        # The writer is held inside the send of call 1's REQUEST while call 2
+        # queues behind it; then that send fails (the peer is gone).
+        client_end, server_end = socket.socketpair()
+        self.addCleanup(server_end.close)
+        gated = _GatedSocket(client_end)
+        connection = RawConnection(gated, 1 << 20, "gated")
+        self.addCleanup(connection.close)
+        server_end.sendall(fake_raw_server.SERVER_PREFACE)
+        self.assertEqual(_recv_exactly(server_end, 8), b"DRPC\x01\x01\x00\x00")
+        gated.hold_next_send.set()
+        _, first = connection.start_call("/dualrpc.v1.FileService/Echo", b"1", None, ())
+        self.assertTrue(gated.holding.wait(WAIT_SECONDS))
+        _, second = connection.start_call("/dualrpc.v1.FileService/Echo", b"2", None, ())
+        gated.fail_held_send.set()
+        self.assertTrue(first.wait(WAIT_SECONDS) and second.wait(WAIT_SECONDS))
+        self.assertEqual((first.outcome.code, first.outcome.unsent),
+                         (StatusCode.UNAVAILABLE, False))  # Partly sent, perhaps run: final.
+        self.assertEqual((second.outcome.code, second.outcome.unsent),
+                         (StatusCode.UNAVAILABLE, True))  # Never left: the balancer retries it.
+
+    def test_aio_call_a_goaway_did_not_process_is_sent_to_the_other_backend(self):
+        fakes = [FakeRawServer(), FakeRawServer()]
+        for fake in fakes:
+            self.addCleanup(fake.close)
+        target = "raw://" + ",".join(fake.target.split("://")[1] for fake in fakes)
+
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            async with dualrpc.aio.connect(target, **FAST) as client:
+                call = loop.create_task(client.echo(b"once", timeout=WAIT_SECONDS))
+                first = await loop.run_in_executor(None, fakes[0].accept)
+                request = await loop.run_in_executor(None, first.next_request)
+                first.send_goaway(request.call_id - 1, StatusCode.UNAVAILABLE,
+                                  "server is shutting down")
+                second = await loop.run_in_executor(None, fakes[1].accept)
+                retried = await loop.run_in_executor(None, second.next_request)
+                self.assertEqual(retried.message, request.message)
+                second.respond(retried.call_id, retried.message)
+                return await asyncio.wait_for(call, WAIT_SECONDS)
+
+        self.assertEqual(asyncio.run(scenario()), b"once")
 
 
 class RawDnsTest(unittest.TestCase):
