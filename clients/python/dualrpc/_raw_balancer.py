@@ -68,6 +68,11 @@ class BalancedRawTransport:
             except _ConnectionRetired:
                 last_error = connection.close_message or "the connection went away"
                 continue
+            except RpcError as error:
+                if not self._closed_before_taking(backend, connection, error):
+                    raise
+                last_error = error.message
+                continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not call.wait(remaining) and connection.abandon(call_id):
                 raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded")
@@ -86,11 +91,16 @@ class BalancedRawTransport:
         deadline = None if timeout is None else time.monotonic() + timeout
         tried, last_error = [], ""
         while True:
-            _, connection = self._connection_for_call(deadline, tried, last_error)
+            backend, connection = self._connection_for_call(deadline, tried, last_error)
             try:
                 call = connection.start_stream(method, kind, request, deadline, metadata)
             except _ConnectionRetired:
                 last_error = connection.close_message or "the connection went away"
+                continue
+            except RpcError as error:
+                if not self._closed_before_taking(backend, connection, error):
+                    raise
+                last_error = error.message
                 continue
             if kind.client_streams:
                 threading.Thread(target=call.send_requests, args=(requests,),
@@ -106,6 +116,17 @@ class BalancedRawTransport:
             connection.close()
         if self._maintainer is not None and self._maintainer is not threading.current_thread():
             self._maintainer.join()
+
+    def _closed_before_taking(self, backend, connection, error):
+        """True if `error` (from start_call or start_stream) says the
+        connection closed before it took the call (e.g. the server closed
+        it before its preface): the backend is ejected, the call unsent."""
+        if error.code != StatusCode.UNAVAILABLE or not connection.closed:
+            return False
+        with self._lock:
+            self._set.eject(backend, error.message, time.monotonic())
+            self._lock.notify_all()
+        return True
 
     # Picking and connecting.
 

@@ -92,6 +92,14 @@ class AioBalancedRawTransport:
             except _ConnectionRetired:
                 last_error = connection.close_message or "the connection went away"
                 continue
+            except RpcError as error:
+                # As BalancedRawTransport._closed_before_taking.
+                if error.code != StatusCode.UNAVAILABLE or not connection.closed:
+                    raise
+                self._set.eject(backend, error.message, self._now())
+                self._wake()
+                last_error = error.message
+                continue
             if kind != CallKind.UNARY:
                 return call
             # A unary call: wait here, so that an unsent one can be retried.
