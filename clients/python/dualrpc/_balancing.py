@@ -174,8 +174,10 @@ class BackendSet:
         return all(backend.ejected for backend in self.backends)
 
     def dns_due(self, now: float) -> bool:
-        return self._target.dns and (
-            self.resolved_at is None or now - self.resolved_at >= self._options.dns_refresh_interval)
+        if not self._target.dns:
+            return False
+        return self.resolved_at is None or \
+            now - self.resolved_at >= self._options.dns_refresh_interval
 
     def update_addresses(self, addresses: Sequence[Address], now: float) -> List[Backend]:
         """A DNS answer: keeps the backends still named (with their state),

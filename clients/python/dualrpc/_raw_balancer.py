@@ -240,6 +240,8 @@ class BalancedRawTransport:
                     self._set.resolve_failed(error, time.monotonic())
                     return
                 dropped = self._set.update_addresses(addresses, time.monotonic())
+                for backend in dropped:
+                    self._connect_locks.pop(backend, None)
                 self._lock.notify_all()
         for backend in dropped:
             if backend.connection is not None:

@@ -271,7 +271,8 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                                     backoff_initial, backoff_multiplier, backoff_jitter,
                                     backoff_max, dns_refresh_interval))
     if settings.target.scheme == "raw" and settings.target.balanced:
-        from ._raw_balancer import AioBalancedRawTransport  # pylint: disable=import-outside-toplevel
+        # pylint: disable-next=import-outside-toplevel
+        from ._raw_balancer import AioBalancedRawTransport
         transport = AioBalancedRawTransport(settings.target, max_message_bytes, connect_timeout,
                                             settings.raw_tls, settings.balancing)
     elif settings.target.scheme == "raw":

@@ -199,6 +199,8 @@ class AioBalancedRawTransport:
                 self._set.resolve_failed(error.message, self._now())
                 return
             dropped = self._set.update_addresses(addresses, self._now())
+            for backend in dropped:
+                self._connect_locks.pop(backend, None)
         self._wake()
         for backend in dropped:
             if backend.connection is not None:
