@@ -13,6 +13,7 @@ from . import _balancing
 from . import _metadata
 from . import _tls
 from ._framing import DEFAULT_MAX_MESSAGE_BYTES
+from ._raw_balancer import BalancedRawTransport
 from ._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, RawTransport
 from ._streaming import CallKind
 from ._target import Target, parse_target
@@ -413,7 +414,6 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                                     backoff_initial, backoff_multiplier, backoff_jitter,
                                     backoff_max, dns_refresh_interval))
     if settings.target.scheme == "raw" and settings.target.balanced:
-        from ._raw_balancer import BalancedRawTransport  # pylint: disable=import-outside-toplevel
         transport = BalancedRawTransport(settings.target, max_message_bytes, connect_timeout,
                                          settings.raw_tls, settings.balancing)
     elif settings.target.scheme == "raw":

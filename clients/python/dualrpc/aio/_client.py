@@ -19,6 +19,7 @@ from ..client import (ECHO_METHOD, ECHO_STREAM_METHOD, LIST_DIRECTORY_METHOD, WA
                       serialize)
 from ..status import RpcError, StatusCode
 from ..v1 import file_service_pb2
+from ._raw_balancer import AioBalancedRawTransport
 from ._raw_transport import AioRawTransport, iterate
 
 Requests = Union[Iterable, AsyncIterable]
@@ -271,8 +272,6 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
                                     backoff_initial, backoff_multiplier, backoff_jitter,
                                     backoff_max, dns_refresh_interval))
     if settings.target.scheme == "raw" and settings.target.balanced:
-        # pylint: disable-next=import-outside-toplevel
-        from ._raw_balancer import AioBalancedRawTransport
         transport = AioBalancedRawTransport(settings.target, max_message_bytes, connect_timeout,
                                             settings.raw_tls, settings.balancing)
     elif settings.target.scheme == "raw":
