@@ -24,6 +24,11 @@ import threading
 import time
 import unittest
 
+# Servers are started (forked) while grpcio channels live in this process;
+# grpcio's fork handlers would wait for its busy thread pool before each
+# fork, forever. The child execs dualrpc-server at once: no gRPC there.
+os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
 _TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(_TESTS_DIR))  # The dualrpc package.
 
