@@ -151,17 +151,33 @@ class FailureExplainer:
                                                       error.trailing_metadata)
 
 
-def make_channel(grpc_module, target, max_message_bytes, tls_options):
-    """A grpc (or grpc.aio: `grpc_module`) channel to `target`: insecure,
-    or for grpcs:// with grpcio's SSL credentials (ALPN h2)."""
+def channel_options(target, max_message_bytes, tls_options=None):
+    """grpcio's channel options for `target`: the message limits; for a
+    list or dns:/// target gRPC's own round_robin policy (D1: balancing
+    over gRPC is grpcio's, never ours); for grpcs:// on a list, the first
+    host as the name the certificate must match unless server_name is
+    given."""
     options = [
         ("grpc.max_send_message_length", max_message_bytes),
         ("grpc.max_receive_message_length", max_message_bytes),
     ]
+    if target.balanced:
+        options.append(("grpc.lb_policy_name", "round_robin"))
+    if target.tls and len(target.addresses) > 1 and tls_options.server_name is None:
+        options.append(("grpc.ssl_target_name_override", target.socket_host))
+        options.append(("grpc.default_authority", target.host_port))
+    return options
+
+
+def make_channel(grpc_module, target, max_message_bytes, tls_options):
+    """A grpc (or grpc.aio: `grpc_module`) channel to `target` (its
+    grpc_target: dns:/// as written, a list as ipv4:/ipv6:): insecure, or
+    for grpcs:// with grpcio's SSL credentials (ALPN h2)."""
+    options = channel_options(target, max_message_bytes, tls_options)
     if not target.tls:
-        return grpc_module.insecure_channel(target.host_port, options=options)
+        return grpc_module.insecure_channel(target.grpc_target, options=options)
     credentials, tls_channel_options = _tls.grpc_credentials(tls_options)
-    return grpc_module.secure_channel(target.host_port, credentials,
+    return grpc_module.secure_channel(target.grpc_target, credentials,
                                       options=options + tls_channel_options)
 
 

@@ -53,6 +53,21 @@ _DISCARD_CHUNK_BYTES = 64 * 1024
 _MAX_CONNECTION_ATTEMPTS = 3
 
 _STOP_WRITING = object()
+# PING payload of a balancer's health check (§5.2: 8 opaque bytes).
+_HEALTH_PING_PAYLOAD = b"dualrpcH"
+
+
+class _RequestFrame(tuple):
+    """A REQUEST frame (header bytes, payload bytes) in the writer's queue,
+    carrying its call id so the writer can tell which calls it sent."""
+
+    call_id = 0
+
+    @classmethod
+    def of(cls, call_id, chunks):
+        frame = cls(chunks)
+        frame.call_id = call_id
+        return frame
 
 
 class _Outcome(NamedTuple):
@@ -60,6 +75,10 @@ class _Outcome(NamedTuple):
     message: str = ""
     payload: bytes = b""
     trailing_metadata: tuple = ()
+    # The call never reached a server (D2): its REQUEST was not written
+    # before the connection failed, or a GOAWAY's last_call_id excluded it.
+    # A balanced transport sends it again on another backend.
+    unsent: bool = False
 
 
 class _PendingCall:
@@ -230,10 +249,17 @@ class RawConnection:
     """
 
     def __init__(self, sock, max_message_bytes, name,
-                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS):
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, listener=None):
         """preface_timeout: longest a streaming call waits for the server's
-        preface (§7.1) when its deadline is later."""
+        preface (§7.1) when its deadline is later.
+
+        listener: None, or listener(connection, event) called once per
+        event, on whichever thread saw it, with no lock of this connection
+        held: "goaway" when the server sent GOAWAY (no new calls), "closed"
+        when the connection ended (after its waiting calls were failed).
+        It must not call close() (which may join the calling thread)."""
         self._sock = sock
+        self._listener = listener
         self._preface_timeout = preface_timeout
         self._input = sock.makefile("rb")
         self._max_message_bytes = max_message_bytes
@@ -246,6 +272,16 @@ class RawConnection:
         self._closed = False
         self._goaway = None  # (StatusCode, message) once the server sent GOAWAY.
         self._close_reason = None  # (StatusCode, message) once closed.
+        self._failed_with_calls = False  # Closed by a failure while calls waited.
+        # The highest call id whose REQUEST the writer started to send;
+        # calls above it never left this client (D2's unsent calls).
+        self._writing_call_id = 0
+        # Health check (written by the reader and the balancer's thread;
+        # single float assignments). last_read_at: time.monotonic() of the
+        # last frame read (or of the connect); ping_sent_at: of the health
+        # PING not yet answered, or None.
+        self.last_read_at = time.monotonic()
+        self.ping_sent_at = None
         # Set by the reader once the server's preface is read (or the
         # connection closed); _server_minor is written before it is set.
         self._server_preface_read = threading.Event()
@@ -278,6 +314,36 @@ class RawConnection:
         with self._lock:
             return self._closed
 
+    @property
+    def failed_with_calls(self):
+        """True once closed by a failure (not close()) with calls waiting."""
+        with self._lock:
+            return self._failed_with_calls
+
+    @property
+    def close_message(self):
+        with self._lock:
+            return "" if self._close_reason is None else self._close_reason[1]
+
+    def wait_for_preface(self, timeout):
+        """True once the server's preface arrived on an open connection;
+        False if `timeout` seconds passed first or the connection closed."""
+        if not self._server_preface_read.wait(timeout):
+            return False
+        with self._lock:
+            return self._preface_received and not self._closed
+
+    def send_health_ping(self):
+        """Queues a PING (§5.2) and notes when; the ACK clears ping_sent_at."""
+        self.ping_sent_at = time.monotonic()
+        self._outgoing.put(framing.encode_ping(_HEALTH_PING_PAYLOAD, ack=False))
+
+    def fail(self, message):
+        """Ends the connection as a failure (UNAVAILABLE `message`): a health
+        check that got no PONG. Unlike close(), joins no thread."""
+        self._finish(StatusCode.UNAVAILABLE, message)
+        self._shutdown_socket()
+
     def start_call(self, method, message, deadline, metadata):
         """Queues a unary REQUEST; returns (call id, _PendingCall).
 
@@ -300,7 +366,8 @@ class RawConnection:
             if call_id == framing.MAX_CALL_ID:
                 self._accepting = False
             self._pending[call_id] = call
-            self._outgoing.put((framing.encode_request(call_id, payload), payload))
+            self._outgoing.put(_RequestFrame.of(
+                call_id, (framing.encode_request(call_id, payload), payload)))
         return call_id, call
 
     def start_stream(self, method, kind, request, deadline, metadata):
@@ -339,7 +406,8 @@ class RawConnection:
             self._pending[call.call_id] = call
             encode = framing.encode_stream_request if kind.client_streams else \
                 framing.encode_request
-            self._outgoing.put((encode(call.call_id, payload), payload))
+            self._outgoing.put(_RequestFrame.of(call.call_id,
+                                                (encode(call.call_id, payload), payload)))
         if deadline is not None and not call.done():
             call.deadline_timer = threading.Timer(
                 max(0.0, deadline - time.monotonic()), self.abandon,
@@ -394,19 +462,27 @@ class RawConnection:
     # The one close path.
 
     def _finish(self, code, message):
-        """Takes no more calls and fails every waiting call. Idempotent."""
+        """Takes no more calls and fails every waiting call (marking those
+        whose REQUEST was never written as unsent). Idempotent."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._close_reason = (code, message)
             self._accepting = False
-            doomed = list(self._pending.values())
+            self._failed_with_calls = bool(self._pending) and code != StatusCode.CANCELLED
+            doomed = list(self._pending.items())
             self._pending.clear()
+            writing_call_id = self._writing_call_id
         self._server_preface_read.set()  # Streams waiting for it see the close.
         self._outgoing.put(_STOP_WRITING)
-        for call in doomed:
-            call.finish(_Outcome(code, message))
+        for call_id, call in doomed:
+            call.finish(_Outcome(code, message, unsent=call_id > writing_call_id))
+        self._notify("closed")
+
+    def _notify(self, event):
+        if self._listener is not None:
+            self._listener(self, event)
 
     def _drained_locked(self):
         """After GOAWAY (or the last call id), the last call finished."""
@@ -424,12 +500,14 @@ class RawConnection:
 
     def _write_loop(self):
         while True:
-            chunks, size, stop = [], 0, False
+            chunks, size, stop, last_call_id = [], 0, False, 0
             item = self._outgoing.get()
             while True:
                 if item is _STOP_WRITING:
                     stop = True
                     break
+                if isinstance(item, _RequestFrame):
+                    last_call_id = item.call_id
                 for chunk in item if isinstance(item, tuple) else (item,):
                     chunks.append(chunk)
                     size += len(chunk)
@@ -439,6 +517,10 @@ class RawConnection:
                     item = self._outgoing.get_nowait()
                 except queue.Empty:
                     break
+            if last_call_id:
+                # Before the send: a REQUEST partly written counts as sent.
+                with self._lock:
+                    self._writing_call_id = last_call_id
             try:
                 if chunks:
                     self._sock.sendall(b"".join(chunks))
@@ -511,6 +593,7 @@ class RawConnection:
         if len(raw_header) != framing.FRAME_HEADER_BYTES:
             raise _Truncated()
         header = framing.decode_frame_header(raw_header)
+        self.last_read_at = time.monotonic()
         handler = self._handlers.get(header.type)
         if handler is None:
             raise framing.ProtocolError(StatusCode.UNIMPLEMENTED,
@@ -583,6 +666,8 @@ class RawConnection:
                                         f"PING with {len(payload)} bytes instead of 8")
         if not header.flags & framing.Flag.ACK:
             self._outgoing.put(framing.encode_ping(payload, ack=True))
+        elif payload == _HEALTH_PING_PAYLOAD:
+            self.ping_sent_at = None
 
     def _on_goaway(self, _header, payload):
         try:
@@ -598,7 +683,9 @@ class RawConnection:
             drained = self._drained_locked()
         for call in doomed:
             call.finish(_Outcome(StatusCode.UNAVAILABLE,
-                                 f"the server did not process the call: {self._goaway_text()}"))
+                                 f"the server did not process the call: {self._goaway_text()}",
+                                 unsent=True))
+        self._notify("goaway")
         if drained:
             self._shutdown_socket()
 
@@ -727,47 +814,54 @@ class RawTransport:
             return self._connection
 
     def _connect_socket(self, deadline):
-        """A connected socket (a TlsSocket for raws://, its handshake done);
-        the connect and the handshake share connect_timeout."""
-        timeout = self._connect_timeout
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
-            if timeout <= 0:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
-        started = time.monotonic()
-        step = "while connecting to"
-        try:
-            sock = self._open_socket(timeout)
-            if not self._target.is_unix:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self._tls is not None:
-                step = "in the TLS handshake with"
-                context, hostname = self._tls
-                sock = TlsSocket(sock, context, hostname,
-                                 max(0.001, timeout - (time.monotonic() - started)))
-        except TimeoutError:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               f"deadline exceeded {step} {self._target.host_port}") from None
-            raise RpcError(StatusCode.UNAVAILABLE, f"timed out {step} "
-                           f"{self._target.host_port}") from None
-        except OSError as error:
-            raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
-                           f"{self._target.host_port}: {error.strerror or error}") from None
-        sock.settimeout(None)
-        return sock
+        return connect_socket(self._target, self._tls, self._connect_timeout, deadline)
 
-    def _open_socket(self, timeout):
-        """A connected socket to the target: TCP, or a unix stream socket (the
-        raw protocol runs unchanged over either). OSError or TimeoutError."""
-        if not self._target.is_unix:
-            return socket.create_connection((self._target.socket_host, self._target.port),
-                                            timeout=timeout)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(timeout)
-            sock.connect(self._target.unix_path)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
+
+def connect_socket(target, tls, connect_timeout, deadline):
+    """A connected socket to single-address `target` (a TlsSocket for
+    raws://, its handshake done; `tls` as RawTransport's); the connect and
+    the handshake share connect_timeout, cut short by `deadline`. RpcError
+    DEADLINE_EXCEEDED when the deadline passed, UNAVAILABLE otherwise."""
+    timeout = connect_timeout
+    if deadline is not None:
+        timeout = min(timeout, deadline - time.monotonic())
+        if timeout <= 0:
+            raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
+    started = time.monotonic()
+    step = "while connecting to"
+    try:
+        sock = _open_socket(target, timeout)
+        if not target.is_unix:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            step = "in the TLS handshake with"
+            context, hostname = tls
+            sock = TlsSocket(sock, context, hostname,
+                             max(0.001, timeout - (time.monotonic() - started)))
+    except TimeoutError:
+        if deadline is not None and time.monotonic() >= deadline:
+            raise RpcError(StatusCode.DEADLINE_EXCEEDED,
+                           f"deadline exceeded {step} {target.host_port}") from None
+        raise RpcError(StatusCode.UNAVAILABLE, f"timed out {step} "
+                       f"{target.host_port}") from None
+    except OSError as error:
+        raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
+                       f"{target.host_port}: {error.strerror or error}") from None
+    sock.settimeout(None)
+    return sock
+
+
+def _open_socket(target, timeout):
+    """A connected socket to the target: TCP, or a unix stream socket (the
+    raw protocol runs unchanged over either). OSError or TimeoutError."""
+    if not target.is_unix:
+        return socket.create_connection((target.socket_host, target.port),
+                                        timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(target.unix_path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

@@ -9,9 +9,11 @@ from typing import (Callable, Iterable, Iterator, Mapping, NamedTuple, Optional,
 
 from google.protobuf.message import DecodeError, Message
 
+from . import _balancing
 from . import _metadata
 from . import _tls
 from ._framing import DEFAULT_MAX_MESSAGE_BYTES
+from ._raw_balancer import BalancedRawTransport
 from ._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, RawTransport
 from ._streaming import CallKind
 from ._target import Target, parse_target
@@ -166,10 +168,11 @@ class ResponseStream:
 
 
 class Client:
-    """Calls one server over grpc:// or raw://; the API is the same for both.
+    """Calls one server, or several (balanced), over grpc:// or raw://; the
+    API is the same for both.
 
     Thread-safe: any number of threads may call at once (over raw:// they
-    share one connection, multiplexed by call id). Every call takes
+    share one connection per server, multiplexed by call id). Every call takes
     `timeout` in seconds (None, or over MAX_TIMEOUT_SECONDS: no deadline) and
     `metadata` as a mapping or (key, value) pairs, and raises RpcError when
     it does not return OK. A call sends the channel's default metadata
@@ -322,13 +325,17 @@ class ChannelSettings(NamedTuple):
     tls_options: _tls.TlsOptions
     raw_tls: Optional[Tuple[ssl.SSLContext, str]]  # raws://: (context, SNI host name).
     default_metadata: Tuple[Tuple[str, MetadataValue], ...]
+    balancing: _balancing.BalancingOptions
 
 
 def channel_settings(target: str, max_message_bytes: int, connect_timeout: float,
                      tls_options: _tls.TlsOptions, metadata: Optional[Metadata],
-                     token: Optional[str]) -> ChannelSettings:
+                     token: Optional[str],
+                     balancing: _balancing.BalancingOptions = _balancing.BalancingOptions()
+                     ) -> ChannelSettings:
     """ValueError (or TypeError for metadata) for anything connect() cannot use."""
     parsed = parse_target(target)
+    balancing = balancing.checked()
     if not isinstance(max_message_bytes, int) or max_message_bytes <= 0:
         raise ValueError("max_message_bytes must be a positive int")
     if connect_timeout <= 0:
@@ -338,7 +345,7 @@ def channel_settings(target: str, max_message_bytes: int, connect_timeout: float
     if parsed.tls and parsed.scheme == "raw":
         raw_tls = (_tls.client_context(tls_options), _tls.server_hostname(parsed, tls_options))
     return ChannelSettings(parsed, max_message_bytes, connect_timeout, tls_options, raw_tls,
-                           _metadata.channel_defaults(metadata, token))
+                           _metadata.channel_defaults(metadata, token), balancing)
 
 
 def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
@@ -346,11 +353,21 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
             ca_file: Optional[str] = None, cert_file: Optional[str] = None,
             key_file: Optional[str] = None, server_name: Optional[str] = None,
             insecure: bool = False, token: Optional[str] = None,
-            metadata: Optional[Metadata] = None) -> Client:
+            metadata: Optional[Metadata] = None,
+            health_check_interval: float = _balancing.DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS,
+            health_check_timeout: float = _balancing.DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
+            backoff_initial: float = _balancing.DEFAULT_BACKOFF_INITIAL_SECONDS,
+            backoff_multiplier: float = _balancing.DEFAULT_BACKOFF_MULTIPLIER,
+            backoff_jitter: float = _balancing.DEFAULT_BACKOFF_JITTER,
+            backoff_max: float = _balancing.DEFAULT_BACKOFF_MAX_SECONDS,
+            dns_refresh_interval: float = _balancing.DEFAULT_DNS_REFRESH_SECONDS) -> Client:
     """A Client for a target: "grpc://HOST:PORT" or "HOST:PORT" (gRPC),
     "grpcs://HOST:PORT" (gRPC over TLS), "raw://HOST:PORT",
     "raws://HOST:PORT" (raw over TLS), "unix:///PATH" (gRPC on a unix
-    socket) or "raw+unix:///PATH" (raw on a unix socket); see _target.py.
+    socket) or "raw+unix:///PATH" (raw on a unix socket); or several
+    servers: a list "raw://H1:P1,H2:P2" (any scheme but unix; on gRPC IP
+    literals only), "dns:///NAME:PORT" (gRPC), "raw+dns:///NAME:PORT",
+    "grpcs+dns:///…", "raws+dns:///…"; see _target.py and README.md.
     Connects lazily. Bad arguments raise ValueError here, not at the call.
 
     max_message_bytes: largest request or response message, either way
@@ -378,11 +395,28 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     token: sends "authorization: Bearer <token>" (the server's --auth_tokens).
     metadata: default metadata, as a call's `metadata`; a call's own entry
       for a key replaces the default's.
+
+    Balancing over several servers (gRPC: grpcio's round_robin, these
+    options unused; raw: ours, README.md "Several servers"), in seconds:
+    health_check_interval: a raw connection idle this long gets a PING;
+    health_check_timeout: no PONG within this closes it and ejects the
+      backend (calls go to the others).
+    backoff_initial, backoff_multiplier, backoff_jitter, backoff_max: an
+      ejected backend is retried after initial, then ×multiplier up to max,
+      each delay spread by ±jitter (a fraction); reset once connected.
+    dns_refresh_interval: raw+dns:/// re-resolves this often (and at once
+      when every backend is ejected).
     """
     settings = channel_settings(
         target, max_message_bytes, connect_timeout,
-        _tls.TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token)
-    if settings.target.scheme == "raw":
+        _tls.TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token,
+        _balancing.BalancingOptions(health_check_interval, health_check_timeout,
+                                    backoff_initial, backoff_multiplier, backoff_jitter,
+                                    backoff_max, dns_refresh_interval))
+    if settings.target.scheme == "raw" and settings.target.balanced:
+        transport = BalancedRawTransport(settings.target, max_message_bytes, connect_timeout,
+                                         settings.raw_tls, settings.balancing)
+    elif settings.target.scheme == "raw":
         transport = RawTransport(settings.target, max_message_bytes, connect_timeout,
                                  settings.raw_tls)
     else:

@@ -55,6 +55,13 @@ class ServerProcess:
     def address(self, transport):
         return self._addresses[transport]
 
+    def send_signal(self, signum):
+        self._process.send_signal(signum)
+
+    def wait(self, timeout):
+        """The exit code; subprocess.TimeoutExpired if still running."""
+        return self._process.wait(timeout)
+
     def stderr_text(self):
         try:
             with open(self._stderr_path(), encoding="utf-8", errors="replace") as log:

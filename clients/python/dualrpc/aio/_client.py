@@ -8,6 +8,7 @@ from typing import (AsyncIterator, Callable, Iterable, Optional, Type, Union, As
 
 from google.protobuf.message import Message
 
+from .. import _balancing
 from .. import _metadata
 from .._framing import DEFAULT_MAX_MESSAGE_BYTES
 from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS
@@ -18,6 +19,7 @@ from ..client import (ECHO_METHOD, ECHO_STREAM_METHOD, LIST_DIRECTORY_METHOD, WA
                       serialize)
 from ..status import RpcError, StatusCode
 from ..v1 import file_service_pb2
+from ._raw_balancer import AioBalancedRawTransport
 from ._raw_transport import AioRawTransport, iterate
 
 Requests = Union[Iterable, AsyncIterable]
@@ -252,13 +254,27 @@ def connect(target: str, *, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
             ca_file: Optional[str] = None, cert_file: Optional[str] = None,
             key_file: Optional[str] = None, server_name: Optional[str] = None,
             insecure: bool = False, token: Optional[str] = None,
-            metadata: Optional[Metadata] = None) -> Client:
-    """An asyncio Client for `target`; arguments (TLS, token, default
-    metadata) as dualrpc.connect()'s. Connects lazily, on the first call."""
+            metadata: Optional[Metadata] = None,
+            health_check_interval: float = _balancing.DEFAULT_HEALTH_CHECK_INTERVAL_SECONDS,
+            health_check_timeout: float = _balancing.DEFAULT_HEALTH_CHECK_TIMEOUT_SECONDS,
+            backoff_initial: float = _balancing.DEFAULT_BACKOFF_INITIAL_SECONDS,
+            backoff_multiplier: float = _balancing.DEFAULT_BACKOFF_MULTIPLIER,
+            backoff_jitter: float = _balancing.DEFAULT_BACKOFF_JITTER,
+            backoff_max: float = _balancing.DEFAULT_BACKOFF_MAX_SECONDS,
+            dns_refresh_interval: float = _balancing.DEFAULT_DNS_REFRESH_SECONDS) -> Client:
+    """An asyncio Client for `target` (every form dualrpc.connect() takes,
+    lists and dns:/// included); arguments (TLS, token, default metadata,
+    balancing) as dualrpc.connect()'s. Connects lazily, on the first call."""
     settings = channel_settings(
         target, max_message_bytes, connect_timeout,
-        TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token)
-    if settings.target.scheme == "raw":
+        TlsOptions(ca_file, cert_file, key_file, server_name, insecure), metadata, token,
+        _balancing.BalancingOptions(health_check_interval, health_check_timeout,
+                                    backoff_initial, backoff_multiplier, backoff_jitter,
+                                    backoff_max, dns_refresh_interval))
+    if settings.target.scheme == "raw" and settings.target.balanced:
+        transport = AioBalancedRawTransport(settings.target, max_message_bytes, connect_timeout,
+                                            settings.raw_tls, settings.balancing)
+    elif settings.target.scheme == "raw":
         transport = AioRawTransport(settings.target, max_message_bytes, connect_timeout,
                                     settings.raw_tls)
     else:

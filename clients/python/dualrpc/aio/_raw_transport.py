@@ -25,7 +25,7 @@ from google.protobuf.message import DecodeError
 
 from .. import _framing as framing
 from .. import _metadata
-from .._raw_transport import DEFAULT_CONNECT_TIMEOUT_SECONDS, _Outcome
+from .._raw_transport import _HEALTH_PING_PAYLOAD, DEFAULT_CONNECT_TIMEOUT_SECONDS, _Outcome
 from .._streaming import (CallKind, StreamFlow, check_final_response,
                           check_streaming_server, preface_wait)
 from .._tls import describe_ssl_error
@@ -116,6 +116,11 @@ class _AioCall:
         self._flow.on_window_update(increment)
         self._wake()
 
+    async def wait_done(self):
+        """Returns once the call has its outcome (responses may wait unread)."""
+        while self.outcome is None:
+            await self._changed()
+
     async def read(self):
         """The next response's bytes; None after the last of an OK call.
         RpcError once the call failed. Cancelling the awaiting task cancels
@@ -176,10 +181,13 @@ class AioRawConnection:
     its StreamWriter and its reader task."""
 
     def __init__(self, reader, writer, max_message_bytes,
-                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls_hostname=""):
+                 preface_timeout=DEFAULT_CONNECT_TIMEOUT_SECONDS, tls_hostname="",
+                 listener=None):
         """tls_hostname: over TLS, the name the certificate was checked
-        against (for the words of a TLS error)."""
+        against (for the words of a TLS error). listener: as RawConnection's
+        (called on the loop: "goaway", then "closed" once)."""
         self._preface_timeout = preface_timeout  # As RawConnection's.
+        self._listener = listener
         self._tls_hostname = tls_hostname
         self._reader = reader
         self._writer = writer
@@ -191,6 +199,10 @@ class AioRawConnection:
         self._closed = False
         self._goaway = None
         self._close_reason = None
+        self._failed_with_calls = False  # As RawConnection's.
+        # Health check, as RawConnection's, in loop.time().
+        self.last_read_at = asyncio.get_running_loop().time()
+        self.ping_sent_at = None
         self._server_minor = 0
         self._preface_received = False
         self._server_preface_read = asyncio.Event()  # Or closed.
@@ -211,6 +223,30 @@ class AioRawConnection:
     @property
     def closed(self):
         return self._closed
+
+    @property
+    def failed_with_calls(self):
+        return self._failed_with_calls
+
+    @property
+    def close_message(self):
+        return "" if self._close_reason is None else self._close_reason[1]
+
+    async def wait_for_preface(self, timeout):
+        """As RawConnection.wait_for_preface."""
+        try:
+            await asyncio.wait_for(self._server_preface_read.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return self._preface_received and not self._closed
+
+    def send_health_ping(self):
+        self.ping_sent_at = asyncio.get_running_loop().time()
+        self.write(framing.encode_ping(_HEALTH_PING_PAYLOAD, ack=False))
+
+    def fail(self, message):
+        """Ends the connection as a failure (UNAVAILABLE `message`)."""
+        self._finish(StatusCode.UNAVAILABLE, message)
 
     def write(self, frame):
         """Bytes, or a tuple of bytes (one frame). Dropped once closed."""
@@ -296,6 +332,9 @@ class AioRawConnection:
         self._closed = True
         self._close_reason = (code, message)
         self._accepting = False
+        # Every REQUEST went into the writer's buffer at start_call: all
+        # count as sent (only GOAWAY tells of unsent ones here).
+        self._failed_with_calls = bool(self._pending) and code != StatusCode.CANCELLED
         doomed = list(self._pending.values())
         self._pending.clear()
         self._server_preface_read.set()
@@ -304,6 +343,11 @@ class AioRawConnection:
         self._writer.close()
         if self._read_task is not asyncio.current_task():
             self._read_task.cancel()
+        self._notify("closed")
+
+    def _notify(self, event):
+        if self._listener is not None:
+            self._listener(self, event)
 
     def _close_if_drained(self):
         if not self._accepting and not self._pending and not self._closed:
@@ -350,6 +394,7 @@ class AioRawConnection:
             raise framing.ProtocolError(StatusCode.UNAVAILABLE, framing.TLS_ON_PLAINTEXT,
                                         send_goaway=False)
         self._server_minor = framing.check_preface(data)
+        self.last_read_at = asyncio.get_running_loop().time()
         self._preface_received = True
         self._server_preface_read.set()
 
@@ -361,6 +406,7 @@ class AioRawConnection:
                 return False
             raise
         header = framing.decode_frame_header(raw_header)
+        self.last_read_at = asyncio.get_running_loop().time()
         handler = self._handlers.get(header.type)
         if handler is None:
             if header.type in (framing.FrameType.REQUEST, framing.FrameType.CANCEL):
@@ -441,6 +487,8 @@ class AioRawConnection:
                                         f"PING with {len(payload)} bytes instead of 8")
         if not header.flags & framing.Flag.ACK:
             self.write(framing.encode_ping(payload, ack=True))
+        elif payload == _HEALTH_PING_PAYLOAD:
+            self.ping_sent_at = None
 
     def _on_goaway(self, _header, payload):
         try:
@@ -452,7 +500,8 @@ class AioRawConnection:
         for call_id in [call_id for call_id in self._pending if call_id > last_call_id]:
             self._pending.pop(call_id).finish(_Outcome(
                 StatusCode.UNAVAILABLE, f"the server did not process the call: "
-                f"{self._goaway_text()}"))
+                f"{self._goaway_text()}", unsent=True))
+        self._notify("goaway")
         self._close_if_drained()
 
     def _goaway_text(self):
@@ -527,44 +576,52 @@ class AioRawTransport:
             return self._connection
 
     async def _open_streams(self, deadline):
-        loop = asyncio.get_running_loop()
-        timeout = self._connect_timeout
-        if deadline is not None:
-            timeout = min(timeout, deadline - loop.time())
-            if timeout <= 0:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
-        if self._target.is_unix:
-            opening = asyncio.open_unix_connection(self._target.unix_path)
-        elif self._tls is not None:
-            context, hostname = self._tls
-            opening = asyncio.open_connection(self._target.socket_host, self._target.port,
-                                              ssl=context, server_hostname=hostname,
-                                              ssl_handshake_timeout=timeout)
-        else:
-            opening = asyncio.open_connection(self._target.socket_host, self._target.port)
-        try:
-            reader, writer = await asyncio.wait_for(opening, timeout)
-        except asyncio.TimeoutError:
-            step = "while connecting to" if self._tls is None else \
-                "while connecting or in the TLS handshake with"
-            if deadline is not None and loop.time() >= deadline:
-                raise RpcError(StatusCode.DEADLINE_EXCEEDED,
-                               f"deadline exceeded {step} {self._target.host_port}") from None
-            raise RpcError(StatusCode.UNAVAILABLE,
-                           f"timed out {step} {self._target.host_port}") from None
-        except ssl.SSLError as error:
-            raise RpcError(StatusCode.UNAVAILABLE,
-                           describe_ssl_error(error, self._tls[1])) from None
-        except ConnectionResetError as error:
-            if self._tls is None:
-                raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
-                               f"{self._target.host_port}: {error.strerror or error}") from None
-            raise RpcError(StatusCode.UNAVAILABLE,
-                           describe_ssl_error(ssl.SSLEOFError(), self._tls[1])) from None
-        except OSError as error:
+        return await open_streams(self._target, self._tls, self._connect_timeout, deadline)
+
+
+async def open_streams(target, tls, connect_timeout, deadline):
+    """(reader, writer) of a connection to single-address `target` (`tls`
+    as RawTransport's; asyncio's ssl= carries it), within connect_timeout
+    cut short by `deadline` (a loop.time()). RpcError DEADLINE_EXCEEDED
+    when the deadline passed, UNAVAILABLE otherwise."""
+    loop = asyncio.get_running_loop()
+    timeout = connect_timeout
+    if deadline is not None:
+        timeout = min(timeout, deadline - loop.time())
+        if timeout <= 0:
+            raise RpcError(StatusCode.DEADLINE_EXCEEDED, "deadline exceeded while connecting")
+    if target.is_unix:
+        opening = asyncio.open_unix_connection(target.unix_path)
+    elif tls is not None:
+        context, hostname = tls
+        opening = asyncio.open_connection(target.socket_host, target.port,
+                                          ssl=context, server_hostname=hostname,
+                                          ssl_handshake_timeout=timeout)
+    else:
+        opening = asyncio.open_connection(target.socket_host, target.port)
+    try:
+        reader, writer = await asyncio.wait_for(opening, timeout)
+    except asyncio.TimeoutError:
+        step = "while connecting to" if tls is None else \
+            "while connecting or in the TLS handshake with"
+        if deadline is not None and loop.time() >= deadline:
+            raise RpcError(StatusCode.DEADLINE_EXCEEDED,
+                           f"deadline exceeded {step} {target.host_port}") from None
+        raise RpcError(StatusCode.UNAVAILABLE,
+                       f"timed out {step} {target.host_port}") from None
+    except ssl.SSLError as error:
+        raise RpcError(StatusCode.UNAVAILABLE,
+                       describe_ssl_error(error, tls[1])) from None
+    except ConnectionResetError as error:
+        if tls is None:
             raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
-                           f"{self._target.host_port}: {error.strerror or error}") from None
-        sock = writer.get_extra_info("socket")  # None once a TLS transport is closed.
-        if not self._target.is_unix and sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return reader, writer
+                           f"{target.host_port}: {error.strerror or error}") from None
+        raise RpcError(StatusCode.UNAVAILABLE,
+                       describe_ssl_error(ssl.SSLEOFError(), tls[1])) from None
+    except OSError as error:
+        raise RpcError(StatusCode.UNAVAILABLE, f"cannot connect to "
+                       f"{target.host_port}: {error.strerror or error}") from None
+    sock = writer.get_extra_info("socket")  # None once a TLS transport is closed.
+    if not target.is_unix and sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return reader, writer
