@@ -1,15 +1,21 @@
 #include "dualrpc/metrics/metrics_http_server.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
 #include "civetweb.h"
 
 namespace dualrpc::metrics {
@@ -40,6 +46,10 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
   unsigned char bytes[16];
   if (parsed.host == "localhost") return parsed;
   if (parsed.host.front() == '[' && parsed.host.back() == ']') {
+    // Debian's libcivetweb is built without USE_IPV6.
+    if (mg_check_feature(8) == 0) {
+      return invalid("IPv6 is not supported (libcivetweb built without it)");
+    }
     const std::string inner = parsed.host.substr(1, parsed.host.size() - 2);
     if (inet_pton(AF_INET6, inner.c_str(), bytes) == 1) return parsed;
     return invalid("not an IPv6 address between the brackets");
@@ -47,6 +57,20 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
   if (inet_pton(AF_INET, parsed.host.c_str(), bytes) == 1) return parsed;
   return invalid(
       "HOST must be an IPv4 address, a bracketed IPv6 address or localhost");
+}
+
+// One connection to 127.0.0.1:`port`, closed at once: wakes civetweb's
+// accepting thread from its poll (it looks at its stop flag only every 2 s
+// otherwise).
+void PokeListener(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address));
+  ::close(fd);
 }
 
 // civetweb's own messages (bind errors come back through mg_start2).
@@ -129,12 +153,27 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     return absl::InternalError(absl::StrCat(
         "metrics server on ", options.listen_address, ": no bound port"));
   }
+  server->port_ = bound[0].port;
   server->address_ = absl::StrCat(parsed->host, ":", bound[0].port);
   return server;
 }
 
 MetricsHttpServer::~MetricsHttpServer() {
-  if (context_ != nullptr) mg_stop(context_);
+  if (context_ != nullptr) {
+    // mg_stop returns once its accepting thread sees the stop flag, which
+    // it checks between polls of 2 s; connections wake it sooner. A loopback
+    // connection reaches the port whatever HOST it is bound to (127.0.0.1,
+    // 0.0.0.0); bound elsewhere, the stop takes up to 2 s.
+    absl::Notification stopped;
+    std::thread stopper([this, &stopped] {
+      mg_stop(context_);
+      stopped.Notify();
+    });
+    while (!stopped.WaitForNotificationWithTimeout(absl::Milliseconds(20))) {
+      PokeListener(port_);
+    }
+    stopper.join();
+  }
   mg_exit_library();
 }
 

@@ -21,8 +21,8 @@ struct MetricsHttpServerOptions {
   // are small and rare.
   int threads = 2;
   // Largest request head (request line and headers) accepted, in bytes;
-  // larger ones are answered 413 and the connection closed. civetweb's
-  // default.
+  // larger ones are answered 400 (civetweb 1.15) and the connection closed.
+  // civetweb's default.
   int max_request_bytes = 16384;
   // A connection that has not sent a whole request within this many
   // milliseconds is closed.
@@ -46,7 +46,8 @@ struct MetricsHttpServerOptions {
 class MetricsHttpServer {
  public:
   // INVALID_ARGUMENT naming `address` unless it is HOST:PORT with HOST an
-  // IPv4 literal, a bracketed IPv6 literal or "localhost", and PORT
+  // IPv4 literal, "localhost" (bound as 127.0.0.1) or a bracketed IPv6
+  // literal where libcivetweb supports IPv6 (Debian's does not), and PORT
   // 0..65535. For flag validation before anything listens.
   static absl::Status ValidateListenAddress(absl::string_view address);
 
@@ -71,6 +72,7 @@ class MetricsHttpServer {
 
   const ServerMetrics* const metrics_;
   mg_context* context_ = nullptr;
+  int port_ = 0;
   std::string address_;
 };
 
