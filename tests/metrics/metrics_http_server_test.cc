@@ -4,12 +4,6 @@
 // refused with the server still serving, address validation and a bind
 // failure.
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <memory>
 #include <string>
 #include <utility>
@@ -27,6 +21,7 @@
 #include "dualrpc/metrics/server_metrics.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "metrics/http_client.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
@@ -34,72 +29,14 @@
 namespace dualrpc::metrics {
 namespace {
 
+using ::dualrpc_testing::HttpGet;
+using ::dualrpc_testing::HttpResponse;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::StatusIs;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using ::testing::StartsWith;
-
-struct HttpResponse {
-  int status = 0;
-  std::string head;
-  std::string body;
-};
-
-// Connects to `address` (127.0.0.1:PORT), writes `request` as it is and
-// reads until the server closes (every response here closes). Status 0 when
-// the server closed without a status line.
-HttpResponse Exchange(const std::string& address, const std::string& request) {
-  HttpResponse response;
-  const std::size_t colon = address.rfind(':');
-  int port = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(address.substr(colon + 1), &port)) << address;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  EXPECT_GE(fd, 0);
-  // Every read is bounded: a server that never answers fails the test.
-  timeval timeout = {10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-  sockaddr_in peer = {};
-  peer.sin_family = AF_INET;
-  peer.sin_port = htons(static_cast<uint16_t>(port));
-  peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&peer), sizeof(peer)) != 0) {
-    ADD_FAILURE() << "connect " << address;
-    ::close(fd);
-    return response;
-  }
-  std::size_t sent = 0;
-  while (sent < request.size()) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent,
-                             MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may refuse before reading it all
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string text;
-  char buffer[4096];
-  while (true) {
-    const ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
-    if (n <= 0) break;
-    text.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  const std::size_t end_of_head = text.find("\r\n\r\n");
-  response.head = text.substr(0, end_of_head);
-  if (end_of_head != std::string::npos) response.body = text.substr(end_of_head + 4);
-  if ((absl::StartsWith(text, "HTTP/1.1 ") ||
-       absl::StartsWith(text, "HTTP/1.0 ")) &&
-      text.size() >= 12) {
-    EXPECT_TRUE(absl::SimpleAtoi(text.substr(9, 3), &response.status)) << text;
-  }
-  return response;
-}
-
-HttpResponse Get(const std::string& address, const std::string& path) {
-  return Exchange(address, absl::StrCat("GET ", path,
-                                        " HTTP/1.1\r\nHost: test\r\n\r\n"));
-}
 
 class MetricsHttpServerTest : public ::testing::Test {
  protected:
@@ -151,7 +88,7 @@ TEST_F(MetricsHttpServerTest, MetricsAreTextFormatThatPrometheusParses) {
   });
   metrics_.SetExecutor([] { return ExecutorFigures{1, 2, 3}; });
 
-  const HttpResponse response = Get(server_->address(), "/metrics");
+  const HttpResponse response = HttpGet(server_->address(), "/metrics");
   ASSERT_EQ(response.status, 200) << response.head;
   EXPECT_THAT(response.head,
               HasSubstr("Content-Type: text/plain; version=0.0.4"));
@@ -182,29 +119,29 @@ TEST_F(MetricsHttpServerTest, MetricsAreTextFormatThatPrometheusParses) {
 }
 
 TEST_F(MetricsHttpServerTest, HealthzIsOkWhileTheProcessRuns) {
-  const HttpResponse response = Get(server_->address(), "/healthz");
+  const HttpResponse response = HttpGet(server_->address(), "/healthz");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "ok\n");
 }
 
 TEST_F(MetricsHttpServerTest, ReadyzFollowsReadiness) {
-  HttpResponse response = Get(server_->address(), "/readyz");
+  HttpResponse response = HttpGet(server_->address(), "/readyz");
   EXPECT_EQ(response.status, 503);
   EXPECT_EQ(response.body, "not ready: starting\n");
   metrics_.SetReady(true);
-  response = Get(server_->address(), "/readyz");
+  response = HttpGet(server_->address(), "/readyz");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "ready\n");
   metrics_.SetReady(false);
-  response = Get(server_->address(), "/readyz");
+  response = HttpGet(server_->address(), "/readyz");
   EXPECT_EQ(response.status, 503);
   EXPECT_EQ(response.body, "not ready: draining\n");
   // Liveness is not readiness.
-  EXPECT_EQ(Get(server_->address(), "/healthz").status, 200);
+  EXPECT_EQ(HttpGet(server_->address(), "/healthz").status, 200);
 }
 
 TEST_F(MetricsHttpServerTest, HeadHasNoBody) {
-  const HttpResponse response = Exchange(
+  const HttpResponse response = dualrpc_testing::HttpExchange(
       server_->address(), "HEAD /healthz HTTP/1.1\r\nHost: test\r\n\r\n");
   EXPECT_EQ(response.status, 200);
   EXPECT_EQ(response.body, "");
@@ -213,12 +150,12 @@ TEST_F(MetricsHttpServerTest, HeadHasNoBody) {
 TEST_F(MetricsHttpServerTest, OtherPathsAreNotFound) {
   for (const char* path : {"/", "/metrics/x", "/index.html", "/../etc/passwd",
                            "/healthz2"}) {
-    EXPECT_EQ(Get(server_->address(), path).status, 404) << path;
+    EXPECT_EQ(HttpGet(server_->address(), path).status, 404) << path;
   }
 }
 
 TEST_F(MetricsHttpServerTest, OtherMethodsAreRefused) {
-  const HttpResponse response = Exchange(
+  const HttpResponse response = dualrpc_testing::HttpExchange(
       server_->address(),
       "POST /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
   EXPECT_EQ(response.status, 405);
@@ -229,13 +166,13 @@ TEST_F(MetricsHttpServerTest, OversizedRequestIsRefusedAndTheServerStaysUp) {
   const std::string request =
       absl::StrCat("GET /metrics HTTP/1.1\r\nHost: test\r\nX-Filler: ",
                    std::string(64 * 1024, 'a'), "\r\n\r\n");
-  const HttpResponse refused = Exchange(server_->address(), request);
+  const HttpResponse refused = dualrpc_testing::HttpExchange(server_->address(), request);
   // civetweb 1.15 says 400; 413 would do as well.
   EXPECT_THAT(refused.status, AnyOf(400, 413)) << refused.head;
   EXPECT_THAT(refused.body, Not(HasSubstr("dualrpc_build_info")));
   // Still serving.
-  EXPECT_EQ(Get(server_->address(), "/healthz").status, 200);
-  EXPECT_EQ(Get(server_->address(), "/metrics").status, 200);
+  EXPECT_EQ(HttpGet(server_->address(), "/healthz").status, 200);
+  EXPECT_EQ(HttpGet(server_->address(), "/metrics").status, 200);
 }
 
 TEST(MetricsHttpServerAddressTest, ValidatesHostAndPort) {
@@ -262,7 +199,7 @@ TEST(MetricsHttpServerAddressTest, ABusyPortIsAnErrorNamingTheAddress) {
   EXPECT_THAT(second, StatusIs(absl::StatusCode::kUnavailable,
                                HasSubstr(address)));
   // The first still serves.
-  EXPECT_EQ(Get(address, "/healthz").status, 200);
+  EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
 }
 
 TEST(MetricsHttpServerAddressTest, IPv6WhereCivetwebHasIt) {
@@ -286,7 +223,7 @@ TEST(MetricsHttpServerAddressTest, StopsPromptly) {
   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> server =
       MetricsHttpServer::Start({.listen_address = "127.0.0.1:0"}, &metrics);
   ASSERT_THAT(server, IsOk());
-  EXPECT_EQ(Get((*server)->address(), "/healthz").status, 200);
+  EXPECT_EQ(HttpGet((*server)->address(), "/healthz").status, 200);
   const absl::Time start = absl::Now();
   server->reset();
   EXPECT_LT(absl::Now() - start, absl::Seconds(1));
