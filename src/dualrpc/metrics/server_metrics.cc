@@ -1,10 +1,12 @@
 #include "dualrpc/metrics/server_metrics.h"
 
 #include <atomic>
+#include <iterator>
 #include <sstream>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "dualrpc/metrics/call_table.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_type.h"
@@ -208,42 +210,10 @@ class ServerMetrics::ScrapeTimeFigures final : public prometheus::Collectable {
 ServerMetrics::ServerMetrics() : ServerMetrics(Options{}) {}
 
 ServerMetrics::ServerMetrics(Options options)
-    : registry_(std::make_shared<prometheus::Registry>()),
+    : call_table_(std::make_unique<CallTable>()),
+      registry_(std::make_unique<prometheus::Registry>()),
       figures_(std::make_unique<ScrapeTimeFigures>(
-          WithDefaults(std::move(options)))) {
-  prometheus::Registry& registry = *registry_;
-  call_families_ = std::make_unique<CallFamilies>(CallFamilies{
-      prometheus::BuildCounter()
-          .Name("dualrpc_server_calls_total")
-          .Help("Calls ended, per method, transport and status code.")
-          .Register(registry),
-      prometheus::BuildHistogram()
-          .Name("dualrpc_server_call_duration_seconds")
-          .Help("Call duration from the interceptor stage's start to the "
-                "status, per method, transport and status code.")
-          .Register(registry),
-      prometheus::BuildCounter()
-          .Name("dualrpc_server_request_bytes_total")
-          .Help("Serialized request message bytes received.")
-          .Register(registry),
-      prometheus::BuildCounter()
-          .Name("dualrpc_server_response_bytes_total")
-          .Help("Serialized response message bytes sent.")
-          .Register(registry),
-      prometheus::BuildCounter()
-          .Name("dualrpc_server_request_messages_total")
-          .Help("Request messages received.")
-          .Register(registry),
-      prometheus::BuildCounter()
-          .Name("dualrpc_server_response_messages_total")
-          .Help("Response messages sent.")
-          .Register(registry),
-      prometheus::BuildGauge()
-          .Name("dualrpc_server_calls_in_flight")
-          .Help("Calls started and not yet ended, per method and transport.")
-          .Register(registry),
-  });
-}
+          WithDefaults(std::move(options)))) {}
 
 ServerMetrics::~ServerMetrics() = default;
 
@@ -266,10 +236,12 @@ void ServerMetrics::SetReady(bool ready) { figures_->SetReady(ready); }
 Readiness ServerMetrics::readiness() const { return figures_->readiness(); }
 
 std::vector<MetricFamily> ServerMetrics::Collect() const {
-  std::vector<MetricFamily> families = registry_->Collect();
-  std::vector<MetricFamily> figures = figures_->Collect();
-  families.insert(families.end(), std::make_move_iterator(figures.begin()),
-                  std::make_move_iterator(figures.end()));
+  std::vector<MetricFamily> families = call_table_->Collect();
+  for (std::vector<MetricFamily> more :
+       {registry_->Collect(), figures_->Collect()}) {
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
   return families;
 }
 

@@ -5,7 +5,8 @@
 // the decisions D4). Two sources, one registry:
 //
 //  - per call: MetricsInterceptor (metrics_interceptor.h), one interceptor
-//    of the registry's stage, so the same on every transport;
+//    of the registry's stage, so the same on every transport, counting into
+//    a CallTable (call_table.h);
 //  - per connection and process: hooks read at scrape time (AddTransport,
 //    SetExecutor, SetAccessLogDropped), so that keeping them costs no call
 //    anything.
@@ -20,14 +21,12 @@
 #include <vector>
 
 #include "dualrpc/rpc/transport_stats.h"
-#include "prometheus/counter.h"
-#include "prometheus/family.h"
-#include "prometheus/gauge.h"
-#include "prometheus/histogram.h"
 #include "prometheus/metric_family.h"
 #include "prometheus/registry.h"
 
 namespace dualrpc::metrics {
+
+class CallTable;
 
 // The blocking executor's figures (base::BlockingExecutor), as a snapshot.
 struct ExecutorFigures {
@@ -50,18 +49,6 @@ enum class Readiness {
 // 50 µs to 10 s in 1-2.5-5 steps (2 to 2.5 times apart).
 const std::vector<double>& CallDurationBuckets();
 
-// The families the interceptor fills, owned by ServerMetrics's registry.
-// References stay valid as long as the ServerMetrics.
-struct CallFamilies {
-  prometheus::Family<prometheus::Counter>& calls;
-  prometheus::Family<prometheus::Histogram>& duration;
-  prometheus::Family<prometheus::Counter>& request_bytes;
-  prometheus::Family<prometheus::Counter>& response_bytes;
-  prometheus::Family<prometheus::Counter>& request_messages;
-  prometheus::Family<prometheus::Counter>& response_messages;
-  prometheus::Family<prometheus::Gauge>& in_flight;
-};
-
 class ServerMetrics {
  public:
   struct Options {
@@ -77,8 +64,12 @@ class ServerMetrics {
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
 
-  // The per-call families, for MetricsInterceptor.
-  const CallFamilies& call_families() const { return *call_families_; }
+  // The per-call figures, for MetricsInterceptor.
+  CallTable* call_table() { return call_table_.get(); }
+  // For metrics other layers keep as prometheus-cpp objects of their own;
+  // collected with the rest. (The per-call figures are not here: see
+  // CallTable for why.)
+  prometheus::Registry& registry() { return *registry_; }
 
   // Connection figures of `transport` ("raw", "grpc", "listen"), read by
   // `stats` at every scrape (on the HTTP server's thread, under this
@@ -101,7 +92,8 @@ class ServerMetrics {
   void SetReady(bool ready);
   Readiness readiness() const;
 
-  // Every family: the registry's and those read from the hooks now.
+  // Every family: the call table's, the registry's and those read from the
+  // hooks now.
   // Thread-safe.
   std::vector<prometheus::MetricFamily> Collect() const;
   // Collect() in Prometheus text format 0.0.4.
@@ -112,9 +104,8 @@ class ServerMetrics {
   // (connection, executor, access-log figures, readiness, build info).
   class ScrapeTimeFigures;
 
-  // Destroyed after call_families_, which refers into it.
-  std::shared_ptr<prometheus::Registry> registry_;
-  std::unique_ptr<CallFamilies> call_families_;
+  std::unique_ptr<CallTable> call_table_;
+  std::unique_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ScrapeTimeFigures> figures_;
 };
 
