@@ -27,8 +27,7 @@ namespace dualrpc::metrics {
 // double behind two calls into the shared library, and Histogram::Observe
 // takes a mutex. Here a call costs a lock-free probe keyed by the
 // `const rpc::Method*`, atomic loads of its slots (filled on first use under
-// a mutex) and one relaxed fetch_add per figure: about 150 instructions for
-// a whole call (docs/BENCHMARKS.md has the callgrind figures).
+// a mutex) and one relaxed fetch_add per figure.
 //
 // Labels: `method` the Method's path, `transport` "raw", "grpc" or, for a
 // context that names neither, "other"; `code` the gRPC code name. Methods
