@@ -4,12 +4,12 @@
 // Prometheus's query API with exactly those counts. And readiness during a
 // drain: /readyz 503 while grpc.health.v1 says NOT_SERVING.
 
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -62,10 +62,11 @@ constexpr absl::Duration kPrometheusTimeout = absl::Seconds(40);
 // after 10 s.
 class ChildProcess {
  public:
-  static std::unique_ptr<ChildProcess> Start(const std::vector<std::string>& argv,
-                                             const std::string& log_path) {
+  static std::unique_ptr<ChildProcess> Start(
+      const std::vector<std::string>& argv, const std::string& log_path) {
     std::vector<char*> args;
-    for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    for (const std::string& arg : argv)
+      args.push_back(const_cast<char*>(arg.c_str()));
     args.push_back(nullptr);
     const pid_t pid = ::fork();
     if (pid == 0) {
@@ -123,7 +124,8 @@ int FreeLoopbackPort() {
   address.sin_family = AF_INET;
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t length = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+  if (fd < 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
       ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
     ADD_FAILURE() << "cannot bind a loopback port";
   }
@@ -151,16 +153,15 @@ class Prometheus {
   // picked was taken meanwhile.
   static absl::StatusOr<std::unique_ptr<Prometheus>> Start(
       const dualrpc_testing::TempDir& dir, const std::string& target) {
-    dir.WriteFile("prometheus.yml",
-                  absl::StrCat("global:\n"
-                               "  scrape_interval: 1s\n"
-                               "  scrape_timeout: 1s\n"
-                               "  evaluation_interval: 1s\n"
-                               "scrape_configs:\n"
-                               "  - job_name: dualrpc\n"
-                               "    static_configs:\n"
-                               "      - targets: ['",
-                               target, "']\n"));
+    dir.WriteFile("prometheus.yml", absl::StrCat("global:\n"
+                                                 "  scrape_interval: 1s\n"
+                                                 "  scrape_timeout: 1s\n"
+                                                 "  evaluation_interval: 1s\n"
+                                                 "scrape_configs:\n"
+                                                 "  - job_name: dualrpc\n"
+                                                 "    static_configs:\n"
+                                                 "      - targets: ['",
+                                                 target, "']\n"));
     std::string last_log;
     for (int attempt = 0; attempt < 3; ++attempt) {
       auto prometheus = std::unique_ptr<Prometheus>(new Prometheus);
@@ -169,8 +170,7 @@ class Prometheus {
       prometheus->process_ = ChildProcess::Start(
           {kPrometheus, "--config.file=" + dir.path() + "/prometheus.yml",
            "--storage.tsdb.path=" + storage,
-           "--web.listen-address=" + prometheus->address_,
-           "--log.level=warn"},
+           "--web.listen-address=" + prometheus->address_, "--log.level=warn"},
           absl::StrCat(dir.path(), "/prometheus", attempt, ".log"));
       ChildProcess* process = prometheus->process_.get();
       const std::string address = prometheus->address_;
@@ -185,7 +185,8 @@ class Prometheus {
       if (ready) return prometheus;
       last_log = process->LogText();
     }
-    return absl::UnavailableError("prometheus did not become ready: " + last_log);
+    return absl::UnavailableError("prometheus did not become ready: " +
+                                  last_log);
   }
 
   // The values of the instant vector `query` now: one per series, or an
@@ -197,8 +198,9 @@ class Prometheus {
       return absl::UnavailableError(absl::StrCat(
           "query ", query, ": HTTP ", response.status, " ", response.body));
     }
-    const nlohmann::json answer = nlohmann::json::parse(response.body, nullptr,
-                                                        /*allow_exceptions=*/false);
+    const nlohmann::json answer =
+        nlohmann::json::parse(response.body, nullptr,
+                              /*allow_exceptions=*/false);
     if (answer.is_discarded() || answer.value("status", "") != "success") {
       return absl::InternalError("query " + query + ": " + response.body);
     }
@@ -269,7 +271,8 @@ TEST(PrometheusTest, ScrapesCallCountsOfBothTransports) {
   ASSERT_THAT(prometheus, IsOk());
 
   v1::FileServiceClient raw(ChannelTo("raw://" + *(*server)->Address("raw")));
-  v1::FileServiceClient grpc(ChannelTo("grpc://" + *(*server)->Address("grpc")));
+  v1::FileServiceClient grpc(
+      ChannelTo("grpc://" + *(*server)->Address("grpc")));
   rpc::CallOptions options;
   options.timeout = absl::Seconds(10);
   v1::EchoRequest echo;
@@ -288,23 +291,30 @@ TEST(PrometheusTest, ScrapesCallCountsOfBothTransports) {
       (*prometheus)->EventuallyEquals(CallsTotal("Echo", "raw", "OK"), 7));
   EXPECT_TRUE(
       (*prometheus)->EventuallyEquals(CallsTotal("Echo", "grpc", "OK"), 5));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      CallsTotal("ListDirectory", "raw", "NOT_FOUND"), 3));
+  EXPECT_TRUE((*prometheus)
+                  ->EventuallyEquals(
+                      CallsTotal("ListDirectory", "raw", "NOT_FOUND"), 3));
   // Per series, not summed over codes or transports.
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "sum(dualrpc_server_calls_total{method=~\"/dualrpc.v1.FileService/.*\"})",
-      15));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "dualrpc_server_call_duration_seconds_count{method=\"/dualrpc.v1."
-      "FileService/Echo\",transport=\"grpc\",code=\"OK\"}",
-      5));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "dualrpc_server_request_messages_total{method=\"/dualrpc.v1.FileService/"
-      "Echo\",transport=\"raw\",code=\"OK\"}",
-      7));
+  EXPECT_TRUE((*prometheus)
+                  ->EventuallyEquals("sum(dualrpc_server_calls_total{method=~"
+                                     "\"/dualrpc.v1.FileService/.*\"})",
+                                     15));
+  EXPECT_TRUE(
+      (*prometheus)
+          ->EventuallyEquals(
+              "dualrpc_server_call_duration_seconds_count{method=\"/dualrpc.v1."
+              "FileService/Echo\",transport=\"grpc\",code=\"OK\"}",
+              5));
+  EXPECT_TRUE((*prometheus)
+                  ->EventuallyEquals("dualrpc_server_request_messages_total{"
+                                     "method=\"/dualrpc.v1.FileService/"
+                                     "Echo\",transport=\"raw\",code=\"OK\"}",
+                                     7));
   EXPECT_TRUE((*prometheus)->EventuallyEquals("dualrpc_server_ready", 1));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "count(dualrpc_build_info{version!=\"\",build_type!=\"\"})", 1));
+  EXPECT_TRUE(
+      (*prometheus)
+          ->EventuallyEquals(
+              "count(dualrpc_build_info{version!=\"\",build_type!=\"\"})", 1));
 }
 
 // Readiness and grpc.health.v1 flip at the same moment: a Health/Watch
@@ -314,9 +324,8 @@ TEST(PrometheusTest, ScrapesCallCountsOfBothTransports) {
 TEST(MetricsReadinessTest, ReadyzIsNotReadyWhileHealthSaysNotServing) {
   dualrpc_testing::TempDir root;
   absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-      dualrpc_testing::StartServer(
-          root.path(),
-          {"--metrics_listen=127.0.0.1:0", "--shutdown_grace=40s"});
+      dualrpc_testing::StartServer(root.path(), {"--metrics_listen=127.0.0.1:0",
+                                                 "--shutdown_grace=40s"});
   ASSERT_THAT(server, IsOk());
   const std::string metrics = *(*server)->Address("metrics");
   EXPECT_EQ(HttpGet(metrics, "/readyz").body, "ready\n");

@@ -66,8 +66,8 @@ inline HttpResponse HttpExchange(const std::string& address,
   }
   std::size_t sent = 0;
   while (sent < request.size()) {
-    const ssize_t n = ::send(fd, request.data() + sent, request.size() - sent,
-                             MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
     if (n <= 0) break;  // the server may refuse before reading it all
     sent += static_cast<std::size_t>(n);
   }
@@ -96,9 +96,9 @@ inline HttpResponse HttpExchange(const std::string& address,
 // answer is never chunked.
 inline HttpResponse HttpGet(const std::string& address,
                             const std::string& path_and_query) {
-  return HttpExchange(address, absl::StrCat("GET ", path_and_query,
-                                            " HTTP/1.0\r\nHost: ", address,
-                                            "\r\n\r\n"));
+  return HttpExchange(address,
+                      absl::StrCat("GET ", path_and_query,
+                                   " HTTP/1.0\r\nHost: ", address, "\r\n\r\n"));
 }
 
 }  // namespace dualrpc_testing

@@ -4,6 +4,8 @@
 // refused with the server still serving, address validation and a bind
 // failure.
 
+#include "dualrpc/metrics/metrics_http_server.h"
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -16,7 +18,6 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "civetweb.h"
-#include "dualrpc/metrics/metrics_http_server.h"
 #include "dualrpc/metrics/metrics_interceptor.h"
 #include "dualrpc/metrics/server_metrics.h"
 #include "gmock/gmock.h"
@@ -96,16 +97,18 @@ TEST_F(MetricsHttpServerTest, MetricsAreTextFormatThatPrometheusParses) {
               HasSubstr("dualrpc_server_calls_total{code=\"NOT_FOUND\","
                         "method=\"/dualrpc.v1.FileService/Echo\","
                         "transport=\"raw\"} 3"));
-  EXPECT_THAT(response.body,
-              HasSubstr("dualrpc_server_connections_open{transport=\"raw\"} 2"));
+  EXPECT_THAT(
+      response.body,
+      HasSubstr("dualrpc_server_connections_open{transport=\"raw\"} 2"));
   EXPECT_THAT(response.body,
               HasSubstr("dualrpc_server_connections_refused_total{reason=\"max_"
                         "connections\",transport=\"raw\"} 1"));
   EXPECT_THAT(response.body, HasSubstr("dualrpc_executor_rejected_total 3"));
-  EXPECT_THAT(response.body,
-              HasSubstr("dualrpc_server_call_duration_seconds_bucket{code=\"NOT_"
-                        "FOUND\",method=\"/dualrpc.v1.FileService/Echo\","
-                        "transport=\"raw\",le=\"5e-05\"} 3"));
+  EXPECT_THAT(
+      response.body,
+      HasSubstr("dualrpc_server_call_duration_seconds_bucket{code=\"NOT_"
+                "FOUND\",method=\"/dualrpc.v1.FileService/Echo\","
+                "transport=\"raw\",le=\"5e-05\"} 3"));
 
   // Prometheus's own parser and linter (promtool, from the prometheus
   // package) on the body as served.
@@ -114,8 +117,7 @@ TEST_F(MetricsHttpServerTest, MetricsAreTextFormatThatPrometheusParses) {
   const dualrpc_testing::CommandResult checked = dualrpc_testing::RunCommand(
       {"/bin/sh", "-c",
        "/usr/bin/promtool check metrics < " + dir.path() + "/metrics.txt"});
-  EXPECT_EQ(checked.exit_code, 0)
-      << checked.stdout_text << checked.stderr_text;
+  EXPECT_EQ(checked.exit_code, 0) << checked.stdout_text << checked.stderr_text;
 }
 
 TEST_F(MetricsHttpServerTest, HealthzIsOkWhileTheProcessRuns) {
@@ -148,8 +150,8 @@ TEST_F(MetricsHttpServerTest, HeadHasNoBody) {
 }
 
 TEST_F(MetricsHttpServerTest, OtherPathsAreNotFound) {
-  for (const char* path : {"/", "/metrics/x", "/index.html", "/../etc/passwd",
-                           "/healthz2"}) {
+  for (const char* path :
+       {"/", "/metrics/x", "/index.html", "/../etc/passwd", "/healthz2"}) {
     EXPECT_EQ(HttpGet(server_->address(), path).status, 404) << path;
   }
 }
@@ -166,7 +168,8 @@ TEST_F(MetricsHttpServerTest, OversizedRequestIsRefusedAndTheServerStaysUp) {
   const std::string request =
       absl::StrCat("GET /metrics HTTP/1.1\r\nHost: test\r\nX-Filler: ",
                    std::string(64 * 1024, 'a'), "\r\n\r\n");
-  const HttpResponse refused = dualrpc_testing::HttpExchange(server_->address(), request);
+  const HttpResponse refused =
+      dualrpc_testing::HttpExchange(server_->address(), request);
   // civetweb 1.15 says 400; 413 would do as well.
   EXPECT_THAT(refused.status, AnyOf(400, 413)) << refused.head;
   EXPECT_THAT(refused.body, Not(HasSubstr("dualrpc_build_info")));
@@ -179,9 +182,9 @@ TEST(MetricsHttpServerAddressTest, ValidatesHostAndPort) {
   for (const char* good : {"127.0.0.1:0", "0.0.0.0:9090", "localhost:65535"}) {
     EXPECT_THAT(MetricsHttpServer::ValidateListenAddress(good), IsOk()) << good;
   }
-  for (const char* bad : {"", "9090", ":9090", "127.0.0.1:", "127.0.0.1:x",
-                          "127.0.0.1:65536", "127.0.0.1:-1", "::1:9090",
-                          "[nonsense]:1", "example.com:9090"}) {
+  for (const char* bad :
+       {"", "9090", ":9090", "127.0.0.1:", "127.0.0.1:x", "127.0.0.1:65536",
+        "127.0.0.1:-1", "::1:9090", "[nonsense]:1", "example.com:9090"}) {
     EXPECT_THAT(MetricsHttpServer::ValidateListenAddress(bad),
                 StatusIs(absl::StatusCode::kInvalidArgument))
         << bad;
@@ -196,8 +199,8 @@ TEST(MetricsHttpServerAddressTest, ABusyPortIsAnErrorNamingTheAddress) {
   const std::string address = (*first)->address();
   absl::StatusOr<std::unique_ptr<MetricsHttpServer>> second =
       MetricsHttpServer::Start({.listen_address = address}, &metrics);
-  EXPECT_THAT(second, StatusIs(absl::StatusCode::kUnavailable,
-                               HasSubstr(address)));
+  EXPECT_THAT(second,
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr(address)));
   // The first still serves.
   EXPECT_EQ(HttpGet(address, "/healthz").status, 200);
 }

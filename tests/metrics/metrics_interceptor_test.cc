@@ -2,6 +2,8 @@
 // ServiceRegistry's stage: counts per method × transport × code, the
 // in-flight gauge, the duration histogram's buckets, bytes and messages.
 
+#include "dualrpc/metrics/metrics_interceptor.h"
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,7 +13,6 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "dualrpc/metrics/metrics_interceptor.h"
 #include "dualrpc/metrics/server_metrics.h"
 #include "dualrpc/rpc/interceptor.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -88,12 +89,12 @@ TEST(MetricsInterceptorTest, CountsPerMethodTransportAndCode) {
   }
   Call(&interceptor, list, &grpc, absl::UnauthenticatedError("no token"));
 
-  const auto calls = [&](const std::string& method, const std::string& transport,
+  const auto calls = [&](const std::string& method,
+                         const std::string& transport,
                          const std::string& code) {
-    return SampleValue(metrics, "dualrpc_server_calls_total",
-                       {{"method", method},
-                        {"transport", transport},
-                        {"code", code}});
+    return SampleValue(
+        metrics, "dualrpc_server_calls_total",
+        {{"method", method}, {"transport", transport}, {"code", code}});
   };
   EXPECT_THAT(calls("/t.S/Echo", "raw", "OK"), Optional(Eq(7)));
   EXPECT_THAT(calls("/t.S/Echo", "grpc", "OK"), Optional(Eq(5)));
@@ -169,9 +170,9 @@ TEST(MetricsInterceptorTest, DurationsFallInTheirBuckets) {
         absl::Seconds(60)}) {
     Call(&interceptor, echo, &grpc, absl::OkStatus(), duration);
   }
-  std::optional<prometheus::ClientMetric> histogram =
-      FindMetric(metrics.Collect(), "dualrpc_server_call_duration_seconds",
-                 {{"method", "/t.S/Echo"}, {"transport", "grpc"}, {"code", "OK"}});
+  std::optional<prometheus::ClientMetric> histogram = FindMetric(
+      metrics.Collect(), "dualrpc_server_call_duration_seconds",
+      {{"method", "/t.S/Echo"}, {"transport", "grpc"}, {"code", "OK"}});
   ASSERT_TRUE(histogram.has_value());
   EXPECT_EQ(histogram->histogram.sample_count, 4u);
   EXPECT_NEAR(histogram->histogram.sample_sum, 62.00033, 1e-9);
@@ -204,7 +205,8 @@ TEST(MetricsInterceptorTest, CountsEveryCallFromManyThreads) {
   ServerMetrics metrics;
   MetricsInterceptor interceptor(&metrics);
   std::vector<rpc::Method> methods;
-  for (int i = 0; i < 40; ++i) methods.push_back(MethodAt("/t.S/M" + std::to_string(i)));
+  for (int i = 0; i < 40; ++i)
+    methods.push_back(MethodAt("/t.S/M" + std::to_string(i)));
   constexpr int kThreads = 4;
   constexpr int kRounds = 50;
   std::vector<std::thread> threads;
@@ -236,7 +238,8 @@ TEST(MetricsInterceptorTest, MoreMethodsThanTableSlotsAreStillCounted) {
   MetricsInterceptor interceptor(&metrics);
   // More than the lookup table holds: the rest go the locked way.
   std::vector<rpc::Method> methods;
-  for (int i = 0; i < 300; ++i) methods.push_back(MethodAt("/t.S/M" + std::to_string(i)));
+  for (int i = 0; i < 300; ++i)
+    methods.push_back(MethodAt("/t.S/M" + std::to_string(i)));
   FakeCallContext raw("raw");
   for (int round = 0; round < 2; ++round) {
     for (const rpc::Method& method : methods) {
@@ -244,11 +247,11 @@ TEST(MetricsInterceptorTest, MoreMethodsThanTableSlotsAreStillCounted) {
     }
   }
   for (const rpc::Method& method : methods) {
-    ASSERT_THAT(SampleValue(metrics, "dualrpc_server_calls_total",
-                            {{"method", method.path},
-                             {"transport", "raw"},
-                             {"code", "OK"}}),
-                Optional(Eq(2)))
+    ASSERT_THAT(
+        SampleValue(
+            metrics, "dualrpc_server_calls_total",
+            {{"method", method.path}, {"transport", "raw"}, {"code", "OK"}}),
+        Optional(Eq(2)))
         << method.path;
   }
 }
@@ -268,8 +271,9 @@ TEST(MetricsInterceptorTest, BehindTheRegistryStageCountsRefusedCallsToo) {
   };
   ServerMetrics metrics;
   rpc::ServiceRegistry registry;
-  ASSERT_THAT(registry.AddInterceptor(std::make_shared<MetricsInterceptor>(&metrics)),
-              IsOk());
+  ASSERT_THAT(
+      registry.AddInterceptor(std::make_shared<MetricsInterceptor>(&metrics)),
+      IsOk());
   ASSERT_THAT(registry.AddInterceptor(std::make_shared<Refuse>()), IsOk());
   ASSERT_THAT(registry.AddMethod(
                   dualrpc_testing::UnaryMethodFrom<StringValue, StringValue>(
@@ -304,8 +308,9 @@ TEST(MetricsInterceptorTest, BehindTheRegistryStageCountsRefusedCallsToo) {
 TEST(MetricsInterceptorTest, BehindTheRegistryStageCountsMessageBytes) {
   ServerMetrics metrics;
   rpc::ServiceRegistry registry;
-  ASSERT_THAT(registry.AddInterceptor(std::make_shared<MetricsInterceptor>(&metrics)),
-              IsOk());
+  ASSERT_THAT(
+      registry.AddInterceptor(std::make_shared<MetricsInterceptor>(&metrics)),
+      IsOk());
   ASSERT_THAT(registry.AddMethod(
                   dualrpc_testing::UnaryMethodFrom<StringValue, StringValue>(
                       "/t.S/Twice",
@@ -327,8 +332,9 @@ TEST(MetricsInterceptorTest, BehindTheRegistryStageCountsMessageBytes) {
   ASSERT_THAT(status, Optional(IsOk()));
   const dualrpc_testing::MetricLabels labels = {
       {"method", "/t.S/Twice"}, {"transport", "grpc"}, {"code", "OK"}};
-  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_request_bytes_total", labels),
-              Optional(Eq(6)));
+  EXPECT_THAT(
+      SampleValue(metrics, "dualrpc_server_request_bytes_total", labels),
+      Optional(Eq(6)));
   EXPECT_THAT(
       SampleValue(metrics, "dualrpc_server_response_bytes_total", labels),
       Optional(Eq(10)));

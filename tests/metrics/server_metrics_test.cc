@@ -2,6 +2,8 @@
 // TransportStats), the executor and access-log hooks, readiness and build
 // info, and that the text format names every D4 family.
 
+#include "dualrpc/metrics/server_metrics.h"
+
 #include <atomic>
 #include <cstdint>
 #include <optional>
@@ -10,7 +12,6 @@
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "dualrpc/metrics/metrics_interceptor.h"
-#include "dualrpc/metrics/server_metrics.h"
 #include "dualrpc/rpc/transport_stats.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -70,18 +71,20 @@ TEST(ServerMetricsTest, ReadsTransportStatsAtScrapeTime) {
   EXPECT_THAT(SampleValue(metrics, "dualrpc_server_connections_accepted_total",
                           {{"transport", "raw"}}),
               Optional(Eq(10)));
-  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_connections_refused_total",
-                          {{"transport", "raw"}, {"reason", "max_connections"}}),
-              Optional(Eq(2)));
+  EXPECT_THAT(
+      SampleValue(metrics, "dualrpc_server_connections_refused_total",
+                  {{"transport", "raw"}, {"reason", "max_connections"}}),
+      Optional(Eq(2)));
   EXPECT_THAT(SampleValue(metrics, "dualrpc_server_connections_refused_total",
                           {{"transport", "raw"}, {"reason", "draining"}}),
               Optional(Eq(1)));
   EXPECT_THAT(SampleValue(metrics, "dualrpc_server_tls_handshakes_total",
                           {{"transport", "raw"}}),
               Optional(Eq(4)));
-  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_tls_handshake_failures_total",
-                          {{"transport", "raw"}}),
-              Optional(Eq(1)));
+  EXPECT_THAT(
+      SampleValue(metrics, "dualrpc_server_tls_handshake_failures_total",
+                  {{"transport", "raw"}}),
+      Optional(Eq(1)));
 }
 
 TEST(ServerMetricsTest, ASecondHookForATransportReplacesTheFirst) {

@@ -129,7 +129,8 @@ void CallTable::RecordEnd(const rpc::CallRecord& record) {
   // ok() is inline; code() is a call into libabsl.
   std::size_t code =
       record.status.ok() ? 0 : static_cast<std::size_t>(record.status.code());
-  if (code >= kCodes) code = static_cast<std::size_t>(absl::StatusCode::kUnknown);
+  if (code >= kCodes)
+    code = static_cast<std::size_t>(absl::StatusCode::kUnknown);
   Cells* cells = CellsFor(method, transport, code);
   const std::int64_t duration_ns =
       std::max<std::int64_t>(0, absl::ToInt64Nanoseconds(record.duration));
@@ -173,7 +174,8 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
               method->in_flight[t].load(std::memory_order_relaxed);
         }
         for (std::size_t c = 0; c < kCodes; ++c) {
-          const Cells* cells = method->cells[t][c].load(std::memory_order_acquire);
+          const Cells* cells =
+              method->cells[t][c].load(std::memory_order_acquire);
           if (cells == nullptr) continue;
           Totals& totals = calls[{method->path, t, c}];
           totals.calls += cells->calls.load(std::memory_order_relaxed);
@@ -225,10 +227,10 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
   MetricFamily response_messages =
       family("dualrpc_server_response_messages_total",
              "Response messages sent.", MetricType::Counter);
-  MetricFamily in_flight_family = family(
-      "dualrpc_server_calls_in_flight",
-      "Calls started and not yet ended, per method and transport.",
-      MetricType::Gauge);
+  MetricFamily in_flight_family =
+      family("dualrpc_server_calls_in_flight",
+             "Calls started and not yet ended, per method and transport.",
+             MetricType::Gauge);
 
   const std::vector<double>& bounds = CallDurationBuckets();
   for (const auto& [key, totals] : calls) {
@@ -274,9 +276,9 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
     in_flight_family.metric.push_back(std::move(metric));
   }
   std::vector<MetricFamily> families;
-  for (MetricFamily* each : {&calls_total, &duration, &request_bytes,
-                             &response_bytes, &request_messages,
-                             &response_messages, &in_flight_family}) {
+  for (MetricFamily* each :
+       {&calls_total, &duration, &request_bytes, &response_bytes,
+        &request_messages, &response_messages, &in_flight_family}) {
     if (!each->metric.empty()) families.push_back(std::move(*each));
   }
   return families;

@@ -78,8 +78,8 @@ class CallTable {
   std::array<Slot, kSlots> slots_;
   mutable absl::Mutex mu_;
   // Owns every MethodCells (and, through them, every Cells).
-  absl::flat_hash_map<const rpc::Method*, std::unique_ptr<MethodCells>>
-      owned_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<const rpc::Method*, std::unique_ptr<MethodCells>> owned_
+      ABSL_GUARDED_BY(mu_);
   // The duration buckets' upper bounds in nanoseconds, for RecordEnd.
   std::vector<std::int64_t> bucket_bounds_ns_;
 };

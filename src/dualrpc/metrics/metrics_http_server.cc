@@ -141,12 +141,12 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
   error.text_buffer_size = sizeof(error_text);
   server->context_ = mg_start2(&init, &error);
   if (server->context_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for metrics on ", options.listen_address,
-                     ": ", error_text[0] != 0 ? error_text : "civetweb failed"));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for metrics on ", options.listen_address, ": ",
+        error_text[0] != 0 ? error_text : "civetweb failed"));
   }
-  mg_set_request_handler(server->context_, "/", &MetricsHttpServer::HandleRequest,
-                         server.get());
+  mg_set_request_handler(server->context_, "/",
+                         &MetricsHttpServer::HandleRequest, server.get());
   mg_server_port bound[4];
   const int count = mg_get_server_ports(server->context_, 4, bound);
   if (count < 1) {

@@ -109,10 +109,9 @@ class ServerMetrics::ScrapeTimeFigures final : public prometheus::Collectable {
       absl::MutexLock lock(&mu_);
       if (executor_) {
         const ExecutorFigures figures = executor_();
-        MetricFamily queued =
-            Family("dualrpc_executor_queued_tasks",
-                   "Blocking tasks accepted and not yet started.",
-                   MetricType::Gauge);
+        MetricFamily queued = Family(
+            "dualrpc_executor_queued_tasks",
+            "Blocking tasks accepted and not yet started.", MetricType::Gauge);
         AddSample(&queued, {}, static_cast<double>(figures.queued_tasks));
         MetricFamily busy = Family("dualrpc_executor_busy_threads",
                                    "Blocking executor threads running a task.",
@@ -143,13 +142,13 @@ class ServerMetrics::ScrapeTimeFigures final : public prometheus::Collectable {
                MetricType::Gauge);
     AddSample(&ready, {}, readiness() == Readiness::kReady ? 1 : 0);
     families.push_back(std::move(ready));
-    MetricFamily build = Family("dualrpc_build_info",
-                                "Always 1; the labels say what is running.",
-                                MetricType::Gauge);
-    AddSample(&build,
-              {{"build_type", options_.build_type},
-               {"version", options_.version}},
-              1);
+    MetricFamily build =
+        Family("dualrpc_build_info",
+               "Always 1; the labels say what is running.", MetricType::Gauge);
+    AddSample(
+        &build,
+        {{"build_type", options_.build_type}, {"version", options_.version}},
+        1);
     families.push_back(std::move(build));
     return families;
   }
@@ -159,16 +158,16 @@ class ServerMetrics::ScrapeTimeFigures final : public prometheus::Collectable {
     MetricFamily open =
         Family("dualrpc_server_connections_open",
                "Connections open now, per transport.", MetricType::Gauge);
-    MetricFamily accepted = Family("dualrpc_server_connections_accepted_total",
-                                   "Connections accepted or adopted.",
-                                   MetricType::Counter);
+    MetricFamily accepted =
+        Family("dualrpc_server_connections_accepted_total",
+               "Connections accepted or adopted.", MetricType::Counter);
     MetricFamily refused =
         Family("dualrpc_server_connections_refused_total",
                "Connections closed at accept because of a limit or state.",
                MetricType::Counter);
-    MetricFamily handshakes = Family("dualrpc_server_tls_handshakes_total",
-                                     "TLS handshakes finished.",
-                                     MetricType::Counter);
+    MetricFamily handshakes =
+        Family("dualrpc_server_tls_handshakes_total",
+               "TLS handshakes finished.", MetricType::Counter);
     MetricFamily handshake_failures =
         Family("dualrpc_server_tls_handshake_failures_total",
                "TLS handshakes that failed.", MetricType::Counter);

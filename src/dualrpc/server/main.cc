@@ -541,8 +541,9 @@ int Run() {
   // counted too (the stage ends a call only for the interceptors that saw
   // its start).
   if (server_metrics != nullptr) {
-    if (absl::Status added = registry.AddInterceptor(
-            std::make_shared<metrics::MetricsInterceptor>(server_metrics.get()));
+    auto interceptor =
+        std::make_shared<metrics::MetricsInterceptor>(server_metrics.get());
+    if (absl::Status added = registry.AddInterceptor(std::move(interceptor));
         !added.ok()) {
       Log("%s", added.ToString());
       return 1;
