@@ -366,5 +366,41 @@ TEST(MetricsReadinessTest, ReadyzIsNotReadyWhileHealthSaysNotServing) {
               dualrpc_testing::IsOkAndHolds(0));
 }
 
+// A bad --metrics_listen is a usage error before anything listens; a busy
+// metrics port is a runtime failure.
+TEST(MetricsFlagTest, BadAddressIsAUsageErrorBeforeListening) {
+  dualrpc_testing::TempDir root;
+  for (const char* bad : {"nonsense", "127.0.0.1:99999", "example.com:9090"}) {
+    const dualrpc_testing::CommandResult result = dualrpc_testing::RunCommand(
+        {dualrpc_testing::BinaryPath("dualrpc-server"), "--root=" + root.path(),
+         "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
+         std::string("--metrics_listen=") + bad},
+        "", absl::Seconds(30));
+    EXPECT_EQ(result.exit_code, 2) << bad << ": " << result.stderr_text;
+    EXPECT_THAT(result.stderr_text, ::testing::HasSubstr("--metrics_listen"));
+    EXPECT_THAT(result.stderr_text,
+                ::testing::Not(::testing::HasSubstr("listening")));
+  }
+}
+
+TEST(MetricsFlagTest, BusyPortIsARuntimeFailure) {
+  dualrpc_testing::TempDir root;
+  absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> first =
+      dualrpc_testing::StartServer(root.path(),
+                                   {"--metrics_listen=127.0.0.1:0"});
+  ASSERT_THAT(first, IsOk());
+  const std::string taken = *(*first)->Address("metrics");
+  const dualrpc_testing::CommandResult result = dualrpc_testing::RunCommand(
+      {dualrpc_testing::BinaryPath("dualrpc-server"), "--root=" + root.path(),
+       "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
+       "--metrics_listen=" + taken},
+      "", absl::Seconds(30));
+  EXPECT_EQ(result.exit_code, 1) << result.stderr_text;
+  EXPECT_THAT(result.stderr_text, ::testing::HasSubstr(taken));
+  // The metrics port is first: no transport was started.
+  EXPECT_THAT(result.stderr_text,
+              ::testing::Not(::testing::HasSubstr("grpc listening")));
+}
+
 }  // namespace
 }  // namespace dualrpc::server
