@@ -84,7 +84,8 @@ set(DUALRPC_PC_THIRD_PARTY
   OpenSSL::Crypto libcrypto
   spdlog::spdlog spdlog
   prometheus-cpp::core prometheus-cpp-core
-  prometheus-cpp::pull prometheus-cpp-pull)
+  prometheus-cpp::pull prometheus-cpp-pull
+  nlohmann_json::nlohmann_json nlohmann_json)
 function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
   set(requires)
   set(libs)
