@@ -425,16 +425,31 @@ absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> StartMetricsHttp(
 }
 
 // The scrape-time hooks: the executor's figures and each transport's
-// connection figures. Everything passed must outlive the scrapes (main stops
-// the metrics port before any of them is destroyed). Null transports are
-// not configured.
+// connection figures ("raw", "grpc", "listen" for the shared port). All
+// passed must outlive the scrapes (main stops the metrics port before any of
+// them is destroyed); null ones are not running.
 void AddMetricsHooks(metrics::ServerMetrics* server_metrics,
-                     const base::BlockingExecutor* executor) {
+                     const base::BlockingExecutor* executor,
+                     const raw::RawServer* raw, const grpc::GrpcServer* grpc,
+                     const SharedPort* shared_port) {
   server_metrics->SetExecutor([executor] {
+    const base::BlockingExecutor::Stats stats = executor->GetStats();
     metrics::ExecutorFigures figures;
-    figures.queued_tasks = static_cast<std::int64_t>(executor->queued());
+    figures.queued_tasks = stats.queued;
+    figures.busy_threads = stats.busy_threads;
+    figures.rejected_total = stats.rejected_total;
     return figures;
   });
+  if (raw != nullptr) {
+    server_metrics->AddTransport("raw", [raw] { return raw->GetStats(); });
+  }
+  if (grpc != nullptr) {
+    server_metrics->AddTransport("grpc", [grpc] { return grpc->GetStats(); });
+  }
+  if (shared_port != nullptr) {
+    server_metrics->AddTransport(
+        "listen", [shared_port] { return shared_port->GetStats(); });
+  }
 }
 
 int Run() {
@@ -630,7 +645,9 @@ int Run() {
   // The metrics port stops before anything its hooks read is destroyed.
   absl::Cleanup stop_metrics_first = [&metrics_http] { metrics_http.reset(); };
   if (server_metrics != nullptr) {
-    AddMetricsHooks(server_metrics.get(), &executor);
+    AddMetricsHooks(server_metrics.get(), &executor, raw_server.get(),
+                    grpc.has_value() ? grpc->server.get() : nullptr,
+                    shared_port.get());
     addresses.emplace_back("metrics", metrics_http->address());
   }
 
