@@ -312,14 +312,21 @@ TEST(PrometheusTest, ScrapesCallCountsOfBothTransports) {
                                      7));
   // Connection figures from the transports' own hooks: the one raw
   // connection this test opened, and gRPC's series.
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "dualrpc_server_connections_open{transport=\"raw\"}", 1));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "dualrpc_server_connections_accepted_total{transport=\"raw\"}", 1));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "count(dualrpc_server_connections_open{transport=\"grpc\"})", 1));
-  EXPECT_TRUE((*prometheus)->EventuallyEquals(
-      "count(dualrpc_executor_queued_tasks)", 1));
+  EXPECT_TRUE((*prometheus)
+                  ->EventuallyEquals(
+                      "dualrpc_server_connections_open{transport=\"raw\"}", 1));
+  EXPECT_TRUE(
+      (*prometheus)
+          ->EventuallyEquals(
+              "dualrpc_server_connections_accepted_total{transport=\"raw\"}",
+              1));
+  EXPECT_TRUE(
+      (*prometheus)
+          ->EventuallyEquals(
+              "count(dualrpc_server_connections_open{transport=\"grpc\"})", 1));
+  EXPECT_TRUE(
+      (*prometheus)
+          ->EventuallyEquals("count(dualrpc_executor_queued_tasks)", 1));
   EXPECT_TRUE((*prometheus)->EventuallyEquals("dualrpc_server_ready", 1));
   EXPECT_TRUE(
       (*prometheus)
