@@ -14,6 +14,9 @@
 // SIGINT/SIGTERM begin a graceful shutdown of both at once: health flips to
 // NOT_SERVING, listeners close, GOAWAY goes out on raw connections,
 // in-flight calls get --shutdown_grace to finish.
+// --metrics_listen serves Prometheus metrics, /healthz and /readyz
+// (dualrpc::metrics): its port listens before the transports', and /readyz
+// flips with grpc.health.v1.
 
 #include <fcntl.h>
 #include <grpc/support/log.h>
@@ -30,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -54,6 +58,9 @@
 #include "dualrpc/log/log.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/log/access_log.h"
+#include "dualrpc/metrics/metrics_http_server.h"
+#include "dualrpc/metrics/metrics_interceptor.h"
+#include "dualrpc/metrics/server_metrics.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -143,6 +150,11 @@ ABSL_FLAG(std::string, access_log_format, "logfmt",
 ABSL_FLAG(int64_t, access_log_buffer_bytes, 8 * 1024 * 1024,
           "--access_log: bytes of lines queued for the writer thread at most; "
           "lines beyond are dropped and counted (never waited for).");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT (HOST an IPv4 address or localhost; port 0 picks a free "
+          "port) serving HTTP: Prometheus metrics on /metrics, /healthz and "
+          "/readyz (503 until every port listens and once a drain begins). "
+          "The ready file's \"metrics\". Empty disables it.");
 
 namespace dualrpc::server {
 namespace {
@@ -502,6 +514,49 @@ absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
   return SharedPort::Start(std::move(options), std::move(handlers));
 }
 
+// ---- Metrics (--metrics_listen) --------------------------------------------
+
+// The metrics port, started before any transport listens so that /readyz
+// answers "not ready: starting" until the ready file is written. Null with
+// an empty --metrics_listen.
+absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> StartMetricsHttp(
+    const metrics::ServerMetrics* server_metrics) {
+  const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (listen.empty()) return nullptr;
+  metrics::MetricsHttpServerOptions options;
+  options.listen_address = listen;
+  return metrics::MetricsHttpServer::Start(std::move(options), server_metrics);
+}
+
+// The scrape-time hooks: the executor's figures and each transport's
+// connection figures ("raw", "grpc", "listen" for the shared port). All
+// passed must outlive the scrapes (main stops the metrics port before any of
+// them is destroyed); null ones are not running.
+void AddMetricsHooks(metrics::ServerMetrics* server_metrics,
+                     const base::BlockingExecutor* executor,
+                     const raw::RawServer* raw, const grpc::GrpcServer* grpc,
+                     const SharedPort* shared_port) {
+  server_metrics->SetExecutor([executor] {
+    const base::BlockingExecutor::Stats stats = executor->GetStats();
+    metrics::ExecutorFigures figures;
+    figures.queued_tasks = stats.queued;
+    figures.busy_threads = stats.busy_threads;
+    figures.rejected_total = stats.rejected_total;
+    return figures;
+  });
+  if (raw != nullptr) {
+    server_metrics->AddTransport("raw", [raw] { return raw->GetStats(); });
+  }
+  if (grpc != nullptr) {
+    server_metrics->AddTransport("grpc", [grpc] { return grpc->GetStats(); });
+  }
+  if (shared_port != nullptr) {
+    server_metrics->AddTransport(
+        "listen", [shared_port] { return shared_port->GetStats(); });
+  }
+}
+
+
 // Why `transport`'s server did not start, alike for every port: "grpc:
 // cannot listen: bind 127.0.0.1:50051: Address already in use".
 void LogStartFailure(absl::string_view transport, const absl::Status& error) {
@@ -637,6 +692,15 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
   }
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+      !metrics_listen.empty()) {
+    if (absl::Status valid =
+            metrics::MetricsHttpServer::ValidateListenAddress(metrics_listen);
+        !valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--metrics_listen: ", valid.message()));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -691,6 +755,21 @@ int Run(const std::vector<std::string>& positional,
     log::Error("%s", grpc_tls.status().message());
     return base::kExitUsage;
   }
+  // Outlives the registry (its interceptor fills these metrics) and the
+  // metrics port (which reads them).
+  std::unique_ptr<metrics::ServerMetrics> server_metrics;
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_http;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    server_metrics = std::make_unique<metrics::ServerMetrics>();
+    absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> started =
+        StartMetricsHttp(server_metrics.get());
+    if (!started.ok()) {
+      log::Error("metrics: cannot listen: %s", started.status().message());
+      return 1;
+    }
+    metrics_http = *std::move(started);
+    log::Info("metrics listening on %s", metrics_http->address());
+  }
   fileservice::FileServiceCore core(*std::move(root), service_options);
   base::BlockingExecutor executor(
       {absl::GetFlag(FLAGS_blocking_threads),
@@ -723,6 +802,18 @@ int Run(const std::vector<std::string>& positional,
   if (!auth.ok()) {
     log::Error("%s", auth.status().ToString());
     return base::kExitUsage;
+  }
+  // Metrics before authentication, so that the calls it refuses are
+  // counted too (the stage ends a call only for the interceptors that saw
+  // its start).
+  if (server_metrics != nullptr) {
+    auto interceptor =
+        std::make_shared<metrics::MetricsInterceptor>(server_metrics.get());
+    if (absl::Status added = registry.AddInterceptor(std::move(interceptor));
+        !added.ok()) {
+      log::Error("%s", added.ToString());
+      return 1;
+    }
   }
   if (NeedsStage()) {
     std::vector<std::shared_ptr<rpc::ServerInterceptor>> interceptors;
@@ -807,6 +898,15 @@ int Run(const std::vector<std::string>& positional,
     addresses.emplace_back("listen", shared_port->address());
   }
 
+  // The metrics port stops before anything its hooks read is destroyed.
+  absl::Cleanup stop_metrics_first = [&metrics_http] { metrics_http.reset(); };
+  if (server_metrics != nullptr) {
+    AddMetricsHooks(server_metrics.get(), &executor, raw_server.get(),
+                    grpc.has_value() ? grpc->server.get() : nullptr,
+                    shared_port.get());
+    addresses.emplace_back("metrics", metrics_http->address());
+  }
+
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
     absl::Status written = WriteReadyFile(ready_file, addresses);
@@ -815,6 +915,7 @@ int Run(const std::vector<std::string>& positional,
       return 1;
     }
   }
+  if (server_metrics != nullptr) server_metrics->SetReady(true);
 
   int signal_number = WaitForShutdownSignal(shutdown_signals);
   Reloadables reloadables;
@@ -839,6 +940,7 @@ int Run(const std::vector<std::string>& positional,
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();
+  if (server_metrics != nullptr) server_metrics->SetReady(false);
   // The shared port hands nothing over once this returns; its TLS relays
   // end as gRPC closes its side of them.
   if (shared_port != nullptr) shared_port->StopAccepting();
@@ -848,6 +950,8 @@ int Run(const std::vector<std::string>& positional,
     grpc->server->Wait();
   }
   if (raw_server != nullptr) raw_server->Wait();
+  // Metrics stay up through the drain, and stop before what they read.
+  metrics_http.reset();
   shared_port.reset();
   if (*access_log != nullptr) (*access_log)->Flush();
   log::Info("drained in %.3fs",
