@@ -45,7 +45,7 @@ CallDispatcher::CallDispatcher(ServerLoop* owner, ServerConnection* connection,
       loop_(owner->loop()),
       config_(owner->config()),
       connection_id_(connection_id),
-      peer_(peer),
+      peer_(std::make_shared<const std::string>(peer.ToUri())),
       output_(output) {}
 
 CallDispatcher::~CallDispatcher() { CancelAll(); }

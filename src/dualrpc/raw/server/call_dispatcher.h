@@ -172,7 +172,9 @@ class CallDispatcher {
   net::EventLoop* const loop_;
   const ServerConfig& config_;
   const std::uint64_t connection_id_;
-  const net::SocketAddress peer_;
+  // The peer's address as calls' peer() gives it: formatted once, shared by
+  // the connection's calls (an access log asks for it on every call).
+  const std::shared_ptr<const std::string> peer_;
   net::TcpConnection* const output_;
   std::optional<std::shared_ptr<const std::string>> peer_certificate_subject_;
 

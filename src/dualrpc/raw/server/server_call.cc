@@ -47,7 +47,7 @@ class CallCompletion {
 };
 
 ServerCall::ServerCall(Identity identity, const rpc::Method* method,
-                       const net::SocketAddress& peer,
+                       std::shared_ptr<const std::string> peer,
                        std::shared_ptr<const std::string> peer_certificate_subject,
                        absl::Time deadline,
                        rpc::Metadata request_metadata,
@@ -56,7 +56,7 @@ ServerCall::ServerCall(Identity identity, const rpc::Method* method,
                        std::unique_ptr<google::protobuf::Message> response)
     : identity_(std::move(identity)),
       method_(method),
-      peer_(peer),
+      peer_(std::move(peer)),
       peer_certificate_subject_(std::move(peer_certificate_subject)),
       deadline_(deadline),
       request_metadata_(std::move(request_metadata)),

@@ -50,9 +50,11 @@ class ServerCall final : public rpc::ServerCallContext,
     std::uint32_t call_id;
   };
 
-  // `peer_certificate_subject`: the connection's (null: none).
+  // `peer`: the connection's address as peer() gives it (formatted once per
+  // connection, CallDispatcher); `peer_certificate_subject`: the
+  // connection's (null: none).
   ServerCall(Identity identity, const rpc::Method* method,
-             const net::SocketAddress& peer,
+             std::shared_ptr<const std::string> peer,
              std::shared_ptr<const std::string> peer_certificate_subject,
              absl::Time deadline,
              rpc::Metadata request_metadata,
@@ -69,7 +71,7 @@ class ServerCall final : public rpc::ServerCallContext,
     return request_metadata_;
   }
   void AddResponseMetadata(std::string key, std::string value) override;
-  std::string peer() const override { return peer_.ToUri(); }
+  std::string peer() const override { return *peer_; }
   absl::string_view transport() const override { return "raw"; }
   std::string peer_certificate_subject() const override {
     return peer_certificate_subject_ ? *peer_certificate_subject_
@@ -109,7 +111,7 @@ class ServerCall final : public rpc::ServerCallContext,
 
   const Identity identity_;
   const rpc::Method* const method_;
-  const net::SocketAddress peer_;
+  const std::shared_ptr<const std::string> peer_;
   const std::shared_ptr<const std::string> peer_certificate_subject_;
   const absl::Time deadline_;
   const rpc::Metadata request_metadata_;

@@ -58,7 +58,8 @@ class ServerStreamCall final : public rpc::ServerStream {
   struct Options {
     std::uint32_t call_id = 0;
     const rpc::Method* method = nullptr;
-    net::SocketAddress peer;
+    // The connection's address as peer() gives it (never null).
+    std::shared_ptr<const std::string> peer;
     // The connection's (CallDispatcher::PeerCertificateSubject); null: none.
     std::shared_ptr<const std::string> peer_certificate_subject;
     absl::Time deadline = absl::InfiniteFuture();
@@ -101,7 +102,7 @@ class ServerStreamCall final : public rpc::ServerStream {
     return request_metadata_;
   }
   void AddResponseMetadata(std::string key, std::string value) override;
-  std::string peer() const override { return peer_.ToUri(); }
+  std::string peer() const override { return *peer_; }
   absl::string_view transport() const override { return "raw"; }
   std::string peer_certificate_subject() const override {
     return peer_certificate_subject_ ? *peer_certificate_subject_
@@ -168,7 +169,7 @@ class ServerStreamCall final : public rpc::ServerStream {
   const std::shared_ptr<net::EventLoop::Mailbox> mailbox_;
   const std::uint32_t call_id_;
   const rpc::Method* const method_;
-  const net::SocketAddress peer_;
+  const std::shared_ptr<const std::string> peer_;
   const std::shared_ptr<const std::string> peer_certificate_subject_;
   const absl::Time deadline_;
   const std::optional<net::EventLoop::Clock::time_point> loop_deadline_;
