@@ -1,8 +1,8 @@
 // `dualrpc health` as a probe of the real dualrpc-server, on both
 // transports: SERVING exits 0, an unknown service and a draining server
-// exit non-zero with the words; `call` of Health/Check agrees. (The
-// NOT_SERVING answer itself, exit 4, is proven in inspect_commands_test: a
-// draining server closes its ports before it could tell a new connection.)
+// exit non-zero with the words; `call` of Health/Check agrees. A draining
+// server has closed its ports (the probe cannot connect); during
+// --shutdown_delay it still answers, NOT_SERVING, and the probe exits 4.
 
 #include <signal.h>
 
@@ -124,6 +124,53 @@ TEST_P(HealthProbeTest, DrainingServerFailsTheProbe) {
   watch.Cancel();
   EXPECT_THAT(server_->WaitForExit(dualrpc_testing::kWaitTimeout),
               dualrpc_testing::IsOkAndHolds(0));
+}
+
+// --shutdown_delay: after SIGTERM the server goes on serving while health
+// says NOT_SERVING, so the probe reaches it and exits 4 with the words,
+// while other calls still succeed.
+TEST_P(HealthProbeTest, NotServingDuringShutdownDelayExitsFour) {
+  Start({"--shutdown_delay=30s"});
+  ASSERT_EQ(Cli({"health", target_}).exit_code, 0);
+  ASSERT_THAT(server_->Signal(SIGTERM), IsOk());
+  CommandResult result;
+  // The flip follows the signal promptly, not at once.
+  ASSERT_TRUE(dualrpc_testing::Eventually([&] {
+    result = Cli({"health", target_, "--timeout=5s"});
+    return result.exit_code != 0;
+  }));
+  EXPECT_EQ(result.exit_code, 4) << result.stderr_text;
+  EXPECT_EQ(result.stdout_text, "NOT_SERVING\n");
+  EXPECT_THAT(result.stderr_text,
+              HasSubstr("UNAVAILABLE: health: the server is NOT_SERVING"));
+  const CommandResult call =
+      Cli({"call", target_, "grpc.health.v1.Health/Check", "-d",
+           R"({"service":"dualrpc.v1.FileService"})"});
+  EXPECT_EQ(call.exit_code, 4) << call.stderr_text;
+  EXPECT_THAT(call.stdout_text, HasSubstr("\"status\": \"NOT_SERVING\""));
+  EXPECT_THAT(call.stderr_text,
+              HasSubstr("health: service \"dualrpc.v1.FileService\" is "
+                        "NOT_SERVING"));
+  // Still serving everything else until the delay ends.
+  EXPECT_EQ(Cli({"echo", "--target=" + target_, "still here"}).stdout_text,
+            "still here\n");
+  // A second SIGTERM ends the delay: the drain runs and the server exits.
+  ASSERT_THAT(server_->Signal(SIGTERM), IsOk());
+  EXPECT_THAT(server_->WaitForExit(dualrpc_testing::kWaitTimeout),
+              dualrpc_testing::IsOkAndHolds(0));
+  EXPECT_THAT(server_->StderrText(), HasSubstr("received SIGTERM again"));
+}
+
+TEST(ShutdownDelayFlagTest, NegativeIsAUsageError) {
+  dualrpc_testing::TempDir root;
+  const CommandResult result = dualrpc_testing::RunCommand(
+      {dualrpc_testing::BinaryPath("dualrpc-server"), "--root=" + root.path(),
+       "--grpc_listen=127.0.0.1:0", "--raw_listen=127.0.0.1:0",
+       "--shutdown_delay=-1s"},
+      "", absl::Seconds(30));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_THAT(result.stderr_text,
+              HasSubstr("--shutdown_delay must not be negative"));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, HealthProbeTest,

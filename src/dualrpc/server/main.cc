@@ -37,6 +37,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dualrpc/auth/auth_interceptor.h"
 #include "dualrpc/auth/token_file.h"
@@ -107,6 +108,12 @@ ABSL_FLAG(
     "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
+          "On SIGINT/SIGTERM, how long to go on serving while health "
+          "(grpc.health.v1) answers NOT_SERVING, before the ports close and "
+          "the drain (--shutdown_grace) begins: time for health-checking "
+          "load balancers to stop sending (a few check intervals). A second "
+          "SIGINT/SIGTERM ends it at once. 0: drain at once.");
 ABSL_FLAG(std::string, auth_tokens, "",
           "Bearer tokens, one per line: TOKEN PRINCIPAL [METHOD ...] (METHOD "
           "a gRPC path or /pkg.Svc/*; none means all; # comments). Calls "
@@ -151,6 +158,26 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   while (sigwait(&signals, &signal_number) != 0) {
   }
   return signal_number;
+}
+
+// --shutdown_delay: health already says NOT_SERVING; everything still
+// serves for `delay`, so that load balancers checking health stop sending
+// here before the ports close (gRPC refuses calls that arrive once its
+// shutdown began, and a raw GOAWAY races the requests already on the wire).
+// Returns early on a second SIGINT or SIGTERM; SIGHUP is taken and logged.
+void ServeWhileNotServing(const sigset_t& signals, absl::Duration delay) {
+  const absl::Time end = absl::Now() + delay;
+  for (absl::Duration left = delay; left > absl::ZeroDuration();
+       left = end - absl::Now()) {
+    const timespec timeout = absl::ToTimespec(left);
+    const int signal_number = sigtimedwait(&signals, nullptr, &timeout);
+    if (signal_number == SIGINT || signal_number == SIGTERM) {
+      Log("received %s again: draining now",
+          signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
+    }
+    if (signal_number == SIGHUP) Log("received SIGHUP while stopping: ignored");
+  }
 }
 
 // Authentication from --auth_tokens / --auth_open_methods, as the registry's
@@ -431,6 +458,10 @@ int Run() {
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
   service_options.listing_cache_names = static_cast<std::size_t>(
       std::max<int64_t>(0, absl::GetFlag(FLAGS_listing_cache_names)));
+  if (absl::GetFlag(FLAGS_shutdown_delay) < absl::ZeroDuration()) {
+    Log("--shutdown_delay must not be negative");
+    return 2;
+  }
   if (service_options.default_page_size <= 0 ||
       service_options.max_page_size < service_options.default_page_size) {
     Log("need 0 < --default_page_size <= --max_page_size");
@@ -580,6 +611,12 @@ int Run() {
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();
+  if (const absl::Duration delay = absl::GetFlag(FLAGS_shutdown_delay);
+      delay > absl::ZeroDuration()) {
+    Log("not serving for %s before the drain (--shutdown_delay)",
+        absl::FormatDuration(delay));
+    ServeWhileNotServing(shutdown_signals, delay);
+  }
   // The shared port hands nothing over once this returns; its TLS relays
   // end as gRPC closes its side of them.
   if (shared_port != nullptr) shared_port->StopAccepting();
