@@ -1,7 +1,8 @@
 // The deployment examples under examples/ are what docs/OPERATIONS.md shows:
 // the systemd unit passes `systemd-analyze verify`, the Kubernetes manifest
 // parses as the Deployment and Service it claims to be (/usr/bin/python3's
-// yaml), the HAProxy config passes `haproxy -c` (haproxy_test runs it), and
+// yaml), the HAProxy config passes `haproxy -c` (haproxy_test runs it) and
+// is the one docs/OPERATIONS.md quotes, and
 // every dualrpc-server flag they use is one the server has, with stop
 // timeouts above the drain they allow.
 
@@ -220,6 +221,14 @@ TEST(KubernetesExampleTest, ParsesAsDeploymentAndServiceWithProbes) {
   EXPECT_GT(absl::Seconds(grace_seconds),
             DurationFlag(flags, "shutdown_delay") +
                 DurationFlag(flags, "shutdown_grace"));
+}
+
+// docs/OPERATIONS.md shows the tested config, whole and unchanged.
+TEST(HaproxyExampleTest, OperationsGuideQuotesTheTestedConfig) {
+  const std::string config = ReadFile(kHaproxyConfig);
+  ASSERT_FALSE(config.empty()) << kHaproxyConfig;
+  EXPECT_THAT(ReadFile(DUALRPC_SOURCE_DIR "/docs/OPERATIONS.md"),
+              ::testing::HasSubstr("```haproxy\n" + config + "```\n"));
 }
 
 TEST(HaproxyExampleTest, ConfigChecks) {
