@@ -409,7 +409,14 @@ class ScaleOutTest : public ::testing::TestWithParam<Balancing> {
     loads_.clear();
     if (haproxy_ != nullptr) {
       haproxy_->Stop();
-      if (HasFailure()) std::cout << "HAProxy's log:\n" << haproxy_->LogText();
+      if (HasFailure()) {
+        // Its events (checks, state changes, alerts), not its traffic log.
+        std::cout << "HAProxy's log, without the traffic lines:\n";
+        for (absl::string_view line :
+             absl::StrSplit(haproxy_->LogText(), '\n')) {
+          if (!absl::StartsWith(line, "127.0.0.1:")) std::cout << line << "\n";
+        }
+      }
     }
   }
 

@@ -10,9 +10,10 @@
 // (authentication: --auth_tokens). SIGHUP reloads the TLS certificate and
 // key for new connections and the tokens for new calls (ReloadOnSighup).
 // SIGINT/SIGTERM
-// begin a graceful shutdown of both at once: health flips to NOT_SERVING,
-// listeners close, GOAWAY goes out on raw connections, in-flight calls get
-// --shutdown_grace to finish.
+// begin a graceful shutdown of both at once: health flips to NOT_SERVING
+// (and everything still serves for --shutdown_delay, for load balancers to
+// notice), listeners close, GOAWAY goes out on raw connections, in-flight
+// calls get --shutdown_grace to finish.
 
 #include <fcntl.h>
 #include <pthread.h>
