@@ -432,7 +432,7 @@ class ScaleOutTest : public ::testing::TestWithParam<Balancing> {
 // The config's raw check is the protocol's preface and PING, and expects
 // the PONG, byte for byte as raw/wire encodes them (docs/PROTOCOL.md §2,
 // §5.2); its gRPC check ends in a SERVING HealthCheckResponse.
-TEST(HaproxyConfigTest, RawCheckIsPrefaceAndPingExpectingPong) {
+TEST(HaproxyConfigTest, ChecksAreTheProtocolsBytes) {
   const std::string config = ReadSourceFile(kHaproxyConfig);
   ASSERT_FALSE(config.empty()) << kHaproxyConfig;
   constexpr absl::string_view kOpaque = "haproxy!";
@@ -449,9 +449,9 @@ TEST(HaproxyConfigTest, RawCheckIsPrefaceAndPingExpectingPong) {
       HexOf(pong));
   // gRPC's length-prefixed message: not compressed, 2 bytes, field 1
   // (status) = SERVING.
-  EXPECT_EQ(
-      CheckBytesOf(config, "dualrpc_grpc_replicas", "tcp-check expect binary"),
-      "0000000002" + absl::BytesToHexString("\x08\x01"));
+  EXPECT_EQ(CheckBytesOf(config, "dualrpc_grpc_replicas",
+                         "tcp-check expect min-recv 0 binary"),
+            "0000000002" + absl::BytesToHexString("\x08\x01"));
 }
 
 TEST_P(ScaleOutTest, DrainLosesNoCallAndKillOnlyThoseInFlight) {
