@@ -84,7 +84,8 @@ set(DUALRPC_PC_THIRD_PARTY
   OpenSSL::Crypto libcrypto
   spdlog::spdlog spdlog
   prometheus-cpp::core prometheus-cpp-core
-  prometheus-cpp::pull prometheus-cpp-pull)
+  prometheus-cpp::pull prometheus-cpp-pull
+  nlohmann_json::nlohmann_json nlohmann_json)
 function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
   set(requires)
   set(libs)
@@ -100,6 +101,9 @@ function(dualrpc_pkgconfig_requirement dependency out_requires out_libs)
     # Debian's libgrpc++-dev has no grpc++_reflection.pc.
     set(requires grpc++)
     set(libs -lgrpc++_reflection)
+  elseif(dependency STREQUAL "civetweb::civetweb")
+    # Debian's libcivetweb-dev has no .pc file.
+    set(libs -lcivetweb)
   elseif(dependency STREQUAL "protobuf::libprotoc")
     # Debian's libprotoc-dev has no .pc of its own.
     set(requires protobuf)

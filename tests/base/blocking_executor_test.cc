@@ -16,6 +16,7 @@ namespace dualrpc::base {
 namespace {
 
 using ::dualrpc_testing::Countdown;
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::kWaitTimeout;
 using ::dualrpc_testing::StatusIs;
@@ -129,6 +130,51 @@ TEST(BlockingExecutorTest, TreatsZeroThreadsAndQueueAsOne) {
   absl::Notification done;
   ASSERT_THAT(executor.Submit([&] { done.Notify(); }), IsOk());
   EXPECT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
+}
+
+// The figures metrics read: a task is queued, then busy, then completed;
+// only a full queue's refusal counts as rejected.
+TEST(BlockingExecutorTest, StatsFollowQueuedBusyRejectedAndCompleted) {
+  constexpr std::size_t kMaxQueued = 2;
+  BlockingExecutor executor({/*threads=*/1, kMaxQueued});
+  auto stats = [&] { return executor.GetStats(); };
+  EXPECT_EQ(stats().queued, 0);
+  EXPECT_EQ(stats().busy_threads, 0);
+  EXPECT_EQ(stats().rejected_total, 0);
+  EXPECT_EQ(stats().completed_total, 0);
+
+  absl::Notification blocker_started;
+  absl::Notification release;
+  ASSERT_THAT(executor.Submit([&] {
+    blocker_started.Notify();
+    release.WaitForNotificationWithTimeout(kWaitTimeout);
+  }),
+              IsOk());
+  ASSERT_TRUE(blocker_started.WaitForNotificationWithTimeout(kWaitTimeout));
+  EXPECT_EQ(stats().busy_threads, 1);
+  EXPECT_EQ(stats().queued, 0);
+
+  Countdown done(static_cast<int>(kMaxQueued));
+  for (std::size_t i = 0; i < kMaxQueued; ++i) {
+    ASSERT_THAT(executor.Submit([&] { done.CountDown(); }), IsOk()) << i;
+  }
+  EXPECT_EQ(stats().queued, static_cast<std::int64_t>(kMaxQueued));
+  EXPECT_THAT(executor.Submit([] {}),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_THAT(executor.Submit([] {}),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+  EXPECT_EQ(stats().rejected_total, 2);
+  EXPECT_EQ(stats().completed_total, 0);
+
+  release.Notify();
+  ASSERT_TRUE(done.WaitForZero());
+  // The last task's count lands just after it returns.
+  EXPECT_TRUE(Eventually([&] {
+    return stats().completed_total == static_cast<std::int64_t>(kMaxQueued) + 1;
+  })) << stats().completed_total;
+  EXPECT_TRUE(Eventually([&] { return stats().busy_threads == 0; }));
+  EXPECT_EQ(stats().queued, 0);
+  EXPECT_EQ(stats().rejected_total, 2);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/byte_stream.h"
@@ -16,13 +17,18 @@
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/transport_stats.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
+#include "testing/transport_stats.h"
+#include "testing/wait.h"
 
 namespace dualrpc::raw {
 namespace {
 
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::RefusedCount;
 using ::dualrpc_testing::StatusIs;
 
 constexpr absl::string_view kClientPreface("DRPC\x01\x01\x00\x00", 8);
@@ -83,6 +89,7 @@ TEST_F(RawServerAdoptTest, ServesAdoptedStreamsWithoutAListener) {
   ASSERT_NE(server, nullptr);
   EXPECT_EQ(server->address(), "");
   // Dealt round-robin: the two land on both loops.
+  std::vector<base::ScopedFd> clients;
   for (int i = 0; i < 2; ++i) {
     AdoptedPair pair = MakePair();
     ASSERT_THAT(server->Adopt(std::move(pair.server_stream), peer_), IsOk());
@@ -90,7 +97,12 @@ TEST_F(RawServerAdoptTest, ServesAdoptedStreamsWithoutAListener) {
                      kClientPreface.size(), MSG_NOSIGNAL),
               static_cast<ssize_t>(kClientPreface.size()));
     EXPECT_EQ(Read(pair.client.get(), 4), "DRPC");
+    clients.push_back(std::move(pair.client));
   }
+  // Adopted streams count as accepted and open, like accepted sockets.
+  const rpc::TransportStats stats = server->GetStats();
+  EXPECT_EQ(stats.connections_open, 2);
+  EXPECT_EQ(stats.connections_accepted_total, 2);
 }
 
 // Over the limit a connection gets the server preface and GOAWAY at once,
@@ -110,6 +122,10 @@ TEST_F(RawServerAdoptTest, AdoptedStreamsCountAgainstMaxConnections) {
                    kClientPreface.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(kClientPreface.size()));
   EXPECT_EQ(Read(first.client.get(), 4), "DRPC");
+  EXPECT_EQ(RefusedCount(server->GetStats(), rpc::kRefusedMaxConnections), 1);
+  EXPECT_TRUE(Eventually([&] {
+    return server->GetStats().connections_open == 1;
+  })) << server->GetStats().connections_open;
 }
 
 TEST_F(RawServerAdoptTest, RefusedOnceTheDrainBegan) {
@@ -121,6 +137,10 @@ TEST_F(RawServerAdoptTest, RefusedOnceTheDrainBegan) {
               StatusIs(absl::StatusCode::kUnavailable));
   // Closed with the refusal: the client end reads the end of the stream.
   EXPECT_EQ(Read(pair.client.get(), 1), "");
+  const rpc::TransportStats stats = server->GetStats();
+  EXPECT_EQ(RefusedCount(stats, rpc::kRefusedDraining), 1);
+  EXPECT_EQ(stats.connections_accepted_total, 1);
+  EXPECT_EQ(stats.connections_open, 0);
 }
 
 }  // namespace

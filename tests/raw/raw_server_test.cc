@@ -22,11 +22,13 @@
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/transport_stats.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "raw/test_client.h"
 #include "testing/status_matchers.h"
+#include "testing/transport_stats.h"
 #include "testing/unary_method.h"
 #include "testing/wait.h"
 
@@ -36,6 +38,8 @@ namespace {
 using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::kWaitTimeout;
+using ::dualrpc_testing::RefusedCount;
+using ::dualrpc_testing::RefusedTotal;
 using ::dualrpc_testing::StatusIs;
 using ::dualrpc_testing::UnaryMethodFrom;
 using ::testing::HasSubstr;
@@ -794,6 +798,84 @@ TEST_F(RawServerTest, TooManyConnectionsGetGoawayResourceExhausted) {
                "too many connections");
   EXPECT_TRUE(second.ReadEof());
   ASSERT_THAT(Call(*first, 2, kEcho, "first again"), IsOk());
+}
+
+// ---- Connection figures (GetStats) -----------------------------------------
+
+// Open connections are summed over the loops (two here) and fall back as
+// connections close; the accepted total only grows.
+TEST_F(RawServerTest, StatsCountOpenConnectionsOverEveryLoop) {
+  StartServer();
+  rpc::TransportStats stats = server_->GetStats();
+  EXPECT_EQ(stats.connections_open, 0);
+  EXPECT_EQ(stats.connections_accepted_total, 0);
+  constexpr int kConnections = 5;
+  std::vector<std::unique_ptr<TestClient>> clients;
+  for (int i = 0; i < kConnections; ++i) clients.push_back(Connect());
+  // Each was counted before its server preface left.
+  stats = server_->GetStats();
+  EXPECT_EQ(stats.connections_open, kConnections);
+  EXPECT_EQ(stats.connections_accepted_total, kConnections);
+
+  clients.resize(2);
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 2;
+  })) << server_->GetStats().connections_open;
+  clients.clear();
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 0;
+  })) << server_->GetStats().connections_open;
+  stats = server_->GetStats();
+  EXPECT_EQ(stats.connections_accepted_total, kConnections);
+  EXPECT_EQ(RefusedTotal(stats), 0);
+  // Every reason of the transport is there from the start, zeros included.
+  for (const char* reason :
+       {rpc::kRefusedMaxConnections, rpc::kRefusedDraining,
+        rpc::kRefusedMaxHandshakes, rpc::kRefusedHandshakeTimeout}) {
+    EXPECT_TRUE(
+        std::any_of(stats.refused_total.begin(), stats.refused_total.end(),
+                    [&](const auto& entry) { return entry.first == reason; }))
+        << reason;
+  }
+  EXPECT_EQ(stats.tls_handshakes_total, 0);
+  EXPECT_EQ(stats.tls_handshake_failures_total, 0);
+}
+
+TEST_F(RawServerTest, StatsCountConnectionsRefusedOverMaxConnections) {
+  RawServer::Options options;
+  options.max_connections = 2;
+  StartServer(options);
+  std::unique_ptr<TestClient> first = Connect();
+  std::unique_ptr<TestClient> second = Connect();
+  for (int i = 0; i < 3; ++i) {
+    TestClient refused(server_->address());
+    ASSERT_THAT(refused.ReadPreface(), IsOk());
+    ExpectGoaway(refused, absl::StatusCode::kResourceExhausted, 0,
+                 "too many connections");
+    EXPECT_TRUE(refused.ReadEof());
+  }
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().connections_open == 2;
+  })) << server_->GetStats().connections_open;
+  const rpc::TransportStats stats = server_->GetStats();
+  EXPECT_EQ(RefusedCount(stats, rpc::kRefusedMaxConnections), 3);
+  EXPECT_EQ(RefusedTotal(stats), 3);
+  EXPECT_EQ(stats.connections_accepted_total, 5);
+}
+
+// An idle connection's GOAWAY OK ends it, but it was not refused.
+TEST_F(RawServerTest, StatsDoNotCountIdleTimeoutsAsRefusals) {
+  RawServer::Options options;
+  options.idle_timeout = absl::Milliseconds(50);
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
+  ExpectGoaway(*client, absl::StatusCode::kOk, 0, "idle");
+  EXPECT_TRUE(client->ReadEof());
+  EXPECT_TRUE(
+      Eventually([&] { return server_->GetStats().connections_open == 0; }));
+  const rpc::TransportStats stats = server_->GetStats();
+  EXPECT_EQ(RefusedTotal(stats), 0);
+  EXPECT_EQ(stats.connections_accepted_total, 1);
 }
 
 TEST_F(RawServerTest, IdleConnectionGetsGoawayOk) {

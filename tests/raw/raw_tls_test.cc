@@ -26,6 +26,7 @@
 #include "dualrpc/raw/client/raw_channel.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/transport_stats.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "echo_methods.h"
 #include "gmock/gmock.h"
@@ -34,14 +35,18 @@
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/test_certs.h"
+#include "testing/transport_stats.h"
 #include "testing/wait.h"
 
 namespace dualrpc::raw {
 namespace {
 
+using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::IsOkAndHolds;
 using ::dualrpc_testing::kWaitTimeout;
+using ::dualrpc_testing::RefusedCount;
+using ::dualrpc_testing::RefusedTotal;
 using ::dualrpc_testing::StatusIs;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -273,6 +278,38 @@ TEST_F(RawTlsTest, PlaintextClientOnATlsPortGetsAClearError) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("raws://")));
 }
 
+// A plaintext client fails its handshake once; a TLS client's completes
+// once (its connection then serves several calls without counting again).
+TEST_F(RawTlsTest, StatsCountHandshakesAndFailures) {
+  StartServer(ServerTls(certs().server_cert, certs().server_key));
+  // The raw preface and a frame's worth of bytes, in plaintext on a TLS
+  // port (enough for OpenSSL to see a record that is not TLS).
+  base::ScopedFd plaintext = ConnectTcp(PortOf(server_->address()));
+  std::string bytes("DRPC\x01\x01\x00\x00", 8);
+  bytes.append(64, '\0');
+  ASSERT_EQ(::send(plaintext.get(), bytes.data(), bytes.size(), 0),
+            static_cast<ssize_t>(bytes.size()));
+  EXPECT_TRUE(ClosedByServer(plaintext.get(), kWaitTimeout));
+  // The server lingers after its alert until the peer closes (or the
+  // handshake timeout); the failure counts when the connection ends.
+  plaintext.Reset();
+  EXPECT_TRUE(Eventually([&] {
+    return server_->GetStats().tls_handshake_failures_total == 1;
+  })) << server_->GetStats().tls_handshake_failures_total;
+  EXPECT_EQ(server_->GetStats().tls_handshakes_total, 0);
+
+  std::shared_ptr<rpc::Channel> channel = Channel(RawsTarget(), TrustingCa());
+  EXPECT_THAT(Call(*channel, "1"), IsOkAndHolds(std::string("1")));
+  EXPECT_THAT(Call(*channel, "2"), IsOkAndHolds(std::string("2")));
+  const rpc::TransportStats stats = server_->GetStats();
+  EXPECT_EQ(stats.tls_handshakes_total, 1);
+  EXPECT_EQ(stats.tls_handshake_failures_total, 1);
+  EXPECT_EQ(stats.connections_accepted_total, 2);
+  EXPECT_EQ(stats.connections_open, 1);
+  // A failed handshake is not a refusal.
+  EXPECT_EQ(RefusedTotal(stats), 0);
+}
+
 TEST_F(RawTlsTest, TlsClientOnAPlaintextPortGetsAClearError) {
   StartServer(nullptr);
   EXPECT_THAT(Call(*Channel(RawsTarget(), TrustingCa()), "x"),
@@ -293,6 +330,11 @@ TEST_F(RawTlsTest, HandshakeTimeoutClosesSilentConnections) {
   EXPECT_TRUE(ClosedByServer(silent.get(), kWaitTimeout));
   EXPECT_TRUE(ClosedByServer(half.get(), kWaitTimeout));
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(290));
+  EXPECT_TRUE(Eventually([&] {
+    return RefusedCount(server_->GetStats(), rpc::kRefusedHandshakeTimeout) ==
+           2;
+  })) << RefusedCount(server_->GetStats(), rpc::kRefusedHandshakeTimeout);
+  EXPECT_EQ(server_->GetStats().tls_handshake_failures_total, 2);
   // An established connection is not subject to it.
   std::shared_ptr<rpc::Channel> channel = Channel(RawsTarget(), TrustingCa());
   EXPECT_THAT(Call(*channel, "1"), IsOkAndHolds(std::string("1")));
@@ -326,6 +368,13 @@ TEST_F(RawTlsTest, AFloodOfHalfHandshakesDoesNotKeepANewClientOut) {
     if (ClosedByServer(fd.get(), absl::Milliseconds(100))) ++closed;
   }
   EXPECT_GE(closed, 20 - (kCap - 1));
+  // Each one closed to make room was refused for it, and its handshake
+  // failed; the client's completed.
+  const rpc::TransportStats stats = server_->GetStats();
+  EXPECT_GE(RefusedCount(stats, rpc::kRefusedMaxHandshakes), closed);
+  EXPECT_EQ(RefusedCount(stats, rpc::kRefusedMaxHandshakes),
+            stats.tls_handshake_failures_total);
+  EXPECT_EQ(stats.tls_handshakes_total, 1);
   // And the client's connection, established, stays.
   EXPECT_THAT(Call(*channel, "again"), IsOkAndHolds(std::string("again")));
 }

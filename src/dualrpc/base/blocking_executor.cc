@@ -37,6 +37,7 @@ absl::Status BlockingExecutor::Submit(absl::AnyInvocable<void() &&> task) {
     return absl::UnavailableError("blocking executor is shutting down");
   }
   if (queue_.size() >= options_.max_queued) {
+    ++rejected_total_;
     return absl::ResourceExhaustedError("blocking executor queue is full");
   }
   queue_.push_back(std::move(task));
@@ -57,9 +58,27 @@ void BlockingExecutor::WorkerLoop() {
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      // Under mu_, so that a task is never seen neither queued nor busy.
+      busy_threads_.fetch_add(1, std::memory_order_relaxed);
     }
     std::move(task)();
+    // Destroyed before it counts as completed: what it captured is gone.
+    task = nullptr;
+    completed_total_.fetch_add(1, std::memory_order_relaxed);
+    busy_threads_.fetch_sub(1, std::memory_order_relaxed);
   }
+}
+
+BlockingExecutor::Stats BlockingExecutor::GetStats() const {
+  Stats stats;
+  {
+    absl::MutexLock lock(&mu_);
+    stats.queued = static_cast<std::int64_t>(queue_.size());
+    stats.rejected_total = rejected_total_;
+  }
+  stats.busy_threads = busy_threads_.load(std::memory_order_relaxed);
+  stats.completed_total = completed_total_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 }  // namespace dualrpc::base

@@ -18,7 +18,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "dualrpc/grpc/grpc_server_stats.h"
 #include "grpc/health/v1/health.pb.h"
 
 namespace dualrpc::grpc {
@@ -54,6 +56,31 @@ class WithoutReflectionPlugin final : public ::grpc::ServerBuilderOption {
         plugins->end());
   }
 };
+
+// builder.BuildAndStart(), and the new server's channelz id in
+// `channelz_id`: the one server that channelz lists after the build and not
+// before; 0 if there is not exactly one (another grpc server of the process
+// started at the same moment, not through here). Calls are serialized, so
+// GrpcServer::Starts on several threads never confuse each other.
+std::unique_ptr<::grpc::Server> BuildAndStartWithChannelzId(
+    ::grpc::ServerBuilder& builder, std::int64_t* channelz_id) {
+  ABSL_CONST_INIT static absl::Mutex build_mu(absl::kConstInit);
+  // On by default in grpc 1.51; GetStats relies on it.
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 1);
+  absl::MutexLock lock(&build_mu);
+  const absl::flat_hash_set<std::int64_t> before = ChannelzServerIds();
+  std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
+  *channelz_id = 0;
+  if (server == nullptr) return server;
+  int added = 0;
+  for (std::int64_t id : ChannelzServerIds()) {
+    if (before.contains(id)) continue;
+    *channelz_id = id;
+    ++added;
+  }
+  if (added != 1) *channelz_id = 0;
+  return server;
+}
 
 }  // namespace
 
@@ -95,7 +122,9 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
     builder.SetOption(std::make_unique<WithoutReflectionPlugin>());
   }
 
-  std::unique_ptr<::grpc::Server> server = builder.BuildAndStart();
+  std::int64_t channelz_id = 0;
+  std::unique_ptr<::grpc::Server> server =
+      BuildAndStartWithChannelzId(builder, &channelz_id);
   if (server == nullptr || (own_port && selected_port == 0)) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
@@ -110,8 +139,20 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   return std::unique_ptr<GrpcServer>(new GrpcServer(
       std::move(tls), std::move(server),
       own_port ? WithPort(options.listen_address, selected_port) : "",
-      options.adopted_subjects));
+      options.adopted_subjects,
+      std::make_unique<GrpcServerStats>(channelz_id)));
 }
+
+GrpcServer::GrpcServer(std::shared_ptr<ReloadableServerCredentials> tls,
+                       std::unique_ptr<::grpc::Server> server,
+                       std::string address,
+                       std::shared_ptr<AdoptedPeerSubjects> adopted_subjects,
+                       std::unique_ptr<GrpcServerStats> stats)
+    : tls_(std::move(tls)),
+      adopted_subjects_(std::move(adopted_subjects)),
+      server_(std::move(server)),
+      address_(std::move(address)),
+      stats_(std::move(stats)) {}
 
 GrpcServer::~GrpcServer() {
   Shutdown(absl::ZeroDuration());
@@ -127,6 +168,7 @@ absl::Status GrpcServer::AdoptConnection(
   }
   absl::MutexLock lock(&adopt_mu_);
   if (shutting_down_) {
+    stats_->OnAdoptRefused();
     return absl::UnavailableError("gRPC server is shutting down");
   }
   // Before grpc++ has the socket: its calls must find this entry, not that
@@ -134,6 +176,7 @@ absl::Status GrpcServer::AdoptConnection(
   if (adopted_subjects_ != nullptr) {
     adopted_subjects_->Set(socket.get(), std::move(peer_certificate_subject));
   }
+  stats_->OnAdopted(socket.get());
   ::grpc::AddInsecureChannelFromFd(server_.get(), socket.Release());
   return absl::OkStatus();
 }
@@ -153,6 +196,8 @@ void GrpcServer::Shutdown(absl::Duration grace) {
 }
 
 void GrpcServer::Wait() { server_->Wait(); }
+
+rpc::TransportStats GrpcServer::GetStats() const { return stats_->Get(); }
 
 absl::Status GrpcServer::ReloadTls() {
   if (tls_ == nullptr) {

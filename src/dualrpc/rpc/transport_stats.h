@@ -17,6 +17,16 @@ namespace dualrpc::rpc {
 // already happens (accept, close, refusal, handshake end), so keeping them
 // costs no call anything; a snapshot is taken by any thread at any time and
 // is consistent per field, not across fields. Totals only grow.
+// The reasons of TransportStats::refused_total, as they appear there (and
+// in the metric's `reason` label).
+inline constexpr char kRefusedMaxConnections[] = "max_connections";
+inline constexpr char kRefusedDraining[] = "draining";
+inline constexpr char kRefusedMaxHandshakes[] = "max_handshakes";
+inline constexpr char kRefusedHandshakeTimeout[] = "handshake_timeout";
+inline constexpr char kRefusedDetectTimeout[] = "detect_timeout";
+inline constexpr char kRefusedMaxDetecting[] = "max_detecting";
+inline constexpr char kRefusedUnknownProtocol[] = "unknown_protocol";
+
 struct TransportStats {
   // Connections open now (for raw: accepted or adopted and not yet closed;
   // TLS connections count from accept, handshake or not).
@@ -33,6 +43,11 @@ struct TransportStats {
   // certificate, not TLS, timeout). Zero without TLS.
   std::int64_t tls_handshakes_total = 0;
   std::int64_t tls_handshake_failures_total = 0;
+  // A port that only detects the protocol and hands each connection to the
+  // transport that speaks it (the shared port, transport "listen"): the
+  // connections handed over so far, by the transport that took them, "raw"
+  // or "grpc". Empty for a transport that serves its connections itself.
+  std::vector<std::pair<std::string, std::int64_t>> handed_over_total;
 };
 
 }  // namespace dualrpc::rpc

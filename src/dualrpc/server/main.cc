@@ -13,7 +13,9 @@
 // begin a graceful shutdown of both at once: health flips to NOT_SERVING
 // (and everything still serves for --shutdown_delay, for load balancers to
 // notice), listeners close, GOAWAY goes out on raw connections, in-flight
-// calls get --shutdown_grace to finish.
+// calls get --shutdown_grace to finish. --metrics_listen serves Prometheus
+// metrics, /healthz and /readyz (dualrpc::metrics): its port listens before
+// the transports', and /readyz flips with grpc.health.v1.
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,6 +33,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -50,6 +53,9 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
+#include "dualrpc/metrics/metrics_http_server.h"
+#include "dualrpc/metrics/metrics_interceptor.h"
+#include "dualrpc/metrics/server_metrics.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -132,6 +138,11 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "(mTLS); needs --tls_cert.");
 ABSL_FLAG(std::string, tls_min_version, "1.3",
           "Lowest TLS version accepted: 1.2 or 1.3.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "HOST:PORT (HOST an IPv4 address or localhost; port 0 picks a free "
+          "port) serving HTTP: Prometheus metrics on /metrics, /healthz and "
+          "/readyz (503 until every port listens and once a drain begins). "
+          "The ready file's \"metrics\". Empty disables it.");
 
 namespace dualrpc::server {
 namespace {
@@ -427,6 +438,48 @@ absl::StatusOr<std::unique_ptr<SharedPort>> StartSharedPort(
   return SharedPort::Start(std::move(options), std::move(handlers));
 }
 
+// ---- Metrics (--metrics_listen) --------------------------------------------
+
+// The metrics port, started before any transport listens so that /readyz
+// answers "not ready: starting" until the ready file is written. Null with
+// an empty --metrics_listen.
+absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> StartMetricsHttp(
+    const metrics::ServerMetrics* server_metrics) {
+  const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (listen.empty()) return nullptr;
+  metrics::MetricsHttpServerOptions options;
+  options.listen_address = listen;
+  return metrics::MetricsHttpServer::Start(std::move(options), server_metrics);
+}
+
+// The scrape-time hooks: the executor's figures and each transport's
+// connection figures ("raw", "grpc", "listen" for the shared port). All
+// passed must outlive the scrapes (main stops the metrics port before any of
+// them is destroyed); null ones are not running.
+void AddMetricsHooks(metrics::ServerMetrics* server_metrics,
+                     const base::BlockingExecutor* executor,
+                     const raw::RawServer* raw, const grpc::GrpcServer* grpc,
+                     const SharedPort* shared_port) {
+  server_metrics->SetExecutor([executor] {
+    const base::BlockingExecutor::Stats stats = executor->GetStats();
+    metrics::ExecutorFigures figures;
+    figures.queued_tasks = stats.queued;
+    figures.busy_threads = stats.busy_threads;
+    figures.rejected_total = stats.rejected_total;
+    return figures;
+  });
+  if (raw != nullptr) {
+    server_metrics->AddTransport("raw", [raw] { return raw->GetStats(); });
+  }
+  if (grpc != nullptr) {
+    server_metrics->AddTransport("grpc", [grpc] { return grpc->GetStats(); });
+  }
+  if (shared_port != nullptr) {
+    server_metrics->AddTransport(
+        "listen", [shared_port] { return shared_port->GetStats(); });
+  }
+}
+
 int Run() {
   const sigset_t shutdown_signals = BlockShutdownSignals();
 
@@ -474,6 +527,30 @@ int Run() {
     Log("%s", grpc_tls.status().message());
     return 2;
   }
+  if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+      !metrics_listen.empty()) {
+    if (absl::Status valid =
+            metrics::MetricsHttpServer::ValidateListenAddress(metrics_listen);
+        !valid.ok()) {
+      Log("--metrics_listen: %s", valid.message());
+      return 2;
+    }
+  }
+  // Outlives the registry (its interceptor fills these metrics) and the
+  // metrics port (which reads them).
+  std::unique_ptr<metrics::ServerMetrics> server_metrics;
+  std::unique_ptr<metrics::MetricsHttpServer> metrics_http;
+  if (!absl::GetFlag(FLAGS_metrics_listen).empty()) {
+    server_metrics = std::make_unique<metrics::ServerMetrics>();
+    absl::StatusOr<std::unique_ptr<metrics::MetricsHttpServer>> started =
+        StartMetricsHttp(server_metrics.get());
+    if (!started.ok()) {
+      Log("--metrics_listen: %s", started.status().message());
+      return 1;
+    }
+    metrics_http = *std::move(started);
+    Log("metrics listening on %s", metrics_http->address());
+  }
   fileservice::FileServiceCore core(*std::move(root), service_options);
   base::BlockingExecutor executor(
       {absl::GetFlag(FLAGS_blocking_threads),
@@ -506,6 +583,18 @@ int Run() {
   if (!auth.ok()) {
     Log("%s", auth.status().ToString());
     return 2;
+  }
+  // Metrics before authentication, so that the calls it refuses are
+  // counted too (the stage ends a call only for the interceptors that saw
+  // its start).
+  if (server_metrics != nullptr) {
+    auto interceptor =
+        std::make_shared<metrics::MetricsInterceptor>(server_metrics.get());
+    if (absl::Status added = registry.AddInterceptor(std::move(interceptor));
+        !added.ok()) {
+      Log("%s", added.ToString());
+      return 1;
+    }
   }
   // Without tokens or client certificates the stage would have nothing to
   // decide: it is left out, and calls do not pay for it.
@@ -585,6 +674,15 @@ int Run() {
     addresses.emplace_back("listen", shared_port->address());
   }
 
+  // The metrics port stops before anything its hooks read is destroyed.
+  absl::Cleanup stop_metrics_first = [&metrics_http] { metrics_http.reset(); };
+  if (server_metrics != nullptr) {
+    AddMetricsHooks(server_metrics.get(), &executor, raw_server.get(),
+                    grpc.has_value() ? grpc->server.get() : nullptr,
+                    shared_port.get());
+    addresses.emplace_back("metrics", metrics_http->address());
+  }
+
   const std::string ready_file = absl::GetFlag(FLAGS_ready_file);
   if (!ready_file.empty()) {
     absl::Status written = WriteReadyFile(ready_file, addresses);
@@ -593,6 +691,7 @@ int Run() {
       return 1;
     }
   }
+  if (server_metrics != nullptr) server_metrics->SetReady(true);
 
   int signal_number = WaitForShutdownSignal(shutdown_signals);
   while (signal_number == SIGHUP) {
@@ -612,6 +711,7 @@ int Run() {
   // transports drain at once; the gRPC shutdown blocks until its calls are
   // done, so the raw drain is started first.
   health.SetNotServing();
+  if (server_metrics != nullptr) server_metrics->SetReady(false);
   if (const absl::Duration delay = absl::GetFlag(FLAGS_shutdown_delay);
       delay > absl::ZeroDuration()) {
     Log("not serving for %s before the drain (--shutdown_delay)",
@@ -627,6 +727,8 @@ int Run() {
     grpc->server->Wait();
   }
   if (raw_server != nullptr) raw_server->Wait();
+  // Metrics stay up through the drain, and stop before what they read.
+  metrics_http.reset();
   shared_port.reset();
   Log("stopped");
   return 0;

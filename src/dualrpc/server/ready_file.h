@@ -8,7 +8,8 @@
 //   {"grpc": "127.0.0.1:41234", "raw": "127.0.0.1:41235"}
 //
 // dualrpc-server writes "grpc" and "raw" for the transports' own ports (those
-// it has) and "listen" for the shared port of --listen, which serves both;
+// it has), "listen" for the shared port of --listen, which serves both, and
+// "metrics" for --metrics_listen's HTTP port;
 // the bench's own servers write "floor" or "capnp". Readers must accept any JSON layout and
 // ignore names they do not know. The file appears complete or not at all.
 

@@ -113,12 +113,16 @@ class SharedPort::Detecting final : private net::IoWatcher {
 
   int fd() const { return tls_ != nullptr ? tls_->fd() : socket_.get(); }
   const net::SocketAddress& peer() const { return peer_; }
+  // A TLS handshake started here and not (yet) complete.
+  bool handshake_pending() const {
+    return tls_ != nullptr && !tls_->handshake_complete();
+  }
 
   // Arms the timeout and looks at what has arrived already.
   void Start() {
     deadline_ = loop_->RunAt(loop_->now() + port_->detect_timeout_, [this] {
       deadline_ = {};
-      port_->Close(this);
+      port_->Refuse(this, &port_->stats_.refused_detect_timeout);
     });
     if (tls_ == nullptr) {
       // Edge-triggered: peeking leaves the bytes readable, so a
@@ -169,7 +173,7 @@ class SharedPort::Detecting final : private net::IoWatcher {
         port_->HandOffGrpc(this, std::move(socket_));
         return;
       case SniffResult::kNeither:
-        port_->Close(this);
+        port_->Refuse(this, &port_->stats_.refused_unknown_protocol);
         return;
       case SniffResult::kUndecided:
         // The peer has ended its side: no more bytes will come.
@@ -189,13 +193,15 @@ class SharedPort::Detecting final : private net::IoWatcher {
       Watch(EpollEvent(resume_on));
       return;
     }
+    port_->stats_.tls_handshakes.fetch_add(1, std::memory_order_relaxed);
     const std::string alpn = tls_->negotiated_protocol();
     if (alpn == kAlpnRaw) {
       port_->HandOffRaw(this, std::move(tls_));
     } else if (alpn == kAlpnHttp2) {
       port_->StartRelay(this, std::move(tls_));
     } else if (!alpn.empty()) {
-      port_->Close(this);  // The context offered an id we do not route.
+      // The context offered an id we do not route.
+      port_->Refuse(this, &port_->stats_.refused_unknown_protocol);
     } else {
       SniffTls();
     }
@@ -222,7 +228,7 @@ class SharedPort::Detecting final : private net::IoWatcher {
           port_->StartRelay(this, std::move(tls_));
           return;
         case SniffResult::kNeither:
-          port_->Close(this);
+          port_->Refuse(this, &port_->stats_.refused_unknown_protocol);
           return;
         case SniffResult::kUndecided:
           break;
@@ -336,15 +342,39 @@ void SharedPort::StopAcceptingOnLoop() {
   accepting_ = false;
   acceptor_.Stop();
   net::StopListening(listener_.get());
-  while (!detecting_.empty()) Close(detecting_.begin()->first);
+  while (!detecting_.empty()) {
+    Refuse(detecting_.begin()->first, &stats_.refused_draining);
+  }
+}
+
+rpc::TransportStats SharedPort::GetStats() const {
+  auto load = [](const std::atomic<std::int64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  rpc::TransportStats stats;
+  stats.connections_open = load(stats_.detecting);
+  stats.connections_accepted_total = load(stats_.accepted);
+  stats.refused_total = {
+      {rpc::kRefusedMaxDetecting, load(stats_.refused_max_detecting)},
+      {rpc::kRefusedDetectTimeout, load(stats_.refused_detect_timeout)},
+      {rpc::kRefusedUnknownProtocol, load(stats_.refused_unknown_protocol)},
+      {rpc::kRefusedDraining, load(stats_.refused_draining)},
+  };
+  stats.tls_handshakes_total = load(stats_.tls_handshakes);
+  stats.tls_handshake_failures_total = load(stats_.tls_handshake_failures);
+  stats.handed_over_total = {{"raw", load(stats_.handed_raw)},
+                             {"grpc", load(stats_.handed_grpc)}};
+  return stats;
 }
 
 void SharedPort::OnAccepted(base::ScopedFd socket,
                             const net::SocketAddress& peer) {
   if (!accepting_) return;
+  stats_.accepted.fetch_add(1, std::memory_order_relaxed);
   // Over the cap the socket is closed here, before any byte is read: the
   // peer sees its connection closed at once.
   if (detecting_.size() >= static_cast<std::size_t>(options_.max_detecting)) {
+    stats_.refused_max_detecting.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   std::unique_ptr<Detecting> detecting =
@@ -354,6 +384,7 @@ void SharedPort::OnAccepted(base::ScopedFd socket,
           : std::make_unique<Detecting>(this, std::move(socket), peer);
   Detecting* const added = detecting.get();
   detecting_.emplace(added, std::move(detecting));
+  stats_.detecting.fetch_add(1, std::memory_order_relaxed);
   added->Start();
 }
 
@@ -364,25 +395,39 @@ std::unique_ptr<SharedPort::Detecting> SharedPort::Remove(
   std::unique_ptr<Detecting> removed = std::move(it->second);
   detecting_.erase(it);
   removed->Unwatch();
+  stats_.detecting.fetch_sub(1, std::memory_order_relaxed);
+  // Every exit comes here once; a hand-off has taken the stream first.
+  if (removed->handshake_pending()) {
+    stats_.tls_handshake_failures.fetch_add(1, std::memory_order_relaxed);
+  }
   return removed;
 }
 
-void SharedPort::Close(Detecting* detecting) {
+bool SharedPort::Close(Detecting* detecting) {
   std::unique_ptr<Detecting> removed = Remove(detecting);
+  if (removed == nullptr) return false;
   // Its methods may be on the stack: destroyed (and closed) at the end of
   // this iteration.
-  if (removed != nullptr) loop_->Defer([removed = std::move(removed)] {});
+  loop_->Defer([removed = std::move(removed)] {});
+  return true;
+}
+
+void SharedPort::Refuse(Detecting* detecting,
+                        std::atomic<std::int64_t>* reason) {
+  if (Close(detecting)) reason->fetch_add(1, std::memory_order_relaxed);
 }
 
 void SharedPort::HandOffRaw(Detecting* detecting,
                             std::unique_ptr<net::ByteStream> stream) {
   const net::SocketAddress peer = detecting->peer();
   Close(detecting);
+  stats_.handed_raw.fetch_add(1, std::memory_order_relaxed);
   handlers_.raw(std::move(stream), peer);
 }
 
 void SharedPort::HandOffGrpc(Detecting* detecting, base::ScopedFd socket) {
   Close(detecting);
+  stats_.handed_grpc.fetch_add(1, std::memory_order_relaxed);
   handlers_.grpc(std::move(socket), std::string());
 }
 
@@ -410,6 +455,8 @@ void SharedPort::StartRelay(Detecting* detecting,
   net::StreamRelay* const started = relay.get();
   relays_.emplace(id, std::move(relay));
   // The inner end first, so that the relay's first bytes have a reader.
+  (sniffed_as == SniffResult::kRaw ? stats_.handed_raw : stats_.handed_grpc)
+      .fetch_add(1, std::memory_order_relaxed);
   if (sniffed_as == SniffResult::kRaw) {
     handlers_.raw(std::make_unique<net::PlainTcpStream>(std::move(pair->second)),
                   peer);

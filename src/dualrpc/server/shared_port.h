@@ -5,6 +5,7 @@
 // at what a connection sends first and give it to the server of that
 // protocol. The port knows the two magics, not the protocols.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@
 #include "dualrpc/net/socket_address.h"
 #include "dualrpc/net/stream_relay.h"
 #include "dualrpc/net/tls.h"
+#include "dualrpc/rpc/transport_stats.h"
 
 namespace dualrpc::server {
 
@@ -128,6 +130,26 @@ class SharedPort {
   // The bound HOST:PORT, with the real port when 0 was asked for.
   const std::string& address() const { return address_; }
 
+  // Connection-level figures of the port (transport "listen"), for
+  // metrics. Thread-safe, any thread (the loop thread too), any time until
+  // destruction; a few relaxed loads.
+  //   connections_open: connections detecting now (relays and what was
+  //     handed over are counted by the transport that took them).
+  //   connections_accepted_total: every accepted connection, refused ones
+  //     included.
+  //   refused_total, every reason, zeros included: "max_detecting" (closed
+  //     at accept over max_detecting), "detect_timeout" (detect_timeout
+  //     passed, handshake included), "unknown_protocol" (bytes of neither
+  //     magic, or an ALPN id the port does not route), "draining" (closed
+  //     by StopAccepting while detecting). A peer that closes, or a failed
+  //     handshake, is not a refusal.
+  //   tls_handshakes_total / tls_handshake_failures_total (Options::tls):
+  //     handshakes completed here, and those that ended otherwise (failed,
+  //     timed out, peer gone, port stopped).
+  //   handed_over_total: {"raw", n}, {"grpc", n}: connections given to each
+  //     handler (TLS ones through a relay included).
+  rpc::TransportStats GetStats() const;
+
   // Stops listening (new connection attempts are refused) and closes every
   // connection still detecting. Once it returns no handler runs again, so
   // the servers behind may shut down. Relays keep running until their ends
@@ -146,7 +168,11 @@ class SharedPort {
   // Ends `detecting`'s time here; its object is destroyed at the end of the
   // iteration (it may be on the stack).
   std::unique_ptr<Detecting> Remove(Detecting* detecting);
-  void Close(Detecting* detecting);
+  // False if it had left already (its object waits for destruction).
+  bool Close(Detecting* detecting);
+  // Close, counted as a refusal (one of the counters of stats_) if it was
+  // still detecting.
+  void Refuse(Detecting* detecting, std::atomic<std::int64_t>* reason);
   void HandOffRaw(Detecting* detecting,
                   std::unique_ptr<net::ByteStream> stream);
   void HandOffGrpc(Detecting* detecting, base::ScopedFd socket);
@@ -169,6 +195,22 @@ class SharedPort {
   absl::flat_hash_map<Detecting*, std::unique_ptr<Detecting>> detecting_;
   absl::flat_hash_map<std::uint64_t, std::unique_ptr<net::StreamRelay>>
       relays_;
+
+  // GetStats' figures: written on the loop thread where the event
+  // happens, read by any thread (relaxed).
+  struct Counters {
+    std::atomic<std::int64_t> detecting{0};
+    std::atomic<std::int64_t> accepted{0};
+    std::atomic<std::int64_t> refused_max_detecting{0};
+    std::atomic<std::int64_t> refused_detect_timeout{0};
+    std::atomic<std::int64_t> refused_unknown_protocol{0};
+    std::atomic<std::int64_t> refused_draining{0};
+    std::atomic<std::int64_t> tls_handshakes{0};
+    std::atomic<std::int64_t> tls_handshake_failures{0};
+    std::atomic<std::int64_t> handed_raw{0};
+    std::atomic<std::int64_t> handed_grpc{0};
+  };
+  Counters stats_;
 
   std::thread thread_;
 };

@@ -174,6 +174,8 @@ absl::Status RawServer::Adopt(std::unique_ptr<net::ByteStream> stream,
   {
     absl::MutexLock lock(&drain_mu_);
     if (drain_deadline_.has_value()) {
+      shared_->connections_accepted.fetch_add(1, std::memory_order_relaxed);
+      shared_->refused_draining.fetch_add(1, std::memory_order_relaxed);
       return absl::UnavailableError("raw server is shutting down");
     }
   }
@@ -185,6 +187,25 @@ absl::Status RawServer::Adopt(std::unique_ptr<net::ByteStream> stream,
   shared_->loops[turn % shared_->loops.size()]->PostConnection(
       std::move(stream), peer);
   return absl::OkStatus();
+}
+
+rpc::TransportStats RawServer::GetStats() const {
+  const ServerSharedState& shared = *shared_;
+  auto load = [](const auto& counter) {
+    return static_cast<std::int64_t>(counter.load(std::memory_order_relaxed));
+  };
+  rpc::TransportStats stats;
+  stats.connections_open = load(shared.connections);
+  stats.connections_accepted_total = load(shared.connections_accepted);
+  stats.refused_total = {
+      {rpc::kRefusedMaxConnections, load(shared.refused_max_connections)},
+      {rpc::kRefusedDraining, load(shared.refused_draining)},
+      {rpc::kRefusedMaxHandshakes, load(shared.refused_max_handshakes)},
+      {rpc::kRefusedHandshakeTimeout, load(shared.refused_handshake_timeout)},
+  };
+  stats.tls_handshakes_total = load(shared.tls_handshakes);
+  stats.tls_handshake_failures_total = load(shared.tls_handshake_failures);
+  return stats;
 }
 
 void RawServer::Wait() {

@@ -20,6 +20,7 @@
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/rpc/service_registry.h"
+#include "dualrpc/rpc/transport_stats.h"
 
 namespace dualrpc::raw {
 
@@ -134,6 +135,26 @@ class RawServer {
   // that). Thread-safe; returns at once. A later call can only bring the
   // deadline forward.
   void Drain(absl::Duration grace);
+
+  // Connection-level figures for metrics (transport "raw"). Thread-safe,
+  // any thread, any time until destruction; costs a few relaxed loads.
+  //   connections_open: accepted or adopted and not yet closed, summed over
+  //     the loops, including connections being refused (until they close).
+  //   connections_accepted_total: every connection accepted from the
+  //     listener or offered to Adopt, refused ones included.
+  //   refused_total: every reason of this transport, zeros included:
+  //     "max_connections" (GOAWAY RESOURCE_EXHAUSTED over max_connections),
+  //     "draining" (accepted or offered to Adopt once Drain has begun),
+  //     "max_handshakes" (closed mid-handshake to admit a newer one),
+  //     "handshake_timeout" (tls_handshake_timeout passed). Idle timeouts
+  //     and protocol errors end connections but are not refusals.
+  //   tls_handshakes_total / tls_handshake_failures_total: handshakes of
+  //     connections this server accepted with Options::tls; each handshake
+  //     counts once, when it is seen complete (the client's preface) or when
+  //     its connection ends without completing it (a plaintext or otherwise
+  //     failed client, a timeout, crowded out). Adopted streams are past
+  //     their handshake: their owner counts it.
+  rpc::TransportStats GetStats() const;
 
   // Blocks until every loop has drained and stopped (for streaming calls:
   // until their OnDone has run). Thread-safe; not from a

@@ -94,6 +94,7 @@ void ServerConnection::OnClosed(const absl::Status& /*reason*/) {
 }
 
 void ServerConnection::OnPreface(std::uint8_t major, std::uint8_t minor) {
+  owner_->OnPrefaceReceived(id_);
   EnsurePrefaceSent();
   if (major != kMajorVersion) {
     FailConnection(absl::UnimplementedError(absl::StrFormat(

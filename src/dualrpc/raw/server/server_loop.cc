@@ -75,7 +75,9 @@ void ServerLoop::ReleaseStream(ServerStreamCall* stream) {
 }
 
 void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
-  handshaking_.erase(connection_id);
+  if (auto it = handshaking_.find(connection_id); it != handshaking_.end()) {
+    EndHandshake(it);
+  }
   // Not now: the connection is somewhere up the stack of this call.
   loop_->Defer([this, connection_id] {
     if (connections_.erase(connection_id) != 0) {
@@ -83,6 +85,21 @@ void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
     }
     QuitIfDrained();
   });
+}
+
+void ServerLoop::OnPrefaceReceived(std::uint64_t connection_id) {
+  if (handshaking_.empty()) return;
+  if (auto it = handshaking_.find(connection_id); it != handshaking_.end()) {
+    EndHandshake(it);
+  }
+}
+
+bool ServerLoop::EndHandshake(HandshakeMap::iterator it) {
+  const bool complete = it->second->handshake_complete();
+  handshaking_.erase(it);
+  (complete ? shared_->tls_handshakes : shared_->tls_handshake_failures)
+      .fetch_add(1, std::memory_order_relaxed);
+  return complete;
 }
 
 void ServerLoop::DealConnection(base::ScopedFd socket,
@@ -148,9 +165,11 @@ void ServerLoop::AddStream(std::unique_ptr<net::ByteStream> stream,
   // until their close timeout at most, but nothing bounds how many are
   // being rejected at once.
   if (open > config().max_connections) {
+    shared_->refused_max_connections.fetch_add(1, std::memory_order_relaxed);
     added->Reject(absl::ResourceExhaustedError(absl::StrCat(
         "too many connections (limit ", config().max_connections, ")")));
   } else if (draining_) {
+    shared_->refused_draining.fetch_add(1, std::memory_order_relaxed);
     added->BeginDrain();
   }
 }
@@ -161,11 +180,9 @@ void ServerLoop::MakeRoomForHandshake() {
   // Each Abort reaches OnConnectionClosed, which erases from handshaking_:
   // no iterator is held across it.
   while (handshaking_.size() >= cap) {
-    const auto oldest = handshaking_.begin();
-    const std::uint64_t id = oldest->first;
-    const bool complete = oldest->second->handshake_complete();
-    handshaking_.erase(oldest);
-    if (complete) continue;
+    const std::uint64_t id = handshaking_.begin()->first;
+    if (EndHandshake(handshaking_.begin())) continue;
+    shared_->refused_max_handshakes.fetch_add(1, std::memory_order_relaxed);
     // Its OnClosed defers the destruction.
     connections_.at(id)->Abort(absl::ResourceExhaustedError(
         "too many TLS handshakes in progress"));
@@ -175,9 +192,8 @@ void ServerLoop::MakeRoomForHandshake() {
 void ServerLoop::OnHandshakeTimeout(std::uint64_t id) {
   auto it = handshaking_.find(id);
   if (it == handshaking_.end()) return;  // Closed, or seen complete.
-  const bool complete = it->second->handshake_complete();
-  handshaking_.erase(it);
-  if (complete) return;
+  if (EndHandshake(it)) return;
+  shared_->refused_handshake_timeout.fetch_add(1, std::memory_order_relaxed);
   connections_.at(id)->Abort(
       absl::DeadlineExceededError("TLS handshake not complete in time"));
 }

@@ -98,6 +98,9 @@ class ServerLoop {
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
+  // Called by a connection when its client's preface arrives: a TLS
+  // handshake, if it had one, is complete.
+  void OnPrefaceReceived(std::uint64_t connection_id);
 
   net::EventLoop* loop() { return loop_.get(); }
   const std::shared_ptr<net::EventLoop::Mailbox>& mailbox() const {
@@ -115,6 +118,8 @@ class ServerLoop {
     const ServerCall* call = nullptr;
   };
 
+  using HandshakeMap = absl::btree_map<std::uint64_t, net::TlsStream*>;
+
   // Gives an accepted socket to the next loop in turn (maybe this one).
   void DealConnection(base::ScopedFd socket, const net::SocketAddress& peer);
   // Wraps `socket` (TLS when configured) and adds it.
@@ -129,6 +134,10 @@ class ServerLoop {
   void MakeRoomForHandshake();
   // The handshake timeout of connection `id`.
   void OnHandshakeTimeout(std::uint64_t id);
+  // Removes `it` from handshaking_ and counts its handshake, complete or
+  // failed, in the server's stats: every entry is counted exactly once,
+  // here. True if it was complete.
+  bool EndHandshake(HandshakeMap::iterator it);
   void StopAccepting();
   void BeginDrain(net::EventLoop::Clock::time_point deadline);
   void FinishDrain();
@@ -146,7 +155,7 @@ class ServerLoop {
   // TLS connections of this loop whose handshake may be in progress, by id
   // (ids grow: the first is the oldest). An entry whose handshake has
   // completed since is dropped when next looked at (cap, timeout, close).
-  absl::btree_map<std::uint64_t, net::TlsStream*> handshaking_;
+  HandshakeMap handshaking_;
   // Accepting while it is one of shared_->loops_listening (until drain).
   net::Acceptor acceptor_;
   bool draining_ = false;

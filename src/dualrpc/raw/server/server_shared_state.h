@@ -35,6 +35,18 @@ struct ServerSharedState {
   // Connections accepted so far, by any loop: the n-th goes to
   // loops[n % loops.size()].
   std::atomic<std::uint64_t> connections_accepted{0};
+
+  // The rest of RawServer::GetStats (rpc::TransportStats), each bumped,
+  // relaxed, where its event happens: never on a call's path.
+  // Connections refused by reason (rpc::kRefused*).
+  std::atomic<std::int64_t> refused_max_connections{0};
+  std::atomic<std::int64_t> refused_draining{0};
+  std::atomic<std::int64_t> refused_max_handshakes{0};
+  std::atomic<std::int64_t> refused_handshake_timeout{0};
+  // TLS handshakes of accepted connections that completed / ended without
+  // completing (failed, timed out, crowded out, peer gone).
+  std::atomic<std::int64_t> tls_handshakes{0};
+  std::atomic<std::int64_t> tls_handshake_failures{0};
 };
 
 }  // namespace dualrpc::raw

@@ -1,0 +1,287 @@
+#include "dualrpc/metrics/call_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "dualrpc/metrics/server_metrics.h"
+#include "prometheus/client_metric.h"
+#include "prometheus/metric_type.h"
+
+namespace dualrpc::metrics {
+namespace {
+
+constexpr absl::string_view kTransportNames[] = {"raw", "grpc", "other"};
+
+}  // namespace
+
+struct CallTable::Cells {
+  explicit Cells(std::size_t buckets) : bucket_counts(buckets + 1) {}
+
+  std::atomic<std::int64_t> calls{0};
+  std::atomic<std::int64_t> request_bytes{0};
+  std::atomic<std::int64_t> response_bytes{0};
+  std::atomic<std::int64_t> request_messages{0};
+  std::atomic<std::int64_t> response_messages{0};
+  std::atomic<std::int64_t> duration_ns_sum{0};
+  // Per bucket, not cumulative; the last is +Inf.
+  std::vector<std::atomic<std::int64_t>> bucket_counts;
+};
+
+struct CallTable::MethodCells {
+  explicit MethodCells(std::string path) : path(std::move(path)) {}
+
+  const std::string path;
+  std::array<std::atomic<std::int64_t>, kTransports> in_flight{};
+  // A transport's in-flight gauge is shown once a call started on it.
+  std::array<std::atomic<bool>, kTransports> started{};
+  // Filled under CallTable::mu_, read without it.
+  std::array<std::array<std::atomic<Cells*>, kCodes>, kTransports> cells{};
+  // Owns what `cells` points to; under CallTable::mu_.
+  std::vector<std::unique_ptr<Cells>> owned;
+};
+
+CallTable::CallTable() {
+  for (double bound : CallDurationBuckets()) {
+    bucket_bounds_ns_.push_back(
+        static_cast<std::int64_t>(std::llround(bound * 1e9)));
+  }
+}
+
+CallTable::~CallTable() = default;
+
+std::size_t CallTable::SlotHash(const rpc::Method* method) {
+  // Fibonacci hashing of the pointer (its low bits are alignment): the top
+  // kSlotBits bits of the product.
+  const std::uint64_t key =
+      static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(method)) >> 4;
+  return static_cast<std::size_t>((key * UINT64_C(0x9E3779B97F4A7C15)) >>
+                                  (64 - kSlotBits));
+}
+
+std::size_t CallTable::TransportIndex(absl::string_view transport) {
+  if (transport == "raw") return 0;
+  if (transport == "grpc") return 1;
+  return 2;
+}
+
+CallTable::MethodCells* CallTable::Find(const rpc::Method* method) {
+  const std::size_t hash = SlotHash(method);
+  for (std::size_t probe = 0; probe < kSlots; ++probe) {
+    const Slot& slot = slots_[(hash + probe) & (kSlots - 1)];
+    const rpc::Method* key = slot.method.load(std::memory_order_acquire);
+    if (key == method) return slot.cells.load(std::memory_order_relaxed);
+    if (key == nullptr) break;
+  }
+  return FindSlow(method);
+}
+
+CallTable::MethodCells* CallTable::FindSlow(const rpc::Method* method) {
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<MethodCells>& owned = owned_[method];
+  if (owned != nullptr) return owned.get();
+  owned = std::make_unique<MethodCells>(method->path);
+  const std::size_t hash = SlotHash(method);
+  for (std::size_t probe = 0; probe < kSlots; ++probe) {
+    Slot& slot = slots_[(hash + probe) & (kSlots - 1)];
+    if (slot.method.load(std::memory_order_relaxed) != nullptr) continue;
+    slot.cells.store(owned.get(), std::memory_order_relaxed);
+    slot.method.store(method, std::memory_order_release);
+    break;
+  }
+  // With the table full, `method` keeps coming here (found in owned_).
+  return owned.get();
+}
+
+CallTable::Cells* CallTable::CellsFor(MethodCells* method,
+                                      std::size_t transport, std::size_t code) {
+  Cells* cells = method->cells[transport][code].load(std::memory_order_acquire);
+  if (cells != nullptr) return cells;
+  absl::MutexLock lock(&mu_);
+  cells = method->cells[transport][code].load(std::memory_order_relaxed);
+  if (cells != nullptr) return cells;
+  method->owned.push_back(std::make_unique<Cells>(bucket_bounds_ns_.size()));
+  cells = method->owned.back().get();
+  method->cells[transport][code].store(cells, std::memory_order_release);
+  return cells;
+}
+
+void CallTable::RecordStart(const rpc::Method& method,
+                            absl::string_view transport) {
+  MethodCells* cells = Find(&method);
+  const std::size_t index = TransportIndex(transport);
+  cells->in_flight[index].fetch_add(1, std::memory_order_relaxed);
+  if (!cells->started[index].load(std::memory_order_relaxed)) {
+    cells->started[index].store(true, std::memory_order_relaxed);
+  }
+}
+
+void CallTable::RecordEnd(const rpc::CallRecord& record) {
+  MethodCells* method = Find(record.method);
+  const std::size_t transport = TransportIndex(record.context->transport());
+  method->in_flight[transport].fetch_sub(1, std::memory_order_relaxed);
+  // ok() is inline; code() is a call into libabsl.
+  std::size_t code =
+      record.status.ok() ? 0 : static_cast<std::size_t>(record.status.code());
+  if (code >= kCodes)
+    code = static_cast<std::size_t>(absl::StatusCode::kUnknown);
+  Cells* cells = CellsFor(method, transport, code);
+  const std::int64_t duration_ns =
+      std::max<std::int64_t>(0, absl::ToInt64Nanoseconds(record.duration));
+  const std::size_t bucket = static_cast<std::size_t>(
+      std::lower_bound(bucket_bounds_ns_.begin(), bucket_bounds_ns_.end(),
+                       duration_ns) -
+      bucket_bounds_ns_.begin());
+  cells->calls.fetch_add(1, std::memory_order_relaxed);
+  cells->bucket_counts[bucket].fetch_add(1, std::memory_order_relaxed);
+  cells->duration_ns_sum.fetch_add(duration_ns, std::memory_order_relaxed);
+  cells->request_messages.fetch_add(record.request_messages,
+                                    std::memory_order_relaxed);
+  cells->response_messages.fetch_add(record.response_messages,
+                                     std::memory_order_relaxed);
+  cells->request_bytes.fetch_add(record.request_bytes,
+                                 std::memory_order_relaxed);
+  cells->response_bytes.fetch_add(record.response_bytes,
+                                  std::memory_order_relaxed);
+}
+
+std::vector<prometheus::MetricFamily> CallTable::Collect() const {
+  using prometheus::ClientMetric;
+  using prometheus::MetricFamily;
+  using prometheus::MetricType;
+  struct Totals {
+    std::int64_t calls = 0, request_bytes = 0, response_bytes = 0,
+                 request_messages = 0, response_messages = 0,
+                 duration_ns_sum = 0;
+    std::vector<std::int64_t> buckets;
+  };
+  // Keyed by labels, so that methods sharing a path are summed and the
+  // output is sorted.
+  std::map<std::tuple<std::string, std::size_t, std::size_t>, Totals> calls;
+  std::map<std::pair<std::string, std::size_t>, std::int64_t> in_flight;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [unused, method] : owned_) {
+      for (std::size_t t = 0; t < kTransports; ++t) {
+        if (method->started[t].load(std::memory_order_relaxed)) {
+          in_flight[{method->path, t}] +=
+              method->in_flight[t].load(std::memory_order_relaxed);
+        }
+        for (std::size_t c = 0; c < kCodes; ++c) {
+          const Cells* cells =
+              method->cells[t][c].load(std::memory_order_acquire);
+          if (cells == nullptr) continue;
+          Totals& totals = calls[{method->path, t, c}];
+          totals.calls += cells->calls.load(std::memory_order_relaxed);
+          totals.request_bytes +=
+              cells->request_bytes.load(std::memory_order_relaxed);
+          totals.response_bytes +=
+              cells->response_bytes.load(std::memory_order_relaxed);
+          totals.request_messages +=
+              cells->request_messages.load(std::memory_order_relaxed);
+          totals.response_messages +=
+              cells->response_messages.load(std::memory_order_relaxed);
+          totals.duration_ns_sum +=
+              cells->duration_ns_sum.load(std::memory_order_relaxed);
+          totals.buckets.resize(cells->bucket_counts.size());
+          for (std::size_t b = 0; b < cells->bucket_counts.size(); ++b) {
+            totals.buckets[b] +=
+                cells->bucket_counts[b].load(std::memory_order_relaxed);
+          }
+        }
+      }
+    }
+  }
+
+  const auto family = [](const char* name, const char* help, MetricType type) {
+    MetricFamily result;
+    result.name = name;
+    result.help = help;
+    result.type = type;
+    return result;
+  };
+  MetricFamily calls_total =
+      family("dualrpc_server_calls_total",
+             "Calls ended, per method, transport and status code.",
+             MetricType::Counter);
+  MetricFamily duration = family(
+      "dualrpc_server_call_duration_seconds",
+      "Call duration from the interceptor stage's start to the status, per "
+      "method, transport and status code.",
+      MetricType::Histogram);
+  MetricFamily request_bytes =
+      family("dualrpc_server_request_bytes_total",
+             "Serialized request message bytes received.", MetricType::Counter);
+  MetricFamily response_bytes =
+      family("dualrpc_server_response_bytes_total",
+             "Serialized response message bytes sent.", MetricType::Counter);
+  MetricFamily request_messages =
+      family("dualrpc_server_request_messages_total",
+             "Request messages received.", MetricType::Counter);
+  MetricFamily response_messages =
+      family("dualrpc_server_response_messages_total",
+             "Response messages sent.", MetricType::Counter);
+  MetricFamily in_flight_family =
+      family("dualrpc_server_calls_in_flight",
+             "Calls started and not yet ended, per method and transport.",
+             MetricType::Gauge);
+
+  const std::vector<double>& bounds = CallDurationBuckets();
+  for (const auto& [key, totals] : calls) {
+    const auto& [path, transport, code] = key;
+    const std::vector<ClientMetric::Label> labels = {
+        {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))},
+        {"method", path},
+        {"transport", std::string(kTransportNames[transport])}};
+    const auto counter = [&labels](MetricFamily* into, std::int64_t value) {
+      ClientMetric metric;
+      metric.label = labels;
+      metric.counter.value = static_cast<double>(value);
+      into->metric.push_back(std::move(metric));
+    };
+    counter(&calls_total, totals.calls);
+    counter(&request_bytes, totals.request_bytes);
+    counter(&response_bytes, totals.response_bytes);
+    counter(&request_messages, totals.request_messages);
+    counter(&response_messages, totals.response_messages);
+    ClientMetric histogram;
+    histogram.label = labels;
+    std::uint64_t cumulative = 0;
+    for (std::size_t b = 0; b < totals.buckets.size(); ++b) {
+      cumulative += static_cast<std::uint64_t>(totals.buckets[b]);
+      ClientMetric::Bucket bucket;
+      bucket.cumulative_count = cumulative;
+      bucket.upper_bound = b < bounds.size()
+                               ? bounds[b]
+                               : std::numeric_limits<double>::infinity();
+      histogram.histogram.bucket.push_back(bucket);
+    }
+    // The count is the buckets' total, so that the two never disagree.
+    histogram.histogram.sample_count = cumulative;
+    histogram.histogram.sample_sum =
+        static_cast<double>(totals.duration_ns_sum) / 1e9;
+    duration.metric.push_back(std::move(histogram));
+  }
+  for (const auto& [key, value] : in_flight) {
+    ClientMetric metric;
+    metric.label = {{"method", key.first},
+                    {"transport", std::string(kTransportNames[key.second])}};
+    metric.gauge.value = static_cast<double>(value);
+    in_flight_family.metric.push_back(std::move(metric));
+  }
+  std::vector<MetricFamily> families;
+  for (MetricFamily* each :
+       {&calls_total, &duration, &request_bytes, &response_bytes,
+        &request_messages, &response_messages, &in_flight_family}) {
+    if (!each->metric.empty()) families.push_back(std::move(*each));
+  }
+  return families;
+}
+
+}  // namespace dualrpc::metrics
