@@ -59,6 +59,25 @@ TEST(EffectiveTargetTest, BareHostPortWithTlsIsGrpcs) {
   }
 }
 
+// Several servers (decision D1): a bare list is gRPC as a bare HOST:PORT
+// is, dns:/// is plaintext unless a TLS flag is given.
+TEST(EffectiveTargetTest, ListsAndDnsTakeTlsAsTheirBareForms) {
+  EXPECT_THAT(EffectiveTarget("127.0.0.1:1,127.0.0.1:2", WithCaFile()),
+              IsOkAndHolds("grpcs://127.0.0.1:1,127.0.0.1:2"));
+  EXPECT_THAT(EffectiveTarget("dns:///localhost:1", WithCaFile()),
+              IsOkAndHolds("grpcs+dns:///localhost:1"));
+  EXPECT_THAT(EffectiveTarget("dns:///localhost:1", {}),
+              IsOkAndHolds("dns:///localhost:1"));
+  for (const char* target :
+       {"raw://a:1,b:2", "raws://a:1,b:2", "raw+dns:///h:1", "grpcs+dns:///h:1",
+        "raws+dns:///h:1"}) {
+    EXPECT_THAT(EffectiveTarget(target, WithCaFile()), IsOkAndHolds(target));
+  }
+  EXPECT_THAT(EffectiveTarget("grpc://a:1,b:2", {}),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("use dns:///NAME:PORT")));
+}
+
 TEST(EffectiveTargetTest, PlaintextWithTlsIsInvalidArgument) {
   ChannelSettings plaintext;
   plaintext.plaintext = true;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
@@ -121,8 +122,8 @@ TEST(ParseTargetTest, RawPlusUnixIsRawOverAUnixSocket) {
 
 TEST(ParseTargetTest, UnknownSchemeIsInvalidArgument) {
   for (const char* uri :
-       {"http://h:1", "GRPC://h:1", "://h:1", "dns:///h:1", "raw+grpc://h:1",
-        "https://h:1", "rawtls://h:1"}) {
+       {"http://h:1", "GRPC://h:1", "://h:1", "raw+grpc://h:1",
+        "https://h:1", "rawtls://h:1", "http+dns:///h:1", "DNS+raw:///h:1"}) {
     EXPECT_THAT(ParseTarget(uri),
                 StatusIs(absl::StatusCode::kInvalidArgument,
                          HasSubstr("unsupported target scheme")))
@@ -180,6 +181,116 @@ TEST(ParseTargetTest, GarbageIsInvalidArgument) {
                                                          "raw+" + too_long}) {
     EXPECT_THAT(ParseTarget(uri), StatusIs(absl::StatusCode::kInvalidArgument))
         << uri;
+  }
+}
+
+// Every form of decision D1 that names several servers or a DNS name.
+TEST(ParseTargetTest, ListsAndDnsForms) {
+  struct Case {
+    const char* text;
+    TransportScheme scheme;
+    bool tls;
+    bool dns;
+    std::vector<std::string> addresses;
+    // What the transport is given (gRPC's own target syntax for gRPC).
+    const char* transport_address;
+  };
+  const TransportScheme kGrpc = TransportScheme::kGrpc;
+  const TransportScheme kRaw = TransportScheme::kRaw;
+  for (const Case& c : std::vector<Case>{
+           {"grpc://127.0.0.1:1,127.0.0.2:2", kGrpc, false, false,
+            {"127.0.0.1:1", "127.0.0.2:2"}, "ipv4:127.0.0.1:1,127.0.0.2:2"},
+           {"127.0.0.1:1,127.0.0.1:2,127.0.0.1:3", kGrpc, false, false,
+            {"127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"},
+            "ipv4:127.0.0.1:1,127.0.0.1:2,127.0.0.1:3"},
+           {"grpc://[::1]:1,[::2]:2", kGrpc, false, false,
+            {"[::1]:1", "[::2]:2"}, "ipv6:[::1]:1,[::2]:2"},
+           {"grpcs://10.0.0.1:443,10.0.0.2:443", kGrpc, true, false,
+            {"10.0.0.1:443", "10.0.0.2:443"},
+            "ipv4:10.0.0.1:443,10.0.0.2:443"},
+           // Duplicates weigh.
+           {"grpc://127.0.0.1:1,127.0.0.1:1", kGrpc, false, false,
+            {"127.0.0.1:1", "127.0.0.1:1"}, "ipv4:127.0.0.1:1,127.0.0.1:1"},
+           {"raw://a:1,b:2", kRaw, false, false, {"a:1", "b:2"}, "a:1"},
+           {"raw://127.0.0.1:1,[::1]:2,h.example:3", kRaw, false, false,
+            {"127.0.0.1:1", "[::1]:2", "h.example:3"}, "127.0.0.1:1"},
+           {"raws://a:1,a:1", kRaw, true, false, {"a:1", "a:1"}, "a:1"},
+           {"dns:///localhost:50051", kGrpc, false, true,
+            {"localhost:50051"}, "dns:///localhost:50051"},
+           {"grpcs+dns:///svc.example:443", kGrpc, true, true,
+            {"svc.example:443"}, "dns:///svc.example:443"},
+           {"raw+dns:///localhost:7", kRaw, false, true, {"localhost:7"},
+            "localhost:7"},
+           {"raws+dns:///svc.example:7", kRaw, true, true,
+            {"svc.example:7"}, "svc.example:7"},
+           // One address stays what it was.
+           {"raw://a:1", kRaw, false, false, {"a:1"}, "a:1"},
+           {"grpc://a:1", kGrpc, false, false, {"a:1"}, "a:1"},
+       }) {
+    absl::StatusOr<Target> target = ParseTarget(c.text);
+    ASSERT_THAT(target, IsOk()) << c.text;
+    EXPECT_EQ(target->scheme, c.scheme) << c.text;
+    EXPECT_EQ(target->tls, c.tls) << c.text;
+    EXPECT_EQ(target->dns, c.dns) << c.text;
+    std::vector<std::string> addresses;
+    for (const TargetAddress& address : target->addresses) {
+      addresses.push_back(address.HostPort());
+    }
+    EXPECT_EQ(addresses, c.addresses) << c.text;
+    // host and port keep meaning the first address.
+    EXPECT_EQ(target->HostPort(), c.addresses[0]) << c.text;
+    EXPECT_EQ(target->balanced(), c.dns || c.addresses.size() > 1) << c.text;
+    EXPECT_EQ(target->TransportAddress(), c.transport_address) << c.text;
+  }
+}
+
+TEST(ParseTargetTest, SixtyFourAddressesAreTheLimit) {
+  std::string list = "raw://";
+  for (int i = 0; i < kMaxTargetAddresses; ++i) {
+    absl::StrAppend(&list, i == 0 ? "" : ",", "h:", i + 1);
+  }
+  absl::StatusOr<Target> target = ParseTarget(list);
+  ASSERT_THAT(target, IsOk());
+  EXPECT_EQ(target->addresses.size(), kMaxTargetAddresses);
+  EXPECT_THAT(ParseTarget(list + ",h:99"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("more than 64 addresses")));
+}
+
+TEST(ParseTargetTest, ListAndDnsErrors) {
+  struct Case {
+    const char* text;
+    const char* message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"raw://a:1,,b:2", "empty entry"},
+           {"raw://a:1,", "empty entry"},
+           {",a:1", "empty entry"},
+           {"raw://a:1,b", "no port"},
+           {"raw://a:1,b:0", "port must be"},
+           {"raw://a:1,b/c:2", "malformed host"},
+           // gRPC's ipv4:/ipv6: lists take literals of one family only.
+           {"grpc://a:1,b:2",
+            "a list of addresses on grpc:// must be IP literals of one "
+            "family; use dns:///NAME:PORT"},
+           {"127.0.0.1:1,localhost:2", "must be IP literals of one family"},
+           {"grpc://127.0.0.1:1,[::1]:2", "must be IP literals of one family"},
+           {"grpcs://h:1,h:2", "must be IP literals of one family"},
+           {"dns://8.8.8.8/x:1", "DNS server authority is not supported"},
+           {"raw+dns://8.8.8.8/x:1", "DNS server authority is not supported"},
+           {"dns:///x:1,y:2", "a dns target names one NAME:PORT"},
+           {"dns:///x", "no port"},
+           {"dns:///", "no host"},
+           {"dns://", "dns:///NAME:PORT"},
+           {"grpc+dns:///x:1", "dns:///NAME:PORT"},
+           {"raw+dns:///x:0", "port must be"},
+       }) {
+    const absl::Status status = ParseTarget(c.text).status();
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kInvalidArgument,
+                                 HasSubstr(c.message)))
+        << c.text;
+    // Every refusal names the accepted forms, the new ones included.
+    EXPECT_THAT(status.message(), HasSubstr("raw+dns:///NAME:PORT")) << c.text;
   }
 }
 

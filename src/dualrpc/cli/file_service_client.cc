@@ -34,6 +34,13 @@ absl::StatusOr<std::string> EffectiveTarget(absl::string_view target,
   if (bare_host_port && !settings.tls.empty()) {
     return absl::StrCat("grpcs://", target);
   }
+  // dns:///NAME:PORT is gRPC's plaintext form, TLS with a TLS flag as the
+  // bare HOST:PORT is (decision D1).
+  if (parsed->dns && !parsed->tls &&
+      parsed->scheme == client::TransportScheme::kGrpc &&
+      !settings.tls.empty()) {
+    return absl::StrCat("grpcs+", target);
+  }
   return std::string(target);
 }
 

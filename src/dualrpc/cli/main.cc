@@ -39,7 +39,9 @@
 ABSL_FLAG(std::string, target, "grpc://127.0.0.1:50051",
           "Server to call: HOST:PORT or grpc://HOST:PORT (gRPC), "
           "raw://HOST:PORT, grpcs://HOST:PORT, raws://HOST:PORT (TLS), "
-          "unix:///PATH (gRPC), raw+unix:///PATH.");
+          "unix:///PATH (gRPC), raw+unix:///PATH; several servers as "
+          "H1:P1,H2:P2 on any TCP scheme, or dns:///NAME:PORT, "
+          "raw+dns:///NAME:PORT.");
 ABSL_FLAG(absl::Duration, timeout, dualrpc::cli::kDefaultCallTimeout,
           "Deadline of each call, e.g. 5s or 250ms.");
 ABSL_FLAG(bool, json, false, "Print responses as proto3 JSON.");
@@ -147,7 +149,10 @@ flags. SECONDS may have a fraction (0.5).
                       raws://HOST:PORT (raw over TLS), unix:///PATH (gRPC) or
                       raw+unix:///PATH (raw on a unix socket); HOST may be
                       [IPv6] (default grpc://127.0.0.1:50051). A bare
-                      HOST:PORT with a TLS flag below means grpcs://
+                      HOST:PORT with a TLS flag below means grpcs://.
+                      Several servers: H1:P1,H2:P2 after any TCP scheme (IP
+                      literals on gRPC), dns:///NAME:PORT (gRPC),
+                      raw+dns:///NAME:PORT, grpcs+dns:///, raws+dns:///
   --timeout=DURATION  deadline of each call, e.g. 5s, 250ms (default 10s)
   -max-time SECONDS   deadline of the whole command, reflection included
                       (default 0: none); each call gets the lesser of the two

@@ -2,13 +2,16 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "dualrpc/client/target.h"
 #include "dualrpc/grpc/grpc_channel.h"
 #include "dualrpc/net/tls.h"
+#include "dualrpc/raw/client/balanced_channel.h"
 #include "dualrpc/raw/client/raw_channel.h"
 
 namespace dualrpc::client {
@@ -35,11 +38,28 @@ absl::Status ValidateOptions(const ChannelFactoryOptions& options) {
   if (options.keepalive_time <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("keepalive_time must be positive");
   }
+  if (options.health_check_interval <= absl::ZeroDuration() ||
+      options.health_check_timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        "health_check_interval and health_check_timeout must be positive");
+  }
+  if (options.backoff_initial <= absl::ZeroDuration() ||
+      options.backoff_max < options.backoff_initial) {
+    return absl::InvalidArgumentError(
+        "backoff_initial must be positive and at most backoff_max");
+  }
   if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
     return absl::InvalidArgumentError(
         "a client certificate needs its key, and a key its certificate");
   }
   return absl::OkStatus();
+}
+
+std::string StripBrackets(const std::string& host) {
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
+  }
+  return host;
 }
 
 absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
@@ -51,6 +71,14 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
   grpc_options.authority = options.authority;
   if (options.connect_first)
     grpc_options.connect_before = options.connect_timeout;
+  if (target.balanced()) {
+    // gRPC's resolver (ipv4:, ipv6:, dns:) and balancer, never ours.
+    grpc_options.lb_policy = "round_robin";
+    // An ipv4:/ipv6: list has no single authority of its own.
+    if (!target.dns && grpc_options.authority.empty()) {
+      grpc_options.authority = target.HostPort();
+    }
+  }
   if (target.tls) {
     grpc::GrpcChannelTlsOptions& tls = grpc_options.tls.emplace();
     tls.ca_file = options.tls.ca_file;
@@ -58,6 +86,10 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateGrpcChannel(
     tls.key_file = options.tls.key_file;
     tls.insecure_skip_verify = options.tls.insecure_skip_verify;
     tls.server_name = options.tls.server_name;
+    // A list is checked against its first HOST (decision D1).
+    if (tls.server_name.empty() && target.balanced() && !target.dns) {
+      tls.server_name = StripBrackets(target.host);
+    }
   }
   absl::StatusOr<std::shared_ptr<grpc::GrpcChannel>> channel =
       grpc::GrpcChannel::Create(target.TransportAddress(), grpc_options);
@@ -89,6 +121,28 @@ absl::StatusOr<std::shared_ptr<rpc::Channel>> CreateRawChannel(
     if (!context.ok()) return context.status();
     raw_options.tls = *std::move(context);
     raw_options.tls_host = target.host;
+  }
+  if (target.balanced()) {
+    raw::BalancedChannelOptions balanced;
+    balanced.backend = std::move(raw_options);
+    balanced.health_check_interval = options.health_check_interval;
+    balanced.health_check_timeout = options.health_check_timeout;
+    balanced.backoff_initial = options.backoff_initial;
+    balanced.backoff_max = options.backoff_max;
+    absl::StatusOr<std::shared_ptr<raw::BalancedChannel>> channel;
+    if (target.dns) {
+      channel = raw::BalancedChannel::CreateForDns(target.HostPort(),
+                                                   std::move(balanced));
+    } else {
+      std::vector<std::string> addresses;
+      for (const TargetAddress& address : target.addresses) {
+        addresses.push_back(address.HostPort());
+      }
+      channel = raw::BalancedChannel::Create(std::move(addresses),
+                                             std::move(balanced));
+    }
+    if (!channel.ok()) return channel.status();
+    return std::shared_ptr<rpc::Channel>(*std::move(channel));
   }
   absl::StatusOr<std::shared_ptr<raw::RawChannel>> channel =
       raw::RawChannel::Create(target.TransportAddress(), raw_options);

@@ -72,6 +72,18 @@ struct ChannelFactoryOptions {
   // calls with UNAVAILABLE saying why (untrusted, expired, wrong host, not
   // TLS at all).
   TlsChannelOptions tls;
+
+  // Several raw servers (raw://H1:P1,H2:P2, raw+dns:///NAME:PORT, and the
+  // raws:// forms; docs/ARCHITECTURE.md "Client-side load balancing"). On
+  // gRPC targets gRPC's own round_robin policy balances, and these have no
+  // effect. A PING is sent on a connection that read nothing for
+  // health_check_interval; no PONG within health_check_timeout ejects
+  // that server. An ejected server is tried again after backoff_initial,
+  // each retry 1.6 times later (±20 % jitter) up to backoff_max.
+  absl::Duration health_check_interval = absl::Seconds(5);
+  absl::Duration health_check_timeout = absl::Seconds(2);
+  absl::Duration backoff_initial = absl::Seconds(1);
+  absl::Duration backoff_max = absl::Seconds(120);
 };
 
 // The one place a target becomes a Channel (every form in target.h):
@@ -81,6 +93,15 @@ struct ChannelFactoryOptions {
 //                             raw::RawChannel (docs/PROTOCOL.md)
 //   grpcs://HOST:PORT         GrpcChannel over TLS (grpc++'s credentials)
 //   raws://HOST:PORT          raw::RawChannel over TLS (net/tls.h)
+//   grpc://A:P,B:Q, A:P,B:Q, dns:///NAME:PORT, grpcs://..., grpcs+dns:///...
+//                             one GrpcChannel on gRPC's ipv4:/ipv6:/dns:
+//                             target with the round_robin policy; with TLS
+//                             the certificate must match the first HOST
+//                             unless tls.server_name is set
+//   raw://A:P,B:Q, raw+dns:///NAME:PORT, raws://..., raws+dns:///...
+//                             raw::BalancedChannel, one RawChannel per server
+//                             (a raw+dns name is resolved here: UNAVAILABLE
+//                             if it does not resolve)
 // HOST may be a bracketed IPv6 literal. Nothing connects here: connections
 // open on the first call, so an unreachable server shows as UNAVAILABLE
 // calls. A malformed target or unknown scheme is INVALID_ARGUMENT with

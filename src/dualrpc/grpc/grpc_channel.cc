@@ -464,6 +464,9 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     if (options.tls.has_value() && !options.tls->server_name.empty()) {
       args.SetSslTargetNameOverride(options.tls->server_name);
     }
+    if (!options.lb_policy.empty()) {
+      args.SetLoadBalancingPolicyName(options.lb_policy);
+    }
     std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
         std::string(target), credentials, args);
     if (options.connect_before != absl::InfiniteDuration() &&

@@ -47,6 +47,9 @@ struct GrpcChannelOptions {
   // UNAVAILABLE saying why (MakeChannelCredentials); connection failures
   // of either kind get ExplainConnectionFailure's hint.
   std::optional<GrpcChannelTlsOptions> tls;
+  // gRPC's load-balancing policy ("round_robin" for a target naming several
+  // servers: ipv4:A,B or dns:///NAME); empty: gRPC's default (pick_first).
+  std::string lb_policy;
 };
 
 // A Channel to one server over gRPC (HTTP/2, plaintext or TLS), through

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -25,7 +26,19 @@ constexpr std::size_t kAdoptFrameBytes = 64 * 1024;
 // been handled (OnInput); more waits for the end of the loop iteration.
 constexpr std::size_t kEarlyFlushMaxBytes = 64 * 1024;
 
+// The 8 opaque bytes of a health-check PING (§5.2).
+constexpr absl::string_view kHealthCheckPing = "dualrpc\x01";
+
 }  // namespace
+
+absl::Status MarkNotSent(absl::Status status) {
+  status.SetPayload(kNotSentPayloadUrl, absl::Cord("1"));
+  return status;
+}
+
+bool IsNotSent(const absl::Status& status) {
+  return status.GetPayload(kNotSentPayloadUrl).has_value();
+}
 
 OutgoingCall::~OutgoingCall() {
   if (done != nullptr) {
@@ -53,6 +66,7 @@ ClientConnection::ClientConnection(net::EventLoop* loop, ServerAddress* server,
       connector_(loop) {}
 
 ClientConnection::~ClientConnection() {
+  loop_->CancelTimer(health_timer_);
   FailAll(absl::CancelledError("channel destroyed"));
 }
 
@@ -134,7 +148,14 @@ void ClientConnection::StartConnect() {
 void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
   if (!fd.ok()) {
     staged_.RetrieveAll();
-    FailAll(absl::UnavailableError(fd.status().message()));
+    const absl::Status failed = absl::UnavailableError(fd.status().message());
+    // Reported first, so that a balancer ejects this server before the
+    // calls below are retried.
+    if (options_.observer != nullptr) {
+      options_.observer->OnConnectionFailed(failed);
+    }
+    // Nothing was written: every staged call may go elsewhere.
+    FailAll(MarkNotSent(failed));
     return;
   }
   std::unique_ptr<net::ByteStream> stream;
@@ -156,9 +177,15 @@ void ClientConnection::OnConnected(absl::StatusOr<base::ScopedFd> fd) {
   }
   std::swap(*tcp_->output(), staged_);
   tcp_->ScheduleFlush();
+  // From the connect on: a server that accepts (or whose kernel does) but
+  // never answers, not even with its preface, fails the check too.
+  input_seen_ = false;
+  ping_outstanding_ = false;
+  ScheduleHealthCheck();
 }
 
 void ClientConnection::OnInput(net::Buffer* input) {
+  input_seen_ = true;
   while (tcp_ != nullptr &&
          tcp_->state() == net::TcpConnection::State::kConnected) {
     FrameDecoder::Event event = decoder_->Next(input);
@@ -221,6 +248,8 @@ void ClientConnection::OnClosed(const absl::Status& reason) {
   // this connection as closed. Never destroyed inside its own callback:
   // later, on the loop.
   loop_->Defer([tcp = std::move(tcp_)]() {});
+  loop_->CancelTimer(std::exchange(health_timer_, net::EventLoop::TimerId()));
+  ping_outstanding_ = false;
   std::string why(reason.ok() ? "connection closed" : reason.message());
   // Closed before the server's preface, in plaintext: most likely a TLS
   // server that refused our preface as a handshake.
@@ -229,7 +258,59 @@ void ClientConnection::OnClosed(const absl::Status& reason) {
     absl::StrAppend(&why,
                     " before the server's preface (a TLS port? use raws://)");
   }
-  FailAll(absl::UnavailableError(why));
+  if (options_.observer != nullptr && !Idle()) {
+    options_.observer->OnConnectionFailed(absl::UnavailableError(why));
+  }
+  // A server writes its preface before it reads a REQUEST: a connection
+  // that closed before we read one (a backlog reset by a server that
+  // stopped accepting, a failed TLS handshake) ran none of its calls.
+  const bool before_preface = stream_support_ == StreamSupport::kUnknown;
+  FailAll(before_preface ? MarkNotSent(absl::UnavailableError(why))
+                         : absl::UnavailableError(why));
+}
+
+void ClientConnection::ScheduleHealthCheck() {
+  if (options_.health_check_interval == absl::InfiniteDuration()) return;
+  const absl::Duration delay = ping_outstanding_
+                                   ? options_.health_check_timeout
+                                   : options_.health_check_interval;
+  health_timer_ = loop_->RunAt(
+      net::EventLoop::Clock::now() + absl::ToChronoNanoseconds(delay),
+      [this]() { OnHealthCheckTimer(); });
+}
+
+void ClientConnection::OnHealthCheckTimer() {
+  health_timer_ = net::EventLoop::TimerId();
+  if (tcp_ == nullptr ||
+      tcp_->state() != net::TcpConnection::State::kConnected) {
+    return;
+  }
+  if (ping_outstanding_) {
+    const absl::Status failed = absl::UnavailableError(
+        absl::StrCat("health check failed: no PONG within ",
+                     absl::FormatDuration(options_.health_check_timeout)));
+    if (options_.observer != nullptr) {
+      options_.observer->OnConnectionFailed(failed);
+    }
+    tcp_->Close(failed);
+    return;
+  }
+  if (std::exchange(input_seen_, false)) {
+    ScheduleHealthCheck();
+    return;
+  }
+  AppendFrame(tcp_->output(), FrameType::kPing, 0, 0, {kHealthCheckPing});
+  tcp_->ScheduleFlush();
+  ping_outstanding_ = true;
+  ScheduleHealthCheck();
+}
+
+void ClientConnection::HandlePong() {
+  if (!ping_outstanding_) return;
+  ping_outstanding_ = false;
+  input_seen_ = false;
+  loop_->CancelTimer(health_timer_);
+  ScheduleHealthCheck();
 }
 
 void ClientConnection::HandleFrame(const FrameHeader& header,
@@ -242,6 +323,8 @@ void ClientConnection::HandleFrame(const FrameHeader& header,
       if ((header.flags & kFlagAck) == 0) {
         AppendFrame(tcp_->output(), FrameType::kPing, kFlagAck, 0, {payload});
         tcp_->ScheduleFlush();
+      } else {
+        HandlePong();
       }
       break;
     case FrameType::kGoaway:
@@ -329,7 +412,14 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
   }
   const absl::Status going_away = absl::UnavailableError(
       absl::StrCat("server is going away: ", goaway->message));
-  for (std::uint32_t call_id : not_run) Complete(call_id, going_away);
+  // GOAWAY OK closes an idle connection (§5.5): the server still serves,
+  // on a new one. Any other is a drain or a refusal.
+  if (options_.observer != nullptr && goaway->code != absl::StatusCode::kOk) {
+    options_.observer->OnGoaway(going_away);
+  }
+  for (std::uint32_t call_id : not_run) {
+    Complete(call_id, MarkNotSent(going_away));
+  }
   // Streams after last_call_id were not run either; streams not yet opened
   // never will be on this connection (§5.3, §7.3).
   std::vector<RawClientStream*> streams_not_run = std::move(unopened_);
@@ -435,6 +525,7 @@ void ClientConnection::DetachStream(RawClientStream* stream,
 void ClientConnection::HandlePreface(std::uint8_t minor) {
   stream_support_ = minor >= kStreamingMinorVersion ? StreamSupport::kYes
                                                     : StreamSupport::kNo;
+  if (options_.observer != nullptr) options_.observer->OnConnectionReady();
   if (unopened_.empty()) return;
   // Streams may open (leaving unopened_) or end (detaching) below.
   const std::vector<RawClientStream*> waiting = unopened_;

@@ -26,6 +26,34 @@ namespace dualrpc::raw {
 
 class RawClientStream;
 
+// A call that failed before its REQUEST reached a server (the connect
+// failed, or a GOAWAY's last_call_id shows the server did not take it)
+// carries this status payload, so that a balancer may send it elsewhere
+// (balanced_channel.h). Internal to the raw client: BalancedChannel strips
+// it before a caller sees the status.
+inline constexpr absl::string_view kNotSentPayloadUrl =
+    "type.dualrpc.dev/dualrpc.raw.NotSent";
+absl::Status MarkNotSent(absl::Status status);
+bool IsNotSent(const absl::Status& status);
+
+// What a channel's connections report of their server, for a balancer to
+// eject and readmit it (balanced_channel.h). Called on the channel's I/O
+// thread, never inside Send(); must outlive the channel, and must not
+// destroy the channel from these callbacks.
+class ConnectionObserver {
+ public:
+  virtual ~ConnectionObserver() = default;
+  // The server's preface was read: this connection is up.
+  virtual void OnConnectionReady() = 0;
+  // A connect failed; a connection closed or failed with calls on it; or
+  // its health check went unanswered (the connection is then closed).
+  virtual void OnConnectionFailed(const absl::Status& why) = 0;
+  // The server sent GOAWAY with a status other than OK (a drain, a
+  // refusal; OK only closes an idle connection): it takes no new calls on
+  // this connection.
+  virtual void OnGoaway(const absl::Status& why) = 0;
+};
+
 // Where a call's response goes, and when it expires.
 struct CallTarget {
   google::protobuf::MessageLite* response = nullptr;
@@ -99,6 +127,14 @@ class ClientConnection final : private net::TcpConnection::Handler {
     // tls->WrapClient(socket, tls_host).
     std::shared_ptr<net::TlsClientContext> tls;
     std::string tls_host;
+    // Health check (docs/PROTOCOL.md §5.2): a PING is sent once nothing
+    // has been read for this long, and the connection is closed (reported
+    // to `observer`) when no PONG comes within health_check_timeout.
+    // InfiniteDuration(): no PINGs.
+    absl::Duration health_check_interval = absl::InfiniteDuration();
+    absl::Duration health_check_timeout = absl::Seconds(2);
+    // Not owned; may be null.
+    ConnectionObserver* observer = nullptr;
   };
 
   ClientConnection(net::EventLoop* loop, ServerAddress* server,
@@ -116,6 +152,10 @@ class ClientConnection final : private net::TcpConnection::Handler {
     return tcp_ != nullptr && !going_away_ &&
            tcp_->state() == net::TcpConnection::State::kConnected;
   }
+  // Connected and the server's preface read: the server is answering.
+  bool ready() const {
+    return connected() && stream_support_ != StreamSupport::kUnknown;
+  }
   // Nothing waits on it and it will take no new calls.
   bool retired() const { return going_away_ && Idle(); }
 
@@ -129,6 +169,12 @@ class ClientConnection final : private net::TcpConnection::Handler {
                const rpc::Metadata& metadata,
                const google::protobuf::MessageLite& request,
                const CallTarget& target, rpc::UnaryDone done);
+
+  // Starts connecting if there is no socket and no connect under way, so
+  // that the observer hears OnConnectionReady or OnConnectionFailed.
+  void Connect() {
+    if (tcp_ == nullptr && !connector_.connecting()) StartConnect();
+  }
 
   // Stops connecting or closes the socket now; every waiting call fails
   // with `reason`.
@@ -192,6 +238,10 @@ class ClientConnection final : private net::TcpConnection::Handler {
   void HandleWindowUpdate(std::uint32_t call_id, absl::string_view payload);
   // A MESSAGE over the message limit, being skipped.
   void HandleOversizedMessage(std::uint32_t call_id);
+  // The health check's two timers: idle (send a PING) and PONG timeout.
+  void ScheduleHealthCheck();
+  void OnHealthCheckTimer();
+  void HandlePong();
   // Fails the unary call `call_id` with `status` and sends CANCEL.
   void FailUnaryAndCancel(std::uint32_t call_id, absl::Status status);
   void SendCancel(std::uint32_t call_id);
@@ -228,6 +278,11 @@ class ClientConnection final : private net::TcpConnection::Handler {
   // Strictly increasing per connection (§3.3), across reconnects too.
   std::uint32_t next_call_id_ = 1;
   bool going_away_ = false;
+  // Health check state (Options::health_check_interval): input read since
+  // the idle timer was set; a PING waiting for its PONG; the one timer.
+  bool input_seen_ = false;
+  bool ping_outstanding_ = false;
+  net::EventLoop::TimerId health_timer_;
 };
 
 }  // namespace dualrpc::raw

@@ -40,8 +40,13 @@ class RawChannel::Core final : public StreamHost {
        std::unique_ptr<net::EventLoop> loop)
       : loop_(std::move(loop)),
         server_(std::move(host_port)),
-        connection_options_{options.limits, options.connect_timeout,
-                            options.tls, TlsHost(server_, options)},
+        connection_options_{options.limits,
+                            options.connect_timeout,
+                            options.tls,
+                            TlsHost(server_, options),
+                            options.health_check_interval,
+                            options.health_check_timeout,
+                            options.observer},
         connections_(options.connections) {}
 
   net::EventLoop* loop() const { return loop_.get(); }
@@ -65,10 +70,28 @@ class RawChannel::Core final : public StreamHost {
     PickConnection()->Send(call.get());
   }
 
+  // RawChannel::Connect, on the loop.
+  void ConnectAll() {
+    if (shut_down_) return;
+    bool up = false;
+    for (std::size_t i = 0; i < connections_.size(); ++i) {
+      ClientConnection* connection = ConnectionAt(i);
+      connection->Connect();
+      up = up || connection->ready();
+    }
+    // Already up: no connect, so no event, would tell the observer.
+    if (up && connection_options_.observer != nullptr) {
+      connection_options_.observer->OnConnectionReady();
+    }
+  }
+
   // The next connection round-robin, replacing one that got GOAWAY (kept in
   // retiring_ until its calls finish).
   ClientConnection* PickConnection() {
-    const std::size_t index = next_connection_++ % connections_.size();
+    return ConnectionAt(next_connection_++ % connections_.size());
+  }
+
+  ClientConnection* ConnectionAt(std::size_t index) {
     std::unique_ptr<ClientConnection>& connection = connections_[index];
     if (connection != nullptr && !connection->accepting()) {
       // Its calls finish on their own; the old connection is kept until then.
@@ -229,6 +252,11 @@ void RawChannel::StartUnaryCall(absl::string_view method,
   loop->Post([core, call = std::move(call)]() mutable {
     core->Send(std::move(call));
   });
+}
+
+void RawChannel::Connect() {
+  Core* const core = core_.get();
+  core->loop()->Post([core]() { core->ConnectAll(); });
 }
 
 rpc::ClientStream* RawChannel::NewStream(absl::string_view method,

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "dualrpc/net/tls.h"
+#include "dualrpc/raw/client/client_connection.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/channel.h"
 
@@ -30,6 +31,15 @@ struct RawChannelOptions {
   // context names a server_name or skips verification); empty: the host of
   // `host_port`.
   std::string tls_host;
+  // Health check of every connection (ClientConnection::Options): a PING
+  // after this long without input, the connection closed when its PONG
+  // does not come within health_check_timeout. InfiniteDuration() (the
+  // default for one server): none.
+  absl::Duration health_check_interval = absl::InfiniteDuration();
+  absl::Duration health_check_timeout = absl::Seconds(2);
+  // Told of the connections' state (a balancer's backend); not owned, must
+  // outlive the channel. Null: nobody.
+  ConnectionObserver* observer = nullptr;
 };
 
 // The client side of the raw protocol, as a dualrpc::Channel: generated
@@ -53,7 +63,11 @@ struct RawChannelOptions {
 // resolved once, at the first connect (see ServerAddress). After a GOAWAY
 // the connection finishes its calls and new calls go to a fresh connection.
 // Deadlines are enforced locally (DEADLINE_EXCEEDED, then CANCEL to the
-// server) as well as by the server.
+// server) as well as by the server. With a health_check_interval, an idle
+// connection is PINGed and closed when no PONG comes; an observer hears
+// each connection's state (BalancedChannel uses both; one server alone has
+// neither). Failures of calls that never reached the server carry
+// MarkNotSent's payload (client_connection.h).
 //
 // Streaming calls (NewStream, docs/PROTOCOL.md §7) are RawClientStreams
 // (client_stream.h) on the same connections, spread the same way; their
@@ -92,6 +106,11 @@ class RawChannel final : public rpc::Channel {
                       google::protobuf::MessageLite* response,
                       const rpc::CallOptions& options,
                       rpc::UnaryDone done) override;
+
+  // Opens every connection that is neither open nor connecting (one that
+  // got GOAWAY is replaced), without a call; the observer hears how it
+  // went. Thread-safe; returns at once.
+  void Connect();
 
  private:
   // The loop and everything on it; defined in the .cc. Shared with the I/O
