@@ -17,6 +17,19 @@ TEST(ExitStatusTest, GrpcurlsCodes) {
   EXPECT_EQ(ExitStatusFor(AsRpcError(absl::UnauthenticatedError("x"))), 80);
 }
 
+TEST(ExitStatusTest, NotServingIsGrpcHealthProbesUnhealthyCode) {
+  const absl::Status not_serving =
+      AsNotServing(absl::UnavailableError("NOT_SERVING"));
+  EXPECT_TRUE(IsNotServing(not_serving));
+  EXPECT_EQ(not_serving.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(not_serving.message(), "NOT_SERVING");
+  EXPECT_EQ(ExitStatusFor(not_serving), 4);
+  // An RPC that failed UNAVAILABLE is not an answer that said so.
+  EXPECT_EQ(ExitStatusFor(AsRpcError(absl::UnavailableError("x"))), 78);
+  EXPECT_FALSE(IsNotServing(absl::UnavailableError("x")));
+  EXPECT_TRUE(AsNotServing(absl::OkStatus()).ok());
+}
+
 TEST(ExitStatusTest, MarkKeepsCodeAndMessage) {
   const absl::Status marked = AsRpcError(absl::NotFoundError("gone"));
   EXPECT_TRUE(IsRpcError(marked));

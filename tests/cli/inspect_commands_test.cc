@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "dualrpc/cli/exit_status.h"
 #include "dualrpc/cli/reflection_client.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
@@ -519,6 +520,82 @@ TEST(ReadRequestJsonTest, DefaultsLiteralsStdinAndFiles) {
             R"({"payload":"aGk="})");
   EXPECT_THAT(ReadRequestJson("@" + dir.HostPath("missing.json"), unused),
               StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+// `health` and `call` of Health/Check, judged as grpc_health_probe judges
+// the answer: exit 0 only for SERVING, 4 for an answer that is not.
+TEST_F(InspectCommandsTest, HealthIsOkOnlyWhileServing) {
+  for (const std::string service : {"", "dualrpc.v1.FileService"}) {
+    std::ostringstream out;
+    HealthOptions options;
+    options.service = service;
+    EXPECT_THAT(RunHealth(channel_, options, out), IsOk()) << service;
+    EXPECT_EQ(out.str(), "SERVING\n");
+  }
+  health_.SetNotServing();
+  std::ostringstream out;
+  const absl::Status whole = RunHealth(channel_, {}, out);
+  EXPECT_THAT(whole, StatusIs(absl::StatusCode::kUnavailable,
+                              "health: the server is NOT_SERVING"));
+  EXPECT_TRUE(IsNotServing(whole));
+  EXPECT_EQ(ExitStatusFor(whole), kExitNotServing);
+  EXPECT_EQ(out.str(), "NOT_SERVING\n");
+
+  HealthOptions options;
+  options.service = "dualrpc.v1.FileService";
+  const absl::Status one = RunHealth(channel_, options, out);
+  EXPECT_THAT(one, StatusIs(absl::StatusCode::kUnavailable,
+                            "health: service \"dualrpc.v1.FileService\" is "
+                            "NOT_SERVING"));
+  EXPECT_EQ(ExitStatusFor(one), 4);
+}
+
+TEST_F(InspectCommandsTest, HealthOfAnUnknownServiceIsTheCallsFailure) {
+  std::ostringstream out;
+  HealthOptions options;
+  options.service = "no.such.Service";
+  const absl::Status status = RunHealth(channel_, options, out);
+  EXPECT_THAT(status,
+              StatusIs(absl::StatusCode::kNotFound, "service name unknown"));
+  EXPECT_FALSE(IsNotServing(status));
+  EXPECT_THAT(out.str(), IsEmpty());
+}
+
+TEST(ServingStatusResultTest, OnlyServingIsOk) {
+  EXPECT_THAT(ServingStatusResult(1, ""), IsOk());
+  for (int status : {0, 2, 3, 17}) {
+    const absl::Status result = ServingStatusResult(status, "svc");
+    EXPECT_TRUE(IsNotServing(result)) << status;
+    EXPECT_EQ(ExitStatusFor(result), kExitNotServing) << status;
+  }
+  EXPECT_THAT(ServingStatusResult(3, "svc"),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "health: service \"svc\" is SERVICE_UNKNOWN"));
+  EXPECT_THAT(ServingStatusResult(17, ""),
+              StatusIs(absl::StatusCode::kUnavailable,
+                       "health: the server is 17"));
+}
+
+TEST_F(InspectCommandsTest, CallOfHealthCheckFailsUnlessServing) {
+  RegisterReflection();
+  std::string out;
+  ASSERT_THAT(Call("grpc.health.v1.Health/Check", "{}", &out), IsOk());
+  health_.SetNotServing();
+  for (bool verbose : {false, true}) {
+    CallCommandOptions options;
+    options.verbose = verbose;
+    const absl::Status status = Call("grpc.health.v1.Health/Check",
+                                     R"({"service":"dualrpc.v1.FileService"})",
+                                     &out, options);
+    EXPECT_THAT(status, StatusIs(absl::StatusCode::kUnavailable,
+                                 HasSubstr("NOT_SERVING")))
+        << verbose;
+    EXPECT_EQ(ExitStatusFor(status), kExitNotServing);
+    // The answer is still printed.
+    EXPECT_THAT(out, HasSubstr("\"status\": \"NOT_SERVING\""));
+  }
+  // Only Health/Check is judged: other methods succeed as before.
+  ASSERT_THAT(Call("dualrpc.v1.FileService/Echo", "{}", &out), IsOk());
 }
 
 }  // namespace

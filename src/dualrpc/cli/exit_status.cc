@@ -8,6 +8,8 @@ namespace dualrpc::cli {
 namespace {
 
 constexpr char kRpcErrorPayload[] = "type.dualrpc.dev/dualrpc.cli.RpcError";
+constexpr char kNotServingPayload[] =
+    "type.dualrpc.dev/dualrpc.cli.NotServing";
 
 }  // namespace
 
@@ -20,8 +22,18 @@ bool IsRpcError(const absl::Status& status) {
   return status.GetPayload(kRpcErrorPayload).has_value();
 }
 
+absl::Status AsNotServing(absl::Status status) {
+  if (!status.ok()) status.SetPayload(kNotServingPayload, absl::Cord());
+  return status;
+}
+
+bool IsNotServing(const absl::Status& status) {
+  return status.GetPayload(kNotServingPayload).has_value();
+}
+
 int ExitStatusFor(const absl::Status& status) {
   if (status.ok()) return kExitSuccess;
+  if (IsNotServing(status)) return kExitNotServing;
   if (IsRpcError(status)) {
     return kExitRpcErrorBase + static_cast<int>(status.code());
   }

@@ -22,16 +22,19 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/notification.h"
+#include "dualrpc/cli/exit_status.h"
 #include "dualrpc/cli/json_documents.h"
 #include "dualrpc/cli/request_headers.h"
 #include "dualrpc/cli/stream_call.h"
 #include "dualrpc/rpc/call.h"
 #include "dualrpc/rpc/client_call.h"
+#include "grpc/health/v1/health.pb.h"
 
 namespace dualrpc::cli {
 namespace {
 
 using ::google::protobuf::Descriptor;
+using ::google::protobuf::FieldDescriptor;
 using ::google::protobuf::DescriptorPool;
 using ::google::protobuf::DynamicMessageFactory;
 using ::google::protobuf::Message;
@@ -233,6 +236,39 @@ int SendRequests(StreamCall& call, const MethodDescriptor& method,
   return sent;
 }
 
+// "SERVING", "NOT_SERVING", ...; the number for a status this build does
+// not know.
+std::string ServingStatusName(int serving_status) {
+  using ::grpc::health::v1::HealthCheckResponse;
+  if (!HealthCheckResponse::ServingStatus_IsValid(serving_status)) {
+    return absl::StrCat(serving_status);
+  }
+  return HealthCheckResponse::ServingStatus_Name(
+      static_cast<HealthCheckResponse::ServingStatus>(serving_status));
+}
+
+// ServingStatusResult for the answer of a call of kHealthCheckMethod,
+// read through reflection (the messages may be dynamic ones); OK for any
+// other method.
+absl::Status JudgeHealthAnswer(const MethodDescriptor& method,
+                               const Message& request,
+                               const Message& response) {
+  if (method.full_name() != kHealthCheckMethod) return absl::OkStatus();
+  const FieldDescriptor* status =
+      response.GetDescriptor()->FindFieldByName("status");
+  const FieldDescriptor* service =
+      request.GetDescriptor()->FindFieldByName("service");
+  if (status == nullptr || status->type() != FieldDescriptor::TYPE_ENUM ||
+      service == nullptr || service->type() != FieldDescriptor::TYPE_STRING) {
+    return absl::InternalError(absl::StrCat(
+        "the schema's ", kHealthCheckMethod,
+        " is not grpc.health.v1's: no status or service field"));
+  }
+  return ServingStatusResult(
+      response.GetReflection()->GetEnumValue(response, status),
+      request.GetReflection()->GetString(request, service));
+}
+
 // `call` of a streaming method: see RunCall.
 absl::Status CallStreaming(rpc::Channel& channel,
                            const MethodDescriptor& method,
@@ -422,7 +458,7 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
   if (!options.verbose) {
     if (!contents.ok()) return contents.status();
     out << *contents;
-    return absl::OkStatus();
+    return JudgeHealthAnswer(**method, *request, *response);
   }
   // grpcurl -v's blocks, in its order.
   out << "\nResolved method descriptor:\n" << (*method)->DebugString();
@@ -431,7 +467,35 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
   out << "\nResponse trailers received:\n" << FormatMetadata(response_trailers);
   out << "Sent 1 request and received "
       << (contents.ok() ? "1 response\n" : "0 responses\n");
-  return contents.status();
+  if (!contents.ok()) return contents.status();
+  return JudgeHealthAnswer(**method, *request, *response);
+}
+
+absl::Status ServingStatusResult(int serving_status,
+                                 absl::string_view service) {
+  if (serving_status == ::grpc::health::v1::HealthCheckResponse::SERVING) {
+    return absl::OkStatus();
+  }
+  const std::string name = ServingStatusName(serving_status);
+  return AsNotServing(absl::UnavailableError(
+      service.empty()
+          ? absl::StrCat("health: the server is ", name)
+          : absl::StrCat("health: service \"", service, "\" is ", name)));
+}
+
+absl::Status RunHealth(rpc::Channel& channel, const HealthOptions& options,
+                       std::ostream& out) {
+  using ::grpc::health::v1::HealthCheckResponse;
+  ::grpc::health::v1::HealthCheckRequest request;
+  request.set_service(options.service);
+  rpc::CallOptions call;
+  call.timeout = options.timeout;
+  absl::StatusOr<HealthCheckResponse> response =
+      rpc::CallUnaryAndWait<HealthCheckResponse>(
+          channel, "/grpc.health.v1.Health/Check", request, call);
+  if (!response.ok()) return response.status();
+  out << ServingStatusName(response->status()) << '\n';
+  return ServingStatusResult(response->status(), options.service);
 }
 
 absl::StatusOr<std::string> ReadRequestJson(const std::string& data_flag,

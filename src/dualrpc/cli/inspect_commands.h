@@ -78,6 +78,10 @@ struct CallCommandOptions {
 // responses (transports fill it in by the call's end) and the count line
 // says "Sent N request(s) and received M response(s)".
 //
+// A unary call of kHealthCheckMethod that succeeds is judged as `health`
+// judges it: its response is written, and the result is
+// ServingStatusResult of its status (so not SERVING exits 4).
+//
 // A failed call's status comes back as the channel gave it (a
 // CommandChannel may have marked it as an RPC error); the failures found
 // on this side (an unknown method, bad JSON) are not marked, and win over
@@ -89,6 +93,34 @@ absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
 absl::Status RunCall(rpc::Channel& channel, DescriptorSource& source,
                      absl::string_view method, const std::string& request_json,
                      const CallCommandOptions& options, std::ostream& out);
+
+// The method whose answers `call` and `health` judge, as
+// grpc_health_probe does (its full name).
+inline constexpr char kHealthCheckMethod[] = "grpc.health.v1.Health.Check";
+
+// What a health check's answer means for the command: OK for SERVING;
+// for any other grpc.health.v1 ServingStatus (NOT_SERVING, SERVICE_UNKNOWN,
+// UNKNOWN, or a number this build does not know) UNAVAILABLE, marked
+// AsNotServing (exit 4, exit_status.h), naming the status and `service`
+// ("" is the whole server).
+absl::Status ServingStatusResult(int serving_status, absl::string_view service);
+
+struct HealthOptions {
+  // What to ask about: "" (the whole server) or a service's full name.
+  std::string service;
+  // Deadline of the Check call (grpc_health_probe's -rpc-timeout).
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// `health [SERVICE]`, as grpc_health_probe: one grpc.health.v1.Health/Check
+// of `options.service` on `channel` (any transport). When the server
+// answers, writes the status's name ("SERVING", "NOT_SERVING", ...; the
+// number for one this build does not know) and a newline to `out`, and
+// returns ServingStatusResult: OK only for SERVING. A failed call (an
+// unknown service is NOT_FOUND, an unreachable server UNAVAILABLE) writes
+// nothing and comes back as the channel gave it.
+absl::Status RunHealth(rpc::Channel& channel, const HealthOptions& options,
+                       std::ostream& out);
 
 // The request JSON of `call` from its -d value: "" means "{}", "@" and "@-"
 // mean all of `in`, "@PATH" the file PATH, anything else is the JSON itself.

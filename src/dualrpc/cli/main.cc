@@ -4,8 +4,8 @@
 // them.
 //
 // Exit status (exit_status.h): 0 success; 1 a local error; 2 usage error;
-// 64 + the gRPC status code when the RPC failed ("CODE_NAME: message" on
-// stderr for every failure).
+// 4 a health check answered other than SERVING; 64 + the gRPC status code
+// when the RPC failed ("CODE_NAME: message" on stderr for every failure).
 
 #include <cmath>
 #include <cstdint>
@@ -128,6 +128,18 @@ reflection v1, then v1alpha), or without it, given -proto or -protoset:
       (concatenated or whitespace-separated), sent as read (@-: a bidi
       session is interactive); each response is printed as it arrives;
       --timeout and -max-time cover the whole stream.
+      grpc.health.v1.Health/Check (this method only) is judged as health
+      judges it: the response is printed, and the exit status is 4 unless
+      its status is SERVING.
+  health [TARGET] [SERVICE]
+      A probe, as grpc_health_probe: calls grpc.health.v1.Health/Check for
+      SERVICE (default "": the whole server) on either transport and prints
+      the answer's status (SERVING, NOT_SERVING, SERVICE_UNKNOWN, UNKNOWN).
+      Exits 0 only for SERVING; 4 for any other answer; 69 (NOT_FOUND)
+      for a service the server does not know; 78 (UNAVAILABLE) when the
+      server cannot be reached (a draining server has closed its ports),
+      68 when --timeout (grpc_health_probe's -rpc-timeout) runs out.
+      -connect-timeout, the TLS flags and -H apply as to every command.
   TARGET, first among the arguments, stands for --target=TARGET.
 
 Flags go before or after COMMAND, as -flag or --flag, with "=VALUE" or the
@@ -202,12 +214,15 @@ flags. SECONDS may have a fraction (0.5).
                       FileDescriptorSet (protoc --descriptor_set_out
                       --include_imports), not reflection (repeatable)
 
-exit status (as grpcurl's):
+exit status (as grpcurl's; 4 as grpc_health_probe's):
   0       success
   1       local error: bad request JSON, unknown method or symbol, failed
-          reflection, unreadable -d file
+          reflection, unreadable -d file; on grpc:// with -connect-timeout,
+          no connection within it
   2       usage error: bad flag, flag value, command, argument count, target
           or header
+  4       health, and call of grpc.health.v1.Health/Check: the server
+          answered, and not SERVING
   64+N    the RPC failed with gRPC status code N, e.g. 68 DEADLINE_EXCEEDED,
           69 NOT_FOUND, 71 PERMISSION_DENIED, 76 UNIMPLEMENTED, 78 UNAVAILABLE
   Every failure is also written to stderr as CODE_NAME: message.
@@ -312,6 +327,13 @@ absl::Status RunCallCommand(const Invocation& invocation) {
                  *requests, call, std::cout);
 }
 
+absl::Status RunHealthCommand(const Invocation& invocation) {
+  HealthOptions health;
+  if (!invocation.args.empty()) health.service = invocation.args[0];
+  health.timeout = invocation.call.timeout;
+  return RunHealth(*invocation.rpc_channel, health, std::cout);
+}
+
 struct Command {
   absl::string_view name;
   size_t min_args;
@@ -329,6 +351,7 @@ constexpr Command kCommands[] = {
     {"list", 0, 1, true, RunListCommand},
     {"describe", 0, 1, true, RunDescribeCommand},
     {"call", 1, 1, true, RunCallCommand},
+    {"health", 0, 1, true, RunHealthCommand},
 };
 
 const Command* FindCommand(absl::string_view name) {

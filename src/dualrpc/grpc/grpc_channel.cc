@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "nlohmann/json.hpp"
 #include "dualrpc/grpc/byte_buffer_codec.h"
 #include "dualrpc/grpc/status_conversion.h"
 #include "dualrpc/rpc/metadata.h"
@@ -465,7 +466,14 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
       args.SetSslTargetNameOverride(options.tls->server_name);
     }
     if (!options.lb_policy.empty()) {
-      args.SetLoadBalancingPolicyName(options.lb_policy);
+      // A default service config (one from the resolver would win): the
+      // policy, and health checking so that a draining server stops being
+      // picked before it closes (docs/ARCHITECTURE.md).
+      nlohmann::json config;
+      config["loadBalancingConfig"] =
+          nlohmann::json::array({{{options.lb_policy, nlohmann::json::object()}}});
+      config["healthCheckConfig"] = {{"serviceName", ""}};
+      args.SetServiceConfigJSON(config.dump());
     }
     std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
         std::string(target), credentials, args);

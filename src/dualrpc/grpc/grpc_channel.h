@@ -49,6 +49,10 @@ struct GrpcChannelOptions {
   std::optional<GrpcChannelTlsOptions> tls;
   // gRPC's load-balancing policy ("round_robin" for a target naming several
   // servers: ipv4:A,B or dns:///NAME); empty: gRPC's default (pick_first).
+  // Set, it comes with gRPC's client-side health checking (service config
+  // healthCheckConfig, service ""): a server whose grpc.health.v1 Watch
+  // says NOT_SERVING (draining, --shutdown_delay) is no longer picked; one
+  // without the health service counts as healthy.
   std::string lb_policy;
 };
 

@@ -12,7 +12,8 @@
 // (--log_level). SIGHUP reloads the TLS certificate and key for new
 // connections and the tokens for new calls (ReloadOnSighup), and logs it.
 // SIGINT/SIGTERM begin a graceful shutdown of both at once: health flips to
-// NOT_SERVING, listeners close, GOAWAY goes out on raw connections,
+// NOT_SERVING (and everything still serves for --shutdown_delay, for load
+// balancers to notice), listeners close, GOAWAY goes out on raw connections,
 // in-flight calls get --shutdown_grace to finish.
 // --metrics_listen serves Prometheus metrics, /healthz and /readyz
 // (dualrpc::metrics): its port listens before the transports', and /readyz
@@ -120,6 +121,12 @@ ABSL_FLAG(
     "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
+ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
+          "On SIGINT/SIGTERM, how long to go on serving while health "
+          "(grpc.health.v1) answers NOT_SERVING, before the ports close and "
+          "the drain (--shutdown_grace) begins: time for health-checking "
+          "load balancers to stop sending (a few check intervals). A second "
+          "SIGINT/SIGTERM ends it at once. 0: drain at once.");
 ABSL_FLAG(std::string, auth_tokens, "",
           "Bearer tokens, one per line: TOKEN PRINCIPAL [METHOD ...] (METHOD "
           "a gRPC path or /pkg.Svc/*; none means all; # comments). Calls "
@@ -176,6 +183,28 @@ int WaitForShutdownSignal(const sigset_t& signals) {
   while (sigwait(&signals, &signal_number) != 0) {
   }
   return signal_number;
+}
+
+// --shutdown_delay: health already says NOT_SERVING; everything still
+// serves for `delay`, so that load balancers checking health stop sending
+// here before the ports close (gRPC refuses calls that arrive once its
+// shutdown began, and a raw GOAWAY races the requests already on the wire).
+// Returns early on a second SIGINT or SIGTERM; SIGHUP is taken and logged.
+void ServeWhileNotServing(const sigset_t& signals, absl::Duration delay) {
+  const absl::Time end = absl::Now() + delay;
+  for (absl::Duration left = delay; left > absl::ZeroDuration();
+       left = end - absl::Now()) {
+    const timespec timeout = absl::ToTimespec(left);
+    const int signal_number = sigtimedwait(&signals, nullptr, &timeout);
+    if (signal_number == SIGINT || signal_number == SIGTERM) {
+      log::Info("received %s again: draining now",
+                signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
+    }
+    if (signal_number == SIGHUP) {
+      log::Info("received SIGHUP while stopping: ignored");
+    }
+  }
 }
 
 // Authentication from --auth_tokens / --auth_open_methods, as the registry's
@@ -663,6 +692,11 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       return checked;
     }
   }
+  if (absl::GetFlag(FLAGS_shutdown_delay) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shutdown_delay must be 0 or longer, not ",
+        absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_delay))));
+  }
   // Zero is meaningful: in-flight calls are cancelled at once.
   if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -941,6 +975,12 @@ int Run(const std::vector<std::string>& positional,
   // done, so the raw drain is started first.
   health.SetNotServing();
   if (server_metrics != nullptr) server_metrics->SetReady(false);
+  if (const absl::Duration delay = absl::GetFlag(FLAGS_shutdown_delay);
+      delay > absl::ZeroDuration()) {
+    log::Info("not serving for %s before the drain (--shutdown_delay)",
+              absl::FormatDuration(delay));
+    ServeWhileNotServing(shutdown_signals, delay);
+  }
   // The shared port hands nothing over once this returns; its TLS relays
   // end as gRPC closes its side of them.
   if (shared_port != nullptr) shared_port->StopAccepting();
