@@ -170,7 +170,7 @@ TEST(ShutdownDelayFlagTest, NegativeIsAUsageError) {
       "", absl::Seconds(30));
   EXPECT_EQ(result.exit_code, 2);
   EXPECT_THAT(result.stderr_text,
-              HasSubstr("--shutdown_delay must not be negative"));
+              HasSubstr("--shutdown_delay must be 0 or longer"));
 }
 
 INSTANTIATE_TEST_SUITE_P(BothTransports, HealthProbeTest,
