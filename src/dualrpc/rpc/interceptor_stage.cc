@@ -1,16 +1,27 @@
 #include "dualrpc/rpc/interceptor_stage.h"
 
+#include <time.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <utility>
 
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "dualrpc/rpc/reactor.h"
 
 namespace dualrpc::rpc::internal {
 namespace {
 
 using Interceptors = std::vector<std::shared_ptr<ServerInterceptor>>;
+
+// The wall clock, as absl::Now() reads it, for half its cost: the vDSO's
+// clock_gettime is ~90 instructions where Debian's absl::Now() is ~190
+// (callgrind); two are read per call when an interceptor wants its end.
+absl::Time WallNow() {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  return absl::TimeFromTimespec(now);
+}
 
 // Runs OnCallStart of each interceptor in order until one rejects the call.
 // `*seen` becomes the number of interceptors that saw it (all of them when
@@ -31,7 +42,7 @@ absl::Status RunCallStart(const Interceptors& interceptors,
 
 void RunCallEnd(const Interceptors& interceptors, std::size_t seen,
                 CallRecord* record) {
-  record->duration = absl::Now() - record->start;
+  record->duration = WallNow() - record->start;
   for (std::size_t i = 0; i < seen; ++i) {
     if (interceptors[i]->wants_call_end()) interceptors[i]->OnCallEnd(*record);
   }
@@ -51,7 +62,7 @@ class RecordingStream final : public ServerStream, public ServerStreamReactor {
       : transport_stream_(transport_stream), stage_(std::move(stage)) {
     record_.method = method;
     record_.context = this;
-    record_.start = absl::Now();
+    record_.start = WallNow();
   }
 
   // Runs the stage, then the implementation (or a reactor that finishes
@@ -164,7 +175,7 @@ void InvokeRecorded(const Method& implementation, const Method& served,
   CallRecord record;
   record.method = &served;
   record.context = context;
-  record.start = absl::Now();
+  record.start = WallNow();
   record.request_messages = 1;
   record.request_bytes = static_cast<std::int64_t>(request->ByteSizeLong());
   std::size_t seen = 0;
@@ -176,9 +187,11 @@ void InvokeRecorded(const Method& implementation, const Method& served,
     std::move(done)(std::move(status));
     return;
   }
+  // The stage by pointer: the method holding it outlives its calls, and a
+  // shared_ptr copy would cost every call two contended atomic operations.
   implementation.invoke(
       context, request, response,
-      [stage, record = std::move(record), response,
+      [stage = stage.get(), record = std::move(record), response,
        done = std::move(done)](absl::Status status) mutable {
         if (status.ok()) {
           record.response_messages = 1;
