@@ -30,6 +30,7 @@
 #include "dualrpc/v1/file_service.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/loopback.h"
 #include "testing/echo_call.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
@@ -39,6 +40,8 @@
 
 namespace dualrpc {
 namespace {
+
+using ::dualrpc_testing::PortOf;
 
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::IsOkAndHolds;
@@ -50,13 +53,6 @@ constexpr char kEcho[] = "/dualrpc.v1.FileService/Echo";
 absl::StatusOr<std::string> Echo(rpc::Channel& channel,
                                  const std::string& payload) {
   return dualrpc_testing::EchoCall(channel, payload, kEcho);
-}
-
-int PortOf(const std::string& host_port) {
-  int port = 0;
-  EXPECT_TRUE(
-      absl::SimpleAtoi(host_port.substr(host_port.rfind(':') + 1), &port));
-  return port;
 }
 
 std::string ReadFile(const std::string& path) {

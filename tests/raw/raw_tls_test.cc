@@ -32,6 +32,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/echo_call.h"
+#include "testing/loopback.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
 #include "testing/test_certs.h"
@@ -40,6 +41,9 @@
 
 namespace dualrpc::raw {
 namespace {
+
+using ::dualrpc_testing::PortOf;
+using ::dualrpc_testing::ConnectLoopbackTcp;
 
 using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
@@ -60,26 +64,6 @@ absl::StatusOr<std::string> Call(rpc::Channel& channel,
                                  const std::string& payload,
                                  const char* method = kEcho) {
   return dualrpc_testing::EchoCall(channel, payload, method);
-}
-
-int PortOf(const std::string& host_port) {
-  int port = 0;
-  EXPECT_TRUE(absl::SimpleAtoi(
-      host_port.substr(host_port.rfind(':') + 1), &port));
-  return port;
-}
-
-// A plain TCP connection to 127.0.0.1:`port` (blocking).
-base::ScopedFd ConnectTcp(int port) {
-  base::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address),
-                      sizeof address),
-            0);
-  return fd;
 }
 
 // True once the server has closed `fd` (EOF or reset) within `timeout`.
@@ -284,7 +268,7 @@ TEST_F(RawTlsTest, StatsCountHandshakesAndFailures) {
   StartServer(ServerTls(certs().server_cert, certs().server_key));
   // The raw preface and a frame's worth of bytes, in plaintext on a TLS
   // port (enough for OpenSSL to see a record that is not TLS).
-  base::ScopedFd plaintext = ConnectTcp(PortOf(server_->address()));
+  base::ScopedFd plaintext = ConnectLoopbackTcp(PortOf(server_->address()));
   std::string bytes("DRPC\x01\x01\x00\x00", 8);
   bytes.append(64, '\0');
   ASSERT_EQ(::send(plaintext.get(), bytes.data(), bytes.size(), 0),
@@ -322,8 +306,8 @@ TEST_F(RawTlsTest, HandshakeTimeoutClosesSilentConnections) {
   StartServer(ServerTls(certs().server_cert, certs().server_key),
               absl::Milliseconds(300));
   const absl::Time start = absl::Now();
-  base::ScopedFd silent = ConnectTcp(PortOf(server_->address()));
-  base::ScopedFd half = ConnectTcp(PortOf(server_->address()));
+  base::ScopedFd silent = ConnectLoopbackTcp(PortOf(server_->address()));
+  base::ScopedFd half = ConnectLoopbackTcp(PortOf(server_->address()));
   const std::string half_hello = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03";
   ASSERT_EQ(::send(half.get(), half_hello.data(), half_hello.size(), 0),
             static_cast<ssize_t>(half_hello.size()));
@@ -352,7 +336,7 @@ TEST_F(RawTlsTest, AFloodOfHalfHandshakesDoesNotKeepANewClientOut) {
   std::vector<base::ScopedFd> flood;
   const std::string half_hello = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03";
   for (int i = 0; i < 20; ++i) {
-    flood.push_back(ConnectTcp(port));
+    flood.push_back(ConnectLoopbackTcp(port));
     if (i % 2 == 1) {
       ::send(flood.back().get(), half_hello.data(), half_hello.size(), 0);
     }

@@ -24,6 +24,7 @@
 #include "dualrpc/rpc/transport_stats.h"
 #include "dualrpc/server/shared_port.h"
 #include "gtest/gtest.h"
+#include "testing/loopback.h"
 #include "testing/status_matchers.h"
 #include "testing/test_certs.h"
 #include "testing/transport_stats.h"
@@ -32,31 +33,14 @@
 namespace dualrpc::server {
 namespace {
 
+using ::dualrpc_testing::PortOf;
+using ::dualrpc_testing::ConnectLoopbackTcp;
+
 using ::dualrpc_testing::Eventually;
 using ::dualrpc_testing::IsOk;
 using ::dualrpc_testing::kWaitTimeout;
 using ::dualrpc_testing::RefusedCount;
 using ::dualrpc_testing::RefusedTotal;
-
-int PortOf(const std::string& host_port) {
-  int port = 0;
-  EXPECT_TRUE(
-      absl::SimpleAtoi(host_port.substr(host_port.rfind(':') + 1), &port));
-  return port;
-}
-
-// A blocking TCP connection to 127.0.0.1:`port`.
-base::ScopedFd ConnectTcp(int port) {
-  base::ScopedFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&address),
-                      sizeof address),
-            0);
-  return fd;
-}
 
 void SendAll(int fd, const std::string& bytes) {
   ASSERT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL),
@@ -123,9 +107,9 @@ TEST_F(SharedPortStatsTest, CountsDetectingHandedOverAndUnknown) {
   EXPECT_EQ(HandedOver(stats, "raw"), 0);
   EXPECT_EQ(HandedOver(stats, "grpc"), 0);
 
-  base::ScopedFd raw = ConnectTcp(port());
-  base::ScopedFd grpc = ConnectTcp(port());
-  base::ScopedFd garbage = ConnectTcp(port());
+  base::ScopedFd raw = ConnectLoopbackTcp(port());
+  base::ScopedFd grpc = ConnectLoopbackTcp(port());
+  base::ScopedFd garbage = ConnectLoopbackTcp(port());
   EXPECT_TRUE(Eventually([&] { return Stats().connections_open == 3; }))
       << Stats().connections_open;
   EXPECT_EQ(Stats().connections_accepted_total, 3);
@@ -153,7 +137,7 @@ TEST_F(SharedPortStatsTest, CountsDetectingHandedOverAndUnknown) {
 TEST_F(SharedPortStatsTest, APeerThatLeavesIsNotARefusal) {
   Start({});
   {
-    base::ScopedFd leaving = ConnectTcp(port());
+    base::ScopedFd leaving = ConnectLoopbackTcp(port());
     SendAll(leaving.get(), "D");
     EXPECT_TRUE(Eventually([&] { return Stats().connections_open == 1; }));
   }
@@ -166,8 +150,8 @@ TEST_F(SharedPortStatsTest, CountsDetectTimeouts) {
   SharedPort::Options options;
   options.detect_timeout = absl::Milliseconds(100);
   Start(std::move(options));
-  base::ScopedFd silent = ConnectTcp(port());
-  base::ScopedFd one_byte = ConnectTcp(port());
+  base::ScopedFd silent = ConnectLoopbackTcp(port());
+  base::ScopedFd one_byte = ConnectLoopbackTcp(port());
   SendAll(one_byte.get(), "P");
   EXPECT_TRUE(ClosedByPort(silent.get()));
   EXPECT_TRUE(ClosedByPort(one_byte.get()));
@@ -183,9 +167,9 @@ TEST_F(SharedPortStatsTest, CountsConnectionsOverMaxDetecting) {
   options.max_detecting = 2;
   Start(std::move(options));
   std::vector<base::ScopedFd> silent;
-  for (int i = 0; i < 2; ++i) silent.push_back(ConnectTcp(port()));
+  for (int i = 0; i < 2; ++i) silent.push_back(ConnectLoopbackTcp(port()));
   EXPECT_TRUE(Eventually([&] { return Stats().connections_open == 2; }));
-  base::ScopedFd over = ConnectTcp(port());
+  base::ScopedFd over = ConnectLoopbackTcp(port());
   EXPECT_TRUE(ClosedByPort(over.get()));
   EXPECT_TRUE(Eventually(
       [&] { return RefusedCount(Stats(), rpc::kRefusedMaxDetecting) == 1; }));
@@ -195,7 +179,7 @@ TEST_F(SharedPortStatsTest, CountsConnectionsOverMaxDetecting) {
 
 TEST_F(SharedPortStatsTest, StopAcceptingRefusesWhatIsDetecting) {
   Start({});
-  base::ScopedFd silent = ConnectTcp(port());
+  base::ScopedFd silent = ConnectLoopbackTcp(port());
   EXPECT_TRUE(Eventually([&] { return Stats().connections_open == 1; }));
   port_->StopAccepting();
   EXPECT_EQ(RefusedCount(Stats(), rpc::kRefusedDraining), 1);
@@ -234,7 +218,7 @@ class SharedPortTlsStatsTest : public SharedPortStatsTest {
         net::TlsClientContext::Create(options);
     EXPECT_THAT(context, IsOk());
     if (!context.ok()) return nullptr;
-    base::ScopedFd socket = ConnectTcp(port());
+    base::ScopedFd socket = ConnectLoopbackTcp(port());
     ::fcntl(socket.get(), F_SETFL, ::fcntl(socket.get(), F_GETFL) | O_NONBLOCK);
     const int fd = socket.get();
     std::unique_ptr<net::TlsStream> stream =
@@ -270,7 +254,7 @@ TEST_F(SharedPortTlsStatsTest, CountsHandshakesAndFailures) {
 
   // Plaintext HTTP/2 on the TLS port: the handshake fails. The port lingers
   // after its alert until the peer closes.
-  base::ScopedFd plaintext = ConnectTcp(port());
+  base::ScopedFd plaintext = ConnectLoopbackTcp(port());
   SendAll(plaintext.get(),
           std::string(kHttp2ClientPreface) + std::string(64, '\0'));
   EXPECT_TRUE(ClosedByPort(plaintext.get()));
