@@ -1,5 +1,6 @@
 """grpc:// — every call kind through grpcio, bytes in and bytes out."""
 
+import json
 import threading
 
 import grpc
@@ -151,10 +152,20 @@ class FailureExplainer:
                                                       error.trailing_metadata)
 
 
+# The default service config of a balanced target: round_robin over the
+# servers, each watched through grpc.health.v1 (docs/OPERATIONS.md).
+BALANCED_SERVICE_CONFIG = json.dumps({
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": ""},
+})
+
+
 def channel_options(target, max_message_bytes, tls_options=None):
     """grpcio's channel options for `target`: the message limits; for a
     list or dns:/// target gRPC's own round_robin policy (D1: balancing
-    over gRPC is grpcio's, never ours); for grpcs:// on a list, the first
+    over gRPC is grpcio's, never ours), with gRPC's client-side health
+    checking (a server whose grpc.health.v1 says NOT_SERVING, as during
+    its --shutdown_delay, is no longer picked); for grpcs:// on a list, the first
     host as the name the certificate must match unless server_name is
     given."""
     options = [
@@ -163,6 +174,7 @@ def channel_options(target, max_message_bytes, tls_options=None):
     ]
     if target.balanced:
         options.append(("grpc.lb_policy_name", "round_robin"))
+        options.append(("grpc.service_config", BALANCED_SERVICE_CONFIG))
     if target.tls and len(target.addresses) > 1 and tls_options.server_name is None:
         options.append(("grpc.ssl_target_name_override", target.socket_host))
         options.append(("grpc.default_authority", target.host_port))

@@ -15,6 +15,7 @@ against FakeRawServer, deterministically.
 
 import asyncio
 import collections
+import json
 import os
 import signal
 import socket
@@ -664,6 +665,11 @@ class TargetTableTest(unittest.TestCase):
                 options = dict(channel_options(parse_target(text), 100))
                 self.assertEqual(options.get("grpc.lb_policy_name"),
                                  "round_robin" if balanced else None)
+                config = options.get("grpc.service_config")
+                self.assertEqual(config is not None, balanced)
+                if balanced:
+                    self.assertEqual(json.loads(config)["healthCheckConfig"],
+                                     {"serviceName": ""})
 
     def test_bad_balancing_options_are_rejected(self):
         for options in ({"health_check_interval": 0}, {"health_check_timeout": -1},
