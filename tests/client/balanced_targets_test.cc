@@ -119,7 +119,16 @@ TEST_F(BalancedTargetsTest, GrpcListSpreadsCallsOverEveryServer) {
   for (const std::string& target : {"grpc://" + List("grpc"), List("grpc")}) {
     std::shared_ptr<rpc::Channel> channel = Channel(target, options);
     ASSERT_NE(channel, nullptr);
-    const std::map<std::string, int> answers = Spread(*channel, 30);
+    // A subchannel joins the rotation once its health Watch says SERVING
+    // (round_robin with health checking), which may be after the channel
+    // itself is ready: calls go on until every server answered, bounded.
+    std::map<std::string, int> answers;
+    dualrpc_testing::Eventually([&] {
+      for (const auto& [who, count] : Spread(*channel, 10)) {
+        answers[who] += count;
+      }
+      return answers.size() == static_cast<std::size_t>(kServers);
+    });
     for (int i = 0; i < kServers; ++i) {
       EXPECT_GT(answers.count(absl::StrCat("backend-", i)), 0u)
           << target << ": backend-" << i << " took no call";
