@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "dualrpc/metrics/metric_family.h"
 #include "dualrpc/metrics/server_metrics.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/metric_type.h"
@@ -199,36 +200,29 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
     }
   }
 
-  const auto family = [](const char* name, const char* help, MetricType type) {
-    MetricFamily result;
-    result.name = name;
-    result.help = help;
-    result.type = type;
-    return result;
-  };
   MetricFamily calls_total =
-      family("dualrpc_server_calls_total",
+      internal::Family("dualrpc_server_calls_total",
              "Calls ended, per method, transport and status code.",
              MetricType::Counter);
-  MetricFamily duration = family(
+  MetricFamily duration = internal::Family(
       "dualrpc_server_call_duration_seconds",
       "Call duration from the interceptor stage's start to the status, per "
       "method, transport and status code.",
       MetricType::Histogram);
   MetricFamily request_bytes =
-      family("dualrpc_server_request_bytes_total",
+      internal::Family("dualrpc_server_request_bytes_total",
              "Serialized request message bytes received.", MetricType::Counter);
   MetricFamily response_bytes =
-      family("dualrpc_server_response_bytes_total",
+      internal::Family("dualrpc_server_response_bytes_total",
              "Serialized response message bytes sent.", MetricType::Counter);
   MetricFamily request_messages =
-      family("dualrpc_server_request_messages_total",
+      internal::Family("dualrpc_server_request_messages_total",
              "Request messages received.", MetricType::Counter);
   MetricFamily response_messages =
-      family("dualrpc_server_response_messages_total",
+      internal::Family("dualrpc_server_response_messages_total",
              "Response messages sent.", MetricType::Counter);
   MetricFamily in_flight_family =
-      family("dualrpc_server_calls_in_flight",
+      internal::Family("dualrpc_server_calls_in_flight",
              "Calls started and not yet ended, per method and transport.",
              MetricType::Gauge);
 
@@ -239,17 +233,15 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
         {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))},
         {"method", path},
         {"transport", std::string(kTransportNames[transport])}};
-    const auto counter = [&labels](MetricFamily* into, std::int64_t value) {
-      ClientMetric metric;
-      metric.label = labels;
-      metric.counter.value = static_cast<double>(value);
-      into->metric.push_back(std::move(metric));
-    };
-    counter(&calls_total, totals.calls);
-    counter(&request_bytes, totals.request_bytes);
-    counter(&response_bytes, totals.response_bytes);
-    counter(&request_messages, totals.request_messages);
-    counter(&response_messages, totals.response_messages);
+    const std::pair<MetricFamily*, std::int64_t> counters[] = {
+        {&calls_total, totals.calls},
+        {&request_bytes, totals.request_bytes},
+        {&response_bytes, totals.response_bytes},
+        {&request_messages, totals.request_messages},
+        {&response_messages, totals.response_messages}};
+    for (const auto& [family, value] : counters) {
+      internal::AddSample(family, labels, static_cast<double>(value));
+    }
     ClientMetric histogram;
     histogram.label = labels;
     std::uint64_t cumulative = 0;
@@ -269,11 +261,11 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
     duration.metric.push_back(std::move(histogram));
   }
   for (const auto& [key, value] : in_flight) {
-    ClientMetric metric;
-    metric.label = {{"method", key.first},
-                    {"transport", std::string(kTransportNames[key.second])}};
-    metric.gauge.value = static_cast<double>(value);
-    in_flight_family.metric.push_back(std::move(metric));
+    internal::AddSample(
+        &in_flight_family,
+        {{"method", key.first},
+         {"transport", std::string(kTransportNames[key.second])}},
+        static_cast<double>(value));
   }
   std::vector<MetricFamily> families;
   for (MetricFamily* each :

@@ -7,6 +7,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "dualrpc/metrics/call_table.h"
+#include "dualrpc/metrics/metric_family.h"
 #include "prometheus/client_metric.h"
 #include "prometheus/collectable.h"
 #include "prometheus/metric_type.h"
@@ -26,26 +27,8 @@ using prometheus::ClientMetric;
 using prometheus::MetricFamily;
 using prometheus::MetricType;
 
-MetricFamily Family(std::string name, std::string help, MetricType type) {
-  MetricFamily family;
-  family.name = std::move(name);
-  family.help = std::move(help);
-  family.type = type;
-  return family;
-}
-
-// One sample of a counter or gauge `family` with `labels`.
-void AddSample(MetricFamily* family, std::vector<ClientMetric::Label> labels,
-               double value) {
-  ClientMetric metric;
-  metric.label = std::move(labels);
-  if (family->type == MetricType::Counter) {
-    metric.counter.value = value;
-  } else {
-    metric.gauge.value = value;
-  }
-  family->metric.push_back(std::move(metric));
-}
+using internal::AddSample;
+using internal::Family;
 
 ServerMetrics::Options WithDefaults(ServerMetrics::Options options) {
   if (options.version.empty()) options.version = DUALRPC_METRICS_VERSION;

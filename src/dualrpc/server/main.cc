@@ -277,13 +277,6 @@ bool Authenticating() {
          !absl::GetFlag(FLAGS_tls_client_ca).empty();
 }
 
-// Whether calls pass the registry's interceptor stage: only when some
-// interceptor has work (authentication, the access log); otherwise the
-// stage is left out, and calls do not pay for it.
-bool NeedsStage() {
-  return Authenticating() || !absl::GetFlag(FLAGS_access_log).empty();
-}
-
 // The gRPC transport: the registry's services as grpc::Services, and the
 // server that serves them (declared after them, so destroyed first).
 struct GrpcTransport {
@@ -293,32 +286,16 @@ struct GrpcTransport {
   std::unique_ptr<grpc::GrpcServer> server;
 };
 
-// The gRPC server's TLS from --tls_*: nullopt for plaintext.
-// INVALID_ARGUMENT naming the flag on a combination or value that cannot
-// work (files are read, and their contents checked, by GrpcServer::Start).
-absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> GrpcTlsFromFlags() {
+// The gRPC server's TLS from --tls_* (checked by CheckTlsFlags): nullopt
+// for plaintext. The files are read, and their contents checked, by
+// GrpcServer::Start.
+std::optional<grpc::GrpcServerTlsOptions> GrpcTlsFromFlags() {
   grpc::GrpcServerTlsOptions tls;
   tls.cert_file = absl::GetFlag(FLAGS_tls_cert);
   tls.key_file = absl::GetFlag(FLAGS_tls_key);
   tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
-  if (min_version != "1.2" && min_version != "1.3") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
-  }
-  if (tls.cert_file.empty()) {
-    if (!tls.key_file.empty()) {
-      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
-    }
-    if (!tls.client_ca_file.empty()) {
-      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
-    }
-    return std::nullopt;
-  }
-  if (tls.key_file.empty()) {
-    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
-  }
-  if (min_version == "1.3") {
+  if (tls.cert_file.empty()) return std::nullopt;
+  if (absl::GetFlag(FLAGS_tls_min_version) == "1.3") {
     // grpc/tls_credentials.h: gRPC 1.51 has no floor to set.
     log::Warning(
         "note: the gRPC port also accepts TLS 1.2 (gRPC 1.51 cannot raise "
@@ -369,34 +346,19 @@ const char* TlsFlagOf(const absl::Status& error) {
 
 // A TLS context from the --tls_* flags offering `alpn` (the raw port:
 // dualrpc/1; the shared port: h2 and dualrpc/1); null without --tls_cert.
-// Every error names its flag; main exits 2 on one, before anything listens.
+// The flags are checked (CheckTlsFlags); every error here (a file that
+// cannot be read or used) names its flag; main exits 2 on one, before
+// anything listens.
 absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeTlsContext(
     std::vector<std::string> alpn) {
   net::TlsServerOptions options;
   options.cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.key_file = absl::GetFlag(FLAGS_tls_key);
   options.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
-  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
-  if (min_version == "1.2") {
-    options.min_version = net::TlsVersion::kTls12;
-  } else if (min_version == "1.3") {
-    options.min_version = net::TlsVersion::kTls13;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
-  }
-  if (options.cert_file.empty()) {
-    if (!options.key_file.empty()) {
-      return absl::InvalidArgumentError("--tls_key needs --tls_cert");
-    }
-    if (!options.client_ca_file.empty()) {
-      return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
-    }
-    return nullptr;
-  }
-  if (options.key_file.empty()) {
-    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
-  }
+  options.min_version = absl::GetFlag(FLAGS_tls_min_version) == "1.2"
+                            ? net::TlsVersion::kTls12
+                            : net::TlsVersion::kTls13;
+  if (options.cert_file.empty()) return nullptr;
   const std::pair<const char*, const std::string*> files[] = {
       {"--tls_cert", &options.cert_file},
       {"--tls_key", &options.key_file},
@@ -639,6 +601,26 @@ absl::Status CheckListenAddress(absl::string_view flag,
       absl::StrCat("--", flag, ": ", resolved.status().message()));
 }
 
+// --tls_*: the version, and the files that need each other.
+absl::Status CheckTlsFlags() {
+  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
+  if (min_version != "1.2" && min_version != "1.3") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
+  }
+  const bool cert = !absl::GetFlag(FLAGS_tls_cert).empty();
+  if (!cert && !absl::GetFlag(FLAGS_tls_key).empty()) {
+    return absl::InvalidArgumentError("--tls_key needs --tls_cert");
+  }
+  if (!cert && !absl::GetFlag(FLAGS_tls_client_ca).empty()) {
+    return absl::InvalidArgumentError("--tls_client_ca needs --tls_cert");
+  }
+  if (cert && absl::GetFlag(FLAGS_tls_key).empty()) {
+    return absl::InvalidArgumentError("--tls_cert needs --tls_key");
+  }
+  return absl::OkStatus();
+}
+
 // Every flag's value and combination, before anything is opened or bound:
 // INVALID_ARGUMENT naming the first flag that is wrong (main exits 2).
 // `positional`: the arguments that are not flags, of which there must be
@@ -721,11 +703,7 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       return checked;
     }
   }
-  const std::string min_version = absl::GetFlag(FLAGS_tls_min_version);
-  if (min_version != "1.2" && min_version != "1.3") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tls_min_version must be 1.2 or 1.3, not \"", min_version, "\""));
-  }
+  if (absl::Status tls = CheckTlsFlags(); !tls.ok()) return tls;
   if (const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
       !metrics_listen.empty()) {
     if (absl::Status valid =
@@ -783,12 +761,8 @@ int Run(const std::vector<std::string>& positional,
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
   service_options.listing_cache_names =
       static_cast<std::size_t>(absl::GetFlag(FLAGS_listing_cache_names));
-  absl::StatusOr<std::optional<grpc::GrpcServerTlsOptions>> grpc_tls =
+  const std::optional<grpc::GrpcServerTlsOptions> grpc_tls =
       GrpcTlsFromFlags();
-  if (!grpc_tls.ok()) {
-    log::Error("%s", grpc_tls.status().message());
-    return base::kExitUsage;
-  }
   // Outlives the registry (its interceptor fills these metrics) and the
   // metrics port (which reads them).
   std::unique_ptr<metrics::ServerMetrics> server_metrics;
@@ -837,34 +811,27 @@ int Run(const std::vector<std::string>& positional,
     log::Error("%s", auth.status().ToString());
     return base::kExitUsage;
   }
-  // Metrics before authentication, so that the calls it refuses are
-  // counted too (the stage ends a call only for the interceptors that saw
-  // its start).
+  // The registry's interceptor stage, only with interceptors that have
+  // work: without any, calls do not pay for it. Metrics and the access log
+  // come before authentication: the stage ends a call only for the
+  // interceptors that saw its start, so the calls authentication refuses are
+  // counted and logged too; the principal is read at the call's end, once
+  // authentication set it.
+  std::vector<std::shared_ptr<rpc::ServerInterceptor>> interceptors;
   if (server_metrics != nullptr) {
-    auto interceptor =
-        std::make_shared<metrics::MetricsInterceptor>(server_metrics.get());
-    if (absl::Status added = registry.AddInterceptor(std::move(interceptor));
+    interceptors.push_back(
+        std::make_shared<metrics::MetricsInterceptor>(server_metrics.get()));
+  }
+  if (*access_log != nullptr) {
+    interceptors.push_back(
+        std::make_shared<log::AccessLogInterceptor>(access_log->get()));
+  }
+  if (Authenticating()) interceptors.push_back(*auth);
+  for (const auto& interceptor : interceptors) {
+    if (absl::Status added = registry.AddInterceptor(interceptor);
         !added.ok()) {
       log::Error("%s", added.ToString());
       return 1;
-    }
-  }
-  if (NeedsStage()) {
-    std::vector<std::shared_ptr<rpc::ServerInterceptor>> interceptors;
-    // The access log first: the stage ends only the interceptors a call
-    // reached, so a call that authentication refuses is logged too; the
-    // principal is read at the call's end, once authentication set it.
-    if (*access_log != nullptr) {
-      interceptors.push_back(
-          std::make_shared<log::AccessLogInterceptor>(access_log->get()));
-    }
-    if (Authenticating()) interceptors.push_back(*auth);
-    for (const auto& interceptor : interceptors) {
-      if (absl::Status added = registry.AddInterceptor(interceptor);
-          !added.ok()) {
-        log::Error("%s", added.ToString());
-        return 1;
-      }
     }
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) {
@@ -885,19 +852,19 @@ int Run(const std::vector<std::string>& positional,
   std::optional<GrpcTransport> grpc;
   if (!grpc_listen.empty() || !listen.empty()) {
     absl::StatusOr<GrpcTransport> started =
-        StartGrpc(grpc_listen, registry, *grpc_tls);
+        StartGrpc(grpc_listen, registry, grpc_tls);
     if (!started.ok()) {
       LogStartFailure("grpc", started.status());
       // A TLS file that cannot be used (GrpcServer::Start reads them before
       // it listens) is a usage error, like a bad flag.
-      return grpc_tls->has_value() && absl::IsInvalidArgument(started.status())
+      return grpc_tls.has_value() && absl::IsInvalidArgument(started.status())
                  ? base::kExitUsage
                  : 1;
     }
     grpc = *std::move(started);
     if (!grpc_listen.empty()) {
       log::Info("grpc listening on %s%s", grpc->server->address(),
-                grpc_tls->has_value() ? " (TLS)" : "");
+                grpc_tls.has_value() ? " (TLS)" : "");
       addresses.emplace_back("grpc", grpc->server->address());
     }
   }
@@ -955,7 +922,7 @@ int Run(const std::vector<std::string>& positional,
   Reloadables reloadables;
   reloadables.raw_tls = raw_tls->get();
   reloadables.shared_tls = shared_tls->get();
-  if (grpc.has_value() && grpc_tls->has_value()) {
+  if (grpc.has_value() && grpc_tls.has_value()) {
     reloadables.grpc_tls = grpc->server.get();
   }
   if (!absl::GetFlag(FLAGS_auth_tokens).empty()) reloadables.auth = auth->get();
