@@ -115,6 +115,7 @@ TEST(ServerMetricsTest, ExecutorAndAccessLogFiguresOnlyOnceHooked) {
     figures.queued_tasks = 7;
     figures.busy_threads = 4;
     figures.rejected_total = 9;
+    figures.rejected_per_connection_total = 5;
     return figures;
   });
   metrics.SetAccessLogDropped([] { return std::int64_t{12}; });
@@ -124,6 +125,9 @@ TEST(ServerMetricsTest, ExecutorAndAccessLogFiguresOnlyOnceHooked) {
               Optional(Eq(4)));
   EXPECT_THAT(SampleValue(metrics, "dualrpc_executor_rejected_total"),
               Optional(Eq(9)));
+  EXPECT_THAT(SampleValue(metrics,
+                          "dualrpc_executor_rejected_per_connection_total"),
+              Optional(Eq(5)));
   EXPECT_THAT(SampleValue(metrics, "dualrpc_access_log_dropped_lines_total"),
               Optional(Eq(12)));
 }
@@ -188,6 +192,7 @@ TEST(ServerMetricsTest, TextFormatDeclaresEveryFamilyWithItsType) {
            "# TYPE dualrpc_executor_queued_tasks gauge",
            "# TYPE dualrpc_executor_busy_threads gauge",
            "# TYPE dualrpc_executor_rejected_total counter",
+           "# TYPE dualrpc_executor_rejected_per_connection_total counter",
            "# TYPE dualrpc_access_log_dropped_lines_total counter",
            "# TYPE dualrpc_server_ready gauge",
            "# TYPE dualrpc_build_info gauge",

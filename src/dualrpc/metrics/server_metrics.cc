@@ -105,9 +105,17 @@ class ServerMetrics::ScrapeTimeFigures final : public prometheus::Collectable {
                    "Blocking tasks refused because the queue was full.",
                    MetricType::Counter);
         AddSample(&rejected, {}, static_cast<double>(figures.rejected_total));
+        MetricFamily rejected_per_connection = Family(
+            "dualrpc_executor_rejected_per_connection_total",
+            "Blocking tasks refused because their connection had "
+            "--blocking_queue_per_connection tasks queued.",
+            MetricType::Counter);
+        AddSample(&rejected_per_connection, {},
+                  static_cast<double>(figures.rejected_per_connection_total));
         families.push_back(std::move(queued));
         families.push_back(std::move(busy));
         families.push_back(std::move(rejected));
+        families.push_back(std::move(rejected_per_connection));
       }
       if (access_log_dropped_) {
         MetricFamily dropped =

@@ -36,6 +36,9 @@ struct ExecutorFigures {
   std::int64_t busy_threads = 0;
   // Tasks refused since start (queue full).
   std::int64_t rejected_total = 0;
+  // Tasks refused since start because their connection had its share of
+  // the queue queued (--blocking_queue_per_connection).
+  std::int64_t rejected_per_connection_total = 0;
 };
 
 // What /readyz answers; the same moments grpc.health.v1 flips.

@@ -119,6 +119,10 @@ ABSL_FLAG(int32_t, blocking_threads, 4,
 ABSL_FLAG(
     int32_t, blocking_queue, 1024,
     "Blocking calls queued beyond the busy threads before RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, blocking_queue_per_connection, 64,
+          "Blocking calls one connection may have queued (of --blocking_queue) "
+          "before its next is refused with RESOURCE_EXHAUSTED; the queue "
+          "serves connections round-robin.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
 ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
@@ -533,6 +537,7 @@ void AddMetricsHooks(metrics::ServerMetrics* server_metrics,
     figures.queued_tasks = stats.queued;
     figures.busy_threads = stats.busy_threads;
     figures.rejected_total = stats.rejected_total;
+    figures.rejected_per_connection_total = stats.rejected_per_key_total;
     return figures;
   });
   if (raw != nullptr) {
@@ -643,6 +648,8 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       {"raw_max_calls_in_flight", absl::GetFlag(FLAGS_raw_max_calls_in_flight)},
       {"blocking_threads", absl::GetFlag(FLAGS_blocking_threads)},
       {"blocking_queue", absl::GetFlag(FLAGS_blocking_queue)},
+      {"blocking_queue_per_connection",
+       absl::GetFlag(FLAGS_blocking_queue_per_connection)},
       {"listen_max_detecting", absl::GetFlag(FLAGS_listen_max_detecting)},
       {"default_page_size", absl::GetFlag(FLAGS_default_page_size)},
       {"max_page_size", absl::GetFlag(FLAGS_max_page_size)}};
@@ -781,7 +788,9 @@ int Run(const std::vector<std::string>& positional,
   fileservice::FileServiceCore core(*std::move(root), service_options);
   base::BlockingExecutor executor(
       {absl::GetFlag(FLAGS_blocking_threads),
-       static_cast<std::size_t>(absl::GetFlag(FLAGS_blocking_queue))});
+       static_cast<std::size_t>(absl::GetFlag(FLAGS_blocking_queue)),
+       static_cast<std::size_t>(
+           absl::GetFlag(FLAGS_blocking_queue_per_connection))});
 
   service::FileServiceImpl service(&core, &executor);
   rpc::ServiceRegistry registry;

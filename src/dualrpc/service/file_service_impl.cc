@@ -46,8 +46,11 @@ class WalkTreeReactor final
   void OnDone() override { delete this; }
 
  private:
+  // Each batch queues under the call's connection (see FileServiceImpl),
+  // so a long walk takes its turns like any other of that connection's work.
   void ScheduleRead() {
-    absl::Status submitted = executor_->Submit([this] { ReadBatch(); });
+    absl::Status submitted =
+        executor_->Submit(context()->peer(), [this] { ReadBatch(); });
     if (!submitted.ok()) Finish(submitted);
   }
 
@@ -152,8 +155,8 @@ void FileServiceImpl::ListDirectory(rpc::ServerCallContext* context,
   // `done` must run exactly once whether or not the executor takes the
   // task, so it is shared between the task and the refusal path.
   auto shared_done = std::make_shared<rpc::UnaryDone>(std::move(done));
-  absl::Status submitted =
-      executor_->Submit([this, context, request, response, shared_done]() {
+  absl::Status submitted = executor_->Submit(
+      context->peer(), [this, context, request, response, shared_done]() {
         if (context->IsCancelled()) {
           std::move (*shared_done)(absl::CancelledError("call cancelled"));
           return;

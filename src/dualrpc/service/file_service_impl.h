@@ -16,15 +16,22 @@ namespace dualrpc::service {
 // Echo completes inline on the calling transport thread. ListDirectory is
 // blocking filesystem work: it is handed to the BlockingExecutor and
 // completes from an executor thread, so no transport thread (gRPC callback
-// thread or raw event loop) ever waits on a disk.
+// thread or raw event loop) ever waits on a disk. Its work is queued under
+// the call's ServerCallContext::peer(), which names one TCP connection on
+// either transport: the executor serves connections round-robin and bounds
+// what each may queue, so a connection that floods the queue is refused
+// with RESOURCE_EXHAUSTED ("too many queued blocking calls on this
+// connection", the call's status) while other connections' calls start
+// after at most one task of each connection ahead of them.
 //
-// WalkTree reads the tree on the executor, one batch (FileServiceOptions::
-// walk_batch_entries / walk_batch_bytes) per response, and reads the next
-// batch only after the transport took the previous response (OnWriteDone):
-// a client that stops reading stops the disk. It stops reading when the
-// call is cancelled or its deadline passes. EchoStream answers each request
-// with one response, in order, one read and one write outstanding at most;
-// it runs on the transport's threads (no blocking work).
+// WalkTree reads the tree on the executor (under the same key), one batch
+// (FileServiceOptions::walk_batch_entries / walk_batch_bytes) per response,
+// and reads the next batch only after the transport took the previous
+// response (OnWriteDone): a client that stops reading stops the disk. It
+// stops reading when the call is cancelled or its deadline passes.
+// EchoStream answers each request with one response, in order, one read and
+// one write outstanding at most; it runs on the transport's threads (no
+// blocking work).
 // Does not own `core` or `executor`; both must outlive the servers and
 // every call they started (the reactors use them until OnDone).
 class FileServiceImpl final : public v1::FileServiceBase {
