@@ -24,6 +24,7 @@
 #include "absl/strings/string_view.h"
 #include "dualrpc/fileservice/page_token.h"
 #include "dualrpc/fileservice/served_root.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
@@ -80,6 +81,8 @@ struct Walk {
   absl::Status status;
   std::vector<std::string> names;
   std::vector<int> page_lengths;
+  // Each page's encoded size.
+  std::vector<std::size_t> page_bytes;
 };
 
 Walk ListAllPages(const FileServiceCore& service, absl::string_view path,
@@ -96,6 +99,7 @@ Walk ListAllPages(const FileServiceCore& service, absl::string_view path,
       return walk;
     }
     walk.page_lengths.push_back(response->entries_size());
+    walk.page_bytes.push_back(response->ByteSizeLong());
     for (std::string& name : RawNames(*response)) {
       walk.names.push_back(std::move(name));
     }
@@ -579,6 +583,163 @@ TEST(FileServiceCoercionTest, LargePageSizeIsCoercedToMax) {
   ASSERT_THAT(second, IsOk());
   EXPECT_EQ(second->entries_size(), 1);
   EXPECT_EQ(second->next_page_token(), "");
+}
+
+}  // namespace
+}  // namespace dualrpc::fileservice
+
+namespace dualrpc::fileservice {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::Each;
+using ::testing::HasSubstr;
+using ::testing::Le;
+using ::testing::SizeIs;
+
+// Issue 12, finding 5: pages that fit the message limit.
+class FileServiceMessageLimitTest : public ::testing::Test {
+ protected:
+  // Checks that `walk` listed exactly `names` (sorted), each once, over
+  // more than one page, with every page within `limit` bytes.
+  static void ExpectCompleteWithinLimit(const Walk& walk,
+                                        std::vector<std::string> names,
+                                        std::size_t limit) {
+    ASSERT_THAT(walk.status, IsOk());
+    std::sort(names.begin(), names.end());
+    EXPECT_EQ(walk.names, names);
+    EXPECT_GT(walk.page_lengths.size(), 1u);
+    EXPECT_THAT(walk.page_bytes, Each(Le(limit)));
+  }
+
+  TempDir tree_;
+};
+
+// The issue's directory: 400 symlinks whose 255-byte names and 4095-byte
+// targets are not UTF-8 (~17 KB per entry with text and raw bytes), ~7 MB
+// in all, listed at the default page size (1000) under the default 4 MiB
+// limit. Before, the first page held all 400 and no transport could send it.
+TEST_F(FileServiceMessageLimitTest, LongNonUtf8SymlinksAreListedInPagesThatFit) {
+  ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("links"));
+  std::vector<std::string> names;
+  const std::string target(4095, '\xfe');
+  for (int i = 0; i < 400; ++i) {
+    std::string name = absl::StrCat(1000 + i, "\xc3(");
+    name.resize(255, '\xff');
+    ASSERT_NO_FATAL_FAILURE(tree_.Symlink(target, "links/" + name));
+    names.push_back(std::move(name));
+  }
+  const FileServiceOptions defaults;
+  std::unique_ptr<FileServiceCore> service = Serve(tree_);
+  ASSERT_NE(service, nullptr);
+  const Walk walk = ListAllPages(*service, "links", /*page_size=*/0);
+  ASSERT_NO_FATAL_FAILURE(
+      ExpectCompleteWithinLimit(walk, names, defaults.max_response_bytes));
+  // Pages are cut by size, not by a smaller count: each but the last is
+  // within one entry (~17 KB, with its token) of the limit.
+  for (std::size_t i = 0; i + 1 < walk.page_bytes.size(); ++i) {
+    EXPECT_GT(walk.page_bytes[i], defaults.max_response_bytes - 20000) << i;
+  }
+}
+
+// The same with a small limit on an ordinary directory, through every way a
+// page's names are found (cache, cache too small, no cache), and with an
+// explicit page size that the limit cuts short.
+TEST_F(FileServiceMessageLimitTest, ASmallLimitCutsPagesOfOrdinaryEntries) {
+  ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("d"));
+  std::vector<std::string> names;
+  for (int i = 0; i < 300; ++i) {
+    names.push_back(absl::StrCat("file-", 1000 + i, std::string(40, 'x')));
+  }
+  ASSERT_NO_FATAL_FAILURE(tree_.MakeFiles(
+      "d", static_cast<int>(names.size()), [&](int i) { return names[i]; }));
+  constexpr std::size_t kLimit = 2048;
+  FileServiceOptions cached;
+  cached.max_response_bytes = kLimit;
+  cached.listing_cache_settle = absl::ZeroDuration();
+  FileServiceOptions too_small = cached;
+  too_small.listing_cache_names = 10;
+  FileServiceOptions no_cache = cached;
+  no_cache.listing_cache_names = 0;
+  for (const FileServiceOptions& options : {cached, too_small, no_cache}) {
+    SCOPED_TRACE(absl::StrCat("cache names ", options.listing_cache_names));
+    std::unique_ptr<FileServiceCore> service = Serve(tree_, options);
+    ASSERT_NE(service, nullptr);
+    for (int32_t page_size : {0, 50}) {
+      SCOPED_TRACE(absl::StrCat("page_size ", page_size));
+      const Walk walk = ListAllPages(*service, "d", page_size);
+      ASSERT_NO_FATAL_FAILURE(ExpectCompleteWithinLimit(walk, names, kLimit));
+      // ~75 bytes an entry: the limit, not page_size, ends the pages.
+      EXPECT_THAT(walk.page_lengths, Each(Le(kLimit / 60)));
+    }
+  }
+}
+
+// An entry that cannot fit alone: the pages before it are listed, then the
+// call fails with RESOURCE_EXHAUSTED naming it and its size (not an empty
+// page, which would never end, nor a skip, which would lose it).
+TEST_F(FileServiceMessageLimitTest, AnEntryTooLargeForTheLimitIsNamed) {
+  ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("d"));
+  ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("d/a"));
+  ASSERT_NO_FATAL_FAILURE(tree_.Symlink(std::string(1000, 't'), "d/big"));
+  ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("d/c"));
+  FileServiceOptions options;
+  options.max_response_bytes = 500;
+  std::unique_ptr<FileServiceCore> service = Serve(tree_, options);
+  ASSERT_NE(service, nullptr);
+  absl::StatusOr<v1::ListDirectoryResponse> first = List(*service, "d");
+  ASSERT_THAT(first, IsOk());
+  EXPECT_EQ(RawNames(*first), std::vector<std::string>{"a"});
+  ASSERT_FALSE(first->next_page_token().empty());
+  EXPECT_THAT(
+      List(*service, "d", 0, first->next_page_token()),
+      StatusIs(absl::StatusCode::kResourceExhausted,
+               AllOf(HasSubstr("\"big\""), HasSubstr("bytes encoded"),
+                     HasSubstr("over the message limit of 500 bytes"))));
+  // A page of one changes nothing: the entry is still too large.
+  EXPECT_THAT(List(*service, "d", 1, EncodePageToken({"d", "a"})),
+              StatusIs(absl::StatusCode::kResourceExhausted));
+}
+
+// The limit counts the token: an entry that fits alone but not with the
+// token after it ends the page before it, and the last entry of a listing,
+// which needs no token, may use the whole limit.
+TEST_F(FileServiceMessageLimitTest, TheTokenCountsAgainstTheLimit) {
+  ASSERT_NO_FATAL_FAILURE(tree_.MakeDir("d"));
+  ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("d/a"));
+  ASSERT_NO_FATAL_FAILURE(tree_.WriteFile("d/b"));
+  std::unique_ptr<FileServiceCore> unlimited = [&] {
+    FileServiceOptions options;
+    options.max_response_bytes = 0;
+    return Serve(tree_, options);
+  }();
+  ASSERT_NE(unlimited, nullptr);
+  absl::StatusOr<v1::ListDirectoryResponse> whole = List(*unlimited, "d");
+  ASSERT_THAT(whole, IsOk());
+  ASSERT_THAT(whole->entries(), SizeIs(2));
+  absl::StatusOr<v1::ListDirectoryResponse> first_only =
+      List(*unlimited, "d", 1);
+  ASSERT_THAT(first_only, IsOk());
+  // A limit that holds both entries exactly (the listing's end: no token).
+  FileServiceOptions exact;
+  exact.max_response_bytes = whole->ByteSizeLong();
+  std::unique_ptr<FileServiceCore> service = Serve(tree_, exact);
+  ASSERT_NE(service, nullptr);
+  absl::StatusOr<v1::ListDirectoryResponse> page = List(*service, "d");
+  ASSERT_THAT(page, IsOk());
+  EXPECT_THAT(page->entries(), SizeIs(2));
+  EXPECT_TRUE(page->next_page_token().empty());
+  // One byte less: "a" and its token, then "b".
+  exact.max_response_bytes = whole->ByteSizeLong() - 1;
+  service = Serve(tree_, exact);
+  ASSERT_NE(service, nullptr);
+  const Walk walk = ListAllPages(*service, "d", 0);
+  ASSERT_THAT(walk.status, IsOk());
+  EXPECT_EQ(walk.names, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(walk.page_lengths, (std::vector<int>{1, 1}));
+  // "a" with its token is exactly what a page of one with a token takes.
+  EXPECT_EQ(walk.page_bytes[0], first_only->ByteSizeLong());
+  EXPECT_THAT(walk.page_bytes, Each(Le(exact.max_response_bytes)));
 }
 
 }  // namespace

@@ -24,6 +24,21 @@ TEST(PageTokenTest, RoundTripsPathAndRawName) {
   EXPECT_EQ(decoded->last_name, cursor.last_name);
 }
 
+// The size a page budgets for its token is the token's real size, for every
+// remainder of the base64 groups and for the root's two spellings.
+TEST(PageTokenTest, EncodedSizeIsTheTokensSize) {
+  for (const std::string& path : {std::string(), std::string("."),
+                                  std::string("d"), std::string("dir/sub"),
+                                  std::string(4000, 'p')}) {
+    for (std::size_t name_bytes = 0; name_bytes <= 255; ++name_bytes) {
+      const std::string name(name_bytes, '\xfe');
+      EXPECT_EQ(EncodedPageTokenSize(path, name),
+                EncodePageToken({path, name}).size())
+          << "path of " << path.size() << " bytes, name of " << name_bytes;
+    }
+  }
+}
+
 TEST(PageTokenTest, IsUrlSafe) {
   const std::string token =
       EncodePageToken({"a/b", std::string(200, '\xff') + "?/+="});

@@ -25,6 +25,7 @@
 #include "dualrpc/base/posix_error.h"
 #include "dualrpc/fileservice/directory_entries.h"
 #include "dualrpc/fileservice/page_token.h"
+#include "google/protobuf/io/coded_stream.h"
 
 namespace dualrpc::fileservice {
 namespace {
@@ -48,6 +49,13 @@ struct PageOfNames {
   std::vector<std::string> names;
   bool more = false;
 };
+
+// What a length-delimited field of `length` bytes with a one-byte tag (every
+// ListDirectoryResponse field) takes on the wire.
+std::size_t FieldBytes(std::size_t length) {
+  return 1 + google::protobuf::io::CodedOutputStream::VarintSize64(length) +
+         length;
+}
 
 // Reads every name in `dir` and keeps the `page_size` smallest that sort
 // strictly after `last_name`. Memory is O(page_size), time O(N log page_size)
@@ -154,6 +162,54 @@ absl::StatusOr<PageOfNames> SelectPage(DIR* dir, ListingCache* cache,
   return page;
 }
 
+// Describes `page`'s names in `dir_fd` into `*response`, as many as fit in
+// `limit` bytes (0: no limit). Returns the name the next page starts after,
+// or null when the listing ends with this page.
+// Entries are added while the response, with the token that would follow
+// the entry, stays within `limit`; the sizes are the exact wire sizes (tag,
+// length, bytes) of each entry and of the token, so their sum is
+// response->ByteSizeLong() once the token is set.
+absl::StatusOr<const std::string*> FillPage(
+    int dir_fd, const PageOfNames& page, absl::string_view request_path,
+    std::size_t limit, v1::ListDirectoryResponse* response) {
+  std::size_t entries_bytes = 0;
+  // The last name sent: the next page starts after it. Names after it that
+  // vanished are looked at again there, and skipped again.
+  const std::string* last_sent = nullptr;
+  for (std::size_t i = 0; i < page.names.size(); ++i) {
+    const std::string& name = page.names[i];
+    // An entry that vanished since readdir is skipped: not an error.
+    v1::DirectoryEntry entry;
+    absl::StatusOr<bool> found =
+        StatEntry(dir_fd, name, request_path, &entry);
+    if (!found.ok()) return found.status();
+    if (!*found) continue;
+    const bool ends_listing = !page.more && i + 1 == page.names.size();
+    const std::size_t entry_bytes = FieldBytes(entry.ByteSizeLong());
+    const std::size_t token_bytes =
+        ends_listing ? 0
+                     : FieldBytes(EncodedPageTokenSize(request_path, name));
+    if (limit != 0 && entries_bytes + entry_bytes + token_bytes > limit) {
+      if (last_sent == nullptr) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "directory entry ", Quote(name), " in ", Quote(request_path),
+            " needs ", entry_bytes + token_bytes, " bytes encoded (",
+            entry_bytes, " with ", token_bytes,
+            " for its page token), over the message limit of ", limit,
+            " bytes: it cannot be listed"));
+      }
+      return last_sent;
+    }
+    entries_bytes += entry_bytes;
+    *response->add_entries() = std::move(entry);
+    last_sent = &name;
+  }
+  if (!page.more) return nullptr;
+  // When every entry selected vanished, the listing still moves on: after
+  // the last name selected.
+  return last_sent != nullptr ? last_sent : &page.names.back();
+}
+
 }  // namespace
 
 FileServiceCore::FileServiceCore(ServedRoot root, FileServiceOptions options)
@@ -207,22 +263,16 @@ absl::Status FileServiceCore::ListDirectory(
   absl::StatusOr<PageOfNames> page = SelectPage(
       dir.get(), listing_cache_.get(), last_name, *page_size, request.path());
   if (!page.ok()) return page.status();
-  for (const std::string& name : page->names) {
-    // An entry that vanished since readdir is skipped: not an error.
-    v1::DirectoryEntry entry;
-    absl::StatusOr<bool> found =
-        StatEntry(::dirfd(dir.get()), name, request.path(), &entry);
-    if (!found.ok()) {
-      response->Clear();
-      return found.status();
-    }
-    if (*found) *response->add_entries() = std::move(entry);
+  absl::StatusOr<const std::string*> cursor =
+      FillPage(::dirfd(dir.get()), *page, request.path(),
+               options_.max_response_bytes, response);
+  if (!cursor.ok()) {
+    response->Clear();
+    return cursor.status();
   }
-  // The cursor is the last name selected, even if that entry vanished: the
-  // next page starts after it either way.
-  if (page->more) {
+  if (*cursor != nullptr) {
     response->set_next_page_token(
-        EncodePageToken(PageCursor{request.path(), page->names.back()}));
+        EncodePageToken(PageCursor{request.path(), **cursor}));
   }
   return absl::OkStatus();
 }

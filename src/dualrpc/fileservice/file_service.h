@@ -20,6 +20,13 @@ struct FileServiceOptions {
   int32_t default_page_size = 1000;
   // Larger page_size values are coerced down to this.
   int32_t max_page_size = 10000;
+  // The transports' message limit (--max_message_bytes): a ListDirectory
+  // page ends before the entry whose encoding, with the page token that
+  // would follow it, takes the response over this many bytes, so that a
+  // page always fits the message limit of either transport (a page holds at
+  // least one entry; one that cannot fit alone is RESOURCE_EXHAUSTED).
+  // 0: pages are bounded by entry count alone.
+  std::size_t max_response_bytes = 4 * 1024 * 1024;
   // Names of recently listed directories kept so that later pages need not
   // re-read them (ListingCache); 0 disables the cache. ~50 bytes a name.
   std::size_t listing_cache_names = 1000000;

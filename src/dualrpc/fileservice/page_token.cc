@@ -65,6 +65,15 @@ std::string EncodePageToken(const PageCursor& cursor) {
   return absl::WebSafeBase64Escape(raw);
 }
 
+std::size_t EncodedPageTokenSize(absl::string_view path,
+                                 absl::string_view last_name) {
+  const std::size_t raw = 1 + 2 + CanonicalPath(path).size() + 2 +
+                          last_name.size();
+  // base64url without padding: 4 characters per 3 bytes, and 2 or 3 for a
+  // remainder of 1 or 2 bytes.
+  return raw / 3 * 4 + (raw % 3 == 0 ? 0 : raw % 3 + 1);
+}
+
 absl::StatusOr<PageCursor> DecodePageToken(absl::string_view token,
                                            absl::string_view path) {
   if (token.size() > kMaxTokenChars) return Malformed();

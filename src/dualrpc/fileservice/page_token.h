@@ -1,6 +1,7 @@
 #ifndef DUALRPC_FILESERVICE_PAGE_TOKEN_H_
 #define DUALRPC_FILESERVICE_PAGE_TOKEN_H_
 
+#include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -17,6 +18,11 @@ struct PageCursor {
 };
 
 std::string EncodePageToken(const PageCursor& cursor);
+
+// EncodePageToken({path, last_name}).size(), without building the token (a
+// page measures the token after each entry it considers).
+std::size_t EncodedPageTokenSize(absl::string_view path,
+                                 absl::string_view last_name);
 
 // Decodes `token` and checks it was issued for `path`. Malformed tokens and
 // tokens for another path are INVALID_ARGUMENT. Paths compare as strings,

@@ -766,6 +766,9 @@ int Run(const std::vector<std::string>& positional,
   fileservice::FileServiceOptions service_options;
   service_options.default_page_size = absl::GetFlag(FLAGS_default_page_size);
   service_options.max_page_size = absl::GetFlag(FLAGS_max_page_size);
+  // Pages fit the message limit both transports enforce on responses.
+  service_options.max_response_bytes =
+      static_cast<std::size_t>(absl::GetFlag(FLAGS_max_message_bytes));
   service_options.listing_cache_names =
       static_cast<std::size_t>(absl::GetFlag(FLAGS_listing_cache_names));
   const std::optional<grpc::GrpcServerTlsOptions> grpc_tls =
