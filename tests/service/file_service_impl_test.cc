@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "dualrpc/base/blocking_executor.h"
@@ -21,6 +22,7 @@
 #include "testing/fake_server_stream.h"
 #include "testing/status_matchers.h"
 #include "testing/temp_dir.h"
+#include "testing/wait.h"
 
 namespace dualrpc::service {
 namespace {
@@ -257,6 +259,89 @@ TEST_F(FileServiceImplTest, EchoStreamEndsWhenCancelled) {
   EXPECT_EQ(stream.write_count(), 2u);
   EXPECT_TRUE(stream.finished());
   EXPECT_THAT(stream.misuses(), IsEmpty());
+}
+
+// A unary call's context from the connection `peer`.
+class PeerContext final : public rpc::ServerCallContext {
+ public:
+  explicit PeerContext(std::string peer) : peer_(std::move(peer)) {}
+  absl::Time deadline() const override { return absl::InfiniteFuture(); }
+  bool IsCancelled() const override { return false; }
+  const rpc::Metadata& request_metadata() const override { return metadata_; }
+  void AddResponseMetadata(std::string, std::string) override {}
+  std::string peer() const override { return peer_; }
+
+ private:
+  const std::string peer_;
+  const rpc::Metadata metadata_;
+};
+
+// One ListDirectory call and where its status lands.
+struct PendingList {
+  explicit PendingList(std::string peer) : context(std::move(peer)) {}
+  PeerContext context;
+  v1::ListDirectoryRequest request;
+  v1::ListDirectoryResponse response;
+  absl::Notification done;
+  absl::Status status;
+};
+
+// ListDirectory queues under the call's peer (its connection): the peer
+// that has its share queued is refused with RESOURCE_EXHAUSTED as the
+// call's status, while another peer's call is still accepted and answered.
+// Had the calls shared one key, the other peer would be refused too.
+TEST(FileServiceImplFairnessTest, ListDirectoryQueuesUnderTheCallsPeer) {
+  TempDir tree;
+  tree.WriteFile("f");
+  absl::StatusOr<fileservice::ServedRoot> root =
+      fileservice::ServedRoot::Open(tree.path());
+  ASSERT_THAT(root.status(), IsOk());
+  const fileservice::FileServiceCore core(*std::move(root), {});
+  base::BlockingExecutor executor(
+      {/*threads=*/1, /*max_queued=*/100, /*max_queued_per_key=*/2});
+  FileServiceImpl impl(&core, &executor);
+
+  // Hold the only thread so that the calls below stay queued.
+  absl::Notification blocker_running;
+  absl::Notification release;
+  ASSERT_THAT(executor.Submit("blocker",
+                              [&] {
+                                blocker_running.Notify();
+                                release.WaitForNotificationWithTimeout(
+                                    dualrpc_testing::kWaitTimeout);
+                              }),
+              IsOk());
+  ASSERT_TRUE(blocker_running.WaitForNotificationWithTimeout(
+      dualrpc_testing::kWaitTimeout));
+
+  std::vector<std::unique_ptr<PendingList>> calls;
+  for (const char* peer : {"ipv4:127.0.0.1:1001", "ipv4:127.0.0.1:1001",
+                           "ipv4:127.0.0.1:1001", "ipv4:127.0.0.1:1002"}) {
+    auto call = std::make_unique<PendingList>(peer);
+    PendingList* const raw = call.get();
+    impl.ListDirectory(&raw->context, &raw->request, &raw->response,
+                       [raw](absl::Status status) {
+                         raw->status = std::move(status);
+                         raw->done.Notify();
+                       });
+    calls.push_back(std::move(call));
+  }
+  // The third call of the first peer is refused at once, before anything
+  // ran; the others wait for the thread.
+  ASSERT_TRUE(calls[2]->done.HasBeenNotified());
+  EXPECT_THAT(calls[2]->status,
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       "too many queued blocking calls on this connection"));
+  EXPECT_FALSE(calls[3]->done.HasBeenNotified());
+  release.Notify();
+  for (int i : {0, 1, 3}) {
+    ASSERT_TRUE(calls[i]->done.WaitForNotificationWithTimeout(
+        dualrpc_testing::kWaitTimeout))
+        << i;
+    EXPECT_THAT(calls[i]->status, IsOk()) << i;
+    EXPECT_EQ(calls[i]->response.entries_size(), 1) << i;
+  }
+  EXPECT_EQ(executor.GetStats().rejected_per_key_total, 1);
 }
 
 }  // namespace
