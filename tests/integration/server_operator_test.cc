@@ -343,6 +343,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{"--raw_max_calls_in_flight=-3", "--raw_max_calls_in_flight"},
         BadFlag{"--blocking_threads=0", "--blocking_threads"},
         BadFlag{"--blocking_queue=-1", "--blocking_queue"},
+        BadFlag{"--blocking_queue_per_connection=0",
+                "--blocking_queue_per_connection"},
         BadFlag{"--listen_max_detecting=0", "--listen_max_detecting"},
         BadFlag{"--listen_detect_timeout=0s", "--listen_detect_timeout"},
         BadFlag{"--raw_idle_timeout=-1s", "--raw_idle_timeout"},
