@@ -96,6 +96,8 @@ class ServerConnection : private net::TcpConnection::Handler {
   void OnFrame(const FrameHeader& header, absl::string_view payload);
   void OnPing(const FrameHeader& header, absl::string_view payload);
   void OnGoaway(absl::string_view payload);
+  // The client's FIN at a frame boundary after its preface (§5.4).
+  void OnHalfClose();
   void OnIdleTimer();
   // For the CallDispatcher: a call left on its own (its deadline).
   void OnCallEnded();
@@ -121,6 +123,9 @@ class ServerConnection : private net::TcpConnection::Handler {
   State state_ = State::kAwaitingPreface;
   bool preface_sent_ = false;
   bool goaway_sent_ = false;
+  // The input read so far ends at a frame boundary, after the preface: a
+  // FIN now is a half-close, not a truncation (§5.4, §6.3).
+  bool at_frame_boundary_ = false;
   // Last input or call completion: what the idle timeout counts from.
   net::EventLoop::Clock::time_point last_activity_;
   net::EventLoop::TimerId idle_timer_;
