@@ -91,6 +91,9 @@ void ServerConnection::OnPeerEof() {
 void ServerConnection::OnHalfClose() {
   // §5.4: the client's FIN is its GOAWAY OK. Every call whose requests are
   // all in is answered; a request stream still open never completes now.
+  // TODO(security): a client that closed entirely (not half-closed) is
+  // noticed only when a write meets its reset, so a call that writes
+  // nothing (a health Watch) holds the connection until the drain deadline.
   dispatcher_.CancelOpenRequestStreams();
   if (state_ == State::kOpen) state_ = State::kDraining;
   CloseIfDrained();

@@ -80,8 +80,9 @@ class ServerConnection : private net::TcpConnection::Handler {
     kAwaitingPreface,
     // Serving calls.
     kOpen,
-    // GOAWAY sent (drain) or received: new REQUESTs get UNAVAILABLE, and
-    // the connection closes once no call is in flight.
+    // GOAWAY sent (drain) or received, or the client's FIN read (§5.4): new
+    // REQUESTs get UNAVAILABLE, and the connection closes once no call is
+    // in flight.
     kDraining,
     // OnClosed has run.
     kClosed,
