@@ -527,7 +527,10 @@ TEST(FrameDecoderTest, ManyFramesInOneBuffer) {
 }
 
 TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
-  const FrameLimits limits = SmallLimits();
+  // 100 MiB is over the 8 MiB message limit but within the 16 frame limits
+  // that are skipped (§4.3).
+  FrameLimits limits;
+  limits.max_message_bytes = 8 * 1024 * 1024;
   const std::uint32_t declared = 100 * 1024 * 1024;
   FrameDecoder decoder(limits);
   net::Buffer input;
@@ -603,6 +606,50 @@ TEST(FrameDecoderTest, OversizedMessageIsSkippedLikeAnOversizedRequest) {
                                     limits.max_message_bytes + 1));
   EXPECT_EQ(events[2].substr(0, 25), "MESSAGE flags=0 id=5 payl");
   EXPECT_EQ(events[3], "PING flags=0 id=0 payload=696e2073796e6321");
+}
+
+// §4.3: skipping is bounded at 16 frame limits; a declared length above it
+// is a connection error, reported from the header alone.
+TEST(FrameDecoderTest, SkippingIsBoundedAtSixteenFrameLimits) {
+  const FrameLimits limits = SmallLimits();
+  const std::uint64_t bound =
+      kMaxSkippedFramePayloads * limits.max_frame_payload_bytes();
+  for (FrameType type : {FrameType::kRequest, FrameType::kMessage}) {
+    char header[kFrameHeaderSize] = {};
+    header[4] = static_cast<char>(type);
+    net::StoreUint32(header + 8, 1);
+    net::StoreUint32(header, static_cast<std::uint32_t>(bound));
+    EXPECT_EQ(DecodeInOnePiece(Preface() + std::string(header, sizeof header),
+                               limits)[1],
+              absl::StrCat("oversized-request id=1 length=", bound))
+        << FrameTypeName(type);
+    net::StoreUint32(header, static_cast<std::uint32_t>(bound + 1));
+    std::vector<std::string> events = DecodeInOnePiece(
+        Preface() + std::string(header, sizeof header), limits);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[1].substr(0, 25), "error RESOURCE_EXHAUSTED:")
+        << FrameTypeName(type);
+    EXPECT_NE(events[1].find("not skipped"), std::string::npos);
+  }
+}
+
+// §2: a second preface is not read as a REQUEST of 0x44525043 bytes; it is
+// a connection error as soon as its magic is in, before a full frame header.
+TEST(FrameDecoderTest, SecondPrefaceIsAConnectionErrorAtOnce) {
+  FrameLimits huge;  // Even where such a REQUEST would fit.
+  huge.max_message_bytes = 0x7fffffff;
+  for (const std::string& second : {std::string("DRPC"), Preface()}) {
+    std::vector<std::string> events = DecodeInOnePiece(
+        Preface() + Frame(FrameType::kPing, 0, 0, "12345678") +
+            second,
+        huge);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[2],
+              "error INTERNAL: unexpected preface: a frame's payload length "
+              "reads \"DRPC\"");
+  }
+  // Three bytes of it are only an incomplete frame.
+  EXPECT_EQ(DecodeInOnePiece(Preface() + "DRP").size(), 1u);
 }
 
 TEST(FrameDecoderTest, BadMagicIsReportedFromTheFirstByte) {

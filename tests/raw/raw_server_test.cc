@@ -4,6 +4,7 @@
 #include "dualrpc/raw/server/raw_server.h"
 
 #include <poll.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <map>
@@ -498,7 +499,9 @@ TEST_F(RawServerTest, ManyFramesInOneSend) {
 
 TEST_F(RawServerTest, OversizedRequestIsRejectedAndTheConnectionStaysInSync) {
   RawServer::Options options;
-  options.max_message_bytes = 1024;
+  // A frame limit of 1 MiB + 260: 8 MiB is within the 16 limits that are
+  // skipped (§4.3).
+  options.max_message_bytes = 1024 * 1024;
   options.max_header_bytes = 256;
   StartServer(options);
   std::unique_ptr<TestClient> client = Connect();
@@ -730,6 +733,12 @@ TEST_F(RawServerTest, CompletionAfterTheConnectionClosedIsDropped) {
     std::unique_ptr<TestClient> client = Connect();
     client->Send(RequestBytes(1, kPark, EchoRequestOf("orphan")));
     ASSERT_TRUE(lot_.WaitForKey("orphan"));
+    // Reset, not a FIN: a FIN is a half-close, whose calls are answered
+    // (§5.4).
+    const linger reset = {1, 0};
+    ASSERT_EQ(setsockopt(client->fd(), SOL_SOCKET, SO_LINGER, &reset,
+                         sizeof reset),
+              0);
   }  // Closed with the call in flight.
   EXPECT_TRUE(lot_.WaitUntilCancelled("orphan"));
   EXPECT_TRUE(lot_.Release("orphan"));  // From this thread: posted, dropped.

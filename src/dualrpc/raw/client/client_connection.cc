@@ -29,6 +29,20 @@ constexpr std::size_t kEarlyFlushMaxBytes = 64 * 1024;
 // The 8 opaque bytes of a health-check PING (§5.2).
 constexpr absl::string_view kHealthCheckPing = "dualrpc\x01";
 
+// What a call failed by `goaway` gets: UNAVAILABLE, naming the GOAWAY's
+// status when it is an error (§5.5) and always its message.
+absl::Status GoawayFailure(const Goaway& goaway) {
+  if (goaway.code == absl::StatusCode::kOk ||
+      goaway.code == absl::StatusCode::kUnavailable) {
+    return absl::UnavailableError(
+        absl::StrCat("server is going away: ", goaway.message));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("server ended the connection with GOAWAY ",
+                   absl::StatusCodeToString(goaway.code), ": ",
+                   goaway.message));
+}
+
 }  // namespace
 
 absl::Status MarkNotSent(absl::Status status) {
@@ -410,8 +424,7 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
   for (const auto& [call_id, pending] : pending_) {
     if (call_id > goaway->last_call_id) not_run.push_back(call_id);
   }
-  const absl::Status going_away = absl::UnavailableError(
-      absl::StrCat("server is going away: ", goaway->message));
+  const absl::Status going_away = GoawayFailure(*goaway);
   // GOAWAY OK closes an idle connection (§5.5): the server still serves,
   // on a new one. Any other is a drain or a refusal.
   if (options_.observer != nullptr && goaway->code != absl::StatusCode::kOk) {
@@ -439,7 +452,9 @@ void ClientConnection::HandleGoaway(absl::string_view payload) {
   if (tcp_ == nullptr) return;
   if (goaway->code != absl::StatusCode::kOk &&
       goaway->code != absl::StatusCode::kUnavailable) {
-    tcp_->Close(absl::Status(goaway->code, goaway->message));
+    // §5.5: an error GOAWAY answers nothing more; OnClosed fails the calls
+    // left with UNAVAILABLE naming it.
+    tcp_->Close(going_away);
   } else if (Idle()) {
     tcp_->CloseAfterFlush();
   }

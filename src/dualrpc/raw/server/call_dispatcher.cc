@@ -25,6 +25,35 @@ constexpr std::uint64_t kMaxTimeoutMicros =
 // How often streams held back by a full output check whether it drained.
 constexpr std::chrono::milliseconds kOutputPollInterval{1};
 
+// §4.1: a method is "/service/method", both parts non-empty, no other
+// slash. Anything else is malformed (INVALID_ARGUMENT), not unknown.
+absl::Status CheckMethodPath(absl::string_view path) {
+  const std::size_t second_slash =
+      path.empty() ? absl::string_view::npos : path.find('/', 1);
+  if (path.empty() || path.front() != '/' ||
+      second_slash == absl::string_view::npos || second_slash == 1 ||
+      second_slash + 1 == path.size() ||
+      path.find('/', second_slash + 1) != absl::string_view::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed method \"", absl::CHexEscape(path),
+                     "\": want /package.Service/Method"));
+  }
+  return absl::OkStatus();
+}
+
+// §4.4: `dualrpc-encoding` may only name the identity encoding; this server
+// compresses nothing.
+constexpr absl::string_view kEncodingKey = "dualrpc-encoding";
+
+absl::Status CheckRequestEncoding(const rpc::Metadata& metadata) {
+  for (const auto& [key, value] : metadata) {
+    if (key == kEncodingKey && value != "identity") {
+      return absl::UnimplementedError("compression is not supported");
+    }
+  }
+  return absl::OkStatus();
+}
+
 void AddMetadata(const rpc::Metadata& metadata,
                  wire::v1::ResponseHeader* header) {
   for (const auto& [key, value] : metadata) {
@@ -149,6 +178,9 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
     absl::Status read = ReadFullRequestHeader(parts->header, &method,
                                               &timeout_micros, &metadata);
     if (!read.ok()) return read;
+  }
+  if (absl::Status encoding = CheckRequestEncoding(metadata); !encoding.ok()) {
+    return encoding;
   }
   if (method->kind != rpc::MethodKind::kUnary) {
     return StartStream(call_id, flags, method, parts->message, timeout_micros,
@@ -349,6 +381,9 @@ absl::Status CallDispatcher::ReadFullRequestHeader(
   }
   *method = FindMethod(header.method());
   if (*method == nullptr) {
+    if (absl::Status path = CheckMethodPath(header.method()); !path.ok()) {
+      return path;
+    }
     return absl::UnimplementedError(
         absl::StrCat("unknown method ", absl::CHexEscape(header.method())));
   }
@@ -444,6 +479,20 @@ void CallDispatcher::CancelAll() {
   waiting_for_output_.clear();
   loop_->CancelTimer(output_timer_);
   output_timer_ = {};
+}
+
+void CallDispatcher::CancelOpenRequestStreams() {
+  std::vector<ServerStreamCall*> open;
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    if (it->second->request_stream_closed()) {
+      ++it;
+      continue;
+    }
+    open.push_back(it->second);
+    streams_.erase(it++);
+  }
+  // Forgotten first: the streams' cancellation must not see them here.
+  for (ServerStreamCall* stream : open) stream->OnWireGone();
 }
 
 void CallDispatcher::AnswerAll(const absl::Status& status) {

@@ -86,6 +86,10 @@ class CallDispatcher {
 
   // Every call in flight is cancelled and forgotten, without a response.
   void CancelAll();
+  // §5.4, the client's FIN: every streaming call whose request stream is
+  // still open is cancelled and forgotten, without a response; calls whose
+  // requests are all in run on.
+  void CancelOpenRequestStreams();
   // Every call in flight is cancelled, answered with `status`, and
   // forgotten.
   void AnswerAll(const absl::Status& status);

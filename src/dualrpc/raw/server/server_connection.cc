@@ -48,6 +48,7 @@ void ServerConnection::OnInput(net::Buffer* input) {
     FrameDecoder::Event event = decoder_.Next(input);
     switch (event.kind) {
       case FrameDecoder::Event::kNeedMoreInput:
+        at_frame_boundary_ = decoder_.CheckEof(*input).ok();
         return;
       case FrameDecoder::Event::kBadMagic:
         // Not our protocol: close without writing anything (§2).
@@ -77,10 +78,25 @@ void ServerConnection::OnInput(net::Buffer* input) {
 }
 
 void ServerConnection::OnPeerEof() {
-  // At a frame boundary or not (§6.3), the client is gone: nothing it asked
-  // for can be delivered. Flush what is already written, then close.
-  dispatcher_.CancelAll();
-  connection_.CloseAfterFlush();
+  if (state_ == State::kAwaitingPreface || !at_frame_boundary_) {
+    // No preface, or a frame cut short (§6.3): nothing to answer. Flush
+    // what is already written, then close.
+    dispatcher_.CancelAll();
+    connection_.CloseAfterFlush();
+    return;
+  }
+  OnHalfClose();
+}
+
+void ServerConnection::OnHalfClose() {
+  // §5.4: the client's FIN is its GOAWAY OK. Every call whose requests are
+  // all in is answered; a request stream still open never completes now.
+  // TODO(security): a client that closed entirely (not half-closed) is
+  // noticed only when a write meets its reset, so a call that writes
+  // nothing (a health Watch) holds the connection until the drain deadline.
+  dispatcher_.CancelOpenRequestStreams();
+  if (state_ == State::kOpen) state_ = State::kDraining;
+  CloseIfDrained();
 }
 
 void ServerConnection::OnClosed(const absl::Status& /*reason*/) {

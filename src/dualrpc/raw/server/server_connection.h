@@ -80,8 +80,9 @@ class ServerConnection : private net::TcpConnection::Handler {
     kAwaitingPreface,
     // Serving calls.
     kOpen,
-    // GOAWAY sent (drain) or received: new REQUESTs get UNAVAILABLE, and
-    // the connection closes once no call is in flight.
+    // GOAWAY sent (drain) or received, or the client's FIN read (§5.4): new
+    // REQUESTs get UNAVAILABLE, and the connection closes once no call is
+    // in flight.
     kDraining,
     // OnClosed has run.
     kClosed,
@@ -96,6 +97,8 @@ class ServerConnection : private net::TcpConnection::Handler {
   void OnFrame(const FrameHeader& header, absl::string_view payload);
   void OnPing(const FrameHeader& header, absl::string_view payload);
   void OnGoaway(absl::string_view payload);
+  // The client's FIN at a frame boundary after its preface (§5.4).
+  void OnHalfClose();
   void OnIdleTimer();
   // For the CallDispatcher: a call left on its own (its deadline).
   void OnCallEnded();
@@ -121,6 +124,9 @@ class ServerConnection : private net::TcpConnection::Handler {
   State state_ = State::kAwaitingPreface;
   bool preface_sent_ = false;
   bool goaway_sent_ = false;
+  // The input read so far ends at a frame boundary, after the preface: a
+  // FIN now is a half-close, not a truncation (§5.4, §6.3).
+  bool at_frame_boundary_ = false;
   // Last input or call completion: what the idle timeout counts from.
   net::EventLoop::Clock::time_point last_activity_;
   net::EventLoop::TimerId idle_timer_;

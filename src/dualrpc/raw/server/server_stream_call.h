@@ -112,6 +112,9 @@ class ServerStreamCall final : public rpc::ServerStream {
   // ---- The dispatcher's side; loop thread, while on the wire. ----
 
   std::uint32_t call_id() const { return call_id_; }
+  // True once the request stream is complete: the client half-closed, or
+  // the REQUEST carried the call's only request (§7.2).
+  bool request_stream_closed() const { return request_stream_closed_; }
   // A MESSAGE frame for this call (§7.2, §7.5). A call error ends the call
   // here (RESPONSE, OnCancel); nothing here is a connection error.
   void OnMessage(std::uint8_t flags, absl::string_view payload);

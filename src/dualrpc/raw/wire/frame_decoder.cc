@@ -72,6 +72,9 @@ FrameDecoder::Event FrameDecoder::DecodePreface(net::Buffer* input) {
 }
 
 FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
+  if (absl::Status preface = CheckNotPreface(*input); !preface.ok()) {
+    return Fail(Event::kError, std::move(preface));
+  }
   if (input->readable_bytes() < kFrameHeaderSize) return Event{};
   Event event;
   event.header = ParseFrameHeader(input->Peek());
@@ -80,6 +83,10 @@ FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
     return Fail(Event::kError, std::move(valid));
   }
   if (length > PayloadLimit(event.header.type)) {
+    if (absl::Status skippable = CheckSkippable(event.header);
+        !skippable.ok()) {
+      return Fail(Event::kError, std::move(skippable));
+    }
     // CheckHeader let it through, so it is a REQUEST or MESSAGE: drop its
     // payload as it arrives and keep the connection.
     input->Retrieve(kFrameHeaderSize);
@@ -130,6 +137,26 @@ absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
         "CANCEL payload must be empty, not %u bytes", header.payload_length));
   }
   return absl::OkStatus();
+}
+
+absl::Status FrameDecoder::CheckNotPreface(const net::Buffer& input) {
+  if (input.readable_bytes() < kPrefaceMagic.size() ||
+      absl::string_view(input.Peek(), kPrefaceMagic.size()) != kPrefaceMagic) {
+    return absl::OkStatus();
+  }
+  return absl::InternalError(
+      "unexpected preface: a frame's payload length reads \"DRPC\"");
+}
+
+absl::Status FrameDecoder::CheckSkippable(const FrameHeader& header) const {
+  const std::uint64_t bound =
+      kMaxSkippedFramePayloads * limits_.max_frame_payload_bytes();
+  if (header.payload_length <= bound) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "%s frame payload of %u bytes is over %u times the frame limit of %u "
+      "bytes: not skipped",
+      FrameTypeName(header.type), header.payload_length,
+      kMaxSkippedFramePayloads, limits_.max_frame_payload_bytes()));
 }
 
 std::uint64_t FrameDecoder::PayloadLimit(FrameType type) const {

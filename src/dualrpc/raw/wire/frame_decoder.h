@@ -11,6 +11,10 @@
 
 namespace dualrpc::raw {
 
+// §4.3: an oversized REQUEST or MESSAGE is skipped only if its declared
+// payload is at most this many times FrameLimits::max_frame_payload_bytes().
+inline constexpr std::uint64_t kMaxSkippedFramePayloads = 16;
+
 // Turns the bytes one peer sends into a preface and then frames, enforcing
 // everything in the spec that does not depend on which side is reading
 // (§2, §3, §4.3, §5.2, §6.3, §7.5): the magic, known frame types, call ids
@@ -23,7 +27,11 @@ namespace dualrpc::raw {
 // An oversized REQUEST or MESSAGE is not a connection error (§4.3, §7.3):
 // the decoder reports it once and then discards exactly its payload bytes as
 // they arrive, so the input Buffer never holds more of it than one read brought
-// in.
+// in. Skipping is bounded (§4.3): one declared over kMaxSkippedFramePayloads
+// frame limits is a connection error RESOURCE_EXHAUSTED instead, so that a
+// peer cannot make the server read gigabytes before anything is said. So is a
+// second preface (§2): a frame whose length field reads "DRPC" is a
+// connection error INTERNAL as soon as those 4 bytes have arrived.
 //
 // Usage, after each read into `input`:
 //   for (;;) {
@@ -85,6 +93,12 @@ class FrameDecoder {
 
   Event DecodePreface(net::Buffer* input);
   Event DecodeFrame(net::Buffer* input);
+  // §2: INTERNAL if the next frame's length field (at least 4 bytes of it in
+  // `input`) is the preface magic, else OK.
+  static absl::Status CheckNotPreface(const net::Buffer& input);
+  // §4.3: RESOURCE_EXHAUSTED if the oversized call frame `header` is too
+  // large to skip, else OK.
+  absl::Status CheckSkippable(const FrameHeader& header) const;
   // Connection-level checks on a complete 12-byte header; OK or the
   // connection error to report.
   absl::Status CheckHeader(const FrameHeader& header) const;
