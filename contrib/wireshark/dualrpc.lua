@@ -48,6 +48,7 @@ local kPingPayloadLength = 8
 local kRequest, kResponse, kCancel, kPing, kGoaway, kMessage = 1, 2, 3, 4, 5, 6
 local kWindowUpdate = 7
 local kWindowUpdateLength = 4
+local kSettings = 8
 
 local frame_type_names = {
   [kRequest] = "REQUEST",
@@ -57,6 +58,7 @@ local frame_type_names = {
   [kGoaway] = "GOAWAY",
   [kMessage] = "MESSAGE",
   [kWindowUpdate] = "WINDOW_UPDATE",
+  [kSettings] = "SETTINGS",
 }
 
 local kFlagEndStream, kFlagCompressed, kFlagAck = 0x01, 0x02, 0x80
@@ -122,6 +124,27 @@ local F = {
                                  base.DEC, status_names),
   goaway_message = ProtoField.string("dualrpc.goaway.status_message",
                                      "Status message"),
+
+  -- SETTINGS (§5.6): wire.v1.Settings, fields 1-5.
+  settings_max_message_bytes = ProtoField.uint32(
+      "dualrpc.settings.max_message_bytes", "Max message bytes"),
+  settings_max_header_bytes = ProtoField.uint32(
+      "dualrpc.settings.max_header_bytes", "Max header bytes"),
+  settings_max_calls_in_flight = ProtoField.uint32(
+      "dualrpc.settings.max_calls_in_flight", "Max calls in flight"),
+  settings_initial_window_bytes = ProtoField.uint32(
+      "dualrpc.settings.initial_window_bytes", "Initial window bytes"),
+  settings_idle_timeout_millis = ProtoField.uint64(
+      "dualrpc.settings.idle_timeout_millis", "Idle timeout (ms)"),
+}
+
+-- Settings field number -> (field, short name for the summary).
+local settings_fields = {
+  [1] = { "settings_max_message_bytes", "max_message_bytes" },
+  [2] = { "settings_max_header_bytes", "max_header_bytes" },
+  [3] = { "settings_max_calls_in_flight", "max_calls_in_flight" },
+  [4] = { "settings_initial_window_bytes", "initial_window_bytes" },
+  [5] = { "settings_idle_timeout_millis", "idle_timeout_millis" },
 }
 local field_list = {}
 for _, field in pairs(F) do field_list[#field_list + 1] = field end
@@ -400,8 +423,8 @@ local function DissectPreface(tvb, pinfo, tree)
 end
 
 -- Call-id rule of §3.1: REQUEST, RESPONSE, CANCEL, MESSAGE and WINDOW_UPDATE
--- need id >= 1, PING and GOAWAY id 0.
-local connection_level = { [kPing] = true, [kGoaway] = true }
+-- need id >= 1, PING, GOAWAY and SETTINGS id 0.
+local connection_level = { [kPing] = true, [kGoaway] = true, [kSettings] = true }
 
 -- A MESSAGE (§7.2): which call and which direction it belongs to comes from
 -- the first pass (the REQUEST that opened the call was seen from one side of
@@ -581,6 +604,23 @@ local function DissectFrame(tvb, pinfo, tree)
   elseif frame_type == kMessage then
     summary = DissectStreamMessage(tvb, pinfo, frame, key, call_id, length,
                                    end_stream, compressed, summary)
+  elseif frame_type == kSettings then
+    local parts = {}
+    local err = WalkMessage(tvb, p, p + length,
+        function(number, wire_type, range, value)
+          local known = settings_fields[number]
+          if known and wire_type == 0 then
+            -- Field 5 is a uint64; the others fit a Lua number.
+            local shown = number == 5 and value or value:tonumber()
+            frame:add(F[known[1]], range, shown)
+            parts[#parts + 1] = known[2] .. "=" .. tostring(value)
+          else
+            frame:add(F.unknown_field, range):append_text(
+                " (field " .. number .. ", ignored: §5.6)")
+          end
+        end)
+    if err then frame:add_proto_expert_info(E.malformed, "Settings: " .. err) end
+    if #parts > 0 then summary = summary .. " " .. table.concat(parts, " ") end
   elseif frame_type == kWindowUpdate then
     if length ~= kWindowUpdateLength then
       frame:add(F.payload, tvb(p, length)):add_proto_expert_info(E.protocol,

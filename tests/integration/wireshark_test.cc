@@ -63,6 +63,7 @@ using ::testing::AllOf;
 using ::testing::Contains;
 using ::testing::Each;
 using ::testing::ElementsAre;
+using ::testing::EndsWith;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
@@ -358,10 +359,11 @@ absl::Status WaitUntilCapturing(LoopbackCapture* capture, uint16_t port) {
 using Streams =
     std::map<std::string, std::vector<std::pair<uint32_t, std::string>>>;
 
-// Groups rows by tcp.stream, pairing the call ids with the values of
-// `value_field`, for the frames of type `type` only: a packet may carry
-// several frames (a streaming call's REQUEST and its first MESSAGE), each
-// with its own type, call id and value.
+// Groups rows by tcp.stream, pairing the call ids of the frames of type
+// `type` with the values of `value_field`, which only those frames carry: a
+// packet may carry several frames (a streaming call's REQUEST and its first
+// MESSAGE; a 1.2 server's SETTINGS and a RESPONSE), each with its own type
+// and call id.
 Streams ByStream(const std::vector<Row>& rows, const std::string& value_field,
                  uint32_t type) {
   Streams streams;
@@ -369,17 +371,24 @@ Streams ByStream(const std::vector<Row>& rows, const std::string& value_field,
     std::vector<std::string> types = Occurrences(row.at("dualrpc.type"));
     std::vector<std::string> ids = Occurrences(row.at("dualrpc.call_id"));
     std::vector<std::string> values = Occurrences(row.at(value_field));
-    EXPECT_EQ(ids.size(), values.size()) << row.at(value_field);
     EXPECT_EQ(ids.size(), types.size()) << row.at("dualrpc.type");
-    for (size_t i = 0; i < ids.size() && i < values.size(); ++i) {
+    // Every frame carries the field (the dissector adds a generated method
+    // to the frames of a call), or only those of `type` do.
+    const bool every_frame = values.size() == ids.size();
+    std::size_t value = 0;
+    for (size_t i = 0; i < ids.size() && i < types.size(); ++i) {
       // The dissector shows types in hex ("0x01").
       uint32_t frame_type = 0;
-      if (i < types.size() &&
-          !(absl::SimpleHexAtoi(types[i], &frame_type) && frame_type == type)) {
-        continue;
+      const bool matches =
+          absl::SimpleHexAtoi(types[i], &frame_type) && frame_type == type;
+      if (every_frame) value = i;
+      if (matches && value < values.size()) {
+        streams[row.at("tcp.stream")].emplace_back(ToUint(ids[i]),
+                                                   values[value]);
       }
-      streams[row.at("tcp.stream")].emplace_back(ToUint(ids[i]), values[i]);
+      if (!every_frame && matches) ++value;
     }
+    EXPECT_TRUE(every_frame || value == values.size()) << row.at(value_field);
   }
   return streams;
 }
@@ -493,7 +502,7 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
   for (const Row& row : *prefaces) {
     EXPECT_EQ(row.at("dualrpc.preface.magic"), "DRPC");
     EXPECT_EQ(row.at("dualrpc.preface.major"), "1");
-    EXPECT_EQ(row.at("dualrpc.preface.minor"), "1");  // Both speak 1.1.
+    EXPECT_EQ(row.at("dualrpc.preface.minor"), "2");  // Both speak 1.2.
     ++prefaces_per_stream[row.at("tcp.stream")];
   }
   for (const auto& [stream, frames] : calls) {
@@ -513,7 +522,8 @@ TEST(WiresharkTest, DecodesACapturedRunOfCliCalls) {
             "dualrpc.v1.EchoRequest");
   EXPECT_EQ((*echo_messages)[0]["protobuf.field.name"], "payload");
   EXPECT_EQ((*echo_messages)[0]["protobuf.field.value"], payload_hex);
-  EXPECT_EQ((*echo_messages)[1]["dualrpc.type"], "0x02");
+  // The server's SETTINGS (0x08) usually shares the RESPONSE's packet.
+  EXPECT_THAT((*echo_messages)[1]["dualrpc.type"], EndsWith("0x02"));
   EXPECT_EQ((*echo_messages)[1]["protobuf.message.name"],
             "dualrpc.v1.EchoResponse");
   EXPECT_EQ((*echo_messages)[1]["protobuf.field.value"], payload_hex);
@@ -915,6 +925,65 @@ TEST(WiresharkTest, LeavesACompressedMessageUndecoded) {
   EXPECT_EQ((*rows)[0]["dualrpc.method"], kEchoMethod);
   EXPECT_EQ((*rows)[0]["dualrpc.message"], "0a026869");
   EXPECT_EQ((*rows)[0]["protobuf.message.name"], "");
+}
+
+// 1.2 (§5.6, §5.3): the SETTINGS a 1.2 client gets first, and a drain's
+// notice (GOAWAY last_call_id 0xFFFFFFFF, then the DRAINING PING).
+TEST(WiresharkTest, DecodesSettingsAndTheDrainNotice) {
+  ASSERT_EQ(::access(kTsharkPath, X_OK), 0)
+      << "tshark not found (" << kTsharkPath << "): run scripts/bootstrap";
+  TempDir out;
+  const std::string path = out.path() + "/settings.pcap";
+  TcpPcapWriter pcap;
+  pcap.Handshake();
+  pcap.Send(kFromClient, "4452504301020000");  // a 1.2 client's preface
+  pcap.Send(kFromServer,
+            absl::StrCat("4452504301020000",
+                         // SETTINGS: max_message_bytes 4194304,
+                         // max_calls_in_flight 100.
+                         "00000007"
+                         "08"
+                         "00"
+                         "0000"
+                         "00000000"
+                         "0880808002"
+                         "1864",
+                         // GOAWAY 0xFFFFFFFF UNAVAILABLE, then the PING.
+                         "0000001f"
+                         "05"
+                         "00"
+                         "0000"
+                         "00000000"
+                         "ffffffff"
+                         "080e"
+                         "1217",
+                         absl::BytesToHexString("server is shutting down"),
+                         "00000008"
+                         "04"
+                         "00"
+                         "0000"
+                         "00000000"
+                         "445241494e494e47"));
+  ASSERT_THAT(pcap.WriteTo(path), IsOk());
+
+  absl::StatusOr<std::vector<Row>> rows = DecodeFields(
+      path, "dualrpc",
+      {"frame.number", "dualrpc.type", "dualrpc.settings.max_message_bytes",
+       "dualrpc.settings.max_calls_in_flight", "dualrpc.goaway.last_call_id",
+       "_ws.col.Info"});
+  ASSERT_THAT(rows, IsOk());
+  std::map<std::string, Row> frame = ByFrame(*rows);
+  ASSERT_EQ(frame.count("5"), 1u);
+  EXPECT_EQ(frame["5"]["dualrpc.type"], "0x08,0x05,0x04");
+  EXPECT_EQ(frame["5"]["dualrpc.settings.max_message_bytes"], "4194304");
+  EXPECT_EQ(frame["5"]["dualrpc.settings.max_calls_in_flight"], "100");
+  EXPECT_EQ(frame["5"]["dualrpc.goaway.last_call_id"], "4294967295");
+  EXPECT_THAT(frame["5"]["_ws.col.Info"],
+              AllOf(HasSubstr("Preface 1.2"),
+                    HasSubstr("SETTINGS id=0 max_message_bytes=4194304 "
+                              "max_calls_in_flight=100"),
+                    HasSubstr("GOAWAY id=0 last=4294967295 UNAVAILABLE"),
+                    HasSubstr("PING id=0")));
 }
 
 TEST(WiresharkTest, PortPreferenceDecodesACaptureStartedAfterThePreface) {

@@ -160,6 +160,63 @@ TEST(BalancedChannelScriptedTest, CallsAfterGoawaysLastCallIdGoElsewhere) {
   EXPECT_THAT(d.Wait(), IsOkAndHolds("d from second"));
 }
 
+// The two-phase drain (PROTOCOL.md §5.3) as the client sees it: the notice
+// (GOAWAY 0xFFFFFFFF, PING "DRAINING") fails nothing, stops new calls on
+// that connection and is answered with the PING's ACK; the second GOAWAY's
+// lower last_call_id then sends the calls above it elsewhere, not-sent.
+TEST(BalancedChannelScriptedTest,
+     TwoPhaseDrainRetriesOnlyCallsAboveSecondGoaway) {
+  ScriptedRawServer first;
+  ScriptedRawServer second;
+  std::shared_ptr<BalancedChannel> channel =
+      MakeChannel({first.address(), second.address()});
+  ASSERT_NE(channel, nullptr);
+
+  PendingEcho a(*channel, "a");  // first
+  absl::StatusOr<std::unique_ptr<ScriptedConnection>> one = first.Accept();
+  ASSERT_THAT(one, IsOk());
+  ASSERT_THAT((*one)->Handshake(), IsOk());
+  absl::StatusOr<std::pair<std::uint32_t, std::string>> call_a =
+      ReadEcho(**one);
+  ASSERT_THAT(call_a, IsOk());
+  PendingEcho b(*channel, "b");  // second
+  absl::StatusOr<std::unique_ptr<ScriptedConnection>> two = second.Accept();
+  ASSERT_THAT(two, IsOk());
+  ASSERT_THAT((*two)->Handshake(), IsOk());
+  absl::StatusOr<std::pair<std::uint32_t, std::string>> call_b =
+      ReadEcho(**two);
+  ASSERT_THAT(call_b, IsOk());
+  Answer(**two, call_b->first, "b from second");
+  EXPECT_THAT(b.Wait(), IsOkAndHolds("b from second"));
+  PendingEcho c(*channel, "c");  // first again
+  absl::StatusOr<std::pair<std::uint32_t, std::string>> call_c =
+      ReadEcho(**one);
+  ASSERT_THAT(call_c, IsOk());
+
+  SendGoaway(**one, 0xFFFFFFFF, absl::StatusCode::kUnavailable);
+  net::Buffer ping;
+  AppendFrame(&ping, FrameType::kPing, 0, 0, {kDrainPingPayload});
+  (*one)->Send(ping.View());
+  absl::StatusOr<ReceivedFrame> ack = (*one)->ReadFrameOf(FrameType::kPing);
+  ASSERT_THAT(ack, IsOk());
+  EXPECT_EQ(ack->header.flags, kFlagAck);
+  EXPECT_EQ(ack->payload, kDrainPingPayload);
+  // Nothing was retried: the notice names no call as not taken.
+  EXPECT_TRUE((*two)->QuietFor(absl::Milliseconds(200)));
+
+  // The second GOAWAY: a was read, c was not.
+  SendGoaway(**one, call_a->first, absl::StatusCode::kUnavailable);
+  absl::StatusOr<std::pair<std::uint32_t, std::string>> retried =
+      ReadEcho(**two);
+  ASSERT_THAT(retried, IsOk());
+  EXPECT_EQ(retried->second, "c");
+  Answer(**two, retried->first, "c from second");
+  EXPECT_THAT(c.Wait(), IsOkAndHolds("c from second"));
+  Answer(**one, call_a->first, "a from first");
+  EXPECT_THAT(a.Wait(), IsOkAndHolds("a from first"));
+  EXPECT_TRUE((*one)->WaitForEof());  // Idle after a: the client closes.
+}
+
 // GOAWAY OK only closes an idle connection (PROTOCOL.md §5.5): the server
 // still serves, so it is not ejected and the next call reconnects to it.
 TEST(BalancedChannelScriptedTest, IdleGoawayDoesNotEject) {

@@ -19,6 +19,7 @@
 #include "dualrpc/wire/v1/wire.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/status_matchers.h"
 
 // Counts heap allocations, to check that the hot paths make none.
 namespace {
@@ -36,6 +37,8 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace dualrpc::raw {
 namespace {
 
+using ::dualrpc_testing::IsOk;
+using ::dualrpc_testing::StatusIs;
 using Event = FrameDecoder::Event;
 
 // One line per event, so that whole streams compare with EXPECT_EQ.
@@ -142,8 +145,10 @@ FrameLimits SmallLimits() {
 // ---- Encoding -------------------------------------------------------------
 
 TEST(FrameCodecTest, PrefaceBytes) {
-  // §9: a 1.1 peer names minor version 1 (§7.1).
-  EXPECT_EQ(absl::BytesToHexString(Preface()), "4452504301010000");
+  // A 1.2 peer names minor version 2 (§7.1); a 1.1 one, 1 (§9).
+  EXPECT_EQ(absl::BytesToHexString(Preface()), "4452504301020000");
+  EXPECT_EQ(absl::BytesToHexString(Preface(kMajorVersion, 1)),
+            "4452504301010000");
 }
 
 TEST(FrameCodecTest, FrameHeaderLayout) {
@@ -437,7 +442,7 @@ TEST(FrameDecoderTest, RoundTripsEveryFrameType) {
   std::vector<std::string> events =
       DecodeInOnePiece(EveryKindOfInput(limits), limits);
   ASSERT_EQ(events.size(), 10u);
-  EXPECT_EQ(events[0], "preface 1.1");
+  EXPECT_EQ(events[0], "preface 1.2");
   EXPECT_EQ(events[1].substr(0, 24), "REQUEST flags=1 id=1 pay");
   EXPECT_EQ(events[2], "CANCEL flags=0 id=1 payload=");
   EXPECT_EQ(events[3], "PING flags=0 id=0 payload=3132333435363738");
@@ -481,6 +486,45 @@ TEST(FrameDecoderTest, GoawayRoundTrips) {
   EXPECT_EQ(goaway->code, absl::StatusCode::kOk);
   EXPECT_EQ(goaway->message, "idle");
   EXPECT_FALSE(ParseGoaway("abc").ok());
+}
+
+// §5.6: type 0x08, call id 0, flags 0, a wire::v1::Settings payload.
+TEST(FrameDecoderTest, SettingsRoundTrips) {
+  wire::v1::Settings sent;
+  sent.set_max_message_bytes(1 << 20);
+  sent.set_max_header_bytes(16 * 1024);
+  sent.set_max_calls_in_flight(100);
+  sent.set_initial_window_bytes(65536);
+  sent.set_idle_timeout_millis(300000);
+  net::Buffer out;
+  AppendSettings(&out, sent);
+  EXPECT_EQ(absl::BytesToHexString(out.View().substr(4, 8)),
+            "0800000000000000");  // type, flags, reserved, call id 0
+  FrameDecoder decoder{FrameLimits{}, /*expect_preface=*/false};
+  Event event = decoder.Next(&out);
+  ASSERT_EQ(event.kind, Event::kFrame);
+  EXPECT_EQ(FrameTypeName(event.header.type), "SETTINGS");
+  absl::StatusOr<wire::v1::Settings> received = ParseSettings(event.payload);
+  ASSERT_THAT(received, IsOk());
+  EXPECT_EQ(received->SerializeAsString(), sent.SerializeAsString());
+}
+
+TEST(FrameDecoderTest, SettingsIgnoresUnknownFieldsAndRejectsGarbage) {
+  // Field 1 = 1000, then an unknown field 99 (varint 7): room to grow.
+  const std::string grown = absl::HexStringToBytes(
+      "08e807"
+      "9806"
+      "07");
+  absl::StatusOr<wire::v1::Settings> settings = ParseSettings(grown);
+  ASSERT_THAT(settings, IsOk());
+  EXPECT_EQ(settings->max_message_bytes(), 1000u);
+  EXPECT_EQ(settings->max_calls_in_flight(), 0u);  // Not announced.
+  EXPECT_THAT(ParseSettings("\xff\xff\xff"),
+              StatusIs(absl::StatusCode::kInternal));
+  // An empty SETTINGS announces nothing.
+  absl::StatusOr<wire::v1::Settings> empty = ParseSettings("");
+  ASSERT_THAT(empty, IsOk());
+  EXPECT_EQ(empty->max_message_bytes(), 0u);
 }
 
 TEST(FrameDecoderTest, SplitAtEveryByteBoundaryDecodesIdentically) {
@@ -543,7 +587,7 @@ TEST(FrameDecoderTest, OversizedRequestIsDiscardedWithoutBuffering) {
   net::StoreUint32(header + 8, 9);
   input.Append(header, sizeof header);
 
-  EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.1");
+  EXPECT_EQ(Describe(decoder.Next(&input)), "preface 1.2");
   Event event = decoder.Next(&input);
   ASSERT_EQ(event.kind, Event::kOversizedCallFrame);
   EXPECT_EQ(event.header.call_id, 9u);
@@ -719,6 +763,8 @@ TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
        "error INTERNAL: WINDOW_UPDATE frame must have a non-zero call id"},
       {Frame(FrameType::kMessage, 0, 0, ""),
        "error INTERNAL: MESSAGE frame must have a non-zero call id"},
+      {Frame(FrameType::kSettings, 0, 1, ""),
+       "error INTERNAL: SETTINGS frame must have call id 0"},
   };
   for (const Case& c : cases) {
     FrameDecoder decoder{FrameLimits{}};
@@ -726,7 +772,7 @@ TEST(FrameDecoderTest, MalformedHeadersAreConnectionErrors) {
     input.Append(Preface() + c.frame + Frame(FrameType::kCancel, 0, 1, ""));
     std::vector<std::string> events;
     DrainEvents(&decoder, &input, &events);
-    EXPECT_EQ(events, (std::vector<std::string>{"preface 1.1", c.expected}));
+    EXPECT_EQ(events, (std::vector<std::string>{"preface 1.2", c.expected}));
     // Stuck: the error repeats and nothing after it is decoded.
     EXPECT_EQ(Describe(decoder.Next(&input)), c.expected);
   }

@@ -67,7 +67,8 @@ constexpr char kEchoRequest[] =
     "0a02"   // field 1 (payload), length 2
     "6869";  // "hi"
 
-constexpr char kServerPreface[] = "4452504301010000";
+// A 1.2 server (§7.1); a 1.1 client gets no SETTINGS (§5.6).
+constexpr char kServerPreface[] = "4452504301020000";
 
 constexpr char kEchoResponse[] =
     // frame header
@@ -182,7 +183,7 @@ std::string Hex(const Buffer& buffer) {
 
 TEST(ProtocolExamplesTest, EchoCallEncodesAsDocumented) {
   Buffer client;
-  AppendPreface(&client);
+  AppendPreface(&client, kMajorVersion, kStreamingMinorVersion);
   EXPECT_EQ(Hex(client), kClientPreface);
 
   client.RetrieveAll();

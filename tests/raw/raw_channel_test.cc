@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <functional>
 #include <memory>
@@ -111,8 +112,8 @@ class Parking {
 
 std::unique_ptr<RawServer> StartServer(
     const rpc::ServiceRegistry* registry,
-    const std::string& address = "127.0.0.1:0") {
-  RawServer::Options options;
+    const std::string& address = "127.0.0.1:0",
+    RawServer::Options options = {}) {
   options.listen_address = address;
   options.event_loop_threads = 1;
   absl::StatusOr<std::unique_ptr<RawServer>> server =
@@ -227,6 +228,67 @@ TEST_F(RawChannelTest, DrainFinishesCallsInFlight) {
   // Not accepting any more: a new call cannot be served.
   EXPECT_THAT(Call(*channel_, kEcho, "late"),
               StatusIs(absl::StatusCode::kUnavailable));
+}
+
+// §5.6: the server's SETTINGS max_message_bytes binds the client: a larger
+// request fails here with RESOURCE_EXHAUSTED and is never sent, on both
+// send paths (posted from this thread, and started from a done on the I/O
+// thread). The server's own refusal would say "exceeds the limit of".
+TEST_F(RawChannelTest, ServersAnnouncedMessageLimitFailsLargerRequestsLocally) {
+  constexpr char kCounted[] = "/test.Counted/Echo";
+  std::atomic<int> served{0};
+  rpc::ServiceRegistry registry;
+  ASSERT_THAT(
+      registry.AddMethod(UnaryMethodFrom<v1::EchoRequest, v1::EchoResponse>(
+          kCounted,
+          [&served](rpc::ServerCallContext*, const v1::EchoRequest& request,
+                    v1::EchoResponse* response, rpc::UnaryDone done) {
+            served.fetch_add(1);
+            response->set_payload(request.payload());
+            std::move(done)(absl::OkStatus());
+          })),
+      IsOk());
+  RawServer::Options options;
+  options.max_message_bytes = 1000;
+  std::unique_ptr<RawServer> small =
+      StartServer(&registry, "127.0.0.1:0", options);
+  ASSERT_NE(small, nullptr);
+  absl::StatusOr<std::shared_ptr<raw::RawChannel>> created =
+      raw::RawChannel::Create(small->address());
+  ASSERT_THAT(created, IsOk());
+  std::shared_ptr<raw::RawChannel> channel = *std::move(created);
+  // The first call connects; its answer comes after the SETTINGS.
+  ASSERT_THAT(Call(*channel, kCounted, "small"), IsOkAndHolds("small"));
+
+  const std::string big(2000, 'x');  // Under the client's own 4 MiB.
+  EXPECT_THAT(Call(*channel, kCounted, big),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("exceeds the server's limit of 1000 bytes")));
+
+  v1::EchoRequest first;
+  first.set_payload("first");
+  v1::EchoRequest second;
+  second.set_payload(big);
+  v1::EchoResponse first_response;
+  v1::EchoResponse second_response;
+  absl::Notification done;
+  absl::Status chained;
+  channel->StartUnaryCall(
+      kCounted, first, &first_response, {}, [&](absl::Status status) {
+        EXPECT_THAT(status, IsOk());
+        channel->StartUnaryCall(kCounted, second, &second_response, {},
+                                [&](absl::Status status) {
+                                  chained = std::move(status);
+                                  done.Notify();
+                                });
+      });
+  ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWaitTimeout));
+  EXPECT_THAT(chained,
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("exceeds the server's limit of 1000 bytes")));
+  // The connection is unharmed: nothing oversized reached the server.
+  EXPECT_THAT(Call(*channel, kCounted, "after"), IsOkAndHolds("after"));
+  EXPECT_EQ(served.load(), 3) << "an oversized request reached the server";
 }
 
 // Each call starts the next from its done, on the channel's I/O thread (the

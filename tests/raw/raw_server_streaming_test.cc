@@ -89,7 +89,8 @@ class RawServerStreamingTest : public ::testing::Test {
     server_ = *std::move(server);
   }
 
-  std::unique_ptr<TestClient> Connect(std::uint8_t minor = kMinorVersion) {
+  std::unique_ptr<TestClient> Connect(
+      std::uint8_t minor = kStreamingMinorVersion) {
     auto client = std::make_unique<TestClient>(server_->address());
     client->Send(PrefaceBytes(kMajorVersion, minor));
     EXPECT_THAT(client->ReadPreface(), IsOk());
@@ -131,6 +132,31 @@ class RawServerStreamingTest : public ::testing::Test {
     absl::StatusOr<Goaway> goaway = ParseGoaway(frame->payload);
     ASSERT_THAT(goaway, IsOk());
     EXPECT_EQ(goaway->code, code) << goaway->message;
+  }
+
+  // §5.3: the notice (GOAWAY 0xFFFFFFFF, DRAINING PING), our ACK, then the
+  // second GOAWAY naming `last_call_id`.
+  static void ExpectDrainGoaways(TestClient& client,
+                                 std::uint32_t last_call_id) {
+    absl::StatusOr<ReceivedFrame> notice = client.ReadFrame();
+    ASSERT_THAT(notice, IsOk());
+    ASSERT_EQ(notice->header.type, FrameType::kGoaway);
+    absl::StatusOr<Goaway> first = ParseGoaway(notice->payload);
+    ASSERT_THAT(first, IsOk());
+    EXPECT_EQ(first->code, absl::StatusCode::kUnavailable);
+    EXPECT_EQ(first->last_call_id, 0xFFFFFFFFu);
+    absl::StatusOr<ReceivedFrame> ping = client.ReadFrame();
+    ASSERT_THAT(ping, IsOk());
+    ASSERT_EQ(ping->header.type, FrameType::kPing);
+    EXPECT_EQ(ping->payload, kDrainPingPayload);
+    client.Send(FrameBytes(FrameType::kPing, kFlagAck, 0, ping->payload));
+    absl::StatusOr<ReceivedFrame> frame = client.ReadFrame();
+    ASSERT_THAT(frame, IsOk());
+    ASSERT_EQ(frame->header.type, FrameType::kGoaway);
+    absl::StatusOr<Goaway> second = ParseGoaway(frame->payload);
+    ASSERT_THAT(second, IsOk());
+    EXPECT_EQ(second->code, absl::StatusCode::kUnavailable);
+    EXPECT_EQ(second->last_call_id, last_call_id);
   }
 
   absl::Mutex mu_;
@@ -586,7 +612,7 @@ TEST_F(RawServerStreamingTest, DrainLetsStreamsInFlightRunOn) {
   client->Send(MessageBytes(1, Req("before")));
   EXPECT_EQ(ReadMessage(*client, 1), "before");
   server_->Drain(absl::Seconds(30));
-  ExpectGoaway(*client, absl::StatusCode::kUnavailable);
+  ExpectDrainGoaways(*client, 1);
   client->Send(MessageBytes(1, Req("during")));
   EXPECT_EQ(ReadMessage(*client, 1), "during");
   client->Send(HalfCloseBytes(1));
@@ -603,7 +629,7 @@ TEST_F(RawServerStreamingTest, DrainDeadlineAnswersUnavailableAndWaitsForFinish)
   client->Send(OpenStreamBytes(1, kForever));
   ExpectUnaryServed(*client, 2);  // The stream is open by now.
   server_->Drain(absl::Milliseconds(100));
-  ExpectGoaway(*client, absl::StatusCode::kUnavailable);
+  ExpectDrainGoaways(*client, 2);
   absl::StatusOr<Response> response = client->ReadResponse(1);
   ASSERT_THAT(response, IsOk());
   EXPECT_THAT(response->status, StatusIs(absl::StatusCode::kUnavailable));

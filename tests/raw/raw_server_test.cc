@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <random>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -25,6 +27,7 @@
 #include "dualrpc/rpc/service_registry.h"
 #include "dualrpc/rpc/transport_stats.h"
 #include "dualrpc/v1/file_service.pb.h"
+#include "dualrpc/wire/v1/wire.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "raw/test_client.h"
@@ -257,6 +260,22 @@ class RawServerTest : public ::testing::Test {
     EXPECT_EQ(goaway->code, code) << goaway->message;
     EXPECT_EQ(goaway->last_call_id, last_call_id);
     EXPECT_THAT(goaway->message, HasSubstr(std::string(message_part)));
+  }
+
+  // §5.3 step 1: GOAWAY UNAVAILABLE with last_call_id 0xFFFFFFFF, then the
+  // DRAINING PING.
+  static void ExpectDrainNotice(TestClient& client) {
+    ExpectGoaway(client, absl::StatusCode::kUnavailable, 0xFFFFFFFF,
+                 "server is shutting down");
+    absl::StatusOr<ReceivedFrame> ping = client.ReadFrame();
+    ASSERT_THAT(ping, IsOk());
+    EXPECT_EQ(ping->header.type, FrameType::kPing);
+    EXPECT_EQ(ping->header.flags, 0);
+    EXPECT_EQ(ping->payload, "DRAINING");
+  }
+
+  static void AckDrainPing(TestClient& client) {
+    client.Send(FrameBytes(FrameType::kPing, kFlagAck, 0, kDrainPingPayload));
   }
 
   // Declared before server_ so that they outlive it: parked calls may still
@@ -542,9 +561,9 @@ TEST_F(RawServerTest, UnsupportedMajorVersionGetsPrefaceAndGoaway) {
   StartServer();
   TestClient client(server_->address());
   client.Send(PrefaceBytes(2, 0));
-  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.1.
+  ASSERT_THAT(client.ReadPreface(), IsOk());  // Ours names 1.2.
   ExpectGoaway(client, absl::StatusCode::kUnimplemented, 0,
-               "unsupported protocol version 2.0; this server speaks 1.1");
+               "unsupported protocol version 2.0; this server speaks 1.2");
   EXPECT_TRUE(client.ReadEof());
   ExpectServedOnNewConnection();
 }
@@ -554,6 +573,9 @@ TEST_F(RawServerTest, NewerMinorVersionIsAccepted) {
   TestClient client(server_->address());
   client.Send(PrefaceBytes(1, 9));
   ASSERT_THAT(client.ReadPreface(), IsOk());
+  absl::StatusOr<ReceivedFrame> settings = client.ReadFrame();
+  ASSERT_THAT(settings, IsOk());
+  EXPECT_EQ(settings->header.type, FrameType::kSettings);
   absl::StatusOr<Response> response = Call(client, 1, kEcho, "minor");
   ASSERT_THAT(response, IsOk());
   EXPECT_EQ(EchoPayload(*response), "minor");
@@ -963,9 +985,12 @@ TEST_F(RawServerTest, DrainFinishesInFlightCallsAndRefusesNewOnes) {
   ASSERT_TRUE(lot_.WaitForKey("in flight"));
 
   server_->Drain(absl::Seconds(30));
+  ExpectDrainNotice(*client);
+  AckDrainPing(*client);
   ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1,
                "server is shutting down");
-  // REQUESTs after the GOAWAY were not run: UNAVAILABLE, safe to retry.
+  // REQUESTs after the second GOAWAY were not run: UNAVAILABLE, safe to
+  // retry.
   absl::StatusOr<Response> late = Call(*client, 2, kEcho, "late");
   ASSERT_THAT(late, IsOk());
   EXPECT_EQ(late->status, absl::UnavailableError("server is shutting down"));
@@ -989,9 +1014,15 @@ TEST_F(RawServerTest, DrainDeadlineAnswersLeftoversUnavailable) {
   client->Send(RequestBytes(1, kPark, EchoRequestOf("stuck")));
   ASSERT_TRUE(lot_.WaitForKey("stuck"));
 
+  const absl::Time drain_began = absl::Now();
   server_->Drain(absl::Milliseconds(100));
+  // Neither answers the PING: the drain deadline, before the notice's 1 s,
+  // sends the second GOAWAY.
+  ExpectDrainNotice(*idle);
   ExpectGoaway(*idle, absl::StatusCode::kUnavailable, 0);
+  EXPECT_LT(absl::Now() - drain_began, absl::Milliseconds(900));
   EXPECT_TRUE(idle->ReadEof());  // Nothing in flight: closed at once.
+  ExpectDrainNotice(*client);
   ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1);
   absl::StatusOr<Response> leftover = client->ReadResponse(1);
   ASSERT_THAT(leftover, IsOk());
@@ -1004,6 +1035,173 @@ TEST_F(RawServerTest, DrainDeadlineAnswersLeftoversUnavailable) {
   server_->Wait();
   // The implementation finishes after the server stopped: dropped safely.
   EXPECT_TRUE(lot_.Release("stuck"));
+}
+
+// §5.3 on the wire: the notice (GOAWAY 0xFFFFFFFF + DRAINING PING), the
+// client's ACK, the second GOAWAY with the real last id, the close.
+TEST_F(RawServerTest, DrainSendsNoticeThenSecondGoawayOnPingAck) {
+  StartServer();
+  // No call first: ReadExactly must not follow the frame readers.
+  std::unique_ptr<TestClient> client = Connect();
+  server_->Drain(absl::Seconds(30));
+  net::Buffer expected;
+  AppendGoaway(&expected, Goaway{0xFFFFFFFF, absl::StatusCode::kUnavailable,
+                                 "server is shutting down"});
+  AppendFrame(&expected, FrameType::kPing, 0, 0, {"DRAINING"});
+  absl::StatusOr<std::string> notice =
+      client->ReadExactly(expected.readable_bytes());
+  ASSERT_THAT(notice, IsOk());
+  EXPECT_EQ(absl::BytesToHexString(*notice),
+            absl::BytesToHexString(expected.View()));
+  // No second GOAWAY before the ACK (the notice lasts 1 s without one).
+  EXPECT_THAT(client->ReadExactly(1, absl::Milliseconds(300)),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  const absl::Time acked = absl::Now();
+  AckDrainPing(*client);
+  net::Buffer second;
+  AppendGoaway(&second, Goaway{0, absl::StatusCode::kUnavailable,
+                               "server is shutting down"});
+  absl::StatusOr<std::string> goaway =
+      client->ReadExactly(second.readable_bytes());
+  ASSERT_THAT(goaway, IsOk());
+  EXPECT_EQ(absl::BytesToHexString(*goaway),
+            absl::BytesToHexString(second.View()));
+  EXPECT_LT(absl::Now() - acked, absl::Milliseconds(500));
+  EXPECT_TRUE(client->ReadEof());
+  client.reset();
+  server_->Wait();
+}
+
+// The race the notice exists for: a REQUEST the client wrote before it read
+// the first GOAWAY is run and answered, and the second GOAWAY covers it.
+TEST_F(RawServerTest, RequestSentBeforeClientSawFirstGoawayIsAnswered) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  ASSERT_THAT(Call(*client, 1, kEcho, "before"), IsOk());
+  server_->Drain(absl::Seconds(30));
+  ExpectDrainNotice(*client);
+  absl::StatusOr<Response> raced = Call(*client, 2, kEcho, "crossed");
+  ASSERT_THAT(raced, IsOk());
+  EXPECT_THAT(raced->status, IsOk());
+  EXPECT_EQ(EchoPayload(*raced), "crossed");
+  AckDrainPing(*client);
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 2,
+               "server is shutting down");
+  // Nothing in flight: closed at once (REQUESTs after the second GOAWAY
+  // are refused: DrainFinishesInFlightCallsAndRefusesNewOnes).
+  EXPECT_TRUE(client->ReadEof());
+  client.reset();
+  server_->Wait();
+}
+
+// A client that never answers the PING gets the second GOAWAY after
+// kDrainNoticeTimeout (1 s), and calls read before it are still run.
+TEST_F(RawServerTest, DrainNoticeEndsAfterOneSecondWithoutPingAck) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  const absl::Time drain_began = absl::Now();
+  server_->Drain(absl::Seconds(30));
+  ExpectDrainNotice(*client);
+  ASSERT_THAT(Call(*client, 1, kEcho, "in the notice"), IsOk());
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1,
+               "server is shutting down");
+  const absl::Duration notice = absl::Now() - drain_began;
+  std::fprintf(stderr, "drain notice without ACK lasted %s\n",
+               absl::FormatDuration(notice).c_str());
+  RecordProperty("notice_ms", static_cast<int>(notice / absl::Milliseconds(1)));
+  EXPECT_GE(notice, absl::Milliseconds(900));
+  EXPECT_LT(notice, absl::Seconds(3));
+  EXPECT_TRUE(client->ReadEof());
+  client.reset();
+  server_->Wait();
+}
+
+// A later GOAWAY's last_call_id never exceeds an earlier one's (§5.3): a
+// protocol error after the drain's second GOAWAY repeats its id, not the
+// higher id of a REQUEST refused in between.
+TEST_F(RawServerTest, LaterGoawayNeverRaisesLastCallId) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(RequestBytes(1, kPark, EchoRequestOf("holds")));
+  ASSERT_TRUE(lot_.WaitForKey("holds"));
+  server_->Drain(absl::Seconds(30));
+  ExpectDrainNotice(*client);
+  AckDrainPing(*client);
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 1);
+  absl::StatusOr<Response> refused = Call(*client, 7, kEcho, "refused");
+  ASSERT_THAT(refused, IsOk());
+  EXPECT_TRUE(absl::IsUnavailable(refused->status));
+  client->Send(FrameBytes(FrameType::kResponse, kFlagEndStream, 8,
+                          std::string(4, '\0')));
+  ExpectGoaway(*client, absl::StatusCode::kInternal, 1, "RESPONSE");
+  EXPECT_TRUE(lot_.WaitUntilCancelled("holds"));
+  EXPECT_TRUE(lot_.Release("holds"));
+}
+
+// A client's GOAWAY during the notice: it sends no more calls, so the
+// second GOAWAY goes at once, without waiting for the PING's ACK.
+TEST_F(RawServerTest, ClientGoawayDuringNoticeEndsItAtOnce) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  server_->Drain(absl::Seconds(30));
+  ExpectDrainNotice(*client);
+  const absl::Time sent = absl::Now();
+  net::Buffer goaway;
+  AppendGoaway(&goaway, Goaway{0, absl::StatusCode::kOk, "bye"});
+  client->Send(goaway.View());
+  ExpectGoaway(*client, absl::StatusCode::kUnavailable, 0);
+  EXPECT_LT(absl::Now() - sent, absl::Milliseconds(500));
+  EXPECT_TRUE(client->ReadEof());
+}
+
+// ---- SETTINGS (§5.6)
+// ---------------------------------------------------------------------
+
+TEST_F(RawServerTest, ClientOfMinorTwoGetsSettingsFirst) {
+  RawServer::Options options;
+  options.max_message_bytes = 100000;
+  options.max_calls_in_flight = 17;
+  options.idle_timeout = absl::Seconds(42);
+  StartServer(options);
+  TestClient client(server_->address());
+  client.Send(PrefaceBytes(kMajorVersion, 2));
+  ASSERT_THAT(client.ReadPreface(), IsOk());
+  absl::StatusOr<ReceivedFrame> frame = client.ReadFrame();
+  ASSERT_THAT(frame, IsOk());
+  ASSERT_EQ(frame->header.type, FrameType::kSettings);
+  EXPECT_EQ(frame->header.flags, 0);
+  EXPECT_EQ(frame->header.call_id, 0u);
+  absl::StatusOr<wire::v1::Settings> settings = ParseSettings(frame->payload);
+  ASSERT_THAT(settings, IsOk());
+  EXPECT_EQ(settings->max_message_bytes(), 100000u);
+  EXPECT_EQ(settings->max_header_bytes(), FrameLimits{}.max_header_bytes);
+  EXPECT_EQ(settings->max_calls_in_flight(), 17u);
+  EXPECT_EQ(settings->initial_window_bytes(), 65536u);
+  EXPECT_EQ(settings->idle_timeout_millis(), 42000u);
+  // Exactly once: the next frame is the call's.
+  absl::StatusOr<Response> response = Call(client, 1, kEcho, "after");
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(EchoPayload(*response), "after");
+}
+
+TEST_F(RawServerTest, ClientOfMinorOneGetsNoSettings) {
+  StartServer();
+  TestClient client(server_->address());
+  client.Send(PrefaceBytes(kMajorVersion, 1) +
+              RequestBytes(1, kEcho, EchoRequestOf("1.1")));
+  ASSERT_THAT(client.ReadPreface(), IsOk());
+  absl::StatusOr<Response> response = client.ReadResponse(1);
+  ASSERT_THAT(response, IsOk());
+  EXPECT_EQ(EchoPayload(*response), "1.1");
+}
+
+TEST_F(RawServerTest, SettingsFromClientIsConnectionError) {
+  StartServer();
+  std::unique_ptr<TestClient> client = Connect();
+  client->Send(FrameBytes(FrameType::kSettings, 0, 0, ""));
+  ExpectGoaway(*client, absl::StatusCode::kInternal, 0,
+               "SETTINGS frames are not accepted from a client");
+  EXPECT_TRUE(client->ReadEof());
 }
 
 TEST_F(RawServerTest, ClientGoawayClosesAfterInFlightCalls) {

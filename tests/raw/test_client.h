@@ -22,8 +22,10 @@
 namespace dualrpc::raw {
 
 // Encoders for what a client sends. Each returns the bytes of one frame.
+// The preface is a 1.1 client's unless told otherwise: a 1.2 one gets a
+// SETTINGS frame first (§5.6), which only the tests about it read.
 std::string PrefaceBytes(std::uint8_t major = kMajorVersion,
-                         std::uint8_t minor = kMinorVersion);
+                         std::uint8_t minor = kStreamingMinorVersion);
 std::string RequestBytes(std::uint32_t call_id, absl::string_view method,
                          const google::protobuf::MessageLite& message,
                          std::uint64_t timeout_micros = 0,

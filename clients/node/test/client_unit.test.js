@@ -153,6 +153,37 @@ test('GOAWAY: later ids fail UNAVAILABLE, earlier ones are answered, new calls r
   assert.equal(first.unread.length, 0);
 });
 
+test('two-phase drain: the notice fails nothing and its PING is answered; the second GOAWAY fails the calls above it', async (t) => {
+  const server = await FakeServer.start(t);
+  const client = connect(t, server);
+  const replies = ['a', 'b'].map((payload) => client.echo(Buffer.from(payload)));
+  const first = await server.peer(0);
+  const requests = [];
+  for (let i = 0; i < 2; ++i) requests.push(await first.nextOfType(T.REQUEST));
+
+  // §5.3 step 1: GOAWAY last_call_id 0xFFFFFFFF, then PING "DRAINING".
+  const draining = Buffer.from('DRAINING');
+  first.write(Buffer.concat([goaway(0xffffffff, 14, 'server is shutting down'),
+                             frame(T.PING, 0, 0, draining)]));
+  const ack = await first.nextOfType(T.PING);
+  assert.equal(ack.flags, ACK);
+  assert.deepEqual(ack.payload, draining);
+  // New calls go elsewhere already.
+  const later = client.echo(Buffer.from('later'));
+  const second = await server.peer(1);
+  const laterRequest = await second.nextOfType(T.REQUEST);
+  second.write(okResponse(laterRequest.callId, laterRequest.message));
+  assert.equal((await later).toString(), 'later');
+
+  // Step 2: the real last id; b was not read.
+  first.write(goaway(requests[0].callId, 14, 'server is shutting down'));
+  const notRun = await rejectsWith(replies[1], 'UNAVAILABLE');
+  assert.match(notRun.details, /going away/);
+  first.write(okResponse(requests[0].callId, requests[0].message));
+  assert.equal((await replies[0]).toString(), 'a');
+  await first.ended;
+});
+
 test('GOAWAY with an error status fails every call at once', async (t) => {
   const server = await FakeServer.start(t);
   const client = connect(t, server);

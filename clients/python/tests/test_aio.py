@@ -25,8 +25,8 @@ import dualrpc
 import dualrpc.aio
 from dualrpc import StatusCode
 import fake_raw_server
-from fake_raw_server import (CANCEL, END_STREAM, INITIAL_WINDOW, SERVER_PREFACE_1_0,
-                             WINDOW_UPDATE, FakeRawServer)
+from fake_raw_server import (ACK, CANCEL, END_STREAM, INITIAL_WINDOW, PING,
+                             SERVER_PREFACE_1_0, WINDOW_UPDATE, FakeRawServer)
 import grpc_test_server
 from test_streaming import JOIN_METHOD, QUIET_SECONDS, echo_bytes, walk_batch
 
@@ -133,6 +133,30 @@ class AioRawUnaryTest(AioRawTestCase):
                                              status_message="no", metadata=[("a", b"b")]))
         error = await self.assert_raises_code(StatusCode.NOT_FOUND, call)
         self.assertEqual((error.message, error.trailing_metadata), ("no", (("a", "b"),)))
+
+    async def test_two_phase_drain(self):
+        # PROTOCOL.md §5.3: the notice (GOAWAY 0xFFFFFFFF, PING "DRAINING")
+        # fails nothing and is ACKed; the second GOAWAY fails the calls above
+        # its last_call_id as not run.
+        first = asyncio.create_task(self.client.echo(b"first", timeout=WAIT_SECONDS))
+        peer = await self.accept()
+        first_request = await in_thread(peer.next_request)
+        second = asyncio.create_task(self.client.echo(b"second", timeout=WAIT_SECONDS))
+        second_request = await in_thread(peer.next_request)
+        await in_thread(peer.send_goaway, 0xFFFFFFFF, StatusCode.UNAVAILABLE,
+                        "server is shutting down")
+        await in_thread(peer.send_frame, PING, 0, 0, b"DRAINING")
+        ack = await in_thread(peer.next_frame)
+        self.assertEqual((ack.type, ack.flags, ack.call_id, ack.payload),
+                         (PING, ACK, 0, b"DRAINING"))
+        self.assertFalse(second.done())
+        await in_thread(peer.send_goaway, first_request.call_id, StatusCode.UNAVAILABLE,
+                        "server is shutting down")
+        error = await self.assert_raises_code(StatusCode.UNAVAILABLE, second)
+        self.assertIn("did not process", error.message)
+        self.assertGreater(second_request.call_id, first_request.call_id)
+        await in_thread(peer.respond, first_request.call_id, first_request.message)
+        self.assertEqual(await bounded(first), b"first")
 
 
 class AioRawStreamingTest(AioRawTestCase):

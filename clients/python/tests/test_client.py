@@ -182,6 +182,30 @@ class GoawayTest(RawClientTestCase):
         new_peer.respond(request.call_id, request.message)
         self.assertEqual(third.result(WAIT_SECONDS), b"third")
 
+    def test_two_phase_drain_notice_fails_nothing_and_second_goaway_fails_above(self):
+        # PROTOCOL.md §5.3: GOAWAY 0xFFFFFFFF + PING "DRAINING", then the real
+        # last_call_id once the PING's ACK is back.
+        first = self.start_echo(b"first", timeout=WAIT_SECONDS)
+        peer = self.server.accept()
+        first_request = peer.next_request()
+        second = self.start_echo(b"second", timeout=WAIT_SECONDS)
+        second_request = peer.next_request()
+
+        peer.send_goaway(0xFFFFFFFF, StatusCode.UNAVAILABLE, "server is shutting down")
+        peer.send_frame(PING, 0, 0, b"DRAINING")
+        ack = peer.next_frame()
+        self.assertEqual((ack.type, ack.flags, ack.call_id, ack.payload),
+                         (PING, ACK, 0, b"DRAINING"))
+        self.assertFalse(second.done())  # The notice names no call as not run.
+
+        peer.send_goaway(first_request.call_id, StatusCode.UNAVAILABLE, "server is shutting down")
+        error = self.assert_fails(second, StatusCode.UNAVAILABLE)
+        self.assertIn("did not process", error.message)
+        self.assertGreater(second_request.call_id, first_request.call_id)
+        peer.respond(first_request.call_id, first_request.message)
+        self.assertEqual(first.result(WAIT_SECONDS), b"first")
+        self.assertIsNone(peer.next_frame())  # Drained: the client closes it.
+
     def test_idle_goaway_then_close_reconnects(self):
         call = self.start_echo(b"a", timeout=WAIT_SECONDS)
         peer = self.server.accept()

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "dualrpc/net/byte_order.h"
 #include "dualrpc/raw/client/client_stream.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/rpc/metadata.h"
@@ -41,6 +42,14 @@ absl::Status GoawayFailure(const Goaway& goaway) {
       absl::StrCat("server ended the connection with GOAWAY ",
                    absl::StatusCodeToString(goaway.code), ": ",
                    goaway.message));
+
+// The message size of a complete REQUEST frame (§4.1: frame header, call
+// header length, call header, message).
+std::size_t RequestFrameMessageBytes(const net::Buffer& frame) {
+  const std::size_t header_bytes =
+      net::LoadUint32(frame.Peek() + kFrameHeaderSize);
+  return frame.readable_bytes() - kFrameHeaderSize - kCallHeaderLengthSize -
+         header_bytes;
 }
 
 }  // namespace
@@ -86,6 +95,16 @@ ClientConnection::~ClientConnection() {
 
 void ClientConnection::Send(OutgoingCall* call) {
   if (tcp_ == nullptr && !connector_.connecting()) StartConnect();
+  if (absl::Status fits =
+          CheckServerMessageLimit(RequestFrameMessageBytes(call->frame));
+      !fits.ok()) {
+    // Never inside Send(): from the loop, like the other failures.
+    loop_->Defer([done = std::exchange(call->done, nullptr),
+                  fits = std::move(fits)]() mutable {
+      std::move(done)(std::move(fits));
+    });
+    return;
+  }
   const std::uint32_t call_id = next_call_id_++;
   net::Buffer* out = output();
   const std::size_t size = call->frame.readable_bytes();
@@ -104,6 +123,16 @@ void ClientConnection::SendNow(absl::string_view method,
                                const rpc::Metadata& metadata,
                                const google::protobuf::MessageLite& request,
                                const CallTarget& target, rpc::UnaryDone done) {
+  // Only a server that announced a limit below ours costs a size pass here;
+  // AppendRequestFrame enforces ours.
+  if (server_max_message_bytes_ != 0 &&
+      server_max_message_bytes_ < options_.limits.max_message_bytes) {
+    if (absl::Status fits = CheckServerMessageLimit(request.ByteSizeLong());
+        !fits.ok()) {
+      std::move(done)(std::move(fits));
+      return;
+    }
+  }
   absl::Status encoded =
       AppendRequestFrame(tcp_->output(), next_call_id_, method, timeout_micros,
                          metadata, request, options_.limits);
@@ -139,6 +168,8 @@ void ClientConnection::Track(std::uint32_t call_id, const CallTarget& target,
 void ClientConnection::StartConnect() {
   // A new socket may reach another server build: ask its preface again.
   stream_support_ = StreamSupport::kUnknown;
+  settings_may_come_ = false;
+  server_max_message_bytes_ = 0;
   // Frames of the calls that wait for the connect queue behind the preface.
   staged_.RetrieveAll();
   AppendPreface(&staged_);
@@ -329,7 +360,11 @@ void ClientConnection::HandlePong() {
 
 void ClientConnection::HandleFrame(const FrameHeader& header,
                                    absl::string_view payload) {
+  const bool first_frame = std::exchange(settings_may_come_, false);
   switch (header.type) {
+    case FrameType::kSettings:
+      HandleSettings(first_frame, payload);
+      break;
     case FrameType::kResponse:
       HandleResponse(header.call_id, payload);
       break;
@@ -537,7 +572,36 @@ void ClientConnection::DetachStream(RawClientStream* stream,
   CloseIfDrained();
 }
 
+void ClientConnection::HandleSettings(bool first_frame,
+                                      absl::string_view payload) {
+  if (!first_frame) {
+    tcp_->Close(absl::UnavailableError(
+        "protocol error: SETTINGS that is not the server's first frame"));
+    return;
+  }
+  absl::StatusOr<wire::v1::Settings> settings = ParseSettings(payload);
+  if (!settings.ok()) {
+    tcp_->Close(absl::UnavailableError(
+        absl::StrCat("protocol error: ", settings.status().message())));
+    return;
+  }
+  server_max_message_bytes_ = settings->max_message_bytes();
+}
+
+absl::Status ClientConnection::CheckServerMessageLimit(
+    std::size_t message_bytes) const {
+  if (server_max_message_bytes_ == 0 ||
+      message_bytes <= server_max_message_bytes_) {
+    return absl::OkStatus();
+  }
+  return absl::ResourceExhaustedError(
+      absl::StrCat("request message of ", message_bytes,
+                   " bytes exceeds the server's limit of ",
+                   server_max_message_bytes_, " bytes"));
+}
+
 void ClientConnection::HandlePreface(std::uint8_t minor) {
+  settings_may_come_ = minor >= kSettingsMinorVersion;
   stream_support_ = minor >= kStreamingMinorVersion ? StreamSupport::kYes
                                                     : StreamSupport::kNo;
   if (options_.observer != nullptr) options_.observer->OnConnectionReady();

@@ -234,6 +234,12 @@ class ClientConnection final : private net::TcpConnection::Handler {
                               rpc::Metadata* response_metadata) const;
   void HandleGoaway(absl::string_view payload);
   void HandlePreface(std::uint8_t minor);
+  // §5.6: the server's one SETTINGS, which must be its first frame.
+  void HandleSettings(bool first_frame, absl::string_view payload);
+  // RESOURCE_EXHAUSTED if a request message of `message_bytes` is over the
+  // limit the server announced (SETTINGS); OK before SETTINGS arrives, when
+  // only options_.limits applies.
+  absl::Status CheckServerMessageLimit(std::size_t message_bytes) const;
   void HandleMessage(const FrameHeader& header, absl::string_view payload);
   void HandleWindowUpdate(std::uint32_t call_id, absl::string_view payload);
   // A MESSAGE over the message limit, being skipped.
@@ -275,6 +281,12 @@ class ClientConnection final : private net::TcpConnection::Handler {
   std::vector<RawClientStream*> unopened_;
   // Of the current socket; kUnknown until its server preface is read.
   StreamSupport stream_support_ = StreamSupport::kUnknown;
+  // Of the current socket: its server is 1.2 and no frame has followed its
+  // preface yet, so SETTINGS may come.
+  bool settings_may_come_ = false;
+  // Of the current socket: the server's SETTINGS max_message_bytes, 0 until
+  // announced.
+  std::uint32_t server_max_message_bytes_ = 0;
   // Strictly increasing per connection (§3.3), across reconnects too.
   std::uint32_t next_call_id_ = 1;
   bool going_away_ = false;

@@ -1,5 +1,7 @@
 #include "dualrpc/raw/server/server_connection.h"
 
+#include <algorithm>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -7,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "dualrpc/raw/server/server_loop.h"
 #include "dualrpc/raw/wire/call_payload.h"
+#include "dualrpc/wire/v1/wire.pb.h"
 
 namespace dualrpc::raw {
 namespace {
@@ -30,7 +33,10 @@ ServerConnection::ServerConnection(ServerLoop* owner, std::uint64_t id,
       decoder_(config_.limits),
       dispatcher_(owner, this, id, peer, &connection_) {}
 
-ServerConnection::~ServerConnection() { loop_->CancelTimer(idle_timer_); }
+ServerConnection::~ServerConnection() {
+  loop_->CancelTimer(idle_timer_);
+  loop_->CancelTimer(drain_notice_timer_);
+}
 
 absl::Status ServerConnection::Start() {
   absl::Status started = connection_.Start();
@@ -96,6 +102,8 @@ void ServerConnection::OnHalfClose() {
   // nothing (a health Watch) holds the connection until the drain deadline.
   dispatcher_.CancelOpenRequestStreams();
   if (state_ == State::kOpen) state_ = State::kDraining;
+  // It sends no more calls: no reason to wait for our PING's ACK.
+  if (state_ == State::kDrainNotice) EndDrainNotice();
   CloseIfDrained();
 }
 
@@ -105,12 +113,17 @@ void ServerConnection::OnClosed(const absl::Status& /*reason*/) {
   dispatcher_.CancelAll();
   loop_->CancelTimer(idle_timer_);
   idle_timer_ = {};
+  loop_->CancelTimer(drain_notice_timer_);
+  drain_notice_timer_ = {};
   state_ = State::kClosed;
   owner_->OnConnectionClosed(id_);
 }
 
 void ServerConnection::OnPreface(std::uint8_t major, std::uint8_t minor) {
   owner_->OnPrefaceReceived(id_);
+  // Nothing written yet (no drain or refusal GOAWAY went first): SETTINGS
+  // may still be the first frame.
+  const bool nothing_sent = !preface_sent_;
   EnsurePrefaceSent();
   if (major != kMajorVersion) {
     FailConnection(absl::UnimplementedError(absl::StrFormat(
@@ -118,6 +131,7 @@ void ServerConnection::OnPreface(std::uint8_t major, std::uint8_t minor) {
         minor, kMajorVersion, kMinorVersion)));
     return;
   }
+  if (nothing_sent && minor >= kSettingsMinorVersion) SendSettings();
   // Any minor version of our major is compatible (§2); below 1.1 the
   // client gets no MESSAGE or WINDOW_UPDATE (§7.1).
   dispatcher_.set_client_minor(minor);
@@ -158,6 +172,7 @@ void ServerConnection::OnFrame(const FrameHeader& header,
       }
       return;
     case FrameType::kResponse:
+    case FrameType::kSettings:
       FailConnection(absl::InternalError(
           absl::StrCat(FrameTypeName(header.type),
                        " frames are not accepted from a client")));
@@ -168,7 +183,13 @@ void ServerConnection::OnFrame(const FrameHeader& header,
 
 void ServerConnection::OnPing(const FrameHeader& header,
                               absl::string_view payload) {
-  if (header.flags & kFlagAck) return;  // We send no PINGs; nothing to match.
+  if (header.flags & kFlagAck) {
+    // The only PING we send is the drain notice's (§5.3).
+    if (payload == kDrainPingPayload && state_ == State::kDrainNotice) {
+      EndDrainNotice();
+    }
+    return;
+  }
   AppendFrame(connection_.output(), FrameType::kPing, kFlagAck, 0, {payload});
   connection_.ScheduleFlush();
 }
@@ -184,6 +205,8 @@ void ServerConnection::OnGoaway(absl::string_view payload) {
       goaway->code == absl::StatusCode::kUnavailable) {
     // §5.5: the client is leaving; answer what is in flight, then close.
     if (state_ == State::kOpen) state_ = State::kDraining;
+    // It sends no more calls: no reason to wait for our PING's ACK.
+    if (state_ == State::kDrainNotice) EndDrainNotice();
     CloseIfDrained();
     return;
   }
@@ -222,11 +245,33 @@ void ServerConnection::EnsurePrefaceSent() {
 
 void ServerConnection::SendGoaway(absl::StatusCode code,
                                   absl::string_view message) {
+  SendGoaway(code, message, dispatcher_.last_call_id());
+}
+
+void ServerConnection::SendGoaway(absl::StatusCode code,
+                                  absl::string_view message,
+                                  std::uint32_t last_call_id) {
   EnsurePrefaceSent();
+  goaway_last_call_id_ = std::min(goaway_last_call_id_, last_call_id);
   AppendGoaway(connection_.output(),
-               Goaway{dispatcher_.last_call_id(), code, std::string(message)});
+               Goaway{goaway_last_call_id_, code, std::string(message)});
   goaway_sent_ = true;
   connection_.ScheduleFlush();
+}
+
+void ServerConnection::SendSettings() {
+  wire::v1::Settings settings;
+  settings.set_max_message_bytes(config_.limits.max_message_bytes);
+  settings.set_max_header_bytes(config_.limits.max_header_bytes);
+  settings.set_max_calls_in_flight(
+      static_cast<std::uint32_t>(config_.max_calls_in_flight));
+  settings.set_initial_window_bytes(
+      static_cast<std::uint32_t>(kInitialStreamWindow));
+  settings.set_idle_timeout_millis(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          config_.idle_timeout)
+          .count()));
+  AppendSettings(connection_.output(), settings);
 }
 
 // ---- Ending ---------------------------------------------------------------
@@ -245,14 +290,49 @@ void ServerConnection::Reject(const absl::Status& reason) {
 
 void ServerConnection::BeginDrain() {
   if (connection_.state() != net::TcpConnection::State::kConnected) return;
-  SendGoaway(absl::StatusCode::kUnavailable, kShuttingDown);
+  switch (state_) {
+    case State::kAwaitingPreface:
+    case State::kOpen:
+      break;
+    case State::kDraining:
+      // The client's GOAWAY came first: it sends no more calls, so the
+      // notice is skipped. Once is enough.
+      if (!goaway_sent_) {
+        SendGoaway(absl::StatusCode::kUnavailable, kShuttingDown);
+      }
+      return;
+    case State::kDrainNotice:
+    case State::kClosed:
+      return;
+  }
+  // Calls the client sends before it reads this are still run: the race
+  // between a drain and the client's next REQUEST loses nothing.
+  SendGoaway(absl::StatusCode::kUnavailable, kShuttingDown, UINT32_MAX);
+  AppendFrame(connection_.output(), FrameType::kPing, 0, 0,
+              {kDrainPingPayload});
+  state_ = State::kDrainNotice;
+  drain_notice_timer_ =
+      loop_->RunAt(loop_->now() + kDrainNoticeTimeout, [this] {
+        drain_notice_timer_ = {};
+        EndDrainNotice();
+      });
+}
+
+void ServerConnection::EndDrainNotice() {
+  if (state_ != State::kDrainNotice) return;
+  loop_->CancelTimer(drain_notice_timer_);
+  drain_notice_timer_ = {};
   state_ = State::kDraining;
+  if (connection_.state() != net::TcpConnection::State::kConnected) return;
+  SendGoaway(absl::StatusCode::kUnavailable, kShuttingDown);
   CloseIfDrained();
 }
 
 void ServerConnection::FinishDrain() {
   // A connection already closing is left to its close timeout: it is only
   // waiting for the peer to read our last frames.
+  if (connection_.state() != net::TcpConnection::State::kConnected) return;
+  EndDrainNotice();
   if (connection_.state() != net::TcpConnection::State::kConnected) return;
   dispatcher_.AnswerAll(absl::UnavailableError(kShuttingDown));
   connection_.CloseAfterFlush();

@@ -1,6 +1,7 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_CONNECTION_H_
 #define DUALRPC_RAW_SERVER_SERVER_CONNECTION_H_
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 
@@ -21,6 +22,11 @@
 namespace dualrpc::raw {
 
 class ServerLoop;
+
+// §5.3: how long a drain's first GOAWAY waits for the ACK of its DRAINING
+// PING before the second GOAWAY is sent anyway (a client that does not
+// answer PINGs). The drain deadline cuts it shorter (FinishDrain).
+inline constexpr std::chrono::milliseconds kDrainNoticeTimeout{1000};
 
 // The server side of one raw-protocol connection (docs/PROTOCOL.md), its
 // lifecycle half: the preface, frame decoding, PING, GOAWAY (sent and
@@ -54,11 +60,16 @@ class ServerConnection : private net::TcpConnection::Handler {
 
   // Too many connections: preface, GOAWAY RESOURCE_EXHAUSTED, close.
   void Reject(const absl::Status& reason);
-  // §5.3 steps 2–5: GOAWAY UNAVAILABLE, refuse new calls, close once no call
-  // is in flight.
+  // §5.3, two phases. First the notice: GOAWAY UNAVAILABLE with
+  // last_call_id 0xFFFFFFFF and a DRAINING PING; REQUESTs are still run.
+  // Then, on that PING's ACK or kDrainNoticeTimeout later, the second
+  // GOAWAY with the highest call id read: later REQUESTs get UNAVAILABLE
+  // and the connection closes once no call is in flight. A connection
+  // whose client already sent GOAWAY gets the second GOAWAY at once.
   void BeginDrain();
-  // §5.3 at the drain deadline: answer what is in flight with UNAVAILABLE and
-  // close; or, already closing, close now.
+  // §5.3 at the drain deadline: the second GOAWAY if it is still due, then
+  // answer what is in flight with UNAVAILABLE and close; or, already
+  // closing, close now.
   void FinishDrain();
   // Closes at once (server teardown).
   void CloseNow();
@@ -80,6 +91,10 @@ class ServerConnection : private net::TcpConnection::Handler {
     kAwaitingPreface,
     // Serving calls.
     kOpen,
+    // A drain's first GOAWAY (last_call_id 0xFFFFFFFF) and DRAINING PING
+    // sent: REQUESTs are still run until the PING's ACK or the notice
+    // timer (EndDrainNotice).
+    kDrainNotice,
     // GOAWAY sent (drain) or received, or the client's FIN read (§5.4): new
     // REQUESTs get UNAVAILABLE, and the connection closes once no call is
     // in flight.
@@ -105,8 +120,16 @@ class ServerConnection : private net::TcpConnection::Handler {
 
   // Why new REQUESTs are refused now (draining), or OK.
   absl::Status Refusal() const;
+  // GOAWAY with the highest call id read, or `last_call_id`; never above
+  // an earlier GOAWAY's (§5.3).
   void SendGoaway(absl::StatusCode code, absl::string_view message);
+  void SendGoaway(absl::StatusCode code, absl::string_view message,
+                  std::uint32_t last_call_id);
   void EnsurePrefaceSent();
+  // §5.6: the one SETTINGS frame, right after our preface.
+  void SendSettings();
+  // kDrainNotice -> kDraining: the drain's second GOAWAY (§5.3 step 2).
+  void EndDrainNotice();
   // §6.3: GOAWAY with `error`, then close.
   void FailConnection(const absl::Status& error);
   void CloseIfDrained();
@@ -127,9 +150,13 @@ class ServerConnection : private net::TcpConnection::Handler {
   // The input read so far ends at a frame boundary, after the preface: a
   // FIN now is a half-close, not a truncation (§5.4, §6.3).
   bool at_frame_boundary_ = false;
+  // The last_call_id of the last GOAWAY sent: no later one may exceed it.
+  std::uint32_t goaway_last_call_id_ = UINT32_MAX;
   // Last input or call completion: what the idle timeout counts from.
   net::EventLoop::Clock::time_point last_activity_;
   net::EventLoop::TimerId idle_timer_;
+  // While kDrainNotice: runs EndDrainNotice at kDrainNoticeTimeout.
+  net::EventLoop::TimerId drain_notice_timer_;
 };
 
 }  // namespace dualrpc::raw

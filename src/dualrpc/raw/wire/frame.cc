@@ -1,6 +1,7 @@
 #include "dualrpc/raw/wire/frame.h"
 
 #include <cassert>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
@@ -24,6 +25,8 @@ absl::string_view FrameTypeName(FrameType type) {
       return "MESSAGE";
     case FrameType::kWindowUpdate:
       return "WINDOW_UPDATE";
+    case FrameType::kSettings:
+      return "SETTINGS";
   }
   return "UNKNOWN";
 }
@@ -81,6 +84,20 @@ absl::StatusOr<std::uint32_t> ParseWindowUpdate(absl::string_view payload) {
                         kMaxStreamWindow, increment));
   }
   return increment;
+}
+
+void AppendSettings(net::Buffer* out, const wire::v1::Settings& settings) {
+  const std::string payload = settings.SerializeAsString();
+  AppendFrame(out, FrameType::kSettings, 0, 0, {payload});
+}
+
+absl::StatusOr<wire::v1::Settings> ParseSettings(absl::string_view payload) {
+  wire::v1::Settings settings;
+  if (!settings.ParseFromArray(payload.data(),
+                               static_cast<int>(payload.size()))) {
+    return absl::InternalError("SETTINGS payload does not parse");
+  }
+  return settings;
 }
 
 FrameHeader ParseFrameHeader(const char* bytes) {

@@ -12,21 +12,24 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "dualrpc/net/buffer.h"
+#include "dualrpc/wire/v1/wire.pb.h"
 
 namespace dualrpc::raw {
 
 // §2: "DRPC", major, minor, two reserved zero bytes.
 inline constexpr absl::string_view kPrefaceMagic = "DRPC";
 inline constexpr std::uint8_t kMajorVersion = 1;
-inline constexpr std::uint8_t kMinorVersion = 1;
+inline constexpr std::uint8_t kMinorVersion = 2;
 // The first minor version with streaming calls (§7.1).
 inline constexpr std::uint8_t kStreamingMinorVersion = 1;
+// The first minor version whose clients get a SETTINGS frame (§5.6, §7.1).
+inline constexpr std::uint8_t kSettingsMinorVersion = 2;
 inline constexpr std::size_t kPrefaceSize = 8;
 
 // §3: payload length (32), type (8), flags (8), reserved (16), call id (32).
 inline constexpr std::size_t kFrameHeaderSize = 12;
 
-// §3.1. Values outside kRequest..kWindowUpdate are unknown types.
+// §3.1. Values outside kRequest..kSettings are unknown types.
 enum class FrameType : std::uint8_t {
   kRequest = 0x01,
   kResponse = 0x02,
@@ -35,6 +38,8 @@ enum class FrameType : std::uint8_t {
   kGoaway = 0x05,
   kMessage = 0x06,
   kWindowUpdate = 0x07,
+  // Server to client only, once, first after the preface (§5.6).
+  kSettings = 0x08,
 };
 
 // "REQUEST", "PING", ...; "UNKNOWN" for anything else. For messages and logs.
@@ -47,6 +52,9 @@ inline constexpr std::uint8_t kFlagAck = 0x80;
 
 // §5.2: a PING carries exactly this many opaque bytes.
 inline constexpr std::size_t kPingPayloadSize = 8;
+// §5.3: the payload of the PING that follows a drain's first GOAWAY; its
+// ACK tells the server the client has read that GOAWAY.
+inline constexpr absl::string_view kDrainPingPayload = "DRAINING";
 
 // §7.4: flow control of streaming calls' MESSAGE frames.
 inline constexpr std::size_t kWindowUpdatePayloadSize = 4;
@@ -109,6 +117,13 @@ void AppendWindowUpdate(net::Buffer* out, std::uint32_t call_id,
 // The increment of a WINDOW_UPDATE payload (which FrameDecoder has checked
 // is 4 bytes long); INTERNAL for 0 or a set high bit (§7.5).
 absl::StatusOr<std::uint32_t> ParseWindowUpdate(absl::string_view payload);
+
+// Appends a SETTINGS frame (§5.6) carrying `settings`.
+void AppendSettings(net::Buffer* out, const wire::v1::Settings& settings);
+
+// The Settings of a SETTINGS payload; INTERNAL if it does not parse. Unknown
+// fields are kept by the parser and ignored by the caller.
+absl::StatusOr<wire::v1::Settings> ParseSettings(absl::string_view payload);
 
 // Parses the 12 bytes at `bytes` (which must hold that many).
 FrameHeader ParseFrameHeader(const char* bytes);

@@ -9,11 +9,12 @@ namespace dualrpc::raw {
 namespace {
 
 bool IsKnownType(FrameType type) {
-  return type >= FrameType::kRequest && type <= FrameType::kWindowUpdate;
+  return type >= FrameType::kRequest && type <= FrameType::kSettings;
 }
 
 bool IsConnectionLevel(FrameType type) {
-  return type == FrameType::kPing || type == FrameType::kGoaway;
+  return type == FrameType::kPing || type == FrameType::kGoaway ||
+         type == FrameType::kSettings;
 }
 
 }  // namespace
