@@ -435,8 +435,8 @@ std::size_t EncodedEntrySize(const AccessLogEntry& entry) {
          (failed ? Size32(entry.error) : 0);
 }
 
-// Writes the item of `entry` (EncodedEntrySize bytes) at `p`.
-void EncodeEntry(const AccessLogEntry& entry, char* p) {
+// Writes the item of `entry` (`size`, its EncodedEntrySize, bytes) at `p`.
+void EncodeEntry(const AccessLogEntry& entry, std::size_t size, char* p) {
   const bool failed = entry.code != absl::StatusCode::kOk;
   EntryRecord record;
   record.time = entry.time;
@@ -452,8 +452,7 @@ void EncodeEntry(const AccessLogEntry& entry, char* p) {
   record.peer_size = Size32(entry.peer);
   record.method_size = Size32(entry.method);
   const ItemHeader header = {
-      kEntryItem,
-      static_cast<std::uint32_t>(EncodedEntrySize(entry) - sizeof(ItemHeader))};
+      kEntryItem, static_cast<std::uint32_t>(size - sizeof(ItemHeader))};
   std::memcpy(p, &header, sizeof header);
   p += sizeof header;
   std::memcpy(p, &record, sizeof record);
@@ -635,46 +634,48 @@ AccessLog::~AccessLog() {
   ::close(fd_);
 }
 
-void AccessLog::Append(const AccessLogEntry& entry) {
-  // Entries of ordinary size are encoded on the stack (no allocation),
-  // others through a string.
-  char stack[1024];
-  const std::size_t size = EncodedEntrySize(entry);
-  if (size <= sizeof stack) {
-    EncodeEntry(entry, stack);
-    Enqueue(absl::string_view(stack, size), {});
-    return;
+char* AccessLog::Bytes::Extend(std::size_t more) {
+  if (size + more > capacity) {
+    const std::size_t grown = std::max(2 * capacity, size + more);
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    if (size > 0) std::memcpy(bigger.get(), data.get(), size);
+    data = std::move(bigger);
+    capacity = grown;
   }
-  std::string encoded(size, '\0');
-  EncodeEntry(entry, encoded.data());
-  Enqueue(encoded, {});
+  return data.get() + size;
+}
+
+template <typename Write>
+void AccessLog::Enqueue(std::size_t size, const Write& write) {
+  bool wake = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_.size + size > options_.buffer_bytes) {
+      dropped_lines_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    const bool was_below = queue_.size < kWakeBytes;
+    write(queue_.Extend(size));
+    queue_.size += size;
+    queued_total_ += size;
+    wake = was_below && queue_.size >= kWakeBytes;
+  }
+  if (wake) wake_.Signal();
+}
+
+void AccessLog::Append(const AccessLogEntry& entry) {
+  const std::size_t size = EncodedEntrySize(entry);
+  Enqueue(size, [&entry, size](char* p) { EncodeEntry(entry, size, p); });
 }
 
 void AccessLog::Append(absl::string_view line) {
   const ItemHeader header = {
       kLineItem, static_cast<std::uint32_t>(std::min<std::size_t>(
                      line.size(), UINT32_MAX))};
-  Enqueue(absl::string_view(reinterpret_cast<const char*>(&header),
-                            sizeof header),
-          line.substr(0, header.size));
-}
-
-void AccessLog::Enqueue(absl::string_view head, absl::string_view body) {
-  const std::size_t size = head.size() + body.size();
-  bool wake = false;
-  {
-    absl::MutexLock lock(&mu_);
-    if (queue_.size() + size > options_.buffer_bytes) {
-      dropped_lines_.fetch_add(1, std::memory_order_relaxed);
-      return;
-    }
-    const bool was_below = queue_.size() < kWakeBytes;
-    queue_.append(head.data(), head.size());
-    queue_.append(body.data(), body.size());
-    queued_total_ += size;
-    wake = was_below && queue_.size() >= kWakeBytes;
-  }
-  if (wake) wake_.Signal();
+  Enqueue(sizeof header + header.size, [&header, line](char* p) {
+    std::memcpy(p, &header, sizeof header);
+    std::memcpy(p + sizeof header, line.data(), header.size);
+  });
 }
 
 void AccessLog::Flush() {
@@ -744,26 +745,28 @@ void AccessLog::WriterLoop() {
   pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
 
   BatchRenderer renderer(options_.format);
-  std::string batch;
+  Bytes batch;
   for (;;) {
     bool stopping;
     {
       absl::MutexLock lock(&mu_);
-      if (queue_.size() < kWakeBytes && !flush_requested_ && !stopping_) {
+      if (queue_.size < kWakeBytes && !flush_requested_ && !stopping_) {
         wake_.WaitWithTimeout(&mu_, kFlushInterval);
       }
       // The queue takes the batch's (cleared) buffer: no reallocation in
       // the steady state.
-      batch.swap(queue_);
+      std::swap(batch, queue_);
       flush_requested_ = false;
       stopping = stopping_;
     }
-    if (!batch.empty()) WriteBatch(renderer.Render(batch));
+    if (batch.size > 0) {
+      WriteBatch(renderer.Render(absl::string_view(batch.data.get(), batch.size)));
+    }
     {
       absl::MutexLock lock(&mu_);
-      written_total_ += batch.size();
+      written_total_ += batch.size;
     }
-    batch.clear();
+    batch.size = 0;
     ReportDrops(/*force=*/stopping);
     if (stopping) {
       // Append is not called once destruction started: the queue is empty.
@@ -786,7 +789,9 @@ void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
   entry.transport = record.context->transport();
   entry.peer = peer;
   entry.method = record.method->path;
-  entry.code = record.status.code();
+  // ok() is inline; code() is a call into libabsl.
+  entry.code =
+      record.status.ok() ? absl::StatusCode::kOk : record.status.code();
   entry.duration = record.duration;
   entry.request_bytes = record.request_bytes;
   entry.response_bytes = record.response_bytes;

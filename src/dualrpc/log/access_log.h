@@ -154,8 +154,20 @@ class AccessLog {
  private:
   AccessLog(AccessLogOptions options, int fd);
 
-  // Copies `head` then `body` into the queue as one item, or drops it.
-  void Enqueue(absl::string_view head, absl::string_view body);
+  // Bytes that grow without being zero-filled (as std::string::resize
+  // would), so that an entry is encoded straight into the queue.
+  struct Bytes {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+    // Room for `more` bytes at data.get() + size; `size` is unchanged.
+    char* Extend(std::size_t more);
+  };
+
+  // Appends one item of `size` bytes to the queue, written by
+  // `write(char*)` under the lock, or drops it when it does not fit.
+  template <typename Write>
+  void Enqueue(std::size_t size, const Write& write);
   void WriterLoop();
   // Writes `lines` to the current fd; counts its lines as dropped on error.
   void WriteBatch(absl::string_view lines);
@@ -167,7 +179,7 @@ class AccessLog {
 
   absl::Mutex mu_;
   absl::CondVar wake_;
-  std::string queue_ ABSL_GUARDED_BY(mu_);
+  Bytes queue_ ABSL_GUARDED_BY(mu_);
   // Bytes ever queued / ever handed to WriteBatch (Flush waits for these
   // to meet).
   std::uint64_t queued_total_ ABSL_GUARDED_BY(mu_) = 0;
