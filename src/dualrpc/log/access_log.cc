@@ -783,7 +783,8 @@ absl::Status AccessLogInterceptor::OnCallStart(const rpc::Method&,
 }
 
 void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
-  const std::string peer = record.context->peer();
+  std::string peer_storage;
+  const absl::string_view peer = record.context->PeerView(&peer_storage);
   AccessLogEntry entry;
   entry.time = record.start + record.duration;
   entry.transport = record.context->transport();
