@@ -496,7 +496,8 @@ AccessLogEntry DecodeEntry(absl::string_view bytes,
 }
 
 // The writer thread's formatter: turns a batch of items into lines, in
-// order, in a buffer that is reused (it grows, never shrinks). logfmt lines
+// order, handed out in chunks of about kChunkBytes from a buffer that is
+// reused (so it stays that small however large the batch). logfmt lines
 // take their call site (" transport=... peer=... method=...", escaped) from
 // a cache keyed by the raw fields, so that a connection's calls to a method
 // check and escape those values once. Writer thread only.
@@ -504,11 +505,15 @@ class BatchRenderer {
  public:
   // Call sites cached at most; the cache starts afresh when full.
   static constexpr std::size_t kMaxCallSites = 4096;
+  // Lines handed to the sink at a time (at least; a line is never split).
+  static constexpr std::size_t kChunkBytes = 256 * 1024;
 
   explicit BatchRenderer(AccessLogFormat format) : format_(format) {}
 
-  // The lines of `batch`; valid until the next call.
-  absl::string_view Render(absl::string_view batch) {
+  // Calls `sink(lines)` with the lines of `batch`, in order, in chunks of
+  // whole lines; each view is valid during its call only.
+  template <typename Sink>
+  void Render(absl::string_view batch, const Sink& sink) {
     used_ = 0;
     std::size_t at = 0;
     while (at + sizeof(ItemHeader) <= batch.size()) {
@@ -522,8 +527,12 @@ class BatchRenderer {
       } else {
         RenderEntry(item);
       }
+      if (used_ >= kChunkBytes) {
+        sink(absl::string_view(out_.data(), used_));
+        used_ = 0;
+      }
     }
-    return absl::string_view(out_.data(), used_);
+    if (used_ > 0) sink(absl::string_view(out_.data(), used_));
   }
 
  private:
@@ -634,9 +643,10 @@ AccessLog::~AccessLog() {
   ::close(fd_);
 }
 
-char* AccessLog::Bytes::Extend(std::size_t more) {
+char* AccessLog::Bytes::Extend(std::size_t more, std::size_t limit) {
   if (size + more > capacity) {
-    const std::size_t grown = std::max(2 * capacity, size + more);
+    const std::size_t grown =
+        std::max(std::min(2 * capacity, limit), size + more);
     std::unique_ptr<char[]> bigger(new char[grown]);
     if (size > 0) std::memcpy(bigger.get(), data.get(), size);
     data = std::move(bigger);
@@ -655,7 +665,7 @@ void AccessLog::Enqueue(std::size_t size, const Write& write) {
       return;
     }
     const bool was_below = queue_.size < kWakeBytes;
-    write(queue_.Extend(size));
+    write(queue_.Extend(size, options_.buffer_bytes));
     queue_.size += size;
     queued_total_ += size;
     wake = was_below && queue_.size >= kWakeBytes;
@@ -759,9 +769,8 @@ void AccessLog::WriterLoop() {
       flush_requested_ = false;
       stopping = stopping_;
     }
-    if (batch.size > 0) {
-      WriteBatch(renderer.Render(absl::string_view(batch.data.get(), batch.size)));
-    }
+    renderer.Render(absl::string_view(batch.data.get(), batch.size),
+                    [this](absl::string_view lines) { WriteBatch(lines); });
     {
       absl::MutexLock lock(&mu_);
       written_total_ += batch.size;
@@ -783,8 +792,10 @@ absl::Status AccessLogInterceptor::OnCallStart(const rpc::Method&,
 }
 
 void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
-  std::string peer_storage;
-  const absl::string_view peer = record.context->PeerView(&peer_storage);
+  // A copy per call (an allocation: the address is longer than the
+  // small-string buffer); a ServerCallContext accessor returning the
+  // transport's own string would save it (docs/BENCHMARKS.md).
+  const std::string peer = record.context->peer();
   AccessLogEntry entry;
   entry.time = record.start + record.duration;
   entry.transport = record.context->transport();

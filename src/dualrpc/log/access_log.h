@@ -94,7 +94,9 @@ struct AccessLogOptions {
 // buffer, never while formatting or writing). The writer formats the batch's
 // entries in the log's format, in queue order, and writes at least every
 // kFlushInterval and when the queue passes kWakeBytes, one write(2) per
-// batch. Lines of one AccessLog are never interleaved or split.
+// batch (per 256 KiB of its lines when it is larger, so that the writer's
+// buffer stays small). Lines of one AccessLog are never interleaved or
+// split.
 //
 // Destruction writes every line queued before it and joins the writer: it
 // waits for the file (an output nobody drains blocks it; a closed pipe does
@@ -161,7 +163,8 @@ class AccessLog {
     std::size_t size = 0;
     std::size_t capacity = 0;
     // Room for `more` bytes at data.get() + size; `size` is unchanged.
-    char* Extend(std::size_t more);
+    // Grows by doubling, to no more than `limit` unless size + more is.
+    char* Extend(std::size_t more, std::size_t limit);
   };
 
   // Appends one item of `size` bytes to the queue, written by
@@ -169,7 +172,8 @@ class AccessLog {
   template <typename Write>
   void Enqueue(std::size_t size, const Write& write);
   void WriterLoop();
-  // Writes `lines` to the current fd; counts its lines as dropped on error.
+  // Writes `lines` (a chunk of a batch's) to the current fd; counts its
+  // lines as dropped on error.
   void WriteBatch(absl::string_view lines);
   // Warns of drops not reported yet, at most every kDropWarningInterval
   // (`force`: at once, at shutdown). Writer thread only.

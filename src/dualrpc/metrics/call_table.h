@@ -30,9 +30,9 @@ namespace dualrpc::metrics {
 // (found through a one-entry thread-local cache), which only that thread
 // writes: a call costs a lock-free probe keyed by the `const rpc::Method*`
 // in its thread's shard, atomic loads of its slots (filled on first use
-// under a mutex) and a relaxed load and store per figure, no atomic
-// read-modify-write (each a locked instruction of ~20 cycles, nine per
-// call, where the whole same-core call is ~3,000). Collect sums the shards.
+// under a mutex) and a relaxed load and store per figure: no locked
+// read-modify-write per figure (docs/BENCHMARKS.md, "Logging and metrics").
+// Collect sums the shards.
 // A call may start on one thread and end on another (blocking methods): the
 // in-flight gauge is the sum of every shard's starts minus ends.
 //

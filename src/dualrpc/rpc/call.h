@@ -53,14 +53,6 @@ class ServerCallContext {
   virtual void AddResponseMetadata(std::string key, std::string value) = 0;
   // The peer's address, for logs ("ipv4:127.0.0.1:5555").
   virtual std::string peer() const = 0;
-  // peer(), without the copy where the transport keeps the string for the
-  // call: valid while this context is, or while `*storage` is unchanged.
-  // The default copies peer() into `*storage`. For consumers of every call
-  // (the access log), where the copy is an allocation per call.
-  virtual absl::string_view PeerView(std::string* storage) const {
-    *storage = peer();
-    return *storage;
-  }
   // The transport the call arrived on: "grpc" or "raw" (logs, metrics,
   // access logs). Every transport overrides it; fakes may leave "".
   virtual absl::string_view transport() const { return {}; }

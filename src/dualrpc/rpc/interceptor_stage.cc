@@ -102,9 +102,6 @@ class RecordingStream final : public ServerStream, public ServerStreamReactor {
     transport_stream_->AddResponseMetadata(std::move(key), std::move(value));
   }
   std::string peer() const override { return transport_stream_->peer(); }
-  absl::string_view PeerView(std::string* storage) const override {
-    return transport_stream_->PeerView(storage);
-  }
   absl::string_view transport() const override {
     return transport_stream_->transport();
   }

@@ -72,7 +72,6 @@ class ServerCall final : public rpc::ServerCallContext,
   }
   void AddResponseMetadata(std::string key, std::string value) override;
   std::string peer() const override { return *peer_; }
-  absl::string_view PeerView(std::string*) const override { return *peer_; }
   absl::string_view transport() const override { return "raw"; }
   std::string peer_certificate_subject() const override {
     return peer_certificate_subject_ ? *peer_certificate_subject_
