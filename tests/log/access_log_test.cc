@@ -345,6 +345,60 @@ TEST(AccessLogTest, FailedReopenKeepsTheOldFile) {
               ElementsAre("still here"));
 }
 
+// Entries are queued as records and formatted by the writer, which caches
+// each call site (transport, peer, method): every line must still be what
+// AppendAccessLogLine gives for its entry, in queue order, whatever the
+// mix of call sites, quoting, codes and sizes. Call sites whose fields
+// concatenate to the same bytes must not share a cache entry.
+TEST(AccessLogTest, QueuedEntriesAreTheLinesAppendAccessLogLineGives) {
+  for (AccessLogFormat format :
+       {AccessLogFormat::kLogfmt, AccessLogFormat::kJson}) {
+    dualrpc_testing::TempDir dir;
+    AccessLogOptions options;
+    options.path = dir.path() + "/access.log";
+    options.format = format;
+    std::unique_ptr<AccessLog> log = MustCreate(options);
+    ASSERT_NE(log, nullptr);
+    const std::vector<std::vector<std::string>> call_sites = {
+        {"raw", "ipv4:127.0.0.1:5555", "/dualrpc.v1.FileService/Echo"},
+        {"raw", "ipv4:127.0.0.1:5556", "/dualrpc.v1.FileService/Echo"},
+        {"grpc", "ipv6:[::1]:4242", "/dualrpc.v1.FileService/ListDirectory"},
+        // The same bytes as the first, split differently.
+        {"raw", "ipv4:127.0.0.1:5555/dualrpc.v1.FileService", "/Echo"},
+        {"ra", "wipv4:127.0.0.1:5555", "/dualrpc.v1.FileService/Echo"},
+        {"raw", "peer with \"quotes\" and \xff", "/odd method"},
+        {"", "", ""},
+    };
+    std::string expected;
+    AccessLogEntry entry = SampleEntry();
+    for (int i = 0; i < 200; ++i) {
+      const std::vector<std::string>& site = call_sites[i % call_sites.size()];
+      entry.transport = site[0];
+      entry.peer = site[1];
+      entry.method = site[2];
+      entry.time = kEnd + absl::Microseconds(i * 977);
+      entry.duration = absl::Microseconds(i * i * 37);
+      entry.code = static_cast<absl::StatusCode>(i % 17);
+      const std::string error = absl::StrCat("error ", i, " \"quoted\"");
+      entry.error = error;
+      const std::string principal = i % 3 == 0 ? "" : absl::StrCat("user", i);
+      entry.principal = principal;
+      entry.request_bytes = std::int64_t{1} << (i % 63);
+      entry.response_bytes = i * 1001;
+      entry.request_messages = i % 10;
+      entry.response_messages = 100 - i;
+      AppendAccessLogLine(format, entry, &expected);
+      log->Append(entry);
+      if (i == 100) log->Append("a line as it is\n");
+    }
+    log->Flush();
+    std::vector<std::string> want = Lines(expected);
+    want.insert(want.begin() + 101, "a line as it is");
+    EXPECT_EQ(Lines(ReadFile(options.path)), want)
+        << (format == AccessLogFormat::kJson ? "json" : "logfmt");
+  }
+}
+
 // ---- AccessLogInterceptor --------------------------------------------------
 
 class FakeContext final : public rpc::ServerCallContext {

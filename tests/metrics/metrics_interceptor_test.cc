@@ -233,6 +233,61 @@ TEST(MetricsInterceptorTest, CountsEveryCallFromManyThreads) {
   }
 }
 
+// Each thread counts in its own shard; a call may start on one thread (an
+// event loop) and end on another (the blocking executor): the gauge is the
+// sum over shards, and it is shown once a call started, even where the only
+// shard that saw that method's end saw no start.
+TEST(MetricsInterceptorTest, CallsEndingOnAnotherThreadComeOffTheGauge) {
+  ServerMetrics metrics;
+  MetricsInterceptor interceptor(&metrics);
+  const rpc::Method slow = MethodAt("/t.S/Slow");
+  FakeCallContext raw("raw");
+  const dualrpc_testing::MetricLabels in_flight = {{"method", "/t.S/Slow"},
+                                                   {"transport", "raw"}};
+  constexpr int kCalls = 10;
+  for (int i = 0; i < kCalls; ++i) {
+    ASSERT_THAT(interceptor.OnCallStart(slow, &raw), IsOk());
+  }
+  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_calls_in_flight", in_flight),
+              Optional(Eq(kCalls)));
+  std::thread ender([&] {
+    rpc::CallRecord record;
+    record.method = &slow;
+    record.context = &raw;
+    for (int i = 0; i < kCalls - 1; ++i) interceptor.OnCallEnd(record);
+  });
+  ender.join();
+  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_calls_in_flight", in_flight),
+              Optional(Eq(1)));
+  EXPECT_THAT(SampleValue(metrics, "dualrpc_server_calls_total",
+                          {{"method", "/t.S/Slow"},
+                           {"transport", "raw"},
+                           {"code", "OK"}}),
+              Optional(Eq(kCalls - 1)));
+}
+
+// Two tables used by one thread in turn (the thread's shard cache holds
+// one): each keeps its own counts.
+TEST(MetricsInterceptorTest, TwoTablesOnOneThreadCountApart) {
+  ServerMetrics first_metrics;
+  ServerMetrics second_metrics;
+  MetricsInterceptor first(&first_metrics);
+  MetricsInterceptor second(&second_metrics);
+  const rpc::Method echo = MethodAt("/t.S/Echo");
+  FakeCallContext raw("raw");
+  for (int i = 0; i < 5; ++i) {
+    Call(&first, echo, &raw, absl::OkStatus());
+    Call(&second, echo, &raw, absl::OkStatus());
+    Call(&second, echo, &raw, absl::OkStatus());
+  }
+  const dualrpc_testing::MetricLabels labels = {
+      {"method", "/t.S/Echo"}, {"transport", "raw"}, {"code", "OK"}};
+  EXPECT_THAT(SampleValue(first_metrics, "dualrpc_server_calls_total", labels),
+              Optional(Eq(5)));
+  EXPECT_THAT(SampleValue(second_metrics, "dualrpc_server_calls_total", labels),
+              Optional(Eq(10)));
+}
+
 TEST(MetricsInterceptorTest, MoreMethodsThanTableSlotsAreStillCounted) {
   ServerMetrics metrics;
   MetricsInterceptor interceptor(&metrics);

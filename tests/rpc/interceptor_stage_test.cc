@@ -322,6 +322,42 @@ TEST(InterceptorStageTest, NoAllocationPerCallWhenNoInterceptorWantsTheEnd) {
             direct);
 }
 
+// A recorded unary call keeps its record in a block from the ending
+// thread's cache (base/heap.h) and its done wrapper holds one pointer: once
+// the thread is warm, an interceptor that wants the end (and allocates
+// nothing itself) adds no allocation per call.
+TEST(InterceptorStageTest, RecordedUnaryCallAllocatesNothingOnceWarm) {
+  Method noop = dualrpc_testing::UnaryMethodFrom<StringValue, StringValue>(
+      "/t.S/Noop", [](ServerCallContext*, const StringValue&, StringValue*,
+                      UnaryDone done) { std::move(done)(absl::OkStatus()); });
+  class Counting final : public ServerInterceptor {
+   public:
+    absl::Status OnCallStart(const Method&, ServerCallContext*) override {
+      return absl::OkStatus();
+    }
+    void OnCallEnd(const CallRecord& record) override {
+      ++ends;
+      bytes += record.request_bytes + record.response_bytes;
+    }
+    bool wants_call_end() const override { return true; }
+    int ends = 0;
+    std::int64_t bytes = 0;
+  };
+  auto counting = std::make_shared<Counting>();
+  ServiceRegistry plain;
+  ASSERT_THAT(plain.AddMethod(noop), IsOk());
+  ServiceRegistry recorded = plain;
+  ASSERT_THAT(recorded.AddInterceptor(counting), IsOk());
+  const Method& method = *recorded.FindMethod("/t.S/Noop");
+
+  const std::size_t direct =
+      AllocationsOfCalls(*plain.FindMethod("/t.S/Noop"), 100);
+  AllocationsOfCalls(method, 1);  // warms this thread's cache
+  EXPECT_EQ(AllocationsOfCalls(method, 100), direct);
+  EXPECT_EQ(counting->ends, 101);
+  EXPECT_GT(counting->bytes, 0);
+}
+
 // ---- Streaming ----------------------------------------------------------
 
 // Bidi "/t.S/Chat": echoes each request upper-cased, finishes OK after the

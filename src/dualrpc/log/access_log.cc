@@ -8,9 +8,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <cstddef>
 #include <ctime>
+#include <type_traits>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "dualrpc/log/log.h"
@@ -57,13 +60,28 @@ char* Put(char* p, absl::string_view text) {
   return p + text.size();
 }
 
-// `value` in exactly `width` digits, zero-padded.
-char* PutDigits(char* p, std::uint64_t value, int width) {
-  for (int i = width - 1; i >= 0; --i) {
-    p[i] = static_cast<char>('0' + value % 10);
-    value /= 10;
+// "00" to "99": integers are written two digits at a time.
+struct DigitPairs {
+  char text[200] = {};
+  constexpr DigitPairs() {
+    for (int i = 0; i < 100; ++i) {
+      text[2 * i] = static_cast<char>('0' + i / 10);
+      text[2 * i + 1] = static_cast<char>('0' + i % 10);
+    }
   }
-  return p + width;
+};
+constexpr DigitPairs kDigitPairs;
+
+char* PutPair(char* p, std::uint64_t two_digits) {
+  std::memcpy(p, &kDigitPairs.text[2 * two_digits], 2);
+  return p + 2;
+}
+
+// `value` (below 10^6) in exactly six digits, zero-padded.
+char* PutSixDigits(char* p, std::uint64_t value) {
+  p = PutPair(p, value / 10000);
+  p = PutPair(p, value / 100 % 100);
+  return PutPair(p, value % 100);
 }
 
 char* PutInt(char* p, std::int64_t value) {
@@ -72,14 +90,26 @@ char* PutInt(char* p, std::int64_t value) {
     *p++ = '-';
     magnitude = 0 - magnitude;
   }
+  // The common sizes of an access log's numbers without a loop.
+  if (magnitude < 10) {
+    *p++ = static_cast<char>('0' + magnitude);
+    return p;
+  }
+  if (magnitude < 100) return PutPair(p, magnitude);
   char digits[20];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + magnitude % 10);
-    magnitude /= 10;
-  } while (magnitude != 0);
-  while (n > 0) *p++ = digits[--n];
-  return p;
+  int n = 20;
+  while (magnitude >= 100) {
+    n -= 2;
+    std::memcpy(&digits[n], &kDigitPairs.text[2 * (magnitude % 100)], 2);
+    magnitude /= 100;
+  }
+  if (magnitude >= 10) {
+    n -= 2;
+    std::memcpy(&digits[n], &kDigitPairs.text[2 * magnitude], 2);
+  } else {
+    digits[--n] = static_cast<char>('0' + magnitude);
+  }
+  return Put(p, absl::string_view(&digits[n], static_cast<std::size_t>(20 - n)));
 }
 
 // "2026-12-02T02:14:07.123456Z". The part up to the seconds is formatted
@@ -109,7 +139,7 @@ char* PutTime(char* p, absl::Time time) {
   }
   p = Put(p, absl::string_view(cache.text, cache.size));
   *p++ = '.';
-  p = PutDigits(p, static_cast<std::uint64_t>(fraction), 6);
+  p = PutSixDigits(p, static_cast<std::uint64_t>(fraction));
   *p++ = 'Z';
   return p;
 }
@@ -120,7 +150,7 @@ char* PutSeconds(char* p, absl::Duration duration) {
       std::max<std::int64_t>(0, absl::ToInt64Microseconds(duration));
   p = PutInt(p, micros / 1000000);
   *p++ = '.';
-  return PutDigits(p, static_cast<std::uint64_t>(micros % 1000000), 6);
+  return PutSixDigits(p, static_cast<std::uint64_t>(micros % 1000000));
 }
 
 // Length of the valid UTF-8 sequence (2 to 4 bytes) starting at `s[i]`, a
@@ -260,17 +290,26 @@ std::size_t LogfmtLineBound(const AccessLogEntry& entry) {
                                               : 0);
 }
 
-// Writes the line, '\n' included, at `p` (LogfmtLineBound bytes of room);
-// returns its end.
-char* PutLogfmtLine(char* p, const AccessLogEntry& entry) {
-  p = Put(p, "time=");
-  p = PutTime(p, entry.time);
+// " transport=... peer=... method=...": the part of a line that a
+// connection's calls to one method share (the writer caches it,
+// SegmentCache).
+char* PutLogfmtCallSite(char* p, const AccessLogEntry& entry) {
   p = Put(p, " transport=");
   p = PutLogfmtValue(p, entry.transport);
   p = Put(p, " peer=");
   p = PutLogfmtValue(p, entry.peer);
   p = Put(p, " method=");
-  p = PutLogfmtValue(p, entry.method);
+  return PutLogfmtValue(p, entry.method);
+}
+
+// Bytes PutLogfmtCallSite writes at most.
+std::size_t LogfmtCallSiteBound(const AccessLogEntry& entry) {
+  return 32 + LogfmtValueBound(entry.transport) +
+         LogfmtValueBound(entry.peer) + LogfmtValueBound(entry.method);
+}
+
+// " code=..." to the end of the line, '\n' included.
+char* PutLogfmtOutcome(char* p, const AccessLogEntry& entry) {
   p = Put(p, " code=");
   p = Put(p, CodeName(entry.code));
   p = Put(p, " duration_s=");
@@ -291,6 +330,15 @@ char* PutLogfmtLine(char* p, const AccessLogEntry& entry) {
   }
   *p++ = '\n';
   return p;
+}
+
+// Writes the line, '\n' included, at `p` (LogfmtLineBound bytes of room);
+// returns its end.
+char* PutLogfmtLine(char* p, const AccessLogEntry& entry) {
+  p = Put(p, "time=");
+  p = PutTime(p, entry.time);
+  p = PutLogfmtCallSite(p, entry);
+  return PutLogfmtOutcome(p, entry);
 }
 
 void AppendLogfmtLine(const AccessLogEntry& entry, std::string* out) {
@@ -337,6 +385,209 @@ absl::StatusOr<int> OpenOutput(const std::string& path) {
   }
   return fd;
 }
+
+// ---- The queue's items -----------------------------------------------------
+//
+// The queue is a byte string of items, each an ItemHeader and `size` bytes:
+// a line as Append(string_view) was given it, or an entry's record. The
+// writer thread alone reads them (RenderBatch), in order.
+
+enum ItemKind : std::uint32_t { kLineItem = 0, kEntryItem = 1 };
+
+struct ItemHeader {
+  std::uint32_t kind;
+  std::uint32_t size;
+};
+
+// An entry's fixed fields; then the bytes of its transport, peer, method,
+// principal and error, in that order. `transport_size` to the end of the
+// method's bytes is the key of SegmentCache, so those three sizes come last
+// and the strings right after them. Copied with memcpy (the queue's bytes
+// are not aligned).
+struct EntryRecord {
+  absl::Time time;
+  absl::Duration duration;
+  std::int64_t request_bytes;
+  std::int64_t response_bytes;
+  std::int64_t request_messages;
+  std::int64_t response_messages;
+  std::int32_t code;
+  std::uint32_t principal_size;
+  std::uint32_t error_size;
+  std::uint32_t transport_size;
+  std::uint32_t peer_size;
+  std::uint32_t method_size;
+};
+static_assert(std::is_trivially_copyable_v<EntryRecord>);
+constexpr std::size_t kCallSiteKeyOffset =
+    offsetof(EntryRecord, transport_size);
+
+std::uint32_t Size32(absl::string_view text) {
+  return static_cast<std::uint32_t>(
+      std::min<std::size_t>(text.size(), UINT32_MAX));
+}
+
+// Bytes EncodeEntry writes for `entry` (an ItemHeader included).
+std::size_t EncodedEntrySize(const AccessLogEntry& entry) {
+  const bool failed = entry.code != absl::StatusCode::kOk;
+  return sizeof(ItemHeader) + sizeof(EntryRecord) + Size32(entry.transport) +
+         Size32(entry.peer) + Size32(entry.method) + Size32(entry.principal) +
+         (failed ? Size32(entry.error) : 0);
+}
+
+// Writes the item of `entry` (`size`, its EncodedEntrySize, bytes) at `p`.
+void EncodeEntry(const AccessLogEntry& entry, std::size_t size, char* p) {
+  const bool failed = entry.code != absl::StatusCode::kOk;
+  EntryRecord record;
+  record.time = entry.time;
+  record.duration = entry.duration;
+  record.request_bytes = entry.request_bytes;
+  record.response_bytes = entry.response_bytes;
+  record.request_messages = entry.request_messages;
+  record.response_messages = entry.response_messages;
+  record.code = static_cast<std::int32_t>(entry.code);
+  record.principal_size = Size32(entry.principal);
+  record.error_size = failed ? Size32(entry.error) : 0;
+  record.transport_size = Size32(entry.transport);
+  record.peer_size = Size32(entry.peer);
+  record.method_size = Size32(entry.method);
+  const ItemHeader header = {
+      kEntryItem, static_cast<std::uint32_t>(size - sizeof(ItemHeader))};
+  std::memcpy(p, &header, sizeof header);
+  p += sizeof header;
+  std::memcpy(p, &record, sizeof record);
+  p += sizeof record;
+  p = Put(p, entry.transport.substr(0, record.transport_size));
+  p = Put(p, entry.peer.substr(0, record.peer_size));
+  p = Put(p, entry.method.substr(0, record.method_size));
+  p = Put(p, entry.principal.substr(0, record.principal_size));
+  Put(p, entry.error.substr(0, record.error_size));
+}
+
+// The entry of a record (`bytes`: an EntryRecord and its strings); views
+// into `bytes`. `*call_site_key` becomes the record's SegmentCache key.
+AccessLogEntry DecodeEntry(absl::string_view bytes,
+                           absl::string_view* call_site_key) {
+  EntryRecord record;
+  std::memcpy(&record, bytes.data(), sizeof record);
+  AccessLogEntry entry;
+  entry.time = record.time;
+  entry.duration = record.duration;
+  entry.request_bytes = record.request_bytes;
+  entry.response_bytes = record.response_bytes;
+  entry.request_messages = record.request_messages;
+  entry.response_messages = record.response_messages;
+  entry.code = static_cast<absl::StatusCode>(record.code);
+  const char* p = bytes.data() + sizeof record;
+  const auto take = [&p](std::uint32_t size) {
+    absl::string_view text(p, size);
+    p += size;
+    return text;
+  };
+  entry.transport = take(record.transport_size);
+  entry.peer = take(record.peer_size);
+  entry.method = take(record.method_size);
+  *call_site_key = absl::string_view(
+      bytes.data() + kCallSiteKeyOffset,
+      static_cast<std::size_t>(p - bytes.data()) - kCallSiteKeyOffset);
+  entry.principal = take(record.principal_size);
+  entry.error = take(record.error_size);
+  return entry;
+}
+
+// The writer thread's formatter: turns a batch of items into lines, in
+// order, handed out in chunks of about kChunkBytes from a buffer that is
+// reused (so it stays that small however large the batch). logfmt lines
+// take their call site (" transport=... peer=... method=...", escaped) from
+// a cache keyed by the raw fields, so that a connection's calls to a method
+// check and escape those values once. Writer thread only.
+class BatchRenderer {
+ public:
+  // Call sites cached at most; the cache starts afresh when full.
+  static constexpr std::size_t kMaxCallSites = 4096;
+  // Lines handed to the sink at a time (at least; a line is never split).
+  static constexpr std::size_t kChunkBytes = 256 * 1024;
+
+  explicit BatchRenderer(AccessLogFormat format) : format_(format) {}
+
+  // Calls `sink(lines)` with the lines of `batch`, in order, in chunks of
+  // whole lines; each view is valid during its call only.
+  template <typename Sink>
+  void Render(absl::string_view batch, const Sink& sink) {
+    used_ = 0;
+    std::size_t at = 0;
+    while (at + sizeof(ItemHeader) <= batch.size()) {
+      ItemHeader header;
+      std::memcpy(&header, batch.data() + at, sizeof header);
+      at += sizeof header;
+      const absl::string_view item = batch.substr(at, header.size);
+      at += header.size;
+      if (header.kind == kLineItem) {
+        Append(item);
+      } else {
+        RenderEntry(item);
+      }
+      if (used_ >= kChunkBytes) {
+        sink(absl::string_view(out_.data(), used_));
+        used_ = 0;
+      }
+    }
+    if (used_ > 0) sink(absl::string_view(out_.data(), used_));
+  }
+
+ private:
+  // Room for `bytes` more at out_[used_].
+  char* Reserve(std::size_t bytes) {
+    if (used_ + bytes > out_.size()) out_.resize(2 * (used_ + bytes));
+    return out_.data() + used_;
+  }
+  void Append(absl::string_view text) {
+    Put(Reserve(text.size()), text);
+    used_ += text.size();
+  }
+
+  void RenderEntry(absl::string_view bytes) {
+    absl::string_view key;
+    const AccessLogEntry entry = DecodeEntry(bytes, &key);
+    if (format_ == AccessLogFormat::kJson) {
+      json_line_.clear();
+      AppendJsonLine(entry, &json_line_);
+      Append(json_line_);
+      return;
+    }
+    const absl::string_view call_site = CallSite(key, entry);
+    char* const begin = Reserve(LogfmtLineBound(entry));
+    char* p = Put(begin, "time=");
+    p = PutTime(p, entry.time);
+    p = Put(p, call_site);
+    p = PutLogfmtOutcome(p, entry);
+    used_ += static_cast<std::size_t>(p - begin);
+  }
+
+  absl::string_view CallSite(absl::string_view key,
+                             const AccessLogEntry& entry) {
+    if (last_ != nullptr && last_->first == key) return last_->second;
+    auto it = call_sites_.find(key);
+    if (it == call_sites_.end()) {
+      if (call_sites_.size() >= kMaxCallSites) call_sites_.clear();
+      std::string text(LogfmtCallSiteBound(entry), '\0');
+      text.resize(static_cast<std::size_t>(
+          PutLogfmtCallSite(text.data(), entry) - text.data()));
+      it = call_sites_.emplace(std::string(key), std::move(text)).first;
+    }
+    // flat_hash_map moves its values on rehash, so `last_` is re-pointed
+    // on every miss and cleared with the map.
+    last_ = &*it;
+    return last_->second;
+  }
+
+  const AccessLogFormat format_;
+  std::string out_;
+  std::size_t used_ = 0;
+  std::string json_line_;
+  absl::flat_hash_map<std::string, std::string> call_sites_;
+  const std::pair<const std::string, std::string>* last_ = nullptr;
+};
 
 }  // namespace
 
@@ -392,20 +643,49 @@ AccessLog::~AccessLog() {
   ::close(fd_);
 }
 
-void AccessLog::Append(absl::string_view line) {
+char* AccessLog::Bytes::Extend(std::size_t more, std::size_t limit) {
+  if (size + more > capacity) {
+    const std::size_t grown =
+        std::max(std::min(2 * capacity, limit), size + more);
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    if (size > 0) std::memcpy(bigger.get(), data.get(), size);
+    data = std::move(bigger);
+    capacity = grown;
+  }
+  return data.get() + size;
+}
+
+template <typename Write>
+void AccessLog::Enqueue(std::size_t size, const Write& write) {
   bool wake = false;
   {
     absl::MutexLock lock(&mu_);
-    if (queue_.size() + line.size() > options_.buffer_bytes) {
+    if (queue_.size + size > options_.buffer_bytes) {
       dropped_lines_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    const bool was_below = queue_.size() < kWakeBytes;
-    queue_.append(line.data(), line.size());
-    queued_total_ += line.size();
-    wake = was_below && queue_.size() >= kWakeBytes;
+    const bool was_below = queue_.size < kWakeBytes;
+    write(queue_.Extend(size, options_.buffer_bytes));
+    queue_.size += size;
+    queued_total_ += size;
+    wake = was_below && queue_.size >= kWakeBytes;
   }
   if (wake) wake_.Signal();
+}
+
+void AccessLog::Append(const AccessLogEntry& entry) {
+  const std::size_t size = EncodedEntrySize(entry);
+  Enqueue(size, [&entry, size](char* p) { EncodeEntry(entry, size, p); });
+}
+
+void AccessLog::Append(absl::string_view line) {
+  const ItemHeader header = {
+      kLineItem, static_cast<std::uint32_t>(std::min<std::size_t>(
+                     line.size(), UINT32_MAX))};
+  Enqueue(sizeof header + header.size, [&header, line](char* p) {
+    std::memcpy(p, &header, sizeof header);
+    std::memcpy(p + sizeof header, line.data(), header.size);
+  });
 }
 
 void AccessLog::Flush() {
@@ -434,7 +714,7 @@ absl::Status AccessLog::Reopen() {
   return absl::OkStatus();
 }
 
-void AccessLog::WriteBatch(const std::string& batch) {
+void AccessLog::WriteBatch(absl::string_view batch) {
   absl::MutexLock lock(&fd_mu_);
   std::size_t done = 0;
   while (done < batch.size()) {
@@ -474,26 +754,28 @@ void AccessLog::WriterLoop() {
   sigaddset(&pipe_signal, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_signal, nullptr);
 
-  std::string batch;
+  BatchRenderer renderer(options_.format);
+  Bytes batch;
   for (;;) {
     bool stopping;
     {
       absl::MutexLock lock(&mu_);
-      if (queue_.size() < kWakeBytes && !flush_requested_ && !stopping_) {
+      if (queue_.size < kWakeBytes && !flush_requested_ && !stopping_) {
         wake_.WaitWithTimeout(&mu_, kFlushInterval);
       }
       // The queue takes the batch's (cleared) buffer: no reallocation in
       // the steady state.
-      batch.swap(queue_);
+      std::swap(batch, queue_);
       flush_requested_ = false;
       stopping = stopping_;
     }
-    if (!batch.empty()) WriteBatch(batch);
+    renderer.Render(absl::string_view(batch.data.get(), batch.size),
+                    [this](absl::string_view lines) { WriteBatch(lines); });
     {
       absl::MutexLock lock(&mu_);
-      written_total_ += batch.size();
+      written_total_ += batch.size;
     }
-    batch.clear();
+    batch.size = 0;
     ReportDrops(/*force=*/stopping);
     if (stopping) {
       // Append is not called once destruction started: the queue is empty.
@@ -510,13 +792,18 @@ absl::Status AccessLogInterceptor::OnCallStart(const rpc::Method&,
 }
 
 void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
+  // A copy per call (an allocation: the address is longer than the
+  // small-string buffer); a ServerCallContext accessor returning the
+  // transport's own string would save it (docs/BENCHMARKS.md).
   const std::string peer = record.context->peer();
   AccessLogEntry entry;
   entry.time = record.start + record.duration;
   entry.transport = record.context->transport();
   entry.peer = peer;
   entry.method = record.method->path;
-  entry.code = record.status.code();
+  // ok() is inline; code() is a call into libabsl.
+  entry.code =
+      record.status.ok() ? absl::StatusCode::kOk : record.status.code();
   entry.duration = record.duration;
   entry.request_bytes = record.request_bytes;
   entry.response_bytes = record.response_bytes;
@@ -524,19 +811,7 @@ void AccessLogInterceptor::OnCallEnd(const rpc::CallRecord& record) {
   entry.response_messages = record.response_messages;
   entry.principal = record.context->principal();
   entry.error = record.status.message();
-  // logfmt lines of ordinary size are written into this thread's buffer
-  // (no allocation, no fill); others through a string.
-  thread_local char buffer[2048];
-  if (log_->format() == AccessLogFormat::kLogfmt &&
-      LogfmtLineBound(entry) <= sizeof buffer) {
-    const char* const end = PutLogfmtLine(buffer, entry);
-    log_->Append(
-        absl::string_view(buffer, static_cast<std::size_t>(end - buffer)));
-    return;
-  }
-  std::string line;
-  AppendAccessLogLine(log_->format(), entry, &line);
-  log_->Append(line);
+  log_->Append(entry);
 }
 
 }  // namespace dualrpc::log

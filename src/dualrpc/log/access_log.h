@@ -15,10 +15,11 @@
 // ended, UTC, microseconds; `duration_s` is from the moment the interceptor
 // stage saw the call.
 //
-// AccessLogInterceptor formats a line on the thread that ends the call (an
-// event loop for raw) and hands it to AccessLog, which queues it in memory
-// and returns: one writer thread per AccessLog writes the queue in batches.
-// Neither ever waits for the file.
+// AccessLogInterceptor copies the call's fields into AccessLog's queue as a
+// small binary record on the thread that ends the call (an event loop for
+// raw) and returns: one writer thread per AccessLog formats the queued
+// records into lines and writes them in batches. Neither ever waits for the
+// file, and the event loop never formats.
 
 #include <atomic>
 #include <cstddef>
@@ -78,19 +79,24 @@ struct AccessLogOptions {
   // standard output.
   std::string path;
   AccessLogFormat format = AccessLogFormat::kLogfmt;
-  // Bytes of lines queued and not yet written, at most; a line that does
-  // not fit is dropped and counted.
+  // Bytes queued and not yet taken by the writer (records of entries, or
+  // lines, each with a few bytes of framing), at most; an entry or line
+  // that does not fit is dropped and counted.
   std::size_t buffer_bytes = 8 * 1024 * 1024;
 };
 
-// Owns the output file, the bounded queue of lines and the writer thread.
+// Owns the output file, the bounded queue of entries and lines, and the
+// writer thread.
 //
-// Thread-safe. Append never blocks on the file: it copies the line into the
-// queue under a mutex held for that copy only (the writer holds the same
-// mutex only to swap the queue with its empty batch buffer, never while
-// writing). The writer writes at least every kFlushInterval and when the
-// queue passes kWakeBytes, one write(2) per batch. Lines of one AccessLog
-// are never interleaved or split.
+// Thread-safe. Append never blocks on the file: it copies the entry's fields
+// (or the line) into the queue under a mutex held for that copy only (the
+// writer holds the same mutex only to swap the queue with its empty batch
+// buffer, never while formatting or writing). The writer formats the batch's
+// entries in the log's format, in queue order, and writes at least every
+// kFlushInterval and when the queue passes kWakeBytes, one write(2) per
+// batch (per 256 KiB of its lines when it is larger, so that the writer's
+// buffer stays small). Lines of one AccessLog are never interleaved or
+// split.
 //
 // Destruction writes every line queued before it and joins the writer: it
 // waits for the file (an output nobody drains blocks it; a closed pipe does
@@ -116,8 +122,16 @@ class AccessLog {
   AccessLogFormat format() const { return options_.format; }
   const std::string& path() const { return options_.path; }
 
-  // Queues one formatted line (ending in '\n'), or drops it when the queue
-  // cannot take it. Any thread; returns without waiting for the file.
+  // Queues one call's entry, or drops it when the queue cannot take it: a
+  // copy of its fields and strings, formatted by the writer thread into the
+  // line AppendAccessLogLine(format(), entry) gives. Any thread; returns
+  // without waiting for the file. The views need be valid only during the
+  // call.
+  void Append(const AccessLogEntry& entry);
+
+  // Queues one formatted line (ending in '\n') as it is, or drops it when
+  // the queue cannot take it. Any thread; returns without waiting for the
+  // file.
   void Append(absl::string_view line);
 
   // Reopens the file by its path (logrotate: after a rename, new lines go
@@ -142,9 +156,25 @@ class AccessLog {
  private:
   AccessLog(AccessLogOptions options, int fd);
 
+  // Bytes that grow without being zero-filled (as std::string::resize
+  // would), so that an entry is encoded straight into the queue.
+  struct Bytes {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+    std::size_t capacity = 0;
+    // Room for `more` bytes at data.get() + size; `size` is unchanged.
+    // Grows by doubling, to no more than `limit` unless size + more is.
+    char* Extend(std::size_t more, std::size_t limit);
+  };
+
+  // Appends one item of `size` bytes to the queue, written by
+  // `write(char*)` under the lock, or drops it when it does not fit.
+  template <typename Write>
+  void Enqueue(std::size_t size, const Write& write);
   void WriterLoop();
-  // Writes `batch` to the current fd; counts its lines as dropped on error.
-  void WriteBatch(const std::string& batch);
+  // Writes `lines` (a chunk of a batch's) to the current fd; counts its
+  // lines as dropped on error.
+  void WriteBatch(absl::string_view lines);
   // Warns of drops not reported yet, at most every kDropWarningInterval
   // (`force`: at once, at shutdown). Writer thread only.
   void ReportDrops(bool force);
@@ -153,7 +183,7 @@ class AccessLog {
 
   absl::Mutex mu_;
   absl::CondVar wake_;
-  std::string queue_ ABSL_GUARDED_BY(mu_);
+  Bytes queue_ ABSL_GUARDED_BY(mu_);
   // Bytes ever queued / ever handed to WriteBatch (Flush waits for these
   // to meet).
   std::uint64_t queued_total_ ABSL_GUARDED_BY(mu_) = 0;

@@ -20,11 +20,28 @@ namespace {
 
 constexpr absl::string_view kTransportNames[] = {"raw", "grpc", "other"};
 
+// `cell` += `value` by the one thread that writes it: a relaxed load and
+// store, not a locked read-modify-write. Readers see either value.
+void AddOwned(std::atomic<std::int64_t>& cell, std::int64_t value) {
+  cell.store(cell.load(std::memory_order_relaxed) + value,
+             std::memory_order_relaxed);
+}
+
+std::atomic<std::uint64_t> next_table_id{1};
+
+// The shard this thread used last, and of which table.
+struct ShardCache {
+  std::uint64_t table_id;
+  void* shard;
+};
+thread_local ShardCache shard_cache = {0, nullptr};
+
 }  // namespace
 
 struct CallTable::Cells {
   explicit Cells(std::size_t buckets) : bucket_counts(buckets + 1) {}
 
+  // Written by the shard's thread only (AddOwned).
   std::atomic<std::int64_t> calls{0};
   std::atomic<std::int64_t> request_bytes{0};
   std::atomic<std::int64_t> response_bytes{0};
@@ -39,6 +56,8 @@ struct CallTable::MethodCells {
   explicit MethodCells(std::string path) : path(std::move(path)) {}
 
   const std::string path;
+  // Calls started minus ended on this shard's thread (negative when calls
+  // started elsewhere end here); AddOwned.
   std::array<std::atomic<std::int64_t>, kTransports> in_flight{};
   // A transport's in-flight gauge is shown once a call started on it.
   std::array<std::atomic<bool>, kTransports> started{};
@@ -48,7 +67,25 @@ struct CallTable::MethodCells {
   std::vector<std::unique_ptr<Cells>> owned;
 };
 
-CallTable::CallTable() {
+// One thread's cells, written by that thread only.
+struct CallTable::Shard {
+  // One slot of the lookup table: `cells` is stored before `method` is
+  // published (release); neither changes once set.
+  struct Slot {
+    std::atomic<const rpc::Method*> method{nullptr};
+    std::atomic<MethodCells*> cells{nullptr};
+  };
+  // More methods than kSlots still work, found under mu_.
+  static constexpr int kSlotBits = 8;
+  static constexpr std::size_t kSlots = std::size_t{1} << kSlotBits;
+
+  std::array<Slot, kSlots> slots;
+  // Owns this shard's MethodCells; under CallTable::mu_.
+  absl::flat_hash_map<const rpc::Method*, std::unique_ptr<MethodCells>> owned;
+};
+
+CallTable::CallTable()
+    : id_(next_table_id.fetch_add(1, std::memory_order_relaxed)) {
   for (double bound : CallDurationBuckets()) {
     bucket_bounds_ns_.push_back(
         static_cast<std::int64_t>(std::llround(bound * 1e9)));
@@ -63,7 +100,7 @@ std::size_t CallTable::SlotHash(const rpc::Method* method) {
   const std::uint64_t key =
       static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(method)) >> 4;
   return static_cast<std::size_t>((key * UINT64_C(0x9E3779B97F4A7C15)) >>
-                                  (64 - kSlotBits));
+                                  (64 - Shard::kSlotBits));
 }
 
 std::size_t CallTable::TransportIndex(absl::string_view transport) {
@@ -72,31 +109,54 @@ std::size_t CallTable::TransportIndex(absl::string_view transport) {
   return 2;
 }
 
-CallTable::MethodCells* CallTable::Find(const rpc::Method* method) {
+CallTable::Shard* CallTable::LocalShard() {
+  if (shard_cache.table_id == id_) {
+    return static_cast<Shard*>(shard_cache.shard);
+  }
+  return LocalShardSlow();
+}
+
+CallTable::Shard* CallTable::LocalShardSlow() {
+  absl::MutexLock lock(&mu_);
+  // A thread id is reused only once its thread is gone, so the shard keeps
+  // one writer.
+  Shard*& shard = shard_of_thread_[std::this_thread::get_id()];
+  if (shard == nullptr) {
+    shards_.push_back(std::make_unique<Shard>());
+    shard = shards_.back().get();
+  }
+  shard_cache = {id_, shard};
+  return shard;
+}
+
+CallTable::MethodCells* CallTable::Find(Shard* shard,
+                                        const rpc::Method* method) {
   const std::size_t hash = SlotHash(method);
-  for (std::size_t probe = 0; probe < kSlots; ++probe) {
-    const Slot& slot = slots_[(hash + probe) & (kSlots - 1)];
+  for (std::size_t probe = 0; probe < Shard::kSlots; ++probe) {
+    const Shard::Slot& slot =
+        shard->slots[(hash + probe) & (Shard::kSlots - 1)];
     const rpc::Method* key = slot.method.load(std::memory_order_acquire);
     if (key == method) return slot.cells.load(std::memory_order_relaxed);
     if (key == nullptr) break;
   }
-  return FindSlow(method);
+  return FindSlow(shard, method);
 }
 
-CallTable::MethodCells* CallTable::FindSlow(const rpc::Method* method) {
+CallTable::MethodCells* CallTable::FindSlow(Shard* shard,
+                                            const rpc::Method* method) {
   absl::MutexLock lock(&mu_);
-  std::unique_ptr<MethodCells>& owned = owned_[method];
+  std::unique_ptr<MethodCells>& owned = shard->owned[method];
   if (owned != nullptr) return owned.get();
   owned = std::make_unique<MethodCells>(method->path);
   const std::size_t hash = SlotHash(method);
-  for (std::size_t probe = 0; probe < kSlots; ++probe) {
-    Slot& slot = slots_[(hash + probe) & (kSlots - 1)];
+  for (std::size_t probe = 0; probe < Shard::kSlots; ++probe) {
+    Shard::Slot& slot = shard->slots[(hash + probe) & (Shard::kSlots - 1)];
     if (slot.method.load(std::memory_order_relaxed) != nullptr) continue;
     slot.cells.store(owned.get(), std::memory_order_relaxed);
     slot.method.store(method, std::memory_order_release);
     break;
   }
-  // With the table full, `method` keeps coming here (found in owned_).
+  // With the table full, `method` keeps coming here (found in `owned`).
   return owned.get();
 }
 
@@ -115,18 +175,18 @@ CallTable::Cells* CallTable::CellsFor(MethodCells* method,
 
 void CallTable::RecordStart(const rpc::Method& method,
                             absl::string_view transport) {
-  MethodCells* cells = Find(&method);
+  MethodCells* cells = Find(LocalShard(), &method);
   const std::size_t index = TransportIndex(transport);
-  cells->in_flight[index].fetch_add(1, std::memory_order_relaxed);
+  AddOwned(cells->in_flight[index], 1);
   if (!cells->started[index].load(std::memory_order_relaxed)) {
     cells->started[index].store(true, std::memory_order_relaxed);
   }
 }
 
 void CallTable::RecordEnd(const rpc::CallRecord& record) {
-  MethodCells* method = Find(record.method);
+  MethodCells* method = Find(LocalShard(), record.method);
   const std::size_t transport = TransportIndex(record.context->transport());
-  method->in_flight[transport].fetch_sub(1, std::memory_order_relaxed);
+  AddOwned(method->in_flight[transport], -1);
   // ok() is inline; code() is a call into libabsl.
   std::size_t code =
       record.status.ok() ? 0 : static_cast<std::size_t>(record.status.code());
@@ -139,17 +199,13 @@ void CallTable::RecordEnd(const rpc::CallRecord& record) {
       std::lower_bound(bucket_bounds_ns_.begin(), bucket_bounds_ns_.end(),
                        duration_ns) -
       bucket_bounds_ns_.begin());
-  cells->calls.fetch_add(1, std::memory_order_relaxed);
-  cells->bucket_counts[bucket].fetch_add(1, std::memory_order_relaxed);
-  cells->duration_ns_sum.fetch_add(duration_ns, std::memory_order_relaxed);
-  cells->request_messages.fetch_add(record.request_messages,
-                                    std::memory_order_relaxed);
-  cells->response_messages.fetch_add(record.response_messages,
-                                     std::memory_order_relaxed);
-  cells->request_bytes.fetch_add(record.request_bytes,
-                                 std::memory_order_relaxed);
-  cells->response_bytes.fetch_add(record.response_bytes,
-                                  std::memory_order_relaxed);
+  AddOwned(cells->calls, 1);
+  AddOwned(cells->bucket_counts[bucket], 1);
+  AddOwned(cells->duration_ns_sum, duration_ns);
+  AddOwned(cells->request_messages, record.request_messages);
+  AddOwned(cells->response_messages, record.response_messages);
+  AddOwned(cells->request_bytes, record.request_bytes);
+  AddOwned(cells->response_bytes, record.response_bytes);
 }
 
 std::vector<prometheus::MetricFamily> CallTable::Collect() const {
@@ -165,38 +221,42 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
   // Keyed by labels, so that methods sharing a path are summed and the
   // output is sorted.
   std::map<std::tuple<std::string, std::size_t, std::size_t>, Totals> calls;
-  std::map<std::pair<std::string, std::size_t>, std::int64_t> in_flight;
-  {
-    absl::MutexLock lock(&mu_);
-    for (const auto& [unused, method] : owned_) {
-      for (std::size_t t = 0; t < kTransports; ++t) {
-        if (method->started[t].load(std::memory_order_relaxed)) {
-          in_flight[{method->path, t}] +=
-              method->in_flight[t].load(std::memory_order_relaxed);
-        }
-        for (std::size_t c = 0; c < kCodes; ++c) {
-          const Cells* cells =
-              method->cells[t][c].load(std::memory_order_acquire);
-          if (cells == nullptr) continue;
-          Totals& totals = calls[{method->path, t, c}];
-          totals.calls += cells->calls.load(std::memory_order_relaxed);
-          totals.request_bytes +=
-              cells->request_bytes.load(std::memory_order_relaxed);
-          totals.response_bytes +=
-              cells->response_bytes.load(std::memory_order_relaxed);
-          totals.request_messages +=
-              cells->request_messages.load(std::memory_order_relaxed);
-          totals.response_messages +=
-              cells->response_messages.load(std::memory_order_relaxed);
-          totals.duration_ns_sum +=
-              cells->duration_ns_sum.load(std::memory_order_relaxed);
-          totals.buckets.resize(cells->bucket_counts.size());
-          for (std::size_t b = 0; b < cells->bucket_counts.size(); ++b) {
-            totals.buckets[b] +=
-                cells->bucket_counts[b].load(std::memory_order_relaxed);
-          }
+  // Per method and transport: the sum over shards, and whether a call
+  // started on it (the gauge is shown from then on).
+  std::map<std::pair<std::string, std::size_t>, std::pair<std::int64_t, bool>>
+      in_flight;
+  const auto add_method = [&calls, &in_flight](const MethodCells& method) {
+    for (std::size_t t = 0; t < kTransports; ++t) {
+      auto& [sum, started] = in_flight[{method.path, t}];
+      sum += method.in_flight[t].load(std::memory_order_relaxed);
+      started = started || method.started[t].load(std::memory_order_relaxed);
+      for (std::size_t c = 0; c < kCodes; ++c) {
+        const Cells* cells = method.cells[t][c].load(std::memory_order_acquire);
+        if (cells == nullptr) continue;
+        Totals& totals = calls[{method.path, t, c}];
+        totals.calls += cells->calls.load(std::memory_order_relaxed);
+        totals.request_bytes +=
+            cells->request_bytes.load(std::memory_order_relaxed);
+        totals.response_bytes +=
+            cells->response_bytes.load(std::memory_order_relaxed);
+        totals.request_messages +=
+            cells->request_messages.load(std::memory_order_relaxed);
+        totals.response_messages +=
+            cells->response_messages.load(std::memory_order_relaxed);
+        totals.duration_ns_sum +=
+            cells->duration_ns_sum.load(std::memory_order_relaxed);
+        totals.buckets.resize(cells->bucket_counts.size());
+        for (std::size_t b = 0; b < cells->bucket_counts.size(); ++b) {
+          totals.buckets[b] +=
+              cells->bucket_counts[b].load(std::memory_order_relaxed);
         }
       }
+    }
+  };
+  {
+    absl::MutexLock lock(&mu_);
+    for (const std::unique_ptr<Shard>& shard : shards_) {
+      for (const auto& [unused, method] : shard->owned) add_method(*method);
     }
   }
 
@@ -261,11 +321,12 @@ std::vector<prometheus::MetricFamily> CallTable::Collect() const {
     duration.metric.push_back(std::move(histogram));
   }
   for (const auto& [key, value] : in_flight) {
+    if (!value.second) continue;
     internal::AddSample(
         &in_flight_family,
         {{"method", key.first},
          {"transport", std::string(kTransportNames[key.second])}},
-        static_cast<double>(value));
+        static_cast<double>(value.first));
   }
   std::vector<MetricFamily> families;
   for (MetricFamily* each :

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -25,9 +26,15 @@ namespace dualrpc::metrics {
 // Why not prometheus-cpp's Counter and Histogram: Family::Add locks and
 // hashes a label map, Counter::Increment is a compare-exchange loop on a
 // double behind two calls into the shared library, and Histogram::Observe
-// takes a mutex. Here a call costs a lock-free probe keyed by the
-// `const rpc::Method*`, atomic loads of its slots (filled on first use under
-// a mutex) and one relaxed fetch_add per figure.
+// takes a mutex. Here each thread that records has its own shard of cells
+// (found through a one-entry thread-local cache), which only that thread
+// writes: a call costs a lock-free probe keyed by the `const rpc::Method*`
+// in its thread's shard, atomic loads of its slots (filled on first use
+// under a mutex) and a relaxed load and store per figure: no locked
+// read-modify-write per figure (docs/BENCHMARKS.md, "Logging and metrics").
+// Collect sums the shards.
+// A call may start on one thread and end on another (blocking methods): the
+// in-flight gauge is the sum of every shard's starts minus ends.
 //
 // Labels: `method` the Method's path, `transport` "raw", "grpc" or, for a
 // context that names neither, "other"; `code` the gRPC code name. Methods
@@ -59,26 +66,25 @@ class CallTable {
 
   struct Cells;
   struct MethodCells;
-  // One slot of the lookup table: `metrics` is stored before `method` is
-  // published (release); neither changes once set.
-  struct Slot {
-    std::atomic<const rpc::Method*> method{nullptr};
-    std::atomic<MethodCells*> cells{nullptr};
-  };
-  // More methods than kSlots still work, found under mu_.
-  static constexpr int kSlotBits = 8;
-  static constexpr std::size_t kSlots = std::size_t{1} << kSlotBits;
+  struct Shard;
 
   static std::size_t SlotHash(const rpc::Method* method);
   static std::size_t TransportIndex(absl::string_view transport);
-  MethodCells* Find(const rpc::Method* method);
-  MethodCells* FindSlow(const rpc::Method* method);
+  // The calling thread's shard (made on its first call).
+  Shard* LocalShard();
+  Shard* LocalShardSlow();
+  MethodCells* Find(Shard* shard, const rpc::Method* method);
+  MethodCells* FindSlow(Shard* shard, const rpc::Method* method);
   Cells* CellsFor(MethodCells* method, std::size_t transport, std::size_t code);
 
-  std::array<Slot, kSlots> slots_;
+  // Never reused by another table in the process: the key of the
+  // thread-local shard cache (an address could be).
+  const std::uint64_t id_;
   mutable absl::Mutex mu_;
-  // Owns every MethodCells (and, through them, every Cells).
-  absl::flat_hash_map<const rpc::Method*, std::unique_ptr<MethodCells>> owned_
+  // Owns every Shard (and, through them, every MethodCells and Cells); a
+  // thread's shard outlives the thread, so its counts stay.
+  std::vector<std::unique_ptr<Shard>> shards_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::thread::id, Shard*> shard_of_thread_
       ABSL_GUARDED_BY(mu_);
   // The duration buckets' upper bounds in nanoseconds, for RecordEnd.
   std::vector<std::int64_t> bucket_bounds_ns_;

@@ -4,9 +4,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <utility>
 
 #include "absl/time/time.h"
+#include "dualrpc/base/heap.h"
 #include "dualrpc/rpc/reactor.h"
 
 namespace dualrpc::rpc::internal {
@@ -164,6 +166,22 @@ class RecordingStream final : public ServerStream, public ServerStreamReactor {
   std::int64_t write_bytes_ = 0;
 };
 
+// What a recorded unary call keeps between the implementation's start and
+// its done. The done wrapper holds only a pointer to it, which fits
+// AnyInvocable's inline storage (the record alone does not), and the block
+// comes from a per-thread cache (base/heap.h): a recorded call allocates
+// nothing once the thread that ends its calls is warm. Made by
+// InvokeRecorded, destroyed when the wrapper runs (or is destroyed unrun).
+struct RecordedUnaryCall final
+    : public base::ThreadCachedAllocation<RecordedUnaryCall> {
+  // The stage by pointer: the method holding it outlives its calls, and a
+  // shared_ptr copy would cost every call two contended atomic operations.
+  const InterceptorStage* stage = nullptr;
+  google::protobuf::Message* response = nullptr;
+  CallRecord record;
+  UnaryDone done;
+};
+
 // Unary, with OnCallEnd bookkeeping: runs the stage, then the
 // implementation with a done that records the call, runs OnCallEnd (while
 // the context is still valid) and then the transport's done.
@@ -172,7 +190,8 @@ void InvokeRecorded(const Method& implementation, const Method& served,
                     ServerCallContext* context,
                     const google::protobuf::Message* request,
                     google::protobuf::Message* response, UnaryDone done) {
-  CallRecord record;
+  auto call = std::make_unique<RecordedUnaryCall>();
+  CallRecord& record = call->record;
   record.method = &served;
   record.context = context;
   record.start = WallNow();
@@ -187,19 +206,26 @@ void InvokeRecorded(const Method& implementation, const Method& served,
     std::move(done)(std::move(status));
     return;
   }
-  // The stage by pointer: the method holding it outlives its calls, and a
-  // shared_ptr copy would cost every call two contended atomic operations.
+  call->stage = stage.get();
+  call->response = response;
+  call->done = std::move(done);
   implementation.invoke(
       context, request, response,
-      [stage = stage.get(), record = std::move(record), response,
-       done = std::move(done)](absl::Status status) mutable {
+      [call = std::move(call)](absl::Status status) mutable {
+        CallRecord& record = call->record;
         if (status.ok()) {
           record.response_messages = 1;
           record.response_bytes =
-              static_cast<std::int64_t>(response->ByteSizeLong());
+              static_cast<std::int64_t>(call->response->ByteSizeLong());
         }
         record.status = status;
-        RunCallEnd(stage->interceptors, stage->interceptors.size(), &record);
+        const Interceptors& interceptors = call->stage->interceptors;
+        RunCallEnd(interceptors, interceptors.size(), &record);
+        UnaryDone done = std::move(call->done);
+        // Freed before the transport's done, on the thread that ran the
+        // call's end: the block goes back to this thread's cache while it
+        // is warm.
+        call.reset();
         std::move(done)(std::move(status));
       });
 }
