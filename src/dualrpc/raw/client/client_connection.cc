@@ -42,6 +42,7 @@ absl::Status GoawayFailure(const Goaway& goaway) {
       absl::StrCat("server ended the connection with GOAWAY ",
                    absl::StatusCodeToString(goaway.code), ": ",
                    goaway.message));
+}
 
 // The message size of a complete REQUEST frame (§4.1: frame header, call
 // header length, call header, message).
