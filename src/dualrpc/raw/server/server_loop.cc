@@ -17,10 +17,12 @@ namespace {
 constexpr std::size_t kHeapTrimAfterBytes = 1024 * 1024;
 // How long after such a close the trim runs: closes in a burst share one.
 constexpr std::chrono::milliseconds kHeapTrimDelay{100};
-// Connections holding less than this share of the budget (1/64: 2 MiB of
-// the default 128 MiB) are never shed: a well-behaved client holds a few
-// KiB, and the loops' view of each other's largest may be stale.
-constexpr std::int64_t kShedFloorDivisor = 64;
+// Connections whose buffers hold no more than one idle buffer's worth
+// (what TcpConnection keeps between calls) are never shed: a well-behaved
+// client between calls holds a few KiB, and the loops' view of each other's
+// largest may be stale. Offenders hold more: what they sent and what they
+// do not read.
+constexpr std::size_t kShedFloorBytes = net::TcpConnection::kMaxIdleBufferBytes;
 
 }  // namespace
 
@@ -122,11 +124,9 @@ void ServerLoop::PostMemoryEvent(bool paused) {
 
 void ServerLoop::ShedMemory() {
   net::MemoryBudget& budget = shared_->budget;
-  const auto floor =
-      static_cast<std::size_t>(budget.limit() / kShedFloorDivisor);
   while (budget.total() >= budget.low_water()) {
     ServerConnection* largest = nullptr;
-    std::size_t largest_bytes = floor;
+    std::size_t largest_bytes = kShedFloorBytes;
     for (auto& [id, connection] : connections_) {
       if (connection->serving() &&
           connection->buffered_bytes() > largest_bytes) {

@@ -149,7 +149,7 @@ class ServerLoop {
   // largest connection (ServerConnection::ShedForMemory), unless another
   // loop's largest is larger (then that loop is asked to shed, and this one
   // stops); so the largest offenders server-wide go first. Connections
-  // under a floor (1/64 of the budget) are never closed.
+  // holding no more than an idle connection may are never closed.
   void ShedMemory();
   // malloc_trim, soon (coalesced, at most once per kHeapTrimDelay), after
   // a connection that held large buffers is gone: KeepFreedHeap keeps
