@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -66,6 +67,13 @@ std::int64_t ProcStatusBytes(pid_t pid, absl::string_view field) {
     }
   }
   return -1;
+}
+
+absl::Duration AttackTime() {
+  const char* long_tests = std::getenv("DUALRPC_LONG_TESTS");
+  return long_tests != nullptr && std::string(long_tests) == "1"
+             ? absl::Seconds(20)
+             : absl::Seconds(3);
 }
 
 // Closes with a reset (SO_LINGER 0), as the attacker did.
@@ -148,9 +156,10 @@ class HostileMemoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_.MakeDir("big");
-    // 10,000 entries with 40-byte names: ~600 KB per 10,000-entry page.
+    // 10,000 entries with 200-byte names: ~2.2 MB per 10,000-entry page,
+    // so that 1,024 of them would be gigabytes.
     dir_.MakeFiles("big", 10000, [](int i) {
-      return absl::StrFormat("an-entry-with-a-forty-byte-name-%07d", i);
+      return absl::StrFormat("%s-%07d", std::string(192, 'n'), i);
     });
     ASSERT_FALSE(HasFatalFailure());
     dir_.MakeDir("small");
@@ -225,8 +234,12 @@ TEST_F(HostileMemoryTest, ResponseAmplificationFromOneConnection) {
     burst += raw::RequestBytes(id, kListMethod, request);
   }
   attacker->Send(burst);
-  // The attack's time: what the old server needed to take gigabytes.
-  absl::SleepFor(absl::Seconds(3));
+  // The attack's time. 3 s is enough for the old server to make the
+  // well-behaved client wait seconds (its ListDirectory queued behind the
+  // attacker's); DUALRPC_LONG_TESTS=1 holds it 20 s, long enough for the
+  // old server's RSS to pass the target too (blocking threads producing
+  // 2.2 MB responses into an output that was never bounded).
+  absl::SleepFor(AttackTime());
   Reset(*attacker);
   attacker.reset();
   CheckAfterwards("1,024 unread ListDirectory", watch);
