@@ -247,9 +247,10 @@ void ServerConnection::FinishDrain() {
 }
 
 void ServerConnection::ShedForMemory() {
-  if (connection_.state() != net::TcpConnection::State::kConnected) return;
-  dispatcher_.CancelAll();
-  SendGoaway(absl::StatusCode::kResourceExhausted, "server memory limit");
+  if (connection_.state() == net::TcpConnection::State::kConnected) {
+    dispatcher_.CancelAll();
+    SendGoaway(absl::StatusCode::kResourceExhausted, "server memory limit");
+  }
   connection_.CloseAfterOneWrite(
       absl::ResourceExhaustedError("server memory limit"));
 }

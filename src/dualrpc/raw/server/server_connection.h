@@ -72,13 +72,14 @@ class ServerConnection : private net::TcpConnection::Handler {
   std::size_t peak_buffered_bytes() const {
     return connection_.peak_buffered_bytes();
   }
-  // Whether it is open for calls (not closing, not closed).
-  bool serving() const {
-    return connection_.state() == net::TcpConnection::State::kConnected;
+  // OnClosed has not run yet (open, or closing: flushing its last frames).
+  bool closed() const {
+    return connection_.state() == net::TcpConnection::State::kClosed;
   }
   // Chosen as the largest while the budget is over: GOAWAY
-  // RESOURCE_EXHAUSTED "server memory limit", written if the socket takes
-  // it at once, and closed at once (its buffers are freed now).
+  // RESOURCE_EXHAUSTED "server memory limit" (unless it is closing, and so
+  // has had its GOAWAY), written if the socket takes it at once after the
+  // frames before it, and closed at once: its buffers are freed now.
   void ShedForMemory();
   // The budget is back under its low-water mark: read again.
   void ResumeReading() { connection_.ResumeReading(); }

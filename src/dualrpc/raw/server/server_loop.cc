@@ -128,7 +128,7 @@ void ServerLoop::ShedMemory() {
     ServerConnection* largest = nullptr;
     std::size_t largest_bytes = kShedFloorBytes;
     for (auto& [id, connection] : connections_) {
-      if (connection->serving() &&
+      if (!connection->closed() &&
           connection->buffered_bytes() > largest_bytes) {
         largest = connection.get();
         largest_bytes = connection->buffered_bytes();
