@@ -341,6 +341,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{"--raw_threads=four", "'raw_threads'"},
         BadFlag{"--raw_max_connections=0", "--raw_max_connections"},
         BadFlag{"--raw_max_calls_in_flight=-3", "--raw_max_calls_in_flight"},
+        BadFlag{"--raw_max_output_bytes=0", "--raw_max_output_bytes"},
+        BadFlag{"--raw_max_buffered_bytes=-1", "--raw_max_buffered_bytes"},
         BadFlag{"--blocking_threads=0", "--blocking_threads"},
         BadFlag{"--blocking_queue=-1", "--blocking_queue"},
         BadFlag{"--blocking_queue_per_connection=0",

@@ -116,6 +116,10 @@ std::unique_ptr<RawServer> StartServer(
     RawServer::Options options = {}) {
   options.listen_address = address;
   options.event_loop_threads = 1;
+  // Room for 64 parked calls on one connection: each call in flight
+  // reserves max_message_bytes of the connection's output limit (§4.3).
+  options.output_high_water_bytes =
+      std::size_t{80} * options.max_message_bytes;
   absl::StatusOr<std::unique_ptr<RawServer>> server =
       RawServer::Start(options, registry);
   EXPECT_THAT(server, IsOk());

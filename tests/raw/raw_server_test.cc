@@ -653,9 +653,14 @@ TEST_F(RawServerTest, RandomGarbageNeverHurtsTheServer) {
 // -------------------------------------
 
 TEST_F(RawServerTest, ConcurrentCallsCompleteOutOfOrder) {
-  StartServer();
-  std::unique_ptr<TestClient> client = Connect();
   constexpr int kCalls = 64;
+  // Room for kCalls parked calls: each call in flight reserves
+  // max_message_bytes of the connection's output limit (§4.3).
+  RawServer::Options options;
+  options.output_high_water_bytes =
+      std::size_t{kCalls + 1} * options.max_message_bytes;
+  StartServer(options);
+  std::unique_ptr<TestClient> client = Connect();
   std::string burst;
   for (int i = 0; i < kCalls; ++i) {
     burst += RequestBytes(static_cast<std::uint32_t>(i + 1), kPark,

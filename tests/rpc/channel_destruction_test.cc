@@ -95,6 +95,10 @@ class ChannelDestructionTest : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "raw") {
       raw::RawServer::Options options;
       options.event_loop_threads = 2;
+      // Room for the held calls on one connection: each call in flight
+      // reserves max_message_bytes of its output limit (PROTOCOL.md §4.3).
+      options.output_high_water_bytes =
+          std::size_t{16} * options.max_message_bytes;
       absl::StatusOr<std::unique_ptr<raw::RawServer>> server =
           raw::RawServer::Start(options, &registry_);
       ASSERT_TRUE(server.ok()) << server.status();

@@ -15,9 +15,20 @@ namespace dualrpc::base {
 // so every large message faults its pages in afresh. Measured with perf stat
 // on the 1 MiB Echo: ~600 page faults per call in the server, which made a
 // call cost ~10 ms of CPU on this VM instead of ~0.2 ms. After this, blocks
-// up to 32 MiB come from the heap and up to 64 MiB of free memory per arena
+// up to 32 MiB come from the heap and some free memory per arena
 // stays mapped: a bounded cost, since messages are limited in size.
+// Freed memory kept at the top of an arena is bounded by the trim
+// threshold (8 MiB per arena); what a closed connection held elsewhere in
+// the heap is given back by ReleaseFreedHeap, which the raw server calls
+// after such closes. Measured on the 1 MiB Echo: docs/BENCHMARKS.md.
 void KeepFreedHeap();
+
+// Gives the free memory of every malloc arena back to the kernel
+// (malloc_trim(0): whole free pages, not only the top of each heap). Costs
+// a walk of the arenas' free lists, a few milliseconds on a large heap:
+// for after large frees (a connection that held big buffers closed), not
+// for a hot path. Any thread.
+void ReleaseFreedHeap();
 
 // Derive `T` from ThreadCachedAllocation<T> to give it a class-specific
 // operator new/delete that keeps up to `kMaxCached` freed blocks per thread

@@ -69,6 +69,14 @@ void Buffer::ReleaseIfIdle(std::size_t max_idle_capacity) {
   RetrieveAll();
 }
 
+void Buffer::Shrink() {
+  fill_peak_ = 0;
+  RetrieveAll();
+  if (capacity_ <= kCheapPrepend + kInitialSize) return;
+  data_.reset(new char[kCheapPrepend + kInitialSize]);
+  capacity_ = kCheapPrepend + kInitialSize;
+}
+
 void Buffer::MakeSpace(std::size_t n) {
   const std::size_t readable = readable_bytes();
   if (writable_bytes() + prependable_bytes() >= n + kCheapPrepend) {

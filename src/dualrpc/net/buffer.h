@@ -73,6 +73,11 @@ class Buffer {
   // which the frame limits bound. Call it whenever the buffer may have
   // become empty.
   void ReleaseIfIdle(std::size_t max_idle_capacity);
+  // Drops the readable bytes and gives the storage back, keeping only a
+  // fresh kInitialSize: for a connection that is closing, so that what a
+  // peer made it hold is freed at once, not when the owner gets round to
+  // destroying it.
+  void Shrink();
 
  private:
   void MakeSpace(std::size_t n);

@@ -2,6 +2,7 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace dualrpc::net {
@@ -30,6 +31,9 @@ TcpConnection::TcpConnection(EventLoop* loop, base::ScopedFd socket,
 TcpConnection::~TcpConnection() {
   if (registered_) loop_->Unwatch(stream_->fd());
   loop_->CancelTimer(close_timer_);
+  if (options_.budget != nullptr && accounted_bytes_ != 0) {
+    options_.budget->Add(-static_cast<std::int64_t>(accounted_bytes_));
+  }
 }
 
 absl::Status TcpConnection::Start() {
@@ -38,6 +42,7 @@ absl::Status TcpConnection::Start() {
   if (!watched.ok()) return watched;
   registered_ = true;
   interest_ = read_wait_;
+  Account();
   return absl::OkStatus();
 }
 
@@ -53,7 +58,15 @@ void TcpConnection::OnIoEvents(std::uint32_t events) {
   }
   // A read and a write may wait for the same readiness (a TLS write that
   // needs the peer's handshake); each gets its turn.
-  if ((events & read_wait_) && Reading()) HandleReadable();
+  if (events & read_wait_) {
+    // Not reading (held): the interest is dropped now, so that a
+    // level-triggered readiness does not wake the loop again.
+    if (Reading()) {
+      HandleReadable();
+    } else {
+      UpdateInterest();
+    }
+  }
   if (state_ != State::kClosed && (events & write_wait_)) {
     write_wait_ = 0;
     Flush();
@@ -88,10 +101,60 @@ void TcpConnection::HandleReadable() {
     input_.RetrieveAll();
     return;
   }
+  DeliverInput();
+}
+
+void TcpConnection::DeliverInput() {
   handler_->OnInput(&input_);
   if (state_ == State::kConnected) {
+    if (input_.readable_bytes() != 0 && ShouldHoldInput()) input_held_ = true;
     input_.ReleaseIfIdle(kMaxIdleBufferBytes);
   }
+  Account();
+}
+
+void TcpConnection::MaybeRedeliverInput() {
+  if (!input_held_ || redelivery_scheduled_ || state_ != State::kConnected ||
+      ShouldHoldInput()) {
+    return;
+  }
+  redelivery_scheduled_ = true;
+  // Deferred: this may be called from inside the handler. Safe to capture
+  // `this`, as for ScheduleFlush.
+  loop_->Defer([this] {
+    redelivery_scheduled_ = false;
+    if (state_ != State::kConnected || !input_held_ || ShouldHoldInput()) {
+      return;
+    }
+    input_held_ = false;
+    DeliverInput();
+  });
+}
+
+void TcpConnection::set_reserved_output_bytes(std::size_t bytes) {
+  const bool lowered = bytes < reserved_output_;
+  reserved_output_ = bytes;
+  if (!lowered) return;  // Reading stops at the next readiness, if due.
+  UpdateInterest();
+  MaybeRedeliverInput();
+}
+
+void TcpConnection::ResumeReading() {
+  UpdateInterest();
+  MaybeRedeliverInput();
+}
+
+void TcpConnection::Account() {
+  const std::size_t held = state_ == State::kClosed ? 0 : buffered_bytes();
+  if (held == accounted_bytes_) return;
+  peak_buffered_bytes_ = std::max(peak_buffered_bytes_, held);
+  if (options_.budget == nullptr) {
+    accounted_bytes_ = held;
+    return;
+  }
+  options_.budget->Add(static_cast<std::int64_t>(held) -
+                       static_cast<std::int64_t>(accounted_bytes_));
+  accounted_bytes_ = held;
 }
 
 void TcpConnection::ScheduleFlush() {
@@ -121,6 +184,9 @@ void TcpConnection::Flush() {
     if (output_.readable_bytes() != 0) write_wait_ = EventsFor(sent->resume_on);
   }
   AfterOutputChanged();
+  if (state_ == State::kClosed) return;
+  MaybeRedeliverInput();
+  Account();
 }
 
 void TcpConnection::AfterOutputChanged() {
@@ -139,10 +205,7 @@ void TcpConnection::AfterOutputChanged() {
 }
 
 bool TcpConnection::Reading() const {
-  const bool over_high_water =
-      state_ == State::kConnected &&
-      output_.readable_bytes() > options_.high_water_mark;
-  return !peer_eof_ && !over_high_water;
+  return !peer_eof_ && !(state_ == State::kConnected && ShouldHoldInput());
 }
 
 void TcpConnection::UpdateInterest() {
@@ -178,7 +241,19 @@ void TcpConnection::Close(const absl::Status& reason) {
     loop_->Unwatch(stream_->fd());
     registered_ = false;
   }
+  // Nothing more is read or written: what the peer made us hold goes now.
+  input_.Shrink();
+  output_.Shrink();
+  Account();
   handler_->OnClosed(reason);
+}
+
+void TcpConnection::CloseAfterOneWrite(const absl::Status& reason) {
+  if (state_ == State::kClosed) return;
+  if (output_.readable_bytes() != 0 && write_wait_ == 0) {
+    stream_->WriteFrom(&output_).IgnoreError();
+  }
+  Close(reason);
 }
 
 }  // namespace dualrpc::net

@@ -10,6 +10,7 @@
 #include "dualrpc/net/buffer.h"
 #include "dualrpc/net/byte_stream.h"
 #include "dualrpc/net/event_loop.h"
+#include "dualrpc/net/memory_budget.h"
 #include "dualrpc/net/transfer.h"
 
 namespace dualrpc::net {
@@ -26,8 +27,12 @@ namespace dualrpc::net {
 //
 // Output is batched: the protocol appends to output() and calls
 // ScheduleFlush(), and everything appended during one loop iteration leaves
-// in one write at its end. Backpressure: while more than high_water_mark
-// bytes are unsent, the stream is not read.
+// in one write at its end. Backpressure: while unsent output plus the
+// owner's reservations (set_reserved_output_bytes: output that work already
+// accepted may still produce) exceed high_water_mark, or while the shared
+// MemoryBudget is over, the stream is not read, and the handler may leave
+// input unconsumed (ShouldHoldInput); that input is delivered again once
+// the condition clears.
 //
 // Every way a connection ends goes through Close(), once; the Handler hears
 // of it in OnClosed() and must destroy this object later (EventLoop::Defer),
@@ -50,7 +55,9 @@ class TcpConnection : private IoWatcher {
   class Handler {
    public:
     // New bytes were appended to `input` (kConnected only). Consume what can
-    // be consumed; the rest stays for the next call.
+    // be consumed; the rest stays for the next call. While ShouldHoldInput()
+    // the handler may stop consuming even complete messages: this is called
+    // again, with what is left, once it no longer holds.
     virtual void OnInput(Buffer* input) = 0;
     // The peer ended its stream while kConnected. Reading has stopped; the
     // handler decides how to close.
@@ -68,6 +75,11 @@ class TcpConnection : private IoWatcher {
     std::size_t high_water_mark = 8 * 1024 * 1024;
     // Longest time in kClosing before the connection is closed anyway.
     EventLoop::Clock::duration close_timeout = std::chrono::seconds(2);
+    // Not owned; outlives the connection. Null: no shared budget. The
+    // connection reports the storage of both its buffers to it (capacity,
+    // not just readable bytes: what the process holds) and is not read
+    // while it is over.
+    MemoryBudget* budget = nullptr;
   };
 
   // Buffers larger than this are freed when they become empty after a fill
@@ -99,6 +111,34 @@ class TcpConnection : private IoWatcher {
   Buffer* output() { return &output_; }
   std::size_t unsent_bytes() const { return output_.readable_bytes(); }
 
+  // Output the owner has promised room for (responses of calls in flight),
+  // counted with unsent_bytes() against high_water_mark. Lowering it may
+  // resume reading and deliver held input (deferred, never from inside this
+  // call).
+  void set_reserved_output_bytes(std::size_t bytes);
+  std::size_t reserved_output_bytes() const { return reserved_output_; }
+  // Unsent output + reservations over high_water_mark.
+  bool output_over_limit() const {
+    return output_.readable_bytes() + reserved_output_ >
+           options_.high_water_mark;
+  }
+  // Whether the handler should stop consuming input now (see Handler):
+  // output_over_limit(), or the shared budget is over.
+  bool ShouldHoldInput() const {
+    return output_over_limit() ||
+           (options_.budget != nullptr && options_.budget->reading_paused());
+  }
+  // Storage held by both buffers, as reported to the budget.
+  std::size_t buffered_bytes() const {
+    return input_.capacity() + output_.capacity();
+  }
+  // The largest buffered_bytes() seen at a report (after each read, flush
+  // and close), for the owner's decision to trim the heap after it.
+  std::size_t peak_buffered_bytes() const { return peak_buffered_bytes_; }
+  // The shared budget is back under its low-water mark: read again, and
+  // deliver held input (deferred). Any time; a no-op when not needed.
+  void ResumeReading();
+
   // Writes the output at the end of this loop iteration.
   void ScheduleFlush();
   // Writes now if at least `threshold` bytes are waiting, so that a long
@@ -109,10 +149,21 @@ class TcpConnection : private IoWatcher {
   void CloseAfterFlush();
   // Immediate close: unsent output is dropped. No-op when kClosed.
   void Close(const absl::Status& reason);
+  // Writes what the stream takes at once (one write, no waiting), then
+  // Close(reason): for a peer that is not reading, whose output must not
+  // be kept, while one that is reading still gets the last frames that fit.
+  void CloseAfterOneWrite(const absl::Status& reason);
 
  private:
   void OnIoEvents(std::uint32_t events) override;
   void HandleReadable();
+  // OnInput, then what follows each delivery: held input noted, idle
+  // storage released, the budget told.
+  void DeliverInput();
+  // Schedules DeliverInput if input is held and no longer needs to be.
+  void MaybeRedeliverInput();
+  // Reports a change in buffered_bytes() to the budget.
+  void Account();
   void Flush();
   // True while input is wanted: not after the peer's end of stream, nor
   // while over the high-water mark (kConnected).
@@ -140,6 +191,14 @@ class TcpConnection : private IoWatcher {
   bool flush_scheduled_ = false;
   bool peer_eof_ = false;
   bool write_shut_down_ = false;
+  std::size_t reserved_output_ = 0;
+  // What the budget was last told of buffered_bytes().
+  std::size_t accounted_bytes_ = 0;
+  std::size_t peak_buffered_bytes_ = 0;
+  // The handler left input while ShouldHoldInput(); a redelivery is due
+  // once it clears.
+  bool input_held_ = false;
+  bool redelivery_scheduled_ = false;
   EventLoop::TimerId close_timer_;
 };
 

@@ -98,6 +98,14 @@ ABSL_FLAG(int32_t, raw_max_calls_in_flight, 1024,
           "Raw transport: calls in flight per connection at most.");
 ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
           "Raw transport: close connections idle for this long.");
+ABSL_FLAG(int64_t, raw_max_output_bytes, 8 * 1024 * 1024,
+          "Raw transport: unsent output per connection, plus the "
+          "--max_message_bytes each call in flight reserves for its "
+          "response, above which the connection is not read.");
+ABSL_FLAG(int64_t, raw_max_buffered_bytes, int64_t{128} * 1024 * 1024,
+          "Raw transport: buffered input + unsent output of all connections "
+          "together; over it no connection is read and the largest are "
+          "closed (GOAWAY RESOURCE_EXHAUSTED) until it is 1/4 under.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
@@ -482,6 +490,9 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
   options.max_calls_in_flight = absl::GetFlag(FLAGS_raw_max_calls_in_flight);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
+  options.output_high_water_bytes =
+      static_cast<std::size_t>(absl::GetFlag(FLAGS_raw_max_output_bytes));
+  options.max_buffered_bytes = absl::GetFlag(FLAGS_raw_max_buffered_bytes);
   return raw::RawServer::Start(options, &registry);
 }
 
@@ -646,6 +657,8 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       {"max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)},
       {"raw_max_connections", absl::GetFlag(FLAGS_raw_max_connections)},
       {"raw_max_calls_in_flight", absl::GetFlag(FLAGS_raw_max_calls_in_flight)},
+      {"raw_max_output_bytes", absl::GetFlag(FLAGS_raw_max_output_bytes)},
+      {"raw_max_buffered_bytes", absl::GetFlag(FLAGS_raw_max_buffered_bytes)},
       {"blocking_threads", absl::GetFlag(FLAGS_blocking_threads)},
       {"blocking_queue", absl::GetFlag(FLAGS_blocking_queue)},
       {"blocking_queue_per_connection",

@@ -135,11 +135,9 @@ absl::Status CallDispatcher::CheckAdmission(std::uint8_t flags,
   if (flags & kFlagCompressed) {
     return absl::UnimplementedError("compression is not supported");
   }
-  // TODO(security): unsent output is bounded by backpressure only for what
-  // new input produces; responses of calls already in flight are appended
-  // regardless, so one connection can hold up to max_calls_in_flight *
-  // max_message_bytes of output. A per-connection memory budget would
-  // tighten that.
+  // The output limit is not checked here: a REQUEST is not even decoded
+  // while output + reservations are over it (ServerConnection::OnInput,
+  // UpdateReservation).
   if (calls_.size() + streams_.size() >=
       static_cast<std::size_t>(config_.max_calls_in_flight)) {
     return absl::ResourceExhaustedError(
@@ -224,6 +222,7 @@ absl::Status CallDispatcher::StartCall(std::uint32_t call_id,
   // completion queued to this loop, which runs after this returns).
   InFlightCall& in_flight =
       calls_.emplace(call_id, InFlightCall{started, {}}).first->second;
+  UpdateReservation();
   if (has_deadline) {
     in_flight.deadline_timer = loop_->RunAt(
         loop_->now() + timeout, [this, call_id] { OnDeadline(call_id); });
@@ -428,6 +427,7 @@ bool CallDispatcher::FinishCall(std::unique_ptr<ServerCall> call,
     if (it == calls_.end() || it->second.call != call.get()) return false;
     loop_->CancelTimer(it->second.deadline_timer);
     calls_.erase(it);
+    UpdateReservation();
   }
   const bool response_sent = SendResponse(call.get(), std::move(status));
   // Done has run: the call's messages serve the next calls on this loop.
@@ -444,6 +444,11 @@ bool CallDispatcher::FinishCall(std::unique_ptr<ServerCall> call,
   return true;
 }
 
+void CallDispatcher::UpdateReservation() {
+  output_->set_reserved_output_bytes(calls_.size() *
+                                     std::size_t{config_.limits.max_message_bytes});
+}
+
 void CallDispatcher::OnDeadline(std::uint32_t call_id) {
   ServerCall* call = TakeCall(call_id);
   if (call == nullptr) return;
@@ -458,6 +463,7 @@ ServerCall* CallDispatcher::TakeCall(std::uint32_t call_id) {
   ServerCall* call = it->second.call;
   loop_->CancelTimer(it->second.deadline_timer);
   calls_.erase(it);
+  UpdateReservation();
   return call;
 }
 
@@ -471,6 +477,7 @@ void CallDispatcher::CancelAll() {
     loop_->CancelTimer(in_flight.deadline_timer);
   }
   calls_.clear();
+  UpdateReservation();
   // Moved out first: the streams' cancellation must not see a map in
   // iteration.
   absl::flat_hash_map<std::uint32_t, ServerStreamCall*> streams;
@@ -502,6 +509,7 @@ void CallDispatcher::AnswerAll(const absl::Status& status) {
     SendError(call_id, status);
   }
   calls_.clear();
+  UpdateReservation();
   absl::flat_hash_map<std::uint32_t, ServerStreamCall*> streams;
   streams.swap(streams_);
   for (auto& [call_id, stream] : streams) {

@@ -167,6 +167,18 @@ class CallDispatcher {
   void OnDeadline(std::uint32_t call_id);
   // Removes a call from calls_, cancelling its timer. nullptr if unknown.
   ServerCall* TakeCall(std::uint32_t call_id);
+  // Output reservations (§4.3, "unsent output"): every unary call in
+  // calls_ may still append one response, so each reserves the message
+  // limit on the connection's output (TcpConnection::
+  // set_reserved_output_bytes) from dispatch until it leaves calls_. No
+  // method declares a smaller bound on its response, so the limit it is. A
+  // call that completes inside its invoke (Echo) never enters calls_: its
+  // reservation is taken and given back at once, which costs nothing; its
+  // response is counted as unsent output instead. Streams reserve nothing:
+  // they hold their writes while the output is over the limit
+  // (OutputOverLimit) and their windows bound the rest. Call after every
+  // change to calls_.
+  void UpdateReservation();
 
   // True if the response message was serialized (sent).
   bool SendResponse(ServerCall* call, absl::Status status);

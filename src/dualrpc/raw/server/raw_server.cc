@@ -23,6 +23,11 @@ constexpr std::uint32_t kMaxMessageLimit = 1024 * 1024 * 1024;
 constexpr std::uint32_t kMinHeaderLimit = 256;
 constexpr std::uint32_t kMaxHeaderLimit = 1024 * 1024;
 
+// Reading resumes once the buffered total is a quarter of
+// max_buffered_bytes under it: shedding frees that much at once instead of
+// flapping at the limit.
+constexpr std::int64_t kBufferedLowWaterDivisor = 4;
+
 // Durations beyond this are "forever" for the loops' clock (which would
 // overflow on InfiniteDuration()).
 constexpr absl::Duration kForever = absl::Hours(24 * 365 * 100);
@@ -61,6 +66,10 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
     return absl::InvalidArgumentError(
         "tls_handshake_timeout and max_tls_handshakes must be positive");
   }
+  if (options.output_high_water_bytes < 1 || options.max_buffered_bytes < 1) {
+    return absl::InvalidArgumentError(
+        "output_high_water_bytes and max_buffered_bytes must be positive");
+  }
   if (options.idle_timeout <= absl::ZeroDuration() ||
       options.close_timeout <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError(
@@ -77,6 +86,10 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
   config.registry = registry;
   config.tls = options.tls;
   config.tls_handshake_timeout = ToClockDuration(options.tls_handshake_timeout);
+  config.max_buffered_bytes = options.max_buffered_bytes;
+  config.buffered_low_water_bytes =
+      options.max_buffered_bytes -
+      options.max_buffered_bytes / kBufferedLowWaterDivisor;
   config.max_tls_handshakes_per_loop = std::max(
       1, options.max_tls_handshakes / std::max(1, options.event_loop_threads));
   return config;

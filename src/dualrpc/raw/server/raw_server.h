@@ -65,8 +65,20 @@ class RawServer {
     std::uint32_t max_message_bytes = 4 * 1024 * 1024;
     // Largest RequestHeader/ResponseHeader, 256 B to 1 MiB.
     std::uint32_t max_header_bytes = 16 * 1024;
-    // Unsent output per connection above which it is not read (§4.3).
+    // Unsent output per connection above which it is not read (§4.3). The
+    // responses that unary calls in flight may still produce count too: each
+    // reserves max_message_bytes until it is answered, and no REQUEST is
+    // read while unsent output + reservations are over this, so a
+    // connection holds at most this plus one message. The cost: about
+    // output_high_water_bytes / max_message_bytes + 1 calls that do not
+    // complete inline (ListDirectory) in flight per connection; more wait,
+    // unread, in the socket.
     std::size_t output_high_water_bytes = 8 * 1024 * 1024;
+    // Server-wide: the storage of every connection's input and output
+    // buffers together. Over it no connection is read, and the connections
+    // holding the most are closed (GOAWAY RESOURCE_EXHAUSTED "server memory
+    // limit") until the total is under 3/4 of it; then reading resumes.
+    std::int64_t max_buffered_bytes = std::int64_t{128} * 1024 * 1024;
     // A connection with no call in flight that receives nothing for this
     // long gets GOAWAY OK ("idle") and is closed.
     absl::Duration idle_timeout = absl::Seconds(300);

@@ -1,6 +1,7 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 #define DUALRPC_RAW_SERVER_SERVER_CONFIG_H_
 
+#include <cstdint>
 #include <memory>
 
 #include "dualrpc/net/event_loop.h"
@@ -27,6 +28,10 @@ struct ServerConfig {
   net::EventLoop::Clock::duration tls_handshake_timeout{};
   // RawServer::Options::max_tls_handshakes, this loop's share.
   int max_tls_handshakes_per_loop = 1;
+  // RawServer::Options::max_buffered_bytes, and the total under which
+  // reading resumes once it was over (ServerSharedState::budget).
+  std::int64_t max_buffered_bytes = 0;
+  std::int64_t buffered_low_water_bytes = 0;
 };
 
 }  // namespace dualrpc::raw

@@ -51,6 +51,10 @@ absl::Status ServerConnection::Start() {
 void ServerConnection::OnInput(net::Buffer* input) {
   last_activity_ = loop_->now();
   while (connection_.state() == net::TcpConnection::State::kConnected) {
+    // Output + the reservations of calls in flight over the limit, or the
+    // server over its memory budget: the next frame waits (the connection
+    // delivers the input again once that clears).
+    if (connection_.ShouldHoldInput()) return;
     FrameDecoder::Event event = decoder_.Next(input);
     switch (event.kind) {
       case FrameDecoder::Event::kNeedMoreInput:
@@ -336,6 +340,15 @@ void ServerConnection::FinishDrain() {
   if (connection_.state() != net::TcpConnection::State::kConnected) return;
   dispatcher_.AnswerAll(absl::UnavailableError(kShuttingDown));
   connection_.CloseAfterFlush();
+}
+
+void ServerConnection::ShedForMemory() {
+  if (connection_.state() == net::TcpConnection::State::kConnected) {
+    dispatcher_.CancelAll();
+    SendGoaway(absl::StatusCode::kResourceExhausted, "server memory limit");
+  }
+  connection_.CloseAfterOneWrite(
+      absl::ResourceExhaustedError("server memory limit"));
 }
 
 void ServerConnection::CloseNow() {

@@ -77,6 +77,24 @@ class ServerConnection : private net::TcpConnection::Handler {
   // too long or was crowded out).
   void Abort(const absl::Status& reason);
 
+  // ---- The server-wide memory budget (ServerLoop's shedding). ----
+  // Storage its buffers hold (net::TcpConnection::buffered_bytes).
+  std::size_t buffered_bytes() const { return connection_.buffered_bytes(); }
+  std::size_t peak_buffered_bytes() const {
+    return connection_.peak_buffered_bytes();
+  }
+  // OnClosed has not run yet (open, or closing: flushing its last frames).
+  bool closed() const {
+    return connection_.state() == net::TcpConnection::State::kClosed;
+  }
+  // Chosen as the largest while the budget is over: GOAWAY
+  // RESOURCE_EXHAUSTED "server memory limit" (unless it is closing, and so
+  // has had its GOAWAY), written if the socket takes it at once after the
+  // frames before it, and closed at once: its buffers are freed now.
+  void ShedForMemory();
+  // The budget is back under its low-water mark: read again.
+  void ResumeReading() { connection_.ResumeReading(); }
+
   // The implementation finished `call` with `status` (see
   // CallDispatcher::FinishCall). Sends the response unless the call was
   // cancelled, timed out or its connection closed.

@@ -4,11 +4,31 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "dualrpc/base/heap.h"
 #include "dualrpc/net/socket_ops.h"
 #include "dualrpc/raw/server/server_connection.h"
 #include "dualrpc/raw/server/server_stream_call.h"
 
 namespace dualrpc::raw {
+namespace {
+
+// A connection whose buffers held at least this much is followed by a heap
+// trim once it is gone (ScheduleHeapTrim).
+constexpr std::size_t kHeapTrimAfterBytes = 1024 * 1024;
+// How long after such a close the trim runs: closes in a burst share one.
+constexpr std::chrono::milliseconds kHeapTrimDelay{100};
+// Connections whose buffers hold no more than one idle buffer's worth
+// (what TcpConnection keeps between calls) are never shed: a well-behaved
+// client between calls holds a few KiB, and the loops' view of each other's
+// largest may be stale. Offenders hold more: what they sent and what they
+// do not read.
+constexpr std::size_t kShedFloorBytes = net::TcpConnection::kMaxIdleBufferBytes;
+
+}  // namespace
+
+void ServerSharedState::OnBudgetChange(bool paused) {
+  for (ServerLoop* loop : loops) loop->PostMemoryEvent(paused);
+}
 
 ServerLoop::ServerLoop(std::unique_ptr<net::EventLoop> loop,
                        ServerSharedState* shared)
@@ -80,10 +100,72 @@ void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
   }
   // Not now: the connection is somewhere up the stack of this call.
   loop_->Defer([this, connection_id] {
-    if (connections_.erase(connection_id) != 0) {
+    auto it = connections_.find(connection_id);
+    if (it != connections_.end()) {
+      if (it->second->peak_buffered_bytes() >= kHeapTrimAfterBytes) {
+        ScheduleHeapTrim();
+      }
+      connections_.erase(it);
       shared_->connections.fetch_sub(1, std::memory_order_relaxed);
     }
     QuitIfDrained();
+  });
+}
+
+void ServerLoop::PostMemoryEvent(bool paused) {
+  loop_->Post([this, paused] {
+    if (paused) {
+      ShedMemory();
+      return;
+    }
+    for (auto& [id, connection] : connections_) connection->ResumeReading();
+  });
+}
+
+void ServerLoop::ShedMemory() {
+  net::MemoryBudget& budget = shared_->budget;
+  while (budget.total() >= budget.low_water()) {
+    ServerConnection* largest = nullptr;
+    std::size_t largest_bytes = kShedFloorBytes;
+    for (auto& [id, connection] : connections_) {
+      if (!connection->closed() &&
+          connection->buffered_bytes() > largest_bytes) {
+        largest = connection.get();
+        largest_bytes = connection->buffered_bytes();
+      }
+    }
+    const auto mine = static_cast<std::int64_t>(largest_bytes);
+    largest_buffered_.store(mine, std::memory_order_relaxed);
+    if (largest == nullptr) break;
+    ServerLoop* larger = nullptr;
+    std::int64_t larger_bytes = mine;
+    for (ServerLoop* other : shared_->loops) {
+      const std::int64_t theirs =
+          other->largest_buffered_.load(std::memory_order_relaxed);
+      if (other != this && theirs > larger_bytes) {
+        larger = other;
+        larger_bytes = theirs;
+      }
+    }
+    if (larger != nullptr) {
+      // Its figure may be stale: it recomputes, and asks back if so.
+      larger->PostMemoryEvent(true);
+      break;
+    }
+    shared_->shed_for_memory.fetch_add(1, std::memory_order_relaxed);
+    // Frees its buffers now (the budget drops); destroyed later.
+    largest->ShedForMemory();
+  }
+  // Under the low-water mark by frees that raced with the flip to paused:
+  // this re-reads the total and resumes reading if so.
+  budget.Add(0);
+}
+
+void ServerLoop::ScheduleHeapTrim() {
+  if (heap_trim_timer_.valid()) return;
+  heap_trim_timer_ = loop_->RunAt(loop_->now() + kHeapTrimDelay, [this] {
+    heap_trim_timer_ = {};
+    base::ReleaseFreedHeap();
   });
 }
 

@@ -1,6 +1,7 @@
 #ifndef DUALRPC_RAW_SERVER_SERVER_LOOP_H_
 #define DUALRPC_RAW_SERVER_SERVER_LOOP_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -95,6 +96,11 @@ class ServerLoop {
   void PostConnection(std::unique_ptr<net::ByteStream> stream,
                       const net::SocketAddress& peer);
 
+  // Thread-safe. The server's memory budget went over (`paused`: shed
+  // this loop's largest connections, ShedMemory) or back under its
+  // low-water mark (every connection of this loop reads again).
+  void PostMemoryEvent(bool paused);
+
   // Called by a connection from OnClosed; destroys it later in this
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
@@ -139,6 +145,16 @@ class ServerLoop {
   // here. True if it was complete.
   bool EndHandshake(HandshakeMap::iterator it);
   void StopAccepting();
+  // While the budget is at or over its low-water mark: closes this loop's
+  // largest connection (ServerConnection::ShedForMemory), unless another
+  // loop's largest is larger (then that loop is asked to shed, and this one
+  // stops); so the largest offenders server-wide go first. Connections
+  // holding no more than an idle connection may are never closed.
+  void ShedMemory();
+  // malloc_trim, soon (coalesced, at most once per kHeapTrimDelay), after
+  // a connection that held large buffers is gone: KeepFreedHeap keeps
+  // freed memory in the process, which must not keep a hostile peer's.
+  void ScheduleHeapTrim();
   void BeginDrain(net::EventLoop::Clock::time_point deadline);
   void FinishDrain();
   void QuitIfDrained();
@@ -160,6 +176,10 @@ class ServerLoop {
   net::Acceptor acceptor_;
   bool draining_ = false;
   net::EventLoop::TimerId drain_deadline_timer_;
+  net::EventLoop::TimerId heap_trim_timer_;
+  // Storage of this loop's largest connection when it last shed: what the
+  // other loops compare theirs with. Any thread (relaxed).
+  std::atomic<std::int64_t> largest_buffered_{0};
 };
 
 }  // namespace dualrpc::raw

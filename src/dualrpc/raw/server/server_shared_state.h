@@ -3,7 +3,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <utility>
 #include <vector>
+
+#include "dualrpc/net/memory_budget.h"
 
 #include "dualrpc/raw/server/server_config.h"
 
@@ -17,8 +20,18 @@ class ServerLoop;
 // every loop thread has been joined.
 struct ServerSharedState {
   ServerSharedState(ServerConfig server_config, int listener)
-      : config(server_config), listen_fd(listener) {}
+      : budget(server_config.max_buffered_bytes,
+               server_config.buffered_low_water_bytes,
+               [this](bool paused) { OnBudgetChange(paused); }),
+        config(WithBudget(std::move(server_config), &budget)),
+        listen_fd(listener) {}
 
+  // Buffered input + unsent output (buffer storage) of every connection of
+  // every loop (RawServer::Options::max_buffered_bytes). Each connection's
+  // TcpConnection reports to it; over it, no connection reads and every
+  // loop sheds its largest connections (ServerLoop::ShedMemory) until it is
+  // under the low-water mark. Declared before `config`, which points to it.
+  net::MemoryBudget budget;
   const ServerConfig config;
   // The listening socket, owned by RawServer. Every loop's Acceptor watches
   // it (with EPOLLEXCLUSIVE) until it drains.
@@ -47,6 +60,18 @@ struct ServerSharedState {
   // completing (failed, timed out, crowded out, peer gone).
   std::atomic<std::int64_t> tls_handshakes{0};
   std::atomic<std::int64_t> tls_handshake_failures{0};
+  // Connections closed because the budget was over (ShedMemory).
+  std::atomic<std::int64_t> shed_for_memory{0};
+
+ private:
+  static ServerConfig WithBudget(ServerConfig config,
+                                 net::MemoryBudget* budget) {
+    config.connection.budget = budget;
+    return config;
+  }
+  // The budget's flips, on the thread that caused them: posted to every
+  // loop (server_loop.cc).
+  void OnBudgetChange(bool paused);
 };
 
 }  // namespace dualrpc::raw
