@@ -98,6 +98,21 @@ ABSL_FLAG(int32_t, raw_max_calls_in_flight, 1024,
           "Raw transport: calls in flight per connection at most.");
 ABSL_FLAG(absl::Duration, raw_idle_timeout, absl::Seconds(300),
           "Raw transport: close connections idle for this long.");
+ABSL_FLAG(absl::Duration, raw_handshake_timeout, absl::Seconds(10),
+          "Raw transport: a connection whose preface (after its TLS "
+          "handshake, with --tls_cert) is not complete this long after "
+          "accept is closed without a word.");
+ABSL_FLAG(absl::Duration, raw_frame_timeout, absl::Seconds(10),
+          "Raw transport: a frame must be complete this long, plus its "
+          "payload length / --raw_min_frame_rate, after its first byte "
+          "arrived; else GOAWAY RESOURCE_EXHAUSTED and close.");
+ABSL_FLAG(int64_t, raw_min_frame_rate, 64 * 1024,
+          "Raw transport: bytes per second a large frame is allowed at "
+          "least (see --raw_frame_timeout).");
+ABSL_FLAG(int32_t, raw_max_pending_connections, 1024,
+          "Raw transport: connections whose preface has not arrived, at "
+          "most (not counted in --raw_max_connections); one more closes "
+          "the oldest.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
@@ -478,6 +493,12 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
   options.max_calls_in_flight = absl::GetFlag(FLAGS_raw_max_calls_in_flight);
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.idle_timeout = absl::GetFlag(FLAGS_raw_idle_timeout);
+  options.handshake_timeout = absl::GetFlag(FLAGS_raw_handshake_timeout);
+  options.frame_timeout = absl::GetFlag(FLAGS_raw_frame_timeout);
+  options.min_frame_rate_bytes_per_second =
+      absl::GetFlag(FLAGS_raw_min_frame_rate);
+  options.max_pending_connections =
+      absl::GetFlag(FLAGS_raw_max_pending_connections);
   return raw::RawServer::Start(options, &registry);
 }
 
@@ -641,6 +662,9 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       {"max_message_bytes", absl::GetFlag(FLAGS_max_message_bytes)},
       {"raw_max_connections", absl::GetFlag(FLAGS_raw_max_connections)},
       {"raw_max_calls_in_flight", absl::GetFlag(FLAGS_raw_max_calls_in_flight)},
+      {"raw_min_frame_rate", absl::GetFlag(FLAGS_raw_min_frame_rate)},
+      {"raw_max_pending_connections",
+       absl::GetFlag(FLAGS_raw_max_pending_connections)},
       {"blocking_threads", absl::GetFlag(FLAGS_blocking_threads)},
       {"blocking_queue", absl::GetFlag(FLAGS_blocking_queue)},
       {"listen_max_detecting", absl::GetFlag(FLAGS_listen_max_detecting)},
@@ -668,7 +692,9 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   }
   const std::pair<const char*, absl::Duration> durations[] = {
       {"listen_detect_timeout", absl::GetFlag(FLAGS_listen_detect_timeout)},
-      {"raw_idle_timeout", absl::GetFlag(FLAGS_raw_idle_timeout)}};
+      {"raw_idle_timeout", absl::GetFlag(FLAGS_raw_idle_timeout)},
+      {"raw_handshake_timeout", absl::GetFlag(FLAGS_raw_handshake_timeout)},
+      {"raw_frame_timeout", absl::GetFlag(FLAGS_raw_frame_timeout)}};
   for (const auto& [flag, value] : durations) {
     if (absl::Status checked = CheckPositive(flag, value); !checked.ok()) {
       return checked;
