@@ -71,6 +71,16 @@ class SlowlorisAttack {
     thread_.join();
   }
 
+  // After Stop(): how many attackers the server closed without writing a
+  // byte, seen within `timeout` each.
+  int CountClosedSilently(absl::Duration timeout = absl::Milliseconds(2)) {
+    int count = 0;
+    for (const std::unique_ptr<TestClient>& attacker : attackers_) {
+      if (attacker->ReadEof(timeout)) ++count;
+    }
+    return count;
+  }
+
   // After Stop(): how many attackers were sent a GOAWAY with `code` (after
   // the server's preface) within `timeout` each.
   int CountGoaways(absl::StatusCode code,
