@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,7 +17,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "dualrpc/net/buffer.h"
 #include "dualrpc/raw/server/raw_server.h"
+#include "dualrpc/raw/wire/frame_decoder.h"
 #include "dualrpc/raw/wire/call_payload.h"
 #include "dualrpc/raw/wire/frame.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -139,6 +142,52 @@ class SlowlorisTest : public ::testing::Test {
   rpc::ServiceRegistry registry_;
   std::unique_ptr<RawServer> server_;
 };
+
+// ---- FrameDecoder::InProgress ------------------------------------------------
+
+// What the frame deadline is built on: which frame the input ends inside
+// (the same index until it completes), and its length once the header is in.
+TEST(FrameInProgressTest, NamesThePartialFrameAndItsLength) {
+  FrameLimits limits;
+  limits.max_message_bytes = 1024;
+  FrameDecoder decoder(limits);
+  net::Buffer input;
+  input.Append(PrefaceBytes().substr(0, 5));
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kNeedMoreInput);
+  EXPECT_FALSE(decoder.InProgress(input).has_value());  // The preface's.
+  const std::string first = FrameBytes(FrameType::kCancel, 0, 1, "");
+  const std::string second = RequestBytes(2, kEcho, EchoRequestOf("abc"));
+  input.Append(PrefaceBytes().substr(5) + first.substr(0, 3));
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kPreface);
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kNeedMoreInput);
+  std::optional<FrameDecoder::PartialFrame> partial = decoder.InProgress(input);
+  ASSERT_TRUE(partial.has_value());
+  EXPECT_EQ(partial->index, 0u);
+  EXPECT_FALSE(partial->payload_length.has_value());
+  input.Append(first.substr(3) + second.substr(0, kFrameHeaderSize + 1));
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kFrame);
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kNeedMoreInput);
+  partial = decoder.InProgress(input);
+  ASSERT_TRUE(partial.has_value());
+  EXPECT_EQ(partial->index, 1u);
+  EXPECT_EQ(partial->payload_length, second.size() - kFrameHeaderSize);
+  input.Append(second.substr(kFrameHeaderSize + 1));
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kFrame);
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kNeedMoreInput);
+  EXPECT_FALSE(decoder.InProgress(input).has_value());
+  // An oversized REQUEST being discarded is still in progress, with its
+  // declared length.
+  input.Append(FrameBytes(FrameType::kRequest, kFlagEndStream, 3,
+                          std::string(40000, 'x'))
+                   .substr(0, kFrameHeaderSize + 10));
+  ASSERT_EQ(decoder.Next(&input).kind,
+            FrameDecoder::Event::kOversizedCallFrame);
+  ASSERT_EQ(decoder.Next(&input).kind, FrameDecoder::Event::kNeedMoreInput);
+  partial = decoder.InProgress(input);
+  ASSERT_TRUE(partial.has_value());
+  EXPECT_EQ(partial->index, 2u);
+  EXPECT_EQ(partial->payload_length, 40000u);
+}
 
 // ---- The handshake timeout ------------------------------------------------
 

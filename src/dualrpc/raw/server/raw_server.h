@@ -139,8 +139,9 @@ class RawServer {
   // Serves `stream`, a connection accepted elsewhere (the shared port, after
   // it saw the raw preface; bytes it looked at must still be unread in the
   // stream), as if this server had accepted it: dealt to the next loop in
-  // turn, counted against max_connections (over it: GOAWAY
-  // RESOURCE_EXHAUSTED, §4.3), drained with the rest. `peer` is what
+  // turn, subject to handshake_timeout and max_pending_connections until
+  // its preface and then counted against max_connections (§4.3), drained
+  // with the rest. `peer` is what
   // ServerCallContext::peer() reports. Thread-safe. UNAVAILABLE, with the
   // stream closed, once Drain has been called.
   absl::Status Adopt(std::unique_ptr<net::ByteStream> stream,

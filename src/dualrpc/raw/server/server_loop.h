@@ -41,9 +41,11 @@ class ServerStreamCall;
 // it accepts: connections are dealt round-robin over all loops from one
 // shared counter (muduo's scheme, with every loop acting as the acceptor), and
 // a connection dealt to another loop is posted to that loop's mailbox as the
-// bare socket. The owning loop counts it against max_connections, rejects or
-// drains it; a socket posted to a loop that has already stopped is closed
-// with the refused task, before it was ever counted.
+// bare socket. The owning loop holds it as pending until its preface
+// (handshake timeout, pending cap), then counts it against max_connections,
+// evicting or rejecting at the limit (§4.3), or drains it; a socket posted
+// to a loop that has already stopped is closed with the refused task,
+// before it was ever counted.
 class ServerLoop {
  public:
   ServerLoop(std::unique_ptr<net::EventLoop> loop, ServerSharedState* shared);
@@ -89,8 +91,8 @@ class ServerLoop {
   void ReleaseStream(ServerStreamCall* stream);
 
   // Thread-safe. Queues `stream` (its fd not registered anywhere) to become
-  // a connection of this loop, counted against max_connections, rejected
-  // or drained like an accepted socket (RawServer::Adopt deals it here).
+  // a connection of this loop, pending, admitted, rejected or drained like
+  // an accepted socket (RawServer::Adopt deals it here).
   // If the loop has stopped, the stream is destroyed (closed) on the calling
   // thread, never counted.
   void PostConnection(std::unique_ptr<net::ByteStream> stream,
