@@ -112,17 +112,21 @@ TEST_F(RawServerAdoptTest, AdoptedStreamsCountAgainstMaxConnections) {
   std::unique_ptr<RawServer> server =
       Start(/*max_connections=*/1, /*threads=*/1);
   ASSERT_NE(server, nullptr);
+  // Counted from its preface (§4.3).
   AdoptedPair first = MakePair();
   ASSERT_THAT(server->Adopt(std::move(first.server_stream), peer_), IsOk());
-  AdoptedPair second = MakePair();
-  ASSERT_THAT(server->Adopt(std::move(second.server_stream), peer_), IsOk());
-  EXPECT_EQ(Read(second.client.get(), 4), "DRPC");
-  // The first still counts and is served.
   ASSERT_EQ(::send(first.client.get(), kClientPreface.data(),
                    kClientPreface.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(kClientPreface.size()));
   EXPECT_EQ(Read(first.client.get(), 4), "DRPC");
-  EXPECT_EQ(RefusedCount(server->GetStats(), rpc::kRefusedMaxConnections), 1);
+  // At the limit, the second takes the idle first's place.
+  AdoptedPair second = MakePair();
+  ASSERT_THAT(server->Adopt(std::move(second.server_stream), peer_), IsOk());
+  ASSERT_EQ(::send(second.client.get(), kClientPreface.data(),
+                   kClientPreface.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(kClientPreface.size()));
+  EXPECT_EQ(Read(second.client.get(), 4), "DRPC");
+  EXPECT_EQ(RefusedCount(server->GetStats(), rpc::kRefusedEvicted), 1);
   EXPECT_TRUE(Eventually([&] {
     return server->GetStats().connections_open == 1;
   })) << server->GetStats().connections_open;

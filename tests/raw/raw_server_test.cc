@@ -828,12 +828,19 @@ TEST_F(RawServerTest, TooManyConnectionsGetGoawayResourceExhausted) {
   StartServer(options);
   std::unique_ptr<TestClient> first = Connect();
   ASSERT_THAT(Call(*first, 1, kEcho, "first"), IsOk());
+  // Busy, so not evicted for a newcomer (§4.3; slowloris_test has the rest).
+  first->Send(RequestBytes(2, kPark, EchoRequestOf("busy")));
+  ASSERT_TRUE(lot_.WaitForKey("busy"));
+  // Counted once its preface arrives, not at accept.
   TestClient second(server_->address());
+  second.Send(PrefaceBytes());
   ASSERT_THAT(second.ReadPreface(), IsOk());
   ExpectGoaway(second, absl::StatusCode::kResourceExhausted, 0,
                "too many connections");
   EXPECT_TRUE(second.ReadEof());
-  ASSERT_THAT(Call(*first, 2, kEcho, "first again"), IsOk());
+  ASSERT_TRUE(lot_.Release("busy"));
+  ASSERT_THAT(first->ReadResponse(2), IsOk());
+  ASSERT_THAT(Call(*first, 3, kEcho, "first again"), IsOk());
 }
 
 // ---- Connection figures (GetStats) -----------------------------------------
@@ -883,8 +890,13 @@ TEST_F(RawServerTest, StatsCountConnectionsRefusedOverMaxConnections) {
   StartServer(options);
   std::unique_ptr<TestClient> first = Connect();
   std::unique_ptr<TestClient> second = Connect();
+  // Busy, so not evicted for a newcomer (§4.3).
+  first->Send(RequestBytes(1, kPark, EchoRequestOf("first")));
+  second->Send(RequestBytes(1, kPark, EchoRequestOf("second")));
+  ASSERT_TRUE(lot_.WaitForCount(2));
   for (int i = 0; i < 3; ++i) {
     TestClient refused(server_->address());
+    refused.Send(PrefaceBytes());
     ASSERT_THAT(refused.ReadPreface(), IsOk());
     ExpectGoaway(refused, absl::StatusCode::kResourceExhausted, 0,
                  "too many connections");

@@ -126,7 +126,7 @@ class RawTlsTest : public ::testing::Test {
     RawServer::Options options;
     options.event_loop_threads = 1;
     options.tls = std::move(tls);
-    options.tls_handshake_timeout = handshake_timeout;
+    options.handshake_timeout = handshake_timeout;
     options.max_tls_handshakes = max_handshakes;
     absl::StatusOr<std::unique_ptr<RawServer>> server =
         RawServer::Start(options, &registry_);

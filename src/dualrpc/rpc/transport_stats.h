@@ -23,6 +23,8 @@ inline constexpr char kRefusedMaxConnections[] = "max_connections";
 inline constexpr char kRefusedDraining[] = "draining";
 inline constexpr char kRefusedMaxHandshakes[] = "max_handshakes";
 inline constexpr char kRefusedHandshakeTimeout[] = "handshake_timeout";
+inline constexpr char kRefusedMaxPending[] = "max_pending";
+inline constexpr char kRefusedEvicted[] = "evicted";
 inline constexpr char kRefusedDetectTimeout[] = "detect_timeout";
 inline constexpr char kRefusedMaxDetecting[] = "max_detecting";
 inline constexpr char kRefusedUnknownProtocol[] = "unknown_protocol";
@@ -35,7 +37,9 @@ struct TransportStats {
   std::int64_t connections_accepted_total = 0;
   // Connections closed at accept or adoption because of a configured limit
   // or state, by reason: "max_connections", "draining", "max_handshakes"
-  // (closed to admit a newer handshake), "handshake_timeout",
+  // (closed to admit a newer handshake), "handshake_timeout", "max_pending"
+  // (closed before its preface to admit a newer one), "evicted" (closed to
+  // admit a newcomer at the connection limit),
   // "detect_timeout", "max_detecting", "unknown_protocol". Reasons with a
   // zero count may be left out; a reason's name never changes.
   std::vector<std::pair<std::string, std::int64_t>> refused_total;

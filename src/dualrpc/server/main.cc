@@ -106,6 +106,22 @@ ABSL_FLAG(int64_t, raw_max_buffered_bytes, int64_t{128} * 1024 * 1024,
           "Raw transport: buffered input + unsent output of all connections "
           "together; over it no connection is read and the largest are "
           "closed (GOAWAY RESOURCE_EXHAUSTED) until it is 1/4 under.");
+
+ABSL_FLAG(absl::Duration, raw_handshake_timeout, absl::Seconds(10),
+          "Raw transport: a connection whose preface (after its TLS "
+          "handshake, with --tls_cert) is not complete this long after "
+          "accept is closed without a word.");
+ABSL_FLAG(absl::Duration, raw_frame_timeout, absl::Seconds(10),
+          "Raw transport: a frame must be complete this long, plus its "
+          "payload length / --raw_min_frame_rate, after its first byte "
+          "arrived; else GOAWAY RESOURCE_EXHAUSTED and close.");
+ABSL_FLAG(int64_t, raw_min_frame_rate, 64 * 1024,
+          "Raw transport: bytes per second a large frame is allowed at "
+          "least (see --raw_frame_timeout).");
+ABSL_FLAG(int32_t, raw_max_pending_connections, 1024,
+          "Raw transport: connections whose preface has not arrived, at "
+          "most (not counted in --raw_max_connections); one more closes "
+          "the oldest.");
 ABSL_FLAG(std::string, ready_file, "",
           "Once listening, write the bound addresses here as JSON, e.g. "
           "{\"grpc\": \"127.0.0.1:41234\", \"raw\": \"unix:///run/d.sock\"} "
@@ -493,6 +509,13 @@ absl::StatusOr<std::unique_ptr<raw::RawServer>> StartRaw(
   options.output_high_water_bytes =
       static_cast<std::size_t>(absl::GetFlag(FLAGS_raw_max_output_bytes));
   options.max_buffered_bytes = absl::GetFlag(FLAGS_raw_max_buffered_bytes);
+
+  options.handshake_timeout = absl::GetFlag(FLAGS_raw_handshake_timeout);
+  options.frame_timeout = absl::GetFlag(FLAGS_raw_frame_timeout);
+  options.min_frame_rate_bytes_per_second =
+      absl::GetFlag(FLAGS_raw_min_frame_rate);
+  options.max_pending_connections =
+      absl::GetFlag(FLAGS_raw_max_pending_connections);
   return raw::RawServer::Start(options, &registry);
 }
 
@@ -659,6 +682,10 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       {"raw_max_calls_in_flight", absl::GetFlag(FLAGS_raw_max_calls_in_flight)},
       {"raw_max_output_bytes", absl::GetFlag(FLAGS_raw_max_output_bytes)},
       {"raw_max_buffered_bytes", absl::GetFlag(FLAGS_raw_max_buffered_bytes)},
+
+      {"raw_min_frame_rate", absl::GetFlag(FLAGS_raw_min_frame_rate)},
+      {"raw_max_pending_connections",
+       absl::GetFlag(FLAGS_raw_max_pending_connections)},
       {"blocking_threads", absl::GetFlag(FLAGS_blocking_threads)},
       {"blocking_queue", absl::GetFlag(FLAGS_blocking_queue)},
       {"blocking_queue_per_connection",
@@ -688,7 +715,9 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   }
   const std::pair<const char*, absl::Duration> durations[] = {
       {"listen_detect_timeout", absl::GetFlag(FLAGS_listen_detect_timeout)},
-      {"raw_idle_timeout", absl::GetFlag(FLAGS_raw_idle_timeout)}};
+      {"raw_idle_timeout", absl::GetFlag(FLAGS_raw_idle_timeout)},
+      {"raw_handshake_timeout", absl::GetFlag(FLAGS_raw_handshake_timeout)},
+      {"raw_frame_timeout", absl::GetFlag(FLAGS_raw_frame_timeout)}};
   for (const auto& [flag, value] : durations) {
     if (absl::Status checked = CheckPositive(flag, value); !checked.ok()) {
       return checked;

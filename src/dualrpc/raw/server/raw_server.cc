@@ -60,11 +60,16 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
         "max_connections, max_calls_in_flight and listen_backlog must be "
         "positive");
   }
-  if (options.tls != nullptr &&
-      (options.tls_handshake_timeout <= absl::ZeroDuration() ||
-       options.max_tls_handshakes < 1)) {
+  if (options.tls != nullptr && options.max_tls_handshakes < 1) {
+    return absl::InvalidArgumentError("max_tls_handshakes must be positive");
+  }
+  if (options.handshake_timeout <= absl::ZeroDuration() ||
+      options.frame_timeout <= absl::ZeroDuration() ||
+      options.min_frame_rate_bytes_per_second < 1 ||
+      options.max_pending_connections < 1) {
     return absl::InvalidArgumentError(
-        "tls_handshake_timeout and max_tls_handshakes must be positive");
+        "handshake_timeout, frame_timeout, min_frame_rate_bytes_per_second "
+        "and max_pending_connections must be positive");
   }
   if (options.output_high_water_bytes < 1 || options.max_buffered_bytes < 1) {
     return absl::InvalidArgumentError(
@@ -85,13 +90,19 @@ absl::StatusOr<ServerConfig> MakeConfig(const RawServer::Options& options,
   config.idle_timeout = ToClockDuration(options.idle_timeout);
   config.registry = registry;
   config.tls = options.tls;
-  config.tls_handshake_timeout = ToClockDuration(options.tls_handshake_timeout);
+  const int loops = std::max(1, options.event_loop_threads);
+  config.max_tls_handshakes_per_loop =
+      std::max(1, options.max_tls_handshakes / loops);
+  config.handshake_timeout = ToClockDuration(options.handshake_timeout);
+  config.frame_timeout = ToClockDuration(options.frame_timeout);
+  config.min_frame_rate_bytes_per_second =
+      options.min_frame_rate_bytes_per_second;
+  config.max_pending_connections_per_loop =
+      std::max(1, options.max_pending_connections / loops);
   config.max_buffered_bytes = options.max_buffered_bytes;
   config.buffered_low_water_bytes =
       options.max_buffered_bytes -
       options.max_buffered_bytes / kBufferedLowWaterDivisor;
-  config.max_tls_handshakes_per_loop = std::max(
-      1, options.max_tls_handshakes / std::max(1, options.event_loop_threads));
   return config;
 }
 
@@ -215,6 +226,8 @@ rpc::TransportStats RawServer::GetStats() const {
       {rpc::kRefusedDraining, load(shared.refused_draining)},
       {rpc::kRefusedMaxHandshakes, load(shared.refused_max_handshakes)},
       {rpc::kRefusedHandshakeTimeout, load(shared.refused_handshake_timeout)},
+      {rpc::kRefusedMaxPending, load(shared.refused_max_pending)},
+      {rpc::kRefusedEvicted, load(shared.refused_evicted)},
   };
   stats.tls_handshakes_total = load(shared.tls_handshakes);
   stats.tls_handshake_failures_total = load(shared.tls_handshake_failures);

@@ -57,7 +57,12 @@ class RawServer {
     // Event-loop threads; values below 1 mean 1.
     int event_loop_threads =
         static_cast<int>(std::thread::hardware_concurrency());
-    // Open connections; one more gets GOAWAY RESOURCE_EXHAUSTED (§4.3).
+    // Open connections past their preface (§4.3). A connection whose
+    // preface arrives at the limit takes the place of one of its loop that
+    // has made least progress (closer to its frame deadline, else idle the
+    // longest, closing already) or, if every one is busy with calls, gets
+    // GOAWAY RESOURCE_EXHAUSTED. Connections before their preface do not
+    // count (max_pending_connections bounds them).
     int max_connections = 10000;
     // Calls in flight per connection; one more gets RESOURCE_EXHAUSTED.
     int max_calls_in_flight = 1024;
@@ -92,9 +97,23 @@ class RawServer {
     // wrapped with tls->WrapServer and the protocol runs unchanged over it.
     // Null: plaintext. Shared: main keeps it to Reload on SIGHUP.
     std::shared_ptr<net::TlsServerContext> tls;
-    // A connection whose TLS handshake is not complete this long after it
-    // was accepted is closed.
-    absl::Duration tls_handshake_timeout = absl::Seconds(10);
+    // A connection whose preface (after its TLS handshake, if any) is not
+    // complete this long after it was accepted or adopted is closed without
+    // a word (§4.3). Bytes arriving do not extend it.
+    absl::Duration handshake_timeout = absl::Seconds(10);
+    // Connections accepted or adopted whose preface has not arrived, at most,
+    // divided evenly among the event loops (each loop at least one). A loop
+    // at its share that takes one more closes its oldest such connection,
+    // without a word.
+    int max_pending_connections = 1024;
+    // §4.3: a frame whose first byte has arrived must be complete (header
+    // and payload) within frame_timeout + payload_length /
+    // min_frame_rate_bytes_per_second of that read, or the connection gets
+    // GOAWAY RESOURCE_EXHAUSTED ("frame not completed in time") and is
+    // closed. Checked only when a read ends inside a frame: frames that
+    // arrive whole cost nothing.
+    absl::Duration frame_timeout = absl::Seconds(10);
+    std::int64_t min_frame_rate_bytes_per_second = 64 * 1024;
     // TLS handshakes in progress per server, divided evenly among the event
     // loops (each loop at least one). A loop at its share that accepts one
     // more closes its oldest connection still handshaking, so a flood of
@@ -132,8 +151,9 @@ class RawServer {
   // Serves `stream`, a connection accepted elsewhere (the shared port, after
   // it saw the raw preface; bytes it looked at must still be unread in the
   // stream), as if this server had accepted it: dealt to the next loop in
-  // turn, counted against max_connections (over it: GOAWAY
-  // RESOURCE_EXHAUSTED, §4.3), drained with the rest. `peer` is what
+  // turn, subject to handshake_timeout and max_pending_connections until
+  // its preface and then counted against max_connections (§4.3), drained
+  // with the rest. `peer` is what
   // ServerCallContext::peer() reports. Thread-safe. UNAVAILABLE, with the
   // stream closed, once Drain has been called.
   absl::Status Adopt(std::unique_ptr<net::ByteStream> stream,
@@ -158,8 +178,11 @@ class RawServer {
   //     "max_connections" (GOAWAY RESOURCE_EXHAUSTED over max_connections),
   //     "draining" (accepted or offered to Adopt once Drain has begun),
   //     "max_handshakes" (closed mid-handshake to admit a newer one),
-  //     "handshake_timeout" (tls_handshake_timeout passed). Idle timeouts
-  //     and protocol errors end connections but are not refusals.
+  //     "handshake_timeout" (handshake_timeout passed before the preface),
+  //     "max_pending" (closed before its preface to admit a newer one),
+  //     "evicted" (closed to admit a newcomer at max_connections). Idle and
+  //     frame timeouts and protocol errors end connections but are not
+  //     refusals.
   //   tls_handshakes_total / tls_handshake_failures_total: handshakes of
   //     connections this server accepted with Options::tls; each handshake
   //     counts once, when it is seen complete (the client's preface) or when

@@ -25,7 +25,12 @@ struct ServerConfig {
   const rpc::ServiceRegistry* registry = nullptr;
   // Null: plaintext (RawServer::Options::tls).
   std::shared_ptr<net::TlsServerContext> tls;
-  net::EventLoop::Clock::duration tls_handshake_timeout{};
+  // RawServer::Options of the same names (§4.3 time bounds).
+  net::EventLoop::Clock::duration handshake_timeout{};
+  net::EventLoop::Clock::duration frame_timeout{};
+  std::int64_t min_frame_rate_bytes_per_second = 1;
+  // RawServer::Options::max_pending_connections, this loop's share.
+  int max_pending_connections_per_loop = 1;
   // RawServer::Options::max_tls_handshakes, this loop's share.
   int max_tls_handshakes_per_loop = 1;
   // RawServer::Options::max_buffered_bytes, and the total under which

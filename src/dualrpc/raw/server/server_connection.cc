@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -36,6 +37,7 @@ ServerConnection::ServerConnection(ServerLoop* owner, std::uint64_t id,
 ServerConnection::~ServerConnection() {
   loop_->CancelTimer(idle_timer_);
   loop_->CancelTimer(drain_notice_timer_);
+  loop_->CancelTimer(frame_timer_);
 }
 
 absl::Status ServerConnection::Start() {
@@ -59,6 +61,7 @@ void ServerConnection::OnInput(net::Buffer* input) {
     switch (event.kind) {
       case FrameDecoder::Event::kNeedMoreInput:
         at_frame_boundary_ = decoder_.CheckEof(*input).ok();
+        WatchFrameInProgress(*input);
         return;
       case FrameDecoder::Event::kBadMagic:
         // Not our protocol: close without writing anything (§2).
@@ -119,12 +122,15 @@ void ServerConnection::OnClosed(const absl::Status& /*reason*/) {
   idle_timer_ = {};
   loop_->CancelTimer(drain_notice_timer_);
   drain_notice_timer_ = {};
+  loop_->CancelTimer(frame_timer_);
+  frame_timer_ = {};
   state_ = State::kClosed;
   owner_->OnConnectionClosed(id_);
 }
 
 void ServerConnection::OnPreface(std::uint8_t major, std::uint8_t minor) {
-  owner_->OnPrefaceReceived(id_);
+  // Not admitted (§4.3, the connection limit): rejected and closing.
+  if (!owner_->OnPrefaceReceived(id_)) return;
   // Nothing written yet (no drain or refusal GOAWAY went first): SETTINGS
   // may still be the first frame.
   const bool nothing_sent = !preface_sent_;
@@ -387,13 +393,90 @@ void ServerConnection::OnIdleTimer() {
     return;
   }
   // §4.3: GOAWAY OK ("idle"), unless the client never spoke the protocol
-  // (no preface), which gets a silent close.
-  // TODO(security): a connection that never sends its preface holds a slot
-  // for the whole idle timeout; a shorter handshake timeout would free it.
+  // (no preface), which gets a silent close (the handshake timeout, which
+  // is normally shorter, closes those first).
   if (state_ != State::kAwaitingPreface) {
     SendGoaway(absl::StatusCode::kOk, "idle");
   }
   connection_.CloseAfterFlush();
+}
+
+// ---- Time bounds (§4.3) -----------------------------------------------
+
+void ServerConnection::WatchFrameInProgress(const net::Buffer& input) {
+  const std::optional<FrameDecoder::PartialFrame> partial =
+      decoder_.InProgress(input);
+  if (!partial.has_value()) {
+    in_frame_ = false;
+    return;
+  }
+  if (!in_frame_ || partial->index != frame_index_) {
+    // Its first byte came in this read.
+    in_frame_ = true;
+    frame_index_ = partial->index;
+    frame_started_ = loop_->now();
+  }
+  frame_deadline_ = frame_started_ + config_.frame_timeout;
+  if (partial->payload_length.has_value()) {
+    frame_deadline_ += std::chrono::duration_cast<
+        net::EventLoop::Clock::duration>(std::chrono::microseconds(
+        std::uint64_t{*partial->payload_length} * 1000 * 1000 /
+        static_cast<std::uint64_t>(config_.min_frame_rate_bytes_per_second)));
+  }
+  if (frame_timer_.valid() && frame_timer_.when <= frame_deadline_) return;
+  loop_->CancelTimer(frame_timer_);
+  ArmFrameTimer(frame_deadline_);
+}
+
+void ServerConnection::ArmFrameTimer(net::EventLoop::Clock::time_point when) {
+  frame_timer_ = loop_->RunAt(when, [this] {
+    frame_timer_ = {};
+    OnFrameTimer();
+  });
+}
+
+void ServerConnection::OnFrameTimer() {
+  // TODO(security): while output is over its high-water mark the
+  // connection is not read, and a frame the peer has finished sending may
+  // still wait in the kernel; the peer is then not reading what it asked
+  // for, so the deadline still applies.
+  if (!in_frame_ ||
+      connection_.state() != net::TcpConnection::State::kConnected) {
+    return;
+  }
+  if (loop_->now() < frame_deadline_) {
+    ArmFrameTimer(frame_deadline_);
+    return;
+  }
+  FailConnection(absl::ResourceExhaustedError("frame not completed in time"));
+}
+
+ServerConnection::Standing ServerConnection::standing() const {
+  if (connection_.state() != net::TcpConnection::State::kConnected) {
+    return {Standing::kClosing, {}};
+  }
+  if (in_frame_) return {Standing::kInFrame, frame_deadline_};
+  if (!dispatcher_.has_calls_in_flight()) {
+    return {Standing::kIdle, last_activity_};
+  }
+  return {Standing::kBusy, {}};
+}
+
+void ServerConnection::Evict(absl::string_view why) {
+  switch (standing().kind) {
+    case Standing::kClosing:
+      Abort(absl::ResourceExhaustedError(why));
+      return;
+    case Standing::kIdle:
+      // Nothing in flight, nothing lost: the client may simply reconnect.
+      SendGoaway(absl::StatusCode::kUnavailable, why);
+      connection_.CloseAfterFlush();
+      return;
+    case Standing::kInFrame:
+    case Standing::kBusy:
+      FailConnection(absl::ResourceExhaustedError(why));
+      return;
+  }
 }
 
 }  // namespace dualrpc::raw

@@ -73,8 +73,8 @@ class ServerConnection : private net::TcpConnection::Handler {
   void FinishDrain();
   // Closes at once (server teardown).
   void CloseNow();
-  // Closes at once, writing nothing, for `reason` (a TLS handshake that took
-  // too long or was crowded out).
+  // Closes at once, writing nothing, for `reason` (a TLS handshake or
+  // preface that took too long or was crowded out).
   void Abort(const absl::Status& reason);
 
   // ---- The server-wide memory budget (ServerLoop's shedding). ----
@@ -94,6 +94,32 @@ class ServerConnection : private net::TcpConnection::Handler {
   void ShedForMemory();
   // The budget is back under its low-water mark: read again.
   void ResumeReading() { connection_.ResumeReading(); }
+
+  // How far this connection is from being useful, for choosing whom to
+  // close at the connection limit (ServerLoop::EvictForNewcomer). Kinds are
+  // in eviction order; within one, the earliest `since` goes first.
+  struct Standing {
+    enum Kind {
+      // Closing already: evicting it only drops what the peer has not read.
+      kClosing,
+      // The input ends inside a frame (§4.3 frame deadline); `since` is
+      // that deadline, which evicting brings forward.
+      kInFrame,
+      // No call in flight, at a frame boundary; `since` is the last input
+      // or call completion.
+      kIdle,
+      // Calls in flight: never evicted.
+      kBusy,
+    };
+    Kind kind = kBusy;
+    net::EventLoop::Clock::time_point since;
+  };
+  Standing standing() const;
+  // Closes to make room for a newer connection, with `why`: at once if
+  // closing already; GOAWAY RESOURCE_EXHAUSTED (no call will be answered)
+  // if inside a frame or with calls in flight; GOAWAY UNAVAILABLE (safe to
+  // retry; nothing was in flight) if idle.
+  void Evict(absl::string_view why);
 
   // The implementation finished `call` with `status` (see
   // CallDispatcher::FinishCall). Sends the response unless the call was
@@ -152,6 +178,13 @@ class ServerConnection : private net::TcpConnection::Handler {
   void FailConnection(const absl::Status& error);
   void CloseIfDrained();
   void ArmIdleTimer(net::EventLoop::Clock::time_point when);
+  // §4.3 frame deadline, after a read: notes whether the input ends inside
+  // a frame, when that frame began and its deadline, and makes sure the
+  // frame timer is due by then. At a frame boundary it only clears
+  // in_frame_: an armed timer lapses when it finds no frame.
+  void WatchFrameInProgress(const net::Buffer& input);
+  void ArmFrameTimer(net::EventLoop::Clock::time_point when);
+  void OnFrameTimer();
 
   ServerLoop* const owner_;
   net::EventLoop* const loop_;
@@ -175,6 +208,17 @@ class ServerConnection : private net::TcpConnection::Handler {
   net::EventLoop::TimerId idle_timer_;
   // While kDrainNotice: runs EndDrainNotice at kDrainNoticeTimeout.
   net::EventLoop::TimerId drain_notice_timer_;
+
+  // The frame the input ended inside after the last read, if in_frame_:
+  // its decoder index, and when it must be complete (from the read that
+  // brought its first byte; later bytes do not move it). One timer, due at
+  // or before that deadline, re-armed lazily: frames that arrive whole
+  // never touch it.
+  bool in_frame_ = false;
+  std::uint64_t frame_index_ = 0;
+  net::EventLoop::Clock::time_point frame_started_;
+  net::EventLoop::Clock::time_point frame_deadline_;
+  net::EventLoop::TimerId frame_timer_;
 };
 
 }  // namespace dualrpc::raw

@@ -53,6 +53,7 @@ void ServerLoop::Run() {
   // Quit only comes from QuitIfDrained, so this is normally empty; closing
   // here keeps the invariants if that ever changes.
   StopAccepting();
+  loop_->CancelTimer(pending_timer_);
   for (auto& [id, connection] : connections_) connection->CloseNow();
   shared_->connections.fetch_sub(static_cast<int>(connections_.size()),
                                  std::memory_order_relaxed);
@@ -97,6 +98,10 @@ void ServerLoop::ReleaseStream(ServerStreamCall* stream) {
 void ServerLoop::OnConnectionClosed(std::uint64_t connection_id) {
   if (auto it = handshaking_.find(connection_id); it != handshaking_.end()) {
     EndHandshake(it);
+  }
+  pending_.erase(connection_id);
+  if (admitted_.erase(connection_id) != 0) {
+    shared_->admitted_connections.fetch_sub(1, std::memory_order_relaxed);
   }
   // Not now: the connection is somewhere up the stack of this call.
   loop_->Defer([this, connection_id] {
@@ -169,11 +174,53 @@ void ServerLoop::ScheduleHeapTrim() {
   });
 }
 
-void ServerLoop::OnPrefaceReceived(std::uint64_t connection_id) {
-  if (handshaking_.empty()) return;
-  if (auto it = handshaking_.find(connection_id); it != handshaking_.end()) {
-    EndHandshake(it);
+bool ServerLoop::OnPrefaceReceived(std::uint64_t connection_id) {
+  if (!handshaking_.empty()) {
+    if (auto it = handshaking_.find(connection_id); it != handshaking_.end()) {
+      EndHandshake(it);
+    }
   }
+  pending_.erase(connection_id);
+  // Draining has already sent it GOAWAY; it closes with the rest.
+  if (draining_) return true;
+  const int limit = config().max_connections;
+  if (shared_->admitted_connections.fetch_add(1, std::memory_order_relaxed) >=
+          limit &&
+      !EvictForNewcomer()) {
+    shared_->admitted_connections.fetch_sub(1, std::memory_order_relaxed);
+    shared_->refused_max_connections.fetch_add(1, std::memory_order_relaxed);
+    connections_.at(connection_id)
+        ->Reject(absl::ResourceExhaustedError(
+            absl::StrCat("too many connections (limit ", limit, ")")));
+    return false;
+  }
+  admitted_.insert(connection_id);
+  return true;
+}
+
+bool ServerLoop::EvictForNewcomer() {
+  ServerConnection* victim = nullptr;
+  ServerConnection::Standing worst;
+  for (std::uint64_t id : admitted_) {
+    ServerConnection* const candidate = connections_.at(id).get();
+    const ServerConnection::Standing standing = candidate->standing();
+    if (standing.kind == ServerConnection::Standing::kBusy) continue;
+    if (victim == nullptr || standing.kind < worst.kind ||
+        (standing.kind == worst.kind && standing.since < worst.since)) {
+      victim = candidate;
+      worst = standing;
+    }
+  }
+  if (victim == nullptr) return false;
+  // Uncounted now, so that its slot is the newcomer's even if it takes
+  // close_timeout to go.
+  admitted_.erase(victim->id());
+  shared_->admitted_connections.fetch_sub(1, std::memory_order_relaxed);
+  shared_->refused_evicted.fetch_add(1, std::memory_order_relaxed);
+  victim->Evict(absl::StrCat("too many connections (limit ",
+                             config().max_connections,
+                             "): closed to admit a newer one"));
+  return true;
 }
 
 bool ServerLoop::EndHandshake(HandshakeMap::iterator it) {
@@ -227,8 +274,8 @@ void ServerLoop::AddStream(std::unique_ptr<net::ByteStream> stream,
                            net::TlsStream* tls,
                            const net::SocketAddress& peer) {
   if (tls != nullptr) MakeRoomForHandshake();
-  const int open =
-      shared_->connections.fetch_add(1, std::memory_order_relaxed) + 1;
+  MakeRoomForPending();
+  shared_->connections.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t id = next_connection_id_++;
   auto connection =
       std::make_unique<ServerConnection>(this, id, std::move(stream), peer);
@@ -238,19 +285,15 @@ void ServerLoop::AddStream(std::unique_ptr<net::ByteStream> stream,
   }
   ServerConnection* const added = connection.get();
   connections_.emplace(id, std::move(connection));
-  if (tls != nullptr) {
-    handshaking_.emplace(id, tls);
-    loop_->RunAt(loop_->now() + config().tls_handshake_timeout,
-                 [this, id] { OnHandshakeTimeout(id); });
+  if (tls != nullptr) handshaking_.emplace(id, tls);
+  // Counted against max_connections once its preface arrives
+  // (OnPrefaceReceived); until then it is pending.
+  pending_.emplace(id, loop_->now());
+  if (!pending_timer_.valid()) {
+    pending_timer_ = loop_->RunAt(loop_->now() + config().handshake_timeout,
+                                  [this] { OnPendingTimer(); });
   }
-  // TODO(security): rejected connections count against max_connections
-  // until their close timeout at most, but nothing bounds how many are
-  // being rejected at once.
-  if (open > config().max_connections) {
-    shared_->refused_max_connections.fetch_add(1, std::memory_order_relaxed);
-    added->Reject(absl::ResourceExhaustedError(absl::StrCat(
-        "too many connections (limit ", config().max_connections, ")")));
-  } else if (draining_) {
+  if (draining_) {
     shared_->refused_draining.fetch_add(1, std::memory_order_relaxed);
     added->BeginDrain();
   }
@@ -271,13 +314,37 @@ void ServerLoop::MakeRoomForHandshake() {
   }
 }
 
-void ServerLoop::OnHandshakeTimeout(std::uint64_t id) {
-  auto it = handshaking_.find(id);
-  if (it == handshaking_.end()) return;  // Closed, or seen complete.
-  if (EndHandshake(it)) return;
-  shared_->refused_handshake_timeout.fetch_add(1, std::memory_order_relaxed);
-  connections_.at(id)->Abort(
-      absl::DeadlineExceededError("TLS handshake not complete in time"));
+void ServerLoop::MakeRoomForPending() {
+  const std::size_t cap =
+      static_cast<std::size_t>(config().max_pending_connections_per_loop);
+  // Each Abort reaches OnConnectionClosed, which erases from pending_ (a
+  // no-op here): no iterator is held across it.
+  while (pending_.size() >= cap) {
+    const std::uint64_t id = pending_.begin()->first;
+    pending_.erase(pending_.begin());
+    shared_->refused_max_pending.fetch_add(1, std::memory_order_relaxed);
+    connections_.at(id)->Abort(absl::ResourceExhaustedError(
+        "too many connections awaiting their preface"));
+  }
+}
+
+void ServerLoop::OnPendingTimer() {
+  pending_timer_ = {};
+  const net::EventLoop::Clock::time_point now = loop_->now();
+  while (!pending_.empty()) {
+    const auto [id, added_at] = *pending_.begin();
+    const net::EventLoop::Clock::time_point due =
+        added_at + config().handshake_timeout;
+    if (due > now) {
+      pending_timer_ = loop_->RunAt(due, [this] { OnPendingTimer(); });
+      return;
+    }
+    pending_.erase(pending_.begin());
+    shared_->refused_handshake_timeout.fetch_add(1, std::memory_order_relaxed);
+    // §4.3: no preface was ever received, so nothing is written.
+    connections_.at(id)->Abort(absl::DeadlineExceededError(
+        "TLS handshake and preface not complete in time"));
+  }
 }
 
 void ServerLoop::StopAccepting() {

@@ -7,6 +7,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "dualrpc/base/scoped_fd.h"
 #include "dualrpc/net/acceptor.h"
@@ -41,9 +42,11 @@ class ServerStreamCall;
 // it accepts: connections are dealt round-robin over all loops from one
 // shared counter (muduo's scheme, with every loop acting as the acceptor), and
 // a connection dealt to another loop is posted to that loop's mailbox as the
-// bare socket. The owning loop counts it against max_connections, rejects or
-// drains it; a socket posted to a loop that has already stopped is closed
-// with the refused task, before it was ever counted.
+// bare socket. The owning loop holds it as pending until its preface
+// (handshake timeout, pending cap), then counts it against max_connections,
+// evicting or rejecting at the limit (§4.3), or drains it; a socket posted
+// to a loop that has already stopped is closed with the refused task,
+// before it was ever counted.
 class ServerLoop {
  public:
   ServerLoop(std::unique_ptr<net::EventLoop> loop, ServerSharedState* shared);
@@ -89,8 +92,8 @@ class ServerLoop {
   void ReleaseStream(ServerStreamCall* stream);
 
   // Thread-safe. Queues `stream` (its fd not registered anywhere) to become
-  // a connection of this loop, counted against max_connections, rejected
-  // or drained like an accepted socket (RawServer::Adopt deals it here).
+  // a connection of this loop, pending, admitted, rejected or drained like
+  // an accepted socket (RawServer::Adopt deals it here).
   // If the loop has stopped, the stream is destroyed (closed) on the calling
   // thread, never counted.
   void PostConnection(std::unique_ptr<net::ByteStream> stream,
@@ -105,8 +108,12 @@ class ServerLoop {
   // iteration.
   void OnConnectionClosed(std::uint64_t connection_id);
   // Called by a connection when its client's preface arrives: a TLS
-  // handshake, if it had one, is complete.
-  void OnPrefaceReceived(std::uint64_t connection_id);
+  // handshake, if it had one, is complete, and the connection stops being
+  // pending. Admits it against max_connections (§4.3), making room by
+  // evicting one of this loop's connections if it must (EvictForNewcomer).
+  // False if it could not: the connection has been rejected (GOAWAY
+  // RESOURCE_EXHAUSTED, closing) and must read nothing more.
+  bool OnPrefaceReceived(std::uint64_t connection_id);
 
   net::EventLoop* loop() { return loop_.get(); }
   const std::shared_ptr<net::EventLoop::Mailbox>& mailbox() const {
@@ -138,8 +145,20 @@ class ServerLoop {
   // Makes room for one more TLS handshake under the cap: forgets the ones
   // that have completed, then closes the oldest still in progress.
   void MakeRoomForHandshake();
-  // The handshake timeout of connection `id`.
-  void OnHandshakeTimeout(std::uint64_t id);
+  // Makes room for one more pending connection under this loop's share of
+  // max_pending_connections: closes the oldest, silently.
+  void MakeRoomForPending();
+  // The handshake timeout: closes, silently, the pending connections
+  // accepted handshake_timeout ago or earlier, then re-arms for the oldest
+  // left. One timer per loop, whatever the number pending.
+  void OnPendingTimer();
+  // At max_connections: closes the admitted connection of this loop that has
+  // made least progress (ServerConnection::Standing: closing already, else
+  // inside a frame nearest its deadline, else idle the longest) so that a
+  // newcomer can take its place. False if every one has calls in flight.
+  // TODO(perf): a scan of this loop's admitted connections, run only at the
+  // limit.
+  bool EvictForNewcomer();
   // Removes `it` from handshaking_ and counts its handshake, complete or
   // failed, in the server's stats: every entry is counted exactly once,
   // here. True if it was complete.
@@ -172,6 +191,14 @@ class ServerLoop {
   // (ids grow: the first is the oldest). An entry whose handshake has
   // completed since is dropped when next looked at (cap, timeout, close).
   HandshakeMap handshaking_;
+  // Connections of this loop whose preface has not arrived, by id (the
+  // first is the oldest), with when they were added (§4.3: not counted
+  // against max_connections, bounded by handshake_timeout and
+  // max_pending_connections). The timer is due for the oldest, or later.
+  absl::btree_map<std::uint64_t, net::EventLoop::Clock::time_point> pending_;
+  net::EventLoop::TimerId pending_timer_;
+  // Connections of this loop counted in shared_->admitted_connections.
+  absl::flat_hash_set<std::uint64_t> admitted_;
   // Accepting while it is one of shared_->loops_listening (until drain).
   net::Acceptor acceptor_;
   bool draining_ = false;

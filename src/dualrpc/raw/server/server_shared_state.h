@@ -42,6 +42,9 @@ struct ServerSharedState {
 
   // Open connections across all loops, including ones being rejected.
   std::atomic<int> connections{0};
+  // Of those, the ones counted against max_connections: past their preface,
+  // admitted, not yet closed or evicted.
+  std::atomic<int> admitted_connections{0};
   // Loops still accepting from listen_fd; the last one to stop shuts it
   // down.
   std::atomic<int> loops_listening{0};
@@ -56,6 +59,8 @@ struct ServerSharedState {
   std::atomic<std::int64_t> refused_draining{0};
   std::atomic<std::int64_t> refused_max_handshakes{0};
   std::atomic<std::int64_t> refused_handshake_timeout{0};
+  std::atomic<std::int64_t> refused_max_pending{0};
+  std::atomic<std::int64_t> refused_evicted{0};
   // TLS handshakes of accepted connections that completed / ended without
   // completing (failed, timed out, crowded out, peer gone).
   std::atomic<std::int64_t> tls_handshakes{0};

@@ -92,7 +92,9 @@ FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
     // payload as it arrives and keep the connection.
     input->Retrieve(kFrameHeaderSize);
     discard_remaining_ = length;
+    discard_length_ = length;
     state_ = State::kDiscarding;
+    ++frames_reported_;
     event.kind = Event::kOversizedCallFrame;
     return event;
   }
@@ -100,6 +102,7 @@ FrameDecoder::Event FrameDecoder::DecodeFrame(net::Buffer* input) {
   event.kind = Event::kFrame;
   event.payload = absl::string_view(input->Peek() + kFrameHeaderSize, length);
   consume_on_next_ = kFrameHeaderSize + length;
+  ++frames_reported_;
   return event;
 }
 
@@ -172,6 +175,23 @@ FrameDecoder::Event FrameDecoder::Fail(Event::Kind kind, absl::Status error) {
   failure_.kind = kind;
   failure_.error = std::move(error);
   return failure_;
+}
+
+std::optional<FrameDecoder::PartialFrame> FrameDecoder::InProgress(
+    const net::Buffer& input) const {
+  if (state_ == State::kDiscarding) {
+    // The oversized frame already reported, still arriving.
+    return PartialFrame{frames_reported_ - 1, discard_length_};
+  }
+  if (state_ != State::kFrames) return std::nullopt;
+  const std::size_t unread = input.readable_bytes() - consume_on_next_;
+  if (unread == 0) return std::nullopt;
+  PartialFrame partial{frames_reported_, std::nullopt};
+  if (unread >= kFrameHeaderSize) {
+    partial.payload_length =
+        ParseFrameHeader(input.Peek() + consume_on_next_).payload_length;
+  }
+  return partial;
 }
 
 absl::Status FrameDecoder::CheckEof(const net::Buffer& input) const {

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
@@ -88,6 +89,20 @@ class FrameDecoder {
 
   const FrameLimits& limits() const { return limits_; }
 
+  // The frame that `input` ends inside, for a deadline on finishing it
+  // (§4.3): call after Next() returned kNeedMoreInput, with the same Buffer.
+  // Costs nothing unless asked; reads at most a buffered header.
+  struct PartialFrame {
+    // Numbers the frames of the stream (0, 1, ...): the same value across
+    // calls while the same frame is still being received.
+    std::uint64_t index = 0;
+    // The declared payload length, once the whole header has arrived.
+    std::optional<std::uint32_t> payload_length;
+  };
+  // Nullopt at a frame boundary, in the preface (bounded by the caller's
+  // handshake deadline) and once the decoder is stuck.
+  std::optional<PartialFrame> InProgress(const net::Buffer& input) const;
+
  private:
   enum class State { kPreface, kFrames, kDiscarding, kFailed };
 
@@ -111,8 +126,13 @@ class FrameDecoder {
   // Bytes of the frame last reported as kFrame, consumed on the next call so
   // that its payload view stays valid in between.
   std::size_t consume_on_next_ = 0;
-  // kDiscarding: payload bytes of an oversized REQUEST still to drop.
+  // kDiscarding: payload bytes of an oversized REQUEST still to drop, and
+  // its declared length.
   std::uint64_t discard_remaining_ = 0;
+  std::uint32_t discard_length_ = 0;
+  // Frames whose header has been reported (kFrame, kOversizedCallFrame):
+  // the index of the next frame (PartialFrame::index).
+  std::uint64_t frames_reported_ = 0;
   // kFailed: the event to repeat.
   Event failure_;
 };
