@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <grpc/grpc.h>
-#include <grpcpp/alarm.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
@@ -23,6 +22,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -143,10 +143,20 @@ std::unique_ptr<::grpc::Server> BuildAndStartWithChannelzId(
 
 // GrpcLimits::max_buffered_bytes: the serialized responses held by calls
 // of one server, and the calls alive. Thread-safe; shared by the factory
-// (which the grpc::Server owns) and the interceptors of calls still alive.
+// (which the grpc::Server owns) and the interceptors of calls still alive;
+// destroyed by whichever lets go last (any thread but its own trimmer).
 class ResponseBudget {
  public:
-  explicit ResponseBudget(int64_t limit) : limit_(limit) {}
+  explicit ResponseBudget(int64_t limit)
+      : limit_(limit), trimmer_([this] { TrimLoop(); }) {}
+
+  ~ResponseBudget() {
+    {
+      absl::MutexLock lock(&trim_mu_);
+      stopping_ = true;
+    }
+    trimmer_.join();
+  }
 
   void CallStarted() {
     if (calls_.fetch_add(1, std::memory_order_relaxed) + 1 >= kManyCalls) {
@@ -168,44 +178,61 @@ class ResponseBudget {
 
   // A call has ended; `taken` is what TryTake took for it. Once no call is
   // left after a burst (kManyCalls calls alive at once, or half the limit
-  // held), the heap is trimmed (malloc_trim) kTrimDelay later: the server
-  // keeps freed memory for reuse (base::KeepFreedHeap, up to 64 MiB per
-  // malloc arena), and what a peer that stopped reading, or a flood of
-  // calls, made it hold is not worth keeping. Later, because grpc-core
-  // frees a call's messages after its interceptors are gone, and a peer
-  // that leaves ends all its calls at once.
+  // held), the trimmer gives the heap back (TrimLoop).
   void CallEnded(int64_t taken) {
     held_.fetch_sub(taken, std::memory_order_relaxed);
     if (calls_.fetch_sub(1, std::memory_order_relaxed) != 1) return;
     if (!high_.exchange(false, std::memory_order_relaxed)) return;
     absl::MutexLock lock(&trim_mu_);
-    if (trim_pending_->exchange(true)) return;
-    // The alarm replaced, if any, has fired. Its callback touches only the
-    // flag, so the budget may go first (destroying a pending alarm runs it
-    // with ok = false).
-    trim_alarm_ = std::make_unique<::grpc::Alarm>();
-    trim_alarm_->Set(absl::ToChronoTime(absl::Now() + kTrimDelay),
-                     [pending = trim_pending_](bool ok) {
-                       if (ok) ::malloc_trim(0);
-                       pending->store(false);
-                     });
+    trim_requested_ = true;
   }
 
   int64_t limit() const { return limit_; }
 
  private:
   static constexpr int64_t kManyCalls = 100;
-  static constexpr absl::Duration kTrimDelay = absl::Seconds(1);
+  static constexpr absl::Duration kTrimDelay = absl::Milliseconds(400);
+  static constexpr int kTrims = 4;
+
+  // On each request, malloc_trim kTrims times, kTrimDelay apart. The server
+  // keeps freed memory for reuse (base::KeepFreedHeap: up to 64 MiB per
+  // malloc arena), and what a peer that stopped reading, or a flood of
+  // calls, made it hold is not worth keeping. Several times, because
+  // grpc-core frees a call's messages after its interceptors are gone, over
+  // a few hundred milliseconds when a peer leaves and all its calls end.
+  void TrimLoop() {
+    absl::MutexLock lock(&trim_mu_);
+    while (true) {
+      trim_mu_.Await(absl::Condition(
+          +[](ResponseBudget* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+               self->trim_mu_) {
+            return self->stopping_ || self->trim_requested_;
+          },
+          this));
+      if (stopping_) return;
+      trim_requested_ = false;
+      for (int i = 0; i < kTrims; ++i) {
+        if (trim_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                      kTrimDelay)) {
+          return;
+        }
+        trim_mu_.Unlock();
+        ::malloc_trim(0);
+        trim_mu_.Lock();
+      }
+    }
+  }
 
   const int64_t limit_;
   std::atomic<int64_t> held_{0};
   std::atomic<int64_t> calls_{0};
-  // A burst since the last trim was scheduled.
+  // A burst since the last trim was requested.
   std::atomic<bool> high_{false};
   absl::Mutex trim_mu_;
-  const std::shared_ptr<std::atomic<bool>> trim_pending_ =
-      std::make_shared<std::atomic<bool>>(false);
-  std::unique_ptr<::grpc::Alarm> trim_alarm_ ABSL_GUARDED_BY(trim_mu_);
+  bool trim_requested_ ABSL_GUARDED_BY(trim_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(trim_mu_) = false;
+  // Last: started once everything it reads is initialized.
+  std::thread trimmer_;
 };
 
 // One call's share of the ResponseBudget: what its responses took, given
