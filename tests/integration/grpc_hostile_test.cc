@@ -30,6 +30,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -408,6 +409,26 @@ TEST_F(GrpcHostileTest, ConnectionFloodLeavesNothingBehind) {
     EXPECT_TRUE(dualrpc_testing::Eventually(
         [&] { return OpenFds(server_->pid()) <= idle_fds_; }, kAfterTime))
         << OpenFds(server_->pid()) << " fds, " << idle_fds_ << " before";
+  }
+}
+
+// Each --grpc_* limit is checked before anything listens: exit 2, naming
+// the flag.
+TEST(GrpcLimitFlagsTest, BadValuesExitTwoNamingTheFlag) {
+  const std::pair<const char*, const char*> bad[] = {
+      {"--grpc_max_concurrent_streams=0", "--grpc_max_concurrent_streams"},
+      {"--grpc_max_buffered_bytes=0", "--grpc_max_buffered_bytes"},
+      {"--grpc_max_memory_bytes=1000", "--grpc_max_memory_bytes"},
+      {"--grpc_handshake_timeout=0s", "--grpc_handshake_timeout"},
+      {"--grpc_max_connection_idle=-1s", "--grpc_max_connection_idle"},
+      {"--grpc_keepalive_time=0s", "--grpc_keepalive_time"},
+      {"--grpc_keepalive_timeout=30d", "--grpc_keepalive_timeout"}};
+  for (const auto& [flag, name] : bad) {
+    const dualrpc_testing::CommandResult result = dualrpc_testing::RunCommand(
+        {dualrpc_testing::BinaryPath("dualrpc-server"), flag,
+         "--grpc_listen=127.0.0.1:0", "--raw_listen="});
+    EXPECT_EQ(result.exit_code, 2) << flag;
+    EXPECT_THAT(result.stderr_text, ::testing::HasSubstr(name)) << flag;
   }
 }
 

@@ -289,6 +289,8 @@ class ResponseBudgetInterceptorFactory final
   const std::shared_ptr<ResponseBudget> budget_;
 };
 
+// `duration` as the int of milliseconds grpc-core takes, saturated (the
+// flags are checked to fit).
 int ToMillis(absl::Duration duration) {
   return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(duration),
                                             std::numeric_limits<int>::max()));

@@ -24,9 +24,9 @@ namespace dualrpc::grpc {
 
 class GrpcServerStats;
 
-// What one peer may make the gRPC port hold. Every default is safe for a
-// server on an untrusted network; each maps onto one grpc-core setting,
-// named beside it.
+// What peers may make the gRPC port hold. Every default is safe for a
+// server on an untrusted network; each but max_buffered_bytes maps onto
+// one grpc-core setting, named beside it.
 struct GrpcLimits {
   // Streams (calls) open at once on one connection; the peer is told in
   // SETTINGS_MAX_CONCURRENT_STREAMS and streams beyond it are refused
@@ -37,16 +37,17 @@ struct GrpcLimits {
   // before grpc has written them (HTTP/2 flow control holds a response
   // until the peer reads: a peer that opens streams and never reads would
   // otherwise make the server keep every response it asked for). A response
-  // that would take the total above this is not sent: a unary call ends
-  // RESOURCE_EXHAUSTED ("gRPC server's unsent responses ..."), a streaming
-  // call is cancelled. One response is always let through when nothing is
-  // held, so a limit below the message limit still serves one at a time.
-  // Counted from the response's serialization to the end of its call.
+  // that would take the total above this is dropped and its call cancelled
+  // (RST_STREAM CANCEL; the client sees CANCELLED). One response is always
+  // let through when nothing is held, so a limit below the message limit
+  // still serves one at a time. Counted from the response's serialization
+  // to the end of its call. A grpc++ server interceptor of our own.
   int64_t max_buffered_bytes = int64_t{64} << 20;
   // The ResourceQuota of the whole server: the memory grpc-core accounts
-  // (read buffers, call arenas, HPACK tables) across all connections;
-  // under pressure it stops reading and cancels the largest streams.
-  // grpc::ResourceQuota::Resize.
+  // (read buffers and the request bytes in them, call arenas) across all
+  // connections. Under pressure grpc-core sends GOAWAY to connections
+  // without a call open and resets streams (ENHANCE_YOUR_CALM), whoever
+  // caused the pressure. grpc::ResourceQuota::Resize.
   int64_t max_memory_bytes = int64_t{32} << 20;
   // Accept -> HTTP/2 preface and SETTINGS read (with TLS: the handshake
   // done); a connection not there in time is closed.
@@ -55,9 +56,9 @@ struct GrpcLimits {
   // A connection with no call open for this long gets GOAWAY and is
   // closed. GRPC_ARG_MAX_CONNECTION_IDLE_MS; grpc's own default is never.
   absl::Duration max_connection_idle = absl::Seconds(300);
-  // The server PINGs a connection after this long without reads and
-  // closes it if no ACK comes within keepalive_timeout: a peer that stopped
-  // reading (and so holds the streams it opened) is let go.
+  // The server PINGs each connection every keepalive_time and closes it if
+  // no ACK comes within keepalive_timeout: a peer that stopped reading (and
+  // so holds the streams it opened) is let go.
   // GRPC_ARG_KEEPALIVE_TIME_MS (grpc's own default 2 h) and
   // GRPC_ARG_KEEPALIVE_TIMEOUT_MS (20 s).
   absl::Duration keepalive_time = absl::Seconds(60);
@@ -85,8 +86,9 @@ struct GrpcServerOptions {
   bool builtin_inspection = true;
 
   // Limits for hostile peers (docs/ARCHITECTURE.md, "Limits and what they
-  // protect"; docs/OPERATIONS.md, "gRPC port limits"). Each applies to the
-  // server's own port and to adopted connections alike.
+  // protect"; docs/OPERATIONS.md, "gRPC port limits"). Adopted connections
+  // get them too, but for handshake_timeout (they have no handshake here:
+  // the shared port's detect timeout covers theirs).
   GrpcLimits limits;
 
   // Serve TLS (ALPN h2) with these certificates instead of plaintext.
