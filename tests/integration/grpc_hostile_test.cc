@@ -154,7 +154,9 @@ class Attack {
 struct Watched {
   int64_t peak_rss = 0;
   int peak_fds = 0;
+  // Of the probes answered at the first try, and of those retried.
   absl::Duration slowest_probe;
+  absl::Duration slowest_retried_probe;
   int probes = 0;
   int retried_probes = 0;
   int failed_probes = 0;
@@ -214,19 +216,21 @@ class GrpcHostileTest : public ::testing::Test {
       watched.peak_fds = std::max(watched.peak_fds, OpenFds(server_->pid()));
       const absl::Time start = absl::Now();
       absl::Status answered = client.Echo(echo, options).status();
-      if (absl::IsUnavailable(answered)) {
+      const bool retried = absl::IsUnavailable(answered);
+      if (retried) {
         // grpc-core's ResourceQuota, under pressure, sends GOAWAY to
         // connections without a call open (its "benign reclaimer"), the
         // probe's between two calls among them; a call racing it fails
         // UNAVAILABLE unsent. Retried once, as a gRPC client's retry
-        // policy does; the time counts both.
+        // policy does; its time (a reconnect included) is kept apart.
         ++watched.retried_probes;
         answered = client.Echo(echo, options).status();
       }
       ++watched.probes;
       if (answered.ok()) {
-        watched.slowest_probe =
-            std::max(watched.slowest_probe, absl::Now() - start);
+        absl::Duration& slowest =
+            retried ? watched.slowest_retried_probe : watched.slowest_probe;
+        slowest = std::max(slowest, absl::Now() - start);
       } else {
         ++watched.failed_probes;
         std::printf("well-behaved Echo failed: %s\n",
@@ -254,12 +258,14 @@ class GrpcHostileTest : public ::testing::Test {
     std::printf(
         "%s: server RSS idle %.1f MiB, peak %.1f MiB, %.1f MiB within %s "
         "after; fds idle %d, peak %d; well-behaved Echo slowest %s of %d "
-        "(%d retried, %d failed)\n",
+        "(%d retried, slowest of those %s; %d failed)\n",
         what.c_str(), idle_rss_ / double(kMiB), watched.peak_rss / double(kMiB),
         after_rss / double(kMiB), absl::FormatDuration(kAfterTime).c_str(),
         idle_fds_, watched.peak_fds,
         absl::FormatDuration(watched.slowest_probe).c_str(), watched.probes,
-        watched.retried_probes, watched.failed_probes);
+        watched.retried_probes,
+        absl::FormatDuration(watched.slowest_retried_probe).c_str(),
+        watched.failed_probes);
     RecordProperty("peak_rss_bytes", std::to_string(watched.peak_rss));
     RecordProperty("after_rss_bytes", std::to_string(after_rss));
     RecordProperty("peak_fds", watched.peak_fds);
@@ -321,7 +327,7 @@ TEST_F(GrpcHostileTest, UnreadListDirectoryStaysBounded) {
 // retried above, or RST_STREAM ENHANCE_YOUR_CALM, which fails its call
 // RESOURCE_EXHAUSTED). grpc 1.51 offers nothing finer; up to a tenth of
 // its calls may fail (measured: 0-3 of ~80), and the figure is printed.
-// After the attack the RSS is 27-64 MiB, not always under the 64 MiB
+// After the attack the RSS is 27-90 MiB, not always under the 64 MiB
 // target: free memory at the top of grpc's threads' malloc arenas, which
 // malloc_trim does not give back and base::KeepFreedHeap's trim threshold
 // (64 MiB) keeps; hence 96 MiB here until the heap settings change
@@ -422,7 +428,7 @@ TEST(GrpcLimitFlagsTest, BadValuesExitTwoNamingTheFlag) {
       {"--grpc_handshake_timeout=0s", "--grpc_handshake_timeout"},
       {"--grpc_max_connection_idle=-1s", "--grpc_max_connection_idle"},
       {"--grpc_keepalive_time=0s", "--grpc_keepalive_time"},
-      {"--grpc_keepalive_timeout=30d", "--grpc_keepalive_timeout"}};
+      {"--grpc_keepalive_timeout=600h", "--grpc_keepalive_timeout"}};
   for (const auto& [flag, name] : bad) {
     const dualrpc_testing::CommandResult result = dualrpc_testing::RunCommand(
         {dualrpc_testing::BinaryPath("dualrpc-server"), flag,

@@ -697,7 +697,7 @@ absl::Status CheckGrpcLimitFlags() {
     }
     if (value > absl::Milliseconds(std::numeric_limits<int>::max())) {
       return absl::InvalidArgumentError(
-          absl::StrCat("--", flag, " must be at most 24d, not ",
+          absl::StrCat("--", flag, " must be at most 596h (grpc's limit), not ",
                        absl::FormatDuration(value)));
     }
   }
