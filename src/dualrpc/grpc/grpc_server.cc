@@ -1,22 +1,28 @@
 #include "dualrpc/grpc/grpc_server.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <grpc/grpc.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/server_builder_option.h>
 #include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <grpcpp/server_posix.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <netdb.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -135,6 +141,184 @@ std::unique_ptr<::grpc::Server> BuildAndStartWithChannelzId(
   return server;
 }
 
+// GrpcLimits::max_buffered_bytes: the serialized responses held by calls
+// of one server, and the calls alive. Thread-safe; shared by the factory
+// (which the grpc::Server owns) and the interceptors of calls still alive;
+// destroyed by whichever lets go last (any thread but its own trimmer).
+class ResponseBudget {
+ public:
+  explicit ResponseBudget(int64_t limit)
+      : limit_(limit), trimmer_([this] { TrimLoop(); }) {}
+
+  ~ResponseBudget() {
+    {
+      absl::MutexLock lock(&trim_mu_);
+      stopping_ = true;
+    }
+    trimmer_.join();
+  }
+
+  void CallStarted() {
+    if (calls_.fetch_add(1, std::memory_order_relaxed) + 1 >= kManyCalls) {
+      high_.store(true, std::memory_order_relaxed);
+    }
+  }
+
+  // Takes `bytes` for a call's response unless that would exceed the limit
+  // with something already held.
+  bool TryTake(int64_t bytes) {
+    int64_t held = held_.load(std::memory_order_relaxed);
+    do {
+      if (held > 0 && held + bytes > limit_) return false;
+    } while (!held_.compare_exchange_weak(held, held + bytes,
+                                          std::memory_order_relaxed));
+    if (held + bytes >= limit_ / 2) high_.store(true, std::memory_order_relaxed);
+    return true;
+  }
+
+  // A call has ended; `taken` is what TryTake took for it. Once no call is
+  // left after a burst (kManyCalls calls alive at once, or half the limit
+  // held), the trimmer gives the heap back (TrimLoop).
+  void CallEnded(int64_t taken) {
+    held_.fetch_sub(taken, std::memory_order_relaxed);
+    if (calls_.fetch_sub(1, std::memory_order_relaxed) != 1) return;
+    if (!high_.exchange(false, std::memory_order_relaxed)) return;
+    absl::MutexLock lock(&trim_mu_);
+    trim_requested_ = true;
+  }
+
+  int64_t limit() const { return limit_; }
+
+ private:
+  static constexpr int64_t kManyCalls = 100;
+  static constexpr absl::Duration kTrimDelay = absl::Milliseconds(400);
+  static constexpr int kTrims = 4;
+
+  // On each request, malloc_trim kTrims times, kTrimDelay apart. The server
+  // keeps freed memory for reuse (base::KeepFreedHeap: up to 64 MiB per
+  // malloc arena), and what a peer that stopped reading, or a flood of
+  // calls, made it hold is not worth keeping. Several times, because
+  // grpc-core frees a call's messages after its interceptors are gone, over
+  // a few hundred milliseconds when a peer leaves and all its calls end.
+  void TrimLoop() {
+    absl::MutexLock lock(&trim_mu_);
+    while (true) {
+      trim_mu_.Await(absl::Condition(
+          +[](ResponseBudget* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+               self->trim_mu_) {
+            return self->stopping_ || self->trim_requested_;
+          },
+          this));
+      if (stopping_) return;
+      trim_requested_ = false;
+      for (int i = 0; i < kTrims; ++i) {
+        if (trim_mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                                      kTrimDelay)) {
+          return;
+        }
+        trim_mu_.Unlock();
+        ::malloc_trim(0);
+        trim_mu_.Lock();
+      }
+    }
+  }
+
+  const int64_t limit_;
+  std::atomic<int64_t> held_{0};
+  std::atomic<int64_t> calls_{0};
+  // A burst since the last trim was requested.
+  std::atomic<bool> high_{false};
+  absl::Mutex trim_mu_;
+  bool trim_requested_ ABSL_GUARDED_BY(trim_mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(trim_mu_) = false;
+  // Last: started once everything it reads is initialized.
+  std::thread trimmer_;
+};
+
+// One call's share of the ResponseBudget: what its responses took, given
+// back when grpc++ destroys the interceptor with the call (after its last
+// write has completed or failed, so the bytes are no longer held).
+class ResponseBudgetInterceptor final
+    : public ::grpc::experimental::Interceptor {
+ public:
+  ResponseBudgetInterceptor(std::shared_ptr<ResponseBudget> budget,
+                            ::grpc::experimental::ServerRpcInfo* info)
+      : budget_(std::move(budget)), info_(info) {
+    budget_->CallStarted();
+  }
+  ~ResponseBudgetInterceptor() override { budget_->CallEnded(taken_); }
+
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* methods)
+      override {
+    if (methods->QueryInterceptionHookPoint(
+            ::grpc::experimental::InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      ::grpc::ByteBuffer* message = methods->GetSerializedSendMessage();
+      const int64_t bytes = message == nullptr ? 0 : message->Length();
+      if (budget_->TryTake(bytes)) {
+        taken_ += bytes;
+      } else {
+        // Cancelled, not answered RESOURCE_EXHAUSTED: grpc++ keeps a copy
+        // of the response until the call ends, and an answer would wait
+        // for the same flow-control window as the response (the peer that
+        // filled the budget is the one that does not read).
+        ::grpc::Slice empty;
+        *message = ::grpc::ByteBuffer(&empty, 1);
+        info_->server_context()->TryCancel();
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  const std::shared_ptr<ResponseBudget> budget_;
+  ::grpc::experimental::ServerRpcInfo* const info_;
+  int64_t taken_ = 0;
+};
+
+class ResponseBudgetInterceptorFactory final
+    : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit ResponseBudgetInterceptorFactory(int64_t limit)
+      : budget_(std::make_shared<ResponseBudget>(limit)) {}
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(
+      ::grpc::experimental::ServerRpcInfo* info) override {
+    return new ResponseBudgetInterceptor(budget_, info);
+  }
+
+ private:
+  const std::shared_ptr<ResponseBudget> budget_;
+};
+
+// `duration` as the int of milliseconds grpc-core takes, saturated (the
+// flags are checked to fit).
+int ToMillis(absl::Duration duration) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(duration),
+                                            std::numeric_limits<int>::max()));
+}
+
+// `limits` as `builder`'s channel arguments and resource quota.
+void ApplyLimits(const GrpcLimits& limits, ::grpc::ServerBuilder& builder) {
+  std::vector<
+      std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<ResponseBudgetInterceptorFactory>(
+      limits.max_buffered_bytes));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             limits.max_concurrent_streams);
+  ::grpc::ResourceQuota quota("dualrpc-grpc-server");
+  quota.Resize(static_cast<size_t>(limits.max_memory_bytes));
+  builder.SetResourceQuota(quota);
+  builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
+                             ToMillis(limits.handshake_timeout));
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+                             ToMillis(limits.max_connection_idle));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
+                             ToMillis(limits.keepalive_time));
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+                             ToMillis(limits.keepalive_timeout));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
@@ -174,6 +358,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
+  ApplyLimits(options.limits, builder);
   for (::grpc::Service* service : services) builder.RegisterService(service);
   if (!options.builtin_inspection) {
     builder.SetOption(std::make_unique<WithoutReflectionPlugin>());

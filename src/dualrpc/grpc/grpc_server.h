@@ -3,6 +3,7 @@
 
 #include <grpcpp/server.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +24,47 @@ namespace dualrpc::grpc {
 
 class GrpcServerStats;
 
+// What peers may make the gRPC port hold. Every default is safe for a
+// server on an untrusted network; each but max_buffered_bytes maps onto
+// one grpc-core setting, named beside it.
+struct GrpcLimits {
+  // Streams (calls) open at once on one connection; the peer is told in
+  // SETTINGS_MAX_CONCURRENT_STREAMS and streams beyond it are refused
+  // (RST_STREAM REFUSED_STREAM, which gRPC clients retry as not sent).
+  // GRPC_ARG_MAX_CONCURRENT_STREAMS; grpc's own default is unlimited.
+  int max_concurrent_streams = 100;
+  // Serialized response bytes that calls of the whole server may hold
+  // before grpc has written them (HTTP/2 flow control holds a response
+  // until the peer reads: a peer that opens streams and never reads would
+  // otherwise make the server keep every response it asked for). A response
+  // that would take the total above this is dropped and its call cancelled
+  // (RST_STREAM CANCEL; the client sees CANCELLED). One response is always
+  // let through when nothing is held, so a limit below the message limit
+  // still serves one at a time. Counted from the response's serialization
+  // to the end of its call. A grpc++ server interceptor of our own.
+  int64_t max_buffered_bytes = int64_t{64} << 20;
+  // The ResourceQuota of the whole server: the memory grpc-core accounts
+  // (read buffers and the request bytes in them, call arenas) across all
+  // connections. Under pressure grpc-core sends GOAWAY to connections
+  // without a call open and resets streams (ENHANCE_YOUR_CALM), whoever
+  // caused the pressure. grpc::ResourceQuota::Resize.
+  int64_t max_memory_bytes = int64_t{32} << 20;
+  // Accept -> HTTP/2 preface and SETTINGS read (with TLS: the handshake
+  // done); a connection not there in time is closed.
+  // GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS; grpc's own default is 120 s.
+  absl::Duration handshake_timeout = absl::Seconds(10);
+  // A connection with no call open for this long gets GOAWAY and is
+  // closed. GRPC_ARG_MAX_CONNECTION_IDLE_MS; grpc's own default is never.
+  absl::Duration max_connection_idle = absl::Seconds(300);
+  // The server PINGs each connection every keepalive_time and closes it if
+  // no ACK comes within keepalive_timeout: a peer that stopped reading (and
+  // so holds the streams it opened) is let go.
+  // GRPC_ARG_KEEPALIVE_TIME_MS (grpc's own default 2 h) and
+  // GRPC_ARG_KEEPALIVE_TIMEOUT_MS (20 s).
+  absl::Duration keepalive_time = absl::Seconds(60);
+  absl::Duration keepalive_timeout = absl::Seconds(20);
+};
+
 struct GrpcServerOptions {
   // HOST:PORT; port 0 picks a free port (see GrpcServer::address()). Empty:
   // no port of its own; connections come only through AdoptConnection.
@@ -42,6 +84,12 @@ struct GrpcServerOptions {
   // health and reflection included, passes the registry's interceptor
   // stage).
   bool builtin_inspection = true;
+
+  // Limits for hostile peers (docs/ARCHITECTURE.md, "Limits and what they
+  // protect"; docs/OPERATIONS.md, "gRPC port limits"). Adopted connections
+  // get them too, but for handshake_timeout (they have no handshake here:
+  // the shared port's detect timeout covers theirs).
+  GrpcLimits limits;
 
   // Serve TLS (ALPN h2) with these certificates instead of plaintext.
   std::optional<GrpcServerTlsOptions> tls;

@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -75,6 +76,30 @@ ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
           "HOST:PORT for the gRPC transport; port 0 picks a free port; or a "
           "unix socket, unix:///ABS/PATH or unix:REL/PATH; empty: no port of "
           "its own (served on --listen only).");
+ABSL_FLAG(int32_t, grpc_max_concurrent_streams, 100,
+          "gRPC transport: calls open at once per connection at most "
+          "(HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.");
+ABSL_FLAG(int64_t, grpc_max_buffered_bytes, int64_t{64} << 20,
+          "gRPC transport: serialized responses not yet written (held by "
+          "HTTP/2 flow control for peers that do not read), in bytes, across "
+          "all connections at most; a response beyond it fails "
+          "RESOURCE_EXHAUSTED (a stream's write cancels the stream).");
+ABSL_FLAG(int64_t, grpc_max_memory_bytes, int64_t{32} << 20,
+          "gRPC transport: memory grpc-core may account across all "
+          "connections (its ResourceQuota: read buffers, call arenas); above "
+          "it, it stops reading and cancels the largest calls.");
+ABSL_FLAG(absl::Duration, grpc_handshake_timeout, absl::Seconds(10),
+          "gRPC transport: a connection that has not sent its HTTP/2 "
+          "preface (with TLS: finished its handshake) this long after "
+          "accept is closed.");
+ABSL_FLAG(absl::Duration, grpc_max_connection_idle, absl::Seconds(300),
+          "gRPC transport: a connection with no call open for this long "
+          "gets GOAWAY and is closed.");
+ABSL_FLAG(absl::Duration, grpc_keepalive_time, absl::Seconds(60),
+          "gRPC transport: PING a connection after this long without "
+          "reading from it ...");
+ABSL_FLAG(absl::Duration, grpc_keepalive_timeout, absl::Seconds(20),
+          "... and close it if the PING's ACK has not come this long after.");
 ABSL_FLAG(std::string, raw_listen, "127.0.0.1:50052",
           "HOST:PORT for the raw transport; port 0 picks a free port; or a "
           "unix socket, unix:///ABS/PATH or unix:REL/PATH (a stale socket "
@@ -332,6 +357,21 @@ std::optional<grpc::GrpcServerTlsOptions> GrpcTlsFromFlags() {
   return tls;
 }
 
+// --grpc_max_*, --grpc_handshake_timeout, --grpc_keepalive_* (checked by
+// CheckGrpcLimitFlags).
+grpc::GrpcLimits GrpcLimitsFromFlags() {
+  grpc::GrpcLimits limits;
+  limits.max_concurrent_streams =
+      absl::GetFlag(FLAGS_grpc_max_concurrent_streams);
+  limits.max_buffered_bytes = absl::GetFlag(FLAGS_grpc_max_buffered_bytes);
+  limits.max_memory_bytes = absl::GetFlag(FLAGS_grpc_max_memory_bytes);
+  limits.handshake_timeout = absl::GetFlag(FLAGS_grpc_handshake_timeout);
+  limits.max_connection_idle = absl::GetFlag(FLAGS_grpc_max_connection_idle);
+  limits.keepalive_time = absl::GetFlag(FLAGS_grpc_keepalive_time);
+  limits.keepalive_timeout = absl::GetFlag(FLAGS_grpc_keepalive_timeout);
+  return limits;
+}
+
 // The registry brings health and reflection (grpc++'s own are off).
 absl::StatusOr<GrpcTransport> StartGrpc(
     const std::string& listen_address, const rpc::ServiceRegistry& registry,
@@ -354,6 +394,7 @@ absl::StatusOr<GrpcTransport> StartGrpc(
   options.builtin_inspection = false;
   options.tls = tls;
   options.adopted_subjects = transport.adopted_subjects;
+  options.limits = GrpcLimitsFromFlags();
   absl::StatusOr<std::unique_ptr<grpc::GrpcServer>> server =
       grpc::GrpcServer::Start(options, service_pointers);
   if (!server.ok()) return server.status();
@@ -660,6 +701,48 @@ absl::Status CheckTlsFlags() {
   return absl::OkStatus();
 }
 
+// The gRPC port's limits (GrpcLimitsFromFlags): counts at least 1,
+// durations positive and within what grpc-core takes (an int of
+// milliseconds).
+absl::Status CheckGrpcLimitFlags() {
+  if (absl::Status checked =
+          CheckAtLeast("grpc_max_concurrent_streams",
+                       absl::GetFlag(FLAGS_grpc_max_concurrent_streams), 1);
+      !checked.ok()) {
+    return checked;
+  }
+  if (absl::Status checked =
+          CheckAtLeast("grpc_max_buffered_bytes",
+                       absl::GetFlag(FLAGS_grpc_max_buffered_bytes), 1);
+      !checked.ok()) {
+    return checked;
+  }
+  // Below a megabyte grpc-core cannot hold one connection's read buffers.
+  if (absl::Status checked =
+          CheckAtLeast("grpc_max_memory_bytes",
+                       absl::GetFlag(FLAGS_grpc_max_memory_bytes), 1 << 20);
+      !checked.ok()) {
+    return checked;
+  }
+  const std::pair<const char*, absl::Duration> durations[] = {
+      {"grpc_handshake_timeout", absl::GetFlag(FLAGS_grpc_handshake_timeout)},
+      {"grpc_max_connection_idle",
+       absl::GetFlag(FLAGS_grpc_max_connection_idle)},
+      {"grpc_keepalive_time", absl::GetFlag(FLAGS_grpc_keepalive_time)},
+      {"grpc_keepalive_timeout", absl::GetFlag(FLAGS_grpc_keepalive_timeout)}};
+  for (const auto& [flag, value] : durations) {
+    if (absl::Status checked = CheckPositive(flag, value); !checked.ok()) {
+      return checked;
+    }
+    if (value > absl::Milliseconds(std::numeric_limits<int>::max())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, " must be at most 596h (grpc's limit), not ",
+                       absl::FormatDuration(value)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Every flag's value and combination, before anything is opened or bound:
 // INVALID_ARGUMENT naming the first flag that is wrong (main exits 2).
 // `positional`: the arguments that are not flags, of which there must be
@@ -733,6 +816,9 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--shutdown_grace must be 0 or longer, not ",
         absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  }
+  if (absl::Status checked = CheckGrpcLimitFlags(); !checked.ok()) {
+    return checked;
   }
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string grpc_listen = absl::GetFlag(FLAGS_grpc_listen);
