@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "dualrpc/net/buffer.h"
@@ -33,10 +34,12 @@ dualrpc::raw::FrameLimits SmallLimits() {
 // One event as comparable text.
 std::string Describe(const FrameDecoder::Event& event) {
   return absl::StrCat(
-      event.kind, " ", event.major, ".", event.minor, " len=",
-      event.header.payload_length, " type=", event.header.type, " flags=",
-      event.header.flags, " id=", event.header.call_id, " payload=",
-      absl::CEscape(event.payload), " error=", event.error.ToString());
+      static_cast<int>(event.kind), " ", unsigned{event.major}, ".",
+      unsigned{event.minor}, " len=", event.header.payload_length,
+      " type=", static_cast<unsigned>(event.header.type),
+      " flags=", unsigned{event.header.flags}, " id=", event.header.call_id,
+      " payload=", absl::CEscape(event.payload),
+      " error=", event.error.ToString());
 }
 
 // Feeds `data` in chunks of the sizes `chunk_size(i)` gives (0: all at
