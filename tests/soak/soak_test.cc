@@ -300,6 +300,8 @@ class SoakTest : public ::testing::Test {
     for (int i = 0; i < kDirectoryEntries; ++i) {
       root_.WriteFile(absl::StrCat("many/entry-", i), "x");
     }
+    root_.MakeDir("tree");
+    root_.MakeDir("tree/a");
     root_.MakeDir("tree/a/b");
     root_.WriteFile("tree/a/b/leaf", "leaf");
   }
