@@ -81,7 +81,7 @@ class RawServerAdoptTest : public ::testing::Test {
   }
 
   rpc::ServiceRegistry registry_;
-  const net::SocketAddress peer_;
+  const net::SocketAddress peer_{};
 };
 
 TEST_F(RawServerAdoptTest, ServesAdoptedStreamsWithoutAListener) {

@@ -138,9 +138,11 @@ const AuthInterceptor::Grant* AuthInterceptor::FindGrant(
   // the table only. Tokens are unique, so at most one matches.
   const Grant* found = nullptr;
   for (const Grant& grant : table.grants) {
+    // `&` on unsigned, not `&&`: both sides are always evaluated.
     const bool equal =
-        !DifferConstantTime(grant.padded.data(), padded.data(), table.width) &
-        (grant.length == token.size());
+        (static_cast<unsigned>(!DifferConstantTime(
+             grant.padded.data(), padded.data(), table.width)) &
+         static_cast<unsigned>(grant.length == token.size())) != 0;
     found = equal ? &grant : found;
   }
   return found;

@@ -365,7 +365,12 @@ class GrpcServerStream final : public GrpcReactorOf<kKind>,
   }
 
   // ---- grpc++'s reactor ----
-  // Not virtual for the kinds whose grpc++ reactor does not read (write).
+  // Not virtual for the kinds whose grpc++ reactor does not read (write),
+  // so `override` cannot be written (clang's warning is off for these two).
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Winconsistent-missing-override"
+#endif
   void OnReadDone(bool ok) {
     if (ok) {
       if (absl::Status parsed = ParseFromByteBuffer(read_buffer_, read_target_);
@@ -380,6 +385,9 @@ class GrpcServerStream final : public GrpcReactorOf<kKind>,
   void OnWriteDone(bool ok) {
     if (reactor_ != nullptr) reactor_->OnWriteDone(ok);
   }
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
   void OnCancel() override {
     if (reactor_ == nullptr) return;
     reactor_->OnCancel();

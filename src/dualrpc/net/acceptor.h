@@ -31,7 +31,7 @@ namespace dualrpc::net {
 // the pause a level-triggered listener would spin.
 // TODO(perf): muduo keeps a spare fd to accept-and-close under EMFILE, which
 // sheds the connection instead of leaving it queued.
-class Acceptor : private IoWatcher {
+class Acceptor final : private IoWatcher {
  public:
   // Runs on the loop thread with each accepted socket and its peer.
   using NewConnectionCallback = absl::AnyInvocable<void(

@@ -37,7 +37,7 @@ namespace dualrpc::net {
 // Every way a connection ends goes through Close(), once; the Handler hears
 // of it in OnClosed() and must destroy this object later (EventLoop::Defer),
 // never inside one of its callbacks.
-class TcpConnection : private IoWatcher {
+class TcpConnection final : private IoWatcher {
  public:
   enum class State {
     // Reading and writing.

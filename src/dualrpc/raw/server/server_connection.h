@@ -40,7 +40,7 @@ inline constexpr std::chrono::milliseconds kDrainNoticeTimeout{1000};
 // Invariant: the dispatcher has no call in flight whenever the
 // TcpConnection is not kConnected. Every path that ends a connection
 // cancels its calls first.
-class ServerConnection : private net::TcpConnection::Handler {
+class ServerConnection final : private net::TcpConnection::Handler {
  public:
   // `stream`: the connection's bytes (the accepted socket, plain or a TLS
   // stream not yet handshaken, or an adopted stream: the protocol above is

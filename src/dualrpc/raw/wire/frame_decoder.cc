@@ -120,10 +120,13 @@ absl::Status FrameDecoder::CheckHeader(const FrameHeader& header) const {
         limits_.max_frame_payload_bytes()));
   }
   if (IsConnectionLevel(type) != (header.call_id == 0)) {
-    return absl::InternalError(absl::StrFormat(
-        IsConnectionLevel(type) ? "%s frame must have call id 0"
-                                : "%s frame must have a non-zero call id",
-        FrameTypeName(type)));
+    // Two literals: clang checks StrFormat's format at compile time.
+    return absl::InternalError(
+        IsConnectionLevel(type)
+            ? absl::StrFormat("%s frame must have call id 0",
+                              FrameTypeName(type))
+            : absl::StrFormat("%s frame must have a non-zero call id",
+                              FrameTypeName(type)));
   }
   if (type == FrameType::kPing && header.payload_length != kPingPayloadSize) {
     return absl::InternalError(
