@@ -272,7 +272,13 @@ class BlockingFairnessTest : public ::testing::TestWithParam<std::string> {
     root_->MakeFiles("big", kEntries,
                      [](int i) { return absl::StrCat("entry-", i); });
     absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-        dualrpc_testing::StartServer(root_->path());
+        // The raw port's output reservations (--raw_max_output_bytes: each
+        // blocking call in flight reserves --max_message_bytes) would hold
+        // the flood back to 2-3 calls per connection before the executor
+        // sees it; raised here so that what is tested is the executor's
+        // per-connection share and its round-robin, as on the gRPC port.
+        dualrpc_testing::StartServer(
+            root_->path(), {"--raw_max_output_bytes=1073741824"});
     ASSERT_THAT(server, IsOk());
     server_ = server->release();
   }
