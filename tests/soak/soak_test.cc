@@ -83,7 +83,10 @@ constexpr int kDirectoryEntries = 300;
 #if defined(__SANITIZE_ADDRESS__) || defined(DUALRPC_SOAK_UNDER_ASAN)
 constexpr std::int64_t kRssSlack = 128 << 20;
 #else
-constexpr std::int64_t kRssSlack = 32 << 20;
+// Measured on the merged tree (issue 12): 169 -> 199 MiB after a 5 s soak,
+// free memory left in grpc's threads' malloc arenas; 64 MiB leaves room for
+// that and still fails a leak of a few KiB per call.
+constexpr std::int64_t kRssSlack = 64 << 20;
 #endif
 
 int SoakSeconds() {
@@ -328,7 +331,10 @@ class SoakTest : public ::testing::Test {
 
 TEST_F(SoakTest, MixedLoadLeavesNoFdsMemoryOrLeaksBehind) {
   absl::StatusOr<std::unique_ptr<dualrpc_testing::ServerProcess>> server =
-      dualrpc_testing::StartServer(root_.path(), {"--shutdown_grace=5s"});
+      // The listing cache off: it keeps names by design (up to
+      // --listing_cache_names), which is not what the RSS check is about.
+      dualrpc_testing::StartServer(
+          root_.path(), {"--shutdown_grace=5s", "--listing_cache_names=0"});
   ASSERT_THAT(server, IsOk());
   server_ = *std::move(server);
   const pid_t pid = server_->pid();

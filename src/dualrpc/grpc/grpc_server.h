@@ -48,7 +48,7 @@ struct GrpcLimits {
   // connections. Under pressure grpc-core sends GOAWAY to connections
   // without a call open and resets streams (ENHANCE_YOUR_CALM), whoever
   // caused the pressure. grpc::ResourceQuota::Resize.
-  int64_t max_memory_bytes = int64_t{32} << 20;
+  int64_t max_memory_bytes = int64_t{1} << 30;
   // Accept -> HTTP/2 preface and SETTINGS read (with TLS: the handshake
   // done); a connection not there in time is closed.
   // GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS; grpc's own default is 120 s.

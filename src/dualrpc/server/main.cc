@@ -84,7 +84,7 @@ ABSL_FLAG(int64_t, grpc_max_buffered_bytes, int64_t{32} << 20,
           "HTTP/2 flow control for peers that do not read), in bytes, across "
           "all connections at most; a response beyond it is dropped and "
           "its call cancelled (the client sees CANCELLED).");
-ABSL_FLAG(int64_t, grpc_max_memory_bytes, int64_t{32} << 20,
+ABSL_FLAG(int64_t, grpc_max_memory_bytes, int64_t{1} << 30,
           "gRPC transport: memory grpc-core may account across all "
           "connections (its ResourceQuota: read buffers, call arenas); above "
           "it, it stops reading and cancels the largest calls.");
