@@ -42,7 +42,7 @@ struct GrpcLimits {
   // let through when nothing is held, so a limit below the message limit
   // still serves one at a time. Counted from the response's serialization
   // to the end of its call. A grpc++ server interceptor of our own.
-  int64_t max_buffered_bytes = int64_t{32} << 20;
+  int64_t max_buffered_bytes = int64_t{64} << 20;
   // The ResourceQuota of the whole server: the memory grpc-core accounts
   // (read buffers and the request bytes in them, call arenas) across all
   // connections. Under pressure grpc-core sends GOAWAY to connections

@@ -79,7 +79,7 @@ ABSL_FLAG(std::string, grpc_listen, "127.0.0.1:50051",
 ABSL_FLAG(int32_t, grpc_max_concurrent_streams, 100,
           "gRPC transport: calls open at once per connection at most "
           "(HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS); more are refused.");
-ABSL_FLAG(int64_t, grpc_max_buffered_bytes, int64_t{32} << 20,
+ABSL_FLAG(int64_t, grpc_max_buffered_bytes, int64_t{64} << 20,
           "gRPC transport: serialized responses not yet written (held by "
           "HTTP/2 flow control for peers that do not read), in bytes, across "
           "all connections at most; a response beyond it is dropped and "
