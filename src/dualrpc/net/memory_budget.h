@@ -2,9 +2,13 @@
 #define DUALRPC_NET_MEMORY_BUDGET_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <utility>
+
+#include "absl/types/span.h"
 
 namespace dualrpc::net {
 
@@ -57,6 +61,29 @@ class MemoryBudget {
   std::atomic<std::int64_t> total_{0};
   std::atomic<bool> paused_{false};
 };
+
+// Which of several loops sharing one budget closes a connection next.
+// Each loop publishes the bytes of its largest sheddable connection (0 if
+// it has none) when it last looked; a loop asked to shed looks at its own
+// (`mine`, just measured) and at the others' figures (`others`, any of them
+// stale). Returns the index into `others` of the loop to ask instead, when
+// one's figure is larger than `mine` (it then looks again, publishes its
+// true figure and asks back if it was stale); nullopt when this loop
+// should shed its own (if `mine` is 0, nobody has anything to shed).
+// A loop with nothing to shed must still ask: its figure is corrected to 0,
+// but the loop holding the offenders may be waiting for it to shed.
+inline std::optional<std::size_t> LoopToAskToShed(
+    std::int64_t mine, absl::Span<const std::int64_t> others) {
+  std::optional<std::size_t> larger;
+  std::int64_t larger_bytes = mine;
+  for (std::size_t i = 0; i < others.size(); ++i) {
+    if (others[i] > larger_bytes) {
+      larger = i;
+      larger_bytes = others[i];
+    }
+  }
+  return larger;
+}
 
 }  // namespace dualrpc::net
 

@@ -1,7 +1,9 @@
 #include "dualrpc/raw/server/server_loop.h"
 
 #include <chrono>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "dualrpc/base/heap.h"
@@ -129,6 +131,8 @@ void ServerLoop::PostMemoryEvent(bool paused) {
 
 void ServerLoop::ShedMemory() {
   net::MemoryBudget& budget = shared_->budget;
+  std::vector<ServerLoop*> others;
+  std::vector<std::int64_t> figures;
   while (budget.total() >= budget.low_water()) {
     ServerConnection* largest = nullptr;
     std::size_t largest_bytes = kShedFloorBytes;
@@ -139,24 +143,27 @@ void ServerLoop::ShedMemory() {
         largest_bytes = connection->buffered_bytes();
       }
     }
-    const auto mine = static_cast<std::int64_t>(largest_bytes);
+    const std::int64_t mine =
+        largest == nullptr ? 0 : static_cast<std::int64_t>(largest_bytes);
     largest_buffered_.store(mine, std::memory_order_relaxed);
-    if (largest == nullptr) break;
-    ServerLoop* larger = nullptr;
-    std::int64_t larger_bytes = mine;
+    others.clear();
+    figures.clear();
     for (ServerLoop* other : shared_->loops) {
-      const std::int64_t theirs =
-          other->largest_buffered_.load(std::memory_order_relaxed);
-      if (other != this && theirs > larger_bytes) {
-        larger = other;
-        larger_bytes = theirs;
-      }
+      if (other == this) continue;
+      others.push_back(other);
+      figures.push_back(
+          other->largest_buffered_.load(std::memory_order_relaxed));
     }
-    if (larger != nullptr) {
-      // Its figure may be stale: it recomputes, and asks back if so.
-      larger->PostMemoryEvent(true);
+    if (const std::optional<std::size_t> ask =
+            net::LoopToAskToShed(mine, figures);
+        ask.has_value()) {
+      // Its figure may be stale: it looks again, and asks back if so.
+      others[*ask]->PostMemoryEvent(true);
       break;
     }
+    // Nothing over the floor anywhere: reading stays paused until frees
+    // (flushes, closes) bring the total under the low-water mark.
+    if (largest == nullptr) break;
     shared_->shed_for_memory.fetch_add(1, std::memory_order_relaxed);
     // Frees its buffers now (the budget drops); destroyed later.
     largest->ShedForMemory();

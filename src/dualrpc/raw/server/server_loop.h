@@ -166,9 +166,11 @@ class ServerLoop {
   void StopAccepting();
   // While the budget is at or over its low-water mark: closes this loop's
   // largest connection (ServerConnection::ShedForMemory), unless another
-  // loop's largest is larger (then that loop is asked to shed, and this one
-  // stops); so the largest offenders server-wide go first. Connections
-  // holding no more than an idle connection may are never closed.
+  // loop's published largest is larger (then that loop is asked to shed,
+  // and this one stops: net::LoopToAskToShed), also when this loop has
+  // nothing to shed; so the largest offenders server-wide go first.
+  // Connections holding no more than an idle connection may are never
+  // closed.
   void ShedMemory();
   // malloc_trim, soon (coalesced, at most once per kHeapTrimDelay), after
   // a connection that held large buffers is gone: KeepFreedHeap keeps
@@ -204,8 +206,9 @@ class ServerLoop {
   bool draining_ = false;
   net::EventLoop::TimerId drain_deadline_timer_;
   net::EventLoop::TimerId heap_trim_timer_;
-  // Storage of this loop's largest connection when it last shed: what the
-  // other loops compare theirs with. Any thread (relaxed).
+  // Storage of this loop's largest sheddable connection when it last
+  // looked (0: none): what the other loops compare theirs with. Any thread
+  // (relaxed).
   std::atomic<std::int64_t> largest_buffered_{0};
 };
 
