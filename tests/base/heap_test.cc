@@ -1,13 +1,18 @@
 // ThreadCachedAllocation: a freed block serves the next allocation on the
 // same thread; live objects never share a block; construction and
-// destruction run as usual.
+// destruction run as usual. HeapReleaser: freed heap inside an arena goes
+// back to the kernel after the resident set grew, and not without growth.
 
 #include "dualrpc/base/heap.h"
 
+#include <cstring>
 #include <memory>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "testing/sanitizers.h"
+#include "testing/wait.h"
 
 namespace dualrpc::base {
 namespace {
@@ -47,6 +52,50 @@ TEST(ThreadCachedAllocationTest, CacheIsBoundedAndObjectsStayDistinct) {
   }
   widgets.clear();  // Four are cached, six go back to the heap.
   EXPECT_EQ(g_live, 0);
+}
+
+TEST(HeapReleaserTest, GivesBackFreedPagesInsideTheHeapAfterGrowth) {
+#if defined(DUALRPC_TESTING_ASAN) || defined(DUALRPC_TESTING_TSAN)
+  GTEST_SKIP() << "a sanitizer's allocator is not glibc's: malloc_trim "
+                  "does not apply";
+#endif
+  KeepFreedHeap();  // As the server runs: blocks up to 32 MiB from the heap.
+  constexpr std::size_t kBlock = 64 * 1024;
+  constexpr int kBlocks = 1024;  // 64 MiB.
+  HeapReleaser releaser({absl::Milliseconds(20), 16 << 20});
+  const std::int64_t before = ResidentBytes();
+  ASSERT_GT(before, 0);
+  std::vector<char*> blocks;
+  for (int i = 0; i < kBlocks; ++i) {
+    blocks.push_back(static_cast<char*>(::operator new(kBlock)));
+    std::memset(blocks.back(), 'x', kBlock);
+  }
+  // Everything but the last block freed: the free memory is inside the
+  // heap, below a live block, where glibc's own trim never reaches.
+  char* const pin = blocks.back();
+  blocks.pop_back();
+  for (char* block : blocks) ::operator delete(block);
+  EXPECT_TRUE(dualrpc_testing::Eventually([&] {
+    return releaser.releases() >= 1 &&
+           ResidentBytes() < before + (32 << 20);
+  }, absl::Seconds(10)))
+      << "resident " << (ResidentBytes() >> 20) << " MiB, before "
+      << (before >> 20) << " MiB, releases " << releaser.releases();
+  // No growth since (once a release that raced with the frees has been
+  // followed by the one they call for): no further release, however many
+  // intervals pass.
+  absl::SleepFor(absl::Milliseconds(200));
+  const int releases = releaser.releases();
+  absl::SleepFor(absl::Milliseconds(400));
+  EXPECT_EQ(releaser.releases(), releases);
+  ::operator delete(pin);
+}
+
+TEST(HeapReleaserTest, StopsPromptlyWithALongInterval) {
+  const absl::Time start = absl::Now();
+  { HeapReleaser releaser({absl::Hours(1), 16 << 20}); }
+  // Not a timing claim: the destructor does not wait for the interval.
+  EXPECT_LT(absl::Now() - start, absl::Minutes(1));
 }
 
 }  // namespace

@@ -351,6 +351,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadFlag{"--listen_detect_timeout=0s", "--listen_detect_timeout"},
         BadFlag{"--raw_idle_timeout=-1s", "--raw_idle_timeout"},
         BadFlag{"--shutdown_grace=-2s", "--shutdown_grace"},
+        BadFlag{"--heap_release_interval=-1s", "--heap_release_interval"},
         BadFlag{"--default_page_size=0", "--default_page_size"},
         BadFlag{"--max_page_size=10", "--max_page_size"},
         BadFlag{"--listing_cache_names=-1", "--listing_cache_names"},

@@ -25,6 +25,7 @@ void Buffer::RetrieveAll() {
 }
 
 void Buffer::Append(const void* data, std::size_t n) {
+  if (n == 0) return;  // `data` may be null then (an empty string_view).
   EnsureWritable(n);
   std::memcpy(BeginWrite(), data, n);
   write_index_ += n;
