@@ -3,7 +3,7 @@
 // claim that it gives back what the load took.
 //
 // Load, for DUALRPC_SOAK_SECONDS (default kDefaultSoakSeconds; scripts/test
-// runs 60 s in CI and as long as asked with --long), from kWorkersPerTransport
+// runs 30 s in CI and as long as asked with --long), from kWorkersPerTransport
 // threads per transport plus one churn thread:
 //  - each worker cycles through Echo, paged ListDirectory, ListDirectory
 //    under a deadline too short to meet, WalkTree cancelled after its first
