@@ -75,10 +75,12 @@ TEST(HeapReleaserTest, GivesBackFreedPagesInsideTheHeapAfterGrowth) {
   char* const pin = blocks.back();
   blocks.pop_back();
   for (char* block : blocks) ::operator delete(block);
-  EXPECT_TRUE(dualrpc_testing::Eventually([&] {
-    return releaser.releases() >= 1 &&
-           ResidentBytes() < before + (32 << 20);
-  }, absl::Seconds(10)))
+  EXPECT_TRUE(dualrpc_testing::Eventually(
+      [&] {
+        return releaser.releases() >= 1 &&
+               ResidentBytes() < before + (32 << 20);
+      },
+      absl::Seconds(10)))
       << "resident " << (ResidentBytes() >> 20) << " MiB, before "
       << (before >> 20) << " MiB, releases " << releaser.releases();
   // No growth since (once a release that raced with the frees has been

@@ -24,7 +24,7 @@ TEST(MemoryBudgetTest, PausesOverTheLimitAndResumesUnderTheLowWaterMark) {
   EXPECT_FALSE(budget.reading_paused());  // At the limit, not over it.
   budget.Add(1);
   EXPECT_TRUE(budget.reading_paused());
-  budget.Add(50);  // Further over: no second report.
+  budget.Add(50);   // Further over: no second report.
   budget.Add(-80);  // 71: under the limit, not yet under the low-water mark.
   EXPECT_TRUE(budget.reading_paused());
   budget.Add(-11);  // 60: at the mark.

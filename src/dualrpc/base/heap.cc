@@ -27,7 +27,8 @@ std::int64_t ResidentBytes() {
   if (statm == nullptr) return -1;
   long long size_pages = 0;
   long long resident_pages = 0;
-  const int read = std::fscanf(statm, "%lld %lld", &size_pages, &resident_pages);
+  const int read =
+      std::fscanf(statm, "%lld %lld", &size_pages, &resident_pages);
   std::fclose(statm);
   if (read != 2) return -1;
   return static_cast<std::int64_t>(resident_pages) * ::sysconf(_SC_PAGESIZE);

@@ -43,11 +43,11 @@ std::int64_t ResidentBytes();
 // `interval`: a thread that wakes every interval and calls ReleaseFreedHeap
 // when the resident set, or the free bytes in the arenas (mallinfo2), has
 // grown by `min_growth_bytes` or more since its last release (or since it
-// started; each measured from its lowest point since). glibc returns only the free top of
-// each arena past the trim threshold; the free pages inside the arenas of
-// gRPC's threads and the blocking executor's stay resident after a burst
-// (measured on the soak: 88 MiB before a 30 s mixed load, 203 MiB after it
-// had gone, 109 MiB after one malloc_trim). The raw server also releases at
+// started; each measured from its lowest point since). glibc returns only the
+// free top of each arena past the trim threshold; the free pages inside the
+// arenas of gRPC's threads and the blocking executor's stay resident after a
+// burst (measured on the soak: 88 MiB before a 30 s mixed load, 203 MiB after
+// it had gone, 109 MiB after one malloc_trim). The raw server also releases at
 // once after a connection that held large buffers closes (ServerLoop).
 // What it costs: one read of /proc/self/statm and one mallinfo2 (a walk of
 // the arenas' bins, each arena's lock held in turn) per interval, and a
