@@ -56,6 +56,7 @@
 #include "dualrpc/v1/file_service.dualrpc.h"
 #include "dualrpc/v1/file_service.pb.h"
 #include "gtest/gtest.h"
+#include "testing/sanitizers.h"
 #include "testing/status_matchers.h"
 #include "testing/subprocess.h"
 #include "testing/temp_dir.h"
@@ -76,12 +77,7 @@ constexpr int kDirectoryEntries = 300;
 // quarantine holds freed memory too (ASAN_OPTIONS quarantine_size_mb,
 // scripts/test sets 64). A real leak under minutes of churn is larger, and
 // LeakSanitizer catches the rest in the ASan build.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define DUALRPC_SOAK_UNDER_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(DUALRPC_SOAK_UNDER_ASAN)
+#ifdef DUALRPC_TESTING_ASAN
 constexpr std::int64_t kRssSlack = 128 << 20;
 #else
 // Free pages left in grpc's threads' malloc arenas made a 30 s soak settle

@@ -65,9 +65,10 @@ class MemoryBudget {
 // Which of several loops sharing one budget closes a connection next.
 // Each loop publishes the bytes of its largest sheddable connection (0 if
 // it has none) when it last looked; a loop asked to shed looks at its own
-// (`mine`, just measured) and at the others' figures (`others`, any of them
-// stale). Returns the index into `others` of the loop to ask instead, when
-// one's figure is larger than `mine` (it then looks again, publishes its
+// (`mine`, just measured) and at the loops' figures (`others`, any of them
+// stale; its own may be among them, equal to `mine`). Returns the index into
+// `others` of the loop to ask instead, when one's figure is larger than
+// `mine` (it then looks again, publishes its
 // true figure and asks back if it was stale); nullopt when this loop
 // should shed its own (if `mine` is 0, nobody has anything to shed).
 // A loop with nothing to shed must still ask: its figure is corrected to 0,

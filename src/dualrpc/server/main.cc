@@ -174,8 +174,9 @@ ABSL_FLAG(int32_t, blocking_queue_per_connection, 64,
           "serves connections round-robin.");
 ABSL_FLAG(absl::Duration, heap_release_interval, absl::Seconds(2),
           "How often to check whether freed heap should go back to the "
-          "kernel (malloc_trim, when the resident set grew by 16 MiB or more "
-          "since the last release); 0 turns the check off.");
+          "kernel (malloc_trim, when the resident set or the malloc arenas' "
+          "free bytes grew by 16 MiB or more since the last release); 0 "
+          "turns the check off.");
 ABSL_FLAG(absl::Duration, shutdown_grace, absl::Seconds(5),
           "On SIGINT/SIGTERM, how long in-flight calls may take to finish.");
 ABSL_FLAG(absl::Duration, shutdown_delay, absl::ZeroDuration(),
@@ -672,6 +673,13 @@ absl::Status CheckPositive(absl::string_view flag, absl::Duration value) {
       "--", flag, " must be longer than 0, not ", absl::FormatDuration(value)));
 }
 
+// For durations where 0 means something (off, at once).
+absl::Status CheckNotNegative(absl::string_view flag, absl::Duration value) {
+  if (value >= absl::ZeroDuration()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--", flag, " must be 0 or longer, not ", absl::FormatDuration(value)));
+}
+
 // INVALID_ARGUMENT "--name ..." unless `address` is empty (no port) or an
 // address the servers can bind: the parsing net::Listen and gRPC's port
 // share (HOST:PORT, [V6]:PORT, unix:PATH), and a HOST that resolves.
@@ -810,21 +818,16 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
       return checked;
     }
   }
-  if (absl::GetFlag(FLAGS_heap_release_interval) < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--heap_release_interval must be 0 or longer, not ",
-        absl::FormatDuration(absl::GetFlag(FLAGS_heap_release_interval))));
-  }
-  if (absl::GetFlag(FLAGS_shutdown_delay) < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--shutdown_delay must be 0 or longer, not ",
-        absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_delay))));
-  }
-  // Zero is meaningful: in-flight calls are cancelled at once.
-  if (absl::GetFlag(FLAGS_shutdown_grace) < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--shutdown_grace must be 0 or longer, not ",
-        absl::FormatDuration(absl::GetFlag(FLAGS_shutdown_grace))));
+  // Zero is meaningful: no heap release thread; no delay; in-flight calls
+  // cancelled at once.
+  const std::pair<absl::string_view, absl::Duration> may_be_zero[] = {
+      {"heap_release_interval", absl::GetFlag(FLAGS_heap_release_interval)},
+      {"shutdown_delay", absl::GetFlag(FLAGS_shutdown_delay)},
+      {"shutdown_grace", absl::GetFlag(FLAGS_shutdown_grace)}};
+  for (const auto& [flag, value] : may_be_zero) {
+    if (absl::Status checked = CheckNotNegative(flag, value); !checked.ok()) {
+      return checked;
+    }
   }
   if (absl::Status checked = CheckGrpcLimitFlags(); !checked.ok()) {
     return checked;

@@ -131,7 +131,8 @@ void ServerLoop::PostMemoryEvent(bool paused) {
 
 void ServerLoop::ShedMemory() {
   net::MemoryBudget& budget = shared_->budget;
-  std::vector<ServerLoop*> others;
+  // Every loop's published figure, this one's included (it never beats
+  // `mine`, being equal to it), indexed as shared_->loops.
   std::vector<std::int64_t> figures;
   while (budget.total() >= budget.low_water()) {
     ServerConnection* largest = nullptr;
@@ -146,19 +147,15 @@ void ServerLoop::ShedMemory() {
     const std::int64_t mine =
         largest == nullptr ? 0 : static_cast<std::int64_t>(largest_bytes);
     largest_buffered_.store(mine, std::memory_order_relaxed);
-    others.clear();
     figures.clear();
-    for (ServerLoop* other : shared_->loops) {
-      if (other == this) continue;
-      others.push_back(other);
-      figures.push_back(
-          other->largest_buffered_.load(std::memory_order_relaxed));
+    for (ServerLoop* loop : shared_->loops) {
+      figures.push_back(loop->largest_buffered_.load(std::memory_order_relaxed));
     }
     if (const std::optional<std::size_t> ask =
             net::LoopToAskToShed(mine, figures);
         ask.has_value()) {
       // Its figure may be stale: it looks again, and asks back if so.
-      others[*ask]->PostMemoryEvent(true);
+      shared_->loops[*ask]->PostMemoryEvent(true);
       break;
     }
     // Nothing over the floor anywhere: reading stays paused until frees
