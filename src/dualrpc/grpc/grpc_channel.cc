@@ -6,12 +6,14 @@
 #include <grpcpp/support/byte_buffer.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <grpcpp/support/client_callback.h>
+#include <grpcpp/support/client_interceptor.h>
 #include <grpcpp/support/status.h>
 #include <grpcpp/support/stub_options.h>
 
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -23,10 +25,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "nlohmann/json.hpp"
 #include "dualrpc/grpc/byte_buffer_codec.h"
 #include "dualrpc/grpc/status_conversion.h"
 #include "dualrpc/rpc/metadata.h"
+#include "nlohmann/json.hpp"
 
 namespace dualrpc::grpc {
 
@@ -214,6 +216,17 @@ void CompleteCall(std::unique_ptr<GrpcCall> call,
 // false and the call ends with INTERNAL (as grpc++'s stubs report an
 // unreadable response); a request that cannot be serialized cancels the call
 // with INTERNAL, and its write completes with false just before OnDone.
+//
+// Operations come from the caller's threads, outside grpc++'s reactions,
+// which grpc++ allows only under a hold (client_callback.h, AddHold):
+// without one, grpc++ destroys its half of the call as soon as the status
+// is in and no operation is outstanding, before our OnDone can say so, and
+// an operation started in that window reached freed memory (the soak's
+// "pure virtual method called" in grpc_call_unref). So Start() takes a
+// hold, and lets go of it when the call's status is in, which grpc++ tells
+// no reactor: a client interceptor on the channel's streaming calls
+// (StatusWatcher) hears of it before grpc++ acts on it. From then on,
+// operations are dropped (completed with false before OnDone).
 class GrpcStream final
     : public ::grpc::ClientBidiReactor<::grpc::ByteBuffer, ::grpc::ByteBuffer>,
       public rpc::ClientStream {
@@ -238,14 +251,26 @@ class GrpcStream final
   const std::string& method() const { return method_; }
 
   // ---- rpc::ClientStream ----
-  void Start() override { StartCall(); }
+  void Start() override {
+    // Before StartCall, as grpc++ requires of a hold; End() releases it
+    // (here, through Leave(), when the call ended before it started).
+    {
+      absl::MutexLock lock(&mutex_);
+      hold_taken_ = true;
+      ++entered_;
+    }
+    AddHold();
+    StartCall();
+    Leave();
+  }
   void StartRead(google::protobuf::MessageLite* response) override {
-    if (Dropped(&dropped_read_)) return;
+    if (!Enter(&dropped_read_)) return;
     read_target_ = response;
     ClientBidiReactor::StartRead(&read_buffer_);
+    Leave();
   }
   void StartWrite(const google::protobuf::MessageLite& request) override {
-    if (Dropped(&dropped_write_)) return;
+    if (!Enter(&dropped_write_)) return;
     if (absl::Status serialized =
             SerializeToByteBuffer(request, &write_buffer_);
         !serialized.ok()) {
@@ -255,6 +280,7 @@ class GrpcStream final
         write_failed_ = true;
       }
       context.TryCancel();
+      Leave();
       return;
     }
     // A server-streaming call's one request also half-closes (rpc/stream.h).
@@ -263,12 +289,17 @@ class GrpcStream final
     } else {
       ClientBidiReactor::StartWrite(&write_buffer_);
     }
+    Leave();
   }
   void StartWritesDone() override {
-    if (Dropped(&dropped_writes_done_)) return;
+    if (!Enter(&dropped_writes_done_)) return;
     ClientBidiReactor::StartWritesDone();
+    Leave();
   }
   void Cancel() override { context.TryCancel(); }
+  // The call's status is in (StatusWatcher, before grpc++ acts on it): no
+  // operation may reach grpc++ after this; the hold can go.
+  void StatusIn() { End(); }
 
   // ---- grpc++'s reactor ----
   void OnReadDone(bool ok) override {
@@ -333,15 +364,50 @@ class GrpcStream final
   std::atomic<int> references{1};
 
  private:
+  // An operation from the caller may reach grpc++: false (and `*dropped`
+  // set) if the call is over (see over_); else true, and the hold stays
+  // until the matching Leave().
+  bool Enter(bool* dropped) {
+    absl::MutexLock lock(&mutex_);
+    if (over_) {
+      *dropped = true;
+      return false;
+    }
+    ++entered_;
+    return true;
+  }
+  void Leave() {
+    bool release;
+    {
+      absl::MutexLock lock(&mutex_);
+      --entered_;
+      release = TakeHold();
+    }
+    if (release) RemoveHold();
+  }
   void MarkOver() {
     absl::MutexLock lock(&mutex_);
     over_ = true;
   }
-  // True (and `*dropped` set) if the call is over: see over_.
-  bool Dropped(bool* dropped) {
-    absl::MutexLock lock(&mutex_);
-    if (!over_) return false;
-    *dropped = true;
+  // The call ended: later operations are dropped, and the hold goes as
+  // soon as no operation is entering grpc++ (here, or in the last Leave:
+  // never waited for, since a reaction may run inside a caller's operation
+  // on its thread). Any number of times.
+  void End() {
+    bool release;
+    {
+      absl::MutexLock lock(&mutex_);
+      over_ = true;
+      release = TakeHold();
+    }
+    if (release) RemoveHold();
+  }
+  // True once: when the hold is to be removed now.
+  bool TakeHold() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    if (!over_ || entered_ > 0 || !hold_taken_ || hold_released_) {
+      return false;
+    }
+    hold_released_ = true;
     return true;
   }
 
@@ -375,6 +441,10 @@ class GrpcStream final
   // it after OnDone, on a freed reactor: it is dropped and completed with
   // false just before OnDone.
   bool over_ ABSL_GUARDED_BY(mutex_) = false;
+  // Operations between Enter and Leave; the hold's removal waits for none.
+  int entered_ ABSL_GUARDED_BY(mutex_) = 0;
+  bool hold_taken_ ABSL_GUARDED_BY(mutex_) = false;
+  bool hold_released_ ABSL_GUARDED_BY(mutex_) = false;
   bool dropped_read_ ABSL_GUARDED_BY(mutex_) = false;
   bool dropped_write_ ABSL_GUARDED_BY(mutex_) = false;
   bool dropped_writes_done_ ABSL_GUARDED_BY(mutex_) = false;
@@ -415,6 +485,46 @@ void GrpcChannel::CallList::CancelAll() {
     GrpcStream::Unref(stream);
   }
 }
+
+namespace {
+
+// The stream NewStream is preparing on this thread: grpc++ creates a call's
+// interceptors inside PrepareBidiStreamingCall, on the caller's thread.
+thread_local GrpcStream* t_preparing_stream = nullptr;
+
+// Tells a GrpcStream its status is in (GrpcStream's comment says why).
+// POST_RECV_STATUS runs while grpc++ finalizes the status batch, before
+// that batch's completion counts towards destroying the call.
+class StatusWatcher final : public ::grpc::experimental::Interceptor {
+ public:
+  explicit StatusWatcher(GrpcStream* stream) : stream_(stream) {}
+
+  void Intercept(
+      ::grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            ::grpc::experimental::InterceptionHookPoints::POST_RECV_STATUS)) {
+      stream_->StatusIn();
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcStream* const stream_;
+};
+
+// Streaming calls only: a unary call gets no interceptor, so grpc++ skips
+// interception for it altogether.
+class StatusWatcherFactory final
+    : public ::grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  ::grpc::experimental::Interceptor* CreateClientInterceptor(
+      ::grpc::experimental::ClientRpcInfo* /*info*/) override {
+    if (t_preparing_stream == nullptr) return nullptr;
+    return new StatusWatcher(t_preparing_stream);
+  }
+};
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
     absl::string_view target, const GrpcChannelOptions& options) {
@@ -470,13 +580,18 @@ absl::StatusOr<std::shared_ptr<GrpcChannel>> GrpcChannel::Create(
       // policy, and health checking so that a draining server stops being
       // picked before it closes (docs/ARCHITECTURE.md).
       nlohmann::json config;
-      config["loadBalancingConfig"] =
-          nlohmann::json::array({{{options.lb_policy, nlohmann::json::object()}}});
+      config["loadBalancingConfig"] = nlohmann::json::array(
+          {{{options.lb_policy, nlohmann::json::object()}}});
       config["healthCheckConfig"] = {{"serviceName", ""}};
       args.SetServiceConfigJSON(config.dump());
     }
-    std::shared_ptr<::grpc::Channel> channel = ::grpc::CreateCustomChannel(
-        std::string(target), credentials, args);
+    std::vector<std::unique_ptr<
+        ::grpc::experimental::ClientInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(std::make_unique<StatusWatcherFactory>());
+    std::shared_ptr<::grpc::Channel> channel =
+        ::grpc::experimental::CreateCustomChannelWithInterceptors(
+            std::string(target), credentials, args, std::move(interceptors));
     if (options.connect_before != absl::InfiniteDuration() &&
         !channel->WaitForConnected(absl::ToChronoTime(connect_deadline))) {
       return absl::UnavailableError(
@@ -561,8 +676,10 @@ rpc::ClientStream* GrpcChannel::NewStream(absl::string_view method,
       *stubs_[next_stub_.fetch_add(1, std::memory_order_relaxed) %
               stubs_.size()];
   calls_->Add(stream);
+  t_preparing_stream = stream;
   stub.PrepareBidiStreamingCall(&stream->context, stream->method(),
                                 ::grpc::StubOptions(), stream);
+  t_preparing_stream = nullptr;
   return stream;
 }
 
