@@ -27,6 +27,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -49,6 +50,7 @@
 #include "dualrpc/auth/auth_interceptor.h"
 #include "dualrpc/auth/token_file.h"
 #include "dualrpc/base/blocking_executor.h"
+#include "dualrpc/base/fd_limit.h"
 #include "dualrpc/base/heap.h"
 #include "dualrpc/base/program_info.h"
 #include "dualrpc/fileservice/file_service.h"
@@ -57,12 +59,12 @@
 #include "dualrpc/grpc/registry_grpc_service.h"
 #include "dualrpc/inspection/health_service.h"
 #include "dualrpc/inspection/reflection_service.h"
-#include "dualrpc/log/log.h"
-#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/log/access_log.h"
+#include "dualrpc/log/log.h"
 #include "dualrpc/metrics/metrics_http_server.h"
 #include "dualrpc/metrics/metrics_interceptor.h"
 #include "dualrpc/metrics/server_metrics.h"
+#include "dualrpc/net/socket_ops.h"
 #include "dualrpc/net/tls.h"
 #include "dualrpc/raw/server/raw_server.h"
 #include "dualrpc/rpc/service_registry.h"
@@ -273,8 +275,8 @@ absl::StatusOr<std::shared_ptr<auth::AuthInterceptor>> MakeAuth() {
   absl::StatusOr<std::vector<std::string>> open_methods =
       auth::ParseMethodPatternList(absl::GetFlag(FLAGS_auth_open_methods));
   if (!open_methods.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--auth_open_methods: ", open_methods.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth_open_methods: ", open_methods.status().message()));
   }
   auth::AuthOptions options;
   options.tokens_file = absl::GetFlag(FLAGS_auth_tokens);
@@ -450,9 +452,8 @@ absl::StatusOr<std::shared_ptr<net::TlsServerContext>> MakeTlsContext(
   absl::StatusOr<std::shared_ptr<net::TlsServerContext>> context =
       net::TlsServerContext::Create(options);
   if (!context.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(TlsFlagOf(context.status()), ": ",
-                     context.status().message()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        TlsFlagOf(context.status()), ": ", context.status().message()));
   }
   return context;
 }
@@ -631,7 +632,6 @@ void AddMetricsHooks(metrics::ServerMetrics* server_metrics,
         "listen", [shared_port] { return shared_port->GetStats(); });
   }
 }
-
 
 // Why `transport`'s server did not start, alike for every port: "grpc:
 // cannot listen: bind 127.0.0.1:50051: Address already in use".
@@ -863,6 +863,36 @@ absl::Status ValidateFlags(const std::vector<std::string>& positional) {
   return absl::OkStatus();
 }
 
+// Descriptors the server needs beside one per raw connection: listeners,
+// gRPC's connections and its own, open listings, logs, certificates.
+constexpr std::int64_t kFdsBesideRawConnections = 256;
+
+// The soft open-file limit up to the hard one (base/fd_limit.h), with a
+// warning when even that cannot hold --raw_max_connections.
+void RaiseOpenFileLimit() {
+  absl::StatusOr<base::OpenFileLimit> files = base::RaiseOpenFileLimit();
+  if (!files.ok()) {
+    log::Warning("open-file limit left as it was: %s",
+                 files.status().message());
+    return;
+  }
+  if (files->now != files->before) {
+    log::Info("open-file limit raised from %d to %d (the hard limit)",
+              files->before, files->now);
+  }
+  const std::int64_t wanted =
+      absl::GetFlag(FLAGS_raw_max_connections) + kFdsBesideRawConnections;
+  if (files->now < wanted) {
+    log::Warning(
+        "open-file limit %d is below --raw_max_connections (%d) + %d: past "
+        "it, accepts and listings fail with EMFILE for every client; raise "
+        "the hard limit (ulimit -Hn, systemd LimitNOFILE=) or lower "
+        "--raw_max_connections",
+        files->now, absl::GetFlag(FLAGS_raw_max_connections),
+        kFdsBesideRawConnections);
+  }
+}
+
 int Run(const std::vector<std::string>& positional,
         const sigset_t& shutdown_signals) {
   if (absl::Status valid = ValidateFlags(positional); !valid.ok()) {
@@ -871,6 +901,7 @@ int Run(const std::vector<std::string>& positional,
   }
   log::Init(
       {"dualrpc-server", *log::ParseLevel(absl::GetFlag(FLAGS_log_level))});
+  RaiseOpenFileLimit();
   // Freed heap back to the kernel after bursts, whichever thread freed it.
   std::optional<base::HeapReleaser> heap_releaser;
   if (const absl::Duration interval =
@@ -918,8 +949,7 @@ int Run(const std::vector<std::string>& positional,
       static_cast<std::size_t>(absl::GetFlag(FLAGS_max_message_bytes));
   service_options.listing_cache_names =
       static_cast<std::size_t>(absl::GetFlag(FLAGS_listing_cache_names));
-  const std::optional<grpc::GrpcServerTlsOptions> grpc_tls =
-      GrpcTlsFromFlags();
+  const std::optional<grpc::GrpcServerTlsOptions> grpc_tls = GrpcTlsFromFlags();
   // Outlives the registry (its interceptor fills these metrics) and the
   // metrics port (which reads them).
   std::unique_ptr<metrics::ServerMetrics> server_metrics;
